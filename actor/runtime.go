@@ -1,0 +1,541 @@
+package actor
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/kv"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultIdleTimeout        = 10 * time.Minute
+	DefaultMaxActivations     = 100_000
+	DefaultMaxMailboxDepth    = 1024 // queued invocations per actor
+	DefaultInvokeTimeout      = 2 * time.Minute
+	DefaultMaxConflictRetries = 8
+)
+
+var (
+	// ErrBusy means the actor's mailbox is full; nothing was done.
+	ErrBusy = errors.New("actor: mailbox full")
+	// ErrOverloaded means the activation cap is reached and every live
+	// activation is busy; nothing was done.
+	ErrOverloaded = errors.New("actor: too many active actors")
+	// ErrClosed means the runtime is shutting down; nothing was done.
+	ErrClosed = errors.New("actor: runtime closed")
+	// ErrUnknownNamespace means no Behavior is registered for the namespace.
+	ErrUnknownNamespace = errors.New("actor: unknown namespace")
+	// ErrIdempotencyMismatch means an idempotency key was reused for a
+	// different operation; nothing was done.
+	ErrIdempotencyMismatch = errors.New("actor: idempotency key reused with a different request")
+)
+
+// Behavior is one kind of actor.
+type Behavior interface {
+	// Decode rebuilds state saved by Encode. data is nil for an actor that
+	// has never saved state (or whose state was deleted).
+	Decode(id ID, data []byte) (any, error)
+	// Encode serialises state for storage.
+	Encode(state any) ([]byte, error)
+	// Invoke runs one operation. It reads and writes through call.Txn and
+	// replaces the state with call.SetState or removes it with
+	// call.DeleteState. It may modify call.State in place: if anything fails
+	// the runtime throws the state away.
+	Invoke(ctx context.Context, call *Call) ([]byte, error)
+}
+
+// Call is one invocation as its Behavior sees it.
+type Call struct {
+	ID      ID
+	Op      string
+	Payload []byte
+	// Txn is the invocation's transaction; the runtime commits it.
+	Txn kv.Txn
+	// State is the activation's current state (Decode's result at first).
+	State any
+	// Now is the time the invocation started, from the runtime's clock.
+	Now time.Time
+
+	saveState   bool
+	deleteState bool
+}
+
+// SetState replaces the actor's state; it is saved with the commit.
+func (c *Call) SetState(s any) { c.State, c.saveState, c.deleteState = s, true, false }
+
+// DeleteState removes the actor's saved state with the commit.
+func (c *Call) DeleteState() { c.State, c.saveState, c.deleteState = nil, false, true }
+
+// Config configures a Runtime. Zero fields take the defaults above.
+type Config struct {
+	Store              kv.Store
+	Clock              clock.Clock
+	IdleTimeout        time.Duration // deactivate an actor idle this long
+	MaxActivations     int           // live activations at once
+	MaxMailboxDepth    int           // queued plus running invocations per actor
+	InvokeTimeout      time.Duration // upper bound on one invocation
+	MaxConflictRetries int           // re-runs of an invocation whose commit conflicted
+	Logger             *slog.Logger
+}
+
+// Stats are counters of a Runtime's life so far.
+type Stats struct {
+	Active        int    // live activations now
+	Activations   uint64 // activations started
+	Deactivations uint64 // for idleness, the cap or shutdown
+	Discards      uint64 // in-memory states thrown away after a failure
+	Conflicts     uint64 // invocations re-run after a commit conflict
+}
+
+// Runtime hosts actors. Create it with NewRuntime; close it with Close.
+type Runtime struct {
+	cfg       Config
+	behaviors map[string]Behavior
+	calls     sync.WaitGroup
+	stopSweep chan struct{}
+	swept     chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	acts   map[ID]*activation
+	lru    *list.List // of *activation, most recently used first
+	stats  Stats
+}
+
+type activation struct {
+	id       ID
+	behavior Behavior
+	mailbox  chan *request
+	stop     chan struct{}
+	elem     *list.Element
+
+	// Guarded by Runtime.mu.
+	pending  int // queued plus running
+	lastUsed time.Time
+
+	// Owned by the activation's goroutine.
+	loaded   bool
+	state    any
+	epoch    uint64
+	newEpoch bool // the next commit must advance the epoch
+}
+
+type request struct {
+	ctx     context.Context
+	op      string
+	payload []byte
+	idemKey string
+	reply   chan result
+}
+
+type result struct {
+	data []byte
+	err  error
+}
+
+// NewRuntime returns a runtime over cfg.Store with the given behaviors, by
+// namespace.
+func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("actor: Config.Store is nil")
+	}
+	for ns := range behaviors {
+		if err := checkPart("namespace", ns, MaxNamespaceBytes, isNamespaceByte); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.MaxActivations <= 0 {
+		cfg.MaxActivations = DefaultMaxActivations
+	}
+	if cfg.MaxMailboxDepth <= 0 {
+		cfg.MaxMailboxDepth = DefaultMaxMailboxDepth
+	}
+	if cfg.InvokeTimeout <= 0 {
+		cfg.InvokeTimeout = DefaultInvokeTimeout
+	}
+	if cfg.MaxConflictRetries <= 0 {
+		cfg.MaxConflictRetries = DefaultMaxConflictRetries
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Runtime{
+		cfg:       cfg,
+		behaviors: behaviors,
+		stopSweep: make(chan struct{}),
+		swept:     make(chan struct{}),
+		acts:      map[ID]*activation{},
+		lru:       list.New(),
+	}
+	go r.sweep()
+	return r, nil
+}
+
+// InvokeOption adjusts one Invoke.
+type InvokeOption func(*request)
+
+// WithIdempotencyKey makes the invocation happen at most once per key: a
+// repeat with the same key, operation and payload returns the first result
+// without running again, even across restarts. The record is written in the
+// invocation's own transaction.
+func WithIdempotencyKey(key string) InvokeOption {
+	return func(r *request) { r.idemKey = key }
+}
+
+// Invoke runs op on the actor id, activating it if needed, and returns the
+// operation's result once its transaction has committed.
+func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, opts ...InvokeOption) ([]byte, error) {
+	req := &request{ctx: ctx, op: op, payload: payload, reply: make(chan result, 1)}
+	for _, o := range opts {
+		o(req)
+	}
+	if err := r.enqueue(id, req); err != nil {
+		return nil, err
+	}
+	select {
+	case res := <-req.reply:
+		return res.data, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("actor: %s %s: caller gave up, outcome unknown: %w", id, op, ctx.Err())
+	}
+}
+
+func (r *Runtime) enqueue(id ID, req *request) error {
+	behavior, ok := r.behaviors[id.Namespace]
+	if !ok {
+		return fmt.Errorf("%w %q (actor %s)", ErrUnknownNamespace, id.Namespace, id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	a := r.acts[id]
+	if a == nil {
+		if len(r.acts) >= r.cfg.MaxActivations && !r.evictLRULocked() {
+			return fmt.Errorf("%w: %d activations, all busy", ErrOverloaded, len(r.acts))
+		}
+		a = &activation{
+			id:       id,
+			behavior: behavior,
+			mailbox:  make(chan *request, r.cfg.MaxMailboxDepth),
+			stop:     make(chan struct{}),
+		}
+		a.elem = r.lru.PushFront(a)
+		r.acts[id] = a
+		r.stats.Activations++
+		go r.loop(a)
+	} else {
+		r.lru.MoveToFront(a.elem)
+	}
+	if a.pending >= r.cfg.MaxMailboxDepth {
+		return fmt.Errorf("%w: actor %s has %d invocations queued", ErrBusy, id, a.pending)
+	}
+	a.pending++
+	a.lastUsed = r.cfg.Clock.Now()
+	r.calls.Add(1)
+	a.mailbox <- req // cannot block: pending bounds the queue below its capacity
+	return nil
+}
+
+// evictLRULocked deactivates the least recently used idle activation.
+func (r *Runtime) evictLRULocked() bool {
+	for e := r.lru.Back(); e != nil; e = e.Prev() {
+		if a := e.Value.(*activation); a.pending == 0 {
+			r.deactivateLocked(a)
+			return true
+		}
+	}
+	return false
+}
+
+func (r *Runtime) deactivateLocked(a *activation) {
+	if a.pending != 0 {
+		panic(fmt.Sprintf("actor: deactivating %s with %d pending invocations", a.id, a.pending))
+	}
+	r.lru.Remove(a.elem)
+	delete(r.acts, a.id)
+	close(a.stop)
+	r.stats.Deactivations++
+}
+
+// loop is an activation's goroutine: it runs the mailbox in order.
+func (r *Runtime) loop(a *activation) {
+	for {
+		select {
+		case req := <-a.mailbox:
+			data, err := r.run(a, req)
+			req.reply <- result{data, err}
+			r.mu.Lock()
+			a.pending--
+			r.mu.Unlock()
+			r.calls.Done()
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+// run executes one request, re-running it after commit conflicts.
+func (r *Runtime) run(a *activation, req *request) ([]byte, error) {
+	if err := req.ctx.Err(); err != nil {
+		return nil, fmt.Errorf("actor: %s %s: not run, caller gave up while queued: %w", a.id, req.op, err)
+	}
+	ctx, cancel := context.WithTimeout(req.ctx, r.cfg.InvokeTimeout)
+	defer cancel()
+	for attempt := 0; ; attempt++ {
+		data, err := r.attempt(ctx, a, req)
+		if err == nil {
+			return data, nil
+		}
+		r.discard(a)
+		if !errors.Is(err, kv.ErrConflict) || attempt >= r.cfg.MaxConflictRetries || ctx.Err() != nil {
+			return nil, fmt.Errorf("actor: %s %s: %w", a.id, req.op, err)
+		}
+		r.mu.Lock()
+		r.stats.Conflicts++
+		r.mu.Unlock()
+	}
+}
+
+// discard throws away the activation's memory so the next invocation reloads
+// from storage under a new epoch.
+func (r *Runtime) discard(a *activation) {
+	a.loaded, a.state = false, nil
+	r.mu.Lock()
+	r.stats.Discards++
+	r.mu.Unlock()
+}
+
+// StateKey is the storage key of an actor's state. Readers that need a
+// consistent view without queueing behind the actor read it directly.
+func StateKey(id ID) []byte { return []byte("actor/state/" + id.String()) }
+
+func epochKey(id ID) []byte { return []byte("actor/epoch/" + id.String()) }
+func idemKey(key string) []byte {
+	sum := sha256.Sum256([]byte(key))
+	return fmt.Appendf(nil, "actor/idem/%x", sum)
+}
+
+// idemRecord is what an idempotency key stores: which request it answered
+// and the answer.
+type idemRecord struct {
+	Fingerprint []byte `json:"fingerprint"`
+	Result      []byte `json:"result"`
+}
+
+func fingerprint(ns, op string, payload []byte) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", ns, op)
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// attempt runs the request once in one transaction.
+func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (data []byte, err error) {
+	txn, err := r.cfg.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+
+	if !a.loaded {
+		// Loading inside the invocation's transaction puts the state and
+		// epoch in its read set: if anything rewrote them before this
+		// commit, the commit fails instead of acting on a stale load.
+		if err := r.load(txn, a); err != nil {
+			return nil, err
+		}
+	}
+	ek := epochKey(a.id)
+	if err := txn.Fence(ek, a.epoch); err != nil {
+		return nil, err
+	}
+	if a.newEpoch {
+		if err := txn.Set(ek, kv.PutEpoch(a.epoch+1)); err != nil {
+			return nil, err
+		}
+	}
+
+	var ik []byte
+	var fp []byte
+	if req.idemKey != "" {
+		ik, fp = idemKey(req.idemKey), fingerprint(a.id.Namespace, req.op, req.payload)
+		switch v, err := txn.Get(ik); {
+		case err == nil:
+			var rec idemRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return nil, fmt.Errorf("idempotency record: %w", err)
+			}
+			if string(rec.Fingerprint) != string(fp) {
+				return nil, ErrIdempotencyMismatch
+			}
+			return rec.Result, nil
+		case !errors.Is(err, kv.ErrNotFound):
+			return nil, err
+		}
+	}
+
+	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now()}
+	data, err = invokeSafely(ctx, a.behavior, call)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case call.saveState:
+		enc, err := a.behavior.Encode(call.State)
+		if err != nil {
+			return nil, fmt.Errorf("encode state: %w", err)
+		}
+		if err := txn.Set(StateKey(a.id), enc); err != nil {
+			return nil, err
+		}
+	case call.deleteState:
+		if err := txn.Delete(StateKey(a.id)); err != nil {
+			return nil, err
+		}
+	}
+	if ik != nil {
+		rec, err := json.Marshal(idemRecord{Fingerprint: fp, Result: data})
+		if err != nil {
+			return nil, err
+		}
+		if err := txn.Set(ik, rec); err != nil {
+			return nil, err
+		}
+	}
+	if err := txn.Commit(ctx); err != nil {
+		return nil, err
+	}
+
+	a.state = call.State
+	if a.newEpoch {
+		a.epoch++
+		a.newEpoch = false
+	}
+	if call.deleteState {
+		// An actor without state is rebuilt by Decode(nil) on its next load.
+		a.loaded = false
+	}
+	return data, nil
+}
+
+func (r *Runtime) load(txn kv.Txn, a *activation) error {
+	var epoch uint64
+	switch v, err := txn.Get(epochKey(a.id)); {
+	case err == nil:
+		if epoch, err = kv.ParseEpoch(v); err != nil {
+			return err
+		}
+	case !errors.Is(err, kv.ErrNotFound):
+		return fmt.Errorf("load epoch: %w", err)
+	}
+	data, err := txn.Get(StateKey(a.id))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		data = nil
+	case err != nil:
+		return fmt.Errorf("load state: %w", err)
+	}
+	state, err := a.behavior.Decode(a.id, data)
+	if err != nil {
+		return fmt.Errorf("decode state: %w", err)
+	}
+	a.loaded, a.state, a.epoch, a.newEpoch = true, state, epoch, true
+	return nil
+}
+
+// invokeSafely turns a panic in a Behavior into an error.
+func invokeSafely(ctx context.Context, b Behavior, call *Call) (data []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return b.Invoke(ctx, call)
+}
+
+// sweep deactivates idle actors.
+func (r *Runtime) sweep() {
+	defer close(r.swept)
+	t := r.cfg.Clock.NewTicker(max(r.cfg.IdleTimeout/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C():
+			r.evictIdle()
+		case <-r.stopSweep:
+			return
+		}
+	}
+}
+
+func (r *Runtime) evictIdle() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.cfg.Clock.Now()
+	for e := r.lru.Back(); e != nil; {
+		a := e.Value.(*activation)
+		e = e.Prev()
+		if now.Sub(a.lastUsed) < r.cfg.IdleTimeout {
+			break // the rest were used more recently
+		}
+		if a.pending == 0 {
+			r.deactivateLocked(a)
+		}
+	}
+}
+
+// Stats returns the runtime's counters.
+func (r *Runtime) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.Active = len(r.acts)
+	return s
+}
+
+// Close stops accepting invocations, waits for those already accepted to
+// finish (or ctx to end), and deactivates every actor. It does not close the
+// store.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	close(r.stopSweep)
+	<-r.swept
+
+	drained := make(chan struct{})
+	go func() { r.calls.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		return fmt.Errorf("actor: close: invocations still running: %w", ctx.Err())
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range r.acts {
+		r.deactivateLocked(a)
+	}
+	return nil
+}

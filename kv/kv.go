@@ -1,0 +1,133 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+)
+
+// Limits on what a transaction may hold. They exist so that a bad caller gets
+// an error instead of exhausting memory.
+const (
+	MaxKeyBytes   = 1 << 10  // 1 KiB per key
+	MaxValueBytes = 16 << 20 // 16 MiB per value, before the checksum
+	MaxTxnBytes   = 64 << 20 // 64 MiB of keys and values written by one transaction
+)
+
+var (
+	// ErrNotFound is returned by Get when the key has no value.
+	ErrNotFound = errors.New("kv: key not found")
+	// ErrConflict means a key the transaction read changed before it
+	// committed; nothing was applied and the transaction may be retried.
+	ErrConflict = errors.New("kv: transaction conflict")
+	// ErrFenced means the transaction's fence key no longer holds the epoch
+	// it was fenced on; nothing was applied. The writer is stale.
+	ErrFenced = errors.New("kv: fenced: epoch changed")
+	// ErrCorrupt means a stored value failed its checksum.
+	ErrCorrupt = errors.New("kv: corrupt value")
+	// ErrTxnDone is returned by any use of a committed or discarded Txn.
+	ErrTxnDone = errors.New("kv: transaction already finished")
+	// ErrTooLarge is returned when a key, value or transaction exceeds its limit.
+	ErrTooLarge = errors.New("kv: too large")
+	// ErrClosed is returned after the store has been closed.
+	ErrClosed = errors.New("kv: store closed")
+)
+
+// Store is an ordered transactional key-value store.
+type Store interface {
+	// Begin starts a transaction reading a consistent snapshot.
+	Begin(ctx context.Context) (Txn, error)
+	// Close releases the store. Transactions still open fail afterwards.
+	Close() error
+}
+
+// Txn is one transaction. It is not safe for concurrent use. Exactly one of
+// Commit or Discard ends it; Discard after Commit is a no-op, so
+// `defer txn.Discard()` is always correct.
+type Txn interface {
+	// Get returns the value of key, or ErrNotFound.
+	Get(key []byte) ([]byte, error)
+	// Scan returns up to limit pairs in r, in key order, or in reverse key
+	// order when reverse is set. limit <= 0 means no limit.
+	Scan(r Range, limit int, reverse bool) ([]KeyValue, error)
+	// Set buffers a write of value at key.
+	Set(key, value []byte) error
+	// Delete buffers a deletion of key.
+	Delete(key []byte) error
+	// Fence makes Commit conditional on key holding epoch (see PutEpoch);
+	// it fails at once with ErrFenced if the snapshot already disagrees.
+	Fence(key []byte, epoch uint64) error
+	// Commit applies the buffered writes atomically and durably.
+	Commit(ctx context.Context) error
+	// Discard abandons the transaction.
+	Discard()
+}
+
+// KeyValue is one pair returned by Scan. Both slices belong to the caller.
+type KeyValue struct {
+	Key   []byte
+	Value []byte
+}
+
+// Range is the half-open key interval [Start, End). A nil End means no upper
+// bound.
+type Range struct {
+	Start []byte
+	End   []byte
+}
+
+// PrefixRange returns the range of every key that begins with prefix.
+func PrefixRange(prefix []byte) Range {
+	return Range{Start: prefix, End: prefixEnd(prefix)}
+}
+
+// Contains reports whether key lies in r.
+func (r Range) Contains(key []byte) bool {
+	return bytes.Compare(key, r.Start) >= 0 && (r.End == nil || bytes.Compare(key, r.End) < 0)
+}
+
+// prefixEnd returns the smallest key greater than every key with the prefix,
+// or nil when there is none (the prefix is all 0xff bytes).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Mutation is one write in a batch handed to an Engine. A nil Value deletes.
+type Mutation struct {
+	Key   []byte
+	Value []byte
+}
+
+// Engine is what a storage engine provides to DB: consistent snapshots and
+// atomic, durable batches. Values pass through the engine opaque (DB adds and
+// checks the checksums).
+type Engine interface {
+	// NewSnapshot returns a read view that includes every batch whose Apply
+	// returned before the call.
+	NewSnapshot() (Snapshot, error)
+	// Apply writes the batch atomically and returns once it is durable. It
+	// may be called from many goroutines at once; engines should let
+	// concurrent batches share a sync. On error the batch may or may not
+	// have been applied.
+	Apply(batch []Mutation) error
+	// Close releases the engine.
+	Close() error
+}
+
+// Snapshot is a consistent read view of an Engine.
+type Snapshot interface {
+	// Get returns the stored bytes at key or ErrNotFound.
+	Get(key []byte) ([]byte, error)
+	// Scan returns up to limit pairs in r (limit <= 0: all), forwards or in
+	// reverse. The returned slices belong to the caller.
+	Scan(r Range, limit int, reverse bool) ([]KeyValue, error)
+	// Close releases the snapshot.
+	Close() error
+}
