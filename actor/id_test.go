@@ -63,16 +63,16 @@ func TestNewIDRejects(t *testing.T) {
 func TestParseIDRejects(t *testing.T) {
 	for _, s := range []string{
 		"",
-		"agents",                // missing slash
-		"agentsalice",           // missing slash
-		"/alice",                // empty namespace
-		"agents/",               // empty key
-		"/",                     // both empty
-		"agents/alice/extra",    // slash in key
-		"agents//alice",         // slash in key
-		"Agents/alice",          // bad namespace byte
-		"agents/al ice",         // bad key byte
-		"agents/\x00",           // bad key byte
+		"agents",             // missing slash
+		"agentsalice",        // missing slash
+		"/alice",             // empty namespace
+		"agents/",            // empty key
+		"/",                  // both empty
+		"agents/alice/extra", // slash in key
+		"agents//alice",      // slash in key
+		"Agents/alice",       // bad namespace byte
+		"agents/al ice",      // bad key byte
+		"agents/\x00",        // bad key byte
 		strings.Repeat("n", actor.MaxNamespaceBytes+1) + "/k",
 		"agents/" + strings.Repeat("k", actor.MaxKeyBytes+1),
 		strings.Repeat("x", 10_000), // huge, no slash

@@ -101,29 +101,31 @@ type Stats struct {
 type Runtime struct {
 	cfg       Config
 	behaviors map[string]Behavior
-	calls     sync.WaitGroup
 	stopSweep chan struct{}
 	swept     chan struct{}
+	drained   chan struct{} // closed once closed and no call is in flight
 
-	mu     sync.Mutex
-	closed bool
-	acts   map[ID]*activation
-	lru    *list.List // of *activation, most recently used first
-	stats  Stats
+	mu       sync.Mutex
+	closed   bool
+	inflight int // accepted invocations not yet answered
+	acts     map[ID]*activation
+	lru      *list.List // of *activation, most recently used first
+	stats    Stats
 }
 
 type activation struct {
 	id       ID
 	behavior Behavior
-	mailbox  chan *request
-	stop     chan struct{}
 	elem     *list.Element
 
 	// Guarded by Runtime.mu.
-	pending  int // queued plus running
+	queue    []*request // accepted, not yet started, in arrival order
+	running  bool       // a drain goroutine owns the activation
+	pending  int        // queued plus running
 	lastUsed time.Time
 
-	// Owned by the activation's goroutine.
+	// Owned by the drain goroutine; handed from one to the next through
+	// Runtime.mu.
 	loaded   bool
 	state    any
 	epoch    uint64
@@ -180,6 +182,7 @@ func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
 		behaviors: behaviors,
 		stopSweep: make(chan struct{}),
 		swept:     make(chan struct{}),
+		drained:   make(chan struct{}),
 		acts:      map[ID]*activation{},
 		lru:       list.New(),
 	}
@@ -231,16 +234,10 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 		if len(r.acts) >= r.cfg.MaxActivations && !r.evictLRULocked() {
 			return fmt.Errorf("%w: %d activations, all busy", ErrOverloaded, len(r.acts))
 		}
-		a = &activation{
-			id:       id,
-			behavior: behavior,
-			mailbox:  make(chan *request, r.cfg.MaxMailboxDepth),
-			stop:     make(chan struct{}),
-		}
+		a = &activation{id: id, behavior: behavior}
 		a.elem = r.lru.PushFront(a)
 		r.acts[id] = a
 		r.stats.Activations++
-		go r.loop(a)
 	} else {
 		r.lru.MoveToFront(a.elem)
 	}
@@ -249,8 +246,12 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 	}
 	a.pending++
 	a.lastUsed = r.cfg.Clock.Now()
-	r.calls.Add(1)
-	a.mailbox <- req // cannot block: pending bounds the queue below its capacity
+	r.inflight++
+	a.queue = append(a.queue, req)
+	if !a.running {
+		a.running = true
+		go r.drain(a)
+	}
 	return nil
 }
 
@@ -271,25 +272,34 @@ func (r *Runtime) deactivateLocked(a *activation) {
 	}
 	r.lru.Remove(a.elem)
 	delete(r.acts, a.id)
-	close(a.stop)
 	r.stats.Deactivations++
 }
 
-// loop is an activation's goroutine: it runs the mailbox in order.
-func (r *Runtime) loop(a *activation) {
-	for {
-		select {
-		case req := <-a.mailbox:
-			data, err := r.run(a, req)
-			req.reply <- result{data, err}
-			r.mu.Lock()
-			a.pending--
-			r.mu.Unlock()
-			r.calls.Done()
-		case <-a.stop:
-			return
+// drain runs an activation's queue in order and exits when it is empty. At
+// most one drain goroutine per activation exists (a.running), so an idle
+// activation costs no goroutine and no preallocated mailbox.
+func (r *Runtime) drain(a *activation) {
+	r.mu.Lock()
+	for len(a.queue) > 0 {
+		req := a.queue[0]
+		a.queue[0] = nil
+		a.queue = a.queue[1:]
+		r.mu.Unlock()
+
+		data, err := r.run(a, req)
+		req.reply <- result{data, err}
+
+		r.mu.Lock()
+		a.pending--
+		if r.inflight--; r.inflight == 0 && r.closed {
+			close(r.drained)
 		}
 	}
+	// Still under r.mu, with pending now 0: whoever next sees pending == 0
+	// (deactivation) or enqueues also sees running == false.
+	a.running = false
+	a.queue = nil
+	r.mu.Unlock()
 }
 
 // run executes one request, re-running it after commit conflicts.
@@ -340,9 +350,16 @@ type idemRecord struct {
 	Result      []byte `json:"result"`
 }
 
-func fingerprint(ns, op string, payload []byte) []byte {
+// fingerprint identifies a request: the actor it is for, its op and its
+// payload. The record key is global, so the whole id is in it (a key reused
+// on another actor is a different request); fields are length-prefixed so no
+// two requests share an encoding.
+func fingerprint(id ID, op string, payload []byte) []byte {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00", ns, op)
+	for _, f := range []string{id.String(), op} {
+		fmt.Fprintf(h, "%d:%s", len(f), f)
+	}
+	fmt.Fprintf(h, "%d:", len(payload))
 	h.Write(payload)
 	return h.Sum(nil)
 }
@@ -376,7 +393,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 	var ik []byte
 	var fp []byte
 	if req.idemKey != "" {
-		ik, fp = idemKey(req.idemKey), fingerprint(a.id.Namespace, req.op, req.payload)
+		ik, fp = idemKey(req.idemKey), fingerprint(a.id, req.op, req.payload)
 		switch v, err := txn.Get(ik); {
 		case err == nil:
 			var rec idemRecord
@@ -513,24 +530,31 @@ func (r *Runtime) Stats() Stats {
 
 // Close stops accepting invocations, waits for those already accepted to
 // finish (or ctx to end), and deactivates every actor. It does not close the
-// store.
+// store. It may be called again, for instance after its ctx ended; each call
+// returns nil only once nothing is running.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
+	first := !r.closed
+	if first {
+		r.closed = true
+		if r.inflight == 0 {
+			close(r.drained)
+		}
 	}
-	r.closed = true
 	r.mu.Unlock()
-	close(r.stopSweep)
+	if first {
+		close(r.stopSweep)
+	}
 	<-r.swept
 
-	drained := make(chan struct{})
-	go func() { r.calls.Wait(); close(drained) }()
 	select {
-	case <-drained:
-	case <-ctx.Done():
-		return fmt.Errorf("actor: close: invocations still running: %w", ctx.Err())
+	case <-r.drained:
+	default:
+		select {
+		case <-r.drained:
+		case <-ctx.Done():
+			return fmt.Errorf("actor: close: invocations still running: %w", ctx.Err())
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -60,6 +60,9 @@ func (agentBehavior) Decode(_ actor.ID, data []byte) (any, error) {
 func (agentBehavior) Encode(state any) ([]byte, error) { return json.Marshal(state.(*agentRecord)) }
 
 func (b agentBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+	// Letta's timestamps have microsecond precision; storing exactly what
+	// is rendered keeps every read equal to what a write returned.
+	call.Now = call.Now.UTC().Truncate(time.Microsecond)
 	rec, _ := call.State.(*agentRecord)
 	if call.Op == opCreate {
 		if rec != nil {
@@ -370,6 +373,7 @@ func (blockBehavior) Decode(actor.ID, []byte) (any, error) { return nil, nil }
 func (blockBehavior) Encode(any) ([]byte, error)           { return nil, nil }
 
 func (blockBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+	call.Now = call.Now.UTC().Truncate(time.Microsecond)
 	txn, id := call.Txn, call.ID.Key
 	switch call.Op {
 	case opBlockCreate:

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -86,8 +87,8 @@ func newAgentRecord(e *env, id string, req CreateAgentRequest, now time.Time) (*
 		Description:            req.Description,
 		Metadata:               req.Metadata,
 		Tags:                   nonNil(req.Tags),
-		ModelSettings:          req.ModelSettings,
-		CompactionSettings:     req.CompactionSettings,
+		ModelSettings:          jsonOrNil(req.ModelSettings),
+		CompactionSettings:     jsonOrNil(req.CompactionSettings),
 		ToolRules:              nonNil(req.ToolRules),
 		MessageIDs:             []string{},
 		ProjectID:              req.ProjectID,
@@ -216,4 +217,12 @@ func applyAgentUpdate(rec *agentRecord, req UpdateAgentRequest) error {
 		rec.EmbeddingConfig = c
 	}
 	return nil
+}
+
+// jsonOrNil treats an explicit JSON null like an absent value.
+func jsonOrNil(m json.RawMessage) json.RawMessage {
+	if string(m) == "null" {
+		return nil
+	}
+	return m
 }

@@ -16,8 +16,10 @@ import (
 // the engine concurrently, so that the engine can group their syncs. Each
 // validated commit gets a sequence number. A transaction begins at the
 // "visible" sequence: every commit at or below it has finished applying, so
-// the snapshot taken afterwards holds all of them. A commit validates against
-// the write sets of every commit numbered above its start.
+// the snapshot taken afterwards holds all of them. Commits above it that had
+// also finished (out of order) are in the snapshot too, and the transaction
+// notes them. A commit validates against the write sets of every other commit
+// numbered above its start: those may be missing from its snapshot.
 type DB struct {
 	eng Engine
 
@@ -52,6 +54,13 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 	}
 	start := db.visible
 	db.open[start]++
+	var seen map[uint64]bool
+	if len(db.pending) > 0 {
+		seen = make(map[uint64]bool, len(db.pending))
+		for seq := range db.pending {
+			seen[seq] = true
+		}
+	}
 	db.mu.Unlock()
 
 	snap, err := db.eng.NewSnapshot()
@@ -59,7 +68,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, seen: seen, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -111,6 +120,9 @@ func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 	}
 	i := sort.Search(len(db.log), func(i int) bool { return db.log[i].seq > t.start })
 	for _, rec := range db.log[i:] {
+		if t.seen[rec.seq] {
+			continue // applied before t's snapshot was taken
+		}
 		if err := t.conflictsWith(rec.keys); err != nil {
 			return 0, err
 		}
@@ -137,6 +149,7 @@ type txn struct {
 	db     *DB
 	snap   Snapshot
 	start  uint64
+	seen   map[uint64]bool // commits above start already in the snapshot
 	done   bool
 	reads  map[string]struct{}
 	ranges []Range

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/kv"
 )
@@ -471,6 +472,8 @@ func testReadYourWritesModel(t *testing.T, s kv.Store) {
 
 func testSnapshotIsolation(t *testing.T, s kv.Store) {
 	put(t, s, "k", "old", "s/1", "one")
+	t0 := begin(t, s) // reads nothing before the commit below
+	defer t0.Discard()
 	t1 := begin(t, s)
 	defer t1.Discard()
 	v, err := t1.Get([]byte("k"))
@@ -483,6 +486,11 @@ func testSnapshotIsolation(t *testing.T, s kv.Store) {
 		must(t, tx.Delete([]byte("s/1")))
 		must(t, tx.Set([]byte("later"), []byte("x")))
 	})
+	// The snapshot is fixed at Begin, not at the first read.
+	if v, err := t0.Get([]byte("k")); err != nil || string(v) != "old" {
+		t.Errorf("t0 Get(k) after commit = %q, %v; want old", v, err)
+	}
+	checkScan(t, t0, model{"k": "old", "s/1": "one"}, kv.Range{}, 0, false)
 	// t1 still reads its snapshot, including keys it had not read yet.
 	if v, err := t1.Get([]byte("k")); err != nil || string(v) != "old" {
 		t.Errorf("t1 Get(k) after commit = %q, %v; want old", v, err)
@@ -739,9 +747,11 @@ func testLimits(t *testing.T, s kv.Store) {
 	}
 }
 
-// commitWithRetry runs f in transactions until one commits without conflict.
+// commitWithRetry runs f in transactions until one commits without
+// conflict. It backs off: a key being committed conflicts until the commit's
+// sync finishes, so retrying at once would only spin.
 func commitWithRetry(s kv.Store, f func(tx kv.Txn) error) error {
-	for range 10000 {
+	for attempt := range 1000 {
 		tx, err := s.Begin(context.Background())
 		if err != nil {
 			return err
@@ -753,6 +763,7 @@ func commitWithRetry(s kv.Store, f func(tx kv.Txn) error) error {
 		if !errors.Is(err, kv.ErrConflict) {
 			return err
 		}
+		time.Sleep(time.Duration(rand.IntN(1<<min(attempt, 10))) * time.Microsecond)
 	}
 	return errors.New("too many conflicts")
 }

@@ -52,8 +52,22 @@ type Engine struct {
 	mu     sync.RWMutex
 	closed bool
 
-	snapMu sync.Mutex
-	snaps  map[*snapshot]struct{} // open snapshots, released by Close
+	// applied counts Applies that have returned from Pebble. A Pebble
+	// snapshot taken after reading n includes all n, so NewSnapshot calls
+	// that still read n share it instead of each taking Pebble's DB mutex
+	// (for a snapshot, and again to close it): under many concurrent
+	// transactions that mutex was the DB path's bottleneck.
+	applied atomic.Uint64
+	snapMu  sync.Mutex
+	cur     *shared              // newest shared snapshot; holds a ref of its own
+	live    map[*shared]struct{} // unreleased, closed by Close
+}
+
+// shared is a Pebble snapshot with reference-counted users.
+type shared struct {
+	snap *pebble.Snapshot
+	gen  uint64 // applied, read before snap was taken
+	refs int    // guarded by Engine.snapMu
 }
 
 var _ kv.Engine = (*Engine)(nil)
@@ -78,7 +92,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kv/pebble: open %s: %w", dir, err)
 	}
-	return &Engine{dir: dir, db: db, snaps: map[*snapshot]struct{}{}}, nil
+	return &Engine{dir: dir, db: db, live: map[*shared]struct{}{}}, nil
 }
 
 // Apply implements kv.Engine.
@@ -105,7 +119,9 @@ func (e *Engine) Apply(batch []kv.Mutation) error {
 			return fmt.Errorf("kv/pebble: %s: build batch: %w", e.dir, err)
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	err := b.Commit(pebble.Sync)
+	e.applied.Add(1) // even on error: the batch may have been applied
+	if err != nil {
 		return fmt.Errorf("kv/pebble: %s: commit batch of %d mutations: %w", e.dir, len(batch), err)
 	}
 	return nil
@@ -118,11 +134,45 @@ func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
 	if e.closed {
 		return nil, kv.ErrClosed
 	}
-	s := &snapshot{e: e, snap: e.db.NewSnapshot()}
+	gen := e.applied.Load()
 	e.snapMu.Lock()
-	e.snaps[s] = struct{}{}
+	if c := e.cur; c != nil && c.gen == gen {
+		// No Apply has returned since c was taken: c includes every one
+		// that returned before this call.
+		c.refs++
+		e.snapMu.Unlock()
+		return &snapshot{e: e, sh: c}, nil
+	}
 	e.snapMu.Unlock()
-	return s, nil
+
+	sh := &shared{snap: e.db.NewSnapshot(), gen: gen, refs: 1}
+	e.snapMu.Lock()
+	e.live[sh] = struct{}{}
+	var old *shared
+	if e.cur == nil || e.cur.gen < gen {
+		old, e.cur = e.cur, sh
+		sh.refs++
+	}
+	e.snapMu.Unlock()
+	if old != nil {
+		e.release(old)
+	}
+	return &snapshot{e: e, sh: sh}, nil
+}
+
+// release drops a reference to sh and closes it when none remain. The
+// caller holds e.mu shared, with e open.
+func (e *Engine) release(sh *shared) {
+	e.snapMu.Lock()
+	sh.refs--
+	last := sh.refs == 0
+	if last {
+		delete(e.live, sh)
+	}
+	e.snapMu.Unlock()
+	if last {
+		sh.snap.Close() // never fails: it only unlinks the snapshot
+	}
 }
 
 // Close implements kv.Engine. It waits for in-flight calls, releases open
@@ -135,15 +185,13 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.snapMu.Lock()
-	var errs []error
-	for s := range e.snaps {
-		s.closed.Store(true)
-		errs = append(errs, s.snap.Close())
+	for sh := range e.live {
+		sh.snap.Close()
 	}
-	clear(e.snaps)
+	clear(e.live)
+	e.cur = nil
 	e.snapMu.Unlock()
-	errs = append(errs, e.db.Close())
-	if err := errors.Join(errs...); err != nil {
+	if err := e.db.Close(); err != nil {
 		return fmt.Errorf("kv/pebble: close %s: %w", e.dir, err)
 	}
 	return nil
@@ -151,7 +199,7 @@ func (e *Engine) Close() error {
 
 type snapshot struct {
 	e      *Engine
-	snap   *pebble.Snapshot
+	sh     *shared
 	closed atomic.Bool
 }
 
@@ -174,7 +222,7 @@ func (s *snapshot) use(f func() error) error {
 func (s *snapshot) Get(key []byte) ([]byte, error) {
 	var out []byte
 	err := s.use(func() error {
-		v, closer, err := s.snap.Get(key)
+		v, closer, err := s.sh.snap.Get(key)
 		if errors.Is(err, pebble.ErrNotFound) {
 			return kv.ErrNotFound
 		}
@@ -196,7 +244,7 @@ func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 	}
 	var out []kv.KeyValue
 	err := s.use(func() error {
-		it, err := s.snap.NewIter(&pebble.IterOptions{LowerBound: r.Start, UpperBound: r.End})
+		it, err := s.sh.snap.NewIter(&pebble.IterOptions{LowerBound: r.Start, UpperBound: r.End})
 		if err != nil {
 			return fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, err)
 		}
@@ -229,20 +277,13 @@ func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 // Close releases the snapshot. It is a no-op once the snapshot or the engine
 // is closed.
 func (s *snapshot) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
 	s.e.mu.RLock()
 	defer s.e.mu.RUnlock()
-	if s.e.closed {
-		return nil
-	}
-	s.e.snapMu.Lock()
-	if s.closed.Swap(true) {
-		s.e.snapMu.Unlock()
-		return nil
-	}
-	delete(s.e.snaps, s)
-	s.e.snapMu.Unlock()
-	if err := s.snap.Close(); err != nil {
-		return fmt.Errorf("kv/pebble: %s: close snapshot: %w", s.e.dir, err)
+	if !s.e.closed {
+		s.e.release(s.sh)
 	}
 	return nil
 }

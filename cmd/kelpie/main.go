@@ -1,0 +1,50 @@
+// Command kelpie runs the Kelpie agent server.
+//
+// It is the only place that chooses concrete storage engines and wires the
+// layers together: api → agent → actor → kv.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+const usage = `Kelpie is a Letta-compatible server for stateful AI agents, built on a
+virtual-actor runtime with durable, transactional storage.
+
+Usage:
+  kelpie <command> [flags]
+
+Commands:
+  serve     run the HTTP API server (embedded Pebble storage by default)
+  version   print the version
+
+Run 'kelpie <command> --help' for a command's flags.
+`
+
+// version is reported by 'kelpie version' and GET /v1/health/.
+const version = "0.1.0"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "version":
+		fmt.Fprintln(stdout, "kelpie", version)
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "kelpie: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

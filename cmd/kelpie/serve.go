@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/pebble"
+)
+
+// Defaults of 'kelpie serve'.
+const (
+	defaultAddr         = "127.0.0.1:8283" // the port Letta clients expect
+	defaultDataDir      = "kelpie-data"    // relative to the working directory
+	shutdownGracePeriod = 30 * time.Second // in-flight requests get this long to finish
+)
+
+type serveConfig struct {
+	addr           string
+	dataDir        string
+	storage        string
+	idleTimeout    time.Duration
+	maxActivations int
+	defaultModel   string
+	apiKey         string
+	logLevel       string
+}
+
+// serveFlags defines the flags of 'kelpie serve', each with an environment
+// variable as its fallback default.
+func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
+	var bad envErrors
+	fs.StringVar(&c.addr, "addr", env("KELPIE_ADDR", defaultAddr),
+		"listen address, host:port (env KELPIE_ADDR)")
+	fs.StringVar(&c.dataDir, "data-dir", env("KELPIE_DATA_DIR", defaultDataDir),
+		"directory of the embedded store, created if missing (env KELPIE_DATA_DIR)")
+	fs.StringVar(&c.storage, "storage", env("KELPIE_STORAGE", "pebble"),
+		"storage engine: pebble (durable, on disk) or memory (lost on exit) (env KELPIE_STORAGE)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", bad.duration("KELPIE_IDLE_TIMEOUT", actor.DefaultIdleTimeout),
+		"deactivate an agent's actor after this long without calls (env KELPIE_IDLE_TIMEOUT)")
+	fs.IntVar(&c.maxActivations, "max-activations", bad.int("KELPIE_MAX_ACTIVATIONS", actor.DefaultMaxActivations),
+		"most actors kept active at once; least recently used go first (env KELPIE_MAX_ACTIVATIONS)")
+	fs.StringVar(&c.defaultModel, "default-model", env("KELPIE_DEFAULT_MODEL", ""),
+		"model handle (provider/model) for agents created without one; empty rejects such creates (env KELPIE_DEFAULT_MODEL)")
+	fs.StringVar(&c.apiKey, "api-key", env("KELPIE_API_KEY", ""),
+		"if set, require 'Authorization: Bearer <key>' on every request but health (env KELPIE_API_KEY)")
+	fs.StringVar(&c.logLevel, "log-level", env("KELPIE_LOG_LEVEL", "info"),
+		"debug, info, warn or error (env KELPIE_LOG_LEVEL)")
+	return errors.Join(bad...)
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c serveConfig
+	if err := serveFlags(fs, &c); err != nil {
+		fmt.Fprintf(stderr, "kelpie serve: %v\n", err)
+		return 2
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: kelpie serve [flags]\n\nRuns the Letta-compatible HTTP API. Flags (each falls back to its environment variable):\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if c.maxActivations < 1 || c.idleTimeout <= 0 {
+		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1 and --idle-timeout positive\n")
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "kelpie serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		fmt.Fprintf(stderr, "kelpie serve: --log-level %q: %v\n", c.logLevel, err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, c, log, nil); err != nil {
+		log.Error("kelpie serve failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// runServer serves until ctx ends, then shuts down gracefully. If ready is
+// not nil it receives the listening address once the server accepts.
+func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
+	store, where, err := openStore(c)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing storage", "err", err)
+		}
+	}()
+	svc, err := agent.NewService(agent.Config{
+		Store:        store,
+		DefaultModel: c.defaultModel,
+		Runtime: actor.Config{
+			IdleTimeout:    c.idleTimeout,
+			MaxActivations: c.maxActivations,
+			Logger:         log,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		svc.Close(context.Background())
+		return fmt.Errorf("listen on %s: %w", c.addr, err)
+	}
+	srv := &http.Server{
+		Handler:           api.NewHandler(svc, api.Options{Logger: log, Version: version, APIKey: c.apiKey}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Info("kelpie listening", "addr", ln.Addr().String(), "storage", c.storage, "data_dir", where,
+		"idle_timeout", c.idleTimeout, "max_activations", c.maxActivations, "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		svc.Close(context.Background())
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining requests", "grace", shutdownGracePeriod)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGracePeriod)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("http shutdown", "err", err)
+	}
+	if err := svc.Close(sctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openStore opens the configured engine and says where its data lives.
+func openStore(c serveConfig) (kv.Store, string, error) {
+	switch c.storage {
+	case "memory":
+		return kv.NewMemDB(), "(memory: nothing is kept after exit)", nil
+	case "pebble":
+		dir, err := filepath.Abs(c.dataDir)
+		if err != nil {
+			return nil, "", err
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", fmt.Errorf("create data dir: %w", err)
+		}
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{})
+		if err != nil {
+			return nil, "", err
+		}
+		return kv.NewDB(eng), dir, nil
+	}
+	return nil, "", fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// envErrors collects malformed environment values met while defining flags.
+type envErrors []error
+
+func (e *envErrors) int(name string, def int) int {
+	v := env(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q is not an integer", name, v))
+	}
+	return n
+}
+
+func (e *envErrors) duration(name string, def time.Duration) time.Duration {
+	v := env(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q is not a duration such as 10m", name, v))
+	}
+	return d
+}
