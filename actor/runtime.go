@@ -28,8 +28,9 @@ const (
 var (
 	// ErrBusy means the actor's mailbox is full; nothing was done.
 	ErrBusy = errors.New("actor: mailbox full")
-	// ErrOverloaded means the activation cap is reached and every live
-	// activation is busy; nothing was done.
+	// ErrOverloaded means the activation cap was reached with every live
+	// activation busy for as long as the caller was willing to wait;
+	// nothing was done.
 	ErrOverloaded = errors.New("actor: too many active actors")
 	// ErrClosed means the runtime is shutting down; nothing was done.
 	ErrClosed = errors.New("actor: runtime closed")
@@ -110,7 +111,10 @@ type Runtime struct {
 	inflight int // accepted invocations not yet answered
 	acts     map[ID]*activation
 	lru      *list.List // of *activation, most recently used first
-	stats    Stats
+	// slotFreed, when not nil, is closed as soon as an activation goes idle:
+	// callers wait on it for room under the activation cap.
+	slotFreed chan struct{}
+	stats     Stats
 }
 
 type activation struct {
@@ -226,14 +230,11 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
-		return ErrClosed
+	a, err := r.activationSlotLocked(id, req.ctx)
+	if err != nil {
+		return err
 	}
-	a := r.acts[id]
 	if a == nil {
-		if len(r.acts) >= r.cfg.MaxActivations && !r.evictLRULocked() {
-			return fmt.Errorf("%w: %d activations, all busy", ErrOverloaded, len(r.acts))
-		}
 		a = &activation{id: id, behavior: behavior}
 		a.elem = r.lru.PushFront(a)
 		r.acts[id] = a
@@ -253,6 +254,44 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 		go r.drain(a)
 	}
 	return nil
+}
+
+// activationSlotLocked returns id's live activation, or nil once there is
+// room for a new one. At the cap with every activation busy it waits, with
+// r.mu released, until one goes idle, the runtime closes or ctx ends.
+func (r *Runtime) activationSlotLocked(id ID, ctx context.Context) (*activation, error) {
+	for {
+		if r.closed {
+			return nil, ErrClosed
+		}
+		if a := r.acts[id]; a != nil {
+			return a, nil
+		}
+		if len(r.acts) < r.cfg.MaxActivations || r.evictLRULocked() {
+			return nil, nil
+		}
+		if r.slotFreed == nil {
+			r.slotFreed = make(chan struct{})
+		}
+		freed := r.slotFreed
+		r.mu.Unlock()
+		select {
+		case <-freed:
+			r.mu.Lock()
+		case <-ctx.Done():
+			r.mu.Lock()
+			return nil, fmt.Errorf("%w: %d activations, all busy, until the caller gave up: %w", ErrOverloaded, len(r.acts), ctx.Err())
+		}
+	}
+}
+
+// wakeSlotWaitersLocked tells callers waiting for an activation slot to look
+// again.
+func (r *Runtime) wakeSlotWaitersLocked() {
+	if r.slotFreed != nil {
+		close(r.slotFreed)
+		r.slotFreed = nil
+	}
 }
 
 // evictLRULocked deactivates the least recently used idle activation.
@@ -287,18 +326,22 @@ func (r *Runtime) drain(a *activation) {
 		r.mu.Unlock()
 
 		data, err := r.run(a, req)
-		req.reply <- result{data, err}
 
 		r.mu.Lock()
 		a.pending--
 		if r.inflight--; r.inflight == 0 && r.closed {
 			close(r.drained)
 		}
+		// Answer only now, so that a caller holding its answer finds the
+		// actor idle (evictable, not counted against the cap). The channel
+		// is buffered: this never blocks.
+		req.reply <- result{data, err}
 	}
 	// Still under r.mu, with pending now 0: whoever next sees pending == 0
 	// (deactivation) or enqueues also sees running == false.
 	a.running = false
 	a.queue = nil
+	r.wakeSlotWaitersLocked()
 	r.mu.Unlock()
 }
 
@@ -537,6 +580,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	first := !r.closed
 	if first {
 		r.closed = true
+		r.wakeSlotWaitersLocked()
 		if r.inflight == 0 {
 			close(r.drained)
 		}

@@ -438,8 +438,9 @@ func TestIdleEviction(t *testing.T) {
 	}
 }
 
-// Spec: the activation cap evicts the least recently used idle actor, and
-// rejects a new actor with ErrOverloaded when every activation is busy.
+// Spec: the activation cap evicts the least recently used idle actor. When
+// every activation is busy a new actor waits for one to go idle, and gets
+// ErrOverloaded (having run nothing) if its caller gives up first.
 func TestActivationCap(t *testing.T) {
 	t.Run("evicts idle", func(t *testing.T) {
 		store := kv.NewMemDB()
@@ -485,9 +486,12 @@ func TestActivationCap(t *testing.T) {
 		recv(t, started, "busy-1 or busy-2 to start")
 
 		third := mustID(t, "third")
-		if _, err := rt.Invoke(context.Background(), third, "append", []byte("y")); !errors.Is(err, actor.ErrOverloaded) {
-			t.Fatalf("Invoke with every activation busy: %v, want ErrOverloaded", err)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := rt.Invoke(ctx, third, "append", []byte("y")); !errors.Is(err, actor.ErrOverloaded) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Invoke with every activation busy until the deadline: %v, want ErrOverloaded and DeadlineExceeded", err)
 		}
+		waiting := goInvoke(context.Background(), rt, mustID(t, "fourth"), "append", "z")
 		if n := b.ran("append"); n != 0 {
 			t.Fatalf("the rejected invocation ran (%d)", n)
 		}
@@ -495,16 +499,94 @@ func TestActivationCap(t *testing.T) {
 			t.Fatalf("stats = %+v", s)
 		}
 		g.open()
-		for _, d := range []<-chan outcome{d1, d2} {
-			if o := recv(t, d, "a blocked invocation"); o.err != nil {
+		for _, d := range []<-chan outcome{d1, d2, waiting} {
+			if o := recv(t, d, "a blocked or waiting invocation"); o.err != nil {
 				t.Fatal(o.err)
 			}
+		}
+		if got := get(t, rt, mustID(t, "fourth")).Items; !slices.Equal(got, []string{"z"}) {
+			t.Fatalf("the invocation that waited for a slot left state %v, want [z]", got)
 		}
 		if got := get(t, rt, third).Items; len(got) != 0 {
 			t.Fatalf("rejected invocation left state %v", got)
 		}
 		invoke(t, rt, third, "append", "y")
 	})
+}
+
+// Spec: once a caller has its answer the actor is idle: a caller that works
+// through many actors one at a time never meets ErrOverloaded, however small
+// the cap.
+func TestAnsweredActorIsIdle(t *testing.T) {
+	rt := newRuntime(t, actor.Config{MaxActivations: 1}, newListBehavior(nil))
+	for i := range 300 {
+		id := mustID(t, fmt.Sprintf("seq-%d", i))
+		invoke(t, rt, id, "append", "v")
+		if n := actor.PendingForTest(rt, id); n != 0 {
+			t.Fatalf("%s still has %d pending invocations after its caller was answered", id, n)
+		}
+	}
+	if s := rt.Stats(); s.Active != 1 || s.Deactivations != 299 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
+
+// stallEngine is a MemEngine whose Apply of a batch writing a chosen key
+// waits until released.
+type stallEngine struct {
+	*kv.MemEngine
+	key     string
+	stalled chan struct{}
+	release chan struct{}
+}
+
+func (e *stallEngine) Apply(batch []kv.Mutation) error {
+	for _, m := range batch {
+		if string(m.Key) == e.key {
+			e.stalled <- struct{}{}
+			<-e.release
+			break
+		}
+	}
+	return e.MemEngine.Apply(batch)
+}
+
+// Spec: one actor's slow commit does not make another actor's invocations
+// fail. Commits are applied concurrently and may finish out of order; an
+// actor's second invocation must not be fenced by its own first commit.
+func TestSlowCommitDoesNotFenceOthers(t *testing.T) {
+	slow, fast := mustID(t, "slow"), mustID(t, "fast")
+	eng := &stallEngine{
+		MemEngine: kv.NewMemEngine(),
+		key:       string(actor.StateKey(slow)),
+		stalled:   make(chan struct{}),
+		release:   make(chan struct{}),
+	}
+	rt := newRuntime(t, actor.Config{Store: kv.NewDB(eng)}, newListBehavior(nil))
+	var once sync.Once
+	unstall := func() { once.Do(func() { close(eng.release) }) }
+	t.Cleanup(unstall)
+
+	slowDone := goInvoke(context.Background(), rt, slow, "append", "s")
+	recv(t, eng.stalled, "the slow commit to reach the engine")
+
+	// fast's first commit (which bumps its epoch) is sequenced after slow's
+	// and finishes first.
+	invoke(t, rt, fast, "append", "1")
+	if _, err := rt.Invoke(context.Background(), fast, "append", []byte("2")); err != nil {
+		// Before kv commit bd85a5d, a transaction begun after a commit
+		// returned still validated against it while an earlier-sequenced
+		// commit was being applied, so it was fenced by its own
+		// activation's epoch write.
+		t.Fatalf("second invocation while another actor's commit is stalled: %v", err)
+	}
+	unstall()
+	if o := recv(t, slowDone, "the slow invocation"); o.err != nil {
+		t.Fatal(o.err)
+	}
+	if got := get(t, rt, fast).Items; !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("fast = %v, want [1 2]", got)
+	}
 }
 
 // Spec: a full mailbox rejects at once with ErrBusy.
@@ -920,13 +1002,13 @@ func TestCloseTimeout(t *testing.T) {
 	if o := recv(t, running, "the invocation"); o.err != nil {
 		t.Fatal(o.err)
 	}
-	// Drained now: even an expired ctx gets a clean Close.
-	waitPending(t, rt, mustID(t, "x"), 0)
-	if err := rt.Close(context.Background()); err != nil {
-		t.Fatalf("Close after draining: %v", err)
-	}
+	// A caller holding its answer means nothing is in flight any more: even
+	// an expired ctx gets a clean Close.
 	if err := rt.Close(expired); err != nil {
 		t.Fatalf("Close with an expired ctx after draining: %v", err)
+	}
+	if err := rt.Close(context.Background()); err != nil {
+		t.Fatalf("Close after draining: %v", err)
 	}
 	if s := rt.Stats(); s.Active != 0 {
 		t.Fatalf("Active = %d after Close", s.Active)

@@ -56,7 +56,9 @@ type Engine struct {
 	// snapshot taken after reading n includes all n, so NewSnapshot calls
 	// that still read n share it instead of each taking Pebble's DB mutex
 	// (for a snapshot, and again to close it): under many concurrent
-	// transactions that mutex was the DB path's bottleneck.
+	// transactions that mutex was the DB path's bottleneck. The cached
+	// snapshot stays open until a newer one replaces it (at the next
+	// NewSnapshot after an Apply) or Close.
 	applied atomic.Uint64
 	snapMu  sync.Mutex
 	cur     *shared              // newest shared snapshot; holds a ref of its own

@@ -96,6 +96,9 @@ func TestEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := eng.Apply(nil); err != nil {
+		t.Fatalf("empty Apply: %v", err)
+	}
 	snap, err := eng.NewSnapshot()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,230 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/kelpie/kelpie/agent"
+)
+
+// decodeBody reads a required JSON object body into v. Unknown fields are
+// ignored, as Letta does; everything else that is not one JSON object of the
+// right shape is a 422 (or 413 when over the size limit).
+func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	limit := s.opts.MaxBodyBytes
+	if r.ContentLength > limit {
+		return tooLarge(limit)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(limit)
+		}
+		return errorf(http.StatusBadRequest, "Could not read the request body: %v", err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		return validationError(pyErr{typ: "missing", loc: pyTuple{"body"}, msg: "Field required", input: nil})
+	}
+	if trimmed[0] != '{' {
+		return validationError(pyErr{
+			typ: "model_attributes_type", loc: pyTuple{"body"},
+			msg:   "Input should be a valid dictionary or object to extract fields from",
+			input: string(clipBytes(trimmed)),
+		})
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return decodeError(err, dec.InputOffset(), int64(len(data)))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return validationError(pyErr{
+			typ: "json_invalid", loc: pyTuple{"body", int(dec.InputOffset())}, msg: "JSON decode error",
+			input: pyDict{}, ctx: pyDict{{"error", "Extra data after the JSON value"}},
+		})
+	}
+	return nil
+}
+
+func tooLarge(limit int64) error {
+	return errorf(http.StatusRequestEntityTooLarge, "Request body too large: limit is %d bytes", limit)
+}
+
+func clipBytes(b []byte) []byte {
+	if len(b) > maxReprInput {
+		return b[:maxReprInput]
+	}
+	return b
+}
+
+// decodeError turns a JSON decoding error into pydantic's shape of it.
+// offset is where decoding stopped and size the body's length.
+func decodeError(err error, offset, size int64) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		loc := pyTuple{"body"}
+		if te.Field != "" {
+			for _, f := range strings.Split(te.Field, ".") {
+				loc = append(loc, f)
+			}
+		}
+		typ, msg := pydanticType(te.Type)
+		return validationError(pyErr{typ: typ, loc: loc, msg: msg + ", got " + te.Value, noInput: true})
+	}
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		offset = se.Offset
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		offset = size
+	}
+	return validationError(pyErr{
+		typ: "json_invalid", loc: pyTuple{"body", int(offset)}, msg: "JSON decode error",
+		input: pyDict{}, ctx: pyDict{{"error", err.Error()}},
+	})
+}
+
+// pydanticType names the error pydantic gives for a value of the wrong type.
+func pydanticType(t reflect.Type) (typ, msg string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "string_type", "Input should be a valid string"
+	case reflect.Bool:
+		return "bool_type", "Input should be a valid boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "int_type", "Input should be a valid integer"
+	case reflect.Float32, reflect.Float64:
+		return "float_type", "Input should be a valid number"
+	case reflect.Slice, reflect.Array:
+		return "list_type", "Input should be a valid list"
+	case reflect.Map, reflect.Struct:
+		return "dict_type", "Input should be a valid dictionary"
+	}
+	return "value_error", "Input has the wrong type"
+}
+
+// query reads query parameters, collecting every error so that one 422
+// lists them all, as pydantic does.
+type query struct {
+	v    map[string][]string
+	errs []pyErr
+}
+
+func newQuery(r *http.Request) *query { return &query{v: r.URL.Query()} }
+
+// str returns the last value of a parameter (Starlette's choice), or "".
+func (q *query) str(name string) string {
+	vs := q.v[name]
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
+}
+
+func (q *query) list(name string) []string { return q.v[name] }
+
+func (q *query) has(name string) bool { return len(q.v[name]) > 0 }
+
+// limit parses a page size: an integer from 0 to agent.MaxListLimit; 0 or
+// absent means the route's default.
+func (q *query) limit() int {
+	if !q.has("limit") {
+		return 0
+	}
+	s := q.str("limit")
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		q.errs = append(q.errs, pyErr{typ: "int_parsing", loc: pyTuple{"query", "limit"},
+			msg: "Input should be a valid integer, unable to parse string as an integer", input: s})
+	case n < 0:
+		q.errs = append(q.errs, pyErr{typ: "greater_than_equal", loc: pyTuple{"query", "limit"},
+			msg: "Input should be greater than or equal to 0", input: s, ctx: pyDict{{"ge", 0}}})
+	case n > agent.MaxListLimit:
+		q.errs = append(q.errs, pyErr{typ: "less_than_equal", loc: pyTuple{"query", "limit"},
+			msg:   "Input should be less than or equal to " + strconv.Itoa(agent.MaxListLimit),
+			input: s, ctx: pyDict{{"le", agent.MaxListLimit}}})
+	default:
+		return n
+	}
+	return 0
+}
+
+func (q *query) order(def agent.Order) agent.Order {
+	if !q.has("order") {
+		return def
+	}
+	s := q.str("order")
+	switch o := agent.Order(s); o {
+	case agent.Asc, agent.Desc:
+		return o
+	}
+	q.errs = append(q.errs, pyErr{typ: "literal_error", loc: pyTuple{"query", "order"},
+		msg: "Input should be 'asc' or 'desc'", input: s, ctx: pyDict{{"expected", "'asc' or 'desc'"}}})
+	return def
+}
+
+// page reads before, after, limit and order.
+func (q *query) page(defOrder agent.Order) agent.Page {
+	return agent.Page{Before: q.str("before"), After: q.str("after"), Limit: q.limit(), Order: q.order(defOrder)}
+}
+
+// boolean parses a flag the way pydantic does.
+func (q *query) boolean(name string) bool {
+	if !q.has(name) {
+		return false
+	}
+	s := q.str(name)
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "on", "t", "true", "y", "yes":
+		return true
+	case "0", "off", "f", "false", "n", "no":
+		return false
+	}
+	q.errs = append(q.errs, pyErr{typ: "bool_parsing", loc: pyTuple{"query", name},
+		msg: "Input should be a valid boolean, unable to interpret input", input: s})
+	return false
+}
+
+// agentRelationships are the values Letta accepts for include.
+var agentRelationships = []string{
+	"agent.blocks", "agent.identities", "agent.managed_group", "agent.pending_approval",
+	"agent.secrets", "agent.sources", "agent.tags", "agent.tools",
+}
+
+// include validates the include list and reports whether it asks for
+// blocks.
+func (q *query) include() (blocks bool) {
+	for i, v := range q.list("include") {
+		if !slices.Contains(agentRelationships, v) {
+			expected := "'" + strings.Join(agentRelationships[:len(agentRelationships)-1], "', '") +
+				"' or '" + agentRelationships[len(agentRelationships)-1] + "'"
+			q.errs = append(q.errs, pyErr{typ: "literal_error", loc: pyTuple{"query", "include", i},
+				msg: "Input should be " + expected, input: v, ctx: pyDict{{"expected", expected}}})
+		}
+		if v == "agent.blocks" {
+			blocks = true
+		}
+	}
+	return blocks
+}
+
+// err is the 422 for everything wrong so far, or nil.
+func (q *query) err() error {
+	if len(q.errs) == 0 {
+		return nil
+	}
+	return validationError(q.errs...)
+}

@@ -1,0 +1,276 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/kv"
+)
+
+// unknownErrorDetail is Letta's detail for every unhandled server error.
+const unknownErrorDetail = "An unknown error occurred"
+
+// httpError is an error with the response that reports it.
+type httpError struct {
+	status int
+	body   any
+	header http.Header
+}
+
+func (e *httpError) Error() string { return fmt.Sprintf("HTTP %d: %v", e.status, e.body) }
+
+// detail is Letta's usual error body.
+type detail struct {
+	Detail string `json:"detail"`
+}
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, body: detail{fmt.Sprintf(format, args...)}}
+}
+
+// withHeader returns e with a response header added.
+func (e *httpError) withHeader(key, value string) *httpError {
+	if e.header == nil {
+		e.header = http.Header{}
+	}
+	e.header.Set(key, value)
+	return e
+}
+
+// validationBody is the 422 body of Letta's RequestValidationError handler:
+// detail is the Python repr of pydantic's error list, and examples is only
+// present when a path id was malformed.
+type validationBody struct {
+	TraceID  string   `json:"trace_id"`
+	Detail   string   `json:"detail"`
+	Examples []string `json:"examples,omitempty"`
+}
+
+// pyErr is one pydantic validation error.
+type pyErr struct {
+	typ   string
+	loc   pyTuple
+	msg   string
+	input any // omitted when noInput
+	ctx   pyDict
+
+	noInput bool
+	example string // for malformed path ids: an example of a good one
+}
+
+func (e pyErr) dict() pyDict {
+	d := pyDict{{"type", e.typ}, {"loc", e.loc}, {"msg", e.msg}}
+	if !e.noInput {
+		d = append(d, pyKV{"input", e.input})
+	}
+	if e.ctx != nil {
+		d = append(d, pyKV{"ctx", e.ctx})
+	}
+	return d
+}
+
+// validationError is the 422 answer to a request that failed validation.
+func validationError(errs ...pyErr) *httpError {
+	list := make(pyList, len(errs))
+	var examples []string
+	for i, e := range errs {
+		list[i] = e.dict()
+		if e.example != "" {
+			examples = append(examples, e.example)
+		}
+	}
+	slices.Sort(examples)
+	return &httpError{
+		status: http.StatusUnprocessableEntity,
+		body:   validationBody{Detail: pyRepr(list), Examples: slices.Compact(examples)},
+	}
+}
+
+// idPatterns are the regexes Letta validates path ids with.
+func idPattern(prefix string) string {
+	return "^" + prefix + "-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+}
+
+// badPathID is Letta's rewritten error for a malformed id in a path.
+func badPathID(param, prefix, value string) pyErr {
+	return pyErr{
+		typ:     "string_pattern_mismatch",
+		loc:     pyTuple{"path", param},
+		msg:     fmt.Sprintf("String should match pattern '%s-{uuid4}'", prefix),
+		input:   value,
+		ctx:     pyDict{{"pattern", idPattern(prefix)}},
+		example: prefix + "-123e4567-e89b-42d3-8456-426614174000",
+	}
+}
+
+// serviceError maps an error from the agent service (or the layers beneath
+// it) to its response. ok is false for real faults, which the caller logs.
+func serviceError(err error) (e *httpError, fault bool) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he, false
+	}
+	var ae *agent.Error
+	if errors.As(err, &ae) {
+		switch ae.Kind {
+		case agent.KindInvalid:
+			return errorf(http.StatusBadRequest, "%s", ae.Message), false
+		case agent.KindNotFound:
+			return errorf(http.StatusNotFound, "%s", ae.Message), false
+		case agent.KindConflict:
+			// A permanent conflict: the SDK's automatic retry of 409 would
+			// only repeat it.
+			return errorf(http.StatusConflict, "%s", ae.Message).withHeader("X-Should-Retry", "false"), false
+		}
+	}
+	switch {
+	case errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrOverloaded):
+		return errorf(http.StatusTooManyRequests, "Server is busy, please retry").
+			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), false
+	case errors.Is(err, kv.ErrConflict):
+		return errorf(http.StatusConflict, "Concurrent update, please retry").
+			withHeader("X-Should-Retry", "true"), false
+	case errors.Is(err, actor.ErrClosed), errors.Is(err, kv.ErrClosed):
+		return errorf(http.StatusServiceUnavailable, "Server is shutting down").
+			withHeader("X-Should-Retry", "true"), false
+	case errors.Is(err, kv.ErrFenced):
+		return errorf(http.StatusServiceUnavailable, "Agent moved to another owner, please retry").
+			withHeader("X-Should-Retry", "true"), false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errorf(http.StatusServiceUnavailable, "Request was cancelled or timed out; its outcome is unknown").
+			withHeader("X-Should-Retry", "true"), false
+	case errors.Is(err, kv.ErrTooLarge):
+		return errorf(http.StatusRequestEntityTooLarge, "Request is too large to store"), false
+	}
+	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
+}
+
+// Python values for repr: Letta's 422 detail is repr() of pydantic's error
+// list, so these render the way Python prints them.
+type (
+	pyList  []any
+	pyTuple []any
+	pyDict  []pyKV
+	pyKV    struct {
+		k string
+		v any
+	}
+)
+
+// maxReprInput caps how much of one input a repr shows.
+const maxReprInput = 1000
+
+func pyRepr(v any) string {
+	var b strings.Builder
+	writeRepr(&b, v)
+	return b.String()
+}
+
+func writeRepr(b *strings.Builder, v any) {
+	switch v := v.(type) {
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if v {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case int:
+		b.WriteString(strconv.Itoa(v))
+	case string:
+		writeStrRepr(b, v)
+	case pyList:
+		b.WriteByte('[')
+		for i, x := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeRepr(b, x)
+		}
+		b.WriteByte(']')
+	case pyTuple:
+		b.WriteByte('(')
+		for i, x := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeRepr(b, x)
+		}
+		if len(v) == 1 {
+			b.WriteByte(',')
+		}
+		b.WriteByte(')')
+	case pyDict:
+		b.WriteByte('{')
+		for i, kv := range v {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			writeStrRepr(b, kv.k)
+			b.WriteString(": ")
+			writeRepr(b, kv.v)
+		}
+		b.WriteByte('}')
+	default:
+		writeStrRepr(b, fmt.Sprint(v))
+	}
+}
+
+// writeStrRepr writes Python's repr of a str (invalid UTF-8 bytes shown as
+// \x escapes), clipped to maxReprInput characters.
+func writeStrRepr(b *strings.Builder, s string) {
+	quote := byte('\'')
+	if strings.IndexByte(s, '\'') >= 0 && strings.IndexByte(s, '"') < 0 {
+		quote = '"'
+	}
+	b.WriteByte(quote)
+	n := 0
+	for i := 0; i < len(s); {
+		if n == maxReprInput {
+			b.WriteString("...")
+			break
+		}
+		n++
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(b, `\x%02x`, s[i])
+			i++
+			continue
+		}
+		i += size
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == rune(quote):
+			b.WriteByte('\\')
+			b.WriteByte(quote)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(b, `\U%08x`, r)
+		}
+	}
+	b.WriteByte(quote)
+}

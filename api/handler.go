@@ -1,0 +1,316 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"path"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/kelpie/kelpie/agent"
+)
+
+// DefaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 8 << 20
+
+// MaxIdempotencyKeyBytes bounds the Idempotency-Key header.
+const MaxIdempotencyKeyBytes = 255
+
+// DefaultVersion is what /v1/health reports when Options.Version is empty:
+// the Letta server release whose API Kelpie serves.
+const DefaultVersion = "0.16.8"
+
+// Options configures the handler.
+type Options struct {
+	// Logger receives request logs (Debug) and faults (Error); nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Version is reported by the health route; empty means DefaultVersion.
+	Version string
+	// APIKey, when set, is required on every route but health, as
+	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
+	APIKey string
+}
+
+// NewHandler returns the REST API over svc.
+func NewHandler(svc *agent.Service, opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
+	s := &server{
+		svc:   svc,
+		opts:  opts,
+		log:   opts.Logger,
+		mux:   http.NewServeMux(),
+		paths: http.NewServeMux(),
+		known: map[string]bool{},
+	}
+	s.routes()
+	return s
+}
+
+type server struct {
+	svc  *agent.Service
+	opts Options
+	log  *slog.Logger
+	// mux routes by method and path; paths holds the same paths for any
+	// method, to tell 405 from 404.
+	mux, paths *http.ServeMux
+	known      map[string]bool
+}
+
+// handlerFunc handles one route: it returns the value to send with 200, or
+// an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func (s *server) handle(method, pattern string, h handlerFunc) {
+	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		if method != http.MethodGet {
+			if key, ok := idempotencyKey(r); ok {
+				if len(key) > MaxIdempotencyKeyBytes {
+					s.writeError(w, r, validationError(pyErr{
+						typ: "string_too_long", loc: pyTuple{"header", "idempotency-key"},
+						msg:   "String should have at most 255 characters",
+						input: key, ctx: pyDict{{"max_length", MaxIdempotencyKeyBytes}},
+					}))
+					return
+				}
+				// The service scopes keys by operation; scoping them by
+				// method and path too keeps one key from answering for
+				// a different agent or block.
+				scoped := method + " " + r.URL.Path + "\x00" + key
+				r = r.WithContext(agent.WithIdempotencyKey(r.Context(), scoped))
+			}
+		}
+		v, err := h(w, r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.writeJSON(w, http.StatusOK, v)
+	})
+	if !s.known[pattern] {
+		s.known[pattern] = true
+		s.paths.Handle(pattern, http.NotFoundHandler())
+	}
+}
+
+func idempotencyKey(r *http.Request) (string, bool) {
+	vs := r.Header.Values("Idempotency-Key")
+	if len(vs) == 0 || strings.TrimSpace(vs[0]) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(vs[0]), true
+}
+
+func (s *server) routes() {
+	s.handle("GET", "/v1/health", s.health)
+
+	s.handle("POST", "/v1/agents", s.createAgent)
+	s.handle("GET", "/v1/agents", s.listAgents)
+	s.handle("GET", "/v1/agents/count", s.countAgents)
+	s.handle("GET", "/v1/agents/{agent_id}", s.getAgent)
+	s.handle("PATCH", "/v1/agents/{agent_id}", s.updateAgent)
+	s.handle("DELETE", "/v1/agents/{agent_id}", s.deleteAgent)
+	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks", s.listAgentBlocks)
+	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.getAgentBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.updateAgentBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", s.attachBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}", s.detachBlock)
+
+	s.handle("POST", "/v1/blocks", s.createBlock)
+	s.handle("GET", "/v1/blocks", s.listBlocks)
+	s.handle("GET", "/v1/blocks/count", s.countBlocks)
+	s.handle("GET", "/v1/blocks/{block_id}", s.getBlock)
+	s.handle("PATCH", "/v1/blocks/{block_id}", s.updateBlock)
+	s.handle("DELETE", "/v1/blocks/{block_id}", s.deleteBlock)
+	s.handle("GET", "/v1/blocks/{block_id}/agents", s.listBlockAgents)
+}
+
+func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {
+	return map[string]string{"version": s.opts.Version, "status": "ok"}, nil
+}
+
+// methods probed for the Allow header of a 405.
+var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rw := &responseWriter{ResponseWriter: w}
+	defer func() {
+		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+			"bytes", rw.bytes, "duration", time.Since(start))
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("api: panic serving request", "method", r.Method, "path", r.URL.Path,
+				"panic", p, "stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				s.writeJSON(rw, http.StatusInternalServerError, detail{unknownErrorDetail})
+			}
+		}
+	}()
+
+	r = normalize(r)
+	if p := r.URL.EscapedPath(); cleanPath(p) != p {
+		// ServeMux would answer with a redirect; no route has such a path.
+		s.writeError(rw, r, errorf(http.StatusNotFound, "Not Found"))
+		return
+	}
+	if r.URL.Path != "/v1/health" && !s.authorized(r) {
+		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized"))
+		return
+	}
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		if _, p := s.paths.Handler(r); p == "" {
+			s.writeError(rw, r, errorf(http.StatusNotFound, "Not Found"))
+			return
+		}
+		var allow []string
+		for _, m := range methods {
+			probe := r.Clone(context.Background())
+			probe.Method = m
+			if _, p := s.mux.Handler(probe); p != "" {
+				allow = append(allow, m)
+			}
+		}
+		s.writeError(rw, r, errorf(http.StatusMethodNotAllowed, "Method Not Allowed").
+			withHeader("Allow", strings.Join(allow, ", ")))
+		return
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+// normalize maps /latest to /v1 and strips one trailing slash.
+func normalize(r *http.Request) *http.Request {
+	fix := func(p string) string {
+		if p == "/latest" || strings.HasPrefix(p, "/latest/") {
+			p = "/v1" + p[len("/latest"):]
+		}
+		if len(p) > 1 && strings.HasSuffix(p, "/") {
+			p = p[:len(p)-1]
+		}
+		return p
+	}
+	p, raw := fix(r.URL.Path), fix(r.URL.RawPath)
+	if p == r.URL.Path && raw == r.URL.RawPath {
+		return r
+	}
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = p, raw
+	r2.URL = &u
+	return r2
+}
+
+// cleanPath is the canonical form of p that ServeMux redirects to.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+func (s *server) authorized(r *http.Request) bool {
+	key := s.opts.APIKey
+	if key == "" {
+		return true
+	}
+	match := func(v, scheme string) bool {
+		v = strings.TrimSpace(v)
+		if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+			return false
+		}
+		got := strings.TrimSpace(v[len(scheme):])
+		return subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1
+	}
+	return match(r.Header.Get("Authorization"), "Bearer ") ||
+		match(r.Header.Get("X-BARE-PASSWORD"), "password ")
+}
+
+// writeJSON sends v as JSON with status.
+func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		s.log.Error("api: encoding response", "error", err)
+		buf.Reset()
+		buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
+		status = http.StatusInternalServerError
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// writeError sends err's response, logging real faults.
+func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	he, fault := serviceError(err)
+	if fault {
+		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	for k, vs := range he.header {
+		w.Header()[k] = vs
+	}
+	s.writeJSON(w, he.status, he.body)
+}
+
+// responseWriter records what was sent, for the request log and for the
+// panic handler.
+type responseWriter struct {
+	http.ResponseWriter
+	status      int
+	bytes       int
+	wroteHeader bool
+}
+
+func (w *responseWriter) WriteHeader(status int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = status, true
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *responseWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
+}
+
+// Flush lets future streaming routes flush through the wrapper.
+func (w *responseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap serves http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("kelpie --help exited %d", code)
+	}
+	if !strings.Contains(out.String(), "serve") {
+		t.Errorf("kelpie --help does not mention serve:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run([]string{"serve", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("kelpie serve --help exited %d", code)
+	}
+	for _, flag := range []string{"-addr", "-data-dir", "-storage", "-idle-timeout", "-max-activations", "KELPIE_ADDR", "KELPIE_DATA_DIR"} {
+		if !strings.Contains(errOut.String(), flag) {
+			t.Errorf("kelpie serve --help does not explain %s:\n%s", flag, errOut.String())
+		}
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"bogus"},
+		{"serve", "--storage", "floppy", "--addr", "127.0.0.1:0"},
+		{"serve", "--max-activations", "0"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "extra"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code == 0 {
+			t.Errorf("kelpie %q exited 0; want an error", args)
+		} else if errOut.Len() == 0 {
+			t.Errorf("kelpie %q failed without saying why", args)
+		}
+	}
+}
+
+func TestEnvironmentFallback(t *testing.T) {
+	t.Setenv("KELPIE_IDLE_TIMEOUT", "forever")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "KELPIE_IDLE_TIMEOUT") {
+		t.Fatalf("bad KELPIE_IDLE_TIMEOUT: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// TestServeMemory starts the server in-process on memory storage, checks
+// the log line and health, and shuts it down.
+func TestServeMemory(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runServer(ctx, serveConfig{addr: "127.0.0.1:0", storage: "memory", idleTimeout: time.Minute, maxActivations: 10}, log, ready)
+	}()
+	addr := <-ready
+	resp, err := http.Get("http://" + addr + "/v1/health/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"status":"ok"`) {
+		t.Fatalf("health: %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"kelpie listening", "storage=memory", "data_dir="} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
