@@ -95,7 +95,7 @@ func validationError(errs ...pyErr) *httpError {
 	}
 }
 
-// idPatterns are the regexes Letta validates path ids with.
+// idPattern is the regex Letta validates path ids of prefix with.
 func idPattern(prefix string) string {
 	return "^" + prefix + "-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 }
@@ -113,7 +113,7 @@ func badPathID(param, prefix, value string) pyErr {
 }
 
 // serviceError maps an error from the agent service (or the layers beneath
-// it) to its response. ok is false for real faults, which the caller logs.
+// it) to its response. fault reports a real fault, which the caller logs.
 func serviceError(err error) (e *httpError, fault bool) {
 	var he *httpError
 	if errors.As(err, &he) {
