@@ -51,6 +51,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// After fires at once: the runtime only uses it to back off between retries,
+// and the tests do not measure how long it waits.
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	ch <- c.Now().Add(d)
+	return ch
+}
+
 func (c *fakeClock) NewTicker(d time.Duration) clock.Ticker {
 	tk := &fakeTicker{c: make(chan time.Time)}
 	select {

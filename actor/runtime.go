@@ -364,7 +364,20 @@ func (r *Runtime) run(a *activation, req *request) ([]byte, error) {
 		r.mu.Lock()
 		r.stats.Conflicts++
 		r.mu.Unlock()
+		// A conflicting commit may still be waiting for its sync; retrying
+		// at once would only conflict with it again.
+		select {
+		case <-r.cfg.Clock.After(conflictBackoff(attempt)):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("actor: %s %s: gave up retrying a conflict: %w", a.id, req.op, ctx.Err())
+		}
 	}
+}
+
+// conflictBackoff is how long to wait before re-running after the attempt'th
+// conflict: 100µs doubling to at most 10ms.
+func conflictBackoff(attempt int) time.Duration {
+	return min(100*time.Microsecond<<attempt, 10*time.Millisecond)
 }
 
 // discard throws away the activation's memory so the next invocation reloads

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +48,28 @@ func (e *env) newID(prefix string) (string, error) {
 	return prefix + "-" + u.String(), nil
 }
 
+// idForKey derives a UUIDv4-shaped id from an idempotency key, so that a
+// retried create addresses the same actor as the first attempt and finds its
+// idempotency record there.
+func idForKey(prefix, key string) string {
+	sum := sha256.Sum256([]byte("create\x00" + prefix + "\x00" + key))
+	sum[6] = sum[6]&0x0f | 0x40 // version 4
+	sum[8] = sum[8]&0x3f | 0x80 // RFC 4122 variant
+	return prefix + "-" + uuid.UUID(sum[:16]).String()
+}
+
+// marshal encodes v as JSON without escaping <, > and &: stored records and
+// results stay the size of what the client sent.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
 // agentBehavior is the agent actor. Its state is *agentRecord, nil when the
 // agent does not exist.
 type agentBehavior struct{ env *env }
@@ -57,7 +81,7 @@ func (agentBehavior) Decode(_ actor.ID, data []byte) (any, error) {
 	return decodeAgent(data)
 }
 
-func (agentBehavior) Encode(state any) ([]byte, error) { return json.Marshal(state.(*agentRecord)) }
+func (agentBehavior) Encode(state any) ([]byte, error) { return marshal(state.(*agentRecord)) }
 
 func (b agentBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
 	// Letta's timestamps have microsecond precision; storing exactly what
@@ -157,7 +181,7 @@ func (b agentBehavior) create(call *actor.Call) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(renderAgent(rec, blocks))
+	return marshal(renderAgent(rec, blocks))
 }
 
 func (b agentBehavior) update(call *actor.Call, rec *agentRecord, req UpdateAgentRequest) ([]byte, error) {
@@ -176,7 +200,7 @@ func (b agentBehavior) update(call *actor.Call, rec *agentRecord, req UpdateAgen
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(renderAgent(rec, blocks))
+	return marshal(renderAgent(rec, blocks))
 }
 
 // replaceBlocks makes the agent's attachments exactly ids, keeping the
@@ -280,7 +304,7 @@ func attachOrDetach(call *actor.Call, rec *agentRecord, blockID string, attachin
 	if blocks, err = agentBlocks(txn, rec.ID); err != nil {
 		return nil, err
 	}
-	return json.Marshal(renderAgent(rec, blocks))
+	return marshal(renderAgent(rec, blocks))
 }
 
 func updateAgentBlock(call *actor.Call, rec *agentRecord, lu labelledUpdate) ([]byte, error) {
@@ -293,7 +317,7 @@ func updateAgentBlock(call *actor.Call, rec *agentRecord, lu labelledUpdate) ([]
 			if err := applyBlockUpdate(call.Txn, ab.block, lu.Update, call.Now); err != nil {
 				return nil, err
 			}
-			return json.Marshal(ab.block.Block)
+			return marshal(ab.block.Block)
 		}
 	}
 	return nil, &Error{Kind: KindNotFound, Message: fmt.Sprintf("No block with label '%s' found for agent '%s'", lu.Label, rec.ID)}
@@ -391,7 +415,7 @@ func (blockBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, error)
 		if err := txn.Set(indexKey(blockIndexPrefix, b.CreatedAt, id), nil); err != nil {
 			return nil, err
 		}
-		return json.Marshal(b.Block)
+		return marshal(b.Block)
 	case opBlockUpdate:
 		var u BlockUpdate
 		if err := json.Unmarshal(call.Payload, &u); err != nil {
@@ -404,7 +428,7 @@ func (blockBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, error)
 		if err := applyBlockUpdate(txn, b, u, call.Now); err != nil {
 			return nil, err
 		}
-		return json.Marshal(b.Block)
+		return marshal(b.Block)
 	case opBlockDelete:
 		b, err := readBlock(txn, id)
 		if err != nil {

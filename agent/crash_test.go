@@ -179,9 +179,9 @@ func (h *agentHistory) possibleStates(imageStart, imageEnd int64) []modelState {
 // and checks that nothing acknowledged was lost, nothing failed left a
 // trace, and the indexes agree with the records.
 func TestCrashRecoveryPebble(t *testing.T) {
-	rounds := 5
+	rounds := 20
 	if testing.Short() {
-		rounds = 2
+		rounds = 4
 	}
 	base := uint64(time.Now().UnixNano())
 	for i := range rounds {

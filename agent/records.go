@@ -90,7 +90,7 @@ func readBlock(txn kv.Txn, blockID string) (*blockRecord, error) {
 }
 
 func writeBlock(txn kv.Txn, b *blockRecord) error {
-	data, err := json.Marshal(b)
+	data, err := marshal(b)
 	if err != nil {
 		return err
 	}

@@ -74,7 +74,7 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 // invoke runs op on an actor and decodes its JSON result into out (if not
 // nil). scope keeps one idempotency key from answering two different routes.
 func (s *Service) invoke(ctx context.Context, id actor.ID, op string, payload any, out any) error {
-	data, err := json.Marshal(payload)
+	data, err := marshal(payload)
 	if err != nil {
 		return err
 	}
@@ -95,6 +95,15 @@ func (s *Service) invoke(ctx context.Context, id actor.ID, op string, payload an
 	return json.Unmarshal(res, out)
 }
 
+// newIDFor returns the id of a new entity: random, or derived from the
+// request's idempotency key so that a retry finds the first attempt.
+func (s *Service) newIDFor(ctx context.Context, prefix string) (string, error) {
+	if key, _ := ctx.Value(idempotencyKeyType{}).(string); key != "" {
+		return idForKey(prefix, key), nil
+	}
+	return s.env.newID(prefix)
+}
+
 // read runs fn in a read-only snapshot.
 func (s *Service) read(ctx context.Context, fn func(kv.Txn) error) error {
 	txn, err := s.store.Begin(ctx)
@@ -111,7 +120,7 @@ func (s *Service) CreateAgent(ctx context.Context, req CreateAgentRequest) (*Age
 	if err := checkCreateAgent(req); err != nil {
 		return nil, err
 	}
-	id, err := s.env.newID("agent")
+	id, err := s.newIDFor(ctx, "agent")
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +176,21 @@ func checkCreateAgent(req CreateAgentRequest) error {
 	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
 		return err
 	}
+	rest := req
+	rest.MemoryBlocks = nil // stored apart, each under its own limits
+	return checkRecordSize(rest)
+}
+
+// checkRecordSize bounds everything an agent record holds, whatever field it
+// arrives in.
+func checkRecordSize(req any) error {
+	data, err := marshal(req)
+	if err != nil {
+		return invalidf("request: %v", err)
+	}
+	if len(data) > MaxAgentRecordBytes {
+		return invalidf("agent fields total %d bytes of JSON, over the limit of %d", len(data), MaxAgentRecordBytes)
+	}
 	return nil
 }
 
@@ -191,7 +215,7 @@ func checkMetadata(m map[string]any) error {
 	if m == nil {
 		return nil
 	}
-	data, err := json.Marshal(m)
+	data, err := marshal(m)
 	if err != nil {
 		return invalidf("metadata: %v", err)
 	}
@@ -274,7 +298,10 @@ func checkUpdateAgent(req UpdateAgentRequest) error {
 			return err
 		}
 	}
-	return checkModel(req.Model, req.Embedding, req.ContextWindowLimit)
+	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
+		return err
+	}
+	return checkRecordSize(req)
 }
 
 // DeleteAgent deletes an agent, its attachments and its index entry in one
@@ -614,10 +641,7 @@ func (s *Service) CreateBlock(ctx context.Context, cb CreateBlock) (*Block, erro
 	if err := checkCreateBlock("block", cb); err != nil {
 		return nil, err
 	}
-	if err := checkMetadata(cb.Metadata); err != nil {
-		return nil, err
-	}
-	id, err := s.env.newID("block")
+	id, err := s.newIDFor(ctx, "block")
 	if err != nil {
 		return nil, err
 	}
@@ -652,11 +676,6 @@ func (s *Service) UpdateBlock(ctx context.Context, id string, u BlockUpdate) (*B
 	}
 	if err := checkBlockUpdate(u); err != nil {
 		return nil, err
-	}
-	if u.Metadata != nil {
-		if err := checkMetadata(*u.Metadata); err != nil {
-			return nil, err
-		}
 	}
 	var b Block
 	if err := s.invoke(ctx, blockActor(id), opBlockUpdate, u, &b); err != nil {
@@ -734,6 +753,19 @@ func (s *Service) ListBlocks(ctx context.Context, f BlockFilter, p Page) ([]Bloc
 		})
 	})
 	return out, err
+}
+
+// CountBlocks counts every block, templates and hidden ones included, as
+// Letta's count does.
+func (s *Service) CountBlocks(ctx context.Context) (int, error) {
+	n := 0
+	err := s.read(ctx, func(txn kv.Txn) error {
+		return scanEach(txn, kv.PrefixRange([]byte(blockIndexPrefix)), false, func([]byte) (bool, error) {
+			n++
+			return true, nil
+		})
+	})
+	return n, err
 }
 
 // ListBlockAgents lists the agents a block is attached to, by creation time.

@@ -14,12 +14,13 @@ const (
 	MaxBlocksPerAgent      = 100
 	MaxNameChars           = 256
 	MaxLabelChars          = 128
-	MaxSystemChars         = 1_000_000
+	MaxSystemChars         = 200_000
 	MaxDescriptionChars    = 10_000
 	MaxTags                = 100
 	MaxTagChars            = 256
 	MaxMetadataBytes       = 64 << 10 // encoded JSON
 	MaxListLimit           = 1000     // items one list call returns
+	MaxAgentRecordBytes    = 2 << 20  // an agent's fields but its blocks, as JSON
 )
 
 // idPattern matches Letta's ids: a prefix and a lowercase UUIDv4.
@@ -120,6 +121,9 @@ func checkCreateBlock(field string, b CreateBlock) error {
 	if err := checkTags(field+".tags", b.Tags); err != nil {
 		return err
 	}
+	if err := checkMetadata(b.Metadata); err != nil {
+		return err
+	}
 	limit := DefaultBlockLimitChars
 	if b.Limit != nil {
 		limit = *b.Limit
@@ -143,6 +147,11 @@ func checkBlockUpdate(u BlockUpdate) error {
 	}
 	if u.Tags != nil {
 		if err := checkTags("tags", *u.Tags); err != nil {
+			return err
+		}
+	}
+	if u.Metadata != nil {
+		if err := checkMetadata(*u.Metadata); err != nil {
 			return err
 		}
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
@@ -50,42 +49,8 @@ func (s *server) listBlocks(_ http.ResponseWriter, r *http.Request) (any, error)
 	return blocks, nil
 }
 
-// countBlocks counts every block, templates included, as Letta's count
-// does. The service has no count yet, so this pages through listings.
 func (s *server) countBlocks(_ http.ResponseWriter, r *http.Request) (any, error) {
-	n := 0
-	for _, templates := range []bool{false, true} {
-		c, err := s.countListedBlocks(r.Context(), agent.BlockFilter{TemplatesOnly: templates})
-		if err != nil {
-			return nil, err
-		}
-		n += c
-	}
-	return n, nil
-}
-
-// countListedBlocks pages through a listing. Each page is its own snapshot,
-// and a cursor that vanished between pages restarts the listing, so ids are
-// de-duplicated; the loop ends once a page brings nothing new.
-func (s *server) countListedBlocks(ctx context.Context, f agent.BlockFilter) (int, error) {
-	seen := map[string]bool{}
-	page := agent.Page{Limit: agent.MaxListLimit, Order: agent.Asc}
-	for {
-		blocks, err := s.svc.ListBlocks(ctx, f, page)
-		if err != nil {
-			return 0, err
-		}
-		fresh := false
-		for _, b := range blocks {
-			if !seen[b.ID] {
-				seen[b.ID], fresh = true, true
-			}
-		}
-		if !fresh || len(blocks) < page.Limit {
-			return len(seen), nil
-		}
-		page.After = blocks[len(blocks)-1].ID
-	}
+	return s.svc.CountBlocks(r.Context())
 }
 
 func (s *server) getBlock(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -10,6 +10,8 @@ type Clock interface {
 	Now() time.Time
 	// NewTicker returns a ticker that fires every d until stopped.
 	NewTicker(d time.Duration) Ticker
+	// After returns a channel that receives the time once d has passed.
+	After(d time.Duration) <-chan time.Time
 }
 
 // Ticker is the part of time.Ticker the runtime uses.
@@ -26,6 +28,9 @@ func (Real) Now() time.Time { return time.Now() }
 
 // NewTicker wraps time.NewTicker.
 func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+
+// After wraps time.After.
+func (Real) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 type realTicker struct{ t *time.Ticker }
 
