@@ -1,0 +1,115 @@
+// Package llm is Kelpie's one interface to language-model providers: chat
+// completions with tool calling, plain or streamed.
+//
+// Providers speak their vendor's wire protocol (OpenAI-compatible chat
+// completions; Anthropic Messages). Nothing above this package knows which
+// one it talks to. Errors say which provider failed, how (status) and whether
+// retrying may help.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Role is who said a message.
+type Role string
+
+const (
+	RoleSystem    Role = "system"
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	RoleTool      Role = "tool"
+)
+
+// Message is one turn of a conversation sent to a model.
+type Message struct {
+	Role Role
+	// Content is the text. An assistant message may have none when it only
+	// calls tools.
+	Content string
+	// ToolCalls are the calls an assistant message made.
+	ToolCalls []ToolCall
+	// ToolCallID names the call a tool message answers.
+	ToolCallID string
+}
+
+// ToolCall is a model's request to run a tool.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments string // a JSON object, as text
+}
+
+// Tool is a tool offered to the model.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage // JSON Schema of the arguments object
+}
+
+// Request is one completion request.
+type Request struct {
+	Model     string // the provider's model name (no "provider/" prefix)
+	Messages  []Message
+	Tools     []Tool
+	MaxTokens int // 0: the provider's default
+	// ToolChoice is "auto" (default), "required" or "none".
+	ToolChoice string
+}
+
+// StopReason is why the model stopped.
+type StopReason string
+
+const (
+	StopEndTurn   StopReason = "end_turn"   // finished its answer
+	StopToolCalls StopReason = "tool_calls" // wants tools run
+	StopMaxTokens StopReason = "max_tokens" // ran out of output tokens
+)
+
+// Usage counts tokens.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Response is a finished completion.
+type Response struct {
+	Content    string
+	Reasoning  string
+	ToolCalls  []ToolCall
+	StopReason StopReason
+	Usage      Usage
+}
+
+// Delta is a piece of a streamed response, delivered as it arrives.
+type Delta struct {
+	Content   string
+	Reasoning string
+}
+
+// Provider is one configured model provider.
+type Provider interface {
+	// Name is the provider's handle prefix, such as "openai".
+	Name() string
+	// Complete runs req. If onDelta is not nil the response is streamed
+	// and onDelta receives text as it arrives; the full Response is
+	// returned either way.
+	Complete(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error)
+}
+
+// Error is a provider failure.
+type Error struct {
+	Provider  string
+	Status    int  // HTTP status, 0 if the request never got one
+	Retryable bool // rate limits, timeouts, 5xx
+	Message   string
+}
+
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("llm %s: status %d: %s", e.Provider, e.Status, e.Message)
+	}
+	return fmt.Sprintf("llm %s: %s", e.Provider, e.Message)
+}
