@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
@@ -393,24 +394,20 @@ func (s *Service) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]*Age
 	}
 	out := []*AgentState{}
 	err = s.read(ctx, func(txn kv.Txn) error {
-		r, err := cursorRange(txn, agentIndexPrefix, p, func(id string) (*kv.KeyValue, error) {
+		created := func(id string) (time.Time, error) {
 			if !ValidAgentID(id) {
-				return nil, errAgentNotFound
+				return time.Time{}, errAgentNotFound
 			}
 			rec, err := readAgent(txn, id)
 			if err != nil {
-				return nil, err
+				return time.Time{}, err
 			}
-			return &kv.KeyValue{Key: indexKey(agentIndexPrefix, rec.CreatedAt, id)}, nil
-		})
-		if err != nil {
-			return err
+			return rec.CreatedAt, nil
 		}
-		return scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
-			id := idFromIndexKey(key)
+		return listByIndex(txn, agentIndexPrefix, p, created, func(id string) (bool, error) {
 			rec, err := readAgent(txn, id)
 			if err != nil {
-				return false, fmt.Errorf("index entry %q: %w", key, err)
+				return false, err
 			}
 			if !f.match(rec) {
 				return true, nil
@@ -446,30 +443,31 @@ func (s *Service) CountAgents(ctx context.Context, f AgentFilter) (int, error) {
 	return n, err
 }
 
-// cursorRange narrows an index prefix to the keys strictly between the
-// page's cursors. An unknown cursor is ignored, as Letta does.
-func cursorRange(txn kv.Txn, prefix string, p Page, keyOf func(id string) (*kv.KeyValue, error)) (kv.Range, error) {
+// listByIndex visits the ids of an index in the page's order, strictly
+// between its cursors, until visit returns false. created gives a cursor's
+// creation time; an unknown cursor is ignored, as Letta does.
+func listByIndex(txn kv.Txn, prefix string, p Page, created func(id string) (time.Time, error), visit func(id string) (bool, error)) error {
 	r := kv.PrefixRange([]byte(prefix))
 	cursor := func(id string) ([]byte, error) {
 		if id == "" {
 			return nil, nil
 		}
-		k, err := keyOf(id)
+		t, err := created(id)
 		if KindOf(err) == KindNotFound {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return k.Key, nil
+		return indexKey(prefix, t, id), nil
 	}
 	after, err := cursor(p.After)
 	if err != nil {
-		return r, err
+		return err
 	}
 	before, err := cursor(p.Before)
 	if err != nil {
-		return r, err
+		return err
 	}
 	// In ascending order "after" is a lower bound; in descending order it
 	// is an upper bound. A key just past k is k+"\x00".
@@ -483,7 +481,13 @@ func cursorRange(txn kv.Txn, prefix string, p Page, keyOf func(id string) (*kv.K
 	if upper != nil {
 		r.End = upper
 	}
-	return r, nil
+	return scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
+		more, err := visit(idFromIndexKey(key))
+		if err != nil {
+			return false, fmt.Errorf("index entry %q: %w", key, err)
+		}
+		return more, nil
+	})
 }
 
 // scanBatch is how many keys scanEach reads at a time.
@@ -728,23 +732,20 @@ func (s *Service) ListBlocks(ctx context.Context, f BlockFilter, p Page) ([]Bloc
 	}
 	out := []Block{}
 	err = s.read(ctx, func(txn kv.Txn) error {
-		r, err := cursorRange(txn, blockIndexPrefix, p, func(id string) (*kv.KeyValue, error) {
+		created := func(id string) (time.Time, error) {
 			if !ValidBlockID(id) {
-				return nil, errBlockNotFound
+				return time.Time{}, errBlockNotFound
 			}
 			b, err := readBlock(txn, id)
 			if err != nil {
-				return nil, err
+				return time.Time{}, err
 			}
-			return &kv.KeyValue{Key: indexKey(blockIndexPrefix, b.CreatedAt, id)}, nil
-		})
-		if err != nil {
-			return err
+			return b.CreatedAt, nil
 		}
-		return scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
-			b, err := readBlock(txn, idFromIndexKey(key))
+		return listByIndex(txn, blockIndexPrefix, p, created, func(id string) (bool, error) {
+			b, err := readBlock(txn, id)
 			if err != nil {
-				return false, fmt.Errorf("index entry %q: %w", key, err)
+				return false, err
 			}
 			if f.match(b) {
 				out = append(out, b.Block)
