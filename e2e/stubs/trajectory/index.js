@@ -1,0 +1,1 @@
+throw new Error("@letta-ai/trajectory is not available in Kelpie's test environment");
