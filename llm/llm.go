@@ -10,7 +10,9 @@ package llm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"time"
 )
 
 // Role is who said a message.
@@ -55,8 +57,13 @@ type Request struct {
 	Messages  []Message
 	Tools     []Tool
 	MaxTokens int // 0: the provider's default
-	// ToolChoice is "auto" (default), "required" or "none".
+	// ToolChoice is "auto" (default), "required" or "none". The name of
+	// one of Tools forces that tool. It is not sent when Tools is empty.
 	ToolChoice string
+	// StreamToolCalls asks a streamed Complete to also pass tool-call
+	// fragments to onDelta (Delta.ToolCall). Without it onDelta only ever
+	// receives text (Content or Reasoning, never both empty).
+	StreamToolCalls bool
 }
 
 // StopReason is why the model stopped.
@@ -84,9 +91,26 @@ type Response struct {
 }
 
 // Delta is a piece of a streamed response, delivered as it arrives.
+// Concatenating every Content (Reasoning) gives Response.Content
+// (Response.Reasoning).
 type Delta struct {
 	Content   string
 	Reasoning string
+	// ToolCall is a fragment of a tool call; only sent when
+	// Request.StreamToolCalls is set, and then Content and Reasoning are
+	// empty.
+	ToolCall *ToolCallDelta
+}
+
+// ToolCallDelta is a fragment of a streamed tool call.
+type ToolCallDelta struct {
+	// Index is the call's position in Response.ToolCalls.
+	Index int
+	// ID and Name are set on a call's first fragment (and may repeat).
+	ID   string
+	Name string
+	// Arguments is the next piece of the arguments' JSON text.
+	Arguments string
 }
 
 // Provider is one configured model provider.
@@ -105,6 +129,26 @@ type Error struct {
 	Status    int  // HTTP status, 0 if the request never got one
 	Retryable bool // rate limits, timeouts, 5xx
 	Message   string
+	// Code is the vendor's error code or type when it sent one, such as
+	// "rate_limit_exceeded", "context_length_exceeded", "overloaded_error".
+	Code string
+	// ContextExceeded reports that the prompt does not fit the model's
+	// context window: retrying unchanged won't help, shortening may.
+	ContextExceeded bool
+	// RetryAfter is how long the provider asked to wait (Retry-After), 0
+	// if it did not say.
+	RetryAfter time.Duration
+	// Err is the underlying error (an SDK or network error), if any.
+	Err error
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// IsRetryable reports whether err is an *Error that may succeed if retried.
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Retryable
 }
 
 func (e *Error) Error() string {

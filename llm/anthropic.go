@@ -1,0 +1,467 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
+)
+
+// DefaultAnthropicBaseURL is Anthropic's API.
+const DefaultAnthropicBaseURL = "https://api.anthropic.com"
+
+// DefaultAnthropicMaxTokens is the max_tokens sent (Anthropic requires
+// one) when Request.MaxTokens is 0 and the config sets none.
+const DefaultAnthropicMaxTokens = 4096
+
+// AnthropicConfig configures a provider over Anthropic's Messages API.
+type AnthropicConfig struct {
+	// Name is the provider's handle prefix; "anthropic" if empty.
+	Name   string
+	APIKey string
+	// BaseURL is the API root that v1/messages is under;
+	// DefaultAnthropicBaseURL if empty.
+	BaseURL    string
+	HTTPClient *http.Client
+	// MaxRetries is how often the SDK itself retries; 0 by default.
+	MaxRetries int
+	// Timeout bounds each request, a streamed body included; 0: none.
+	Timeout time.Duration
+	// MaxTokens is the default max_tokens; DefaultAnthropicMaxTokens if 0.
+	MaxTokens int
+	// Headers are extra HTTP headers sent with every request (such as
+	// anthropic-beta).
+	Headers map[string]string
+}
+
+type anthropicProvider struct {
+	name      string
+	client    anthropic.Client
+	maxTokens int
+}
+
+// NewAnthropic returns a provider over Anthropic's Messages API.
+func NewAnthropic(cfg AnthropicConfig) Provider {
+	name := cfg.Name
+	if name == "" {
+		name = "anthropic"
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = DefaultAnthropicBaseURL
+	}
+	opts := []option.RequestOption{
+		// The SDK reads no ANTHROPIC_* variables then: the config is all.
+		option.WithoutEnvironmentDefaults(),
+		option.WithBaseURL(base),
+		option.WithMaxRetries(max(cfg.MaxRetries, 0)),
+	}
+	if cfg.APIKey != "" {
+		opts = append(opts, option.WithAPIKey(cfg.APIKey))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	if cfg.Timeout > 0 {
+		opts = append(opts, option.WithRequestTimeout(cfg.Timeout))
+	}
+	keys := make([]string, 0, len(cfg.Headers))
+	for k := range cfg.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		opts = append(opts, option.WithHeader(k, cfg.Headers[k]))
+	}
+	maxTokens := cfg.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = DefaultAnthropicMaxTokens
+	}
+	return &anthropicProvider{name: name, client: anthropic.NewClient(opts...), maxTokens: maxTokens}
+}
+
+func (p *anthropicProvider) Name() string { return p.name }
+
+func (p *anthropicProvider) Complete(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error) {
+	params, err := p.params(req)
+	if err != nil {
+		return nil, &Error{Provider: p.name, Message: err.Error()}
+	}
+	if onDelta == nil {
+		if _, err := anthropic.CalculateNonStreamingTimeout(int(params.MaxTokens), params.Model, nil); err != nil {
+			// The SDK refuses unstreamed requests that may take more than
+			// ten minutes (large max_tokens): stream them instead.
+			onDelta = func(Delta) {}
+		}
+	}
+	if onDelta == nil {
+		msg, err := p.client.Messages.New(ctx, params)
+		if err != nil {
+			return nil, p.mapError(ctx, err)
+		}
+		return anthropicResponse(msg), nil
+	}
+
+	stream := p.client.Messages.NewStreaming(ctx, params)
+	defer stream.Close()
+	var msg anthropic.Message
+	stopped := false
+	blockCall := map[int64]int{} // content block index → tool call index
+	calls := 0
+	for stream.Next() {
+		ev := stream.Current()
+		if err := msg.Accumulate(ev); err != nil {
+			return nil, &Error{Provider: p.name, Retryable: true, Message: "malformed stream: " + err.Error(), Err: err}
+		}
+		switch ev.Type {
+		case "content_block_start":
+			switch ev.ContentBlock.Type {
+			case "text":
+				if ev.ContentBlock.Text != "" {
+					onDelta(Delta{Content: ev.ContentBlock.Text})
+				}
+			case "thinking":
+				if ev.ContentBlock.Thinking != "" {
+					onDelta(Delta{Reasoning: ev.ContentBlock.Thinking})
+				}
+			case "tool_use":
+				blockCall[ev.Index] = calls
+				if req.StreamToolCalls {
+					onDelta(Delta{ToolCall: &ToolCallDelta{Index: calls, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}})
+				}
+				calls++
+			}
+		case "content_block_delta":
+			switch ev.Delta.Type {
+			case "text_delta":
+				if ev.Delta.Text != "" {
+					onDelta(Delta{Content: ev.Delta.Text})
+				}
+			case "thinking_delta":
+				if ev.Delta.Thinking != "" {
+					onDelta(Delta{Reasoning: ev.Delta.Thinking})
+				}
+			case "input_json_delta":
+				if i, ok := blockCall[ev.Index]; ok && req.StreamToolCalls && ev.Delta.PartialJSON != "" {
+					onDelta(Delta{ToolCall: &ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}})
+				}
+			}
+		case "message_stop":
+			stopped = true
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return nil, p.mapError(ctx, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("llm %s: %w", p.name, ctx.Err())
+	}
+	if !stopped {
+		return nil, streamEndedError(p.name)
+	}
+	return anthropicResponse(&msg), nil
+}
+
+func anthropicResponse(msg *anthropic.Message) *Response {
+	resp := &Response{
+		Usage: Usage{
+			PromptTokens:     int(msg.Usage.InputTokens + msg.Usage.CacheCreationInputTokens + msg.Usage.CacheReadInputTokens),
+			CompletionTokens: int(msg.Usage.OutputTokens),
+		},
+	}
+	var content, reasoning strings.Builder
+	for _, b := range msg.Content {
+		switch b.Type {
+		case "text":
+			content.WriteString(b.Text)
+		case "thinking":
+			reasoning.WriteString(b.Thinking)
+		case "tool_use":
+			args := string(bytes.TrimSpace(b.Input))
+			if args == "" || args == "null" {
+				args = "{}"
+			}
+			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
+		}
+	}
+	resp.Content = content.String()
+	resp.Reasoning = reasoning.String()
+	switch msg.StopReason {
+	case anthropic.StopReasonToolUse:
+		resp.StopReason = StopToolCalls
+	case anthropic.StopReasonMaxTokens, anthropic.StopReasonModelContextWindowExceeded:
+		resp.StopReason = StopMaxTokens
+	default: // end_turn, stop_sequence, pause_turn, refusal
+		resp.StopReason = StopEndTurn
+		if len(resp.ToolCalls) > 0 {
+			resp.StopReason = StopToolCalls
+		}
+	}
+	return resp
+}
+
+// conversationStart is the user turn put first when a conversation would
+// otherwise open with the assistant, which Anthropic does not accept.
+const conversationStart = "(conversation start)"
+
+var toolIDInvalid = regexp.MustCompile(`[^a-zA-Z0-9_-]`)
+
+// anthropicToolID makes a tool call id (perhaps another vendor's) fit
+// Anthropic's pattern ^[a-zA-Z0-9_-]+$.
+func anthropicToolID(id string) string {
+	if id == "" {
+		return "toolu_missing"
+	}
+	return toolIDInvalid.ReplaceAllString(id, "_")
+}
+
+type anthropicTurn struct {
+	user   bool
+	blocks []anthropic.ContentBlockParamUnion
+}
+
+// params builds the SDK's request: system messages before the first other
+// message become the system prompt (later ones are sent as user text),
+// tool results become tool_result blocks of user turns, consecutive
+// messages of one role are merged into one turn (tool results first, as
+// the API requires), empty messages are dropped and a conversation that
+// would start with the assistant gets a user turn first.
+func (p *anthropicProvider) params(req Request) (anthropic.MessageNewParams, error) {
+	maxTokens := req.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = p.maxTokens
+	}
+	params := anthropic.MessageNewParams{Model: anthropic.Model(req.Model), MaxTokens: int64(maxTokens)}
+
+	var system []string
+	var turns []anthropicTurn
+	add := func(user bool, blocks ...anthropic.ContentBlockParamUnion) {
+		if len(blocks) == 0 {
+			return
+		}
+		if n := len(turns); n > 0 && turns[n-1].user == user {
+			turns[n-1].blocks = append(turns[n-1].blocks, blocks...)
+			return
+		}
+		turns = append(turns, anthropicTurn{user: user, blocks: blocks})
+	}
+	for _, m := range req.Messages {
+		switch m.Role {
+		case RoleSystem:
+			if len(turns) == 0 {
+				if strings.TrimSpace(m.Content) != "" {
+					system = append(system, m.Content)
+				}
+				continue
+			}
+			if strings.TrimSpace(m.Content) != "" {
+				add(true, anthropic.NewTextBlock("[system] "+m.Content))
+			}
+		case RoleUser:
+			if strings.TrimSpace(m.Content) != "" {
+				add(true, anthropic.NewTextBlock(m.Content))
+			}
+		case RoleAssistant:
+			var blocks []anthropic.ContentBlockParamUnion
+			if strings.TrimSpace(m.Content) != "" {
+				blocks = append(blocks, anthropic.NewTextBlock(m.Content))
+			}
+			for _, tc := range m.ToolCalls {
+				blocks = append(blocks, anthropic.NewToolUseBlock(anthropicToolID(tc.ID), toolInput(tc.Arguments), tc.Name))
+			}
+			add(false, blocks...)
+		case RoleTool:
+			b := anthropic.ToolResultBlockParam{ToolUseID: anthropicToolID(m.ToolCallID)}
+			if m.Content != "" {
+				b.Content = []anthropic.ToolResultBlockParamContentUnion{{OfText: &anthropic.TextBlockParam{Text: m.Content}}}
+			}
+			add(true, anthropic.ContentBlockParamUnion{OfToolResult: &b})
+		default:
+			return params, fmt.Errorf("message with unknown role %q", m.Role)
+		}
+	}
+	if len(turns) == 0 || !turns[0].user {
+		turns = append([]anthropicTurn{{user: true, blocks: []anthropic.ContentBlockParamUnion{anthropic.NewTextBlock(conversationStart)}}}, turns...)
+	}
+	for i, t := range turns {
+		if t.user {
+			// tool_result blocks must come before any other content.
+			sort.SliceStable(t.blocks, func(a, b int) bool {
+				return t.blocks[a].OfToolResult != nil && t.blocks[b].OfToolResult == nil
+			})
+			params.Messages = append(params.Messages, anthropic.NewUserMessage(t.blocks...))
+			continue
+		}
+		if i == len(turns)-1 {
+			// A final assistant turn (a prefill) may not end in whitespace.
+			if last := t.blocks[len(t.blocks)-1]; last.OfText != nil {
+				last.OfText.Text = strings.TrimRight(last.OfText.Text, " \t\r\n")
+			}
+		}
+		params.Messages = append(params.Messages, anthropic.NewAssistantMessage(t.blocks...))
+	}
+	if len(system) > 0 {
+		params.System = []anthropic.TextBlockParam{{Text: strings.Join(system, "\n\n")}}
+	}
+
+	for _, t := range req.Tools {
+		schema, err := inputSchema(t.Parameters)
+		if err != nil {
+			return params, fmt.Errorf("tool %q: %w", t.Name, err)
+		}
+		tp := anthropic.ToolParam{Name: t.Name, InputSchema: schema}
+		if t.Description != "" {
+			tp.Description = anthropic.String(t.Description)
+		}
+		params.Tools = append(params.Tools, anthropic.ToolUnionParam{OfTool: &tp})
+	}
+	if len(req.Tools) > 0 {
+		switch req.ToolChoice {
+		case "", "auto":
+		case "required":
+			params.ToolChoice = anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{}}
+		case "none":
+			params.ToolChoice = anthropic.ToolChoiceUnionParam{OfNone: &anthropic.ToolChoiceNoneParam{}}
+		default:
+			params.ToolChoice = anthropic.ToolChoiceParamOfTool(req.ToolChoice)
+		}
+	}
+	return params, nil
+}
+
+// toolInput is a tool call's arguments as the JSON object tool_use needs.
+// Arguments that are not an object (a truncated call, say) are kept as a
+// string under "_arguments" rather than making the request invalid.
+func toolInput(args string) any {
+	trimmed := strings.TrimSpace(args)
+	if trimmed == "" {
+		return json.RawMessage("{}")
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal([]byte(trimmed), &obj) == nil && obj != nil {
+		return json.RawMessage(trimmed)
+	}
+	return map[string]string{"_arguments": args}
+}
+
+func inputSchema(raw json.RawMessage) (anthropic.ToolInputSchemaParam, error) {
+	var s anthropic.ToolInputSchemaParam
+	m, err := schemaMap(raw)
+	if err != nil {
+		return s, err
+	}
+	for k, v := range m {
+		switch k {
+		case "type":
+		case "properties":
+			s.Properties = v
+		case "required":
+			if list, ok := v.([]any); ok {
+				for _, r := range list {
+					if name, ok := r.(string); ok {
+						s.Required = append(s.Required, name)
+					}
+				}
+			}
+		default:
+			if s.ExtraFields == nil {
+				s.ExtraFields = map[string]any{}
+			}
+			s.ExtraFields[k] = v
+		}
+	}
+	return s, nil
+}
+
+func (p *anthropicProvider) mapError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("llm %s: %w", p.name, ctx.Err())
+	}
+	var apiErr *anthropic.Error
+	if errors.As(err, &apiErr) {
+		var body struct {
+			Error struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(apiErr.RawJSON()), &body)
+		msg := apiErr.Message
+		if msg == "" {
+			msg = body.Error.Message
+		}
+		status := apiErr.StatusCode
+		if status < 400 {
+			// An error event inside a 200 stream.
+			status = statusForErrorType(body.Error.Type)
+		}
+		if msg == "" {
+			if raw := apiErr.RawJSON(); raw != "" {
+				msg = truncate(raw, 500)
+			} else {
+				msg = http.StatusText(status)
+			}
+		}
+		e := &Error{
+			Provider:  p.name,
+			Status:    status,
+			Retryable: status == 0 || retryableStatus(status),
+			Message:   msg,
+			Code:      body.Error.Type,
+			Err:       err,
+		}
+		if apiErr.StatusCode >= 400 && apiErr.Response != nil {
+			e.RetryAfter = retryAfter(apiErr.Response.Header)
+		}
+		e.ContextExceeded = contextExceeded(status, e.Code, msg)
+		return e
+	}
+	if s := err.Error(); strings.HasPrefix(s, "received error while streaming: ") {
+		var body struct {
+			Error struct {
+				Type    string `json:"type"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal([]byte(strings.TrimPrefix(s, "received error while streaming: ")), &body)
+		status := statusForErrorType(body.Error.Type)
+		msg := body.Error.Message
+		if msg == "" {
+			msg = s
+		}
+		return &Error{Provider: p.name, Status: status, Retryable: status == 0 || retryableStatus(status),
+			Message: msg, Code: body.Error.Type, ContextExceeded: contextExceeded(status, body.Error.Type, msg), Err: err}
+	}
+	return transportError(ctx, p.name, err)
+}
+
+// ListModels lists the models of GET /v1/models.
+func (p *anthropicProvider) ListModels(ctx context.Context) ([]ModelInfo, error) {
+	iter := p.client.Models.ListAutoPaging(ctx, anthropic.ModelListParams{Limit: anthropic.Int(1000)})
+	var out []ModelInfo
+	for iter.Next() {
+		m := iter.Current()
+		out = append(out, ModelInfo{
+			Handle:        p.name + "/" + m.ID,
+			Provider:      p.name,
+			Name:          m.ID,
+			ContextWindow: int(m.MaxInputTokens),
+		})
+		if len(out) >= 10000 {
+			break
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return nil, p.mapError(ctx, err)
+	}
+	return out, nil
+}

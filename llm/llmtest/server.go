@@ -1,0 +1,476 @@
+// Package llmtest is a test double for model providers: an HTTP server on
+// 127.0.0.1 that speaks OpenAI's chat-completions wire format and
+// Anthropic's Messages wire format, plain and streamed, with tool calls,
+// usage and model listing. Tests script its replies, inject errors and
+// delays, and inspect every request it received. It validates requests the
+// way the real APIs do where that is cheap (Anthropic's alternating roles
+// and required max_tokens, tool results answering tool calls, tool names
+// and schemas, unknown fields) and answers a violation with 400, so that
+// protocol bugs fail tests here instead of in production.
+//
+//	srv := llmtest.NewServer(t)
+//	srv.Script(llmtest.Reply{ToolCalls: []llm.ToolCall{{Name: "send_message", Arguments: `{"message":"hi"}`}}},
+//		llmtest.Reply{Text: "done"})
+//	p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.OpenAIBaseURL()})
+//	... run the code under test with p ...
+//	reqs := srv.Requests() // what was sent
+package llmtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kelpie/kelpie/llm"
+)
+
+// Reply is one scripted answer of the double.
+type Reply struct {
+	// Text is the assistant's text.
+	Text string
+	// Reasoning, if set, is sent as reasoning: reasoning_content for
+	// OpenAI, a thinking block for Anthropic.
+	Reasoning string
+	// ToolCalls are the tool calls the assistant makes. Missing IDs are
+	// generated; empty Arguments are sent as "{}".
+	ToolCalls []llm.ToolCall
+	// StopReason is why the model stopped: tool_calls if there are
+	// ToolCalls, else end_turn, when empty. Other values than the llm
+	// constants are sent as they are (such as "content_filter").
+	StopReason llm.StopReason
+	// Usage overrides the token counts, which are otherwise estimated from
+	// the text at about four bytes a token.
+	Usage *llm.Usage
+
+	// Status, if 400 or more, answers with that HTTP error in the vendor's
+	// error format instead.
+	Status int
+	// ErrorMessage and ErrorCode go into the error body; ErrorCode is
+	// OpenAI's error code (such as "context_length_exceeded") or
+	// Anthropic's error type (such as "overloaded_error"). Defaults fit
+	// the status.
+	ErrorMessage string
+	ErrorCode    string
+	// RetryAfter, if set, is sent as the Retry-After header of an error.
+	RetryAfter time.Duration
+	// MidStream, with Status, makes a streamed reply first send Text and
+	// then an error event inside the 200 stream, ending it.
+	MidStream bool
+
+	// Delay is waited before answering at all.
+	Delay time.Duration
+	// ChunkDelay is waited between the events of a streamed answer.
+	ChunkDelay time.Duration
+	// ChunkSize is how many characters of text, or bytes of arguments, a
+	// streamed event carries; 4 if 0.
+	ChunkSize int
+}
+
+// API names a wire format.
+type API string
+
+const (
+	OpenAI    API = "openai"
+	Anthropic API = "anthropic"
+)
+
+// Request is a request the double received, decoded.
+type Request struct {
+	API    API
+	Method string
+	Path   string
+	Header http.Header
+	// APIKey is the bearer token or x-api-key sent, if any.
+	APIKey string
+	Model  string
+	// System is the system prompt: Anthropic's system field, or OpenAI's
+	// system and developer messages joined by blank lines.
+	System   string
+	Messages []Message
+	Tools    []llm.Tool
+	// ToolChoice is "auto", "required", "none", a tool's name, or "" when
+	// none was sent (Anthropic's "any" is reported as "required").
+	ToolChoice string
+	// MaxTokens is max_tokens or max_completion_tokens; MaxTokensField
+	// says which one was sent ("" if none).
+	MaxTokens      int
+	MaxTokensField string
+	Stream         bool
+	// StreamUsage reports stream_options.include_usage (OpenAI).
+	StreamUsage bool
+	// Body is the raw request body.
+	Body json.RawMessage
+	// Rejected, if not empty, is why the double answered 400 instead of
+	// a reply: the request broke the vendor's rules.
+	Rejected string
+}
+
+// Message is one message of a request, as it went over the wire.
+type Message struct {
+	// Role is the wire role: "system", "developer", "user", "assistant" or
+	// "tool" for OpenAI; "user" or "assistant" for Anthropic.
+	Role string
+	// Content is the text: the content string, or its text parts or
+	// blocks joined by newlines.
+	Content string
+	// ToolCalls are an assistant's tool_calls (OpenAI) or tool_use blocks
+	// (Anthropic).
+	ToolCalls []llm.ToolCall
+	// ToolCallID is the call a tool message answers (OpenAI).
+	ToolCallID string
+	// ToolResults are a user message's tool_result blocks (Anthropic).
+	ToolResults []ToolResult
+}
+
+// ToolResult is an Anthropic tool_result block.
+type ToolResult struct {
+	ToolCallID string
+	Content    string
+	IsError    bool
+}
+
+// LastUserText returns the text of the last user message that has text.
+func (r Request) LastUserText() string {
+	for i := len(r.Messages) - 1; i >= 0; i-- {
+		if m := r.Messages[i]; m.Role == "user" && m.Content != "" {
+			return m.Content
+		}
+	}
+	return ""
+}
+
+// Model is a model the double lists.
+type Model struct {
+	ID            string
+	ContextWindow int // 0: not reported
+}
+
+// Server is the test double. Its methods are safe for concurrent use.
+type Server struct {
+	t    testing.TB
+	hs   *httptest.Server
+	done chan struct{}
+
+	mu          sync.Mutex
+	script      []Reply
+	def         func(Request) Reply
+	requests    []Request
+	models      map[API][]Model
+	modelsFail  int
+	modelsCalls map[API]int
+	seq         int
+}
+
+// NewServer starts a double on 127.0.0.1, closed when the test ends. Until
+// scripted otherwise it answers every request with the text of the last
+// user message.
+func NewServer(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{
+		t:    t,
+		done: make(chan struct{}),
+		def:  func(r Request) Reply { return Reply{Text: r.LastUserText()} },
+		models: map[API][]Model{
+			OpenAI:    {{ID: "gpt-4o-mini"}, {ID: "gpt-4o"}},
+			Anthropic: {{ID: "claude-sonnet-4-5", ContextWindow: 200000}, {ID: "claude-haiku-4-5", ContextWindow: 200000}},
+		},
+		modelsCalls: map[API]int{},
+	}
+	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(func() {
+		close(s.done)
+		s.hs.Close()
+	})
+	return s
+}
+
+// URL is the server's root, such as http://127.0.0.1:34567.
+func (s *Server) URL() string { return s.hs.URL }
+
+// OpenAIBaseURL is the base URL for an OpenAI client: URL()+"/v1".
+func (s *Server) OpenAIBaseURL() string { return s.hs.URL + "/v1" }
+
+// AnthropicBaseURL is the base URL for an Anthropic client: URL().
+func (s *Server) AnthropicBaseURL() string { return s.hs.URL }
+
+// Script queues replies, used one per completion request in order (of
+// either API), before the default reply.
+func (s *Server) Script(replies ...Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script = append(s.script, replies...)
+}
+
+// Pending returns how many scripted replies are still unused.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.script)
+}
+
+// SetDefault sets the reply given when the script is empty.
+func (s *Server) SetDefault(f func(Request) Reply) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.def = f
+}
+
+// Requests returns every completion request received so far, in order,
+// rejected ones included.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// LastRequest returns the last completion request received; it fails the
+// test if there was none.
+func (s *Server) LastRequest() Request {
+	s.t.Helper()
+	reqs := s.Requests()
+	if len(reqs) == 0 {
+		s.t.Fatalf("llmtest: no request received")
+	}
+	return reqs[len(reqs)-1]
+}
+
+// SetModels sets the models listed by GET /v1/models of api.
+func (s *Server) SetModels(api API, models ...Model) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.models[api] = append([]Model(nil), models...)
+}
+
+// FailModels makes model listing answer with status (0 to stop).
+func (s *Server) FailModels(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.modelsFail = status
+}
+
+// ModelsCalls returns how many model listings of api were received.
+func (s *Server) ModelsCalls(api API) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modelsCalls[api]
+}
+
+// OpenAIProvider returns an llm provider named "openai" that talks to the
+// double.
+func (s *Server) OpenAIProvider() llm.Provider {
+	return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: s.OpenAIBaseURL(), APIKey: "sk-llmtest"})
+}
+
+// AnthropicProvider returns an llm provider named "anthropic" that talks to
+// the double.
+func (s *Server) AnthropicProvider() llm.Provider {
+	return llm.NewAnthropic(llm.AnthropicConfig{BaseURL: s.AnthropicBaseURL(), APIKey: "sk-ant-llmtest"})
+}
+
+// Registry returns a registry, configured as llm.FromEnv would be, whose
+// "openai" and "anthropic" providers talk to the double.
+func (s *Server) Registry() *llm.Registry {
+	env := map[string]string{
+		"OPENAI_API_KEY":     "sk-llmtest",
+		"OPENAI_BASE_URL":    s.OpenAIBaseURL(),
+		"ANTHROPIC_API_KEY":  "sk-ant-llmtest",
+		"ANTHROPIC_BASE_URL": s.AnthropicBaseURL(),
+	}
+	r := llm.FromEnv(func(k string) string { return env[k] })
+	r.ModelsCacheTTL = -1
+	return r
+}
+
+func (s *Server) nextID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return s.seq
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	path := r.URL.Path
+	switch {
+	case r.Method == http.MethodPost && (path == "/v1/chat/completions" || path == "/chat/completions"):
+		s.serveOpenAI(w, r)
+	case r.Method == http.MethodPost && path == "/v1/messages":
+		s.serveAnthropic(w, r)
+	case r.Method == http.MethodGet && (path == "/v1/models" || path == "/models"):
+		if r.Header.Get("anthropic-version") != "" {
+			s.serveAnthropicModels(w, r)
+		} else {
+			s.serveOpenAIModels(w, r)
+		}
+	case strings.HasSuffix(path, "/messages"):
+		anthropicError(w, http.StatusNotFound, "not_found_error", "Not found: "+r.Method+" "+path)
+	default:
+		openAIError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+path)
+	}
+}
+
+// record stores a request and, if it was valid, picks its reply.
+func (s *Server) record(req Request) (Reply, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, req)
+	if req.Rejected != "" {
+		return Reply{}, false
+	}
+	if len(s.script) > 0 {
+		r := s.script[0]
+		s.script = s.script[1:]
+		return r, true
+	}
+	return s.def(req), true
+}
+
+// wait sleeps d unless the request or the server ends first.
+func (s *Server) wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+// normalize fills a reply's defaults.
+func (s *Server) normalize(rep Reply, prefix string) Reply {
+	calls := make([]llm.ToolCall, len(rep.ToolCalls))
+	for i, c := range rep.ToolCalls {
+		if c.ID == "" {
+			c.ID = fmt.Sprintf("%s%d", prefix, s.nextID())
+		}
+		if strings.TrimSpace(c.Arguments) == "" {
+			c.Arguments = "{}"
+		}
+		calls[i] = c
+	}
+	rep.ToolCalls = calls
+	if rep.StopReason == "" {
+		rep.StopReason = llm.StopEndTurn
+		if len(calls) > 0 {
+			rep.StopReason = llm.StopToolCalls
+		}
+	}
+	if rep.ChunkSize <= 0 {
+		rep.ChunkSize = 4
+	}
+	return rep
+}
+
+// usage returns the reply's token counts, estimated if not scripted.
+func usage(rep Reply, body []byte) llm.Usage {
+	if rep.Usage != nil {
+		return *rep.Usage
+	}
+	out := len(rep.Text) + len(rep.Reasoning)
+	for _, c := range rep.ToolCalls {
+		out += len(c.Name) + len(c.Arguments)
+	}
+	return llm.Usage{PromptTokens: len(body)/4 + 1, CompletionTokens: out/4 + 1}
+}
+
+// chunks splits text into pieces of n runes.
+func chunks(text string, n int) []string {
+	var out []string
+	for text != "" {
+		i, count := 0, 0
+		for i < len(text) && count < n {
+			_, size := utf8.DecodeRuneInString(text[i:])
+			i += size
+			count++
+		}
+		out = append(out, text[:i])
+		text = text[i:]
+	}
+	return out
+}
+
+// sse writes server-sent events, flushing each.
+type sse struct {
+	w     http.ResponseWriter
+	f     http.Flusher
+	s     *Server
+	ctx   context.Context
+	delay time.Duration
+	n     int
+}
+
+func newSSE(s *Server, w http.ResponseWriter, r *http.Request, delay time.Duration) *sse {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	f, _ := w.(http.Flusher)
+	if f != nil {
+		f.Flush()
+	}
+	return &sse{w: w, f: f, s: s, ctx: r.Context(), delay: delay}
+}
+
+// send writes one event (event may be empty: data only); false if the
+// client went away.
+func (e *sse) send(event string, data any) bool {
+	if e.n > 0 && !e.s.wait(e.ctx, e.delay) {
+		return false
+	}
+	e.n++
+	var b []byte
+	switch d := data.(type) {
+	case string:
+		b = []byte(d)
+	default:
+		var err error
+		if b, err = json.Marshal(d); err != nil {
+			panic(err)
+		}
+	}
+	var err error
+	if event != "" {
+		_, err = fmt.Fprintf(e.w, "event: %s\ndata: %s\n\n", event, b)
+	} else {
+		_, err = fmt.Fprintf(e.w, "data: %s\n\n", b)
+	}
+	if e.f != nil {
+		e.f.Flush()
+	}
+	return err == nil && e.ctx.Err() == nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		secs := int((d + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		w.Header().Set("Retry-After-Ms", fmt.Sprint(d.Milliseconds()))
+	}
+}
+
+func apiKey(h http.Header) string {
+	if k := h.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	if a := h.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
+		return strings.TrimPrefix(a, "Bearer ")
+	}
+	return ""
+}

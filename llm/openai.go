@@ -1,0 +1,535 @@
+package llm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/param"
+	"github.com/openai/openai-go/v3/packages/respjson"
+	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/shared"
+)
+
+// DefaultOpenAIBaseURL is OpenAI's API.
+const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
+
+// OpenAIConfig configures a provider that speaks OpenAI's chat-completions
+// API: OpenAI itself, or a compatible server (Ollama, vLLM, LM Studio, a
+// proxy) under another Name and BaseURL.
+type OpenAIConfig struct {
+	// Name is the provider's handle prefix; "openai" if empty.
+	Name string
+	// APIKey is sent as a bearer token; none is sent if empty.
+	APIKey string
+	// BaseURL is the API root that chat/completions and models are under,
+	// such as "http://localhost:11434/v1"; DefaultOpenAIBaseURL if empty.
+	BaseURL string
+	// HTTPClient, if not nil, makes the requests.
+	HTTPClient *http.Client
+	// MaxRetries is how often the SDK itself retries a failed request. It
+	// is 0 by default: Kelpie's agent loop decides about retries.
+	MaxRetries int
+	// Timeout bounds each request, a streamed response's body included;
+	// 0 means no bound beyond the caller's context.
+	Timeout time.Duration
+	// Headers are extra HTTP headers sent with every request.
+	Headers map[string]string
+	// MaxTokensField is the request field that carries Request.MaxTokens:
+	// "max_completion_tokens" (OpenAI's current one, which its reasoning
+	// models require) or "max_tokens" (what most compatible servers know).
+	// If empty, max_completion_tokens is used for api.openai.com and
+	// max_tokens for any other BaseURL.
+	MaxTokensField string
+	// NoStreamUsage stops asking for usage in streamed responses
+	// (stream_options.include_usage), for servers that reject it.
+	NoStreamUsage bool
+}
+
+type openAIProvider struct {
+	name           string
+	client         openai.Client
+	maxTokensField string
+	streamUsage    bool
+}
+
+// NewOpenAI returns a provider over OpenAI's chat-completions API.
+func NewOpenAI(cfg OpenAIConfig) Provider {
+	name := cfg.Name
+	if name == "" {
+		name = "openai"
+	}
+	base := strings.TrimRight(cfg.BaseURL, "/")
+	if base == "" {
+		base = DefaultOpenAIBaseURL
+	}
+	official := isOfficialOpenAI(base)
+	opts := []option.RequestOption{
+		option.WithBaseURL(base),
+		// Always set, so that OPENAI_API_KEY from the process environment
+		// (which the SDK reads) never goes to another server.
+		option.WithAPIKey(cfg.APIKey),
+		option.WithMaxRetries(max(cfg.MaxRetries, 0)),
+		option.WithMiddleware(normalizeOpenAIError),
+	}
+	if !official {
+		opts = append(opts, option.WithHeaderDel("OpenAI-Organization"), option.WithHeaderDel("OpenAI-Project"))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
+	}
+	if cfg.Timeout > 0 {
+		opts = append(opts, option.WithRequestTimeout(cfg.Timeout))
+	}
+	keys := make([]string, 0, len(cfg.Headers))
+	for k := range cfg.Headers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		opts = append(opts, option.WithHeader(k, cfg.Headers[k]))
+	}
+	field := cfg.MaxTokensField
+	if field == "" {
+		field = "max_tokens"
+		if official {
+			field = "max_completion_tokens"
+		}
+	}
+	return &openAIProvider{
+		name:           name,
+		client:         openai.NewClient(opts...),
+		maxTokensField: field,
+		streamUsage:    !cfg.NoStreamUsage,
+	}
+}
+
+func isOfficialOpenAI(base string) bool {
+	u, err := url.Parse(base)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")
+}
+
+func (p *openAIProvider) Name() string { return p.name }
+
+func (p *openAIProvider) Complete(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error) {
+	params, err := p.params(req)
+	if err != nil {
+		return nil, &Error{Provider: p.name, Message: err.Error()}
+	}
+	if onDelta == nil {
+		c, err := p.client.Chat.Completions.New(ctx, params)
+		if err != nil {
+			return nil, p.mapError(ctx, err)
+		}
+		if len(c.Choices) == 0 {
+			return nil, &Error{Provider: p.name, Retryable: true, Message: "response has no choices"}
+		}
+		ch := c.Choices[0]
+		resp := &Response{
+			Content:   ch.Message.Content,
+			Reasoning: extraString(ch.Message.JSON.ExtraFields, "reasoning_content", "reasoning"),
+			Usage:     Usage{PromptTokens: int(c.Usage.PromptTokens), CompletionTokens: int(c.Usage.CompletionTokens)},
+		}
+		if resp.Content == "" && ch.Message.Refusal != "" {
+			resp.Content = ch.Message.Refusal
+		}
+		for _, tc := range ch.Message.ToolCalls {
+			if tc.Type != "" && tc.Type != "function" {
+				continue
+			}
+			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
+		resp.StopReason = openAIStopReason(ch.FinishReason, len(resp.ToolCalls) > 0)
+		return resp, nil
+	}
+
+	if p.streamUsage {
+		params.StreamOptions.IncludeUsage = openai.Bool(true)
+	}
+	stream := p.client.Chat.Completions.NewStreaming(ctx, params)
+	defer stream.Close()
+	var acc openAIStream
+	acc.streamTools = req.StreamToolCalls
+	for stream.Next() {
+		acc.add(stream.Current(), onDelta)
+	}
+	if err := stream.Err(); err != nil {
+		return nil, p.mapError(ctx, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("llm %s: %w", p.name, ctx.Err())
+	}
+	if acc.finish == "" {
+		return nil, streamEndedError(p.name)
+	}
+	return acc.response(), nil
+}
+
+// params builds the SDK's request.
+func (p *openAIProvider) params(req Request) (openai.ChatCompletionNewParams, error) {
+	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
+	for _, m := range req.Messages {
+		switch m.Role {
+		case RoleSystem:
+			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
+		case RoleUser:
+			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+		case RoleAssistant:
+			a := openai.ChatCompletionAssistantMessageParam{}
+			if m.Content != "" || len(m.ToolCalls) == 0 {
+				a.Content.OfString = param.NewOpt(m.Content)
+			}
+			for _, tc := range m.ToolCalls {
+				args := tc.Arguments
+				if strings.TrimSpace(args) == "" {
+					args = "{}"
+				}
+				a.ToolCalls = append(a.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
+					OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
+						ID:       tc.ID,
+						Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: tc.Name, Arguments: args},
+					},
+				})
+			}
+			params.Messages = append(params.Messages, openai.ChatCompletionMessageParamUnion{OfAssistant: &a})
+		case RoleTool:
+			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
+		default:
+			return params, fmt.Errorf("message with unknown role %q", m.Role)
+		}
+	}
+	for _, t := range req.Tools {
+		schema, err := schemaMap(t.Parameters)
+		if err != nil {
+			return params, fmt.Errorf("tool %q: %w", t.Name, err)
+		}
+		def := shared.FunctionDefinitionParam{Name: t.Name, Parameters: schema}
+		if t.Description != "" {
+			def.Description = param.NewOpt(t.Description)
+		}
+		params.Tools = append(params.Tools, openai.ChatCompletionFunctionTool(def))
+	}
+	if len(req.Tools) > 0 {
+		switch req.ToolChoice {
+		case "", "auto":
+		case "required", "none":
+			params.ToolChoice.OfAuto = param.NewOpt(req.ToolChoice)
+		default:
+			params.ToolChoice = openai.ToolChoiceOptionFunctionToolChoice(openai.ChatCompletionNamedToolChoiceFunctionParam{Name: req.ToolChoice})
+		}
+	}
+	if req.MaxTokens > 0 {
+		if p.maxTokensField == "max_tokens" {
+			params.MaxTokens = param.NewOpt(int64(req.MaxTokens))
+		} else {
+			params.MaxCompletionTokens = param.NewOpt(int64(req.MaxTokens))
+		}
+	}
+	return params, nil
+}
+
+// schemaMap decodes a tool's JSON Schema; an empty one is an object
+// without properties.
+func schemaMap(raw json.RawMessage) (map[string]any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+		return map[string]any{"type": "object", "properties": map[string]any{}}, nil
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("parameters are not a JSON object: %w", err)
+	}
+	if m == nil {
+		m = map[string]any{"type": "object", "properties": map[string]any{}}
+	}
+	return m, nil
+}
+
+func openAIStopReason(finish string, toolCalls bool) StopReason {
+	switch finish {
+	case "length":
+		return StopMaxTokens
+	case "tool_calls", "function_call":
+		return StopToolCalls
+	}
+	// Some compatible servers say "stop" although the model called tools.
+	if toolCalls {
+		return StopToolCalls
+	}
+	return StopEndTurn
+}
+
+// extraString returns the first of keys that is a JSON string among a
+// response object's fields the SDK does not know (such as the
+// reasoning_content of DeepSeek, vLLM and others).
+func extraString(fields map[string]respjson.Field, keys ...string) string {
+	for _, k := range keys {
+		f, ok := fields[k]
+		if !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal([]byte(f.Raw()), &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// openAIStream accumulates chat.completion.chunk events.
+type openAIStream struct {
+	streamTools bool
+	content     strings.Builder
+	reasoning   strings.Builder
+	calls       []ToolCall
+	byIndex     map[int64]int // chunk tool_call index → calls position
+	finish      string
+	usage       Usage
+}
+
+func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(Delta)) {
+	if chunk.JSON.Usage.Valid() && chunk.JSON.Usage.Raw() != "null" {
+		a.usage = Usage{PromptTokens: int(chunk.Usage.PromptTokens), CompletionTokens: int(chunk.Usage.CompletionTokens)}
+	}
+	for _, ch := range chunk.Choices {
+		if ch.Index != 0 {
+			continue
+		}
+		d := ch.Delta
+		if r := extraString(d.JSON.ExtraFields, "reasoning_content", "reasoning"); r != "" {
+			a.reasoning.WriteString(r)
+			onDelta(Delta{Reasoning: r})
+		}
+		text := d.Content
+		if text == "" {
+			text = d.Refusal
+		}
+		if text != "" {
+			a.content.WriteString(text)
+			onDelta(Delta{Content: text})
+		}
+		for _, tc := range d.ToolCalls {
+			i := a.callFor(tc)
+			c := &a.calls[i]
+			if tc.ID != "" {
+				c.ID = tc.ID
+			}
+			if tc.Function.Name != "" {
+				c.Name = tc.Function.Name
+			}
+			c.Arguments += tc.Function.Arguments
+			if a.streamTools {
+				onDelta(Delta{ToolCall: &ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+			}
+		}
+		if ch.FinishReason != "" {
+			a.finish = ch.FinishReason
+		}
+	}
+}
+
+// callFor finds the call a tool-call fragment belongs to: by its index,
+// or, from servers that send none, by its id, else the last call.
+func (a *openAIStream) callFor(tc openai.ChatCompletionChunkChoiceDeltaToolCall) int {
+	if a.byIndex == nil {
+		a.byIndex = map[int64]int{}
+	}
+	if tc.JSON.Index.Valid() {
+		if i, ok := a.byIndex[tc.Index]; ok {
+			if tc.ID == "" || a.calls[i].ID == "" || a.calls[i].ID == tc.ID {
+				return i
+			}
+		}
+		a.calls = append(a.calls, ToolCall{})
+		a.byIndex[tc.Index] = len(a.calls) - 1
+		return len(a.calls) - 1
+	}
+	if tc.ID != "" {
+		for i := range a.calls {
+			if a.calls[i].ID == tc.ID {
+				return i
+			}
+		}
+	}
+	if tc.ID == "" && len(a.calls) > 0 {
+		return len(a.calls) - 1
+	}
+	a.calls = append(a.calls, ToolCall{})
+	return len(a.calls) - 1
+}
+
+func (a *openAIStream) response() *Response {
+	return &Response{
+		Content:    a.content.String(),
+		Reasoning:  a.reasoning.String(),
+		ToolCalls:  a.calls,
+		StopReason: openAIStopReason(a.finish, len(a.calls) > 0),
+		Usage:      a.usage,
+	}
+}
+
+func (p *openAIProvider) mapError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("llm %s: %w", p.name, ctx.Err())
+	}
+	var apiErr *openai.Error
+	if errors.As(err, &apiErr) {
+		msg := apiErr.Message
+		if msg == "" {
+			msg = http.StatusText(apiErr.StatusCode)
+		}
+		code := apiErr.Code
+		if code == "" {
+			code = apiErr.Type
+		}
+		e := &Error{
+			Provider:  p.name,
+			Status:    apiErr.StatusCode,
+			Retryable: retryableStatus(apiErr.StatusCode),
+			Message:   msg,
+			Code:      code,
+			Err:       err,
+		}
+		if apiErr.Response != nil {
+			e.RetryAfter = retryAfter(apiErr.Response.Header)
+		}
+		if code == "insufficient_quota" {
+			e.Retryable = false // a 429 that waiting does not fix
+		}
+		e.ContextExceeded = contextExceeded(e.Status, code, msg)
+		return e
+	}
+	var se *ssestream.StreamError
+	if errors.As(err, &se) {
+		// An error event inside a 200 stream: {"error": {...}}.
+		var body struct {
+			Error struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+				Code    any    `json:"code"`
+			} `json:"error"`
+		}
+		_ = json.Unmarshal(se.Event.Data, &body)
+		msg := body.Error.Message
+		if msg == "" {
+			msg = truncate(string(se.Event.Data), 500)
+		}
+		code, _ := body.Error.Code.(string)
+		if code == "" {
+			code = body.Error.Type
+		}
+		status := statusForErrorType(body.Error.Type)
+		if status == 0 {
+			status = statusForErrorType(code)
+		}
+		return &Error{
+			Provider:        p.name,
+			Status:          status,
+			Retryable:       status == 0 || retryableStatus(status),
+			Message:         msg,
+			Code:            code,
+			ContextExceeded: contextExceeded(status, code, msg),
+			Err:             err,
+		}
+	}
+	return transportError(ctx, p.name, err)
+}
+
+// normalizeOpenAIError rewrites an error response whose body is not
+// OpenAI's {"error": {...}} (compatible servers send {"error": "text"},
+// {"detail": ...} or plain text) so that the SDK still returns an
+// *openai.Error with the status and a message.
+func normalizeOpenAIError(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+	res, err := next(req)
+	if err != nil || res == nil || res.StatusCode < 400 {
+		return res, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	_ = res.Body.Close()
+	var obj struct {
+		Error   json.RawMessage `json:"error"`
+		Detail  json.RawMessage `json:"detail"`
+		Message string          `json:"message"`
+	}
+	ok := json.Unmarshal(body, &obj) == nil
+	if ok && len(obj.Error) > 0 && obj.Error[0] == '{' {
+		res.Body = io.NopCloser(bytes.NewReader(body))
+		return res, nil
+	}
+	msg := ""
+	if ok {
+		for _, raw := range []json.RawMessage{obj.Error, obj.Detail} {
+			if len(raw) == 0 || string(raw) == "null" {
+				continue
+			}
+			var s string
+			if json.Unmarshal(raw, &s) == nil {
+				msg = s
+			} else {
+				msg = string(raw)
+			}
+			break
+		}
+		if msg == "" {
+			msg = obj.Message
+		}
+	}
+	if msg == "" {
+		msg = truncate(string(body), 500)
+	}
+	if msg == "" {
+		msg = http.StatusText(res.StatusCode)
+	}
+	nb, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg}})
+	res.Body = io.NopCloser(bytes.NewReader(nb))
+	res.ContentLength = int64(len(nb))
+	res.Header.Set("Content-Type", "application/json")
+	res.Header.Del("Content-Length")
+	return res, nil
+}
+
+// ListModels lists the models of GET {base}/models.
+func (p *openAIProvider) ListModels(ctx context.Context) ([]ModelInfo, error) {
+	page, err := p.client.Models.List(ctx)
+	if err != nil {
+		return nil, p.mapError(ctx, err)
+	}
+	var out []ModelInfo
+	for _, m := range page.Data {
+		if m.ID == "" {
+			continue
+		}
+		out = append(out, ModelInfo{
+			Handle:        p.name + "/" + m.ID,
+			Provider:      p.name,
+			Name:          m.ID,
+			ContextWindow: extraInt(m.JSON.ExtraFields, "context_window", "context_length", "max_model_len"),
+		})
+	}
+	return out, nil
+}
+
+func extraInt(fields map[string]respjson.Field, keys ...string) int {
+	for _, k := range keys {
+		f, ok := fields[k]
+		if !ok {
+			continue
+		}
+		var n float64
+		if json.Unmarshal([]byte(f.Raw()), &n) == nil && n > 0 {
+			return int(n)
+		}
+	}
+	return 0
+}
