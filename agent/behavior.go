@@ -118,6 +118,10 @@ func (b agentBehavior) Invoke(_ context.Context, call *actor.Call) ([]byte, erro
 			return nil, err
 		}
 		return updateAgentBlock(call, rec, lu)
+	default:
+		if data, ok, err := b.invokeTurnOp(call, rec); ok {
+			return data, err
+		}
 	}
 	return nil, fmt.Errorf("agent actor: unknown operation %q", call.Op)
 }
@@ -260,6 +264,9 @@ func deleteAgent(call *actor.Call, rec *agentRecord) error {
 		}
 	}
 	if err := txn.Delete(indexKey(agentIndexPrefix, rec.CreatedAt, rec.ID)); err != nil {
+		return err
+	}
+	if err := deleteAgentData(txn, rec.ID); err != nil {
 		return err
 	}
 	call.DeleteState()

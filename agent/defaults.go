@@ -83,7 +83,6 @@ func newAgentRecord(e *env, id string, req CreateAgentRequest, now time.Time) (*
 	rec := &agentRecord{
 		ID:                     id,
 		AgentType:              DefaultAgentType,
-		System:                 defaultSystemPrompt,
 		Description:            req.Description,
 		Metadata:               req.Metadata,
 		Tags:                   nonNil(req.Tags),
@@ -103,6 +102,8 @@ func newAgentRecord(e *env, id string, req CreateAgentRequest, now time.Time) (*
 	if req.AgentType != nil {
 		rec.AgentType = *req.AgentType
 	}
+	rec.System = systemPromptFor(rec.AgentType)
+	rec.IncludeBaseTools, rec.ToolNames = req.IncludeBaseTools, req.Tools
 	if req.System != nil {
 		rec.System = *req.System
 	}

@@ -10,9 +10,10 @@ import (
 type Kind int
 
 const (
-	KindInvalid  Kind = iota + 1 // the request is malformed or breaks a limit
-	KindNotFound                 // a named agent or block does not exist
-	KindConflict                 // the request contradicts current state
+	KindInvalid     Kind = iota + 1 // the request is malformed or breaks a limit
+	KindNotFound                    // a named agent or block does not exist
+	KindConflict                    // the request contradicts current state
+	KindUnavailable                 // the server lacks what the request needs (such as an LLM provider)
 )
 
 // Error is a service error a client can act on. Any other error returned by

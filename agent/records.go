@@ -39,6 +39,10 @@ type agentRecord struct {
 	UpdatedAt              time.Time        `json:"updated_at"`
 	// NextBlockPosition orders attachments: each attach takes the next one.
 	NextBlockPosition int64 `json:"next_block_position"`
+	// IncludeBaseTools false leaves out the agent type's built-in tools;
+	// ToolNames are tools named at creation (built-in ones are offered).
+	IncludeBaseTools *bool    `json:"include_base_tools,omitempty"`
+	ToolNames        []string `json:"tool_names,omitempty"`
 }
 
 // blockRecord is a stored block: the API shape plus what only storage needs.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 )
 
@@ -27,6 +28,10 @@ type Config struct {
 	// DefaultModel is the model handle of agents created without one; empty
 	// means such a create is rejected, as Letta does.
 	DefaultModel string
+	// LLM resolves model handles to providers (an *llm.Registry). nil
+	// means no provider is configured: everything works but sending
+	// messages, which is answered with an error saying what to configure.
+	LLM LLMResolver
 }
 
 // Service is the agent service. Create it with NewService.
@@ -34,6 +39,7 @@ type Service struct {
 	store   kv.Store
 	runtime *actor.Runtime
 	env     *env
+	turns   *turnManager
 }
 
 // NewService starts the service's actor runtime over cfg.Store.
@@ -54,12 +60,23 @@ func NewService(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: cfg.Store, runtime: rt, env: e}, nil
+	clk := cfg.Runtime.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	turns := newTurnManager(cfg.LLM, cfg.DefaultModel, clk, cfg.Runtime.Logger)
+	return &Service{store: cfg.Store, runtime: rt, env: e, turns: turns}, nil
 }
 
-// Close drains in-flight operations and stops the runtime. It does not
-// close the store.
-func (s *Service) Close(ctx context.Context) error { return s.runtime.Close(ctx) }
+// Close cancels the turns in progress (each records that it was cancelled),
+// drains in-flight operations and stops the runtime. It does not close the
+// store.
+func (s *Service) Close(ctx context.Context) error {
+	if err := s.turns.close(ctx); err != nil {
+		return err
+	}
+	return s.runtime.Close(ctx)
+}
 
 // Runtime exposes the actor runtime, for its statistics.
 func (s *Service) Runtime() *actor.Runtime { return s.runtime }
@@ -152,6 +169,9 @@ func checkCreateAgent(req CreateAgentRequest) error {
 		}
 	}
 	if err := checkTags("tags", req.Tags); err != nil {
+		return err
+	}
+	if err := checkTags("tools", req.Tools); err != nil {
 		return err
 	}
 	if err := checkMetadata(req.Metadata); err != nil {

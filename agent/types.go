@@ -187,6 +187,8 @@ type CreateAgentRequest struct {
 	CompactionSettings     json.RawMessage  `json:"compaction_settings"`
 	ContextWindowLimit     *int             `json:"context_window_limit"`
 	ToolRules              []any            `json:"tool_rules"`
+	Tools                  []string         `json:"tools"`
+	IncludeBaseTools       *bool            `json:"include_base_tools"`
 	ProjectID              *string          `json:"project_id"`
 	IdentityIDs            []string         `json:"identity_ids"`
 	MessageBufferAutoclear bool             `json:"message_buffer_autoclear"`

@@ -3,7 +3,10 @@
 //
 // Every route is mounted under /v1 and, identically, under /latest, and
 // answers with and without a trailing slash. Every response, errors
-// included, is JSON with Content-Type application/json.
+// included, is JSON with Content-Type application/json, except streamed
+// message responses: Server-Sent Events (text/event-stream) framed as Letta
+// frames them (see streamTurn). A request that cannot start a turn is
+// answered with a JSON error before any stream begins.
 //
 // Guarantees:
 //   - Bad input never produces a 500 and never crashes the server. A

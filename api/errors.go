@@ -130,6 +130,10 @@ func serviceError(err error) (e *httpError, fault bool) {
 			// A permanent conflict: the SDK's automatic retry of 409 would
 			// only repeat it.
 			return errorf(http.StatusConflict, "%s", ae.Message).withHeader("X-Should-Retry", "false"), false
+		case agent.KindUnavailable:
+			// Missing configuration: retrying will not help until someone
+			// configures the server.
+			return errorf(http.StatusServiceUnavailable, "%s", ae.Message).withHeader("X-Should-Retry", "false"), false
 		}
 	}
 	switch {

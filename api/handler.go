@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/clock"
 )
 
 // DefaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -37,6 +38,11 @@ type Options struct {
 	// APIKey, when set, is required on every route but health, as
 	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
 	APIKey string
+	// PingInterval is how often streams send keep-alive pings; 0 means
+	// DefaultPingInterval.
+	PingInterval time.Duration
+	// Clock times the pings; nil means the system clock.
+	Clock clock.Clock
 }
 
 // NewHandler returns the REST API over svc.
@@ -50,10 +56,17 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	if opts.Version == "" {
 		opts.Version = DefaultVersion
 	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
 	s := &server{
 		svc:   svc,
 		opts:  opts,
 		log:   opts.Logger,
+		clock: opts.Clock,
 		mux:   http.NewServeMux(),
 		paths: http.NewServeMux(),
 		known: map[string]bool{},
@@ -63,9 +76,10 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 }
 
 type server struct {
-	svc  *agent.Service
-	opts Options
-	log  *slog.Logger
+	svc   *agent.Service
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
 	// mux routes by method and path; paths holds the same paths for any
 	// method, to tell 405 from 404.
 	mux, paths *http.ServeMux
@@ -98,6 +112,9 @@ func (s *server) handle(method, pattern string, h handlerFunc) {
 		v, err := h(w, r)
 		if err != nil {
 			s.writeError(w, r, err)
+			return
+		}
+		if _, ok := v.(written); ok {
 			return
 		}
 		s.writeJSON(w, http.StatusOK, v)
@@ -138,6 +155,8 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/blocks/{block_id}", s.updateBlock)
 	s.handle("DELETE", "/v1/blocks/{block_id}", s.deleteBlock)
 	s.handle("GET", "/v1/blocks/{block_id}/agents", s.listBlockAgents)
+
+	s.turnRoutes()
 }
 
 func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {

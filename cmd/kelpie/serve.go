@@ -21,6 +21,7 @@ import (
 	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
+	"github.com/kelpie/kelpie/llm"
 )
 
 // Defaults of 'kelpie serve'.
@@ -121,6 +122,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	svc, err := agent.NewService(agent.Config{
 		Store:        store,
 		DefaultModel: c.defaultModel,
+		LLM:          llm.FromEnv(os.Getenv),
 		Runtime: actor.Config{
 			IdleTimeout:    c.idleTimeout,
 			MaxActivations: c.maxActivations,
