@@ -4,20 +4,64 @@
 package e2e
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"syscall"
 	"testing"
-
-	"github.com/kelpie/kelpie/internal/kelpietest"
+	"time"
 )
 
 var (
 	installOnce sync.Once
 	installErr  error
 	installOut  []byte
+
+	buildOnce sync.Once
+	buildDir  string
+	buildBin  string
+	buildErr  error
 )
+
+// nodeTestTimeout bounds one node --test run; it guards against hangs and is
+// not a performance assertion.
+const nodeTestTimeout = 3 * time.Minute
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// kelpieBin builds ./cmd/kelpie once per test run (the current tree) and
+// returns the binary's path.
+func kelpieBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "kelpie-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		_, file, _, _ := runtime.Caller(0)
+		buildBin = filepath.Join(buildDir, "kelpie")
+		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/kelpie")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/kelpie: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
 
 // npmInstall installs the pinned clients once per test run, unless
 // node_modules already matches the lockfile.
@@ -43,22 +87,37 @@ func npmInstall(t *testing.T) {
 	}
 }
 
-// nodeTest runs a node:test file against base and fails t with its output
-// if any test in it fails.
-func nodeTest(t *testing.T, file, base string) {
+// command returns a command run in its own process group, which is killed
+// as a whole when ctx ends and once the command has exited (so nothing it
+// started outlives the test).
+func command(t *testing.T, ctx context.Context, name string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("node", "--test", "--test-reporter=spec", file)
-	cmd.Env = append(os.Environ(), "KELPIE_BASE_URL="+base)
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	t.Cleanup(func() {
+		if cmd.Process != nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // stragglers of the group; ESRCH if none
+		}
+	})
+	return cmd
+}
+
+// nodeTest runs a node:test file against base and fails t with its output
+// if any test in it fails. env adds "NAME=value" variables.
+func nodeTest(t *testing.T, file, base string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), nodeTestTimeout)
+	defer cancel()
+	cmd := command(t, ctx, "node", "--test", "--test-reporter=spec", file)
+	cmd.Env = append(append(os.Environ(), "KELPIE_BASE_URL="+base), env...)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test %s:\n%s", file, out)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("node --test %s: still running after %v, killed", file, nodeTestTimeout)
+	}
 	if err != nil {
 		t.Fatalf("node --test %s: %v", file, err)
 	}
-}
-
-// TestSDKAgentsAndBlocks runs the SDK through agents and memory blocks.
-func TestSDKAgentsAndBlocks(t *testing.T) {
-	npmInstall(t)
-	srv := kelpietest.Start(t, kelpietest.Build(t), nil, "--storage", "memory")
-	nodeTest(t, filepath.Join("sdk", "agents.test.mjs"), srv.URL)
 }
