@@ -329,6 +329,7 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter, p Page) ([]*Run, er
 	}
 	out := []*Run{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		created := func(id string) (time.Time, error) {
 			if !ValidRunID(id) {
 				return time.Time{}, &Error{Kind: KindNotFound}
@@ -448,6 +449,7 @@ func (s *Service) ListMessages(ctx context.Context, agentID string, f MessageFil
 	}
 	out := []LettaMessage{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		if _, err := readAgent(txn, agentID); err != nil {
 			return err
 		}
@@ -689,6 +691,7 @@ func (s *Service) ListConversations(ctx context.Context, agentID string, p Page)
 	}
 	out := []*Conversation{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		if _, err := readAgent(txn, agentID); err != nil {
 			return err
 		}
@@ -861,6 +864,7 @@ func (s *Service) ListPassages(ctx context.Context, agentID string, f PassageFil
 	}
 	out := []Passage{}
 	err := s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		if _, err := readAgent(txn, agentID); err != nil {
 			return err
 		}

@@ -40,6 +40,7 @@ type Service struct {
 	runtime *actor.Runtime
 	env     *env
 	turns   *turnManager
+	clock   clock.Clock
 }
 
 // NewService starts the service's actor runtime over cfg.Store.
@@ -65,7 +66,7 @@ func NewService(cfg Config) (*Service, error) {
 		clk = clock.Real{}
 	}
 	turns := newTurnManager(cfg.LLM, cfg.DefaultModel, clk, cfg.Runtime.Logger)
-	return &Service{store: cfg.Store, runtime: rt, env: e, turns: turns}, nil
+	return &Service{store: cfg.Store, runtime: rt, env: e, turns: turns, clock: clk}, nil
 }
 
 // Close cancels the turns in progress (each records that it was cancelled),
@@ -122,14 +123,34 @@ func (s *Service) newIDFor(ctx context.Context, prefix string) (string, error) {
 	return s.env.newID(prefix)
 }
 
-// read runs fn in a read-only snapshot.
+// maxReadAttempts bounds how often a read is re-run when storage cannot
+// certify its snapshot (a commit it overlapped was still being applied).
+const maxReadAttempts = 10
+
+// read runs fn in a read-only snapshot and certifies what it read (see
+// kv.Txn.Commit), re-running it from scratch when that fails. fn must
+// therefore start from nothing each time it runs.
 func (s *Service) read(ctx context.Context, fn func(kv.Txn) error) error {
-	txn, err := s.store.Begin(ctx)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		txn, err := s.store.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(txn); err != nil {
+			txn.Discard()
+			return err
+		}
+		err = txn.Commit(ctx)
+		if !errors.Is(err, kv.ErrConflict) || attempt == maxReadAttempts {
+			return err
+		}
+		// The overlapped commits finish with their sync; wait for one.
+		select {
+		case <-s.clock.After(time.Duration(attempt) * 100 * time.Microsecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	defer txn.Discard()
-	return fn(txn)
 }
 
 // CreateAgent creates an agent with its memory blocks and returns the state
@@ -414,6 +435,7 @@ func (s *Service) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]*Age
 	}
 	out := []*AgentState{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		created := func(id string) (time.Time, error) {
 			if !ValidAgentID(id) {
 				return time.Time{}, errAgentNotFound
@@ -449,6 +471,7 @@ func (s *Service) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]*Age
 func (s *Service) CountAgents(ctx context.Context, f AgentFilter) (int, error) {
 	n := 0
 	err := s.read(ctx, func(txn kv.Txn) error {
+		n = 0 // read may run this again
 		return scanEach(txn, kv.PrefixRange([]byte(agentIndexPrefix)), false, func(key []byte) (bool, error) {
 			rec, err := readAgent(txn, idFromIndexKey(key))
 			if err != nil {
@@ -752,6 +775,7 @@ func (s *Service) ListBlocks(ctx context.Context, f BlockFilter, p Page) ([]Bloc
 	}
 	out := []Block{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		created := func(id string) (time.Time, error) {
 			if !ValidBlockID(id) {
 				return time.Time{}, errBlockNotFound
@@ -781,6 +805,7 @@ func (s *Service) ListBlocks(ctx context.Context, f BlockFilter, p Page) ([]Bloc
 func (s *Service) CountBlocks(ctx context.Context) (int, error) {
 	n := 0
 	err := s.read(ctx, func(txn kv.Txn) error {
+		n = 0 // read may run this again
 		return scanEach(txn, kv.PrefixRange([]byte(blockIndexPrefix)), false, func([]byte) (bool, error) {
 			n++
 			return true, nil
@@ -801,6 +826,7 @@ func (s *Service) ListBlockAgents(ctx context.Context, blockID string, p Page, w
 	}
 	out := []*AgentState{}
 	err = s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		links, err := txn.Scan(kv.PrefixRange(blockAgentsPrefix(blockID)), 0, false)
 		if err != nil {
 			return err

@@ -595,6 +595,7 @@ func (s *Service) AgentTools(ctx context.Context, agentID string) ([]Tool, error
 	}
 	out := []Tool{}
 	err := s.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
 		rec, err := readAgent(txn, agentID)
 		if err != nil {
 			return err

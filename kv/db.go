@@ -52,7 +52,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.mu.Unlock()
 		return nil, ErrClosed
 	}
-	start := db.visible
+	start, last := db.visible, db.last
 	db.open[start]++
 	var seen map[uint64]bool
 	if len(db.pending) > 0 {
@@ -68,7 +68,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, seen: seen, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, last: last, seen: seen, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -110,6 +110,28 @@ func (db *DB) pruneLocked() {
 	}
 }
 
+// validateReads checks a read-only transaction against the commits that were
+// in flight when it began. Commits are applied concurrently, so its snapshot
+// may hold a later one of them without an earlier one it must follow; if it
+// read anything such a commit wrote, what it saw may match no serial order.
+// Commits sequenced after it began are ordered after it and cannot matter.
+func (db *DB) validateReads(t *txn) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	i := sort.Search(len(db.log), func(i int) bool { return db.log[i].seq > t.start })
+	for _, rec := range db.log[i:] {
+		if rec.seq > t.last {
+			break
+		}
+		if !t.seen[rec.seq] {
+			if err := t.conflictsWith(rec.keys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // validateAndSequence checks t against every commit after its start and, if
 // none conflicts, reserves the next sequence for t's writes.
 func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
@@ -149,6 +171,7 @@ type txn struct {
 	db     *DB
 	snap   Snapshot
 	start  uint64
+	last   uint64          // highest commit sequenced when the transaction began
 	seen   map[uint64]bool // commits above start already in the snapshot
 	done   bool
 	reads  map[string]struct{}
@@ -345,10 +368,9 @@ func (t *txn) Commit(ctx context.Context) error {
 	t.done = true
 	t.snap.Close()
 	if len(t.writes) == 0 {
-		// A read-only transaction saw one consistent snapshot: nothing to
-		// validate or apply.
+		err := t.db.validateReads(t)
 		t.db.release(t.start)
-		return nil
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		t.db.release(t.start)

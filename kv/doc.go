@@ -9,7 +9,8 @@
 //   - Commit is optimistic and serializable: it fails with ErrConflict, and
 //     applies nothing, if any key the transaction read (by Get, or inside a
 //     range it scanned) was changed by a transaction that committed after it
-//     began.
+//     began. A read-only transaction must Commit too: its reads are certified
+//     consistent only when Commit returns nil (see DB).
 //   - A commit guarded by Fence fails with ErrFenced, and applies nothing, if
 //     the fence key no longer holds the expected epoch. This is how a stale
 //     actor activation is kept from writing.

@@ -57,7 +57,10 @@ type Txn interface {
 	// Fence makes Commit conditional on key holding epoch (see PutEpoch);
 	// it fails at once with ErrFenced if the snapshot already disagrees.
 	Fence(key []byte, epoch uint64) error
-	// Commit applies the buffered writes atomically and durably.
+	// Commit applies the buffered writes atomically and durably. For a
+	// transaction that wrote nothing it applies nothing, and a nil error
+	// certifies that everything it read belongs to one serial order; it
+	// fails with ErrConflict otherwise, and the reads should be retried.
 	Commit(ctx context.Context) error
 	// Discard abandons the transaction.
 	Discard()

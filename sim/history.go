@@ -1,0 +1,322 @@
+package sim
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// outcome is what a client knows of an operation's effect.
+type outcome int
+
+const (
+	// okOutcome: acknowledged; its effect happened between call and return.
+	okOutcome outcome = iota
+	// failedOutcome: a definite error; it had no effect.
+	failedOutcome
+	// unknownOutcome: it may or may not have taken effect, up to its
+	// effect bound.
+	unknownOutcome
+)
+
+func (o outcome) String() string {
+	switch o {
+	case okOutcome:
+		return "ok"
+	case failedOutcome:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// never is the effect bound of an operation that may take effect at any
+// time after its call: porcupine's "return time = infinity".
+const never = math.MaxInt64
+
+// opRecord is one client operation of the history.
+type opRecord struct {
+	ID     int
+	Client int
+	Inc    int // incarnation it was sent to
+	Kind   string
+	Method string
+	Path   string
+	Body   []byte
+
+	// Call and Ret are logical times (a global counter) around the
+	// operation; EffectBy bounds when an unknown operation's effect can
+	// have happened (never when it cannot be bounded).
+	Call, Ret, EffectBy int64
+
+	Status int
+	Resp   []byte
+	Detail string // the error detail of a 4xx or 5xx
+	Out    outcome
+
+	// Arguments, by kind.
+	// Agent and Block of a create are learnt from its response or, when
+	// its outcome is unknown, from a read that shows what it made; they are
+	// written under world.mu.
+	Agent     string   // target agent id
+	Block     string   // target block id (also of a label edit, resolved)
+	Label     string   // label of a label edit, a new block, ...
+	Value     string   // value written
+	Name      string   // agent name written
+	IDs       []string // block_ids of a create or a PATCH
+	MemLabels []string // memory blocks of a create: labels
+	MemValues []string // and values
+	MemBlocks []string // and ids, once known ("" until then)
+
+	// IdemKey is the Idempotency-Key the operation carries ("" none). A
+	// write with a key whose outcome is unknown is retried with the same
+	// key: Root is the first attempt of a retry, Retries the later
+	// attempts of a first one, and Final (written under world.mu) the
+	// latest attempt answered.
+	IdemKey string
+	Root    *opRecord
+	Retries []*opRecord
+	Final   *opRecord
+
+	// Target is the agent or block the operation names, for messages.
+	Target string
+	// done is set, under world.mu, once the response has been learnt from.
+	done bool
+
+	// Parsed responses.
+	RespAgent  *agentJSON
+	RespAgents []agentJSON
+	RespBlock  *blockJSON
+	RespBlocks []blockJSON
+}
+
+type agentJSON struct {
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Blocks []blockJSON `json:"blocks"`
+}
+
+type blockJSON struct {
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	Value string `json:"value"`
+}
+
+func (a *agentJSON) blockIDs() []string {
+	ids := make([]string, len(a.Blocks))
+	for i, b := range a.Blocks {
+		ids[i] = b.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// recorder keeps the history and the trace hash.
+type recorder struct {
+	clock *Clock
+	seq   atomic.Int64
+
+	mu     sync.Mutex
+	h      hash.Hash
+	ops    []*opRecord
+	events int
+}
+
+func newRecorder(c *Clock) *recorder { return &recorder{clock: c, h: sha256.New()} }
+
+// tick returns the next logical time.
+func (r *recorder) tick() int64 { return r.seq.Add(1) }
+
+// event adds one line to the trace.
+func (r *recorder) event(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events++
+	fmt.Fprintf(r.h, "%d %d %d %s\n", r.events, r.seq.Load(), r.clock.Now().UnixNano(), line)
+}
+
+// begin numbers op, stamps its call and records it.
+func (r *recorder) begin(op *opRecord) {
+	r.mu.Lock()
+	op.ID = len(r.ops)
+	r.ops = append(r.ops, op)
+	r.mu.Unlock()
+	op.Call = r.tick()
+	r.event("call op=%d client=%d inc=%d t=%d %s %s %s", op.ID, op.Client, op.Inc, op.Call, op.Method, op.Path, op.Body)
+}
+
+// end stamps op's return and records its response.
+func (r *recorder) end(op *opRecord) {
+	op.Ret = r.tick()
+	r.event("return op=%d t=%d status=%d body=%x", op.ID, op.Ret, op.Status, sha256.Sum256(op.Resp))
+}
+
+func (r *recorder) trace() [32]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out [32]byte
+	copy(out[:], r.h.Sum(nil))
+	return out
+}
+
+// format renders one operation as a history line.
+func (op *opRecord) format() string {
+	var b strings.Builder
+	ret := fmt.Sprint(op.Ret)
+	if op.Out == unknownOutcome {
+		if op.EffectBy == never {
+			ret += ",effect:any time"
+		} else {
+			ret += fmt.Sprintf(",effect by:%d", op.EffectBy)
+		}
+	}
+	fmt.Fprintf(&b, "#%d client %d inc %d [%d..%s] %s %s", op.ID, op.Client, op.Inc, op.Call, ret, op.Method, op.Path)
+	if len(op.Body) > 0 {
+		fmt.Fprintf(&b, " %s", op.Body)
+	}
+	if op.IdemKey != "" {
+		fmt.Fprintf(&b, " [key %s]", op.IdemKey)
+	}
+	if op.Root != nil {
+		fmt.Fprintf(&b, " (retry of #%d)", op.Root.ID)
+	}
+	fmt.Fprintf(&b, " -> %d %s", op.Status, op.Out)
+	switch {
+	case op.Detail != "":
+		fmt.Fprintf(&b, " %q", clipString(op.Detail, 120))
+	case op.RespAgent != nil:
+		b.WriteString(" " + op.RespAgent.summary())
+	case op.RespBlock != nil:
+		fmt.Fprintf(&b, " %s", op.RespBlock.summary())
+	case op.RespAgents != nil:
+		parts := make([]string, len(op.RespAgents))
+		for i := range op.RespAgents {
+			parts[i] = op.RespAgents[i].summary()
+		}
+		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	case op.RespBlocks != nil:
+		parts := make([]string, len(op.RespBlocks))
+		for i := range op.RespBlocks {
+			parts[i] = op.RespBlocks[i].summary()
+		}
+		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	}
+	if len(op.Retries) > 0 {
+		ids := make([]string, len(op.Retries))
+		for i, r := range op.Retries {
+			ids[i] = fmt.Sprintf("#%d", r.ID)
+		}
+		fmt.Fprintf(&b, " (retried as %s)", strings.Join(ids, ", "))
+	}
+	return b.String()
+}
+
+// finalOut is the outcome of the latest answered attempt of a first
+// attempt. Called with world.mu held.
+func (op *opRecord) finalOut() outcome {
+	if f := op.Final; f != nil {
+		if f.Out == failedOutcome && f.Status != 404 {
+			return unknownOutcome // see checker.logical
+		}
+		return f.Out
+	}
+	return op.Out
+}
+
+func (a *agentJSON) summary() string {
+	parts := make([]string, len(a.Blocks))
+	for i, bl := range a.Blocks {
+		parts[i] = bl.summary()
+	}
+	return fmt.Sprintf("{%s name=%s blocks=[%s]}", a.ID, a.Name, strings.Join(parts, " "))
+}
+
+func (b *blockJSON) summary() string {
+	return fmt.Sprintf("%s(%s=%s)", b.ID, b.Label, b.Value)
+}
+
+func clipString(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// formatOps renders ops in call order, at most limit of them: those
+// nearest to the operation with id focus (or the last ones when focus < 0).
+func formatOps(ops []*opRecord, focus int, limit int) string {
+	ops = slices.Clone(ops)
+	slices.SortFunc(ops, func(a, b *opRecord) int { return int(a.Call - b.Call) })
+	ops = slices.CompactFunc(ops, func(a, b *opRecord) bool { return a == b })
+	if len(ops) > limit {
+		at := len(ops) - 1
+		for i, op := range ops {
+			if op.ID == focus {
+				at = i
+			}
+		}
+		lo := max(0, at-limit*3/4)
+		hi := min(len(ops), lo+limit)
+		lo = max(0, hi-limit)
+		prefix := ""
+		if lo > 0 {
+			prefix = fmt.Sprintf("... %d earlier operations\n", lo)
+		}
+		suffix := ""
+		if hi < len(ops) {
+			suffix = fmt.Sprintf("... %d later operations\n", len(ops)-hi)
+		}
+		return prefix + joinOps(ops[lo:hi]) + suffix
+	}
+	return joinOps(ops)
+}
+
+func joinOps(ops []*opRecord) string {
+	var b strings.Builder
+	for _, op := range ops {
+		b.WriteString(op.format())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// parseResponse fills op's parsed response fields from its body.
+func (op *opRecord) parseResponse() error {
+	if op.Status != 200 {
+		var d struct {
+			Detail any `json:"detail"`
+		}
+		if json.Unmarshal(op.Resp, &d) == nil && d.Detail != nil {
+			op.Detail = fmt.Sprint(d.Detail)
+		} else {
+			op.Detail = string(op.Resp)
+		}
+		return nil
+	}
+	var err error
+	switch op.Kind {
+	case kCreateAgent, kGetAgent, kUpdateAgent, kSetBlocks, kAttach, kDetach:
+		op.RespAgent = new(agentJSON)
+		err = json.Unmarshal(op.Resp, op.RespAgent)
+	case kListAgents, kListBlockAgents:
+		err = json.Unmarshal(op.Resp, &op.RespAgents)
+		if op.RespAgents == nil {
+			op.RespAgents = []agentJSON{}
+		}
+	case kCreateBlock, kGetBlock, kUpdateBlock, kUpdateAgentBlock, kGetAgentBlock:
+		op.RespBlock = new(blockJSON)
+		err = json.Unmarshal(op.Resp, op.RespBlock)
+	case kListBlocks, kListAgentBlocks:
+		err = json.Unmarshal(op.Resp, &op.RespBlocks)
+		if op.RespBlocks == nil {
+			op.RespBlocks = []blockJSON{}
+		}
+	}
+	return err
+}

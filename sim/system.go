@@ -1,0 +1,221 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/kv"
+)
+
+// defaultModel is the model of agents created without one.
+const defaultModel = "openai/gpt-4o-mini"
+
+// system is the simulated process and what outlives it: the disk, the fault
+// injector, the clock, the recorder.
+type system struct {
+	cfg   Config
+	disk  *kv.MemEngine
+	inj   *injector
+	clock *Clock
+	rec   *recorder
+	ids   *lockedReader
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	cur     *incarnation
+	all     []*incarnation
+	closing bool
+
+	vmu        sync.Mutex
+	online     []rawViolation
+	stop       chan struct{}
+	stopClosed bool
+}
+
+// rawViolation is a violation found while the run goes on; its history is
+// attached at the end.
+type rawViolation struct {
+	checker, object, msg string
+	at                   int64
+}
+
+// incarnation is one start of the simulated process: a storage view, the
+// services and their HTTP handlers.
+type incarnation struct {
+	n        int
+	eng      *faultEngine
+	svcs     []*agent.Service
+	handlers []http.Handler
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{} // closed on crash or at the end
+	crashSeq atomic.Int64  // logical time of the crash; 0 while alive
+	stopped  chan struct{} // closed once its services are closed
+	doneOnce sync.Once
+	stopOnce sync.Once
+}
+
+// end closes done: the incarnation is over.
+func (inc *incarnation) end() { inc.doneOnce.Do(func() { close(inc.done) }) }
+
+func newSystem(cfg Config) *system {
+	c := NewClock(cfg.Clock)
+	rec := newRecorder(c)
+	s := &system{
+		cfg:   cfg,
+		disk:  kv.NewMemEngine(),
+		clock: c,
+		rec:   rec,
+		inj:   newInjector(cfg.Faults, cfg.Seed, rec),
+		ids:   &lockedReader{rng: newRand(cfg.Seed, streamIDs)},
+		stop:  make(chan struct{}),
+	}
+	s.log = slog.New(&panicHandler{sys: s})
+	return s
+}
+
+// start brings up a new incarnation over the disk. Called with s.mu held
+// (or before any client runs).
+func (s *system) start() (*incarnation, error) {
+	inc := &incarnation{n: len(s.all), done: make(chan struct{}), stopped: make(chan struct{})}
+	inc.eng = newFaultEngine(s, inc.n, func(reason string) { s.crash(inc, reason) })
+	var store kv.Store = kv.NewDB(inc.eng)
+	replicas := 1
+	if v := s.cfg.Variant; v != nil {
+		if v.WrapStore != nil {
+			store = v.WrapStore(store, VariantEnv{
+				Clock: s.clock, IdleTimeout: s.cfg.IdleTimeout, Done: inc.done,
+				Seed: splitmix64(s.cfg.Seed ^ streamVariant + uint64(inc.n)),
+			})
+		}
+		replicas = max(1, v.Replicas)
+	}
+	for range replicas {
+		svc, err := agent.NewService(agent.Config{
+			Store: store,
+			Runtime: actor.Config{
+				Clock:          s.clock,
+				IdleTimeout:    s.cfg.IdleTimeout,
+				MaxActivations: s.cfg.MaxActivations,
+				Logger:         s.log,
+			},
+			Rand:         s.ids,
+			DefaultModel: defaultModel,
+		})
+		if err != nil {
+			return nil, err
+		}
+		inc.svcs = append(inc.svcs, svc)
+		inc.handlers = append(inc.handlers, api.NewHandler(svc, api.Options{Logger: s.log}))
+	}
+	inc.ctx, inc.cancel = context.WithCancel(context.Background())
+	s.all = append(s.all, inc)
+	return inc, nil
+}
+
+func (s *system) current() *incarnation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// crash kills inc, as a process crash does: its storage view fails every
+// call from now on, its in-flight requests are cancelled, its activations
+// and memory are abandoned without a drain. A new incarnation starts over
+// the same disk.
+func (s *system) crash(inc *incarnation, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inc.eng.crash()
+	if s.cur != inc || s.closing || inc.crashSeq.Load() != 0 {
+		return
+	}
+	inc.crashSeq.Store(s.rec.tick())
+	inc.cancel()
+	inc.end()
+	s.rec.event("crash inc=%d reason=%s", inc.n, reason)
+	s.inj.count("restart")
+	go inc.shutdown(0)
+	// The dead process can write nothing more and the next has not
+	// started: storage is at rest, and must be consistent.
+	s.checkInvariants(fmt.Sprintf("after the crash of incarnation %d (%s)", inc.n, reason))
+	next, err := s.start()
+	if err != nil {
+		s.violation("liveness", "", "restart after a crash failed: %v", err)
+		return
+	}
+	s.cur = next
+	s.rec.event("restart inc=%d", next.n)
+}
+
+// shutdown closes inc's services, waiting up to wait for in-flight calls
+// (not at all for a crash).
+func (inc *incarnation) shutdown(wait time.Duration) {
+	defer inc.stopOnce.Do(func() { close(inc.stopped) })
+	ctx, cancel := context.WithCancel(context.Background())
+	if wait > 0 {
+		ctx, cancel = context.WithTimeout(ctx, wait)
+	} else {
+		cancel()
+	}
+	defer cancel()
+	for _, svc := range inc.svcs {
+		svc.Close(ctx)
+	}
+}
+
+// violation records a violation found while the run goes on and stops the
+// run.
+func (s *system) violation(checker, object, format string, args ...any) {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	s.online = append(s.online, rawViolation{checker: checker, object: object, msg: fmt.Sprintf(format, args...), at: s.rec.seq.Load()})
+	if !s.stopClosed {
+		s.stopClosed = true
+		close(s.stop)
+	}
+}
+
+func (s *system) stopped() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// panicHandler is the services' logger: it discards everything but a
+// recovered panic, which is always a bug.
+type panicHandler struct{ sys *system }
+
+func (h *panicHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (h *panicHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *panicHandler) WithGroup(string) slog.Handler                { return h }
+func (h *panicHandler) Handle(_ context.Context, r slog.Record) error {
+	panicked := strings.Contains(r.Message, "panic")
+	var detail strings.Builder
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "stack" {
+			v := a.Value.String()
+			// A panic in an actor behavior comes back as an error.
+			panicked = panicked || strings.Contains(v, ": panic: ")
+			fmt.Fprintf(&detail, " %s=%s", a.Key, v)
+		}
+		return true
+	})
+	if !panicked {
+		return nil
+	}
+	h.sys.violation("unexpected-error", "", "%s:%s", r.Message, clipString(detail.String(), 500))
+	return nil
+}

@@ -1,0 +1,622 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Operation kinds of the workload.
+const (
+	kCreateAgent      = "create_agent"
+	kGetAgent         = "get_agent"
+	kListAgents       = "list_agents"
+	kUpdateAgent      = "update_agent"
+	kSetBlocks        = "set_blocks"
+	kDeleteAgent      = "delete_agent"
+	kCreateBlock      = "create_block"
+	kGetBlock         = "get_block"
+	kListBlocks       = "list_blocks"
+	kUpdateBlock      = "update_block"
+	kUpdateAgentBlock = "update_agent_block"
+	kAttach           = "attach"
+	kDetach           = "detach"
+	kDeleteBlock      = "delete_block"
+	kListAgentBlocks  = "list_agent_blocks"
+	kGetAgentBlock    = "get_agent_block"
+	kListBlockAgents  = "list_block_agents"
+)
+
+// mix is the workload's operation mix, by weight.
+var mix = []struct {
+	kind   string
+	weight int
+}{
+	{kCreateAgent, 8}, {kGetAgent, 12}, {kListAgents, 3}, {kUpdateAgent, 7},
+	{kSetBlocks, 2}, {kDeleteAgent, 3}, {kCreateBlock, 4}, {kGetBlock, 6},
+	{kListBlocks, 2}, {kUpdateBlock, 8}, {kUpdateAgentBlock, 10}, {kAttach, 6},
+	{kDetach, 5}, {kDeleteBlock, 2}, {kListAgentBlocks, 3}, {kGetAgentBlock, 4},
+	{kListBlockAgents, 3},
+}
+
+var mixTotal = func() int {
+	n := 0
+	for _, m := range mix {
+		n += m.weight
+	}
+	return n
+}()
+
+// world is what the clients know together: the agents and blocks whose ids
+// they have learned, and which creates may still surface.
+type world struct {
+	sys *system
+
+	mu          sync.Mutex
+	agents      []string
+	agentCreate map[string]*opRecord // agent id -> its create
+	agentLive   map[string]bool      // believed to exist
+	agentAtt    map[string][]string  // attachments last seen
+	blocks      []string
+	blockCreate map[string]*opRecord // block id -> the create that made it
+	blockLive   map[string]bool
+	blockLabel  map[string]string
+	labelBlock  map[string]string
+	byName      map[string]*opRecord // agent creates by requested name
+	byLabel     map[string]*opRecord // block-creating operations by label
+}
+
+func newWorld(s *system) *world {
+	return &world{
+		sys:         s,
+		agentCreate: map[string]*opRecord{},
+		agentLive:   map[string]bool{},
+		agentAtt:    map[string][]string{},
+		blockCreate: map[string]*opRecord{},
+		blockLive:   map[string]bool{},
+		blockLabel:  map[string]string{},
+		labelBlock:  map[string]string{},
+		byName:      map[string]*opRecord{},
+		byLabel:     map[string]*opRecord{},
+	}
+}
+
+// client is one simulated API client.
+type client struct {
+	n   int
+	sys *system
+	w   *world
+	rng *rand.Rand
+	ops int
+	seq int // names, labels and values this client wrote
+}
+
+func (c *client) run() {
+	for done := 0; done < c.ops && !c.sys.stopped(); done++ {
+		c.pause()
+		c.maybeFault()
+		op := c.next()
+		c.do(op)
+		c.w.learn(op)
+		// A write with an unknown outcome and an idempotency key is
+		// retried with the same key: it must take effect exactly once.
+		// Retries count against the client's operations.
+		for last := op; last.Out == unknownOutcome && op.IdemKey != "" && len(op.Retries) < maxRetries && done+1 < c.ops && !c.sys.stopped(); {
+			done++
+			c.pause()
+			last = op.retry()
+			c.do(last)
+			c.w.learn(last)
+		}
+	}
+}
+
+// pause waits a random think time.
+func (c *client) pause() {
+	if c.sys.cfg.ThinkTime > 0 {
+		time.Sleep(time.Duration(c.rng.Int64N(int64(c.sys.cfg.ThinkTime) + 1)))
+	}
+}
+
+// maxRetries bounds the retries of one operation.
+const maxRetries = 3
+
+// retry returns a new attempt of op, a first attempt, with the same request.
+func (op *opRecord) retry() *opRecord {
+	r := &opRecord{
+		Client: op.Client, Kind: op.Kind, Method: op.Method, Path: op.Path, Body: op.Body,
+		IdemKey: op.IdemKey, Root: op, Target: op.Target,
+		Block: op.Block, Label: op.Label, Value: op.Value, Name: op.Name, IDs: op.IDs,
+		MemLabels: op.MemLabels, MemValues: op.MemValues,
+	}
+	if op.Kind != kCreateAgent && op.Kind != kCreateBlock {
+		r.Agent = op.Agent
+	}
+	op.Retries = append(op.Retries, r)
+	return r
+}
+
+// maybeFault injects the process and clock faults drawn at this point.
+func (c *client) maybeFault() {
+	s := c.sys
+	if s.inj.fire(ProcessCrash, "") {
+		inc := s.current()
+		delay := time.Duration(s.inj.intn(500)) * time.Microsecond
+		go func() {
+			// A little later, so that the crash lands in the middle of
+			// whatever is running then.
+			time.Sleep(delay)
+			s.crash(inc, "process_crash")
+		}()
+	}
+	if s.inj.fire(ClockSkew, "") {
+		d := time.Duration(s.inj.intn(1200)-600) * time.Second
+		s.clock.Skew(d)
+		s.rec.event("clock skew offset=%s", d)
+	}
+	if s.inj.fire(ClockJump, "") {
+		d := time.Duration(s.inj.intn(4*3600)-2*3600) * time.Second
+		s.clock.Jump(d)
+		s.rec.event("clock jump by=%s offset=%s", d, s.clock.Offset())
+	}
+}
+
+func (c *client) token(prefix string) string {
+	c.seq++
+	return fmt.Sprintf("%s%d-%d", prefix, c.n, c.seq)
+}
+
+// next picks the next operation and its arguments.
+func (c *client) next() *opRecord {
+	w := c.w
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	op := &opRecord{Client: c.n}
+	live := 0
+	for _, id := range w.agents {
+		if w.agentLive[id] {
+			live++
+		}
+	}
+	kind := ""
+	switch {
+	case live < 2:
+		kind = kCreateAgent
+	case len(w.blocks) < 2 && c.rng.IntN(2) == 0:
+		kind = kCreateBlock
+	default:
+		r := c.rng.IntN(mixTotal)
+		for _, m := range mix {
+			if r < m.weight {
+				kind = m.kind
+				break
+			}
+			r -= m.weight
+		}
+	}
+	if live > 12 && kind == kCreateAgent {
+		kind = kDeleteAgent
+	}
+	op.Kind = kind
+	switch kind {
+	case kCreateAgent:
+		op.Name = c.token("a")
+		for range 1 + c.rng.IntN(2) {
+			op.MemLabels = append(op.MemLabels, c.token("m"))
+			op.MemValues = append(op.MemValues, c.token("v"))
+		}
+		op.MemBlocks = make([]string, len(op.MemLabels))
+		if b := c.pickBlock(); b != "" && c.rng.IntN(3) == 0 {
+			op.IDs = []string{b}
+		}
+		type mem struct {
+			Label string `json:"label"`
+			Value string `json:"value"`
+		}
+		body := struct {
+			Name         string   `json:"name"`
+			MemoryBlocks []mem    `json:"memory_blocks"`
+			BlockIDs     []string `json:"block_ids,omitempty"`
+		}{Name: op.Name, BlockIDs: op.IDs}
+		for i := range op.MemLabels {
+			body.MemoryBlocks = append(body.MemoryBlocks, mem{op.MemLabels[i], op.MemValues[i]})
+		}
+		op.set("POST", "/v1/agents", body)
+		// Registered before the call: a concurrent read may see the agent
+		// before this client sees the response.
+		w.byName[op.Name] = op
+		for _, l := range op.MemLabels {
+			w.byLabel[l] = op
+		}
+	case kGetAgent:
+		op.Agent = c.pickAgent()
+		op.set("GET", "/v1/agents/"+op.Agent, nil)
+	case kListAgents:
+		op.set("GET", "/v1/agents?limit=1000", nil)
+	case kUpdateAgent:
+		op.Agent, op.Name = c.pickAgent(), c.token("a")
+		op.set("PATCH", "/v1/agents/"+op.Agent, map[string]string{"name": op.Name})
+	case kSetBlocks:
+		op.Agent = c.pickAgent()
+		op.IDs = []string{}
+		for range c.rng.IntN(4) {
+			if b := c.pickBlock(); b != "" && !slices.Contains(op.IDs, b) {
+				op.IDs = append(op.IDs, b)
+			}
+		}
+		op.set("PATCH", "/v1/agents/"+op.Agent, map[string][]string{"block_ids": op.IDs})
+	case kDeleteAgent:
+		op.Agent = c.pickAgent()
+		op.set("DELETE", "/v1/agents/"+op.Agent, nil)
+	case kCreateBlock:
+		op.Label, op.Value = c.token("s"), c.token("v")
+		op.set("POST", "/v1/blocks", map[string]string{"label": op.Label, "value": op.Value})
+		w.byLabel[op.Label] = op
+	case kGetBlock:
+		op.Block = c.pickBlock()
+		op.set("GET", "/v1/blocks/"+op.Block, nil)
+	case kListBlocks:
+		op.set("GET", "/v1/blocks?limit=1000", nil)
+	case kUpdateBlock:
+		op.Block, op.Value = c.pickBlock(), c.token("v")
+		op.set("PATCH", "/v1/blocks/"+op.Block, map[string]string{"value": op.Value})
+	case kUpdateAgentBlock:
+		op.Agent = c.pickAgent()
+		op.Block = c.pickAttached(op.Agent)
+		op.Label, op.Value = w.blockLabel[op.Block], c.token("v")
+		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/"+op.Label, map[string]string{"value": op.Value})
+	case kAttach:
+		op.Agent, op.Block = c.pickAgent(), c.pickBlock()
+		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/attach/"+op.Block, nil)
+	case kDetach:
+		op.Agent = c.pickAgent()
+		op.Block = c.pickAttached(op.Agent)
+		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/detach/"+op.Block, nil)
+	case kDeleteBlock:
+		op.Block = c.pickBlock()
+		op.set("DELETE", "/v1/blocks/"+op.Block, nil)
+	case kListAgentBlocks:
+		op.Agent = c.pickAgent()
+		op.set("GET", "/v1/agents/"+op.Agent+"/core-memory/blocks", nil)
+	case kGetAgentBlock:
+		op.Agent = c.pickAgent()
+		op.Block = c.pickAttached(op.Agent)
+		op.Label = w.blockLabel[op.Block]
+		op.set("GET", "/v1/agents/"+op.Agent+"/core-memory/blocks/"+op.Label, nil)
+	case kListBlockAgents:
+		op.Block = c.pickBlock()
+		op.set("GET", "/v1/blocks/"+op.Block+"/agents?limit=1000", nil)
+	}
+	if isWrite(kind) && c.rng.IntN(2) == 0 {
+		op.IdemKey = c.token("k")
+	}
+	if (op.Block == "" && needsBlock(kind)) || (op.Agent == "" && needsAgent(kind)) {
+		// Nothing to act on yet: read the list instead.
+		*op = opRecord{Client: c.n, Kind: kListAgents}
+		op.set("GET", "/v1/agents?limit=1000", nil)
+	}
+	op.Target = op.Agent + op.Block
+	return op
+}
+
+func needsBlock(kind string) bool {
+	switch kind {
+	case kGetBlock, kUpdateBlock, kUpdateAgentBlock, kAttach, kDetach, kDeleteBlock, kGetAgentBlock, kListBlockAgents:
+		return true
+	}
+	return false
+}
+
+func needsAgent(kind string) bool {
+	switch kind {
+	case kGetAgent, kUpdateAgent, kSetBlocks, kDeleteAgent, kUpdateAgentBlock, kAttach, kDetach, kListAgentBlocks, kGetAgentBlock:
+		return true
+	}
+	return false
+}
+
+func (op *opRecord) set(method, path string, body any) {
+	op.Method, op.Path = method, path
+	if body != nil {
+		op.Body, _ = json.Marshal(body)
+	}
+}
+
+// pickAgent returns a known agent: mostly one believed to exist. Called
+// with w.mu held.
+func (c *client) pickAgent() string {
+	return pick(c.rng, c.w.agents, c.w.agentLive)
+}
+
+func (c *client) pickBlock() string {
+	return pick(c.rng, c.w.blocks, c.w.blockLive)
+}
+
+func pick(rng *rand.Rand, ids []string, live map[string]bool) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	if rng.IntN(10) > 0 {
+		var alive []string
+		for _, id := range ids {
+			if live[id] {
+				alive = append(alive, id)
+			}
+		}
+		if len(alive) > 0 {
+			return alive[rng.IntN(len(alive))]
+		}
+	}
+	return ids[rng.IntN(len(ids))]
+}
+
+// pickAttached returns a block agent was last seen with, or any block.
+func (c *client) pickAttached(agentID string) string {
+	if att := c.w.agentAtt[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
+		return att[c.rng.IntN(len(att))]
+	}
+	return c.pickBlock()
+}
+
+// do sends op to the current incarnation and records it.
+func (c *client) do(op *opRecord) {
+	s := c.sys
+	inc := s.current()
+	op.Inc = inc.n
+	h := inc.handlers[0]
+	if len(inc.handlers) > 1 {
+		h = inc.handlers[c.rng.IntN(len(inc.handlers))]
+	}
+	ctx, cancel := context.WithTimeout(inc.ctx, s.cfg.OpTimeout)
+	defer cancel()
+	var body *bytes.Reader
+	if op.Body != nil {
+		body = bytes.NewReader(op.Body)
+	} else {
+		body = bytes.NewReader(nil)
+	}
+	req := httptest.NewRequest(op.Method, op.Path, body).WithContext(ctx)
+	// A legacy client's User-Agent: agents come with their blocks.
+	req.Header.Set("User-Agent", "kelpie-sim/1")
+	if op.Body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if op.IdemKey != "" {
+		req.Header.Set("Idempotency-Key", op.IdemKey)
+	}
+	rw := httptest.NewRecorder()
+	s.rec.begin(op)
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.violation("unexpected-error", op.Target, "op #%d: the handler panicked: %v", op.ID, p)
+				rw.Code = http.StatusInternalServerError
+			}
+		}()
+		h.ServeHTTP(rw, req)
+	}()
+	op.Status, op.Resp = rw.Code, rw.Body.Bytes()
+	s.rec.end(op)
+	switch {
+	case op.Status == 200:
+		op.Out = okOutcome
+	case op.Status >= 400 && op.Status < 500:
+		op.Out = failedOutcome
+	default:
+		op.Out = unknownOutcome
+	}
+	if err := op.parseResponse(); err != nil {
+		s.violation("corruption", op.Target, "op #%d: response is not the JSON it should be: %v: %s", op.ID, err, clipString(string(op.Resp), 300))
+	}
+	c.checkResponse(op)
+}
+
+// checkResponse runs the checks one response allows on its own.
+func (c *client) checkResponse(op *opRecord) {
+	s := c.sys
+	if op.Status == 200 && bytes.IndexByte(op.Resp, corruptMarker) >= 0 {
+		s.violation("corruption", op.Target, "op #%d: response carries a damaged value (%q): %s", op.ID, corruptMarker, clipString(string(op.Resp), 300))
+	}
+	switch {
+	case op.Status == 503 && strings.Contains(op.Detail, "another owner"):
+		s.violation("single-activation", op.Target, "op #%d %s %s: a commit was fenced (%q): another activation moved the epoch", op.ID, op.Method, op.Path, op.Detail)
+	case op.Status >= 500 && !s.cfg.Faults.failsOperations():
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: status %d with no fault injected: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
+	case op.Status == 404 && isList(op.Kind):
+		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
+	case op.Status == 400 || op.Status == 413 || op.Status == 422:
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
+	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
+	}
+}
+
+// Error details the checks tell apart.
+func notFoundKind(detail string) string {
+	switch {
+	case detail == "Agent not found" || strings.HasPrefix(detail, "Agent with ID"):
+		return "agent"
+	case detail == "Block not found" || strings.HasPrefix(detail, "Block with id"):
+		return "block"
+	case strings.HasPrefix(detail, "No block with id"):
+		return "not-attached"
+	case strings.HasPrefix(detail, "No block with label"):
+		return "no-label"
+	}
+	return ""
+}
+
+// learn updates what the clients know from op's response.
+func (w *world) learn(op *opRecord) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	nf := ""
+	if op.Status == 404 {
+		nf = notFoundKind(op.Detail)
+	}
+	if nf == "agent" && op.Agent != "" {
+		w.agentLive[op.Agent] = false
+	}
+	if nf == "block" && op.Block != "" && op.Kind != kCreateAgent && op.Kind != kSetBlocks {
+		w.blockLive[op.Block] = false
+	}
+	root := op
+	if op.Root != nil {
+		root = op.Root
+		root.Final = op
+	}
+	switch op.Kind {
+	case kCreateAgent:
+		root.done = true
+		switch {
+		case op.Out == okOutcome && op.RespAgent != nil:
+			w.adoptAgent(root, *op.RespAgent)
+		case root.finalOut() == failedOutcome && root.Agent != "":
+			w.sys.violation("partial-effect", root.Agent, "agent %s was seen while its create (op #%d) ran, and the create then failed with %d", root.Agent, op.ID, op.Status)
+		}
+	case kCreateBlock:
+		root.done = true
+		switch {
+		case op.Out == okOutcome && op.RespBlock != nil:
+			w.adoptBlock(root, *op.RespBlock)
+		case root.finalOut() == failedOutcome && root.Block != "":
+			w.sys.violation("partial-effect", root.Block, "block %s was seen while its create (op #%d) ran, and the create then failed with %d", root.Block, op.ID, op.Status)
+		}
+	case kDeleteAgent:
+		if op.Out == okOutcome {
+			w.agentLive[op.Agent] = false
+		}
+	case kDeleteBlock:
+		if op.Out == okOutcome {
+			w.blockLive[op.Block] = false
+		}
+	}
+	if a := op.RespAgent; a != nil {
+		w.seeAgent(op, *a)
+	}
+	for _, a := range op.RespAgents {
+		w.seeAgent(op, a)
+	}
+	if b := op.RespBlock; b != nil && op.Kind != kCreateBlock {
+		w.seeBlock(op, *b)
+	}
+	for _, b := range op.RespBlocks {
+		w.seeBlock(op, b)
+	}
+	if op.Kind == kListAgents && op.Out == okOutcome {
+		listed := map[string]bool{}
+		for _, a := range op.RespAgents {
+			listed[a.ID] = true
+		}
+		for _, id := range w.agents {
+			if !listed[id] && w.agentCreate[id].Call < op.Call {
+				w.agentLive[id] = false
+			}
+		}
+	}
+}
+
+// seeAgent learns from an agent in a response. Called with w.mu held.
+func (w *world) seeAgent(op *opRecord, a agentJSON) {
+	if a.ID == "" {
+		return
+	}
+	if _, known := w.agentCreate[a.ID]; !known {
+		w.adoptAgent(w.byName[a.Name], a)
+	}
+	if _, known := w.agentCreate[a.ID]; !known {
+		return
+	}
+	w.agentLive[a.ID] = true
+	if op.Kind != kListBlockAgents { // listed without blocks
+		w.agentAtt[a.ID] = a.blockIDs()
+	}
+	for _, b := range a.Blocks {
+		w.seeBlock(op, b)
+	}
+}
+
+func (w *world) seeBlock(op *opRecord, b blockJSON) {
+	if b.ID == "" {
+		return
+	}
+	if _, known := w.blockCreate[b.ID]; !known {
+		w.adoptBlock(w.byLabel[b.Label], b)
+	}
+	if _, known := w.blockCreate[b.ID]; known {
+		w.blockLive[b.ID] = true
+	}
+}
+
+// adoptAgent learns the id of the agent that create made: from its own
+// response, or from a read that shows an agent whose create had an unknown
+// outcome. An agent no create made, or that a failed create made, is a
+// violation.
+func (w *world) adoptAgent(create *opRecord, a agentJSON) {
+	if _, known := w.agentCreate[a.ID]; known {
+		return
+	}
+	switch {
+	case create == nil:
+		w.sys.violation("corruption", a.ID, "agent %s (name %q) appeared, but no operation created it", a.ID, a.Name)
+		return
+	case create.done && create.finalOut() == failedOutcome:
+		w.sys.violation("partial-effect", a.ID, "agent %s (name %q) appeared, but its create (op #%d) failed with %d", a.ID, a.Name, create.ID, create.Status)
+		return
+	case create.Agent != "" && create.Agent != a.ID:
+		w.sys.violation("corruption", a.ID, "agent %s has the name %q of the agent %s that op #%d created", a.ID, a.Name, create.Agent, create.ID)
+		return
+	}
+	create.Agent = a.ID
+	w.agents = append(w.agents, a.ID)
+	w.agentCreate[a.ID] = create
+	w.agentLive[a.ID] = true
+	for _, b := range a.Blocks {
+		if i := slices.Index(create.MemLabels, b.Label); i >= 0 {
+			w.adoptBlock(create, b)
+		}
+	}
+}
+
+// adoptBlock is adoptAgent for blocks; create made the block standalone or
+// as a memory block of a new agent.
+func (w *world) adoptBlock(create *opRecord, b blockJSON) {
+	if _, known := w.blockCreate[b.ID]; known {
+		return
+	}
+	switch {
+	case create == nil:
+		w.sys.violation("corruption", b.ID, "block %s (label %q) appeared, but no operation created it", b.ID, b.Label)
+		return
+	case create.done && create.finalOut() == failedOutcome:
+		w.sys.violation("partial-effect", b.ID, "block %s (label %q) appeared, but its create (op #%d) failed with %d", b.ID, b.Label, create.ID, create.Status)
+		return
+	}
+	if create.Kind == kCreateAgent {
+		i := slices.Index(create.MemLabels, b.Label)
+		if i < 0 || (create.MemBlocks[i] != "" && create.MemBlocks[i] != b.ID) {
+			w.sys.violation("corruption", b.ID, "block %s (label %q) does not match the blocks op #%d created", b.ID, b.Label, create.ID)
+			return
+		}
+		create.MemBlocks[i] = b.ID
+	} else {
+		if create.Block != "" && create.Block != b.ID {
+			w.sys.violation("corruption", b.ID, "block %s has the label %q of block %s that op #%d created", b.ID, b.Label, create.Block, create.ID)
+			return
+		}
+		create.Block = b.ID
+	}
+	w.blocks = append(w.blocks, b.ID)
+	w.blockCreate[b.ID] = create
+	w.blockLive[b.ID] = true
+	w.blockLabel[b.ID] = b.Label
+	w.labelBlock[b.Label] = b.ID
+}
