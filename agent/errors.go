@@ -50,3 +50,14 @@ func KindOf(err error) Kind {
 	}
 	return 0
 }
+
+// dangling reports a reference (an index entry, an attachment) whose target
+// is missing or unreadable. References change in the same transactions as
+// their targets, so this is a fault inside the server, never the client's
+// "not found": the service error kind is dropped.
+func dangling(err error, format string, args ...any) error {
+	if KindOf(err) != 0 {
+		return fmt.Errorf(format+": broken reference: %v", append(args, err)...)
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -121,7 +121,7 @@ func agentBlocks(txn kv.Txn, agentID string) ([]attachedBlock, error) {
 		if err != nil {
 			// Attachments and blocks change in the same transactions, so a
 			// dangling attachment is corruption, not a race.
-			return nil, fmt.Errorf("agent %s: attached block %s: %w", agentID, blockID, err)
+			return nil, dangling(err, "agent %s: attached block %s", agentID, blockID)
 		}
 		out = append(out, attachedBlock{position: pos, block: b})
 	}

@@ -475,7 +475,7 @@ func (s *Service) CountAgents(ctx context.Context, f AgentFilter) (int, error) {
 		return scanEach(txn, kv.PrefixRange([]byte(agentIndexPrefix)), false, func(key []byte) (bool, error) {
 			rec, err := readAgent(txn, idFromIndexKey(key))
 			if err != nil {
-				return false, fmt.Errorf("index entry %q: %w", key, err)
+				return false, dangling(err, "index entry %q", key)
 			}
 			if f.match(rec) {
 				n++
@@ -527,7 +527,7 @@ func listByIndex(txn kv.Txn, prefix string, p Page, created func(id string) (tim
 	return scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
 		more, err := visit(idFromIndexKey(key))
 		if err != nil {
-			return false, fmt.Errorf("index entry %q: %w", key, err)
+			return false, dangling(err, "index entry %q", key)
 		}
 		return more, nil
 	})
@@ -839,7 +839,7 @@ func (s *Service) ListBlockAgents(ctx context.Context, blockID string, p Page, w
 		for _, l := range links {
 			rec, err := readAgent(txn, idFromIndexKey(l.Key))
 			if err != nil {
-				return fmt.Errorf("attachment %q: %w", l.Key, err)
+				return dangling(err, "attachment %q", l.Key)
 			}
 			entries = append(entries, entry{string(indexKey("", rec.CreatedAt, rec.ID)), rec})
 		}
