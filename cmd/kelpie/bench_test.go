@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kelpie/kelpie/llm/llmtest"
 )
 
 // BenchmarkHTTPCreateAgent measures durable agent creates through the HTTP
@@ -58,6 +65,360 @@ func BenchmarkHTTPCreateAgent(b *testing.B) {
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
+		})
+	}
+}
+
+// Turn benchmarks: an in-process kelpie on Pebble, over real loopback HTTP,
+// whose agents think with the llmtest double (also in this process, on
+// loopback, speaking OpenAI's wire format). Each of agents workers sends
+// one-message turns, one after the other, to agents of its own; the turns
+// of a run are spread evenly over the workers. An agent takes at most
+// turnsPerAgent turns, so that the history sent to the model (and scanned
+// by kelpie) stays the same size whatever b.N is.
+//
+// The double runs in the same process: its CPU (it decodes and validates
+// every request) competes with kelpie's on this machine.
+
+const (
+	turnsPerAgent = 20
+	turnReplyText = "Noted. I will remember that."
+	turnTokenTag  = "bench-turn-"
+)
+
+// turnBench is a kelpie server and its double.
+type turnBench struct {
+	b      *testing.B
+	base   string
+	client *http.Client
+	double *llmtest.Server
+
+	mu     sync.Mutex
+	served map[string]chan time.Duration // by turn token: the double's time
+}
+
+// startTurnBench starts the double, answering every request with
+// turnReplyText after delay (in chunks of chunkSize when streamed), and a
+// kelpie server configured to use it. Both stop when the (sub-)benchmark
+// ends.
+func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
+	double := llmtest.NewServer(b)
+	double.SetDefault(func(llmtest.Request) llmtest.Reply {
+		return llmtest.Reply{Text: turnReplyText, Delay: delay, ChunkSize: 8}
+	})
+	tb := &turnBench{b: b, double: double, served: map[string]chan time.Duration{}}
+	double.OnServed(func(req llmtest.Request, d time.Duration) {
+		if req.Rejected != "" {
+			b.Errorf("the double rejected a request: %s", req.Rejected)
+		}
+		tok := turnToken(req.LastUserText())
+		tb.mu.Lock()
+		ch := tb.served[tok]
+		delete(tb.served, tok)
+		tb.mu.Unlock()
+		if ch != nil {
+			ch <- d
+		}
+	})
+	// runServer configures its providers with llm.FromEnv(os.Getenv).
+	b.Setenv("OPENAI_BASE_URL", double.OpenAIBaseURL())
+	b.Setenv("OPENAI_API_KEY", "sk-llmtest")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
+		idleTimeout: time.Hour, maxActivations: 100_000}
+	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
+	select {
+	case addr := <-ready:
+		tb.base = "http://" + addr
+	case err := <-done:
+		cancel()
+		b.Fatal(err)
+	}
+	// Registered after the double's: runs first, stopping kelpie before
+	// the double goes away.
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	})
+	tb.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	b.Cleanup(tb.client.CloseIdleConnections)
+	return tb
+}
+
+// turnToken finds the turn token in a user message.
+func turnToken(text string) string {
+	i := strings.Index(text, turnTokenTag)
+	if i < 0 {
+		return ""
+	}
+	j := i + len(turnTokenTag)
+	for j < len(text) && text[j] >= '0' && text[j] <= '9' {
+		j++
+	}
+	return text[i:j]
+}
+
+// expect registers a turn token and returns the channel that receives the
+// double's time for it.
+func (tb *turnBench) expect(tok string) chan time.Duration {
+	ch := make(chan time.Duration, 1)
+	tb.mu.Lock()
+	tb.served[tok] = ch
+	tb.mu.Unlock()
+	return ch
+}
+
+// createAgents creates n agents, a few at a time.
+func (tb *turnBench) createAgents(n int) []string {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, 8) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				var a agentJSON
+				body := map[string]any{"name": fmt.Sprintf("bench-%d", i), "model": "openai/gpt-4o-mini",
+					"memory_blocks": []map[string]string{{"label": "human", "value": "Name: Ada"}, {"label": "persona", "value": "helpful"}}}
+				if _, err := call(tb.client, "POST", tb.base+"/v1/agents/", body, &a); err != nil {
+					tb.b.Error(err)
+					return
+				}
+				ids[i] = a.ID
+			}
+		})
+	}
+	wg.Wait()
+	if tb.b.Failed() {
+		tb.b.FailNow()
+	}
+	return ids
+}
+
+// turnSample is one turn as the client saw it.
+type turnSample struct {
+	latency time.Duration // request sent to response read
+	first   time.Duration // to the first assistant token (streaming only)
+	llm     time.Duration // the double's own time
+}
+
+// runTurns runs b.N turns over workers workers, each sending its share one
+// after the other to agents of its own, and returns every turn's sample
+// and the wall time of the whole.
+func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.Duration) {
+	b := tb.b
+	share := func(w int) int {
+		n := b.N / workers
+		if w < b.N%workers {
+			n++
+		}
+		return n
+	}
+	agents := make([][]string, workers)
+	total := 0
+	for w := range workers {
+		total += (share(w) + turnsPerAgent - 1) / turnsPerAgent
+	}
+	ids := tb.createAgents(total)
+	for w := range workers {
+		k := (share(w) + turnsPerAgent - 1) / turnsPerAgent
+		agents[w], ids = ids[:k], ids[k:]
+	}
+
+	samples := make([][]turnSample, workers)
+	var seq atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := range workers {
+		wg.Go(func() {
+			for i := range share(w) {
+				tok := fmt.Sprintf("%s%d", turnTokenTag, seq.Add(1))
+				s, err := tb.turn(agents[w][i/turnsPerAgent], tok, streaming)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				samples[w] = append(samples[w], s)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	var all []turnSample
+	for _, s := range samples {
+		all = append(all, s...)
+	}
+	return all, elapsed
+}
+
+// turn sends one user message and waits for the answer.
+func (tb *turnBench) turn(agentID, tok string, streaming bool) (turnSample, error) {
+	var s turnSample
+	ch := tb.expect(tok)
+	text := "Please remember this, " + tok + ": my favourite colour is teal."
+	path, body := "/messages", map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}}
+	if streaming {
+		path = "/messages/stream"
+		body["stream_tokens"] = true
+		body["include_pings"] = false
+	}
+	data, _ := json.Marshal(body)
+	start := time.Now()
+	resp, err := tb.client.Post(tb.base+"/v1/agents/"+agentID+path, "application/json", bytes.NewReader(data))
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	var out []byte
+	if streaming {
+		var got strings.Builder
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if s.first == 0 && strings.Contains(line, `"message_type":"assistant_message"`) {
+				s.first = time.Since(start)
+			}
+			got.WriteString(line)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return s, err
+			}
+		}
+		out = []byte(got.String())
+	} else {
+		out, err = io.ReadAll(resp.Body)
+		if err != nil {
+			return s, err
+		}
+	}
+	s.latency = time.Since(start)
+	if resp.StatusCode != 200 {
+		return s, fmt.Errorf("turn: %d %s", resp.StatusCode, out)
+	}
+	if streaming {
+		if s.first == 0 || !bytes.Contains(out, []byte(`"stop_reason":"end_turn"`)) || !bytes.HasSuffix(out, []byte("data: [DONE]\n\n")) {
+			return s, fmt.Errorf("turn: unexpected stream:\n%s", out)
+		}
+	} else {
+		type message struct {
+			MessageType string `json:"message_type"`
+			Content     any    `json:"content"`
+		}
+		var r struct {
+			Messages   []message `json:"messages"`
+			StopReason struct {
+				StopReason string `json:"stop_reason"`
+			} `json:"stop_reason"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil {
+			return s, err
+		}
+		answered := slices.ContainsFunc(r.Messages, func(m message) bool {
+			return m.MessageType == "assistant_message" && m.Content == turnReplyText
+		})
+		if r.StopReason.StopReason != "end_turn" || !answered {
+			return s, fmt.Errorf("turn: unexpected answer: %s", out)
+		}
+	}
+	select {
+	case s.llm = <-ch:
+	case <-time.After(10 * time.Second):
+		return s, fmt.Errorf("turn %s: the double never reported it (one model call a turn expected)", tok)
+	}
+	return s, nil
+}
+
+// percentile returns the p-th percentile (nearest rank) of sorted ds, in
+// milliseconds.
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return float64(sorted[i]) / float64(time.Millisecond)
+}
+
+func sortedDurations(samples []turnSample, f func(turnSample) time.Duration) []time.Duration {
+	ds := make([]time.Duration, len(samples))
+	for i, s := range samples {
+		ds[i] = f(s)
+	}
+	slices.Sort(ds)
+	return ds
+}
+
+// turnLatencyDelay is how long the double thinks before each answer in
+// BenchmarkTurnLatency.
+const turnLatencyDelay = 20 * time.Millisecond
+
+// BenchmarkTurnLatency measures kelpie's overhead on a turn: the turn's
+// latency as the client sees it (non-streaming POST .../messages, the
+// answer read) less the double's own time to serve the turn's one model
+// call, measured at the double (its Delay of 20ms included). Reported as
+// the median and 99th percentile over the run's turns, with 1 and 32
+// agents taking turns at once; also the raw latencies and turns/s.
+// The stream/ variant follows the turn over POST .../messages/stream with
+// token streaming and reports the time to the first assistant token.
+//
+// Run with a fixed count for stable percentiles:
+//
+//	go test -run '^$' -bench BenchmarkTurnLatency -benchtime 400x ./cmd/kelpie
+func BenchmarkTurnLatency(b *testing.B) {
+	for _, agents := range []int{1, 32} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			tb := startTurnBench(b, agents, turnLatencyDelay)
+			samples, elapsed := tb.runTurns(agents, false)
+			reportTurns(b, samples, elapsed)
+		})
+	}
+	b.Run("stream/agents=1", func(b *testing.B) {
+		tb := startTurnBench(b, 1, turnLatencyDelay)
+		samples, elapsed := tb.runTurns(1, true)
+		reportTurns(b, samples, elapsed)
+		first := sortedDurations(samples, func(s turnSample) time.Duration { return s.first })
+		b.ReportMetric(percentile(first, 50), "first-token-p50-ms")
+		b.ReportMetric(percentile(first, 99), "first-token-p99-ms")
+	})
+}
+
+func reportTurns(b *testing.B, samples []turnSample, elapsed time.Duration) {
+	if len(samples) == 0 {
+		return
+	}
+	over := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency - s.llm })
+	lat := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency })
+	llmt := sortedDurations(samples, func(s turnSample) time.Duration { return s.llm })
+	b.ReportMetric(percentile(over, 50), "overhead-p50-ms")
+	b.ReportMetric(percentile(over, 99), "overhead-p99-ms")
+	b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
+	b.ReportMetric(percentile(lat, 99), "latency-p99-ms")
+	b.ReportMetric(percentile(llmt, 50), "llm-p50-ms")
+	b.ReportMetric(float64(len(samples))/elapsed.Seconds(), "turns/s")
+}
+
+// BenchmarkTurnThroughput measures turns/s with the double answering at
+// once, with 1, 32 and 128 agents taking turns at once (each agent one turn
+// at a time, as kelpie serialises an agent's turns).
+//
+//	go test -run '^$' -bench BenchmarkTurnThroughput -benchtime 2000x ./cmd/kelpie
+func BenchmarkTurnThroughput(b *testing.B) {
+	for _, agents := range []int{1, 32, 128} {
+		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
+			tb := startTurnBench(b, agents, 0)
+			samples, elapsed := tb.runTurns(agents, false)
+			b.ReportMetric(float64(len(samples))/elapsed.Seconds(), "turns/s")
+			lat := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency })
+			b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
+			b.ReportMetric(percentile(lat, 99), "latency-p99-ms")
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kelpie/kelpie/llm"
 )
@@ -368,11 +369,14 @@ func anthropicStop(r llm.StopReason) string {
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var req Request
+	defer func() { s.served(req, start) }()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
-	req := decodeAnthropic(body)
+	req = decodeAnthropic(body)
 	req.Method, req.Path, req.Header, req.APIKey = r.Method, r.URL.Path, r.Header.Clone(), apiKey(r.Header)
 	if req.Rejected == "" && r.Header.Get("anthropic-version") == "" {
 		req.Rejected = "anthropic-version: header is required"

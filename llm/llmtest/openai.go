@@ -334,11 +334,14 @@ func openAIFinish(r llm.StopReason) string {
 }
 
 func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	var req Request
+	defer func() { s.served(req, start) }()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		return
 	}
-	req, _ := decodeOpenAI(body)
+	req, _ = decodeOpenAI(body)
 	req.Method, req.Path, req.Header, req.APIKey = r.Method, r.URL.Path, r.Header.Clone(), apiKey(r.Header)
 	if req.Rejected == "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		req.Rejected = "Content-Type must be application/json"

@@ -166,6 +166,7 @@ type Server struct {
 	modelsFail  int
 	modelsCalls map[API]int
 	seq         int
+	onServed    func(Request, time.Duration)
 }
 
 // NewServer starts a double on 127.0.0.1, closed when the test ends. Until
@@ -220,6 +221,30 @@ func (s *Server) SetDefault(f func(Request) Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.def = f
+}
+
+// OnServed sets a function called after each completion request (of either
+// API, rejected ones included) has been answered, with the request and how
+// long the double took to serve it: from its handler starting, the request
+// body unread, to the handler returning, the Delay and any ChunkDelay
+// included. Benchmarks use it to tell the double's own latency from their
+// subject's. nil stops the calls. f may be called from many goroutines at
+// once.
+func (s *Server) OnServed(f func(req Request, d time.Duration)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onServed = f
+}
+
+// served reports a completion request to the OnServed function, if any.
+func (s *Server) served(req Request, start time.Time) {
+	d := time.Since(start)
+	s.mu.Lock()
+	f := s.onServed
+	s.mu.Unlock()
+	if f != nil && req.API != "" { // "": the body could not be read
+		f(req, d)
+	}
 }
 
 // Requests returns every completion request received so far, in order,

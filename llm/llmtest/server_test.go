@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
@@ -147,5 +148,53 @@ func TestUnknownPath(t *testing.T) {
 	srv := llmtest.NewServer(t)
 	if code, _ := post(t, srv.URL()+"/v1/completions", nil, `{}`); code != 404 {
 		t.Errorf("code %d", code)
+	}
+}
+
+func TestOnServed(t *testing.T) {
+	srv := llmtest.NewServer(t)
+	type served struct {
+		req llmtest.Request
+		d   time.Duration
+	}
+	got := make(chan served, 4)
+	srv.OnServed(func(req llmtest.Request, d time.Duration) { got <- served{req, d} })
+	next := func() served {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(5 * time.Second):
+			t.Fatal("OnServed not called")
+			return served{}
+		}
+	}
+
+	srv.Script(llmtest.Reply{Text: "a", Delay: 30 * time.Millisecond}, llmtest.Reply{Text: "b", Delay: 30 * time.Millisecond})
+	if code, resp := post(t, srv.OpenAIBaseURL()+"/chat/completions", nil, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`); code != 200 {
+		t.Fatalf("openai: %d %s", code, resp)
+	}
+	if s := next(); s.req.API != llmtest.OpenAI || s.req.LastUserText() != "hi" || s.d < 30*time.Millisecond {
+		t.Errorf("openai: %s %q after %v", s.req.API, s.req.LastUserText(), s.d)
+	}
+	if code, resp := post(t, srv.AnthropicBaseURL()+"/v1/messages", anthropicHeaders, `{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"yo"}]}`); code != 200 {
+		t.Fatalf("anthropic: %d %s", code, resp)
+	}
+	if s := next(); s.req.API != llmtest.Anthropic || s.req.LastUserText() != "yo" || s.d < 30*time.Millisecond {
+		t.Errorf("anthropic: %s %q after %v", s.req.API, s.req.LastUserText(), s.d)
+	}
+	if code, _ := post(t, srv.OpenAIBaseURL()+"/chat/completions", nil, `{"model":"m","bogus":1,"messages":[{"role":"user","content":"hi"}]}`); code != 400 {
+		t.Fatalf("bogus field: %d", code)
+	}
+	if s := next(); s.req.Rejected == "" {
+		t.Errorf("rejected request reported without Rejected")
+	}
+
+	srv.OnServed(nil)
+	post(t, srv.OpenAIBaseURL()+"/chat/completions", nil, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	select {
+	case s := <-got:
+		t.Errorf("called after OnServed(nil): %+v", s.req)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
