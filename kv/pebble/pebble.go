@@ -40,7 +40,14 @@ type Options struct {
 	// MemTableSize overrides Pebble's memtable size (0: Pebble's default).
 	// Tests make it small to force flushes.
 	MemTableSize uint64
+	// CacheBytes is the block cache's size; 0 means DefaultCacheBytes.
+	CacheBytes int64
 }
+
+// DefaultCacheBytes sizes the block cache so that the working set of a
+// busy single node (agent records, recent messages, indexes) stays in memory:
+// Pebble's own default (8 MiB) sent history reads to disk.
+const DefaultCacheBytes = 128 << 20
 
 // Engine is a kv.Engine backed by a Pebble DB.
 type Engine struct {
@@ -90,6 +97,11 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if po.Logger == nil {
 		po.Logger = QuietLogger{}
 	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultCacheBytes
+	}
+	po.Cache = pebble.NewCache(opts.CacheBytes)
+	defer po.Cache.Unref() // the DB holds its own reference
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("kv/pebble: open %s: %w", dir, err)
