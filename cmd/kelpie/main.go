@@ -18,6 +18,7 @@ Usage:
 
 Commands:
   serve     run the HTTP API server (embedded Pebble storage by default)
+  sim       run the deterministic simulation: one seed, or a sweep of many
   version   print the version
 
 Run 'kelpie <command> --help' for a command's flags.
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "sim":
+		return simCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kelpie", version)
 		return 0

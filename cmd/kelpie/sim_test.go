@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/sim"
+)
+
+// resultLine is the line each seed's output ends with.
+var resultLine = regexp.MustCompile(`^seed=(\d+) trace=([0-9a-f]+) ops=(\d+) violations=(\d+)( |$)`)
+
+// checkSimOutput checks the per-seed lines of a run of the given seeds and
+// returns the result lines.
+func checkSimOutput(t *testing.T, code int, stdout, stderr string, seeds ...uint64) []string {
+	t.Helper()
+	var results []string
+	failed := false
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		if m := resultLine.FindStringSubmatch(l); m != nil {
+			results = append(results, l)
+			failed = failed || m[4] != "0"
+		}
+	}
+	if len(results) != len(seeds) {
+		t.Fatalf("want %d result lines, got %d:\n%s\nstderr:\n%s", len(seeds), len(results), stdout, stderr)
+	}
+	for i, l := range results {
+		if want := fmt.Sprintf("seed=%d ", seeds[i]); !strings.HasPrefix(l, want) {
+			t.Errorf("line %d is %q, want it to start with %q", i, l, want)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(stdout), results[len(results)-1]) {
+		t.Errorf("stdout does not end with the last seed's result line:\n%s", stdout)
+	}
+	if failed != (code != 0) {
+		t.Errorf("exit status %d with results:\n%s", code, stdout)
+	}
+	if failed && !strings.Contains(stdout, "replay: go run ./cmd/kelpie sim --seed ") {
+		t.Errorf("a failing run prints no replay command:\n%s", stdout)
+	}
+	for _, want := range []string{"seeds run", "operations", "faults injected", "violations", "simulated time", "wall time"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, stderr)
+		}
+	}
+	return results
+}
+
+func TestSimNativeOutput(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--native", "--seed", "1", "--faults", "all"}, &stdout, &stderr)
+	checkSimOutput(t, code, stdout.String(), stderr.String(), 1)
+	t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+}
+
+func TestSimSeedFromEnvironment(t *testing.T) {
+	t.Setenv("DST_SEED", "3")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--native", "--faults", "none"}, &stdout, &stderr)
+	checkSimOutput(t, code, stdout.String(), stderr.String(), 3)
+}
+
+// TestSimWasmReplay runs a sweep of two seeds under wasm, then the second
+// seed alone, and expects the same result line for it: a seed's run does not
+// depend on what else ran in the process. (sim/wasmhost's
+// TestSimDeterminism runs more seeds twice each.)
+func TestSimWasmReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the wasm simulation")
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--seed", "7", "--seeds", "2", "--faults", "all"}, &stdout, &stderr)
+	sweep := checkSimOutput(t, code, stdout.String(), stderr.String(), 7, 8)
+	stdout.Reset()
+	stderr.Reset()
+	code = run([]string{"sim", "--seed", "8", "--faults", "all"}, &stdout, &stderr)
+	alone := checkSimOutput(t, code, stdout.String(), stderr.String(), 8)
+	if sweep[1] != alone[0] {
+		t.Errorf("seed 8 in a sweep and alone differ:\n%s\n%s", sweep[1], alone[0])
+	}
+	t.Log(alone[0])
+}
+
+func TestSimBadInvocations(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "--seeds", "0"},
+		{"sim", "--seed", "-1"},
+		{"sim", "--faults", "gremlins"},
+		{"sim", "--parallel", "0"},
+		{"sim", "--native", "extra"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, &stdout, &stderr); code != 2 || stderr.Len() == 0 {
+			t.Errorf("kelpie %q: exit %d, stderr %q; want 2 and a reason", args, code, stderr.String())
+		}
+	}
+	t.Setenv("DST_SEED", "soon")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"sim", "--native"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "DST_SEED") {
+		t.Errorf("bad DST_SEED: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"sim", "--help"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "-seeds") {
+		t.Errorf("kelpie sim --help: exit %d, %q", code, stderr.String())
+	}
+}
+
+// fakeRunner finishes seeds after random delays, so that they complete out
+// of order; seeds divisible by 3 fail.
+type fakeRunner struct{}
+
+func (fakeRunner) run(ctx context.Context, seed uint64) seedResult {
+	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+	r := sim.Result{Seed: seed, Ops: 10, Faults: map[string]int{"crash": 1}, SimTime: time.Second}
+	if seed%3 == 0 {
+		r.Violations = []sim.Violation{{Checker: "fake", Message: "divisible by 3"}}
+	}
+	return seedResult{res: r}
+}
+
+func TestSimSweepReportsInSeedOrder(t *testing.T) {
+	seeds := make([]uint64, 50)
+	for i := range seeds {
+		seeds[i] = uint64(100 + i)
+	}
+	var got []uint64
+	sum := newSimSummary()
+	sweep(context.Background(), fakeRunner{}, seeds, 4, func(r seedResult) {
+		got = append(got, r.seed)
+		sum.add(r)
+	})
+	if fmt.Sprint(got) != fmt.Sprint(seeds) {
+		t.Errorf("reported %v, want %v", got, seeds)
+	}
+	if sum.seeds != 50 || sum.failed != 16 || sum.ops != 500 || sum.faults["crash"] != 50 || sum.simTime != 50*time.Second {
+		t.Errorf("summary %+v", *sum)
+	}
+	var b bytes.Buffer
+	sum.print(&b, simOptions{faults: "crash"}, 4, 50)
+	for _, want := range []string{"50, 34 passed, 16 failed", "crash", "--seed 102 --faults crash"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+func TestSimSweepStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	seeds := make([]uint64, 1000)
+	for i := range seeds {
+		seeds[i] = uint64(i)
+	}
+	n := 0
+	sweep(ctx, fakeRunner{}, seeds, 2, func(r seedResult) {
+		if n++; n == 10 {
+			cancel()
+		}
+	})
+	if n >= 20 {
+		t.Errorf("%d seeds reported after cancelling at 10", n)
+	}
+}
+
+func TestSimReplayCommand(t *testing.T) {
+	o := simOptions{faults: "crash,storage", ops: 50, native: true}
+	got := replayCommand(42, o)
+	want := "go run ./cmd/kelpie sim --seed 42 --faults crash,storage --ops 50 --native"
+	if got != want {
+		t.Errorf("replay command %q, want %q", got, want)
+	}
+	r := seedResult{seed: 9, err: errors.New("timed out after 1m0s")}
+	if l := r.line(); !strings.HasPrefix(l, "seed=9 trace=- ops=0 violations=0 error=") {
+		t.Errorf("error line %q", l)
+	}
+}
