@@ -1,7 +1,7 @@
 // Package llm is Kelpie's one interface to language-model providers: chat
 // completions with tool calling, plain or streamed.
 //
-// Providers speak their vendor's wire protocol (OpenAI-compatible chat
+// Providers (package llm/providers) speak their vendor's wire protocol (OpenAI-compatible chat
 // completions; Anthropic Messages). Nothing above this package knows which
 // one it talks to. Errors say which provider failed, how (status) and whether
 // retrying may help.

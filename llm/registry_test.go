@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
+	"github.com/kelpie/kelpie/llm/providers"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -30,7 +31,7 @@ func TestFromEnvConfigured(t *testing.T) {
 		{map[string]string{"OPENAI_API_KEY": "  "}, nil},
 	}
 	for _, c := range cases {
-		got := llm.FromEnv(envOf(c.env)).Configured()
+		got := providers.FromEnv(envOf(c.env)).Configured()
 		if len(got) == 0 {
 			got = nil
 		}
@@ -41,7 +42,7 @@ func TestFromEnvConfigured(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	r := llm.FromEnv(envOf(map[string]string{"OPENAI_API_KEY": "k"}))
+	r := providers.FromEnv(envOf(map[string]string{"OPENAI_API_KEY": "k"}))
 	p, model, err := r.Resolve("openai/gpt-4o-mini")
 	if err != nil || p.Name() != "openai" || model != "gpt-4o-mini" {
 		t.Fatalf("got %v %q %v", p, model, err)
@@ -63,7 +64,7 @@ func TestResolve(t *testing.T) {
 	if !errors.Is(err, llm.ErrProviderNotConfigured) || !strings.Contains(err.Error(), `unknown provider "mystery"`) {
 		t.Errorf("err = %v", err)
 	}
-	empty := llm.FromEnv(envOf(nil))
+	empty := providers.FromEnv(envOf(nil))
 	if _, _, err := empty.Resolve("openai/gpt-4o"); err == nil || !strings.Contains(err.Error(), "OPENAI_API_KEY") || !strings.Contains(err.Error(), "none is configured") {
 		t.Errorf("err = %v", err)
 	}
@@ -72,8 +73,8 @@ func TestResolve(t *testing.T) {
 func TestRegisterReplaces(t *testing.T) {
 	srv := llmtest.NewServer(t)
 	r := llm.NewRegistry()
-	r.Register(llm.NewOpenAI(llm.OpenAIConfig{Name: "local", BaseURL: "http://127.0.0.1:1/v1"}))
-	r.Register(llm.NewOpenAI(llm.OpenAIConfig{Name: "local", BaseURL: srv.OpenAIBaseURL()}))
+	r.Register(providers.NewOpenAI(providers.OpenAIConfig{Name: "local", BaseURL: "http://127.0.0.1:1/v1"}))
+	r.Register(providers.NewOpenAI(providers.OpenAIConfig{Name: "local", BaseURL: srv.OpenAIBaseURL()}))
 	if got := r.Configured(); !reflect.DeepEqual(got, []string{"local"}) {
 		t.Fatalf("configured %v", got)
 	}

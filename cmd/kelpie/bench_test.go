@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/llm/llmtest"
+
+	"github.com/kelpie/kelpie/llm/providers"
 )
 
 // BenchmarkHTTPCreateAgent measures durable agent creates through the HTTP
@@ -120,7 +122,7 @@ func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 			ch <- d
 		}
 	})
-	// runServer configures its providers with llm.FromEnv(os.Getenv).
+	// runServer configures its providers with providers.FromEnv(os.Getenv).
 	b.Setenv("OPENAI_BASE_URL", double.OpenAIBaseURL())
 	b.Setenv("OPENAI_API_KEY", "sk-llmtest")
 

@@ -22,6 +22,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/llm/providers"
 )
 
 // Defaults of 'kelpie serve'.
@@ -122,7 +123,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	svc, err := agent.NewService(agent.Config{
 		Store:        store,
 		DefaultModel: c.defaultModel,
-		LLM:          llm.FromEnv(os.Getenv),
+		LLM:          providers.FromEnv(os.Getenv),
 		Runtime: actor.Config{
 			IdleTimeout:    c.idleTimeout,
 			MaxActivations: c.maxActivations,

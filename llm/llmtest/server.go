@@ -11,7 +11,7 @@
 //	srv := llmtest.NewServer(t)
 //	srv.Script(llmtest.Reply{ToolCalls: []llm.ToolCall{{Name: "send_message", Arguments: `{"message":"hi"}`}}},
 //		llmtest.Reply{Text: "done"})
-//	p := llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.OpenAIBaseURL()})
+//	p := providers.NewOpenAI(providers.OpenAIConfig{BaseURL: srv.OpenAIBaseURL()})
 //	... run the code under test with p ...
 //	reqs := srv.Requests() // what was sent
 package llmtest
@@ -29,6 +29,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/llm/providers"
 )
 
 // Reply is one scripted answer of the double.
@@ -290,16 +291,16 @@ func (s *Server) ModelsCalls(api API) int {
 // OpenAIProvider returns an llm provider named "openai" that talks to the
 // double.
 func (s *Server) OpenAIProvider() llm.Provider {
-	return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: s.OpenAIBaseURL(), APIKey: "sk-llmtest"})
+	return providers.NewOpenAI(providers.OpenAIConfig{BaseURL: s.OpenAIBaseURL(), APIKey: "sk-llmtest"})
 }
 
 // AnthropicProvider returns an llm provider named "anthropic" that talks to
 // the double.
 func (s *Server) AnthropicProvider() llm.Provider {
-	return llm.NewAnthropic(llm.AnthropicConfig{BaseURL: s.AnthropicBaseURL(), APIKey: "sk-ant-llmtest"})
+	return providers.NewAnthropic(providers.AnthropicConfig{BaseURL: s.AnthropicBaseURL(), APIKey: "sk-ant-llmtest"})
 }
 
-// Registry returns a registry, configured as llm.FromEnv would be, whose
+// Registry returns a registry, configured as providers.FromEnv would be, whose
 // "openai" and "anthropic" providers talk to the double.
 func (s *Server) Registry() *llm.Registry {
 	env := map[string]string{
@@ -308,7 +309,7 @@ func (s *Server) Registry() *llm.Registry {
 		"ANTHROPIC_API_KEY":  "sk-ant-llmtest",
 		"ANTHROPIC_BASE_URL": s.AnthropicBaseURL(),
 	}
-	r := llm.FromEnv(func(k string) string { return env[k] })
+	r := providers.FromEnv(func(k string) string { return env[k] })
 	r.ModelsCacheTTL = -1
 	return r
 }

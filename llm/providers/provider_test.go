@@ -1,4 +1,4 @@
-package llm_test
+package providers_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
+	"github.com/kelpie/kelpie/llm/providers"
 )
 
 // Each test runs against both providers over real HTTP to the double.
@@ -301,7 +302,7 @@ func TestToolChoiceAndMaxTokens(t *testing.T) {
 		}
 		switch sent.API {
 		case llmtest.Anthropic:
-			if sent.MaxTokens != llm.DefaultAnthropicMaxTokens {
+			if sent.MaxTokens != providers.DefaultAnthropicMaxTokens {
 				t.Errorf("anthropic max_tokens = %d", sent.MaxTokens)
 			}
 		case llmtest.OpenAI:
@@ -314,13 +315,13 @@ func TestToolChoiceAndMaxTokens(t *testing.T) {
 
 func TestOpenAIMaxTokensField(t *testing.T) {
 	srv := llmtest.NewServer(t)
-	for field, cfg := range map[string]llm.OpenAIConfig{
+	for field, cfg := range map[string]providers.OpenAIConfig{
 		"max_tokens":            {BaseURL: srv.OpenAIBaseURL()},
 		"max_completion_tokens": {BaseURL: srv.OpenAIBaseURL(), MaxTokensField: "max_completion_tokens"},
 	} {
 		req := userReq("hi")
 		req.MaxTokens = 50
-		if _, _, err := complete(t, llm.NewOpenAI(cfg), req, false); err != nil {
+		if _, _, err := complete(t, providers.NewOpenAI(cfg), req, false); err != nil {
 			t.Fatal(err)
 		}
 		if got := srv.LastRequest().MaxTokensField; got != field {
@@ -607,8 +608,8 @@ func TestDeadlineBeforeResponse(t *testing.T) {
 func TestConfigTimeoutIsRetryable(t *testing.T) {
 	srv := llmtest.NewServer(t)
 	for _, p := range []llm.Provider{
-		llm.NewOpenAI(llm.OpenAIConfig{BaseURL: srv.OpenAIBaseURL(), Timeout: 100 * time.Millisecond}),
-		llm.NewAnthropic(llm.AnthropicConfig{BaseURL: srv.AnthropicBaseURL(), Timeout: 100 * time.Millisecond}),
+		providers.NewOpenAI(providers.OpenAIConfig{BaseURL: srv.OpenAIBaseURL(), Timeout: 100 * time.Millisecond}),
+		providers.NewAnthropic(providers.AnthropicConfig{BaseURL: srv.AnthropicBaseURL(), Timeout: 100 * time.Millisecond}),
 	} {
 		for _, stream := range []bool{false, true} {
 			// Unstreamed: no answer in time; streamed: the body is too slow.
@@ -634,8 +635,8 @@ func TestNetworkErrorRetryable(t *testing.T) {
 	addr := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now
 	for _, p := range []llm.Provider{
-		llm.NewOpenAI(llm.OpenAIConfig{BaseURL: addr + "/v1"}),
-		llm.NewAnthropic(llm.AnthropicConfig{BaseURL: addr}),
+		providers.NewOpenAI(providers.OpenAIConfig{BaseURL: addr + "/v1"}),
+		providers.NewAnthropic(providers.AnthropicConfig{BaseURL: addr}),
 	} {
 		_, _, err := complete(t, p, userReq("hi"), false)
 		var e *llm.Error
@@ -658,7 +659,7 @@ func TestOpenAICompatibleErrorBodies(t *testing.T) {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(body))
 		}))
-		p := llm.NewOpenAI(llm.OpenAIConfig{Name: "ollama", BaseURL: hs.URL + "/v1"})
+		p := providers.NewOpenAI(providers.OpenAIConfig{Name: "ollama", BaseURL: hs.URL + "/v1"})
 		_, _, err := complete(t, p, userReq("hi"), true)
 		hs.Close()
 		var e *llm.Error
@@ -675,9 +676,9 @@ func TestTruncatedStream(t *testing.T) {
 		provider   func(string) llm.Provider
 	}{
 		{"/v1/chat/completions", `data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"par"},"finish_reason":null}]}` + "\n\n",
-			func(u string) llm.Provider { return llm.NewOpenAI(llm.OpenAIConfig{BaseURL: u + "/v1"}) }},
+			func(u string) llm.Provider { return providers.NewOpenAI(providers.OpenAIConfig{BaseURL: u + "/v1"}) }},
 		{"/v1/messages", "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n",
-			func(u string) llm.Provider { return llm.NewAnthropic(llm.AnthropicConfig{BaseURL: u}) }},
+			func(u string) llm.Provider { return providers.NewAnthropic(providers.AnthropicConfig{BaseURL: u}) }},
 	} {
 		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/event-stream")
@@ -707,7 +708,7 @@ func TestOpenAIStreamQuirks(t *testing.T) {
 		_, _ = w.Write([]byte("data: [DONE]\n\n"))
 	}))
 	defer hs.Close()
-	p := llm.NewOpenAI(llm.OpenAIConfig{Name: "vllm", BaseURL: hs.URL + "/v1"})
+	p := providers.NewOpenAI(providers.OpenAIConfig{Name: "vllm", BaseURL: hs.URL + "/v1"})
 	resp, _, err := complete(t, p, userReq("hi"), true)
 	if err != nil {
 		t.Fatal(err)
@@ -739,8 +740,8 @@ func TestProcessEnvironmentIgnored(t *testing.T) {
 	t.Setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:1")
 	srv := llmtest.NewServer(t)
 	for _, p := range []llm.Provider{
-		llm.NewOpenAI(llm.OpenAIConfig{Name: "ollama", BaseURL: srv.OpenAIBaseURL()}),
-		llm.NewAnthropic(llm.AnthropicConfig{BaseURL: srv.AnthropicBaseURL()}),
+		providers.NewOpenAI(providers.OpenAIConfig{Name: "ollama", BaseURL: srv.OpenAIBaseURL()}),
+		providers.NewAnthropic(providers.AnthropicConfig{BaseURL: srv.AnthropicBaseURL()}),
 	} {
 		if _, _, err := complete(t, p, userReq("hi"), false); err != nil {
 			t.Fatal(err)

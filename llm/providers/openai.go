@@ -1,4 +1,4 @@
-package llm
+package providers
 
 import (
 	"bytes"
@@ -19,6 +19,8 @@ import (
 	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/kelpie/kelpie/llm"
 )
 
 // DefaultOpenAIBaseURL is OpenAI's API.
@@ -64,7 +66,7 @@ type openAIProvider struct {
 }
 
 // NewOpenAI returns a provider over OpenAI's chat-completions API.
-func NewOpenAI(cfg OpenAIConfig) Provider {
+func NewOpenAI(cfg OpenAIConfig) llm.Provider {
 	name := cfg.Name
 	if name == "" {
 		name = "openai"
@@ -121,10 +123,10 @@ func isOfficialOpenAI(base string) bool {
 
 func (p *openAIProvider) Name() string { return p.name }
 
-func (p *openAIProvider) Complete(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error) {
+func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
 	params, err := p.params(req)
 	if err != nil {
-		return nil, &Error{Provider: p.name, Message: err.Error()}
+		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
 	if onDelta == nil {
 		c, err := p.client.Chat.Completions.New(ctx, params)
@@ -132,13 +134,13 @@ func (p *openAIProvider) Complete(ctx context.Context, req Request, onDelta func
 			return nil, p.mapError(ctx, err)
 		}
 		if len(c.Choices) == 0 {
-			return nil, &Error{Provider: p.name, Retryable: true, Message: "response has no choices"}
+			return nil, &llm.Error{Provider: p.name, Retryable: true, Message: "response has no choices"}
 		}
 		ch := c.Choices[0]
-		resp := &Response{
+		resp := &llm.Response{
 			Content:   ch.Message.Content,
 			Reasoning: extraString(ch.Message.JSON.ExtraFields, "reasoning_content", "reasoning"),
-			Usage:     Usage{PromptTokens: int(c.Usage.PromptTokens), CompletionTokens: int(c.Usage.CompletionTokens)},
+			Usage:     llm.Usage{PromptTokens: int(c.Usage.PromptTokens), CompletionTokens: int(c.Usage.CompletionTokens)},
 		}
 		if resp.Content == "" && ch.Message.Refusal != "" {
 			resp.Content = ch.Message.Refusal
@@ -147,7 +149,7 @@ func (p *openAIProvider) Complete(ctx context.Context, req Request, onDelta func
 			if tc.Type != "" && tc.Type != "function" {
 				continue
 			}
-			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+			resp.ToolCalls = append(resp.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
 		}
 		resp.StopReason = openAIStopReason(ch.FinishReason, len(resp.ToolCalls) > 0)
 		return resp, nil
@@ -176,15 +178,15 @@ func (p *openAIProvider) Complete(ctx context.Context, req Request, onDelta func
 }
 
 // params builds the SDK's request.
-func (p *openAIProvider) params(req Request) (openai.ChatCompletionNewParams, error) {
+func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams, error) {
 	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
 	for _, m := range req.Messages {
 		switch m.Role {
-		case RoleSystem:
+		case llm.RoleSystem:
 			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
-		case RoleUser:
+		case llm.RoleUser:
 			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
-		case RoleAssistant:
+		case llm.RoleAssistant:
 			a := openai.ChatCompletionAssistantMessageParam{}
 			if m.Content != "" || len(m.ToolCalls) == 0 {
 				a.Content.OfString = param.NewOpt(m.Content)
@@ -202,7 +204,7 @@ func (p *openAIProvider) params(req Request) (openai.ChatCompletionNewParams, er
 				})
 			}
 			params.Messages = append(params.Messages, openai.ChatCompletionMessageParamUnion{OfAssistant: &a})
-		case RoleTool:
+		case llm.RoleTool:
 			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
 		default:
 			return params, fmt.Errorf("message with unknown role %q", m.Role)
@@ -256,18 +258,18 @@ func schemaMap(raw json.RawMessage) (map[string]any, error) {
 	return m, nil
 }
 
-func openAIStopReason(finish string, toolCalls bool) StopReason {
+func openAIStopReason(finish string, toolCalls bool) llm.StopReason {
 	switch finish {
 	case "length":
-		return StopMaxTokens
+		return llm.StopMaxTokens
 	case "tool_calls", "function_call":
-		return StopToolCalls
+		return llm.StopToolCalls
 	}
 	// Some compatible servers say "stop" although the model called tools.
 	if toolCalls {
-		return StopToolCalls
+		return llm.StopToolCalls
 	}
-	return StopEndTurn
+	return llm.StopEndTurn
 }
 
 // extraString returns the first of keys that is a JSON string among a
@@ -292,15 +294,15 @@ type openAIStream struct {
 	streamTools bool
 	content     strings.Builder
 	reasoning   strings.Builder
-	calls       []ToolCall
+	calls       []llm.ToolCall
 	byIndex     map[int64]int // chunk tool_call index → calls position
 	finish      string
-	usage       Usage
+	usage       llm.Usage
 }
 
-func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(Delta)) {
+func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(llm.Delta)) {
 	if chunk.JSON.Usage.Valid() && chunk.JSON.Usage.Raw() != "null" {
-		a.usage = Usage{PromptTokens: int(chunk.Usage.PromptTokens), CompletionTokens: int(chunk.Usage.CompletionTokens)}
+		a.usage = llm.Usage{PromptTokens: int(chunk.Usage.PromptTokens), CompletionTokens: int(chunk.Usage.CompletionTokens)}
 	}
 	for _, ch := range chunk.Choices {
 		if ch.Index != 0 {
@@ -309,7 +311,7 @@ func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(Delta)
 		d := ch.Delta
 		if r := extraString(d.JSON.ExtraFields, "reasoning_content", "reasoning"); r != "" {
 			a.reasoning.WriteString(r)
-			onDelta(Delta{Reasoning: r})
+			onDelta(llm.Delta{Reasoning: r})
 		}
 		text := d.Content
 		if text == "" {
@@ -317,7 +319,7 @@ func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(Delta)
 		}
 		if text != "" {
 			a.content.WriteString(text)
-			onDelta(Delta{Content: text})
+			onDelta(llm.Delta{Content: text})
 		}
 		for _, tc := range d.ToolCalls {
 			i := a.callFor(tc)
@@ -330,7 +332,7 @@ func (a *openAIStream) add(chunk openai.ChatCompletionChunk, onDelta func(Delta)
 			}
 			c.Arguments += tc.Function.Arguments
 			if a.streamTools {
-				onDelta(Delta{ToolCall: &ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+				onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: i, ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
 			}
 		}
 		if ch.FinishReason != "" {
@@ -351,7 +353,7 @@ func (a *openAIStream) callFor(tc openai.ChatCompletionChunkChoiceDeltaToolCall)
 				return i
 			}
 		}
-		a.calls = append(a.calls, ToolCall{})
+		a.calls = append(a.calls, llm.ToolCall{})
 		a.byIndex[tc.Index] = len(a.calls) - 1
 		return len(a.calls) - 1
 	}
@@ -365,12 +367,12 @@ func (a *openAIStream) callFor(tc openai.ChatCompletionChunkChoiceDeltaToolCall)
 	if tc.ID == "" && len(a.calls) > 0 {
 		return len(a.calls) - 1
 	}
-	a.calls = append(a.calls, ToolCall{})
+	a.calls = append(a.calls, llm.ToolCall{})
 	return len(a.calls) - 1
 }
 
-func (a *openAIStream) response() *Response {
-	return &Response{
+func (a *openAIStream) response() *llm.Response {
+	return &llm.Response{
 		Content:    a.content.String(),
 		Reasoning:  a.reasoning.String(),
 		ToolCalls:  a.calls,
@@ -393,7 +395,7 @@ func (p *openAIProvider) mapError(ctx context.Context, err error) error {
 		if code == "" {
 			code = apiErr.Type
 		}
-		e := &Error{
+		e := &llm.Error{
 			Provider:  p.name,
 			Status:    apiErr.StatusCode,
 			Retryable: retryableStatus(apiErr.StatusCode),
@@ -433,7 +435,7 @@ func (p *openAIProvider) mapError(ctx context.Context, err error) error {
 		if status == 0 {
 			status = statusForErrorType(code)
 		}
-		return &Error{
+		return &llm.Error{
 			Provider:        p.name,
 			Status:          status,
 			Retryable:       status == 0 || retryableStatus(status),
@@ -500,17 +502,17 @@ func normalizeOpenAIError(req *http.Request, next option.MiddlewareNext) (*http.
 }
 
 // ListModels lists the models of GET {base}/models.
-func (p *openAIProvider) ListModels(ctx context.Context) ([]ModelInfo, error) {
+func (p *openAIProvider) ListModels(ctx context.Context) ([]llm.ModelInfo, error) {
 	page, err := p.client.Models.List(ctx)
 	if err != nil {
 		return nil, p.mapError(ctx, err)
 	}
-	var out []ModelInfo
+	var out []llm.ModelInfo
 	for _, m := range page.Data {
 		if m.ID == "" {
 			continue
 		}
-		out = append(out, ModelInfo{
+		out = append(out, llm.ModelInfo{
 			Handle:        p.name + "/" + m.ID,
 			Provider:      p.name,
 			Name:          m.ID,

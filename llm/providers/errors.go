@@ -1,4 +1,4 @@
-package llm
+package providers
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kelpie/kelpie/llm"
 )
 
 // retryableStatus reports whether an HTTP status is worth retrying.
@@ -83,18 +85,18 @@ func transportError(ctx context.Context, provider string, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("llm %s: %w", provider, ctx.Err())
 	}
-	var le *Error
+	var le *llm.Error
 	if errors.As(err, &le) {
 		return le
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The per-request timeout of the provider's config, not the caller's.
-		return &Error{Provider: provider, Retryable: true, Message: "request timed out", Err: err}
+		return &llm.Error{Provider: provider, Retryable: true, Message: "request timed out", Err: err}
 	}
 	if isNetworkError(err) {
-		return &Error{Provider: provider, Retryable: true, Message: err.Error(), Err: err}
+		return &llm.Error{Provider: provider, Retryable: true, Message: err.Error(), Err: err}
 	}
-	return &Error{Provider: provider, Message: err.Error(), Err: err}
+	return &llm.Error{Provider: provider, Message: err.Error(), Err: err}
 }
 
 func isNetworkError(err error) bool {
@@ -125,7 +127,7 @@ func isNetworkError(err error) bool {
 // streamEndedError is returned when a stream stopped before the vendor's
 // end-of-message marker: the response is incomplete.
 func streamEndedError(provider string) error {
-	return &Error{Provider: provider, Retryable: true, Message: "stream ended before the response was complete"}
+	return &llm.Error{Provider: provider, Retryable: true, Message: "stream ended before the response was complete"}
 }
 
 // statusForErrorType maps a vendor error type received inside a stream (the

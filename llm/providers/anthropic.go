@@ -1,4 +1,4 @@
-package llm
+package providers
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+
+	"github.com/kelpie/kelpie/llm"
 )
 
 // DefaultAnthropicBaseURL is Anthropic's API.
@@ -50,7 +52,7 @@ type anthropicProvider struct {
 }
 
 // NewAnthropic returns a provider over Anthropic's Messages API.
-func NewAnthropic(cfg AnthropicConfig) Provider {
+func NewAnthropic(cfg AnthropicConfig) llm.Provider {
 	name := cfg.Name
 	if name == "" {
 		name = "anthropic"
@@ -91,16 +93,16 @@ func NewAnthropic(cfg AnthropicConfig) Provider {
 
 func (p *anthropicProvider) Name() string { return p.name }
 
-func (p *anthropicProvider) Complete(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error) {
+func (p *anthropicProvider) Complete(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
 	params, err := p.params(req)
 	if err != nil {
-		return nil, &Error{Provider: p.name, Message: err.Error()}
+		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
 	if onDelta == nil {
 		if _, err := anthropic.CalculateNonStreamingTimeout(int(params.MaxTokens), params.Model, nil); err != nil {
 			// The SDK refuses unstreamed requests that may take more than
 			// ten minutes (large max_tokens): stream them instead.
-			onDelta = func(Delta) {}
+			onDelta = func(llm.Delta) {}
 		}
 	}
 	if onDelta == nil {
@@ -120,23 +122,23 @@ func (p *anthropicProvider) Complete(ctx context.Context, req Request, onDelta f
 	for stream.Next() {
 		ev := stream.Current()
 		if err := msg.Accumulate(ev); err != nil {
-			return nil, &Error{Provider: p.name, Retryable: true, Message: "malformed stream: " + err.Error(), Err: err}
+			return nil, &llm.Error{Provider: p.name, Retryable: true, Message: "malformed stream: " + err.Error(), Err: err}
 		}
 		switch ev.Type {
 		case "content_block_start":
 			switch ev.ContentBlock.Type {
 			case "text":
 				if ev.ContentBlock.Text != "" {
-					onDelta(Delta{Content: ev.ContentBlock.Text})
+					onDelta(llm.Delta{Content: ev.ContentBlock.Text})
 				}
 			case "thinking":
 				if ev.ContentBlock.Thinking != "" {
-					onDelta(Delta{Reasoning: ev.ContentBlock.Thinking})
+					onDelta(llm.Delta{Reasoning: ev.ContentBlock.Thinking})
 				}
 			case "tool_use":
 				blockCall[ev.Index] = calls
 				if req.StreamToolCalls {
-					onDelta(Delta{ToolCall: &ToolCallDelta{Index: calls, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}})
+					onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: calls, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}})
 				}
 				calls++
 			}
@@ -144,15 +146,15 @@ func (p *anthropicProvider) Complete(ctx context.Context, req Request, onDelta f
 			switch ev.Delta.Type {
 			case "text_delta":
 				if ev.Delta.Text != "" {
-					onDelta(Delta{Content: ev.Delta.Text})
+					onDelta(llm.Delta{Content: ev.Delta.Text})
 				}
 			case "thinking_delta":
 				if ev.Delta.Thinking != "" {
-					onDelta(Delta{Reasoning: ev.Delta.Thinking})
+					onDelta(llm.Delta{Reasoning: ev.Delta.Thinking})
 				}
 			case "input_json_delta":
 				if i, ok := blockCall[ev.Index]; ok && req.StreamToolCalls && ev.Delta.PartialJSON != "" {
-					onDelta(Delta{ToolCall: &ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}})
+					onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}})
 				}
 			}
 		case "message_stop":
@@ -171,9 +173,9 @@ func (p *anthropicProvider) Complete(ctx context.Context, req Request, onDelta f
 	return anthropicResponse(&msg), nil
 }
 
-func anthropicResponse(msg *anthropic.Message) *Response {
-	resp := &Response{
-		Usage: Usage{
+func anthropicResponse(msg *anthropic.Message) *llm.Response {
+	resp := &llm.Response{
+		Usage: llm.Usage{
 			PromptTokens:     int(msg.Usage.InputTokens + msg.Usage.CacheCreationInputTokens + msg.Usage.CacheReadInputTokens),
 			CompletionTokens: int(msg.Usage.OutputTokens),
 		},
@@ -190,20 +192,20 @@ func anthropicResponse(msg *anthropic.Message) *Response {
 			if args == "" || args == "null" {
 				args = "{}"
 			}
-			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
+			resp.ToolCalls = append(resp.ToolCalls, llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
 		}
 	}
 	resp.Content = content.String()
 	resp.Reasoning = reasoning.String()
 	switch msg.StopReason {
 	case anthropic.StopReasonToolUse:
-		resp.StopReason = StopToolCalls
+		resp.StopReason = llm.StopToolCalls
 	case anthropic.StopReasonMaxTokens, anthropic.StopReasonModelContextWindowExceeded:
-		resp.StopReason = StopMaxTokens
+		resp.StopReason = llm.StopMaxTokens
 	default: // end_turn, stop_sequence, pause_turn, refusal
-		resp.StopReason = StopEndTurn
+		resp.StopReason = llm.StopEndTurn
 		if len(resp.ToolCalls) > 0 {
-			resp.StopReason = StopToolCalls
+			resp.StopReason = llm.StopToolCalls
 		}
 	}
 	return resp
@@ -235,7 +237,7 @@ type anthropicTurn struct {
 // messages of one role are merged into one turn (tool results first, as
 // the API requires), empty messages are dropped and a conversation that
 // would start with the assistant gets a user turn first.
-func (p *anthropicProvider) params(req Request) (anthropic.MessageNewParams, error) {
+func (p *anthropicProvider) params(req llm.Request) (anthropic.MessageNewParams, error) {
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
 		maxTokens = p.maxTokens
@@ -256,7 +258,7 @@ func (p *anthropicProvider) params(req Request) (anthropic.MessageNewParams, err
 	}
 	for _, m := range req.Messages {
 		switch m.Role {
-		case RoleSystem:
+		case llm.RoleSystem:
 			if len(turns) == 0 {
 				if strings.TrimSpace(m.Content) != "" {
 					system = append(system, m.Content)
@@ -266,11 +268,11 @@ func (p *anthropicProvider) params(req Request) (anthropic.MessageNewParams, err
 			if strings.TrimSpace(m.Content) != "" {
 				add(true, anthropic.NewTextBlock("[system] "+m.Content))
 			}
-		case RoleUser:
+		case llm.RoleUser:
 			if strings.TrimSpace(m.Content) != "" {
 				add(true, anthropic.NewTextBlock(m.Content))
 			}
-		case RoleAssistant:
+		case llm.RoleAssistant:
 			var blocks []anthropic.ContentBlockParamUnion
 			if strings.TrimSpace(m.Content) != "" {
 				blocks = append(blocks, anthropic.NewTextBlock(m.Content))
@@ -279,7 +281,7 @@ func (p *anthropicProvider) params(req Request) (anthropic.MessageNewParams, err
 				blocks = append(blocks, anthropic.NewToolUseBlock(anthropicToolID(tc.ID), toolInput(tc.Arguments), tc.Name))
 			}
 			add(false, blocks...)
-		case RoleTool:
+		case llm.RoleTool:
 			b := anthropic.ToolResultBlockParam{ToolUseID: anthropicToolID(m.ToolCallID)}
 			if m.Content != "" {
 				b.Content = []anthropic.ToolResultBlockParamContentUnion{{OfText: &anthropic.TextBlockParam{Text: m.Content}}}
@@ -411,7 +413,7 @@ func (p *anthropicProvider) mapError(ctx context.Context, err error) error {
 				msg = http.StatusText(status)
 			}
 		}
-		e := &Error{
+		e := &llm.Error{
 			Provider:  p.name,
 			Status:    status,
 			Retryable: status == 0 || retryableStatus(status),
@@ -438,19 +440,19 @@ func (p *anthropicProvider) mapError(ctx context.Context, err error) error {
 		if msg == "" {
 			msg = s
 		}
-		return &Error{Provider: p.name, Status: status, Retryable: status == 0 || retryableStatus(status),
+		return &llm.Error{Provider: p.name, Status: status, Retryable: status == 0 || retryableStatus(status),
 			Message: msg, Code: body.Error.Type, ContextExceeded: contextExceeded(status, body.Error.Type, msg), Err: err}
 	}
 	return transportError(ctx, p.name, err)
 }
 
 // ListModels lists the models of GET /v1/models.
-func (p *anthropicProvider) ListModels(ctx context.Context) ([]ModelInfo, error) {
+func (p *anthropicProvider) ListModels(ctx context.Context) ([]llm.ModelInfo, error) {
 	iter := p.client.Models.ListAutoPaging(ctx, anthropic.ModelListParams{Limit: anthropic.Int(1000)})
-	var out []ModelInfo
+	var out []llm.ModelInfo
 	for iter.Next() {
 		m := iter.Current()
-		out = append(out, ModelInfo{
+		out = append(out, llm.ModelInfo{
 			Handle:        p.name + "/" + m.ID,
 			Provider:      p.name,
 			Name:          m.ID,
