@@ -1,9 +1,9 @@
 // Package llm is Kelpie's one interface to language-model providers: chat
 // completions with tool calling, plain or streamed.
 //
-// Providers (package llm/providers) speak their vendor's wire protocol (OpenAI-compatible chat
-// completions; Anthropic Messages). Nothing above this package knows which
-// one it talks to. Errors say which provider failed, how (status) and whether
+// Providers (package llm/providers) speak their vendor's wire protocol
+// (OpenAI-compatible chat completions; Anthropic Messages). Nothing above
+// this package knows which one it talks to. Errors say which provider failed, how (status) and whether
 // retrying may help.
 package llm
 

@@ -21,7 +21,6 @@ import (
 	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
-	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/providers"
 )
 
