@@ -19,7 +19,6 @@ import (
 
 	"github.com/kelpie/kelpie/llm/llmtest"
 
-	"github.com/kelpie/kelpie/llm/providers"
 )
 
 // BenchmarkHTTPCreateAgent measures durable agent creates through the HTTP
