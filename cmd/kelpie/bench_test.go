@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/llm/llmtest"
-
 )
 
 // BenchmarkHTTPCreateAgent measures durable agent creates through the HTTP
