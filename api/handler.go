@@ -41,7 +41,7 @@ type Options struct {
 	// PingInterval is how often streams send keep-alive pings; 0 means
 	// DefaultPingInterval.
 	PingInterval time.Duration
-	// Clock times the pings; nil means the system clock.
+	// Clock times pings and requests; nil means the system clock.
 	Clock clock.Clock
 }
 
@@ -167,11 +167,11 @@ func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {
 var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	start := s.clock.Now()
 	rw := &responseWriter{ResponseWriter: w}
 	defer func() {
 		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
-			"bytes", rw.bytes, "duration", time.Since(start))
+			"bytes", rw.bytes, "duration", s.clock.Now().Sub(start))
 	}()
 	defer func() {
 		if p := recover(); p != nil {
