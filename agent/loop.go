@@ -905,11 +905,16 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	}
 	msg := messageRecord{ID: asstID, StepID: stepID, Text: resp.Content, Reasoning: resp.Reasoning}
 	resultIDs := make([]string, len(resp.ToolCalls))
+	used := map[string]bool{}
 	for i, tc := range resp.ToolCalls {
 		id := tc.ID
-		if id == "" {
+		if id == "" || used[id] {
+			// No id, or the id of an earlier call of this response (some
+			// OpenAI-compatible servers repeat ids): its result would
+			// share that call's message id.
 			id = derivedID("call", asstID, fmt.Sprint(i))
 		}
+		used[id] = true
 		msg.ToolCalls = append(msg.ToolCalls, storedToolCall{ID: id, Name: tc.Name, Arguments: tc.Arguments, Client: clientNames[tc.Name]})
 		resultIDs[i] = derivedID("message", "result", asstID, id)
 	}
@@ -1144,26 +1149,12 @@ func historyUnits(txn kv.Txn, agentID, convID string) (units []historyUnit, scan
 	}
 	var tools []*messageRecord // results waiting for their call, newest first
 	err = scanEach(txn, kv.PrefixRange(prefix), true, func(key []byte) (bool, error) {
-		var m *messageRecord
-		if convID != "" {
-			seq, err := seqFromKey(key)
-			if err != nil {
-				return false, err
-			}
-			if m, err = readMessage(txn, agentID, seq); err != nil {
-				return false, err
-			}
-		} else {
-			data, err := txn.Get(key)
-			if err != nil {
-				return false, err
-			}
-			if m, err = decodeMessage(data); err != nil {
-				return false, err
-			}
-			if m.ConversationID != "" {
-				return true, nil // another conversation's
-			}
+		m, err := messageAt(txn, agentID, convID, key)
+		if err != nil {
+			return false, err
+		}
+		if convID == "" && m.ConversationID != "" {
+			return true, nil // another conversation's
 		}
 		scanned++
 		switch m.Role {

@@ -534,26 +534,12 @@ func listMessageRecords(txn kv.Txn, agentID, convID string, defaultOnly bool, p 
 	}
 	var out []*messageRecord
 	err = scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
-		var m *messageRecord
-		if convID != "" {
-			seq, err := seqFromKey(key)
-			if err != nil {
-				return false, err
-			}
-			if m, err = readMessage(txn, agentID, seq); err != nil {
-				return false, err
-			}
-		} else {
-			data, err := txn.Get(key)
-			if err != nil {
-				return false, err
-			}
-			if m, err = decodeMessage(data); err != nil {
-				return false, err
-			}
-			if defaultOnly && m.ConversationID != "" {
-				return true, nil
-			}
+		m, err := messageAt(txn, agentID, convID, key)
+		if err != nil {
+			return false, err
+		}
+		if convID == "" && defaultOnly && m.ConversationID != "" {
+			return true, nil
 		}
 		out = append(out, m)
 		return len(out) < p.Limit, nil
@@ -1007,4 +993,22 @@ func searchPassages(ps []*passageRecord, q ArchivalSearch) *ArchivalSearchRespon
 	}
 	out.Count = len(out.Results)
 	return out
+}
+
+// messageAt reads the message a listing key names: a conversation index
+// entry (convID set) points into the agent's messages; an agent history key
+// holds the message itself.
+func messageAt(txn kv.Txn, agentID, convID string, key []byte) (*messageRecord, error) {
+	if convID != "" {
+		seq, err := seqFromKey(key)
+		if err != nil {
+			return nil, err
+		}
+		return readMessage(txn, agentID, seq)
+	}
+	data, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	return decodeMessage(data)
 }
