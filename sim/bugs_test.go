@@ -402,6 +402,125 @@ func (t *blockCacheTxn) Commit(ctx context.Context) error {
 	return nil
 }
 
+// ---- a step committed in pieces ------------------------------------------
+
+// splitStepStore commits the tool results a transaction writes (with their
+// id index entries) in a second transaction after the first: a turn step's
+// calls land without their results, which follow a moment later. A crash
+// or a failed write in between leaves calls without results.
+type splitStepStore struct{ inner kv.Store }
+
+func newSplitStepStore(inner kv.Store, _ VariantEnv) kv.Store { return &splitStepStore{inner} }
+
+func (s *splitStepStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &splitStepTxn{Txn: t, s: s, where: map[string]bool{}}, nil
+}
+
+func (s *splitStepStore) Close() error { return s.inner.Close() }
+
+type splitStepTxn struct {
+	kv.Txn
+	s        *splitStepStore
+	deferred []kv.KeyValue
+	where    map[string]bool // "<agent>/<seq hex>" of the deferred results
+}
+
+func (t *splitStepTxn) Set(key, value []byte) error {
+	k := string(key)
+	switch {
+	case strings.HasPrefix(k, msgKeyPrefix) && bytes.Contains(value, []byte(`"role":"tool"`)):
+		t.where[k[len(msgKeyPrefix):]] = true
+	case strings.HasPrefix(k, msgIDPrefix) && t.where[string(value)]:
+	default:
+		return t.Txn.Set(key, value)
+	}
+	t.deferred = append(t.deferred, kv.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value)})
+	return nil
+}
+
+func (t *splitStepTxn) Commit(ctx context.Context) error {
+	if err := t.Txn.Commit(ctx); err != nil || len(t.deferred) == 0 {
+		return err
+	}
+	rest, err := t.s.inner.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer rest.Discard()
+	for _, p := range t.deferred {
+		if err := rest.Set(p.Key, p.Value); err != nil {
+			return err
+		}
+	}
+	return rest.Commit(ctx)
+}
+
+// ---- a message sent again runs again ----------------------------------------
+
+// forgetfulTurnStore never finds the otids and idempotency keys a turn
+// has answered: a message sent again runs a second turn.
+type forgetfulTurnStore struct{ inner kv.Store }
+
+func newForgetfulTurnStore(inner kv.Store, _ VariantEnv) kv.Store { return &forgetfulTurnStore{inner} }
+
+func (s *forgetfulTurnStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &forgetfulTurnTxn{t}, nil
+}
+
+func (s *forgetfulTurnStore) Close() error { return s.inner.Close() }
+
+type forgetfulTurnTxn struct{ kv.Txn }
+
+func (t *forgetfulTurnTxn) Get(key []byte) ([]byte, error) {
+	if bytes.HasPrefix(key, []byte(turnKeyPrefix)) {
+		return nil, kv.ErrNotFound
+	}
+	return t.Txn.Get(key)
+}
+
+// ---- memory edits that do not stick -------------------------------------
+
+// lostEditStore drops the block writes of turn steps (transactions that
+// also write a message): memory tools report success, the block keeps its
+// value.
+type lostEditStore struct{ inner kv.Store }
+
+func newLostEditStore(inner kv.Store, _ VariantEnv) kv.Store { return &lostEditStore{inner} }
+
+func (s *lostEditStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lostEditTxn{Txn: t}, nil
+}
+
+func (s *lostEditStore) Close() error { return s.inner.Close() }
+
+type lostEditTxn struct {
+	kv.Txn
+	wroteMessage bool
+}
+
+func (t *lostEditTxn) Set(key, value []byte) error {
+	k := string(key)
+	if strings.HasPrefix(k, msgKeyPrefix) {
+		t.wroteMessage = true
+	}
+	if strings.HasPrefix(k, blockPrefix) && t.wroteMessage {
+		return nil
+	}
+	return t.Txn.Set(key, value)
+}
+
 // ---- the tests ------------------------------------------------------------
 
 var plantedBugs = []struct {
@@ -437,6 +556,43 @@ var plantedBugs = []struct {
 		variant:  Variant{Name: "two runtimes serve every agent", Replicas: 2},
 		profile:  "none",
 		catchers: []string{"single-activation"},
+	},
+	{
+		name:     "split-step",
+		variant:  Variant{Name: "tool results committed after their calls, in a second transaction", WrapStore: newSplitStepStore},
+		profile:  "crash",
+		catchers: []string{"invariants", "history"},
+		message:  "result",
+	},
+	{
+		name:     "ack-before-commit-messages",
+		variant:  Variant{Name: "ack before commit, save on deactivation", WrapStore: newWriteBackStore},
+		profile:  "crash",
+		catchers: []string{"message-lost"},
+	},
+	{
+		name:     "split-step-history",
+		variant:  Variant{Name: "tool results committed after their calls, in a second transaction", WrapStore: newSplitStepStore},
+		profile:  "crash",
+		catchers: []string{"history"},
+	},
+	{
+		name:     "lost-memory-edit",
+		variant:  Variant{Name: "memory tool edits not written", WrapStore: newLostEditStore},
+		profile:  "none",
+		catchers: []string{"memory"},
+	},
+	{
+		name:     "lost-memory-edit-linearizability",
+		variant:  Variant{Name: "memory tool edits not written", WrapStore: newLostEditStore},
+		profile:  "none",
+		catchers: []string{"linearizability"},
+	},
+	{
+		name:     "resend-runs-twice",
+		variant:  Variant{Name: "answered otids are never found: a message sent again runs again", WrapStore: newForgetfulTurnStore},
+		profile:  "none",
+		catchers: []string{"duplicate-turn"},
 	},
 }
 

@@ -19,6 +19,15 @@ type checker struct {
 	objs map[string][]*mop // by object
 	out  []Violation
 	per  map[string]int
+	msg  *msgState // the message histories and the memory edits in them
+	// checked counts what the checkers examined, by name.
+	checked map[string]int
+}
+
+func (c *checker) count(name string, n int) {
+	if n != 0 {
+		c.checked[name] += n
+	}
 }
 
 func (c *checker) report(checker, msg string, history string) {
@@ -32,11 +41,13 @@ func (c *checker) report(checker, msg string, history string) {
 // check runs every history checker and returns the violations, those found
 // during the run first.
 func (s *system) check(w *world) []Violation {
-	c := &checker{sys: s, ops: s.rec.ops, objs: map[string][]*mop{}, per: map[string]int{}}
+	c := &checker{sys: s, ops: s.rec.ops, objs: map[string][]*mop{}, per: map[string]int{}, checked: map[string]int{}}
+	s.checked = c.checked
 	c.settle()
 	for _, v := range s.online {
 		c.report(v.checker, v.msg, c.historyOf(v.object, c.opAt(v.object, v.at)))
 	}
+	c.prepareMessages(w, s.final)
 	c.build(w)
 	for _, obj := range sortedKeys(c.objs) {
 		mops := c.objs[obj]
@@ -55,6 +66,7 @@ func (s *system) check(w *world) []Violation {
 			c.report("linearizability", msg, formatMops(small))
 		}
 	}
+	c.checkMessages(w)
 	return c.out
 }
 
@@ -348,6 +360,14 @@ func (c *checker) build(w *world) {
 			}
 			relate(op.Agent, ids...)
 			c.add(op, agentObj(op.Agent), mop{kind: aRead, present: true, hasAtt: true, att: joinIDs(ids)})
+		case kSendMessage, kListMessages:
+			// Answered: the agent existed while the call ran.
+			switch res {
+			case rOK:
+				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: true})
+			case rAbsent:
+				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: false})
+			}
 		case kGetBlock:
 			if res == rNoBlock {
 				c.add(op, blockObj(op.Block), mop{kind: bRead, present: false})
@@ -397,6 +417,8 @@ func (c *checker) build(w *world) {
 			}
 		}
 	}
+	c.addToolEdits(blockKnown)
+	c.addAudit(w)
 	for obj := range skip {
 		delete(c.objs, obj)
 	}
@@ -438,7 +460,11 @@ func (c *checker) logical(first *opRecord) *opRecord {
 
 func (c *checker) readBlock(op *opRecord, b blockJSON, known func(string) bool) {
 	if known(b.ID) {
-		c.add(op, blockObj(b.ID), mop{kind: bRead, present: true, value: b.Value})
+		m := mop{kind: bRead, present: true, value: b.Value}
+		// A value a memory tool wrote, in a block such tools may have
+		// edited in turns whose history is gone: the model cannot know it.
+		m.anyValue = c.msg.opaque[b.ID] && strings.Contains(b.Value, toolMarker)
+		c.add(op, blockObj(b.ID), m)
 	}
 }
 
@@ -543,7 +569,9 @@ func (c *checker) checkValues(obj string, mops []*mop) {
 			return m.respName
 		case isAgent && (m.kind == aRead || m.kind == aProbe) && m.present:
 			return m.name
-		case !isAgent && m.kind == bRead && m.present:
+		case !isAgent && m.kind == bRead && m.present && !strings.Contains(m.value, toolMarker):
+			// A value with a marker was written by a memory tool: the
+			// linearizability model checks it.
 			return m.value
 		}
 		return ""

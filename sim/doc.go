@@ -2,16 +2,23 @@
 //
 // A run starts the real system — the actor runtime, the agent service and
 // the HTTP handlers, driven in-process through httptest — over a simulated
-// disk (a kv.MemEngine behind a fault-injecting engine), a simulated clock
-// and a seeded source of ids. Many simulated clients issue a random mix of
-// API calls (agents: create, get, list, update, delete; blocks: create, get,
-// list, edit, attach, detach, delete, directly and through agents) while
-// faults chosen from the seed hit storage (write and read failures,
-// corruption, latency, disk full, fsync failure, crashes before, after and
-// during a write), the process (crash and restart at any point: every
-// activation and all memory lost, the disk kept) and the clock (skew and
-// jumps). The actor runtime runs with a low idle timeout and activation cap,
-// so actors deactivate and reactivate constantly.
+// disk (a kv.MemEngine behind a fault-injecting engine), a simulated clock,
+// a seeded source of ids and a scripted model provider (see llm.go: replies
+// drawn from the seed, shaped by the tools and memory blocks of each
+// request: text, memory tool calls that apply or not, conversation search,
+// send_message, multi-step tool chains, streamed as deltas to a streaming
+// turn). Many simulated clients issue a random mix of API calls (agents:
+// create, get, list, update, delete; blocks: create, get, list, edit,
+// attach, detach, delete, directly and through agents; messages: send, some
+// streamed and some token by token, each with an otid and sent again with
+// it after an unknown outcome, and list) while faults chosen from the seed
+// hit storage (write and read failures, corruption, latency, disk full,
+// fsync failure, crashes before, after and during a write), the process
+// (crash and restart at any point, in the middle of turns too: every
+// activation and all memory lost, the disk kept), the clock (skew and
+// jumps) and the model (server errors, rate limits, timeouts, responses a
+// model should not give). The actor runtime runs with a low idle timeout
+// and activation cap, so actors deactivate and reactivate constantly.
 //
 // Every call and its outcome is recorded — acknowledged, failed (a definite
 // 4xx: no effect), or unknown (a 5xx, a cancelled call: it may or may not
@@ -28,8 +35,28 @@
 //   - linearizability: each agent's and each block's history is
 //     linearizable (porcupine), unknown calls allowed either way;
 //   - invariants: at every crash and at the end, the stored records,
-//     indexes and attachments agree;
-//   - unexpected-error: no panic, and no server error without a fault.
+//     indexes and attachments agree, and every agent's messages are whole
+//     (numbered without gaps, indexed, each tool call with its one result,
+//     each in its run's range);
+//   - unexpected-error: no panic, no server error without a fault, and no
+//     turn stopped by an error without a fault that can cause it.
+//
+// After the run, a fresh process with the faults silenced reads every
+// known agent's whole message history and every known block back (the
+// audit), and the message checkers compare (checkmsg.go):
+//
+//   - message-lost: an acknowledged message and every message its answer
+//     returned are in the history, as returned, and in every complete
+//     listing made after the answer;
+//   - duplicate-turn: an otid is the user message of one turn at most; a
+//     message sent again is answered with the same run and messages;
+//   - history: every tool call has exactly one result right after its
+//     message, runs are contiguous and open with their user message, and
+//     listings made during the run are pieces of the final history;
+//   - memory: each block's results and final value follow from replaying
+//     the memory tool calls of the history on its initial value (for
+//     blocks that clients did not write); the linearizability model also
+//     takes each memory tool call as an operation on its block.
 //
 // Everything random derives from Config.Seed, and time comes from the
 // simulated clock. Compiled for GOOS=wasip1 and run under a host that

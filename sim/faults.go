@@ -14,6 +14,7 @@ type injector struct {
 	rec *recorder
 
 	mu       sync.Mutex
+	quiet    bool // no more faults: the run is over
 	rng      *rand.Rand
 	faults   map[FaultKind]*faultState
 	counts   map[string]int
@@ -42,7 +43,7 @@ func (in *injector) fire(kind FaultKind, op string, keys ...[]byte) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	f := in.faults[kind]
-	if f == nil || (f.Op != "" && op != "" && f.Op != op) {
+	if f == nil || in.quiet || (f.Op != "" && op != "" && f.Op != op) {
 		return false
 	}
 	if f.Key != "" {
@@ -72,6 +73,14 @@ func (in *injector) fire(kind FaultKind, op string, keys ...[]byte) bool {
 	}
 	in.rec.event("fault %s n=%d key=%q", kind, f.fired, key)
 	return true
+}
+
+// silence stops all faults.
+func (in *injector) silence() {
+	in.mu.Lock()
+	in.quiet = true
+	in.diskFull = 0
+	in.mu.Unlock()
 }
 
 // count records an event that is not a drawn fault, such as a restart.

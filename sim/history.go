@@ -83,6 +83,12 @@ type opRecord struct {
 	Retries []*opRecord
 	Final   *opRecord
 
+	// Messages: the otid of a message send (of its user message), whether
+	// it streams, and token by token.
+	Otid         string
+	Streaming    bool
+	StreamTokens bool
+
 	// Target is the agent or block the operation names, for messages.
 	Target string
 	// done is set, under world.mu, once the response has been learnt from.
@@ -93,6 +99,8 @@ type opRecord struct {
 	RespAgents []agentJSON
 	RespBlock  *blockJSON
 	RespBlocks []blockJSON
+	Send       *sendResp // a message send's answer (complete or not)
+	RespMsgs   []msgJSON // a message listing, oldest first
 }
 
 type agentJSON struct {
@@ -206,6 +214,19 @@ func (op *opRecord) format() string {
 			parts[i] = op.RespBlocks[i].summary()
 		}
 		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	case op.Send != nil:
+		r := op.Send
+		fmt.Fprintf(&b, " stop=%s run=%s", r.Stop, r.RunID)
+		if !r.Done {
+			b.WriteString(" (cut off)")
+		}
+		parts := make([]string, len(r.Msgs))
+		for i := range r.Msgs {
+			parts[i] = r.Msgs[i].String()
+		}
+		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	case op.RespMsgs != nil:
+		fmt.Fprintf(&b, " %d messages", len(op.RespMsgs))
 	}
 	if len(op.Retries) > 0 {
 		ids := make([]string, len(op.Retries))
@@ -317,6 +338,10 @@ func (op *opRecord) parseResponse() error {
 		if op.RespBlocks == nil {
 			op.RespBlocks = []blockJSON{}
 		}
+	case kSendMessage:
+		op.Send, err = parseSend(op.Resp, op.Streaming, op.StreamTokens)
+	case kListMessages:
+		op.RespMsgs, err = parseListing(op.Resp, strings.Contains(op.Path, "order=desc"))
 	}
 	return err
 }

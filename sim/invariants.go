@@ -35,12 +35,18 @@ const (
 	blockPrefix       = "block/"
 	attachmentPrefix  = "agent-block/"
 	blockAgentsPrefix = "block-agent/"
+	// Messages and runs (agent/messages.go).
+	msgKeyPrefix    = "msg/"
+	msgIDPrefix     = "msgid/"
+	turnKeyPrefix   = "turnkey/"
+	runKeyPrefix    = "run/"
+	activeRunPrefix = "active-run/"
 )
 
 // checkInvariants reads the whole disk, at rest, and checks that the
-// records, indexes and attachments agree: a partial effect of any
-// operation shows up as a disagreement. Damaged values (injected
-// corruption) are skipped.
+// records, indexes and attachments agree, and that each agent's messages
+// are whole (see messageScan): a partial effect of any operation shows up
+// as a disagreement. Damaged values (injected corruption) are skipped.
 func (s *system) checkInvariants(when string) {
 	for _, p := range storageProblems(s.disk) {
 		s.violation("invariants", p.object, "%s: %s", when, p.msg)
@@ -69,6 +75,7 @@ func storageProblems(disk *kv.MemEngine) []problem {
 	blockIdx := map[string]string{}
 	att := map[[2]string]bool{}  // (agent, block)
 	back := map[[2]string]bool{} // (agent, block) from block-agent
+	ms := newMessageScan()
 	var out []problem
 	add := func(obj, format string, args ...any) {
 		out = append(out, problem{obj, fmt.Sprintf(format, args...)})
@@ -111,6 +118,8 @@ func storageProblems(disk *kv.MemEngine) []problem {
 		case strings.HasPrefix(k, blockAgentsPrefix):
 			b, a, _ := strings.Cut(k[len(blockAgentsPrefix):], "/")
 			back[[2]string{a, b}] = true
+		default:
+			ms.add(k, v, ok)
 		}
 	}
 	indexKey := func(prefix string, r *rec) string {
@@ -169,6 +178,230 @@ func storageProblems(disk *kv.MemEngine) []problem {
 		}
 		if _, ok := blocks[b]; !ok {
 			add(a, "agent %s has block %s attached, which has no record", a, b)
+		}
+	}
+	for _, p := range ms.problems(func(id string) bool { _, ok := agents[id]; return ok }) {
+		out = append(out, p)
+	}
+	return out
+}
+
+// messageScan checks the stored messages and runs of every agent, at rest:
+//
+//   - an agent's messages are numbered 1, 2, ... with no gap, each record
+//     says its own agent and number, and the message-id index and the
+//     messages agree one to one;
+//   - every tool call the server runs has exactly one result among the tool
+//     messages right after its assistant message, and every such result
+//     answers a call of it (a step commits the call with its results: a
+//     call left without one is a step committed in pieces);
+//   - every message of a run lies within the run's recorded range, which a
+//     repeated request relies on to answer with the run's messages;
+//   - every otid or idempotency key answered names a run of its agent, and
+//     the agent's turn in progress names a running run;
+//   - a deleted agent leaves no messages behind.
+type messageScan struct {
+	msgs    map[string]map[uint64]*storedMsg // agent -> seq -> message (nil: damaged)
+	ids     map[string]string                // message id -> "<agent>/<seq hex>"
+	runs    map[string]*storedRun            // nil: damaged
+	keys    map[string][]string              // agent -> run ids its answered keys name
+	active  map[string]string                // agent -> run id
+	decodes []problem
+}
+
+type storedMsg struct {
+	ID         string `json:"id"`
+	AgentID    string `json:"agent_id"`
+	Seq        uint64 `json:"seq"`
+	Role       string `json:"role"`
+	ToolCallID string `json:"tool_call_id"`
+	RunID      string `json:"run_id"`
+	ToolCalls  []struct {
+		ID     string `json:"id"`
+		Client bool   `json:"client"`
+	} `json:"tool_calls"`
+}
+
+type storedRun struct {
+	ID       string `json:"id"`
+	AgentID  string `json:"agent_id"`
+	Status   string `json:"status"`
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+// damagedEntry stands for an index entry whose value is damaged.
+const damagedEntry = "\x00damaged"
+
+func newMessageScan() *messageScan {
+	return &messageScan{msgs: map[string]map[uint64]*storedMsg{}, ids: map[string]string{},
+		runs: map[string]*storedRun{}, keys: map[string][]string{}, active: map[string]string{}}
+}
+
+// add takes one stored pair; v is its unsealed value, ok false when it is
+// damaged.
+func (s *messageScan) add(k string, v []byte, ok bool) {
+	switch {
+	case strings.HasPrefix(k, msgKeyPrefix):
+		agentID, hex, _ := strings.Cut(k[len(msgKeyPrefix):], "/")
+		var seq uint64
+		if _, err := fmt.Sscanf(hex, "%016x", &seq); err != nil {
+			s.decodes = append(s.decodes, problem{agentID, fmt.Sprintf("message key %q has no sequence number", k)})
+			return
+		}
+		if s.msgs[agentID] == nil {
+			s.msgs[agentID] = map[uint64]*storedMsg{}
+		}
+		var m *storedMsg
+		if ok {
+			m = new(storedMsg)
+			if err := json.Unmarshal(v, m); err != nil {
+				s.decodes = append(s.decodes, problem{agentID, fmt.Sprintf("message %q does not decode: %v", k, err)})
+				m = nil
+			}
+		}
+		s.msgs[agentID][seq] = m
+	case strings.HasPrefix(k, msgIDPrefix):
+		if !ok {
+			v = []byte(damagedEntry)
+		}
+		s.ids[k[len(msgIDPrefix):]] = string(v)
+	case strings.HasPrefix(k, runKeyPrefix):
+		var r *storedRun
+		if ok {
+			r = new(storedRun)
+			if err := json.Unmarshal(v, r); err != nil {
+				s.decodes = append(s.decodes, problem{"", fmt.Sprintf("run %q does not decode: %v", k, err)})
+				r = nil
+			}
+		}
+		s.runs[k[len(runKeyPrefix):]] = r
+	case strings.HasPrefix(k, turnKeyPrefix):
+		if ok {
+			agentID, _, _ := strings.Cut(k[len(turnKeyPrefix):], "/")
+			s.keys[agentID] = append(s.keys[agentID], string(v))
+		}
+	case strings.HasPrefix(k, activeRunPrefix):
+		if ok {
+			s.active[k[len(activeRunPrefix):]] = string(v)
+		}
+	}
+}
+
+func (s *messageScan) problems(agentExists func(string) bool) []problem {
+	out := s.decodes
+	add := func(obj, format string, args ...any) {
+		out = append(out, problem{obj, fmt.Sprintf(format, args...)})
+	}
+	for _, agentID := range sortedKeys(s.msgs) {
+		msgs := s.msgs[agentID]
+		if !agentExists(agentID) {
+			add(agentID, "agent %s has no record, but %d of its messages remain", agentID, len(msgs))
+			continue
+		}
+		n := uint64(len(msgs))
+		for seq := uint64(1); seq <= n; seq++ {
+			if _, ok := msgs[seq]; !ok {
+				add(agentID, "agent %s has %d messages but none numbered %d: its numbering has a gap", agentID, n, seq)
+				break
+			}
+		}
+		damaged := false
+		for seq := uint64(1); seq <= n; seq++ {
+			m := msgs[seq]
+			if m == nil {
+				damaged = true
+				continue
+			}
+			where := fmt.Sprintf("%s/%016x", agentID, seq)
+			switch {
+			case m.AgentID != agentID || m.Seq != seq:
+				add(agentID, "message %s is stored as %s but says agent %s, number %d", m.ID, where, m.AgentID, m.Seq)
+			case s.ids[m.ID] != where && s.ids[m.ID] != damagedEntry:
+				add(agentID, "message %s is stored as %s, but its id index says %q", m.ID, where, s.ids[m.ID])
+			}
+			if m.RunID != "" {
+				switch r, ok := s.runs[m.RunID]; {
+				case !ok:
+					add(agentID, "message %s (%s) belongs to run %s, which has no record", m.ID, where, m.RunID)
+				case r != nil && (r.AgentID != agentID || seq < r.FirstSeq || seq > r.LastSeq):
+					add(agentID, "message %s (%s) of run %s lies outside the run's messages %d..%d of agent %s", m.ID, where, m.RunID, r.FirstSeq, r.LastSeq, r.AgentID)
+				}
+			}
+		}
+		if damaged {
+			continue
+		}
+		// Tool calls and their results.
+		for seq := uint64(1); seq <= n; seq++ {
+			m := msgs[seq]
+			switch m.Role {
+			case "tool":
+				add(agentID, "tool result %s (message %d of agent %s, call %s) follows no assistant message", m.ID, seq, agentID, m.ToolCallID)
+			case "assistant":
+				answered := map[string]int{}
+				next := seq + 1
+				for ; next <= n && msgs[next].Role == "tool"; next++ {
+					r := msgs[next]
+					found := false
+					for _, tc := range m.ToolCalls {
+						found = found || tc.ID == r.ToolCallID
+					}
+					if !found {
+						add(agentID, "tool result %s (message %d of agent %s) answers call %s, which assistant message %s (message %d) did not make", r.ID, next, agentID, r.ToolCallID, m.ID, seq)
+					}
+					answered[r.ToolCallID]++
+				}
+				for _, tc := range m.ToolCalls {
+					if tc.Client {
+						continue // waits for the client's result
+					}
+					if a := answered[tc.ID]; a != 1 {
+						add(agentID, "tool call %s of assistant message %s (message %d of agent %s) has %d results after it: a step was committed in pieces", tc.ID, m.ID, seq, agentID, a)
+					}
+				}
+				seq = next - 1
+			}
+		}
+	}
+	for _, id := range sortedKeys(s.ids) {
+		if s.ids[id] == damagedEntry {
+			continue
+		}
+		agentID, hex, _ := strings.Cut(s.ids[id], "/")
+		var seq uint64
+		fmt.Sscanf(hex, "%016x", &seq)
+		m, ok := s.msgs[agentID][seq]
+		switch {
+		case !ok:
+			add(agentID, "the id index names message %s as %s, which is not stored", id, s.ids[id])
+		case m != nil && m.ID != id:
+			add(agentID, "the id index names message %s as %s, which is message %s", id, s.ids[id], m.ID)
+		}
+	}
+	for _, agentID := range sortedKeys(s.keys) {
+		if !agentExists(agentID) {
+			add(agentID, "agent %s has no record, but its answered otids and keys remain", agentID)
+			continue
+		}
+		for _, runID := range s.keys[agentID] {
+			switch r, ok := s.runs[runID]; {
+			case !ok:
+				add(agentID, "an answered otid or key of agent %s names run %s, which has no record", agentID, runID)
+			case r != nil && r.AgentID != agentID:
+				add(agentID, "an answered otid or key of agent %s names run %s of agent %s", agentID, runID, r.AgentID)
+			}
+		}
+	}
+	for _, agentID := range sortedKeys(s.active) {
+		runID := s.active[agentID]
+		switch r, ok := s.runs[runID]; {
+		case !agentExists(agentID):
+			add(agentID, "agent %s has no record, but its turn in progress (run %s) remains", agentID, runID)
+		case !ok:
+			add(agentID, "the turn in progress of agent %s is run %s, which has no record", agentID, runID)
+		case r != nil && (r.AgentID != agentID || r.Status != "running" && r.Status != "created"):
+			add(agentID, "the turn in progress of agent %s is run %s, which is %s (agent %s)", agentID, runID, r.Status, r.AgentID)
 		}
 	}
 	return out

@@ -34,16 +34,18 @@ const (
 	aProbe                     // is block attached (from a block's agent list)
 	aBlockGone                 // the block was deleted: detached everywhere
 	// Block objects.
-	bCreate // create with value
-	bRead   // exists with value, or not
-	bWrite  // set value
-	bDelete // delete
+	bCreate   // create with value
+	bRead     // exists with value, or not
+	bWrite    // set value
+	bDelete   // delete
+	bToolEdit // a memory tool call of an agent's turn, with its result
 )
 
 var mopNames = map[mopKind]string{
 	aCreate: "create", aRead: "read", aUpdateName: "rename", aSetBlocks: "set-blocks", aDelete: "delete",
 	aAttach: "attach", aDetach: "detach", aEditLabel: "edit-by-label", aHasBlock: "has-block", aProbe: "probe",
 	aBlockGone: "block-deleted", bCreate: "create", bRead: "read", bWrite: "write", bDelete: "delete",
+	bToolEdit: "tool-edit",
 }
 
 // result of a model operation.
@@ -75,6 +77,12 @@ type mop struct {
 	respName string
 	respAtt  string
 	hasResp  bool
+	// anyValue: a bRead that saw the block but whose value the model
+	// cannot know (written by a memory tool of a turn whose history is
+	// gone).
+	anyValue bool
+	// edit is a bToolEdit's call and result.
+	edit *toolEdit
 }
 
 func (m *mop) String() string {
@@ -87,7 +95,13 @@ func (m *mop) String() string {
 		fmt.Fprintf(&b, " name=%s", m.name)
 	}
 	if m.value != "" {
-		fmt.Fprintf(&b, " value=%s", m.value)
+		fmt.Fprintf(&b, " value=%q", m.value)
+	}
+	if m.anyValue {
+		b.WriteString(" (any value)")
+	}
+	if m.edit != nil {
+		fmt.Fprintf(&b, " %s", m.edit)
 	}
 	if m.hasAtt {
 		fmt.Fprintf(&b, " att=[%s]", m.att)
@@ -276,7 +290,21 @@ func stepBlock(s blockState, m *mop) []any {
 		if !m.present {
 			return keep(!s.exists)
 		}
-		return keep(s.exists && s.value == m.value)
+		return keep(s.exists && (m.anyValue || s.value == m.value))
+	case bToolEdit:
+		// A call that named no attached block or had unusable arguments
+		// did nothing; one that succeeded found the block and changed it
+		// as the tool does; one that failed on the value left it.
+		if !s.exists {
+			return keep(m.edit.noEffect())
+		}
+		next := s
+		v, ok := m.edit.step(s.value)
+		if !ok {
+			return nil
+		}
+		next.value = v
+		return []any{next}
 	case bWrite:
 		next := s
 		next.value = m.value

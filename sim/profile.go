@@ -44,6 +44,23 @@ const (
 	ClockSkew FaultKind = "clock_skew"
 	// ClockJump moves the service's clock forward or back by up to two hours.
 	ClockJump FaultKind = "clock_jump"
+
+	// LLM faults are drawn on each request to the simulated model provider
+	// (its key is the agent's id; op is "stream" or "complete").
+	//
+	// LLMError fails the request with a retryable server error (500, 502,
+	// 503 or 529), sometimes after part of a streamed answer.
+	LLMError FaultKind = "llm_error"
+	// LLMRateLimit fails the request with 429 and a Retry-After.
+	LLMRateLimit FaultKind = "llm_rate_limit"
+	// LLMTimeout blocks the request for a simulated while (or until its
+	// context ends) and then fails it as timed out.
+	LLMTimeout FaultKind = "llm_timeout"
+	// LLMBadResponse answers with a response a model should not give: a
+	// call of an unknown tool or of a tool the agent lacks, malformed or
+	// mistyped JSON arguments, a call without an id, two calls with one
+	// id, a call reusing the id of an earlier turn's, or nothing at all.
+	LLMBadResponse FaultKind = "llm_bad_response"
 )
 
 // Fault is one fault of a profile.
@@ -80,6 +97,10 @@ var faultDefaults = []Fault{
 	{Kind: ProcessCrash, Prob: 0.01, Max: 4},
 	{Kind: ClockSkew, Prob: 0.02, Max: 6},
 	{Kind: ClockJump, Prob: 0.01, Max: 4},
+	{Kind: LLMError, Prob: 0.04, Max: 10},
+	{Kind: LLMRateLimit, Prob: 0.03, Max: 10},
+	{Kind: LLMTimeout, Prob: 0.02, Max: 6},
+	{Kind: LLMBadResponse, Prob: 0.05, Max: 12},
 }
 
 // groups are the named profiles.
@@ -88,18 +109,19 @@ var groups = map[string][]FaultKind{
 	"storage": {WriteFail, ReadFail, CorruptRead, CorruptWrite, Latency, DiskFull, FsyncFail},
 	"crash":   {CrashBeforeWrite, CrashAfterWrite, CrashDuringTxn, ProcessCrash},
 	"clock":   {ClockSkew, ClockJump},
+	"llm":     {LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse},
 }
 
 func init() {
 	var all []FaultKind
-	for _, g := range []string{"storage", "crash", "clock"} {
+	for _, g := range []string{"storage", "crash", "clock", "llm"} {
 		all = append(all, groups[g]...)
 	}
 	groups["all"] = all
 }
 
 // ProfileNames lists the named profiles.
-var ProfileNames = []string{"none", "storage", "crash", "clock", "all"}
+var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "all"}
 
 func defaultFault(k FaultKind) (Fault, bool) {
 	for _, f := range faultDefaults {
@@ -112,12 +134,15 @@ func defaultFault(k FaultKind) (Fault, bool) {
 
 // Profile is a set of faults, at most one of each kind. Its text form is
 // what ParseProfile reads and String writes: comma-separated items, each a
-// named profile ("none", "storage", "crash", "clock", "all") or one fault
+// named profile ("none", "storage", "crash", "clock", "llm", "all") or one fault
 // with optional settings,
 //
-//	kind[=prob][:key=PREFIX][:op=read|write][:after=N][:max=N]
+//	kind[=prob][:key=PREFIX][:op=read|write|stream|complete][:after=N][:max=N]
 //
-// for instance "crash,write_fail=0.2:key=actor/state/:max=3". A later item
+// for instance "crash,write_fail=0.2:key=actor/state/:max=3" or
+// "llm,llm_error=0.3:op=stream". The ops of storage faults are read and
+// write, those of LLM faults stream and complete; an LLM fault's key is
+// matched against the agent's id. A later item
 // replaces an earlier fault of the same kind; unset settings take the
 // kind's defaults.
 type Profile struct {
@@ -190,7 +215,11 @@ func parseFault(item string) (Fault, error) {
 		case "key":
 			f.Key = v
 		case "op":
-			if v != "read" && v != "write" && v != "" {
+			if isLLMFault(f.Kind) {
+				if v != "stream" && v != "complete" && v != "" {
+					return Fault{}, fmt.Errorf("sim: fault %s: op %q: want stream or complete", f.Kind, v)
+				}
+			} else if v != "read" && v != "write" && v != "" {
 				return Fault{}, fmt.Errorf("sim: fault %s: op %q: want read or write", f.Kind, v)
 			}
 			f.Op = v
@@ -268,11 +297,34 @@ func (p Profile) failsOperations() bool {
 	for _, f := range p.Faults {
 		switch f.Kind {
 		case Latency, ClockSkew, ClockJump:
+		case LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse:
+			// A model failure ends a turn with a stop reason, not a 5xx.
 		default:
 			if f.Prob > 0 {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// isLLMFault reports whether k is drawn on model requests.
+func isLLMFault(k FaultKind) bool {
+	switch k {
+	case LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse:
+		return true
+	}
+	return false
+}
+
+// failsTurns reports whether any fault can end a turn with the stop reason
+// reason; without one, a turn that stops so is a bug.
+func (p Profile) failsTurns(reason string) bool {
+	switch reason {
+	case "llm_api_error":
+		return p.Has(LLMError) || p.Has(LLMRateLimit) || p.Has(LLMTimeout)
+	case "error", "cancelled":
+		return p.failsOperations()
 	}
 	return false
 }

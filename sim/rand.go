@@ -17,6 +17,7 @@ const (
 	streamIDs     = 0x696473       // "ids"
 	streamClient  = 0x636c69656e74 // "client" + client number
 	streamVariant = 0x76617269616e // "varian(t)"
+	streamLLM     = 0x6c6c6d       // "llm"
 )
 
 // splitmix64 scrambles x; it spreads nearby seeds far apart.

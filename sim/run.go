@@ -81,6 +81,7 @@ func run(cfg Config) (Result, *system, *world) {
 		}
 	}
 	s.checkInvariants("at the end of the run")
+	s.final = s.runAudit(w)
 	return s.result(w, base.Now().Sub(started)), s, w
 }
 
@@ -112,6 +113,7 @@ func (s *system) result(w *world, elapsed time.Duration) Result {
 		Faults:     s.inj.snapshotCounts(),
 		Violations: violations,
 		SimTime:    elapsed,
+		Checked:    s.checked,
 	}
 }
 
@@ -119,7 +121,7 @@ func (s *system) result(w *world, elapsed time.Duration) Result {
 // calling progress (if not nil) after each run, one call at a time.
 func Sweep(cfg Config, seeds []uint64, parallel int, progress func(Result)) Summary {
 	parallel = max(1, parallel)
-	sum := Summary{Faults: map[string]int{}}
+	sum := Summary{Faults: map[string]int{}, Checked: map[string]int{}}
 	var mu sync.Mutex
 	next := make(chan uint64)
 	var wg sync.WaitGroup
@@ -138,6 +140,9 @@ func Sweep(cfg Config, seeds []uint64, parallel int, progress func(Result)) Summ
 					sum.Faults[k] += v
 				}
 				sum.Violations += len(r.Violations)
+				for k, v := range r.Checked {
+					sum.Checked[k] += v
+				}
 				sum.SimTime += r.SimTime
 				if len(r.Violations) > 0 {
 					sum.Failed = append(sum.Failed, r)

@@ -120,6 +120,9 @@ type Result struct {
 	Violations []Violation
 	// SimTime is how long the run took on the base clock.
 	SimTime time.Duration
+	// Checked counts what the message checkers examined, by name: sends
+	// answered, histories read back, tool calls replayed, and so on.
+	Checked map[string]int `json:",omitempty"`
 }
 
 // Violation is one checker's finding.
@@ -145,6 +148,10 @@ var Checkers = []string{
 	"invariants",        // stored records, indexes and attachments disagree
 	"unexpected-error",  // a server error or panic with no fault to cause it
 	"liveness",          // the run did not finish
+	"message-lost",      // an acknowledged message is missing from the history
+	"duplicate-turn",    // one message ran two turns, or a resend got another answer
+	"history",           // a history has a call without one result, split runs, ...
+	"memory",            // a block's value does not follow from its memory tool calls
 }
 
 // Line is the one-line summary of the run: exactly
@@ -221,6 +228,7 @@ type Summary struct {
 	Faults     map[string]int
 	Violations int
 	SimTime    time.Duration
+	Checked    map[string]int
 	// Failed are the runs with violations, by seed.
 	Failed []Result
 }

@@ -22,6 +22,7 @@ func TestSweep(t *testing.T) {
 			start := time.Now()
 			sum := Sweep(Config{Faults: MustProfile(name)}, Seeds(1, seeds), runtime.GOMAXPROCS(0), nil)
 			t.Logf("%d seeds, %d ops, faults %s, %s", sum.Seeds, sum.Ops, formatCounts(sum.Faults), time.Since(start).Round(time.Millisecond))
+			t.Logf("checked %s", formatCounts(sum.Checked))
 			if sum.Seeds != seeds || sum.Ops != seeds*DefaultOps && len(sum.Failed) == 0 {
 				t.Errorf("ran %d seeds and %d ops, want %d and %d", sum.Seeds, sum.Ops, seeds, seeds*DefaultOps)
 			}
@@ -69,7 +70,8 @@ func TestReport(t *testing.T) {
 }
 
 func TestParseProfile(t *testing.T) {
-	for _, s := range []string{"none", "storage", "crash", "clock", "all", "crash,storage,clock", "write_fail=0.5:key=block/:op=write:after=3:max=2,clock"} {
+	for _, s := range []string{"none", "storage", "crash", "clock", "llm", "all", "crash,storage,clock", "write_fail=0.5:key=block/:op=write:after=3:max=2,clock",
+		"llm,llm_error=0.3:key=agent-:op=stream:max=5"} {
 		p, err := ParseProfile(s)
 		if err != nil {
 			t.Fatalf("ParseProfile(%q): %v", s, err)
@@ -97,7 +99,11 @@ func TestParseProfile(t *testing.T) {
 	if got := MustProfile("").String(); got != "none" {
 		t.Errorf(`empty profile is %q, want "none"`, got)
 	}
-	for _, bad := range []string{"bogus", "write_fail=2", "write_fail:op=sideways", "latency:max=-1", "latency:color=red"} {
+	if n := len(MustProfile("llm").Faults); n != 4 {
+		t.Errorf("llm has %d faults, want 4", n)
+	}
+	for _, bad := range []string{"bogus", "write_fail=2", "write_fail:op=sideways", "latency:max=-1", "latency:color=red",
+		"llm_timeout:op=read", "write_fail:op=stream"} {
 		if _, err := ParseProfile(bad); err == nil {
 			t.Errorf("ParseProfile(%q) succeeded", bad)
 		}

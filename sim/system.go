@@ -29,11 +29,14 @@ type system struct {
 	rec   *recorder
 	ids   *lockedReader
 	log   *slog.Logger
+	llm   *scriptedLLM
 
 	mu      sync.Mutex
 	cur     *incarnation
 	all     []*incarnation
 	closing bool
+	final   *audit         // what the audit after the run read back
+	checked map[string]int // what the checkers examined
 
 	vmu        sync.Mutex
 	online     []rawViolation
@@ -80,6 +83,7 @@ func newSystem(cfg Config) *system {
 		stop:  make(chan struct{}),
 	}
 	s.log = slog.New(&panicHandler{sys: s})
+	s.llm = newScriptedLLM(s)
 	return s
 }
 
@@ -110,6 +114,7 @@ func (s *system) start() (*incarnation, error) {
 			},
 			Rand:         s.ids,
 			DefaultModel: defaultModel,
+			LLM:          &llmProvider{m: s.llm, inc: inc},
 		})
 		if err != nil {
 			return nil, err

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kelpie/kelpie/agent"
 )
 
 // Operation kinds of the workload.
@@ -33,6 +35,8 @@ const (
 	kListAgentBlocks  = "list_agent_blocks"
 	kGetAgentBlock    = "get_agent_block"
 	kListBlockAgents  = "list_block_agents"
+	kSendMessage      = "send_message"
+	kListMessages     = "list_messages"
 )
 
 // mix is the workload's operation mix, by weight.
@@ -44,7 +48,7 @@ var mix = []struct {
 	{kSetBlocks, 2}, {kDeleteAgent, 3}, {kCreateBlock, 4}, {kGetBlock, 6},
 	{kListBlocks, 2}, {kUpdateBlock, 8}, {kUpdateAgentBlock, 10}, {kAttach, 6},
 	{kDetach, 5}, {kDeleteBlock, 2}, {kListAgentBlocks, 3}, {kGetAgentBlock, 4},
-	{kListBlockAgents, 3},
+	{kListBlockAgents, 3}, {kSendMessage, 16}, {kListMessages, 5},
 }
 
 var mixTotal = func() int {
@@ -72,6 +76,7 @@ type world struct {
 	labelBlock  map[string]string
 	byName      map[string]*opRecord // agent creates by requested name
 	byLabel     map[string]*opRecord // block-creating operations by label
+	deleting    map[string]bool      // agents a delete was sent for
 }
 
 func newWorld(s *system) *world {
@@ -86,6 +91,7 @@ func newWorld(s *system) *world {
 		labelBlock:  map[string]string{},
 		byName:      map[string]*opRecord{},
 		byLabel:     map[string]*opRecord{},
+		deleting:    map[string]bool{},
 	}
 }
 
@@ -106,15 +112,26 @@ func (c *client) run() {
 		op := c.next()
 		c.do(op)
 		c.w.learn(op)
-		// A write with an unknown outcome and an idempotency key is
-		// retried with the same key: it must take effect exactly once.
-		// Retries count against the client's operations.
-		for last := op; last.Out == unknownOutcome && op.IdemKey != "" && len(op.Retries) < maxRetries && done+1 < c.ops && !c.sys.stopped(); {
+		// A write with an unknown outcome and an idempotency key (or a
+		// message with an otid) is retried with the same key: it must take
+		// effect exactly once. Retries count against the client's
+		// operations.
+		keyed := op.IdemKey != "" || op.Otid != ""
+		for last := op; last.Out == unknownOutcome && keyed && len(op.Retries) < maxRetries && done+1 < c.ops && !c.sys.stopped(); {
 			done++
 			c.pause()
 			last = op.retry()
 			c.do(last)
 			c.w.learn(last)
+		}
+		// Now and then a message already answered is sent again: the
+		// answer must be the same run, not a second turn.
+		if op.Kind == kSendMessage && op.Out == okOutcome && c.rng.IntN(8) == 0 && done+1 < c.ops && !c.sys.stopped() {
+			done++
+			c.pause()
+			again := op.retry()
+			c.do(again)
+			c.w.learn(again)
 		}
 	}
 }
@@ -134,6 +151,7 @@ func (op *opRecord) retry() *opRecord {
 	r := &opRecord{
 		Client: op.Client, Kind: op.Kind, Method: op.Method, Path: op.Path, Body: op.Body,
 		IdemKey: op.IdemKey, Root: op, Target: op.Target,
+		Otid: op.Otid, Streaming: op.Streaming, StreamTokens: op.StreamTokens,
 		Block: op.Block, Label: op.Label, Value: op.Value, Name: op.Name, IDs: op.IDs,
 		MemLabels: op.MemLabels, MemValues: op.MemValues,
 	}
@@ -223,9 +241,13 @@ func (c *client) next() *opRecord {
 		}
 		body := struct {
 			Name         string   `json:"name"`
+			AgentType    string   `json:"agent_type,omitempty"`
 			MemoryBlocks []mem    `json:"memory_blocks"`
 			BlockIDs     []string `json:"block_ids,omitempty"`
 		}{Name: op.Name, BlockIDs: op.IDs}
+		// Agents of the default type answer in text; memgpt agents answer
+		// through send_message, with other memory tools.
+		body.AgentType = []string{"", "", "memgpt_agent", "memgpt_v2_agent"}[c.rng.IntN(4)]
 		for i := range op.MemLabels {
 			body.MemoryBlocks = append(body.MemoryBlocks, mem{op.MemLabels[i], op.MemValues[i]})
 		}
@@ -256,6 +278,8 @@ func (c *client) next() *opRecord {
 	case kDeleteAgent:
 		op.Agent = c.pickAgent()
 		op.set("DELETE", "/v1/agents/"+op.Agent, nil)
+		// Before the call: a turn the delete cuts short may end first.
+		w.deleting[op.Agent] = true
 	case kCreateBlock:
 		op.Label, op.Value = c.token("s"), c.token("v")
 		op.set("POST", "/v1/blocks", map[string]string{"label": op.Label, "value": op.Value})
@@ -294,6 +318,36 @@ func (c *client) next() *opRecord {
 	case kListBlockAgents:
 		op.Block = c.pickBlock()
 		op.set("GET", "/v1/blocks/"+op.Block+"/agents?limit=1000", nil)
+	case kSendMessage:
+		op.Agent = c.pickAgent()
+		op.Otid = c.token("o")
+		op.Streaming = c.rng.IntN(3) == 0
+		op.StreamTokens = op.Streaming && c.rng.IntN(2) == 0
+		type input struct {
+			Role    string `json:"role"`
+			Content string `json:"content"`
+			Otid    string `json:"otid"`
+		}
+		body := struct {
+			Messages     []input `json:"messages"`
+			Streaming    bool    `json:"streaming,omitempty"`
+			StreamTokens bool    `json:"stream_tokens,omitempty"`
+			MaxSteps     int     `json:"max_steps,omitempty"`
+		}{
+			Messages:  []input{{Role: "user", Content: fmt.Sprintf("hello %s please remember %s", op.Otid, c.token("w")), Otid: op.Otid}},
+			Streaming: op.Streaming, StreamTokens: op.StreamTokens,
+		}
+		if c.rng.IntN(6) == 0 {
+			body.MaxSteps = 1 + c.rng.IntN(3)
+		}
+		op.set("POST", "/v1/agents/"+op.Agent+"/messages", body)
+	case kListMessages:
+		op.Agent = c.pickAgent()
+		if c.rng.IntN(4) == 0 {
+			op.set("GET", fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=desc", op.Agent, 1+c.rng.IntN(8)), nil)
+		} else {
+			op.set("GET", fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", op.Agent, agent.MaxListLimit), nil)
+		}
 	}
 	if isWrite(kind) && c.rng.IntN(2) == 0 {
 		op.IdemKey = c.token("k")
@@ -317,7 +371,8 @@ func needsBlock(kind string) bool {
 
 func needsAgent(kind string) bool {
 	switch kind {
-	case kGetAgent, kUpdateAgent, kSetBlocks, kDeleteAgent, kUpdateAgentBlock, kAttach, kDetach, kListAgentBlocks, kGetAgentBlock:
+	case kGetAgent, kUpdateAgent, kSetBlocks, kDeleteAgent, kUpdateAgentBlock, kAttach, kDetach, kListAgentBlocks, kGetAgentBlock,
+		kSendMessage, kListMessages:
 		return true
 	}
 	return false
@@ -406,6 +461,8 @@ func (c *client) do(op *opRecord) {
 	op.Status, op.Resp = rw.Code, rw.Body.Bytes()
 	s.rec.end(op)
 	switch {
+	case op.Status == 200 && op.Kind == kSendMessage && op.Streaming && !streamDone(op.Resp):
+		op.Out = unknownOutcome // the stream was cut off
 	case op.Status == 200:
 		op.Out = okOutcome
 	case op.Status >= 400 && op.Status < 500:
@@ -436,6 +493,20 @@ func (c *client) checkResponse(op *opRecord) {
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
+	}
+	if sr := op.Send; sr != nil && op.Out == okOutcome {
+		switch sr.Stop {
+		case "end_turn", "max_steps", "max_tokens_exceeded":
+		case "llm_api_error", "error", "cancelled":
+			c.w.mu.Lock()
+			deleted := c.w.deleting[op.Agent]
+			c.w.mu.Unlock()
+			if !s.cfg.Faults.failsTurns(sr.Stop) && !(sr.Stop == "error" && deleted) {
+				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, sr.Stop, clipString(sr.Error, 300))
+			}
+		default:
+			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, sr.Stop)
+		}
 	}
 }
 
