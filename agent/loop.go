@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
@@ -424,6 +425,7 @@ type turnManager struct {
 	defaultModel string
 	clock        clock.Clock
 	log          *slog.Logger
+	retryBackoff time.Duration
 
 	base   context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -852,6 +854,14 @@ func (r *turnRun) end(reason, msg string) TurnResult {
 // after the provider said the prompt did not fit.
 const maxContextRetries = 2
 
+// Retries of a model call that failed transiently (rate limit, 5xx,
+// timeout, a dropped connection) before any of its answer reached a client.
+const (
+	maxTransientRetries    = 3
+	DefaultLLMRetryBackoff = 500 * time.Millisecond // doubled per retry
+	maxLLMRetryWait        = 10 * time.Second       // a longer Retry-After ends the turn
+)
+
 func (r *turnRun) step(step int) (*stepResult, error) {
 	var (
 		resp    *llm.Response
@@ -861,9 +871,9 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		memgpt  bool
 		lastErr error
 	)
-	for attempt := 0; attempt <= maxContextRetries; attempt++ {
+	for contextRetries, transientRetries := 0, 0; ; {
 		var err error
-		built, err = r.svc.buildRequest(r.ctx, r, 1.0/float64(int(1)<<attempt))
+		built, err = r.svc.buildRequest(r.ctx, r, 1.0/float64(int(1)<<contextRetries))
 		if err != nil {
 			return nil, err
 		}
@@ -874,9 +884,11 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		if stepID, err = r.svc.env.newID("step"); err != nil {
 			return nil, err
 		}
+		streamed := false
 		var onDelta func(llm.Delta)
 		if r.streamTokens {
-			onDelta = r.deltaSink(asstID, stepID, memgpt)
+			sink := r.deltaSink(asstID, stepID, memgpt)
+			onDelta = func(d llm.Delta) { streamed = true; sink(d) }
 		}
 		resp, err = r.provider.Complete(r.ctx, built.req, onDelta)
 		if err == nil {
@@ -884,12 +896,31 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 			break
 		}
 		lastErr = err
-		var le *llm.Error
 		if r.ctx.Err() != nil {
 			return nil, &stepError{StopCancelled, ""}
 		}
-		if !errors.As(err, &le) || !le.ContextExceeded {
+		var le *llm.Error
+		if errors.As(err, &le) && le.ContextExceeded && contextRetries < maxContextRetries {
+			contextRetries++
+			continue
+		}
+		// A transient failure is asked again, unless part of the answer
+		// was already streamed: a second answer would not match it.
+		if !llm.IsRetryable(err) || streamed || transientRetries == maxTransientRetries {
 			break
+		}
+		wait := min(r.svc.turns.retryBackoff<<transientRetries, maxLLMRetryWait)
+		if le != nil && le.RetryAfter > 0 {
+			if le.RetryAfter > maxLLMRetryWait {
+				break // the caller is better told now than kept waiting
+			}
+			wait = le.RetryAfter
+		}
+		transientRetries++
+		select {
+		case <-r.svc.turns.clock.After(wait):
+		case <-r.ctx.Done():
+			return nil, &stepError{StopCancelled, ""}
 		}
 	}
 	if lastErr != nil {

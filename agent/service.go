@@ -32,6 +32,10 @@ type Config struct {
 	// means no provider is configured: everything works but sending
 	// messages, which is answered with an error saying what to configure.
 	LLM LLMResolver
+	// LLMRetryBackoff is the first pause before re-asking a model after a
+	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
+	// means DefaultLLMRetryBackoff. A provider's Retry-After wins.
+	LLMRetryBackoff time.Duration
 }
 
 // Service is the agent service. Create it with NewService.
@@ -66,6 +70,10 @@ func NewService(cfg Config) (*Service, error) {
 		clk = clock.Real{}
 	}
 	turns := newTurnManager(cfg.LLM, cfg.DefaultModel, clk, cfg.Runtime.Logger)
+	turns.retryBackoff = cfg.LLMRetryBackoff
+	if turns.retryBackoff <= 0 {
+		turns.retryBackoff = DefaultLLMRetryBackoff
+	}
 	return &Service{store: cfg.Store, runtime: rt, env: e, turns: turns, clock: clk}, nil
 }
 

@@ -22,7 +22,7 @@ import (
 func newDoubleServer(t *testing.T, opts Options) (*client, *llmtest.Server) {
 	t.Helper()
 	double := llmtest.NewServer(t)
-	svc, err := agent.NewService(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry()})
+	svc, err := agent.NewService(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry(), LLMRetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,10 +75,18 @@ func TestEndToEndProviders(t *testing.T) {
 				t.Errorf("system prompt after the edit:\n%s", last.System)
 			}
 
-			// A model error: the history keeps the user message alone;
-			// the next turn (two user messages in a row) is still valid for
-			// the vendor.
-			double.Script(llmtest.Reply{Status: 500, ErrorMessage: "overloaded"})
+			// A transient model error is asked again.
+			double.Script(llmtest.Reply{Status: 503, ErrorMessage: "overloaded"}, llmtest.Reply{Text: "Back."})
+			var retried map[string]any
+			c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"input":"still there?"}`, &retried)
+			if got := mustJSON(retried); !strings.Contains(got, `"stop_reason":"end_turn"`) || !strings.Contains(got, "Back.") {
+				t.Errorf("after a transient error: %s", got)
+			}
+
+			// A lasting model error: the history keeps the user message
+			// alone; the next turn (two user messages in a row) is still
+			// valid for the vendor.
+			double.Script(llmtest.Reply{Status: 400, ErrorMessage: "bad request"})
 			body, _ := c.stream("POST", "/v1/agents/"+a.ID+"/messages", `{"input":"are you there?","streaming":true,"include_pings":false}`)
 			if !strings.Contains(body, `"stop_reason":"llm_api_error"`) || !strings.Contains(body, "event: error\ndata: ") {
 				t.Errorf("error stream:\n%s", body)
@@ -125,7 +133,7 @@ func TestEndToEndProviders(t *testing.T) {
 			for _, m := range hist {
 				kinds = append(kinds, m["message_type"].(string))
 			}
-			want := "user_message tool_call_message tool_return_message assistant_message user_message user_message assistant_message " +
+			want := "user_message tool_call_message tool_return_message assistant_message user_message assistant_message user_message user_message assistant_message " +
 				"user_message approval_request_message tool_return_message assistant_message"
 			if strings.Join(kinds, " ") != want {
 				t.Errorf("history:\n%s\nwant:\n%s", strings.Join(kinds, " "), want)

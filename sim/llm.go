@@ -110,7 +110,7 @@ func (p *llmProvider) Complete(ctx context.Context, req llm.Request, onDelta fun
 	switch {
 	case inj.fire(LLMRateLimit, op, key):
 		return nil, &llm.Error{Provider: "sim", Status: 429, Retryable: true, Code: "rate_limit_exceeded",
-			Message: "rate limit exceeded", RetryAfter: time.Duration(1+inj.intn(30)) * time.Second}
+			Message: "rate limit exceeded", RetryAfter: time.Duration(1+inj.intn(30)) * time.Millisecond}
 	case inj.fire(LLMError, op, key):
 		status := []int{500, 502, 503, 529}[inj.intn(4)]
 		partial()

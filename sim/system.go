@@ -115,12 +115,15 @@ func (s *system) start() (*incarnation, error) {
 			Rand:         s.ids,
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
+			// Natively the simulated clock runs at real speed; pauses
+			// between model retries stay short so seeds stay fast.
+			LLMRetryBackoff: time.Millisecond,
 		})
 		if err != nil {
 			return nil, err
 		}
 		inc.svcs = append(inc.svcs, svc)
-		inc.handlers = append(inc.handlers, api.NewHandler(svc, api.Options{Logger: s.log}))
+		inc.handlers = append(inc.handlers, api.NewHandler(svc, api.Options{Logger: s.log, Clock: s.clock}))
 	}
 	inc.ctx, inc.cancel = context.WithCancel(context.Background())
 	s.all = append(s.all, inc)
