@@ -330,21 +330,7 @@ func (s *Service) ListRuns(ctx context.Context, f RunFilter, p Page) ([]*Run, er
 	out := []*Run{}
 	err = s.read(ctx, func(txn kv.Txn) error {
 		out = out[:0] // read may run this again
-		created := func(id string) (time.Time, error) {
-			if !ValidRunID(id) {
-				return time.Time{}, &Error{Kind: KindNotFound}
-			}
-			run, err := readRun(txn, id)
-			if err != nil {
-				return time.Time{}, err
-			}
-			return run.CreatedAt, nil
-		}
-		return listByIndex(txn, runIndexPrefix, p, created, func(id string) (bool, error) {
-			run, err := readRun(txn, id)
-			if err != nil {
-				return false, err
-			}
+		return listIndex(txn, runIndexPrefix, p, ValidRunID, readRun, func(r *runRecord) time.Time { return r.CreatedAt }, func(run *runRecord) (bool, error) {
 			if f.match(run) {
 				out = append(out, run.render())
 			}
@@ -682,21 +668,7 @@ func (s *Service) ListConversations(ctx context.Context, agentID string, p Page)
 			return err
 		}
 		prefix := string(agentConvPrefix(agentID))
-		created := func(id string) (time.Time, error) {
-			if !ValidConversationID(id) {
-				return time.Time{}, &Error{Kind: KindNotFound}
-			}
-			c, err := readConversation(txn, id)
-			if err != nil {
-				return time.Time{}, err
-			}
-			return c.CreatedAt, nil
-		}
-		return listByIndex(txn, prefix, p, created, func(id string) (bool, error) {
-			c, err := readConversation(txn, id)
-			if err != nil {
-				return false, err
-			}
+		return listIndex(txn, prefix, p, ValidConversationID, readConversation, func(c *conversationRecord) time.Time { return c.CreatedAt }, func(c *conversationRecord) (bool, error) {
 			out = append(out, c.render())
 			return len(out) < p.Limit, nil
 		})

@@ -444,27 +444,14 @@ func (s *Service) ListAgents(ctx context.Context, f AgentFilter, p Page) ([]*Age
 	out := []*AgentState{}
 	err = s.read(ctx, func(txn kv.Txn) error {
 		out = out[:0] // read may run this again
-		created := func(id string) (time.Time, error) {
-			if !ValidAgentID(id) {
-				return time.Time{}, errAgentNotFound
-			}
-			rec, err := readAgent(txn, id)
-			if err != nil {
-				return time.Time{}, err
-			}
-			return rec.CreatedAt, nil
-		}
-		return listByIndex(txn, agentIndexPrefix, p, created, func(id string) (bool, error) {
-			rec, err := readAgent(txn, id)
-			if err != nil {
-				return false, err
-			}
+		return listIndex(txn, agentIndexPrefix, p, ValidAgentID, readAgent, func(r *agentRecord) time.Time { return r.CreatedAt }, func(rec *agentRecord) (bool, error) {
 			if !f.match(rec) {
 				return true, nil
 			}
 			var blocks []attachedBlock
 			if f.WithBlocks {
-				if blocks, err = agentBlocks(txn, id); err != nil {
+				var err error
+				if blocks, err = agentBlocks(txn, rec.ID); err != nil {
 					return false, err
 				}
 			}
@@ -494,23 +481,25 @@ func (s *Service) CountAgents(ctx context.Context, f AgentFilter) (int, error) {
 	return n, err
 }
 
-// listByIndex visits the ids of an index in the page's order, strictly
-// between its cursors, until visit returns false. created gives a cursor's
-// creation time; an unknown cursor is ignored, as Letta does.
-func listByIndex(txn kv.Txn, prefix string, p Page, created func(id string) (time.Time, error), visit func(id string) (bool, error)) error {
+// listIndex visits the records an index lists, in the page's order,
+// strictly between its cursors, until visit returns false. valid and read
+// find a record by id; created gives its place in the index. An unknown or
+// malformed cursor is ignored, as Letta does.
+func listIndex[R any](txn kv.Txn, prefix string, p Page, valid func(string) bool,
+	read func(kv.Txn, string) (R, error), created func(R) time.Time, visit func(R) (bool, error)) error {
 	r := kv.PrefixRange([]byte(prefix))
 	cursor := func(id string) ([]byte, error) {
-		if id == "" {
+		if id == "" || !valid(id) {
 			return nil, nil
 		}
-		t, err := created(id)
+		rec, err := read(txn, id)
 		if KindOf(err) == KindNotFound {
 			return nil, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		return indexKey(prefix, t, id), nil
+		return indexKey(prefix, created(rec), id), nil
 	}
 	after, err := cursor(p.After)
 	if err != nil {
@@ -533,11 +522,11 @@ func listByIndex(txn kv.Txn, prefix string, p Page, created func(id string) (tim
 		r.End = upper
 	}
 	return scanEach(txn, r, p.Order == Desc, func(key []byte) (bool, error) {
-		more, err := visit(idFromIndexKey(key))
+		rec, err := read(txn, idFromIndexKey(key))
 		if err != nil {
 			return false, dangling(err, "index entry %q", key)
 		}
-		return more, nil
+		return visit(rec)
 	})
 }
 
@@ -784,21 +773,7 @@ func (s *Service) ListBlocks(ctx context.Context, f BlockFilter, p Page) ([]Bloc
 	out := []Block{}
 	err = s.read(ctx, func(txn kv.Txn) error {
 		out = out[:0] // read may run this again
-		created := func(id string) (time.Time, error) {
-			if !ValidBlockID(id) {
-				return time.Time{}, errBlockNotFound
-			}
-			b, err := readBlock(txn, id)
-			if err != nil {
-				return time.Time{}, err
-			}
-			return b.CreatedAt, nil
-		}
-		return listByIndex(txn, blockIndexPrefix, p, created, func(id string) (bool, error) {
-			b, err := readBlock(txn, id)
-			if err != nil {
-				return false, err
-			}
+		return listIndex(txn, blockIndexPrefix, p, ValidBlockID, readBlock, func(b *blockRecord) time.Time { return b.CreatedAt }, func(b *blockRecord) (bool, error) {
 			if f.match(b) {
 				out = append(out, b.Block)
 			}
