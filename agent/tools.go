@@ -162,7 +162,10 @@ func builtinToolID(name string) string { return derivedID("tool", "builtin", nam
 
 func (t builtinTool) render() Tool {
 	var params map[string]any
-	_ = json.Unmarshal([]byte(t.params), &params)
+	if err := json.Unmarshal([]byte(t.params), &params); err != nil {
+		// The schemas are constants of this package: a bad one is a bug.
+		panic(fmt.Sprintf("agent: built-in tool %s has an invalid parameters schema: %v", t.name, err))
+	}
 	return Tool{
 		ID:              builtinToolID(t.name),
 		ToolType:        t.toolType,
