@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -107,18 +106,11 @@ func decodeAnthropic(body []byte) Request {
 		req.Rejected = fmt.Sprintf(format, args...)
 		return req
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
+	unknown, err := unknownFields(body, anFields)
+	if err != nil {
 		return reject("There was an issue with your request body: %v", err)
 	}
-	var unknown []string
-	for k := range top {
-		if !anFields[k] {
-			unknown = append(unknown, k)
-		}
-	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
 		return reject("%s: Extra inputs are not permitted", strings.Join(unknown, ", "))
 	}
 	var in anRequest

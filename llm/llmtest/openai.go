@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -105,18 +104,11 @@ func decodeOpenAI(body []byte) (Request, *oaRequest) {
 		req.Rejected = fmt.Sprintf(format, args...)
 		return req, nil
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
+	unknown, err := unknownFields(body, oaFields)
+	if err != nil {
 		return reject("We could not parse the JSON body of your request: %v", err)
 	}
-	var unknown []string
-	for k := range top {
-		if !oaFields[k] {
-			unknown = append(unknown, k)
-		}
-	}
 	if len(unknown) > 0 {
-		sort.Strings(unknown)
 		return reject("Unrecognized request argument supplied: %s", strings.Join(unknown, ", "))
 	}
 	var in oaRequest

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -499,4 +500,21 @@ func apiKey(h http.Header) string {
 		return strings.TrimPrefix(a, "Bearer ")
 	}
 	return ""
+}
+
+// unknownFields returns, sorted, the top-level keys of a JSON object body
+// that allowed does not name: the real APIs reject those.
+func unknownFields(body []byte, allowed map[string]bool) ([]string, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return nil, err
+	}
+	var unknown []string
+	for k := range top {
+		if !allowed[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	return unknown, nil
 }
