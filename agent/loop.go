@@ -493,6 +493,25 @@ func (m *turnManager) lock(ctx context.Context, agentID string) (release func(),
 	return func() { once.Do(func() { <-ch; unref() }) }, nil
 }
 
+// TurnStats counts what the turn manager holds at one moment.
+type TurnStats struct {
+	Running   int // turns running
+	LocksHeld int // agents whose turn lock is taken
+	Waiting   int // requests waiting for an agent's turn lock
+}
+
+func (m *turnManager) stats() TurnStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := TurnStats{Running: len(m.active)}
+	for id, ch := range m.locks {
+		held := len(ch)
+		st.LocksHeld += held
+		st.Waiting += m.lockRefs[id] - held
+	}
+	return st
+}
+
 var errServiceClosing = &Error{Kind: KindUnavailable, Message: "the server is shutting down"}
 
 func (m *turnManager) remember(t *Turn) {

@@ -87,8 +87,9 @@ func (s *Service) Close(ctx context.Context) error {
 	return s.runtime.Close(ctx)
 }
 
-// Runtime exposes the actor runtime, for its statistics.
-func (s *Service) Runtime() *actor.Runtime { return s.runtime }
+// Stats reports the turns running and the turn locks held: zero in both
+// once every turn has ended.
+func (s *Service) Stats() TurnStats { return s.turns.stats() }
 
 type idempotencyKeyType struct{}
 
