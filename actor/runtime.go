@@ -389,14 +389,23 @@ func (r *Runtime) discard(a *activation) {
 	r.mu.Unlock()
 }
 
+// The runtime's keys: an actor's state and its fencing epoch, each at
+// <prefix><namespace>/<key>, and the idempotency records at
+// <IdemPrefix><sha256 of the key, hex>.
+const (
+	StatePrefix = "actor/state/"
+	EpochPrefix = "actor/epoch/"
+	IdemPrefix  = "actor/idem/"
+)
+
 // StateKey is the storage key of an actor's state. Readers that need a
 // consistent view without queueing behind the actor read it directly.
-func StateKey(id ID) []byte { return []byte("actor/state/" + id.String()) }
+func StateKey(id ID) []byte { return []byte(StatePrefix + id.String()) }
 
-func epochKey(id ID) []byte { return []byte("actor/epoch/" + id.String()) }
+func epochKey(id ID) []byte { return []byte(EpochPrefix + id.String()) }
 func idemKey(key string) []byte {
 	sum := sha256.Sum256([]byte(key))
-	return fmt.Appendf(nil, "actor/idem/%x", sum)
+	return fmt.Appendf(nil, "%s%x", IdemPrefix, sum)
 }
 
 // idemRecord is what an idempotency key stores: which request it answered

@@ -18,6 +18,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/kvtest"
 	"github.com/kelpie/kelpie/kv/pebble"
+	"github.com/kelpie/kelpie/letta"
 )
 
 // churn is a runtime configuration that deactivates actors constantly: the
@@ -27,18 +28,18 @@ var churn = actor.Config{MaxActivations: 2, IdleTimeout: time.Millisecond}
 
 func newService(t testing.TB, store kv.Store, rc actor.Config) *agent.Service {
 	t.Helper()
-	svc, err := agent.NewService(agent.Config{Store: store, Runtime: rc, DefaultModel: "openai/gpt-4o-mini"})
+	svc, err := agent.New(agent.Config{Store: store, Runtime: rc, DefaultModel: "openai/gpt-4o-mini"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return svc
 }
 
-func createReq(name, human string) agent.CreateAgentRequest {
+func createReq(name, human string) letta.CreateAgentRequest {
 	label1, label2, persona := "human", "persona", "I am "+name
-	return agent.CreateAgentRequest{
+	return letta.CreateAgentRequest{
 		Name: &name,
-		MemoryBlocks: []agent.CreateBlock{
+		MemoryBlocks: []letta.CreateBlock{
 			{Label: &label1, Value: &human},
 			{Label: &label2, Value: &persona},
 		},
@@ -58,7 +59,7 @@ func TestSeedCreateThenGet(t *testing.T) {
 		ctx := context.Background()
 		created, failed := 0, 0
 		for i := range 40 {
-			st, err := svc.CreateAgent(ctx, createReq(fmt.Sprintf("seed%d-%d", seed, i), "v0"))
+			st, err := svc.Agents.Create(ctx, createReq(fmt.Sprintf("seed%d-%d", seed, i), "v0"))
 			if err != nil {
 				if !errors.Is(err, kvtest.ErrInjected) {
 					t.Fatalf("seed %d: create: unexpected error %v", seed, err)
@@ -67,7 +68,7 @@ func TestSeedCreateThenGet(t *testing.T) {
 				continue
 			}
 			created++
-			got, err := svc.GetAgent(ctx, st.ID, true)
+			got, err := svc.Agents.Get(ctx, st.ID, true)
 			if err != nil {
 				t.Fatalf("seed %d: create of %s returned success, then get failed: %v", seed, st.ID, err)
 			}
@@ -84,7 +85,7 @@ func TestSeedCreateThenGet(t *testing.T) {
 	}
 }
 
-func sameAgent(a, b *agent.AgentState) bool {
+func sameAgent(a, b *letta.AgentState) bool {
 	if a.ID != b.ID || a.Name != b.Name || !a.CreatedAt.Equal(b.CreatedAt.Time) || len(a.Blocks) != len(b.Blocks) {
 		return false
 	}
@@ -231,7 +232,7 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 				case r < 4 || len(live) == 0:
 					h = &agentHistory{name: fmt.Sprintf("c%d-%d", c, n)}
 					op.kind, op.value = "create", "v0"
-					st, err := svc.CreateAgent(ctx, createReq(h.name, op.value))
+					st, err := svc.Agents.Create(ctx, createReq(h.name, op.value))
 					op.err = err
 					if err == nil {
 						h.id = st.ID
@@ -242,11 +243,11 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 				case r < 8:
 					h = live[crng.IntN(len(live))]
 					op.kind, op.value = "edit", fmt.Sprintf("c%d-edit-%d", c, n)
-					_, op.err = svc.UpdateAgentBlock(ctx, h.id, "human", agent.BlockUpdate{Value: &op.value})
+					_, op.err = svc.Agents.UpdateBlock(ctx, h.id, "human", letta.BlockUpdate{Value: &op.value})
 				default:
 					h = live[crng.IntN(len(live))]
 					op.kind = "delete"
-					op.err = svc.DeleteAgent(ctx, h.id)
+					op.err = svc.Agents.Delete(ctx, h.id)
 				}
 				op.end = clock.Add(1)
 				// Busy and overloaded are refusals before anything ran.
@@ -293,9 +294,9 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 	defer svc.Close(ctx)
 	t.Logf("crash image after %d acknowledged operations; %d agents known", acked.Load(), len(all))
 
-	listed := map[string]*agent.AgentState{}
+	listed := map[string]*letta.AgentState{}
 	for after := ""; ; {
-		page, err := svc.ListAgents(ctx, agent.AgentFilter{WithBlocks: true}, agent.Page{After: after, Limit: 100, Order: agent.Asc})
+		page, err := svc.Agents.List(ctx, agent.AgentFilter{WithBlocks: true}, letta.Page{After: after, Limit: 100, Order: letta.Asc})
 		if err != nil {
 			t.Fatalf("list after recovery: %v", err)
 		}
@@ -314,7 +315,7 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 	known := map[string]bool{}
 	for _, h := range all {
 		known[h.id] = true
-		got, err := svc.GetAgent(ctx, h.id, true)
+		got, err := svc.Agents.Get(ctx, h.id, true)
 		var s modelState
 		switch {
 		case err == nil:
@@ -327,7 +328,7 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 			if listed[h.id] == nil {
 				t.Errorf("agent %s exists but is not listed", h.id)
 			}
-		case agent.KindOf(err) == agent.KindNotFound:
+		case agent.KindOf(err) == letta.KindNotFound:
 			if listed[h.id] != nil {
 				t.Errorf("agent %s is listed but does not exist", h.id)
 			}
@@ -339,11 +340,11 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 		}
 		// Attachments agree in both directions.
 		for _, bid := range h.blockIDs {
-			holders, err := svc.ListBlockAgents(ctx, bid, agent.Page{Limit: 100, Order: agent.Desc}, false)
+			holders, err := svc.Blocks.Agents(ctx, bid, letta.Page{Limit: 100, Order: letta.Desc}, false)
 			if err != nil {
 				t.Fatalf("block %s agents: %v", bid, err)
 			}
-			has := slices.ContainsFunc(holders, func(a *agent.AgentState) bool { return a.ID == h.id })
+			has := slices.ContainsFunc(holders, func(a *letta.AgentState) bool { return a.ID == h.id })
 			if has != s.exists {
 				t.Errorf("block %s lists agent %s: %v; agent exists: %v", bid, h.id, has, s.exists)
 			}
@@ -362,11 +363,11 @@ func crashRecoveryRound(t *testing.T, seed uint64) {
 	}
 
 	// The recovered server works.
-	st, err := svc.CreateAgent(ctx, createReq("after-crash", "fresh"))
+	st, err := svc.Agents.Create(ctx, createReq("after-crash", "fresh"))
 	if err != nil {
 		t.Fatalf("create after recovery: %v", err)
 	}
-	if _, err := svc.GetAgent(ctx, st.ID, true); err != nil {
+	if _, err := svc.Agents.Get(ctx, st.ID, true); err != nil {
 		t.Fatalf("get after recovery: %v", err)
 	}
 }

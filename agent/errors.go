@@ -1,63 +1,34 @@
 package agent
 
 import (
+	"context"
 	"errors"
-	"fmt"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 )
 
-// Kind classifies a service error so that callers (the HTTP layer) can map
-// it to a status without parsing messages.
-type Kind int
-
-const (
-	KindInvalid     Kind = iota + 1 // the request is malformed or breaks a limit
-	KindNotFound                    // a named agent or block does not exist
-	KindConflict                    // the request contradicts current state
-	KindUnavailable                 // the server lacks what the request needs (such as an LLM provider)
-)
-
-// Error is a service error a client can act on. Any other error returned by
-// the service is an internal fault.
-type Error struct {
-	Kind    Kind
-	Message string
-}
-
-func (e *Error) Error() string { return e.Message }
-
-func invalidf(format string, args ...any) error {
-	return &Error{Kind: KindInvalid, Message: fmt.Sprintf(format, args...)}
-}
-
-func conflictf(format string, args ...any) error {
-	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}
-}
-
-var (
-	errAgentNotFound = &Error{Kind: KindNotFound, Message: "Agent not found"}
-	errBlockNotFound = &Error{Kind: KindNotFound, Message: "Block not found"}
-)
-
-func blockLabelNotFound(label string) error {
-	return &Error{Kind: KindNotFound, Message: fmt.Sprintf("Block with label '%s' not found", label)}
-}
-
-// KindOf returns the Kind of err, or 0 if err is not a service Error.
-func KindOf(err error) Kind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
+// KindOf classifies an error the service returned: the Kind of a
+// *letta.Error, or the kind of a runtime or storage condition a client can
+// act on; 0 for a fault inside the server.
+func KindOf(err error) letta.Kind {
+	if k := letta.KindOf(err); k != 0 {
+		return k
+	}
+	switch {
+	case errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrOverloaded):
+		return letta.KindBusy
+	case errors.Is(err, kv.ErrConflict):
+		return letta.KindContended
+	case errors.Is(err, actor.ErrClosed), errors.Is(err, kv.ErrClosed):
+		return letta.KindShuttingDown
+	case errors.Is(err, kv.ErrFenced):
+		return letta.KindMoved
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return letta.KindCancelled
+	case errors.Is(err, kv.ErrTooLarge):
+		return letta.KindTooLarge
 	}
 	return 0
-}
-
-// dangling reports a reference (an index entry, an attachment) whose target
-// is missing or unreadable. References change in the same transactions as
-// their targets, so this is a fault inside the server, never the client's
-// "not found": the service error kind is dropped.
-func dangling(err error, format string, args ...any) error {
-	if KindOf(err) != 0 {
-		return fmt.Errorf(format+": broken reference: %v", append(args, err)...)
-	}
-	return fmt.Errorf(format+": %w", append(args, err)...)
 }

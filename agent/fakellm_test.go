@@ -12,7 +12,9 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -170,7 +172,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	eng := &faultyEngine{Engine: kv.NewMemEngine()}
 	f := &fakeLLM{}
-	svc, err := agent.NewService(agent.Config{
+	svc, err := agent.New(agent.Config{
 		Store: kv.NewDB(eng), DefaultModel: "openai/gpt-4o-mini", LLM: fakeResolver{f},
 		Runtime: actor.Config{InvokeTimeout: 10 * time.Second},
 	})
@@ -187,40 +189,40 @@ func newEnv(t *testing.T) *env {
 	return &env{t: t, svc: svc, llm: f, eng: eng, ctx: context.Background()}
 }
 
-func (e *env) agent(req agent.CreateAgentRequest) *agent.AgentState {
+func (e *env) agent(req letta.CreateAgentRequest) *letta.AgentState {
 	e.t.Helper()
-	st, err := e.svc.CreateAgent(e.ctx, req)
+	st, err := e.svc.Agents.Create(e.ctx, req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return st
 }
 
-func (e *env) defaultAgent() *agent.AgentState {
+func (e *env) defaultAgent() *letta.AgentState {
 	return e.agent(createReq("Tester", "The user is Ada."))
 }
 
-func userMsg(text string) agent.MessageRequest {
-	return agent.MessageRequest{Messages: []agent.MessageCreate{{Role: "user", Content: json.RawMessage(jsonText(text))}}}
+func userMsg(text string) letta.MessageRequest {
+	return letta.MessageRequest{Messages: []letta.MessageCreate{{Role: "user", Content: json.RawMessage(jsonText(text))}}}
 }
 
-func userMsgOtid(text, otid string) agent.MessageRequest {
+func userMsgOtid(text, otid string) letta.MessageRequest {
 	r := userMsg(text)
 	r.Messages[0].Otid = &otid
 	return r
 }
 
 // send runs a turn to its end.
-func (e *env) send(agentID string, req agent.MessageRequest) *agent.LettaResponse {
+func (e *env) send(agentID string, req letta.MessageRequest) *letta.Response {
 	e.t.Helper()
-	t, err := e.svc.SendMessage(e.ctx, agentID, "", req)
+	t, err := e.svc.Messages.Send(e.ctx, agentID, "", req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return e.wait(t)
 }
 
-func (e *env) wait(t *agent.Turn) *agent.LettaResponse {
+func (e *env) wait(t *loop.Turn) *letta.Response {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
@@ -231,7 +233,7 @@ func (e *env) wait(t *agent.Turn) *agent.LettaResponse {
 	return resp
 }
 
-func types(ms []agent.LettaMessage) []string {
+func types(ms []letta.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.Base().MessageType
@@ -239,9 +241,9 @@ func types(ms []agent.LettaMessage) []string {
 	return out
 }
 
-func (e *env) history(agentID string) []agent.LettaMessage {
+func (e *env) history(agentID string) []letta.Message {
 	e.t.Helper()
-	ms, err := e.svc.ListMessages(e.ctx, agentID, agent.MessageFilter{}, agent.Page{Order: agent.Asc, Limit: 1000})
+	ms, err := e.svc.Messages.List(e.ctx, agentID, agent.MessageFilter{}, letta.Page{Order: letta.Asc, Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -250,17 +252,17 @@ func (e *env) history(agentID string) []agent.LettaMessage {
 
 // checkConsistent checks that every tool call in the history is answered
 // by exactly one tool result, after it.
-func checkConsistent(t *testing.T, ms []agent.LettaMessage) {
+func checkConsistent(t *testing.T, ms []letta.Message) {
 	t.Helper()
 	open := map[string]bool{}
 	answered := map[string]int{}
 	for _, m := range ms {
 		switch m := m.(type) {
-		case *agent.ToolCallMessage:
+		case *letta.ToolCallMessage:
 			open[m.ToolCall.ToolCallID] = true
-		case *agent.ApprovalRequestMessage:
+		case *letta.ApprovalRequestMessage:
 			open[m.ToolCall.ToolCallID] = true
-		case *agent.ToolReturnMessage:
+		case *letta.ToolReturnMessage:
 			if !open[m.ToolCallID] {
 				t.Errorf("tool result for %s without its call before it", m.ToolCallID)
 			}
@@ -276,23 +278,23 @@ func checkConsistent(t *testing.T, ms []agent.LettaMessage) {
 
 func (e *env) block(agentID, label string) string {
 	e.t.Helper()
-	b, err := e.svc.GetAgentBlock(e.ctx, agentID, label)
+	b, err := e.svc.Agents.Block(e.ctx, agentID, label)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return b.Value
 }
 
-func (e *env) run(runID string) *agent.Run {
+func (e *env) run(runID string) *letta.Run {
 	e.t.Helper()
-	r, err := e.svc.GetRun(e.ctx, runID)
+	r, err := e.svc.Runs.Get(e.ctx, runID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return r
 }
 
-func runIDOf(ms []agent.LettaMessage) string {
+func runIDOf(ms []letta.Message) string {
 	for _, m := range ms {
 		if r := m.Base().RunID; r != nil {
 			return *r

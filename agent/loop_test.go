@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -26,11 +27,11 @@ func TestTurnToolCallThenAnswer(t *testing.T) {
 	if got, want := types(resp.Messages), []string{"tool_call_message", "tool_return_message", "assistant_message"}; !slices.Equal(got, want) {
 		t.Fatalf("messages %v, want %v", got, want)
 	}
-	ret := resp.Messages[1].(*agent.ToolReturnMessage)
+	ret := resp.Messages[1].(*letta.ToolReturnMessage)
 	if ret.Status != "success" || ret.ToolCallID != "call_1" || len(ret.ToolReturns) != 1 {
 		t.Errorf("tool return %+v", ret)
 	}
-	if c := resp.Messages[2].(*agent.AssistantMessage).Content; c != "Noted, Ada Lovelace." {
+	if c := resp.Messages[2].(*letta.AssistantMessage).Content; c != "Noted, Ada Lovelace." {
 		t.Errorf("assistant said %q", c)
 	}
 	if resp.StopReason.StopReason != "end_turn" || resp.Usage.StepCount != 2 || resp.Usage.PromptTokens != 200 ||
@@ -71,19 +72,19 @@ func TestTurnToolCallThenAnswer(t *testing.T) {
 	if run.Status != "completed" || deref(run.StopReason) != "end_turn" || run.CompletedAt == nil || run.AgentID != a.ID {
 		t.Errorf("run %+v", run)
 	}
-	st, _ := e.svc.GetAgent(e.ctx, a.ID, false)
+	st, _ := e.svc.Agents.Get(e.ctx, a.ID, false)
 	if deref(st.LastStopReason) != "end_turn" {
 		t.Errorf("last_stop_reason %v", st.LastStopReason)
 	}
 	// Descending listing reverses the order; a cursor pages.
-	desc, err := e.svc.ListMessages(e.ctx, a.ID, agent.MessageFilter{}, agent.Page{Order: agent.Desc, Limit: 2})
+	desc, err := e.svc.Messages.List(e.ctx, a.ID, agent.MessageFilter{}, letta.Page{Order: letta.Desc, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := types(desc); !slices.Equal(got, []string{"assistant_message", "tool_return_message"}) {
 		t.Errorf("newest two: %v", got)
 	}
-	older, err := e.svc.ListMessages(e.ctx, a.ID, agent.MessageFilter{}, agent.Page{Order: agent.Desc, Limit: 10, After: desc[1].Base().ID})
+	older, err := e.svc.Messages.List(e.ctx, a.ID, agent.MessageFilter{}, letta.Page{Order: letta.Desc, Limit: 10, After: desc[1].Base().ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestBuiltinMemoryTools(t *testing.T) {
 	req := createReq("Memo", "Ada")
 	req.AgentType = &typ
 	val := "line one\nline two"
-	req.MemoryBlocks = append(req.MemoryBlocks, agent.CreateBlock{Label: &label, Value: &val})
+	req.MemoryBlocks = append(req.MemoryBlocks, letta.CreateBlock{Label: &label, Value: &val})
 	a := e.agent(req)
 	e.llm.then(
 		calls(
@@ -120,7 +121,7 @@ func TestBuiltinMemoryTools(t *testing.T) {
 	statuses := map[string]string{}
 	results := map[string]string{}
 	for _, m := range resp.Messages {
-		if r, ok := m.(*agent.ToolReturnMessage); ok {
+		if r, ok := m.(*letta.ToolReturnMessage); ok {
 			statuses[r.ToolCallID], results[r.ToolCallID] = r.Status, r.ToolReturn
 		}
 	}
@@ -130,7 +131,7 @@ func TestBuiltinMemoryTools(t *testing.T) {
 	if !strings.Contains(results["c5"], "Pixel") {
 		t.Errorf("archival search found %q", results["c5"])
 	}
-	if m := resp.Messages[10].(*agent.AssistantMessage); m.Content != "Saved!" {
+	if m := resp.Messages[10].(*letta.AssistantMessage); m.Content != "Saved!" {
 		t.Errorf("send_message shown as %q", m.Content)
 	}
 	if resp.StopReason.StopReason != "end_turn" || e.llm.calls() != 3 {
@@ -139,7 +140,7 @@ func TestBuiltinMemoryTools(t *testing.T) {
 	if v := e.block(a.ID, "human"); v != "Ada\nLikes tea." {
 		t.Errorf("human %q", v)
 	}
-	ps, err := e.svc.ListPassages(e.ctx, a.ID, agent.PassageFilter{Ascending: true}, "", "", 0)
+	ps, err := e.svc.Archival.List(e.ctx, a.ID, agent.PassageFilter{Ascending: true}, "", "", 0)
 	if err != nil || len(ps) != 1 || ps[0].Text != "Ada's cat is called Pixel." || !slices.Equal(ps[0].Tags, []string{"pets"}) {
 		t.Errorf("passages %+v %v", ps, err)
 	}
@@ -173,7 +174,7 @@ func TestBuiltinMemoryTools(t *testing.T) {
 		t.Errorf("human %q", v)
 	}
 	for _, m := range resp.Messages {
-		if r, ok := m.(*agent.ToolReturnMessage); ok {
+		if r, ok := m.(*letta.ToolReturnMessage); ok {
 			wantOK := r.ToolCallID == "i1" || r.ToolCallID == "i3"
 			if (r.Status == "success") != wantOK {
 				t.Errorf("%s: %s %q", r.ToolCallID, r.Status, r.ToolReturn)
@@ -208,7 +209,7 @@ func TestLLMErrorMidTurn(t *testing.T) {
 		call("c1", "memory_insert", map[string]any{"label": "human", "new_str": "Likes Go."}),
 		fail(500, "upstream exploded"),
 	)
-	tr, err := e.svc.SendMessage(e.ctx, a.ID, "", userMsg("hi"))
+	tr, err := e.svc.Messages.Send(e.ctx, a.ID, "", userMsg("hi"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,12 +310,12 @@ func TestOtidResendDoesNotRunTwice(t *testing.T) {
 
 	// The same holds for an Idempotency-Key.
 	ctx := agent.WithIdempotencyKey(e.ctx, "POST /v1/agents/x/messages\x00key-1")
-	tr1, err := e.svc.SendMessage(ctx, a.ID, "", userMsg("with a key"))
+	tr1, err := e.svc.Messages.Send(ctx, a.ID, "", userMsg("with a key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r1 := e.wait(tr1)
-	tr2, err := e.svc.SendMessage(ctx, a.ID, "", userMsg("with a key"))
+	tr2, err := e.svc.Messages.Send(ctx, a.ID, "", userMsg("with a key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +339,7 @@ func TestReadsNotBlockedByTurn(t *testing.T) {
 		}
 		return reply("finally")(ctx, req, d)
 	})
-	tr, err := e.svc.SendMessage(e.ctx, a.ID, "", userMsg("slow"))
+	tr, err := e.svc.Messages.Send(e.ctx, a.ID, "", userMsg("slow"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,11 +348,11 @@ func TestReadsNotBlockedByTurn(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(e.ctx, 5*time.Second)
 		defer cancel()
-		if _, err := e.svc.GetAgent(ctx, a.ID, true); err != nil {
+		if _, err := e.svc.Agents.Get(ctx, a.ID, true); err != nil {
 			done <- err
 			return
 		}
-		ms, err := e.svc.ListMessages(ctx, a.ID, agent.MessageFilter{}, agent.Page{Order: agent.Asc})
+		ms, err := e.svc.Messages.List(ctx, a.ID, agent.MessageFilter{}, letta.Page{Order: letta.Asc})
 		if err != nil || len(ms) != 1 {
 			done <- err
 			return
@@ -359,11 +360,11 @@ func TestReadsNotBlockedByTurn(t *testing.T) {
 		// Mutations of the agent go through its actor, which is free while
 		// the turn waits for the model.
 		v := "edited meanwhile"
-		if _, err := e.svc.UpdateAgentBlock(ctx, a.ID, "persona", agent.BlockUpdate{Value: &v}); err != nil {
+		if _, err := e.svc.Agents.UpdateBlock(ctx, a.ID, "persona", letta.BlockUpdate{Value: &v}); err != nil {
 			done <- err
 			return
 		}
-		_, err = e.svc.GetAgentBlock(ctx, a.ID, "human")
+		_, err = e.svc.Agents.Block(ctx, a.ID, "human")
 		done <- err
 	}()
 	select {
@@ -395,7 +396,7 @@ func TestConcurrentTurnsSerialised(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr, err := e.svc.SendMessage(e.ctx, a.ID, "", userMsg("msg"+string(rune('0'+i))))
+			tr, err := e.svc.Messages.Send(e.ctx, a.ID, "", userMsg("msg"+string(rune('0'+i))))
 			if err != nil {
 				t.Error(err)
 				return
@@ -419,24 +420,24 @@ func TestConcurrentTurnsSerialised(t *testing.T) {
 }
 
 func TestNoProviderConfigured(t *testing.T) {
-	svc, err := agent.NewService(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini"})
+	svc, err := agent.New(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close(context.Background())
 	ctx := context.Background()
-	a, err := svc.CreateAgent(ctx, createReq("NoLLM", "x"))
+	a, err := svc.Agents.Create(ctx, createReq("NoLLM", "x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = svc.SendMessage(ctx, a.ID, "", userMsg("hi"))
-	if agent.KindOf(err) != agent.KindUnavailable || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
+	_, err = svc.Messages.Send(ctx, a.ID, "", userMsg("hi"))
+	if agent.KindOf(err) != letta.KindUnavailable || !strings.Contains(err.Error(), "OPENAI_API_KEY") {
 		t.Fatalf("send without a provider: %v", err)
 	}
-	if ms, err := svc.ListMessages(ctx, a.ID, agent.MessageFilter{}, agent.Page{Order: agent.Asc}); err != nil || len(ms) != 0 {
+	if ms, err := svc.Messages.List(ctx, a.ID, agent.MessageFilter{}, letta.Page{Order: letta.Asc}); err != nil || len(ms) != 0 {
 		t.Errorf("messages %v %v", ms, err)
 	}
-	if ms := svc.Models(ctx); len(ms) != 0 {
+	if ms := svc.Models.List(ctx); len(ms) != 0 {
 		t.Errorf("models %v", ms)
 	}
 	// A provider the resolver does not serve.
@@ -445,7 +446,7 @@ func TestNoProviderConfigured(t *testing.T) {
 	req := createReq("Claude", "x")
 	req.Model = &m
 	b := e.agent(req)
-	if _, err := e.svc.SendMessage(e.ctx, b.ID, "", userMsg("hi")); agent.KindOf(err) != agent.KindUnavailable ||
+	if _, err := e.svc.Messages.Send(e.ctx, b.ID, "", userMsg("hi")); agent.KindOf(err) != letta.KindUnavailable ||
 		!strings.Contains(err.Error(), "ANTHROPIC_API_KEY") {
 		t.Errorf("unconfigured provider: %v", err)
 	}
@@ -460,7 +461,7 @@ func TestClientToolApproval(t *testing.T) {
 		reply("The directory has two files."),
 	)
 	req := userMsg("list files")
-	req.ClientTools = []agent.ClientTool{{Name: "Bash", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}}
+	req.ClientTools = []letta.ClientTool{{Name: "Bash", Parameters: json.RawMessage(`{"type":"object","properties":{"command":{"type":"string"}}}`)}}
 	resp := e.send(a.ID, req)
 	if got := types(resp.Messages); !slices.Equal(got, []string{"approval_request_message", "tool_call_message", "tool_return_message"}) {
 		t.Fatalf("messages %v", got)
@@ -468,23 +469,23 @@ func TestClientToolApproval(t *testing.T) {
 	if resp.StopReason.StopReason != "requires_approval" {
 		t.Fatalf("stop %v", resp.StopReason)
 	}
-	ar := resp.Messages[0].(*agent.ApprovalRequestMessage)
+	ar := resp.Messages[0].(*letta.ApprovalRequestMessage)
 	if ar.ToolCall.Name != "Bash" || ar.ToolCall.ToolCallID != "bash_1" || len(ar.ToolCalls) != 1 {
 		t.Errorf("approval request %+v", ar)
 	}
 	// A new message must answer the waiting call first.
-	if _, err := e.svc.SendMessage(e.ctx, a.ID, "", userMsg("hello?")); agent.KindOf(err) != agent.KindConflict {
+	if _, err := e.svc.Messages.Send(e.ctx, a.ID, "", userMsg("hello?")); agent.KindOf(err) != letta.KindConflict {
 		t.Fatalf("message while waiting: %v", err)
 	}
 	out := json.RawMessage(`"a.txt\nb.txt"`)
-	approval := agent.MessageRequest{Messages: []agent.MessageCreate{{Type: "approval", Approvals: []agent.ApprovalReturn{
+	approval := letta.MessageRequest{Messages: []letta.MessageCreate{{Type: "approval", Approvals: []letta.ApprovalReturn{
 		{Type: "tool", ToolCallID: "bash_1", ToolReturn: out, Status: "success"},
 	}}}, ClientTools: req.ClientTools}
 	resp = e.send(a.ID, approval)
 	if got := types(resp.Messages); !slices.Equal(got, []string{"tool_return_message", "assistant_message"}) {
 		t.Fatalf("after approval: %v", got)
 	}
-	if r := resp.Messages[0].(*agent.ToolReturnMessage); r.ToolReturn != "a.txt\nb.txt" || r.ToolCallID != "bash_1" {
+	if r := resp.Messages[0].(*letta.ToolReturnMessage); r.ToolReturn != "a.txt\nb.txt" || r.ToolCallID != "bash_1" {
 		t.Errorf("client result %+v", r)
 	}
 	// The model saw the client's result.
@@ -498,7 +499,7 @@ func TestClientToolApproval(t *testing.T) {
 	}
 	checkConsistent(t, e.history(a.ID))
 	// An approval with nothing waiting is refused.
-	if _, err := e.svc.SendMessage(e.ctx, a.ID, "", approval); agent.KindOf(err) != agent.KindInvalid {
+	if _, err := e.svc.Messages.Send(e.ctx, a.ID, "", approval); agent.KindOf(err) != letta.KindInvalid {
 		t.Errorf("stray approval: %v", err)
 	}
 }
@@ -513,7 +514,7 @@ func TestTokenStreaming(t *testing.T) {
 	on := true
 	req := userMsg("hi")
 	req.Streaming, req.StreamTokens = &on, true
-	tr, err := e.svc.SendMessage(e.ctx, a.ID, "", req)
+	tr, err := e.svc.Messages.Send(e.ctx, a.ID, "", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,7 +530,7 @@ func TestTokenStreaming(t *testing.T) {
 		if *ev.Message.Base().SeqID != i+1 {
 			t.Errorf("event %d has seq_id %d", i, *ev.Message.Base().SeqID)
 		}
-		if m, ok := ev.Message.(*agent.AssistantMessage); ok {
+		if m, ok := ev.Message.(*letta.AssistantMessage); ok {
 			if !ev.Delta {
 				t.Errorf("assistant text sent whole after its deltas")
 			}
@@ -556,12 +557,12 @@ func TestCancelTurn(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	tr, err := e.svc.SendMessage(e.ctx, a.ID, "", userMsg("wait forever"))
+	tr, err := e.svc.Messages.Send(e.ctx, a.ID, "", userMsg("wait forever"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-started
-	got, err := e.svc.CancelRuns(e.ctx, a.ID, "", nil)
+	got, err := e.svc.Messages.Cancel(e.ctx, a.ID, "", nil)
 	if err != nil || got[tr.RunID()] != "cancelled" {
 		t.Fatalf("cancel: %v %v", got, err)
 	}
@@ -617,18 +618,18 @@ func TestContextWindowDropsWholeUnits(t *testing.T) {
 func TestConversations(t *testing.T) {
 	e := newEnv(t)
 	a := e.defaultAgent()
-	c, err := e.svc.CreateConversation(e.ctx, a.ID, agent.CreateConversationRequest{})
-	if err != nil || !agent.ValidConversationID(c.ID) || c.AgentID != a.ID {
+	c, err := e.svc.Conversations.Create(e.ctx, a.ID, letta.CreateConversationRequest{})
+	if err != nil || !letta.ValidID("conv", c.ID) || c.AgentID != a.ID {
 		t.Fatalf("create: %+v %v", c, err)
 	}
 	e.llm.then(reply("in conversation"), reply("in default"))
-	tr, err := e.svc.SendMessage(e.ctx, a.ID, c.ID, userMsg("hello conv"))
+	tr, err := e.svc.Messages.Send(e.ctx, a.ID, c.ID, userMsg("hello conv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.wait(tr)
 	e.send(a.ID, userMsg("hello default"))
-	cms, err := e.svc.ListConversationMessages(e.ctx, c.ID, agent.Page{Order: agent.Asc})
+	cms, err := e.svc.Messages.List(e.ctx, a.ID, agent.MessageFilter{ConversationID: c.ID}, letta.Page{Order: letta.Asc})
 	if err != nil || len(cms) != 2 {
 		t.Fatalf("conversation messages %v %v", types(cms), err)
 	}
@@ -641,26 +642,26 @@ func TestConversations(t *testing.T) {
 	if !strings.Contains(e.llm.request(0).Messages[0].Content, "- CONVERSATION_ID: "+c.ID) {
 		t.Errorf("conversation id not in the prompt")
 	}
-	runs, err := e.svc.ListRuns(e.ctx, agent.RunFilter{ConversationID: c.ID}, agent.Page{Order: agent.Desc})
+	runs, err := e.svc.Runs.List(e.ctx, agent.RunFilter{ConversationID: c.ID}, letta.Page{Order: letta.Desc})
 	if err != nil || len(runs) != 1 || runs[0].ID != tr.RunID() {
 		t.Errorf("runs %v %v", runs, err)
 	}
-	st, err := e.svc.StreamConversation(e.ctx, c.ID)
+	st, err := e.svc.Messages.StreamConversation(e.ctx, c.ID)
 	if err != nil || st.RunID() != tr.RunID() {
 		t.Errorf("stream conversation %v", err)
 	}
-	list, err := e.svc.ListConversations(e.ctx, a.ID, agent.Page{Order: agent.Desc})
+	list, err := e.svc.Conversations.List(e.ctx, a.ID, letta.Page{Order: letta.Desc})
 	if err != nil || len(list) != 1 {
 		t.Errorf("list %v %v", list, err)
 	}
 	// Deleting the agent deletes its conversations, runs and messages.
-	if err := e.svc.DeleteAgent(e.ctx, a.ID); err != nil {
+	if err := e.svc.Agents.Delete(e.ctx, a.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.GetConversation(e.ctx, c.ID); agent.KindOf(err) != agent.KindNotFound {
+	if _, err := e.svc.Conversations.Get(e.ctx, c.ID); agent.KindOf(err) != letta.KindNotFound {
 		t.Errorf("conversation after delete: %v", err)
 	}
-	if _, err := e.svc.GetRun(e.ctx, tr.RunID()); agent.KindOf(err) != agent.KindNotFound {
+	if _, err := e.svc.Runs.Get(e.ctx, tr.RunID()); agent.KindOf(err) != letta.KindNotFound {
 		t.Errorf("run after delete: %v", err)
 	}
 }

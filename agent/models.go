@@ -1,28 +1,28 @@
 package agent
 
 import (
+	"context"
+	"slices"
 	"strings"
+
+	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
 )
 
-// Agent types Letta defines, and the default.
-var agentTypes = map[string]bool{
-	"memgpt_agent": true, "memgpt_v2_agent": true, "letta_v1_agent": true, "react_agent": true,
-	"workflow_agent": true, "split_thread_agent": true, "sleeptime_agent": true,
-	"voice_convo_agent": true, "voice_sleeptime_agent": true,
-}
+// Models is the surface of the models agents can use.
+type Models struct{ c *core }
 
-const DefaultAgentType = "letta_v1_agent"
-
-// MaxContextWindow caps the context window derived from a model handle, as
-// Letta's GLOBAL_MAX_CONTEXT_WINDOW_LIMIT does; context_window_limit
-// overrides it.
+// Context windows: the cap on one derived from a model handle (Letta's
+// GLOBAL_MAX_CONTEXT_WINDOW_LIMIT; context_window_limit overrides it) and
+// the most a request may set.
 const (
-	MaxContextWindow     = 128_000 // tokens
-	DefaultContextWindow = 32_768  // tokens, for models Kelpie does not know
-	MaxContextWindowSet  = 10_000_000
+	MaxContextWindow    = 128_000    // tokens
+	MaxContextWindowSet = 10_000_000 // tokens
+	defaultMaxTokens    = 16_384     // the max_tokens of a derived llm_config
 )
 
-// Known model families: their endpoint defaults and context windows.
+// Known providers' API endpoints.
 var providerEndpoints = map[string]string{
 	"openai":    "https://api.openai.com/v1",
 	"anthropic": "https://api.anthropic.com/v1",
@@ -39,6 +39,8 @@ var modelEndpointTypes = map[string]bool{
 	"fireworks": true, "openrouter": true, "chatgpt_oauth": true,
 }
 
+// contextWindows are the context windows of known model families, by name
+// prefix, in tokens.
 var contextWindows = []struct {
 	prefix string
 	tokens int
@@ -47,53 +49,123 @@ var contextWindows = []struct {
 	{"gpt-4", 8_192}, {"o1", 200_000}, {"o3", 200_000}, {"o4", 200_000}, {"claude", 200_000},
 }
 
+// modelCatalog is implemented by resolvers that can list their models
+// (*llm.Registry).
+type modelCatalog interface {
+	Catalog(ctx context.Context) []llm.ModelInfo
+}
+
+// List lists the models of the configured providers, and the default model
+// when its provider is configured, as Letta's Model.
+func (s *Models) List(ctx context.Context) []letta.Model {
+	out := []letta.Model{}
+	for _, mi := range s.available(ctx) {
+		provider, name := mi.Provider, mi.Name
+		if provider == "" || name == "" {
+			provider, name, _ = strings.Cut(mi.Handle, "/")
+		}
+		var window *int
+		if mi.ContextWindow > 0 {
+			window = new(min(mi.ContextWindow, MaxContextWindow))
+		}
+		cfg, err := llmConfigFor(mi.Handle, window)
+		if err != nil {
+			cfg = letta.LLMConfig{Model: name, ModelEndpointType: provider, ProviderName: new(provider),
+				ProviderCategory: new("base"), ContextWindow: or(window, loop.DefaultContextWindow), Handle: new(mi.Handle), Temperature: 1.0}
+		}
+		out = append(out, letta.Model{
+			Handle: mi.Handle, Name: name, DisplayName: name, ProviderType: provider, ProviderName: provider,
+			ModelType: "llm", LLMConfig: cfg, MaxContextWindow: cfg.ContextWindow,
+		})
+	}
+	return out
+}
+
+// available lists the configured providers' models, the default model
+// first when its provider is configured and does not list it.
+func (s *Models) available(ctx context.Context) []llm.ModelInfo {
+	c := s.c
+	if c.llm == nil {
+		return nil
+	}
+	var out []llm.ModelInfo
+	if cat, ok := c.llm.(modelCatalog); ok {
+		out = cat.Catalog(ctx)
+	}
+	if c.defaultModel != "" {
+		if _, _, err := c.llm.Resolve(c.defaultModel); err == nil &&
+			!slices.ContainsFunc(out, func(mi llm.ModelInfo) bool { return mi.Handle == c.defaultModel }) {
+			provider, name, _ := strings.Cut(c.defaultModel, "/")
+			out = append([]llm.ModelInfo{{Handle: c.defaultModel, Provider: provider, Name: name}}, out...)
+		}
+	}
+	return out
+}
+
+func or[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
 // splitHandle splits "provider/model".
 func splitHandle(field, handle string) (provider, model string, err error) {
 	provider, model, ok := strings.Cut(handle, "/")
 	if !ok || provider == "" || model == "" {
-		return "", "", invalidf("INVALID_ARGUMENT: The %s handle should be in the format provider/model-name", field)
+		return "", "", letta.Invalidf("INVALID_ARGUMENT: The %s handle should be in the format provider/model-name", field)
 	}
 	return provider, model, nil
 }
 
 // llmConfigFor derives an llm_config from a model handle.
-func llmConfigFor(handle string, contextWindowLimit *int) (LLMConfig, error) {
+func llmConfigFor(handle string, contextWindowLimit *int) (letta.LLMConfig, error) {
 	provider, model, err := splitHandle("model", handle)
 	if err != nil {
-		return LLMConfig{}, err
+		return letta.LLMConfig{}, err
 	}
 	if !modelEndpointTypes[provider] {
-		return LLMConfig{}, invalidf("NOT_FOUND: Handle %s not found: unknown provider %q", handle, provider)
+		return letta.LLMConfig{}, letta.Invalidf("NOT_FOUND: Handle %s not found: unknown provider %q", handle, provider)
 	}
-	cw := DefaultContextWindow
+	cw := loop.DefaultContextWindow
 	for _, m := range contextWindows {
 		if strings.HasPrefix(model, m.prefix) {
 			cw = min(m.tokens, MaxContextWindow)
 			break
 		}
 	}
-	if contextWindowLimit != nil {
-		cw = *contextWindowLimit
-	}
-	maxTokens := 16_384
-	cfg := LLMConfig{
-		Model:             model,
-		ModelEndpointType: provider,
-		ProviderName:      ptr(provider),
-		ProviderCategory:  ptr("base"),
-		ContextWindow:     cw,
-		Handle:            ptr(handle),
-		Temperature:       1.0,
-		MaxTokens:         &maxTokens,
+	cfg := letta.LLMConfig{
+		Model: model, ModelEndpointType: provider, ProviderName: new(provider), ProviderCategory: new("base"),
+		ContextWindow: or(contextWindowLimit, cw), Handle: new(handle), Temperature: 1.0, MaxTokens: new(defaultMaxTokens),
 	}
 	if ep, ok := providerEndpoints[provider]; ok {
-		cfg.ModelEndpoint = ptr(ep)
+		cfg.ModelEndpoint = new(ep)
 	}
 	return cfg, nil
 }
 
+// resolveLLMConfig picks the llm_config: given whole, else from the model
+// handle, else from the default handle.
+func resolveLLMConfig(defaultModel string, given *letta.LLMConfig, model *string, contextWindowLimit *int) (letta.LLMConfig, error) {
+	if given != nil {
+		c := *given
+		if contextWindowLimit != nil {
+			c.ContextWindow = *contextWindowLimit
+		}
+		return c, nil
+	}
+	handle := or(model, "")
+	if handle == "" {
+		handle = defaultModel
+	}
+	if handle == "" {
+		return letta.LLMConfig{}, letta.Invalidf("INVALID_ARGUMENT: Must specify either model or llm_config in request")
+	}
+	return llmConfigFor(handle, contextWindowLimit)
+}
+
 // embeddingConfigFor derives an embedding_config from an embedding handle.
-func embeddingConfigFor(handle string) (*EmbeddingConfig, error) {
+func embeddingConfigFor(handle string) (*letta.EmbeddingConfig, error) {
 	provider, model, err := splitHandle("embedding", handle)
 	if err != nil {
 		return nil, err
@@ -102,19 +174,31 @@ func embeddingConfigFor(handle string) (*EmbeddingConfig, error) {
 	if model == "text-embedding-3-large" {
 		dim = 3072
 	}
-	chunk := 300
-	cfg := &EmbeddingConfig{
-		EmbeddingEndpointType: provider,
-		EmbeddingModel:        model,
-		EmbeddingDim:          dim,
-		EmbeddingChunkSize:    &chunk,
-		Handle:                ptr(handle),
-		BatchSize:             32,
+	cfg := &letta.EmbeddingConfig{
+		EmbeddingEndpointType: provider, EmbeddingModel: model, EmbeddingDim: dim,
+		EmbeddingChunkSize: new(300), Handle: new(handle), BatchSize: 32,
 	}
 	if ep, ok := providerEndpoints[provider]; ok {
-		cfg.EmbeddingEndpoint = ptr(ep)
+		cfg.EmbeddingEndpoint = new(ep)
 	}
 	return cfg, nil
+}
+
+func checkModel(model, embedding *string, contextWindowLimit *int) error {
+	if model != nil {
+		if _, err := llmConfigFor(*model, nil); err != nil {
+			return err
+		}
+	}
+	if embedding != nil {
+		if _, err := embeddingConfigFor(*embedding); err != nil {
+			return err
+		}
+	}
+	if c := contextWindowLimit; c != nil && (*c <= 0 || *c > MaxContextWindowSet) {
+		return letta.Invalidf("context_window_limit %d is out of range: want 1 to %d tokens", *c, MaxContextWindowSet)
+	}
+	return nil
 }
 
 // fileDefaults are Letta's max_files_open and per-file window, derived from
@@ -137,7 +221,7 @@ func fileDefaults(contextWindow int) (maxFiles, windowChars int) {
 }
 
 // modelSettingsFor is the model_settings Letta derives from an llm_config.
-func modelSettingsFor(c LLMConfig) map[string]any {
+func modelSettingsFor(c letta.LLMConfig) map[string]any {
 	maxOut := 4096
 	if c.MaxTokens != nil {
 		maxOut = *c.MaxTokens
@@ -156,5 +240,3 @@ func modelSettingsFor(c LLMConfig) map[string]any {
 		"strict":              c.Strict,
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

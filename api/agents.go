@@ -6,42 +6,8 @@ import (
 	"strings"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/letta"
 )
-
-// pathIDs returns the named id path parameters, or Letta's 422 listing
-// every malformed one.
-func pathIDs(r *http.Request, params ...string) (map[string]string, error) {
-	out := map[string]string{}
-	var errs []pyErr
-	for _, p := range params {
-		v := r.PathValue(p)
-		out[p] = v
-		prefix := strings.TrimSuffix(p, "_id")
-		var ok bool
-		switch p {
-		case "agent_id":
-			ok = agent.ValidAgentID(v)
-		case "block_id":
-			ok = agent.ValidBlockID(v)
-		}
-		if !ok {
-			errs = append(errs, badPathID(p, prefix, v))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, validationError(errs...)
-	}
-	return out, nil
-}
-
-// pathAgentID returns the agent_id path parameter, or Letta's 422.
-func pathAgentID(r *http.Request) (string, error) {
-	ids, err := pathIDs(r, "agent_id")
-	if err != nil {
-		return "", err
-	}
-	return ids["agent_id"], nil
-}
 
 // isV1SDK tells Letta's 1.x SDKs apart from legacy clients the way Letta
 // does: they send X-Stainless-Package-Version, or no User-Agent, or a
@@ -66,7 +32,7 @@ func missingLabel(loc ...any) pyErr {
 }
 
 func (s *server) createAgent(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req agent.CreateAgentRequest
+	var req letta.CreateAgentRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
@@ -79,7 +45,7 @@ func (s *server) createAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if len(errs) > 0 {
 		return nil, validationError(errs...)
 	}
-	return s.svc.CreateAgent(r.Context(), req)
+	return s.svc.Agents.Create(r.Context(), req)
 }
 
 func agentFilter(q *query) agent.AgentFilter {
@@ -95,19 +61,12 @@ func agentFilter(q *query) agent.AgentFilter {
 func (s *server) listAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := newQuery(r)
 	f := agentFilter(q)
-	page := q.page(agent.Desc)
+	page := q.page(letta.Desc)
 	f.WithBlocks = agentBlocksWanted(r, q.include())
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	agents, err := s.svc.ListAgents(r.Context(), f, page)
-	if err != nil {
-		return nil, err
-	}
-	if agents == nil {
-		agents = []*agent.AgentState{}
-	}
-	return agents, nil
+	return s.svc.Agents.List(r.Context(), f, page)
 }
 
 func (s *server) countAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -116,7 +75,7 @@ func (s *server) countAgents(_ http.ResponseWriter, r *http.Request) (any, error
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	return s.svc.CountAgents(r.Context(), f)
+	return s.svc.Agents.Count(r.Context(), f)
 }
 
 func (s *server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -129,8 +88,8 @@ func (s *server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	st, err := s.svc.GetAgent(r.Context(), id, withBlocks)
-	if agent.KindOf(err) == agent.KindNotFound {
+	st, err := s.svc.Agents.Get(r.Context(), id, withBlocks)
+	if agent.KindOf(err) == letta.KindNotFound {
 		return nil, errorf(http.StatusNotFound, "Agent with ID %s not found", id)
 	}
 	return st, err
@@ -141,11 +100,11 @@ func (s *server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	var req agent.UpdateAgentRequest
+	var req letta.UpdateAgentRequest
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	return s.svc.UpdateAgent(r.Context(), id, req)
+	return s.svc.Agents.Update(r.Context(), id, req)
 }
 
 type message struct {
@@ -157,7 +116,7 @@ func (s *server) deleteAgent(_ http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.svc.DeleteAgent(r.Context(), id); err != nil {
+	if err := s.svc.Agents.Delete(r.Context(), id); err != nil {
 		return nil, err
 	}
 	return message{fmt.Sprintf("Agent id=%s successfully deleted", id)}, nil
@@ -169,18 +128,11 @@ func (s *server) listAgentBlocks(_ http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	q := newQuery(r)
-	page := q.page(agent.Desc)
+	page := q.page(letta.Desc)
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	blocks, err := s.svc.ListAgentBlocks(r.Context(), id, page)
-	if err != nil {
-		return nil, err
-	}
-	if blocks == nil {
-		blocks = []agent.Block{}
-	}
-	return blocks, nil
+	return s.svc.Agents.Blocks(r.Context(), id, page)
 }
 
 func (s *server) getAgentBlock(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -188,7 +140,7 @@ func (s *server) getAgentBlock(_ http.ResponseWriter, r *http.Request) (any, err
 	if err != nil {
 		return nil, err
 	}
-	return s.svc.GetAgentBlock(r.Context(), id, r.PathValue("block_label"))
+	return s.svc.Agents.Block(r.Context(), id, r.PathValue("block_label"))
 }
 
 func (s *server) updateAgentBlock(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -196,11 +148,11 @@ func (s *server) updateAgentBlock(w http.ResponseWriter, r *http.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	var u agent.BlockUpdate
+	var u letta.BlockUpdate
 	if err := s.decodeBody(w, r, &u); err != nil {
 		return nil, err
 	}
-	return s.svc.UpdateAgentBlock(r.Context(), id, r.PathValue("block_label"), u)
+	return s.svc.Agents.UpdateBlock(r.Context(), id, r.PathValue("block_label"), u)
 }
 
 func (s *server) attachBlock(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -208,7 +160,7 @@ func (s *server) attachBlock(_ http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return s.svc.AttachBlock(r.Context(), ids["agent_id"], ids["block_id"])
+	return s.svc.Agents.AttachBlock(r.Context(), ids["agent_id"], ids["block_id"])
 }
 
 func (s *server) detachBlock(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -216,5 +168,5 @@ func (s *server) detachBlock(_ http.ResponseWriter, r *http.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return s.svc.DetachBlock(r.Context(), ids["agent_id"], ids["block_id"])
+	return s.svc.Agents.DetachBlock(r.Context(), ids["agent_id"], ids["block_id"])
 }

@@ -10,7 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/memory"
+	"github.com/kelpie/kelpie/letta"
 )
 
 const fullCreate = `{
@@ -51,7 +52,7 @@ func TestAgentCRUD(t *testing.T) {
 		t.Fatalf("count %d on an empty server", n)
 	}
 	st := c.createAgent(fullCreate)
-	if !agent.ValidAgentID(st.ID) {
+	if !letta.ValidID("agent", st.ID) {
 		t.Fatalf("id %q", st.ID)
 	}
 	if st.Name != "Kelp Tester" || st.System != "You are a test agent." || deref(st.Description) != "an agent under test" {
@@ -72,7 +73,7 @@ func TestAgentCRUD(t *testing.T) {
 	if got := blockLabels(st.Blocks); !slices.Equal(got, []string{"human", "persona"}) {
 		t.Errorf("blocks %v", got)
 	}
-	if st.Blocks[0].Value != "The user is Ada." || st.Blocks[0].Limit != 500 || st.Blocks[1].Limit != agent.DefaultBlockLimitChars {
+	if st.Blocks[0].Value != "The user is Ada." || st.Blocks[0].Limit != 500 || st.Blocks[1].Limit != memory.DefaultBlockLimitChars {
 		t.Errorf("block values %+v", st.Blocks)
 	}
 	if len(st.Memory.Blocks) != 2 {
@@ -81,7 +82,7 @@ func TestAgentCRUD(t *testing.T) {
 
 	// Retrieve: the same agent, in every path form.
 	for _, p := range []string{"/v1/agents/" + st.ID, "/v1/agents/" + st.ID + "/", "/latest/agents/" + st.ID} {
-		var got agent.AgentState
+		var got letta.AgentState
 		c.ok("GET", p, "", &got)
 		if got.ID != st.ID || got.Name != st.Name || len(got.Blocks) != 2 {
 			t.Errorf("GET %s: %+v", p, got)
@@ -92,7 +93,7 @@ func TestAgentCRUD(t *testing.T) {
 	}
 
 	// Modify.
-	var mod agent.AgentState
+	var mod letta.AgentState
 	c.ok("PATCH", "/v1/agents/"+st.ID, `{"name": "Renamed", "tags": ["gamma"], "metadata": {"x": "y"}, "description": "changed"}`, &mod)
 	if mod.Name != "Renamed" || !slices.Equal(mod.Tags, []string{"gamma"}) || mod.Metadata["x"] != "y" || len(mod.Blocks) != 2 {
 		t.Errorf("PATCH: %+v", mod)
@@ -118,7 +119,7 @@ func TestAgentCRUD(t *testing.T) {
 		t.Errorf("count after delete %d", n)
 	}
 	// The agent's blocks outlive it, as in Letta.
-	var blocks []agent.Block
+	var blocks []letta.Block
 	c.ok("GET", "/v1/blocks", "", &blocks)
 	if len(blocks) != 2 {
 		t.Errorf("blocks after agent delete: %d", len(blocks))
@@ -157,7 +158,7 @@ func TestListAgentsFilters(t *testing.T) {
 		{"?tags=nope", []string{}},
 	}
 	for _, tc := range cases {
-		var got []*agent.AgentState
+		var got []*letta.AgentState
 		c.ok("GET", "/v1/agents"+tc.query, "", &got)
 		if !slices.Equal(ids(got), tc.want) {
 			t.Errorf("list %s: %v, want %v", tc.query, ids(got), tc.want)
@@ -204,7 +205,7 @@ func TestPagination(t *testing.T) {
 				if after != "" {
 					q.Set("after", after)
 				}
-				var page []*agent.AgentState
+				var page []*letta.AgentState
 				c.ok("GET", "/v1/agents?"+q.Encode(), "", &page)
 				if len(page) > limit {
 					t.Fatalf("page of %d > limit %d", len(page), limit)
@@ -223,7 +224,7 @@ func TestPagination(t *testing.T) {
 			}
 		}
 		// before is exclusive too and keeps the listing order.
-		var page []*agent.AgentState
+		var page []*letta.AgentState
 		c.ok("GET", "/v1/agents?order="+order+"&before="+want[5], "", &page)
 		if !slices.Equal(ids(page), want[:5]) {
 			t.Errorf("order %s before=%s: %v, want %v", order, want[5], ids(page), want[:5])
@@ -245,7 +246,7 @@ func TestCoreMemoryBlocks(t *testing.T) {
 	st := c.createAgent(`{"memory_blocks": [{"label": "human", "value": "h"}, {"label": "persona", "value": "p"}, {"label": "notes/today", "value": "n"}]}`)
 	base := "/v1/agents/" + st.ID + "/core-memory/blocks"
 
-	var list []agent.Block
+	var list []letta.Block
 	c.ok("GET", base, "", &list)
 	if len(list) != 3 {
 		t.Fatalf("blocks %v", blockLabels(list))
@@ -255,7 +256,7 @@ func TestCoreMemoryBlocks(t *testing.T) {
 			t.Errorf("default order is not desc by id: %v", list)
 		}
 	}
-	var page []agent.Block
+	var page []letta.Block
 	c.ok("GET", base+"?order=asc&limit=2", "", &page)
 	if len(page) != 2 || page[0].ID != list[2].ID || page[1].ID != list[1].ID {
 		t.Errorf("asc limit 2: %v", page)
@@ -265,7 +266,7 @@ func TestCoreMemoryBlocks(t *testing.T) {
 		t.Errorf("asc after: %v", page)
 	}
 
-	var b agent.Block
+	var b letta.Block
 	c.ok("GET", base+"/human", "", &b)
 	if b.Label != "human" || b.Value != "h" {
 		t.Errorf("get by label %+v", b)
@@ -288,7 +289,7 @@ func TestCoreMemoryBlocks(t *testing.T) {
 
 	// Attach and detach a standalone block.
 	extra := c.createBlock(`{"label": "extra", "value": "e"}`)
-	var after agent.AgentState
+	var after letta.AgentState
 	c.ok("PATCH", base+"/attach/"+extra.ID, "", &after)
 	if !slices.Contains(blockLabels(after.Blocks), "extra") || len(after.Blocks) != 4 {
 		t.Errorf("attach: %v", blockLabels(after.Blocks))
@@ -323,7 +324,7 @@ func TestSharedBlock(t *testing.T) {
 	b := c.createAgent(`{"name": "b"}`)
 	c.ok("PATCH", "/v1/agents/"+b.ID+"/core-memory/blocks/attach/"+shared.ID, "", nil)
 
-	var edited agent.Block
+	var edited letta.Block
 	c.ok("PATCH", "/v1/blocks/"+shared.ID, `{"value": "v2", "description": "shared"}`, &edited)
 	if edited.Value != "v2" || edited.ID != shared.ID {
 		t.Fatalf("edit: %+v", edited)
@@ -336,13 +337,13 @@ func TestSharedBlock(t *testing.T) {
 	}
 	// An edit through one agent is seen by the other.
 	c.ok("PATCH", "/v1/agents/"+a.ID+"/core-memory/blocks/team", `{"value": "v3"}`, nil)
-	var blk agent.Block
+	var blk letta.Block
 	c.ok("GET", "/v1/agents/"+b.ID+"/core-memory/blocks/team", "", &blk)
 	if blk.Value != "v3" {
 		t.Errorf("agent b sees %q", blk.Value)
 	}
 
-	var agents []*agent.AgentState
+	var agents []*letta.AgentState
 	c.ok("GET", "/v1/blocks/"+shared.ID+"/agents", "", &agents)
 	if !slices.Equal(ids(agents), []string{b.ID, a.ID}) {
 		t.Errorf("block agents %v", ids(agents))
@@ -398,12 +399,12 @@ func TestBlocksForSDKVersion(t *testing.T) {
 		{"letta-client 0.x UA", []string{"User-Agent", "letta-client/0.1.3"}, "", 1},
 	}
 	for _, tc := range cases {
-		var got agent.AgentState
+		var got letta.AgentState
 		c.ok("GET", "/v1/agents/"+st.ID+tc.query, "", &got, tc.hdr...)
 		if len(got.Blocks) != tc.want || len(got.Memory.Blocks) != tc.want {
 			t.Errorf("%s: GET agent has %d blocks, want %d", tc.name, len(got.Blocks), tc.want)
 		}
-		var list []*agent.AgentState
+		var list []*letta.AgentState
 		c.ok("GET", "/v1/agents"+tc.query, "", &list, tc.hdr...)
 		if len(list) != 1 || len(list[0].Blocks) != tc.want {
 			t.Errorf("%s: list has %d blocks, want %d", tc.name, len(list[0].Blocks), tc.want)
@@ -417,7 +418,7 @@ func TestBlocksForSDKVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var got agent.AgentState
+	var got letta.AgentState
 	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
 		t.Fatal(err)
 	}
@@ -425,16 +426,16 @@ func TestBlocksForSDKVersion(t *testing.T) {
 		t.Errorf("no User-Agent: %d blocks", len(got.Blocks))
 	}
 	// Modify, attach and detach always return the full state.
-	var mod agent.AgentState
+	var mod letta.AgentState
 	c.ok("PATCH", "/v1/agents/"+st.ID, `{"description": "d"}`, &mod, "X-Stainless-Package-Version", "1.12.1")
 	if len(mod.Blocks) != 1 {
 		t.Errorf("PATCH from the SDK: %d blocks", len(mod.Blocks))
 	}
 }
 
-func (c *client) createBlockKeyed(body, key string) *agent.Block {
+func (c *client) createBlockKeyed(body, key string) *letta.Block {
 	c.t.Helper()
-	var b agent.Block
+	var b letta.Block
 	c.ok("POST", "/v1/blocks", body, &b, "Idempotency-Key", key)
 	return &b
 }
@@ -442,7 +443,7 @@ func (c *client) createBlockKeyed(body, key string) *agent.Block {
 func TestIdempotency(t *testing.T) {
 	c, _ := newTestServer(t, Options{})
 	body := `{"name": "once", "memory_blocks": [{"label": "human", "value": "h"}]}`
-	var first, second agent.AgentState
+	var first, second letta.AgentState
 	c.ok("POST", "/v1/agents", body, &first, "Idempotency-Key", "key-1")
 	c.ok("POST", "/v1/agents/", body, &second, "idempotency-key", "key-1")
 	if first.ID != second.ID {
@@ -472,7 +473,7 @@ func TestIdempotency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			r := c.do("POST", "/v1/agents", `{"name": "racer"}`, "Idempotency-Key", "race")
-			var st agent.AgentState
+			var st letta.AgentState
 			if r.status == 200 && json.Unmarshal(r.body, &st) == nil {
 				got[i] = st.ID
 			}
@@ -497,7 +498,7 @@ func TestIdempotency(t *testing.T) {
 	// A key is scoped to its path: the same key and body on two agents
 	// changes both.
 	other := c.createAgent(`{"name": "other"}`)
-	var m1, m2 agent.AgentState
+	var m1, m2 letta.AgentState
 	c.ok("PATCH", "/v1/agents/"+first.ID, `{"description": "x"}`, &m1, "Idempotency-Key", "patch")
 	c.ok("PATCH", "/v1/agents/"+other.ID, `{"description": "x"}`, &m2, "Idempotency-Key", "patch")
 	if m1.ID != first.ID || m2.ID != other.ID || deref(c.getAgent(other.ID).Description) != "x" {

@@ -4,25 +4,18 @@ import (
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/letta"
 )
 
-func pathBlockID(r *http.Request) (string, error) {
-	ids, err := pathIDs(r, "block_id")
-	if err != nil {
-		return "", err
-	}
-	return ids["block_id"], nil
-}
-
 func (s *server) createBlock(w http.ResponseWriter, r *http.Request) (any, error) {
-	var cb agent.CreateBlock
+	var cb letta.CreateBlock
 	if err := s.decodeBody(w, r, &cb); err != nil {
 		return nil, err
 	}
 	if cb.Label == nil {
 		return nil, validationError(missingLabel())
 	}
-	return s.svc.CreateBlock(r.Context(), cb)
+	return s.svc.Blocks.Create(r.Context(), cb)
 }
 
 func (s *server) listBlocks(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -35,75 +28,61 @@ func (s *server) listBlocks(_ http.ResponseWriter, r *http.Request) (any, error)
 		MatchAllTags:  q.boolean("match_all_tags"),
 		TemplatesOnly: q.boolean("templates_only"),
 	}
-	page := q.page(agent.Asc)
+	page := q.page(letta.Asc)
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	blocks, err := s.svc.ListBlocks(r.Context(), f, page)
-	if err != nil {
-		return nil, err
-	}
-	if blocks == nil {
-		blocks = []agent.Block{}
-	}
-	return blocks, nil
+	return s.svc.Blocks.List(r.Context(), f, page)
 }
 
 func (s *server) countBlocks(_ http.ResponseWriter, r *http.Request) (any, error) {
-	return s.svc.CountBlocks(r.Context())
+	return s.svc.Blocks.Count(r.Context())
 }
 
 func (s *server) getBlock(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathBlockID(r)
+	id, err := pathID(r, "block_id")
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.svc.GetBlock(r.Context(), id)
-	if agent.KindOf(err) == agent.KindNotFound {
+	b, err := s.svc.Blocks.Get(r.Context(), id)
+	if agent.KindOf(err) == letta.KindNotFound {
 		return nil, errorf(http.StatusNotFound, "Block with id '%s' not found", id)
 	}
 	return b, err
 }
 
 func (s *server) updateBlock(w http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathBlockID(r)
+	id, err := pathID(r, "block_id")
 	if err != nil {
 		return nil, err
 	}
-	var u agent.BlockUpdate
+	var u letta.BlockUpdate
 	if err := s.decodeBody(w, r, &u); err != nil {
 		return nil, err
 	}
-	return s.svc.UpdateBlock(r.Context(), id, u)
+	return s.svc.Blocks.Update(r.Context(), id, u)
 }
 
 func (s *server) deleteBlock(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathBlockID(r)
+	id, err := pathID(r, "block_id")
 	if err != nil {
 		return nil, err
 	}
 	// Letta answers a block delete with a JSON null.
-	return nil, s.svc.DeleteBlock(r.Context(), id)
+	return nil, s.svc.Blocks.Delete(r.Context(), id)
 }
 
 func (s *server) listBlockAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathBlockID(r)
+	id, err := pathID(r, "block_id")
 	if err != nil {
 		return nil, err
 	}
 	q := newQuery(r)
-	page := q.page(agent.Desc)
+	page := q.page(letta.Desc)
 	// Letta never loads relationships here unless asked with include.
 	withBlocks := q.include()
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	agents, err := s.svc.ListBlockAgents(r.Context(), id, page, withBlocks)
-	if err != nil {
-		return nil, err
-	}
-	if agents == nil {
-		agents = []*agent.AgentState{}
-	}
-	return agents, nil
+	return s.svc.Blocks.Agents(r.Context(), id, page, withBlocks)
 }

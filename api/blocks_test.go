@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/memory"
+	"github.com/kelpie/kelpie/letta"
 )
 
 func TestBlockCRUD(t *testing.T) {
@@ -17,7 +19,7 @@ func TestBlockCRUD(t *testing.T) {
 	}
 	b := c.createBlock(`{"label": "facts", "value": "the sky is blue", "limit": 1000, "description": "d",
 		"metadata": {"m": true}, "tags": ["x", "y"], "project_id": "proj", "unknown": 1}`)
-	if !agent.ValidBlockID(b.ID) || b.Label != "facts" || b.Value != "the sky is blue" || b.Limit != 1000 ||
+	if !letta.ValidID("block", b.ID) || b.Label != "facts" || b.Value != "the sky is blue" || b.Limit != 1000 ||
 		deref(b.Description) != "d" || b.Metadata["m"] != true || !slices.Equal(b.Tags, []string{"x", "y"}) {
 		t.Fatalf("created %+v", b)
 	}
@@ -26,7 +28,7 @@ func TestBlockCRUD(t *testing.T) {
 	}
 	tmpl := c.createBlock(`{"label": "facts", "value": "", "is_template": true, "template_name": "tmpl"}`)
 	other := c.createBlock(`{"label": "other", "tags": ["y"]}`)
-	if other.Value != "" || other.Limit != agent.DefaultBlockLimitChars {
+	if other.Value != "" || other.Limit != memory.DefaultBlockLimitChars {
 		t.Errorf("defaults %+v", other)
 	}
 	if n := c.count("/v1/blocks/count/"); n != 3 {
@@ -34,7 +36,7 @@ func TestBlockCRUD(t *testing.T) {
 	}
 
 	listIDs := func(q string) []string {
-		var bs []agent.Block
+		var bs []letta.Block
 		c.ok("GET", "/v1/blocks"+q, "", &bs)
 		out := make([]string, len(bs))
 		for i, b := range bs {
@@ -65,7 +67,7 @@ func TestBlockCRUD(t *testing.T) {
 		}
 	}
 
-	var mod agent.Block
+	var mod letta.Block
 	c.ok("PATCH", "/v1/blocks/"+b.ID, `{"value": "the sky is grey", "tags": ["z"], "read_only": true}`, &mod)
 	if mod.Value != "the sky is grey" || !slices.Equal(mod.Tags, []string{"z"}) || !mod.ReadOnly || mod.Limit != 1000 {
 		t.Errorf("patch %+v", mod)
@@ -95,7 +97,7 @@ func TestBlockCountManyPages(t *testing.T) {
 	const n = agent.MaxListLimit + 7
 	for i := range n {
 		label := fmt.Sprintf("b%d", i)
-		if _, err := svc.CreateBlock(t.Context(), agent.CreateBlock{Label: &label}); err != nil {
+		if _, err := svc.Blocks.Create(t.Context(), letta.CreateBlock{Label: &label}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,13 +122,13 @@ func TestBlockLimits(t *testing.T) {
 		}
 		c.expect(400, "PATCH", p, `{"limit": 2}`)
 		c.expect(400, "PATCH", p, `{"limit": -1}`)
-		c.expect(400, "PATCH", p, fmt.Sprintf(`{"limit": %d}`, agent.MaxBlockLimitChars+1))
+		c.expect(400, "PATCH", p, fmt.Sprintf(`{"limit": %d}`, memory.MaxBlockLimitChars+1))
 	}
 	if c.snapshot() != before {
 		t.Error("rejected block edits changed something")
 	}
 	// Within the limit (counting characters, not bytes) is fine.
-	var b agent.Block
+	var b letta.Block
 	c.ok("PATCH", "/v1/blocks/"+blk.ID, `{"value": "ééééééééé"}`, &b)
 	if b.Value != "ééééééééé" {
 		t.Errorf("value %q", b.Value)

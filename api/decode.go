@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/letta"
 )
 
 // decodeBody reads a required JSON object body into v. Unknown fields are
@@ -115,6 +116,38 @@ func pydanticType(t reflect.Type) (typ, msg string) {
 	return "value_error", "Input has the wrong type"
 }
 
+// pathPrefixes are the id prefixes of the id path parameters.
+var pathPrefixes = map[string]string{
+	"agent_id": "agent", "block_id": "block", "run_id": "run", "conversation_id": "conv", "memory_id": "passage",
+}
+
+// pathIDs returns the named id path parameters, or Letta's 422 listing
+// every malformed one.
+func pathIDs(r *http.Request, params ...string) (map[string]string, error) {
+	out := map[string]string{}
+	var errs []pyErr
+	for _, p := range params {
+		v := r.PathValue(p)
+		out[p] = v
+		if prefix := pathPrefixes[p]; !letta.ValidID(prefix, v) {
+			errs = append(errs, badPathID(p, prefix, v))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, validationError(errs...)
+	}
+	return out, nil
+}
+
+// pathID returns one id path parameter, or Letta's 422.
+func pathID(r *http.Request, param string) (string, error) {
+	ids, err := pathIDs(r, param)
+	return ids[param], err
+}
+
+// pathAgentID returns the agent_id path parameter, or Letta's 422.
+func pathAgentID(r *http.Request) (string, error) { return pathID(r, "agent_id") }
+
 // query reads query parameters, collecting every error so that one 422
 // lists them all, as pydantic does.
 type query struct {
@@ -162,13 +195,13 @@ func (q *query) limit() int {
 	return 0
 }
 
-func (q *query) order(def agent.Order) agent.Order {
+func (q *query) order(def letta.Order) letta.Order {
 	if !q.has("order") {
 		return def
 	}
 	s := q.str("order")
-	switch o := agent.Order(s); o {
-	case agent.Asc, agent.Desc:
+	switch o := letta.Order(s); o {
+	case letta.Asc, letta.Desc:
 		return o
 	}
 	q.errs = append(q.errs, pyErr{typ: "literal_error", loc: pyTuple{"query", "order"},
@@ -177,8 +210,8 @@ func (q *query) order(def agent.Order) agent.Order {
 }
 
 // page reads before, after, limit and order.
-func (q *query) page(defOrder agent.Order) agent.Page {
-	return agent.Page{Before: q.str("before"), After: q.str("after"), Limit: q.limit(), Order: q.order(defOrder)}
+func (q *query) page(defOrder letta.Order) letta.Page {
+	return letta.Page{Before: q.str("before"), After: q.str("after"), Limit: q.limit(), Order: q.order(defOrder)}
 }
 
 // boolean parses a flag the way pydantic does.

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,9 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 )
 
 // unknownErrorDetail is Letta's detail for every unhandled server error.
@@ -95,11 +93,6 @@ func validationError(errs ...pyErr) *httpError {
 	}
 }
 
-// idPattern is the regex Letta validates path ids of prefix with.
-func idPattern(prefix string) string {
-	return "^" + prefix + "-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-}
-
 // badPathID is Letta's rewritten error for a malformed id in a path.
 func badPathID(param, prefix, value string) pyErr {
 	return pyErr{
@@ -107,52 +100,53 @@ func badPathID(param, prefix, value string) pyErr {
 		loc:     pyTuple{"path", param},
 		msg:     fmt.Sprintf("String should match pattern '%s-{uuid4}'", prefix),
 		input:   value,
-		ctx:     pyDict{{"pattern", idPattern(prefix)}},
+		ctx:     pyDict{{"pattern", letta.IDPattern(prefix)}},
 		example: prefix + "-123e4567-e89b-42d3-8456-426614174000",
 	}
 }
 
-// serviceError maps an error from the agent service (or the layers beneath
-// it) to its response. fault reports a real fault, which the caller logs.
+// serviceError maps an error from the agent service to its response, by
+// the kind the service gives it. fault reports a real fault, which the
+// caller logs.
 func serviceError(err error) (e *httpError, fault bool) {
 	var he *httpError
 	if errors.As(err, &he) {
 		return he, false
 	}
-	var ae *agent.Error
-	if errors.As(err, &ae) {
-		switch ae.Kind {
-		case agent.KindInvalid:
-			return errorf(http.StatusBadRequest, "%s", ae.Message), false
-		case agent.KindNotFound:
-			return errorf(http.StatusNotFound, "%s", ae.Message), false
-		case agent.KindConflict:
-			// A permanent conflict: the SDK's automatic retry of 409 would
-			// only repeat it.
-			return errorf(http.StatusConflict, "%s", ae.Message).withHeader("X-Should-Retry", "false"), false
-		case agent.KindUnavailable:
-			// Missing configuration: retrying will not help until someone
-			// configures the server.
-			return errorf(http.StatusServiceUnavailable, "%s", ae.Message).withHeader("X-Should-Retry", "false"), false
-		}
+	var le *letta.Error
+	detail := ""
+	if errors.As(err, &le) {
+		detail = le.Message
 	}
-	switch {
-	case errors.Is(err, actor.ErrBusy), errors.Is(err, actor.ErrOverloaded):
+	switch agent.KindOf(err) {
+	case letta.KindInvalid:
+		return errorf(http.StatusBadRequest, "%s", detail), false
+	case letta.KindNotFound:
+		return errorf(http.StatusNotFound, "%s", detail), false
+	case letta.KindConflict:
+		// A permanent conflict: the SDK's automatic retry of 409 would
+		// only repeat it.
+		return errorf(http.StatusConflict, "%s", detail).withHeader("X-Should-Retry", "false"), false
+	case letta.KindUnavailable:
+		// Missing configuration: retrying will not help until someone
+		// configures the server.
+		return errorf(http.StatusServiceUnavailable, "%s", detail).withHeader("X-Should-Retry", "false"), false
+	case letta.KindBusy:
 		return errorf(http.StatusTooManyRequests, "Server is busy, please retry").
 			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), false
-	case errors.Is(err, kv.ErrConflict):
+	case letta.KindContended:
 		return errorf(http.StatusConflict, "Concurrent update, please retry").
 			withHeader("X-Should-Retry", "true"), false
-	case errors.Is(err, actor.ErrClosed), errors.Is(err, kv.ErrClosed):
+	case letta.KindShuttingDown:
 		return errorf(http.StatusServiceUnavailable, "Server is shutting down").
 			withHeader("X-Should-Retry", "true"), false
-	case errors.Is(err, kv.ErrFenced):
+	case letta.KindMoved:
 		return errorf(http.StatusServiceUnavailable, "Agent moved to another owner, please retry").
 			withHeader("X-Should-Retry", "true"), false
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case letta.KindCancelled:
 		return errorf(http.StatusServiceUnavailable, "Request was cancelled or timed out; its outcome is unknown").
 			withHeader("X-Should-Retry", "true"), false
-	case errors.Is(err, kv.ErrTooLarge):
+	case letta.KindTooLarge:
 		return errorf(http.StatusRequestEntityTooLarge, "Request is too large to store"), false
 	}
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true

@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
-	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 )
 
 const (
@@ -24,7 +25,7 @@ func TestRouting(t *testing.T) {
 	c, _ := newTestServer(t, Options{})
 	st := c.createAgent(`{"name": "r"}`)
 	for _, p := range []string{"/v1/agents", "/v1/agents/", "/latest/agents", "/latest/agents/"} {
-		var list []*agent.AgentState
+		var list []*letta.AgentState
 		c.ok("GET", p, "", &list)
 		if len(list) != 1 {
 			t.Errorf("%s: %d agents", p, len(list))
@@ -307,7 +308,7 @@ func TestAuth(t *testing.T) {
 
 func TestPanicRecovery(t *testing.T) {
 	var logs strings.Builder
-	h := NewHandler(nil, Options{Logger: slogTo(&logs)}) // a nil service panics on use
+	h := NewHandler(nil, Options{Logger: slogTo(&logs), Clock: clock.Real{}}) // a nil service panics on use
 	for _, tc := range []struct{ method, path, body string }{
 		{"GET", "/v1/agents", ""},
 		{"POST", "/v1/agents", `{}`},
@@ -338,9 +339,9 @@ func TestServiceErrors(t *testing.T) {
 		header string
 		fault  bool
 	}{
-		{&agent.Error{Kind: agent.KindInvalid, Message: "m"}, 400, "", false},
-		{fmt.Errorf("wrapped: %w", &agent.Error{Kind: agent.KindNotFound, Message: "m"}), 404, "", false},
-		{&agent.Error{Kind: agent.KindConflict, Message: "m"}, 409, "X-Should-Retry", false},
+		{&letta.Error{Kind: letta.KindInvalid, Message: "m"}, 400, "", false},
+		{fmt.Errorf("wrapped: %w", &letta.Error{Kind: letta.KindNotFound, Message: "m"}), 404, "", false},
+		{&letta.Error{Kind: letta.KindConflict, Message: "m"}, 409, "X-Should-Retry", false},
 		{fmt.Errorf("x: %w", actor.ErrBusy), 429, "Retry-After", false},
 		{actor.ErrOverloaded, 429, "Retry-After", false},
 		{actor.ErrClosed, 503, "X-Should-Retry", false},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/letta"
 )
 
 // serve runs one request against h and checks the invariants every
@@ -60,8 +61,8 @@ func FuzzCreateAgentBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		rec := serve(t, h, newRequest("POST", "/v1/agents", body))
 		if rec.Code == 200 {
-			var st agent.AgentState
-			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || !agent.ValidAgentID(st.ID) {
+			var st letta.AgentState
+			if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || !letta.ValidID("agent", st.ID) {
 				t.Fatalf("created agent %s: %v", rec.Body, err)
 			}
 		}
@@ -82,7 +83,7 @@ func FuzzBlockUpdateBody(f *testing.F) {
 	}
 	h, svc := fuzzHandler(f)
 	label, other, value, limit := "human", "persona", "value", 100
-	st, err := svc.CreateAgent(f.Context(), agent.CreateAgentRequest{MemoryBlocks: []agent.CreateBlock{
+	st, err := svc.Agents.Create(f.Context(), letta.CreateAgentRequest{MemoryBlocks: []letta.CreateBlock{
 		{Label: &label, Value: &value, Limit: &limit},
 		{Label: &other},
 	}})
@@ -91,12 +92,12 @@ func FuzzBlockUpdateBody(f *testing.F) {
 	}
 	blockID := st.Blocks[0].ID
 	empty, noTags, meta := "", []string{}, map[string]any{}
-	reset := agent.BlockUpdate{Value: &value, Limit: &limit, Label: &label, Description: &empty, Metadata: &meta,
+	reset := letta.BlockUpdate{Value: &value, Limit: &limit, Label: &label, Description: &empty, Metadata: &meta,
 		ReadOnly: new(bool), Hidden: new(bool), ProjectID: &empty, IsTemplate: new(bool), TemplateName: &empty, Tags: &noTags}
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, path := range []string{"/v1/blocks/" + blockID, "/v1/agents/" + st.ID + "/core-memory/blocks/human"} {
-			if _, err := svc.UpdateBlock(t.Context(), blockID, reset); err != nil {
+			if _, err := svc.Blocks.Update(t.Context(), blockID, reset); err != nil {
 				t.Fatal(err)
 			}
 			before := serve(t, h, newRequest("GET", "/v1/blocks/"+blockID, nil)).Body.String()
@@ -106,7 +107,7 @@ func FuzzBlockUpdateBody(f *testing.F) {
 				t.Fatalf("PATCH %s answered %d but changed the block:\n%s\n%s", path, rec.Code, before, after)
 			}
 			if rec.Code == 200 {
-				var b agent.Block
+				var b letta.Block
 				if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || b.ID != blockID {
 					t.Fatalf("PATCH %s: %s", path, rec.Body)
 				}
@@ -134,7 +135,7 @@ var fuzzMethods = []string{"GET", "PATCH", "DELETE", "POST", "PUT"}
 func FuzzAgentPath(f *testing.F) {
 	h, svc := fuzzHandler(f)
 	label := "human"
-	st, err := svc.CreateAgent(f.Context(), agent.CreateAgentRequest{MemoryBlocks: []agent.CreateBlock{{Label: &label}}})
+	st, err := svc.Agents.Create(f.Context(), letta.CreateAgentRequest{MemoryBlocks: []letta.CreateBlock{{Label: &label}}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -29,7 +29,7 @@ const DefaultVersion = "0.16.8"
 // Options configures the handler.
 type Options struct {
 	// Logger receives request logs (Debug) and faults (Error); nil means
-	// slog.Default().
+	// the service's.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -41,14 +41,14 @@ type Options struct {
 	// PingInterval is how often streams send keep-alive pings; 0 means
 	// DefaultPingInterval.
 	PingInterval time.Duration
-	// Clock times pings and requests; nil means the system clock.
+	// Clock times pings and requests; nil means the service's.
 	Clock clock.Clock
 }
 
 // NewHandler returns the REST API over svc.
 func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	if opts.Logger == nil {
-		opts.Logger = slog.Default()
+		opts.Logger = svc.Logger()
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -60,7 +60,7 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 		opts.PingInterval = DefaultPingInterval
 	}
 	if opts.Clock == nil {
-		opts.Clock = clock.Real{}
+		opts.Clock = svc.Clock()
 	}
 	s := &server{
 		svc:   svc,
@@ -131,32 +131,6 @@ func idempotencyKey(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSpace(vs[0]), true
-}
-
-func (s *server) routes() {
-	s.handle("GET", "/v1/health", s.health)
-
-	s.handle("POST", "/v1/agents", s.createAgent)
-	s.handle("GET", "/v1/agents", s.listAgents)
-	s.handle("GET", "/v1/agents/count", s.countAgents)
-	s.handle("GET", "/v1/agents/{agent_id}", s.getAgent)
-	s.handle("PATCH", "/v1/agents/{agent_id}", s.updateAgent)
-	s.handle("DELETE", "/v1/agents/{agent_id}", s.deleteAgent)
-	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks", s.listAgentBlocks)
-	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.getAgentBlock)
-	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.updateAgentBlock)
-	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", s.attachBlock)
-	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}", s.detachBlock)
-
-	s.handle("POST", "/v1/blocks", s.createBlock)
-	s.handle("GET", "/v1/blocks", s.listBlocks)
-	s.handle("GET", "/v1/blocks/count", s.countBlocks)
-	s.handle("GET", "/v1/blocks/{block_id}", s.getBlock)
-	s.handle("PATCH", "/v1/blocks/{block_id}", s.updateBlock)
-	s.handle("DELETE", "/v1/blocks/{block_id}", s.deleteBlock)
-	s.handle("GET", "/v1/blocks/{block_id}/agents", s.listBlockAgents)
-
-	s.turnRoutes()
 }
 
 func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {

@@ -14,11 +14,12 @@ import (
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 )
 
 func newService(t testing.TB) *agent.Service {
 	t.Helper()
-	svc, err := agent.NewService(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini"})
+	svc, err := agent.New(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,30 +130,30 @@ func (c *client) expect(status int, method, path, body string, hdr ...string) st
 	return s
 }
 
-func (c *client) createAgent(body string) *agent.AgentState {
+func (c *client) createAgent(body string) *letta.AgentState {
 	c.t.Helper()
-	var st agent.AgentState
+	var st letta.AgentState
 	c.ok("POST", "/v1/agents", body, &st)
 	return &st
 }
 
-func (c *client) getAgent(id string) *agent.AgentState {
+func (c *client) getAgent(id string) *letta.AgentState {
 	c.t.Helper()
-	var st agent.AgentState
+	var st letta.AgentState
 	c.ok("GET", "/v1/agents/"+id, "", &st)
 	return &st
 }
 
-func (c *client) createBlock(body string) *agent.Block {
+func (c *client) createBlock(body string) *letta.Block {
 	c.t.Helper()
-	var b agent.Block
+	var b letta.Block
 	c.ok("POST", "/v1/blocks", body, &b)
 	return &b
 }
 
-func (c *client) getBlock(id string) *agent.Block {
+func (c *client) getBlock(id string) *letta.Block {
 	c.t.Helper()
-	var b agent.Block
+	var b letta.Block
 	c.ok("GET", "/v1/blocks/"+id, "", &b)
 	return &b
 }
@@ -179,7 +180,7 @@ func (c *client) snapshot() string {
 	return buf.String()
 }
 
-func blockLabels(bs []agent.Block) []string {
+func blockLabels(bs []letta.Block) []string {
 	out := make([]string, len(bs))
 	for i, b := range bs {
 		out[i] = b.Label
@@ -187,7 +188,7 @@ func blockLabels(bs []agent.Block) []string {
 	return out
 }
 
-func ids(agents []*agent.AgentState) []string {
+func ids(agents []*letta.AgentState) []string {
 	out := make([]string, len(agents))
 	for i, a := range agents {
 		out[i] = a.ID

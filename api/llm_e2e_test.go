@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
 )
@@ -22,7 +23,7 @@ import (
 func newDoubleServer(t *testing.T, opts Options) (*client, *llmtest.Server) {
 	t.Helper()
 	double := llmtest.NewServer(t)
-	svc, err := agent.NewService(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry(), LLMRetryBackoff: time.Millisecond})
+	svc, err := agent.New(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry(), LLMRetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestEndToEndProviders(t *testing.T) {
 			if sr := resp["stop_reason"].(map[string]any)["stop_reason"]; sr != "end_turn" {
 				t.Fatalf("stop %v: %v", sr, resp)
 			}
-			var block agent.Block
+			var block letta.Block
 			c.ok("GET", "/v1/agents/"+a.ID+"/core-memory/blocks/human", "", &block)
 			if block.Value != "The user is Ada Lovelace." {
 				t.Errorf("human %q", block.Value)

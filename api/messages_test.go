@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -33,7 +33,7 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	}
 	// Resending the same otid answers the same, without a model call.
 	r2 := c.do("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"hi","otid":"o-1"}]}`)
-	var first, again agent.LettaResponse
+	var first, again letta.Response
 	_ = json.Unmarshal(r.body, &first)
 	_ = json.Unmarshal(r2.body, &again)
 	if p.calls != 1 || !strings.Contains(string(r2.body), `"content":"Hello, Ada!"`) || normalizeIDs(string(r2.body)) != want {
@@ -46,7 +46,7 @@ func TestSendMessageNonStreaming(t *testing.T) {
 		hist[1]["otid"] != "o-1" || hist[1]["content"] != "hi" || hist[1]["seq_id"] != nil {
 		t.Errorf("history %v", hist)
 	}
-	var run agent.Run
+	var run letta.Run
 	c.ok("GET", "/v1/runs/"+hist[0]["run_id"].(string), "", &run)
 	if run.Status != "completed" || deref(run.StopReason) != "end_turn" || run.AgentID != a.ID {
 		t.Errorf("run %+v", run)
@@ -58,7 +58,7 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	}
 	// include_return_message_types filters the response.
 	p.add(toolCallReply("c1", "conversation_search", `{"query":"hi"}`), textReply("found it"))
-	var resp agent.LettaResponse
+	var resp letta.Response
 	var raw map[string]any
 	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"input":"search","include_return_message_types":["assistant_message"]}`, &raw)
 	b, _ := json.Marshal(raw["messages"])
@@ -170,9 +170,9 @@ func TestSendMessageWithoutProvider(t *testing.T) {
 	// Everything else works.
 	var hist []any
 	c.ok("GET", "/v1/agents/"+a.ID+"/messages", "", &hist)
-	var conv agent.Conversation
+	var conv letta.Conversation
 	c.ok("POST", "/v1/conversations/?agent_id="+a.ID, `{}`, &conv)
-	var ps []agent.Passage
+	var ps []letta.Passage
 	c.ok("POST", "/v1/agents/"+a.ID+"/archival-memory", `{"text":"a fact"}`, &ps)
 }
 
@@ -202,7 +202,7 @@ func TestLettaCodeFlow(t *testing.T) {
 	c, _ := newTurnServer(t, p, Options{})
 	var agents []any
 	c.ok("GET", "/v1/agents/?limit=1", "", &agents)
-	var base []agent.Tool
+	var base []letta.Tool
 	c.ok("POST", "/v1/tools/add-base-tools", "", &base)
 	if len(base) == 0 {
 		t.Error("no base tools")
@@ -215,9 +215,9 @@ func TestLettaCodeFlow(t *testing.T) {
 	}
 	a := c.createAgent(`{"agent_type":"letta_v1_agent","name":"letta-code","system":"You code.","memory_blocks":[{"label":"persona","value":"coder"}],"include_base_tools":false,"tools":["memory"],"compaction_settings":{"mode":"sliding_window"}}`)
 	c.expect(404, "GET", "/v1/agents/"+a.ID+"/secrets", "")
-	var conv agent.Conversation
+	var conv letta.Conversation
 	c.ok("POST", "/v1/conversations/?agent_id="+a.ID, `{}`, &conv)
-	if !agent.ValidConversationID(conv.ID) || conv.AgentID != a.ID {
+	if !letta.ValidID("conv", conv.ID) || conv.AgentID != a.ID {
 		t.Fatalf("conversation %+v", conv)
 	}
 	c.ok("GET", "/v1/conversations/"+conv.ID, "", &conv)
@@ -253,13 +253,13 @@ func TestLettaCodeFlow(t *testing.T) {
 		t.Errorf("filtered history %v", msgs)
 	}
 	// The agent's tools: letta-code turned the base tools off.
-	var tools []agent.Tool
+	var tools []letta.Tool
 	c.ok("GET", "/v1/agents/"+a.ID+"/tools", "", &tools)
 	if len(tools) != 0 {
 		t.Errorf("agent tools %v", tools)
 	}
 	// Resuming the last run's stream replays it after a seq_id.
-	var runs []agent.Run
+	var runs []letta.Run
 	c.ok("GET", "/v1/runs?conversation_id="+conv.ID, "", &runs)
 	if len(runs) != 2 {
 		t.Fatalf("runs %v", runs)
@@ -281,19 +281,19 @@ func TestConversationRoutes(t *testing.T) {
 	c.expect(422, "POST", "/v1/conversations", `{}`)
 	c.expect(422, "GET", "/v1/conversations/conv-1", "")
 	c.expect(404, "GET", "/v1/conversations/conv-123e4567-e89b-42d3-8456-426614174000", "")
-	var conv agent.Conversation
+	var conv letta.Conversation
 	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &conv)
 	c.ok("PATCH", "/v1/conversations/"+conv.ID, `{"summary":"about tea"}`, &conv)
 	if deref(conv.Summary) != "about tea" {
 		t.Errorf("summary %v", conv.Summary)
 	}
-	var list []agent.Conversation
+	var list []letta.Conversation
 	c.ok("GET", "/v1/conversations?agent_id="+a.ID, "", &list)
 	if len(list) != 1 || list[0].ID != conv.ID {
 		t.Errorf("list %v", list)
 	}
 	// Non-streaming in a conversation, and the default conversation.
-	var resp agent.LettaResponse
+	var resp letta.Response
 	var raw json.RawMessage
 	c.ok("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"hi","streaming":false}`, &raw)
 	if !strings.Contains(string(raw), `"stop_reason":"end_turn"`) {
@@ -325,13 +325,13 @@ func TestArchivalMemoryRoutes(t *testing.T) {
 	c, _ := newTurnServer(t, nil, Options{})
 	a := c.createAgent(`{"name":"archivist"}`)
 	path := "/v1/agents/" + a.ID + "/archival-memory"
-	var created []agent.Passage
+	var created []letta.Passage
 	c.ok("POST", path, `{"text":"The cat is called Pixel.","tags":["pets"]}`, &created)
 	if len(created) != 1 || !regexp.MustCompile(`^passage-`).MatchString(created[0].ID) || created[0].Text != "The cat is called Pixel." {
 		t.Fatalf("created %+v", created)
 	}
 	c.ok("POST", path, `{"text":"Tea at four."}`, nil)
-	var list []agent.Passage
+	var list []letta.Passage
 	c.ok("GET", path, "", &list)
 	if len(list) != 2 || list[0].Text != "The cat is called Pixel." {
 		t.Errorf("list %+v", list)
@@ -340,7 +340,7 @@ func TestArchivalMemoryRoutes(t *testing.T) {
 	if len(list) != 1 || list[0].Text != "Tea at four." {
 		t.Errorf("newest %+v", list)
 	}
-	var found agent.ArchivalSearchResponse
+	var found letta.ArchivalSearchResponse
 	c.ok("GET", path+"/search?query=cat&tags=pets", "", &found)
 	if found.Count != 1 || found.Results[0].Content != "The cat is called Pixel." || found.Results[0].ID != created[0].ID {
 		t.Errorf("search %+v", found)

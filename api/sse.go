@@ -7,7 +7,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/letta"
 )
 
 // DefaultPingInterval is how often a stream sends a keep-alive ping when
@@ -27,7 +28,7 @@ type streamOptions struct {
 	startingAfter int
 }
 
-func (o streamOptions) keep(m agent.LettaMessage) bool {
+func (o streamOptions) keep(m letta.Message) bool {
 	return o.types == nil || slices.Contains(o.types, m.Base().MessageType)
 }
 
@@ -50,7 +51,7 @@ type errorMessage struct {
 //
 // If the client goes away the turn goes on; its result stays readable
 // through the run routes.
-func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *agent.Turn, o streamOptions) {
+func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *loop.Turn, o streamOptions) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -106,8 +107,8 @@ func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *agent.Tur
 		}
 	}
 	res := t.Result()
-	data(agent.NewStopReason(res.StopReason))
-	if res.Error != "" && res.StopReason != agent.StopCancelled {
+	data(letta.NewStopReasonMessage(res.StopReason))
+	if res.Error != "" && res.StopReason != letta.StopCancelled {
 		seq := lastSeq + 1
 		buf.WriteString("event: error\n")
 		data(errorMessage{
@@ -125,9 +126,9 @@ func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *agent.Tur
 
 func errorSummary(stopReason string) string {
 	switch stopReason {
-	case agent.StopLLMAPIError:
+	case letta.StopLLMAPIError:
 		return "The model provider returned an error."
-	case agent.StopContextOverflow:
+	case letta.StopContextOverflow:
 		return "The agent's prompt does not fit in the model's context window."
 	}
 	return "The agent's turn failed."
@@ -147,17 +148,17 @@ func writeEventJSON(buf *bytes.Buffer, v any) {
 }
 
 // response filters a non-streaming response's messages.
-func (o streamOptions) response(resp *agent.LettaResponse) *agent.LettaResponse {
+func (o streamOptions) response(resp *letta.Response) *letta.Response {
 	resp.Messages = o.filter(resp.Messages)
 	return resp
 }
 
 // filter keeps the messages of the asked-for types.
-func (o streamOptions) filter(ms []agent.LettaMessage) []agent.LettaMessage {
+func (o streamOptions) filter(ms []letta.Message) []letta.Message {
 	if o.types == nil {
 		return ms
 	}
-	kept := []agent.LettaMessage{}
+	kept := []letta.Message{}
 	for _, m := range ms {
 		if o.keep(m) {
 			kept = append(kept, m)

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
@@ -99,13 +98,13 @@ func newTurnServer(t testing.TB, p llm.Provider, opts Options) (*client, *agent.
 	t.Helper()
 	cfg := agent.Config{
 		Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini",
-		Rand:    rand.NewChaCha8([32]byte{1}),
-		Runtime: actor.Config{Clock: fixedClock{testNow}},
+		Rand:  rand.NewChaCha8([32]byte{1}),
+		Clock: fixedClock{testNow},
 	}
 	if p != nil {
 		cfg.LLM = resolver{p}
 	}
-	svc, err := agent.NewService(cfg)
+	svc, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,11 @@ func seal(key, value []byte) []byte {
 	return out
 }
 
-// open verifies a sealed value and returns the value inside it.
-func open(key, stored []byte) ([]byte, error) {
+// Unseal verifies the stored bytes of key (as an Engine holds them: a
+// checksum, then the value) and returns the value inside, or ErrCorrupt. DB
+// does this on every read; tools that read an Engine directly (the
+// simulator's storage checker) use it to see values as DB would.
+func Unseal(key, stored []byte) ([]byte, error) {
 	if len(stored) < checksumBytes {
 		return nil, fmt.Errorf("%w: key %q: %d bytes is shorter than its checksum", ErrCorrupt, key, len(stored))
 	}

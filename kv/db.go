@@ -216,7 +216,7 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return open(key, stored)
+	return Unseal(key, stored)
 }
 
 func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
@@ -267,7 +267,7 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 		var next KeyValue
 		switch {
 		case j == len(own) || (i < len(stored) && less(stored[i].Key, own[j].Key)):
-			v, err := open(stored[i].Key, stored[i].Value)
+			v, err := Unseal(stored[i].Key, stored[i].Value)
 			if err != nil {
 				return nil, err
 			}

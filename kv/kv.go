@@ -134,3 +134,33 @@ type Snapshot interface {
 	// Close releases the snapshot.
 	Close() error
 }
+
+// scanBatch is how many pairs ScanEach reads at a time.
+const scanBatch = 256
+
+// ScanEach calls fn with each pair in r, in order (descending if reverse),
+// until fn returns false or an error. It reads scanBatch pairs at a time,
+// so a long range is not held in memory at once.
+func ScanEach(txn Txn, r Range, reverse bool, fn func(KeyValue) (bool, error)) error {
+	for {
+		kvs, err := txn.Scan(r, scanBatch, reverse)
+		if err != nil {
+			return err
+		}
+		for _, p := range kvs {
+			more, err := fn(p)
+			if err != nil || !more {
+				return err
+			}
+		}
+		if len(kvs) < scanBatch {
+			return nil
+		}
+		last := kvs[len(kvs)-1].Key
+		if reverse {
+			r.End = last
+		} else {
+			r.Start = append(last, 0)
+		}
+	}
+}

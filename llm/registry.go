@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kelpie/kelpie/clock"
 )
 
 // ModelInfo describes a model a provider offers.
@@ -41,6 +43,8 @@ type Registry struct {
 	// ModelsCacheTTL is how long Models reuses a provider's listing (a
 	// failed one for a fifth of it); 1 minute if 0, no caching if < 0.
 	ModelsCacheTTL time.Duration
+	// Clock times the cache; nil means the system clock.
+	Clock clock.Clock
 
 	mu        sync.RWMutex
 	providers map[string]Provider
@@ -55,6 +59,13 @@ type modelsEntry struct {
 	models []ModelInfo
 	err    error
 	at     time.Time
+}
+
+func (r *Registry) now() time.Time {
+	if r.Clock == nil {
+		return clock.Real{}.Now()
+	}
+	return r.Clock.Now()
 }
 
 // NewRegistry returns an empty registry.
@@ -124,11 +135,11 @@ func (r *Registry) Resolve(handle string) (Provider, string, error) {
 	return nil, "", fmt.Errorf("llm: model %q: %w: unknown provider %q (%s)", handle, ErrProviderNotConfigured, name, have)
 }
 
-// Models lists the models of every configured provider that can list
+// Catalog lists the models of every configured provider that can list
 // them, asking them all at once, each within ModelsTimeout. A provider
 // that fails contributes nothing. Providers come in registration order,
 // each one's models sorted by name.
-func (r *Registry) Models(ctx context.Context) []ModelInfo {
+func (r *Registry) Catalog(ctx context.Context) []ModelInfo {
 	timeout := r.ModelsTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -162,7 +173,7 @@ func (r *Registry) Models(ctx context.Context) []ModelInfo {
 			if e.err != nil {
 				fresh = ttl / 5
 			}
-			if ok && e.gen == gens[i] && time.Since(e.at) < fresh {
+			if ok && e.gen == gens[i] && r.now().Sub(e.at) < fresh {
 				results[i] = e.models
 				continue
 			}
@@ -180,7 +191,7 @@ func (r *Registry) Models(ctx context.Context) []ModelInfo {
 			if ttl > 0 && ctx.Err() == nil {
 				r.mu.Lock()
 				if r.gen[name] == gens[i] {
-					r.cache[name] = modelsEntry{gen: gens[i], models: results[i], err: err, at: time.Now()}
+					r.cache[name] = modelsEntry{gen: gens[i], models: results[i], err: err, at: r.now()}
 				}
 				r.mu.Unlock()
 			}

@@ -114,7 +114,7 @@ func TestModels(t *testing.T) {
 	}
 	srv.SetModels(llmtest.Anthropic, many...)
 	reg := srv.Registry()
-	models := reg.Models(context.Background())
+	models := reg.Catalog(context.Background())
 	if len(models) != 3+45 {
 		t.Fatalf("%d models: %+v", len(models), models)
 	}
@@ -133,7 +133,7 @@ func TestModels(t *testing.T) {
 
 	// A failing provider contributes nothing.
 	srv.FailModels(500)
-	if got := reg.Models(context.Background()); len(got) != 0 {
+	if got := reg.Catalog(context.Background()); len(got) != 0 {
 		t.Errorf("models while failing: %d", len(got))
 	}
 }
@@ -146,7 +146,7 @@ func TestModelsCacheAndTimeout(t *testing.T) {
 	reg.ModelsTimeout = 100 * time.Millisecond
 	start := time.Now()
 	for range 3 {
-		if got := reg.Models(context.Background()); len(got) != 2 {
+		if got := reg.Catalog(context.Background()); len(got) != 2 {
 			t.Fatalf("models %+v", got)
 		}
 	}
@@ -158,7 +158,7 @@ func TestModelsCacheAndTimeout(t *testing.T) {
 	}
 	// Registering again drops the cache.
 	reg.Register(srv.OpenAIProvider())
-	reg.Models(context.Background())
+	reg.Catalog(context.Background())
 	if n := srv.ModelsCalls(llmtest.OpenAI); n != 2 {
 		t.Errorf("%d listings after re-register", n)
 	}

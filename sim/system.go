@@ -104,14 +104,11 @@ func (s *system) start() (*incarnation, error) {
 		replicas = max(1, v.Replicas)
 	}
 	for range replicas {
-		svc, err := agent.NewService(agent.Config{
-			Store: store,
-			Runtime: actor.Config{
-				Clock:          s.clock,
-				IdleTimeout:    s.cfg.IdleTimeout,
-				MaxActivations: s.cfg.MaxActivations,
-				Logger:         s.log,
-			},
+		svc, err := agent.New(agent.Config{
+			Store:   store,
+			Clock:   s.clock,
+			Logger:  s.log,
+			Runtime: actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations},
 			Rand:         s.ids,
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
@@ -123,7 +120,7 @@ func (s *system) start() (*incarnation, error) {
 			return nil, err
 		}
 		inc.svcs = append(inc.svcs, svc)
-		inc.handlers = append(inc.handlers, api.NewHandler(svc, api.Options{Logger: s.log, Clock: s.clock}))
+		inc.handlers = append(inc.handlers, api.NewHandler(svc, api.Options{}))
 	}
 	inc.ctx, inc.cancel = context.WithCancel(context.Background())
 	s.all = append(s.all, inc)

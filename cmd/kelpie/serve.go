@@ -119,15 +119,12 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 			log.Error("closing storage", "err", err)
 		}
 	}()
-	svc, err := agent.NewService(agent.Config{
+	svc, err := agent.New(agent.Config{
 		Store:        store,
+		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          providers.FromEnv(os.Getenv),
-		Runtime: actor.Config{
-			IdleTimeout:    c.idleTimeout,
-			MaxActivations: c.maxActivations,
-			Logger:         log,
-		},
+		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations},
 	})
 	if err != nil {
 		return err
@@ -138,7 +135,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	srv := &http.Server{
-		Handler:           api.NewHandler(svc, api.Options{Logger: log, Version: version, APIKey: c.apiKey}),
+		Handler:           api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	log.Info("kelpie listening", "addr", ln.Addr().String(), "storage", c.storage, "data_dir", where,

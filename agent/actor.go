@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// operation is one operation of the agent actor: it runs in the actor's
+// transaction (call.Txn) on the agent's record, which exists, and returns
+// its JSON result.
+type operation func(c *core, call *actor.Call, a *schema.Agent) ([]byte, error)
+
+// op makes an operation from a function of its decoded payload.
+func op[P any](fn func(c *core, call *actor.Call, a *schema.Agent, p P) ([]byte, error)) operation {
+	return func(c *core, call *actor.Call, a *schema.Agent) ([]byte, error) {
+		p, err := decodePayload[P](call)
+		if err != nil {
+			return nil, err
+		}
+		return fn(c, call, a, p)
+	}
+}
+
+// decodePayload decodes an invocation's JSON payload.
+func decodePayload[P any](call *actor.Call) (P, error) {
+	var p P
+	if err := json.Unmarshal(call.Payload, &p); err != nil {
+		return p, fmt.Errorf("%s payload: %w", call.Op, err)
+	}
+	return p, nil
+}
+
+// turnOp adapts an operation of the agent loop.
+func turnOp[P any](fn func(call *actor.Call, a *schema.Agent, p P) ([]byte, error)) operation {
+	return op(func(_ *core, call *actor.Call, a *schema.Agent, p P) ([]byte, error) { return fn(call, a, p) })
+}
+
+// Operations of the agent actor, by name. Creating an agent is apart:
+// it is the one operation on an agent that does not exist.
+const (
+	opCreateAgent        = "create"
+	opUpdateAgent        = "update"
+	opDeleteAgent        = "delete"
+	opAttachBlock        = "attach_block"
+	opDetachBlock        = "detach_block"
+	opUpdateAgentBlock   = "update_block"
+	opCreateConversation = "create_conversation"
+	opUpdateConversation = "update_conversation"
+	opInsertPassage      = "insert_passage"
+	opDeletePassage      = "delete_passage"
+)
+
+var agentOps = map[string]operation{
+	opUpdateAgent:        op(updateAgent),
+	opDeleteAgent:        op(deleteAgent),
+	opAttachBlock:        op(attachBlock),
+	opDetachBlock:        op(detachBlock),
+	opUpdateAgentBlock:   op(updateAgentBlock),
+	opCreateConversation: op(createConversation),
+	opUpdateConversation: op(updateConversation),
+	opInsertPassage:      op(insertPassage),
+	opDeletePassage:      op(deletePassage),
+	loop.OpBegin:         turnOp(loop.Begin),
+	loop.OpStep:          turnOp(loop.Step),
+	loop.OpEnd:           turnOp(loop.End),
+}
+
+// agentActor is the agent actor. Its state is *schema.Agent, nil when the
+// agent does not exist.
+type agentActor struct{ c *core }
+
+func (agentActor) Decode(_ actor.ID, data []byte) (any, error) {
+	if data == nil {
+		return (*schema.Agent)(nil), nil
+	}
+	return schema.DecodeAgent(data)
+}
+
+func (agentActor) Encode(state any) ([]byte, error) { return schema.Encode(state.(*schema.Agent)) }
+
+func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+	truncateNow(call)
+	a, _ := call.State.(*schema.Agent)
+	if call.Op == opCreateAgent {
+		if a != nil {
+			return nil, letta.Conflictf("agent %s already exists", call.ID.Key)
+		}
+		return op(createAgent)(b.c, call, nil)
+	}
+	if a == nil {
+		return nil, schema.ErrAgentNotFound
+	}
+	fn, ok := agentOps[call.Op]
+	if !ok {
+		return nil, fmt.Errorf("agent actor: unknown operation %q", call.Op)
+	}
+	return fn(b.c, call, a)
+}
+
+// truncateNow makes the invocation's time what Letta renders: microsecond
+// precision, so that every read equals what a write returned.
+func truncateNow(call *actor.Call) { call.Now = call.Now.UTC().Truncate(time.Microsecond) }
+
+// Operations of the block actor.
+const (
+	opCreateBlock = "create"
+	opUpdateBlock = "update"
+	opDeleteBlock = "delete"
+)
+
+// blockOp is one operation of the block actor on block call.ID.Key.
+type blockOp func(call *actor.Call) ([]byte, error)
+
+var blockOps = map[string]blockOp{
+	opCreateBlock: createBlock,
+	opUpdateBlock: updateBlock,
+	opDeleteBlock: deleteBlock,
+}
+
+// blockActor serialises standalone operations on one block. It keeps no
+// state of its own: the block lives at its key, shared with agent actors.
+type blockActor struct{ c *core }
+
+func (blockActor) Decode(actor.ID, []byte) (any, error) { return nil, nil }
+func (blockActor) Encode(any) ([]byte, error)           { return nil, nil }
+
+func (blockActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+	truncateNow(call)
+	fn, ok := blockOps[call.Op]
+	if !ok {
+		return nil, fmt.Errorf("block actor: unknown operation %q", call.Op)
+	}
+	return fn(call)
+}

@@ -1,0 +1,550 @@
+package agent
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/memory"
+	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Agents is the surface of agents: their records and the blocks attached
+// to them.
+type Agents struct{ c *core }
+
+// Limits on agent fields.
+const (
+	MaxNameChars        = 256
+	MaxSystemChars      = 200_000
+	MaxAgentRecordBytes = 2 << 20 // an agent's fields but its blocks, as JSON
+	// DefaultAgentListLimit is Letta's default page size for agents.
+	DefaultAgentListLimit = 50
+)
+
+// DefaultAgentType is the type of an agent created without one.
+const DefaultAgentType = "letta_v1_agent"
+
+// Agent types Letta defines.
+var agentTypes = map[string]bool{
+	"memgpt_agent": true, "memgpt_v2_agent": true, "letta_v1_agent": true, "react_agent": true,
+	"workflow_agent": true, "split_thread_agent": true, "sleeptime_agent": true,
+	"voice_convo_agent": true, "voice_sleeptime_agent": true,
+}
+
+var namePattern = regexp.MustCompile(`^[\p{L}\p{N}_ '\-]+$`)
+
+// Create creates an agent with its memory blocks and returns the state that
+// was committed.
+func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*letta.AgentState, error) {
+	if err := checkCreateAgent(req); err != nil {
+		return nil, err
+	}
+	id, err := s.c.newIDFor(ctx, "agent")
+	if err != nil {
+		return nil, err
+	}
+	var st letta.AgentState
+	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Get returns an agent; withBlocks loads its memory blocks.
+func (s *Agents) Get(ctx context.Context, id string, withBlocks bool) (*letta.AgentState, error) {
+	if err := letta.CheckID("agent_id", "agent", id); err != nil {
+		return nil, err
+	}
+	var st *letta.AgentState
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		a, err := schema.GetAgent(txn, id)
+		if err != nil {
+			return err
+		}
+		st, err = loadAgent(txn, a, withBlocks)
+		return err
+	})
+	return st, err
+}
+
+// loadAgent renders an agent, with its blocks if asked.
+func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState, error) {
+	var blocks []*schema.Block
+	if withBlocks {
+		var err error
+		if blocks, err = memory.AgentBlocks(txn, a.ID); err != nil {
+			return nil, err
+		}
+	}
+	return renderAgent(a, blocks), nil
+}
+
+// Update applies a PATCH to an agent.
+func (s *Agents) Update(ctx context.Context, id string, req letta.UpdateAgentRequest) (*letta.AgentState, error) {
+	if err := letta.CheckID("agent_id", "agent", id); err != nil {
+		return nil, err
+	}
+	if err := checkUpdateAgent(req); err != nil {
+		return nil, err
+	}
+	var st letta.AgentState
+	if err := s.c.invoke(ctx, schema.AgentActor(id), opUpdateAgent, req, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Delete deletes an agent and everything it owns (schema.DeleteAgent) in
+// one transaction. Its blocks remain.
+func (s *Agents) Delete(ctx context.Context, id string) error {
+	if err := letta.CheckID("agent_id", "agent", id); err != nil {
+		return err
+	}
+	return s.c.invoke(ctx, schema.AgentActor(id), opDeleteAgent, nil, nil)
+}
+
+// AgentFilter narrows a listing of agents.
+type AgentFilter struct {
+	Name         string
+	Tags         []string
+	MatchAllTags bool
+	QueryText    string
+	ProjectID    string
+	WithBlocks   bool
+}
+
+func (f AgentFilter) match(a *schema.Agent) bool {
+	switch {
+	case a.Hidden != nil && *a.Hidden:
+		return false
+	case f.Name != "" && a.Name != f.Name:
+		return false
+	case f.QueryText != "" && !strings.Contains(strings.ToLower(a.Name), strings.ToLower(f.QueryText)):
+		return false
+	case f.ProjectID != "" && (a.ProjectID == nil || *a.ProjectID != f.ProjectID):
+		return false
+	}
+	return memory.MatchTags(a.Tags, f.Tags, f.MatchAllTags)
+}
+
+// List lists agents by creation time.
+func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*letta.AgentState, error) {
+	p, err := checkPage(p, DefaultAgentListLimit)
+	if err != nil {
+		return nil, err
+	}
+	out := []*letta.AgentState{}
+	err = s.c.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
+		return listIndex(txn, agentIndex, p, func(a *schema.Agent) (bool, error) {
+			if f.match(a) {
+				st, err := loadAgent(txn, a, f.WithBlocks)
+				if err != nil {
+					return false, err
+				}
+				out = append(out, st)
+			}
+			return len(out) < p.Limit, nil
+		})
+	})
+	return out, err
+}
+
+// Count counts the agents a listing with f would return.
+func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
+	n := 0
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		n = 0 // read may run this again
+		return listIndex(txn, agentIndex, letta.Page{Order: letta.Asc}, func(a *schema.Agent) (bool, error) {
+			if f.match(a) {
+				n++
+			}
+			return true, nil
+		})
+	})
+	return n, err
+}
+
+// agentIndex lists agents by creation time.
+var agentIndex = index[*schema.Agent]{
+	prefix: schema.AgentIndex.Prefix, idPrefix: "agent", get: schema.GetAgent,
+	created: func(a *schema.Agent) time.Time { return a.CreatedAt },
+}
+
+func checkCreateAgent(req letta.CreateAgentRequest) error {
+	err := agentFields{name: req.Name, agentType: req.AgentType, system: req.System, description: req.Description,
+		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs}.check()
+	if err != nil {
+		return err
+	}
+	if n := len(req.MemoryBlocks) + len(req.BlockIDs); n > memory.MaxBlocksPerAgent {
+		return letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, n)
+	}
+	labels := map[string]bool{}
+	for i, b := range req.MemoryBlocks {
+		field := fmt.Sprintf("memory_blocks[%d]", i)
+		if err := memory.CheckCreate(field, b); err != nil {
+			return err
+		}
+		if labels[*b.Label] {
+			return letta.Invalidf("%s: duplicate label %q", field, *b.Label)
+		}
+		labels[*b.Label] = true
+	}
+	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
+		return err
+	}
+	rest := req
+	rest.MemoryBlocks = nil // stored apart, each under its own limits
+	return checkRecordSize(rest)
+}
+
+func checkUpdateAgent(req letta.UpdateAgentRequest) error {
+	err := agentFields{name: req.Name, system: req.System, description: req.Description,
+		tags: req.Tags, metadata: req.Metadata, blockIDs: req.BlockIDs}.check()
+	if err != nil {
+		return err
+	}
+	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
+		return err
+	}
+	return checkRecordSize(req)
+}
+
+// agentFields are the fields creates and updates share; nil is absent.
+type agentFields struct {
+	name, agentType, system, description *string
+	tags, tools, blockIDs                *[]string
+	metadata                             *map[string]any
+}
+
+func (f agentFields) check() error {
+	if f.name != nil {
+		if err := letta.CheckChars("name", *f.name, MaxNameChars); err != nil {
+			return err
+		}
+		if *f.name != "" && !namePattern.MatchString(*f.name) {
+			return letta.Invalidf("Agent name '%s' contains invalid characters. Only letters (any language), digits, spaces, hyphens, underscores, and apostrophes are allowed.", letta.Clip(*f.name))
+		}
+	}
+	if f.agentType != nil && !agentTypes[*f.agentType] {
+		return letta.Invalidf("agent_type %q is not one of Letta's agent types", letta.Clip(*f.agentType))
+	}
+	if f.system != nil {
+		if err := letta.CheckChars("system", *f.system, MaxSystemChars); err != nil {
+			return err
+		}
+	}
+	if f.description != nil {
+		if err := letta.CheckChars("description", *f.description, letta.MaxDescriptionChars); err != nil {
+			return err
+		}
+	}
+	for _, l := range []struct {
+		field string
+		tags  *[]string
+	}{{"tags", f.tags}, {"tools", f.tools}} {
+		if l.tags != nil {
+			if err := letta.CheckTags(l.field, *l.tags); err != nil {
+				return err
+			}
+		}
+	}
+	if f.metadata != nil {
+		if err := letta.CheckMetadata(*f.metadata); err != nil {
+			return err
+		}
+	}
+	if f.blockIDs != nil {
+		return checkBlockIDs("block_ids", *f.blockIDs)
+	}
+	return nil
+}
+
+func checkBlockIDs(field string, ids []string) error {
+	for i, id := range ids {
+		if err := letta.CheckID(fmt.Sprintf("%s[%d]", field, i), "block", id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkRecordSize bounds everything an agent record holds, whatever field it
+// arrives in.
+func checkRecordSize(req any) error {
+	data, err := schema.Encode(req)
+	if err != nil {
+		return letta.Invalidf("request: %v", err)
+	}
+	if len(data) > MaxAgentRecordBytes {
+		return letta.Invalidf("agent fields total %d bytes of JSON, over the limit of %d", len(data), MaxAgentRecordBytes)
+	}
+	return nil
+}
+
+// createAgent creates the agent record with its new memory blocks and
+// attaches them and the existing blocks it names.
+func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAgentRequest) ([]byte, error) {
+	a, err := newAgent(c, call.ID.Key, req, call.Now)
+	if err != nil {
+		return nil, err
+	}
+	txn := call.Txn
+	labels := map[string]string{} // label -> block id
+	var blockIDs []string
+	for i, cb := range req.MemoryBlocks {
+		id, err := c.newID("block")
+		if err != nil {
+			return nil, err
+		}
+		b := memory.NewBlock(id, cb, call.Now)
+		if other, dup := labels[b.Label]; dup {
+			return nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
+		}
+		labels[b.Label] = id
+		if err := memory.Create(txn, b); err != nil {
+			return nil, err
+		}
+		blockIDs = append(blockIDs, id)
+	}
+	for _, id := range req.BlockIDs {
+		b, err := schema.GetBlock(txn, id)
+		if err != nil {
+			return nil, err
+		}
+		if other, dup := labels[b.Label]; dup && other != id {
+			return nil, letta.Conflictf("block %s has label %q, already used by block %s on this agent", id, b.Label, other)
+		}
+		if _, dup := labels[b.Label]; !dup {
+			labels[b.Label] = id
+			blockIDs = append(blockIDs, id)
+		}
+	}
+	if len(blockIDs) > memory.MaxBlocksPerAgent {
+		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blockIDs))
+	}
+	for _, id := range blockIDs {
+		if err := schema.Attach(txn, a, id); err != nil {
+			return nil, err
+		}
+	}
+	if err := txn.Set(schema.IndexKey(schema.AgentIndex.Prefix, a.CreatedAt, a.ID), nil); err != nil {
+		return nil, err
+	}
+	call.SetState(a)
+	return renderCommitted(txn, a)
+}
+
+// renderCommitted answers an agent write with the agent as committed, with
+// its blocks.
+func renderCommitted(txn kv.Txn, a *schema.Agent) ([]byte, error) {
+	st, err := loadAgent(txn, a, true)
+	if err != nil {
+		return nil, err
+	}
+	return schema.Encode(st)
+}
+
+func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAgentRequest) ([]byte, error) {
+	if err := applyAgentUpdate(a, req); err != nil {
+		return nil, err
+	}
+	if req.BlockIDs != nil {
+		if err := replaceBlocks(call.Txn, a, *req.BlockIDs); err != nil {
+			return nil, err
+		}
+	}
+	a.UpdatedAt = call.Now
+	call.SetState(a)
+	return renderCommitted(call.Txn, a)
+}
+
+func deleteAgent(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte, error) {
+	if err := schema.DeleteAgent(call.Txn, a); err != nil {
+		return nil, err
+	}
+	call.DeleteState()
+	return nil, nil
+}
+
+// newAgent resolves a create request into the record to store.
+func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (*schema.Agent, error) {
+	a := &schema.Agent{
+		ID: id, AgentType: DefaultAgentType, Description: req.Description, Metadata: req.Metadata,
+		Tags: nonNil(req.Tags), ModelSettings: jsonOrNil(req.ModelSettings), CompactionSettings: jsonOrNil(req.CompactionSettings),
+		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
+		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
+		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
+		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
+	}
+	if req.AgentType != nil {
+		a.AgentType = *req.AgentType
+	}
+	a.System = prompt.SystemFor(a.AgentType)
+	if req.System != nil {
+		a.System = *req.System
+	}
+	if req.Timezone != nil {
+		a.Timezone = *req.Timezone
+	}
+	if req.Name != nil {
+		a.Name = *req.Name
+	} else {
+		name, err := randomName(c.rand)
+		if err != nil {
+			return nil, err
+		}
+		a.Name = name
+	}
+	llmConfig, err := resolveLLMConfig(c.defaultModel, req.LLMConfig, req.Model, req.ContextWindowLimit)
+	if err != nil {
+		return nil, err
+	}
+	a.LLMConfig = llmConfig
+	a.EmbeddingConfig = req.EmbeddingConfig
+	if req.Embedding != nil {
+		if a.EmbeddingConfig, err = embeddingConfigFor(*req.Embedding); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+var (
+	nameAdjectives = []string{"Amber", "Brave", "Calm", "Clever", "Curious", "Eager", "Gentle", "Happy", "Keen", "Lively", "Lucky", "Misty", "Noble", "Quiet", "Rapid", "Silver", "Steady", "Swift", "Vivid", "Witty"}
+	nameNouns      = []string{"Badger", "Comet", "Falcon", "Fox", "Harbor", "Heron", "Kelpie", "Lantern", "Maple", "Meadow", "Otter", "Panda", "Pebble", "Quill", "River", "Robin", "Sparrow", "Tide", "Willow", "Wren"}
+)
+
+// randomName returns an AdjectiveNoun name, as Letta gives unnamed agents.
+func randomName(r io.Reader) (string, error) {
+	var b [4]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("random name: %w", err)
+	}
+	n := binary.BigEndian.Uint32(b[:])
+	return nameAdjectives[n%uint32(len(nameAdjectives))] + nameNouns[(n>>16)%uint32(len(nameNouns))], nil
+}
+
+// applyAgentUpdate applies the scalar and list fields of an update to a;
+// block_ids are applied by the caller, which needs the transaction.
+func applyAgentUpdate(a *schema.Agent, req letta.UpdateAgentRequest) error {
+	set(&a.Name, req.Name)
+	set(&a.System, req.System)
+	set(&a.Timezone, req.Timezone)
+	set(&a.MessageBufferAutoclear, req.MessageBufferAutoclear)
+	setPtr(&a.Description, req.Description)
+	setPtr(&a.ProjectID, req.ProjectID)
+	setPtr(&a.EnableSleeptime, req.EnableSleeptime)
+	setPtr(&a.LastStopReason, req.LastStopReason)
+	setPtr(&a.Hidden, req.Hidden)
+	if req.Tags != nil {
+		a.Tags = nonNil(*req.Tags)
+	}
+	if req.Metadata != nil {
+		a.Metadata = *req.Metadata
+	}
+	if req.ToolRules != nil {
+		a.ToolRules = nonNil(*req.ToolRules)
+	}
+	if req.IdentityIDs != nil {
+		a.IdentityIDs = nonNil(*req.IdentityIDs)
+	}
+	switch {
+	case req.LLMConfig != nil:
+		a.LLMConfig = *req.LLMConfig
+	case req.Model != nil:
+		c, err := llmConfigFor(*req.Model, req.ContextWindowLimit)
+		if err != nil {
+			return err
+		}
+		a.LLMConfig = c
+	}
+	if req.ContextWindowLimit != nil {
+		a.LLMConfig.ContextWindow = *req.ContextWindowLimit
+	}
+	setPtr(&a.EmbeddingConfig, req.EmbeddingConfig)
+	if req.Embedding != nil {
+		c, err := embeddingConfigFor(*req.Embedding)
+		if err != nil {
+			return err
+		}
+		a.EmbeddingConfig = c
+	}
+	return nil
+}
+
+// set sets *dst to *src when src is given.
+func set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// setPtr replaces the optional *dst with src when src is given.
+func setPtr[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
+}
+
+// renderAgent builds the API shape of an agent. blocks is nil when the
+// caller did not ask for them.
+func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
+	bs := make([]letta.Block, len(blocks))
+	for i, b := range blocks {
+		bs[i] = b.Block
+	}
+	maxFiles, window := fileDefaults(a.LLMConfig.ContextWindow)
+	var modelSettings any = modelSettingsFor(a.LLMConfig)
+	if len(a.ModelSettings) > 0 {
+		modelSettings = a.ModelSettings
+	}
+	var compaction any
+	if len(a.CompactionSettings) > 0 {
+		compaction = a.CompactionSettings
+	}
+	var embedding *string
+	if a.EmbeddingConfig != nil {
+		embedding = a.EmbeddingConfig.Handle
+	}
+	return &letta.AgentState{
+		CreatedAt: letta.Timestamp{Time: a.CreatedAt}, UpdatedAt: letta.Timestamp{Time: a.UpdatedAt},
+		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: nonNil(a.MessageIDs),
+		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: a.EmbeddingConfig,
+		Model: a.LLMConfig.Handle, Embedding: embedding, ModelSettings: modelSettings, CompactionSettings: compaction,
+		Description: a.Description, Metadata: a.Metadata,
+		Memory: letta.Memory{AgentType: a.AgentType, Blocks: bs, FileBlocks: []any{}},
+		Blocks: bs, Tools: []any{}, Sources: []any{}, Tags: nonNil(a.Tags),
+		ToolExecEnvironmentVariables: []any{}, Secrets: []any{}, ProjectID: a.ProjectID,
+		IdentityIDs: nonNil(a.IdentityIDs), Identities: []any{},
+		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime,
+		LastStopReason: a.LastStopReason, Timezone: a.Timezone,
+		MaxFilesOpen: maxFiles, PerFileViewWindowCharLimit: window, Hidden: a.Hidden,
+	}
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// jsonOrNil treats an explicit JSON null like an absent value.
+func jsonOrNil(m json.RawMessage) json.RawMessage {
+	if string(m) == "null" {
+		return nil
+	}
+	return m
+}

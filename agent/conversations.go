@@ -1,0 +1,149 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Conversations is the surface of conversations: threads of an agent's
+// messages, each with its own history.
+type Conversations struct{ c *core }
+
+// DefaultConversationListLimit is the page size of conversation listings.
+const DefaultConversationListLimit = 50
+
+// conversationPayload is the payload of the conversation operations.
+type conversationPayload struct {
+	ID      string  `json:"id"`
+	Summary *string `json:"summary"`
+}
+
+func checkSummary(summary *string) error {
+	if summary == nil {
+		return nil
+	}
+	return letta.CheckChars("summary", *summary, letta.MaxDescriptionChars)
+}
+
+// Create creates a conversation on an agent.
+func (s *Conversations) Create(ctx context.Context, agentID string, req letta.CreateConversationRequest) (*letta.Conversation, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	if err := checkSummary(req.Summary); err != nil {
+		return nil, err
+	}
+	id, err := s.c.newIDFor(ctx, "conv")
+	if err != nil {
+		return nil, err
+	}
+	var c letta.Conversation
+	err = s.c.invoke(ctx, schema.AgentActor(agentID), opCreateConversation, conversationPayload{ID: id, Summary: req.Summary}, &c)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Update changes a conversation's summary.
+func (s *Conversations) Update(ctx context.Context, convID string, req letta.CreateConversationRequest) (*letta.Conversation, error) {
+	c, err := s.Get(ctx, convID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSummary(req.Summary); err != nil {
+		return nil, err
+	}
+	var out letta.Conversation
+	err = s.c.invoke(ctx, schema.AgentActor(c.AgentID), opUpdateConversation, conversationPayload{ID: convID, Summary: req.Summary}, &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Get returns a conversation.
+func (s *Conversations) Get(ctx context.Context, convID string) (*letta.Conversation, error) {
+	if err := letta.CheckID("conversation_id", "conv", convID); err != nil {
+		return nil, err
+	}
+	var out *letta.Conversation
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		c, err := schema.GetConversation(txn, convID)
+		if err == nil {
+			out = renderConversation(c)
+		}
+		return err
+	})
+	return out, err
+}
+
+// List lists an agent's conversations by creation time.
+func (s *Conversations) List(ctx context.Context, agentID string, p letta.Page) ([]*letta.Conversation, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	p, err := checkPage(p, DefaultConversationListLimit)
+	if err != nil {
+		return nil, err
+	}
+	out := []*letta.Conversation{}
+	err = s.c.read(ctx, func(txn kv.Txn) error {
+		out = out[:0] // read may run this again
+		if _, err := schema.GetAgent(txn, agentID); err != nil {
+			return err
+		}
+		ix := index[*schema.Conversation]{
+			prefix: schema.AgentConversationsOf(agentID), idPrefix: "conv", get: schema.GetConversation,
+			created: func(c *schema.Conversation) time.Time { return c.CreatedAt },
+		}
+		return listIndex(txn, ix, p, func(c *schema.Conversation) (bool, error) {
+			out = append(out, renderConversation(c))
+			return len(out) < p.Limit, nil
+		})
+	})
+	return out, err
+}
+
+func renderConversation(c *schema.Conversation) *letta.Conversation {
+	return &letta.Conversation{
+		CreatedAt: letta.Timestamp{Time: c.CreatedAt}, UpdatedAt: letta.Timestamp{Time: c.UpdatedAt},
+		ID: c.ID, AgentID: c.AgentID, Summary: c.Summary,
+		InContextMessageIDs: []string{}, IsolatedBlockIDs: []string{},
+	}
+}
+
+func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
+	txn := call.Txn
+	if _, err := schema.GetConversation(txn, p.ID); err == nil {
+		return nil, letta.Conflictf("conversation %s already exists", p.ID)
+	}
+	c := &schema.Conversation{ID: p.ID, AgentID: a.ID, Summary: p.Summary, CreatedAt: call.Now, UpdatedAt: call.Now}
+	if err := schema.PutConversation(txn, c); err != nil {
+		return nil, err
+	}
+	if err := txn.Set(schema.IndexKey(schema.AgentConversationsOf(a.ID), c.CreatedAt, c.ID), nil); err != nil {
+		return nil, err
+	}
+	return schema.Encode(renderConversation(c))
+}
+
+func updateConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
+	c, err := schema.GetAgentConversation(call.Txn, a.ID, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if p.Summary != nil {
+		c.Summary = p.Summary
+	}
+	c.UpdatedAt = call.Now
+	if err := schema.PutConversation(call.Txn, c); err != nil {
+		return nil, err
+	}
+	return schema.Encode(renderConversation(c))
+}

@@ -1,0 +1,22 @@
+// Package loop is the agent loop: a turn (a message to an agent) calls the
+// model, runs the tools it asks for and calls it again, until the model
+// answers without a tool, the turn runs out of steps, or something stops it.
+//
+// The model is called outside the agent's actor, between invocations, and
+// each step of a turn commits in one invocation of the actor (Begin: the
+// inputs; Step: one model response with its tool calls, their results and
+// their memory edits; End: how a turn ended that stopped without a final
+// step) before it is streamed or returned. So:
+//   - A crash or a failed commit mid-turn leaves a history in which every
+//     tool call has its result and a memory that matches it; the agent's
+//     next turn closes a run left open and answers any call left without a
+//     result.
+//   - Turns of one agent run one at a time (a per-agent turn lock); reads,
+//     and other mutations of the agent, never wait for the model.
+//   - A message repeated with the same otid or Idempotency-Key gets the
+//     first turn's answer; the turn does not run twice.
+//   - A turn outlives its request: a client that goes away does not stop
+//     it, and every turn records how it ended, even when cancelled.
+//   - What a step sends the model fits its context window (see the rule in
+//     context.go); history left out stays stored and searchable.
+package loop

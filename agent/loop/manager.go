@@ -1,0 +1,365 @@
+package loop
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Store is how the loop reads and commits; the agent service implements it
+// over its actor runtime.
+type Store interface {
+	// Read runs fn in a read-only snapshot that sees every acknowledged
+	// write; fn may run more than once and must start from nothing.
+	Read(ctx context.Context, fn func(kv.Txn) error) error
+	// Invoke runs one of the operations of this package (OpBegin, ...) on
+	// the agent's actor and decodes its result into out.
+	Invoke(ctx context.Context, agentID, op string, payload, out any) error
+}
+
+// Resolver finds the provider serving a model handle ("provider/model")
+// and the model name to ask it for. *llm.Registry is one.
+type Resolver interface {
+	Resolve(handle string) (llm.Provider, string, error)
+}
+
+// Retries of a model call that failed transiently (rate limit, 5xx,
+// timeout, a dropped connection) before any of its answer reached a client.
+const (
+	maxTransientRetries    = 3
+	DefaultLLMRetryBackoff = 500 * time.Millisecond // doubled per retry
+	maxLLMRetryWait        = 10 * time.Second       // a longer Retry-After ends the turn
+)
+
+// maxRecentTurns is how many finished turns are kept in memory for readers
+// that resume a stream; older ones are rebuilt from storage.
+const maxRecentTurns = 256
+
+// Config configures a Manager. Store, Clock, Logger and NewID are required.
+type Config struct {
+	Store  Store
+	Clock  clock.Clock
+	Logger *slog.Logger
+	// NewID returns a new id of prefix (random, from the service's source).
+	NewID func(prefix string) (string, error)
+	// LLM resolves model handles; nil means no provider is configured.
+	LLM Resolver
+	// RetryBackoff is the first pause before re-asking a model after a
+	// transient error; it doubles per retry. 0 means DefaultLLMRetryBackoff.
+	RetryBackoff time.Duration
+}
+
+// Manager runs turns: it serialises them per agent and keeps recent ones
+// for readers. Create it with NewManager.
+type Manager struct {
+	cfg Config
+
+	base   context.Context // cancelled by Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	closed      bool                     // no turn may start
+	locks       map[string]chan struct{} // agent id -> a one-slot semaphore
+	lockRefs    map[string]int
+	active      map[string]*activeTurn // by agent id
+	recent      map[string]*Turn       // by run id
+	recentOrder []string
+}
+
+type activeTurn struct {
+	turn   *Turn
+	convID string
+	cancel context.CancelFunc
+}
+
+// NewManager returns a manager with no turn running.
+func NewManager(cfg Config) *Manager {
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultLLMRetryBackoff
+	}
+	base, cancel := context.WithCancel(context.Background())
+	return &Manager{
+		cfg: cfg, base: base, cancel: cancel,
+		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
+		active: map[string]*activeTurn{}, recent: map[string]*Turn{},
+	}
+}
+
+var errClosing = &letta.Error{Kind: letta.KindUnavailable, Message: "the server is shutting down"}
+
+// lock takes the agent's turn lock, waiting for a turn in progress.
+func (m *Manager) lock(ctx context.Context, agentID string) (release func(), err error) {
+	m.mu.Lock()
+	ch := m.locks[agentID]
+	if ch == nil {
+		ch = make(chan struct{}, 1)
+		m.locks[agentID] = ch
+	}
+	m.lockRefs[agentID]++
+	m.mu.Unlock()
+	unref := func() {
+		m.mu.Lock()
+		if m.lockRefs[agentID]--; m.lockRefs[agentID] == 0 {
+			delete(m.lockRefs, agentID)
+			delete(m.locks, agentID)
+		}
+		m.mu.Unlock()
+	}
+	select {
+	case ch <- struct{}{}:
+	case <-ctx.Done():
+		unref()
+		return nil, ctx.Err()
+	case <-m.base.Done():
+		unref()
+		return nil, errClosing
+	}
+	var once sync.Once
+	return func() { once.Do(func() { <-ch; unref() }) }, nil
+}
+
+// Stats counts what a Manager holds at one moment.
+type Stats struct {
+	Running   int // turns running
+	LocksHeld int // agents whose turn lock is taken
+	Waiting   int // requests waiting for an agent's turn lock
+}
+
+// Stats reports the turns running and the locks held: all zero once every
+// turn has ended.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{Running: len(m.active)}
+	for id, ch := range m.locks {
+		held := len(ch)
+		st.LocksHeld += held
+		st.Waiting += m.lockRefs[id] - held
+	}
+	return st
+}
+
+func (m *Manager) remember(t *Turn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.recent[t.runID]; ok {
+		return
+	}
+	m.recent[t.runID] = t
+	m.recentOrder = append(m.recentOrder, t.runID)
+	for len(m.recentOrder) > maxRecentTurns {
+		old := m.recentOrder[0]
+		m.recentOrder = m.recentOrder[1:]
+		if rt := m.recent[old]; rt != nil {
+			if _, done, _ := rt.Events(0); !done {
+				// Still running: keep it, and look again next time.
+				m.recentOrder = append(m.recentOrder, old)
+				break
+			}
+		}
+		delete(m.recent, old)
+	}
+}
+
+// Close cancels the turns in progress (each records that it was
+// cancelled) and waits for them to end, or for ctx.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	m.mu.Unlock()
+	m.cancel()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("loop: close: turns still running: %w", ctx.Err())
+	}
+}
+
+// resolve finds the provider of a model handle, or a clear error saying
+// what to configure.
+func (m *Manager) resolve(agentID, handle string) (llm.Provider, string, error) {
+	provider, _, _ := strings.Cut(handle, "/")
+	if m.cfg.LLM == nil {
+		return nil, "", &letta.Error{Kind: letta.KindUnavailable, Message: fmt.Sprintf(
+			"No LLM provider is configured, so agent %s (model %q) cannot answer messages. Configure a provider for %q (for example set %s) and restart kelpie.",
+			agentID, handle, provider, providerEnvHint(provider))}
+	}
+	p, model, err := m.cfg.LLM.Resolve(handle)
+	if err != nil {
+		return nil, "", &letta.Error{Kind: letta.KindUnavailable, Message: fmt.Sprintf(
+			"Agent %s cannot answer messages: its model %q has no configured provider (%v). Configure a provider for %q (for example set %s), or change the agent's model.",
+			agentID, handle, err, provider, providerEnvHint(provider))}
+	}
+	return p, model, nil
+}
+
+func providerEnvHint(provider string) string {
+	switch provider {
+	case "anthropic":
+		return "ANTHROPIC_API_KEY"
+	case "ollama":
+		return "OLLAMA_BASE_URL"
+	case "vllm":
+		return "VLLM_API_BASE"
+	}
+	return "OPENAI_API_KEY"
+}
+
+// HandleOf is the model handle an agent uses.
+func HandleOf(a *schema.Agent) string {
+	if h := a.LLMConfig.Handle; h != nil && *h != "" {
+		return *h
+	}
+	return a.LLMConfig.ModelEndpointType + "/" + a.LLMConfig.Model
+}
+
+// Request is a message to an agent.
+type Request struct {
+	AgentID string
+	ConvID  string // "" for the agent's default conversation
+	Message letta.MessageRequest
+	// IdempotencyKey, when set, identifies the request as an otid does.
+	IdempotencyKey string
+}
+
+// Start starts a turn: it validates the request, waits for the agent's
+// previous turn to end, and commits the request's messages. The turn then
+// runs on its own (a client that goes away does not stop it); follow it
+// with Turn.Events or Turn.Response. A request repeating an otid or
+// Idempotency-Key already answered gets that run's turn back, finished,
+// without running anything.
+func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
+	p, err := parse(req.Message, req.IdempotencyKey, m.cfg.NewID)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.prepare(ctx, req, p)
+	if err != nil {
+		return nil, err
+	}
+	release, err := m.lock(ctx, req.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if m.base.Err() != nil {
+		release()
+		return nil, errClosing
+	}
+	var begun beginResult
+	bp := BeginPayload{RunID: r.turn.runID, ConversationID: req.ConvID, Keys: p.keys, Inputs: p.inputs, Approvals: p.approvals, Background: req.Message.Background}
+	if err := m.cfg.Store.Invoke(ctx, req.AgentID, OpBegin, bp, &begun); err != nil {
+		release()
+		return nil, err
+	}
+	if d := begun.Duplicate; d != nil {
+		release()
+		return Replay(&d.Run, d.Messages), nil
+	}
+	r.turn.emitStored(begun.Appended)
+	if err := m.launch(ctx, r, release); err != nil {
+		return nil, err
+	}
+	return r.turn, nil
+}
+
+// prepare resolves the agent's model and makes the turn's run, not started.
+func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun, error) {
+	var a *schema.Agent
+	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
+		a, err = schema.GetAgent(txn, req.AgentID)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	handle := HandleOf(a)
+	if o := req.Message.OverrideModel; o != nil && *o != "" {
+		handle = *o
+	}
+	provider, model, err := m.resolve(req.AgentID, handle)
+	if err != nil {
+		return nil, err
+	}
+	runID, err := m.cfg.NewID("run")
+	if err != nil {
+		return nil, err
+	}
+	streaming := req.Message.Streaming != nil && *req.Message.Streaming
+	return &turnRun{
+		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID,
+		provider: provider, model: model, streamTokens: req.Message.StreamTokens && streaming,
+		maxSteps: p.maxSteps, client: p.client, streamed: map[string]string{},
+	}, nil
+}
+
+// launch runs r on its own goroutine, holding the agent's turn lock until
+// it ends. The turn keeps the request's values but not its cancellation:
+// only Cancel and Close stop it.
+func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error {
+	llmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(m.base, cancel)
+	r.ctx = llmCtx
+	m.mu.Lock()
+	if m.closed {
+		// Closing began after the inputs were committed: the run stays
+		// open in storage and the agent's next turn closes it.
+		m.mu.Unlock()
+		stop()
+		cancel()
+		release()
+		return errClosing
+	}
+	m.active[r.agentID] = &activeTurn{turn: r.turn, convID: r.convID, cancel: cancel}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	m.remember(r.turn)
+	go func() {
+		defer m.wg.Done()
+		defer release()
+		defer stop()
+		defer cancel()
+		res := r.run()
+		m.mu.Lock()
+		if a := m.active[r.agentID]; a != nil && a.turn == r.turn {
+			delete(m.active, r.agentID)
+		}
+		m.mu.Unlock()
+		r.turn.finish(res)
+	}()
+	return nil
+}
+
+// Recent returns the turn of a run if it is still in memory.
+func (m *Manager) Recent(runID string) *Turn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recent[runID]
+}
+
+// Cancel cancels an agent's turn in progress, if it is of conversation
+// convID (any, when empty) and one of runIDs (any, when empty). The turn
+// stops at its next step with stop reason cancelled. It returns the
+// cancelled run's id, or "".
+func (m *Manager) Cancel(agentID, convID string, runIDs []string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a := m.active[agentID]
+	if a == nil || convID != "" && a.convID != convID || len(runIDs) > 0 && !slices.Contains(runIDs, a.turn.runID) {
+		return ""
+	}
+	a.cancel()
+	return a.turn.runID
+}

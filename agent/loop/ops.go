@@ -1,0 +1,354 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// The operations a turn runs on its agent's actor, each one invocation and
+// so one transaction: Begin commits the inputs; each Step commits one model
+// response with its tool calls, their results and their memory edits; End
+// closes a run that stopped without a final step (a model error, a
+// cancellation).
+const (
+	OpBegin = "turn_begin"
+	OpStep  = "turn_step"
+	OpEnd   = "turn_end"
+)
+
+// BeginPayload is the payload of OpBegin.
+type BeginPayload struct {
+	RunID          string           `json:"run_id"`
+	ConversationID string           `json:"conversation_id,omitempty"`
+	Keys           []string         `json:"keys,omitempty"`
+	Inputs         []schema.Message `json:"inputs,omitempty"`
+	Approvals      []Approval       `json:"approvals,omitempty"`
+	Background     bool             `json:"background,omitempty"`
+}
+
+// beginResult is what OpBegin answers.
+type beginResult struct {
+	// Duplicate is the earlier run's response when one of the keys was
+	// already answered; nothing else was done then.
+	Duplicate *duplicateRun `json:"duplicate,omitempty"`
+	Run       schema.Run    `json:"run"`
+	// Appended are the results of the approval reply (the inputs are not
+	// part of the response).
+	Appended []*schema.Message `json:"appended"`
+}
+
+type duplicateRun struct {
+	Run      schema.Run        `json:"run"`
+	Messages []*schema.Message `json:"messages"`
+}
+
+// Begin starts a run: it closes the agent's interrupted run and answers
+// its interrupted tool calls, answers a repeated request with its first
+// run, and otherwise commits the inputs (or the approval reply) and the
+// new run as the agent's turn in progress.
+func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
+	txn := call.Txn
+	if p.ConversationID != "" {
+		if _, err := schema.GetAgentConversation(txn, a.ID, p.ConversationID); err != nil {
+			return nil, err
+		}
+	}
+	if err := closeInterruptedRun(call, a); err != nil {
+		return nil, err
+	}
+	b := &beginning{call: call, agent: a, p: p}
+	if err := b.repair(); err != nil {
+		return nil, err
+	}
+	if dup, err := duplicateOf(txn, a.ID, p.Keys); dup != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return schema.Encode(beginResult{Duplicate: dup})
+	}
+	if len(p.Approvals) == 0 && len(b.pending) > 0 {
+		return nil, letta.Conflictf("Cannot send a new message: the agent is waiting for the result of tool call %s (%s). Send an approval reply with its result first.", b.pending[0].ID, b.pending[0].Name)
+	}
+	if len(p.Approvals) > 0 && len(b.pending) == 0 {
+		return nil, letta.Invalidf("no tool call is waiting for approval or a result")
+	}
+	b.run = &schema.Run{
+		ID: p.RunID, AgentID: a.ID, ConversationID: p.ConversationID, Status: letta.RunRunning,
+		Background: p.Background, CreatedAt: call.Now, FirstSeq: b.next,
+	}
+	if err := b.answerApprovals(); err != nil {
+		return nil, err
+	}
+	for i := range p.Inputs {
+		m := &p.Inputs[i]
+		m.AgentID, m.RunID, m.ConversationID, m.CreatedAt, m.Input = a.ID, b.run.ID, p.ConversationID, call.Now, true
+		if err := b.append(m); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.recordRun(); err != nil {
+		return nil, err
+	}
+	return schema.Encode(beginResult{Run: *b.run, Appended: b.appended})
+}
+
+// beginning is a Begin in progress.
+type beginning struct {
+	call     *actor.Call
+	agent    *schema.Agent
+	p        BeginPayload
+	next     uint64            // the next message's sequence number
+	asst     *schema.Message   // the last assistant message with tool calls
+	pending  []schema.ToolCall // its calls waiting for the client
+	run      *schema.Run
+	appended []*schema.Message
+}
+
+// append stores m as the agent's next message.
+func (b *beginning) append(m *schema.Message) error {
+	m.Seq = b.next
+	b.next++
+	return schema.AppendMessage(b.call.Txn, m)
+}
+
+// repair answers the tool calls the server runs that were left without a
+// result, and finds the calls waiting for the client. A server tool's
+// result is committed with its call, so one without is a step cut off (a
+// crash between the call and its result): it gets an error result, so the
+// history never holds a call without an answer.
+func (b *beginning) repair() error {
+	txn := b.call.Txn
+	last, err := schema.LastSeq(txn, b.agent.ID)
+	if err != nil {
+		return err
+	}
+	b.next = last + 1
+	asst, missing, err := unansweredCalls(txn, b.agent.ID)
+	if err != nil {
+		return err
+	}
+	b.asst = asst
+	for _, tc := range missing {
+		if tc.Client {
+			b.pending = append(b.pending, tc)
+			continue
+		}
+		m := toolResult(asst, tc, letta.DerivedID("message", "repair", asst.ID, tc.ID), "Error: the tool call was interrupted before it returned; its outcome is unknown.", "error", b.call.Now)
+		if err := b.append(m); err != nil {
+			return err
+		}
+		if err := extendRun(txn, asst.RunID, m.Seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// answerApprovals stores the results an approval reply gives the calls
+// waiting for the client; a call it leaves unanswered gets an error result.
+func (b *beginning) answerApprovals() error {
+	if len(b.pending) == 0 {
+		return nil
+	}
+	answers := map[string]Approval{}
+	var all *Approval // the older form: one answer for every call
+	for _, a := range b.p.Approvals {
+		if a.ToolCallID == "" {
+			all = &a
+			continue
+		}
+		if !slices.ContainsFunc(b.pending, func(tc schema.ToolCall) bool { return tc.ID == a.ToolCallID }) {
+			return letta.Invalidf("tool call %s is not waiting for approval or a result", letta.Clip(a.ToolCallID))
+		}
+		answers[a.ToolCallID] = a
+	}
+	for _, tc := range b.pending {
+		a, ok := answers[tc.ID]
+		if !ok && all != nil {
+			a, ok = *all, true
+			a.ResultID = letta.DerivedID("message", "approval", all.ResultID, tc.ID)
+		}
+		text, status := approvalResult(tc, a, ok)
+		id := a.ResultID
+		if id == "" {
+			id = letta.DerivedID("message", "unanswered", b.run.ID, tc.ID)
+		}
+		m := toolResult(b.asst, tc, id, text, status, b.call.Now)
+		m.RunID, m.ConversationID, m.StepID = b.run.ID, b.p.ConversationID, ""
+		if err := b.append(m); err != nil {
+			return err
+		}
+		b.appended = append(b.appended, m)
+	}
+	return nil
+}
+
+// recordRun writes the new run with its indexes and answered keys, as the
+// agent's turn in progress and its conversation's latest run.
+func (b *beginning) recordRun() error {
+	txn, run := b.call.Txn, b.run
+	run.LastSeq = b.next - 1
+	for _, k := range b.p.Keys {
+		if err := txn.Set(schema.TurnKey(b.agent.ID, k), []byte(run.ID)); err != nil {
+			return err
+		}
+	}
+	if err := schema.PutRun(txn, run); err != nil {
+		return err
+	}
+	for _, k := range [][]byte{schema.IndexKey(schema.RunIndex.Prefix, run.CreatedAt, run.ID), schema.AgentRunKey(b.agent.ID, run.ID)} {
+		if err := txn.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	if err := txn.Set(schema.ActiveRunKey(b.agent.ID), []byte(run.ID)); err != nil {
+		return err
+	}
+	if run.ConversationID == "" {
+		return nil
+	}
+	c, err := schema.GetConversation(txn, run.ConversationID)
+	if err != nil {
+		return err
+	}
+	c.LastRunID, c.UpdatedAt = run.ID, b.call.Now
+	return schema.PutConversation(txn, c)
+}
+
+// duplicateOf returns the run that already answered one of keys, with its
+// messages, or nil.
+func duplicateOf(txn kv.Txn, agentID string, keys []string) (*duplicateRun, error) {
+	for _, k := range keys {
+		v, err := txn.Get(schema.TurnKey(agentID, k))
+		if errors.Is(err, kv.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		run, err := schema.GetRun(txn, string(v))
+		if err != nil {
+			return nil, err
+		}
+		ms, err := message.OfRun(txn, run)
+		if err != nil {
+			return nil, err
+		}
+		return &duplicateRun{Run: *run, Messages: ms}, nil
+	}
+	return nil, nil
+}
+
+// approvalResult is the tool result an approval reply gives a waiting call.
+func approvalResult(tc schema.ToolCall, a Approval, answered bool) (text, status string) {
+	switch {
+	case !answered:
+		return "Error: no result was sent for this tool call.", "error"
+	case a.ToolReturn != nil:
+		status := a.Status
+		if status != "error" {
+			status = "success"
+		}
+		return *a.ToolReturn, status
+	case a.Approve != nil && !*a.Approve:
+		text := "Error: the user denied this tool call."
+		if a.Reason != "" {
+			text += " Reason: " + a.Reason
+		}
+		return text, "error"
+	}
+	return fmt.Sprintf("Error: %s runs on the client, and the client approved it without sending its result.", tc.Name), "error"
+}
+
+// toolResult builds the tool message answering tc of the assistant message
+// asst.
+func toolResult(asst *schema.Message, tc schema.ToolCall, id, text, status string, now time.Time) *schema.Message {
+	return &schema.Message{
+		ID: id, AgentID: asst.AgentID, Role: schema.RoleTool, Text: text,
+		ToolCallID: tc.ID, ToolName: tc.Name, ToolStatus: status,
+		RunID: asst.RunID, StepID: asst.StepID, ConversationID: asst.ConversationID, CreatedAt: now,
+	}
+}
+
+// maxTailScan bounds how far back unansweredCalls looks, in messages.
+const maxTailScan = 1000
+
+// unansweredCalls finds the last assistant message with tool calls and
+// those of its calls no tool message answers yet. Results follow their call
+// directly (a step commits both), so only the end of the history is read.
+func unansweredCalls(txn kv.Txn, agentID string) (*schema.Message, []schema.ToolCall, error) {
+	answered := map[string]bool{}
+	var asst *schema.Message
+	n := 0
+	err := kv.ScanEach(txn, kv.PrefixRange(schema.MessagesOf(agentID)), true, func(p kv.KeyValue) (bool, error) {
+		if n++; n > maxTailScan {
+			return false, nil
+		}
+		m, err := schema.DecodeMessage(p.Value)
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case m.Role == schema.RoleTool:
+			answered[m.ToolCallID] = true
+			return true, nil
+		case m.Role == schema.RoleAssistant && len(m.ToolCalls) > 0:
+			asst = m
+		}
+		return false, nil
+	})
+	if err != nil || asst == nil {
+		return nil, nil, err
+	}
+	var missing []schema.ToolCall
+	for _, tc := range asst.ToolCalls {
+		if !answered[tc.ID] {
+			missing = append(missing, tc)
+		}
+	}
+	return asst, missing, nil
+}
+
+// extendRun makes a run's message range include seq.
+func extendRun(txn kv.Txn, runID string, seq uint64) error {
+	if runID == "" {
+		return nil
+	}
+	run, err := schema.GetRun(txn, runID)
+	if letta.KindOf(err) == letta.KindNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	run.LastSeq = max(run.LastSeq, seq)
+	return schema.PutRun(txn, run)
+}
+
+// closeInterruptedRun finishes a run that was in progress when its turn
+// stopped without closing it.
+func closeInterruptedRun(call *actor.Call, a *schema.Agent) error {
+	v, err := call.Txn.Get(schema.ActiveRunKey(a.ID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	run, err := schema.GetRun(call.Txn, string(v))
+	if letta.KindOf(err) == letta.KindNotFound {
+		return call.Txn.Delete(schema.ActiveRunKey(a.ID))
+	}
+	if err != nil {
+		return err
+	}
+	return finishRun(call, a, run, letta.StopError, interruptedError)
+}

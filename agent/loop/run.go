@@ -1,0 +1,247 @@
+package loop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// turnRun is a turn in progress.
+type turnRun struct {
+	m            *Manager
+	turn         *Turn
+	agentID      string
+	convID       string
+	provider     llm.Provider
+	model        string
+	streamTokens bool
+	maxSteps     int
+	client       []letta.ClientTool
+	ctx          context.Context // for model calls; cancelled by Cancel and Close
+	usage        schema.Usage
+	// streamed maps the otid of each message part sent as token deltas to
+	// its message type, so that the committed part is not sent again.
+	streamed map[string]string
+}
+
+// commitCtx is the context of the turn's commits: a turn that is
+// cancelled, or whose client left, still records how it ended.
+func (r *turnRun) commitCtx() context.Context { return context.WithoutCancel(r.ctx) }
+
+func (r *turnRun) run() Result {
+	for step := 1; ; step++ {
+		if r.ctx.Err() != nil {
+			return r.end(letta.StopCancelled, "")
+		}
+		res, err := r.step(step)
+		if err != nil {
+			var se *stepError
+			if errors.As(err, &se) {
+				return r.end(se.reason, se.msg)
+			}
+			if r.ctx.Err() != nil {
+				return r.end(letta.StopCancelled, "")
+			}
+			r.m.cfg.Logger.Error("agent: turn step failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
+			return r.end(letta.StopError, err.Error())
+		}
+		if res.StopReason != "" {
+			return Result{StopReason: res.StopReason, Usage: usageStatistics(r.usage)}
+		}
+	}
+}
+
+// stepError stops a turn with a stop reason of its own.
+type stepError struct {
+	reason, msg string
+}
+
+func (e *stepError) Error() string { return e.reason + ": " + e.msg }
+
+// end closes the run with reason and returns the turn's result.
+func (r *turnRun) end(reason, msg string) Result {
+	err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpEnd, EndPayload{RunID: r.turn.runID, StopReason: reason, Error: msg}, nil)
+	if err != nil {
+		// The run stays open in storage; the agent's next turn closes it.
+		r.m.cfg.Logger.Error("agent: could not record the end of a turn", "agent", r.agentID, "run", r.turn.runID, "error", err)
+		if msg == "" {
+			msg = err.Error()
+		}
+	}
+	res := Result{StopReason: reason, Usage: usageStatistics(r.usage), Error: msg}
+	if msg != "" {
+		res.ErrorType = errorTypeFor(reason)
+	}
+	return res
+}
+
+// step asks the model once and commits its answer.
+func (r *turnRun) step(step int) (*stepResult, error) {
+	answer, err := r.ask()
+	if err != nil {
+		return nil, err
+	}
+	resp := answer.resp
+	r.usage.PromptTokens += resp.Usage.PromptTokens
+	r.usage.CompletionTokens += resp.Usage.CompletionTokens
+	r.usage.Steps++
+	msg, resultIDs := r.assistantMessage(answer)
+	payload := StepPayload{
+		RunID: r.turn.runID, Message: msg, ResultIDs: resultIDs,
+		Usage:     schema.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, ContextTokens: answer.built.tokens},
+		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
+	}
+	var res stepResult
+	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
+		return nil, err
+	}
+	for _, m := range res.Messages {
+		for _, lm := range message.Render(m) {
+			b := lm.Base()
+			if b.ID == answer.asstID && b.Otid != nil && r.streamed[*b.Otid] == b.MessageType {
+				continue // already sent as deltas
+			}
+			r.turn.emit(lm, false)
+		}
+	}
+	return &res, nil
+}
+
+// answer is one model response, with the request that got it and the ids
+// it was streamed under.
+type answer struct {
+	resp           *llm.Response
+	built          *builtRequest
+	asstID, stepID string
+	memgpt         bool
+}
+
+// maxContextRetries is how often a step is retried with a smaller history
+// after the provider said the prompt did not fit.
+const maxContextRetries = 2
+
+// ask calls the model, retrying with a smaller history when the prompt did
+// not fit and after a transient failure (with doubling backoff, or the
+// provider's Retry-After) unless part of the answer was already streamed.
+func (r *turnRun) ask() (*answer, error) {
+	var lastErr error
+	for contextRetries, transientRetries := 0, 0; ; {
+		a, streamed, err := r.askOnce(1.0 / float64(int(1)<<contextRetries))
+		if err == nil {
+			return a, nil
+		}
+		var se *stepError
+		if errors.As(err, &se) || a == nil {
+			return nil, err // not the model's failure
+		}
+		lastErr = err
+		if r.ctx.Err() != nil {
+			return nil, &stepError{letta.StopCancelled, ""}
+		}
+		var le *llm.Error
+		if errors.As(err, &le) && le.ContextExceeded && contextRetries < maxContextRetries {
+			contextRetries++
+			continue
+		}
+		if !llm.IsRetryable(err) || streamed || transientRetries == maxTransientRetries {
+			break // a second answer would not match what was streamed
+		}
+		wait := min(r.m.cfg.RetryBackoff<<transientRetries, maxLLMRetryWait)
+		if le != nil && le.RetryAfter > 0 {
+			if le.RetryAfter > maxLLMRetryWait {
+				break // the caller is better told now than kept waiting
+			}
+			wait = le.RetryAfter
+		}
+		transientRetries++
+		select {
+		case <-r.m.cfg.Clock.After(wait):
+		case <-r.ctx.Done():
+			return nil, &stepError{letta.StopCancelled, ""}
+		}
+	}
+	return nil, &stepError{letta.StopLLMAPIError, lastErr.Error()}
+}
+
+// askOnce builds the request, with budgetFactor of the history budget, and
+// calls the model once. On a model failure it returns the (incomplete)
+// answer with the error, and whether any of it was streamed.
+func (r *turnRun) askOnce(budgetFactor float64) (a *answer, streamed bool, err error) {
+	built, err := r.buildRequest(budgetFactor)
+	if err != nil {
+		return nil, false, err
+	}
+	a = &answer{built: built, memgpt: prompt.IsMemGPT(built.agentType)}
+	if a.asstID, err = r.m.cfg.NewID("message"); err != nil {
+		return nil, false, err
+	}
+	if a.stepID, err = r.m.cfg.NewID("step"); err != nil {
+		return nil, false, err
+	}
+	var onDelta func(llm.Delta)
+	if r.streamTokens {
+		sink := r.deltaSink(a.asstID, a.stepID, a.memgpt)
+		onDelta = func(d llm.Delta) { streamed = true; sink(d) }
+	}
+	a.resp, err = r.provider.Complete(r.ctx, built.req, onDelta)
+	return a, streamed, err
+}
+
+// assistantMessage stores a model response as an assistant message, with
+// an id for each tool call (unique within the response) and for its result.
+func (r *turnRun) assistantMessage(a *answer) (schema.Message, []string) {
+	resp := a.resp
+	msg := schema.Message{ID: a.asstID, StepID: a.stepID, Text: resp.Content, Reasoning: resp.Reasoning}
+	resultIDs := make([]string, len(resp.ToolCalls))
+	used := map[string]bool{}
+	for i, tc := range resp.ToolCalls {
+		id := tc.ID
+		if id == "" || used[id] {
+			// No id, or the id of an earlier call of this response (some
+			// OpenAI-compatible servers repeat ids): its result would
+			// share that call's message id.
+			id = letta.DerivedID("call", a.asstID, fmt.Sprint(i))
+		}
+		used[id] = true
+		client := false
+		for _, c := range r.client {
+			client = client || c.Name == tc.Name
+		}
+		msg.ToolCalls = append(msg.ToolCalls, schema.ToolCall{ID: id, Name: tc.Name, Arguments: tc.Arguments, Client: client})
+		resultIDs[i] = letta.DerivedID("message", "result", a.asstID, id)
+	}
+	msg.ThoughtsInText = a.memgpt && len(msg.ToolCalls) > 0
+	return msg, resultIDs
+}
+
+// deltaSink sends streamed text as message deltas, under the id and otids
+// the committed message will have.
+func (r *turnRun) deltaSink(asstID, stepID string, memgpt bool) func(llm.Delta) {
+	base := func(msgType string, slot int) letta.MessageBase {
+		otid := message.SubOtid(asstID, slot)
+		r.streamed[otid] = msgType
+		return letta.MessageBase{
+			ID: asstID, Date: letta.MessageDate{Time: r.m.cfg.Clock.Now()}, MessageType: msgType,
+			Otid: &otid, StepID: new(stepID), RunID: new(r.turn.runID),
+		}
+	}
+	return func(d llm.Delta) {
+		if d.Reasoning != "" {
+			r.turn.emit(&letta.ReasoningMessage{MessageBase: base(letta.TypeReasoning, message.SlotReasoning), Source: "reasoner_model", Reasoning: d.Reasoning}, true)
+		}
+		if d.Content == "" {
+			return
+		}
+		if memgpt {
+			r.turn.emit(&letta.ReasoningMessage{MessageBase: base(letta.TypeReasoning, message.SlotText), Source: "non_reasoner_model", Reasoning: d.Content}, true)
+		} else {
+			r.turn.emit(&letta.AssistantMessage{MessageBase: base(letta.TypeAssistant, message.SlotText), Content: d.Content}, true)
+		}
+	}
+}

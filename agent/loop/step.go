@@ -1,0 +1,210 @@
+package loop
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// StepPayload is the payload of OpStep.
+type StepPayload struct {
+	RunID string `json:"run_id"`
+	// Message is the model's response as an assistant message; its id and
+	// step id are chosen by the caller.
+	Message   schema.Message `json:"message"`
+	ResultIDs []string       `json:"result_ids"`
+	Usage     schema.Usage   `json:"usage"`
+	// ModelStop is why the model stopped (llm.StopReason).
+	ModelStop string `json:"model_stop"`
+	// LastStep says the turn may not take another step.
+	LastStep bool `json:"last_step"`
+}
+
+// stepResult is what OpStep answers.
+type stepResult struct {
+	// Messages are the committed messages: the assistant message, then
+	// the results of the tools the server ran.
+	Messages []*schema.Message `json:"messages"`
+	// StopReason is why the turn stops after this step; empty to go on.
+	StopReason string     `json:"stop_reason,omitempty"`
+	Run        schema.Run `json:"run"`
+}
+
+// Step commits one model response of a run in progress: the assistant
+// message, then the result of each tool call the server runs (run now, in
+// this transaction), and the run's usage; if the turn stops here, it
+// closes the run.
+func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
+	txn := call.Txn
+	run, err := activeRun(txn, a.ID, p.RunID)
+	if err != nil {
+		return nil, err
+	}
+	last, err := schema.LastSeq(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	asst := p.Message
+	asst.AgentID, asst.Seq, asst.Role, asst.RunID = a.ID, last+1, schema.RoleAssistant, run.ID
+	asst.ConversationID, asst.CreatedAt, asst.Input = run.ConversationID, call.Now, false
+	if len(asst.ToolCalls) > len(p.ResultIDs) {
+		return nil, fmt.Errorf("step of run %s: %d tool calls but %d result ids", run.ID, len(asst.ToolCalls), len(p.ResultIDs))
+	}
+	if err := schema.AppendMessage(txn, &asst); err != nil {
+		return nil, err
+	}
+	out, err := runTools(call, a, &asst, p.ResultIDs)
+	if err != nil {
+		return nil, err
+	}
+	stop := stopAfter(a, &asst, out, p)
+	run.LastSeq = out[len(out)-1].Seq
+	run.Usage.PromptTokens += p.Usage.PromptTokens
+	run.Usage.CompletionTokens += p.Usage.CompletionTokens
+	run.Usage.Steps++
+	run.Usage.ContextTokens = p.Usage.ContextTokens
+	if stop != "" {
+		err = finishRun(call, a, run, stop, "")
+	} else {
+		err = schema.PutRun(txn, run)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run})
+}
+
+// runTools runs the calls of asst that the server runs and stores their
+// results after it; it returns asst and the results.
+func runTools(call *actor.Call, a *schema.Agent, asst *schema.Message, resultIDs []string) ([]*schema.Message, error) {
+	out := []*schema.Message{asst}
+	next := asst.Seq + 1
+	env := &tool.Env{Txn: call.Txn, Agent: a, Now: call.Now}
+	for i, tc := range asst.ToolCalls {
+		if tc.Client {
+			continue // the client runs it and sends its result
+		}
+		env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }
+		text, ok, err := tool.Run(env, tc)
+		if err != nil {
+			return nil, fmt.Errorf("tool %s: %w", tc.Name, err)
+		}
+		status := "success"
+		if !ok {
+			status = "error"
+		}
+		m := toolResult(asst, tc, resultIDs[i], text, status, call.Now)
+		m.Seq, next = next, next+1
+		if err := schema.AppendMessage(call.Txn, m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// stopAfter is why the turn stops after a step, or "" to go on.
+func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Message, p StepPayload) string {
+	sentMessage := false
+	for _, m := range committed[1:] {
+		sentMessage = sentMessage || m.ToolName == message.SendMessageTool && m.ToolStatus == "success"
+	}
+	clientCalls := false
+	for _, tc := range asst.ToolCalls {
+		clientCalls = clientCalls || tc.Client
+	}
+	switch {
+	case clientCalls:
+		return letta.StopRequiresApproval
+	case p.ModelStop == "max_tokens" && len(asst.ToolCalls) == 0:
+		return letta.StopMaxTokensExceeded
+	case len(asst.ToolCalls) == 0, sentMessage && prompt.IsMemGPT(a.AgentType):
+		return letta.StopEndTurn
+	case p.LastStep:
+		return letta.StopMaxSteps
+	}
+	return ""
+}
+
+// EndPayload is the payload of OpEnd.
+type EndPayload struct {
+	RunID      string `json:"run_id"`
+	StopReason string `json:"stop_reason"`
+	Error      string `json:"error,omitempty"`
+}
+
+// End closes a run that stopped without a final step, if it is still open.
+func End(call *actor.Call, a *schema.Agent, p EndPayload) ([]byte, error) {
+	run, err := schema.GetRun(call.Txn, p.RunID)
+	if err != nil {
+		return nil, err
+	}
+	if run.AgentID != a.ID {
+		return nil, letta.Conflictf("run %s belongs to another agent", p.RunID)
+	}
+	if !run.Finished() {
+		if err := finishRun(call, a, run, p.StopReason, p.Error); err != nil {
+			return nil, err
+		}
+	}
+	return schema.Encode(run)
+}
+
+// runStatusFor is the status of a run that stopped for reason.
+func runStatusFor(reason string) string {
+	switch reason {
+	case letta.StopEndTurn, letta.StopMaxSteps, letta.StopRequiresApproval, letta.StopMaxTokensExceeded:
+		return letta.RunCompleted
+	case letta.StopCancelled:
+		return letta.RunCancelled
+	}
+	return letta.RunFailed
+}
+
+// finishRun records that a run stopped for reason: it is no longer the
+// agent's turn in progress, and the agent remembers why it stopped.
+func finishRun(call *actor.Call, a *schema.Agent, run *schema.Run, reason, errText string) error {
+	now := call.Now
+	run.Status, run.StopReason, run.CompletedAt, run.Error = runStatusFor(reason), reason, &now, errText
+	if err := schema.PutRun(call.Txn, run); err != nil {
+		return err
+	}
+	v, err := call.Txn.Get(schema.ActiveRunKey(a.ID))
+	switch {
+	case err == nil && string(v) == run.ID:
+		if err := call.Txn.Delete(schema.ActiveRunKey(a.ID)); err != nil {
+			return err
+		}
+	case err != nil && !errors.Is(err, kv.ErrNotFound):
+		return err
+	}
+	a.LastStopReason = &reason
+	call.SetState(a)
+	return nil
+}
+
+// activeRun returns the run a step is for, which must be in progress.
+func activeRun(txn kv.Txn, agentID, runID string) (*schema.Run, error) {
+	v, err := txn.Get(schema.ActiveRunKey(agentID))
+	if err != nil && !errors.Is(err, kv.ErrNotFound) {
+		return nil, err
+	}
+	if string(v) != runID {
+		return nil, letta.Conflictf("run %s is no longer in progress", runID)
+	}
+	run, err := schema.GetRun(txn, runID)
+	if err != nil {
+		return nil, err
+	}
+	if run.AgentID != agentID {
+		return nil, letta.Conflictf("run %s belongs to another agent", runID)
+	}
+	return run, nil
+}

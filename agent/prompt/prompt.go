@@ -1,0 +1,180 @@
+// Package prompt renders what a model sees of an agent: its system prompt
+// with its memory blocks and memory metadata (the layout of Letta's
+// Memory.compile, written afresh for Kelpie), the default instructions of
+// each agent type, and times in the agent's time zone.
+//
+// Guarantees: rendering is a pure function of its inputs (the same record,
+// blocks and metadata give the same text), and it never fails: a missing
+// or unknown time zone renders in UTC.
+package prompt
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kelpie/kelpie/schema"
+)
+
+// defaultSystem is the system prompt of an agent created without one.
+// Kelpie writes its own; the agent's memory blocks are rendered after it.
+const defaultSystem = `<base_instructions>
+You are a helpful agent with a persistent memory. You remember across conversations.
+<memory>
+Your memory has two parts:
+- Memory blocks: labelled sections (each with a description and a value) that are always in your context, below these instructions. Each block has a size limit. Keep them accurate and concise: edit them with your memory tools when you learn something worth keeping.
+- External memory: past messages and archival passages that are not in your context; search them with your tools when they may help.
+</memory>
+Keep working, calling tools as needed, until the task is done or you need the user's input. To hand control back, answer without calling a tool.
+</base_instructions>`
+
+// memgptSystem is the system prompt of memgpt_agent and memgpt_v2_agent
+// agents created without one: those agents talk to the user only through
+// the send_message tool.
+const memgptSystem = `<base_instructions>
+You are a helpful agent with a persistent memory. You remember across conversations.
+<control_flow>
+Everything you write outside a tool call is your private thinking: the user never sees it. To say something to the user, call send_message; calling it ends your turn. Call your other tools first when you need them: after each one you get its result and may continue.
+</control_flow>
+<memory>
+Your memory has two parts:
+- Memory blocks: labelled sections (each with a description and a value) that are always in your context, below these instructions. Each block has a size limit. Keep them accurate and concise: edit them with your memory tools when you learn something worth keeping.
+- External memory: past messages and archival passages that are not in your context; search them with your tools when they may help.
+</memory>
+</base_instructions>`
+
+// SystemFor is the default system prompt of an agent type.
+func SystemFor(agentType string) string {
+	if IsMemGPT(agentType) {
+		return memgptSystem
+	}
+	return defaultSystem
+}
+
+// IsMemGPT reports whether agents of the type answer through send_message.
+func IsMemGPT(agentType string) bool {
+	return agentType == "memgpt_agent" || agentType == "memgpt_v2_agent"
+}
+
+// rendersMemory reports whether the agent type sees its memory blocks.
+func rendersMemory(agentType string) bool {
+	return agentType != "react_agent" && agentType != "workflow_agent"
+}
+
+// lineNumbered reports whether blocks are rendered with line numbers: for
+// Anthropic models of the agent types whose memory tools edit by line.
+func lineNumbered(a *schema.Agent) bool {
+	switch a.AgentType {
+	case "sleeptime_agent", "memgpt_v2_agent", "letta_v1_agent":
+		return a.LLMConfig.ModelEndpointType == "anthropic"
+	}
+	return false
+}
+
+// Meta is what the memory metadata section reports.
+type Meta struct {
+	ConversationID   string // "" for the agent's default conversation
+	Recompiled       time.Time
+	PreviousMessages int // messages in recall memory but not in the context
+	DroppedMessages  int // earlier messages of this conversation left out for space
+	Passages         int
+	PassageTags      []string
+}
+
+// Compile renders the system prompt the model sees: the agent's prompt,
+// its memory blocks (in attachment order) and the memory metadata.
+func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
+	var mem strings.Builder
+	if rendersMemory(a.AgentType) {
+		renderBlocks(&mem, blocks, lineNumbered(a))
+	}
+	mem.WriteString("\n\n")
+	renderMetadata(&mem, a, meta)
+	full := mem.String()
+	if strings.Contains(a.System, "{CORE_MEMORY}") {
+		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", full)
+	}
+	return a.System + "\n\n" + full
+}
+
+func renderBlocks(b *strings.Builder, blocks []*schema.Block, numbered bool) {
+	if len(blocks) == 0 {
+		return
+	}
+	b.WriteString("<memory_blocks>\nThe following memory blocks are currently engaged in your core memory unit:\n\n")
+	for i, blk := range blocks {
+		label := blk.Label
+		if label == "" {
+			label = "block"
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		description := ""
+		if blk.Description != nil {
+			description = *blk.Description
+		}
+		fmt.Fprintf(b, "<%s>\n<description>\n%s\n</description>\n<metadata>\n", label, description)
+		if blk.ReadOnly {
+			b.WriteString("- read_only=true\n")
+		}
+		fmt.Fprintf(b, "- chars_current=%d\n- chars_limit=%d\n</metadata>\n", utf8.RuneCountInString(blk.Value), blk.Limit)
+		renderValue(b, blk.Value, numbered)
+		fmt.Fprintf(b, "</%s>\n", label)
+	}
+	b.WriteString("\n</memory_blocks>")
+}
+
+func renderValue(b *strings.Builder, value string, numbered bool) {
+	if !numbered {
+		fmt.Fprintf(b, "<value>\n%s\n</value>\n", value)
+		return
+	}
+	b.WriteString("<warning>\n# NOTE: Line numbers shown below (with arrows like '1→') are to help during editing. Do NOT include line number prefixes in your memory edit tool calls.\n</warning>\n")
+	b.WriteString("<value>\n")
+	if value != "" {
+		for n, line := range strings.Split(value, "\n") {
+			fmt.Fprintf(b, "%d→ %s\n", n+1, line)
+		}
+	}
+	b.WriteString("</value>\n")
+}
+
+func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
+	conv := meta.ConversationID
+	if conv == "" {
+		conv = "default"
+	}
+	lines := []string{
+		"<memory_metadata>",
+		"- AGENT_ID: " + a.ID,
+		"- CONVERSATION_ID: " + conv,
+		"- System prompt last recompiled: " + Clock(meta.Recompiled, a.Timezone),
+		fmt.Sprintf("- %d previous messages between you and the user are stored in recall memory (use tools to access them)", meta.PreviousMessages),
+	}
+	if meta.DroppedMessages > 0 {
+		lines = append(lines, fmt.Sprintf("- %d earlier messages of this conversation did not fit in your context window and are left out of it; search them with conversation_search", meta.DroppedMessages))
+	}
+	if meta.Passages > 0 {
+		lines = append(lines, fmt.Sprintf("- %d total memories you created are stored in archival memory (use tools to access them)", meta.Passages))
+	}
+	if len(meta.PassageTags) > 0 {
+		lines = append(lines, "- Available archival memory tags: "+strings.Join(meta.PassageTags, ", "))
+	}
+	lines = append(lines, "</memory_metadata>")
+	b.WriteString(strings.Join(lines, "\n"))
+}
+
+// Clock shows t to a model, in the time zone named tz (UTC when tz is
+// empty or unknown).
+func Clock(t time.Time, tz string) string {
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "" {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("2006-01-02 03:04:05 PM MST-0700")
+}
+
+// EstimateTokens estimates the tokens of s: 4 bytes each.
+func EstimateTokens(s string) int { return (len(s) + 3) / 4 }

@@ -1,0 +1,65 @@
+package api
+
+// routes registers every route Kelpie serves, by resource. Each is also
+// served under /latest and with a trailing slash (see normalize).
+func (s *server) routes() {
+	s.handle("GET", "/v1/health", s.health)
+
+	// Agents and the blocks attached to them (agents.go).
+	s.handle("POST", "/v1/agents", s.createAgent)
+	s.handle("GET", "/v1/agents", s.listAgents)
+	s.handle("GET", "/v1/agents/count", s.countAgents)
+	s.handle("GET", "/v1/agents/{agent_id}", s.getAgent)
+	s.handle("PATCH", "/v1/agents/{agent_id}", s.updateAgent)
+	s.handle("DELETE", "/v1/agents/{agent_id}", s.deleteAgent)
+	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks", s.listAgentBlocks)
+	s.handle("GET", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.getAgentBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", s.updateAgentBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}", s.attachBlock)
+	s.handle("PATCH", "/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}", s.detachBlock)
+
+	// Blocks (blocks.go).
+	s.handle("POST", "/v1/blocks", s.createBlock)
+	s.handle("GET", "/v1/blocks", s.listBlocks)
+	s.handle("GET", "/v1/blocks/count", s.countBlocks)
+	s.handle("GET", "/v1/blocks/{block_id}", s.getBlock)
+	s.handle("PATCH", "/v1/blocks/{block_id}", s.updateBlock)
+	s.handle("DELETE", "/v1/blocks/{block_id}", s.deleteBlock)
+	s.handle("GET", "/v1/blocks/{block_id}/agents", s.listBlockAgents)
+
+	// Messages: turns and history (messages.go).
+	s.handle("POST", "/v1/agents/{agent_id}/messages", s.sendAgentMessage)
+	s.handle("POST", "/v1/agents/{agent_id}/messages/stream", s.streamAgentMessage)
+	s.handle("GET", "/v1/agents/{agent_id}/messages", s.listAgentMessages)
+	s.handle("POST", "/v1/agents/{agent_id}/messages/cancel", s.cancelAgentMessages)
+
+	// Archival memory (archival.go).
+	s.handle("GET", "/v1/agents/{agent_id}/archival-memory", s.listPassages)
+	s.handle("POST", "/v1/agents/{agent_id}/archival-memory", s.createPassage)
+	s.handle("GET", "/v1/agents/{agent_id}/archival-memory/search", s.searchPassages)
+	s.handle("DELETE", "/v1/agents/{agent_id}/archival-memory/{memory_id}", s.deletePassage)
+
+	// Conversations (conversations.go).
+	s.handle("POST", "/v1/conversations", s.createConversation)
+	s.handle("GET", "/v1/conversations", s.listConversations)
+	s.handle("GET", "/v1/conversations/{conversation_id}", s.getConversation)
+	s.handle("PATCH", "/v1/conversations/{conversation_id}", s.updateConversation)
+	s.handle("GET", "/v1/conversations/{conversation_id}/messages", s.listConversationMessages)
+	s.handle("POST", "/v1/conversations/{conversation_id}/messages", s.sendConversationMessage)
+	s.handle("POST", "/v1/conversations/{conversation_id}/stream", s.resumeConversationStream)
+	s.handle("POST", "/v1/conversations/{conversation_id}/cancel", s.cancelConversation)
+
+	// Runs (runs.go).
+	s.handle("GET", "/v1/runs", s.listRuns)
+	s.handle("GET", "/v1/runs/{run_id}", s.getRun)
+	s.handle("GET", "/v1/runs/{run_id}/messages", s.listRunMessages)
+	s.handle("POST", "/v1/runs/{run_id}/stream", s.resumeRunStream)
+	s.handle("POST", "/v1/runs/{run_id}/cancel", s.cancelRun)
+
+	// Tools and models (tools.go).
+	s.handle("GET", "/v1/tools", s.listTools)
+	s.handle("POST", "/v1/tools/add-base-tools", s.addBaseTools)
+	s.handle("GET", "/v1/agents/{agent_id}/tools", s.listAgentTools)
+	s.handle("GET", "/v1/models", s.listModels)
+	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
+}

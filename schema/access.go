@@ -1,0 +1,207 @@
+package schema
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+)
+
+// Encode is the encoding of every record (and of every actor result): JSON
+// without HTML escaping, so stored values are the size of what the client
+// sent.
+func Encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Missing records are the client's "not found", with Letta's messages.
+var (
+	ErrAgentNotFound = &letta.Error{Kind: letta.KindNotFound, Message: "Agent not found"}
+	ErrBlockNotFound = &letta.Error{Kind: letta.KindNotFound, Message: "Block not found"}
+)
+
+// decode decodes a record of type R; what names it in errors.
+func decode[R any](data []byte, what string) (*R, error) {
+	var r R
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", what, err)
+	}
+	return &r, nil
+}
+
+// get reads and decodes the record at key, or returns missing.
+func get[R any](txn kv.Txn, key []byte, what string, missing error) (*R, error) {
+	data, err := txn.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, missing
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode[R](data, what)
+}
+
+func put(txn kv.Txn, key []byte, rec any) error {
+	data, err := Encode(rec)
+	if err != nil {
+		return err
+	}
+	return txn.Set(key, data)
+}
+
+// DecodeAgent decodes an agent record (an agent actor's state).
+func DecodeAgent(data []byte) (*Agent, error) { return decode[Agent](data, "agent record") }
+
+// GetAgent returns the record of an agent, or ErrAgentNotFound.
+func GetAgent(txn kv.Txn, agentID string) (*Agent, error) {
+	return get[Agent](txn, AgentKey(agentID), "agent "+agentID, ErrAgentNotFound)
+}
+
+// GetBlock returns a block, or ErrBlockNotFound.
+func GetBlock(txn kv.Txn, blockID string) (*Block, error) {
+	return get[Block](txn, BlockKey(blockID), "block "+blockID, ErrBlockNotFound)
+}
+
+// PutBlock writes a block's record.
+func PutBlock(txn kv.Txn, b *Block) error { return put(txn, BlockKey(b.ID), b) }
+
+// GetRun returns a run, or a not-found error.
+func GetRun(txn kv.Txn, runID string) (*Run, error) {
+	return get[Run](txn, RunKey(runID), "run "+runID, letta.NotFoundf("Run %s not found", runID))
+}
+
+// PutRun writes a run's record.
+func PutRun(txn kv.Txn, r *Run) error { return put(txn, RunKey(r.ID), r) }
+
+// GetConversation returns a conversation, or a not-found error.
+func GetConversation(txn kv.Txn, convID string) (*Conversation, error) {
+	return get[Conversation](txn, ConversationKey(convID), "conversation "+convID,
+		letta.NotFoundf("Conversation %s not found", convID))
+}
+
+// GetAgentConversation returns a conversation of an agent, or a not-found
+// error (also when the conversation is another agent's).
+func GetAgentConversation(txn kv.Txn, agentID, convID string) (*Conversation, error) {
+	c, err := GetConversation(txn, convID)
+	if err != nil {
+		return nil, err
+	}
+	if c.AgentID != agentID {
+		return nil, letta.NotFoundf("Conversation %s not found", convID)
+	}
+	return c, nil
+}
+
+// PutConversation writes a conversation's record.
+func PutConversation(txn kv.Txn, c *Conversation) error { return put(txn, ConversationKey(c.ID), c) }
+
+// DecodeMessage decodes a stored message.
+func DecodeMessage(data []byte) (*Message, error) { return decode[Message](data, "message") }
+
+// GetMessage returns message seq of an agent, which must exist.
+func GetMessage(txn kv.Txn, agentID string, seq uint64) (*Message, error) {
+	data, err := txn.Get(MessageKey(agentID, seq))
+	if err != nil {
+		return nil, fmt.Errorf("message %d of %s: %w", seq, agentID, err)
+	}
+	return DecodeMessage(data)
+}
+
+// AppendMessage stores m as message m.Seq of its agent, with its id index
+// and, if it belongs to one, its conversation's index entry.
+func AppendMessage(txn kv.Txn, m *Message) error {
+	if err := put(txn, MessageKey(m.AgentID, m.Seq), m); err != nil {
+		return err
+	}
+	if err := txn.Set(MessageIDKey(m.ID), messageLocation(m.AgentID, m.Seq)); err != nil {
+		return err
+	}
+	if m.ConversationID != "" {
+		return txn.Set(ConversationMessageKey(m.ConversationID, m.Seq), nil)
+	}
+	return nil
+}
+
+// LocateMessage returns the agent and sequence number of a message, or a
+// not-found error.
+func LocateMessage(txn kv.Txn, messageID string) (agentID string, seq uint64, err error) {
+	v, err := txn.Get(MessageIDKey(messageID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", 0, letta.NotFoundf("Message %s not found", messageID)
+	}
+	if err != nil {
+		return "", 0, err
+	}
+	return parseMessageLocation(v)
+}
+
+// LastSeq returns the highest message sequence number of an agent, 0 if it
+// has no messages.
+func LastSeq(txn kv.Txn, agentID string) (uint64, error) {
+	kvs, err := txn.Scan(kv.PrefixRange(MessagesOf(agentID)), 1, true)
+	if err != nil || len(kvs) == 0 {
+		return 0, err
+	}
+	return SeqOf(kvs[0].Key)
+}
+
+// DecodePassage decodes a stored passage.
+func DecodePassage(data []byte) (*Passage, error) { return decode[Passage](data, "passage") }
+
+// PutPassage writes a passage and its id index.
+func PutPassage(txn kv.Txn, p *Passage) error {
+	k := PassageKey(p.AgentID, p.Seq, p.ID)
+	if err := put(txn, k, p); err != nil {
+		return err
+	}
+	return txn.Set(PassageIDKey(p.ID), k)
+}
+
+// Attach links a block to an agent in both directions, at the agent's next
+// block position.
+func Attach(txn kv.Txn, a *Agent, blockID string) error {
+	pos := a.NextBlockPosition
+	a.NextBlockPosition++
+	if err := txn.Set(AttachmentKey(a.ID, blockID), strconv.AppendInt(nil, pos, 10)); err != nil {
+		return err
+	}
+	return txn.Set(BlockAgentKey(blockID, a.ID), nil)
+}
+
+// Detach removes both directions of an attachment.
+func Detach(txn kv.Txn, agentID, blockID string) error {
+	if err := txn.Delete(AttachmentKey(agentID, blockID)); err != nil {
+		return err
+	}
+	return txn.Delete(BlockAgentKey(blockID, agentID))
+}
+
+// AttachmentPosition decodes the value of an attachment key.
+func AttachmentPosition(key, value []byte) (int64, error) {
+	pos, err := strconv.ParseInt(string(value), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("attachment %q: bad position: %w", key, err)
+	}
+	return pos, nil
+}
+
+// Dangling reports a reference (an index entry, an attachment) whose target
+// is missing or unreadable. References change in the same transactions as
+// their targets, so this is a fault inside the server, never the client's
+// "not found": the error's kind is dropped.
+func Dangling(err error, format string, args ...any) error {
+	if letta.KindOf(err) != 0 {
+		return fmt.Errorf(format+": broken reference: %v", append(args, err)...)
+	}
+	return fmt.Errorf(format+": %w", append(args, err)...)
+}

@@ -1,0 +1,100 @@
+package schema
+
+import (
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+)
+
+// DeleteAgent deletes every key of an agent but its actor state (which the
+// actor deletes with its commit): attachments both ways, its index entry,
+// messages with their indexes, runs, conversations, passages, answered keys
+// and its turn in progress. Its blocks remain.
+func DeleteAgent(txn kv.Txn, a *Agent) error {
+	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
+		return txn.Delete(BlockAgentKey(LastPart(p.Key), a.ID))
+	})
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(AgentIndex.Prefix, a.CreatedAt, a.ID)); err != nil {
+		return err
+	}
+	steps := []struct {
+		prefix []byte
+		also   func(kv.KeyValue) error
+	}{
+		{MessagesOf(a.ID), func(p kv.KeyValue) error { return deleteMessageIndexes(txn, p.Value) }},
+		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error { return txn.Delete(ConversationKey(LastPart(p.Key))) }},
+		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
+		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
+		{TurnKeysOf(a.ID), nil},
+	}
+	for _, s := range steps {
+		if err := deleteEach(txn, s.prefix, s.also); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(ActiveRunKey(a.ID))
+}
+
+func deleteMessageIndexes(txn kv.Txn, data []byte) error {
+	m, err := DecodeMessage(data)
+	if err != nil {
+		return err
+	}
+	if m.ConversationID != "" {
+		if err := txn.Delete(ConversationMessageKey(m.ConversationID, m.Seq)); err != nil {
+			return err
+		}
+	}
+	return txn.Delete(MessageIDKey(m.ID))
+}
+
+func deleteRun(txn kv.Txn, runID string) error {
+	run, err := GetRun(txn, runID)
+	if letta.KindOf(err) == letta.KindNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(RunIndex.Prefix, run.CreatedAt, runID)); err != nil {
+		return err
+	}
+	return txn.Delete(RunKey(runID))
+}
+
+// DeleteBlock detaches a block from every agent and deletes it with its
+// index entry.
+func DeleteBlock(txn kv.Txn, b *Block) error {
+	err := deleteEach(txn, BlockAgentsOf(b.ID), func(p kv.KeyValue) error {
+		return txn.Delete(AttachmentKey(LastPart(p.Key), b.ID))
+	})
+	if err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID)); err != nil {
+		return err
+	}
+	return txn.Delete(BlockKey(b.ID))
+}
+
+// deleteEach deletes every key under prefix, first calling also (if not
+// nil) with each pair.
+func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
+	kvs, err := txn.Scan(kv.PrefixRange(prefix), 0, false)
+	if err != nil {
+		return err
+	}
+	for _, p := range kvs {
+		if also != nil {
+			if err := also(p); err != nil {
+				return err
+			}
+		}
+		if err := txn.Delete(p.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

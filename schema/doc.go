@@ -1,0 +1,37 @@
+// Package schema is Kelpie's storage layout, declared once: every key
+// family (its prefix, key layout and value encoding), the records stored
+// under them, what indexes what, and the rules that hold between them. The
+// agent service writes through it, and the simulator's storage checker and
+// any offline audit check a store against it (Check), so a renamed prefix
+// or a new family changes writer and checker together.
+//
+// Every family is in Families. Prefixes are disjoint: no prefix begins
+// another, so every key belongs to exactly one family (FamilyOf).
+//
+// The rules Check enforces, at rest (between transactions):
+//   - Each agent and block record has exactly one index entry, at the key
+//     its creation time and id give, and each index entry names a record.
+//   - Attachments are symmetric (agent-block and block-agent) and join an
+//     existing agent to an existing block.
+//   - Each stored block holds no more characters than its limit, whatever
+//     path wrote it.
+//   - An agent's messages are numbered 1, 2, ... without a gap; each says
+//     its own agent and number; the message-id index and the messages agree
+//     one to one; a conversation's message index names messages of that
+//     conversation.
+//   - Every tool call the server runs has exactly one result among the tool
+//     messages right after its assistant message, and every such result
+//     answers a call of it: a step commits its calls and their results
+//     together.
+//   - Every message of a run lies within the run's recorded range; each run
+//     is indexed (by creation time and by agent) and each index entry names
+//     a run of that agent.
+//   - At most one run of an agent is unfinished, and it is the agent's turn
+//     in progress (active-run): a run cut short by a crash is closed by the
+//     agent's next turn.
+//   - Every answered otid or idempotency key names a run of its agent.
+//   - Conversations and passages belong to existing agents and are indexed
+//     exactly once.
+//   - Nothing of a deleted agent remains: no messages, runs, conversations,
+//     passages, answered keys or turn in progress.
+package schema

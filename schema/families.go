@@ -1,0 +1,88 @@
+package schema
+
+import (
+	"strings"
+
+	"github.com/kelpie/kelpie/actor"
+)
+
+// Family is one kind of key. Every key that starts with Prefix belongs to
+// it, and no other key does.
+type Family struct {
+	Name   string // short and unique, used in reports
+	Prefix string
+	Layout string // the whole key, with the variable parts in <>
+	Value  string // what the value holds
+}
+
+// The families. Agents are actors (namespace "agents"): an agent's record is
+// its actor state. Blocks are shared between agents, so they are plain keys
+// written by whichever invocation edits them; standalone block operations
+// run on a per-block actor ("blocks") that keeps no state. Everything an
+// agent owns (messages, runs, conversations, passages) is written by the
+// agent's actor, so a turn step's messages, memory edits and run record
+// commit together.
+var (
+	ActorStates = &Family{"actor-state", actor.StatePrefix,
+		"actor/state/<namespace>/<key>", "the actor's state: for agents, an Agent record (JSON)"}
+	ActorEpochs = &Family{"actor-epoch", actor.EpochPrefix,
+		"actor/epoch/<namespace>/<key>", "the fencing epoch of the actor's latest activation"}
+	ActorIdempotency = &Family{"actor-idem", actor.IdemPrefix,
+		"actor/idem/<sha256 of the key, hex>", "the answer given to an Idempotency-Key"}
+
+	Blocks = &Family{"block", "block/",
+		"block/<block-id>", "a Block record (JSON)"}
+	Attachments = &Family{"attachment", "agent-block/",
+		"agent-block/<agent-id>/<block-id>", "the block's position among the agent's, decimal"}
+	BlockAgents = &Family{"block-agent", "block-agent/",
+		"block-agent/<block-id>/<agent-id>", "empty: the reverse of an attachment"}
+	AgentIndex = &Family{"agent-index", "index/agents/",
+		"index/agents/<created, 16 hex>/<agent-id>", "empty: every live agent, by creation time"}
+	BlockIndex = &Family{"block-index", "index/blocks/",
+		"index/blocks/<created, 16 hex>/<block-id>", "empty: every live block, by creation time"}
+
+	Messages = &Family{"message", "msg/",
+		"msg/<agent-id>/<seq, 16 hex>", "a Message record (JSON); seq counts from 1 per agent, densely"}
+	MessageIDs = &Family{"message-id", "msgid/",
+		"msgid/<message-id>", `"<agent-id>/<seq, 16 hex>": where the message is`}
+	ConversationMessages = &Family{"conversation-message", "cmsg/",
+		"cmsg/<conversation-id>/<seq, 16 hex>", "empty: the agent's message seq belongs to the conversation"}
+	TurnKeys = &Family{"turn-key", "turnkey/",
+		"turnkey/<agent-id>/<sha256 of the otid or Idempotency-Key, hex>", "the id of the run that answered it"}
+	ActiveRuns = &Family{"active-run", "active-run/",
+		"active-run/<agent-id>", "the id of the agent's turn in progress"}
+	Runs = &Family{"run", "run/",
+		"run/<run-id>", "a Run record (JSON)"}
+	AgentRuns = &Family{"agent-run", "agent-run/",
+		"agent-run/<agent-id>/<run-id>", "empty: the agent's runs"}
+	RunIndex = &Family{"run-index", "index/runs/",
+		"index/runs/<created, 16 hex>/<run-id>", "empty: every run, by creation time"}
+	Conversations = &Family{"conversation", "conv/",
+		"conv/<conversation-id>", "a Conversation record (JSON)"}
+	AgentConversations = &Family{"agent-conversation", "agent-conv/",
+		"agent-conv/<agent-id>/<created, 16 hex>/<conversation-id>", "empty: the agent's conversations, by creation time"}
+	Passages = &Family{"passage", "passage/",
+		"passage/<agent-id>/<seq, 16 hex>/<passage-id>", "a Passage record (JSON); seq is the insertion order, from 1 per agent"}
+	PassageIDs = &Family{"passage-id", "passageid/",
+		"passageid/<passage-id>", "the key of the passage"}
+)
+
+// Families lists every family.
+var Families = []*Family{
+	ActorStates, ActorEpochs, ActorIdempotency,
+	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex,
+	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
+	Runs, AgentRuns, RunIndex, Conversations, AgentConversations,
+	Passages, PassageIDs,
+}
+
+// FamilyOf returns the family of key, or nil if the key belongs to none.
+func FamilyOf(key []byte) *Family {
+	k := string(key)
+	for _, f := range Families {
+		if strings.HasPrefix(k, f.Prefix) {
+			return f
+		}
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package schema
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/kelpie/kelpie/letta"
+)
+
+// Agent is an agent's record, stored as the state of its actor: everything
+// but its blocks, which are shared and stored apart.
+type Agent struct {
+	ID                     string                 `json:"id"`
+	Name                   string                 `json:"name"`
+	System                 string                 `json:"system"`
+	AgentType              string                 `json:"agent_type"`
+	Description            *string                `json:"description"`
+	Metadata               map[string]any         `json:"metadata"`
+	Tags                   []string               `json:"tags"`
+	LLMConfig              letta.LLMConfig        `json:"llm_config"`
+	EmbeddingConfig        *letta.EmbeddingConfig `json:"embedding_config"`
+	ModelSettings          json.RawMessage        `json:"model_settings,omitempty"`
+	CompactionSettings     json.RawMessage        `json:"compaction_settings,omitempty"`
+	ToolRules              []any                  `json:"tool_rules"`
+	MessageIDs             []string               `json:"message_ids"`
+	ProjectID              *string                `json:"project_id"`
+	IdentityIDs            []string               `json:"identity_ids"`
+	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
+	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
+	LastStopReason         *string                `json:"last_stop_reason"`
+	Timezone               string                 `json:"timezone"`
+	Hidden                 *bool                  `json:"hidden"`
+	CreatedAt              time.Time              `json:"created_at"`
+	UpdatedAt              time.Time              `json:"updated_at"`
+	// NextBlockPosition orders attachments: each attach takes the next one.
+	NextBlockPosition int64 `json:"next_block_position"`
+	// IncludeBaseTools false leaves out the agent type's built-in tools;
+	// ToolNames are tools named at creation (built-in ones are offered).
+	IncludeBaseTools *bool    `json:"include_base_tools,omitempty"`
+	ToolNames        []string `json:"tool_names,omitempty"`
+}
+
+// Block is a stored block: the API's shape plus what only storage needs.
+type Block struct {
+	letta.Block
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Message roles as stored.
+const (
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+	RoleSystem    = "system"
+)
+
+// Message is one stored message of an agent.
+type Message struct {
+	ID      string `json:"id"`
+	AgentID string `json:"agent_id"`
+	Seq     uint64 `json:"seq"`
+	Role    string `json:"role"`
+	// Content is a user message's content as sent (a JSON string or a list
+	// of parts); empty for other roles.
+	Content json.RawMessage `json:"content,omitempty"`
+	// Text is the message's text: what the model sees.
+	Text string `json:"text"`
+	// ThoughtsInText marks an assistant text that is private thinking (a
+	// memgpt agent's text next to its tool calls).
+	ThoughtsInText bool       `json:"thoughts_in_text,omitempty"`
+	Reasoning      string     `json:"reasoning,omitempty"`
+	ToolCalls      []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID     string     `json:"tool_call_id,omitempty"`
+	ToolName       string     `json:"tool_name,omitempty"`
+	ToolStatus     string     `json:"tool_status,omitempty"` // success or error
+	Otid           string     `json:"otid,omitempty"`
+	Name           *string    `json:"name,omitempty"`
+	SenderID       *string    `json:"sender_id,omitempty"`
+	RunID          string     `json:"run_id,omitempty"`
+	StepID         string     `json:"step_id,omitempty"`
+	ConversationID string     `json:"conversation_id,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	// Input marks a message the client sent: part of its turn but not of
+	// the turn's response.
+	Input bool `json:"input,omitempty"`
+}
+
+// ToolCall is a tool call as stored with its assistant message.
+type ToolCall struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+	// Client marks a call the client runs (a client tool): it waits for
+	// the client's result, sent back as an approval reply.
+	Client bool `json:"client,omitempty"`
+}
+
+// Run is a stored run: one turn of an agent.
+type Run struct {
+	ID             string     `json:"id"`
+	AgentID        string     `json:"agent_id"`
+	ConversationID string     `json:"conversation_id,omitempty"`
+	Status         string     `json:"status"` // one of letta's Run statuses
+	StopReason     string     `json:"stop_reason,omitempty"`
+	Background     bool       `json:"background,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+	CompletedAt    *time.Time `json:"completed_at,omitempty"`
+	Usage          Usage      `json:"usage"`
+	Error          string     `json:"error,omitempty"`
+	// FirstSeq and LastSeq bound the run's messages (its inputs included):
+	// turns of one agent never interleave, so they are contiguous.
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+}
+
+// Finished reports whether the run has ended.
+func (r *Run) Finished() bool {
+	return r.Status != letta.RunRunning && r.Status != letta.RunCreated
+}
+
+// Usage is what a run stores of its token usage.
+type Usage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
+	Steps            int `json:"steps"`
+	// ContextTokens is the estimated prompt size of the last step.
+	ContextTokens int `json:"context_tokens,omitempty"`
+}
+
+// Conversation is a stored conversation of an agent.
+type Conversation struct {
+	ID        string    `json:"id"`
+	AgentID   string    `json:"agent_id"`
+	Summary   *string   `json:"summary"`
+	LastRunID string    `json:"last_run_id,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Passage is a stored archival memory passage.
+type Passage struct {
+	ID        string    `json:"id"`
+	AgentID   string    `json:"agent_id"`
+	Seq       uint64    `json:"seq"` // insertion order, from 1 per agent
+	Text      string    `json:"text"`
+	Tags      []string  `json:"tags"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
