@@ -105,10 +105,10 @@ func (s *system) start() (*incarnation, error) {
 	}
 	for range replicas {
 		svc, err := agent.New(agent.Config{
-			Store:   store,
-			Clock:   s.clock,
-			Logger:  s.log,
-			Runtime: actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations},
+			Store:        store,
+			Clock:        s.clock,
+			Logger:       s.log,
+			Runtime:      actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations},
 			Rand:         s.ids,
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
