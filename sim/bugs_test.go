@@ -321,7 +321,7 @@ type blockCacheTxn struct {
 	writes map[string][]byte
 }
 
-const agentEpochPrefix = epochPrefix + "agents/"
+var agentEpochPrefix = epochPrefix + "agents/"
 
 func (t *blockCacheTxn) Get(key []byte) ([]byte, error) {
 	k := string(key)

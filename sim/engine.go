@@ -20,11 +20,6 @@ var (
 	ErrCrashed  = errors.New("sim: process crashed")
 )
 
-const (
-	epochPrefix = "actor/epoch/"
-	statePrefix = "actor/state/"
-)
-
 // faultEngine is one incarnation's view of the simulated disk (a
 // kv.MemEngine that outlives incarnations). It injects storage faults and,
 // once its process has crashed, fails every call: nothing the dead process

@@ -80,8 +80,9 @@ func run(cfg Config) (Result, *system, *world) {
 			inc.shutdown(cfg.OpTimeout)
 		}
 	}
-	s.checkInvariants("at the end of the run")
+	rep := s.checkInvariants("at the end of the run")
 	s.final = s.runAudit(w)
+	s.checkFamiliesSeen(rep, s.final)
 	return s.result(w, base.Now().Sub(started)), s, w
 }
 
