@@ -1,0 +1,251 @@
+package schema_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Spec: every key belongs to at most one family.
+func TestFamiliesDisjoint(t *testing.T) {
+	for _, f := range schema.Families {
+		for _, g := range schema.Families {
+			if f != g && strings.HasPrefix(f.Prefix, g.Prefix) {
+				t.Errorf("prefix %q of %s begins with %q of %s", f.Prefix, f.Name, g.Prefix, g.Name)
+			}
+		}
+		if got := schema.FamilyOf([]byte(f.Prefix + "x")); got != f {
+			t.Errorf("FamilyOf(%q) = %v, want %s", f.Prefix+"x", got, f.Name)
+		}
+	}
+}
+
+// model calls archival_memory_insert, then answers in text; asked about
+// "wait", it says it is waiting and waits until its context ends.
+type model struct {
+	calls   int
+	waiting chan struct{}
+}
+
+func (p *model) Name() string { return "openai" }
+
+func (p *model) Complete(ctx context.Context, req llm.Request, _ func(llm.Delta)) (*llm.Response, error) {
+	if last := req.Messages[len(req.Messages)-1]; last.Content == "wait" {
+		close(p.waiting)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	p.calls++
+	if p.calls%2 == 1 {
+		args := `{"content":"the sky is blue"}`
+		return &llm.Response{ToolCalls: []llm.ToolCall{{ID: "call_1", Name: "archival_memory_insert", Arguments: args}}, StopReason: llm.StopToolCalls}, nil
+	}
+	return &llm.Response{Content: "noted", StopReason: llm.StopEndTurn}, nil
+}
+
+type resolver struct{ p llm.Provider }
+
+func (r resolver) Resolve(handle string) (llm.Provider, string, error) { return r.p, handle, nil }
+
+// populated returns the stored entries of a store in which the service
+// wrote every family: agents with blocks, a standalone block, messages in
+// the default conversation and in another, a tool call with its result,
+// passages, an idempotent create, and a turn in progress.
+func populated(t *testing.T) []schema.Entry {
+	t.Helper()
+	eng := kv.NewMemEngine()
+	m := &model{waiting: make(chan struct{})}
+	svc, err := agent.New(agent.Config{Store: kv.NewDB(eng), DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(context.Background())
+	ctx := context.Background()
+	label, value := "human", "Ada"
+	a, err := svc.Agents.Create(agent.WithIdempotencyKey(ctx, "k1"), letta.CreateAgentRequest{MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}})
+	must(t, err)
+	blockLabel := "notes"
+	b, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &blockLabel})
+	must(t, err)
+	_, err = svc.Agents.AttachBlock(ctx, a.ID, b.ID)
+	must(t, err)
+	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
+	must(t, err)
+	send := func(conv, otid, text string) {
+		turn, err := svc.Messages.Send(ctx, a.ID, conv, letta.MessageRequest{Messages: []letta.MessageCreate{{Role: "user", Content: json.RawMessage(`"` + text + `"`), Otid: &otid}}})
+		must(t, err)
+		if text != "wait" {
+			_, err = turn.Response(ctx)
+			must(t, err)
+		}
+	}
+	send("", "o1", "hi")
+	send(c.ID, "o2", "hi")
+	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
+	must(t, err)
+	send("", "o3", "wait")
+	<-m.waiting
+
+	snap, err := eng.NewSnapshot()
+	must(t, err)
+	defer snap.Close()
+	kvs, err := snap.Scan(kv.Range{Start: []byte{0}}, 0, false)
+	must(t, err)
+	entries := make([]schema.Entry, len(kvs))
+	for i, p := range kvs {
+		v, err := kv.Unseal(p.Key, p.Value)
+		must(t, err)
+		entries[i] = schema.Entry{Key: p.Key, Value: v}
+	}
+	return entries
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Spec: what the service writes keeps every rule, and every family is
+// written (so each rule has something to check).
+func TestServiceWritesEveryFamily(t *testing.T) {
+	rep := schema.Check(populated(t))
+	for _, p := range rep.Problems {
+		t.Errorf("problem: %s: %s", p.Object, p.Message)
+	}
+	for _, f := range schema.Families {
+		if rep.Keys[f.Name] == 0 {
+			t.Errorf("no key of family %s (%s)", f.Name, f.Prefix)
+		}
+	}
+}
+
+// breakage changes a healthy store.
+type breakage func(es []schema.Entry) []schema.Entry
+
+// drop removes the first entry whose key has prefix and contains all of
+// parts.
+func drop(prefix string, parts ...string) breakage {
+	return func(es []schema.Entry) []schema.Entry {
+		for i, e := range es {
+			if matches(e, prefix, parts) {
+				return append(es[:i:i], es[i+1:]...)
+			}
+		}
+		panic("no entry under " + prefix)
+	}
+}
+
+// edit rewrites the first record under prefix whose value contains all of
+// parts.
+func edit(prefix string, fn func(map[string]any), parts ...string) breakage {
+	return func(es []schema.Entry) []schema.Entry {
+		for i, e := range es {
+			if !strings.HasPrefix(string(e.Key), prefix) || !containsAll(e.Value, parts) {
+				continue
+			}
+			var rec map[string]any
+			if err := json.Unmarshal(e.Value, &rec); err != nil {
+				panic(err)
+			}
+			fn(rec)
+			es[i].Value, _ = json.Marshal(rec)
+			return es
+		}
+		panic("no record under " + prefix)
+	}
+}
+
+func matches(e schema.Entry, prefix string, parts []string) bool {
+	return strings.HasPrefix(string(e.Key), prefix) && containsAll(e.Key, parts)
+}
+
+func containsAll(b []byte, parts []string) bool {
+	for _, p := range parts {
+		if !bytes.Contains(b, []byte(p)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Spec: each rule of the package comment catches its breakage, and a
+// damaged value is skipped, not reported.
+func TestCheckFindsEachBrokenRule(t *testing.T) {
+	cases := []struct {
+		name   string
+		break_ breakage
+		want   string
+	}{
+		{"agent without index entry", drop(schema.AgentIndex.Prefix), "has a record but no index entry"},
+		{"index entry without agent", drop(string(schema.AgentKey(""))), "which has no record"},
+		{"one-sided attachment", drop(schema.BlockAgents.Prefix), "which does not list it"},
+		{"block over its limit", edit(schema.Blocks.Prefix, func(r map[string]any) { r["limit"] = 1 }, `"label":"human"`), "over its limit of 1"},
+		{"gap in the messages", drop(schema.Messages.Prefix, "0000000000000002"), "numbering has a gap"},
+		{"tool call without its result", edit(schema.Messages.Prefix, func(r map[string]any) { r["tool_call_id"] = "call_other" }, `"role":"tool"`), "did not make"},
+		{"message id index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { r["id"] = "message-x" }, `"seq":1,`), "its id index says"},
+		{"run never closed", edit(schema.Runs.Prefix, func(r map[string]any) { r["status"] = "running" }, `"status":"completed"`), "was never closed"},
+		{"answered key without run", drop(schema.Runs.Prefix), "which has no record"},
+		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
+		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
+		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"key of no family", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
+		}, "belongs to no family"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rep := schema.Check(c.break_(populated(t)))
+			for _, p := range rep.Problems {
+				if strings.Contains(p.Message, c.want) {
+					return
+				}
+			}
+			t.Errorf("no problem mentions %q; got %+v", c.want, rep.Problems)
+		})
+	}
+	t.Run("orphans of a deleted agent", func(t *testing.T) {
+		es := populated(t)
+		for _, f := range []*schema.Family{schema.AgentIndex, schema.Attachments, schema.BlockAgents} {
+			for matchesAny(es, f.Prefix) {
+				es = drop(f.Prefix)(es)
+			}
+		}
+		es = drop(string(schema.AgentKey("")))(es)
+		rep := schema.Check(es)
+		found := false
+		for _, p := range rep.Problems {
+			found = found || strings.Contains(p.Message, "has no record, but its") && strings.Contains(p.Message, "messages, passages, runs remain")
+		}
+		if !found {
+			t.Errorf("orphans not reported: %+v", rep.Problems)
+		}
+	})
+	t.Run("damage is skipped", func(t *testing.T) {
+		es := populated(t)
+		for i := range es {
+			es[i].Value, es[i].Damaged = nil, true
+		}
+		if rep := schema.Check(es); len(rep.Problems) != 0 {
+			t.Errorf("damaged store reported: %+v", rep.Problems)
+		}
+	})
+}
+
+func matchesAny(es []schema.Entry, prefix string) bool {
+	for _, e := range es {
+		if strings.HasPrefix(string(e.Key), prefix) {
+			return true
+		}
+	}
+	return false
+}
