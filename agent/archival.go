@@ -19,6 +19,9 @@ type Archival struct{ c *core }
 // DefaultPassageListLimit is the page size of passage listings.
 const DefaultPassageListLimit = 100
 
+// ArchivalQuery is a search of archival memory: see memory.ArchivalQuery.
+type ArchivalQuery = memory.ArchivalQuery
+
 // passagePayload is the payload of the passage operations.
 type passagePayload struct {
 	ID   string   `json:"id"`
@@ -123,7 +126,7 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 }
 
 // Search searches an agent's archival memory (see memory.SearchArchival).
-func (s *Archival) Search(ctx context.Context, agentID string, q memory.ArchivalQuery) (*letta.ArchivalSearchResponse, error) {
+func (s *Archival) Search(ctx context.Context, agentID string, q ArchivalQuery) (*letta.ArchivalSearchResponse, error) {
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
 	}

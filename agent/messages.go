@@ -14,12 +14,15 @@ import (
 // the agent loop), following turns, cancelling them, and listing history.
 type Messages struct{ c *core }
 
+// Turn is a turn in progress or replayed: see loop.Turn.
+type Turn = loop.Turn
+
 // DefaultMessageListLimit is Letta's page size for messages.
 const DefaultMessageListLimit = 100
 
 // Send starts a turn of the agent loop (see loop.Manager.Start); convID is
 // empty for the agent's default conversation.
-func (s *Messages) Send(ctx context.Context, agentID, convID string, req letta.MessageRequest) (*loop.Turn, error) {
+func (s *Messages) Send(ctx context.Context, agentID, convID string, req letta.MessageRequest) (*Turn, error) {
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
 	}
@@ -33,14 +36,14 @@ func (s *Messages) Send(ctx context.Context, agentID, convID string, req letta.M
 
 // Stream returns the turn of a run to follow: the live one if it is in
 // memory, else one rebuilt from storage (finished).
-func (s *Messages) Stream(ctx context.Context, runID string) (*loop.Turn, error) {
+func (s *Messages) Stream(ctx context.Context, runID string) (*Turn, error) {
 	if err := letta.CheckID("run_id", "run", runID); err != nil {
 		return nil, err
 	}
 	if t := s.c.turns.Recent(runID); t != nil {
 		return t, nil
 	}
-	var t *loop.Turn
+	var t *Turn
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		run, err := schema.GetRun(txn, runID)
 		if err != nil {
@@ -58,7 +61,7 @@ func (s *Messages) Stream(ctx context.Context, runID string) (*loop.Turn, error)
 
 // StreamConversation returns the turn of a conversation's latest run (see
 // Stream).
-func (s *Messages) StreamConversation(ctx context.Context, convID string) (*loop.Turn, error) {
+func (s *Messages) StreamConversation(ctx context.Context, convID string) (*Turn, error) {
 	if err := letta.CheckID("conversation_id", "conv", convID); err != nil {
 		return nil, err
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -46,7 +45,7 @@ func (s *server) searchPassages(_ http.ResponseWriter, r *http.Request) (any, er
 		return nil, err
 	}
 	q := newQuery(r)
-	search := memory.ArchivalQuery{Query: q.str("query"), Tags: q.list("tags"), TagMatchAll: q.str("tag_match_mode") == "all"}
+	search := agent.ArchivalQuery{Query: q.str("query"), Tags: q.list("tags"), TagMatchAll: q.str("tag_match_mode") == "all"}
 	search.TopK = q.positiveInt("top_k")
 	search.Start = q.datetime("start_datetime")
 	search.End = q.datetime("end_datetime")

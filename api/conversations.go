@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -149,7 +148,7 @@ func (s *server) resumeConversationStream(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return nil, err
 	}
-	var t *loop.Turn
+	var t *agent.Turn
 	if convID != "" {
 		t, err = s.svc.Messages.StreamConversation(r.Context(), convID)
 	} else {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -51,7 +51,7 @@ type errorMessage struct {
 //
 // If the client goes away the turn goes on; its result stays readable
 // through the run routes.
-func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *loop.Turn, o streamOptions) {
+func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *agent.Turn, o streamOptions) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
