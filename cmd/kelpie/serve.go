@@ -110,7 +110,7 @@ func serve(args []string, stderr io.Writer) int {
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
-	store, where, err := openStore(c)
+	store, where, err := openStore(c, log)
 	if err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 }
 
 // openStore opens the configured engine and says where its data lives.
-func openStore(c serveConfig) (kv.Store, string, error) {
+func openStore(c serveConfig, log *slog.Logger) (kv.Store, string, error) {
 	switch c.storage {
 	case "memory":
 		return kv.NewMemDB(), "(memory: nothing is kept after exit)", nil
@@ -178,7 +178,7 @@ func openStore(c serveConfig) (kv.Store, string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, "", fmt.Errorf("create data dir: %w", err)
 		}
-		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{})
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log})
 		if err != nil {
 			return nil, "", err
 		}

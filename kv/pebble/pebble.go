@@ -19,7 +19,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -35,8 +35,9 @@ type Options struct {
 	// FS is the file system; nil means the OS disk. Tests pass
 	// vfs.NewCrashableMem() to simulate losing unsynced data.
 	FS vfs.FS
-	// Logger receives Pebble's log messages; nil means QuietLogger.
-	Logger pebble.Logger
+	// Logger receives Pebble's messages: informational ones at Debug,
+	// errors at Error. nil means slog.Default().
+	Logger *slog.Logger
 	// MemTableSize overrides Pebble's memtable size (0: Pebble's default).
 	// Tests make it small to force flushes.
 	MemTableSize uint64
@@ -85,7 +86,6 @@ var _ kv.Engine = (*Engine)(nil)
 func Open(dir string, opts Options) (*Engine, error) {
 	po := &pebble.Options{
 		FS:           opts.FS,
-		Logger:       opts.Logger,
 		MemTableSize: opts.MemTableSize,
 		// Pin the on-disk format rather than inherit a default that changes
 		// between Pebble releases.
@@ -94,9 +94,10 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if po.FS == nil {
 		po.FS = vfs.Default
 	}
-	if po.Logger == nil {
-		po.Logger = QuietLogger{}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
+	po.Logger = slogLogger{opts.Logger.With("component", "pebble", "dir", dir)}
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = DefaultCacheBytes
 	}
@@ -302,14 +303,15 @@ func (s *snapshot) Close() error {
 	return nil
 }
 
-// QuietLogger is a pebble.Logger that drops informational messages and
-// writes errors to stderr; Fatalf exits, as Pebble expects it not to return.
-type QuietLogger struct{}
+// slogLogger is Pebble's logger on slog. Fatalf exits the process, as
+// Pebble requires of it: it calls Fatalf only when it cannot go on.
+type slogLogger struct{ l *slog.Logger }
 
-var stderr = log.New(os.Stderr, "kv/pebble: ", log.LstdFlags)
+func (g slogLogger) Infof(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
 
-func (QuietLogger) Infof(string, ...any) {}
+func (g slogLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
 
-func (QuietLogger) Errorf(format string, args ...any) { stderr.Printf(format, args...) }
-
-func (QuietLogger) Fatalf(format string, args ...any) { stderr.Fatalf(format, args...) }
+func (g slogLogger) Fatalf(format string, args ...any) {
+	g.l.Error("fatal: " + fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
