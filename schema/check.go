@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -206,26 +207,26 @@ func (c *checker) addMessage(e Entry, agentID string) {
 // checkRecordIndexes: each agent and block record has its one index entry,
 // at the key its creation time gives, and each entry names a record.
 func (c *checker) checkRecordIndexes() {
-	for _, id := range sortedKeys(c.agents) {
+	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
 		var created time.Time
 		if a := c.agents[id]; a != nil {
 			created = a.CreatedAt
 		}
 		c.checkIndexed("agent", id, c.agents[id] != nil, created, AgentIndex, c.agentIndex)
 	}
-	for _, id := range sortedKeys(c.blocks) {
+	for _, id := range slices.Sorted(maps.Keys(c.blocks)) {
 		var created time.Time
 		if b := c.blocks[id]; b != nil {
 			created = b.CreatedAt
 		}
 		c.checkIndexed("block", id, c.blocks[id] != nil, created, BlockIndex, c.blockIndex)
 	}
-	for _, id := range sortedKeys(c.agentIndex) {
+	for _, id := range slices.Sorted(maps.Keys(c.agentIndex)) {
 		if _, ok := c.agents[id]; !ok {
 			c.report(id, "index entry %q names agent %s, which has no record", c.agentIndex[id], id)
 		}
 	}
-	for _, id := range sortedKeys(c.blockIndex) {
+	for _, id := range slices.Sorted(maps.Keys(c.blockIndex)) {
 		if _, ok := c.blocks[id]; !ok {
 			c.report(id, "index entry %q names block %s, which has no record", c.blockIndex[id], id)
 		}
@@ -275,7 +276,7 @@ func (c *checker) checkAttachments() {
 
 // checkBlockLimits: no block holds more characters than its limit.
 func (c *checker) checkBlockLimits() {
-	for _, id := range sortedKeys(c.blocks) {
+	for _, id := range slices.Sorted(maps.Keys(c.blocks)) {
 		b := c.blocks[id]
 		if b == nil {
 			continue
@@ -287,12 +288,3 @@ func (c *checker) checkBlockLimits() {
 }
 
 func (c *checker) agentExists(id string) bool { _, ok := c.agents[id]; return ok }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -11,7 +12,7 @@ import (
 // their run's range, and every tool call the server runs has its one result
 // right after its message.
 func (c *checker) checkMessages() {
-	for _, agentID := range sortedKeys(c.messages) {
+	for _, agentID := range slices.Sorted(maps.Keys(c.messages)) {
 		msgs := c.messages[agentID]
 		if !c.agentExists(agentID) {
 			continue // checkOrphans reports it
@@ -90,7 +91,7 @@ func (c *checker) checkToolResults(agentID string, msgs map[uint64]*Message) {
 // checkMessageIndexes: every message-id entry and conversation index entry
 // names a stored message (of that conversation).
 func (c *checker) checkMessageIndexes() {
-	for _, id := range sortedKeys(c.messageIDs) {
+	for _, id := range slices.Sorted(maps.Keys(c.messageIDs)) {
 		loc := c.messageIDs[id]
 		if loc == "" {
 			continue
@@ -107,7 +108,7 @@ func (c *checker) checkMessageIndexes() {
 			c.report(agentID, "the id index names message %s as %s, which is message %s", id, loc, m.ID)
 		}
 	}
-	for _, convID := range sortedKeys(c.convMessages) {
+	for _, convID := range slices.Sorted(maps.Keys(c.convMessages)) {
 		conv, ok := c.convs[convID]
 		if !ok {
 			c.report("", "conversation %s has indexed messages but no record", convID)
@@ -131,7 +132,7 @@ func (c *checker) checkMessageIndexes() {
 // run of an agent is unfinished, and it is the agent's turn in progress.
 func (c *checker) checkRuns() {
 	indexed := map[string]bool{}
-	for _, agentID := range sortedKeys(c.agentRuns) {
+	for _, agentID := range slices.Sorted(maps.Keys(c.agentRuns)) {
 		for _, runID := range c.agentRuns[agentID] {
 			indexed[runID] = true
 			if r, ok := c.runs[runID]; !ok || r != nil && r.AgentID != agentID {
@@ -139,12 +140,12 @@ func (c *checker) checkRuns() {
 			}
 		}
 	}
-	for _, id := range sortedKeys(c.runIndex) {
+	for _, id := range slices.Sorted(maps.Keys(c.runIndex)) {
 		if _, ok := c.runs[id]; !ok {
 			c.report("", "index entry %q names run %s, which has no record", c.runIndex[id], id)
 		}
 	}
-	for _, id := range sortedKeys(c.runs) {
+	for _, id := range slices.Sorted(maps.Keys(c.runs)) {
 		r := c.runs[id]
 		var created time.Time
 		if r != nil {
@@ -161,7 +162,7 @@ func (c *checker) checkRuns() {
 			c.report(r.AgentID, "run %s of agent %s is %s, but the agent's turn in progress is %q: an interrupted run was never closed", id, r.AgentID, r.Status, c.active[r.AgentID])
 		}
 	}
-	for _, agentID := range sortedKeys(c.active) {
+	for _, agentID := range slices.Sorted(maps.Keys(c.active)) {
 		runID := c.active[agentID]
 		switch r, ok := c.runs[runID]; {
 		case !ok:
@@ -174,7 +175,7 @@ func (c *checker) checkRuns() {
 
 // checkTurnKeys: every answered otid or key names a run of its agent.
 func (c *checker) checkTurnKeys() {
-	for _, agentID := range sortedKeys(c.turnKeys) {
+	for _, agentID := range slices.Sorted(maps.Keys(c.turnKeys)) {
 		for _, runID := range c.turnKeys[agentID] {
 			switch r, ok := c.runs[runID]; {
 			case !ok:
@@ -190,7 +191,7 @@ func (c *checker) checkTurnKeys() {
 // at its creation time, and each index entry names one of the agent's.
 func (c *checker) checkConversations() {
 	indexed := map[string]string{}
-	for _, agentID := range sortedKeys(c.agentConvs) {
+	for _, agentID := range slices.Sorted(maps.Keys(c.agentConvs)) {
 		for _, key := range c.agentConvs[agentID] {
 			id := LastPart([]byte(key))
 			if old, dup := indexed[id]; dup {
@@ -202,7 +203,7 @@ func (c *checker) checkConversations() {
 			}
 		}
 	}
-	for _, id := range sortedKeys(c.convs) {
+	for _, id := range slices.Sorted(maps.Keys(c.convs)) {
 		conv := c.convs[id]
 		if conv == nil {
 			continue
@@ -222,7 +223,7 @@ func (c *checker) checkConversations() {
 // checkPassages: each passage is stored where its record says and located
 // by its id index, and each id entry names a stored passage.
 func (c *checker) checkPassages() {
-	for _, key := range sortedKeys(c.passages) {
+	for _, key := range slices.Sorted(maps.Keys(c.passages)) {
 		p := c.passages[key]
 		if p == nil {
 			continue
@@ -234,7 +235,7 @@ func (c *checker) checkPassages() {
 			c.report(p.AgentID, "passage %s is stored at %q, but its id index says %q", p.ID, key, loc)
 		}
 	}
-	for _, id := range sortedKeys(c.passageIDs) {
+	for _, id := range slices.Sorted(maps.Keys(c.passageIDs)) {
 		if loc := c.passageIDs[id]; loc != "" {
 			if _, ok := c.passages[loc]; !ok {
 				c.report("", "the id index names passage %s at %q, which is not stored", id, loc)
@@ -281,7 +282,7 @@ func (c *checker) checkOrphans() {
 			note(p.AgentID, "passages")
 		}
 	}
-	for _, agentID := range sortedKeys(owned) {
+	for _, agentID := range slices.Sorted(maps.Keys(owned)) {
 		what := owned[agentID]
 		slices.Sort(what)
 		c.report(agentID, "agent %s has no record, but its %s remain", agentID, strings.Join(what, ", "))
