@@ -429,7 +429,10 @@ func fingerprint(id ID, op string, payload []byte) []byte {
 	return h.Sum(nil)
 }
 
-// attempt runs the request once in one transaction.
+// attempt runs the request once in one transaction: it loads the actor
+// if needed, fences the commit on its epoch, answers a repeated idempotent
+// request from its record, and otherwise invokes the behavior and commits
+// its state and writes with the answer.
 func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (data []byte, err error) {
 	txn, err := r.cfg.Store.Begin(ctx)
 	if err != nil {
@@ -445,67 +448,39 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 			return nil, err
 		}
 	}
-	ek := epochKey(a.id)
-	if err := txn.Fence(ek, a.epoch); err != nil {
+	if err := fence(txn, a); err != nil {
 		return nil, err
 	}
-	if a.newEpoch {
-		if err := txn.Set(ek, kv.PutEpoch(a.epoch+1)); err != nil {
-			return nil, err
-		}
-	}
-
-	var ik []byte
-	var fp []byte
+	var idem *idemRecord
 	if req.idemKey != "" {
-		ik, fp = idemKey(req.idemKey), fingerprint(a.id, req.op, req.payload)
-		switch v, err := txn.Get(ik); {
-		case err == nil:
-			var rec idemRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return nil, fmt.Errorf("idempotency record: %w", err)
-			}
-			if string(rec.Fingerprint) != string(fp) {
-				return nil, ErrIdempotencyMismatch
-			}
-			return rec.Result, nil
-		case !errors.Is(err, kv.ErrNotFound):
+		var answered bool
+		if idem, answered, err = idempotent(txn, a.id, req); err != nil {
 			return nil, err
 		}
+		if answered {
+			return idem.Result, nil
+		}
 	}
-
 	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now()}
-	data, err = invokeSafely(ctx, a.behavior, call)
-	if err != nil {
+	if data, err = invokeSafely(ctx, a.behavior, call); err != nil {
 		return nil, err
 	}
-	switch {
-	case call.saveState:
-		enc, err := a.behavior.Encode(call.State)
-		if err != nil {
-			return nil, fmt.Errorf("encode state: %w", err)
-		}
-		if err := txn.Set(StateKey(a.id), enc); err != nil {
-			return nil, err
-		}
-	case call.deleteState:
-		if err := txn.Delete(StateKey(a.id)); err != nil {
-			return nil, err
-		}
+	if err := saveState(txn, a, call); err != nil {
+		return nil, err
 	}
-	if ik != nil {
-		rec, err := json.Marshal(idemRecord{Fingerprint: fp, Result: data})
+	if idem != nil {
+		idem.Result = data
+		rec, err := json.Marshal(idem)
 		if err != nil {
 			return nil, err
 		}
-		if err := txn.Set(ik, rec); err != nil {
+		if err := txn.Set(idemKey(req.idemKey), rec); err != nil {
 			return nil, err
 		}
 	}
 	if err := txn.Commit(ctx); err != nil {
 		return nil, err
 	}
-
 	a.state = call.State
 	if a.newEpoch {
 		a.epoch++
@@ -516,6 +491,57 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		a.loaded = false
 	}
 	return data, nil
+}
+
+// fence makes the commit conditional on the activation's epoch, and the
+// first commit of an activation take the next one.
+func fence(txn kv.Txn, a *activation) error {
+	ek := epochKey(a.id)
+	if err := txn.Fence(ek, a.epoch); err != nil {
+		return err
+	}
+	if a.newEpoch {
+		return txn.Set(ek, kv.PutEpoch(a.epoch+1))
+	}
+	return nil
+}
+
+// idempotent looks up the record of req's idempotency key: answered is
+// true, with the first answer in the record, when the key was used for
+// this very request; otherwise it returns the record to store with the
+// answer. A key used for another request is ErrIdempotencyMismatch.
+func idempotent(txn kv.Txn, id ID, req *request) (rec *idemRecord, answered bool, err error) {
+	fp := fingerprint(id, req.op, req.payload)
+	v, err := txn.Get(idemKey(req.idemKey))
+	switch {
+	case errors.Is(err, kv.ErrNotFound):
+		return &idemRecord{Fingerprint: fp}, false, nil
+	case err != nil:
+		return nil, false, err
+	}
+	rec = new(idemRecord)
+	if err := json.Unmarshal(v, rec); err != nil {
+		return nil, false, fmt.Errorf("idempotency record: %w", err)
+	}
+	if string(rec.Fingerprint) != string(fp) {
+		return nil, false, ErrIdempotencyMismatch
+	}
+	return rec, true, nil
+}
+
+// saveState writes the state the invocation set, or deletes it.
+func saveState(txn kv.Txn, a *activation, call *Call) error {
+	switch {
+	case call.saveState:
+		enc, err := a.behavior.Encode(call.State)
+		if err != nil {
+			return fmt.Errorf("encode state: %w", err)
+		}
+		return txn.Set(StateKey(a.id), enc)
+	case call.deleteState:
+		return txn.Delete(StateKey(a.id))
+	}
+	return nil
 }
 
 func (r *Runtime) load(txn kv.Txn, a *activation) error {
