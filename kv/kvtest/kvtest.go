@@ -815,24 +815,9 @@ func testConcurrentTransfers(t *testing.T, s kv.Store) {
 	const accounts, initial, movers, transfers, readers = 5, 100, 6, 20, 2
 	update(t, s, func(tx kv.Txn) {
 		for a := range accounts {
-			must(t, tx.Set([]byte(fmt.Sprintf("acct/%d", a)), []byte(strconv.Itoa(initial))))
+			must(t, tx.Set(accountKey(a), []byte(strconv.Itoa(initial))))
 		}
 	})
-	total := func(tx kv.Txn) (int, error) {
-		kvs, err := tx.Scan(kv.PrefixRange([]byte("acct/")), 0, false)
-		if err != nil {
-			return 0, err
-		}
-		sum := 0
-		for _, p := range kvs {
-			n, err := strconv.Atoi(string(p.Value))
-			if err != nil {
-				return 0, err
-			}
-			sum += n
-		}
-		return sum, nil
-	}
 	var wg, moversWG sync.WaitGroup
 	done := make(chan struct{})
 	for m := range movers {
@@ -840,24 +825,7 @@ func testConcurrentTransfers(t *testing.T, s kv.Store) {
 			rng := rand.New(rand.NewPCG(uint64(m), 7))
 			for range transfers {
 				from, to := rng.IntN(accounts), rng.IntN(accounts)
-				err := commitWithRetry(s, func(tx kv.Txn) error {
-					for _, d := range []struct{ acct, delta int }{{from, -1}, {to, +1}} {
-						key := []byte(fmt.Sprintf("acct/%d", d.acct))
-						v, err := tx.Get(key)
-						if err != nil {
-							return err
-						}
-						n, err := strconv.Atoi(string(v))
-						if err != nil {
-							return err
-						}
-						if err := tx.Set(key, []byte(strconv.Itoa(n+d.delta))); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-				if err != nil {
+				if err := commitWithRetry(s, func(tx kv.Txn) error { return transfer(tx, from, to) }); err != nil {
 					t.Errorf("transfer: %v", err)
 					return
 				}
@@ -877,7 +845,7 @@ func testConcurrentTransfers(t *testing.T, s kv.Store) {
 					t.Errorf("Begin: %v", err)
 					return
 				}
-				sum, err := total(tx)
+				sum, err := totalBalance(tx)
 				tx.Discard()
 				if err != nil || sum != accounts*initial {
 					t.Errorf("reader saw total %d, %v; want %d", sum, err, accounts*initial)
@@ -891,9 +859,47 @@ func testConcurrentTransfers(t *testing.T, s kv.Store) {
 	wg.Wait()
 	tx := begin(t, s)
 	defer tx.Discard()
-	if sum, err := total(tx); err != nil || sum != accounts*initial {
+	if sum, err := totalBalance(tx); err != nil || sum != accounts*initial {
 		t.Fatalf("final total %d, %v; want %d", sum, err, accounts*initial)
 	}
+}
+
+func accountKey(a int) []byte { return []byte(fmt.Sprintf("acct/%d", a)) }
+
+// transfer moves one unit from one account to another.
+func transfer(tx kv.Txn, from, to int) error {
+	for _, d := range []struct{ acct, delta int }{{from, -1}, {to, +1}} {
+		key := accountKey(d.acct)
+		v, err := tx.Get(key)
+		if err != nil {
+			return err
+		}
+		n, err := strconv.Atoi(string(v))
+		if err != nil {
+			return err
+		}
+		if err := tx.Set(key, []byte(strconv.Itoa(n+d.delta))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// totalBalance sums every account's balance.
+func totalBalance(tx kv.Txn) (int, error) {
+	kvs, err := tx.Scan(kv.PrefixRange([]byte("acct/")), 0, false)
+	if err != nil {
+		return 0, err
+	}
+	sum := 0
+	for _, p := range kvs {
+		n, err := strconv.Atoi(string(p.Value))
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum, nil
 }
 
 func testClosed(t *testing.T, s kv.Store) {
