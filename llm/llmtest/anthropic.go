@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
-	"time"
+	"testing"
 
 	"github.com/kelpie/kelpie/llm"
 )
@@ -21,11 +21,13 @@ type anRequest struct {
 	Messages   []anMessage     `json:"messages"`
 	System     json.RawMessage `json:"system"`
 	Tools      []anTool        `json:"tools"`
-	ToolChoice *struct {
-		Type string `json:"type"`
-		Name string `json:"name"`
-	} `json:"tool_choice"`
-	Stream *bool `json:"stream"`
+	ToolChoice *anToolChoice   `json:"tool_choice"`
+	Stream     *bool           `json:"stream"`
+}
+
+type anToolChoice struct {
+	Type string `json:"type"`
+	Name string `json:"name"`
 }
 
 type anMessage struct {
@@ -65,58 +67,82 @@ var (
 	anToolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 )
 
-// anBlocks reads a message's content: a string or an array of blocks.
-func anBlocks(raw json.RawMessage) ([]anBlock, error) {
+// anNotAList is Anthropic's own wording (pydantic's) for content that is
+// neither a string nor a list of blocks; rejections quote it as it is,
+// capital letter included, as the real API does.
+const anNotAList = "Input should be a valid list"
+
+// anBlocks reads a message's content: a string or an array of blocks. It
+// returns why Anthropic refuses the content, or "".
+func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	raw = bytes.TrimSpace(raw)
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return []anBlock{{Type: "text", Text: &s}}, nil
+		return []anBlock{{Type: "text", Text: &s}}, ""
 	}
-	var blocks []anBlock
 	if err := json.Unmarshal(raw, &blocks); err != nil || blocks == nil {
-		return nil, fmt.Errorf("Input should be a valid list")
+		return nil, anNotAList
 	}
-	return blocks, nil
+	return blocks, ""
 }
 
-// anText reads text content: a string or an array of text blocks.
-func anText(raw json.RawMessage) (string, error) {
+// anText reads text content: a string or an array of text blocks. It
+// returns why Anthropic refuses the content, or "".
+func anText(raw json.RawMessage) (text, problem string) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+		return "", ""
 	}
-	blocks, err := anBlocks(raw)
-	if err != nil {
-		return "", err
+	blocks, problem := anBlocks(raw)
+	if problem != "" {
+		return "", problem
 	}
 	var texts []string
 	for _, b := range blocks {
 		if b.Type != "text" || b.Text == nil {
-			return "", fmt.Errorf("expected text blocks")
+			return "", "expected text blocks"
 		}
 		texts = append(texts, *b.Text)
 	}
-	return strings.Join(texts, "\n"), nil
+	return strings.Join(texts, "\n"), ""
 }
 
-// decodeAnthropic decodes and validates a Messages request body.
+// anthropicBodyWording is how Anthropic words a request body it cannot
+// parse.
+var anthropicBodyWording = bodyWording{
+	notObject: "There was an issue with your request body: %v",
+	unknown:   "%s: Extra inputs are not permitted",
+	badType:   "invalid request body: %v",
+}
+
+// decodeAnthropic decodes and validates a Messages request body. It returns
+// the decoded request with Rejected set if Anthropic would answer 400. The
+// checks it makes return that rejection, in Anthropic's words, or "":
+// strings rather than errors, since they are wire text, not Go errors.
 func decodeAnthropic(body []byte) Request {
 	req := Request{API: Anthropic, Body: json.RawMessage(body)}
-	reject := func(format string, args ...any) Request {
-		req.Rejected = fmt.Sprintf(format, args...)
+	var in anRequest
+	if req.Rejected = parseBody(body, anFields, anthropicBodyWording, &in); req.Rejected != "" {
 		return req
 	}
-	unknown, err := unknownFields(body, anFields)
-	if err != nil {
-		return reject("There was an issue with your request body: %v", err)
+	anFill(&req, &in)
+	system, problem := anText(in.System)
+	if problem != "" {
+		req.Rejected = "system: " + problem
+		return req
 	}
-	if len(unknown) > 0 {
-		return reject("%s: Extra inputs are not permitted", strings.Join(unknown, ", "))
+	req.System = system
+	var blocks [][]anBlock
+	if req.Messages, blocks, req.Rejected = anMessages(in.Messages); req.Rejected != "" {
+		return req
 	}
-	var in anRequest
-	if err := json.Unmarshal(body, &in); err != nil {
-		return reject("invalid request body: %v", err)
-	}
+	req.Rejected = anValidate(&in, blocks)
+	return req
+}
+
+// anFill fills req from the parsed body, all but the system prompt and
+// the messages.
+func anFill(req *Request, in *anRequest) {
 	req.Model = in.Model
 	req.Stream = in.Stream != nil && *in.Stream
 	if in.MaxTokens != nil {
@@ -135,184 +161,292 @@ func decodeAnthropic(body []byte) Request {
 			req.ToolChoice = in.ToolChoice.Type
 		}
 	}
-	sys, err := anText(in.System)
-	if err != nil {
-		return reject("system: %v", err)
-	}
-	req.System = sys
+}
 
-	// Decode messages, validating blocks on the way.
-	decoded := make([][]anBlock, len(in.Messages))
-	for i, m := range in.Messages {
-		blocks, err := anBlocks(m.Content)
-		if err != nil {
-			return reject("messages.%d.content: %v", i, err)
+// anMessages decodes the messages and returns them with each one's
+// blocks, or the messages before the first that Anthropic cannot read and
+// why.
+func anMessages(in []anMessage) (msgs []Message, blocks [][]anBlock, rejection string) {
+	blocks = make([][]anBlock, len(in))
+	for i, m := range in {
+		msg, bs, r := anDecodeMessage(i, m)
+		if r != "" {
+			return msgs, nil, r
 		}
-		decoded[i] = blocks
-		msg := Message{Role: m.Role}
-		var texts []string
-		for _, b := range blocks {
-			switch b.Type {
-			case "text":
-				if b.Text != nil {
-					texts = append(texts, *b.Text)
-				}
-			case "tool_use":
-				msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: string(b.Input)})
-			case "tool_result":
-				content, err := anText(b.Content)
-				if err != nil {
-					return reject("messages.%d.content: tool_result content: %v", i, err)
-				}
-				msg.ToolResults = append(msg.ToolResults, ToolResult{ToolCallID: b.ToolUseID, Content: content, IsError: b.IsError})
+		blocks[i] = bs
+		msgs = append(msgs, msg)
+	}
+	return msgs, blocks, ""
+}
+
+// anDecodeMessage decodes message i.
+func anDecodeMessage(i int, m anMessage) (Message, []anBlock, string) {
+	blocks, problem := anBlocks(m.Content)
+	if problem != "" {
+		return Message{}, nil, fmt.Sprintf("messages.%d.content: %s", i, problem)
+	}
+	msg := Message{Role: m.Role}
+	var texts []string
+	for _, b := range blocks {
+		switch b.Type {
+		case "text":
+			if b.Text != nil {
+				texts = append(texts, *b.Text)
 			}
+		case "tool_use":
+			msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: string(b.Input)})
+		case "tool_result":
+			content, problem := anText(b.Content)
+			if problem != "" {
+				return Message{}, nil, fmt.Sprintf("messages.%d.content: tool_result content: %s", i, problem)
+			}
+			msg.ToolResults = append(msg.ToolResults, ToolResult{ToolCallID: b.ToolUseID, Content: content, IsError: b.IsError})
 		}
-		msg.Content = strings.Join(texts, "\n")
-		req.Messages = append(req.Messages, msg)
 	}
+	msg.Content = strings.Join(texts, "\n")
+	return msg, blocks, ""
+}
 
-	if in.Model == "" {
-		return reject("model: Field required")
+// anValidate returns why Anthropic would refuse a parsed request whose
+// messages have the blocks given, or "".
+func anValidate(in *anRequest, blocks [][]anBlock) string {
+	if r := anCheckParameters(in); r != "" {
+		return r
 	}
-	if in.MaxTokens == nil {
-		return reject("max_tokens: Field required")
+	names, r := anCheckTools(in.Tools)
+	if r != "" {
+		return r
 	}
-	if *in.MaxTokens < 1 {
-		return reject("max_tokens: Input should be greater than or equal to 1")
+	if r := anCheckToolChoice(in.ToolChoice, len(in.Tools), names); r != "" {
+		return r
 	}
-	if len(in.Messages) == 0 {
-		return reject("messages: at least one message is required")
+	return anCheckConversation(in.Messages, blocks)
+}
+
+// anCheckParameters checks the required parameters.
+func anCheckParameters(in *anRequest) string {
+	switch {
+	case in.Model == "":
+		return "model: Field required"
+	case in.MaxTokens == nil:
+		return "max_tokens: Field required"
+	case *in.MaxTokens < 1:
+		return "max_tokens: Input should be greater than or equal to 1"
+	case len(in.Messages) == 0:
+		return "messages: at least one message is required"
 	}
-	names := map[string]bool{}
-	for i, t := range in.Tools {
+	return ""
+}
+
+// anCheckTools checks the custom tools' definitions and returns their
+// names.
+func anCheckTools(tools []anTool) (names map[string]bool, rejection string) {
+	names = map[string]bool{}
+	for i, t := range tools {
 		if t.Type != "" && t.Type != "custom" {
 			continue // a server tool; not checked
 		}
 		if !anToolNameRE.MatchString(t.Name) {
-			return reject("tools.%d.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i)
+			return nil, fmt.Sprintf("tools.%d.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i)
 		}
 		if names[t.Name] {
-			return reject("tools: Tool names must be unique.")
+			return nil, "tools: Tool names must be unique."
 		}
 		names[t.Name] = true
 		var schema map[string]any
 		if json.Unmarshal(t.InputSchema, &schema) != nil || schema == nil {
-			return reject("tools.%d.custom.input_schema: Field required", i)
+			return nil, fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
 		}
 		if schema["type"] != "object" {
-			return reject("tools.%d.custom.input_schema.type: Input should be 'object'", i)
+			return nil, fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
 		}
 	}
-	if tc := in.ToolChoice; tc != nil {
-		switch tc.Type {
-		case "auto", "none":
-		case "any":
-			if len(in.Tools) == 0 {
-				return reject("tool_choice.any: tool_choice may only be specified while providing tools.")
-			}
-		case "tool":
-			if !names[tc.Name] {
-				return reject("tool_choice.tool: tool %q not found in tools", tc.Name)
-			}
-		default:
-			return reject("tool_choice: Input tag '%s' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'", tc.Type)
-		}
+	return names, ""
+}
+
+// anCheckToolChoice checks the tool choice, if any, against the tools.
+func anCheckToolChoice(tc *anToolChoice, tools int, names map[string]bool) string {
+	if tc == nil {
+		return ""
 	}
+	switch tc.Type {
+	case "auto", "none":
+	case "any":
+		if tools == 0 {
+			return "tool_choice.any: tool_choice may only be specified while providing tools."
+		}
+	case "tool":
+		if !names[tc.Name] {
+			return fmt.Sprintf("tool_choice.tool: tool %q not found in tools", tc.Name)
+		}
+	default:
+		return fmt.Sprintf("tool_choice: Input tag '%s' found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'", tc.Type)
+	}
+	return ""
+}
+
+// anCheckConversation checks the messages: their roles alternate from the
+// user's, their blocks are valid, and the tool uses of each assistant
+// message are answered, all of them, by the next message's tool results.
+func anCheckConversation(msgs []anMessage, blocks [][]anBlock) string {
 	var prevToolUses []string
-	for i, m := range in.Messages {
-		blocks := decoded[i]
-		last := i == len(in.Messages)-1
-		switch m.Role {
-		case "user", "assistant":
-		default:
-			return reject("messages.%d.role: Input should be 'user' or 'assistant'", i)
+	for i, m := range msgs {
+		if r := anCheckRole(i, msgs); r != "" {
+			return r
 		}
-		if i == 0 && m.Role != "user" {
-			return reject("messages: first message must use the \"user\" role")
+		toolUses, results, r := anCheckContent(i, m.Role, blocks[i], i == len(msgs)-1)
+		if r != "" {
+			return r
 		}
-		if i > 0 && in.Messages[i-1].Role == m.Role {
-			return reject("messages: roles must alternate between \"user\" and \"assistant\", but found multiple %q roles in a row", m.Role)
-		}
-		if len(blocks) == 0 && !(last && m.Role == "assistant") {
-			return reject("messages.%d: all messages must have non-empty content except for the optional final assistant message", i)
-		}
-		var toolUses, results []string
-		seenOther := false
-		for j, b := range blocks {
-			switch b.Type {
-			case "text":
-				if b.Text == nil {
-					return reject("messages.%d.content.%d.text: Field required", i, j)
-				}
-				if strings.TrimSpace(*b.Text) == "" && !(last && m.Role == "assistant" && len(blocks) == 1 && *b.Text == "") {
-					return reject("messages: text content blocks must contain non-whitespace text")
-				}
-				seenOther = true
-			case "tool_use":
-				if m.Role != "assistant" {
-					return reject("messages.%d.content.%d: tool_use blocks may only appear in assistant messages", i, j)
-				}
-				if !anToolIDRE.MatchString(b.ID) {
-					return reject("messages.%d.content.%d.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'", i, j)
-				}
-				if b.Name == "" {
-					return reject("messages.%d.content.%d.tool_use.name: Field required", i, j)
-				}
-				var obj map[string]any
-				if json.Unmarshal(b.Input, &obj) != nil || obj == nil {
-					return reject("messages.%d.content.%d.tool_use.input: Input should be a valid dictionary", i, j)
-				}
-				toolUses = append(toolUses, b.ID)
-				seenOther = true
-			case "tool_result":
-				if m.Role != "user" {
-					return reject("messages.%d.content.%d: tool_result blocks may only appear in user messages", i, j)
-				}
-				if seenOther {
-					return reject("messages.%d: tool_result blocks must come first in the content array, before any other content", i)
-				}
-				if b.ToolUseID == "" {
-					return reject("messages.%d.content.%d.tool_result.tool_use_id: Field required", i, j)
-				}
-				results = append(results, b.ToolUseID)
-			case "image", "document", "thinking", "redacted_thinking", "search_result":
-				seenOther = true
-			default:
-				return reject("messages.%d.content.%d: Input tag '%s' found using 'type' does not match any of the expected tags", i, j, b.Type)
-			}
-		}
-		if last && m.Role == "assistant" && len(blocks) > 0 {
-			if b := blocks[len(blocks)-1]; b.Type == "text" && b.Text != nil && *b.Text != strings.TrimRight(*b.Text, " \t\r\n") {
-				return reject("messages: final assistant content cannot end with trailing whitespace")
-			}
-		}
-		// Tool results must answer the previous message's tool uses, and
-		// all of them.
-		for _, id := range results {
-			if indexOf(prevToolUses, id) < 0 {
-				return reject("messages.%d.content: unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", i, id)
-			}
-		}
-		var missing []string
-		for _, id := range prevToolUses {
-			if indexOf(results, id) < 0 {
-				missing = append(missing, id)
-			}
-		}
-		if len(missing) > 0 {
-			return reject("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. Each `tool_use` block must have a corresponding `tool_result` block in the next message.", i-1, strings.Join(missing, ", "))
+		if r := anCheckResults(i, prevToolUses, results); r != "" {
+			return r
 		}
 		prevToolUses = toolUses
 	}
 	if len(prevToolUses) > 0 {
-		return reject("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. Each `tool_use` block must have a corresponding `tool_result` block in the next message.", len(in.Messages)-1, strings.Join(prevToolUses, ", "))
+		return anUnanswered(len(msgs)-1, prevToolUses)
 	}
-	return req
+	return ""
+}
+
+// anCheckRole checks the role of message i.
+func anCheckRole(i int, msgs []anMessage) string {
+	role := msgs[i].Role
+	switch role {
+	case "user", "assistant":
+	default:
+		return fmt.Sprintf("messages.%d.role: Input should be 'user' or 'assistant'", i)
+	}
+	if i == 0 && role != "user" {
+		return "messages: first message must use the \"user\" role"
+	}
+	if i > 0 && msgs[i-1].Role == role {
+		return fmt.Sprintf("messages: roles must alternate between \"user\" and \"assistant\", but found multiple %q roles in a row", role)
+	}
+	return ""
+}
+
+// anCheckContent checks the blocks of message i, the last one if last, and
+// returns the ids of its tool uses and of the tool uses its tool results
+// answer.
+func anCheckContent(i int, role string, blocks []anBlock, last bool) (toolUses, results []string, rejection string) {
+	prefill := last && role == "assistant" // may be empty
+	if len(blocks) == 0 && !prefill {
+		return nil, nil, fmt.Sprintf("messages.%d: all messages must have non-empty content except for the optional final assistant message", i)
+	}
+	seenOther := false // a block other than tool_result came before
+	for j, b := range blocks {
+		var r string
+		switch b.Type {
+		case "text":
+			r = anCheckText(b, i, j, prefill && len(blocks) == 1)
+			seenOther = true
+		case "tool_use":
+			r = anCheckToolUse(b, i, j, role)
+			toolUses = append(toolUses, b.ID)
+			seenOther = true
+		case "tool_result":
+			r = anCheckToolResult(b, i, j, role, seenOther)
+			results = append(results, b.ToolUseID)
+		case "image", "document", "thinking", "redacted_thinking", "search_result":
+			seenOther = true
+		default:
+			r = fmt.Sprintf("messages.%d.content.%d: Input tag '%s' found using 'type' does not match any of the expected tags", i, j, b.Type)
+		}
+		if r != "" {
+			return nil, nil, r
+		}
+	}
+	if prefill && len(blocks) > 0 {
+		if b := blocks[len(blocks)-1]; b.Type == "text" && b.Text != nil && *b.Text != strings.TrimRight(*b.Text, " \t\r\n") {
+			return nil, nil, "messages: final assistant content cannot end with trailing whitespace"
+		}
+	}
+	return toolUses, results, ""
+}
+
+// anCheckText checks text block j of message i; mayBeEmpty allows the
+// empty text of a prefill that is only that block.
+func anCheckText(b anBlock, i, j int, mayBeEmpty bool) string {
+	if b.Text == nil {
+		return fmt.Sprintf("messages.%d.content.%d.text: Field required", i, j)
+	}
+	if strings.TrimSpace(*b.Text) == "" && !(mayBeEmpty && *b.Text == "") {
+		return "messages: text content blocks must contain non-whitespace text"
+	}
+	return ""
+}
+
+// anCheckToolUse checks tool_use block j of message i.
+func anCheckToolUse(b anBlock, i, j int, role string) string {
+	if role != "assistant" {
+		return fmt.Sprintf("messages.%d.content.%d: tool_use blocks may only appear in assistant messages", i, j)
+	}
+	if !anToolIDRE.MatchString(b.ID) {
+		return fmt.Sprintf("messages.%d.content.%d.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'", i, j)
+	}
+	if b.Name == "" {
+		return fmt.Sprintf("messages.%d.content.%d.tool_use.name: Field required", i, j)
+	}
+	var obj map[string]any
+	if json.Unmarshal(b.Input, &obj) != nil || obj == nil {
+		return fmt.Sprintf("messages.%d.content.%d.tool_use.input: Input should be a valid dictionary", i, j)
+	}
+	return ""
+}
+
+// anCheckToolResult checks tool_result block j of message i, which must
+// come before any other block.
+func anCheckToolResult(b anBlock, i, j int, role string, afterOther bool) string {
+	if role != "user" {
+		return fmt.Sprintf("messages.%d.content.%d: tool_result blocks may only appear in user messages", i, j)
+	}
+	if afterOther {
+		return fmt.Sprintf("messages.%d: tool_result blocks must come first in the content array, before any other content", i)
+	}
+	if b.ToolUseID == "" {
+		return fmt.Sprintf("messages.%d.content.%d.tool_result.tool_use_id: Field required", i, j)
+	}
+	return ""
+}
+
+// anCheckResults checks that the tool results of message i answer the
+// tool uses of the message before, and all of them.
+func anCheckResults(i int, prevToolUses, results []string) string {
+	for _, id := range results {
+		if !slices.Contains(prevToolUses, id) {
+			return fmt.Sprintf("messages.%d.content: unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` block must have a corresponding `tool_use` block in the previous message.", i, id)
+		}
+	}
+	var missing []string
+	for _, id := range prevToolUses {
+		if !slices.Contains(results, id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return anUnanswered(i-1, missing)
+	}
+	return ""
+}
+
+// anUnanswered rejects message i for tool uses the next message does not
+// answer.
+func anUnanswered(i int, ids []string) string {
+	return fmt.Sprintf("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. Each `tool_use` block must have a corresponding `tool_result` block in the next message.", i, strings.Join(ids, ", "))
 }
 
 func anthropicError(w http.ResponseWriter, status int, typ, msg string) {
 	w.Header().Set("request-id", "req_llmtest")
-	writeJSON(w, status, map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg}, "request_id": "req_llmtest"})
+	body := anthropicErrorBody(typ, msg)
+	body["request_id"] = "req_llmtest"
+	writeJSON(w, status, body)
+}
+
+// anthropicErrorBody is Anthropic's error object, as a stream event sends
+// it; a response adds its request_id.
+func anthropicErrorBody(typ, msg string) map[string]any {
+	return map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg}}
 }
 
 func anthropicErrorFor(rep Reply) (typ, msg string) {
@@ -360,147 +494,196 @@ func anthropicStop(r llm.StopReason) string {
 	return string(r)
 }
 
-func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	var req Request
-	defer func() { s.served(req, start) }()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
+// anthropicWire is the Messages wire format.
+type anthropicWire struct{}
+
+func (anthropicWire) vendor() string             { return "Anthropic" }
+func (anthropicWire) toolIDPrefix() string       { return "toolu_llmtest" }
+func (anthropicWire) decode(body []byte) Request { return decodeAnthropic(body) }
+
+func (anthropicWire) checkHeaders(h http.Header) string {
+	if h.Get("anthropic-version") == "" {
+		return "anthropic-version: header is required"
+	}
+	return ""
+}
+
+func (anthropicWire) reject(w http.ResponseWriter, why string) {
+	anthropicError(w, http.StatusBadRequest, "invalid_request_error", why)
+}
+
+func (anthropicWire) fail(w http.ResponseWriter, rep Reply) {
+	typ, msg := anthropicErrorFor(rep)
+	anthropicError(w, rep.Status, typ, msg)
+}
+
+func (anthropicWire) answer(s *Server, w http.ResponseWriter, r *http.Request, req Request, rep Reply, body []byte) {
+	a := anAnswer{id: fmt.Sprintf("msg_llmtest%d", s.nextID()), model: req.Model, usage: usage(rep, body)}
+	if !req.Stream {
+		writeJSON(w, http.StatusOK, a.message(rep, anToolInputs(s.t, rep.ToolCalls)))
 		return
 	}
-	req = decodeAnthropic(body)
-	req.Method, req.Path, req.Header, req.APIKey = r.Method, r.URL.Path, r.Header.Clone(), apiKey(r.Header)
-	if req.Rejected == "" && r.Header.Get("anthropic-version") == "" {
-		req.Rejected = "anthropic-version: header is required"
-	}
-	if req.Rejected == "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		req.Rejected = "Content-Type must be application/json"
-	}
-	rep, ok := s.record(req)
-	if !ok {
-		s.t.Logf("llmtest: rejected Anthropic request: %s", req.Rejected)
-		anthropicError(w, http.StatusBadRequest, "invalid_request_error", req.Rejected)
-		return
-	}
-	rep = s.normalize(rep, "toolu_llmtest")
-	if !s.wait(r.Context(), rep.Delay) {
-		return
-	}
-	if rep.Status >= 400 && !(rep.MidStream && req.Stream) {
-		setRetryAfter(w, rep.RetryAfter)
-		typ, msg := anthropicErrorFor(rep)
-		anthropicError(w, rep.Status, typ, msg)
-		return
-	}
-	id := fmt.Sprintf("msg_llmtest%d", s.nextID())
-	u := usage(rep, body)
-	usageJSON := func(out int) map[string]any {
-		return map[string]any{
-			"input_tokens": u.PromptTokens, "output_tokens": out,
-			"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "standard",
-		}
-	}
-	inputs := make([]json.RawMessage, len(rep.ToolCalls))
-	for i, c := range rep.ToolCalls {
+	a.stream(newSSE(s, w, r, rep.ChunkDelay), rep)
+}
+
+// anToolInputs returns the scripted tool calls' arguments as the JSON an
+// unstreamed tool_use block's input must be, failing the test for
+// arguments that are not JSON.
+func anToolInputs(t testing.TB, calls []llm.ToolCall) []json.RawMessage {
+	inputs := make([]json.RawMessage, len(calls))
+	for i, c := range calls {
 		inputs[i] = json.RawMessage(c.Arguments)
-		if !req.Stream && !json.Valid(inputs[i]) {
-			s.t.Errorf("llmtest: scripted tool call %q has arguments that are not JSON, which Anthropic cannot send unstreamed: %s", c.Name, c.Arguments)
+		if !json.Valid(inputs[i]) {
+			t.Errorf("llmtest: scripted tool call %q has arguments that are not JSON, which Anthropic cannot send unstreamed: %s", c.Name, c.Arguments)
 			inputs[i] = json.RawMessage("{}")
 		}
 	}
+	return inputs
+}
 
-	if !req.Stream {
-		content := []any{}
-		if rep.Reasoning != "" {
-			content = append(content, map[string]any{"type": "thinking", "thinking": rep.Reasoning, "signature": "sig_llmtest"})
-		}
-		if rep.Text != "" {
-			content = append(content, map[string]any{"type": "text", "text": rep.Text})
-		}
-		for i, c := range rep.ToolCalls {
-			content = append(content, map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": inputs[i]})
-		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": id, "type": "message", "role": "assistant", "model": req.Model, "content": content,
-			"stop_reason": anthropicStop(rep.StopReason), "stop_sequence": nil, "usage": usageJSON(u.CompletionTokens),
-		})
-		return
+// anAnswer is one answer in Messages format.
+type anAnswer struct {
+	id    string
+	model string
+	usage llm.Usage
+}
+
+func (a anAnswer) usageJSON(out int) map[string]any {
+	return map[string]any{
+		"input_tokens": a.usage.PromptTokens, "output_tokens": out,
+		"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "service_tier": "standard",
 	}
+}
 
-	e := newSSE(s, w, r, rep.ChunkDelay)
+// message is the unstreamed answer, whose tool_use blocks have inputs.
+func (a anAnswer) message(rep Reply, inputs []json.RawMessage) map[string]any {
+	content := []any{}
+	if rep.Reasoning != "" {
+		content = append(content, map[string]any{"type": "thinking", "thinking": rep.Reasoning, "signature": "sig_llmtest"})
+	}
+	if rep.Text != "" {
+		content = append(content, map[string]any{"type": "text", "text": rep.Text})
+	}
+	for i, c := range rep.ToolCalls {
+		content = append(content, map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": inputs[i]})
+	}
+	return map[string]any{
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": content,
+		"stop_reason": anthropicStop(rep.StopReason), "stop_sequence": nil, "usage": a.usageJSON(a.usage.CompletionTokens),
+	}
+}
+
+// stream sends the answer as events: message_start, a block each for the
+// reasoning and the text, then a mid-stream error, or else a block for each
+// tool call, message_delta and message_stop.
+func (a anAnswer) stream(e *sse, rep Reply) {
 	if !e.send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
-		"id": id, "type": "message", "role": "assistant", "model": req.Model, "content": []any{},
-		"stop_reason": nil, "stop_sequence": nil, "usage": usageJSON(1),
+		"id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": a.usageJSON(1),
 	}}) {
 		return
 	}
-	index := 0
-	block := func(start map[string]any, deltas []map[string]any) bool {
-		if !e.send("content_block_start", map[string]any{"type": "content_block_start", "index": index, "content_block": start}) {
-			return false
-		}
-		if index == 0 && !e.send("ping", map[string]any{"type": "ping"}) {
-			return false
-		}
-		for _, d := range deltas {
-			if !e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": index, "delta": d}) {
-				return false
-			}
-		}
-		ok := e.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": index})
-		index++
-		return ok
-	}
-	if rep.Reasoning != "" {
-		var ds []map[string]any
-		for _, part := range chunks(rep.Reasoning, rep.ChunkSize) {
-			ds = append(ds, map[string]any{"type": "thinking_delta", "thinking": part})
-		}
-		ds = append(ds, map[string]any{"type": "signature_delta", "signature": "sig_llmtest"})
-		if !block(map[string]any{"type": "thinking", "thinking": "", "signature": ""}, ds) {
-			return
-		}
+	b := anBlockWriter{e: e}
+	if rep.Reasoning != "" && !b.block(anThinking(rep.Reasoning, rep.ChunkSize)) {
+		return
 	}
 	if rep.Text != "" {
-		var ds []map[string]any
-		for _, part := range chunks(rep.Text, rep.ChunkSize) {
-			ds = append(ds, map[string]any{"type": "text_delta", "text": part})
-		}
+		start, deltas := anTextBlock(rep.Text, rep.ChunkSize)
 		if rep.Status >= 400 { // MidStream: the text, then an error event
-			if !e.send("content_block_start", map[string]any{"type": "content_block_start", "index": index, "content_block": map[string]any{"type": "text", "text": ""}}) {
+			if !b.open(start, deltas) {
 				return
 			}
-			for _, d := range ds {
-				if !e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": index, "delta": d}) {
-					return
-				}
-			}
-		} else if !block(map[string]any{"type": "text", "text": ""}, ds) {
+		} else if !b.block(start, deltas) {
 			return
 		}
 	}
 	if rep.Status >= 400 {
-		typ, msg := anthropicErrorFor(rep)
-		e.send("error", map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": msg}})
+		e.send("error", anthropicErrorBody(anthropicErrorFor(rep)))
 		return
 	}
 	for _, c := range rep.ToolCalls {
-		ds := []map[string]any{{"type": "input_json_delta", "partial_json": ""}}
-		for _, part := range chunks(c.Arguments, rep.ChunkSize) {
-			ds = append(ds, map[string]any{"type": "input_json_delta", "partial_json": part})
-		}
-		if !block(map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": map[string]any{}}, ds) {
+		if !b.block(anToolUseBlock(c, rep.ChunkSize)) {
 			return
 		}
 	}
 	if !e.send("message_delta", map[string]any{
 		"type":  "message_delta",
 		"delta": map[string]any{"stop_reason": anthropicStop(rep.StopReason), "stop_sequence": nil},
-		"usage": map[string]any{"output_tokens": u.CompletionTokens},
+		"usage": map[string]any{"output_tokens": a.usage.CompletionTokens},
 	}) {
 		return
 	}
 	e.send("message_stop", map[string]any{"type": "message_stop"})
+}
+
+// anBlockWriter sends the content blocks of a stream, numbering them.
+type anBlockWriter struct {
+	e     *sse
+	index int
+}
+
+// block sends a whole block: its start, a ping after the first block's
+// start, its deltas and its stop.
+func (b *anBlockWriter) block(start map[string]any, deltas []map[string]any) bool {
+	if !b.e.send("content_block_start", map[string]any{"type": "content_block_start", "index": b.index, "content_block": start}) {
+		return false
+	}
+	if b.index == 0 && !b.e.send("ping", map[string]any{"type": "ping"}) {
+		return false
+	}
+	if !b.deltas(deltas) {
+		return false
+	}
+	ok := b.e.send("content_block_stop", map[string]any{"type": "content_block_stop", "index": b.index})
+	b.index++
+	return ok
+}
+
+// open sends a block's start and deltas but neither a ping nor its stop:
+// a block a mid-stream error cuts short.
+func (b *anBlockWriter) open(start map[string]any, deltas []map[string]any) bool {
+	if !b.e.send("content_block_start", map[string]any{"type": "content_block_start", "index": b.index, "content_block": start}) {
+		return false
+	}
+	return b.deltas(deltas)
+}
+
+func (b *anBlockWriter) deltas(deltas []map[string]any) bool {
+	for _, d := range deltas {
+		if !b.e.send("content_block_delta", map[string]any{"type": "content_block_delta", "index": b.index, "delta": d}) {
+			return false
+		}
+	}
+	return true
+}
+
+// anThinking is a thinking block's start and deltas: the reasoning in
+// pieces of size characters, then its signature.
+func anThinking(reasoning string, size int) (start map[string]any, deltas []map[string]any) {
+	for _, part := range chunks(reasoning, size) {
+		deltas = append(deltas, map[string]any{"type": "thinking_delta", "thinking": part})
+	}
+	deltas = append(deltas, map[string]any{"type": "signature_delta", "signature": "sig_llmtest"})
+	return map[string]any{"type": "thinking", "thinking": "", "signature": ""}, deltas
+}
+
+// anTextBlock is a text block's start and deltas: the text in pieces of
+// size characters.
+func anTextBlock(text string, size int) (start map[string]any, deltas []map[string]any) {
+	for _, part := range chunks(text, size) {
+		deltas = append(deltas, map[string]any{"type": "text_delta", "text": part})
+	}
+	return map[string]any{"type": "text", "text": ""}, deltas
+}
+
+// anToolUseBlock is a tool_use block's start and deltas: an empty partial
+// JSON, then the arguments in pieces of size bytes.
+func anToolUseBlock(c llm.ToolCall, size int) (start map[string]any, deltas []map[string]any) {
+	deltas = []map[string]any{{"type": "input_json_delta", "partial_json": ""}}
+	for _, part := range chunks(c.Arguments, size) {
+		deltas = append(deltas, map[string]any{"type": "input_json_delta", "partial_json": part})
+	}
+	return map[string]any{"type": "tool_use", "id": c.ID, "name": c.Name, "input": map[string]any{}}, deltas
 }
 
 func (s *Server) serveAnthropicModels(w http.ResponseWriter, r *http.Request) {

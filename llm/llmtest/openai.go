@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
-	"time"
 
 	"github.com/kelpie/kelpie/llm"
 )
@@ -96,25 +95,33 @@ func oaContent(raw json.RawMessage) (text string, present bool, err error) {
 	return strings.Join(texts, "\n"), true, nil
 }
 
+// openAIBodyWording is how OpenAI words a request body it cannot parse.
+var openAIBodyWording = bodyWording{
+	notObject: "We could not parse the JSON body of your request: %v",
+	unknown:   "Unrecognized request argument supplied: %s",
+	badType:   "Invalid type in request body: %v",
+}
+
 // decodeOpenAI decodes and validates a chat-completions request body. It
 // returns the decoded request with Rejected set if OpenAI would answer 400.
-func decodeOpenAI(body []byte) (Request, *oaRequest) {
+// The checks it makes return that rejection, in OpenAI's words, or "":
+// strings rather than errors, since they are wire text, not Go errors.
+func decodeOpenAI(body []byte) Request {
 	req := Request{API: OpenAI, Body: json.RawMessage(body)}
-	reject := func(format string, args ...any) (Request, *oaRequest) {
-		req.Rejected = fmt.Sprintf(format, args...)
-		return req, nil
-	}
-	unknown, err := unknownFields(body, oaFields)
-	if err != nil {
-		return reject("We could not parse the JSON body of your request: %v", err)
-	}
-	if len(unknown) > 0 {
-		return reject("Unrecognized request argument supplied: %s", strings.Join(unknown, ", "))
-	}
 	var in oaRequest
-	if err := json.Unmarshal(body, &in); err != nil {
-		return reject("Invalid type in request body: %v", err)
+	if req.Rejected = parseBody(body, oaFields, openAIBodyWording, &in); req.Rejected != "" {
+		return req
 	}
+	oaFill(&req, &in)
+	if req.ToolChoice, req.Rejected = oaToolChoice(in.ToolChoice); req.Rejected != "" {
+		return req
+	}
+	req.Rejected = oaValidate(&in, req.ToolChoice)
+	return req
+}
+
+// oaFill fills req from the parsed body, all but the tool choice.
+func oaFill(req *Request, in *oaRequest) {
 	req.Model = in.Model
 	req.Stream = in.Stream != nil && *in.Stream
 	if in.StreamOptions != nil {
@@ -142,154 +149,275 @@ func decodeOpenAI(body []byte) (Request, *oaRequest) {
 		req.Messages = append(req.Messages, msg)
 	}
 	req.System = strings.Join(system, "\n\n")
-	if len(in.ToolChoice) > 0 && string(in.ToolChoice) != "null" {
-		var s string
-		if json.Unmarshal(in.ToolChoice, &s) == nil {
-			req.ToolChoice = s
-		} else {
-			var named struct {
-				Type     string `json:"type"`
-				Function struct {
-					Name string `json:"name"`
-				} `json:"function"`
-			}
-			if err := json.Unmarshal(in.ToolChoice, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
-				return reject("Invalid value for 'tool_choice'")
-			}
-			req.ToolChoice = named.Function.Name
-		}
-	}
-
-	// Validation, in roughly the order OpenAI checks.
-	if in.Model == "" {
-		return reject("you must provide a model parameter")
-	}
-	if len(in.Messages) == 0 {
-		return reject("[] is too short - 'messages'")
-	}
-	if in.StreamOptions != nil && !req.Stream {
-		return reject("The 'stream_options' parameter is only allowed when 'stream' is enabled.")
-	}
-	if in.MaxTokens != nil && *in.MaxTokens < 1 {
-		return reject("Invalid 'max_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *in.MaxTokens)
-	}
-	if in.MaxCompletionTokens != nil && *in.MaxCompletionTokens < 1 {
-		return reject("Invalid 'max_completion_tokens': integer below minimum value. Expected a value >= 1, but got %d instead.", *in.MaxCompletionTokens)
-	}
-	if in.N != nil && *in.N != 1 {
-		return reject("llmtest supports only n=1")
-	}
-	names := map[string]bool{}
-	for i, t := range in.Tools {
-		if t.Type != "function" {
-			return reject("Invalid value: '%s'. Supported values are: 'function' and 'custom'. (tools[%d].type)", t.Type, i)
-		}
-		if !toolNameRE.MatchString(t.Function.Name) {
-			return reject("Invalid 'tools[%d].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", i)
-		}
-		if names[t.Function.Name] {
-			return reject("Invalid 'tools': duplicate function name %q", t.Function.Name)
-		}
-		names[t.Function.Name] = true
-		if p := bytes.TrimSpace(t.Function.Parameters); len(p) > 0 {
-			var obj map[string]any
-			if json.Unmarshal(p, &obj) != nil || obj == nil {
-				return reject("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", t.Function.Name)
-			}
-			if typ, ok := obj["type"]; ok && typ != "object" {
-				return reject("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", t.Function.Name, typ)
-			}
-		}
-	}
-	if req.ToolChoice != "" {
-		if len(in.Tools) == 0 {
-			return reject("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.")
-		}
-		switch req.ToolChoice {
-		case "none", "auto", "required":
-		default:
-			var s string
-			if json.Unmarshal(in.ToolChoice, &s) == nil {
-				return reject("Invalid value: '%s'. Supported values are: 'none', 'auto', and 'required'.", s)
-			}
-			if !names[req.ToolChoice] {
-				return reject("Invalid value for 'tool_choice': function %q is not among the tools", req.ToolChoice)
-			}
-		}
-	}
-	var pending []string // tool_call ids awaiting tool messages
-	afterCalls := false  // the previous messages are an assistant's tool calls and their results
-	for i, m := range in.Messages {
-		_, present, err := oaContent(m.Content)
-		if err != nil {
-			return reject("Invalid 'messages[%d].content': %v", i, err)
-		}
-		if m.Role != "tool" && len(pending) > 0 {
-			return reject("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: %s", strings.Join(pending, ", "))
-		}
-		switch m.Role {
-		case "system", "developer", "user":
-			if !present {
-				return reject("Invalid value for 'content': expected a string, got null. (messages[%d].content)", i)
-			}
-			afterCalls = false
-		case "assistant":
-			if !present && len(m.ToolCalls) == 0 {
-				return reject("Invalid value for 'content': expected a string, got null. (messages[%d].content)", i)
-			}
-			afterCalls = len(m.ToolCalls) > 0
-			for j, tc := range m.ToolCalls {
-				if tc.ID == "" {
-					return reject("Missing required parameter: 'messages[%d].tool_calls[%d].id'.", i, j)
-				}
-				if tc.Type != "function" {
-					return reject("Missing required parameter: 'messages[%d].tool_calls[%d].type'.", i, j)
-				}
-				if tc.Function.Name == "" {
-					return reject("Missing required parameter: 'messages[%d].tool_calls[%d].function.name'.", i, j)
-				}
-				pending = append(pending, tc.ID)
-			}
-		case "tool":
-			if !afterCalls {
-				return reject("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'. (messages[%d])", i)
-			}
-			if m.ToolCallID == "" {
-				return reject("Missing required parameter: 'messages[%d].tool_call_id'.", i)
-			}
-			if !present {
-				return reject("Invalid value for 'content': expected a string, got null. (messages[%d].content)", i)
-			}
-			k := indexOf(pending, m.ToolCallID)
-			if k < 0 {
-				return reject("Invalid parameter: 'tool_call_id' of '%s' not found in 'tool_calls' of previous message. (messages[%d])", m.ToolCallID, i)
-			}
-			pending = append(pending[:k], pending[k+1:]...)
-		default:
-			return reject("Invalid value: '%s'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'. (messages[%d].role)", m.Role, i)
-		}
-	}
-	if len(pending) > 0 {
-		return reject("An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: %s", strings.Join(pending, ", "))
-	}
-	return req, &in
 }
 
-func indexOf(list []string, s string) int {
-	for i, x := range list {
-		if x == s {
-			return i
+// oaToolChoice reads tool_choice: a mode such as "auto", or a named
+// function. It returns the mode or the function's name ("" if none was
+// sent), or why OpenAI refuses it.
+func oaToolChoice(raw json.RawMessage) (choice, rejection string) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", ""
+	}
+	var mode string
+	if json.Unmarshal(raw, &mode) == nil {
+		return mode, ""
+	}
+	var named struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name string `json:"name"`
+		} `json:"function"`
+	}
+	if err := json.Unmarshal(raw, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
+		return "", "Invalid value for 'tool_choice'"
+	}
+	return named.Function.Name, ""
+}
+
+// oaValidate returns why OpenAI would refuse a parsed request, checking
+// in roughly the order OpenAI checks, or "".
+func oaValidate(in *oaRequest, toolChoice string) string {
+	if r := oaCheckParameters(in); r != "" {
+		return r
+	}
+	names, r := oaCheckTools(in.Tools)
+	if r != "" {
+		return r
+	}
+	if r := oaCheckToolChoice(toolChoice, in, names); r != "" {
+		return r
+	}
+	return oaCheckMessages(in.Messages)
+}
+
+// oaCheckParameters checks the request's scalar parameters.
+func oaCheckParameters(in *oaRequest) string {
+	if in.Model == "" {
+		return "you must provide a model parameter"
+	}
+	if len(in.Messages) == 0 {
+		return "[] is too short - 'messages'"
+	}
+	if in.StreamOptions != nil && (in.Stream == nil || !*in.Stream) {
+		return "The 'stream_options' parameter is only allowed when 'stream' is enabled."
+	}
+	if in.MaxTokens != nil && *in.MaxTokens < 1 {
+		return oaBelowMinimum("max_tokens", *in.MaxTokens)
+	}
+	if in.MaxCompletionTokens != nil && *in.MaxCompletionTokens < 1 {
+		return oaBelowMinimum("max_completion_tokens", *in.MaxCompletionTokens)
+	}
+	if in.N != nil && *in.N != 1 {
+		return "llmtest supports only n=1"
+	}
+	return ""
+}
+
+func oaBelowMinimum(field string, got int) string {
+	return fmt.Sprintf("Invalid '%s': integer below minimum value. Expected a value >= 1, but got %d instead.", field, got)
+}
+
+// oaCheckTools checks the tool definitions and returns their names.
+func oaCheckTools(tools []oaTool) (names map[string]bool, rejection string) {
+	names = map[string]bool{}
+	for i, t := range tools {
+		if t.Type != "function" {
+			return nil, fmt.Sprintf("Invalid value: '%s'. Supported values are: 'function' and 'custom'. (tools[%d].type)", t.Type, i)
+		}
+		if !toolNameRE.MatchString(t.Function.Name) {
+			return nil, fmt.Sprintf("Invalid 'tools[%d].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", i)
+		}
+		if names[t.Function.Name] {
+			return nil, fmt.Sprintf("Invalid 'tools': duplicate function name %q", t.Function.Name)
+		}
+		names[t.Function.Name] = true
+		if r := oaCheckSchema(t.Function.Name, t.Function.Parameters); r != "" {
+			return nil, r
 		}
 	}
-	return -1
+	return names, ""
+}
+
+// oaCheckSchema checks a function's parameters, if any, are an object's
+// JSON Schema.
+func oaCheckSchema(name string, params json.RawMessage) string {
+	p := bytes.TrimSpace(params)
+	if len(p) == 0 {
+		return ""
+	}
+	var obj map[string]any
+	if json.Unmarshal(p, &obj) != nil || obj == nil {
+		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
+	}
+	if typ, ok := obj["type"]; ok && typ != "object" {
+		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, typ)
+	}
+	return ""
+}
+
+// oaCheckToolChoice checks the tool choice against the tools.
+func oaCheckToolChoice(choice string, in *oaRequest, names map[string]bool) string {
+	if choice == "" {
+		return ""
+	}
+	if len(in.Tools) == 0 {
+		return "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified."
+	}
+	switch choice {
+	case "none", "auto", "required":
+		return ""
+	}
+	var mode string
+	if json.Unmarshal(in.ToolChoice, &mode) == nil {
+		return fmt.Sprintf("Invalid value: '%s'. Supported values are: 'none', 'auto', and 'required'.", mode)
+	}
+	if !names[choice] {
+		return fmt.Sprintf("Invalid value for 'tool_choice': function %q is not among the tools", choice)
+	}
+	return ""
+}
+
+// oaCheckMessages checks the conversation: each message's role and
+// content, and that every tool call of an assistant is answered by a tool
+// message before the next other message.
+func oaCheckMessages(msgs []oaMessage) string {
+	var calls oaCallTracker
+	for i, m := range msgs {
+		if r := calls.check(i, m); r != "" {
+			return r
+		}
+	}
+	if len(calls.pending) > 0 {
+		return oaUnanswered(calls.pending)
+	}
+	return ""
+}
+
+// oaCallTracker follows an assistant's tool calls through the tool
+// messages that answer them.
+type oaCallTracker struct {
+	pending    []string // tool_call ids awaiting tool messages
+	afterCalls bool     // the previous messages are an assistant's tool calls and their results
+}
+
+// check checks message i.
+func (c *oaCallTracker) check(i int, m oaMessage) string {
+	_, present, err := oaContent(m.Content)
+	if err != nil {
+		return fmt.Sprintf("Invalid 'messages[%d].content': %v", i, err)
+	}
+	if m.Role != "tool" && len(c.pending) > 0 {
+		return oaUnanswered(c.pending)
+	}
+	switch m.Role {
+	case "system", "developer", "user":
+		if !present {
+			return oaNullContent(i)
+		}
+		c.afterCalls = false
+	case "assistant":
+		if !present && len(m.ToolCalls) == 0 {
+			return oaNullContent(i)
+		}
+		c.afterCalls = len(m.ToolCalls) > 0
+		return c.called(i, m.ToolCalls)
+	case "tool":
+		return c.answered(i, m, present)
+	default:
+		return fmt.Sprintf("Invalid value: '%s'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'. (messages[%d].role)", m.Role, i)
+	}
+	return ""
+}
+
+// called checks the tool calls of assistant message i and awaits their
+// answers.
+func (c *oaCallTracker) called(i int, calls []oaToolCall) string {
+	for j, tc := range calls {
+		if tc.ID == "" {
+			return fmt.Sprintf("Missing required parameter: 'messages[%d].tool_calls[%d].id'.", i, j)
+		}
+		if tc.Type != "function" {
+			return fmt.Sprintf("Missing required parameter: 'messages[%d].tool_calls[%d].type'.", i, j)
+		}
+		if tc.Function.Name == "" {
+			return fmt.Sprintf("Missing required parameter: 'messages[%d].tool_calls[%d].function.name'.", i, j)
+		}
+		c.pending = append(c.pending, tc.ID)
+	}
+	return ""
+}
+
+// answered checks tool message i, which must answer an awaited call.
+func (c *oaCallTracker) answered(i int, m oaMessage, present bool) string {
+	if !c.afterCalls {
+		return fmt.Sprintf("Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'. (messages[%d])", i)
+	}
+	if m.ToolCallID == "" {
+		return fmt.Sprintf("Missing required parameter: 'messages[%d].tool_call_id'.", i)
+	}
+	if !present {
+		return oaNullContent(i)
+	}
+	k := slices.Index(c.pending, m.ToolCallID)
+	if k < 0 {
+		return fmt.Sprintf("Invalid parameter: 'tool_call_id' of '%s' not found in 'tool_calls' of previous message. (messages[%d])", m.ToolCallID, i)
+	}
+	c.pending = slices.Delete(c.pending, k, k+1)
+	return ""
+}
+
+func oaNullContent(i int) string {
+	return fmt.Sprintf("Invalid value for 'content': expected a string, got null. (messages[%d].content)", i)
+}
+
+func oaUnanswered(pending []string) string {
+	return "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: " + strings.Join(pending, ", ")
+}
+
+// openAIWire is the chat-completions wire format.
+type openAIWire struct{}
+
+func (openAIWire) vendor() string                  { return "OpenAI" }
+func (openAIWire) toolIDPrefix() string            { return "call_" }
+func (openAIWire) decode(body []byte) Request      { return decodeOpenAI(body) }
+func (openAIWire) checkHeaders(http.Header) string { return "" }
+
+func (openAIWire) reject(w http.ResponseWriter, why string) {
+	openAIError(w, http.StatusBadRequest, "invalid_request_error", "", why)
+}
+
+func (openAIWire) fail(w http.ResponseWriter, rep Reply) {
+	typ, code, msg := openAIErrorFor(rep)
+	openAIError(w, rep.Status, typ, code, msg)
+}
+
+func (openAIWire) answer(s *Server, w http.ResponseWriter, r *http.Request, req Request, rep Reply, body []byte) {
+	c := oaCompletion{
+		id:          fmt.Sprintf("chatcmpl-llmtest%d", s.nextID()),
+		created:     s.clock().Now().Unix(),
+		model:       req.Model,
+		usage:       openAIUsage(usage(rep, body)),
+		streamUsage: req.StreamUsage,
+	}
+	if !req.Stream {
+		writeJSON(w, http.StatusOK, c.completion(rep))
+		return
+	}
+	c.stream(newSSE(s, w, r, rep.ChunkDelay), rep)
 }
 
 func openAIError(w http.ResponseWriter, status int, typ, code, msg string) {
+	writeJSON(w, status, openAIErrorBody(typ, code, msg))
+}
+
+// openAIErrorBody is OpenAI's error object, of a response or a stream
+// event; code is null if "".
+func openAIErrorBody(typ, code, msg string) map[string]any {
 	var c any
 	if code != "" {
 		c = code
 	}
-	writeJSON(w, status, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": c}})
+	return map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": c}}
 }
 
 func openAIErrorFor(rep Reply) (typ, code, msg string) {
@@ -325,125 +453,124 @@ func openAIFinish(r llm.StopReason) string {
 	return string(r)
 }
 
-func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	var req Request
-	defer func() { s.served(req, start) }()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return
-	}
-	req, _ = decodeOpenAI(body)
-	req.Method, req.Path, req.Header, req.APIKey = r.Method, r.URL.Path, r.Header.Clone(), apiKey(r.Header)
-	if req.Rejected == "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		req.Rejected = "Content-Type must be application/json"
-	}
-	rep, ok := s.record(req)
-	if !ok {
-		s.t.Logf("llmtest: rejected OpenAI request: %s", req.Rejected)
-		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", req.Rejected)
-		return
-	}
-	rep = s.normalize(rep, "call_")
-	if !s.wait(r.Context(), rep.Delay) {
-		return
-	}
-	if rep.Status >= 400 && !(rep.MidStream && req.Stream) {
-		setRetryAfter(w, rep.RetryAfter)
-		typ, code, msg := openAIErrorFor(rep)
-		openAIError(w, rep.Status, typ, code, msg)
-		return
-	}
-	id := fmt.Sprintf("chatcmpl-llmtest%d", s.nextID())
-	created := time.Now().Unix()
-	u := usage(rep, body)
-	usageJSON := map[string]any{"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens, "total_tokens": u.PromptTokens + u.CompletionTokens}
+func openAIUsage(u llm.Usage) map[string]any {
+	return map[string]any{"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens, "total_tokens": u.PromptTokens + u.CompletionTokens}
+}
 
-	if !req.Stream {
-		msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil, "annotations": []any{}}
-		if rep.Text != "" || len(rep.ToolCalls) == 0 {
-			msg["content"] = rep.Text
-		}
-		if rep.Reasoning != "" {
-			msg["reasoning_content"] = rep.Reasoning
-		}
-		if len(rep.ToolCalls) > 0 {
-			var calls []any
-			for _, c := range rep.ToolCalls {
-				calls = append(calls, map[string]any{"id": c.ID, "type": "function", "function": map[string]any{"name": c.Name, "arguments": c.Arguments}})
-			}
-			msg["tool_calls"] = calls
-		}
-		writeJSON(w, http.StatusOK, map[string]any{
-			"id": id, "object": "chat.completion", "created": created, "model": req.Model,
-			"choices": []any{map[string]any{
-				"index": 0, "message": msg, "logprobs": nil, "finish_reason": openAIFinish(rep.StopReason),
-			}},
-			"usage":              usageJSON,
-			"service_tier":       "default",
-			"system_fingerprint": "fp_llmtest",
-		})
-		return
-	}
+// oaCompletion is one answer in chat-completions format.
+type oaCompletion struct {
+	id          string
+	created     int64
+	model       string
+	usage       map[string]any
+	streamUsage bool // stream_options.include_usage
+}
 
-	e := newSSE(s, w, r, rep.ChunkDelay)
-	chunk := func(delta map[string]any, finish any) map[string]any {
-		c := map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
-			"system_fingerprint": "fp_llmtest",
-			"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
-		}
-		if req.StreamUsage {
-			c["usage"] = nil
-		}
-		return c
+// completion is the unstreamed answer.
+func (c oaCompletion) completion(rep Reply) map[string]any {
+	return map[string]any{
+		"id": c.id, "object": "chat.completion", "created": c.created, "model": c.model,
+		"choices": []any{map[string]any{
+			"index": 0, "message": openAIMessage(rep), "logprobs": nil, "finish_reason": openAIFinish(rep.StopReason),
+		}},
+		"usage":              c.usage,
+		"service_tier":       "default",
+		"system_fingerprint": "fp_llmtest",
 	}
-	if !e.send("", chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil)) {
+}
+
+// openAIMessage is the assistant message of an unstreamed answer.
+func openAIMessage(rep Reply) map[string]any {
+	msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil, "annotations": []any{}}
+	if rep.Text != "" || len(rep.ToolCalls) == 0 {
+		msg["content"] = rep.Text
+	}
+	if rep.Reasoning != "" {
+		msg["reasoning_content"] = rep.Reasoning
+	}
+	if len(rep.ToolCalls) > 0 {
+		var calls []any
+		for _, c := range rep.ToolCalls {
+			calls = append(calls, map[string]any{"id": c.ID, "type": "function", "function": map[string]any{"name": c.Name, "arguments": c.Arguments}})
+		}
+		msg["tool_calls"] = calls
+	}
+	return msg
+}
+
+// stream sends the answer as chunks: the role, the reasoning, the text,
+// then a mid-stream error, or else the tool calls, the finish reason, the
+// usage if asked for, and [DONE].
+func (c oaCompletion) stream(e *sse, rep Reply) {
+	if !e.send("", c.chunk(map[string]any{"role": "assistant", "content": "", "refusal": nil}, nil)) {
 		return
 	}
-	for _, part := range chunks(rep.Reasoning, rep.ChunkSize) {
-		if !e.send("", chunk(map[string]any{"reasoning_content": part}, nil)) {
-			return
-		}
-	}
-	for _, part := range chunks(rep.Text, rep.ChunkSize) {
-		if !e.send("", chunk(map[string]any{"content": part}, nil)) {
-			return
-		}
+	if !c.sendText(e, "reasoning_content", rep.Reasoning, rep.ChunkSize) || !c.sendText(e, "content", rep.Text, rep.ChunkSize) {
+		return
 	}
 	if rep.Status >= 400 { // MidStream
-		typ, code, msg := openAIErrorFor(rep)
-		var c any
-		if code != "" {
-			c = code
-		}
-		e.send("", map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": c}})
+		e.send("", openAIErrorBody(openAIErrorFor(rep)))
 		return
 	}
-	for i, c := range rep.ToolCalls {
-		first := map[string]any{"index": i, "id": c.ID, "type": "function", "function": map[string]any{"name": c.Name, "arguments": ""}}
-		if !e.send("", chunk(map[string]any{"tool_calls": []any{first}}, nil)) {
-			return
+	if !c.sendToolCalls(e, rep.ToolCalls, rep.ChunkSize) {
+		return
+	}
+	if !e.send("", c.chunk(map[string]any{}, openAIFinish(rep.StopReason))) {
+		return
+	}
+	if c.streamUsage && !e.send("", c.usageChunk()) {
+		return
+	}
+	e.send("", "[DONE]")
+}
+
+// chunk is a chat.completion.chunk of one choice.
+func (c oaCompletion) chunk(delta map[string]any, finish any) map[string]any {
+	ch := map[string]any{
+		"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+		"system_fingerprint": "fp_llmtest",
+		"choices":            []any{map[string]any{"index": 0, "delta": delta, "logprobs": nil, "finish_reason": finish}},
+	}
+	if c.streamUsage {
+		ch["usage"] = nil
+	}
+	return ch
+}
+
+// usageChunk is the last chunk when usage is asked for: no choices.
+func (c oaCompletion) usageChunk() map[string]any {
+	return map[string]any{
+		"id": c.id, "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+		"system_fingerprint": "fp_llmtest", "choices": []any{}, "usage": c.usage,
+	}
+}
+
+// sendText sends text in chunks of size characters as the delta field key.
+func (c oaCompletion) sendText(e *sse, key, text string, size int) bool {
+	for _, part := range chunks(text, size) {
+		if !e.send("", c.chunk(map[string]any{key: part}, nil)) {
+			return false
 		}
-		for _, part := range chunks(c.Arguments, rep.ChunkSize) {
+	}
+	return true
+}
+
+// sendToolCalls sends each tool call: its id and name, then its arguments
+// in pieces of size bytes.
+func (c oaCompletion) sendToolCalls(e *sse, calls []llm.ToolCall, size int) bool {
+	for i, tc := range calls {
+		first := map[string]any{"index": i, "id": tc.ID, "type": "function", "function": map[string]any{"name": tc.Name, "arguments": ""}}
+		if !e.send("", c.chunk(map[string]any{"tool_calls": []any{first}}, nil)) {
+			return false
+		}
+		for _, part := range chunks(tc.Arguments, size) {
 			frag := map[string]any{"index": i, "function": map[string]any{"arguments": part}}
-			if !e.send("", chunk(map[string]any{"tool_calls": []any{frag}}, nil)) {
-				return
+			if !e.send("", c.chunk(map[string]any{"tool_calls": []any{frag}}, nil)) {
+				return false
 			}
 		}
 	}
-	if !e.send("", chunk(map[string]any{}, openAIFinish(rep.StopReason))) {
-		return
-	}
-	if req.StreamUsage {
-		if !e.send("", map[string]any{
-			"id": id, "object": "chat.completion.chunk", "created": created, "model": req.Model,
-			"system_fingerprint": "fp_llmtest", "choices": []any{}, "usage": usageJSON,
-		}) {
-			return
-		}
-	}
-	e.send("", "[DONE]")
+	return true
 }
 
 func (s *Server) serveOpenAIModels(w http.ResponseWriter, r *http.Request) {

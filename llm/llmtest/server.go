@@ -20,6 +20,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -29,6 +30,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/providers"
 )
@@ -169,6 +171,7 @@ type Server struct {
 	modelsCalls map[API]int
 	seq         int
 	onServed    func(Request, time.Duration)
+	clk         clock.Clock // nil: clock.Real{}
 }
 
 // NewServer starts a double on 127.0.0.1, closed when the test ends. Until
@@ -238,9 +241,28 @@ func (s *Server) OnServed(f func(req Request, d time.Duration)) {
 	s.onServed = f
 }
 
+// SetClock sets the clock the double reads: for the created time of
+// OpenAI answers, for the durations OnServed reports, and to wait out a
+// reply's Delay and ChunkDelay. nil, the default, is clock.Real{}.
+func (s *Server) SetClock(c clock.Clock) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clk = c
+}
+
+// clock returns the clock set by SetClock, else the real one.
+func (s *Server) clock() clock.Clock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.clk == nil {
+		return clock.Real{}
+	}
+	return s.clk
+}
+
 // served reports a completion request to the OnServed function, if any.
 func (s *Server) served(req Request, start time.Time) {
-	d := time.Since(start)
+	d := s.clock().Now().Sub(start)
 	s.mu.Lock()
 	f := s.onServed
 	s.mu.Unlock()
@@ -326,9 +348,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case r.Method == http.MethodPost && (path == "/v1/chat/completions" || path == "/chat/completions"):
-		s.serveOpenAI(w, r)
+		s.serveCompletion(w, r, openAIWire{})
 	case r.Method == http.MethodPost && path == "/v1/messages":
-		s.serveAnthropic(w, r)
+		s.serveCompletion(w, r, anthropicWire{})
 	case r.Method == http.MethodGet && (path == "/v1/models" || path == "/models"):
 		if r.Header.Get("anthropic-version") != "" {
 			s.serveAnthropicModels(w, r)
@@ -340,6 +362,71 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		openAIError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+path)
 	}
+}
+
+// wireFormat is what differs between the completion APIs the double
+// speaks; serveCompletion does the rest.
+type wireFormat interface {
+	// vendor names the API in logs.
+	vendor() string
+	// toolIDPrefix starts the IDs generated for scripted tool calls.
+	toolIDPrefix() string
+	// decode decodes and validates a request body; the request's Rejected
+	// says why the vendor would answer 400.
+	decode(body []byte) Request
+	// checkHeaders returns why the vendor would refuse a request with
+	// these headers for a reason of its own, or "".
+	checkHeaders(h http.Header) string
+	// reject answers a request that broke the vendor's rules.
+	reject(w http.ResponseWriter, why string)
+	// fail answers with a reply's scripted error status.
+	fail(w http.ResponseWriter, rep Reply)
+	// answer sends a reply, streamed if the request asked for a stream.
+	answer(s *Server, w http.ResponseWriter, r *http.Request, req Request, rep Reply, body []byte)
+}
+
+// serveCompletion serves a completion request of either API: it records
+// the request, then answers it with a rejection, a scripted error or the
+// reply, after the reply's Delay.
+func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, wire wireFormat) {
+	start := s.clock().Now()
+	var req Request
+	defer func() { s.served(req, start) }()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	req = received(wire, r, body)
+	rep, ok := s.record(req)
+	if !ok {
+		s.t.Logf("llmtest: rejected %s request: %s", wire.vendor(), req.Rejected)
+		wire.reject(w, req.Rejected)
+		return
+	}
+	rep = s.normalize(rep, wire.toolIDPrefix())
+	if !s.wait(r.Context(), rep.Delay) {
+		return
+	}
+	if rep.Status >= 400 && !(rep.MidStream && req.Stream) {
+		setRetryAfter(w, rep.RetryAfter)
+		wire.fail(w, rep)
+		return
+	}
+	wire.answer(s, w, r, req, rep, body)
+}
+
+// received decodes a completion request and adds what its HTTP request
+// line and headers say, rejecting it for the headers the vendor requires.
+func received(wire wireFormat, r *http.Request, body []byte) Request {
+	req := wire.decode(body)
+	req.Method, req.Path, req.Header, req.APIKey = r.Method, r.URL.Path, r.Header.Clone(), apiKey(r.Header)
+	if req.Rejected == "" {
+		req.Rejected = wire.checkHeaders(r.Header)
+	}
+	if req.Rejected == "" && !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		req.Rejected = "Content-Type must be application/json"
+	}
+	return req
 }
 
 // record stores a request and, if it was valid, picks its reply.
@@ -363,10 +450,8 @@ func (s *Server) wait(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-s.clock().After(d):
 		return true
 	case <-ctx.Done():
 		return false
@@ -498,6 +583,30 @@ func apiKey(h http.Header) string {
 	}
 	if a := h.Get("Authorization"); strings.HasPrefix(a, "Bearer ") {
 		return strings.TrimPrefix(a, "Bearer ")
+	}
+	return ""
+}
+
+// bodyWording is how a vendor words the ways a request body can fail to
+// parse. Each is a format of one argument.
+type bodyWording struct {
+	notObject string // the body is not a JSON object (the error)
+	unknown   string // the body has fields the API does not know (their names)
+	badType   string // a field has the wrong type (the error)
+}
+
+// parseBody decodes a JSON object body into in, as the real APIs do: it
+// returns why the vendor refuses the body, in its words, or "".
+func parseBody(body []byte, known map[string]bool, words bodyWording, in any) string {
+	unknown, err := unknownFields(body, known)
+	if err != nil {
+		return fmt.Sprintf(words.notObject, err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
+	}
+	if err := json.Unmarshal(body, in); err != nil {
+		return fmt.Sprintf(words.badType, err)
 	}
 	return ""
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
 )
@@ -196,5 +197,39 @@ func TestOnServed(t *testing.T) {
 	case s := <-got:
 		t.Errorf("called after OnServed(nil): %+v", s.req)
 	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// fixedClock is a clock.Clock whose Now never moves; its timers are real.
+type fixedClock struct{ now time.Time }
+
+func (c fixedClock) Now() time.Time                         { return c.now }
+func (c fixedClock) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
+func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func TestSetClock(t *testing.T) {
+	srv := llmtest.NewServer(t)
+	at := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	srv.SetClock(fixedClock{now: at})
+	served := make(chan time.Duration, 1)
+	srv.OnServed(func(_ llmtest.Request, d time.Duration) { served <- d })
+	srv.Script(llmtest.Reply{Text: "a", Delay: 10 * time.Millisecond})
+	code, resp := post(t, srv.OpenAIBaseURL()+"/chat/completions", nil, `{"model":"m","messages":[{"role":"user","content":"hi"}]}`)
+	if code != 200 {
+		t.Fatalf("%d %s", code, resp)
+	}
+	var body struct {
+		Created int64 `json:"created"`
+	}
+	if err := json.Unmarshal([]byte(resp), &body); err != nil || body.Created != at.Unix() {
+		t.Errorf("created %d, want the clock's %d (%v)", body.Created, at.Unix(), err)
+	}
+	select {
+	case d := <-served:
+		if d != 0 {
+			t.Errorf("OnServed reported %v on a clock that does not move", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnServed not called")
 	}
 }

@@ -98,12 +98,8 @@ func (p *anthropicProvider) Complete(ctx context.Context, req llm.Request, onDel
 	if err != nil {
 		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
-	if onDelta == nil {
-		if _, err := anthropic.CalculateNonStreamingTimeout(int(params.MaxTokens), params.Model, nil); err != nil {
-			// The SDK refuses unstreamed requests that may take more than
-			// ten minutes (large max_tokens): stream them instead.
-			onDelta = func(llm.Delta) {}
-		}
+	if onDelta == nil && tooSlowUnstreamed(params) {
+		onDelta = func(llm.Delta) {}
 	}
 	if onDelta == nil {
 		msg, err := p.client.Messages.New(ctx, params)
@@ -112,65 +108,97 @@ func (p *anthropicProvider) Complete(ctx context.Context, req llm.Request, onDel
 		}
 		return anthropicResponse(msg), nil
 	}
+	return p.stream(ctx, params, req.StreamToolCalls, onDelta)
+}
 
+// tooSlowUnstreamed reports whether the SDK refuses to send a request
+// unstreamed because it may take more than ten minutes (a large
+// max_tokens): such requests are streamed instead.
+func tooSlowUnstreamed(params anthropic.MessageNewParams) bool {
+	_, err := anthropic.CalculateNonStreamingTimeout(int(params.MaxTokens), params.Model, nil)
+	return err != nil
+}
+
+// stream sends a streamed request, passing its deltas to onDelta (tool
+// calls' only if streamTools), and returns the whole response.
+func (p *anthropicProvider) stream(ctx context.Context, params anthropic.MessageNewParams, streamTools bool, onDelta func(llm.Delta)) (*llm.Response, error) {
 	stream := p.client.Messages.NewStreaming(ctx, params)
 	defer stream.Close()
-	var msg anthropic.Message
-	stopped := false
-	blockCall := map[int64]int{} // content block index → tool call index
-	calls := 0
+	acc := anthropicStream{streamTools: streamTools, blockCall: map[int64]int{}}
 	for stream.Next() {
-		ev := stream.Current()
-		if err := msg.Accumulate(ev); err != nil {
+		if err := acc.add(stream.Current(), onDelta); err != nil {
 			return nil, &llm.Error{Provider: p.name, Retryable: true, Message: "malformed stream: " + err.Error(), Err: err}
 		}
-		switch ev.Type {
-		case "content_block_start":
-			switch ev.ContentBlock.Type {
-			case "text":
-				if ev.ContentBlock.Text != "" {
-					onDelta(llm.Delta{Content: ev.ContentBlock.Text})
-				}
-			case "thinking":
-				if ev.ContentBlock.Thinking != "" {
-					onDelta(llm.Delta{Reasoning: ev.ContentBlock.Thinking})
-				}
-			case "tool_use":
-				blockCall[ev.Index] = calls
-				if req.StreamToolCalls {
-					onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: calls, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}})
-				}
-				calls++
-			}
-		case "content_block_delta":
-			switch ev.Delta.Type {
-			case "text_delta":
-				if ev.Delta.Text != "" {
-					onDelta(llm.Delta{Content: ev.Delta.Text})
-				}
-			case "thinking_delta":
-				if ev.Delta.Thinking != "" {
-					onDelta(llm.Delta{Reasoning: ev.Delta.Thinking})
-				}
-			case "input_json_delta":
-				if i, ok := blockCall[ev.Index]; ok && req.StreamToolCalls && ev.Delta.PartialJSON != "" {
-					onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}})
-				}
-			}
-		case "message_stop":
-			stopped = true
+	}
+	if err := streamEndError(ctx, p.name, stream.Err(), p.mapError, acc.stopped); err != nil {
+		return nil, err
+	}
+	return anthropicResponse(&acc.msg), nil
+}
+
+// anthropicStream accumulates the events of a Messages stream.
+type anthropicStream struct {
+	streamTools bool // pass tool calls' deltas on
+	msg         anthropic.Message
+	stopped     bool          // message_stop came
+	blockCall   map[int64]int // content block index → tool call index
+	calls       int           // tool calls so far
+}
+
+// add accumulates an event and passes its delta, if any, to onDelta.
+func (a *anthropicStream) add(ev anthropic.MessageStreamEventUnion, onDelta func(llm.Delta)) error {
+	if err := a.msg.Accumulate(ev); err != nil {
+		return err
+	}
+	switch ev.Type {
+	case "content_block_start":
+		a.blockStart(ev, onDelta)
+	case "content_block_delta":
+		a.blockDelta(ev, onDelta)
+	case "message_stop":
+		a.stopped = true
+	}
+	return nil
+}
+
+// blockStart passes on what a content block's start carries: text,
+// reasoning, or a tool call's ID and name.
+func (a *anthropicStream) blockStart(ev anthropic.MessageStreamEventUnion, onDelta func(llm.Delta)) {
+	switch ev.ContentBlock.Type {
+	case "text":
+		if ev.ContentBlock.Text != "" {
+			onDelta(llm.Delta{Content: ev.ContentBlock.Text})
+		}
+	case "thinking":
+		if ev.ContentBlock.Thinking != "" {
+			onDelta(llm.Delta{Reasoning: ev.ContentBlock.Thinking})
+		}
+	case "tool_use":
+		a.blockCall[ev.Index] = a.calls
+		if a.streamTools {
+			onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: a.calls, ID: ev.ContentBlock.ID, Name: ev.ContentBlock.Name}})
+		}
+		a.calls++
+	}
+}
+
+// blockDelta passes on a content block's delta: text, reasoning, or a
+// piece of a tool call's arguments.
+func (a *anthropicStream) blockDelta(ev anthropic.MessageStreamEventUnion, onDelta func(llm.Delta)) {
+	switch ev.Delta.Type {
+	case "text_delta":
+		if ev.Delta.Text != "" {
+			onDelta(llm.Delta{Content: ev.Delta.Text})
+		}
+	case "thinking_delta":
+		if ev.Delta.Thinking != "" {
+			onDelta(llm.Delta{Reasoning: ev.Delta.Thinking})
+		}
+	case "input_json_delta":
+		if i, ok := a.blockCall[ev.Index]; ok && a.streamTools && ev.Delta.PartialJSON != "" {
+			onDelta(llm.Delta{ToolCall: &llm.ToolCallDelta{Index: i, Arguments: ev.Delta.PartialJSON}})
 		}
 	}
-	if err := stream.Err(); err != nil {
-		return nil, p.mapError(ctx, err)
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("llm %s: %w", p.name, ctx.Err())
-	}
-	if !stopped {
-		return nil, streamEndedError(p.name)
-	}
-	return anthropicResponse(&msg), nil
 }
 
 func anthropicResponse(msg *anthropic.Message) *llm.Response {
@@ -243,64 +271,99 @@ func (p *anthropicProvider) params(req llm.Request) (anthropic.MessageNewParams,
 		maxTokens = p.maxTokens
 	}
 	params := anthropic.MessageNewParams{Model: anthropic.Model(req.Model), MaxTokens: int64(maxTokens)}
-
-	var system []string
-	var turns []anthropicTurn
-	add := func(user bool, blocks ...anthropic.ContentBlockParamUnion) {
-		if len(blocks) == 0 {
-			return
-		}
-		if n := len(turns); n > 0 && turns[n-1].user == user {
-			turns[n-1].blocks = append(turns[n-1].blocks, blocks...)
-			return
-		}
-		turns = append(turns, anthropicTurn{user: user, blocks: blocks})
-	}
+	var c anthropicConversation
 	for _, m := range req.Messages {
-		switch m.Role {
-		case llm.RoleSystem:
-			if len(turns) == 0 {
-				if strings.TrimSpace(m.Content) != "" {
-					system = append(system, m.Content)
-				}
-				continue
-			}
-			if strings.TrimSpace(m.Content) != "" {
-				add(true, anthropic.NewTextBlock("[system] "+m.Content))
-			}
-		case llm.RoleUser:
-			if strings.TrimSpace(m.Content) != "" {
-				add(true, anthropic.NewTextBlock(m.Content))
-			}
-		case llm.RoleAssistant:
-			var blocks []anthropic.ContentBlockParamUnion
-			if strings.TrimSpace(m.Content) != "" {
-				blocks = append(blocks, anthropic.NewTextBlock(m.Content))
-			}
-			for _, tc := range m.ToolCalls {
-				blocks = append(blocks, anthropic.NewToolUseBlock(anthropicToolID(tc.ID), toolInput(tc.Arguments), tc.Name))
-			}
-			add(false, blocks...)
-		case llm.RoleTool:
-			b := anthropic.ToolResultBlockParam{ToolUseID: anthropicToolID(m.ToolCallID)}
-			if m.Content != "" {
-				b.Content = []anthropic.ToolResultBlockParamContentUnion{{OfText: &anthropic.TextBlockParam{Text: m.Content}}}
-			}
-			add(true, anthropic.ContentBlockParamUnion{OfToolResult: &b})
-		default:
-			return params, fmt.Errorf("message with unknown role %q", m.Role)
+		if err := c.add(m); err != nil {
+			return params, err
 		}
 	}
+	params.Messages = c.messages()
+	if len(c.system) > 0 {
+		params.System = []anthropic.TextBlockParam{{Text: strings.Join(c.system, "\n\n")}}
+	}
+	var err error
+	if params.Tools, err = anthropicTools(req.Tools); err != nil {
+		return params, err
+	}
+	if len(req.Tools) > 0 {
+		params.ToolChoice = anthropicToolChoice(req.ToolChoice)
+	}
+	return params, nil
+}
+
+// anthropicConversation is a conversation being turned into Anthropic's
+// shape: a system prompt and turns of alternating roles.
+type anthropicConversation struct {
+	system []string
+	turns  []anthropicTurn
+}
+
+// add adds a message.
+func (c *anthropicConversation) add(m llm.Message) error {
+	switch m.Role {
+	case llm.RoleSystem:
+		if strings.TrimSpace(m.Content) == "" {
+			return nil
+		}
+		if len(c.turns) == 0 {
+			c.system = append(c.system, m.Content)
+			return nil
+		}
+		c.addBlocks(true, anthropic.NewTextBlock("[system] "+m.Content))
+	case llm.RoleUser:
+		if strings.TrimSpace(m.Content) != "" {
+			c.addBlocks(true, anthropic.NewTextBlock(m.Content))
+		}
+	case llm.RoleAssistant:
+		var blocks []anthropic.ContentBlockParamUnion
+		if strings.TrimSpace(m.Content) != "" {
+			blocks = append(blocks, anthropic.NewTextBlock(m.Content))
+		}
+		for _, tc := range m.ToolCalls {
+			blocks = append(blocks, anthropic.NewToolUseBlock(anthropicToolID(tc.ID), toolInput(tc.Arguments), tc.Name))
+		}
+		c.addBlocks(false, blocks...)
+	case llm.RoleTool:
+		b := anthropic.ToolResultBlockParam{ToolUseID: anthropicToolID(m.ToolCallID)}
+		if m.Content != "" {
+			b.Content = []anthropic.ToolResultBlockParamContentUnion{{OfText: &anthropic.TextBlockParam{Text: m.Content}}}
+		}
+		c.addBlocks(true, anthropic.ContentBlockParamUnion{OfToolResult: &b})
+	default:
+		return fmt.Errorf("message with unknown role %q", m.Role)
+	}
+	return nil
+}
+
+// addBlocks adds blocks to the last turn if it is of the same role, else
+// as a new turn.
+func (c *anthropicConversation) addBlocks(user bool, blocks ...anthropic.ContentBlockParamUnion) {
+	if len(blocks) == 0 {
+		return
+	}
+	if n := len(c.turns); n > 0 && c.turns[n-1].user == user {
+		c.turns[n-1].blocks = append(c.turns[n-1].blocks, blocks...)
+		return
+	}
+	c.turns = append(c.turns, anthropicTurn{user: user, blocks: blocks})
+}
+
+// messages returns the turns as the API takes them: starting with a user
+// turn, tool results first in each user turn, and a final assistant turn
+// (a prefill) not ending in whitespace.
+func (c *anthropicConversation) messages() []anthropic.MessageParam {
+	turns := c.turns
 	if len(turns) == 0 || !turns[0].user {
 		turns = append([]anthropicTurn{{user: true, blocks: []anthropic.ContentBlockParamUnion{anthropic.NewTextBlock(conversationStart)}}}, turns...)
 	}
+	var msgs []anthropic.MessageParam
 	for i, t := range turns {
 		if t.user {
 			// tool_result blocks must come before any other content.
 			sort.SliceStable(t.blocks, func(a, b int) bool {
 				return t.blocks[a].OfToolResult != nil && t.blocks[b].OfToolResult == nil
 			})
-			params.Messages = append(params.Messages, anthropic.NewUserMessage(t.blocks...))
+			msgs = append(msgs, anthropic.NewUserMessage(t.blocks...))
 			continue
 		}
 		if i == len(turns)-1 {
@@ -309,35 +372,42 @@ func (p *anthropicProvider) params(req llm.Request) (anthropic.MessageNewParams,
 				last.OfText.Text = strings.TrimRight(last.OfText.Text, " \t\r\n")
 			}
 		}
-		params.Messages = append(params.Messages, anthropic.NewAssistantMessage(t.blocks...))
+		msgs = append(msgs, anthropic.NewAssistantMessage(t.blocks...))
 	}
-	if len(system) > 0 {
-		params.System = []anthropic.TextBlockParam{{Text: strings.Join(system, "\n\n")}}
-	}
+	return msgs
+}
 
-	for _, t := range req.Tools {
+// anthropicTools converts the tool definitions: all of them, or those
+// before the first that fails and why.
+func anthropicTools(tools []llm.Tool) ([]anthropic.ToolUnionParam, error) {
+	var out []anthropic.ToolUnionParam
+	for _, t := range tools {
 		schema, err := inputSchema(t.Parameters)
 		if err != nil {
-			return params, fmt.Errorf("tool %q: %w", t.Name, err)
+			return out, fmt.Errorf("tool %q: %w", t.Name, err)
 		}
 		tp := anthropic.ToolParam{Name: t.Name, InputSchema: schema}
 		if t.Description != "" {
 			tp.Description = anthropic.String(t.Description)
 		}
-		params.Tools = append(params.Tools, anthropic.ToolUnionParam{OfTool: &tp})
+		out = append(out, anthropic.ToolUnionParam{OfTool: &tp})
 	}
-	if len(req.Tools) > 0 {
-		switch req.ToolChoice {
-		case "", "auto":
-		case "required":
-			params.ToolChoice = anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{}}
-		case "none":
-			params.ToolChoice = anthropic.ToolChoiceUnionParam{OfNone: &anthropic.ToolChoiceNoneParam{}}
-		default:
-			params.ToolChoice = anthropic.ToolChoiceParamOfTool(req.ToolChoice)
-		}
+	return out, nil
+}
+
+// anthropicToolChoice converts a tool choice; "" and "auto" are the
+// API's default.
+func anthropicToolChoice(choice string) anthropic.ToolChoiceUnionParam {
+	switch choice {
+	case "", "auto":
+		return anthropic.ToolChoiceUnionParam{}
+	case "required":
+		return anthropic.ToolChoiceUnionParam{OfAny: &anthropic.ToolChoiceAnyParam{}}
+	case "none":
+		return anthropic.ToolChoiceUnionParam{OfNone: &anthropic.ToolChoiceNoneParam{}}
+	default:
+		return anthropic.ToolChoiceParamOfTool(choice)
 	}
-	return params, nil
 }
 
 // toolInput is a tool call's arguments as the JSON object tool_use needs.

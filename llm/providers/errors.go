@@ -130,6 +130,23 @@ func streamEndedError(provider string) error {
 	return &llm.Error{Provider: provider, Retryable: true, Message: "stream ended before the response was complete"}
 }
 
+// streamEndError returns why a stream that has run out failed, or nil: its
+// error err (mapped by mapError), the caller's context ending, or, if the
+// vendor's end-of-message marker never came (complete false), its ending
+// early.
+func streamEndError(ctx context.Context, provider string, err error, mapError func(context.Context, error) error, complete bool) error {
+	if err != nil {
+		return mapError(ctx, err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("llm %s: %w", provider, ctx.Err())
+	}
+	if !complete {
+		return streamEndedError(provider)
+	}
+	return nil
+}
+
 // statusForErrorType maps a vendor error type received inside a stream (the
 // HTTP status was already 200) to the status the same error would have had.
 func statusForErrorType(t string) int {

@@ -165,14 +165,8 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 	for stream.Next() {
 		acc.add(stream.Current(), onDelta)
 	}
-	if err := stream.Err(); err != nil {
-		return nil, p.mapError(ctx, err)
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("llm %s: %w", p.name, ctx.Err())
-	}
-	if acc.finish == "" {
-		return nil, streamEndedError(p.name)
+	if err := streamEndError(ctx, p.name, stream.Err(), p.mapError, acc.finish != ""); err != nil {
+		return nil, err
 	}
 	return acc.response(), nil
 }
