@@ -43,11 +43,9 @@ const never = math.MaxInt64
 type opRecord struct {
 	ID     int
 	Client int
-	Inc    int // incarnation it was sent to
-	Kind   string
-	Method string
-	Path   string
-	Body   []byte
+	Inc    int       // incarnation it was sent to
+	Kind   operation // what it is (ops.go)
+	request
 
 	// Call and Ret are logical times (a global counter) around the
 	// operation; EffectBy bounds when an unknown operation's effect can
@@ -58,6 +56,26 @@ type opRecord struct {
 	Resp   []byte
 	Detail string // the error detail of a 4xx or 5xx
 	Out    outcome
+
+	// Root is the first attempt of a retry, Retries the later attempts of
+	// a first one, and Final (written under world.mu) the latest attempt
+	// answered.
+	Root    *opRecord
+	Retries []*opRecord
+	Final   *opRecord
+
+	// done is set, under world.mu, once the response has been learnt from.
+	done bool
+
+	responses
+}
+
+// request is what a client asked: the call and the arguments it was made
+// from. A retry asks the same.
+type request struct {
+	Method string
+	Path   string
+	Body   []byte
 
 	// Arguments, by kind.
 	// Agent and Block of a create are learnt from its response or, when
@@ -75,13 +93,8 @@ type opRecord struct {
 
 	// IdemKey is the Idempotency-Key the operation carries ("" none). A
 	// write with a key whose outcome is unknown is retried with the same
-	// key: Root is the first attempt of a retry, Retries the later
-	// attempts of a first one, and Final (written under world.mu) the
-	// latest attempt answered.
+	// key.
 	IdemKey string
-	Root    *opRecord
-	Retries []*opRecord
-	Final   *opRecord
 
 	// Messages: the otid of a message send (of its user message), whether
 	// it streams, and token by token.
@@ -91,10 +104,21 @@ type opRecord struct {
 
 	// Target is the agent or block the operation names, for messages.
 	Target string
-	// done is set, under world.mu, once the response has been learnt from.
-	done bool
+}
 
-	// Parsed responses.
+// clone returns a copy of r that shares no slice with it.
+func (r request) clone() request {
+	r.Body = slices.Clone(r.Body)
+	r.IDs = slices.Clone(r.IDs)
+	r.MemLabels = slices.Clone(r.MemLabels)
+	r.MemValues = slices.Clone(r.MemValues)
+	r.MemBlocks = slices.Clone(r.MemBlocks)
+	return r
+}
+
+// responses are the parsed forms of a 200's body; which one is set
+// depends on the kind.
+type responses struct {
 	RespAgent  *agentJSON
 	RespAgents []agentJSON
 	RespBlock  *blockJSON
@@ -107,6 +131,9 @@ type agentJSON struct {
 	ID     string      `json:"id"`
 	Name   string      `json:"name"`
 	Blocks []blockJSON `json:"blocks"`
+	// withoutBlocks: listed without its blocks, so Blocks tells nothing
+	// of its attachments.
+	withoutBlocks bool
 }
 
 type blockJSON struct {
@@ -238,6 +265,14 @@ func (op *opRecord) format() string {
 	return b.String()
 }
 
+// first is the first attempt of op: op itself unless it is a retry.
+func (op *opRecord) first() *opRecord {
+	if op.Root != nil {
+		return op.Root
+	}
+	return op
+}
+
 // finalOut is the outcome of the latest answered attempt of a first
 // attempt. Called with world.mu held.
 func (op *opRecord) finalOut() outcome {
@@ -320,28 +355,33 @@ func (op *opRecord) parseResponse() error {
 		}
 		return nil
 	}
-	var err error
-	switch op.Kind {
-	case kCreateAgent, kGetAgent, kUpdateAgent, kSetBlocks, kAttach, kDetach:
-		op.RespAgent = new(agentJSON)
-		err = json.Unmarshal(op.Resp, op.RespAgent)
-	case kListAgents, kListBlockAgents:
-		err = json.Unmarshal(op.Resp, &op.RespAgents)
-		if op.RespAgents == nil {
-			op.RespAgents = []agentJSON{}
-		}
-	case kCreateBlock, kGetBlock, kUpdateBlock, kUpdateAgentBlock, kGetAgentBlock:
-		op.RespBlock = new(blockJSON)
-		err = json.Unmarshal(op.Resp, op.RespBlock)
-	case kListBlocks, kListAgentBlocks:
-		err = json.Unmarshal(op.Resp, &op.RespBlocks)
-		if op.RespBlocks == nil {
-			op.RespBlocks = []blockJSON{}
-		}
-	case kSendMessage:
-		op.Send, err = parseSend(op.Resp, op.Streaming, op.StreamTokens)
-	case kListMessages:
-		op.RespMsgs, err = parseListing(op.Resp, strings.Contains(op.Path, "order=desc"))
+	return op.Kind.parse(op)
+}
+
+// Parsers of the response shapes the operations share.
+
+func (op *opRecord) parseAgent() error {
+	op.RespAgent = new(agentJSON)
+	return json.Unmarshal(op.Resp, op.RespAgent)
+}
+
+func (op *opRecord) parseAgents() error {
+	err := json.Unmarshal(op.Resp, &op.RespAgents)
+	if op.RespAgents == nil {
+		op.RespAgents = []agentJSON{}
+	}
+	return err
+}
+
+func (op *opRecord) parseBlock() error {
+	op.RespBlock = new(blockJSON)
+	return json.Unmarshal(op.Resp, op.RespBlock)
+}
+
+func (op *opRecord) parseBlocks() error {
+	err := json.Unmarshal(op.Resp, &op.RespBlocks)
+	if op.RespBlocks == nil {
+		op.RespBlocks = []blockJSON{}
 	}
 	return err
 }
