@@ -165,6 +165,19 @@ func (s *system) crash(inc *incarnation, reason string) {
 	s.rec.event("restart inc=%d", next.n)
 }
 
+// held says what the services of inc hold: turns running, turn locks held,
+// requests waiting for one; "" when nothing.
+func (inc *incarnation) held() string {
+	var parts []string
+	for i, svc := range inc.svcs {
+		if st := svc.Stats(); st != (agent.TurnStats{}) {
+			parts = append(parts, fmt.Sprintf("service %d of incarnation %d has %d turn(s) running, %d turn lock(s) held and %d request(s) waiting for one",
+				i, inc.n, st.Running, st.LocksHeld, st.Waiting))
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
 // shutdown closes inc's services, waiting up to wait for in-flight calls
 // (not at all for a crash).
 func (inc *incarnation) shutdown(wait time.Duration) {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,8 @@ type client struct {
 	rng *rand.Rand
 	ops int
 	seq int // names, labels and values this client wrote
+	// busy is the operation the client is waiting on, if any.
+	busy atomic.Pointer[opRecord]
 }
 
 func (c *client) run() {
@@ -264,6 +267,8 @@ func (c *client) do(op *opRecord) {
 	}
 	rw := httptest.NewRecorder()
 	s.rec.begin(op)
+	c.busy.Store(op)
+	defer c.busy.Store(nil)
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
