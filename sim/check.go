@@ -20,9 +20,11 @@ type checker struct {
 	objects map[string][]*modelOp // the model's operations, by object
 	out     []Violation
 	per     map[string]int
-	msg     *msgState // the message histories and the memory edits in them
-	// checked counts what the checkers examined, by name.
-	checked map[string]int
+	msg     *msgState     // the message histories and the memory edits in them
+	listed  *listingModel // what the listings must show, beyond agents and blocks
+	// checked counts what the checkers examined, by name; known the
+	// findings of known defects.
+	checked, known map[string]int
 }
 
 func (c *checker) count(name string, n int) {
@@ -42,8 +44,8 @@ func (c *checker) report(checker, msg string, history string) {
 // check runs every history checker and returns the violations, those found
 // during the run first.
 func (s *system) check(w *world) []Violation {
-	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}}
-	s.checked = c.checked
+	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}, known: map[string]int{}, listed: newListingModel()}
+	s.checked, s.known = c.checked, c.known
 	c.settle()
 	for _, v := range s.online {
 		c.report(v.checker, v.msg, c.historyOf(v.object, c.opAt(v.object, v.at)))
@@ -67,6 +69,7 @@ func (s *system) check(w *world) []Violation {
 		}
 	}
 	c.checkMessages()
+	c.checkListings()
 	return c.out
 }
 

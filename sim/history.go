@@ -81,15 +81,17 @@ type request struct {
 	// Agent and Block of a create are learnt from its response or, when
 	// its outcome is unknown, from a read that shows what it made; they are
 	// written under world.mu.
-	Agent     string   // target agent id
-	Block     string   // target block id (also of a label edit, resolved)
-	Label     string   // label of a label edit, a new block, ...
-	Value     string   // value written
-	Name      string   // agent name written
-	IDs       []string // block_ids of a create or a PATCH
-	MemLabels []string // memory blocks of a create: labels
-	MemValues []string // and values
-	MemBlocks []string // and ids, once known ("" until then)
+	Agent        string   // target agent id
+	Block        string   // target block id (also of a label edit, resolved)
+	Conversation string   // target conversation id
+	Passage      string   // target passage id
+	Label        string   // label of a label edit, a new block, ...
+	Value        string   // value written: of a block, a passage's text, a conversation's summary
+	Name         string   // agent name written
+	IDs          []string // block_ids of a create or a PATCH
+	MemLabels    []string // memory blocks of a create: labels
+	MemValues    []string // and values
+	MemBlocks    []string // and ids, once known ("" until then)
 
 	// IdemKey is the Idempotency-Key the operation carries ("" none). A
 	// write with a key whose outcome is unknown is retried with the same
@@ -125,6 +127,25 @@ type responses struct {
 	RespBlocks []blockJSON
 	Send       *sendResp // a message send's answer (complete or not)
 	RespMsgs   []msgJSON // a message listing, oldest first
+	// Conversations, passages and runs: just what the clients learn from.
+	RespConv     *idJSON
+	RespConvs    []idJSON
+	RespPassages []idJSON
+	RespRuns     []idJSON
+}
+
+// idJSON is a conversation, passage or run, as far as the clients care.
+type idJSON struct {
+	ID      string `json:"id"`
+	AgentID string `json:"agent_id"`
+}
+
+func idsOfJSON(objects []idJSON) string {
+	out := make([]string, len(objects))
+	for i, o := range objects {
+		out[i] = o.ID
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }
 
 type agentJSON struct {
@@ -221,40 +242,7 @@ func (op *opRecord) format() string {
 	if op.Root != nil {
 		fmt.Fprintf(&b, " (retry of #%d)", op.Root.ID)
 	}
-	fmt.Fprintf(&b, " -> %d %s", op.Status, op.Out)
-	switch {
-	case op.Detail != "":
-		fmt.Fprintf(&b, " %q", clipString(op.Detail, 120))
-	case op.RespAgent != nil:
-		b.WriteString(" " + op.RespAgent.summary())
-	case op.RespBlock != nil:
-		fmt.Fprintf(&b, " %s", op.RespBlock.summary())
-	case op.RespAgents != nil:
-		parts := make([]string, len(op.RespAgents))
-		for i := range op.RespAgents {
-			parts[i] = op.RespAgents[i].summary()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.RespBlocks != nil:
-		parts := make([]string, len(op.RespBlocks))
-		for i := range op.RespBlocks {
-			parts[i] = op.RespBlocks[i].summary()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.Send != nil:
-		r := op.Send
-		fmt.Fprintf(&b, " stop=%s run=%s", r.Stop, r.RunID)
-		if !r.Done {
-			b.WriteString(" (cut off)")
-		}
-		parts := make([]string, len(r.Msgs))
-		for i := range r.Msgs {
-			parts[i] = r.Msgs[i].String()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.RespMsgs != nil:
-		fmt.Fprintf(&b, " %d messages", len(op.RespMsgs))
-	}
+	fmt.Fprintf(&b, " -> %d %s%s", op.Status, op.Out, op.answer())
 	if len(op.Retries) > 0 {
 		ids := make([]string, len(op.Retries))
 		for i, r := range op.Retries {
@@ -271,6 +259,43 @@ func (op *opRecord) first() *opRecord {
 		return op.Root
 	}
 	return op
+}
+
+// answer renders op's response in short, for a history line.
+func (op *opRecord) answer() string {
+	switch {
+	case op.Detail != "":
+		return fmt.Sprintf(" %q", clipString(op.Detail, 120))
+	case op.RespAgent != nil:
+		return " " + op.RespAgent.summary()
+	case op.RespBlock != nil:
+		return " " + op.RespBlock.summary()
+	case op.RespAgents != nil:
+		parts := make([]string, len(op.RespAgents))
+		for i := range op.RespAgents {
+			parts[i] = op.RespAgents[i].summary()
+		}
+		return fmt.Sprintf(" [%s]", strings.Join(parts, "; "))
+	case op.RespBlocks != nil:
+		parts := make([]string, len(op.RespBlocks))
+		for i := range op.RespBlocks {
+			parts[i] = op.RespBlocks[i].summary()
+		}
+		return fmt.Sprintf(" [%s]", strings.Join(parts, "; "))
+	case op.Send != nil:
+		return " " + op.Send.summary()
+	case op.RespMsgs != nil:
+		return fmt.Sprintf(" %d messages", len(op.RespMsgs))
+	case op.RespConv != nil:
+		return " " + op.RespConv.ID
+	case op.RespConvs != nil:
+		return " " + idsOfJSON(op.RespConvs)
+	case op.RespPassages != nil:
+		return " " + idsOfJSON(op.RespPassages)
+	case op.RespRuns != nil:
+		return " " + idsOfJSON(op.RespRuns)
+	}
+	return ""
 }
 
 // finalOut is the outcome of the latest answered attempt of a first

@@ -108,6 +108,20 @@ type sendResp struct {
 	Tokens bool
 }
 
+func (r *sendResp) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stop=%s run=%s", r.Stop, r.RunID)
+	if !r.Done {
+		b.WriteString(" (cut off)")
+	}
+	parts := make([]string, len(r.Msgs))
+	for i := range r.Msgs {
+		parts[i] = r.Msgs[i].String()
+	}
+	fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	return b.String()
+}
+
 // clean reports whether the turn stopped after committing every step it
 // took: then every part streamed as deltas was committed.
 func (r *sendResp) clean() bool {

@@ -52,11 +52,14 @@ type need uint8
 const (
 	needAgent need = 1 << iota
 	needBlock
+	needConversation
+	needPassage
 )
 
 // lacks reports whether op is without an argument its kind needs.
 func (op *opRecord) lacks(n need) bool {
-	return n&needAgent != 0 && op.Agent == "" || n&needBlock != 0 && op.Block == ""
+	return n&needAgent != 0 && op.Agent == "" || n&needBlock != 0 && op.Block == "" ||
+		n&needConversation != 0 && op.Conversation == "" || n&needPassage != 0 && op.Passage == ""
 }
 
 // mix is the workload's operation mix, by weight.
@@ -69,6 +72,9 @@ var mix = []struct {
 	{listBlocksOp{}, 2}, {updateBlockOp{}, 8}, {updateAgentBlockOp{}, 10}, {attachOp{}, 6},
 	{detachOp{}, 5}, {deleteBlockOp{}, 2}, {listAgentBlocksOp{}, 3}, {getAgentBlockOp{}, 4},
 	{listBlockAgentsOp{}, 3}, {sendMessageOp{}, 16}, {listMessagesOp{}, 5},
+	// Conversations, archival memory and runs: a seventh of the mix.
+	{createConversationOp{}, 3}, {sendConversationMessageOp{}, 4}, {listConversationsOp{}, 2},
+	{createPassageOp{}, 3}, {deletePassageOp{}, 2}, {listPassagesOp{}, 2}, {listRunsOp{}, 2},
 }
 
 var mixTotal = func() int {

@@ -118,6 +118,8 @@ func (getAgentOp) model(b *modelBuilder, op *opRecord, res modelResult) {
 	}
 }
 
+func (listAgentsOp) listing() *listingKind { return agentsListing }
+
 func (listAgentsOp) traits() traits { return traits{listing: true} }
 
 func (listAgentsOp) generate(_ *client, op *opRecord) { op.set("GET", "/v1/agents?limit=1000", nil) }
@@ -311,6 +313,8 @@ func (getAgentBlockOp) model(b *modelBuilder, op *opRecord, res modelResult) {
 		b.c.readBlock(op, *op.RespBlock)
 	}
 }
+
+func (listAgentBlocksOp) listing() *listingKind { return agentBlocksListing }
 
 func (listAgentBlocksOp) traits() traits { return traits{needs: needAgent} }
 

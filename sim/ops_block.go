@@ -55,6 +55,8 @@ func (getBlockOp) model(b *modelBuilder, op *opRecord, res modelResult) {
 	}
 }
 
+func (listBlocksOp) listing() *listingKind { return blocksListing }
+
 func (listBlocksOp) traits() traits { return traits{listing: true} }
 
 func (listBlocksOp) generate(_ *client, op *opRecord) { op.set("GET", "/v1/blocks?limit=1000", nil) }
@@ -118,6 +120,8 @@ func (deleteBlockOp) model(b *modelBuilder, op *opRecord, res modelResult) {
 	// It also detaches the block from every agent: see modelBuilder.finish.
 	b.blockDeletes = append(b.blockDeletes, op)
 }
+
+func (listBlockAgentsOp) listing() *listingKind { return blockAgentsListing }
 
 func (listBlockAgentsOp) traits() traits { return traits{listing: true, needs: needBlock} }
 

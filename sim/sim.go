@@ -131,6 +131,9 @@ type Result struct {
 	// Checked counts what the message checkers examined, by name: sends
 	// answered, histories read back, tool calls replayed, and so on.
 	Checked map[string]int `json:",omitempty"`
+	// Known counts the findings of known defects of the system under test
+	// (known.go), by name: bugs not fixed yet, which are not violations.
+	Known map[string]int `json:",omitempty"`
 	// Error says why the run could not complete (it was interrupted, or
 	// the host running it failed); such a result has no trace. A run that
 	// completed with violations has none.
@@ -170,6 +173,7 @@ var Checkers = []string{
 	"duplicate-turn",    // one message ran two turns, or a resend got another answer
 	"history",           // a history has a call without one result, split runs, ...
 	"memory",            // a block's value does not follow from its memory tool calls
+	"listing",           // a listing, whole or walked page by page, is out of order, repeats, skips or disagrees with the model
 }
 
 // Line is the one-line summary of the run: exactly

@@ -33,6 +33,11 @@ type world struct {
 	byName         map[string]*opRecord // agent creates by requested name
 	byLabel        map[string]*opRecord // block-creating operations by label
 	deleting       map[string]bool      // agents a delete was sent for
+	conversations  []string
+	convAgent      map[string]string // conversation id -> its agent
+	passages       []string
+	passageAgent   map[string]string // passage id -> its agent
+	passageLive    map[string]bool   // believed to exist
 }
 
 func newWorld(s *system) *world {
@@ -48,6 +53,9 @@ func newWorld(s *system) *world {
 		byName:         map[string]*opRecord{},
 		byLabel:        map[string]*opRecord{},
 		deleting:       map[string]bool{},
+		convAgent:      map[string]string{},
+		passageAgent:   map[string]string{},
+		passageLive:    map[string]bool{},
 	}
 }
 
@@ -231,6 +239,22 @@ func pick(rng *rand.Rand, ids []string, live map[string]bool) string {
 	return ids[rng.IntN(len(ids))]
 }
 
+// pickConversation returns a known conversation: mostly one of an agent
+// believed to exist. Called with w.mu held.
+func (c *client) pickConversation() string {
+	live := map[string]bool{}
+	for _, conv := range c.w.conversations {
+		live[conv] = c.w.agentLive[c.w.convAgent[conv]]
+	}
+	return pick(c.rng, c.w.conversations, live)
+}
+
+// pickPassage returns a known passage: mostly one believed to exist.
+// Called with w.mu held.
+func (c *client) pickPassage() string {
+	return pick(c.rng, c.w.passages, c.w.passageLive)
+}
+
 // pickAttached returns a block agent was last seen with, or any block.
 func (c *client) pickAttached(agentID string) string {
 	if att := c.w.agentAtt[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
@@ -314,6 +338,11 @@ func (c *client) checkResponse(op *opRecord) {
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}
+	if l, ok := op.Kind.(lister); ok && op.Status == 200 {
+		if problem := checkPage(l.listing(), op); problem != "" {
+			s.violation("listing", op.Target, "op #%d %s %s: %s", op.ID, op.Method, op.Path, problem)
+		}
+	}
 	if sr := op.Send; sr != nil && op.Out == okOutcome {
 		switch sr.Stop {
 		case "end_turn", "max_steps", "max_tokens_exceeded":
@@ -376,6 +405,24 @@ func (w *world) learn(op *opRecord) {
 	}
 	for _, b := range op.RespBlocks {
 		w.seeBlock(op, b)
+	}
+}
+
+// seeConversation learns of a conversation of agentID. Called with w.mu
+// held.
+func (w *world) seeConversation(id, agentID string) {
+	if _, known := w.convAgent[id]; !known && id != "" && agentID != "" {
+		w.conversations = append(w.conversations, id)
+		w.convAgent[id] = agentID
+	}
+}
+
+// seePassage learns of a passage of agentID. Called with w.mu held.
+func (w *world) seePassage(id, agentID string) {
+	if _, known := w.passageAgent[id]; !known && id != "" && agentID != "" {
+		w.passages = append(w.passages, id)
+		w.passageAgent[id] = agentID
+		w.passageLive[id] = true
 	}
 }
 
