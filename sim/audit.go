@@ -45,11 +45,11 @@ func (a *audit) history(agentID string) ([]msgJSON, bool) {
 	if a == nil {
 		return nil, false
 	}
-	aa := a.agents[agentID]
-	if aa == nil || aa.status != 200 {
+	read := a.agents[agentID]
+	if read == nil || read.status != 200 {
 		return nil, false
 	}
-	return aa.hist, true
+	return read.hist, true
 }
 
 // runAudit starts the audit process, reads, and stops it.
@@ -118,7 +118,7 @@ func errorDetail(body []byte) string {
 // history reads an agent's whole message history, a page of the most the
 // API gives at a time.
 func (r *auditReader) history(id string) *agentAudit {
-	aa := &agentAudit{hist: []msgJSON{}}
+	read := &agentAudit{hist: []msgJSON{}}
 	after := ""
 	for {
 		path := fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", id, agent.MaxListLimit)
@@ -127,22 +127,22 @@ func (r *auditReader) history(id string) *agentAudit {
 		}
 		status, body := r.get(path)
 		if status != 200 {
-			aa.status, aa.detail, aa.hist = status, errorDetail(body), nil
-			if status == 404 && notFoundKind(aa.detail) != "agent" {
-				aa.status = 500 // a 404 that is not about the agent
+			read.status, read.detail, read.hist = status, errorDetail(body), nil
+			if status == 404 && notFoundKind(read.detail) != "agent" {
+				read.status = 500 // a 404 that is not about the agent
 			}
-			return aa
+			return read
 		}
 		page, err := parseListing(body, false)
 		if err != nil {
-			aa.status, aa.detail, aa.hist = 500, err.Error(), nil
-			return aa
+			read.status, read.detail, read.hist = 500, err.Error(), nil
+			return read
 		}
-		aa.status = 200
-		aa.hist = append(aa.hist, page...)
+		read.status = 200
+		read.hist = append(read.hist, page...)
 		groups := groupMessages(page)
 		if len(groups) < agent.MaxListLimit {
-			return aa
+			return read
 		}
 		after = groups[len(groups)-1].id
 	}
@@ -151,15 +151,15 @@ func (r *auditReader) history(id string) *agentAudit {
 // block reads a block.
 func (r *auditReader) block(id string) *blockAudit {
 	status, body := r.get("/v1/blocks/" + id)
-	ba := &blockAudit{status: status}
+	read := &blockAudit{status: status}
 	if status == 200 {
-		if err := json.Unmarshal(body, &ba.block); err != nil {
-			ba.status = 500
+		if err := json.Unmarshal(body, &read.block); err != nil {
+			read.status = 500
 		}
 	} else if status == 404 && notFoundKind(errorDetail(body)) != "block" {
-		ba.status = 500 // a 404 that is not about the block
+		read.status = 500 // a 404 that is not about the block
 	}
-	return ba
+	return read
 }
 
 // pagedObjects is about how many agents, and how many blocks, a run's audit
@@ -171,18 +171,18 @@ const pagedObjects = 3
 // and for each agent listed its messages, conversations, runs, passages and
 // blocks, and for each block listed its agents.
 func (r *auditReader) walkListings() map[string]*listingAudit {
-	wk := &walker{get: r.get, rng: newRand(r.sys.cfg.Seed, streamAudit), damaged: r.sys.cfg.Faults.Has(CorruptWrite)}
+	walks := &walker{get: r.get, rng: newRand(r.sys.cfg.Seed, streamAudit), damaged: r.sys.cfg.Faults.Has(CorruptWrite)}
 	out := map[string]*listingAudit{}
 	walk := func(kind *listingKind, path, object string, pages bool) *listingAudit {
-		la := wk.walk(kind, path, object, pages)
-		out[path] = la
-		return la
+		listing := walks.walk(kind, path, object, pages)
+		out[path] = listing
+		return listing
 	}
 	agents := walk(agentsListing, "/v1/agents", "", true)
 	blocks := walk(blocksListing, "/v1/blocks", "", true)
 	walk(runsListing, "/v1/runs", "", true)
 	for _, a := range agents.whole {
-		pages := wk.rng.IntN(len(agents.whole)) < pagedObjects
+		pages := walks.rng.IntN(len(agents.whole)) < pagedObjects
 		walk(messagesListing, "/v1/agents/"+a.id+"/messages", a.id, pages)
 		walk(conversationsListing, "/v1/conversations?agent_id="+a.id, a.id, pages)
 		walk(runsListing, "/v1/runs?agent_id="+a.id, a.id, pages)
@@ -190,7 +190,7 @@ func (r *auditReader) walkListings() map[string]*listingAudit {
 		walk(agentBlocksListing, "/v1/agents/"+a.id+"/core-memory/blocks", a.id, pages)
 	}
 	for _, b := range blocks.whole {
-		walk(blockAgentsListing, "/v1/blocks/"+b.id+"/agents", b.id, wk.rng.IntN(len(blocks.whole)) < pagedObjects)
+		walk(blockAgentsListing, "/v1/blocks/"+b.id+"/agents", b.id, walks.rng.IntN(len(blocks.whole)) < pagedObjects)
 	}
 	return out
 }

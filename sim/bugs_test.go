@@ -566,6 +566,37 @@ func (t *stuckTurnTxn) Commit(ctx context.Context) error {
 	return t.Txn.Commit(ctx)
 }
 
+// ---- a cursor that skips an item --------------------------------------------
+
+// cursorSkipStore drops the first key of a forward scan of an index that
+// starts at a cursor rather than at the start of the index: the page of a
+// listing after a cursor misses its first item.
+type cursorSkipStore struct{ inner kv.Store }
+
+func newCursorSkipStore(inner kv.Store, _ VariantEnv) kv.Store { return &cursorSkipStore{inner} }
+
+func (s *cursorSkipStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &cursorSkipTxn{t}, nil
+}
+
+func (s *cursorSkipStore) Close() error { return s.inner.Close() }
+
+type cursorSkipTxn struct{ kv.Txn }
+
+func (t *cursorSkipTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	kvs, err := t.Txn.Scan(r, limit, reverse)
+	// "index/<family>/" starts an index; a key in it has more slashes.
+	atCursor := bytes.HasPrefix(r.Start, []byte("index/")) && bytes.Count(r.Start, []byte("/")) > 2
+	if err == nil && !reverse && atCursor && len(kvs) > 0 {
+		kvs = kvs[1:]
+	}
+	return kvs, err
+}
+
 // ---- the tests ------------------------------------------------------------
 
 var plantedBugs = []struct {
@@ -640,6 +671,13 @@ var plantedBugs = []struct {
 		variant:  Variant{Name: "answered otids are never found: a message sent again runs again", WrapStore: newForgetfulTurnStore},
 		profile:  "none",
 		catchers: []string{"duplicate-turn"},
+	},
+	{
+		name:     "cursor-skips-one",
+		variant:  Variant{Name: "a listing's page after a cursor misses its first item", WrapStore: newCursorSkipStore},
+		profile:  "none",
+		catchers: []string{"listing"},
+		message:  "cursors",
 	},
 	{
 		name:     "stuck-turn",

@@ -55,17 +55,17 @@ func (c *checker) checkListings() {
 		return
 	}
 	for _, path := range sortedKeys(a.listings) {
-		la := a.listings[path]
+		listing := a.listings[path]
 		c.count("listings_walked", 1)
-		for _, p := range la.problems {
-			c.report("listing", fmt.Sprintf("%s, GET %s: %s", la.kind.name, la.path, p), c.historyOf(la.object, -1))
+		for _, p := range listing.problems {
+			c.report("listing", fmt.Sprintf("%s, GET %s: %s", listing.kind.name, listing.path, p), c.historyOf(listing.object, -1))
 		}
-		for _, p := range la.shortPages {
-			if la.kind == messagesListing && c.sys.llm.gaveNothing(la.object) {
+		for _, p := range listing.shortPages {
+			if listing.kind == messagesListing && c.sys.llm.gaveNothing(listing.object) {
 				c.noteKnown(shortMessagePages)
 				continue
 			}
-			c.report("listing", fmt.Sprintf("%s, GET %s: a page short of its limit: %s", la.kind.name, la.path, p), c.historyOf(la.object, -1))
+			c.report("listing", fmt.Sprintf("%s, GET %s: a page short of its limit: %s", listing.kind.name, listing.path, p), c.historyOf(listing.object, -1))
 		}
 	}
 	agents, blocks := c.objectPresence("agent "), c.objectPresence("block ")
@@ -176,26 +176,26 @@ func (m *listingModel) passagesOf(agentID string) presence {
 	return p
 }
 
-// checkPresence checks la's whole listing against p.
-func (c *checker) checkPresence(la *listingAudit, p presence) {
-	if la == nil || la.whole == nil {
+// checkPresence checks listing's whole listing against p.
+func (c *checker) checkPresence(listing *listingAudit, p presence) {
+	if listing == nil || listing.whole == nil {
 		return // not read whole: the walk reported why, or the agent is not listed
 	}
 	listed := map[string]bool{}
-	for _, it := range la.whole {
+	for _, it := range listing.whole {
 		listed[it.id] = true
 	}
 	for _, id := range sortedKeys(p.must) {
 		c.count("listed_as_modelled", 1)
 		if op := p.must[id]; !listed[id] {
-			c.report("listing", fmt.Sprintf("%s, GET %s: lacks %s, which op #%d made and was acknowledged, and nothing may have deleted", la.kind.name, la.path, id, op.ID),
+			c.report("listing", fmt.Sprintf("%s, GET %s: lacks %s, which op #%d made and was acknowledged, and nothing may have deleted", listing.kind.name, listing.path, id, op.ID),
 				c.historyOf(id, op.ID))
 			return
 		}
 	}
 	for _, id := range sortedKeys(p.mustNot) {
 		if op := p.mustNot[id]; listed[id] {
-			c.report("listing", fmt.Sprintf("%s, GET %s: lists %s, which op #%d deleted and was acknowledged", la.kind.name, la.path, id, op.ID),
+			c.report("listing", fmt.Sprintf("%s, GET %s: lists %s, which op #%d deleted and was acknowledged", listing.kind.name, listing.path, id, op.ID),
 				c.historyOf(id, op.ID))
 			return
 		}
@@ -205,17 +205,17 @@ func (c *checker) checkPresence(la *listingAudit, p presence) {
 // checkAudited: the agents and blocks listed are those the audit found one
 // by one.
 func (c *checker) checkAudited(a *audit) {
-	check := func(la *listingAudit, status func(id string) int, ids []string) {
-		if la == nil || la.whole == nil {
+	check := func(listing *listingAudit, statusOf func(id string) int, ids []string) {
+		if listing == nil || listing.whole == nil {
 			return
 		}
 		listed := map[string]bool{}
-		for _, it := range la.whole {
+		for _, it := range listing.whole {
 			listed[it.id] = true
 		}
 		for _, id := range ids {
-			if st := status(id); st == 200 && !listed[id] || st == 404 && listed[id] {
-				c.report("listing", fmt.Sprintf("%s, GET %s: listed is %v for %s, which the audit read with status %d", la.kind.name, la.path, listed[id], id, st), c.historyOf(id, -1))
+			if status := statusOf(id); status == 200 && !listed[id] || status == 404 && listed[id] {
+				c.report("listing", fmt.Sprintf("%s, GET %s: listed is %v for %s, which the audit read with status %d", listing.kind.name, listing.path, listed[id], id, status), c.historyOf(id, -1))
 				return
 			}
 		}
@@ -245,35 +245,35 @@ func (c *checker) checkAttachments(a *audit) {
 		c.checkSameIDs(a.listings["/v1/agents/"+it.id+"/core-memory/blocks"], shown.blockIDs(), "the agents listing shows it with")
 	}
 	for _, path := range sortedKeys(a.listings) {
-		if la := a.listings[path]; la.kind == blockAgentsListing {
-			c.checkSameIDs(la, agentsOf[la.object], "the agents listing shows with it")
+		if listing := a.listings[path]; listing.kind == blockAgentsListing {
+			c.checkSameIDs(listing, agentsOf[listing.object], "the agents listing shows with it")
 		}
 	}
 }
 
-// checkSameIDs checks that la's whole listing holds want, in any order.
-func (c *checker) checkSameIDs(la *listingAudit, want []string, what string) {
-	if la == nil || la.whole == nil {
+// checkSameIDs checks that listing's whole listing holds want, in any order.
+func (c *checker) checkSameIDs(listing *listingAudit, want []string, what string) {
+	if listing == nil || listing.whole == nil {
 		return
 	}
-	got := ids(la.whole)
+	got := ids(listing.whole)
 	slices.Sort(got)
 	want = slices.Sorted(slices.Values(want))
 	c.count("attachments_compared", 1)
 	if !slices.Equal(got, want) {
-		c.report("listing", fmt.Sprintf("%s, GET %s: lists %v, not %v, which %s", la.kind.name, la.path, got, want, what), c.historyOf(la.object, -1))
+		c.report("listing", fmt.Sprintf("%s, GET %s: lists %v, not %v, which %s", listing.kind.name, listing.path, got, want, what), c.historyOf(listing.object, -1))
 	}
 }
 
 // checkInsertionOrder: passages that clients created one after the other
 // (the first acknowledged before the second was sent) are listed in that
 // order, ascending.
-func (c *checker) checkInsertionOrder(la *listingAudit, created map[string]*opRecord) {
-	if la == nil || la.whole == nil {
+func (c *checker) checkInsertionOrder(listing *listingAudit, created map[string]*opRecord) {
+	if listing == nil || listing.whole == nil {
 		return
 	}
 	at := map[string]int{}
-	for i, it := range la.whole {
+	for i, it := range listing.whole {
 		at[it.id] = i
 	}
 	for _, p := range sortedKeys(created) {
@@ -282,7 +282,7 @@ func (c *checker) checkInsertionOrder(la *listingAudit, created map[string]*opRe
 			qAt, qListed := at[q]
 			if pListed && qListed && created[p].Ret < created[q].Call && pAt > qAt {
 				c.report("listing", fmt.Sprintf("%s, GET %s: lists %s (made by op #%d) after %s (made by op #%d, sent after the first was acknowledged)",
-					la.kind.name, la.path, p, created[p].ID, q, created[q].ID), c.historyOf(la.object, created[q].ID))
+					listing.kind.name, listing.path, p, created[p].ID, q, created[q].ID), c.historyOf(listing.object, created[q].ID))
 				return
 			}
 		}

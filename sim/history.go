@@ -142,8 +142,8 @@ type idJSON struct {
 
 func idsOfJSON(objects []idJSON) string {
 	out := make([]string, len(objects))
-	for i, o := range objects {
-		out[i] = o.ID
+	for i, object := range objects {
+		out[i] = object.ID
 	}
 	return "[" + strings.Join(out, " ") + "]"
 }

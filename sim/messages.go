@@ -215,20 +215,20 @@ func (r *sendResp) addPart(m msgJSON) {
 }
 
 func parseListing(body []byte, desc bool) ([]msgJSON, error) {
-	var ms []msgJSON
-	if err := json.Unmarshal(body, &ms); err != nil {
+	var parts []msgJSON
+	if err := json.Unmarshal(body, &parts); err != nil {
 		return nil, err
 	}
-	for i := range ms {
-		ms[i].decodeText()
+	for i := range parts {
+		parts[i].decodeText()
 	}
 	if desc {
-		slices.Reverse(ms)
+		slices.Reverse(parts)
 	}
-	if ms == nil {
-		ms = []msgJSON{}
+	if parts == nil {
+		parts = []msgJSON{}
 	}
-	return ms, nil
+	return parts, nil
 }
 
 // ---- stored messages and their tool calls ------------------------------------

@@ -56,8 +56,8 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 	// Registered before the call: a concurrent read may see the agent
 	// before this client sees the response.
 	w.byName[op.Name] = op
-	for _, l := range op.MemLabels {
-		w.byLabel[l] = op
+	for _, label := range op.MemLabels {
+		w.byLabel[label] = op
 	}
 }
 
@@ -284,8 +284,8 @@ func (updateAgentBlockOp) model(b *modelBuilder, op *opRecord, res modelResult) 
 	b.add(op, agentObj(op.Agent), modelOp{kind: agentEditLabel, result: res, block: op.Block})
 	if (res == resultOK || res == resultUnknown) && b.c.blockKnown(op.Block) {
 		b.add(op, blockObj(op.Block), modelOp{kind: blockWrite, result: res, value: op.Value})
-		if rb := op.RespBlock; rb != nil && rb.ID != op.Block {
-			b.c.report("corruption", fmt.Sprintf("op #%d edited the block labelled %s, which is %s, and answered with block %s", op.ID, op.Label, op.Block, rb.ID), b.c.historyOf(op.Agent, op.ID))
+		if answered := op.RespBlock; answered != nil && answered.ID != op.Block {
+			b.c.report("corruption", fmt.Sprintf("op #%d edited the block labelled %s, which is %s, and answered with block %s", op.ID, op.Label, op.Block, answered.ID), b.c.historyOf(op.Agent, op.ID))
 		}
 	}
 }

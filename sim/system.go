@@ -171,9 +171,9 @@ func (s *system) crash(inc *incarnation, reason string) {
 func (inc *incarnation) held() string {
 	var parts []string
 	for i, svc := range inc.svcs {
-		if st := svc.Stats(); st != (agent.TurnStats{}) {
+		if stats := svc.Stats(); stats != (agent.TurnStats{}) {
 			parts = append(parts, fmt.Sprintf("service %d of incarnation %d has %d turn(s) running, %d turn lock(s) held and %d request(s) waiting for one",
-				i, inc.n, st.Running, st.LocksHeld, st.Waiting))
+				i, inc.n, stats.Running, stats.LocksHeld, stats.Waiting))
 		}
 	}
 	return strings.Join(parts, "; ")

@@ -15,47 +15,48 @@ import (
 	"time"
 )
 
-// world is what the clients know together: the agents and blocks whose ids
-// they have learned, and which creates may still surface.
+// world is what the clients know together: the agents, blocks,
+// conversations and passages whose ids they have learned, and which
+// creates may still surface.
 type world struct {
 	sys *system
 
-	mu             sync.Mutex
-	agents         []string
-	agentCreatedBy map[string]*opRecord // agent id -> its create
-	agentLive      map[string]bool      // believed to exist
-	agentAtt       map[string][]string  // attachments last seen
-	blocks         []string
-	blockCreatedBy map[string]*opRecord // block id -> the create that made it
-	blockLive      map[string]bool
-	blockLabel     map[string]string
-	labelBlock     map[string]string
-	byName         map[string]*opRecord // agent creates by requested name
-	byLabel        map[string]*opRecord // block-creating operations by label
-	deleting       map[string]bool      // agents a delete was sent for
-	conversations  []string
-	convAgent      map[string]string // conversation id -> its agent
-	passages       []string
-	passageAgent   map[string]string // passage id -> its agent
-	passageLive    map[string]bool   // believed to exist
+	mu              sync.Mutex
+	agents          []string
+	agentCreatedBy  map[string]*opRecord // agent id -> its create
+	agentLive       map[string]bool      // believed to exist
+	agentBlocksSeen map[string][]string  // attachments last seen
+	blocks          []string
+	blockCreatedBy  map[string]*opRecord // block id -> the create that made it
+	blockLive       map[string]bool
+	blockLabel      map[string]string
+	labelBlock      map[string]string
+	byName          map[string]*opRecord // agent creates by requested name
+	byLabel         map[string]*opRecord // block-creating operations by label
+	deleting        map[string]bool      // agents a delete was sent for
+	conversations   []string
+	convAgent       map[string]string // conversation id -> its agent
+	passages        []string
+	passageAgent    map[string]string // passage id -> its agent
+	passageLive     map[string]bool   // believed to exist
 }
 
 func newWorld(s *system) *world {
 	return &world{
-		sys:            s,
-		agentCreatedBy: map[string]*opRecord{},
-		agentLive:      map[string]bool{},
-		agentAtt:       map[string][]string{},
-		blockCreatedBy: map[string]*opRecord{},
-		blockLive:      map[string]bool{},
-		blockLabel:     map[string]string{},
-		labelBlock:     map[string]string{},
-		byName:         map[string]*opRecord{},
-		byLabel:        map[string]*opRecord{},
-		deleting:       map[string]bool{},
-		convAgent:      map[string]string{},
-		passageAgent:   map[string]string{},
-		passageLive:    map[string]bool{},
+		sys:             s,
+		agentCreatedBy:  map[string]*opRecord{},
+		agentLive:       map[string]bool{},
+		agentBlocksSeen: map[string][]string{},
+		blockCreatedBy:  map[string]*opRecord{},
+		blockLive:       map[string]bool{},
+		blockLabel:      map[string]string{},
+		labelBlock:      map[string]string{},
+		byName:          map[string]*opRecord{},
+		byLabel:         map[string]*opRecord{},
+		deleting:        map[string]bool{},
+		convAgent:       map[string]string{},
+		passageAgent:    map[string]string{},
+		passageLive:     map[string]bool{},
 	}
 }
 
@@ -257,7 +258,7 @@ func (c *client) pickPassage() string {
 
 // pickAttached returns a block agent was last seen with, or any block.
 func (c *client) pickAttached(agentID string) string {
-	if att := c.w.agentAtt[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
+	if att := c.w.agentBlocksSeen[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
 		return att[c.rng.IntN(len(att))]
 	}
 	return c.pickBlock()
@@ -343,18 +344,18 @@ func (c *client) checkResponse(op *opRecord) {
 			s.violation("listing", op.Target, "op #%d %s %s: %s", op.ID, op.Method, op.Path, problem)
 		}
 	}
-	if sr := op.Send; sr != nil && op.Out == okOutcome {
-		switch sr.Stop {
+	if answer := op.Send; answer != nil && op.Out == okOutcome {
+		switch answer.Stop {
 		case "end_turn", "max_steps", "max_tokens_exceeded":
 		case "llm_api_error", "error", "cancelled":
 			c.w.mu.Lock()
 			deleted := c.w.deleting[op.Agent]
 			c.w.mu.Unlock()
-			if !s.cfg.Faults.failsTurns(sr.Stop) && !(sr.Stop == "error" && deleted) {
-				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, sr.Stop, clipString(sr.Error, 300))
+			if !s.cfg.Faults.failsTurns(answer.Stop) && !(answer.Stop == "error" && deleted) {
+				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, answer.Stop, clipString(answer.Error, 300))
 			}
 		default:
-			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, sr.Stop)
+			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, answer.Stop)
 		}
 	}
 }
@@ -439,7 +440,7 @@ func (w *world) seeAgent(op *opRecord, a agentJSON) {
 	}
 	w.agentLive[a.ID] = true
 	if !a.withoutBlocks {
-		w.agentAtt[a.ID] = a.blockIDs()
+		w.agentBlocksSeen[a.ID] = a.blockIDs()
 	}
 	for _, b := range a.Blocks {
 		w.seeBlock(op, b)
