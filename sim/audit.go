@@ -12,8 +12,9 @@ import (
 
 // The audit: once the clients are done and the last process has stopped, a
 // fresh process with every fault silenced reads back what is durable — each
-// known agent's whole message history and each known block — for the
-// checkers that compare what clients were told with what stayed.
+// known agent's whole message history, each known block, and every listing
+// (walk.go) — for the checkers that compare what clients were told with
+// what stayed.
 
 // audit is what the final read found.
 type audit struct {
@@ -22,6 +23,8 @@ type audit struct {
 	call, ret int64
 	agents    map[string]*agentAudit
 	blocks    map[string]*blockAudit
+	// listings are the listings read whole and walked, by path.
+	listings map[string]*listingAudit
 }
 
 type agentAudit struct {
@@ -37,16 +40,16 @@ type blockAudit struct {
 	block  blockJSON
 }
 
-// audited returns the history of agentID when the audit read it.
+// history returns the history of agentID when the audit read it.
 func (a *audit) history(agentID string) ([]msgJSON, bool) {
 	if a == nil {
 		return nil, false
 	}
-	aa := a.agents[agentID]
-	if aa == nil || aa.status != 200 {
+	read := a.agents[agentID]
+	if read == nil || read.status != 200 {
 		return nil, false
 	}
-	return aa.hist, true
+	return read.hist, true
 }
 
 // runAudit starts the audit process, reads, and stops it.
@@ -68,71 +71,126 @@ func (s *system) runAudit(w *world) *audit {
 	blocks := append([]string(nil), w.blocks...)
 	w.mu.Unlock()
 
+	r := &auditReader{sys: s, inc: inc}
 	a := &audit{agents: map[string]*agentAudit{}, blocks: map[string]*blockAudit{}}
 	a.call = s.rec.tick()
-	get := func(path string) (int, []byte) {
-		ctx, cancel := context.WithTimeout(inc.ctx, s.cfg.OpTimeout)
-		defer cancel()
-		req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
-		req.Header.Set("User-Agent", "kelpie-sim/1")
-		rw := httptest.NewRecorder()
-		inc.handlers[0].ServeHTTP(rw, req)
-		body := rw.Body.Bytes()
-		s.rec.event("audit GET %s -> %d %x", path, rw.Code, sha256.Sum256(body))
-		return rw.Code, body
-	}
-	detail := func(body []byte) string {
-		var d struct {
-			Detail any `json:"detail"`
-		}
-		if json.Unmarshal(body, &d) == nil && d.Detail != nil {
-			return fmt.Sprint(d.Detail)
-		}
-		return clipString(string(body), 200)
-	}
 	for _, id := range agents {
-		aa := &agentAudit{hist: []msgJSON{}}
-		a.agents[id] = aa
-		after := ""
-		for {
-			path := fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", id, agent.MaxListLimit)
-			if after != "" {
-				path += "&after=" + after
-			}
-			status, body := get(path)
-			if status != 200 {
-				aa.status, aa.detail, aa.hist = status, detail(body), nil
-				if status == 404 && notFoundKind(aa.detail) != "agent" {
-					aa.status = 500 // a 404 that is not about the agent
-				}
-				break
-			}
-			page, err := parseListing(body, false)
-			if err != nil {
-				aa.status, aa.detail, aa.hist = 500, err.Error(), nil
-				break
-			}
-			aa.status = 200
-			aa.hist = append(aa.hist, page...)
-			groups := groupMessages(page)
-			if len(groups) < agent.MaxListLimit {
-				break
-			}
-			after = groups[len(groups)-1].id
-		}
+		a.agents[id] = r.history(id)
 	}
 	for _, id := range blocks {
-		status, body := get("/v1/blocks/" + id)
-		ba := &blockAudit{status: status}
-		if status == 200 {
-			if err := json.Unmarshal(body, &ba.block); err != nil {
-				ba.status = 500
-			}
-		} else if status == 404 && notFoundKind(detail(body)) != "block" {
-			ba.status = 500 // a 404 that is not about the block
-		}
-		a.blocks[id] = ba
+		a.blocks[id] = r.block(id)
 	}
+	a.listings = r.walkListings()
 	a.ret = s.rec.tick()
 	return a
+}
+
+// auditReader reads from the audit process.
+type auditReader struct {
+	sys *system
+	inc *incarnation
+}
+
+// get reads path, and records it in the trace.
+func (r *auditReader) get(path string) (int, []byte) {
+	ctx, cancel := context.WithTimeout(r.inc.ctx, r.sys.cfg.OpTimeout)
+	defer cancel()
+	req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
+	req.Header.Set("User-Agent", "kelpie-sim/1")
+	rw := httptest.NewRecorder()
+	r.inc.handlers[0].ServeHTTP(rw, req)
+	body := rw.Body.Bytes()
+	r.sys.rec.event("audit GET %s -> %d %x", path, rw.Code, sha256.Sum256(body))
+	return rw.Code, body
+}
+
+// errorDetail is the detail of an error response.
+func errorDetail(body []byte) string {
+	var d struct {
+		Detail any `json:"detail"`
+	}
+	if json.Unmarshal(body, &d) == nil && d.Detail != nil {
+		return fmt.Sprint(d.Detail)
+	}
+	return clipString(string(body), 200)
+}
+
+// history reads an agent's whole message history, a page of the most the
+// API gives at a time.
+func (r *auditReader) history(id string) *agentAudit {
+	read := &agentAudit{hist: []msgJSON{}}
+	after := ""
+	for {
+		path := fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", id, agent.MaxListLimit)
+		if after != "" {
+			path += "&after=" + after
+		}
+		status, body := r.get(path)
+		if status != 200 {
+			read.status, read.detail, read.hist = status, errorDetail(body), nil
+			if status == 404 && notFoundKind(read.detail) != "agent" {
+				read.status = 500 // a 404 that is not about the agent
+			}
+			return read
+		}
+		page, err := parseListing(body, false)
+		if err != nil {
+			read.status, read.detail, read.hist = 500, err.Error(), nil
+			return read
+		}
+		read.status = 200
+		read.hist = append(read.hist, page...)
+		groups := groupMessages(page)
+		if len(groups) < agent.MaxListLimit {
+			return read
+		}
+		after = groups[len(groups)-1].id
+	}
+}
+
+// block reads a block.
+func (r *auditReader) block(id string) *blockAudit {
+	status, body := r.get("/v1/blocks/" + id)
+	read := &blockAudit{status: status}
+	if status == 200 {
+		if err := json.Unmarshal(body, &read.block); err != nil {
+			read.status = 500
+		}
+	} else if status == 404 && notFoundKind(errorDetail(body)) != "block" {
+		read.status = 500 // a 404 that is not about the block
+	}
+	return read
+}
+
+// pagedObjects is about how many agents, and how many blocks, a run's audit
+// walks the listings of page by page (more pages would double a seed's
+// time; seeds draw different ones). Every listing is read whole.
+const pagedObjects = 3
+
+// walkListings reads and walks every listing: of agents, blocks and runs,
+// and for each agent listed its messages, conversations, runs, passages and
+// blocks, and for each block listed its agents.
+func (r *auditReader) walkListings() map[string]*listingAudit {
+	walks := &walker{get: r.get, rng: newRand(r.sys.cfg.Seed, streamAudit), damaged: r.sys.cfg.Faults.Has(CorruptWrite)}
+	out := map[string]*listingAudit{}
+	walk := func(kind *listingKind, path, object string, pages bool) *listingAudit {
+		listing := walks.walk(kind, path, object, pages)
+		out[path] = listing
+		return listing
+	}
+	agents := walk(agentsListing, "/v1/agents", "", true)
+	blocks := walk(blocksListing, "/v1/blocks", "", true)
+	walk(runsListing, "/v1/runs", "", true)
+	for _, a := range agents.whole {
+		pages := walks.rng.IntN(len(agents.whole)) < pagedObjects
+		walk(messagesListing, "/v1/agents/"+a.id+"/messages", a.id, pages)
+		walk(conversationsListing, "/v1/conversations?agent_id="+a.id, a.id, pages)
+		walk(runsListing, "/v1/runs?agent_id="+a.id, a.id, pages)
+		walk(passagesListing, "/v1/agents/"+a.id+"/archival-memory", a.id, pages)
+		walk(agentBlocksListing, "/v1/agents/"+a.id+"/core-memory/blocks", a.id, pages)
+	}
+	for _, b := range blocks.whole {
+		walk(blockAgentsListing, "/v1/blocks/"+b.id+"/agents", b.id, walks.rng.IntN(len(blocks.whole)) < pagedObjects)
+	}
+	return out
 }

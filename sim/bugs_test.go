@@ -521,6 +521,82 @@ func (t *lostEditTxn) Set(key, value []byte) error {
 	return t.Txn.Set(key, value)
 }
 
+// ---- a turn that never ends -------------------------------------------------
+
+// stuckTurnStore never returns from the commit that ends a turn (the one
+// that completes its run and clears the agent's active run) until the
+// process ends: the turn stays running, holding its agent's turn lock.
+type stuckTurnStore struct {
+	inner kv.Store
+	env   VariantEnv
+}
+
+func newStuckTurnStore(inner kv.Store, env VariantEnv) kv.Store { return &stuckTurnStore{inner, env} }
+
+func (s *stuckTurnStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &stuckTurnTxn{Txn: t, done: s.env.Done}, nil
+}
+
+func (s *stuckTurnStore) Close() error { return s.inner.Close() }
+
+type stuckTurnTxn struct {
+	kv.Txn
+	done                 <-chan struct{}
+	clearsRun, writesRun bool
+}
+
+func (t *stuckTurnTxn) Set(key, value []byte) error {
+	t.writesRun = t.writesRun || bytes.HasPrefix(key, []byte("run/"))
+	return t.Txn.Set(key, value)
+}
+
+func (t *stuckTurnTxn) Delete(key []byte) error {
+	t.clearsRun = t.clearsRun || bytes.HasPrefix(key, []byte("active-run/"))
+	return t.Txn.Delete(key)
+}
+
+func (t *stuckTurnTxn) Commit(ctx context.Context) error {
+	if t.clearsRun && t.writesRun {
+		<-t.done
+	}
+	return t.Txn.Commit(ctx)
+}
+
+// ---- a cursor that skips an item --------------------------------------------
+
+// cursorSkipStore drops the first key of a forward scan of an index that
+// starts at a cursor rather than at the start of the index: the page of a
+// listing after a cursor misses its first item.
+type cursorSkipStore struct{ inner kv.Store }
+
+func newCursorSkipStore(inner kv.Store, _ VariantEnv) kv.Store { return &cursorSkipStore{inner} }
+
+func (s *cursorSkipStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &cursorSkipTxn{t}, nil
+}
+
+func (s *cursorSkipStore) Close() error { return s.inner.Close() }
+
+type cursorSkipTxn struct{ kv.Txn }
+
+func (t *cursorSkipTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	kvs, err := t.Txn.Scan(r, limit, reverse)
+	// "index/<family>/" starts an index; a key in it has more slashes.
+	atCursor := bytes.HasPrefix(r.Start, []byte("index/")) && bytes.Count(r.Start, []byte("/")) > 2
+	if err == nil && !reverse && atCursor && len(kvs) > 0 {
+		kvs = kvs[1:]
+	}
+	return kvs, err
+}
+
 // ---- the tests ------------------------------------------------------------
 
 var plantedBugs = []struct {
@@ -531,6 +607,8 @@ var plantedBugs = []struct {
 	catchers []string
 	// message, when set, must appear in the catching violation.
 	message string
+	// tune, when set, adjusts the run's configuration.
+	tune func(*Config)
 }{
 	{
 		name:     "ack-before-commit",
@@ -594,6 +672,22 @@ var plantedBugs = []struct {
 		profile:  "none",
 		catchers: []string{"duplicate-turn"},
 	},
+	{
+		name:     "cursor-skips-one",
+		variant:  Variant{Name: "a listing's page after a cursor misses its first item", WrapStore: newCursorSkipStore},
+		profile:  "none",
+		catchers: []string{"listing"},
+		message:  "cursors",
+	},
+	{
+		name:     "stuck-turn",
+		variant:  Variant{Name: "the commit that ends a turn never returns", WrapStore: newStuckTurnStore},
+		profile:  "none",
+		catchers: []string{"liveness"},
+		message:  "turn(s) running",
+		// Short bounds: natively the simulated clock is the real one.
+		tune: func(c *Config) { c.OpTimeout, c.SettleTimeout = 100*time.Millisecond, 100*time.Millisecond },
+	},
 }
 
 // maxSeedsToCatch is how many seeds a planted bug may take to be caught.
@@ -606,7 +700,11 @@ func TestPlantedBugs(t *testing.T) {
 		t.Run(bug.name, func(t *testing.T) {
 			v := bug.variant
 			for seed := uint64(1); seed <= maxSeedsToCatch; seed++ {
-				r := Run(Config{Seed: seed, Faults: MustProfile(bug.profile), Variant: &v})
+				cfg := Config{Seed: seed, Faults: MustProfile(bug.profile), Variant: &v}
+				if bug.tune != nil {
+					bug.tune(&cfg)
+				}
+				r := Run(cfg)
 				for _, viol := range r.Violations {
 					if slices.Contains(bug.catchers, viol.Checker) && strings.Contains(viol.Message, bug.message) {
 						t.Logf("%s caught after %d seed(s), by %s: %s\n%s", bug.name, seed, viol.Checker, viol.Message, clipString(viol.History, 3000))

@@ -14,14 +14,17 @@ const historyLimit = 40
 
 // checker runs the checks over a finished run's history.
 type checker struct {
-	sys  *system
-	ops  []*opRecord
-	objs map[string][]*mop // by object
-	out  []Violation
-	per  map[string]int
-	msg  *msgState // the message histories and the memory edits in them
-	// checked counts what the checkers examined, by name.
-	checked map[string]int
+	sys     *system
+	w       *world
+	ops     []*opRecord
+	objects map[string][]*modelOp // the model's operations, by object
+	out     []Violation
+	per     map[string]int
+	msg     *msgState     // the message histories and the memory edits in them
+	listed  *listingModel // what the listings must show, beyond agents and blocks
+	// checked counts what the checkers examined, by name; known the
+	// findings of known defects.
+	checked, known map[string]int
 }
 
 func (c *checker) count(name string, n int) {
@@ -41,32 +44,32 @@ func (c *checker) report(checker, msg string, history string) {
 // check runs every history checker and returns the violations, those found
 // during the run first.
 func (s *system) check(w *world) []Violation {
-	c := &checker{sys: s, ops: s.rec.ops, objs: map[string][]*mop{}, per: map[string]int{}, checked: map[string]int{}}
-	s.checked = c.checked
+	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}, known: map[string]int{}, listed: newListingModel()}
+	s.checked, s.known = c.checked, c.known
 	c.settle()
 	for _, v := range s.online {
 		c.report(v.checker, v.msg, c.historyOf(v.object, c.opAt(v.object, v.at)))
 	}
-	c.prepareMessages(w, s.final)
-	c.build(w)
-	for _, obj := range sortedKeys(c.objs) {
-		mops := c.objs[obj]
-		slices.SortStableFunc(mops, func(a, b *mop) int { return cmp64(a.call, b.call) })
-		c.checkCreateDelete(obj, mops)
-		c.checkValues(obj, mops)
+	c.prepareMessages(s.final)
+	c.build()
+	for _, obj := range sortedKeys(c.objects) {
+		modelOps := c.objects[obj]
+		c.checkCreateDelete(obj, modelOps)
+		c.checkValues(obj, modelOps)
 	}
-	for _, obj := range sortedKeys(c.objs) {
-		mops := c.objs[obj]
+	for _, obj := range sortedKeys(c.objects) {
+		modelOps := c.objects[obj]
 		if c.per["linearizability"] >= maxPerChecker {
 			break
 		}
-		if !checkLinearizable(mops) {
-			small := minimize(mops)
-			msg := fmt.Sprintf("the history of %s has no linearization (%d operations; the %d below still have none)", obj, len(mops), len(small))
-			c.report("linearizability", msg, formatMops(small))
+		if !checkLinearizable(modelOps) {
+			small := minimize(modelOps)
+			msg := fmt.Sprintf("the history of %s has no linearization (%d operations; the %d below still have none)", obj, len(modelOps), len(small))
+			c.report("linearizability", msg, formatModelOps(small))
 		}
 	}
-	c.checkMessages(w)
+	c.checkMessages()
+	c.checkListings()
 	return c.out
 }
 
@@ -144,10 +147,10 @@ func (op *opRecord) mentions(id string) bool {
 	return strings.Contains(string(op.Resp), id)
 }
 
-func formatMops(mops []*mop) string {
+func formatModelOps(modelOps []*modelOp) string {
 	var ops []*opRecord
 	note := map[*opRecord][]string{}
-	for _, m := range mops {
+	for _, m := range modelOps {
 		if len(note[m.op]) == 0 {
 			ops = append(ops, m.op)
 		}
@@ -161,270 +164,142 @@ func formatMops(mops []*mop) string {
 }
 
 // add appends a model operation for op on obj.
-func (c *checker) add(op *opRecord, obj string, m mop) {
-	m.op, m.obj = op, obj
+func (c *checker) add(op *opRecord, obj string, m modelOp) {
+	m.op, m.object = op, obj
 	m.call, m.ret = op.Call, op.Ret
-	switch op.Out {
-	case unknownOutcome:
-		m.res, m.ret = rUnknown, op.EffectBy
+	if op.Out == unknownOutcome {
+		m.result, m.ret = resultUnknown, op.EffectBy
 	}
-	mm := m
-	c.objs[obj] = append(c.objs[obj], &mm)
+	c.objects[obj] = append(c.objects[obj], &m)
 }
 
 func agentObj(id string) string { return "agent " + id }
 func blockObj(id string) string { return "block " + id }
 
-// build turns the history into model operations per object.
-func (c *checker) build(w *world) {
-	agentKnown := func(id string) bool { _, ok := w.agentCreate[id]; return ok }
-	blockKnown := func(id string) bool { _, ok := w.blockCreate[id]; return ok }
-	skip := map[string]bool{}
-	// Blocks each agent may ever have had attached, for block deletes.
-	related := map[string]map[string]bool{}
-	relate := func(agentID string, blocks ...string) {
-		if related[agentID] == nil {
-			related[agentID] = map[string]bool{}
-		}
-		for _, b := range blocks {
-			related[agentID][b] = true
-		}
-	}
-	readAgent := func(op *opRecord, a agentJSON, withBlocks bool) {
-		if !agentKnown(a.ID) {
-			return
-		}
-		m := mop{kind: aRead, present: true, name: a.Name}
-		if withBlocks {
-			m.hasAtt, m.att = true, joinIDs(a.blockIDs())
-			relate(a.ID, a.blockIDs()...)
-		}
-		c.add(op, agentObj(a.ID), m)
-		for _, b := range a.Blocks {
-			c.readBlock(op, b, blockKnown)
-		}
-	}
+// agentKnown and blockKnown report whether the clients learnt who created
+// the object: the model checks only those.
+func (c *checker) agentKnown(id string) bool { _, ok := c.w.agentCreatedBy[id]; return ok }
+func (c *checker) blockKnown(id string) bool { _, ok := c.w.blockCreatedBy[id]; return ok }
+
+// modelBuilder turns the history into model operations per object: each
+// logical operation's kind says what it did (operation.model).
+type modelBuilder struct {
+	c *checker
+	w *world
+	// skip are the objects whose history the model cannot know.
+	skip map[string]bool
+	// related are the blocks each agent may ever have had attached.
+	related map[string]map[string]bool
+	// blockDeletes are the block deletes that may have happened.
+	blockDeletes []*opRecord
+}
+
+// build fills c.objects.
+func (c *checker) build() {
+	b := &modelBuilder{c: c, w: c.w, skip: map[string]bool{}, related: map[string]map[string]bool{}}
 	for _, first := range c.ops {
 		if first.Root != nil {
 			continue // a retry: part of its first attempt's logical operation
 		}
 		op := c.logical(first)
-		if op.Out == failedOutcome && op.Status != 404 {
-			continue // busy, conflict, sent to a dead process: no effect, nothing seen
-		}
-		if op.Out == unknownOutcome && !isWrite(op.Kind) {
-			continue
-		}
-		if op.Status != 200 && isList(op.Kind) {
-			continue // not about any one object
-		}
-		res := rOK
-		switch {
-		case op.Out == unknownOutcome:
-			res = rUnknown
-		case op.Status == 404:
-			switch notFoundKind(op.Detail) {
-			case "agent":
-				res = rAbsent
-			case "block":
-				res = rNoBlock
-			case "not-attached", "no-label":
-				res = rNotAttached
-			default:
-				continue
-			}
-		}
-		// The state an acknowledged agent write returns.
-		resp := func(m *mop) {
-			if a := op.RespAgent; a != nil && op.Out == okOutcome {
-				m.hasResp, m.respName, m.respAtt = true, a.Name, joinIDs(a.blockIDs())
-				relate(a.ID, a.blockIDs()...)
-				for _, b := range a.Blocks {
-					c.readBlock(op, b, blockKnown)
-				}
-			}
-		}
-		switch op.Kind {
-		case kCreateAgent:
-			if op.Out == failedOutcome {
-				continue
-			}
-			for i, id := range op.MemBlocks {
-				if id != "" {
-					c.add(op, blockObj(id), mop{kind: bCreate, res: res, value: op.MemValues[i]})
-				}
-			}
-			if op.Agent == "" {
-				continue
-			}
-			att := slices.Concat(op.MemBlocks, op.IDs)
-			if slices.Contains(att, "") {
-				// A memory block of a create with an unknown outcome was
-				// never seen: what the agent started with is unknowable.
-				skip[agentObj(op.Agent)] = true
-				continue
-			}
-			relate(op.Agent, att...)
-			m := mop{kind: aCreate, res: res, name: op.Name, att: joinIDs(att)}
-			resp(&m)
-			c.add(op, agentObj(op.Agent), m)
-		case kCreateBlock:
-			if op.Block != "" && op.Out != failedOutcome {
-				c.add(op, blockObj(op.Block), mop{kind: bCreate, res: res, value: op.Value})
-			}
-		case kGetAgent:
-			if res == rAbsent {
-				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: false})
-			} else if op.RespAgent != nil {
-				readAgent(op, *op.RespAgent, true)
-			}
-		case kListAgents:
-			listed := map[string]bool{}
-			for _, a := range op.RespAgents {
-				listed[a.ID] = true
-				readAgent(op, a, true)
-			}
-			for id, create := range w.agentCreate {
-				if !listed[id] && create.Call < op.Ret {
-					c.add(op, agentObj(id), mop{kind: aRead, present: false})
-				}
-			}
-		case kListBlockAgents:
-			listed := map[string]bool{}
-			for _, a := range op.RespAgents {
-				listed[a.ID] = true
-				if agentKnown(a.ID) {
-					c.add(op, agentObj(a.ID), mop{kind: aProbe, present: true, block: op.Block, name: a.Name})
-				}
-			}
-			for id, create := range w.agentCreate {
-				if !listed[id] && create.Call < op.Ret {
-					c.add(op, agentObj(id), mop{kind: aProbe, present: false, block: op.Block})
-				}
-			}
-		case kUpdateAgent:
-			m := mop{kind: aUpdateName, res: res, name: op.Name}
-			resp(&m)
-			c.add(op, agentObj(op.Agent), m)
-		case kSetBlocks:
-			relate(op.Agent, op.IDs...)
-			m := mop{kind: aSetBlocks, res: res, att: joinIDs(op.IDs)}
-			if res == rNoBlock {
-				m.res = rOK // which block was missing is not known; the agent exists
-				m.kind, m.present = aRead, true
-			}
-			resp(&m)
-			c.add(op, agentObj(op.Agent), m)
-		case kDeleteAgent:
-			c.add(op, agentObj(op.Agent), mop{kind: aDelete, res: res})
-		case kAttach, kDetach:
-			relate(op.Agent, op.Block)
-			kind := aAttach
-			if op.Kind == kDetach {
-				kind = aDetach
-			}
-			m := mop{kind: kind, res: res, block: op.Block}
-			resp(&m)
-			c.add(op, agentObj(op.Agent), m)
-			if res == rNoBlock && blockKnown(op.Block) {
-				c.add(op, blockObj(op.Block), mop{kind: bRead, present: false})
-			}
-		case kUpdateAgentBlock:
-			relate(op.Agent, op.Block)
-			c.add(op, agentObj(op.Agent), mop{kind: aEditLabel, res: res, block: op.Block})
-			if (res == rOK || res == rUnknown) && blockKnown(op.Block) {
-				c.add(op, blockObj(op.Block), mop{kind: bWrite, res: res, value: op.Value})
-				if b := op.RespBlock; b != nil && b.ID != op.Block {
-					c.report("corruption", fmt.Sprintf("op #%d edited the block labelled %s, which is %s, and answered with block %s", op.ID, op.Label, op.Block, b.ID), c.historyOf(op.Agent, op.ID))
-				}
-			}
-		case kGetAgentBlock:
-			relate(op.Agent, op.Block)
-			if res == rOK {
-				c.add(op, agentObj(op.Agent), mop{kind: aHasBlock, block: op.Block})
-				if op.RespBlock != nil {
-					c.readBlock(op, *op.RespBlock, blockKnown)
-				}
-			} else {
-				c.add(op, agentObj(op.Agent), mop{kind: aRead, res: res, block: op.Block})
-			}
-		case kListAgentBlocks:
-			if res == rAbsent {
-				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: false})
-				continue
-			}
-			ids := make([]string, len(op.RespBlocks))
-			for i, b := range op.RespBlocks {
-				ids[i] = b.ID
-				c.readBlock(op, b, blockKnown)
-			}
-			relate(op.Agent, ids...)
-			c.add(op, agentObj(op.Agent), mop{kind: aRead, present: true, hasAtt: true, att: joinIDs(ids)})
-		case kSendMessage, kListMessages:
-			// Answered: the agent existed while the call ran.
-			switch res {
-			case rOK:
-				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: true})
-			case rAbsent:
-				c.add(op, agentObj(op.Agent), mop{kind: aRead, present: false})
-			}
-		case kGetBlock:
-			if res == rNoBlock {
-				c.add(op, blockObj(op.Block), mop{kind: bRead, present: false})
-			} else if op.RespBlock != nil {
-				c.readBlock(op, *op.RespBlock, blockKnown)
-			}
-		case kListBlocks:
-			listed := map[string]bool{}
-			for _, b := range op.RespBlocks {
-				listed[b.ID] = true
-				c.readBlock(op, b, blockKnown)
-			}
-			for id, create := range w.blockCreate {
-				if !listed[id] && create.Call < op.Ret {
-					c.add(op, blockObj(id), mop{kind: bRead, present: false})
-				}
-			}
-		case kUpdateBlock:
-			if res == rNoBlock {
-				res = rAbsent
-			}
-			c.add(op, blockObj(op.Block), mop{kind: bWrite, res: res, value: op.Value})
-		case kDeleteBlock:
-			if res == rNoBlock {
-				c.add(op, blockObj(op.Block), mop{kind: bDelete, res: rAbsent})
-				continue
-			}
-			c.add(op, blockObj(op.Block), mop{kind: bDelete, res: res})
+		if res, ok := modelResultOf(op); ok {
+			op.Kind.model(b, op, res)
 		}
 	}
-	// A deleted block is detached from every agent it may be attached to.
-	for _, first := range c.ops {
-		if first.Root != nil || first.Kind != kDeleteBlock {
-			continue
-		}
-		op := c.logical(first)
-		if op.Out == failedOutcome {
-			continue
-		}
-		for agentID, blocks := range related {
-			if blocks[op.Block] && agentKnown(agentID) {
-				res := rOK
-				if op.Out == unknownOutcome {
-					res = rUnknown
-				}
-				c.add(op, agentObj(agentID), mop{kind: aBlockGone, res: res, block: op.Block})
-			}
-		}
-	}
-	c.addToolEdits(blockKnown)
-	c.addAudit(w)
-	for obj := range skip {
-		delete(c.objs, obj)
+	b.finish()
+	c.addToolEdits()
+	c.addAudit()
+	for obj := range b.skip {
+		delete(c.objects, obj)
 	}
 	// Map order must not leak into the results.
-	for _, mops := range c.objs {
-		slices.SortStableFunc(mops, func(a, b *mop) int { return cmp64(a.call, b.call) })
+	for _, modelOps := range c.objects {
+		slices.SortStableFunc(modelOps, func(a, b *modelOp) int { return cmp64(a.call, b.call) })
+	}
+}
+
+// modelResultOf is the result of a logical operation in the model, or
+// false when it tells the model nothing.
+func modelResultOf(op *opRecord) (modelResult, bool) {
+	t := op.Kind.traits()
+	switch {
+	case op.Out == failedOutcome && op.Status != 404:
+		return 0, false // busy, conflict, sent to a dead process: no effect, nothing seen
+	case op.Out == unknownOutcome && !t.write:
+		return 0, false
+	case op.Status != 200 && t.listing:
+		return 0, false // not about any one object
+	case op.Out == unknownOutcome:
+		return resultUnknown, true
+	case op.Status == 404:
+		switch notFoundKind(op.Detail) {
+		case "agent":
+			return resultAbsent, true
+		case "block":
+			return resultNoBlock, true
+		case "not-attached", "no-label":
+			return resultNotAttached, true
+		}
+		return 0, false
+	}
+	return resultOK, true
+}
+
+// finish adds what needs the whole history: a deleted block is detached
+// from every agent it may be attached to.
+func (b *modelBuilder) finish() {
+	for _, op := range b.blockDeletes {
+		res := resultOK
+		if op.Out == unknownOutcome {
+			res = resultUnknown
+		}
+		for agentID, blocks := range b.related {
+			if blocks[op.Block] && b.c.agentKnown(agentID) {
+				b.add(op, agentObj(agentID), modelOp{kind: agentBlockGone, result: res, block: op.Block})
+			}
+		}
+	}
+}
+
+func (b *modelBuilder) add(op *opRecord, obj string, m modelOp) { b.c.add(op, obj, m) }
+
+// relate notes that blocks may have been attached to agentID.
+func (b *modelBuilder) relate(agentID string, blocks ...string) {
+	if b.related[agentID] == nil {
+		b.related[agentID] = map[string]bool{}
+	}
+	for _, blk := range blocks {
+		b.related[agentID][blk] = true
+	}
+}
+
+// readAgent models a read of agent a (with its blocks when withBlocks).
+func (b *modelBuilder) readAgent(op *opRecord, a agentJSON, withBlocks bool) {
+	if !b.c.agentKnown(a.ID) {
+		return
+	}
+	m := modelOp{kind: agentRead, present: true, name: a.Name}
+	if withBlocks {
+		m.hasAttached, m.attached = true, joinIDs(a.blockIDs())
+		b.relate(a.ID, a.blockIDs()...)
+	}
+	b.add(op, agentObj(a.ID), m)
+	for _, blk := range a.Blocks {
+		b.c.readBlock(op, blk)
+	}
+}
+
+// withResponse adds to m, an agent write, the state an acknowledged one
+// returned.
+func (b *modelBuilder) withResponse(op *opRecord, m *modelOp) {
+	a := op.RespAgent
+	if a == nil || op.Out != okOutcome {
+		return
+	}
+	m.hasResp, m.respName, m.respAttached = true, a.Name, joinIDs(a.blockIDs())
+	b.relate(a.ID, a.blockIDs()...)
+	for _, blk := range a.Blocks {
+		b.c.readBlock(op, blk)
 	}
 }
 
@@ -440,7 +315,7 @@ func (c *checker) logical(first *opRecord) *opRecord {
 	last := first.Retries[len(first.Retries)-1]
 	op := *first
 	op.Ret, op.Status, op.Detail, op.Out = last.Ret, last.Status, last.Detail, last.Out
-	op.Resp, op.RespAgent, op.RespAgents, op.RespBlock, op.RespBlocks = last.Resp, last.RespAgent, last.RespAgents, last.RespBlock, last.RespBlocks
+	op.Resp, op.responses = last.Resp, last.responses
 	op.EffectBy = last.EffectBy
 	if op.Out == failedOutcome && op.Status != 404 {
 		// Busy, conflict, or sent to a dead process: the last attempt
@@ -458,9 +333,10 @@ func (c *checker) logical(first *opRecord) *opRecord {
 	return &op
 }
 
-func (c *checker) readBlock(op *opRecord, b blockJSON, known func(string) bool) {
-	if known(b.ID) {
-		m := mop{kind: bRead, present: true, value: b.Value}
+// readBlock models a read of block b.
+func (c *checker) readBlock(op *opRecord, b blockJSON) {
+	if c.blockKnown(b.ID) {
+		m := modelOp{kind: blockRead, present: true, value: b.Value}
 		// A value a memory tool wrote, in a block such tools may have
 		// edited in turns whose history is gone: the model cannot know it.
 		m.anyValue = c.msg.opaque[b.ID] && strings.Contains(b.Value, toolMarker)
@@ -468,79 +344,66 @@ func (c *checker) readBlock(op *opRecord, b blockJSON, known func(string) bool) 
 	}
 }
 
-func isList(kind string) bool {
-	return kind == kListAgents || kind == kListBlocks || kind == kListBlockAgents
-}
-
-func isWrite(kind string) bool {
-	switch kind {
-	case kCreateAgent, kUpdateAgent, kSetBlocks, kDeleteAgent, kCreateBlock, kUpdateBlock,
-		kUpdateAgentBlock, kAttach, kDetach, kDeleteBlock:
-		return true
-	}
-	return false
-}
-
 // evidence of an object's existence or absence in one model operation.
-func seesAbsent(m *mop) bool {
-	if m.res == rAbsent {
+func seesAbsent(m *modelOp) bool {
+	if m.result == resultAbsent {
 		return true
 	}
-	return (m.kind == aRead || m.kind == bRead) && m.res == rOK && !m.present
+	return (m.kind == agentRead || m.kind == blockRead) && m.result == resultOK && !m.present
 }
 
-func seesPresent(m *mop) bool {
-	switch m.res {
-	case rUnknown, rAbsent:
+func seesPresent(m *modelOp) bool {
+	switch m.result {
+	case resultUnknown, resultAbsent:
 		return false
-	case rNoBlock, rNotAttached:
+	case resultNoBlock, resultNotAttached:
 		return true // said of an agent that exists
 	}
 	switch m.kind {
-	case aRead, bRead, aProbe:
+	case agentRead, blockRead, agentProbe:
 		return m.present
-	case aCreate, bCreate, aBlockGone, aDelete, bDelete:
+	case agentCreate, blockCreate, agentBlockGone, agentDelete, blockDelete:
 		return false
 	}
 	return true // an acknowledged write to the object
 }
 
-func isDelete(m *mop) bool { return m.kind == aDelete || m.kind == bDelete }
-func isCreate(m *mop) bool { return m.kind == aCreate || m.kind == bCreate }
+func isDelete(m *modelOp) bool { return m.kind == agentDelete || m.kind == blockDelete }
+func isCreate(m *modelOp) bool { return m.kind == agentCreate || m.kind == blockCreate }
 
 // checkCreateDelete: an acknowledged create is found by every later
 // operation unless a delete may have come between; an acknowledged delete
 // is never followed by the object being found.
-func (c *checker) checkCreateDelete(obj string, mops []*mop) {
+func (c *checker) checkCreateDelete(obj string, modelOps []*modelOp) {
 	id := obj[strings.IndexByte(obj, ' ')+1:]
-	for _, cr := range mops {
-		if !isCreate(cr) || cr.res != rOK {
+	for _, create := range modelOps {
+		if !isCreate(create) || create.result != resultOK {
 			continue
 		}
-		for _, m := range mops {
-			if m.call <= cr.ret || !seesAbsent(m) {
+		for _, m := range modelOps {
+			if m.call <= create.ret || !seesAbsent(m) {
 				continue
 			}
 			deleted := false
-			for _, d := range mops {
-				if isDelete(d) && (d.res == rOK || d.res == rUnknown) && d.call < m.ret {
+			for _, del := range modelOps {
+				if isDelete(del) && (del.result == resultOK || del.result == resultUnknown) && del.call < m.ret {
 					deleted = true
 				}
 			}
 			if !deleted {
-				c.report("create-get", fmt.Sprintf("acknowledged write lost: the create of %s (op #%d) returned success, then op #%d found no %s, and nothing deleted it", obj, cr.op.ID, m.op.ID, strings.Fields(obj)[0]),
+				c.report("create-get", fmt.Sprintf("acknowledged write lost: the create of %s (op #%d) returned success, then op #%d found no %s, and nothing deleted it", obj, create.op.ID, m.op.ID, strings.Fields(obj)[0]),
 					c.historyOf(id, m.op.ID))
 				return
 			}
 		}
 	}
-	for _, d := range mops {
-		if !isDelete(d) || d.res != rOK {
+	for _, del := range modelOps {
+		if !isDelete(del) || del.result != resultOK {
 			continue
 		}
-		for _, m := range mops {
-			if m.call > d.ret && seesPresent(m) {
-				c.report("delete-get", fmt.Sprintf("the delete of %s (op #%d) returned success, then op #%d found it (%s)", obj, d.op.ID, m.op.ID, m),
+		for _, m := range modelOps {
+			if m.call > del.ret && seesPresent(m) {
+				c.report("delete-get", fmt.Sprintf("the delete of %s (op #%d) returned success, then op #%d found it (%s)", obj, del.op.ID, m.op.ID, m),
 					c.historyOf(id, m.op.ID))
 				return
 			}
@@ -551,60 +414,60 @@ func (c *checker) checkCreateDelete(obj string, mops []*mop) {
 // checkValues: every name or value read was written by an operation that
 // did not fail, and is not older than an acknowledged write that finished
 // before the read began.
-func (c *checker) checkValues(obj string, mops []*mop) {
+func (c *checker) checkValues(obj string, modelOps []*modelOp) {
 	id := obj[strings.IndexByte(obj, ' ')+1:]
 	isAgent := strings.HasPrefix(obj, "agent ")
-	written := func(m *mop) (string, bool) {
+	written := func(m *modelOp) (string, bool) {
 		switch {
-		case isAgent && (m.kind == aCreate || m.kind == aUpdateName):
+		case isAgent && (m.kind == agentCreate || m.kind == agentRename):
 			return m.name, true
-		case !isAgent && (m.kind == bCreate || m.kind == bWrite):
+		case !isAgent && (m.kind == blockCreate || m.kind == blockWrite):
 			return m.value, true
 		}
 		return "", false
 	}
-	seen := func(m *mop) string {
+	seen := func(m *modelOp) string {
 		switch {
-		case isAgent && m.hasResp && m.res == rOK:
+		case isAgent && m.hasResp && m.result == resultOK:
 			return m.respName
-		case isAgent && (m.kind == aRead || m.kind == aProbe) && m.present:
+		case isAgent && (m.kind == agentRead || m.kind == agentProbe) && m.present:
 			return m.name
-		case !isAgent && m.kind == bRead && m.present && !strings.Contains(m.value, toolMarker):
+		case !isAgent && m.kind == blockRead && m.present && !strings.Contains(m.value, toolMarker):
 			// A value with a marker was written by a memory tool: the
 			// linearizability model checks it.
 			return m.value
 		}
 		return ""
 	}
-	writers := map[string]*mop{}
-	for _, m := range mops {
-		if v, ok := written(m); ok && m.res != rAbsent {
+	writers := map[string]*modelOp{}
+	for _, m := range modelOps {
+		if v, ok := written(m); ok && m.result != resultAbsent {
 			writers[v] = m
 		}
 	}
-	for _, r := range mops {
-		v := seen(r)
+	for _, read := range modelOps {
+		v := seen(read)
 		if v == "" {
 			continue
 		}
-		x := writers[v]
-		if x == nil {
+		writer := writers[v]
+		if writer == nil {
 			if failed := c.failedWriter(v); failed != nil {
-				c.report("partial-effect", fmt.Sprintf("op #%d read %q from %s, which only op #%d wrote, and it failed with %d", r.op.ID, v, obj, failed.ID, failed.Status), c.historyOf(id, r.op.ID))
+				c.report("partial-effect", fmt.Sprintf("op #%d read %q from %s, which only op #%d wrote, and it failed with %d", read.op.ID, v, obj, failed.ID, failed.Status), c.historyOf(id, read.op.ID))
 			} else {
-				c.report("corruption", fmt.Sprintf("op #%d read %q from %s, which no operation wrote there", r.op.ID, v, obj), c.historyOf(id, r.op.ID))
+				c.report("corruption", fmt.Sprintf("op #%d read %q from %s, which no operation wrote there", read.op.ID, v, obj), c.historyOf(id, read.op.ID))
 			}
 			return
 		}
-		xEnd := x.ret // the latest x can have taken effect
-		for _, w := range mops {
-			wv, ok := written(w)
-			if !ok || w.res != rOK || wv == v || w.ret >= r.call {
+		writerEnd := writer.ret // the latest the writer can have taken effect
+		for _, other := range modelOps {
+			otherValue, ok := written(other)
+			if !ok || other.result != resultOK || otherValue == v || other.ret >= read.call {
 				continue
 			}
-			if xEnd < w.call {
-				c.report("durability", fmt.Sprintf("acknowledged write lost: op #%d wrote %q to %s and returned success; op #%d, which began later, read the older %q of op #%d", w.op.ID, wv, obj, r.op.ID, v, x.op.ID),
-					c.historyOf(id, r.op.ID))
+			if writerEnd < other.call {
+				c.report("durability", fmt.Sprintf("acknowledged write lost: op #%d wrote %q to %s and returned success; op #%d, which began later, read the older %q of op #%d", other.op.ID, otherValue, obj, read.op.ID, v, writer.op.ID),
+					c.historyOf(id, read.op.ID))
 				return
 			}
 		}

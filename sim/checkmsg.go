@@ -66,10 +66,10 @@ type msgState struct {
 	runOtid map[string]string
 }
 
-func (c *checker) prepareMessages(w *world, a *audit) {
-	ms := &msgState{audit: a, byOtid: map[string]*opRecord{}, edits: map[string][]*toolEdit{},
+func (c *checker) prepareMessages(a *audit) {
+	state := &msgState{audit: a, byOtid: map[string]*opRecord{}, edits: map[string][]*toolEdit{},
 		opaque: map[string]bool{}, runOtid: map[string]string{}}
-	c.msg = ms
+	c.msg = state
 	editors := map[string]map[string]bool{} // block -> agents it may have been attached to
 	relate := func(agentID string, blocks ...string) {
 		for _, b := range blocks {
@@ -84,40 +84,39 @@ func (c *checker) prepareMessages(w *world, a *audit) {
 	}
 	mayEdit := map[string]bool{} // agents a turn may have run for
 	for _, op := range c.ops {
-		switch op.Kind {
-		case kCreateAgent:
-			root := op
-			if op.Root != nil {
-				root = op.Root
-			}
+		t := op.Kind.traits()
+		if root := op.first(); t.attaches {
 			relate(root.Agent, root.MemBlocks...)
 			relate(root.Agent, root.IDs...)
-		case kSetBlocks:
-			relate(op.Agent, op.IDs...)
-		case kAttach:
-			relate(op.Agent, op.Block)
-		case kSendMessage:
-			if op.Out != failedOutcome {
-				mayEdit[op.Agent] = true
-			}
-			if op.Root == nil {
-				ms.sends = append(ms.sends, op)
-				ms.byOtid[op.Otid] = op
-			}
+			relate(root.Agent, root.Block)
+		}
+		if t.turn && op.Out != failedOutcome {
+			mayEdit[op.Agent] = true
+		}
+		if t.turn && op.Root == nil {
+			state.sends = append(state.sends, op)
+			state.byOtid[op.Otid] = op
 		}
 	}
 	for _, b := range sortedKeys(editors) {
 		for _, agentID := range sortedKeys(editors[b]) {
 			if _, ok := a.history(agentID); mayEdit[agentID] && !ok {
-				ms.opaque[b] = true
+				state.opaque[b] = true
 			}
 		}
 	}
-	c.count("blocks_opaque", len(ms.opaque))
+	c.count("blocks_opaque", len(state.opaque))
+	c.readHistories()
+}
+
+// readHistories notes the runs and memory edits of every history the audit
+// read.
+func (c *checker) readHistories() {
+	w := c.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, agentID := range w.agents {
-		hist, ok := a.history(agentID)
+		hist, ok := c.msg.audit.history(agentID)
 		if !ok {
 			continue
 		}
@@ -125,12 +124,12 @@ func (c *checker) prepareMessages(w *world, a *audit) {
 		c.count("history_parts", len(hist))
 		for _, m := range hist {
 			if m.MessageType == mtUser && m.RunID != "" {
-				ms.runOtid[m.RunID] = m.Otid
+				c.msg.runOtid[m.RunID] = m.Otid
 			}
 		}
 		for _, e := range toolEdits(agentID, hist) {
 			if b := w.labelBlock[e.label]; b != "" {
-				ms.edits[b] = append(ms.edits[b], e)
+				c.msg.edits[b] = append(c.msg.edits[b], e)
 			}
 		}
 	}
@@ -157,17 +156,17 @@ func (c *checker) window(run string) (*opRecord, int64, int64) {
 
 // addToolEdits adds the memory tool calls of the audited histories to the
 // linearizability model of their blocks.
-func (c *checker) addToolEdits(blockKnown func(string) bool) {
+func (c *checker) addToolEdits() {
 	for _, b := range sortedKeys(c.msg.edits) {
-		if c.msg.opaque[b] || !blockKnown(b) {
+		if c.msg.opaque[b] || !c.blockKnown(b) {
 			continue
 		}
 		for _, e := range c.msg.edits[b] {
 			op, call, ret := c.window(e.run)
 			if op == nil {
-				op = &opRecord{ID: -1, Client: -1, Kind: "turn", Method: "TURN", Path: e.run}
+				op = &opRecord{ID: -1, Client: -1, request: request{Method: "TURN", Path: e.run}}
 			}
-			c.objs[blockObj(b)] = append(c.objs[blockObj(b)], &mop{op: op, obj: blockObj(b), kind: bToolEdit, res: rOK, call: call, ret: ret, edit: e})
+			c.objects[blockObj(b)] = append(c.objects[blockObj(b)], &modelOp{op: op, object: blockObj(b), kind: blockToolEdit, result: resultOK, call: call, ret: ret, edit: e})
 			c.count("tool_edits_modelled", 1)
 		}
 	}
@@ -175,27 +174,26 @@ func (c *checker) addToolEdits(blockKnown func(string) bool) {
 
 // addAudit adds the audit's reads: at the end, each agent and block exists
 // with the value read, or not.
-func (c *checker) addAudit(w *world) {
+func (c *checker) addAudit() {
 	a := c.msg.audit
 	if a == nil {
 		return
 	}
-	op := &opRecord{ID: -1, Client: -1, Kind: "audit", Method: "GET", Path: "(the audit after the run)", Call: a.call, Ret: a.ret, Status: 200}
-	known := func(id string) bool { _, ok := w.blockCreate[id]; return ok }
+	op := &opRecord{ID: -1, Client: -1, request: request{Method: "GET", Path: "(the audit after the run)"}, Call: a.call, Ret: a.ret, Status: 200}
 	for _, id := range sortedKeys(a.agents) {
 		switch a.agents[id].status {
 		case 200:
-			c.add(op, agentObj(id), mop{kind: aRead, present: true})
+			c.add(op, agentObj(id), modelOp{kind: agentRead, present: true})
 		case 404:
-			c.add(op, agentObj(id), mop{kind: aRead, present: false})
+			c.add(op, agentObj(id), modelOp{kind: agentRead, present: false})
 		}
 	}
 	for _, id := range sortedKeys(a.blocks) {
-		switch ba := a.blocks[id]; ba.status {
+		switch read := a.blocks[id]; read.status {
 		case 200:
-			c.readBlock(op, ba.block, known)
+			c.readBlock(op, read.block)
 		case 404:
-			c.add(op, blockObj(id), mop{kind: bRead, present: false})
+			c.add(op, blockObj(id), modelOp{kind: blockRead, present: false})
 		}
 	}
 }
@@ -220,14 +218,14 @@ func excerpt(hist []msgJSON, at int) string {
 	return b.String()
 }
 
-func (c *checker) checkMessages(w *world) {
+func (c *checker) checkMessages() {
 	a := c.msg.audit
 	if a == nil {
 		return
 	}
-	w.mu.Lock()
-	agents := append([]string(nil), w.agents...)
-	w.mu.Unlock()
+	c.w.mu.Lock()
+	agents := append([]string(nil), c.w.agents...)
+	c.w.mu.Unlock()
 	for _, agentID := range agents {
 		if hist, ok := a.history(agentID); ok {
 			c.checkHistory(agentID, hist)
@@ -237,35 +235,61 @@ func (c *checker) checkMessages(w *world) {
 		c.checkSend(first)
 	}
 	for _, op := range c.ops {
-		if op.Kind == kListMessages && op.Out == okOutcome && op.RespMsgs != nil {
+		if op.Out == okOutcome && op.RespMsgs != nil {
 			c.checkListing(op)
 		}
 	}
-	c.checkMemory(w)
+	c.checkMemory()
+}
+
+// finding is what a check found wrong in a history.
+type finding struct {
+	checker string
+	at      int // the part of the history it is about
+	msg     string
+}
+
+func found(checker string, at int, format string, args ...any) *finding {
+	return &finding{checker: checker, at: at, msg: fmt.Sprintf(format, args...)}
 }
 
 // checkHistory checks the shape of one agent's final history.
 func (c *checker) checkHistory(agentID string, hist []msgJSON) {
 	groups := groupMessages(hist)
-	fail := func(checker string, at int, format string, args ...any) {
-		c.report(checker, fmt.Sprintf("agent %s: ", agentID)+fmt.Sprintf(format, args...),
-			"final history:\n"+excerpt(hist, at)+"operations:\n"+c.historyOf(agentID, -1))
+	f := uniqueMessages(groups)
+	if f == nil {
+		f = c.checkToolResults(groups)
 	}
+	if f == nil {
+		f = c.checkRuns(groups)
+	}
+	if f != nil {
+		c.report(f.checker, fmt.Sprintf("agent %s: %s", agentID, f.msg),
+			"final history:\n"+excerpt(hist, f.at)+"operations:\n"+c.historyOf(agentID, -1))
+	}
+}
+
+// uniqueMessages: each message id shows once.
+func uniqueMessages(groups []*msgGroup) *finding {
 	seen := map[string]int{}
 	for i, g := range groups {
 		if j, dup := seen[g.id]; dup {
-			fail("history", g.first, "message %s shows twice in the history, at %d and %d", g.id, groups[j].first, g.first)
-			return
+			return found("history", g.first, "message %s shows twice in the history, at %d and %d", g.id, groups[j].first, g.first)
 		}
 		seen[g.id] = i
 	}
-	// Tool calls and their results.
+	return nil
+}
+
+// checkToolResults: every tool call of an assistant message has exactly
+// one result among the tool messages right after it, and every result
+// answers a call of that message.
+func (c *checker) checkToolResults(groups []*msgGroup) *finding {
 	for i := 0; i < len(groups); i++ {
 		g := groups[i]
 		switch g.kind() {
 		case mtToolReturn:
-			fail("history", g.first, "tool result %s (call %s) follows no assistant message", g.id, g.parts[0].ToolCallID)
-			return
+			return found("history", g.first, "tool result %s (call %s) follows no assistant message", g.id, g.parts[0].ToolCallID)
 		case mtAssistant:
 			calls := g.calls()
 			c.count("tool_calls_paired", len(calls))
@@ -277,26 +301,27 @@ func (c *checker) checkHistory(agentID string, hist []msgJSON) {
 					// Every tool the server runs has its result committed
 					// with its call; only a step committed in pieces needs
 					// the repair at the next turn.
-					fail("history", groups[j].first, "tool call %s of assistant message %s was answered by the repair at a later turn: its result was not committed with it", r.ToolCallID, g.id)
-					return
+					return found("history", groups[j].first, "tool call %s of assistant message %s was answered by the repair at a later turn: its result was not committed with it", r.ToolCallID, g.id)
 				}
 				if !slices.Contains(calls, r.ToolCallID) {
-					fail("history", groups[j].first, "tool result %s answers call %s, which assistant message %s did not make (its calls: %v)", r.ID, r.ToolCallID, g.id, calls)
-					return
+					return found("history", groups[j].first, "tool result %s answers call %s, which assistant message %s did not make (its calls: %v)", r.ID, r.ToolCallID, g.id, calls)
 				}
 				answered[r.ToolCallID]++
 			}
 			for _, id := range calls {
 				if n := answered[id]; n != 1 {
-					fail("history", g.first, "tool call %s of assistant message %s has %d results before the next message", id, g.id, n)
-					return
+					return found("history", g.first, "tool call %s of assistant message %s has %d results before the next message", id, g.id, n)
 				}
 			}
 			i = j - 1
 		}
 	}
-	// Runs: contiguous, each opened by its user message, and one turn per
-	// otid.
+	return nil
+}
+
+// checkRuns: runs are contiguous, each opened by its user message, and an
+// otid opens one turn at most.
+func (c *checker) checkRuns(groups []*msgGroup) *finding {
 	runAt := map[string]int{}
 	otidAt := map[string]int{}
 	prev := ""
@@ -304,33 +329,40 @@ func (c *checker) checkHistory(agentID string, hist []msgJSON) {
 		run := g.runID()
 		if run == prev {
 			if g.kind() == mtUser {
-				fail("history", g.first, "run %s has a second user message %s", run, g.id)
-				return
+				return found("history", g.first, "run %s has a second user message %s", run, g.id)
 			}
 			continue
 		}
 		if at, dup := runAt[run]; dup {
-			fail("history", g.first, "the messages of run %s are not contiguous: it has messages at %d and again at %d", run, at, g.first)
-			return
+			return found("history", g.first, "the messages of run %s are not contiguous: it has messages at %d and again at %d", run, at, g.first)
 		}
 		runAt[run] = g.first
 		prev = run
 		if g.kind() != mtUser {
-			fail("history", g.first, "run %s starts with a %s, not its user message", run, g.parts[0].MessageType)
-			return
+			return found("history", g.first, "run %s starts with a %s, not its user message", run, g.parts[0].MessageType)
 		}
 		otid := g.parts[0].Otid
 		if at, dup := otidAt[otid]; dup {
-			first := c.msg.byOtid[otid]
 			id := -1
-			if first != nil {
+			if first := c.msg.byOtid[otid]; first != nil {
 				id = first.ID
 			}
-			fail("duplicate-turn", g.first, "otid %s (sent by op #%d) is the user message of two turns: at %d and at %d", otid, id, at, g.first)
-			return
+			return found("duplicate-turn", g.first, "otid %s (sent by op #%d) is the user message of two turns: at %d and at %d", otid, id, at, g.first)
 		}
 		otidAt[otid] = g.first
 	}
+	return nil
+}
+
+// sendView is one send (a first attempt and its retries) with what the
+// history of its agent holds of it.
+type sendView struct {
+	first  *opRecord
+	hist   []msgJSON
+	userAt int            // the part of the history that is its user message; -1 if none
+	sigs   map[string]int // every part of the history, by signature
+	ids    map[string]bool
+	acked  []*opRecord // the attempts answered in full
 }
 
 // checkSend checks one message send and its retries against the history
@@ -340,101 +372,106 @@ func (c *checker) checkSend(first *opRecord) {
 	if !ok {
 		return
 	}
-	attempts := append([]*opRecord{first}, first.Retries...)
-	fail := func(checker string, op *opRecord, at int, format string, args ...any) {
-		c.report(checker, fmt.Sprintf(format, args...),
-			c.historyOf(first.Agent, op.ID)+"final history of agent "+first.Agent+":\n"+excerpt(hist, at))
-	}
-	userAt := -1
+	v := &sendView{first: first, hist: hist, userAt: -1, sigs: map[string]int{}, ids: map[string]bool{}}
 	for i, m := range hist {
-		if m.MessageType == mtUser && m.Otid == first.Otid {
-			userAt = i
-			break
+		if v.userAt < 0 && m.MessageType == mtUser && m.Otid == first.Otid {
+			v.userAt = i
 		}
+		v.sigs[m.sig()] = i
+		v.ids[m.ID] = true
 	}
-	sigs := map[string]int{}
-	ids := map[string]bool{}
-	for i, m := range hist {
-		sigs[m.sig()] = i
-		ids[m.ID] = true
-	}
-	var acked []*opRecord
 	possible := false
-	for _, op := range attempts {
-		if op.Out != failedOutcome {
-			possible = true
-		}
+	for _, op := range append([]*opRecord{first}, first.Retries...) {
+		possible = possible || op.Out != failedOutcome
 		if op.Out == unknownOutcome {
 			c.count("send_attempts_unknown", 1)
 		}
 		if op.Out == okOutcome && op.Send != nil && op.Send.Done {
-			acked = append(acked, op)
+			v.acked = append(v.acked, op)
 		}
 	}
-	if !possible && userAt >= 0 {
-		fail("partial-effect", first, userAt, "message otid %s (op #%d) is in the history of agent %s, but every attempt to send it failed", first.Otid, first.ID, first.Agent)
+	fail := func(op *opRecord, f *finding) {
+		c.report(f.checker, f.msg, c.historyOf(first.Agent, op.ID)+"final history of agent "+first.Agent+":\n"+excerpt(hist, f.at))
+	}
+	if !possible && v.userAt >= 0 {
+		fail(first, found("partial-effect", v.userAt, "message otid %s (op #%d) is in the history of agent %s, but every attempt to send it failed", first.Otid, first.ID, first.Agent))
 		return
 	}
 	c.count("sends", 1)
-	if len(acked) > 0 {
+	if len(v.acked) > 0 {
 		c.count("sends_acked", 1)
 	}
-	if len(acked) > 1 {
-		c.count("resends_compared", len(acked)-1)
+	if len(v.acked) > 1 {
+		c.count("resends_compared", len(v.acked)-1)
 	}
-	for _, op := range acked {
-		r := op.Send
-		c.count("stop_"+r.Stop, 1)
-		if userAt < 0 {
-			fail("message-lost", op, len(hist)-1, "op #%d sent message otid %s to agent %s and was answered (stop %s), but the message is not in the agent's history", op.ID, first.Otid, first.Agent, r.Stop)
+	for _, op := range v.acked {
+		c.count("stop_"+op.Send.Stop, 1)
+		if f := v.checkAnswer(op); f != nil {
+			fail(op, f)
 			return
 		}
-		if run := hist[userAt].RunID; r.RunID != "" && r.RunID != run {
-			fail("duplicate-turn", op, userAt, "op #%d (otid %s) was answered with run %s, but its message is in run %s", op.ID, first.Otid, r.RunID, run)
+	}
+	for _, op := range v.acked[min(1, len(v.acked)):] {
+		if f := v.checkResend(op); f != nil {
+			fail(op, f)
 			return
 		}
-		for i := range r.Msgs {
-			m := &r.Msgs[i]
-			switch {
-			case r.tentative(m):
-				if r.clean() && !ids[m.ID] {
-					fail("message-lost", op, userAt, "op #%d (otid %s) streamed message %s and its turn ended with %s, but the history has no message %s", op.ID, first.Otid, m, r.Stop, m.ID)
-					return
-				}
-			default:
-				if _, ok := sigs[m.sig()]; !ok {
-					fail("message-lost", op, userAt, "op #%d (otid %s) returned message %s, which the history does not have as returned", op.ID, first.Otid, m)
-					return
-				}
+	}
+}
+
+// checkAnswer: an acknowledged answer's user message and every message it
+// returned are in the history, as returned.
+func (v *sendView) checkAnswer(op *opRecord) *finding {
+	r, otid := op.Send, v.first.Otid
+	if v.userAt < 0 {
+		return found("message-lost", len(v.hist)-1, "op #%d sent message otid %s to agent %s and was answered (stop %s), but the message is not in the agent's history", op.ID, otid, v.first.Agent, r.Stop)
+	}
+	if run := v.hist[v.userAt].RunID; r.RunID != "" && r.RunID != run {
+		return found("duplicate-turn", v.userAt, "op #%d (otid %s) was answered with run %s, but its message is in run %s", op.ID, otid, r.RunID, run)
+	}
+	for i := range r.Msgs {
+		m := &r.Msgs[i]
+		switch {
+		case r.tentative(m):
+			if r.clean() && !v.ids[m.ID] {
+				return found("message-lost", v.userAt, "op #%d (otid %s) streamed message %s and its turn ended with %s, but the history has no message %s", op.ID, otid, m, r.Stop, m.ID)
+			}
+		default:
+			if _, ok := v.sigs[m.sig()]; !ok {
+				return found("message-lost", v.userAt, "op #%d (otid %s) returned message %s, which the history does not have as returned", op.ID, otid, m)
 			}
 		}
 	}
-	// An answer to a message sent again is the first answer again.
-	for k := 1; k < len(acked); k++ {
-		r1, rk := acked[0].Send, acked[k].Send
-		if r1.RunID != "" && rk.RunID != "" && r1.RunID != rk.RunID {
-			fail("duplicate-turn", acked[k], userAt, "op #%d sent otid %s again and got run %s, but op #%d had got run %s", acked[k].ID, first.Otid, rk.RunID, acked[0].ID, r1.RunID)
-			return
-		}
-		want := committedParts(r1)
-		got := committedParts(rk)
-		if r1.Tokens || rk.Tokens {
-			want, got = idsOf(r1), idsOf(rk)
-		}
-		missing := ""
-		for _, s := range want {
-			if !slices.Contains(got, s) {
-				missing = s
-				break
-			}
-		}
-		extra := r1.clean() && !r1.Tokens && !rk.Tokens && len(got) != len(want)
-		if missing != "" || extra {
-			fail("duplicate-turn", acked[k], userAt, "op #%d sent otid %s again and got %d messages, not the %d of op #%d's answer (stop %s)%s", acked[k].ID, first.Otid, len(got), len(want), acked[0].ID, r1.Stop,
-				map[bool]string{true: "; missing " + clipString(missing, 200), false: ""}[missing != ""])
-			return
+	return nil
+}
+
+// checkResend: an answer to a message sent again is the first answer
+// again.
+func (v *sendView) checkResend(op *opRecord) *finding {
+	firstAnswer, again := v.acked[0].Send, op.Send
+	if firstAnswer.RunID != "" && again.RunID != "" && firstAnswer.RunID != again.RunID {
+		return found("duplicate-turn", v.userAt, "op #%d sent otid %s again and got run %s, but op #%d had got run %s", op.ID, v.first.Otid, again.RunID, v.acked[0].ID, firstAnswer.RunID)
+	}
+	want, got := committedParts(firstAnswer), committedParts(again)
+	if firstAnswer.Tokens || again.Tokens {
+		want, got = idsOf(firstAnswer), idsOf(again)
+	}
+	missing := ""
+	for _, s := range want {
+		if !slices.Contains(got, s) {
+			missing = s
+			break
 		}
 	}
+	extra := firstAnswer.clean() && !firstAnswer.Tokens && !again.Tokens && len(got) != len(want)
+	if missing == "" && !extra {
+		return nil
+	}
+	note := ""
+	if missing != "" {
+		note = "; missing " + clipString(missing, 200)
+	}
+	return found("duplicate-turn", v.userAt, "op #%d sent otid %s again and got %d messages, not the %d of op #%d's answer (stop %s)%s", op.ID, v.first.Otid, len(got), len(want), v.acked[0].ID, firstAnswer.Stop, note)
 }
 
 func committedParts(r *sendResp) []string {
@@ -465,54 +502,64 @@ func idsOf(r *sendResp) []string {
 // before it began if it listed them all.
 func (c *checker) checkListing(op *opRecord) {
 	hist, ok := c.msg.audit.history(op.Agent)
-	if !ok {
+	if !ok || len(op.RespMsgs) == 0 {
 		return
 	}
-	fail := func(checker string, at int, format string, args ...any) {
-		c.report(checker, fmt.Sprintf(format, args...),
-			c.historyOf(op.Agent, op.ID)+"final history of agent "+op.Agent+":\n"+excerpt(hist, at))
+	start, f := listingInHistory(op, hist)
+	if f == nil {
+		c.count("listings", 1)
+		f = c.checkWholeListing(op, hist, start)
 	}
-	lst := op.RespMsgs
-	if len(lst) == 0 {
-		return
+	if f != nil {
+		c.report(f.checker, f.msg, c.historyOf(op.Agent, op.ID)+"final history of agent "+op.Agent+":\n"+excerpt(hist, f.at))
 	}
-	start := -1
-	for i, m := range hist {
-		if m.ID == lst[0].ID {
-			start = i
-			break
-		}
-	}
+}
+
+// listingInHistory finds listing op in hist, part for part, and returns
+// where it starts.
+func listingInHistory(op *opRecord, hist []msgJSON) (int, *finding) {
+	listed := op.RespMsgs
+	start := slices.IndexFunc(hist, func(m msgJSON) bool { return m.ID == listed[0].ID })
 	if start < 0 {
-		fail("message-lost", len(hist)-1, "op #%d listed message %s of agent %s, which the final history does not have", op.ID, lst[0].String(), op.Agent)
-		return
+		return 0, found("message-lost", len(hist)-1, "op #%d listed message %s of agent %s, which the final history does not have", op.ID, listed[0].String(), op.Agent)
 	}
-	for i := range lst {
-		if start+i >= len(hist) || hist[start+i].sig() != lst[i].sig() {
-			at := min(start+i, len(hist)-1)
-			fail("history", at, "op #%d listed %s at position %d of its listing, where the final history has %s", op.ID, lst[i].String(), i, func() string {
-				if start+i < len(hist) {
-					return hist[start+i].String()
-				}
-				return "nothing"
-			}())
-			return
+	for i := range listed {
+		if start+i < len(hist) && hist[start+i].sig() == listed[i].sig() {
+			continue
 		}
+		there := "nothing"
+		if start+i < len(hist) {
+			there = hist[start+i].String()
+		}
+		return 0, found("history", min(start+i, len(hist)-1), "op #%d listed %s at position %d of its listing, where the final history has %s", op.ID, listed[i].String(), i, there)
 	}
-	c.count("listings", 1)
-	asc := strings.Contains(op.Path, "order=asc")
-	whole := asc && len(groupMessages(lst)) < limitOf(op.Path)
-	if whole && start != 0 {
-		fail("history", start, "op #%d listed all of agent %s's messages from %s, but the final history has %d earlier ones", op.ID, op.Agent, lst[0].ID, start)
-		return
+	return start, nil
+}
+
+// checkWholeListing: a listing of all of an agent's messages, from the
+// oldest, starts where the history does and holds every message
+// acknowledged before it began.
+func (c *checker) checkWholeListing(op *opRecord, hist []msgJSON, start int) *finding {
+	whole := strings.Contains(op.Path, "order=asc") && len(groupMessages(op.RespMsgs)) < limitOf(op.Path)
+	switch {
+	case !whole:
+		return nil
+	case start != 0:
+		return found("history", start, "op #%d listed all of agent %s's messages from %s, but the final history has %d earlier ones", op.ID, op.Agent, op.RespMsgs[0].ID, start)
 	}
-	if !whole {
-		return
-	}
-	// Every message acknowledged before the listing began is in it.
+	return c.listedAcknowledged(op, len(hist)-1)
+}
+
+// listedAcknowledged: a listing of all of an agent's messages holds every
+// message acknowledged before it began.
+func (c *checker) listedAcknowledged(op *opRecord, at int) *finding {
 	have := map[string]bool{}
-	for _, m := range lst {
+	otids := map[string]bool{}
+	for _, m := range op.RespMsgs {
 		have[m.sig()] = true
+		if m.MessageType == mtUser {
+			otids[m.Otid] = true
+		}
 	}
 	for _, first := range c.msg.sends {
 		if first.Agent != op.Agent {
@@ -522,30 +569,23 @@ func (c *checker) checkListing(op *opRecord) {
 			if a.Out != okOutcome || a.Send == nil || !a.Send.Done || a.Ret >= op.Call {
 				continue
 			}
-			found := false
-			for _, m := range lst {
-				if m.MessageType == mtUser && m.Otid == first.Otid {
-					found = true
-				}
-			}
-			if !found {
-				fail("message-lost", len(hist)-1, "op #%d sent otid %s and was answered before op #%d listed the messages of agent %s, which do not have it", a.ID, first.Otid, op.ID, op.Agent)
-				return
+			if !otids[first.Otid] {
+				return found("message-lost", at, "op #%d sent otid %s and was answered before op #%d listed the messages of agent %s, which do not have it", a.ID, first.Otid, op.ID, op.Agent)
 			}
 			for i := range a.Send.Msgs {
 				if m := &a.Send.Msgs[i]; !a.Send.tentative(m) && !have[m.sig()] {
-					fail("message-lost", len(hist)-1, "op #%d was answered with message %s before op #%d listed the messages of agent %s, which do not have it", a.ID, m, op.ID, op.Agent)
-					return
+					return found("message-lost", at, "op #%d was answered with message %s before op #%d listed the messages of agent %s, which do not have it", a.ID, m, op.ID, op.Agent)
 				}
 			}
 		}
 	}
+	return nil
 }
 
 func limitOf(path string) int {
 	_, q, _ := strings.Cut(path, "?")
-	for _, kv := range strings.Split(q, "&") {
-		if v, ok := strings.CutPrefix(kv, "limit="); ok {
+	for _, param := range strings.Split(q, "&") {
+		if v, ok := strings.CutPrefix(param, "limit="); ok {
 			n := 0
 			fmt.Sscanf(v, "%d", &n)
 			return n
@@ -556,72 +596,78 @@ func limitOf(path string) int {
 
 // checkMemory replays, for each block edited by memory tools only, the
 // memory tool calls of the one agent that made them on its initial value.
-func (c *checker) checkMemory(w *world) {
-	a := c.msg.audit
+func (c *checker) checkMemory() {
+	w := c.w
 	w.mu.Lock()
 	blocks := append([]string(nil), w.blocks...)
 	creates := map[string]*opRecord{}
 	for _, b := range blocks {
-		creates[b] = w.blockCreate[b]
+		creates[b] = w.blockCreatedBy[b]
 	}
 	w.mu.Unlock()
 	for _, b := range blocks {
-		ba := a.blocks[b]
-		create := creates[b]
-		if c.msg.opaque[b] || ba == nil || ba.status != 200 || create == nil {
+		read := c.msg.audit.blocks[b]
+		if c.msg.opaque[b] || read == nil || read.status != 200 || creates[b] == nil || c.clientWrote(b) {
 			continue
 		}
-		initial, ok := "", false
-		switch create.Kind {
-		case kCreateBlock:
-			initial, ok = create.Value, true
-		case kCreateAgent:
-			if i := slices.Index(create.MemBlocks, b); i >= 0 {
-				initial, ok = create.MemValues[i], true
-			}
-		}
-		if !ok || c.clientWrote(b) {
-			continue
-		}
+		initial, ok := initialValue(creates[b], b)
 		edits := c.msg.edits[b]
 		agents := map[string]bool{}
 		for _, e := range edits {
 			agents[e.agent] = true
 		}
-		if len(agents) > 1 {
+		if !ok || len(agents) > 1 {
 			continue
 		}
-		v := initial
-		var done []string
-		for _, e := range edits {
-			next, ok := e.step(v)
-			done = append(done, fmt.Sprintf("%q -> %s", clipString(v, 60), e))
-			if !ok {
-				c.report("memory", fmt.Sprintf("block %s (label %s): the history of agent %s records %s, which cannot come from the block's value %q at that point of the history", b, ba.block.Label, e.agent, e, v),
-					"memory tool calls on the block, in history order, from its initial value:\n"+strings.Join(done, "\n")+"\n"+c.historyOf(b, -1))
-				return
-			}
-			v = next
-		}
-		c.count("memory_blocks_replayed", 1)
-		c.count("memory_edits_replayed", len(edits))
-		if v != ba.block.Value {
-			c.report("memory", fmt.Sprintf("block %s (label %s) holds %q after the run, but its initial value %q with the %d memory tool calls of the history applied is %q", b, ba.block.Label, ba.block.Value, initial, len(edits), v),
-				"memory tool calls on the block, in history order:\n"+strings.Join(done, "\n")+"\n"+c.historyOf(b, -1))
+		if !c.replayMemory(b, read.block, initial, edits) {
 			return
 		}
 	}
+}
+
+// initialValue is the value create gave block b.
+func initialValue(create *opRecord, b string) (string, bool) {
+	if i := slices.Index(create.MemBlocks, b); i >= 0 {
+		return create.MemValues[i], true
+	}
+	if create.Block == b {
+		return create.Value, true
+	}
+	return "", false
+}
+
+// replayMemory replays the memory tool calls edits on block b's initial
+// value, and compares with the value the audit read; false if it reported
+// a violation.
+func (c *checker) replayMemory(b string, final blockJSON, initial string, edits []*toolEdit) bool {
+	v := initial
+	var done []string
+	for _, e := range edits {
+		next, ok := e.step(v)
+		done = append(done, fmt.Sprintf("%q -> %s", clipString(v, 60), e))
+		if !ok {
+			c.report("memory", fmt.Sprintf("block %s (label %s): the history of agent %s records %s, which cannot come from the block's value %q at that point of the history", b, final.Label, e.agent, e, v),
+				"memory tool calls on the block, in history order, from its initial value:\n"+strings.Join(done, "\n")+"\n"+c.historyOf(b, -1))
+			return false
+		}
+		v = next
+	}
+	c.count("memory_blocks_replayed", 1)
+	c.count("memory_edits_replayed", len(edits))
+	if v != final.Value {
+		c.report("memory", fmt.Sprintf("block %s (label %s) holds %q after the run, but its initial value %q with the %d memory tool calls of the history applied is %q", b, final.Label, final.Value, initial, len(edits), v),
+			"memory tool calls on the block, in history order:\n"+strings.Join(done, "\n")+"\n"+c.historyOf(b, -1))
+		return false
+	}
+	return true
 }
 
 // clientWrote reports whether a client may have written block b's value or
 // deleted it after creating it.
 func (c *checker) clientWrote(b string) bool {
 	for _, op := range c.ops {
-		switch op.Kind {
-		case kUpdateBlock, kUpdateAgentBlock, kDeleteBlock:
-			if op.Block == b && op.Out != failedOutcome {
-				return true
-			}
+		if op.Kind.traits().writesBlock && op.Block == b && op.Out != failedOutcome {
+			return true
 		}
 	}
 	return false

@@ -11,7 +11,9 @@
 // create, get, list, update, delete; blocks: create, get, list, edit,
 // attach, detach, delete, directly and through agents; messages: send, some
 // streamed and some token by token, each with an otid and sent again with
-// it after an unknown outcome, and list) while faults chosen from the seed
+// it after an unknown outcome, and list; conversations: create, send to,
+// list; passages: create, delete, list; runs: list), each kind of call a
+// type (ops.go), while faults chosen from the seed
 // hit storage (write and read failures, corruption, latency, disk full,
 // fsync failure, crashes before, after and during a write), the process
 // (crash and restart at any point, in the middle of turns too: every
@@ -39,11 +41,28 @@
 //     (numbered without gaps, indexed, each tool call with its one result,
 //     each in its run's range);
 //   - unexpected-error: no panic, no server error without a fault, and no
-//     turn stopped by an error without a fault that can cause it.
+//     turn stopped by an error without a fault that can cause it;
+//   - liveness: the clients finish within the run timeout, and then every
+//     turn ends, every turn lock is let go and no request waits for one
+//     within the settle timeout (agent.Service.Stats);
+//   - listing: every page a listing answers holds no item twice, no more
+//     than its limit, in its order.
 //
 // After the run, a fresh process with the faults silenced reads every
-// known agent's whole message history and every known block back (the
-// audit), and the message checkers compare (checkmsg.go):
+// known agent's whole message history and every known block back, and
+// every listing the API offers (the audit); the listing checker walks the
+// listings page by page and compares (listing.go, walk.go,
+// checklisting.go):
+//
+//   - listing: pages walked with after cursors in both orders, and back
+//     with before cursors, give the whole listing exactly; the whole
+//     listing holds no item twice, is in order, is the other order
+//     reversed, holds what the model says exists and nothing it says is
+//     gone, and agrees with the other listings (an agent's blocks, a
+//     block's agents).
+//
+// Findings of known defects of the system, bugs not fixed yet, are counted
+// apart (known.go). The message checkers compare (checkmsg.go):
 //
 //   - message-lost: an acknowledged message and every message its answer
 //     returned are in the history, as returned, and in every complete

@@ -43,11 +43,9 @@ const never = math.MaxInt64
 type opRecord struct {
 	ID     int
 	Client int
-	Inc    int // incarnation it was sent to
-	Kind   string
-	Method string
-	Path   string
-	Body   []byte
+	Inc    int       // incarnation it was sent to
+	Kind   operation // what it is (ops.go)
+	request
 
 	// Call and Ret are logical times (a global counter) around the
 	// operation; EffectBy bounds when an unknown operation's effect can
@@ -59,29 +57,46 @@ type opRecord struct {
 	Detail string // the error detail of a 4xx or 5xx
 	Out    outcome
 
+	// Root is the first attempt of a retry, Retries the later attempts of
+	// a first one, and Final (written under world.mu) the latest attempt
+	// answered.
+	Root    *opRecord
+	Retries []*opRecord
+	Final   *opRecord
+
+	// done is set, under world.mu, once the response has been learnt from.
+	done bool
+
+	responses
+}
+
+// request is what a client asked: the call and the arguments it was made
+// from. A retry asks the same.
+type request struct {
+	Method string
+	Path   string
+	Body   []byte
+
 	// Arguments, by kind.
 	// Agent and Block of a create are learnt from its response or, when
 	// its outcome is unknown, from a read that shows what it made; they are
 	// written under world.mu.
-	Agent     string   // target agent id
-	Block     string   // target block id (also of a label edit, resolved)
-	Label     string   // label of a label edit, a new block, ...
-	Value     string   // value written
-	Name      string   // agent name written
-	IDs       []string // block_ids of a create or a PATCH
-	MemLabels []string // memory blocks of a create: labels
-	MemValues []string // and values
-	MemBlocks []string // and ids, once known ("" until then)
+	Agent        string   // target agent id
+	Block        string   // target block id (also of a label edit, resolved)
+	Conversation string   // target conversation id
+	Passage      string   // target passage id
+	Label        string   // label of a label edit, a new block, ...
+	Value        string   // value written: of a block, a passage's text, a conversation's summary
+	Name         string   // agent name written
+	IDs          []string // block_ids of a create or a PATCH
+	MemLabels    []string // memory blocks of a create: labels
+	MemValues    []string // and values
+	MemBlocks    []string // and ids, once known ("" until then)
 
 	// IdemKey is the Idempotency-Key the operation carries ("" none). A
 	// write with a key whose outcome is unknown is retried with the same
-	// key: Root is the first attempt of a retry, Retries the later
-	// attempts of a first one, and Final (written under world.mu) the
-	// latest attempt answered.
+	// key.
 	IdemKey string
-	Root    *opRecord
-	Retries []*opRecord
-	Final   *opRecord
 
 	// Messages: the otid of a message send (of its user message), whether
 	// it streams, and token by token.
@@ -91,22 +106,55 @@ type opRecord struct {
 
 	// Target is the agent or block the operation names, for messages.
 	Target string
-	// done is set, under world.mu, once the response has been learnt from.
-	done bool
+}
 
-	// Parsed responses.
+// clone returns a copy of r that shares no slice with it.
+func (r request) clone() request {
+	r.Body = slices.Clone(r.Body)
+	r.IDs = slices.Clone(r.IDs)
+	r.MemLabels = slices.Clone(r.MemLabels)
+	r.MemValues = slices.Clone(r.MemValues)
+	r.MemBlocks = slices.Clone(r.MemBlocks)
+	return r
+}
+
+// responses are the parsed forms of a 200's body; which one is set
+// depends on the kind.
+type responses struct {
 	RespAgent  *agentJSON
 	RespAgents []agentJSON
 	RespBlock  *blockJSON
 	RespBlocks []blockJSON
 	Send       *sendResp // a message send's answer (complete or not)
 	RespMsgs   []msgJSON // a message listing, oldest first
+	// Conversations, passages and runs: just what the clients learn from.
+	RespConv     *idJSON
+	RespConvs    []idJSON
+	RespPassages []idJSON
+	RespRuns     []idJSON
+}
+
+// idJSON is a conversation, passage or run, as far as the clients care.
+type idJSON struct {
+	ID      string `json:"id"`
+	AgentID string `json:"agent_id"`
+}
+
+func idsOfJSON(objects []idJSON) string {
+	out := make([]string, len(objects))
+	for i, object := range objects {
+		out[i] = object.ID
+	}
+	return "[" + strings.Join(out, " ") + "]"
 }
 
 type agentJSON struct {
 	ID     string      `json:"id"`
 	Name   string      `json:"name"`
 	Blocks []blockJSON `json:"blocks"`
+	// withoutBlocks: listed without its blocks, so Blocks tells nothing
+	// of its attachments.
+	withoutBlocks bool
 }
 
 type blockJSON struct {
@@ -194,40 +242,7 @@ func (op *opRecord) format() string {
 	if op.Root != nil {
 		fmt.Fprintf(&b, " (retry of #%d)", op.Root.ID)
 	}
-	fmt.Fprintf(&b, " -> %d %s", op.Status, op.Out)
-	switch {
-	case op.Detail != "":
-		fmt.Fprintf(&b, " %q", clipString(op.Detail, 120))
-	case op.RespAgent != nil:
-		b.WriteString(" " + op.RespAgent.summary())
-	case op.RespBlock != nil:
-		fmt.Fprintf(&b, " %s", op.RespBlock.summary())
-	case op.RespAgents != nil:
-		parts := make([]string, len(op.RespAgents))
-		for i := range op.RespAgents {
-			parts[i] = op.RespAgents[i].summary()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.RespBlocks != nil:
-		parts := make([]string, len(op.RespBlocks))
-		for i := range op.RespBlocks {
-			parts[i] = op.RespBlocks[i].summary()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.Send != nil:
-		r := op.Send
-		fmt.Fprintf(&b, " stop=%s run=%s", r.Stop, r.RunID)
-		if !r.Done {
-			b.WriteString(" (cut off)")
-		}
-		parts := make([]string, len(r.Msgs))
-		for i := range r.Msgs {
-			parts[i] = r.Msgs[i].String()
-		}
-		fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
-	case op.RespMsgs != nil:
-		fmt.Fprintf(&b, " %d messages", len(op.RespMsgs))
-	}
+	fmt.Fprintf(&b, " -> %d %s%s", op.Status, op.Out, op.answer())
 	if len(op.Retries) > 0 {
 		ids := make([]string, len(op.Retries))
 		for i, r := range op.Retries {
@@ -236,6 +251,51 @@ func (op *opRecord) format() string {
 		fmt.Fprintf(&b, " (retried as %s)", strings.Join(ids, ", "))
 	}
 	return b.String()
+}
+
+// first is the first attempt of op: op itself unless it is a retry.
+func (op *opRecord) first() *opRecord {
+	if op.Root != nil {
+		return op.Root
+	}
+	return op
+}
+
+// answer renders op's response in short, for a history line.
+func (op *opRecord) answer() string {
+	switch {
+	case op.Detail != "":
+		return fmt.Sprintf(" %q", clipString(op.Detail, 120))
+	case op.RespAgent != nil:
+		return " " + op.RespAgent.summary()
+	case op.RespBlock != nil:
+		return " " + op.RespBlock.summary()
+	case op.RespAgents != nil:
+		parts := make([]string, len(op.RespAgents))
+		for i := range op.RespAgents {
+			parts[i] = op.RespAgents[i].summary()
+		}
+		return fmt.Sprintf(" [%s]", strings.Join(parts, "; "))
+	case op.RespBlocks != nil:
+		parts := make([]string, len(op.RespBlocks))
+		for i := range op.RespBlocks {
+			parts[i] = op.RespBlocks[i].summary()
+		}
+		return fmt.Sprintf(" [%s]", strings.Join(parts, "; "))
+	case op.Send != nil:
+		return " " + op.Send.summary()
+	case op.RespMsgs != nil:
+		return fmt.Sprintf(" %d messages", len(op.RespMsgs))
+	case op.RespConv != nil:
+		return " " + op.RespConv.ID
+	case op.RespConvs != nil:
+		return " " + idsOfJSON(op.RespConvs)
+	case op.RespPassages != nil:
+		return " " + idsOfJSON(op.RespPassages)
+	case op.RespRuns != nil:
+		return " " + idsOfJSON(op.RespRuns)
+	}
+	return ""
 }
 
 // finalOut is the outcome of the latest answered attempt of a first
@@ -320,28 +380,33 @@ func (op *opRecord) parseResponse() error {
 		}
 		return nil
 	}
-	var err error
-	switch op.Kind {
-	case kCreateAgent, kGetAgent, kUpdateAgent, kSetBlocks, kAttach, kDetach:
-		op.RespAgent = new(agentJSON)
-		err = json.Unmarshal(op.Resp, op.RespAgent)
-	case kListAgents, kListBlockAgents:
-		err = json.Unmarshal(op.Resp, &op.RespAgents)
-		if op.RespAgents == nil {
-			op.RespAgents = []agentJSON{}
-		}
-	case kCreateBlock, kGetBlock, kUpdateBlock, kUpdateAgentBlock, kGetAgentBlock:
-		op.RespBlock = new(blockJSON)
-		err = json.Unmarshal(op.Resp, op.RespBlock)
-	case kListBlocks, kListAgentBlocks:
-		err = json.Unmarshal(op.Resp, &op.RespBlocks)
-		if op.RespBlocks == nil {
-			op.RespBlocks = []blockJSON{}
-		}
-	case kSendMessage:
-		op.Send, err = parseSend(op.Resp, op.Streaming, op.StreamTokens)
-	case kListMessages:
-		op.RespMsgs, err = parseListing(op.Resp, strings.Contains(op.Path, "order=desc"))
+	return op.Kind.parse(op)
+}
+
+// Parsers of the response shapes the operations share.
+
+func (op *opRecord) parseAgent() error {
+	op.RespAgent = new(agentJSON)
+	return json.Unmarshal(op.Resp, op.RespAgent)
+}
+
+func (op *opRecord) parseAgents() error {
+	err := json.Unmarshal(op.Resp, &op.RespAgents)
+	if op.RespAgents == nil {
+		op.RespAgents = []agentJSON{}
+	}
+	return err
+}
+
+func (op *opRecord) parseBlock() error {
+	op.RespBlock = new(blockJSON)
+	return json.Unmarshal(op.Resp, op.RespBlock)
+}
+
+func (op *opRecord) parseBlocks() error {
+	err := json.Unmarshal(op.Resp, &op.RespBlocks)
+	if op.RespBlocks == nil {
+		op.RespBlocks = []blockJSON{}
 	}
 	return err
 }

@@ -58,10 +58,21 @@ type scriptedLLM struct {
 	mu  sync.Mutex
 	rng *rand.Rand
 	n   int // markers and call ids handed out
+	// answeredNothing are the agents given a reply with no text, no
+	// reasoning and no tool call (see knownDefects).
+	answeredNothing map[string]bool
 }
 
 func newScriptedLLM(s *system) *scriptedLLM {
-	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM)}
+	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM), answeredNothing: map[string]bool{}}
+}
+
+// gaveNothing reports whether the model gave agentID a reply with nothing
+// in it.
+func (m *scriptedLLM) gaveNothing(agentID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.answeredNothing[agentID]
 }
 
 // llmProvider is one incarnation's provider and resolver: a request may
@@ -261,6 +272,9 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 	if bad {
 		m.spoil(v, resp)
 	}
+	if resp.Content == "" && resp.Reasoning == "" && len(resp.ToolCalls) == 0 {
+		m.answeredNothing[v.agentID] = true
+	}
 	if resp.StopReason == "" {
 		resp.StopReason = llm.StopEndTurn
 		if len(resp.ToolCalls) > 0 {
@@ -268,31 +282,40 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 		}
 	}
 	resp.Usage = llm.Usage{PromptTokens: 100 + 10*v.steps, CompletionTokens: 5 + len(resp.Content)/4 + 10*len(resp.ToolCalls)}
+	if !stream {
+		return resp, nil
+	}
+	return resp, m.deltas(resp, streamCalls)
+}
+
+// deltas draws how resp streams: its reasoning and text in pieces, and its
+// tool calls' arguments too when streamCalls. Called with m.mu held.
+func (m *scriptedLLM) deltas(resp *llm.Response, streamCalls bool) []llm.Delta {
+	r := m.rng
 	var pieces []llm.Delta
-	if stream {
-		for _, p := range split(r, resp.Reasoning) {
-			pieces = append(pieces, llm.Delta{Reasoning: p})
+	for _, p := range split(r, resp.Reasoning) {
+		pieces = append(pieces, llm.Delta{Reasoning: p})
+	}
+	for _, p := range split(r, resp.Content) {
+		pieces = append(pieces, llm.Delta{Content: p})
+	}
+	if !streamCalls {
+		return pieces
+	}
+	for i, tc := range resp.ToolCalls {
+		a := split(r, tc.Arguments)
+		if len(a) == 0 {
+			a = []string{""}
 		}
-		for _, p := range split(r, resp.Content) {
-			pieces = append(pieces, llm.Delta{Content: p})
-		}
-		if streamCalls {
-			for i, tc := range resp.ToolCalls {
-				a := split(r, tc.Arguments)
-				if len(a) == 0 {
-					a = []string{""}
-				}
-				for j, p := range a {
-					d := &llm.ToolCallDelta{Index: i, Arguments: p}
-					if j == 0 {
-						d.ID, d.Name = tc.ID, tc.Name
-					}
-					pieces = append(pieces, llm.Delta{ToolCall: d})
-				}
+		for j, p := range a {
+			d := &llm.ToolCallDelta{Index: i, Arguments: p}
+			if j == 0 {
+				d.ID, d.Name = tc.ID, tc.Name
 			}
+			pieces = append(pieces, llm.Delta{ToolCall: d})
 		}
 	}
-	return resp, pieces
+	return pieces
 }
 
 // split cuts s into one to three non-empty pieces.
@@ -354,66 +377,27 @@ func (m *scriptedLLM) toolArgs(v *reqView, name string) string {
 	if r.IntN(6) == 0 {
 		fresh += "\n" + m.tokenLocked()
 	}
-	old := func() string {
-		switch x := r.IntN(20); {
-		case x < 14:
-			var once []string
-			for _, w := range strings.FieldsFunc(value, func(c rune) bool { return c == '\n' || c == ' ' }) {
-				if strings.Count(value, w) == 1 {
-					once = append(once, w)
-				}
-			}
-			if len(once) > 0 {
-				return once[r.IntN(len(once))]
-			}
-			return value
-		case x < 17:
-			return "absent-" + m.tokenLocked()
-		case x < 19:
-			return "-" // usually in the block more than once
-		}
-		return ""
-	}
+	// Made first whatever the tool: under wasm, each new map draws from
+	// the seeded random source, so moving it would change every run.
 	a := map[string]any{"label": label}
 	switch name {
-	case toolMemoryReplace:
-		a["old_str"], a["new_str"] = old(), fresh
-	case toolCoreMemoryReplace:
-		a["old_content"], a["new_content"] = old(), fresh
-	case toolCoreMemoryAppend:
-		a["content"] = fresh
-	case toolMemoryInsert:
-		a["new_str"] = fresh
-		lines := 0
-		if value != "" {
-			lines = strings.Count(value, "\n") + 1
-		}
-		switch x := r.IntN(20); {
-		case x < 8:
-		case x < 16:
-			a["insert_line"] = r.IntN(lines + 1)
-		case x < 18:
-			a["insert_line"] = lines + 1 + r.IntN(3)
-		default:
-			a["insert_line"] = -1
-		}
 	case toolConversationSearch:
-		q := "llm"
-		if len(v.words) > 0 && r.IntN(3) > 0 {
-			q = v.words[r.IntN(len(v.words))]
-		}
-		s := map[string]any{"query": q}
-		switch r.IntN(8) {
-		case 0:
-			s["roles"] = []string{"user"}
-		case 1:
-			s["limit"] = 0 // out of range
-		}
-		return args(s)
+		return m.searchArgs(v)
 	case toolArchivalInsert:
 		return args(map[string]any{"content": "note " + fresh, "tags": []string{"sim"}})
 	case toolArchivalSearch:
 		return args(map[string]any{"query": "note"})
+	}
+	switch name {
+	case toolMemoryReplace:
+		a["old_str"], a["new_str"] = m.oldText(value), fresh
+	case toolCoreMemoryReplace:
+		a["old_content"], a["new_content"] = m.oldText(value), fresh
+	case toolCoreMemoryAppend:
+		a["content"] = fresh
+	case toolMemoryInsert:
+		a["new_str"] = fresh
+		m.insertLine(a, value)
 	}
 	if r.IntN(12) == 0 {
 		// A required argument left out. (Never new_str of memory_replace
@@ -424,6 +408,69 @@ func (m *scriptedLLM) toolArgs(v *reqView, name string) string {
 			toolCoreMemoryAppend: "content", toolMemoryInsert: "new_str"}[name])
 	}
 	return args(a)
+}
+
+// oldText draws the text a replace names: mostly a word found once in
+// value, sometimes one not there or there more than once, or none. Called
+// with m.mu held.
+func (m *scriptedLLM) oldText(value string) string {
+	r := m.rng
+	switch x := r.IntN(20); {
+	case x < 14:
+		var once []string
+		for _, w := range strings.FieldsFunc(value, func(c rune) bool { return c == '\n' || c == ' ' }) {
+			if strings.Count(value, w) == 1 {
+				once = append(once, w)
+			}
+		}
+		if len(once) > 0 {
+			return once[r.IntN(len(once))]
+		}
+		return value
+	case x < 17:
+		return "absent-" + m.tokenLocked()
+	case x < 19:
+		return "-" // usually in the block more than once
+	}
+	return ""
+}
+
+// insertLine draws where a memory_insert goes, into a: the end (no
+// argument), a line of value, a line past its end, or -1. Called with m.mu
+// held.
+func (m *scriptedLLM) insertLine(a map[string]any, value string) {
+	r := m.rng
+	lines := 0
+	if value != "" {
+		lines = strings.Count(value, "\n") + 1
+	}
+	switch x := r.IntN(20); {
+	case x < 8:
+	case x < 16:
+		a["insert_line"] = r.IntN(lines + 1)
+	case x < 18:
+		a["insert_line"] = lines + 1 + r.IntN(3)
+	default:
+		a["insert_line"] = -1
+	}
+}
+
+// searchArgs draws the arguments of a conversation_search. Called with m.mu
+// held.
+func (m *scriptedLLM) searchArgs(v *reqView) string {
+	r := m.rng
+	q := "llm"
+	if len(v.words) > 0 && r.IntN(3) > 0 {
+		q = v.words[r.IntN(len(v.words))]
+	}
+	search := map[string]any{"query": q}
+	switch r.IntN(8) {
+	case 0:
+		search["roles"] = []string{"user"}
+	case 1:
+		search["limit"] = 0 // out of range
+	}
+	return args(search)
 }
 
 // spoil makes resp a response a model should not give. Called with m.mu

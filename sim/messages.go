@@ -108,6 +108,20 @@ type sendResp struct {
 	Tokens bool
 }
 
+func (r *sendResp) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "stop=%s run=%s", r.Stop, r.RunID)
+	if !r.Done {
+		b.WriteString(" (cut off)")
+	}
+	parts := make([]string, len(r.Msgs))
+	for i := range r.Msgs {
+		parts[i] = r.Msgs[i].String()
+	}
+	fmt.Fprintf(&b, " [%s]", strings.Join(parts, "; "))
+	return b.String()
+}
+
 // clean reports whether the turn stopped after committing every step it
 // took: then every part streamed as deltas was committed.
 func (r *sendResp) clean() bool {
@@ -201,20 +215,20 @@ func (r *sendResp) addPart(m msgJSON) {
 }
 
 func parseListing(body []byte, desc bool) ([]msgJSON, error) {
-	var ms []msgJSON
-	if err := json.Unmarshal(body, &ms); err != nil {
+	var parts []msgJSON
+	if err := json.Unmarshal(body, &parts); err != nil {
 		return nil, err
 	}
-	for i := range ms {
-		ms[i].decodeText()
+	for i := range parts {
+		parts[i].decodeText()
 	}
 	if desc {
-		slices.Reverse(ms)
+		slices.Reverse(parts)
 	}
-	if ms == nil {
-		ms = []msgJSON{}
+	if parts == nil {
+		parts = []msgJSON{}
 	}
-	return ms, nil
+	return parts, nil
 }
 
 // ---- stored messages and their tool calls ------------------------------------
@@ -285,91 +299,125 @@ const (
 // the arguments args (a JSON object as text), reading the arguments as the
 // agent does. It returns the label the call names too.
 func applyMemoryTool(name, args, value string) (label, next string, out toolOutcome) {
-	a := map[string]json.RawMessage{}
-	if strings.TrimSpace(args) != "" {
-		if json.Unmarshal([]byte(args), &a) != nil {
-			return "", "", toolBadArgs
-		}
+	a, ok := parseToolArgs(args)
+	if !ok {
+		return "", "", toolBadArgs
 	}
-	bad := false
-	str := func(k string, required bool) string {
-		v, ok := a[k]
-		if !ok || string(v) == "null" {
-			bad = bad || required
-			return ""
-		}
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			bad = true
-		}
-		return s
-	}
-	integer := func(k string, def int) int {
-		v, ok := a[k]
-		if !ok || string(v) == "null" {
-			return def
-		}
-		var f float64
-		if json.Unmarshal(v, &f) != nil || f != float64(int(f)) {
-			bad = true
-			return 0
-		}
-		return int(f)
-	}
-	label = str("label", true)
-	if bad {
+	label = a.str("label", true)
+	if a.bad {
 		return label, "", toolBadArgs
 	}
 	switch name {
 	case toolCoreMemoryAppend:
-		content := str("content", true)
-		if bad {
-			return label, "", toolBadArgs
-		}
-		if value == "" {
-			return label, content, toolApplies
-		}
-		return label, value + "\n" + content, toolApplies
+		next, out = coreMemoryAppend(a, value)
 	case toolCoreMemoryReplace:
-		old := str("old_content", true)
-		repl := str("new_content", false)
-		if bad {
-			return label, "", toolBadArgs
-		}
-		if old == "" || !strings.Contains(value, old) {
-			return label, "", toolRefused
-		}
-		return label, strings.ReplaceAll(value, old, repl), toolApplies
+		next, out = replaceAll(a, value, "old_content", "new_content")
 	case toolMemoryInsert:
-		text := str("new_str", true)
-		at := integer("insert_line", -1)
-		if bad {
-			return label, "", toolBadArgs
-		}
-		var lines []string
-		if value != "" {
-			lines = strings.Split(value, "\n")
-		}
-		if at == -1 {
-			at = len(lines)
-		}
-		if at < 0 || at > len(lines) {
-			return label, "", toolRefused
-		}
-		lines = slices.Insert(lines, at, strings.Split(text, "\n")...)
-		return label, strings.Join(lines, "\n"), toolApplies
+		next, out = memoryInsert(a, value)
 	case toolMemoryReplace:
-		old := str("old_str", true)
-		repl := str("new_str", false)
-		if bad {
-			return label, "", toolBadArgs
-		}
-		if n := strings.Count(value, old); old == "" || n != 1 {
-			return label, "", toolRefused
-		}
-		return label, strings.Replace(value, old, repl, 1), toolApplies
+		next, out = replaceOnce(a, value)
+	default:
+		return label, "", toolBadArgs
 	}
-	return label, "", toolBadArgs
+	return label, next, out
+}
+
+// toolArgs are a tool call's arguments, read as the agent reads them: bad
+// is set once one is missing though required, or of the wrong type.
+type toolArgs struct {
+	fields map[string]json.RawMessage
+	bad    bool
+}
+
+func parseToolArgs(args string) (*toolArgs, bool) {
+	a := &toolArgs{fields: map[string]json.RawMessage{}}
+	if strings.TrimSpace(args) != "" && json.Unmarshal([]byte(args), &a.fields) != nil {
+		return nil, false
+	}
+	return a, true
+}
+
+func (a *toolArgs) str(k string, required bool) string {
+	v, ok := a.fields[k]
+	if !ok || string(v) == "null" {
+		a.bad = a.bad || required
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		a.bad = true
+	}
+	return s
+}
+
+func (a *toolArgs) integer(k string, def int) int {
+	v, ok := a.fields[k]
+	if !ok || string(v) == "null" {
+		return def
+	}
+	var f float64
+	if json.Unmarshal(v, &f) != nil || f != float64(int(f)) {
+		a.bad = true
+		return 0
+	}
+	return int(f)
+}
+
+func coreMemoryAppend(a *toolArgs, value string) (string, toolOutcome) {
+	content := a.str("content", true)
+	switch {
+	case a.bad:
+		return "", toolBadArgs
+	case value == "":
+		return content, toolApplies
+	}
+	return value + "\n" + content, toolApplies
+}
+
+// replaceAll is core_memory_replace: every occurrence of the old text.
+func replaceAll(a *toolArgs, value, oldKey, newKey string) (string, toolOutcome) {
+	old := a.str(oldKey, true)
+	repl := a.str(newKey, false)
+	switch {
+	case a.bad:
+		return "", toolBadArgs
+	case old == "" || !strings.Contains(value, old):
+		return "", toolRefused
+	}
+	return strings.ReplaceAll(value, old, repl), toolApplies
+}
+
+// replaceOnce is memory_replace: the old text must be there exactly once.
+func replaceOnce(a *toolArgs, value string) (string, toolOutcome) {
+	old := a.str("old_str", true)
+	repl := a.str("new_str", false)
+	switch {
+	case a.bad:
+		return "", toolBadArgs
+	case old == "" || strings.Count(value, old) != 1:
+		return "", toolRefused
+	}
+	return strings.Replace(value, old, repl, 1), toolApplies
+}
+
+func memoryInsert(a *toolArgs, value string) (string, toolOutcome) {
+	text := a.str("new_str", true)
+	at := a.integer("insert_line", -1)
+	if a.bad {
+		return "", toolBadArgs
+	}
+	var lines []string
+	if value != "" {
+		lines = strings.Split(value, "\n")
+	}
+	if at == -1 {
+		at = len(lines)
+	}
+	if at < 0 || at > len(lines) {
+		return "", toolRefused
+	}
+	lines = slices.Insert(lines, at, strings.Split(text, "\n")...)
+	return strings.Join(lines, "\n"), toolApplies
 }
 
 // toolEdit is a memory tool call in an agent's history, with its result.

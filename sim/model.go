@@ -17,77 +17,77 @@ import (
 // attached to. Checking the projections separately is sound: a linearizable
 // history has linearizable projections.
 
-// mopKind is a model operation.
-type mopKind int
+// modelOpKind is what a model operation does.
+type modelOpKind int
 
 const (
 	// Agent objects.
-	aCreate     mopKind = iota // create with name and attachments
-	aRead                      // exists (with name and attachments if known) or not
-	aUpdateName                // PATCH name
-	aSetBlocks                 // PATCH block_ids
-	aDelete                    // DELETE
-	aAttach                    // attach block
-	aDetach                    // detach block
-	aEditLabel                 // edit an attached block by label
-	aHasBlock                  // get an attached block by label
-	aProbe                     // is block attached (from a block's agent list)
-	aBlockGone                 // the block was deleted: detached everywhere
+	agentCreate    modelOpKind = iota // create with name and attachments
+	agentRead                         // exists (with name and attachments if known) or not
+	agentRename                       // PATCH name
+	agentSetBlocks                    // PATCH block_ids
+	agentDelete                       // DELETE
+	agentAttach                       // attach block
+	agentDetach                       // detach block
+	agentEditLabel                    // edit an attached block by label
+	agentHasBlock                     // get an attached block by label
+	agentProbe                        // is block attached (from a block's agent list)
+	agentBlockGone                    // the block was deleted: detached everywhere
 	// Block objects.
-	bCreate   // create with value
-	bRead     // exists with value, or not
-	bWrite    // set value
-	bDelete   // delete
-	bToolEdit // a memory tool call of an agent's turn, with its result
+	blockCreate   // create with value
+	blockRead     // exists with value, or not
+	blockWrite    // set value
+	blockDelete   // delete
+	blockToolEdit // a memory tool call of an agent's turn, with its result
 )
 
-var mopNames = map[mopKind]string{
-	aCreate: "create", aRead: "read", aUpdateName: "rename", aSetBlocks: "set-blocks", aDelete: "delete",
-	aAttach: "attach", aDetach: "detach", aEditLabel: "edit-by-label", aHasBlock: "has-block", aProbe: "probe",
-	aBlockGone: "block-deleted", bCreate: "create", bRead: "read", bWrite: "write", bDelete: "delete",
-	bToolEdit: "tool-edit",
+var modelOpNames = map[modelOpKind]string{
+	agentCreate: "create", agentRead: "read", agentRename: "rename", agentSetBlocks: "set-blocks", agentDelete: "delete",
+	agentAttach: "attach", agentDetach: "detach", agentEditLabel: "edit-by-label", agentHasBlock: "has-block", agentProbe: "probe",
+	agentBlockGone: "block-deleted", blockCreate: "create", blockRead: "read", blockWrite: "write", blockDelete: "delete",
+	blockToolEdit: "tool-edit",
 }
 
-// result of a model operation.
-type mres int
+// modelResult is the result of a model operation.
+type modelResult int
 
 const (
-	rOK          mres = iota // acknowledged
-	rUnknown                 // may or may not have happened
-	rAbsent                  // the object (agent, or block for block objects) was not found
-	rNoBlock                 // on an agent: the named block does not exist
-	rNotAttached             // on an agent: the named block is not attached
+	resultOK          modelResult = iota // acknowledged
+	resultUnknown                        // may or may not have happened
+	resultAbsent                         // the object (agent, or block for block objects) was not found
+	resultNoBlock                        // on an agent: the named block does not exist
+	resultNotAttached                    // on an agent: the named block is not attached
 )
 
-// mop is one model operation on one object.
-type mop struct {
+// modelOp is one model operation on one object.
+type modelOp struct {
 	op        *opRecord
-	obj       string // "agent <id>" or "block <id>"
-	kind      mopKind
-	res       mres
+	object    string // "agent <id>" or "block <id>"
+	kind      modelOpKind
+	result    modelResult
 	call, ret int64
 
-	name    string // aCreate/aUpdateName: name written; reads: name seen ("" unknown)
-	att     string // aCreate/aSetBlocks: attachments written; reads: seen (hasAtt)
-	hasAtt  bool
-	block   string // the block an agent operation names
-	present bool   // aRead/aProbe/bRead: seen present
-	value   string // bCreate/bWrite: written; bRead: seen
+	name        string // agentCreate/agentRename: name written; reads: name seen ("" unknown)
+	attached    string // agentCreate/agentSetBlocks: attachments written; reads: seen (hasAttached)
+	hasAttached bool
+	block       string // the block an agent operation names
+	present     bool   // agentRead/agentProbe/blockRead: seen present
+	value       string // blockCreate/blockWrite: written; blockRead: seen
 	// Responses of acknowledged agent writes: the state after.
-	respName string
-	respAtt  string
-	hasResp  bool
-	// anyValue: a bRead that saw the block but whose value the model
+	respName     string
+	respAttached string
+	hasResp      bool
+	// anyValue: a blockRead that saw the block but whose value the model
 	// cannot know (written by a memory tool of a turn whose history is
 	// gone).
 	anyValue bool
-	// edit is a bToolEdit's call and result.
+	// edit is a blockToolEdit's call and result.
 	edit *toolEdit
 }
 
-func (m *mop) String() string {
+func (m *modelOp) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s", mopNames[m.kind])
+	fmt.Fprintf(&b, "%s", modelOpNames[m.kind])
 	if m.block != "" {
 		fmt.Fprintf(&b, " %s", m.block)
 	}
@@ -103,37 +103,40 @@ func (m *mop) String() string {
 	if m.edit != nil {
 		fmt.Fprintf(&b, " %s", m.edit)
 	}
-	if m.hasAtt {
-		fmt.Fprintf(&b, " att=[%s]", m.att)
+	if m.hasAttached {
+		fmt.Fprintf(&b, " att=[%s]", m.attached)
 	}
-	switch m.res {
-	case rOK:
-		if m.kind == aRead || m.kind == bRead || m.kind == aProbe {
-			if m.present {
-				b.WriteString(" -> present")
-			} else {
-				b.WriteString(" -> absent")
-			}
-		} else {
-			b.WriteString(" -> ok")
-		}
-	case rUnknown:
-		b.WriteString(" -> unknown")
-	case rAbsent:
-		b.WriteString(" -> not found")
-	case rNoBlock:
-		b.WriteString(" -> block not found")
-	case rNotAttached:
-		b.WriteString(" -> not attached")
-	}
+	b.WriteString(m.resultString())
 	return b.String()
 }
 
-// agentState is an agent object's state; att is its sorted attached block
-// ids, joined by commas.
+func (m *modelOp) resultString() string {
+	switch m.result {
+	case resultOK:
+		switch {
+		case m.kind != agentRead && m.kind != blockRead && m.kind != agentProbe:
+			return " -> ok"
+		case m.present:
+			return " -> present"
+		}
+		return " -> absent"
+	case resultUnknown:
+		return " -> unknown"
+	case resultAbsent:
+		return " -> not found"
+	case resultNoBlock:
+		return " -> block not found"
+	case resultNotAttached:
+		return " -> not attached"
+	}
+	return ""
+}
+
+// agentState is an agent object's state; attached is its sorted attached
+// block ids, joined by commas.
 type agentState struct {
-	exists, gone bool
-	name, att    string
+	exists, gone   bool
+	name, attached string
 }
 
 type blockState struct {
@@ -148,19 +151,19 @@ func joinIDs(ids []string) string {
 	return strings.Join(ids, ",")
 }
 
-func splitIDs(att string) []string {
-	if att == "" {
+func splitIDs(joined string) []string {
+	if joined == "" {
 		return nil
 	}
-	return strings.Split(att, ",")
+	return strings.Split(joined, ",")
 }
 
-func attHas(att, id string) bool { return slices.Contains(splitIDs(att), id) }
+func hasID(joined, id string) bool { return slices.Contains(splitIDs(joined), id) }
 
-func attAdd(att, id string) string { return joinIDs(append(splitIDs(att), id)) }
+func addID(joined, id string) string { return joinIDs(append(splitIDs(joined), id)) }
 
-func attRemove(att, id string) string {
-	ids := splitIDs(att)
+func removeID(joined, id string) string {
+	ids := splitIDs(joined)
 	ids = slices.DeleteFunc(ids, func(x string) bool { return x == id })
 	return strings.Join(ids, ",")
 }
@@ -174,129 +177,108 @@ func maybe(s, next any, possible bool) []any {
 	return []any{s, next}
 }
 
-func stepAgent(s agentState, m *mop) []any {
-	ok := func(cond bool, next agentState) []any {
-		if !cond {
-			return nil
-		}
-		if m.hasResp && (next.name != m.respName || next.att != m.respAtt) {
-			return nil
-		}
-		return []any{next}
+// keepIf is the set of states after a read: s if the read can be of s,
+// else none.
+func keepIf(s any, cond bool) []any {
+	if cond {
+		return []any{s}
 	}
-	keep := func(cond bool) []any {
-		if cond {
-			return []any{s}
-		}
-		return nil
-	}
+	return nil
+}
+
+func stepAgent(s agentState, m *modelOp) []any {
 	// Results every agent operation shares.
-	switch m.res {
-	case rAbsent:
-		return keep(!s.exists)
-	case rNoBlock, rNotAttached:
-		return keep(s.exists && !attHas(s.att, m.block))
+	switch m.result {
+	case resultAbsent:
+		return keepIf(s, !s.exists)
+	case resultNoBlock, resultNotAttached:
+		return keepIf(s, s.exists && !hasID(s.attached, m.block))
 	}
 	switch m.kind {
-	case aCreate:
-		next := agentState{exists: true, name: m.name, att: m.att}
-		if m.res == rUnknown {
-			return maybe(s, next, !s.exists && !s.gone)
-		}
-		return ok(!s.exists && !s.gone, next)
-	case aRead:
+	case agentRead:
 		if !m.present {
-			return keep(!s.exists)
+			return keepIf(s, !s.exists)
 		}
-		return keep(s.exists && (m.name == "" || m.name == s.name) && (!m.hasAtt || m.att == s.att))
-	case aHasBlock:
-		return keep(s.exists && attHas(s.att, m.block))
-	case aProbe:
+		return keepIf(s, s.exists && (m.name == "" || m.name == s.name) && (!m.hasAttached || m.attached == s.attached))
+	case agentHasBlock:
+		return keepIf(s, s.exists && hasID(s.attached, m.block))
+	case agentProbe:
 		if m.present {
-			return keep(s.exists && attHas(s.att, m.block) && (m.name == "" || m.name == s.name))
+			return keepIf(s, s.exists && hasID(s.attached, m.block) && (m.name == "" || m.name == s.name))
 		}
-		return keep(!s.exists || !attHas(s.att, m.block))
-	case aUpdateName:
-		next := s
-		next.name = m.name
-		if m.res == rUnknown {
-			return maybe(s, next, s.exists)
-		}
-		return ok(s.exists, next)
-	case aSetBlocks:
-		next := s
-		next.att = m.att
-		if m.res == rUnknown {
-			return maybe(s, next, s.exists)
-		}
-		return ok(s.exists, next)
-	case aDelete:
-		next := agentState{gone: true}
-		if m.res == rUnknown {
-			return maybe(s, next, s.exists)
-		}
-		return ok(s.exists, next)
-	case aAttach:
-		next := s
-		next.att = attAdd(s.att, m.block)
-		if m.res == rUnknown {
-			return maybe(s, next, s.exists)
-		}
-		return ok(s.exists, next)
-	case aDetach:
-		next := s
-		next.att = attRemove(s.att, m.block)
-		if m.res == rUnknown {
-			return maybe(s, next, s.exists)
-		}
-		return ok(s.exists && attHas(s.att, m.block), next)
-	case aEditLabel:
-		if m.res == rUnknown {
+		return keepIf(s, !s.exists || !hasID(s.attached, m.block))
+	case agentEditLabel:
+		// The block's value is its own object's; here it only tells
+		// that the block was attached.
+		if m.result == resultUnknown {
 			return []any{s}
 		}
-		return keep(s.exists && attHas(s.att, m.block))
-	case aBlockGone:
-		next := s
-		next.att = attRemove(s.att, m.block)
-		if m.res == rUnknown {
-			return maybe(s, next, true)
-		}
-		return []any{next}
+		return keepIf(s, s.exists && hasID(s.attached, m.block))
+	}
+	next, applies, mayApply := agentWrite(s, m)
+	if m.result == resultUnknown {
+		return maybe(s, next, mayApply)
+	}
+	if !applies || m.hasResp && (next.name != m.respName || next.attached != m.respAttached) {
+		return nil
+	}
+	return []any{next}
+}
+
+// agentWrite is the state write m makes of s, whether an acknowledged m
+// can apply to s, and whether one of unknown outcome can.
+func agentWrite(s agentState, m *modelOp) (next agentState, applies, mayApply bool) {
+	next = s
+	switch m.kind {
+	case agentCreate:
+		possible := !s.exists && !s.gone
+		return agentState{exists: true, name: m.name, attached: m.attached}, possible, possible
+	case agentRename:
+		next.name = m.name
+		return next, s.exists, s.exists
+	case agentSetBlocks:
+		next.attached = m.attached
+		return next, s.exists, s.exists
+	case agentDelete:
+		return agentState{gone: true}, s.exists, s.exists
+	case agentAttach:
+		next.attached = addID(s.attached, m.block)
+		return next, s.exists, s.exists
+	case agentDetach:
+		next.attached = removeID(s.attached, m.block)
+		return next, s.exists && hasID(s.attached, m.block), s.exists
+	case agentBlockGone:
+		next.attached = removeID(s.attached, m.block)
+		return next, true, true
 	}
 	panic(fmt.Sprintf("sim: agent model: operation %d", m.kind))
 }
 
-func stepBlock(s blockState, m *mop) []any {
-	keep := func(cond bool) []any {
-		if cond {
-			return []any{s}
-		}
-		return nil
-	}
-	if m.res == rAbsent {
-		return keep(!s.exists)
+func stepBlock(s blockState, m *modelOp) []any {
+	if m.result == resultAbsent {
+		return keepIf(s, !s.exists)
 	}
 	switch m.kind {
-	case bCreate:
+	case blockCreate:
 		next := blockState{exists: true, value: m.value}
-		if m.res == rUnknown {
+		if m.result == resultUnknown {
 			return maybe(s, next, !s.exists && !s.gone)
 		}
 		if s.exists || s.gone {
 			return nil
 		}
 		return []any{next}
-	case bRead:
+	case blockRead:
 		if !m.present {
-			return keep(!s.exists)
+			return keepIf(s, !s.exists)
 		}
-		return keep(s.exists && (m.anyValue || s.value == m.value))
-	case bToolEdit:
+		return keepIf(s, s.exists && (m.anyValue || s.value == m.value))
+	case blockToolEdit:
 		// A call that named no attached block or had unusable arguments
 		// did nothing; one that succeeded found the block and changed it
 		// as the tool does; one that failed on the value left it.
 		if !s.exists {
-			return keep(m.edit.noEffect())
+			return keepIf(s, m.edit.noEffect())
 		}
 		next := s
 		v, ok := m.edit.step(s.value)
@@ -305,19 +287,19 @@ func stepBlock(s blockState, m *mop) []any {
 		}
 		next.value = v
 		return []any{next}
-	case bWrite:
+	case blockWrite:
 		next := s
 		next.value = m.value
-		if m.res == rUnknown {
+		if m.result == resultUnknown {
 			return maybe(s, next, s.exists)
 		}
 		if !s.exists {
 			return nil
 		}
 		return []any{next}
-	case bDelete:
+	case blockDelete:
 		next := blockState{gone: true}
-		if m.res == rUnknown {
+		if m.result == resultUnknown {
 			return maybe(s, next, s.exists)
 		}
 		if !s.exists {
@@ -328,12 +310,12 @@ func stepBlock(s blockState, m *mop) []any {
 	panic(fmt.Sprintf("sim: block model: operation %d", m.kind))
 }
 
-// model is the porcupine model of one object's history.
-var model = porcupine.NondeterministicModel{
+// objectModel is the porcupine model of one object's history.
+var objectModel = porcupine.NondeterministicModel{
 	Init: func() []any { return []any{nil} },
 	Step: func(state, input, _ any) []any {
-		m := input.(*mop)
-		if strings.HasPrefix(m.obj, "agent ") {
+		m := input.(*modelOp)
+		if strings.HasPrefix(m.object, "agent ") {
 			s, _ := state.(agentState)
 			return stepAgent(s, m)
 		}
@@ -346,16 +328,16 @@ var model = porcupine.NondeterministicModel{
 		fmt.Fprintf(h, "%v", state)
 		return h.Sum64()
 	},
-	DescribeOperation: func(input, _ any) string { return input.(*mop).String() },
+	DescribeOperation: func(input, _ any) string { return input.(*modelOp).String() },
 	DescribeState:     func(state any) string { return fmt.Sprintf("%+v", state) },
 }
 
-var linearModel = model.ToModel()
+var linearModel = objectModel.ToModel()
 
 // checkLinearizable checks one object's history.
-func checkLinearizable(mops []*mop) bool {
-	ops := make([]porcupine.Operation, len(mops))
-	for i, m := range mops {
+func checkLinearizable(modelOps []*modelOp) bool {
+	ops := make([]porcupine.Operation, len(modelOps))
+	for i, m := range modelOps {
 		ops[i] = porcupine.Operation{ClientId: m.op.Client, Input: m, Call: m.call, Return: m.ret}
 	}
 	return porcupine.CheckOperations(linearModel, ops)
@@ -364,8 +346,8 @@ func checkLinearizable(mops []*mop) bool {
 // minimize drops reads from an illegal history while it stays illegal,
 // leaving a short history that still shows the violation. Writes stay: a
 // history without one of its writes is not a history that happened.
-func minimize(mops []*mop) []*mop {
-	out := slices.Clone(mops)
+func minimize(modelOps []*modelOp) []*modelOp {
+	out := slices.Clone(modelOps)
 	for i := len(out) - 1; i >= 0; i-- {
 		if !isRead(out[i]) {
 			continue
@@ -378,10 +360,10 @@ func minimize(mops []*mop) []*mop {
 	return out
 }
 
-func isRead(m *mop) bool {
+func isRead(m *modelOp) bool {
 	switch m.kind {
-	case aRead, aHasBlock, aProbe, bRead:
+	case agentRead, agentHasBlock, agentProbe, blockRead:
 		return true
 	}
-	return m.res == rAbsent || m.res == rNoBlock || m.res == rNotAttached
+	return m.result == resultAbsent || m.result == resultNoBlock || m.result == resultNotAttached
 }

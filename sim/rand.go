@@ -18,6 +18,7 @@ const (
 	streamClient  = 0x636c69656e74 // "client" + client number
 	streamVariant = 0x76617269616e // "varian(t)"
 	streamLLM     = 0x6c6c6d       // "llm"
+	streamAudit   = 0x6175646974   // "audit"
 )
 
 // splitmix64 scrambles x; it spreads nearby seeds far apart.

@@ -1,7 +1,8 @@
 package sim
 
 import (
-	"sort"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -32,20 +33,37 @@ func run(cfg Config) (Result, *system, *world) {
 		s.violation("liveness", "", "the service did not start: %v", err)
 		return s.result(nil, base.Now().Sub(started)), s, nil
 	}
-
 	w := newWorld(s)
+	if !s.runClients(w) {
+		return s.result(nil, base.Now().Sub(started)), s, w
+	}
+	s.awaitSettled()
+	s.stopAll()
+	rep := s.checkInvariants("at the end of the run")
+	s.final = s.runAudit(w)
+	s.checkFamiliesSeen(rep, s.final)
+	return s.result(w, base.Now().Sub(started)), s, w
+}
+
+// hangGrace bounds, in simulated time, how long clients that did not finish
+// within the run timeout may take to return once their process is crashed.
+const hangGrace = 10 * time.Second
+
+// runClients runs the clients until they have issued every operation. It
+// reports false if they did not finish: then the run ends with a liveness
+// violation and without the audit.
+func (s *system) runClients(w *world) bool {
+	cfg := s.cfg
+	clients := make([]*client, cfg.Clients)
 	var wg sync.WaitGroup
-	for i := range cfg.Clients {
+	for i := range clients {
 		n := cfg.Ops / cfg.Clients
 		if i < cfg.Ops%cfg.Clients {
 			n++
 		}
 		c := &client{n: i, sys: s, w: w, rng: newRand(cfg.Seed, streamClient+uint64(i)), ops: n}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.run()
-		}()
+		clients[i] = c
+		wg.Go(c.run)
 	}
 	finished := make(chan struct{})
 	go func() {
@@ -54,36 +72,74 @@ func run(cfg Config) (Result, *system, *world) {
 	}()
 	select {
 	case <-finished:
-	case <-base.After(cfg.RunTimeout):
-		s.violation("liveness", "", "the clients did not finish within %s: an operation is stuck", cfg.RunTimeout)
-		// Crash the process: that ends every call in flight.
-		s.crash(s.current(), "liveness")
-		select {
-		case <-finished:
-		case <-base.After(cfg.RunTimeout):
-			return s.result(nil, base.Now().Sub(started)), s, w
+		return true
+	case <-s.clock.base.After(cfg.RunTimeout):
+	}
+	s.violation("liveness", "", "the clients did not finish within %s: %s", cfg.RunTimeout, inFlight(clients))
+	// Crash the process: that ends every call in flight.
+	s.crash(s.current(), "liveness")
+	select {
+	case <-finished:
+		return true
+	case <-s.clock.base.After(hangGrace):
+		return false
+	}
+}
+
+// inFlight says which clients are in the middle of which operation.
+func inFlight(clients []*client) string {
+	var parts []string
+	for _, c := range clients {
+		if op := c.busy.Load(); op != nil {
+			parts = append(parts, fmt.Sprintf("client %d is in op #%d %s %s, called at %d", c.n, op.ID, op.Method, op.Path, op.Call))
 		}
 	}
+	if len(parts) == 0 {
+		return "no operation is in flight"
+	}
+	return strings.Join(parts, "; ")
+}
 
-	// A clean shutdown of the last incarnation; wait for the crashed ones
-	// to let go too, so that nothing of this run outlives it.
+// settlePoll is how often, in simulated time, awaitSettled asks the
+// services what they hold.
+const settlePoll = time.Millisecond
+
+// awaitSettled waits, up to the settle timeout of simulated time, until the
+// services of the current incarnation have no turn running, no turn lock
+// held and no request waiting for one: every turn the clients started has
+// ended. (A client that gave up on a send leaves its turn running.)
+func (s *system) awaitSettled() {
+	deadline := s.clock.base.After(s.cfg.SettleTimeout)
+	for {
+		held := s.current().held()
+		if held == "" {
+			return
+		}
+		select {
+		case <-deadline:
+			s.violation("liveness", "", "%s, %s after the clients had finished: a turn, turn lock or wait was left behind", held, s.cfg.SettleTimeout)
+			return
+		case <-s.clock.base.After(settlePoll):
+		}
+	}
+}
+
+// stopAll shuts the last incarnation down cleanly, and waits for the
+// crashed ones to let go too, so that nothing of this run outlives it.
+func (s *system) stopAll() {
 	s.mu.Lock()
 	s.closing = true
 	last := s.cur
 	all := append([]*incarnation(nil), s.all...)
 	s.mu.Unlock()
-	last.shutdown(cfg.OpTimeout)
+	last.shutdown(s.cfg.OpTimeout)
 	last.end()
 	for _, inc := range all {
 		if inc != last {
 			<-inc.stopped
-			inc.shutdown(cfg.OpTimeout)
+			inc.shutdown(s.cfg.OpTimeout)
 		}
 	}
-	rep := s.checkInvariants("at the end of the run")
-	s.final = s.runAudit(w)
-	s.checkFamiliesSeen(rep, s.final)
-	return s.result(w, base.Now().Sub(started)), s, w
 }
 
 // result runs the history checkers and sums the run up.
@@ -115,60 +171,6 @@ func (s *system) result(w *world, elapsed time.Duration) Result {
 		Violations: violations,
 		SimTime:    elapsed,
 		Checked:    s.checked,
+		Known:      s.known,
 	}
-}
-
-// Sweep runs cfg once per seed, parallel runs at a time (at least one),
-// calling progress (if not nil) after each run, one call at a time.
-func Sweep(cfg Config, seeds []uint64, parallel int, progress func(Result)) Summary {
-	parallel = max(1, parallel)
-	sum := Summary{Faults: map[string]int{}, Checked: map[string]int{}}
-	var mu sync.Mutex
-	next := make(chan uint64)
-	var wg sync.WaitGroup
-	for range min(parallel, max(1, len(seeds))) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for seed := range next {
-				c := cfg
-				c.Seed = seed
-				r := Run(c)
-				mu.Lock()
-				sum.Seeds++
-				sum.Ops += r.Ops
-				for k, v := range r.Faults {
-					sum.Faults[k] += v
-				}
-				sum.Violations += len(r.Violations)
-				for k, v := range r.Checked {
-					sum.Checked[k] += v
-				}
-				sum.SimTime += r.SimTime
-				if len(r.Violations) > 0 {
-					sum.Failed = append(sum.Failed, r)
-				}
-				if progress != nil {
-					progress(r)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, seed := range seeds {
-		next <- seed
-	}
-	close(next)
-	wg.Wait()
-	sort.Slice(sum.Failed, func(i, j int) bool { return sum.Failed[i].Seed < sum.Failed[j].Seed })
-	return sum
-}
-
-// Seeds returns n consecutive seeds from first.
-func Seeds(first uint64, n int) []uint64 {
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = first + uint64(i)
-	}
-	return out
 }

@@ -20,6 +20,7 @@ const (
 	DefaultThinkTime      = time.Millisecond
 	DefaultOpTimeout      = 10 * time.Second
 	DefaultRunTimeout     = 2 * time.Minute
+	DefaultSettleTimeout  = 30 * time.Second
 )
 
 // Config configures one run.
@@ -45,6 +46,10 @@ type Config struct {
 	// RunTimeout bounds the whole run; a run that takes longer is reported
 	// as a liveness violation.
 	RunTimeout time.Duration
+	// SettleTimeout bounds, in simulated time, how long the turns still
+	// running when the clients finish may take to end; longer is a
+	// liveness violation.
+	SettleTimeout time.Duration
 	// Clock is the base of the simulated clock; nil means the real clock
 	// (which under GOOS=wasip1 the host simulates).
 	Clock clock.Clock
@@ -74,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RunTimeout <= 0 {
 		c.RunTimeout = DefaultRunTimeout
+	}
+	if c.SettleTimeout <= 0 {
+		c.SettleTimeout = DefaultSettleTimeout
 	}
 	return c
 }
@@ -123,7 +131,20 @@ type Result struct {
 	// Checked counts what the message checkers examined, by name: sends
 	// answered, histories read back, tool calls replayed, and so on.
 	Checked map[string]int `json:",omitempty"`
+	// Known counts the findings of known defects of the system under test
+	// (known.go), by name: bugs not fixed yet, which are not violations.
+	Known map[string]int `json:",omitempty"`
+	// Error says why the run could not complete (it was interrupted, or
+	// the host running it failed); such a result has no trace. A run that
+	// completed with violations has none.
+	Error string `json:",omitempty"`
+	// Wall is how long the run took in wall time, as Sweep measured it:
+	// not part of what a seed replays.
+	Wall time.Duration `json:"-"`
 }
+
+// Failed reports whether the run found a violation or did not complete.
+func (r Result) Failed() bool { return r.Error != "" || len(r.Violations) > 0 }
 
 // Violation is one checker's finding.
 type Violation struct {
@@ -147,17 +168,22 @@ var Checkers = []string{
 	"linearizability",   // a per-object history has no linearization
 	"invariants",        // stored records, indexes and attachments disagree
 	"unexpected-error",  // a server error or panic with no fault to cause it
-	"liveness",          // the run did not finish
+	"liveness",          // the run did not finish, or left a turn, turn lock or wait behind
 	"message-lost",      // an acknowledged message is missing from the history
 	"duplicate-turn",    // one message ran two turns, or a resend got another answer
 	"history",           // a history has a call without one result, split runs, ...
 	"memory",            // a block's value does not follow from its memory tool calls
+	"listing",           // a listing, whole or walked page by page, is out of order, repeats, skips or disagrees with the model
 }
 
 // Line is the one-line summary of the run: exactly
 // "seed=N trace=HEX ops=N violations=N", then " faults=kind:n,..." when any
-// fault was injected and " sim_time=DURATION".
+// fault was injected and " sim_time=DURATION"; for a run that did not
+// complete, "seed=N trace=- ops=0 violations=0 error=QUOTED".
 func (r Result) Line() string {
+	if r.Error != "" {
+		return fmt.Sprintf("seed=%d trace=- ops=0 violations=0 error=%q", r.Seed, r.Error)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "seed=%d trace=%s ops=%d violations=%d", r.Seed, hex.EncodeToString(r.Trace[:]), r.Ops, len(r.Violations))
 	if len(r.Faults) > 0 {
@@ -219,16 +245,4 @@ func indent(s, prefix string) string {
 		lines[i] = prefix + l
 	}
 	return strings.Join(lines, "\n") + "\n"
-}
-
-// Summary aggregates a sweep.
-type Summary struct {
-	Seeds      int
-	Ops        int
-	Faults     map[string]int
-	Violations int
-	SimTime    time.Duration
-	Checked    map[string]int
-	// Failed are the runs with violations, by seed.
-	Failed []Result
 }

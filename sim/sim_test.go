@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"regexp"
 	"runtime"
 	"testing"
@@ -20,7 +21,7 @@ func TestSweep(t *testing.T) {
 	for _, name := range ProfileNames {
 		t.Run(name, func(t *testing.T) {
 			start := time.Now()
-			sum := Sweep(Config{Faults: MustProfile(name)}, Seeds(1, seeds), runtime.GOMAXPROCS(0), nil)
+			sum := Sweep(context.Background(), Seeds(1, seeds), runtime.GOMAXPROCS(0), Runner(Config{Faults: MustProfile(name)}), nil)
 			t.Logf("%d seeds, %d ops, faults %s, %s", sum.Seeds, sum.Ops, formatCounts(sum.Faults), time.Since(start).Round(time.Millisecond))
 			t.Logf("checked %s", formatCounts(sum.Checked))
 			if sum.Seeds != seeds || sum.Ops != seeds*DefaultOps && len(sum.Failed) == 0 {

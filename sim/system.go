@@ -37,6 +37,7 @@ type system struct {
 	closing bool
 	final   *audit         // what the audit after the run read back
 	checked map[string]int // what the checkers examined
+	known   map[string]int // findings of known defects
 
 	vmu        sync.Mutex
 	online     []rawViolation
@@ -160,6 +161,19 @@ func (s *system) crash(inc *incarnation, reason string) {
 	}
 	s.cur = next
 	s.rec.event("restart inc=%d", next.n)
+}
+
+// held says what the services of inc hold: turns running, turn locks held,
+// requests waiting for one; "" when nothing.
+func (inc *incarnation) held() string {
+	var parts []string
+	for i, svc := range inc.svcs {
+		if stats := svc.Stats(); stats != (agent.TurnStats{}) {
+			parts = append(parts, fmt.Sprintf("service %d of incarnation %d has %d turn(s) running, %d turn lock(s) held and %d request(s) waiting for one",
+				i, inc.n, stats.Running, stats.LocksHeld, stats.Waiting))
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // shutdown closes inc's services, waiting up to wait for in-flight calls

@@ -11,87 +11,52 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/kelpie/kelpie/agent"
 )
 
-// Operation kinds of the workload.
-const (
-	kCreateAgent      = "create_agent"
-	kGetAgent         = "get_agent"
-	kListAgents       = "list_agents"
-	kUpdateAgent      = "update_agent"
-	kSetBlocks        = "set_blocks"
-	kDeleteAgent      = "delete_agent"
-	kCreateBlock      = "create_block"
-	kGetBlock         = "get_block"
-	kListBlocks       = "list_blocks"
-	kUpdateBlock      = "update_block"
-	kUpdateAgentBlock = "update_agent_block"
-	kAttach           = "attach"
-	kDetach           = "detach"
-	kDeleteBlock      = "delete_block"
-	kListAgentBlocks  = "list_agent_blocks"
-	kGetAgentBlock    = "get_agent_block"
-	kListBlockAgents  = "list_block_agents"
-	kSendMessage      = "send_message"
-	kListMessages     = "list_messages"
-)
-
-// mix is the workload's operation mix, by weight.
-var mix = []struct {
-	kind   string
-	weight int
-}{
-	{kCreateAgent, 8}, {kGetAgent, 12}, {kListAgents, 3}, {kUpdateAgent, 7},
-	{kSetBlocks, 2}, {kDeleteAgent, 3}, {kCreateBlock, 4}, {kGetBlock, 6},
-	{kListBlocks, 2}, {kUpdateBlock, 8}, {kUpdateAgentBlock, 10}, {kAttach, 6},
-	{kDetach, 5}, {kDeleteBlock, 2}, {kListAgentBlocks, 3}, {kGetAgentBlock, 4},
-	{kListBlockAgents, 3}, {kSendMessage, 16}, {kListMessages, 5},
-}
-
-var mixTotal = func() int {
-	n := 0
-	for _, m := range mix {
-		n += m.weight
-	}
-	return n
-}()
-
-// world is what the clients know together: the agents and blocks whose ids
-// they have learned, and which creates may still surface.
+// world is what the clients know together: the agents, blocks,
+// conversations and passages whose ids they have learned, and which
+// creates may still surface.
 type world struct {
 	sys *system
 
-	mu          sync.Mutex
-	agents      []string
-	agentCreate map[string]*opRecord // agent id -> its create
-	agentLive   map[string]bool      // believed to exist
-	agentAtt    map[string][]string  // attachments last seen
-	blocks      []string
-	blockCreate map[string]*opRecord // block id -> the create that made it
-	blockLive   map[string]bool
-	blockLabel  map[string]string
-	labelBlock  map[string]string
-	byName      map[string]*opRecord // agent creates by requested name
-	byLabel     map[string]*opRecord // block-creating operations by label
-	deleting    map[string]bool      // agents a delete was sent for
+	mu              sync.Mutex
+	agents          []string
+	agentCreatedBy  map[string]*opRecord // agent id -> its create
+	agentLive       map[string]bool      // believed to exist
+	agentBlocksSeen map[string][]string  // attachments last seen
+	blocks          []string
+	blockCreatedBy  map[string]*opRecord // block id -> the create that made it
+	blockLive       map[string]bool
+	blockLabel      map[string]string
+	labelBlock      map[string]string
+	byName          map[string]*opRecord // agent creates by requested name
+	byLabel         map[string]*opRecord // block-creating operations by label
+	deleting        map[string]bool      // agents a delete was sent for
+	conversations   []string
+	convAgent       map[string]string // conversation id -> its agent
+	passages        []string
+	passageAgent    map[string]string // passage id -> its agent
+	passageLive     map[string]bool   // believed to exist
 }
 
 func newWorld(s *system) *world {
 	return &world{
-		sys:         s,
-		agentCreate: map[string]*opRecord{},
-		agentLive:   map[string]bool{},
-		agentAtt:    map[string][]string{},
-		blockCreate: map[string]*opRecord{},
-		blockLive:   map[string]bool{},
-		blockLabel:  map[string]string{},
-		labelBlock:  map[string]string{},
-		byName:      map[string]*opRecord{},
-		byLabel:     map[string]*opRecord{},
-		deleting:    map[string]bool{},
+		sys:             s,
+		agentCreatedBy:  map[string]*opRecord{},
+		agentLive:       map[string]bool{},
+		agentBlocksSeen: map[string][]string{},
+		blockCreatedBy:  map[string]*opRecord{},
+		blockLive:       map[string]bool{},
+		blockLabel:      map[string]string{},
+		labelBlock:      map[string]string{},
+		byName:          map[string]*opRecord{},
+		byLabel:         map[string]*opRecord{},
+		deleting:        map[string]bool{},
+		convAgent:       map[string]string{},
+		passageAgent:    map[string]string{},
+		passageLive:     map[string]bool{},
 	}
 }
 
@@ -103,6 +68,8 @@ type client struct {
 	rng *rand.Rand
 	ops int
 	seq int // names, labels and values this client wrote
+	// busy is the operation the client is waiting on, if any.
+	busy atomic.Pointer[opRecord]
 }
 
 func (c *client) run() {
@@ -120,16 +87,16 @@ func (c *client) run() {
 		for last := op; last.Out == unknownOutcome && keyed && len(op.Retries) < maxRetries && done+1 < c.ops && !c.sys.stopped(); {
 			done++
 			c.pause()
-			last = op.retry()
+			last = c.retry(op)
 			c.do(last)
 			c.w.learn(last)
 		}
 		// Now and then a message already answered is sent again: the
 		// answer must be the same run, not a second turn.
-		if op.Kind == kSendMessage && op.Out == okOutcome && c.rng.IntN(8) == 0 && done+1 < c.ops && !c.sys.stopped() {
+		if op.Kind.traits().turn && op.Out == okOutcome && c.rng.IntN(8) == 0 && done+1 < c.ops && !c.sys.stopped() {
 			done++
 			c.pause()
-			again := op.retry()
+			again := c.retry(op)
 			c.do(again)
 			c.w.learn(again)
 		}
@@ -146,18 +113,12 @@ func (c *client) pause() {
 // maxRetries bounds the retries of one operation.
 const maxRetries = 3
 
-// retry returns a new attempt of op, a first attempt, with the same request.
-func (op *opRecord) retry() *opRecord {
-	r := &opRecord{
-		Client: op.Client, Kind: op.Kind, Method: op.Method, Path: op.Path, Body: op.Body,
-		IdemKey: op.IdemKey, Root: op, Target: op.Target,
-		Otid: op.Otid, Streaming: op.Streaming, StreamTokens: op.StreamTokens,
-		Block: op.Block, Label: op.Label, Value: op.Value, Name: op.Name, IDs: op.IDs,
-		MemLabels: op.MemLabels, MemValues: op.MemValues,
-	}
-	if op.Kind != kCreateAgent && op.Kind != kCreateBlock {
-		r.Agent = op.Agent
-	}
+// retry returns a new attempt of op, a first attempt, with the same
+// request.
+func (c *client) retry(op *opRecord) *opRecord {
+	c.w.mu.Lock() // a create's ids are learnt under it
+	defer c.w.mu.Unlock()
+	r := &opRecord{Client: op.Client, Kind: op.Kind, Root: op, request: op.request.clone()}
 	op.Retries = append(op.Retries, r)
 	return r
 }
@@ -194,22 +155,40 @@ func (c *client) token(prefix string) string {
 
 // next picks the next operation and its arguments.
 func (c *client) next() *opRecord {
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	op := &opRecord{Client: c.n, Kind: c.pickKind()}
+	op.Kind.generate(c, op)
+	t := op.Kind.traits()
+	if t.write && c.rng.IntN(2) == 0 {
+		op.IdemKey = c.token("k")
+	}
+	if op.lacks(t.needs) {
+		// Nothing to act on yet: read the list instead.
+		*op = opRecord{Client: c.n, Kind: listAgentsOp{}}
+		op.Kind.generate(c, op)
+	}
+	op.Target = op.Agent + op.Block
+	return op
+}
+
+// pickKind draws the kind of the next operation from the mix, but makes
+// sure there are agents and blocks to act on, and not too many agents.
+// Called with w.mu held.
+func (c *client) pickKind() operation {
 	w := c.w
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	op := &opRecord{Client: c.n}
 	live := 0
 	for _, id := range w.agents {
 		if w.agentLive[id] {
 			live++
 		}
 	}
-	kind := ""
+	var kind operation
 	switch {
 	case live < 2:
-		kind = kCreateAgent
+		kind = createAgentOp{}
 	case len(w.blocks) < 2 && c.rng.IntN(2) == 0:
-		kind = kCreateBlock
+		kind = createBlockOp{}
 	default:
 		r := c.rng.IntN(mixTotal)
 		for _, m := range mix {
@@ -220,162 +199,10 @@ func (c *client) next() *opRecord {
 			r -= m.weight
 		}
 	}
-	if live > 12 && kind == kCreateAgent {
-		kind = kDeleteAgent
+	if _, creates := kind.(createAgentOp); creates && live > 12 {
+		kind = deleteAgentOp{}
 	}
-	op.Kind = kind
-	switch kind {
-	case kCreateAgent:
-		op.Name = c.token("a")
-		for range 1 + c.rng.IntN(2) {
-			op.MemLabels = append(op.MemLabels, c.token("m"))
-			op.MemValues = append(op.MemValues, c.token("v"))
-		}
-		op.MemBlocks = make([]string, len(op.MemLabels))
-		if b := c.pickBlock(); b != "" && c.rng.IntN(3) == 0 {
-			op.IDs = []string{b}
-		}
-		type mem struct {
-			Label string `json:"label"`
-			Value string `json:"value"`
-		}
-		body := struct {
-			Name         string   `json:"name"`
-			AgentType    string   `json:"agent_type,omitempty"`
-			MemoryBlocks []mem    `json:"memory_blocks"`
-			BlockIDs     []string `json:"block_ids,omitempty"`
-		}{Name: op.Name, BlockIDs: op.IDs}
-		// Agents of the default type answer in text; memgpt agents answer
-		// through send_message, with other memory tools.
-		body.AgentType = []string{"", "", "memgpt_agent", "memgpt_v2_agent"}[c.rng.IntN(4)]
-		for i := range op.MemLabels {
-			body.MemoryBlocks = append(body.MemoryBlocks, mem{op.MemLabels[i], op.MemValues[i]})
-		}
-		op.set("POST", "/v1/agents", body)
-		// Registered before the call: a concurrent read may see the agent
-		// before this client sees the response.
-		w.byName[op.Name] = op
-		for _, l := range op.MemLabels {
-			w.byLabel[l] = op
-		}
-	case kGetAgent:
-		op.Agent = c.pickAgent()
-		op.set("GET", "/v1/agents/"+op.Agent, nil)
-	case kListAgents:
-		op.set("GET", "/v1/agents?limit=1000", nil)
-	case kUpdateAgent:
-		op.Agent, op.Name = c.pickAgent(), c.token("a")
-		op.set("PATCH", "/v1/agents/"+op.Agent, map[string]string{"name": op.Name})
-	case kSetBlocks:
-		op.Agent = c.pickAgent()
-		op.IDs = []string{}
-		for range c.rng.IntN(4) {
-			if b := c.pickBlock(); b != "" && !slices.Contains(op.IDs, b) {
-				op.IDs = append(op.IDs, b)
-			}
-		}
-		op.set("PATCH", "/v1/agents/"+op.Agent, map[string][]string{"block_ids": op.IDs})
-	case kDeleteAgent:
-		op.Agent = c.pickAgent()
-		op.set("DELETE", "/v1/agents/"+op.Agent, nil)
-		// Before the call: a turn the delete cuts short may end first.
-		w.deleting[op.Agent] = true
-	case kCreateBlock:
-		op.Label, op.Value = c.token("s"), c.token("v")
-		op.set("POST", "/v1/blocks", map[string]string{"label": op.Label, "value": op.Value})
-		w.byLabel[op.Label] = op
-	case kGetBlock:
-		op.Block = c.pickBlock()
-		op.set("GET", "/v1/blocks/"+op.Block, nil)
-	case kListBlocks:
-		op.set("GET", "/v1/blocks?limit=1000", nil)
-	case kUpdateBlock:
-		op.Block, op.Value = c.pickBlock(), c.token("v")
-		op.set("PATCH", "/v1/blocks/"+op.Block, map[string]string{"value": op.Value})
-	case kUpdateAgentBlock:
-		op.Agent = c.pickAgent()
-		op.Block = c.pickAttached(op.Agent)
-		op.Label, op.Value = w.blockLabel[op.Block], c.token("v")
-		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/"+op.Label, map[string]string{"value": op.Value})
-	case kAttach:
-		op.Agent, op.Block = c.pickAgent(), c.pickBlock()
-		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/attach/"+op.Block, nil)
-	case kDetach:
-		op.Agent = c.pickAgent()
-		op.Block = c.pickAttached(op.Agent)
-		op.set("PATCH", "/v1/agents/"+op.Agent+"/core-memory/blocks/detach/"+op.Block, nil)
-	case kDeleteBlock:
-		op.Block = c.pickBlock()
-		op.set("DELETE", "/v1/blocks/"+op.Block, nil)
-	case kListAgentBlocks:
-		op.Agent = c.pickAgent()
-		op.set("GET", "/v1/agents/"+op.Agent+"/core-memory/blocks", nil)
-	case kGetAgentBlock:
-		op.Agent = c.pickAgent()
-		op.Block = c.pickAttached(op.Agent)
-		op.Label = w.blockLabel[op.Block]
-		op.set("GET", "/v1/agents/"+op.Agent+"/core-memory/blocks/"+op.Label, nil)
-	case kListBlockAgents:
-		op.Block = c.pickBlock()
-		op.set("GET", "/v1/blocks/"+op.Block+"/agents?limit=1000", nil)
-	case kSendMessage:
-		op.Agent = c.pickAgent()
-		op.Otid = c.token("o")
-		op.Streaming = c.rng.IntN(3) == 0
-		op.StreamTokens = op.Streaming && c.rng.IntN(2) == 0
-		type input struct {
-			Role    string `json:"role"`
-			Content string `json:"content"`
-			Otid    string `json:"otid"`
-		}
-		body := struct {
-			Messages     []input `json:"messages"`
-			Streaming    bool    `json:"streaming,omitempty"`
-			StreamTokens bool    `json:"stream_tokens,omitempty"`
-			MaxSteps     int     `json:"max_steps,omitempty"`
-		}{
-			Messages:  []input{{Role: "user", Content: fmt.Sprintf("hello %s please remember %s", op.Otid, c.token("w")), Otid: op.Otid}},
-			Streaming: op.Streaming, StreamTokens: op.StreamTokens,
-		}
-		if c.rng.IntN(6) == 0 {
-			body.MaxSteps = 1 + c.rng.IntN(3)
-		}
-		op.set("POST", "/v1/agents/"+op.Agent+"/messages", body)
-	case kListMessages:
-		op.Agent = c.pickAgent()
-		if c.rng.IntN(4) == 0 {
-			op.set("GET", fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=desc", op.Agent, 1+c.rng.IntN(8)), nil)
-		} else {
-			op.set("GET", fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", op.Agent, agent.MaxListLimit), nil)
-		}
-	}
-	if isWrite(kind) && c.rng.IntN(2) == 0 {
-		op.IdemKey = c.token("k")
-	}
-	if (op.Block == "" && needsBlock(kind)) || (op.Agent == "" && needsAgent(kind)) {
-		// Nothing to act on yet: read the list instead.
-		*op = opRecord{Client: c.n, Kind: kListAgents}
-		op.set("GET", "/v1/agents?limit=1000", nil)
-	}
-	op.Target = op.Agent + op.Block
-	return op
-}
-
-func needsBlock(kind string) bool {
-	switch kind {
-	case kGetBlock, kUpdateBlock, kUpdateAgentBlock, kAttach, kDetach, kDeleteBlock, kGetAgentBlock, kListBlockAgents:
-		return true
-	}
-	return false
-}
-
-func needsAgent(kind string) bool {
-	switch kind {
-	case kGetAgent, kUpdateAgent, kSetBlocks, kDeleteAgent, kUpdateAgentBlock, kAttach, kDetach, kListAgentBlocks, kGetAgentBlock,
-		kSendMessage, kListMessages:
-		return true
-	}
-	return false
+	return kind
 }
 
 func (op *opRecord) set(method, path string, body any) {
@@ -413,9 +240,25 @@ func pick(rng *rand.Rand, ids []string, live map[string]bool) string {
 	return ids[rng.IntN(len(ids))]
 }
 
+// pickConversation returns a known conversation: mostly one of an agent
+// believed to exist. Called with w.mu held.
+func (c *client) pickConversation() string {
+	live := map[string]bool{}
+	for _, conv := range c.w.conversations {
+		live[conv] = c.w.agentLive[c.w.convAgent[conv]]
+	}
+	return pick(c.rng, c.w.conversations, live)
+}
+
+// pickPassage returns a known passage: mostly one believed to exist.
+// Called with w.mu held.
+func (c *client) pickPassage() string {
+	return pick(c.rng, c.w.passages, c.w.passageLive)
+}
+
 // pickAttached returns a block agent was last seen with, or any block.
 func (c *client) pickAttached(agentID string) string {
-	if att := c.w.agentAtt[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
+	if att := c.w.agentBlocksSeen[agentID]; len(att) > 0 && c.rng.IntN(5) > 0 {
 		return att[c.rng.IntN(len(att))]
 	}
 	return c.pickBlock()
@@ -449,6 +292,8 @@ func (c *client) do(op *opRecord) {
 	}
 	rw := httptest.NewRecorder()
 	s.rec.begin(op)
+	c.busy.Store(op)
+	defer c.busy.Store(nil)
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -461,7 +306,7 @@ func (c *client) do(op *opRecord) {
 	op.Status, op.Resp = rw.Code, rw.Body.Bytes()
 	s.rec.end(op)
 	switch {
-	case op.Status == 200 && op.Kind == kSendMessage && op.Streaming && !streamDone(op.Resp):
+	case op.Status == 200 && op.Streaming && !streamDone(op.Resp):
 		op.Out = unknownOutcome // the stream was cut off
 	case op.Status == 200:
 		op.Out = okOutcome
@@ -487,25 +332,30 @@ func (c *client) checkResponse(op *opRecord) {
 		s.violation("single-activation", op.Target, "op #%d %s %s: a commit was fenced (%q): another activation moved the epoch", op.ID, op.Method, op.Path, op.Detail)
 	case op.Status >= 500 && !s.cfg.Faults.failsOperations():
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: status %d with no fault injected: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
-	case op.Status == 404 && isList(op.Kind):
+	case op.Status == 404 && op.Kind.traits().listing:
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}
-	if sr := op.Send; sr != nil && op.Out == okOutcome {
-		switch sr.Stop {
+	if l, ok := op.Kind.(lister); ok && op.Status == 200 {
+		if problem := checkPage(l.listing(), op); problem != "" {
+			s.violation("listing", op.Target, "op #%d %s %s: %s", op.ID, op.Method, op.Path, problem)
+		}
+	}
+	if answer := op.Send; answer != nil && op.Out == okOutcome {
+		switch answer.Stop {
 		case "end_turn", "max_steps", "max_tokens_exceeded":
 		case "llm_api_error", "error", "cancelled":
 			c.w.mu.Lock()
 			deleted := c.w.deleting[op.Agent]
 			c.w.mu.Unlock()
-			if !s.cfg.Faults.failsTurns(sr.Stop) && !(sr.Stop == "error" && deleted) {
-				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, sr.Stop, clipString(sr.Error, 300))
+			if !s.cfg.Faults.failsTurns(answer.Stop) && !(answer.Stop == "error" && deleted) {
+				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, answer.Stop, clipString(answer.Error, 300))
 			}
 		default:
-			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, sr.Stop)
+			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, answer.Stop)
 		}
 	}
 }
@@ -529,14 +379,14 @@ func notFoundKind(detail string) string {
 func (w *world) learn(op *opRecord) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	nf := ""
+	notFound := ""
 	if op.Status == 404 {
-		nf = notFoundKind(op.Detail)
+		notFound = notFoundKind(op.Detail)
 	}
-	if nf == "agent" && op.Agent != "" {
+	if notFound == "agent" && op.Agent != "" {
 		w.agentLive[op.Agent] = false
 	}
-	if nf == "block" && op.Block != "" && op.Kind != kCreateAgent && op.Kind != kSetBlocks {
+	if notFound == "block" && op.Block != "" {
 		w.blockLive[op.Block] = false
 	}
 	root := op
@@ -544,54 +394,36 @@ func (w *world) learn(op *opRecord) {
 		root = op.Root
 		root.Final = op
 	}
-	switch op.Kind {
-	case kCreateAgent:
-		root.done = true
-		switch {
-		case op.Out == okOutcome && op.RespAgent != nil:
-			w.adoptAgent(root, *op.RespAgent)
-		case root.finalOut() == failedOutcome && root.Agent != "":
-			w.sys.violation("partial-effect", root.Agent, "agent %s was seen while its create (op #%d) ran, and the create then failed with %d", root.Agent, op.ID, op.Status)
-		}
-	case kCreateBlock:
-		root.done = true
-		switch {
-		case op.Out == okOutcome && op.RespBlock != nil:
-			w.adoptBlock(root, *op.RespBlock)
-		case root.finalOut() == failedOutcome && root.Block != "":
-			w.sys.violation("partial-effect", root.Block, "block %s was seen while its create (op #%d) ran, and the create then failed with %d", root.Block, op.ID, op.Status)
-		}
-	case kDeleteAgent:
-		if op.Out == okOutcome {
-			w.agentLive[op.Agent] = false
-		}
-	case kDeleteBlock:
-		if op.Out == okOutcome {
-			w.blockLive[op.Block] = false
-		}
-	}
+	op.Kind.learn(w, op, root)
 	if a := op.RespAgent; a != nil {
 		w.seeAgent(op, *a)
 	}
 	for _, a := range op.RespAgents {
 		w.seeAgent(op, a)
 	}
-	if b := op.RespBlock; b != nil && op.Kind != kCreateBlock {
+	if b := op.RespBlock; b != nil {
 		w.seeBlock(op, *b)
 	}
 	for _, b := range op.RespBlocks {
 		w.seeBlock(op, b)
 	}
-	if op.Kind == kListAgents && op.Out == okOutcome {
-		listed := map[string]bool{}
-		for _, a := range op.RespAgents {
-			listed[a.ID] = true
-		}
-		for _, id := range w.agents {
-			if !listed[id] && w.agentCreate[id].Call < op.Call {
-				w.agentLive[id] = false
-			}
-		}
+}
+
+// seeConversation learns of a conversation of agentID. Called with w.mu
+// held.
+func (w *world) seeConversation(id, agentID string) {
+	if _, known := w.convAgent[id]; !known && id != "" && agentID != "" {
+		w.conversations = append(w.conversations, id)
+		w.convAgent[id] = agentID
+	}
+}
+
+// seePassage learns of a passage of agentID. Called with w.mu held.
+func (w *world) seePassage(id, agentID string) {
+	if _, known := w.passageAgent[id]; !known && id != "" && agentID != "" {
+		w.passages = append(w.passages, id)
+		w.passageAgent[id] = agentID
+		w.passageLive[id] = true
 	}
 }
 
@@ -600,15 +432,15 @@ func (w *world) seeAgent(op *opRecord, a agentJSON) {
 	if a.ID == "" {
 		return
 	}
-	if _, known := w.agentCreate[a.ID]; !known {
+	if _, known := w.agentCreatedBy[a.ID]; !known {
 		w.adoptAgent(w.byName[a.Name], a)
 	}
-	if _, known := w.agentCreate[a.ID]; !known {
+	if _, known := w.agentCreatedBy[a.ID]; !known {
 		return
 	}
 	w.agentLive[a.ID] = true
-	if op.Kind != kListBlockAgents { // listed without blocks
-		w.agentAtt[a.ID] = a.blockIDs()
+	if !a.withoutBlocks {
+		w.agentBlocksSeen[a.ID] = a.blockIDs()
 	}
 	for _, b := range a.Blocks {
 		w.seeBlock(op, b)
@@ -619,10 +451,10 @@ func (w *world) seeBlock(op *opRecord, b blockJSON) {
 	if b.ID == "" {
 		return
 	}
-	if _, known := w.blockCreate[b.ID]; !known {
+	if _, known := w.blockCreatedBy[b.ID]; !known {
 		w.adoptBlock(w.byLabel[b.Label], b)
 	}
-	if _, known := w.blockCreate[b.ID]; known {
+	if _, known := w.blockCreatedBy[b.ID]; known {
 		w.blockLive[b.ID] = true
 	}
 }
@@ -632,7 +464,7 @@ func (w *world) seeBlock(op *opRecord, b blockJSON) {
 // outcome. An agent no create made, or that a failed create made, is a
 // violation.
 func (w *world) adoptAgent(create *opRecord, a agentJSON) {
-	if _, known := w.agentCreate[a.ID]; known {
+	if _, known := w.agentCreatedBy[a.ID]; known {
 		return
 	}
 	switch {
@@ -648,7 +480,7 @@ func (w *world) adoptAgent(create *opRecord, a agentJSON) {
 	}
 	create.Agent = a.ID
 	w.agents = append(w.agents, a.ID)
-	w.agentCreate[a.ID] = create
+	w.agentCreatedBy[a.ID] = create
 	w.agentLive[a.ID] = true
 	for _, b := range a.Blocks {
 		if i := slices.Index(create.MemLabels, b.Label); i >= 0 {
@@ -660,7 +492,7 @@ func (w *world) adoptAgent(create *opRecord, a agentJSON) {
 // adoptBlock is adoptAgent for blocks; create made the block standalone or
 // as a memory block of a new agent.
 func (w *world) adoptBlock(create *opRecord, b blockJSON) {
-	if _, known := w.blockCreate[b.ID]; known {
+	if _, known := w.blockCreatedBy[b.ID]; known {
 		return
 	}
 	switch {
@@ -671,7 +503,7 @@ func (w *world) adoptBlock(create *opRecord, b blockJSON) {
 		w.sys.violation("partial-effect", b.ID, "block %s (label %q) appeared, but its create (op #%d) failed with %d", b.ID, b.Label, create.ID, create.Status)
 		return
 	}
-	if create.Kind == kCreateAgent {
+	if len(create.MemLabels) > 0 { // an agent's memory block
 		i := slices.Index(create.MemLabels, b.Label)
 		if i < 0 || (create.MemBlocks[i] != "" && create.MemBlocks[i] != b.ID) {
 			w.sys.violation("corruption", b.ID, "block %s (label %q) does not match the blocks op #%d created", b.ID, b.Label, create.ID)
@@ -686,7 +518,7 @@ func (w *world) adoptBlock(create *opRecord, b blockJSON) {
 		create.Block = b.ID
 	}
 	w.blocks = append(w.blocks, b.ID)
-	w.blockCreate[b.ID] = create
+	w.blockCreatedBy[b.ID] = create
 	w.blockLive[b.ID] = true
 	w.blockLabel[b.ID] = b.Label
 	w.labelBlock[b.Label] = b.ID

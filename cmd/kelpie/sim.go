@@ -9,16 +9,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -89,10 +90,16 @@ func (f seedFlag) Set(s string) error {
 	return nil
 }
 
+// defaultSeedTimeout bounds the wall time of one seed: a run stuck in a way
+// the simulated clock cannot see (computing without sleeping, which under
+// wasm stops that clock) still ends, as a liveness violation. A seed takes
+// a second or so; the bound is well past the simulation's own RunTimeout.
+const defaultSeedTimeout = 5 * time.Minute
+
 func simFlags(fs *flag.FlagSet, o *simOptions) {
 	fs.Var(seedFlag{o}, "seed", "run this seed; with --seeds, the first of the sweep (env DST_SEED; default random)")
 	fs.IntVar(&o.seeds, "seeds", 1, "number of seeds to run: more than one sweeps seed, seed+1, ...")
-	fs.StringVar(&o.faults, "faults", simEnv("DST_FAULTS", "all"),
+	fs.StringVar(&o.faults, "faults", env("DST_FAULTS", "all"),
 		"fault profile: none, storage, crash, clock, all, or a comma-separated list (env DST_FAULTS)")
 	fs.IntVar(&o.clients, "clients", 0, "concurrent simulated clients (0: the simulation's default)")
 	fs.IntVar(&o.ops, "ops", 0, "operations per seed (0: the simulation's default)")
@@ -100,87 +107,29 @@ func simFlags(fs *flag.FlagSet, o *simOptions) {
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, "actor idle timeout (0: the simulation's default)")
 	fs.IntVar(&o.parallel, "parallel", runtime.NumCPU(), "seeds run at once")
 	fs.BoolVar(&o.native, "native", false, "run in this process, not under wasm: faster, -race-able, not reproducible")
-	fs.StringVar(&o.wasm, "wasm", simEnv("KELPIE_SIM_WASM", ""),
+	fs.StringVar(&o.wasm, "wasm", env("KELPIE_SIM_WASM", ""),
 		"run this build of ./sim/wasmguest (GOOS=wasip1 GOARCH=wasm) instead of building one (env KELPIE_SIM_WASM)")
 	fs.BoolVar(&o.progress, "progress", false, "draw a progress bar even when stderr is not a terminal")
-	fs.DurationVar(&o.timeout, "timeout", 0, "fail a seed that runs longer than this wall time (0: no limit; wasm only)")
-}
-
-func simEnv(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok && v != "" {
-		return v
-	}
-	return def
+	fs.DurationVar(&o.timeout, "timeout", defaultSeedTimeout,
+		"fail a seed that runs longer than this wall time, as a liveness violation (0: no limit)")
 }
 
 func simCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o simOptions
-	simFlags(fs, &o)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), simUsage)
-		fs.PrintDefaults()
+	o, code := parseSimOptions(args, stderr)
+	if code >= 0 {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0 // the usage went to stderr, as for 'kelpie serve'
-		}
-		return 2
-	}
-	if !o.seedSet {
-		if v := os.Getenv("DST_SEED"); v != "" {
-			if err := (seedFlag{&o}).Set(v); err != nil {
-				fmt.Fprintf(stderr, "kelpie sim: DST_SEED=%q: %v\n", v, err)
-				return 2
-			}
-		}
-	}
-	usageErr := func(format string, args ...any) int {
-		fmt.Fprintf(stderr, "kelpie sim: "+format+"\n", args...)
-		return 2
-	}
-	switch {
-	case fs.NArg() > 0:
-		return usageErr("unexpected argument %q", fs.Arg(0))
-	case o.seeds < 1:
-		return usageErr("--seeds must be at least 1")
-	case o.parallel < 1:
-		return usageErr("--parallel must be at least 1")
-	case o.clients < 0 || o.ops < 0 || o.maxActivations < 0 || o.idleTimeout < 0:
-		return usageErr("--clients, --ops, --max-activations and --idle-timeout cannot be negative")
-	}
-	profile, err := sim.ParseProfile(o.faults)
-	if err != nil {
-		return usageErr("--faults: %v", err)
-	}
-	o.faults = profile.String() // canonical: what replay commands show
-	if !o.seedSet {
-		o.seed = rand.Uint64N(1_000_000_000) + 1
-	}
-	seeds := make([]uint64, o.seeds)
-	for i := range seeds {
-		seeds[i] = o.seed + uint64(i)
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	context.AfterFunc(ctx, stop) // a second interrupt kills the process
 
-	var runner seedRunner
-	if o.native {
-		cfg := sim.Config{Faults: profile, Clients: o.clients, Ops: o.ops,
-			MaxActivations: o.maxActivations, IdleTimeout: o.idleTimeout}
-		runner = nativeRunner{cfg}
-	} else {
-		w, err := newWasmRunner(ctx, o, stderr)
-		if err != nil {
-			fmt.Fprintf(stderr, "kelpie sim: %v\n", err)
-			return 1
-		}
-		defer w.close()
-		runner = w
+	run, closeRunner, err := newRunner(ctx, o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "kelpie sim: %v\n", err)
+		return 1
 	}
+	defer closeRunner()
+	seeds := sim.Seeds(o.seed, o.seeds)
 	parallel := min(o.parallel, len(seeds))
 	mode := "wasm, exact replay"
 	if o.native {
@@ -194,130 +143,134 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 	}
 
 	start := time.Now()
-	sum := newSimSummary()
 	bar := newProgress(stderr, len(seeds), o.progress)
-	single := len(seeds) == 1
-	sweep(ctx, runner, seeds, parallel, func(r seedResult) {
+	running := sim.NewSummary()
+	sum := sim.Sweep(ctx, seeds, parallel, run, func(r sim.Result) {
 		bar.clear()
-		printSeed(stdout, r, o, single)
-		sum.add(r)
-		bar.update(sum)
+		printSeed(stdout, r, o, len(seeds) == 1)
+		running.Add(r)
+		bar.update(running)
 	})
 	bar.clear()
-	sum.wall = time.Since(start)
-	sum.interrupted = ctx.Err() != nil
-	sum.print(stderr, o, parallel, len(seeds))
-	if sum.failed > 0 || sum.interrupted {
+	interrupted := ctx.Err() != nil
+	printSummary(stderr, sum, o, parallel, len(seeds), time.Since(start))
+	if len(sum.Failed) > 0 || interrupted {
 		return 1
 	}
 	return 0
 }
 
-// seedRunner runs one seed.
-type seedRunner interface {
-	run(ctx context.Context, seed uint64) seedResult
-}
-
-// seedResult is one seed's outcome. A run that crashed (a panic, a guest
-// that exited abnormally) is reported as a violation by the "crash"
-// checker, with a trace hash of its output; err is set only when the run
-// could not complete (interrupted, timed out, host failure).
-type seedResult struct {
-	seed uint64
-	res  sim.Result
-	err  error
-	wall time.Duration
-}
-
-func (r seedResult) failed() bool { return r.err != nil || len(r.res.Violations) > 0 }
-
-func (r seedResult) line() string {
-	if r.err != nil {
-		return fmt.Sprintf("seed=%d trace=- ops=0 violations=0 error=%q", r.seed, r.err.Error())
+// parseSimOptions reads the flags and DST_SEED. It returns the exit status
+// to end with (an error, or --help), or -1 to go on.
+func parseSimOptions(args []string, stderr io.Writer) (simOptions, int) {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o simOptions
+	simFlags(fs, &o)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), simUsage)
+		fs.PrintDefaults()
 	}
-	return r.res.Line()
-}
-
-// sweep runs the seeds on parallel workers and calls report for each
-// result in seed order, as soon as all earlier seeds have reported. After
-// ctx ends no new seed starts.
-func sweep(ctx context.Context, runner seedRunner, seeds []uint64, parallel int, report func(seedResult)) {
-	type indexed struct {
-		i int
-		r seedResult
-	}
-	next := make(chan int)
-	done := make(chan indexed)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				start := time.Now()
-				r := runner.run(ctx, seeds[i])
-				r.seed, r.wall = seeds[i], time.Since(start)
-				done <- indexed{i, r}
-			}
-		}()
-	}
-	go func() {
-		defer close(next)
-		for i := range seeds {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, 0 // the usage went to stderr, as for 'kelpie serve'
 		}
-	}()
-	go func() { wg.Wait(); close(done) }()
-	pending := map[int]seedResult{}
-	want := 0
-	for d := range done {
-		pending[d.i] = d.r
-		for {
-			r, ok := pending[want]
-			if !ok {
-				break
-			}
-			delete(pending, want)
-			want++
-			if r.err != nil && ctx.Err() != nil {
-				continue // cut short by the interrupt: not a result
-			}
-			report(r)
+		return o, 2
+	}
+	usageErr := func(format string, args ...any) (simOptions, int) {
+		fmt.Fprintf(stderr, "kelpie sim: "+format+"\n", args...)
+		return o, 2
+	}
+	if v := os.Getenv("DST_SEED"); !o.seedSet && v != "" {
+		if err := (seedFlag{&o}).Set(v); err != nil {
+			return usageErr("DST_SEED=%q: %v", v, err)
 		}
 	}
-	// After an interrupt, seeds past a gap may have finished: report them too.
-	rest := make([]int, 0, len(pending))
-	for i := range pending {
-		rest = append(rest, i)
+	switch {
+	case fs.NArg() > 0:
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	case o.seeds < 1:
+		return usageErr("--seeds must be at least 1")
+	case o.parallel < 1:
+		return usageErr("--parallel must be at least 1")
+	case o.clients < 0 || o.ops < 0 || o.maxActivations < 0 || o.idleTimeout < 0 || o.timeout < 0:
+		return usageErr("--clients, --ops, --max-activations, --idle-timeout and --timeout cannot be negative")
 	}
-	sort.Ints(rest)
-	for _, i := range rest {
-		if r := pending[i]; r.err == nil || ctx.Err() == nil {
-			report(r)
-		}
+	profile, err := sim.ParseProfile(o.faults)
+	if err != nil {
+		return usageErr("--faults: %v", err)
 	}
+	o.faults = profile.String() // canonical: what replay commands show
+	if !o.seedSet {
+		o.seed = rand.Uint64N(1_000_000_000) + 1
+	}
+	return o, -1
+}
+
+// newRunner returns what runs one seed, natively or under wasm, and what
+// releases it.
+func newRunner(ctx context.Context, o simOptions, log io.Writer) (func(context.Context, uint64) sim.Result, func(), error) {
+	if o.native {
+		profile, _ := sim.ParseProfile(o.faults) // checked by parseSimOptions
+		cfg := sim.Config{Faults: profile, Clients: o.clients, Ops: o.ops,
+			MaxActivations: o.maxActivations, IdleTimeout: o.idleTimeout}
+		return nativeRunner{cfg: cfg, timeout: o.timeout}.run, func() {}, nil
+	}
+	w, err := newWasmRunner(ctx, o, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.run, w.close, nil
 }
 
 // nativeRunner runs seeds in this process.
-type nativeRunner struct{ cfg sim.Config }
+type nativeRunner struct {
+	cfg     sim.Config
+	timeout time.Duration // of wall time; 0: none
+}
 
-func (n nativeRunner) run(_ context.Context, seed uint64) (out seedResult) {
+func (n nativeRunner) run(ctx context.Context, seed uint64) sim.Result {
+	return bounded(ctx, seed, n.cfg.Faults.String(), n.timeout, func() sim.Result { return n.runSeed(seed) })
+}
+
+// bounded calls run, giving up on it after timeout of wall time (0: never),
+// or once ctx ends. A run in this process cannot be stopped: one given up
+// on is left behind.
+func bounded(ctx context.Context, seed uint64, profile string, timeout time.Duration, run func() sim.Result) sim.Result {
+	done := make(chan sim.Result, 1)
+	go func() { done <- run() }()
+	var limit <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		limit = t.C
+	}
+	select {
+	case r := <-done:
+		return r
+	case <-limit:
+		return sim.Hung(seed, profile, timeout)
+	case <-ctx.Done():
+		return sim.Result{Seed: seed, Profile: profile, Error: "interrupted"}
+	}
+}
+
+// runSeed runs one seed, reporting a panic as a violation.
+func (n nativeRunner) runSeed(seed uint64) (out sim.Result) {
 	defer func() {
 		if p := recover(); p != nil {
 			msg := fmt.Sprint(p)
-			out.res = crashResult(seed, "sim.Run panicked: "+msg, string(debug.Stack()), []byte(msg))
+			out = crashResult(seed, "sim.Run panicked: "+msg, string(debug.Stack()), []byte(msg))
 		}
 	}()
 	cfg := n.cfg
 	cfg.Seed = seed
-	return seedResult{res: sim.Run(cfg)}
+	return sim.Run(cfg)
 }
 
-// crashResult reports a run that did not finish normally as a violation.
+// crashResult reports a run that did not finish normally (a panic, a guest
+// that exited abnormally) as a violation of the "crash" checker, with a
+// hash of its output as its trace.
 func crashResult(seed uint64, message, history string, output []byte) sim.Result {
 	return sim.Result{
 		Seed:       seed,
@@ -330,6 +283,7 @@ func crashResult(seed uint64, message, history string, output []byte) sim.Result
 type wasmRunner struct {
 	host    *wasmhost.Host
 	args    []string // guest arguments other than the seed
+	faults  string
 	timeout time.Duration
 }
 
@@ -354,7 +308,7 @@ func newWasmRunner(ctx context.Context, o simOptions, log io.Writer) (*wasmRunne
 	if d := time.Since(start); d > 2*time.Second {
 		fmt.Fprintf(log, "compiled %s in %v (cached for next time)\n", filepath.Base(path), d.Round(time.Millisecond))
 	}
-	return &wasmRunner{host: h, args: guestArgs(o), timeout: o.timeout}, nil
+	return &wasmRunner{host: h, args: guestArgs(o), faults: o.faults, timeout: o.timeout}, nil
 }
 
 // guestPath finds the wasm guest: the one named by --wasm, else a build of
@@ -403,51 +357,55 @@ func guestArgs(o simOptions) []string {
 
 func (w *wasmRunner) close() { w.host.Close(context.Background()) }
 
-func (w *wasmRunner) run(ctx context.Context, seed uint64) seedResult {
+func (w *wasmRunner) run(ctx context.Context, seed uint64) sim.Result {
+	runCtx := ctx
 	if w.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, w.timeout, fmt.Errorf("timed out after %v", w.timeout))
+		runCtx, cancel = context.WithTimeout(ctx, w.timeout)
 		defer cancel()
 	}
 	var stdout, stderr bytes.Buffer
 	args := append([]string{"-seed", strconv.FormatUint(seed, 10)}, w.args...)
-	out, err := w.host.Run(ctx, wasmhost.Run{Seed: seed, Args: args, Stdout: &stdout, Stderr: &stderr})
-	if err != nil {
-		return seedResult{err: err}
+	out, err := w.host.Run(runCtx, wasmhost.Run{Seed: seed, Args: args, Stdout: &stdout, Stderr: &stderr})
+	switch {
+	case err != nil && ctx.Err() == nil && runCtx.Err() != nil:
+		return sim.Hung(seed, w.faults, w.timeout)
+	case err != nil:
+		return sim.Result{Seed: seed, Profile: w.faults, Error: err.Error()}
 	}
 	var res sim.Result
 	if out.ExitCode <= 1 {
 		if err := json.Unmarshal(stdout.Bytes(), &res); err == nil {
-			return seedResult{res: res}
+			return res
 		}
 	}
 	// The guest crashed (a panic exits 2) or printed no result. Its output
 	// is as deterministic as a result, so its hash serves as the trace.
 	output := append(stdout.Bytes(), stderr.Bytes()...)
-	return seedResult{res: crashResult(seed,
+	return crashResult(seed,
 		fmt.Sprintf("the simulation exited with status %d without a result", out.ExitCode),
-		string(output), output)}
+		string(output), output)
 }
 
 // printSeed writes a seed's report: for a failure, its violations and the
 // replay command; then its result line.
-func printSeed(w io.Writer, r seedResult, o simOptions, full bool) {
-	if r.failed() {
-		fmt.Fprintf(w, "--- FAIL: seed %d", r.seed)
-		if r.err != nil {
-			fmt.Fprintf(w, ": %v\n", r.err)
+func printSeed(w io.Writer, r sim.Result, o simOptions, full bool) {
+	if r.Failed() {
+		fmt.Fprintf(w, "--- FAIL: seed %d", r.Seed)
+		if r.Error != "" {
+			fmt.Fprintf(w, ": %s\n", r.Error)
 		} else {
-			fmt.Fprintf(w, ": %d violation(s)\n", len(r.res.Violations))
+			fmt.Fprintf(w, ": %d violation(s)\n", len(r.Violations))
 		}
-		for _, v := range r.res.Violations {
+		for _, v := range r.Violations {
 			fmt.Fprintf(w, "%s: %s\n", v.Checker, v.Message)
 			if v.History != "" {
 				fmt.Fprintf(w, "history:\n%s", excerpt(v.History, full))
 			}
 		}
-		fmt.Fprintf(w, "replay: %s\n", replayCommand(r.seed, o))
+		fmt.Fprintf(w, "replay: %s\n", replayCommand(r.Seed, o))
 	}
-	fmt.Fprintln(w, r.line())
+	fmt.Fprintln(w, r.Line())
 }
 
 // excerpt indents a history and, unless full, keeps its last lines: the
@@ -495,44 +453,20 @@ func replayCommand(seed uint64, o simOptions) string {
 // process's restarts (after crashes), rather than a fault.
 const restartKey = "restart"
 
-// simSummary adds up a sweep.
-type simSummary struct {
-	seeds, failed, ops, violations int
-	faults                         map[string]int
-	simTime, wall, seedWall        time.Duration
-	failures                       []uint64
-	interrupted                    bool
-}
-
-func newSimSummary() *simSummary { return &simSummary{faults: map[string]int{}} }
-
-func (s *simSummary) add(r seedResult) {
-	s.seeds++
-	s.seedWall += r.wall
-	s.ops += r.res.Ops
-	s.violations += len(r.res.Violations)
-	s.simTime += r.res.SimTime
-	for k, n := range r.res.Faults {
-		s.faults[k] += n
-	}
-	if r.failed() {
-		s.failed++
-		s.failures = append(s.failures, r.seed)
-	}
-}
-
-func (s *simSummary) print(w io.Writer, o simOptions, parallel, planned int) {
+// printSummary writes the summary of a sweep of planned seeds that took
+// wall.
+func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned int, wall time.Duration) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nsummary")
-	run := fmt.Sprintf("%d", s.seeds)
-	if s.seeds < planned {
-		run = fmt.Sprintf("%d of %d (interrupted)", s.seeds, planned)
+	run := fmt.Sprintf("%d", s.Seeds)
+	if s.Seeds < planned {
+		run = fmt.Sprintf("%d of %d (interrupted)", s.Seeds, planned)
 	}
-	fmt.Fprintf(tw, "  seeds run\t%s, %d passed, %d failed\n", run, s.seeds-s.failed, s.failed)
-	fmt.Fprintf(tw, "  operations\t%d\n", s.ops)
+	fmt.Fprintf(tw, "  seeds run\t%s, %d passed, %d failed\n", run, s.Seeds-len(s.Failed), len(s.Failed))
+	fmt.Fprintf(tw, "  operations\t%d\n", s.Ops)
 	total := 0
-	kinds := make([]string, 0, len(s.faults))
-	for k, n := range s.faults {
+	kinds := make([]string, 0, len(s.Faults))
+	for k, n := range s.Faults {
 		if k != restartKey {
 			kinds = append(kinds, k)
 			total += n
@@ -541,35 +475,44 @@ func (s *simSummary) print(w io.Writer, o simOptions, parallel, planned int) {
 	sort.Strings(kinds)
 	fmt.Fprintf(tw, "  faults injected\t%d\n", total)
 	for _, k := range kinds {
-		fmt.Fprintf(tw, "    %s\t%d\n", k, s.faults[k])
+		fmt.Fprintf(tw, "    %s\t%d\n", k, s.Faults[k])
 	}
-	if n, ok := s.faults[restartKey]; ok {
+	if n, ok := s.Faults[restartKey]; ok {
 		fmt.Fprintf(tw, "  restarts\t%d\n", n)
 	}
-	fmt.Fprintf(tw, "  violations\t%d\n", s.violations)
-	fmt.Fprintf(tw, "  simulated time\t%v\n", s.simTime.Round(time.Millisecond))
-	wall := fmt.Sprintf("%v", s.wall.Round(time.Millisecond))
-	if s.seeds > 0 && s.wall > 0 {
-		workers := "workers"
-		if parallel == 1 {
-			workers = "worker"
-		}
-		wall += fmt.Sprintf(" (%v per seed, %.1f seeds/min on %d %s)",
-			(s.seedWall / time.Duration(s.seeds)).Round(time.Millisecond),
-			float64(s.seeds)/s.wall.Minutes(), parallel, workers)
+	fmt.Fprintf(tw, "  violations\t%d\n", s.Violations)
+	// Bugs of the system under test not fixed yet: seen, not failed on.
+	for _, k := range slices.Sorted(maps.Keys(s.Known)) {
+		fmt.Fprintf(tw, "  known defect seen\t%s: %d\n", k, s.Known[k])
 	}
-	fmt.Fprintf(tw, "  wall time\t%s\n", wall)
+	fmt.Fprintf(tw, "  simulated time\t%v\n", s.SimTime.Round(time.Millisecond))
+	fmt.Fprintf(tw, "  wall time\t%s\n", wallLine(s, parallel, wall))
 	tw.Flush()
-	if len(s.failures) > 0 {
-		fmt.Fprintf(w, "\nFAILED seeds (%d):\n", len(s.failures))
-		for i, seed := range s.failures {
+	if len(s.Failed) > 0 {
+		fmt.Fprintf(w, "\nFAILED seeds (%d):\n", len(s.Failed))
+		for i, r := range s.Failed {
 			if i == 20 {
-				fmt.Fprintf(w, "  ... and %d more\n", len(s.failures)-i)
+				fmt.Fprintf(w, "  ... and %d more\n", len(s.Failed)-i)
 				break
 			}
-			fmt.Fprintf(w, "  %s\n", replayCommand(seed, o))
+			fmt.Fprintf(w, "  %s\n", replayCommand(r.Seed, o))
 		}
 	}
+}
+
+// wallLine is the summary's wall time, with the time per seed and the rate.
+func wallLine(s sim.Summary, parallel int, wall time.Duration) string {
+	line := fmt.Sprintf("%v", wall.Round(time.Millisecond))
+	if s.Seeds == 0 || wall <= 0 {
+		return line
+	}
+	workers := "workers"
+	if parallel == 1 {
+		workers = "worker"
+	}
+	return line + fmt.Sprintf(" (%v per seed, %.1f seeds/min on %d %s)",
+		(s.Wall/time.Duration(s.Seeds)).Round(time.Millisecond),
+		float64(s.Seeds)/wall.Minutes(), parallel, workers)
 }
 
 // progress shows a sweep's progress on stderr: a bar redrawn in place on a
@@ -604,9 +547,9 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-func (p *progress) update(s *simSummary) {
+func (p *progress) update(s *sim.Summary) {
 	now := time.Now()
-	if p.plain && (now.Sub(p.last) < p.interval || s.seeds == p.total) {
+	if p.plain && (now.Sub(p.last) < p.interval || s.Seeds == p.total) {
 		return // a line every interval; the summary follows the last seed
 	}
 	if !p.bar && !p.plain {
@@ -614,19 +557,19 @@ func (p *progress) update(s *simSummary) {
 	}
 	p.last = now
 	elapsed := now.Sub(p.start)
-	rate := float64(s.seeds) / elapsed.Seconds()
+	rate := float64(s.Seeds) / elapsed.Seconds()
 	eta := ""
-	if rate > 0 && s.seeds < p.total {
-		eta = fmt.Sprintf(", ETA %v", (time.Duration(float64(p.total-s.seeds) / rate * float64(time.Second))).Round(time.Second))
+	if rate > 0 && s.Seeds < p.total {
+		eta = fmt.Sprintf(", ETA %v", (time.Duration(float64(p.total-s.Seeds) / rate * float64(time.Second))).Round(time.Second))
 	}
 	status := fmt.Sprintf("%d/%d seeds, %d failed, %d ops, %.1f seeds/s%s",
-		s.seeds, p.total, s.failed, s.ops, rate, eta)
+		s.Seeds, p.total, len(s.Failed), s.Ops, rate, eta)
 	if p.plain {
 		fmt.Fprintf(p.w, "progress: %s\n", status)
 		return
 	}
 	const width = 30
-	filled := width * s.seeds / p.total
+	filled := width * s.Seeds / p.total
 	fmt.Fprintf(p.w, "\r\033[K[%s%s] %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), status)
 	p.drawn = true
 }

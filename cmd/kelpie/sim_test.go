@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -113,59 +111,40 @@ func TestSimBadInvocations(t *testing.T) {
 	}
 }
 
-// fakeRunner finishes seeds after random delays, so that they complete out
-// of order; seeds divisible by 3 fail.
-type fakeRunner struct{}
-
-func (fakeRunner) run(ctx context.Context, seed uint64) seedResult {
-	time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-	r := sim.Result{Seed: seed, Ops: 10, Faults: map[string]int{"crash": 1}, SimTime: time.Second}
-	if seed%3 == 0 {
-		r.Violations = []sim.Violation{{Checker: "fake", Message: "divisible by 3"}}
-	}
-	return seedResult{res: r}
-}
-
-func TestSimSweepReportsInSeedOrder(t *testing.T) {
-	seeds := make([]uint64, 50)
-	for i := range seeds {
-		seeds[i] = uint64(100 + i)
-	}
-	var got []uint64
-	sum := newSimSummary()
-	sweep(context.Background(), fakeRunner{}, seeds, 4, func(r seedResult) {
-		got = append(got, r.seed)
-		sum.add(r)
-	})
-	if fmt.Sprint(got) != fmt.Sprint(seeds) {
-		t.Errorf("reported %v, want %v", got, seeds)
-	}
-	if sum.seeds != 50 || sum.failed != 16 || sum.ops != 500 || sum.faults["crash"] != 50 || sum.simTime != 50*time.Second {
-		t.Errorf("summary %+v", *sum)
+func TestSimSummary(t *testing.T) {
+	sum := sim.NewSummary()
+	for seed := uint64(100); seed < 150; seed++ {
+		r := sim.Result{Seed: seed, Ops: 10, Faults: map[string]int{"crash": 1}, SimTime: time.Second}
+		if seed%3 == 0 {
+			r.Violations = []sim.Violation{{Checker: "fake", Message: "divisible by 3"}}
+		}
+		sum.Add(r)
 	}
 	var b bytes.Buffer
-	sum.print(&b, simOptions{faults: "crash"}, 4, 50)
-	for _, want := range []string{"50, 34 passed, 16 failed", "crash", "--seed 102 --faults crash"} {
+	printSummary(&b, *sum, simOptions{faults: "crash"}, 4, 50, time.Minute)
+	for _, want := range []string{"50, 34 passed, 16 failed", "crash", "--seed 102 --faults crash", "operations       500"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}
 	}
 }
 
-func TestSimSweepStopsWhenCancelled(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	seeds := make([]uint64, 1000)
-	for i := range seeds {
-		seeds[i] = uint64(i)
-	}
-	n := 0
-	sweep(ctx, fakeRunner{}, seeds, 2, func(r seedResult) {
-		if n++; n == 10 {
-			cancel()
-		}
+// TestSimHungSeed: a native run that does not return is given up on after
+// the timeout and reported as a liveness violation of its seed.
+func TestSimHungSeed(t *testing.T) {
+	stuck := make(chan struct{})
+	defer close(stuck)
+	r := bounded(context.Background(), 5, "crash", time.Millisecond, func() sim.Result {
+		<-stuck
+		return sim.Result{}
 	})
-	if n >= 20 {
-		t.Errorf("%d seeds reported after cancelling at 10", n)
+	if r.Seed != 5 || len(r.Violations) != 1 || r.Violations[0].Checker != "liveness" {
+		t.Fatalf("hung run reported as %+v", r)
+	}
+	var b bytes.Buffer
+	printSeed(&b, r, simOptions{faults: "crash"}, false)
+	if !strings.Contains(b.String(), "replay: go run ./cmd/kelpie sim --seed 5 --faults crash") {
+		t.Errorf("no replay command for a hung seed:\n%s", b.String())
 	}
 }
 
@@ -176,8 +155,8 @@ func TestSimReplayCommand(t *testing.T) {
 	if got != want {
 		t.Errorf("replay command %q, want %q", got, want)
 	}
-	r := seedResult{seed: 9, err: errors.New("timed out after 1m0s")}
-	if l := r.line(); !strings.HasPrefix(l, "seed=9 trace=- ops=0 violations=0 error=") {
+	r := sim.Result{Seed: 9, Error: "wasmhost: guest failed"}
+	if l := r.Line(); !strings.HasPrefix(l, "seed=9 trace=- ops=0 violations=0 error=") {
 		t.Errorf("error line %q", l)
 	}
 }

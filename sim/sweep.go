@@ -1,0 +1,145 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Summary adds up a sweep.
+type Summary struct {
+	Seeds      int // runs counted
+	Ops        int
+	Faults     map[string]int
+	Violations int
+	SimTime    time.Duration
+	// Wall is the wall time of the runs, added up.
+	Wall    time.Duration
+	Checked map[string]int
+	Known   map[string]int // findings of known defects, by name
+	// Failed are the runs that failed (Result.Failed), in the order added.
+	Failed []Result
+}
+
+// NewSummary returns an empty summary.
+func NewSummary() *Summary {
+	return &Summary{Faults: map[string]int{}, Checked: map[string]int{}, Known: map[string]int{}}
+}
+
+// Add counts r.
+func (s *Summary) Add(r Result) {
+	s.Seeds++
+	s.Ops += r.Ops
+	s.Violations += len(r.Violations)
+	s.SimTime += r.SimTime
+	s.Wall += r.Wall
+	for k, n := range r.Faults {
+		s.Faults[k] += n
+	}
+	for k, n := range r.Checked {
+		s.Checked[k] += n
+	}
+	for k, n := range r.Known {
+		s.Known[k] += n
+	}
+	if r.Failed() {
+		s.Failed = append(s.Failed, r)
+	}
+}
+
+// Sweep runs the seeds, parallel at a time (at least one), and adds up
+// their results. It calls report (if not nil) with each result in seed
+// order, as soon as every earlier seed has been reported, one call at a
+// time. Once ctx ends no seed starts, and a run it cut short (one that
+// returns with Error set after ctx ended) is neither reported nor counted.
+func Sweep(ctx context.Context, seeds []uint64, parallel int, run func(context.Context, uint64) Result, report func(Result)) Summary {
+	type indexed struct {
+		i int
+		r Result
+	}
+	next := make(chan int)
+	done := make(chan indexed)
+	var wg sync.WaitGroup
+	for range max(1, min(parallel, len(seeds))) {
+		wg.Go(func() {
+			for i := range next {
+				start := time.Now()
+				r := run(ctx, seeds[i])
+				r.Seed, r.Wall = seeds[i], time.Since(start)
+				done <- indexed{i, r}
+			}
+		})
+	}
+	go func() {
+		defer close(next)
+		for i := range seeds {
+			select {
+			case next <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+	sum := NewSummary()
+	// Results wait here until every earlier seed has been reported. After
+	// ctx ends, a seed that never ran leaves a gap: the rest are reported
+	// once all have come back.
+	pending := map[int]Result{}
+	want := 0
+	emit := func(r Result) {
+		if r.Error != "" && ctx.Err() != nil {
+			return // cut short by ctx: not a result
+		}
+		sum.Add(r)
+		if report != nil {
+			report(r)
+		}
+	}
+	for d := range done {
+		pending[d.i] = d.r
+		for ; ; want++ {
+			r, ok := pending[want]
+			if !ok {
+				break
+			}
+			delete(pending, want)
+			emit(r)
+		}
+	}
+	for i := want; i < len(seeds); i++ {
+		if r, ok := pending[i]; ok {
+			emit(r)
+		}
+	}
+	return *sum
+}
+
+// Runner returns a run function for Sweep that runs cfg, with each seed, in
+// this process.
+func Runner(cfg Config) func(context.Context, uint64) Result {
+	return func(_ context.Context, seed uint64) Result {
+		c := cfg
+		c.Seed = seed
+		return Run(c)
+	}
+}
+
+// Hung is the result of a run of seed that had not finished after limit of
+// wall time: a liveness violation. (A run that is stuck without sleeping
+// never reaches the simulated clock's RunTimeout: under wasm the clock
+// moves only when the program sleeps.)
+func Hung(seed uint64, profile string, limit time.Duration) Result {
+	return Result{Seed: seed, Profile: profile, Violations: []Violation{{Checker: "liveness",
+		Message: fmt.Sprintf("the run had not finished after %s of wall time: it is stuck (replay the seed to see where)", limit)}}}
+}
+
+// Seeds returns n consecutive seeds from first.
+func Seeds(first uint64, n int) []uint64 {
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = first + uint64(i)
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// fakeRun finishes after a random pause, so that seeds finish out of
+// order; seeds divisible by 3 fail.
+func fakeRun() func(context.Context, uint64) Result {
+	return func(_ context.Context, seed uint64) Result {
+		time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+		r := Result{Seed: seed, Ops: 10, Faults: map[string]int{"crash": 1}, SimTime: time.Second}
+		if seed%3 == 0 {
+			r.Violations = []Violation{{Checker: "fake", Message: "divisible by 3"}}
+		}
+		return r
+	}
+}
+
+// Spec: Sweep reports every seed once, in seed order, whatever order the
+// runs finish in, and adds them all up.
+func TestSweepReportsInSeedOrder(t *testing.T) {
+	seeds := Seeds(100, 50)
+	var got []uint64
+	sum := Sweep(context.Background(), seeds, 4, fakeRun(), func(r Result) { got = append(got, r.Seed) })
+	if fmt.Sprint(got) != fmt.Sprint(seeds) {
+		t.Errorf("reported %v, want %v", got, seeds)
+	}
+	if sum.Seeds != 50 || len(sum.Failed) != 16 || sum.Ops != 500 || sum.Faults["crash"] != 50 || sum.SimTime != 50*time.Second {
+		t.Errorf("summary %+v", sum)
+	}
+	for i, r := range sum.Failed {
+		if r.Seed%3 != 0 || i > 0 && r.Seed <= sum.Failed[i-1].Seed {
+			t.Errorf("failed runs out of order or wrong: %d at %d", r.Seed, i)
+		}
+	}
+}
+
+// Spec: once its context ends, Sweep starts no seed, and does not count a
+// run that the context cut short.
+func TestSweepStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	run := func(ctx context.Context, seed uint64) Result {
+		if ctx.Err() != nil {
+			return Result{Seed: seed, Error: "interrupted"}
+		}
+		return Result{Seed: seed}
+	}
+	n := 0
+	sum := Sweep(ctx, Seeds(0, 1000), 2, run, func(r Result) {
+		if r.Error != "" {
+			t.Errorf("seed %d cut short, yet reported", r.Seed)
+		}
+		if n++; n == 10 {
+			cancel()
+		}
+	})
+	if n >= 20 || sum.Seeds != n {
+		t.Errorf("%d seeds reported (%d counted) after cancelling at 10", n, sum.Seeds)
+	}
+}
