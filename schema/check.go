@@ -67,7 +67,7 @@ type checker struct {
 	messageIDs   map[string]string // message id -> location ("" when damaged)
 	convMessages map[string][]uint64
 	turnKeys     map[string][]string // agent -> run ids its answered keys name
-	active       map[string]string   // agent -> run id
+	active       map[string]string   // agent -> run id ("" when damaged)
 	runs         map[string]*Run
 	runIndex     map[string]string   // run id -> index key
 	agentRuns    map[string][]string // agent -> run ids
@@ -162,9 +162,7 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 			c.turnKeys[p[0]] = append(c.turnKeys[p[0]], string(e.Value))
 		}
 	case ActiveRuns:
-		if !e.Damaged {
-			c.active[p[0]] = string(e.Value)
-		}
+		c.active[p[0]] = string(e.Value) // "" when damaged: which run is unknown
 	case Runs:
 		c.runs[p[0]] = decodeInto[Run](c, e, "run")
 	case RunIndex:

@@ -158,12 +158,15 @@ func (c *checker) checkRuns() {
 		if !indexed[id] {
 			c.report(r.AgentID, "run %s is not listed among the runs of agent %s", id, r.AgentID)
 		}
-		if !r.Finished() && c.active[r.AgentID] != id {
+		if active, ok := c.active[r.AgentID]; !r.Finished() && active != id && !(ok && active == "") {
 			c.report(r.AgentID, "run %s of agent %s is %s, but the agent's turn in progress is %q: an interrupted run was never closed", id, r.AgentID, r.Status, c.active[r.AgentID])
 		}
 	}
 	for _, agentID := range slices.Sorted(maps.Keys(c.active)) {
 		runID := c.active[agentID]
+		if runID == "" {
+			continue // damaged
+		}
 		switch r, ok := c.runs[runID]; {
 		case !ok:
 			c.report(agentID, "the turn in progress of agent %s is run %s, which has no record", agentID, runID)

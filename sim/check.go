@@ -24,7 +24,7 @@ type checker struct {
 	listed  *listingModel // what the listings must show, beyond agents and blocks
 	// checked counts what the checkers examined, by name; known the
 	// findings of known defects.
-	checked, known map[string]int
+	checked map[string]int
 }
 
 func (c *checker) count(name string, n int) {
@@ -44,8 +44,8 @@ func (c *checker) report(checker, msg string, history string) {
 // check runs every history checker and returns the violations, those found
 // during the run first.
 func (s *system) check(w *world) []Violation {
-	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}, known: map[string]int{}, listed: newListingModel()}
-	s.checked, s.known = c.checked, c.known
+	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}, listed: newListingModel()}
+	s.checked = c.checked
 	c.settle()
 	for _, v := range s.online {
 		c.report(v.checker, v.msg, c.historyOf(v.object, c.opAt(v.object, v.at)))

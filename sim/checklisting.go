@@ -61,10 +61,6 @@ func (c *checker) checkListings() {
 			c.report("listing", fmt.Sprintf("%s, GET %s: %s", listing.kind.name, listing.path, p), c.historyOf(listing.object, -1))
 		}
 		for _, p := range listing.shortPages {
-			if listing.kind == messagesListing && c.sys.llm.gaveNothing(listing.object) {
-				c.noteKnown(shortMessagePages)
-				continue
-			}
 			c.report("listing", fmt.Sprintf("%s, GET %s: a page short of its limit: %s", listing.kind.name, listing.path, p), c.historyOf(listing.object, -1))
 		}
 	}

@@ -58,21 +58,10 @@ type scriptedLLM struct {
 	mu  sync.Mutex
 	rng *rand.Rand
 	n   int // markers and call ids handed out
-	// answeredNothing are the agents given a reply with no text, no
-	// reasoning and no tool call (see knownDefects).
-	answeredNothing map[string]bool
 }
 
 func newScriptedLLM(s *system) *scriptedLLM {
-	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM), answeredNothing: map[string]bool{}}
-}
-
-// gaveNothing reports whether the model gave agentID a reply with nothing
-// in it.
-func (m *scriptedLLM) gaveNothing(agentID string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.answeredNothing[agentID]
+	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM)}
 }
 
 // llmProvider is one incarnation's provider and resolver: a request may
@@ -271,9 +260,6 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 	}
 	if bad {
 		m.spoil(v, resp)
-	}
-	if resp.Content == "" && resp.Reasoning == "" && len(resp.ToolCalls) == 0 {
-		m.answeredNothing[v.agentID] = true
 	}
 	if resp.StopReason == "" {
 		resp.StopReason = llm.StopEndTurn

@@ -171,6 +171,5 @@ func (s *system) result(w *world, elapsed time.Duration) Result {
 		Violations: violations,
 		SimTime:    elapsed,
 		Checked:    s.checked,
-		Known:      s.known,
 	}
 }

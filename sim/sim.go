@@ -131,9 +131,6 @@ type Result struct {
 	// Checked counts what the message checkers examined, by name: sends
 	// answered, histories read back, tool calls replayed, and so on.
 	Checked map[string]int `json:",omitempty"`
-	// Known counts the findings of known defects of the system under test
-	// (known.go), by name: bugs not fixed yet, which are not violations.
-	Known map[string]int `json:",omitempty"`
 	// Error says why the run could not complete (it was interrupted, or
 	// the host running it failed); such a result has no trace. A run that
 	// completed with violations has none.

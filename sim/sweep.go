@@ -17,14 +17,13 @@ type Summary struct {
 	// Wall is the wall time of the runs, added up.
 	Wall    time.Duration
 	Checked map[string]int
-	Known   map[string]int // findings of known defects, by name
 	// Failed are the runs that failed (Result.Failed), in the order added.
 	Failed []Result
 }
 
 // NewSummary returns an empty summary.
 func NewSummary() *Summary {
-	return &Summary{Faults: map[string]int{}, Checked: map[string]int{}, Known: map[string]int{}}
+	return &Summary{Faults: map[string]int{}, Checked: map[string]int{}}
 }
 
 // Add counts r.
@@ -39,9 +38,6 @@ func (s *Summary) Add(r Result) {
 	}
 	for k, n := range r.Checked {
 		s.Checked[k] += n
-	}
-	for k, n := range r.Known {
-		s.Known[k] += n
 	}
 	if r.Failed() {
 		s.Failed = append(s.Failed, r)

@@ -37,7 +37,6 @@ type system struct {
 	closing bool
 	final   *audit         // what the audit after the run read back
 	checked map[string]int // what the checkers examined
-	known   map[string]int // findings of known defects
 
 	vmu        sync.Mutex
 	online     []rawViolation

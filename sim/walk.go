@@ -21,7 +21,8 @@ type listingAudit struct {
 	// problems are what the walks found wrong.
 	problems []string
 	// shortPages are pages of a grouped listing that were exactly its
-	// next items, but fewer than they should be (see shortMessagePages).
+	// next items, but fewer than they should be: a client paging by limit
+	// would stop there, before the listing ends.
 	shortPages []string
 }
 

@@ -33,8 +33,10 @@ func HistoryOf(agentID, convID string) []byte {
 
 // List returns one page of an agent's stored messages in listing order
 // (p.Order), or of one conversation's when convID is set; defaultOnly
-// keeps only those of no conversation. Cursors are message ids; an unknown
-// one is ignored, as Letta does.
+// keeps only those of no conversation. Messages that show nothing (see
+// Shown) are left out, so that they do not count toward the page's limit:
+// a short page means the listing ended. Cursors are message ids; an
+// unknown one is ignored, as Letta does.
 func List(txn kv.Txn, agentID, convID string, defaultOnly bool, p letta.Page) ([]*schema.Message, error) {
 	keyOf := func(id string) ([]byte, error) {
 		if id == "" {
@@ -67,7 +69,7 @@ func List(txn kv.Txn, agentID, convID string, defaultOnly bool, p letta.Page) ([
 		if err != nil {
 			return false, err
 		}
-		if convID == "" && defaultOnly && m.ConversationID != "" {
+		if convID == "" && defaultOnly && m.ConversationID != "" || !Shown(m) {
 			return true, nil
 		}
 		out = append(out, m)
@@ -115,7 +117,7 @@ func OfRun(txn kv.Txn, run *schema.Run) ([]*schema.Message, error) {
 // Page applies a page (cursors by message id) to stored messages given
 // oldest first, and renders it.
 func Page(ms []*schema.Message, p letta.Page) []letta.Message {
-	ordered := slices.Clone(ms)
+	ordered := slices.DeleteFunc(slices.Clone(ms), func(m *schema.Message) bool { return !Shown(m) })
 	if p.Order == letta.Desc {
 		slices.Reverse(ordered)
 	}

@@ -130,6 +130,14 @@ func sentText(tc schema.ToolCall) (string, bool) {
 	return args.Message, true
 }
 
+// Shown reports whether a stored message renders as anything: an
+// assistant message with no text, reasoning or tool call (the model
+// answered with nothing) is stored, for the history's sake, but shows
+// nothing.
+func Shown(m *schema.Message) bool {
+	return m.Role != schema.RoleAssistant || m.Reasoning != "" || m.Text != "" || len(m.ToolCalls) > 0
+}
+
 // RenderAll renders messages in order; never nil.
 func RenderAll(ms []*schema.Message) []letta.Message {
 	out := []letta.Message{}

@@ -82,6 +82,8 @@ func TestShowAndPage(t *testing.T) {
 	if got := ids(Show([]*schema.Message{ms[1], ms[0]}, letta.Desc)); !slices.Equal(got, []string{"m2:a", "m2:r", "m1:a", "m1:r"}) {
 		t.Errorf("desc %v", got)
 	}
+	// A message that shows nothing takes no room in a page.
+	ms = append(ms[:2:2], append([]*schema.Message{{ID: "m-empty", Role: schema.RoleAssistant}}, ms[2:]...)...)
 	page := func(p letta.Page) []string {
 		var s []string
 		for _, m := range Page(ms, p) {
@@ -97,6 +99,7 @@ func TestShowAndPage(t *testing.T) {
 	}{
 		{letta.Page{Order: letta.Asc, Limit: 2}, []string{"m1", "m2"}},
 		{letta.Page{Order: letta.Asc, Limit: 2, After: "m2"}, []string{"m3", "m4"}},
+		{letta.Page{Order: letta.Asc, Limit: 1, After: "m2"}, []string{"m3"}},
 		{letta.Page{Order: letta.Desc, Limit: 2, After: "m3"}, []string{"m2", "m1"}},
 		{letta.Page{Order: letta.Asc, Limit: 10, After: "m1", Before: "m4"}, []string{"m2", "m3"}},
 		{letta.Page{Order: letta.Asc, Limit: 10, After: "unknown"}, []string{"m1", "m2", "m3", "m4"}},

@@ -9,14 +9,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -481,10 +479,6 @@ func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned in
 		fmt.Fprintf(tw, "  restarts\t%d\n", n)
 	}
 	fmt.Fprintf(tw, "  violations\t%d\n", s.Violations)
-	// Bugs of the system under test not fixed yet: seen, not failed on.
-	for _, k := range slices.Sorted(maps.Keys(s.Known)) {
-		fmt.Fprintf(tw, "  known defect seen\t%s: %d\n", k, s.Known[k])
-	}
 	fmt.Fprintf(tw, "  simulated time\t%v\n", s.SimTime.Round(time.Millisecond))
 	fmt.Fprintf(tw, "  wall time\t%s\n", wallLine(s, parallel, wall))
 	tw.Flush()
