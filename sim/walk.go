@@ -169,10 +169,3 @@ func (wk *walker) walkBefore(la *listingAudit, asc bool, limit int, want []liste
 		end = start
 	}
 }
-
-func orderName(asc bool) string {
-	if asc {
-		return "asc"
-	}
-	return "desc"
-}
