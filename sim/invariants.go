@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
@@ -86,6 +87,22 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 	for _, id := range sortedKeys(a.blocks) {
 		if a.blocks[id].status == 200 {
 			want = append(want, schema.Blocks, schema.BlockIndex)
+		}
+	}
+	// What the audit's listings show exists.
+	shows := map[string][]*schema.Family{
+		"/v1/conversations?agent_id=": {schema.Conversations, schema.AgentConversations},
+		"/archival-memory":            {schema.Passages, schema.PassageIDs},
+		"/core-memory/blocks":         {schema.Attachments, schema.BlockAgents},
+	}
+	for _, path := range sortedKeys(a.listings) {
+		if len(a.listings[path].whole) == 0 {
+			continue
+		}
+		for _, pattern := range sortedKeys(shows) {
+			if strings.Contains(path, pattern) {
+				want = append(want, shows[pattern]...)
+			}
 		}
 	}
 	for _, f := range want {
