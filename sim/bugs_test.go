@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sort"
@@ -10,8 +11,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/schema"
 )
 
 // Deliberately broken variants of the system. Each is a bug the simulator
@@ -550,12 +553,12 @@ type stuckTurnTxn struct {
 }
 
 func (t *stuckTurnTxn) Set(key, value []byte) error {
-	t.writesRun = t.writesRun || bytes.HasPrefix(key, []byte("run/"))
+	t.writesRun = t.writesRun || bytes.HasPrefix(key, []byte(schema.Runs.Prefix))
 	return t.Txn.Set(key, value)
 }
 
 func (t *stuckTurnTxn) Delete(key []byte) error {
-	t.clearsRun = t.clearsRun || bytes.HasPrefix(key, []byte("active-run/"))
+	t.clearsRun = t.clearsRun || bytes.HasPrefix(key, []byte(schema.ActiveRuns.Prefix))
 	return t.Txn.Delete(key)
 }
 
@@ -564,6 +567,77 @@ func (t *stuckTurnTxn) Commit(ctx context.Context) error {
 		<-t.done
 	}
 	return t.Txn.Commit(ctx)
+}
+
+// ---- a memory edit past the block's limit -----------------------------------
+
+// overLimitStore stores the blocks that turn steps edit (transactions that
+// also write a message) with a limit below their new value, as a memory
+// tool that skipped the limit check would leave them.
+type overLimitStore struct{ inner kv.Store }
+
+func newOverLimitStore(inner kv.Store, _ VariantEnv) kv.Store { return &overLimitStore{inner} }
+
+func (s *overLimitStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &overLimitTxn{Txn: t}, nil
+}
+
+func (s *overLimitStore) Close() error { return s.inner.Close() }
+
+type overLimitTxn struct {
+	kv.Txn
+	wroteMessage bool
+}
+
+func (t *overLimitTxn) Set(key, value []byte) error {
+	t.wroteMessage = t.wroteMessage || bytes.HasPrefix(key, []byte(schema.Messages.Prefix))
+	if !t.wroteMessage || !bytes.HasPrefix(key, []byte(schema.Blocks.Prefix)) {
+		return t.Txn.Set(key, value)
+	}
+	var b map[string]any
+	if err := json.Unmarshal(value, &b); err != nil {
+		return err
+	}
+	if v, _ := b["value"].(string); utf8.RuneCountInString(v) > 0 {
+		b["limit"] = utf8.RuneCountInString(v) - 1
+	}
+	over, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return t.Txn.Set(key, over)
+}
+
+// ---- an interrupted run left open ---------------------------------------------
+
+// openRunStore never writes the record that closes a run cut off by a
+// crash (at the agent's next turn): the run stays running though the agent
+// has moved on to a new turn.
+type openRunStore struct{ inner kv.Store }
+
+func newOpenRunStore(inner kv.Store, _ VariantEnv) kv.Store { return &openRunStore{inner} }
+
+func (s *openRunStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &openRunTxn{t}, nil
+}
+
+func (s *openRunStore) Close() error { return s.inner.Close() }
+
+type openRunTxn struct{ kv.Txn }
+
+func (t *openRunTxn) Set(key, value []byte) error {
+	if bytes.HasPrefix(key, []byte(schema.Runs.Prefix)) && bytes.Contains(value, []byte(`"error":"the turn was interrupted`)) {
+		return nil
+	}
+	return t.Txn.Set(key, value)
 }
 
 // ---- a cursor that skips an item --------------------------------------------
@@ -671,6 +745,20 @@ var plantedBugs = []struct {
 		variant:  Variant{Name: "answered otids are never found: a message sent again runs again", WrapStore: newForgetfulTurnStore},
 		profile:  "none",
 		catchers: []string{"duplicate-turn"},
+	},
+	{
+		name:     "tool-edit-past-limit",
+		variant:  Variant{Name: "memory tool edits store blocks over their limit", WrapStore: newOverLimitStore},
+		profile:  "none",
+		catchers: []string{"invariants"},
+		message:  "over its limit",
+	},
+	{
+		name:     "interrupted-run-left-open",
+		variant:  Variant{Name: "the next turn does not close a run a crash cut off", WrapStore: newOpenRunStore},
+		profile:  "crash",
+		catchers: []string{"invariants"},
+		message:  "never closed",
 	},
 	{
 		name:     "cursor-skips-one",
