@@ -531,8 +531,9 @@ func TestAnsweredActorIsIdle(t *testing.T) {
 	}
 }
 
-// stallEngine is a MemEngine whose Apply of a batch writing a chosen key
-// waits until released.
+// stallEngine is a MemEngine whose sync of a batch writing a chosen key
+// waits until released: the batch is visible at once (kv.Pipeliner), as
+// Pebble makes a batch visible before its sync.
 type stallEngine struct {
 	*kv.MemEngine
 	key     string
@@ -540,19 +541,24 @@ type stallEngine struct {
 	release chan struct{}
 }
 
-func (e *stallEngine) Apply(batch []kv.Mutation) error {
-	for _, m := range batch {
-		if string(m.Key) == e.key {
-			e.stalled <- struct{}{}
-			<-e.release
-			break
-		}
+func (e *stallEngine) Publish(batch []kv.Mutation) (func() error, error) {
+	if err := e.MemEngine.Apply(batch); err != nil {
+		return nil, err
 	}
-	return e.MemEngine.Apply(batch)
+	return func() error {
+		for _, m := range batch {
+			if string(m.Key) == e.key {
+				e.stalled <- struct{}{}
+				<-e.release
+				break
+			}
+		}
+		return nil
+	}, nil
 }
 
 // Spec: one actor's slow commit does not make another actor's invocations
-// fail. Commits are applied concurrently and may finish out of order; an
+// fail or wait. Commits sync concurrently and may finish out of order; an
 // actor's second invocation must not be fenced by its own first commit.
 func TestSlowCommitDoesNotFenceOthers(t *testing.T) {
 	slow, fast := mustID(t, "slow"), mustID(t, "fast")

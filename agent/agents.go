@@ -145,7 +145,6 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 	}
 	out := []*letta.AgentState{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		return listIndex(txn, agentIndex, p, func(a *schema.Agent) (bool, error) {
 			if f.match(a) {
 				st, err := loadAgent(txn, a, f.WithBlocks)
@@ -164,7 +163,6 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 	n := 0
 	err := s.c.read(ctx, func(txn kv.Txn) error {
-		n = 0 // read may run this again
 		return listIndex(txn, agentIndex, letta.Page{Order: letta.Asc}, func(a *schema.Agent) (bool, error) {
 			if f.match(a) {
 				n++

@@ -91,7 +91,6 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 	}
 	out := []letta.Passage{}
 	err := s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		if _, err := schema.GetAgent(txn, agentID); err != nil {
 			return err
 		}

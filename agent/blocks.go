@@ -113,7 +113,6 @@ func (s *Blocks) List(ctx context.Context, f BlockFilter, p letta.Page) ([]letta
 	}
 	out := []letta.Block{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		return listIndex(txn, blockIndex, p, func(b *schema.Block) (bool, error) {
 			if f.match(b) {
 				out = append(out, b.Block)
@@ -129,7 +128,6 @@ func (s *Blocks) List(ctx context.Context, f BlockFilter, p letta.Page) ([]letta
 func (s *Blocks) Count(ctx context.Context) (int, error) {
 	n := 0
 	err := s.c.read(ctx, func(txn kv.Txn) error {
-		n = 0 // read may run this again
 		return kv.ScanEach(txn, kv.PrefixRange([]byte(schema.BlockIndex.Prefix)), false, func(kv.KeyValue) (bool, error) {
 			n++
 			return true, nil
@@ -150,7 +148,6 @@ func (s *Blocks) Agents(ctx context.Context, blockID string, p letta.Page, withB
 	}
 	out := []*letta.AgentState{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		agents, err := blockAgents(txn, blockID)
 		if err != nil {
 			return err

@@ -94,7 +94,6 @@ func (s *Conversations) List(ctx context.Context, agentID string, p letta.Page) 
 	}
 	out := []*letta.Conversation{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		if _, err := schema.GetAgent(txn, agentID); err != nil {
 			return err
 		}

@@ -66,7 +66,6 @@ func (s *Runs) List(ctx context.Context, f RunFilter, p letta.Page) ([]*letta.Ru
 	}
 	out := []*letta.Run{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		return listIndex(txn, runIndex, p, func(r *schema.Run) (bool, error) {
 			if f.match(r) {
 				out = append(out, renderRun(r))

@@ -28,7 +28,6 @@ func (s *Tools) ForAgent(ctx context.Context, agentID string) ([]letta.Tool, err
 	}
 	out := []letta.Tool{}
 	err := s.c.read(ctx, func(txn kv.Txn) error {
-		out = out[:0] // read may run this again
 		a, err := schema.GetAgent(txn, agentID)
 		if err != nil {
 			return err

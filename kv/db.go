@@ -12,24 +12,29 @@ import (
 // DB implements Store on an Engine: snapshot reads, buffered writes,
 // optimistic validation at commit, fencing and checksums.
 //
-// Commits are validated one at a time under a short lock and then applied to
-// the engine concurrently, so that the engine can group their syncs. Each
-// validated commit gets a sequence number. A transaction begins at the
-// "visible" sequence: every commit at or below it has finished applying, so
-// the snapshot taken afterwards holds all of them. Commits above it that had
-// also finished (out of order) are in the snapshot too, and the transaction
-// notes them. A commit validates against the write sets of every other commit
-// numbered above its start: those may be missing from its snapshot.
+// Commits are validated, numbered and published to the engine one at a
+// time, in one order (orderMu): so the engine's state is always a prefix of
+// that order, and any snapshot of it is a state some serial order reaches.
+// A transaction begins at the sequence of the last published commit; its
+// snapshot holds every commit up to it (and possibly a few published since,
+// a longer prefix). A write validates against every commit numbered above
+// its start. A read-only transaction needs no validation: its snapshot is
+// consistent by construction, so reads never fail because of writes.
+//
+// Durability overlaps: an engine that can publish a batch before it is
+// durable (a Pipeliner, such as kv/pebble) syncs each commit after the
+// order lock is released, so concurrent commits share a sync. Other engines
+// apply, and sync, inside the order.
 type DB struct {
 	eng Engine
 
-	mu      sync.Mutex
-	closed  bool
-	last    uint64          // highest sequence handed to a commit
-	visible uint64          // every commit <= visible has finished applying
-	pending map[uint64]bool // finished commits above visible
-	log     []commitRecord  // write sets of recent commits, by sequence
-	open    map[uint64]int  // start sequence -> open transactions
+	orderMu sync.Mutex // held to validate, number and publish a commit
+
+	mu        sync.Mutex
+	closed    bool
+	published uint64         // the last commit handed to the engine
+	log       []commitRecord // write sets of recent commits, by sequence
+	open      map[uint64]int // start sequence -> open transactions
 }
 
 type commitRecord struct {
@@ -37,9 +42,18 @@ type commitRecord struct {
 	keys []string // written keys, sorted
 }
 
+// Pipeliner is an Engine that can publish a batch before it is durable.
+type Pipeliner interface {
+	// Publish writes batch atomically and makes it visible to snapshots
+	// taken after Publish returns; wait returns once the batch is durable.
+	// DB calls Publish for one batch at a time, in commit order, and waits
+	// outside that order.
+	Publish(batch []Mutation) (wait func() error, err error)
+}
+
 // NewDB returns a DB over eng. The DB owns eng and closes it on Close.
 func NewDB(eng Engine) *DB {
-	return &DB{eng: eng, pending: map[uint64]bool{}, open: map[uint64]int{}}
+	return &DB{eng: eng, open: map[uint64]int{}}
 }
 
 // Begin implements Store.
@@ -52,15 +66,8 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.mu.Unlock()
 		return nil, ErrClosed
 	}
-	start, last := db.visible, db.last
+	start := db.published
 	db.open[start]++
-	var seen map[uint64]bool
-	if len(db.pending) > 0 {
-		seen = make(map[uint64]bool, len(db.pending))
-		for seq := range db.pending {
-			seen[seq] = true
-		}
-	}
 	db.mu.Unlock()
 
 	snap, err := db.eng.NewSnapshot()
@@ -68,7 +75,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, last: last, seen: seen, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -86,11 +93,7 @@ func (db *DB) Close() error {
 // release forgets an open transaction that started at start.
 func (db *DB) release(start uint64) {
 	db.mu.Lock()
-	db.releaseLocked(start)
-	db.mu.Unlock()
-}
-
-func (db *DB) releaseLocked(start uint64) {
+	defer db.mu.Unlock()
 	if db.open[start]--; db.open[start] <= 0 {
 		delete(db.open, start)
 	}
@@ -98,9 +101,10 @@ func (db *DB) releaseLocked(start uint64) {
 }
 
 // pruneLocked drops write sets no open or future transaction can conflict
-// with: those at or below both the oldest open start and visible.
+// with: those at or below both the oldest open start and the last
+// published commit.
 func (db *DB) pruneLocked() {
-	floor := db.visible
+	floor := db.published
 	for s := range db.open {
 		floor = min(floor, s)
 	}
@@ -110,30 +114,40 @@ func (db *DB) pruneLocked() {
 	}
 }
 
-// validateReads checks a read-only transaction against the commits that were
-// in flight when it began. Commits are applied concurrently, so its snapshot
-// may hold a later one of them without an earlier one it must follow; if it
-// read anything such a commit wrote, what it saw may match no serial order.
-// Commits sequenced after it began are ordered after it and cannot matter.
-func (db *DB) validateReads(t *txn) error {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	i := sort.Search(len(db.log), func(i int) bool { return db.log[i].seq > t.start })
-	for _, rec := range db.log[i:] {
-		if rec.seq > t.last {
-			break
-		}
-		if !t.seen[rec.seq] {
-			if err := t.conflictsWith(rec.keys); err != nil {
-				return err
-			}
-		}
+// commit validates t's writes, numbers them and publishes them to the
+// engine, in commit order; it returns how to wait for their durability. A
+// validation error means nothing was applied; any other, that the outcome
+// is unknown.
+func (db *DB) commit(t *txn, keys []string, batch []Mutation) (wait func() error, err error) {
+	db.orderMu.Lock()
+	defer db.orderMu.Unlock()
+	seq, err := db.validateAndSequence(t, keys)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if p, ok := db.eng.(Pipeliner); ok {
+		wait, err = p.Publish(batch)
+	} else {
+		err = db.eng.Apply(batch)
+	}
+	// Published even on error: the batch may have been applied, and later
+	// transactions must validate against it.
+	db.mu.Lock()
+	db.published = seq
+	db.mu.Unlock()
+	if err != nil {
+		return nil, unknownOutcome(len(batch), err)
+	}
+	return wait, nil
+}
+
+func unknownOutcome(keys int, err error) error {
+	return fmt.Errorf("kv: commit of %d keys, outcome unknown: %w", keys, err)
 }
 
 // validateAndSequence checks t against every commit after its start and, if
-// none conflicts, reserves the next sequence for t's writes.
+// none conflicts, reserves the next sequence for t's writes. Called with
+// orderMu held.
 func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -142,37 +156,19 @@ func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 	}
 	i := sort.Search(len(db.log), func(i int) bool { return db.log[i].seq > t.start })
 	for _, rec := range db.log[i:] {
-		if t.seen[rec.seq] {
-			continue // applied before t's snapshot was taken
-		}
 		if err := t.conflictsWith(rec.keys); err != nil {
 			return 0, err
 		}
 	}
-	db.last++
-	db.log = append(db.log, commitRecord{seq: db.last, keys: keys})
-	return db.last, nil
-}
-
-// finish records that commit seq has been applied (or failed) and advances
-// visible past every contiguous finished commit.
-func (db *DB) finish(seq, start uint64) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	db.pending[seq] = true
-	for db.pending[db.visible+1] {
-		delete(db.pending, db.visible+1)
-		db.visible++
-	}
-	db.releaseLocked(start)
+	seq := db.published + 1
+	db.log = append(db.log, commitRecord{seq: seq, keys: keys})
+	return seq, nil
 }
 
 type txn struct {
 	db     *DB
 	snap   Snapshot
-	start  uint64
-	last   uint64          // highest commit sequenced when the transaction began
-	seen   map[uint64]bool // commits above start already in the snapshot
+	start  uint64 // the last commit published when the transaction began
 	done   bool
 	reads  map[string]struct{}
 	ranges []Range
@@ -367,13 +363,11 @@ func (t *txn) Commit(ctx context.Context) error {
 	}
 	t.done = true
 	t.snap.Close()
+	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
-		err := t.db.validateReads(t)
-		t.db.release(t.start)
-		return err
+		return nil // its snapshot is consistent by construction
 	}
 	if err := ctx.Err(); err != nil {
-		t.db.release(t.start)
 		return err
 	}
 	keys := make([]string, 0, len(t.writes))
@@ -381,11 +375,6 @@ func (t *txn) Commit(ctx context.Context) error {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	seq, err := t.db.validateAndSequence(t, keys)
-	if err != nil {
-		t.db.release(t.start)
-		return err
-	}
 	batch := make([]Mutation, len(keys))
 	for i, k := range keys {
 		key := []byte(k)
@@ -394,10 +383,14 @@ func (t *txn) Commit(ctx context.Context) error {
 			batch[i].Value = seal(key, v)
 		}
 	}
-	err = t.db.eng.Apply(batch)
-	t.db.finish(seq, t.start)
+	wait, err := t.db.commit(t, keys, batch)
 	if err != nil {
-		return fmt.Errorf("kv: commit of %d keys, outcome unknown: %w", len(keys), err)
+		return err
+	}
+	if wait != nil {
+		if err := wait(); err != nil {
+			return unknownOutcome(len(keys), err)
+		}
 	}
 	return nil
 }

@@ -9,8 +9,9 @@
 //   - Commit is optimistic and serializable: it fails with ErrConflict, and
 //     applies nothing, if any key the transaction read (by Get, or inside a
 //     range it scanned) was changed by a transaction that committed after it
-//     began. A read-only transaction must Commit too: its reads are certified
-//     consistent only when Commit returns nil (see DB).
+//     began. A transaction that only reads always commits: its snapshot is
+//     a prefix of the commit order, consistent by construction (see DB), so
+//     reads never fail, or wait, because of concurrent writes.
 //   - A commit guarded by Fence fails with ErrFenced, and applies nothing, if
 //     the fence key no longer holds the expected epoch. This is how a stale
 //     actor activation is kept from writing.

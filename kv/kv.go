@@ -58,9 +58,8 @@ type Txn interface {
 	// it fails at once with ErrFenced if the snapshot already disagrees.
 	Fence(key []byte, epoch uint64) error
 	// Commit applies the buffered writes atomically and durably. For a
-	// transaction that wrote nothing it applies nothing, and a nil error
-	// certifies that everything it read belongs to one serial order; it
-	// fails with ErrConflict otherwise, and the reads should be retried.
+	// transaction that wrote nothing it applies nothing and returns nil:
+	// what it read was one consistent snapshot.
 	Commit(ctx context.Context) error
 	// Discard abandons the transaction.
 	Discard()
@@ -113,12 +112,12 @@ type Mutation struct {
 // checks the checksums).
 type Engine interface {
 	// NewSnapshot returns a read view that includes every batch whose Apply
-	// returned before the call.
+	// returned before the call, and each other batch whole or not at all.
 	NewSnapshot() (Snapshot, error)
-	// Apply writes the batch atomically and returns once it is durable. It
-	// may be called from many goroutines at once; engines should let
-	// concurrent batches share a sync. On error the batch may or may not
-	// have been applied.
+	// Apply writes the batch atomically and returns once it is durable.
+	// DB calls it for one batch at a time, in commit order (an engine that
+	// can let concurrent batches share a sync implements Pipeliner). On
+	// error the batch may or may not have been applied.
 	Apply(batch []Mutation) error
 	// Close releases the engine.
 	Close() error

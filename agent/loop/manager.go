@@ -20,7 +20,7 @@ import (
 // over its actor runtime.
 type Store interface {
 	// Read runs fn in a read-only snapshot that sees every acknowledged
-	// write; fn may run more than once and must start from nothing.
+	// write.
 	Read(ctx context.Context, fn func(kv.Txn) error) error
 	// Invoke runs one of the operations of this package (OpBegin, ...) on
 	// the agent's actor and decodes its result into out.
