@@ -50,7 +50,6 @@ const (
 	opDeleteAgent        = "delete"
 	opAttachBlock        = "attach_block"
 	opDetachBlock        = "detach_block"
-	opUpdateAgentBlock   = "update_block"
 	opCreateConversation = "create_conversation"
 	opUpdateConversation = "update_conversation"
 	opInsertPassage      = "insert_passage"
@@ -62,7 +61,6 @@ var agentOps = map[string]operation{
 	opDeleteAgent:        op(deleteAgent),
 	opAttachBlock:        op(attachBlock),
 	opDetachBlock:        op(detachBlock),
-	opUpdateAgentBlock:   op(updateAgentBlock),
 	opCreateConversation: op(createConversation),
 	opUpdateConversation: op(updateConversation),
 	opInsertPassage:      op(insertPassage),
@@ -110,18 +108,20 @@ func truncateNow(call *actor.Call) { call.Now = call.Now.UTC().Truncate(time.Mic
 
 // Operations of the block actor.
 const (
-	opCreateBlock = "create"
-	opUpdateBlock = "update"
-	opDeleteBlock = "delete"
+	opCreateBlock        = "create"
+	opUpdateBlock        = "update"
+	opUpdateBlockByLabel = "update_by_label"
+	opDeleteBlock        = "delete"
 )
 
 // blockOp is one operation of the block actor on block call.ID.Key.
 type blockOp func(call *actor.Call) ([]byte, error)
 
 var blockOps = map[string]blockOp{
-	opCreateBlock: createBlock,
-	opUpdateBlock: updateBlock,
-	opDeleteBlock: deleteBlock,
+	opCreateBlock:        createBlock,
+	opUpdateBlock:        updateBlock,
+	opUpdateBlockByLabel: updateBlockByLabel,
+	opDeleteBlock:        deleteBlock,
 }
 
 // blockActor serialises standalone operations on one block. It keeps no

@@ -84,12 +84,15 @@ func (s *Agents) Block(ctx context.Context, agentID, label string) (*letta.Block
 
 // labelledUpdate is the payload of an edit of an agent's block by label.
 type labelledUpdate struct {
-	Label  string            `json:"label"`
-	Update letta.BlockUpdate `json:"update"`
+	AgentID string            `json:"agent_id"`
+	Label   string            `json:"label"`
+	Update  letta.BlockUpdate `json:"update"`
 }
 
 // UpdateBlock edits the agent's block with label. The edit is seen by
-// every agent the block is attached to.
+// every agent the block is attached to. It runs on the block's actor, as
+// edits through the block's own route do, so that edits of a block shared
+// by many agents queue one behind another instead of conflicting.
 func (s *Agents) UpdateBlock(ctx context.Context, agentID, label string, u letta.BlockUpdate) (*letta.Block, error) {
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
@@ -97,19 +100,44 @@ func (s *Agents) UpdateBlock(ctx context.Context, agentID, label string, u letta
 	if err := memory.CheckUpdate(u); err != nil {
 		return nil, err
 	}
+	var blockID string
+	if err := s.c.read(ctx, func(txn kv.Txn) error {
+		blocks, err := existingAgentBlocks(txn, agentID)
+		if err != nil {
+			return err
+		}
+		b, err := labelled(blocks, agentID, label)
+		if err == nil {
+			blockID = b.ID
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	var b letta.Block
-	if err := s.c.invoke(ctx, schema.AgentActor(agentID), opUpdateAgentBlock, labelledUpdate{Label: label, Update: u}, &b); err != nil {
+	lu := labelledUpdate{AgentID: agentID, Label: label, Update: u}
+	if err := s.c.invoke(ctx, schema.BlockActor(blockID), opUpdateBlockByLabel, lu, &b); err != nil {
 		return nil, err
 	}
 	return &b, nil
 }
 
-func updateAgentBlock(_ *core, call *actor.Call, a *schema.Agent, lu labelledUpdate) ([]byte, error) {
-	blocks, err := memory.AgentBlocks(call.Txn, a.ID)
+// updateBlockByLabel applies an edit by label on the block's actor, if the
+// block is still the agent's block with that label.
+func updateBlockByLabel(call *actor.Call) ([]byte, error) {
+	lu, err := decodePayload[labelledUpdate](call)
 	if err != nil {
 		return nil, err
 	}
-	b, err := labelled(blocks, a.ID, lu.Label)
+	blocks, err := existingAgentBlocks(call.Txn, lu.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	b, err := labelled(blocks, lu.AgentID, lu.Label)
+	if err == nil && b.ID != call.ID.Key {
+		// Relabelled or detached since the caller looked it up.
+		err = letta.NotFoundf("No block with label '%s' found for agent '%s'", letta.Clip(lu.Label), lu.AgentID)
+	}
 	if err != nil {
 		return nil, err
 	}
