@@ -22,6 +22,10 @@ const DefaultMaxBodyBytes = 8 << 20
 // MaxIdempotencyKeyBytes bounds the Idempotency-Key header.
 const MaxIdempotencyKeyBytes = 255
 
+// DefaultWriteTimeout bounds each write of a response when
+// Options.WriteTimeout is 0.
+const DefaultWriteTimeout = 60 * time.Second
+
 // DefaultVersion is what /v1/health reports when Options.Version is empty:
 // the Letta server release whose API Kelpie serves.
 const DefaultVersion = "0.16.8"
@@ -41,6 +45,11 @@ type Options struct {
 	// PingInterval is how often streams send keep-alive pings; 0 means
 	// DefaultPingInterval.
 	PingInterval time.Duration
+	// WriteTimeout bounds each write of a response: a client that stops
+	// reading is cut off after it. It does not bound how long a response
+	// takes to be ready (a turn) or how long a stream lasts. 0 means
+	// DefaultWriteTimeout.
+	WriteTimeout time.Duration
 	// Clock times pings and requests; nil means the service's.
 	Clock clock.Clock
 }
@@ -58,6 +67,9 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
+	}
+	if opts.WriteTimeout <= 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	if opts.Clock == nil {
 		opts.Clock = svc.Clock()
@@ -167,7 +179,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/v1/health" && !s.authorized(r) {
-		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized"))
+		// A client without the key gets nothing more on this connection.
+		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close"))
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
@@ -258,7 +271,15 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	s.writeDeadline(w)
 	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// writeDeadline gives the next write to w WriteTimeout to complete. A
+// socket's deadline is in wall time, whatever clock times the requests. (A
+// writer without deadlines, as in tests, ignores it.)
+func (s *server) writeDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(clock.Real{}.Now().Add(s.opts.WriteTimeout))
 }
 
 // writeError sends err's response, logging real faults.

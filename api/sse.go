@@ -58,7 +58,10 @@ func (s *server) streamTurn(w http.ResponseWriter, r *http.Request, t *agent.Tur
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	flush := func() { _ = rc.Flush() }
+	flush := func() {
+		s.writeDeadline(w) // each write has WriteTimeout; the stream, none
+		_ = rc.Flush()
+	}
 	flush()
 
 	var pings <-chan time.Time

@@ -96,7 +96,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kelpie serve: --log-level %q: %v\n", c.logLevel, err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(quietRepeats(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -110,7 +110,8 @@ func serve(args []string, stderr io.Writer) int {
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
-	store, where, err := openStore(c, log)
+	maxConns, storageFDs := fdBudget()
+	store, where, err := openStore(c, storageFDs, log)
 	if err != nil {
 		return err
 	}
@@ -134,39 +135,57 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		svc.Close(context.Background())
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
+	conns := newConnLimiter(maxConns, log)
 	srv := &http.Server{
 		Handler:           api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey}),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: headerReadTimeout,
+		ReadTimeout:       requestReadTimeout,
+		IdleTimeout:       idleConnTimeout,
+		ConnState:         conns.track,
 	}
 	log.Info("kelpie listening", "addr", ln.Addr().String(), "storage", c.storage, "data_dir", where,
-		"idle_timeout", c.idleTimeout, "max_activations", c.maxActivations, "version", version)
+		"idle_timeout", c.idleTimeout, "max_activations", c.maxActivations, "max_connections", maxConns, "version", version)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(conns.listener(ln)) }()
 	select {
 	case err := <-errc:
 		svc.Close(context.Background())
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining requests", "grace", shutdownGracePeriod)
+	return shutdown(srv, conns, svc, log)
+}
+
+// Shutdown budgets: in-flight requests get shutdownGracePeriod to finish;
+// then the service gets serviceCloseTimeout to cancel its turns (each
+// records how it ended) and drain its actors.
+const serviceCloseTimeout = 10 * time.Second
+
+// shutdown stops accepting, closes idle connections at once, waits for the
+// requests in flight (saying how many), then closes the service.
+func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slog.Logger) error {
+	log.Info("shutting down: idle connections closed, waiting for requests in flight", "in_flight", conns.busy(), "grace", shutdownGracePeriod)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGracePeriod)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		log.Error("http shutdown", "err", err)
+		log.Warn("shutdown: requests still in flight after the grace period; closing their connections", "in_flight", conns.busy(), "grace", shutdownGracePeriod)
+		srv.Close()
 	}
-	if err := svc.Close(sctx); err != nil {
-		return err
+	cctx, ccancel := context.WithTimeout(context.Background(), serviceCloseTimeout)
+	defer ccancel()
+	if err := svc.Close(cctx); err != nil {
+		return fmt.Errorf("closing the agent service within %v: %w", serviceCloseTimeout, err)
 	}
 	log.Info("stopped")
 	return nil
 }
 
 // openStore opens the configured engine and says where its data lives.
-func openStore(c serveConfig, log *slog.Logger) (kv.Store, string, error) {
+func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (kv.Store, string, error) {
 	switch c.storage {
 	case "memory":
 		return kv.NewMemDB(), "(memory: nothing is kept after exit)", nil
@@ -178,7 +197,7 @@ func openStore(c serveConfig, log *slog.Logger) (kv.Store, string, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, "", fmt.Errorf("create data dir: %w", err)
 		}
-		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log})
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles})
 		if err != nil {
 			return nil, "", err
 		}

@@ -54,7 +54,19 @@ var listenLine = regexp.MustCompile(`"kelpie listening" addr=(\S+)`)
 // kills it when the test ends.
 func Start(t testing.TB, bin string, env []string, args ...string) *Server {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return start(t, exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...), env)
+}
+
+// StartLimited is Start with the process's open-file limit (soft and hard)
+// set to nofile, as `ulimit -n` sets it.
+func StartLimited(t testing.TB, nofile int, bin string, env []string, args ...string) *Server {
+	t.Helper()
+	script := fmt.Sprintf(`ulimit -n %d && exec "$@"`, nofile)
+	return start(t, exec.Command("sh", append([]string{"-c", script, "sh", bin, "serve", "--addr", "127.0.0.1:0"}, args...)...), env)
+}
+
+func start(t testing.TB, cmd *exec.Cmd, env []string) *Server {
+	t.Helper()
 	cmd.Env = append(cmd.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

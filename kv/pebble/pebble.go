@@ -43,6 +43,9 @@ type Options struct {
 	MemTableSize uint64
 	// CacheBytes is the block cache's size; 0 means DefaultCacheBytes.
 	CacheBytes int64
+	// MaxOpenFiles bounds the files Pebble keeps open (0: Pebble's default,
+	// 1000), so that it leaves file descriptors for connections.
+	MaxOpenFiles int
 }
 
 // DefaultCacheBytes sizes the block cache so that the working set of a
@@ -87,6 +90,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 	po := &pebble.Options{
 		FS:           opts.FS,
 		MemTableSize: opts.MemTableSize,
+		MaxOpenFiles: opts.MaxOpenFiles,
 		// Pin the on-disk format rather than inherit a default that changes
 		// between Pebble releases.
 		FormatMajorVersion: pebble.FormatNewest,
