@@ -29,6 +29,10 @@ func KindOf(err error) letta.Kind {
 		return letta.KindCancelled
 	case errors.Is(err, kv.ErrTooLarge):
 		return letta.KindTooLarge
+	case errors.Is(err, kv.ErrDiskFull):
+		return letta.KindDiskFull
+	case errors.Is(err, kv.ErrCorrupt):
+		return letta.KindCorrupt
 	}
 	return 0
 }

@@ -148,6 +148,12 @@ func serviceError(err error) (e *httpError, fault bool) {
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindTooLarge:
 		return errorf(http.StatusRequestEntityTooLarge, "Request is too large to store"), false
+	case letta.KindDiskFull:
+		return errorf(http.StatusInsufficientStorage, "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
+			withHeader("Retry-After", "10").withHeader("X-Should-Retry", "true"), true
+	case letta.KindCorrupt:
+		// Logged (with the damaged file) as the fault it is.
+		return errorf(http.StatusInternalServerError, "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
 	}
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
 }

@@ -13,7 +13,7 @@ import (
 // optimistic validation at commit, fencing and checksums.
 //
 // Commits are validated, numbered and published to the engine one at a
-// time, in one order (orderMu): so the engine's state is always a prefix of
+// time, in one order (the order slot): so the engine's state is always a prefix of
 // that order, and any snapshot of it is a state some serial order reaches.
 // A transaction begins at the sequence of the last published commit; its
 // snapshot holds every commit up to it (and possibly a few published since,
@@ -28,7 +28,7 @@ import (
 type DB struct {
 	eng Engine
 
-	orderMu sync.Mutex // held to validate, number and publish a commit
+	order chan struct{} // the order slot: held to validate, number and publish a commit
 
 	mu        sync.Mutex
 	closed    bool
@@ -42,6 +42,16 @@ type commitRecord struct {
 	keys []string // written keys, sorted
 }
 
+// WriteGate is an Engine that can refuse writes before they queue (a disk
+// full or failing): DB asks it before a commit waits for its turn in the
+// order, and again whenever it says its answer may have changed, so that
+// commits behind a stuck one are refused promptly rather than left waiting.
+type WriteGate interface {
+	// Writable returns why writes are refused now (nil: they are not), and
+	// a channel closed when that may change.
+	Writable() (changed <-chan struct{}, err error)
+}
+
 // Pipeliner is an Engine that can publish a batch before it is durable.
 type Pipeliner interface {
 	// Publish writes batch atomically and makes it visible to snapshots
@@ -53,7 +63,7 @@ type Pipeliner interface {
 
 // NewDB returns a DB over eng. The DB owns eng and closes it on Close.
 func NewDB(eng Engine) *DB {
-	return &DB{eng: eng, open: map[uint64]int{}}
+	return &DB{eng: eng, order: make(chan struct{}, 1), open: map[uint64]int{}}
 }
 
 // Begin implements Store.
@@ -118,9 +128,11 @@ func (db *DB) pruneLocked() {
 // engine, in commit order; it returns how to wait for their durability. A
 // validation error means nothing was applied; any other, that the outcome
 // is unknown.
-func (db *DB) commit(t *txn, keys []string, batch []Mutation) (wait func() error, err error) {
-	db.orderMu.Lock()
-	defer db.orderMu.Unlock()
+func (db *DB) commit(ctx context.Context, t *txn, keys []string, batch []Mutation) (wait func() error, err error) {
+	if err := db.enterOrder(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { <-db.order }()
 	seq, err := db.validateAndSequence(t, keys)
 	if err != nil {
 		return nil, err
@@ -145,9 +157,31 @@ func unknownOutcome(keys int, err error) error {
 	return fmt.Errorf("kv: commit of %d keys, outcome unknown: %w", keys, err)
 }
 
+// enterOrder takes the order slot, unless ctx ends or the engine refuses
+// writes first; either way nothing is applied.
+func (db *DB) enterOrder(ctx context.Context) error {
+	gate, _ := db.eng.(WriteGate)
+	for {
+		var changed <-chan struct{}
+		if gate != nil {
+			var err error
+			if changed, err = gate.Writable(); err != nil {
+				return err
+			}
+		}
+		select {
+		case db.order <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-changed:
+		}
+	}
+}
+
 // validateAndSequence checks t against every commit after its start and, if
-// none conflicts, reserves the next sequence for t's writes. Called with
-// orderMu held.
+// none conflicts, reserves the next sequence for t's writes. Called holding
+// the order slot.
 func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -383,7 +417,7 @@ func (t *txn) Commit(ctx context.Context) error {
 			batch[i].Value = seal(key, v)
 		}
 	}
-	wait, err := t.db.commit(t, keys, batch)
+	wait, err := t.db.commit(ctx, t, keys, batch)
 	if err != nil {
 		return err
 	}

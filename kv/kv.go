@@ -23,8 +23,12 @@ var (
 	// ErrFenced means the transaction's fence key no longer holds the epoch
 	// it was fenced on; nothing was applied. The writer is stale.
 	ErrFenced = errors.New("kv: fenced: epoch changed")
-	// ErrCorrupt means a stored value failed its checksum.
+	// ErrCorrupt means stored data failed its checksum (a value's, or the
+	// engine's own); it is never served.
 	ErrCorrupt = errors.New("kv: corrupt value")
+	// ErrDiskFull means a write was refused, or failed, for lack of disk
+	// space; reads go on, and writes resume once space is freed.
+	ErrDiskFull = errors.New("kv: not enough free disk space")
 	// ErrTxnDone is returned by any use of a committed or discarded Txn.
 	ErrTxnDone = errors.New("kv: transaction already finished")
 	// ErrTooLarge is returned when a key, value or transaction exceeds its limit.

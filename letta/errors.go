@@ -20,6 +20,8 @@ const (
 	KindMoved                        // the agent's activation moved to another owner: 503, retry
 	KindCancelled                    // cancelled or timed out; the outcome is unknown: 503, retry
 	KindTooLarge                     // too large to store: 413
+	KindDiskFull                     // the server cannot make writes durable for lack of space: 507
+	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
 )
 
 // Error is an error a client can act on: its Kind and a message for people.

@@ -2,11 +2,21 @@
 // storage engine.
 //
 // Guarantees:
-//   - Apply commits its batch as one Pebble batch with pebble.Sync: it is
-//     atomic, and durable (the WAL is fsynced) when Apply returns nil.
-//     Concurrent Applies are not serialised here; Pebble's commit pipeline
-//     lets them share fsyncs.
-//   - A snapshot sees every batch whose Apply returned before NewSnapshot.
+//   - A batch is published (visible) in the order Publish is called and
+//     durable (the WAL fsynced) when its wait returns nil; batches waiting
+//     at once share fsyncs. Apply is Publish then wait.
+//   - A read never returns data that is not durable: Pebble shows a batch
+//     before its sync completes, so a read of a key in a batch still
+//     syncing waits for that sync, and a key whose write failed to sync is
+//     an error until storage recovers, never the lost value.
+//   - A failing disk fails the calls it touches, with kv.ErrDiskFull (no
+//     space) or kv.ErrCorrupt (damaged data, and a log line naming the
+//     file), and the process stays up. Writes are refused before the disk is
+//     full (Options.MinFreeBytes), so Pebble keeps room to flush and
+//     compact. After a failed sync, writes stop until a reopen (tried when
+//     space allows, at most every recoverInterval) replays what is durable;
+//     reads of everything else go on.
+//   - Open fails fast, with one clear error, on a disk below the reserve.
 //   - Every byte slice returned is a copy owned by the caller.
 //   - After Close, every operation (including on snapshots taken before it)
 //     returns kv.ErrClosed instead of touching the closed Pebble DB, which
@@ -16,17 +26,19 @@
 package pebble
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 )
 
@@ -46,6 +58,12 @@ type Options struct {
 	// MaxOpenFiles bounds the files Pebble keeps open (0: Pebble's default,
 	// 1000), so that it leaves file descriptors for connections.
 	MaxOpenFiles int
+	// MinFreeBytes is the free disk space below which writes are refused
+	// with kv.ErrDiskFull; 0 means DefaultMinFreeBytes, negative no reserve.
+	MinFreeBytes int64
+	// Clock times the free-space checks and reopens; nil means the system
+	// clock.
+	Clock clock.Clock
 }
 
 // DefaultCacheBytes sizes the block cache so that the working set of a
@@ -53,33 +71,45 @@ type Options struct {
 // Pebble's own default (8 MiB) sent history reads to disk.
 const DefaultCacheBytes = 128 << 20
 
+// DefaultMinFreeBytes is the free space kept for Pebble's flushes and
+// compactions when Options.MinFreeBytes is 0.
+const DefaultMinFreeBytes = 256 << 20
+
 // Engine is a kv.Engine backed by a Pebble DB.
 type Engine struct {
-	dir string
-	db  *pebble.DB
+	dir   string
+	opts  Options
+	log   *slog.Logger
+	space *spaceCheck
 
-	// mu is held shared by every use of db and exclusively by Close: Pebble
-	// panics on use after Close, and Close must not race in-flight calls.
+	// mu is held shared by every use of db and exclusively by Close and
+	// by a reopen: Pebble panics on use after Close, and Close must not
+	// race in-flight calls.
 	mu     sync.RWMutex
 	closed bool
+	db     *pebble.DB // nil while a reopen after a failure has not succeeded
+	gen    uint64     // reopens so far: snapshots of an earlier DB are dead
 
-	// applied counts Applies that have returned from Pebble. A Pebble
+	// applied counts Publishes that have returned from Pebble. A Pebble
 	// snapshot taken after reading n includes all n, so NewSnapshot calls
 	// that still read n share it instead of each taking Pebble's DB mutex
 	// (for a snapshot, and again to close it): under many concurrent
 	// transactions that mutex was the DB path's bottleneck. The cached
 	// snapshot stays open until a newer one replaces it (at the next
-	// NewSnapshot after an Apply) or Close.
+	// NewSnapshot after a Publish), a reopen, or Close.
 	applied atomic.Uint64
 	snapMu  sync.Mutex
 	cur     *shared              // newest shared snapshot; holds a ref of its own
 	live    map[*shared]struct{} // unreleased, closed by Close
+
+	syncs syncState
 }
 
 // shared is a Pebble snapshot with reference-counted users.
 type shared struct {
 	snap *pebble.Snapshot
 	gen  uint64 // applied, read before snap was taken
+	db   uint64 // Engine.gen of the DB it belongs to
 	refs int    // guarded by Engine.snapMu
 }
 
@@ -87,137 +117,80 @@ var _ kv.Engine = (*Engine)(nil)
 
 // Open opens (creating if needed) the Pebble database in dir.
 func Open(dir string, opts Options) (*Engine, error) {
-	po := &pebble.Options{
-		FS:           opts.FS,
-		MemTableSize: opts.MemTableSize,
-		MaxOpenFiles: opts.MaxOpenFiles,
-		// Pin the on-disk format rather than inherit a default that changes
-		// between Pebble releases.
-		FormatMajorVersion: pebble.FormatNewest,
-	}
-	if po.FS == nil {
-		po.FS = vfs.Default
+	if opts.FS == nil {
+		opts.FS = vfs.Default
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	po.Logger = slogLogger{opts.Logger.With("component", "pebble", "dir", dir)}
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = DefaultCacheBytes
 	}
-	po.Cache = pebble.NewCache(opts.CacheBytes)
-	defer po.Cache.Unref() // the DB holds its own reference
-	db, err := pebble.Open(dir, po)
-	if err != nil {
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	e := &Engine{dir: dir, opts: opts, log: opts.Logger.With("component", "pebble", "dir", dir), live: map[*shared]struct{}{}}
+	e.space = &spaceCheck{fs: opts.FS, dir: dir, reserve: opts.MinFreeBytes, clock: opts.Clock}
+	e.syncs.init()
+	// On a full disk, opening would hang or fail halfway: say so now.
+	if err := e.space.check(); err != nil {
 		return nil, fmt.Errorf("kv/pebble: open %s: %w", dir, err)
 	}
-	return &Engine{dir: dir, db: db, live: map[*shared]struct{}{}}, nil
+	db, err := e.open()
+	if err != nil {
+		return nil, err
+	}
+	e.db = db
+	return e, nil
 }
 
-// Apply implements kv.Engine.
-func (e *Engine) Apply(batch []kv.Mutation) error {
-	wait, err := e.Publish(batch)
-	if err != nil {
-		return err
+// open opens the Pebble DB with the engine's options.
+func (e *Engine) open() (*pebble.DB, error) {
+	po := &pebble.Options{
+		FS:           e.opts.FS,
+		Logger:       slogLogger{e.log},
+		MemTableSize: e.opts.MemTableSize,
+		MaxOpenFiles: e.opts.MaxOpenFiles,
+		// Pin the on-disk format rather than inherit a default that changes
+		// between Pebble releases.
+		FormatMajorVersion: pebble.FormatNewest,
+		EventListener: &pebble.EventListener{
+			// Corruption found while reading fails that read; it must not
+			// stop the process (Pebble's default is its Fatalf).
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				e.log.Error("storage corruption detected", "file", info.Path, "details", info.Details)
+			},
+			BackgroundError: func(err error) { e.log.Error("storage background error", "error", err) },
+			FlushEnd: func(info pebble.FlushInfo) {
+				if info.Err != nil || info.Done {
+					e.flushEnded(info.Err)
+				}
+			},
+		},
 	}
-	return wait()
+	po.Cache = pebble.NewCache(e.opts.CacheBytes)
+	defer po.Cache.Unref() // the DB holds its own reference
+	db, err := pebble.Open(e.dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("kv/pebble: open %s: %w", e.dir, classify(err))
+	}
+	return db, nil
 }
 
-var _ kv.Pipeliner = (*Engine)(nil)
-
-// Publish implements kv.Pipeliner: the batch enters Pebble's commit
-// pipeline, which publishes batches in the order they enter it, and wait
-// returns once its WAL sync is done; batches waiting together share a sync.
-// (Pebble makes a batch visible before its sync completes; a process crash
-// cannot lose it then, only a power loss before the sync.)
-func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
-	// Held until the sync is done, so that Close waits for it.
-	e.mu.RLock()
-	if e.closed {
-		e.mu.RUnlock()
-		return nil, kv.ErrClosed
-	}
-	size := 0
-	for _, m := range batch {
-		size += len(m.Key) + len(m.Value) + 16
-	}
-	b := e.db.NewBatchWithSize(size)
-	for _, m := range batch {
-		var err error
-		if m.Value == nil {
-			err = b.Delete(m.Key, nil)
-		} else {
-			err = b.Set(m.Key, m.Value, nil)
-		}
-		if err != nil {
-			b.Close()
-			e.mu.RUnlock()
-			return nil, fmt.Errorf("kv/pebble: %s: build batch: %w", e.dir, err)
-		}
-	}
-	err = e.db.ApplyNoSyncWait(b, pebble.Sync)
-	e.applied.Add(1) // even on error: the batch may have been applied
-	if err != nil {
-		b.Close()
-		e.mu.RUnlock()
-		return nil, fmt.Errorf("kv/pebble: %s: commit batch of %d mutations: %w", e.dir, len(batch), err)
-	}
-	return func() error {
-		defer e.mu.RUnlock()
-		defer b.Close()
-		if err := b.SyncWait(); err != nil {
-			return fmt.Errorf("kv/pebble: %s: sync batch of %d mutations: %w", e.dir, len(batch), err)
-		}
+// classify marks errors a client can be told about: no space, corruption.
+func classify(err error) error {
+	switch {
+	case err == nil:
 		return nil
-	}, nil
-}
-
-// NewSnapshot implements kv.Engine.
-func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return nil, kv.ErrClosed
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %w", kv.ErrDiskFull, err)
+	case pebble.IsCorruptionError(err):
+		return fmt.Errorf("%w: %w", kv.ErrCorrupt, err)
 	}
-	gen := e.applied.Load()
-	e.snapMu.Lock()
-	if c := e.cur; c != nil && c.gen == gen {
-		// No Apply has returned since c was taken: c includes every one
-		// that returned before this call.
-		c.refs++
-		e.snapMu.Unlock()
-		return &snapshot{e: e, sh: c}, nil
-	}
-	e.snapMu.Unlock()
-
-	sh := &shared{snap: e.db.NewSnapshot(), gen: gen, refs: 1}
-	e.snapMu.Lock()
-	e.live[sh] = struct{}{}
-	var old *shared
-	if e.cur == nil || e.cur.gen < gen {
-		old, e.cur = e.cur, sh
-		sh.refs++
-	}
-	e.snapMu.Unlock()
-	if old != nil {
-		e.release(old)
-	}
-	return &snapshot{e: e, sh: sh}, nil
-}
-
-// release drops a reference to sh and closes it when none remain. The
-// caller holds e.mu shared, with e open.
-func (e *Engine) release(sh *shared) {
-	e.snapMu.Lock()
-	sh.refs--
-	last := sh.refs == 0
-	if last {
-		delete(e.live, sh)
-	}
-	e.snapMu.Unlock()
-	if last {
-		sh.snap.Close() // never fails: it only unlinks the snapshot
-	}
+	return err
 }
 
 // Close implements kv.Engine. It waits for in-flight calls, releases open
@@ -229,106 +202,61 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
-	e.snapMu.Lock()
-	for sh := range e.live {
-		sh.snap.Close()
+	e.dropSnapshots()
+	if e.db == nil {
+		return nil
 	}
-	clear(e.live)
-	e.cur = nil
-	e.snapMu.Unlock()
 	if err := e.db.Close(); err != nil {
 		return fmt.Errorf("kv/pebble: close %s: %w", e.dir, err)
 	}
 	return nil
 }
 
-type snapshot struct {
-	e      *Engine
-	sh     *shared
-	closed atomic.Bool
-}
-
-var errSnapshotClosed = errors.New("kv/pebble: snapshot closed")
-
-// use runs f holding the engine open, or fails if the engine or the snapshot
-// is closed.
-func (s *snapshot) use(f func() error) error {
-	s.e.mu.RLock()
-	defer s.e.mu.RUnlock()
-	switch {
-	case s.e.closed:
-		return kv.ErrClosed
-	case s.closed.Load():
-		return errSnapshotClosed
+// dropSnapshots closes every open snapshot. Called with e.mu held
+// exclusively.
+func (e *Engine) dropSnapshots() {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	for sh := range e.live {
+		sh.snap.Close()
 	}
-	return f()
+	clear(e.live)
+	e.cur = nil
 }
 
-func (s *snapshot) Get(key []byte) ([]byte, error) {
-	var out []byte
-	err := s.use(func() error {
-		v, closer, err := s.sh.snap.Get(key)
-		if errors.Is(err, pebble.ErrNotFound) {
-			return kv.ErrNotFound
-		}
-		if err != nil {
-			return fmt.Errorf("kv/pebble: %s: get %q: %w", s.e.dir, key, err)
-		}
-		out = bytes.Clone(v)
-		if out == nil {
-			out = []byte{} // an empty value is not a deletion
-		}
-		return closer.Close()
-	})
-	return out, err
+// spaceCheck refuses writes below a reserve of free space, reading the
+// disk's usage at most every spaceCheckInterval.
+type spaceCheck struct {
+	fs      vfs.FS
+	dir     string
+	reserve int64
+	clock   clock.Clock
+
+	mu    sync.Mutex
+	at    time.Time
+	avail int64
+	known bool
 }
 
-func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
-	if r.End != nil && bytes.Compare(r.Start, r.End) >= 0 {
-		return nil, nil // empty range; Pebble rejects lower > upper bounds
-	}
-	var out []kv.KeyValue
-	err := s.use(func() error {
-		it, err := s.sh.snap.NewIter(&pebble.IterOptions{LowerBound: r.Start, UpperBound: r.End})
-		if err != nil {
-			return fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, err)
-		}
-		step := it.Next
-		valid := it.First()
-		if reverse {
-			step = it.Prev
-			valid = it.Last()
-		}
-		for ; valid && (limit <= 0 || len(out) < limit); valid = step() {
-			v, err := it.ValueAndErr()
-			if err != nil {
-				break // ValueAndErr records err for it.Error
-			}
-			value := bytes.Clone(v)
-			if value == nil {
-				value = []byte{}
-			}
-			out = append(out, kv.KeyValue{Key: bytes.Clone(it.Key()), Value: value})
-		}
-		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			out = nil
-			return fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, err)
-		}
-		return nil
-	})
-	return out, err
-}
+const spaceCheckInterval = 100 * time.Millisecond
 
-// Close releases the snapshot. It is a no-op once the snapshot or the engine
-// is closed.
-func (s *snapshot) Close() error {
-	if s.closed.Swap(true) {
+// check returns kv.ErrDiskFull (wrapped, with figures) when the free space
+// is below the reserve. A file system that cannot tell passes.
+func (s *spaceCheck) check() error {
+	if s.reserve <= 0 {
 		return nil
 	}
-	s.e.mu.RLock()
-	defer s.e.mu.RUnlock()
-	if !s.e.closed {
-		s.e.release(s.sh)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now := s.clock.Now(); s.at.IsZero() || now.Sub(s.at) >= spaceCheckInterval {
+		s.at = now
+		u, err := s.fs.GetDiskUsage(s.dir)
+		s.known = err == nil
+		s.avail = int64(min(u.AvailBytes, 1<<62))
+	}
+	if s.known && s.avail < s.reserve {
+		return fmt.Errorf("%w: %s has %d MiB free, below the reserve of %d MiB (--min-free-space): free some space, or lower the reserve",
+			kv.ErrDiskFull, s.dir, s.avail>>20, s.reserve>>20)
 	}
 	return nil
 }

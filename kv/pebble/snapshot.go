@@ -1,0 +1,170 @@
+package pebble
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/kelpie/kelpie/kv"
+)
+
+// NewSnapshot implements kv.Engine.
+func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if err := e.usable(); err != nil {
+		return nil, err
+	}
+	gen := e.applied.Load()
+	e.snapMu.Lock()
+	if c := e.cur; c != nil && c.gen == gen && c.db == e.gen {
+		// No Publish has returned since c was taken: c includes every one
+		// that returned before this call.
+		c.refs++
+		e.snapMu.Unlock()
+		return &snapshot{e: e, sh: c}, nil
+	}
+	e.snapMu.Unlock()
+
+	sh := &shared{snap: e.db.NewSnapshot(), gen: gen, db: e.gen, refs: 1}
+	e.snapMu.Lock()
+	e.live[sh] = struct{}{}
+	var old *shared
+	if e.cur == nil || e.cur.gen < gen || e.cur.db != e.gen {
+		old, e.cur = e.cur, sh
+		sh.refs++
+	}
+	e.snapMu.Unlock()
+	if old != nil {
+		e.release(old)
+	}
+	return &snapshot{e: e, sh: sh}, nil
+}
+
+// release drops a reference to sh and closes it when none remain. The
+// caller holds e.mu shared, with e open.
+func (e *Engine) release(sh *shared) {
+	e.snapMu.Lock()
+	sh.refs--
+	last := sh.refs == 0
+	_, live := e.live[sh]
+	if last {
+		delete(e.live, sh)
+	}
+	e.snapMu.Unlock()
+	if last && live { // a reopen closed the others
+		sh.snap.Close() // never fails: it only unlinks the snapshot
+	}
+}
+
+type snapshot struct {
+	e      *Engine
+	sh     *shared
+	closed atomic.Bool
+}
+
+var (
+	errSnapshotClosed = errors.New("kv/pebble: snapshot closed")
+	// A reopen after a failed write ends the snapshots of the old DB: the
+	// transaction is to be retried, as after a conflict.
+	errReopened = fmt.Errorf("%w: storage was reopened after a failed write", kv.ErrConflict)
+)
+
+// use runs f holding the engine open, or fails if the engine or the snapshot
+// is closed.
+func (s *snapshot) use(f func() error) error {
+	s.e.mu.RLock()
+	defer s.e.mu.RUnlock()
+	switch {
+	case s.e.closed:
+		return kv.ErrClosed
+	case s.closed.Load():
+		return errSnapshotClosed
+	case s.sh.db != s.e.gen || s.e.db == nil:
+		return errReopened
+	}
+	return f()
+}
+
+func (s *snapshot) Get(key []byte) ([]byte, error) {
+	if err := s.e.await(func(k string) bool { return k == string(key) }); err != nil {
+		return nil, err
+	}
+	var out []byte
+	err := s.use(func() error {
+		v, closer, err := s.sh.snap.Get(key)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return kv.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("kv/pebble: %s: get %q: %w", s.e.dir, key, classify(err))
+		}
+		out = bytes.Clone(v)
+		if out == nil {
+			out = []byte{} // an empty value is not a deletion
+		}
+		return closer.Close()
+	})
+	return out, err
+}
+
+func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	if r.End != nil && bytes.Compare(r.Start, r.End) >= 0 {
+		return nil, nil // empty range; Pebble rejects lower > upper bounds
+	}
+	if err := s.e.await(func(k string) bool { return r.Contains([]byte(k)) }); err != nil {
+		return nil, err
+	}
+	var out []kv.KeyValue
+	err := s.use(func() (err error) {
+		out, err = s.scan(r, limit, reverse)
+		return err
+	})
+	return out, err
+}
+
+func (s *snapshot) scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	it, err := s.sh.snap.NewIter(&pebble.IterOptions{LowerBound: r.Start, UpperBound: r.End})
+	if err != nil {
+		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
+	}
+	step := it.Next
+	valid := it.First()
+	if reverse {
+		step = it.Prev
+		valid = it.Last()
+	}
+	var out []kv.KeyValue
+	for ; valid && (limit <= 0 || len(out) < limit); valid = step() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			break // ValueAndErr records err for it.Error
+		}
+		value := bytes.Clone(v)
+		if value == nil {
+			value = []byte{}
+		}
+		out = append(out, kv.KeyValue{Key: bytes.Clone(it.Key()), Value: value})
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
+	}
+	return out, nil
+}
+
+// Close releases the snapshot. It is a no-op once the snapshot or the engine
+// is closed.
+func (s *snapshot) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.e.mu.RLock()
+	defer s.e.mu.RUnlock()
+	if !s.e.closed {
+		s.e.release(s.sh)
+	}
+	return nil
+}
