@@ -34,7 +34,14 @@ func startContention(t testing.TB, sharers int) (*contention, func()) {
 	done := make(chan error, 1)
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: t.TempDir(), idleTimeout: time.Minute, maxActivations: 100_000}
 	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
-	c := &contention{base: "http://" + <-ready, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, counts: map[string]int{}}
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("server: %v", err)
+	}
+	c := &contention{base: "http://" + addr, client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, counts: map[string]int{}}
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {

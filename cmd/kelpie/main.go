@@ -19,6 +19,7 @@ Usage:
 Commands:
   serve     run the HTTP API server (embedded Pebble storage by default)
   sim       run the deterministic simulation: one seed, or a sweep of many
+  check     verify a stopped server's data offline: checksums and record rules
   version   print the version
 
 Run 'kelpie <command> --help' for a command's flags.
@@ -41,6 +42,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "sim":
 		return simCommand(args[1:], stdout, stderr)
+	case "check":
+		return checkCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kelpie", version)
 		return 0

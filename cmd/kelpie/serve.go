@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,7 @@ type serveConfig struct {
 	defaultModel   string
 	apiKey         string
 	logLevel       string
+	minFreeSpace   string
 }
 
 // serveFlags defines the flags of 'kelpie serve', each with an environment
@@ -62,6 +64,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"if set, require 'Authorization: Bearer <key>' on every request but health (env KELPIE_API_KEY)")
 	fs.StringVar(&c.logLevel, "log-level", env("KELPIE_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env KELPIE_LOG_LEVEL)")
+	fs.StringVar(&c.minFreeSpace, "min-free-space", env("KELPIE_MIN_FREE_SPACE", "256MiB"),
+		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
 	return errors.Join(bad...)
 }
 
@@ -111,10 +115,11 @@ func serve(args []string, stderr io.Writer) int {
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
 	maxConns, storageFDs := fdBudget()
-	store, where, err := openStore(c, storageFDs, log)
+	store, where, release, err := openStore(c, storageFDs, log)
 	if err != nil {
 		return err
 	}
+	defer release()
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("closing storage", "err", err)
@@ -185,25 +190,65 @@ func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slo
 }
 
 // openStore opens the configured engine and says where its data lives.
-func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (kv.Store, string, error) {
+// openStore opens the configured engine, holding the data directory for
+// this process, and says where its data lives; release lets the directory
+// go.
+func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Store, where string, release func(), err error) {
 	switch c.storage {
 	case "memory":
-		return kv.NewMemDB(), "(memory: nothing is kept after exit)", nil
+		return kv.NewMemDB(), "(memory: nothing is kept after exit)", func() {}, nil
 	case "pebble":
+		var reserve int64 // "": the engine's default
+		if c.minFreeSpace != "" {
+			if reserve, err = parseBytes(c.minFreeSpace); err != nil {
+				return nil, "", nil, fmt.Errorf("--min-free-space %q: %w", c.minFreeSpace, err)
+			}
+			if reserve == 0 {
+				reserve = -1 // no reserve
+			}
+		}
 		dir, err := filepath.Abs(c.dataDir)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, "", fmt.Errorf("create data dir: %w", err)
-		}
-		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles})
+		release, err := lockDataDir(dir)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return kv.NewDB(eng), dir, nil
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles, MinFreeBytes: reserve})
+		if err != nil {
+			release()
+			return nil, "", nil, err
+		}
+		return kv.NewDB(eng), dir, release, nil
 	}
-	return nil, "", fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+	return nil, "", nil, fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+}
+
+// byteUnits are the units parseBytes takes, by suffix.
+var byteUnits = []struct {
+	suffix string
+	bytes  int64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// parseBytes reads a size such as 512MiB, 2GB or 1048576.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	unit := int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, unit = strings.TrimSpace(rest), u.bytes
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/unit {
+		return 0, errors.New("want a size such as 512MiB, 2GiB or a number of bytes")
+	}
+	return n * unit, nil
 }
 
 func env(name, def string) string {
