@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -31,7 +30,7 @@ func op[P any](fn func(c *core, call *actor.Call, a *schema.Agent, p P) ([]byte,
 // decodePayload decodes an invocation's JSON payload.
 func decodePayload[P any](call *actor.Call) (P, error) {
 	var p P
-	if err := json.Unmarshal(call.Payload, &p); err != nil {
+	if err := schema.Decode(call.Payload, &p); err != nil {
 		return p, fmt.Errorf("%s payload: %w", call.Op, err)
 	}
 	return p, nil

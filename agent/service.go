@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -168,7 +167,7 @@ func (c *core) invoke(ctx context.Context, id actor.ID, op string, payload any, 
 	if err != nil || out == nil {
 		return err
 	}
-	return json.Unmarshal(res, out)
+	return schema.Decode(res, out)
 }
 
 // newID returns a random id of prefix.

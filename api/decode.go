@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
@@ -42,7 +43,14 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 			input: string(clipBytes(trimmed)),
 		})
 	}
+	if !utf8.Valid(data) {
+		return errorf(http.StatusBadRequest, "Request body is not valid UTF-8")
+	}
+	if depth := jsonDepth(data); depth > MaxJSONDepth {
+		return errorf(http.StatusBadRequest, "Request body nests JSON %d levels deep, over the limit of %d", depth, MaxJSONDepth)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers in free-form fields (metadata) stay exact
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, dec.InputOffset(), int64(len(data)))
 	}
@@ -53,6 +61,40 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 		})
 	}
 	return nil
+}
+
+// MaxJSONDepth bounds how deeply a request body may nest objects and
+// arrays.
+const MaxJSONDepth = 64
+
+// jsonDepth returns how deeply data nests objects and arrays (outside
+// strings), stopping early once past MaxJSONDepth.
+func jsonDepth(data []byte) int {
+	depth, deepest, inString, escaped := 0, 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			if depth++; depth > deepest {
+				if deepest = depth; deepest > MaxJSONDepth {
+					return deepest
+				}
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func tooLarge(limit int64) error {

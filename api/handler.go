@@ -179,6 +179,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/v1/health" && !s.authorized(r) {
+		s.log.Warn("api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		// A client without the key gets nothing more on this connection.
 		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close"))
 		return

@@ -24,6 +24,15 @@ func Encode(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// Decode decodes a record or payload encoded by Encode into v. Numbers in
+// untyped fields (metadata, say) stay exact: a large integer keeps every
+// digit through storage and back.
+func Decode(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
+
 // Missing records are the client's "not found", with Letta's messages.
 var (
 	ErrAgentNotFound = &letta.Error{Kind: letta.KindNotFound, Message: "Agent not found"}
@@ -33,7 +42,7 @@ var (
 // decode decodes a record of type R; what names it in errors.
 func decode[R any](data []byte, what string) (*R, error) {
 	var r R
-	if err := json.Unmarshal(data, &r); err != nil {
+	if err := Decode(data, &r); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", what, err)
 	}
 	return &r, nil

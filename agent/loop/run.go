@@ -166,6 +166,12 @@ func (r *turnRun) ask() (*answer, error) {
 			return nil, &stepError{letta.StopCancelled, ""}
 		}
 	}
+	// The client is told the provider's own words (lastErr's message); the
+	// log has the whole cause.
+	var le *llm.Error
+	if errors.As(lastErr, &le) && le.Err != nil {
+		r.m.cfg.Logger.Warn("agent: model call failed", "agent", r.agentID, "run", r.turn.runID, "error", lastErr, "cause", le.Err)
+	}
 	return nil, &stepError{letta.StopLLMAPIError, lastErr.Error()}
 }
 

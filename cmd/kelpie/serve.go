@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,8 +41,44 @@ type serveConfig struct {
 	maxActivations int
 	defaultModel   string
 	apiKey         string
+	apiKeyFile     string
 	logLevel       string
 	minFreeSpace   string
+	memoryLimit    string
+}
+
+// resolve reads what the flags point at (the API key file) and applies
+// the process settings (the memory limit).
+func (c *serveConfig) resolve() error {
+	if c.apiKeyFile != "" {
+		if c.apiKey != "" {
+			return errors.New("set --api-key or --api-key-file, not both")
+		}
+		data, err := os.ReadFile(c.apiKeyFile)
+		if err != nil {
+			return fmt.Errorf("--api-key-file: %w", err)
+		}
+		if c.apiKey = strings.TrimSpace(string(data)); c.apiKey == "" {
+			return fmt.Errorf("--api-key-file %s is empty", c.apiKeyFile)
+		}
+	}
+	if c.memoryLimit != "" {
+		limit, err := parseBytes(c.memoryLimit)
+		if err != nil {
+			return fmt.Errorf("--memory-limit %q: %w", c.memoryLimit, err)
+		}
+		debug.SetMemoryLimit(limit)
+	}
+	return nil
+}
+
+// warnIfOpen warns when the server can be reached beyond this machine with
+// no API key: anyone who reaches it can use and change every agent.
+func warnIfOpen(addr net.Addr, apiKey string, log *slog.Logger) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if apiKey == "" && ok && !tcp.IP.IsLoopback() {
+		log.Warn("listening beyond loopback without an API key: anyone who can reach this address can read and change every agent; set --api-key-file", "addr", addr.String())
+	}
 }
 
 // serveFlags defines the flags of 'kelpie serve', each with an environment
@@ -61,11 +98,15 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	fs.StringVar(&c.defaultModel, "default-model", env("KELPIE_DEFAULT_MODEL", ""),
 		"model handle (provider/model) for agents created without one; empty rejects such creates (env KELPIE_DEFAULT_MODEL)")
 	fs.StringVar(&c.apiKey, "api-key", env("KELPIE_API_KEY", ""),
-		"if set, require 'Authorization: Bearer <key>' on every request but health (env KELPIE_API_KEY)")
+		"if set, require 'Authorization: Bearer <key>' on every request but health (env KELPIE_API_KEY; prefer --api-key-file, which keeps the key out of ps)")
+	fs.StringVar(&c.apiKeyFile, "api-key-file", env("KELPIE_API_KEY_FILE", ""),
+		"read the API key from this file (env KELPIE_API_KEY_FILE)")
 	fs.StringVar(&c.logLevel, "log-level", env("KELPIE_LOG_LEVEL", "info"),
 		"debug, info, warn or error (env KELPIE_LOG_LEVEL)")
 	fs.StringVar(&c.minFreeSpace, "min-free-space", env("KELPIE_MIN_FREE_SPACE", "256MiB"),
 		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
+	fs.StringVar(&c.memoryLimit, "memory-limit", env("KELPIE_MEMORY_LIMIT", ""),
+		"a soft memory limit for the process, such as 2GiB: the Go runtime collects and returns memory to the OS harder as it nears it (env KELPIE_MEMORY_LIMIT)")
 	return errors.Join(bad...)
 }
 
@@ -101,6 +142,10 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(quietRepeats(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	if err := c.resolve(); err != nil {
+		fmt.Fprintf(stderr, "kelpie serve: %v\n", err)
+		return 2
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -148,6 +193,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		IdleTimeout:       idleConnTimeout,
 		ConnState:         conns.track,
 	}
+	warnIfOpen(ln.Addr(), c.apiKey, log)
 	log.Info("kelpie listening", "addr", ln.Addr().String(), "storage", c.storage, "data_dir", where,
 		"idle_timeout", c.idleTimeout, "max_activations", c.maxActivations, "max_connections", maxConns, "version", version)
 	if ready != nil {

@@ -5,7 +5,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +87,54 @@ func TestServeMemory(t *testing.T) {
 	for _, want := range []string{"kelpie listening", "storage=memory", "data_dir="} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("start-up log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// Spec: the API key can come from a file (out of ps), not with --api-key
+// too; an empty file is an error.
+func TestAPIKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(path, []byte("s3cret\n"), 0o600)
+	c := serveConfig{apiKeyFile: path}
+	if err := c.resolve(); err != nil || c.apiKey != "s3cret" {
+		t.Fatalf("resolve: %v, key %q", err, c.apiKey)
+	}
+	if err := (&serveConfig{apiKey: "a", apiKeyFile: path}).resolve(); err == nil {
+		t.Error("both --api-key and --api-key-file accepted")
+	}
+	os.WriteFile(path, []byte("\n"), 0o600)
+	if err := (&serveConfig{apiKeyFile: path}).resolve(); err == nil {
+		t.Error("an empty key file accepted")
+	}
+}
+
+// Spec: listening beyond loopback without a key is warned about; on
+// loopback, or with a key, it is not.
+func TestWarnIfOpen(t *testing.T) {
+	for _, c := range []struct {
+		ip   string
+		key  string
+		warn bool
+	}{{"0.0.0.0", "", true}, {"10.1.2.3", "", true}, {"127.0.0.1", "", false}, {"0.0.0.0", "k", false}} {
+		var buf bytes.Buffer
+		warnIfOpen(&net.TCPAddr{IP: net.ParseIP(c.ip), Port: 8283}, c.key, slog.New(slog.NewTextHandler(&buf, nil)))
+		if got := strings.Contains(buf.String(), "without an API key"); got != c.warn {
+			t.Errorf("%s key=%q: warned %v", c.ip, c.key, got)
+		}
+	}
+}
+
+// Spec: sizes read as people write them.
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"0": 0, "1048576": 1 << 20, "512MiB": 512 << 20, "2GiB": 2 << 30, "1 GB": 1e9, "10KB": 10e3} {
+		if got, err := parseBytes(in); err != nil || got != want {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1MiB", "1.5GiB", "99999999999TiB"} {
+		if _, err := parseBytes(bad); err == nil {
+			t.Errorf("parseBytes(%q) accepted", bad)
 		}
 	}
 }

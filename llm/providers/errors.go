@@ -94,9 +94,31 @@ func transportError(ctx context.Context, provider string, err error) error {
 		return &llm.Error{Provider: provider, Retryable: true, Message: "request timed out", Err: err}
 	}
 	if isNetworkError(err) {
-		return &llm.Error{Provider: provider, Retryable: true, Message: err.Error(), Err: err}
+		return &llm.Error{Provider: provider, Retryable: true, Message: networkMessage(err), Err: err}
 	}
-	return &llm.Error{Provider: provider, Message: err.Error(), Err: err}
+	return &llm.Error{Provider: provider, Message: "the request to the provider failed", Err: err}
+}
+
+// networkMessage says what went wrong with the connection without the
+// provider's address: the message reaches clients (a run's error, a stream's
+// error event), and the address may be an internal one (OPENAI_BASE_URL).
+// The whole error stays in Err, for the server's log.
+func networkMessage(err error) string {
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "could not connect to the provider: connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "the provider's connection was reset"
+	case errors.As(err, &dns):
+		return "could not resolve the provider's host name"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "the connection to the provider timed out"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		return "the provider closed the connection"
+	}
+	return "the connection to the provider failed"
 }
 
 func isNetworkError(err error) bool {

@@ -787,3 +787,18 @@ func TestAnthropicLargeMaxTokensUnstreamed(t *testing.T) {
 		t.Errorf("stream %v max_tokens %d", sent.Stream, sent.MaxTokens)
 	}
 }
+
+// Spec: an error reaching the provider never carries its address, which
+// may be an internal one, to clients; the server's log gets the cause.
+func TestNetworkErrorHidesAddress(t *testing.T) {
+	for _, p := range []llm.Provider{
+		providers.NewOpenAI(providers.OpenAIConfig{BaseURL: "http://127.0.0.1:1/v1", APIKey: "k"}),
+		providers.NewAnthropic(providers.AnthropicConfig{BaseURL: "http://127.0.0.1:1", APIKey: "k"}),
+	} {
+		_, err := p.Complete(context.Background(), llm.Request{Model: "m", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}, nil)
+		var le *llm.Error
+		if !errors.As(err, &le) || strings.Contains(err.Error(), "127.0.0.1") || le.Err == nil {
+			t.Errorf("%s: %v (cause %v)", p.Name(), err, le)
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package api
+
+import (
+	"strings"
+	"testing"
+)
+
+// Spec: a body that is not valid UTF-8, or that nests JSON too deeply, is
+// refused with a clear 400, and nothing is created.
+func TestBodyEncodingAndDepth(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	if d := c.expect(400, "POST", "/v1/agents", "{\"name\":\"a\xff\"}"); !strings.Contains(d, "UTF-8") {
+		t.Errorf("invalid UTF-8: %q", d)
+	}
+	deep := `{"name":"a","metadata":{"x":` + strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth) + `}}`
+	if d := c.expect(400, "POST", "/v1/agents", deep); !strings.Contains(d, "levels deep") {
+		t.Errorf("deep nesting: %q", d)
+	}
+	if n := c.count("/v1/agents/count"); n != 0 {
+		t.Errorf("%d agents after refused creates", n)
+	}
+	// A string may hold brackets and quotes without counting as nesting.
+	c.createAgent(`{"name":"b","metadata":{"s":"` + strings.Repeat(`[{\"`, 100) + `"}}`)
+}
+
+// Spec: integers in metadata keep every digit, through storage and back.
+func TestMetadataKeepsLargeIntegers(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	a := c.createAgent(`{"name":"a","metadata":{"big":9007199254740993,"neg":-12345678901234567}}`)
+	r := c.do("GET", "/v1/agents/"+a.ID, "")
+	for _, want := range []string{`"big":9007199254740993`, `"neg":-12345678901234567`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("read back: want %s in %s", want, r.body)
+		}
+	}
+}
