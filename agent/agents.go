@@ -144,6 +144,7 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 		return nil, err
 	}
 	out := []*letta.AgentState{}
+	size := 0
 	err = s.c.read(ctx, func(txn kv.Txn) error {
 		return listIndex(txn, agentIndex, p, func(a *schema.Agent) (bool, error) {
 			if f.match(a) {
@@ -151,9 +152,9 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 				if err != nil {
 					return false, err
 				}
-				out = append(out, st)
+				out, size = append(out, st), size+agentSize(st)
 			}
-			return len(out) < p.Limit, nil
+			return !p.Full(len(out), size), nil
 		})
 	})
 	return out, err
@@ -494,6 +495,16 @@ func setPtr[T any](dst **T, src *T) {
 	if src != nil {
 		*dst = src
 	}
+}
+
+// agentSize is about what an agent's JSON takes: its blocks twice (in
+// memory and in blocks, as Letta shows them) and its other fields.
+func agentSize(st *letta.AgentState) int {
+	n := 2048 + len(st.System)
+	for i := range st.Blocks {
+		n += 2 * blockSize(&st.Blocks[i])
+	}
+	return n
 }
 
 // renderAgent builds the API shape of an agent. blocks is nil when the

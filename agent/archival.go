@@ -90,6 +90,8 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 		limit = DefaultPassageListLimit
 	}
 	out := []letta.Passage{}
+	page := letta.Page{Limit: limit, MaxBytes: MaxResponseBytes}
+	size := 0
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		if _, err := schema.GetAgent(txn, agentID); err != nil {
 			return err
@@ -115,7 +117,7 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 			if f.Search != "" && !strings.Contains(strings.ToLower(p.Text), strings.ToLower(f.Search)) {
 				continue
 			}
-			if out = append(out, renderPassage(p)); len(out) == limit {
+			if out, size = append(out, renderPassage(p)), size+512+len(p.Text); page.Full(len(out), size) {
 				break
 			}
 		}

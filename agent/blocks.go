@@ -112,12 +112,13 @@ func (s *Blocks) List(ctx context.Context, f BlockFilter, p letta.Page) ([]letta
 		return nil, err
 	}
 	out := []letta.Block{}
+	size := 0
 	err = s.c.read(ctx, func(txn kv.Txn) error {
 		return listIndex(txn, blockIndex, p, func(b *schema.Block) (bool, error) {
 			if f.match(b) {
-				out = append(out, b.Block)
+				out, size = append(out, b.Block), size+blockSize(&b.Block)
 			}
-			return len(out) < p.Limit, nil
+			return !p.Full(len(out), size), nil
 		})
 	})
 	return out, err
@@ -152,16 +153,29 @@ func (s *Blocks) Agents(ctx context.Context, blockID string, p letta.Page, withB
 		if err != nil {
 			return err
 		}
+		size := 0
 		for _, a := range pageOfAgents(agents, p) {
 			st, err := loadAgent(txn, a, withBlocks)
 			if err != nil {
 				return err
 			}
-			out = append(out, st)
+			if out, size = append(out, st), size+agentSize(st); p.Full(len(out), size) {
+				break
+			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// blockSize is about what a block's JSON takes: its value and its other
+// fields.
+func blockSize(b *letta.Block) int {
+	n := 512 + len(b.Value)
+	if b.Description != nil {
+		n += len(*b.Description)
+	}
+	return n
 }
 
 // blockAgents returns the agents a block is attached to, by creation time.

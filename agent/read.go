@@ -11,6 +11,12 @@ import (
 // MaxListLimit bounds the items one list call returns.
 const MaxListLimit = 1000
 
+// MaxResponseBytes bounds the content one listing returns (block values,
+// message text, ...): a page that reaches it ends early and the client pages
+// on, so one listing request holds at most about this much, whatever its
+// limit and however large the items.
+const MaxResponseBytes = 32 << 20
+
 // checkPage validates a page and fills in its default limit.
 func checkPage(p letta.Page, defaultLimit int) (letta.Page, error) {
 	switch p.Order {
@@ -24,6 +30,7 @@ func checkPage(p letta.Page, defaultLimit int) (letta.Page, error) {
 	if p.Limit == 0 {
 		p.Limit = defaultLimit
 	}
+	p.MaxBytes = MaxResponseBytes
 	return p, nil
 }
 

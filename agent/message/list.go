@@ -64,6 +64,7 @@ func List(txn kv.Txn, agentID, convID string, defaultOnly bool, p letta.Page) ([
 	}
 	desc := p.Order == letta.Desc
 	var out []*schema.Message
+	size := 0
 	err = kv.ScanEach(txn, schema.Window(HistoryOf(agentID, convID), after, before, desc), desc, func(kvp kv.KeyValue) (bool, error) {
 		m, err := At(txn, agentID, convID, kvp)
 		if err != nil {
@@ -72,10 +73,20 @@ func List(txn kv.Txn, agentID, convID string, defaultOnly bool, p letta.Page) ([
 		if convID == "" && defaultOnly && m.ConversationID != "" || !Shown(m) {
 			return true, nil
 		}
-		out = append(out, m)
-		return len(out) < p.Limit, nil
+		out, size = append(out, m), size+Size(m)
+		return !p.Full(len(out), size), nil
 	})
 	return out, err
+}
+
+// Size is about what a stored message takes shown: its text, reasoning,
+// content and tool calls, and its fields.
+func Size(m *schema.Message) int {
+	n := 256 + len(m.Text) + len(m.Reasoning) + len(m.Content)
+	for _, tc := range m.ToolCalls {
+		n += 256 + len(tc.Arguments)
+	}
+	return n
 }
 
 // Show renders stored messages given in listing order. Descending, the
@@ -126,6 +137,7 @@ func Page(ms []*schema.Message, p letta.Page) []letta.Message {
 		pos[m.ID] = i
 	}
 	var sel []*schema.Message
+	size := 0
 	for i, m := range ordered {
 		if a, ok := pos[p.After]; ok && i <= a {
 			continue
@@ -133,7 +145,7 @@ func Page(ms []*schema.Message, p letta.Page) []letta.Message {
 		if b, ok := pos[p.Before]; ok && i >= b {
 			continue
 		}
-		if sel = append(sel, m); len(sel) == p.Limit {
+		if sel, size = append(sel, m), size+Size(m); p.Full(len(sel), size) {
 			break
 		}
 	}
