@@ -302,3 +302,20 @@ func TestFailingFlushRefusesWrites(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushOfNothingIsNoFailure: a flush with nothing to write (Pebble
+// reports it with an error of its own) does not stop writes.
+func TestFlushOfNothingIsNoFailure(t *testing.T) {
+	eng, err := Open("db", Options{FS: vfs.NewMem(), Logger: quiet(), MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := kv.NewDB(eng)
+	defer db.Close()
+	if err := eng.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := put(db, "after", "1"); err != nil {
+		t.Fatalf("a write after an empty flush: %v", err)
+	}
+}

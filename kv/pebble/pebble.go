@@ -169,8 +169,12 @@ func (e *Engine) open() (*pebble.DB, error) {
 			},
 			BackgroundError: func(err error) { e.log.Error("storage background error", "error", err) },
 			FlushEnd: func(info pebble.FlushInfo) {
-				if info.Err != nil || info.Done {
-					e.flushEnded(info.Err)
+				err := info.Err
+				if err != nil && len(info.Output) == 0 && err.Error() == emptyFlush {
+					err = nil // nothing to flush is a flush that worked
+				}
+				if err != nil || info.Done {
+					e.flushEnded(err)
 				}
 			},
 		},
@@ -183,6 +187,10 @@ func (e *Engine) open() (*pebble.DB, error) {
 	}
 	return db, nil
 }
+
+// emptyFlush is the error Pebble reports, with no output, for a flush of an
+// empty memtable (its own Flush returns nil then); Pebble does not export it.
+const emptyFlush = "pebble: empty table"
 
 // CheckLevels reads every key of every level of the LSM, verifying the
 // checksum of each block it reads and Pebble's ordering invariants, and
