@@ -413,6 +413,9 @@ func idemKey(key string) []byte {
 type idemRecord struct {
 	Fingerprint []byte `json:"fingerprint"`
 	Result      []byte `json:"result"`
+	// Actor is the actor that answered (absent in records written before
+	// it was kept), for Answered.
+	Actor *ID `json:"actor,omitempty"`
 }
 
 // fingerprint identifies a request: the actor it is for, its op and its
@@ -515,7 +518,7 @@ func idempotent(txn kv.Txn, id ID, req *request) (rec *idemRecord, answered bool
 	v, err := txn.Get(idemKey(req.idemKey))
 	switch {
 	case errors.Is(err, kv.ErrNotFound):
-		return &idemRecord{Fingerprint: fp}, false, nil
+		return &idemRecord{Fingerprint: fp, Actor: &id}, false, nil
 	case err != nil:
 		return nil, false, err
 	}
@@ -527,6 +530,34 @@ func idempotent(txn kv.Txn, id ID, req *request) (rec *idemRecord, answered bool
 		return nil, false, ErrIdempotencyMismatch
 	}
 	return rec, true, nil
+}
+
+// Answered returns the answer an invocation of op with payload and
+// idempotency key recorded, on whichever actor it ran: for a caller that
+// chose the actor from state that has changed since, so that it cannot ask
+// the same actor again. found is false when the key recorded no answer; a
+// key recorded for another request is ErrIdempotencyMismatch.
+func (r *Runtime) Answered(ctx context.Context, key, op string, payload []byte) (result []byte, found bool, err error) {
+	txn, err := r.cfg.Store.Begin(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer txn.Discard()
+	v, err := txn.Get(idemKey(key))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var rec idemRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return nil, false, fmt.Errorf("idempotency record: %w", err)
+	}
+	if rec.Actor == nil || string(rec.Fingerprint) != string(fingerprint(*rec.Actor, op, payload)) {
+		return nil, false, ErrIdempotencyMismatch
+	}
+	return rec.Result, true, nil
 }
 
 // saveState writes the state the invocation set, or deletes it.

@@ -100,6 +100,8 @@ func (s *Agents) UpdateBlock(ctx context.Context, agentID, label string, u letta
 	if err := memory.CheckUpdate(u); err != nil {
 		return nil, err
 	}
+	var b letta.Block
+	lu := labelledUpdate{AgentID: agentID, Label: label, Update: u}
 	var blockID string
 	if err := s.c.read(ctx, func(txn kv.Txn) error {
 		blocks, err := existingAgentBlocks(txn, agentID)
@@ -112,10 +114,17 @@ func (s *Agents) UpdateBlock(ctx context.Context, agentID, label string, u letta
 		}
 		return err
 	}); err != nil {
+		// A retry of an edit that was made, its block detached or its
+		// agent deleted since, gets the edit's answer.
+		found, aerr := s.c.answered(ctx, schema.BlockNamespace, opUpdateBlockByLabel, lu, &b)
+		switch {
+		case aerr != nil:
+			return nil, aerr
+		case found:
+			return &b, nil
+		}
 		return nil, err
 	}
-	var b letta.Block
-	lu := labelledUpdate{AgentID: agentID, Label: label, Update: u}
 	if err := s.c.invoke(ctx, schema.BlockActor(blockID), opUpdateBlockByLabel, lu, &b); err != nil {
 		return nil, err
 	}

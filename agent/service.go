@@ -157,10 +157,42 @@ func (c *core) invoke(ctx context.Context, id actor.ID, op string, payload any, 
 		return err
 	}
 	var opts []actor.InvokeOption
-	if key := idempotencyKey(ctx); key != "" {
-		opts = append(opts, actor.WithIdempotencyKey(id.Namespace+"\x00"+op+"\x00"+key))
+	if key := scopedIdempotencyKey(ctx, id.Namespace, op); key != "" {
+		opts = append(opts, actor.WithIdempotencyKey(key))
 	}
 	res, err := c.runtime.Invoke(ctx, id, op, data, opts...)
+	return decodeAnswer(res, err, out)
+}
+
+// answered is invoke's answer from an earlier attempt of the request's
+// idempotency key, on whichever actor of namespace it ran: found is false
+// when there was none (or the request has no key).
+func (c *core) answered(ctx context.Context, namespace, op string, payload any, out any) (found bool, err error) {
+	key := scopedIdempotencyKey(ctx, namespace, op)
+	if key == "" {
+		return false, nil
+	}
+	data, err := schema.Encode(payload)
+	if err != nil {
+		return false, err
+	}
+	res, found, err := c.runtime.Answered(ctx, key, op, data)
+	if !found && err == nil {
+		return false, nil
+	}
+	return true, decodeAnswer(res, err, out)
+}
+
+// scopedIdempotencyKey is the request's idempotency key for op on actors
+// of namespace: a key reused for another operation is another request.
+func scopedIdempotencyKey(ctx context.Context, namespace, op string) string {
+	if key := idempotencyKey(ctx); key != "" {
+		return namespace + "\x00" + op + "\x00" + key
+	}
+	return ""
+}
+
+func decodeAnswer(res []byte, err error, out any) error {
 	if errors.Is(err, actor.ErrIdempotencyMismatch) {
 		return letta.Invalidf("Idempotency-Key was already used for a different request")
 	}
