@@ -55,6 +55,8 @@ const (
 	opDeletePassage      = "delete_passage"
 )
 
+var agentCreate = op(createAgent)
+
 var agentOps = map[string]operation{
 	opUpdateAgent:        op(updateAgent),
 	opDeleteAgent:        op(deleteAgent),
@@ -82,23 +84,43 @@ func (agentActor) Decode(_ actor.ID, data []byte) (any, error) {
 
 func (agentActor) Encode(state any) ([]byte, error) { return schema.Encode(state.(*schema.Agent)) }
 
+// Invoke runs an operation, then moves the agent's index entries and count
+// to its new state in the same transaction, whatever the operation changed.
 func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
 	truncateNow(call)
 	a, _ := call.State.(*schema.Agent)
-	if call.Op == opCreateAgent {
+	fn, err := b.operation(call.Op, a)
+	if err != nil {
+		return nil, err
+	}
+	was := schema.IndexedOf(a)
+	out, err := fn(b.c, call, a)
+	if err != nil {
+		return nil, err
+	}
+	is, _ := call.State.(*schema.Agent)
+	if err := schema.IndexAgent(call.Txn, was, schema.IndexedOf(is)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// operation returns the operation op on agent a (nil: none exists).
+func (agentActor) operation(op string, a *schema.Agent) (operation, error) {
+	if op == opCreateAgent {
 		if a != nil {
-			return nil, letta.Conflictf("agent %s already exists", call.ID.Key)
+			return nil, letta.Conflictf("agent %s already exists", a.ID)
 		}
-		return op(createAgent)(b.c, call, nil)
+		return agentCreate, nil
 	}
 	if a == nil {
 		return nil, schema.ErrAgentNotFound
 	}
-	fn, ok := agentOps[call.Op]
+	fn, ok := agentOps[op]
 	if !ok {
-		return nil, fmt.Errorf("agent actor: unknown operation %q", call.Op)
+		return nil, fmt.Errorf("agent actor: unknown operation %q", op)
 	}
-	return fn(b.c, call, a)
+	return fn, nil
 }
 
 // truncateNow makes the invocation's time what Letta renders: microsecond

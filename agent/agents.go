@@ -146,14 +146,12 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 	out := []*letta.AgentState{}
 	size := 0
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		return listIndex(txn, agentIndex, p, func(a *schema.Agent) (bool, error) {
-			if f.match(a) {
-				st, err := loadAgent(txn, a, f.WithBlocks)
-				if err != nil {
-					return false, err
-				}
-				out, size = append(out, st), size+agentSize(st)
+		return eachAgent(txn, f, p, func(a *schema.Agent) (bool, error) {
+			st, err := loadAgent(txn, a, f.WithBlocks)
+			if err != nil {
+				return false, err
 			}
+			out, size = append(out, st), size+agentSize(st)
 			return !p.Full(len(out), size), nil
 		})
 	})
@@ -162,22 +160,12 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 
 // Count counts the agents a listing with f would return.
 func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
-	n := 0
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		return listIndex(txn, agentIndex, letta.Page{Order: letta.Asc}, func(a *schema.Agent) (bool, error) {
-			if f.match(a) {
-				n++
-			}
-			return true, nil
-		})
+	var n int
+	err := s.c.read(ctx, func(txn kv.Txn) (err error) {
+		n, err = countAgents(txn, f)
+		return err
 	})
 	return n, err
-}
-
-// agentIndex lists agents by creation time.
-var agentIndex = index[*schema.Agent]{
-	prefix: schema.AgentIndex.Prefix, idPrefix: "agent", get: schema.GetAgent,
-	created: func(a *schema.Agent) time.Time { return a.CreatedAt },
 }
 
 func checkCreateAgent(req letta.CreateAgentRequest) error {
@@ -312,7 +300,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
 		}
 		labels[b.Label] = id
-		if err := memory.Create(txn, b); err != nil {
+		if err := schema.CreateBlock(txn, b); err != nil {
 			return nil, err
 		}
 		blockIDs = append(blockIDs, id)
@@ -337,9 +325,6 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		if err := schema.Attach(txn, a, id); err != nil {
 			return nil, err
 		}
-	}
-	if err := txn.Set(schema.IndexKey(schema.AgentIndex.Prefix, a.CreatedAt, a.ID), nil); err != nil {
-		return nil, err
 	}
 	call.SetState(a)
 	return renderCommitted(txn, a)

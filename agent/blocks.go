@@ -125,14 +125,12 @@ func (s *Blocks) List(ctx context.Context, f BlockFilter, p letta.Page) ([]letta
 }
 
 // Count counts every block, templates and hidden ones included, as
-// Letta's count does.
+// Letta's count does, from the count shards.
 func (s *Blocks) Count(ctx context.Context) (int, error) {
-	n := 0
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		return kv.ScanEach(txn, kv.PrefixRange([]byte(schema.BlockIndex.Prefix)), false, func(kv.KeyValue) (bool, error) {
-			n++
-			return true, nil
-		})
+	var n int
+	err := s.c.read(ctx, func(txn kv.Txn) (err error) {
+		n, err = schema.Total(txn, schema.CountedBlocks)
+		return err
 	})
 	return n, err
 }
@@ -237,7 +235,7 @@ func createBlock(call *actor.Call) ([]byte, error) {
 		return nil, letta.Conflictf("block %s already exists", id)
 	}
 	b := memory.NewBlock(id, cb, call.Now)
-	if err := memory.Create(call.Txn, b); err != nil {
+	if err := schema.CreateBlock(call.Txn, b); err != nil {
 		return nil, err
 	}
 	return schema.Encode(b.Block)

@@ -84,6 +84,18 @@ func GetBlock(txn kv.Txn, blockID string) (*Block, error) {
 // PutBlock writes a block's record.
 func PutBlock(txn kv.Txn, b *Block) error { return put(txn, BlockKey(b.ID), b) }
 
+// CreateBlock writes a new block's record, its index entry and its share
+// of the count of blocks (DeleteBlock undoes all three).
+func CreateBlock(txn kv.Txn, b *Block) error {
+	if err := PutBlock(txn, b); err != nil {
+		return err
+	}
+	if err := txn.Set(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID), nil); err != nil {
+		return err
+	}
+	return addCount(txn, CountedBlocks, b.ID, 1)
+}
+
 // GetRun returns a run, or a not-found error.
 func GetRun(txn kv.Txn, runID string) (*Run, error) {
 	return get[Run](txn, RunKey(runID), "run "+runID, letta.NotFoundf("Run %s not found", runID))

@@ -40,6 +40,7 @@ func Check(entries []Entry) Report {
 		c.add(e)
 	}
 	c.checkRecordIndexes()
+	c.checkAgentIndexes()
 	c.checkAttachments()
 	c.checkBlockLimits()
 	c.checkMessages()
@@ -75,6 +76,7 @@ type checker struct {
 	agentConvs   map[string][]string // agent -> index keys
 	passages     map[string]*Passage // passage key -> passage
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
+	agentIx      agentIndexes
 }
 
 func newChecker() *checker {
@@ -87,6 +89,7 @@ func newChecker() *checker {
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
+		agentIx: agentIndexes{terms: map[string]bool{}, counts: map[string]int{}},
 	}
 }
 
@@ -135,6 +138,8 @@ func (c *checker) add(e Entry) {
 		c.attachments[[2]string{p[0], p[1]}] = true
 	case BlockAgents:
 		c.blockAgents[[2]string{p[1], p[0]}] = true
+	case AgentTerms, Counts, Meta:
+		c.addAgentIndexes(f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

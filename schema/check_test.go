@@ -62,15 +62,17 @@ func (r resolver) Resolve(handle string) (llm.Provider, string, error) { return 
 func populated(t *testing.T) []schema.Entry {
 	t.Helper()
 	eng := kv.NewMemEngine()
-	m := &model{waiting: make(chan struct{})}
-	svc, err := agent.New(agent.Config{Store: kv.NewDB(eng), DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close(context.Background())
+	store := kv.NewDB(eng)
 	ctx := context.Background()
-	label, value := "human", "Ada"
-	a, err := svc.Agents.Create(agent.WithIdempotencyKey(ctx, "k1"), letta.CreateAgentRequest{MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}})
+	_, err := schema.Upgrade(ctx, store)
+	must(t, err)
+	m := &model{waiting: make(chan struct{})}
+	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}})
+	must(t, err)
+	defer svc.Close(context.Background())
+	label, value, project := "human", "Ada", "project-1"
+	a, err := svc.Agents.Create(agent.WithIdempotencyKey(ctx, "k1"), letta.CreateAgentRequest{
+		MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}, Tags: []string{"red", "blue"}, ProjectID: &project})
 	must(t, err)
 	blockLabel := "notes"
 	b, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &blockLabel})
@@ -198,6 +200,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"agent without its term entry", drop(schema.AgentTerms.Prefix), "but no entry"},
+		{"term entry of no agent's term", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: []byte(schema.AgentTerms.Prefix + "tag/00/0000000000000000/agent-x")})
+		}, "is not one of agent agent-x's terms"},
+		{"term entry of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "is not one of agent"},
+		{"count off", edit(string(schema.AgentKey("")), func(r map[string]any) { r["hidden"] = true }), "agents hash to it"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

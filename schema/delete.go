@@ -6,17 +6,14 @@ import (
 )
 
 // DeleteAgent deletes every key of an agent but its actor state (which the
-// actor deletes with its commit): attachments both ways, its index entry,
-// messages with their indexes, runs, conversations, passages, answered keys
+// actor deletes with its commit, and its index entries, IndexAgent's):
+// attachments both ways, messages with their indexes, runs, conversations, passages, answered keys
 // and its turn in progress. Its blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
 		return txn.Delete(BlockAgentKey(LastPart(p.Key), a.ID))
 	})
 	if err != nil {
-		return err
-	}
-	if err := txn.Delete(IndexKey(AgentIndex.Prefix, a.CreatedAt, a.ID)); err != nil {
 		return err
 	}
 	steps := []struct {
@@ -65,7 +62,7 @@ func deleteRun(txn kv.Txn, runID string) error {
 }
 
 // DeleteBlock detaches a block from every agent and deletes it with its
-// index entry.
+// index entry and its share of the count.
 func DeleteBlock(txn kv.Txn, b *Block) error {
 	err := deleteEach(txn, BlockAgentsOf(b.ID), func(p kv.KeyValue) error {
 		return txn.Delete(AttachmentKey(LastPart(p.Key), b.ID))
@@ -74,6 +71,9 @@ func DeleteBlock(txn kv.Txn, b *Block) error {
 		return err
 	}
 	if err := txn.Delete(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID)); err != nil {
+		return err
+	}
+	if err := addCount(txn, CountedBlocks, b.ID, -1); err != nil {
 		return err
 	}
 	return txn.Delete(BlockKey(b.ID))

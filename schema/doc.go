@@ -11,6 +11,10 @@
 // The rules Check enforces, at rest (between transactions):
 //   - Each agent and block record has exactly one index entry, at the key
 //     its creation time and id give, and each index entry names a record.
+//   - Each listed (not hidden) agent has one term-index entry per term (each
+//     tag, its name, its project), and every entry is a term of its agent;
+//     each count shard holds how many listed agents hash to it. The layout
+//     version, when recorded, is Version (Upgrade brings older stores to it).
 //   - Attachments are symmetric (agent-block and block-agent) and join an
 //     existing agent to an existing block.
 //   - Each stored block holds no more characters than its limit, whatever

@@ -40,6 +40,13 @@ var (
 		"index/agents/<created, 16 hex>/<agent-id>", "empty: every live agent, by creation time"}
 	BlockIndex = &Family{"block-index", "index/blocks/",
 		"index/blocks/<created, 16 hex>/<block-id>", "empty: every live block, by creation time"}
+	AgentTerms = &Family{"agent-term", "index/agent-term/",
+		"index/agent-term/<tag|name|project>/<sha256 of the value, first 32 hex>/<created, 16 hex>/<agent-id>",
+		"empty: the listed (not hidden) agents with the term, by creation time"}
+	Counts = &Family{"count", "count/",
+		"count/<agents|blocks>/<shard, 2 hex>", "how many listed agents, or blocks, the shard counts (see CountShards), decimal"}
+	Meta = &Family{"meta", "meta/",
+		VersionKey, "the layout version (Version), decimal; absent before version 2"}
 
 	Messages = &Family{"message", "msg/",
 		"msg/<agent-id>/<seq, 16 hex>", "a Message record (JSON); seq counts from 1 per agent, densely"}
@@ -70,11 +77,14 @@ var (
 // Families lists every family.
 var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency,
-	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex,
+	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Conversations, AgentConversations,
 	Passages, PassageIDs,
 }
+
+// VersionKey is where a store records its layout version.
+const VersionKey = "meta/version"
 
 // FamilyOf returns the family of key, or nil if the key belongs to none.
 func FamilyOf(key []byte) *Family {

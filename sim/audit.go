@@ -25,6 +25,8 @@ type audit struct {
 	blocks    map[string]*blockAudit
 	// listings are the listings read whole and walked, by path.
 	listings map[string]*listingAudit
+	// agentCount is what GET /v1/agents/count answered (-1: no answer).
+	agentCount int
 }
 
 type agentAudit struct {
@@ -81,6 +83,7 @@ func (s *system) runAudit(w *world) *audit {
 		a.blocks[id] = r.block(id)
 	}
 	a.listings = r.walkListings()
+	a.agentCount = r.agentCount()
 	a.ret = s.rec.tick()
 	return a
 }
@@ -167,7 +170,22 @@ func (r *auditReader) block(id string) *blockAudit {
 // time; seeds draw different ones). Every listing is read whole.
 const pagedObjects = 3
 
-// walkListings reads and walks every listing: of agents, blocks and runs,
+// agentCount reads the count of agents; -1 if it failed. A 500 is a
+// count shard damaged at rest when the profile corrupts writes.
+func (r *auditReader) agentCount() int {
+	status, body := r.get("/v1/agents/count")
+	n := -1
+	if status != 200 || json.Unmarshal(body, &n) != nil {
+		if status != 500 || !r.sys.cfg.Faults.Has(CorruptWrite) {
+			r.sys.violation("audit", "", "GET /v1/agents/count answered %d: %s", status, errorDetail(body))
+		}
+		return -1
+	}
+	return n
+}
+
+// walkListings reads and walks every listing: of agents (also by each tag),
+// blocks and runs,
 // and for each agent listed its messages, conversations, runs, passages and
 // blocks, and for each block listed its agents.
 func (r *auditReader) walkListings() map[string]*listingAudit {
@@ -179,6 +197,9 @@ func (r *auditReader) walkListings() map[string]*listingAudit {
 		return listing
 	}
 	agents := walk(agentsListing, "/v1/agents", "", true)
+	for _, t := range agentTags {
+		walk(agentsListing, "/v1/agents?tags="+t, "", true)
+	}
 	blocks := walk(blocksListing, "/v1/blocks", "", true)
 	walk(runsListing, "/v1/runs", "", true)
 	for _, a := range agents.whole {

@@ -671,6 +671,35 @@ func (t *cursorSkipTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue
 	return kvs, err
 }
 
+// ---- an index entry never written ----------------------------------------------
+
+// termLossStore never writes the tag index entries of tag "blue": agents
+// created with it are missing from the listing filtered by it.
+type termLossStore struct{ inner kv.Store }
+
+func newTermLossStore(inner kv.Store, _ VariantEnv) kv.Store { return &termLossStore{inner} }
+
+func (s *termLossStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &termLossTxn{t}, nil
+}
+
+func (s *termLossStore) Close() error { return s.inner.Close() }
+
+type termLossTxn struct{ kv.Txn }
+
+var blueTerm = schema.TermPrefix(schema.Term{Kind: schema.TermTag, Value: "blue"})
+
+func (t *termLossTxn) Set(key, value []byte) error {
+	if bytes.HasPrefix(key, blueTerm) {
+		return nil
+	}
+	return t.Txn.Set(key, value)
+}
+
 // ---- the tests ------------------------------------------------------------
 
 var plantedBugs = []struct {
@@ -766,6 +795,13 @@ var plantedBugs = []struct {
 		profile:  "none",
 		catchers: []string{"listing"},
 		message:  "cursors",
+	},
+	{
+		name:     "tag-index-entry-lost",
+		variant:  Variant{Name: "the entries of one tag are never written to its index", WrapStore: newTermLossStore},
+		profile:  "none",
+		catchers: []string{"listing"},
+		message:  `shows with tag "blue"`,
 	},
 	{
 		name:     "stuck-turn",

@@ -66,6 +66,7 @@ func (c *checker) checkListings() {
 	}
 	agents, blocks := c.objectPresence("agent "), c.objectPresence("block ")
 	c.checkPresence(a.listings["/v1/agents"], agents)
+	c.checkAgentFilters(a)
 	c.checkPresence(a.listings["/v1/blocks"], blocks)
 	c.checkAudited(a)
 	runs, gone := c.runPresence(agents)
@@ -194,6 +195,40 @@ func (c *checker) checkPresence(listing *listingAudit, p presence) {
 			c.report("listing", fmt.Sprintf("%s, GET %s: lists %s, which op #%d deleted and was acknowledged", listing.kind.name, listing.path, id, op.ID),
 				c.historyOf(id, op.ID))
 			return
+		}
+	}
+}
+
+// checkAgentFilters: each listing of agents by tag is the whole listing's
+// agents shown with the tag, in the same order, and the count of agents is
+// the whole listing's length (the term indexes and count shards agree with
+// the records).
+func (c *checker) checkAgentFilters(a *audit) {
+	whole := a.listings["/v1/agents"]
+	if whole == nil || whole.whole == nil {
+		return
+	}
+	if a.agentCount >= 0 && a.agentCount != len(whole.whole) {
+		c.report("listing", fmt.Sprintf("GET /v1/agents/count answered %d, but GET /v1/agents lists %d agents", a.agentCount, len(whole.whole)), "")
+	}
+	for _, t := range agentTags {
+		byTag := a.listings["/v1/agents?tags="+t]
+		if byTag == nil || byTag.whole == nil {
+			continue
+		}
+		var want, got []string
+		for _, it := range whole.whole {
+			var shown agentJSON
+			if json.Unmarshal([]byte(it.raw), &shown) == nil && slices.Contains(shown.Tags, t) {
+				want = append(want, it.id)
+			}
+		}
+		for _, it := range byTag.whole {
+			got = append(got, it.id)
+		}
+		c.count("agents_filtered_by_tag", len(got))
+		if !slices.Equal(got, want) {
+			c.report("listing", fmt.Sprintf("agents, GET %s lists %v; the agents GET /v1/agents shows with tag %q are %v", byTag.path, got, t, want), "")
 		}
 	}
 }

@@ -151,6 +151,7 @@ func idsOfJSON(objects []idJSON) string {
 type agentJSON struct {
 	ID     string      `json:"id"`
 	Name   string      `json:"name"`
+	Tags   []string    `json:"tags"`
 	Blocks []blockJSON `json:"blocks"`
 	// withoutBlocks: listed without its blocks, so Blocks tells nothing
 	// of its attachments.

@@ -78,7 +78,7 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 		if aa.status != 200 {
 			continue
 		}
-		want = append(want, schema.ActorStates, schema.AgentIndex)
+		want = append(want, schema.ActorStates, schema.AgentIndex, schema.AgentTerms, schema.Counts)
 		if len(aa.hist) > 0 {
 			// Every simulated message carries an otid and runs a turn.
 			want = append(want, schema.Messages, schema.MessageIDs, schema.Runs, schema.AgentRuns, schema.RunIndex, schema.TurnKeys)

@@ -105,7 +105,7 @@ func (k *listingKind) items(body []byte, desc bool) ([]listedItem, error) {
 	if err := json.Unmarshal(body, &raws); err != nil {
 		return nil, err
 	}
-	var out []listedItem
+	out := []listedItem{} // not nil: an empty listing read whole is whole
 	for _, raw := range raws {
 		var head struct {
 			ID        string `json:"id"`

@@ -23,6 +23,10 @@ type (
 
 // ---- create ------------------------------------------------------------------
 
+// agentTags are the tags agents are created with (each with even odds):
+// the audit reads the agents listing filtered by each.
+var agentTags = []string{"red", "blue"}
+
 func (createAgentOp) traits() traits { return traits{write: true, attaches: true} }
 
 func (createAgentOp) generate(c *client, op *opRecord) {
@@ -45,7 +49,13 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 		AgentType    string   `json:"agent_type,omitempty"`
 		MemoryBlocks []mem    `json:"memory_blocks"`
 		BlockIDs     []string `json:"block_ids,omitempty"`
+		Tags         []string `json:"tags,omitempty"`
 	}{Name: op.Name, BlockIDs: op.IDs}
+	for _, t := range agentTags {
+		if c.rng.IntN(2) == 0 {
+			body.Tags = append(body.Tags, t)
+		}
+	}
 	// Agents of the default type answer in text; memgpt agents answer
 	// through send_message, with other memory tools.
 	body.AgentType = []string{"", "", "memgpt_agent", "memgpt_v2_agent"}[c.rng.IntN(4)]

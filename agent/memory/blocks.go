@@ -62,14 +62,6 @@ func NewBlock(id string, cb letta.CreateBlock, now time.Time) *schema.Block {
 	}
 }
 
-// Create stores a new block with its index entry.
-func Create(txn kv.Txn, b *schema.Block) error {
-	if err := schema.PutBlock(txn, b); err != nil {
-		return err
-	}
-	return txn.Set(schema.IndexKey(schema.BlockIndex.Prefix, b.CreatedAt, b.ID), nil)
-}
-
 // AgentBlocks returns the blocks attached to an agent, in attachment order.
 func AgentBlocks(txn kv.Txn, agentID string) ([]*schema.Block, error) {
 	kvs, err := txn.Scan(kv.PrefixRange(schema.AttachmentsOf(agentID)), MaxBlocksPerAgent+1, false)

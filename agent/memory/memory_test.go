@@ -31,7 +31,7 @@ func TestUpdateKeepsLimit(t *testing.T) {
 	label, value, limit := "human", "Ada", 5
 	b := NewBlock("block-1", letta.CreateBlock{Label: &label, Value: &value, Limit: &limit}, now)
 	txn(t, db, func(tx kv.Txn) {
-		if err := Create(tx, b); err != nil {
+		if err := schema.CreateBlock(tx, b); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -9,6 +9,8 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
@@ -94,6 +96,9 @@ func checkStore(dir string, w io.Writer) (ok bool, err error) {
 	for _, k := range damaged {
 		fmt.Fprintf(w, "damaged value: key %q fails its checksum\n", k)
 	}
+	if v := layoutVersion(entries); v != strconv.Itoa(schema.Version) {
+		fmt.Fprintf(w, "layout version %s, older than this kelpie's %d: kelpie serve upgrades it at start (until then the rules of the agent terms and counts do not hold)\n", v, schema.Version)
+	}
 	rep := schema.Check(entries)
 	fmt.Fprintf(w, "records: %d keys, %d damaged; by family:", len(entries), len(damaged))
 	for _, name := range slices.Sorted(maps.Keys(rep.Keys)) {
@@ -108,6 +113,15 @@ func checkStore(dir string, w io.Writer) (ok bool, err error) {
 		fmt.Fprintln(w, "ok: nothing damaged, every rule holds")
 	}
 	return ok, nil
+}
+
+// layoutVersion is the layout version the entries record ("1": none).
+func layoutVersion(entries []schema.Entry) string {
+	i, found := slices.BinarySearchFunc(entries, schema.VersionKey, func(e schema.Entry, k string) int { return strings.Compare(string(e.Key), k) })
+	if !found {
+		return "1"
+	}
+	return string(entries[i].Value)
 }
 
 // readAll reads every pair, unsealing each value; damaged lists the keys

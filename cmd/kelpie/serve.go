@@ -24,6 +24,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/llm/providers"
+	"github.com/kelpie/kelpie/schema"
 )
 
 // Defaults of 'kelpie serve'.
@@ -170,6 +171,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 			log.Error("closing storage", "err", err)
 		}
 	}()
+	if n, err := schema.Upgrade(ctx, store); err != nil {
+		return fmt.Errorf("data in %s: %w", where, err)
+	} else if n > 0 {
+		log.Info("data upgraded to the current layout", "version", schema.Version, "agents_indexed", n)
+	}
 	svc, err := agent.New(agent.Config{
 		Store:        store,
 		Logger:       log,
@@ -235,7 +241,6 @@ func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slo
 	return nil
 }
 
-// openStore opens the configured engine and says where its data lives.
 // openStore opens the configured engine, holding the data directory for
 // this process, and says where its data lives; release lets the directory
 // go.

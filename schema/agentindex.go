@@ -1,0 +1,190 @@
+package schema
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/kelpie/kelpie/kv"
+)
+
+// CountShards is how many keys a count (of listed agents, of blocks) is
+// spread over: concurrent creates conflict only when they land on the same
+// shard, and a count reads this many keys.
+const CountShards = 64
+
+// What the counts count.
+const (
+	CountedAgents = "agents" // listed agents
+	CountedBlocks = "blocks" // every block, templates and hidden ones included
+)
+
+// A Term is one value an agent is found by in a filtered listing: one of
+// its tags, its name, its project. Only listed (not hidden) agents have
+// terms, as only they are listed.
+type Term struct {
+	Kind  string // TermTag, TermName or TermProject
+	Value string
+}
+
+// The kinds of terms.
+const (
+	TermTag     = "tag"
+	TermName    = "name"
+	TermProject = "project"
+)
+
+// TermPrefix prefixes the index of the agents with the term, by creation
+// time. The value is hashed: a term may be long or hold any character, and
+// a key may not.
+func TermPrefix(t Term) []byte {
+	sum := sha256.Sum256([]byte(t.Value))
+	return fmt.Appendf(nil, "%s%s/%x/", AgentTerms.Prefix, t.Kind, sum[:16])
+}
+
+// Listed says whether an agent appears in listings and counts: it exists
+// and is not hidden.
+func Listed(a *Agent) bool { return a != nil && (a.Hidden == nil || !*a.Hidden) }
+
+// AgentTermsOf returns the terms of an agent, each once; none for an agent
+// that is not listed.
+func AgentTermsOf(a *Agent) []Term {
+	if !Listed(a) {
+		return nil
+	}
+	terms := []Term{{TermName, a.Name}}
+	if a.ProjectID != nil {
+		terms = append(terms, Term{TermProject, *a.ProjectID})
+	}
+	for _, tag := range a.Tags {
+		if t := (Term{TermTag, tag}); !slices.Contains(terms, t) {
+			terms = append(terms, t)
+		}
+	}
+	return terms
+}
+
+// CountKey is the key of one shard of the count of what; shardOf says
+// which shard counts an object.
+func CountKey(what string, shard int) []byte { return fmt.Appendf(countsOf(what), "%02x", shard) }
+
+func countsOf(what string) []byte { return []byte(Counts.Prefix + what + "/") }
+
+func shardOf(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % CountShards)
+}
+
+// Indexed is what an agent's index entries and its share of the count
+// depend on. The zero value is an agent that does not exist.
+type Indexed struct {
+	ID        string
+	CreatedAt time.Time
+	Terms     []Term
+	Listed    bool
+}
+
+// IndexedOf returns what indexes a (nil: an agent that does not exist).
+func IndexedOf(a *Agent) Indexed {
+	if a == nil {
+		return Indexed{}
+	}
+	return Indexed{ID: a.ID, CreatedAt: a.CreatedAt, Terms: AgentTermsOf(a), Listed: Listed(a)}
+}
+
+// IndexAgent moves an agent's index entries (by creation time and by term)
+// and its share of the count from what they were to what they are, in the
+// transaction that writes its record: indexes and count are never out of
+// step with the records. The agent actor calls it after every operation.
+func IndexAgent(txn kv.Txn, was, is Indexed) error {
+	existed, exists := was.ID != "", is.ID != ""
+	if existed && exists && (was.ID != is.ID || !was.CreatedAt.Equal(is.CreatedAt)) {
+		panic(fmt.Sprintf("schema: IndexAgent: agent %s (created %v) became %s (created %v)", was.ID, was.CreatedAt, is.ID, is.CreatedAt))
+	}
+	switch {
+	case !existed && exists:
+		if err := txn.Set(IndexKey(AgentIndex.Prefix, is.CreatedAt, is.ID), nil); err != nil {
+			return err
+		}
+	case existed && !exists:
+		if err := txn.Delete(IndexKey(AgentIndex.Prefix, was.CreatedAt, was.ID)); err != nil {
+			return err
+		}
+	}
+	for _, t := range was.Terms {
+		if !slices.Contains(is.Terms, t) {
+			if err := txn.Delete(IndexKey(string(TermPrefix(t)), was.CreatedAt, was.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	for _, t := range is.Terms {
+		if !slices.Contains(was.Terms, t) {
+			if err := txn.Set(IndexKey(string(TermPrefix(t)), is.CreatedAt, is.ID), nil); err != nil {
+				return err
+			}
+		}
+	}
+	switch {
+	case !was.Listed && is.Listed:
+		return addCount(txn, CountedAgents, is.ID, 1)
+	case was.Listed && !is.Listed:
+		return addCount(txn, CountedAgents, was.ID, -1)
+	}
+	return nil
+}
+
+// addCount adds delta to the count of what, in the shard of object id.
+func addCount(txn kv.Txn, what, id string, delta int) error {
+	key := CountKey(what, shardOf(id))
+	n, err := readCount(txn, key)
+	if err != nil {
+		return err
+	}
+	if n+delta < 0 {
+		panic(fmt.Sprintf("schema: the count at %q would go below zero (%d%+d)", key, n, delta))
+	}
+	return txn.Set(key, strconv.AppendInt(nil, int64(n+delta), 10))
+}
+
+func readCount(txn kv.Txn, key []byte) (int, error) {
+	v, err := txn.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return parseCount(key, v)
+}
+
+func parseCount(key, v []byte) (int, error) {
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("count at %q: %q is not a count", key, v)
+	}
+	return n, nil
+}
+
+// Total returns the count of what (CountedAgents, CountedBlocks), reading
+// CountShards keys.
+func Total(txn kv.Txn, what string) (int, error) {
+	kvs, err := txn.Scan(kv.PrefixRange(countsOf(what)), 0, false)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, p := range kvs {
+		n, err := parseCount(p.Key, p.Value)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
+}

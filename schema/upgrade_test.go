@@ -1,0 +1,73 @@
+package schema_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Spec: Upgrade brings a store of layout version 1 (no agent terms, counts
+// or version) to Version, so that it keeps every rule; run again, it does
+// nothing; a newer store is refused.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	store := kv.NewDB(kv.NewMemEngine())
+	old := 0
+	put(t, store, func(txn kv.Txn) {
+		for _, e := range populated(t) {
+			switch schema.FamilyOf(e.Key) {
+			case schema.AgentTerms, schema.Counts, schema.Meta:
+				old++
+				continue
+			}
+			must(t, txn.Set(e.Key, e.Value))
+		}
+	})
+	if old == 0 {
+		t.Fatal("the populated store has no agent terms, counts or version to take away")
+	}
+	if v, err := schema.VersionOf(ctx, store); err != nil || v != 1 {
+		t.Fatalf("VersionOf = %d, %v; want 1", v, err)
+	}
+	n, err := schema.Upgrade(ctx, store)
+	if err != nil || n != 1 {
+		t.Fatalf("Upgrade = %d, %v; want 1 agent indexed", n, err)
+	}
+	rep := schema.Check(scan(t, store))
+	for _, p := range rep.Problems {
+		t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
+	}
+	if n, err := schema.Upgrade(ctx, store); err != nil || n != 0 {
+		t.Fatalf("second Upgrade = %d, %v; want nothing to do", n, err)
+	}
+	put(t, store, func(txn kv.Txn) { must(t, txn.Set([]byte(schema.VersionKey), []byte("99"))) })
+	if _, err := schema.Upgrade(ctx, store); err == nil || !strings.Contains(err.Error(), "newer than this server's") {
+		t.Fatalf("Upgrade of a newer store: %v", err)
+	}
+}
+
+func put(t *testing.T, store kv.Store, fn func(kv.Txn)) {
+	t.Helper()
+	txn, err := store.Begin(context.Background())
+	must(t, err)
+	defer txn.Discard()
+	fn(txn)
+	must(t, txn.Commit(context.Background()))
+}
+
+func scan(t *testing.T, store kv.Store) []schema.Entry {
+	t.Helper()
+	txn, err := store.Begin(context.Background())
+	must(t, err)
+	defer txn.Discard()
+	kvs, err := txn.Scan(kv.Range{Start: []byte{0}}, 0, false)
+	must(t, err)
+	es := make([]schema.Entry, len(kvs))
+	for i, p := range kvs {
+		es[i] = schema.Entry{Key: p.Key, Value: p.Value}
+	}
+	return es
+}
