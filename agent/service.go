@@ -72,6 +72,7 @@ type core struct {
 	defaultModel string
 	llm          LLMResolver
 	turns        *loop.Manager
+	folder       *folder
 }
 
 // New starts the service's actor runtime over cfg.Store.
@@ -106,6 +107,7 @@ func New(cfg Config) (*Service, error) {
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
 		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff,
 	})
+	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, core: c,
@@ -116,6 +118,7 @@ func New(cfg Config) (*Service, error) {
 // cancelled), drains in-flight operations and stops the runtime. It does
 // not close the store.
 func (s *Service) Close(ctx context.Context) error {
+	s.core.folder.stop()
 	if err := s.core.turns.Close(ctx); err != nil {
 		return err
 	}

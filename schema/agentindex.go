@@ -2,25 +2,11 @@ package schema
 
 import (
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/kelpie/kelpie/kv"
-)
-
-// CountShards is how many keys a count (of listed agents, of blocks) is
-// spread over: concurrent creates conflict only when they land on the same
-// shard, and a count reads this many keys.
-const CountShards = 64
-
-// What the counts count.
-const (
-	CountedAgents = "agents" // listed agents
-	CountedBlocks = "blocks" // every block, templates and hidden ones included
 )
 
 // A Term is one value an agent is found by in a filtered listing: one of
@@ -66,18 +52,6 @@ func AgentTermsOf(a *Agent) []Term {
 		}
 	}
 	return terms
-}
-
-// CountKey is the key of one shard of the count of what; shardOf says
-// which shard counts an object.
-func CountKey(what string, shard int) []byte { return fmt.Appendf(countsOf(what), "%02x", shard) }
-
-func countsOf(what string) []byte { return []byte(Counts.Prefix + what + "/") }
-
-func shardOf(id string) int {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	return int(h.Sum32() % CountShards)
 }
 
 // Indexed is what an agent's index entries and its share of the count
@@ -137,54 +111,4 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 		return addCount(txn, CountedAgents, was.ID, -1)
 	}
 	return nil
-}
-
-// addCount adds delta to the count of what, in the shard of object id.
-func addCount(txn kv.Txn, what, id string, delta int) error {
-	key := CountKey(what, shardOf(id))
-	n, err := readCount(txn, key)
-	if err != nil {
-		return err
-	}
-	if n+delta < 0 {
-		panic(fmt.Sprintf("schema: the count at %q would go below zero (%d%+d)", key, n, delta))
-	}
-	return txn.Set(key, strconv.AppendInt(nil, int64(n+delta), 10))
-}
-
-func readCount(txn kv.Txn, key []byte) (int, error) {
-	v, err := txn.Get(key)
-	if errors.Is(err, kv.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return parseCount(key, v)
-}
-
-func parseCount(key, v []byte) (int, error) {
-	n, err := strconv.Atoi(string(v))
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("count at %q: %q is not a count", key, v)
-	}
-	return n, nil
-}
-
-// Total returns the count of what (CountedAgents, CountedBlocks), reading
-// CountShards keys.
-func Total(txn kv.Txn, what string) (int, error) {
-	kvs, err := txn.Scan(kv.PrefixRange(countsOf(what)), 0, false)
-	if err != nil {
-		return 0, err
-	}
-	total := 0
-	for _, p := range kvs {
-		n, err := parseCount(p.Key, p.Value)
-		if err != nil {
-			return 0, err
-		}
-		total += n
-	}
-	return total, nil
 }

@@ -89,7 +89,7 @@ func newChecker() *checker {
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
-		agentIx: agentIndexes{terms: map[string]bool{}, counts: map[string]int{}},
+		agentIx: agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
 }
 

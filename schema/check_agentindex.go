@@ -9,9 +9,11 @@ import (
 // agentIndexes is what Check reads of the agent terms, the agent counts
 // and the layout version.
 type agentIndexes struct {
-	terms   map[string]bool // term index keys
-	counts  map[string]int  // count key -> stored count; -1 when damaged
-	version string          // "" when absent
+	terms   map[string]bool           // term index keys
+	bases   map[string]int            // what -> stored base; absent when damaged or missing
+	deltas  map[string]map[string]int // what -> object id -> stored delta
+	damaged map[string]bool           // what -> a count key of it is damaged
+	version string                    // "" when absent
 }
 
 func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
@@ -20,24 +22,7 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 	case AgentTerms:
 		ix.terms[string(e.Key)] = true
 	case Counts:
-		if len(p) != 2 || p[0] != CountedAgents && p[0] != CountedBlocks {
-			c.report("", "%q is not the key of a count of agents or blocks", e.Key)
-			return
-		}
-		if shard, err := strconv.ParseUint(p[1], 16, 8); err != nil || int(shard) >= CountShards || string(CountKey(p[0], int(shard))) != string(e.Key) {
-			c.report("", "%q is not the key of a count shard (0 to %d)", e.Key, CountShards-1)
-			return
-		}
-		if e.Damaged {
-			ix.counts[string(e.Key)] = -1
-			return
-		}
-		n, err := parseCount(e.Key, e.Value)
-		if err != nil {
-			c.report("", "%v", err)
-			return
-		}
-		ix.counts[string(e.Key)] = n
+		c.addCount(e, p)
 	case Meta:
 		if string(e.Key) != VersionKey {
 			c.report("", "%q is not a known meta key", e.Key)
@@ -48,29 +33,26 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 }
 
 // checkAgentIndexes: each listed agent has one term entry per term, and
-// every term entry is one of an agent's; each count shard holds how many
-// listed agents, or blocks, it counts; the layout version, if recorded, is
-// Version.
+// every term entry is one of an agent's; the counts of listed agents and of
+// blocks add up; the layout version, if recorded, is Version.
 func (c *checker) checkAgentIndexes() {
 	ix := &c.agentIx
 	want := map[string]string{} // term key -> agent id
-	agents := make([]int, CountShards)
+	listed := map[string]bool{}
 	damaged := false
 	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
 		a := c.agents[id]
-		if a == nil {
-			damaged = true
+		damaged = damaged || a == nil
+		if !Listed(a) {
 			continue
 		}
+		listed[id] = true
 		for _, t := range AgentTermsOf(a) {
 			k := string(IndexKey(string(TermPrefix(t)), a.CreatedAt, a.ID))
 			want[k] = id
 			if !ix.terms[k] {
 				c.report(id, "agent %s has %s %q but no entry %q in the term index", id, t.Kind, t.Value, k)
 			}
-		}
-		if Listed(a) {
-			agents[shardOf(id)]++
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(ix.terms)) {
@@ -82,26 +64,63 @@ func (c *checker) checkAgentIndexes() {
 			c.report(id, "term index entry %q is not one of agent %s's terms (or the agent has no record)", k, id)
 		}
 	}
-	if !damaged {
-		c.checkCounts(CountedAgents, agents)
-	}
-	blocks := make([]int, CountShards)
+	blocks := map[string]bool{}
 	for id := range c.blocks {
-		blocks[shardOf(id)]++
+		blocks[id] = true
 	}
-	c.checkCounts(CountedBlocks, blocks)
+	c.checkCount(CountedAgents, listed, damaged)
+	c.checkCount(CountedBlocks, blocks, false)
 	if ix.version != "" && ix.version != strconv.Itoa(Version) {
 		c.report("", "the store records layout version %q; this checker knows version %d", ix.version, Version)
 	}
 }
 
-// checkCounts compares the stored count of what with want, by shard.
-func (c *checker) checkCounts(what string, want []int) {
-	for shard, n := range want {
-		k := string(CountKey(what, shard))
-		stored, ok := c.agentIx.counts[k]
-		if ok && stored >= 0 && stored != n || !ok && n > 0 {
-			c.report("", "count shard %q holds %d (absent: %v), but %d %s hash to it", k, stored, !ok, n, what)
+// addCount takes a count key: count/<what>/base or count/<what>/delta/<id>.
+func (c *checker) addCount(e Entry, p []string) {
+	ix := &c.agentIx
+	what := p[0]
+	switch {
+	case what != CountedAgents && what != CountedBlocks || len(p) < 2 || p[1] == "base" && len(p) != 2 || p[1] == "delta" && len(p) != 3:
+		c.report("", "%q is not the key of a count of agents or blocks", e.Key)
+		return
+	case p[1] != "base" && p[1] != "delta":
+		c.report("", "%q is not the key of a count's base or of a delta", e.Key)
+		return
+	case e.Damaged:
+		ix.damaged[what] = true
+		return
+	}
+	n, err := parseCount(e.Key, e.Value)
+	if err != nil {
+		c.report("", "%v", err)
+		return
+	}
+	if p[1] == "base" {
+		ix.bases[what] = n
+		return
+	}
+	if ix.deltas[what] == nil {
+		ix.deltas[what] = map[string]int{}
+	}
+	ix.deltas[what][p[2]] = n
+}
+
+// checkCount: the base and deltas of the count of what add up to how many
+// objects it counts (counted); a delta of 1 is an object counted now, -1
+// one not counted now. damaged: some object may be counted or not.
+func (c *checker) checkCount(what string, counted map[string]bool, damaged bool) {
+	ix := &c.agentIx
+	total := ix.bases[what]
+	for _, id := range slices.Sorted(maps.Keys(ix.deltas[what])) {
+		n := ix.deltas[what][id]
+		total += n
+		if n != 1 && n != -1 {
+			c.report(id, "the count of %s holds a delta of %d for %s; want 1 or -1", what, n, id)
+		} else if !damaged && counted[id] != (n == 1) {
+			c.report(id, "the count of %s holds a delta of %d for %s, which is counted: %v", what, n, id, counted[id])
 		}
+	}
+	if !damaged && !ix.damaged[what] && total != len(counted) {
+		c.report("", "the count of %s is %d (base %d and %d deltas), but %d %s are counted", what, total, ix.bases[what], len(ix.deltas[what]), len(counted), what)
 	}
 }

@@ -44,7 +44,8 @@ var (
 		"index/agent-term/<tag|name|project>/<sha256 of the value, first 32 hex>/<created, 16 hex>/<agent-id>",
 		"empty: the listed (not hidden) agents with the term, by creation time"}
 	Counts = &Family{"count", "count/",
-		"count/<agents|blocks>/<shard, 2 hex>", "how many listed agents, or blocks, the shard counts (see CountShards), decimal"}
+		"count/<agents|blocks>/base or count/<agents|blocks>/delta/<agent-id or block-id>",
+		"the count of listed agents or of blocks (base), or an object's change not yet folded into it (delta: -1 or 1), decimal"}
 	Meta = &Family{"meta", "meta/",
 		VersionKey, "the layout version (Version), decimal; absent before version 2"}
 

@@ -52,22 +52,23 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 	if v > Version {
 		return 0, fmt.Errorf("the store has layout version %d, newer than this server's %d: run a newer kelpie", v, Version)
 	}
-	counts := map[string][]int{CountedAgents: make([]int, CountShards), CountedBlocks: make([]int, CountShards)}
+	counts := map[string]int{}
 	var after []byte
 	for {
-		n, last, err := upgradeAgents(ctx, store, after, counts[CountedAgents])
+		n, last, listed, err := upgradeAgents(ctx, store, after)
 		if err != nil {
 			return upgraded, fmt.Errorf("upgrade to layout version %d, after %d agents: %w", Version, upgraded, err)
 		}
 		upgraded += n
+		counts[CountedAgents] += listed
 		if n < upgradeBatch {
 			break
 		}
 		after = last
 	}
 	err = update(ctx, store, func(txn kv.Txn) error {
-		return kv.ScanEach(txn, kv.PrefixRange([]byte(BlockIndex.Prefix)), false, func(p kv.KeyValue) (bool, error) {
-			counts[CountedBlocks][shardOf(LastPart(p.Key))]++
+		return kv.ScanEach(txn, kv.PrefixRange([]byte(BlockIndex.Prefix)), false, func(kv.KeyValue) (bool, error) {
+			counts[CountedBlocks]++
 			return true, nil
 		})
 	})
@@ -75,11 +76,9 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 		return upgraded, fmt.Errorf("upgrade to layout version %d: counting blocks: %w", Version, err)
 	}
 	return upgraded, update(ctx, store, func(txn kv.Txn) error {
-		for what, shards := range counts {
-			for shard, n := range shards {
-				if err := txn.Set(CountKey(what, shard), strconv.AppendInt(nil, int64(n), 10)); err != nil {
-					return err
-				}
+		for what, n := range counts {
+			if err := txn.Set(CountBaseKey(what), strconv.AppendInt(nil, int64(n), 10)); err != nil {
+				return err
 			}
 		}
 		return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
@@ -87,15 +86,15 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 }
 
 // upgradeAgents writes the terms of up to upgradeBatch agents past the key
-// after, adding them to counts; it returns how many it read and the key of
-// the last.
-func upgradeAgents(ctx context.Context, store kv.Store, after []byte, counts []int) (n int, last []byte, err error) {
+// after; it returns how many it read, the key of the last, and how many of
+// them are listed.
+func upgradeAgents(ctx context.Context, store kv.Store, after []byte) (n int, last []byte, listed int, err error) {
 	r := kv.PrefixRange(AgentKey(""))
 	if after != nil {
 		r.Start = append(after, 0)
 	}
 	err = update(ctx, store, func(txn kv.Txn) error {
-		n, last = 0, nil
+		n, last, listed = 0, nil, 0
 		kvs, err := txn.Scan(r, upgradeBatch, false)
 		if err != nil {
 			return err
@@ -111,7 +110,7 @@ func upgradeAgents(ctx context.Context, store kv.Store, after []byte, counts []i
 				}
 			}
 			if Listed(a) {
-				counts[shardOf(a.ID)]++
+				listed++
 			}
 		}
 		if n = len(kvs); n > 0 {
@@ -119,7 +118,7 @@ func upgradeAgents(ctx context.Context, store kv.Store, after []byte, counts []i
 		}
 		return nil
 	})
-	return n, last, err
+	return n, last, listed, err
 }
 
 // update runs fn in a transaction and commits it.
