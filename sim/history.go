@@ -311,6 +311,15 @@ func (op *opRecord) first() *opRecord {
 	return op
 }
 
+// attemptNote says, for a message, which request op repeats: " (a resend
+// of #N)", or "".
+func (op *opRecord) attemptNote() string {
+	if op.Root == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (a resend of #%d)", op.Root.ID)
+}
+
 // answer renders op's response in short, for a history line.
 func (op *opRecord) answer() string {
 	switch {
