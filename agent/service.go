@@ -184,15 +184,24 @@ func (c *core) newIDFor(ctx context.Context, prefix string) (string, error) {
 	return c.newID(prefix)
 }
 
-// maxReadAttempts bounds how often a read is re-run when storage cannot
-// certify its snapshot (a commit it overlapped was still being applied).
-const maxReadAttempts = 10
+// A read re-runs while storage cannot certify its snapshot: a commit it
+// overlapped was still being applied (with Pebble, waiting for its sync).
+// That commit lands on its own, but when depends on the disk and the
+// scheduler, not on the read, so the read waits for it with doubling
+// pauses, up to maxReadWait of pauses in all. (Ten tries with pauses of
+// 4.5ms in all were too few: a sync, or a busy CPU, outlasts that.)
+const (
+	firstReadPause = 100 * time.Microsecond
+	maxReadPause   = 10 * time.Millisecond
+	maxReadWait    = 10 * time.Second
+)
 
 // read runs fn in a read-only snapshot and certifies what it read (see
 // kv.Txn.Commit), re-running it from scratch when that fails. fn must
 // therefore start from nothing each time it runs.
 func (c *core) read(ctx context.Context, fn func(kv.Txn) error) error {
-	for attempt := 1; ; attempt++ {
+	var waited time.Duration
+	for pause := firstReadPause; ; pause = min(2*pause, maxReadPause) {
 		txn, err := c.store.Begin(ctx)
 		if err != nil {
 			return err
@@ -202,12 +211,12 @@ func (c *core) read(ctx context.Context, fn func(kv.Txn) error) error {
 			return err
 		}
 		err = txn.Commit(ctx)
-		if !errors.Is(err, kv.ErrConflict) || attempt == maxReadAttempts {
+		if !errors.Is(err, kv.ErrConflict) || waited >= maxReadWait {
 			return err
 		}
-		// The overlapped commits finish with their sync; wait for one.
 		select {
-		case <-c.clock.After(time.Duration(attempt) * 100 * time.Microsecond):
+		case <-c.clock.After(pause):
+			waited += pause
 		case <-ctx.Done():
 			return ctx.Err()
 		}
