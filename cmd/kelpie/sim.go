@@ -613,6 +613,7 @@ func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned in
 	if n, ok := s.Faults[restartKey]; ok {
 		fmt.Fprintf(tw, "  restarts\t%d\n", n)
 	}
+	fmt.Fprintf(tw, "  calls failed\t%s\n", failedCalls(s))
 	fmt.Fprintf(tw, "  violations\t%d\n", s.Violations)
 	fmt.Fprintf(tw, "  simulated time\t%v\n", s.SimTime.Round(time.Millisecond))
 	fmt.Fprintf(tw, "  wall time\t%s\n", wallLine(s, parallel, wall))
@@ -631,6 +632,22 @@ func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned in
 			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
+}
+
+// failedCalls counts the calls that failed, by kind (an error status's,
+// or a turn's stop reason): each was excused by a fault on its path or a
+// crash, or it is a violation.
+func failedCalls(s sim.Summary) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.Checked)) {
+		if kind, ok := strings.CutPrefix(k, "failed "); ok {
+			parts = append(parts, fmt.Sprintf("%s:%d", kind, s.Checked[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
 }
 
 // failureRate is how often seeds failed, and by which checker (the first
