@@ -34,7 +34,7 @@ type world struct {
 	labelBlock      map[string]string
 	byName          map[string]*opRecord // agent creates by requested name
 	byLabel         map[string]*opRecord // block-creating operations by label
-	deleting        map[string]bool      // agents a delete was sent for
+	deleting        map[string]int64     // agents a delete was sent for: the logical time before its call
 	conversations   []string
 	convAgent       map[string]string // conversation id -> its agent
 	passages        []string
@@ -54,7 +54,7 @@ func newWorld(s *system) *world {
 		labelBlock:      map[string]string{},
 		byName:          map[string]*opRecord{},
 		byLabel:         map[string]*opRecord{},
-		deleting:        map[string]bool{},
+		deleting:        map[string]int64{},
 		convAgent:       map[string]string{},
 		passageAgent:    map[string]string{},
 		passageLive:     map[string]bool{},
@@ -428,9 +428,9 @@ func (c *client) checkStop(op *opRecord, answer *sendResp) {
 		classes = []string{pathLLM}
 	case "error":
 		c.w.mu.Lock()
-		deleted := c.w.deleting[op.Agent]
+		deleting := c.w.deleting[op.Agent]
 		c.w.mu.Unlock()
-		if deleted {
+		if deleting != 0 && deleting <= op.Ret {
 			return // the agent went away under its turn
 		}
 		classes = []string{pathStorage}
