@@ -392,7 +392,9 @@ func (c *client) checkResponse(op *opRecord) {
 	case op.TimedOut:
 		// No fault takes that long: a crash ends a call at once.
 		s.violation("liveness", op.Target, "op #%d %s %s%s: no answer within its timeout of %s (%d %s); then %s", op.ID, op.Method, op.Path, op.attemptNote(), s.cfg.OpTimeout, op.Status, op.ErrKind, s.current().heldOrNothing())
-	case op.Status >= 500 || op.Status == 429:
+	case op.Status >= 500 || op.Status == 429 || op.ErrKind == "contended":
+		// A call that conflicts re-runs until the commit it met has
+		// landed (seconds): one still contended met a fault, or a bug.
 		if s.causeOf(op, pathStorage) == "" {
 			s.violation("unexpected-error", op.Target, "op #%d %s %s: %d %s with no fault on its path and no crash while it ran: %s", op.ID, op.Method, op.Path, op.Status, op.ErrKind, op.ErrText)
 		}
