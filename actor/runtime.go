@@ -18,11 +18,16 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultIdleTimeout        = 10 * time.Minute
-	DefaultMaxActivations     = 100_000
-	DefaultMaxMailboxDepth    = 1024 // queued invocations per actor
-	DefaultInvokeTimeout      = 2 * time.Minute
-	DefaultMaxConflictRetries = 8
+	DefaultIdleTimeout     = 10 * time.Minute
+	DefaultMaxActivations  = 100_000
+	DefaultMaxMailboxDepth = 1024 // queued invocations per actor
+	DefaultInvokeTimeout   = 2 * time.Minute
+	// DefaultMaxConflictRetries gives a conflicting commit that is still
+	// in flight (waiting for its sync, or for the CPU) about 10s of pauses
+	// (conflictBackoff) to land. How long that takes depends on the disk and
+	// the scheduler, not on the invocation: eight re-runs, 22.7ms of
+	// pauses, were too few under CPU load.
+	DefaultMaxConflictRetries = 1000
 )
 
 var (

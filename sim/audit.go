@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 
@@ -94,17 +95,28 @@ type auditReader struct {
 	inc *incarnation
 }
 
-// get reads path, and records it in the trace.
-func (r *auditReader) get(path string) (int, []byte) {
-	ctx, cancel := context.WithTimeout(r.inc.ctx, r.sys.cfg.OpTimeout)
+// get reads path, and records it in the trace. The audit's faults are
+// silenced, but values damaged at rest stay so: a read that failed is a
+// violation unless it met one (excused), or it is a 404.
+func (r *auditReader) get(path string) (status int, body []byte, excused bool) {
+	op := &opRecord{ID: -1, request: request{Method: "GET", Path: path}, trail: &trail{}}
+	ctx, cancel := context.WithTimeout(withOp(r.inc.ctx, op), r.sys.cfg.OpTimeout)
 	defer cancel()
 	req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
 	req.Header.Set("User-Agent", "kelpie-sim/1")
 	rw := httptest.NewRecorder()
 	r.inc.handlers[0].ServeHTTP(rw, req)
-	body := rw.Body.Bytes()
-	r.sys.rec.event("audit GET %s -> %d %x", path, rw.Code, sha256.Sum256(body))
-	return rw.Code, body
+	status, body = rw.Code, rw.Body.Bytes()
+	r.sys.rec.event("audit GET %s -> %d %x", path, status, sha256.Sum256(body))
+	_, excused = op.trail.has(pathStorage)
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		r.sys.violation("liveness", "", "the audit's GET %s had no answer within %s (%d)", path, r.sys.cfg.OpTimeout, status)
+	case status != 200 && status != 404 && !excused:
+		r.sys.violation("unexpected-error", "", "the audit's GET %s answered %d with every fault silenced and no damaged value on its path: %s %s",
+			path, status, errorDetail(body), op.trail)
+	}
+	return status, body, excused
 }
 
 // errorDetail is the detail of an error response.
@@ -128,7 +140,7 @@ func (r *auditReader) history(id string) *agentAudit {
 		if after != "" {
 			path += "&after=" + after
 		}
-		status, body := r.get(path)
+		status, body, _ := r.get(path)
 		if status != 200 {
 			read.status, read.detail, read.hist = status, errorDetail(body), nil
 			if status == 404 && notFoundKind(read.detail) != "agent" {
@@ -153,7 +165,7 @@ func (r *auditReader) history(id string) *agentAudit {
 
 // block reads a block.
 func (r *auditReader) block(id string) *blockAudit {
-	status, body := r.get("/v1/blocks/" + id)
+	status, body, _ := r.get("/v1/blocks/" + id)
 	read := &blockAudit{status: status}
 	if status == 200 {
 		if err := json.Unmarshal(body, &read.block); err != nil {
@@ -170,15 +182,19 @@ func (r *auditReader) block(id string) *blockAudit {
 // time; seeds draw different ones). Every listing is read whole.
 const pagedObjects = 3
 
-// agentCount reads the count of agents; -1 if it failed. A 500 is a
-// count shard damaged at rest when the profile corrupts writes.
+// agentCount reads the count of agents; -1 if it failed (get judges the
+// failure: only a count damaged at rest excuses it).
 func (r *auditReader) agentCount() int {
-	status, body := r.get("/v1/agents/count")
+	status, body, _ := r.get("/v1/agents/count")
 	n := -1
-	if status != 200 || json.Unmarshal(body, &n) != nil {
-		if status != 500 || !r.sys.cfg.Faults.Has(CorruptWrite) {
-			r.sys.violation("audit", "", "GET /v1/agents/count answered %d: %s", status, errorDetail(body))
-		}
+	if status == 404 {
+		r.sys.violation("audit", "", "GET /v1/agents/count answered 404: %s", errorDetail(body))
+	}
+	if status != 200 {
+		return -1
+	}
+	if err := json.Unmarshal(body, &n); err != nil {
+		r.sys.violation("audit", "", "GET /v1/agents/count answered 200 with %q: %v", clipString(string(body), 200), err)
 		return -1
 	}
 	return n
@@ -189,7 +205,7 @@ func (r *auditReader) agentCount() int {
 // and for each agent listed its messages, conversations, runs, passages and
 // blocks, and for each block listed its agents.
 func (r *auditReader) walkListings() map[string]*listingAudit {
-	walks := &walker{get: r.get, rng: newRand(r.sys.cfg.Seed, streamAudit), damaged: r.sys.cfg.Faults.Has(CorruptWrite)}
+	walks := &walker{get: r.get, rng: newRand(r.sys.cfg.Seed, streamAudit)}
 	out := map[string]*listingAudit{}
 	walk := func(kind *listingKind, path, object string, pages bool) *listingAudit {
 		listing := walks.walk(kind, path, object, pages)

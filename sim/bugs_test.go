@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -569,6 +570,52 @@ func (t *stuckTurnTxn) Commit(ctx context.Context) error {
 	return t.Txn.Commit(ctx)
 }
 
+// ---- a message sent again that never gets its answer -------------------------
+
+// resendHangStore never commits the start of a turn that finds its message
+// already answered (it read the message's turn key) until the process
+// ends: the agent's turn slot is held by the resend, then its actor by the
+// invocation, and every later call on the agent waits. A crash ends the
+// hang, so under a profile with crashes only a judgement of each failed
+// call by what happened to it catches it.
+type resendHangStore struct {
+	inner kv.Store
+	env   VariantEnv
+}
+
+func newResendHangStore(inner kv.Store, env VariantEnv) kv.Store {
+	return &resendHangStore{inner, env}
+}
+
+func (s *resendHangStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &resendHangTxn{Txn: t, done: s.env.Done}, nil
+}
+
+func (s *resendHangStore) Close() error { return s.inner.Close() }
+
+type resendHangTxn struct {
+	kv.Txn
+	done     <-chan struct{}
+	answered bool
+}
+
+func (t *resendHangTxn) Get(key []byte) ([]byte, error) {
+	v, err := t.Txn.Get(key)
+	t.answered = t.answered || err == nil && bytes.HasPrefix(key, []byte(schema.TurnKeys.Prefix))
+	return v, err
+}
+
+func (t *resendHangTxn) Commit(ctx context.Context) error {
+	if t.answered {
+		<-t.done
+	}
+	return t.Txn.Commit(ctx)
+}
+
 // ---- a memory edit past the block's limit -----------------------------------
 
 // overLimitStore stores the blocks that turn steps edit (transactions that
@@ -702,7 +749,8 @@ func (t *termLossTxn) Set(key, value []byte) error {
 
 // ---- the tests ------------------------------------------------------------
 
-var plantedBugs = []struct {
+// plantedBug is a broken variant and what must catch it.
+type plantedBug struct {
 	name    string
 	variant Variant
 	profile string
@@ -712,7 +760,12 @@ var plantedBugs = []struct {
 	message string
 	// tune, when set, adjusts the run's configuration.
 	tune func(*Config)
-}{
+	// seeds is how many seeds it may take to be caught (0:
+	// maxSeedsToCatch).
+	seeds int
+}
+
+var plantedBugs = []plantedBug{
 	{
 		name:     "ack-before-commit",
 		variant:  Variant{Name: "ack before commit, save on deactivation", WrapStore: newWriteBackStore},
@@ -814,6 +867,22 @@ var plantedBugs = []struct {
 	},
 }
 
+// The planted hang is caught under every profile, within a few seeds: a
+// profile's faults excuse only the calls they hit.
+func init() {
+	for _, profile := range ProfileNames {
+		plantedBugs = append(plantedBugs, plantedBug{
+			name:     "resend-hangs-" + profile,
+			variant:  Variant{Name: "a message sent again never gets its answer", WrapStore: newResendHangStore},
+			profile:  profile,
+			catchers: []string{"liveness"},
+			message:  "a resend of",
+			tune:     func(c *Config) { c.OpTimeout, c.SettleTimeout = 300*time.Millisecond, 300*time.Millisecond },
+			seeds:    5,
+		})
+	}
+}
+
 // maxSeedsToCatch is how many seeds a planted bug may take to be caught.
 const maxSeedsToCatch = 300
 
@@ -823,7 +892,8 @@ func TestPlantedBugs(t *testing.T) {
 	for _, bug := range plantedBugs {
 		t.Run(bug.name, func(t *testing.T) {
 			v := bug.variant
-			for seed := uint64(1); seed <= maxSeedsToCatch; seed++ {
+			budget := cmp.Or(bug.seeds, maxSeedsToCatch)
+			for seed := uint64(1); seed <= uint64(budget); seed++ {
 				cfg := Config{Seed: seed, Faults: MustProfile(bug.profile), Variant: &v}
 				if bug.tune != nil {
 					bug.tune(&cfg)
@@ -839,7 +909,7 @@ func TestPlantedBugs(t *testing.T) {
 					t.Logf("seed %d: other violations: %s", seed, clipString(r.Report(), 2000))
 				}
 			}
-			t.Errorf("%s was not caught in %d seeds", bug.name, maxSeedsToCatch)
+			t.Errorf("%s was not caught in %d seeds", bug.name, budget)
 		})
 	}
 }

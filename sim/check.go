@@ -46,6 +46,11 @@ func (c *checker) report(checker, msg string, history string) {
 func (s *system) check(w *world) []Violation {
 	c := &checker{sys: s, w: w, ops: s.rec.ops, objects: map[string][]*modelOp{}, per: map[string]int{}, checked: map[string]int{}, listed: newListingModel()}
 	s.checked = c.checked
+	for _, op := range c.ops {
+		if op.ErrKind != "" {
+			c.count("failed "+op.ErrKind, 1)
+		}
+	}
 	c.settle()
 	for _, v := range s.online {
 		c.report(v.checker, v.msg, c.historyOf(v.object, c.opAt(v.object, v.at)))

@@ -25,7 +25,15 @@
 // Every call and its outcome is recorded — acknowledged, failed (a definite
 // 4xx: no effect), or unknown (a 5xx, a cancelled call: it may or may not
 // have taken effect, at the latest when it answered, when its process
-// crashed, or never bounded) — and checked:
+// crashed, or never bounded) — with how it failed, if it did (the kind of
+// its error status, or the stop reason of its turn, and the fullest error
+// text known, streamed or not) and its path (path.go): every request
+// carries its call in its context, which reaches its actor invocations,
+// reads and turn, so the simulated disk and model record on the call the
+// faults its own work met, and the service's log the errors it logged for
+// it. A failed call is excused only by a fault on its path or the crash of
+// its process while it ran (cause.go), never by the profile as a whole.
+// Everything is checked:
 //
 //   - create-get, delete-get: an acknowledged create is found by every later
 //     call; an acknowledged delete by none;
@@ -40,11 +48,16 @@
 //     indexes and attachments agree, and every agent's messages are whole
 //     (numbered without gaps, indexed, each tool call with its one result,
 //     each in its run's range);
-//   - unexpected-error: no panic, no server error without a fault, and no
-//     turn stopped by an error without a fault that can cause it;
-//   - liveness: the clients finish within the run timeout, and then every
-//     turn ends, every turn lock is let go and no request waits for one
-//     within the settle timeout (agent.Service.Stats);
+//   - unexpected-error: no panic, no server error without a fault on its
+//     path or a crash while it ran, and no turn stopped by an error (a
+//     model error, a cancellation) without one that can cause it; in the
+//     audit, with every fault silenced, no read fails but on a value
+//     damaged at rest;
+//   - liveness: every call answers within its timeout (no fault takes that
+//     long, and a crash ends a call at once), the clients finish within
+//     the run timeout, and then every turn ends, every turn lock is let go
+//     and no request waits for one within the settle timeout
+//     (agent.Service.Stats); kelpie sim also bounds each seed's wall time;
 //   - listing: every page a listing answers holds no item twice, no more
 //     than its limit, in its order.
 //

@@ -118,7 +118,7 @@ func (e *faultEngine) Apply(batch []kv.Mutation) error {
 		apply, result = e.inj.intn(2) == 0, ErrFsync
 	}
 	if e.inj.fire(CorruptWrite, "write", keys...) {
-		batch = corruptBatch(batch, e.inj.intn(1<<30))
+		batch = corruptBatch(batch, e.inj.intn(1<<30), e.inj.damage)
 	}
 	if apply {
 		e.checkEpochs(batch)
@@ -133,8 +133,9 @@ func (e *faultEngine) Apply(batch []kv.Mutation) error {
 	return result
 }
 
-// corruptBatch returns batch with the value of one written key damaged.
-func corruptBatch(batch []kv.Mutation, pick int) []kv.Mutation {
+// corruptBatch returns batch with the value of one written key damaged,
+// and tells damage which.
+func corruptBatch(batch []kv.Mutation, pick int, damage func(key []byte)) []kv.Mutation {
 	var writes []int
 	for i, m := range batch {
 		if m.Value != nil {
@@ -147,6 +148,7 @@ func corruptBatch(batch []kv.Mutation, pick int) []kv.Mutation {
 	out := append([]kv.Mutation(nil), batch...)
 	i := writes[pick%len(writes)]
 	out[i].Value = corrupt(out[i].Value, pick)
+	damage(out[i].Key)
 	return out
 }
 
@@ -258,6 +260,7 @@ func (s *faultSnapshot) Get(key []byte) ([]byte, error) {
 	v, err := s.inner.Get(key)
 	if err == nil && s.eng.inj.fire(CorruptRead, "read", key) {
 		v = corrupt(v, s.eng.inj.intn(1<<30))
+		s.eng.inj.damage(key)
 	}
 	return v, err
 }
@@ -270,6 +273,7 @@ func (s *faultSnapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue
 	if err == nil && len(kvs) > 0 && s.eng.inj.fire(CorruptRead, "read", r.Start) {
 		i := s.eng.inj.intn(len(kvs))
 		kvs[i].Value = corrupt(kvs[i].Value, s.eng.inj.intn(1<<30))
+		s.eng.inj.damage(kvs[i].Key)
 	}
 	return kvs, err
 }

@@ -19,6 +19,9 @@ type injector struct {
 	faults   map[FaultKind]*faultState
 	counts   map[string]int
 	diskFull int // batches still to fail with disk full
+	// damaged are the keys a corruption fault damaged (at rest or as
+	// read): an operation that meets a damaged value there met the fault.
+	damaged map[string]bool
 }
 
 type faultState struct {
@@ -27,7 +30,7 @@ type faultState struct {
 }
 
 func newInjector(p Profile, seed uint64, rec *recorder) *injector {
-	in := &injector{rec: rec, rng: newRand(seed, streamFaults), faults: map[FaultKind]*faultState{}, counts: map[string]int{}}
+	in := &injector{rec: rec, rng: newRand(seed, streamFaults), faults: map[FaultKind]*faultState{}, counts: map[string]int{}, damaged: map[string]bool{}}
 	for _, f := range p.Faults {
 		if f.Prob > 0 {
 			in.faults[f.Kind] = &faultState{Fault: f}
@@ -115,6 +118,25 @@ func (in *injector) takeDiskFull(keys [][]byte) bool {
 	if in.diskFull > 0 {
 		in.diskFull--
 		return true
+	}
+	return false
+}
+
+// damage records that the value of key was damaged.
+func (in *injector) damage(key []byte) {
+	in.mu.Lock()
+	in.damaged[string(key)] = true
+	in.mu.Unlock()
+}
+
+// damagedAny reports whether a key that match accepts was damaged.
+func (in *injector) damagedAny(match func(key []byte) bool) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for k := range in.damaged {
+		if match([]byte(k)) {
+			return true
+		}
 	}
 	return false
 }

@@ -56,6 +56,15 @@ type opRecord struct {
 	Resp   []byte
 	Detail string // the error detail of a 4xx or 5xx
 	Out    outcome
+	// ErrKind and ErrText are how it failed, when it did: the kind of an
+	// error status (errKind) or the stop reason of a turn that failed or
+	// was cut off, and the fullest text known (the detail, the streamed
+	// error, or the error the service logged for it).
+	ErrKind, ErrText string
+	// TimedOut: the client gave up on it after Config.OpTimeout.
+	TimedOut bool
+	// trail is what happened on its path (path.go).
+	trail *trail
 
 	// Root is the first attempt of a retry, Retries the later attempts of
 	// a first one, and Final (written under world.mu) the latest attempt
@@ -182,9 +191,28 @@ type recorder struct {
 	h      hash.Hash
 	ops    []*opRecord
 	events int
+	// inflight are the operations called and not returned, by method and
+	// path: the service's log names a failed request by those alone.
+	inflight map[string][]*opRecord
 }
 
-func newRecorder(c *Clock) *recorder { return &recorder{clock: c, h: sha256.New()} }
+func newRecorder(c *Clock) *recorder {
+	return &recorder{clock: c, h: sha256.New(), inflight: map[string][]*opRecord{}}
+}
+
+// requestKey is how the service's log names op's request.
+func requestKey(method, path string) string {
+	path, _, _ = strings.Cut(path, "?")
+	return method + " " + path
+}
+
+// inflightOps returns the operations in flight for a request named by
+// method and path.
+func (r *recorder) inflightOps(method, path string) []*opRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.inflight[requestKey(method, path)])
+}
 
 // tick returns the next logical time.
 func (r *recorder) tick() int64 { return r.seq.Add(1) }
@@ -202,7 +230,10 @@ func (r *recorder) event(format string, args ...any) {
 func (r *recorder) begin(op *opRecord) {
 	r.mu.Lock()
 	op.ID = len(r.ops)
+	op.trail = &trail{}
 	r.ops = append(r.ops, op)
+	k := requestKey(op.Method, op.Path)
+	r.inflight[k] = append(r.inflight[k], op)
 	r.mu.Unlock()
 	op.Call = r.tick()
 	r.event("call op=%d client=%d inc=%d t=%d %s %s %s", op.ID, op.Client, op.Inc, op.Call, op.Method, op.Path, op.Body)
@@ -210,6 +241,12 @@ func (r *recorder) begin(op *opRecord) {
 
 // end stamps op's return and records its response.
 func (r *recorder) end(op *opRecord) {
+	r.mu.Lock()
+	k := requestKey(op.Method, op.Path)
+	if r.inflight[k] = slices.DeleteFunc(r.inflight[k], func(o *opRecord) bool { return o == op }); len(r.inflight[k]) == 0 {
+		delete(r.inflight, k)
+	}
+	r.mu.Unlock()
 	op.Ret = r.tick()
 	r.event("return op=%d t=%d status=%d body=%x", op.ID, op.Ret, op.Status, sha256.Sum256(op.Resp))
 }
@@ -243,7 +280,20 @@ func (op *opRecord) format() string {
 	if op.Root != nil {
 		fmt.Fprintf(&b, " (retry of #%d)", op.Root.ID)
 	}
-	fmt.Fprintf(&b, " -> %d %s%s", op.Status, op.Out, op.answer())
+	fmt.Fprintf(&b, " -> %d %s", op.Status, op.Out)
+	if op.TimedOut {
+		b.WriteString(" (timed out)")
+	}
+	if op.ErrKind != "" {
+		fmt.Fprintf(&b, " %s", op.ErrKind)
+		if op.ErrText != "" && op.ErrText != op.Detail {
+			fmt.Fprintf(&b, " %q", clipString(op.ErrText, 200))
+		}
+	}
+	b.WriteString(op.answer())
+	if t := op.trail.String(); t != "" {
+		b.WriteString(" " + t)
+	}
 	if len(op.Retries) > 0 {
 		ids := make([]string, len(op.Retries))
 		for i, r := range op.Retries {
@@ -260,6 +310,15 @@ func (op *opRecord) first() *opRecord {
 		return op.Root
 	}
 	return op
+}
+
+// attemptNote says, for a message, which request op repeats: " (a resend
+// of #N)", or "".
+func (op *opRecord) attemptNote() string {
+	if op.Root == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (a resend of #%d)", op.Root.ID)
 }
 
 // answer renders op's response in short, for a history line.

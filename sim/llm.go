@@ -109,13 +109,16 @@ func (p *llmProvider) Complete(ctx context.Context, req llm.Request, onDelta fun
 	}
 	switch {
 	case inj.fire(LLMRateLimit, op, key):
+		s.notePath(ctx, pathLLM, "llm_rate_limit: 429 on a %s request", op)
 		return nil, &llm.Error{Provider: "sim", Status: 429, Retryable: true, Code: "rate_limit_exceeded",
 			Message: "rate limit exceeded", RetryAfter: time.Duration(1+inj.intn(30)) * time.Millisecond}
 	case inj.fire(LLMError, op, key):
 		status := []int{500, 502, 503, 529}[inj.intn(4)]
+		s.notePath(ctx, pathLLM, "llm_error: %d on a %s request", status, op)
 		partial()
 		return nil, &llm.Error{Provider: "sim", Status: status, Retryable: true, Code: "server_error", Message: "the model server failed"}
 	case inj.fire(LLMTimeout, op, key):
+		s.notePath(ctx, pathLLM, "llm_timeout on a %s request", op)
 		partial()
 		d := time.Duration(1+inj.intn(5)) * time.Millisecond
 		select {
@@ -126,6 +129,9 @@ func (p *llmProvider) Complete(ctx context.Context, req llm.Request, onDelta fun
 		return nil, &llm.Error{Provider: "sim", Retryable: true, Message: "request timed out", Err: context.DeadlineExceeded}
 	}
 	bad := inj.fire(LLMBadResponse, op, key)
+	if bad {
+		s.notePath(ctx, pathBadLLM, "llm_bad_response to a %s request", op)
+	}
 	resp, pieces := p.m.reply(v, bad, onDelta != nil, req.StreamToolCalls)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("llm sim: %w", err)

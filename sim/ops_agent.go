@@ -216,7 +216,9 @@ func (deleteAgentOp) generate(c *client, op *opRecord) {
 	op.Agent = c.pickAgent()
 	op.set("DELETE", "/v1/agents/"+op.Agent, nil)
 	// Before the call: a turn the delete cuts short may end first.
-	c.w.deleting[op.Agent] = true
+	if c.w.deleting[op.Agent] == 0 {
+		c.w.deleting[op.Agent] = c.sys.rec.seq.Load() + 1
+	}
 }
 
 func (deleteAgentOp) parse(*opRecord) error { return nil }

@@ -291,40 +291,11 @@ func (p Profile) Has(k FaultKind) bool {
 	return slices.ContainsFunc(p.Faults, func(f Fault) bool { return f.Kind == k && f.Prob > 0 })
 }
 
-// failsOperations reports whether any fault can make a service operation
-// fail with a server error; without one, every 5xx is a bug.
-func (p Profile) failsOperations() bool {
-	for _, f := range p.Faults {
-		switch f.Kind {
-		case Latency, ClockSkew, ClockJump:
-		case LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse:
-			// A model failure ends a turn with a stop reason, not a 5xx.
-		default:
-			if f.Prob > 0 {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // isLLMFault reports whether k is drawn on model requests.
 func isLLMFault(k FaultKind) bool {
 	switch k {
 	case LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse:
 		return true
-	}
-	return false
-}
-
-// failsTurns reports whether any fault can end a turn with the stop reason
-// reason; without one, a turn that stops so is a bug.
-func (p Profile) failsTurns(reason string) bool {
-	switch reason {
-	case "llm_api_error":
-		return p.Has(LLMError) || p.Has(LLMRateLimit) || p.Has(LLMTimeout)
-	case "error", "cancelled":
-		return p.failsOperations()
 	}
 	return false
 }

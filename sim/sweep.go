@@ -3,7 +3,10 @@ package sim
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +53,64 @@ func (s *Summary) Add(r Result) {
 // time. Once ctx ends no seed starts, and a run it cut short (one that
 // returns with Error set after ctx ended) is neither reported nor counted.
 func Sweep(ctx context.Context, seeds []uint64, parallel int, run func(context.Context, uint64) Result, report func(Result)) Summary {
+	src := &seedSource{at: func(i int) uint64 { return seeds[i] }, count: len(seeds)}
+	return sweep(ctx, src, max(1, min(parallel, len(seeds))), run, report)
+}
+
+// Hunt is a sweep of consecutive seeds that may have no set length: it
+// ends after Count seeds, once Budget has passed, or at the first failure,
+// whichever comes first. A hunt for a rare failure runs until one turns
+// up, or for as long as one can wait, and its summary gives the rate.
+type Hunt struct {
+	First uint64
+	// Count is how many seeds to run at most; 0 means no bound.
+	Count int
+	// Budget is the wall time after which no seed starts (those running
+	// finish and count); 0 means no bound.
+	Budget time.Duration
+	// UntilFailure: once a seed has failed, no seed starts.
+	UntilFailure bool
+	// Parallel is how many seeds run at once (at least one).
+	Parallel int
+}
+
+// Run runs the hunt as Sweep runs its seeds.
+func (h Hunt) Run(ctx context.Context, run func(context.Context, uint64) Result, report func(Result)) Summary {
+	src := &seedSource{at: func(i int) uint64 { return h.First + uint64(i) }, count: -1, untilFailure: h.UntilFailure}
+	if h.Count > 0 {
+		src.count = h.Count
+	}
+	if h.Budget > 0 {
+		src.deadline = time.Now().Add(h.Budget)
+	}
+	parallel := max(1, h.Parallel)
+	if h.Count > 0 {
+		parallel = min(parallel, h.Count)
+	}
+	return sweep(ctx, src, parallel, run, report)
+}
+
+// seedSource hands out the seeds of a sweep, by index, until it is done.
+type seedSource struct {
+	at           func(i int) uint64
+	count        int       // negative: no bound
+	deadline     time.Time // zero: none
+	untilFailure bool
+	failed       atomic.Bool // a seed has failed
+}
+
+// more reports whether seed i is to run.
+func (s *seedSource) more(i int) bool {
+	switch {
+	case s.count >= 0 && i >= s.count:
+		return false
+	case !s.deadline.IsZero() && !time.Now().Before(s.deadline):
+		return false
+	}
+	return !(s.untilFailure && s.failed.Load())
+}
+
+func sweep(ctx context.Context, src *seedSource, parallel int, run func(context.Context, uint64) Result, report func(Result)) Summary {
 	type indexed struct {
 		i int
 		r Result
@@ -57,19 +118,23 @@ func Sweep(ctx context.Context, seeds []uint64, parallel int, run func(context.C
 	next := make(chan int)
 	done := make(chan indexed)
 	var wg sync.WaitGroup
-	for range max(1, min(parallel, len(seeds))) {
+	for range parallel {
 		wg.Go(func() {
 			for i := range next {
 				start := time.Now()
-				r := run(ctx, seeds[i])
-				r.Seed, r.Wall = seeds[i], time.Since(start)
+				seed := src.at(i)
+				r := run(ctx, seed)
+				r.Seed, r.Wall = seed, time.Since(start)
+				if r.Failed() && (r.Error == "" || ctx.Err() == nil) {
+					src.failed.Store(true)
+				}
 				done <- indexed{i, r}
 			}
 		})
 	}
 	go func() {
 		defer close(next)
-		for i := range seeds {
+		for i := 0; src.more(i); i++ {
 			select {
 			case next <- i:
 			case <-ctx.Done():
@@ -104,10 +169,8 @@ func Sweep(ctx context.Context, seeds []uint64, parallel int, run func(context.C
 			emit(r)
 		}
 	}
-	for i := want; i < len(seeds); i++ {
-		if r, ok := pending[i]; ok {
-			emit(r)
-		}
+	for _, i := range slices.Sorted(maps.Keys(pending)) {
+		emit(pending[i])
 	}
 	return *sum
 }

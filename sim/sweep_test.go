@@ -63,3 +63,39 @@ func TestSweepStopsWhenCancelled(t *testing.T) {
 		t.Errorf("%d seeds reported (%d counted) after cancelling at 10", n, sum.Seeds)
 	}
 }
+
+// Spec: a hunt for a failure stops starting seeds once one has failed;
+// the seeds already running finish and count, in seed order.
+func TestHuntUntilFailure(t *testing.T) {
+	var got []uint64
+	sum := Hunt{First: 1, UntilFailure: true, Parallel: 2}.Run(context.Background(), fakeRun(), func(r Result) { got = append(got, r.Seed) })
+	if len(sum.Failed) == 0 || sum.Failed[0].Seed != 3 {
+		t.Fatalf("first failure %v, want seed 3", sum.Failed)
+	}
+	// Seed 3 fails; seeds 4 and 5 may have started before it did.
+	if sum.Seeds < 3 || sum.Seeds > 5 {
+		t.Errorf("%d seeds run: %v", sum.Seeds, got)
+	}
+	for i, seed := range got {
+		if seed != uint64(i+1) {
+			t.Fatalf("reported %v, want consecutive seeds from 1", got)
+		}
+	}
+}
+
+// Spec: a hunt runs at most Count seeds, and without UntilFailure goes on
+// past failures, so its summary gives their rate.
+func TestHuntCount(t *testing.T) {
+	sum := Hunt{First: 10, Count: 30, Parallel: 3}.Run(context.Background(), fakeRun(), nil)
+	if sum.Seeds != 30 || len(sum.Failed) != 10 {
+		t.Errorf("%d seeds, %d failed; want 30 and 10", sum.Seeds, len(sum.Failed))
+	}
+}
+
+// Spec: a hunt with a budget of wall time ends by itself.
+func TestHuntBudget(t *testing.T) {
+	sum := Hunt{First: 1, Budget: 20 * time.Millisecond, Parallel: 2}.Run(context.Background(), fakeRun(), nil)
+	if sum.Seeds == 0 {
+		t.Errorf("no seed ran")
+	}
+}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -82,7 +83,7 @@ func newSystem(cfg Config) *system {
 		ids:   &lockedReader{rng: newRand(cfg.Seed, streamIDs)},
 		stop:  make(chan struct{}),
 	}
-	s.log = slog.New(&panicHandler{sys: s})
+	s.log = slog.New(&logHandler{sys: s})
 	s.llm = newScriptedLLM(s)
 	return s
 }
@@ -92,7 +93,7 @@ func newSystem(cfg Config) *system {
 func (s *system) start() (*incarnation, error) {
 	inc := &incarnation{n: len(s.all), done: make(chan struct{}), stopped: make(chan struct{})}
 	inc.eng = newFaultEngine(s, inc.n, func(reason string) { s.crash(inc, reason) })
-	var store kv.Store = kv.NewDB(inc.eng)
+	var store kv.Store = &pathStore{inner: kv.NewDB(inc.eng), sys: s}
 	replicas := 1
 	if v := s.cfg.Variant; v != nil {
 		if v.WrapStore != nil {
@@ -175,6 +176,14 @@ func (inc *incarnation) held() string {
 	return strings.Join(parts, "; ")
 }
 
+// heldOrNothing is held, or says that nothing is held.
+func (inc *incarnation) heldOrNothing() string {
+	if h := inc.held(); h != "" {
+		return h
+	}
+	return fmt.Sprintf("incarnation %d held no turn, turn lock or wait", inc.n)
+}
+
 // shutdown closes inc's services, waiting up to wait for in-flight calls
 // (not at all for a crash).
 func (inc *incarnation) shutdown(wait time.Duration) {
@@ -212,28 +221,52 @@ func (s *system) stopped() bool {
 	}
 }
 
-// panicHandler is the services' logger: it discards everything but a
-// recovered panic, which is always a bug.
-type panicHandler struct{ sys *system }
+// logHandler is the services' logger. It keeps nothing but the errors
+// logged for an operation, which it puts on the operation's trail (a
+// failed turn names its request by its context, a failed request by its
+// method and path), and a recovered panic, which is always a bug.
+type logHandler struct{ sys *system }
 
-func (h *panicHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
-func (h *panicHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
-func (h *panicHandler) WithGroup(string) slog.Handler                { return h }
-func (h *panicHandler) Handle(_ context.Context, r slog.Record) error {
+func (h *logHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+func (h *logHandler) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *logHandler) WithGroup(string) slog.Handler                { return h }
+func (h *logHandler) Handle(ctx context.Context, r slog.Record) error {
 	panicked := strings.Contains(r.Message, "panic")
+	attrs := map[string]string{}
 	var detail strings.Builder
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key != "stack" {
 			v := a.Value.String()
+			attrs[a.Key] = v
 			// A panic in an actor behavior comes back as an error.
 			panicked = panicked || strings.Contains(v, ": panic: ")
 			fmt.Fprintf(&detail, " %s=%s", a.Key, v)
 		}
 		return true
 	})
+	h.sys.noteLog(ctx, r.Message, attrs)
 	if !panicked {
 		return nil
 	}
 	h.sys.violation("unexpected-error", "", "%s:%s", r.Message, clipString(detail.String(), 500))
 	return nil
+}
+
+// noteLog puts an error the service logged on the trail of the operation
+// it was logged for.
+func (s *system) noteLog(ctx context.Context, msg string, attrs map[string]string) {
+	switch msg {
+	case "agent: turn failed":
+		if op := opOf(ctx); op != nil {
+			op.trail.setTurnErr(attrs["error"])
+		}
+	case "agent: could not record the end of a turn":
+		if op := opOf(ctx); op != nil {
+			op.trail.sawError(errors.New("could not record the end of the turn: " + attrs["error"]))
+		}
+	case "api: request failed":
+		for _, op := range s.rec.inflightOps(attrs["method"], attrs["path"]) {
+			op.trail.setServerErr(attrs["error"])
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -33,7 +34,7 @@ type world struct {
 	labelBlock      map[string]string
 	byName          map[string]*opRecord // agent creates by requested name
 	byLabel         map[string]*opRecord // block-creating operations by label
-	deleting        map[string]bool      // agents a delete was sent for
+	deleting        map[string]int64     // agents a delete was sent for: the logical time before its call
 	conversations   []string
 	convAgent       map[string]string // conversation id -> its agent
 	passages        []string
@@ -53,7 +54,7 @@ func newWorld(s *system) *world {
 		labelBlock:      map[string]string{},
 		byName:          map[string]*opRecord{},
 		byLabel:         map[string]*opRecord{},
-		deleting:        map[string]bool{},
+		deleting:        map[string]int64{},
 		convAgent:       map[string]string{},
 		passageAgent:    map[string]string{},
 		passageLive:     map[string]bool{},
@@ -273,15 +274,9 @@ func (c *client) do(op *opRecord) {
 	if len(inc.handlers) > 1 {
 		h = inc.handlers[c.rng.IntN(len(inc.handlers))]
 	}
-	ctx, cancel := context.WithTimeout(inc.ctx, s.cfg.OpTimeout)
+	ctx, cancel := context.WithTimeout(withOp(inc.ctx, op), s.cfg.OpTimeout)
 	defer cancel()
-	var body *bytes.Reader
-	if op.Body != nil {
-		body = bytes.NewReader(op.Body)
-	} else {
-		body = bytes.NewReader(nil)
-	}
-	req := httptest.NewRequest(op.Method, op.Path, body).WithContext(ctx)
+	req := httptest.NewRequest(op.Method, op.Path, bytes.NewReader(op.Body)).WithContext(ctx)
 	// A legacy client's User-Agent: agents come with their blocks.
 	req.Header.Set("User-Agent", "kelpie-sim/1")
 	if op.Body != nil {
@@ -304,6 +299,7 @@ func (c *client) do(op *opRecord) {
 		h.ServeHTTP(rw, req)
 	}()
 	op.Status, op.Resp = rw.Code, rw.Body.Bytes()
+	op.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
 	s.rec.end(op)
 	switch {
 	case op.Status == 200 && op.Streaming && !streamDone(op.Resp):
@@ -318,7 +314,70 @@ func (c *client) do(op *opRecord) {
 	if err := op.parseResponse(); err != nil {
 		s.violation("corruption", op.Target, "op #%d: response is not the JSON it should be: %v: %s", op.ID, err, clipString(string(op.Resp), 300))
 	}
+	op.ErrKind, op.ErrText = op.failure()
 	c.checkResponse(op)
+}
+
+// failure says how op failed: the kind of its error status or the stop
+// reason of its failed or cut-off turn, and the fullest text known; "" for
+// an operation that did not fail.
+func (op *opRecord) failure() (kind, text string) {
+	turnErr, serverErr := op.trail.logged()
+	if op.Status != 200 {
+		text = op.Detail
+		if op.Status == 500 && serverErr != "" {
+			text = serverErr
+		}
+		return errKind(op.Status, op.Detail), text
+	}
+	answer := op.Send
+	if answer == nil {
+		return "", ""
+	}
+	text = answer.Error
+	if text == "" {
+		text = turnErr
+	}
+	switch {
+	case !answer.Done:
+		return "cut-off", text
+	case answer.clean():
+		return "", ""
+	}
+	return answer.Stop, text
+}
+
+// errKind names the kind of an error response, as the API's statuses and
+// details tell them apart.
+func errKind(status int, detail string) string {
+	switch status {
+	case 400, 422:
+		return "invalid"
+	case 404:
+		return "not-found"
+	case 409:
+		if strings.Contains(detail, "Concurrent update") {
+			return "contended"
+		}
+		return "conflict"
+	case 413:
+		return "too-large"
+	case 429:
+		return "busy"
+	case 500:
+		return "internal"
+	case 503:
+		switch {
+		case strings.HasPrefix(detail, "Request was cancelled"):
+			return "cancelled"
+		case strings.Contains(strings.ToLower(detail), "shutting down"):
+			return "shutting-down"
+		case strings.Contains(detail, "another owner"):
+			return "moved"
+		}
+		return "unavailable"
+	}
+	return fmt.Sprintf("status-%d", status)
 }
 
 // checkResponse runs the checks one response allows on its own.
@@ -330,8 +389,15 @@ func (c *client) checkResponse(op *opRecord) {
 	switch {
 	case op.Status == 503 && strings.Contains(op.Detail, "another owner"):
 		s.violation("single-activation", op.Target, "op #%d %s %s: a commit was fenced (%q): another activation moved the epoch", op.ID, op.Method, op.Path, op.Detail)
-	case op.Status >= 500 && !s.cfg.Faults.failsOperations():
-		s.violation("unexpected-error", op.Target, "op #%d %s %s: status %d with no fault injected: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
+	case op.TimedOut:
+		// No fault takes that long: a crash ends a call at once.
+		s.violation("liveness", op.Target, "op #%d %s %s%s: no answer within its timeout of %s (%d %s); then %s", op.ID, op.Method, op.Path, op.attemptNote(), s.cfg.OpTimeout, op.Status, op.ErrKind, s.current().heldOrNothing())
+	case op.Status >= 500 || op.Status == 429 || op.ErrKind == "contended":
+		// A call that conflicts re-runs until the commit it met has
+		// landed (seconds): one still contended met a fault, or a bug.
+		if s.causeOf(op, pathStorage) == "" {
+			s.violation("unexpected-error", op.Target, "op #%d %s %s: %d %s with no fault on its path and no crash while it ran: %s", op.ID, op.Method, op.Path, op.Status, op.ErrKind, op.ErrText)
+		}
 	case op.Status == 404 && op.Kind.traits().listing:
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
@@ -344,19 +410,40 @@ func (c *client) checkResponse(op *opRecord) {
 			s.violation("listing", op.Target, "op #%d %s %s: %s", op.ID, op.Method, op.Path, problem)
 		}
 	}
-	if answer := op.Send; answer != nil && op.Out == okOutcome {
-		switch answer.Stop {
-		case "end_turn", "max_steps", "max_tokens_exceeded":
-		case "llm_api_error", "error", "cancelled":
-			c.w.mu.Lock()
-			deleted := c.w.deleting[op.Agent]
-			c.w.mu.Unlock()
-			if !s.cfg.Faults.failsTurns(answer.Stop) && !(answer.Stop == "error" && deleted) {
-				s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault to cause it: %s", op.ID, op.Method, op.Path, answer.Stop, clipString(answer.Error, 300))
-			}
-		default:
-			s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, answer.Stop)
+	switch answer := op.Send; {
+	case answer != nil && op.Out == okOutcome:
+		c.checkStop(op, answer)
+	case answer != nil && !answer.Done && !op.TimedOut && s.causeOf(op) == "":
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: the stream was cut off with no crash while it ran: %s", op.ID, op.Method, op.Path, clipString(op.ErrText, 300))
+	}
+}
+
+// checkStop checks how a turn that answered stopped: a failure needs a
+// cause on its path.
+func (c *client) checkStop(op *opRecord, answer *sendResp) {
+	s := c.sys
+	var classes []string
+	switch answer.Stop {
+	case "end_turn", "max_steps", "max_tokens_exceeded":
+		return
+	case "llm_api_error":
+		classes = []string{pathLLM}
+	case "error":
+		c.w.mu.Lock()
+		deleting := c.w.deleting[op.Agent]
+		c.w.mu.Unlock()
+		if deleting != 0 && deleting <= op.Ret {
+			return // the agent went away under its turn
 		}
+		classes = []string{pathStorage}
+	case "cancelled":
+		// Only a crash cancels a turn of the workload.
+	default:
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected stop reason %q", op.ID, op.Method, op.Path, answer.Stop)
+		return
+	}
+	if s.causeOf(op, classes...) == "" {
+		s.violation("unexpected-error", op.Target, "op #%d %s %s: the turn stopped with %s and no fault on its path to cause it: %s", op.ID, op.Method, op.Path, answer.Stop, clipString(op.ErrText, 300))
 	}
 }
 

@@ -48,7 +48,6 @@ func (r *turnRun) run() Result {
 			if r.ctx.Err() != nil {
 				return r.end(letta.StopCancelled, "")
 			}
-			r.m.cfg.Logger.Error("agent: turn step failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
 			return r.end(letta.StopError, err.Error())
 		}
 		if res.StopReason != "" {
@@ -64,12 +63,18 @@ type stepError struct {
 
 func (e *stepError) Error() string { return e.reason + ": " + e.msg }
 
-// end closes the run with reason and returns the turn's result.
+// end closes the run with reason and returns the turn's result. A failure
+// is logged with the context of the request that started the turn, so that
+// a handler can tell which request it answered (a non-streaming response
+// carries only the stop reason).
 func (r *turnRun) end(reason, msg string) Result {
+	if msg != "" {
+		r.m.cfg.Logger.ErrorContext(r.ctx, "agent: turn failed", "agent", r.agentID, "run", r.turn.runID, "stop_reason", reason, "error", msg)
+	}
 	err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpEnd, EndPayload{RunID: r.turn.runID, StopReason: reason, Error: msg}, nil)
 	if err != nil {
 		// The run stays open in storage; the agent's next turn closes it.
-		r.m.cfg.Logger.Error("agent: could not record the end of a turn", "agent", r.agentID, "run", r.turn.runID, "error", err)
+		r.m.cfg.Logger.ErrorContext(r.ctx, "agent: could not record the end of a turn", "agent", r.agentID, "run", r.turn.runID, "error", err)
 		if msg == "" {
 			msg = err.Error()
 		}

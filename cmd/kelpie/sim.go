@@ -9,12 +9,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +36,8 @@ all chosen from a seed, with checkers for every guarantee.
   kelpie sim --seed 42                 run one seed (or DST_SEED=42 kelpie sim)
   kelpie sim --seeds 1000              sweep 1000 seeds on every core
   kelpie sim --seeds 200 --faults crash,storage
+  kelpie sim --native --until-failure --faults llm   hunt a rare failure
+  kelpie sim --native --budget 30m --faults llm      its rate, in 30 minutes
 
 By default the simulation runs as a GOOS=wasip1 GOARCH=wasm program under the
 wazero runtime, with a seeded random source and a clock that advances only
@@ -46,8 +50,13 @@ but not reproducible.
 
 Each seed's output ends with the line "seed=N trace=HEX ops=N violations=N
 ..."; a failing seed is reported first with its violations and the command
-that replays it. A summary goes to stderr. The exit status is 1 if any seed
-failed.
+that replays it. A seed that fails natively is run again under wasm at once,
+and its replay line says which mode reproduces it. A summary, with the rate
+of failures, goes to stderr. The exit status is 1 if any seed failed.
+
+--until-failure and --budget hunt: they run seeds from --seed on, without a
+set number (--seeds, if given, still bounds it), until a seed fails or the
+budget of wall time is spent.
 
 Flags:
 `
@@ -67,7 +76,14 @@ type simOptions struct {
 	wasm           string
 	progress       bool
 	timeout        time.Duration
+	seedsSet       bool // --seeds was given
+	untilFailure   bool
+	budget         time.Duration
+	wasmReplay     bool // replay a native failure under wasm
 }
+
+// hunting reports whether the seeds have no set number.
+func (o simOptions) hunting() bool { return o.untilFailure || o.budget > 0 }
 
 // seedFlag is --seed: a uint64 that remembers whether it was given.
 type seedFlag struct{ o *simOptions }
@@ -110,6 +126,9 @@ func simFlags(fs *flag.FlagSet, o *simOptions) {
 	fs.BoolVar(&o.progress, "progress", false, "draw a progress bar even when stderr is not a terminal")
 	fs.DurationVar(&o.timeout, "timeout", defaultSeedTimeout,
 		"fail a seed that runs longer than this wall time, as a liveness violation (0: no limit)")
+	fs.BoolVar(&o.untilFailure, "until-failure", false, "run seeds from --seed on until one fails (with --seeds: at most that many)")
+	fs.DurationVar(&o.budget, "budget", 0, "run seeds from --seed on until this much wall time has passed (0: no budget)")
+	fs.BoolVar(&o.wasmReplay, "wasm-replay", true, "run a seed that fails natively again under wasm, to tell whether it replays")
 }
 
 func simCommand(args []string, stdout, stderr io.Writer) int {
@@ -127,35 +146,71 @@ func simCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer closeRunner()
-	seeds := sim.Seeds(o.seed, o.seeds)
-	parallel := min(o.parallel, len(seeds))
-	mode := "wasm, exact replay"
-	if o.native {
-		mode = "native, not reproducible"
+	planned, parallel := o.seeds, min(o.parallel, o.seeds)
+	if o.hunting() {
+		planned, parallel = 0, o.parallel
+		if o.seedsSet {
+			planned, parallel = o.seeds, min(o.parallel, o.seeds)
+		}
 	}
-	if len(seeds) == 1 {
-		fmt.Fprintf(stderr, "kelpie sim: seed %d, faults %s (%s)\n", seeds[0], o.faults, mode)
-	} else {
-		fmt.Fprintf(stderr, "kelpie sim: seeds %d..%d, faults %s, %d at a time (%s)\n",
-			seeds[0], seeds[len(seeds)-1], o.faults, parallel, mode)
-	}
+	printHeader(stderr, o, planned, parallel)
 
 	start := time.Now()
-	bar := newProgress(stderr, len(seeds), o.progress)
+	bar := newProgress(stderr, planned, o.progress, o.budget)
 	running := sim.NewSummary()
-	sum := sim.Sweep(ctx, seeds, parallel, run, func(r sim.Result) {
+	replays := newReplayer(ctx, o, stderr)
+	defer replays.close()
+	report := func(r sim.Result) {
 		bar.clear()
-		printSeed(stdout, r, o, len(seeds) == 1)
+		printSeed(stdout, r, o, planned == 1, replays.check(r))
 		running.Add(r)
 		bar.update(running)
-	})
+	}
+	var sum sim.Summary
+	if o.hunting() {
+		h := sim.Hunt{First: o.seed, Budget: o.budget, UntilFailure: o.untilFailure, Parallel: o.parallel}
+		if o.seedsSet {
+			h.Count = o.seeds
+		}
+		sum = h.Run(ctx, run, report)
+	} else {
+		sum = sim.Sweep(ctx, sim.Seeds(o.seed, o.seeds), parallel, run, report)
+	}
 	bar.clear()
 	interrupted := ctx.Err() != nil
-	printSummary(stderr, sum, o, parallel, len(seeds), time.Since(start))
+	printSummary(stderr, sum, o, parallel, planned, time.Since(start), replays.lines)
 	if len(sum.Failed) > 0 || interrupted {
 		return 1
 	}
 	return 0
+}
+
+// printHeader says what is about to run.
+func printHeader(w io.Writer, o simOptions, planned, parallel int) {
+	mode := "wasm, exact replay"
+	if o.native {
+		mode = "native, not reproducible"
+	}
+	switch {
+	case planned == 1:
+		fmt.Fprintf(w, "kelpie sim: seed %d, faults %s (%s)\n", o.seed, o.faults, mode)
+	case planned > 1 && !o.hunting():
+		fmt.Fprintf(w, "kelpie sim: seeds %d..%d, faults %s, %d at a time (%s)\n",
+			o.seed, o.seed+uint64(planned)-1, o.faults, parallel, mode)
+	default:
+		var until []string
+		if o.untilFailure {
+			until = append(until, "one fails")
+		}
+		if o.budget > 0 {
+			until = append(until, o.budget.String()+" have passed")
+		}
+		if planned > 0 {
+			until = append(until, fmt.Sprintf("%d have run", planned))
+		}
+		fmt.Fprintf(w, "kelpie sim: seeds from %d until %s, faults %s, %d at a time (%s)\n",
+			o.seed, strings.Join(until, " or "), o.faults, parallel, mode)
+	}
 }
 
 // parseSimOptions reads the flags and DST_SEED. It returns the exit status
@@ -175,6 +230,7 @@ func parseSimOptions(args []string, stderr io.Writer) (simOptions, int) {
 		}
 		return o, 2
 	}
+	fs.Visit(func(f *flag.Flag) { o.seedsSet = o.seedsSet || f.Name == "seeds" })
 	usageErr := func(format string, args ...any) (simOptions, int) {
 		fmt.Fprintf(stderr, "kelpie sim: "+format+"\n", args...)
 		return o, 2
@@ -191,8 +247,8 @@ func parseSimOptions(args []string, stderr io.Writer) (simOptions, int) {
 		return usageErr("--seeds must be at least 1")
 	case o.parallel < 1:
 		return usageErr("--parallel must be at least 1")
-	case o.clients < 0 || o.ops < 0 || o.maxActivations < 0 || o.idleTimeout < 0 || o.timeout < 0:
-		return usageErr("--clients, --ops, --max-activations, --idle-timeout and --timeout cannot be negative")
+	case o.clients < 0 || o.ops < 0 || o.maxActivations < 0 || o.idleTimeout < 0 || o.timeout < 0 || o.budget < 0:
+		return usageErr("--clients, --ops, --max-activations, --idle-timeout, --timeout and --budget cannot be negative")
 	}
 	profile, err := sim.ParseProfile(o.faults)
 	if err != nil {
@@ -386,8 +442,9 @@ func (w *wasmRunner) run(ctx context.Context, seed uint64) sim.Result {
 }
 
 // printSeed writes a seed's report: for a failure, its violations and the
-// replay command; then its result line.
-func printSeed(w io.Writer, r sim.Result, o simOptions, full bool) {
+// replay line (the command, and which mode reproduces the failure when that
+// was tried); then its result line.
+func printSeed(w io.Writer, r sim.Result, o simOptions, full bool, replay string) {
 	if r.Failed() {
 		fmt.Fprintf(w, "--- FAIL: seed %d", r.Seed)
 		if r.Error != "" {
@@ -401,9 +458,83 @@ func printSeed(w io.Writer, r sim.Result, o simOptions, full bool) {
 				fmt.Fprintf(w, "history:\n%s", excerpt(v.History, full))
 			}
 		}
-		fmt.Fprintf(w, "replay: %s\n", replayCommand(r.Seed, o))
+		if replay == "" {
+			replay = replayCommand(r.Seed, o)
+		}
+		fmt.Fprintf(w, "replay: %s\n", replay)
 	}
 	fmt.Fprintln(w, r.Line())
+}
+
+// replayer runs a seed that failed natively again under wasm, where a run
+// replays exactly, and says which mode reproduces the failure: a native
+// failure that wasm does not reproduce can only be hunted again.
+type replayer struct {
+	ctx   context.Context
+	o     simOptions
+	log   io.Writer
+	wasm  *wasmRunner // made at the first native failure
+	err   error       // why it could not be made
+	lines map[uint64]string
+}
+
+func newReplayer(ctx context.Context, o simOptions, log io.Writer) *replayer {
+	return &replayer{ctx: ctx, o: o, log: log, lines: map[uint64]string{}}
+}
+
+func (p *replayer) close() {
+	if p.wasm != nil {
+		p.wasm.close()
+	}
+}
+
+// check returns the replay line of a failed result ("" for one that
+// passed), trying a native failure under wasm first.
+func (p *replayer) check(r sim.Result) string {
+	if !r.Failed() {
+		return ""
+	}
+	line := replayCommand(r.Seed, p.o)
+	if p.o.native && p.o.wasmReplay && r.Error == "" && p.ctx.Err() == nil {
+		line = p.underWasm(r)
+	}
+	p.lines[r.Seed] = line
+	return line
+}
+
+// underWasm runs r's seed under wasm and returns the replay line that
+// follows.
+func (p *replayer) underWasm(r sim.Result) string {
+	native := replayCommand(r.Seed, p.o)
+	if p.wasm == nil && p.err == nil {
+		fmt.Fprintf(p.log, "kelpie sim: seed %d failed natively; running it under wasm to see whether it replays\n", r.Seed)
+		p.wasm, p.err = newWasmRunner(p.ctx, p.o, p.log)
+	}
+	if p.err != nil {
+		return native + "   # not tried under wasm (" + p.err.Error() + ")"
+	}
+	w := p.o
+	w.native = false
+	exact := replayCommand(r.Seed, w)
+	again := p.wasm.run(p.ctx, r.Seed)
+	first := r.Violations[0].Checker
+	switch {
+	case again.Error != "":
+		return native + "   # not tried under wasm (" + again.Error + ")"
+	case slices.ContainsFunc(again.Violations, func(v sim.Violation) bool { return v.Checker == first }):
+		return exact + "   # reproduces under wasm, exactly (" + first + ")"
+	case again.Failed():
+		v := again.Violations[0]
+		return exact + "   # fails under wasm too, differently (" + v.Checker + ": " + clip(v.Message, 160) + "); natively: " + native
+	}
+	return native + "   # native only: passes under wasm, so no exact replay; hunt it with --until-failure"
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }
 
 // excerpt indents a history and, unless full, keeps its last lines: the
@@ -451,16 +582,20 @@ func replayCommand(seed uint64, o simOptions) string {
 // process's restarts (after crashes), rather than a fault.
 const restartKey = "restart"
 
-// printSummary writes the summary of a sweep of planned seeds that took
-// wall.
-func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned int, wall time.Duration) {
+// printSummary writes the summary of a sweep of planned seeds (0: no set
+// number) that took wall; replays are the replay lines of failed seeds
+// that differ from the plain command.
+func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned int, wall time.Duration, replays map[uint64]string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nsummary")
 	run := fmt.Sprintf("%d", s.Seeds)
-	if s.Seeds < planned {
+	if s.Seeds < planned && !o.hunting() {
 		run = fmt.Sprintf("%d of %d (interrupted)", s.Seeds, planned)
 	}
 	fmt.Fprintf(tw, "  seeds run\t%s, %d passed, %d failed\n", run, s.Seeds-len(s.Failed), len(s.Failed))
+	if s.Seeds > 1 || o.hunting() {
+		fmt.Fprintf(tw, "  failure rate\t%s\n", failureRate(s))
+	}
 	fmt.Fprintf(tw, "  operations\t%d\n", s.Ops)
 	total := 0
 	kinds := make([]string, 0, len(s.Faults))
@@ -478,6 +613,7 @@ func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned in
 	if n, ok := s.Faults[restartKey]; ok {
 		fmt.Fprintf(tw, "  restarts\t%d\n", n)
 	}
+	fmt.Fprintf(tw, "  calls failed\t%s\n", failedCalls(s))
 	fmt.Fprintf(tw, "  violations\t%d\n", s.Violations)
 	fmt.Fprintf(tw, "  simulated time\t%v\n", s.SimTime.Round(time.Millisecond))
 	fmt.Fprintf(tw, "  wall time\t%s\n", wallLine(s, parallel, wall))
@@ -489,9 +625,60 @@ func printSummary(w io.Writer, s sim.Summary, o simOptions, parallel, planned in
 				fmt.Fprintf(w, "  ... and %d more\n", len(s.Failed)-i)
 				break
 			}
-			fmt.Fprintf(w, "  %s\n", replayCommand(r.Seed, o))
+			line := replays[r.Seed]
+			if line == "" {
+				line = replayCommand(r.Seed, o)
+			}
+			fmt.Fprintf(w, "  %s\n", line)
 		}
 	}
+}
+
+// failedCalls counts the calls that failed, by kind (an error status's,
+// or a turn's stop reason): each was excused by a fault on its path or a
+// crash, or it is a violation.
+func failedCalls(s sim.Summary) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(s.Checked)) {
+		if kind, ok := strings.CutPrefix(k, "failed "); ok {
+			parts = append(parts, fmt.Sprintf("%s:%d", kind, s.Checked[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
+}
+
+// failureRate is how often seeds failed, and by which checker (the first
+// violation's) or error.
+func failureRate(s sim.Summary) string {
+	if s.Seeds == 0 {
+		return "no seed run"
+	}
+	n := len(s.Failed)
+	line := fmt.Sprintf("%d of %d seeds (%.3g%%", n, s.Seeds, 100*float64(n)/float64(s.Seeds))
+	if n > 0 {
+		line += fmt.Sprintf(", one in %.0f", float64(s.Seeds)/float64(n))
+	}
+	line += ")"
+	by := map[string]int{}
+	for _, r := range s.Failed {
+		if r.Error != "" {
+			by["error"]++
+		} else {
+			by[r.Violations[0].Checker]++
+		}
+	}
+	if len(by) > 0 {
+		kinds := slices.Sorted(maps.Keys(by))
+		parts := make([]string, len(kinds))
+		for i, k := range kinds {
+			parts[i] = fmt.Sprintf("%s:%d", k, by[k])
+		}
+		line += ", by checker " + strings.Join(parts, ",")
+	}
+	return line
 }
 
 // wallLine is the summary's wall time, with the time per seed and the rate.
@@ -510,10 +697,12 @@ func wallLine(s sim.Summary, parallel int, wall time.Duration) string {
 }
 
 // progress shows a sweep's progress on stderr: a bar redrawn in place on a
-// terminal, else (in CI) a plain line every few seconds.
+// terminal, else (in CI) a plain line every few seconds. A hunt (no set
+// number of seeds) shows a count, and the time left of its budget.
 type progress struct {
 	w        io.Writer
-	total    int
+	total    int // 0: no set number
+	budget   time.Duration
 	bar      bool // redraw in place
 	plain    bool // periodic lines
 	start    time.Time
@@ -522,9 +711,9 @@ type progress struct {
 	interval time.Duration // between plain lines
 }
 
-func newProgress(w io.Writer, total int, force bool) *progress {
-	p := &progress{w: w, total: total, start: time.Now(), last: time.Now()}
-	if total > 1 {
+func newProgress(w io.Writer, total int, force bool, budget time.Duration) *progress {
+	p := &progress{w: w, total: total, budget: budget, start: time.Now(), last: time.Now()}
+	if total != 1 {
 		p.bar = force || isTerminal(w)
 		p.plain = !p.bar
 	}
@@ -550,22 +739,36 @@ func (p *progress) update(s *sim.Summary) {
 		return
 	}
 	p.last = now
-	elapsed := now.Sub(p.start)
-	rate := float64(s.Seeds) / elapsed.Seconds()
-	eta := ""
-	if rate > 0 && s.Seeds < p.total {
-		eta = fmt.Sprintf(", ETA %v", (time.Duration(float64(p.total-s.Seeds) / rate * float64(time.Second))).Round(time.Second))
-	}
-	status := fmt.Sprintf("%d/%d seeds, %d failed, %d ops, %.1f seeds/s%s",
-		s.Seeds, p.total, len(s.Failed), s.Ops, rate, eta)
+	status := p.status(s, now.Sub(p.start))
 	if p.plain {
 		fmt.Fprintf(p.w, "progress: %s\n", status)
 		return
 	}
-	const width = 30
-	filled := width * s.Seeds / p.total
-	fmt.Fprintf(p.w, "\r\033[K[%s%s] %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), status)
+	if p.total == 0 {
+		fmt.Fprintf(p.w, "\r\033[K%s", status)
+	} else {
+		const width = 30
+		filled := width * s.Seeds / p.total
+		fmt.Fprintf(p.w, "\r\033[K[%s%s] %s", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), status)
+	}
 	p.drawn = true
+}
+
+// status is the progress after elapsed.
+func (p *progress) status(s *sim.Summary, elapsed time.Duration) string {
+	rate := float64(s.Seeds) / elapsed.Seconds()
+	left := ""
+	switch {
+	case p.total > 0 && rate > 0 && s.Seeds < p.total:
+		left = fmt.Sprintf(", ETA %v", (time.Duration(float64(p.total-s.Seeds) / rate * float64(time.Second))).Round(time.Second))
+	case p.total == 0 && p.budget > 0:
+		left = fmt.Sprintf(", %v of the budget left", max(0, p.budget-elapsed).Round(time.Second))
+	}
+	of := ""
+	if p.total > 0 {
+		of = fmt.Sprintf("/%d", p.total)
+	}
+	return fmt.Sprintf("%d%s seeds, %d failed, %d ops, %.1f seeds/s%s", s.Seeds, of, len(s.Failed), s.Ops, rate, left)
 }
 
 // clear erases the bar so that other output can be written.

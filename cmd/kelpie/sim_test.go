@@ -121,7 +121,7 @@ func TestSimSummary(t *testing.T) {
 		sum.Add(r)
 	}
 	var b bytes.Buffer
-	printSummary(&b, *sum, simOptions{faults: "crash"}, 4, 50, time.Minute)
+	printSummary(&b, *sum, simOptions{faults: "crash"}, 4, 50, time.Minute, nil)
 	for _, want := range []string{"50, 34 passed, 16 failed", "crash", "--seed 102 --faults crash", "operations       500"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
@@ -142,7 +142,7 @@ func TestSimHungSeed(t *testing.T) {
 		t.Fatalf("hung run reported as %+v", r)
 	}
 	var b bytes.Buffer
-	printSeed(&b, r, simOptions{faults: "crash"}, false)
+	printSeed(&b, r, simOptions{faults: "crash"}, false, "")
 	if !strings.Contains(b.String(), "replay: go run ./cmd/kelpie sim --seed 5 --faults crash") {
 		t.Errorf("no replay command for a hung seed:\n%s", b.String())
 	}
@@ -158,5 +158,49 @@ func TestSimReplayCommand(t *testing.T) {
 	r := sim.Result{Seed: 9, Error: "wasmhost: guest failed"}
 	if l := r.Line(); !strings.HasPrefix(l, "seed=9 trace=- ops=0 violations=0 error=") {
 		t.Errorf("error line %q", l)
+	}
+}
+
+// TestSimHunt: --until-failure runs seeds without a set number; --seeds
+// still bounds it, and the summary gives the failure rate.
+func TestSimHunt(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"sim", "--native", "--seed", "1", "--seeds", "2", "--until-failure", "--faults", "none"}, &stdout, &stderr)
+	checkSimOutput(t, code, stdout.String(), stderr.String(), 1, 2)
+	for _, want := range []string{"until one fails or 2 have run", "failure rate", "0 of 2 seeds"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+func TestSimFailureRate(t *testing.T) {
+	sum := sim.NewSummary()
+	for seed := uint64(1); seed <= 400; seed++ {
+		r := sim.Result{Seed: seed}
+		if seed%200 == 0 {
+			r.Violations = []sim.Violation{{Checker: "unexpected-error", Message: "m"}}
+		}
+		sum.Add(r)
+	}
+	replays := map[uint64]string{200: "go run ./cmd/kelpie sim --seed 200 --faults llm --native   # native only: passes under wasm"}
+	var b bytes.Buffer
+	printSummary(&b, *sum, simOptions{faults: "llm", native: true, untilFailure: true}, 2, 0, time.Minute, replays)
+	for _, want := range []string{"2 of 400 seeds (0.5%, one in 200), by checker unexpected-error:2", "# native only", "--seed 400 --faults llm --native"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestSimReplayLine: a failed seed's replay line is the one given, which
+// says which mode reproduces it.
+func TestSimReplayLine(t *testing.T) {
+	r := sim.Result{Seed: 4, Violations: []sim.Violation{{Checker: "liveness", Message: "stuck"}}}
+	var b bytes.Buffer
+	line := "go run ./cmd/kelpie sim --seed 4 --faults all   # reproduces under wasm, exactly (liveness)"
+	printSeed(&b, r, simOptions{faults: "all", native: true}, false, line)
+	if !strings.Contains(b.String(), "replay: "+line+"\n") {
+		t.Errorf("replay line missing:\n%s", b.String())
 	}
 }
