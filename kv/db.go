@@ -222,6 +222,9 @@ func checkKey(key []byte) error {
 	if len(key) == 0 {
 		return fmt.Errorf("kv: empty key")
 	}
+	if key[0] == EngineKeyPrefix {
+		return fmt.Errorf("kv: key %q begins with byte 0x00, reserved for the storage engine", key)
+	}
 	if len(key) > MaxKeyBytes {
 		return fmt.Errorf("%w: key of %d bytes exceeds %d", ErrTooLarge, len(key), MaxKeyBytes)
 	}

@@ -14,6 +14,11 @@ const (
 	MaxTxnBytes   = 64 << 20 // 64 MiB of keys and values written by one transaction
 )
 
+// EngineKeyPrefix begins the keys an Engine may keep for itself: DB
+// rejects them, so an engine's own records never meet a caller's, and an
+// engine's scans leave them out.
+const EngineKeyPrefix = 0x00
+
 var (
 	// ErrNotFound is returned by Get when the key has no value.
 	ErrNotFound = errors.New("kv: key not found")

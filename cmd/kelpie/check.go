@@ -81,6 +81,10 @@ func checkStore(dir string, w io.Writer) (ok bool, err error) {
 	}
 	defer eng.Close()
 	ok = true
+	if loss := eng.Loss(); loss != nil {
+		fmt.Fprintf(w, "lost writes: %v\n", loss)
+		ok = false
+	}
 	points, err := eng.CheckLevels()
 	if err != nil {
 		fmt.Fprintf(w, "damaged storage: %v\n", err)

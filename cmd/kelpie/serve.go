@@ -46,6 +46,7 @@ type serveConfig struct {
 	logLevel       string
 	minFreeSpace   string
 	memoryLimit    string
+	acceptLoss     bool
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -108,6 +109,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
 	fs.StringVar(&c.memoryLimit, "memory-limit", env("KELPIE_MEMORY_LIMIT", ""),
 		"a soft memory limit for the process, such as 2GiB: the Go runtime collects and returns memory to the OS harder as it nears it (env KELPIE_MEMORY_LIMIT)")
+	// No environment variable: accepting a loss is a decision for one
+	// start, not a setting to leave on.
+	fs.BoolVar(&c.acceptLoss, "accept-data-loss", false,
+		"start even though storage lost acknowledged writes (a truncated or missing WAL file), after logging what is missing; without it such a store refuses to start")
 	return errors.Join(bad...)
 }
 
@@ -266,7 +271,10 @@ func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Stor
 		if err != nil {
 			return nil, "", nil, err
 		}
-		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles, MinFreeBytes: reserve})
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles, MinFreeBytes: reserve, AcceptLoss: c.acceptLoss})
+		if loss := (*pebble.Loss)(nil); errors.As(err, &loss) {
+			err = fmt.Errorf("%w; restore the data dir from a backup, or start once with --accept-data-loss to go on without them", err)
+		}
 		if err != nil {
 			release()
 			return nil, "", nil, err

@@ -264,6 +264,10 @@ func testGetSetDelete(t *testing.T, s kv.Store) {
 	if _, err := tx.Get([]byte{}); err == nil {
 		t.Error("Get of empty key succeeded")
 	}
+	// Nor is a key of the engine's own.
+	if err := tx.Set([]byte{kv.EngineKeyPrefix, 'k'}, []byte("x")); err == nil {
+		t.Error("Set of a key reserved for the engine succeeded")
+	}
 }
 
 func testNotFound(t *testing.T, s kv.Store) {

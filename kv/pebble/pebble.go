@@ -65,8 +65,12 @@ type Options struct {
 	// clock.
 	Clock clock.Clock
 	// ReadOnly opens the database for reading only (an offline check):
-	// every write fails.
+	// every write fails, and acknowledged writes found missing are
+	// reported by Engine.Loss instead of failing Open.
 	ReadOnly bool
+	// AcceptLoss opens a DB that has lost acknowledged writes (see Loss),
+	// logging what is missing, instead of refusing it.
+	AcceptLoss bool
 }
 
 // DefaultCacheBytes sizes the block cache so that the working set of a
@@ -105,7 +109,9 @@ type Engine struct {
 	cur     *shared              // newest shared snapshot; holds a ref of its own
 	live    map[*shared]struct{} // unreleased, closed by Close
 
-	syncs syncState
+	syncs   syncState
+	durable durability
+	loss    *Loss // found at Open; see Engine.Loss
 }
 
 // shared is a Pebble snapshot with reference-counted users.
@@ -145,6 +151,19 @@ func Open(dir string, opts Options) (*Engine, error) {
 	db, err := e.open()
 	if err != nil {
 		return nil, err
+	}
+	var loss *Loss
+	if err = e.recovered(db); errors.As(err, &loss) && (opts.ReadOnly || opts.AcceptLoss) {
+		e.loss = loss
+		if !opts.ReadOnly {
+			e.log.Error("storage lost acknowledged writes; opening anyway, as asked", "error", loss)
+			err = e.accept()
+		} else {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
 	}
 	e.db = db
 	return e, nil
@@ -229,6 +248,9 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.dropSnapshots()
+	if !e.opts.ReadOnly {
+		e.closeCheckpoint() // every wait has returned
+	}
 	if e.db == nil {
 		return nil
 	}

@@ -107,7 +107,12 @@ func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
 		return nil, err
 	}
 	e.syncs.start(f)
-	err = e.db.ApplyNoSyncWait(b, pebble.Sync)
+	e.durable.pubMu.Lock()
+	cp, err := e.stamp(b)
+	if err == nil {
+		err = e.db.ApplyNoSyncWait(b, pebble.Sync)
+	}
+	e.durable.pubMu.Unlock()
 	e.applied.Add(1) // even on error: the batch may have been applied
 	if err != nil {
 		e.land(f, err)
@@ -123,6 +128,7 @@ func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
 		if err != nil {
 			return fmt.Errorf("kv/pebble: %s: sync batch of %d mutations: %w", e.dir, len(batch), f.err)
 		}
+		e.synced(cp)
 		return nil
 	}, nil
 }
@@ -202,7 +208,15 @@ func (e *Engine) failure() error {
 // (unless a reopen succeeds), not while flushes fail, and not below the
 // free-space reserve.
 func (e *Engine) writable() error {
-	if failed := e.failure(); failed != nil && !e.recover() {
+	if e.failure() != nil {
+		e.recover()
+	}
+	return e.refusing()
+}
+
+// refusing says why writes are refused now, without trying to recover.
+func (e *Engine) refusing() error {
+	if failed := e.failure(); failed != nil {
 		return fmt.Errorf("kv/pebble: %s: writes stopped after a failed write, until storage reopens: %w", e.dir, failed)
 	}
 	e.syncs.mu.Lock()
@@ -250,6 +264,11 @@ func (e *Engine) recover() bool {
 		e.db = nil
 	}
 	db, err := e.open()
+	if err == nil {
+		if err = e.recovered(db); err != nil {
+			err = errors.Join(err, db.Close())
+		}
+	}
 	if err != nil {
 		e.log.Error("reopening storage failed; trying again later", "error", err, "retry_in", recoverInterval)
 		return false

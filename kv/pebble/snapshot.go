@@ -112,6 +112,7 @@ func (s *snapshot) Get(key []byte) ([]byte, error) {
 }
 
 func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	r.Start = noEngineKeys(r.Start)
 	if r.End != nil && bytes.Compare(r.Start, r.End) >= 0 {
 		return nil, nil // empty range; Pebble rejects lower > upper bounds
 	}
