@@ -97,7 +97,7 @@ func BenchmarkAgentsAtScale(b *testing.B) {
 		})
 	}
 
-	time.Sleep(idle + 5*time.Second)
+	time.Sleep(idle + 3*memoryCheckInterval) // eviction, then a memory release (memory.go)
 	b.Logf("after idle eviction (%v): RSS %s", idle, rss(b, srv))
 	if err := srv.Stop(b); err != nil {
 		b.Fatalf("stop: %v", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/llm/providers"
@@ -197,8 +198,9 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		return fmt.Errorf("listen on %s: %w", c.addr, err)
 	}
 	conns := newConnLimiter(maxConns, log)
+	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	srv := &http.Server{
-		Handler:           api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey}),
+		Handler:           idle.wrap(api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey})),
 		ReadHeaderTimeout: headerReadTimeout,
 		ReadTimeout:       requestReadTimeout,
 		IdleTimeout:       idleConnTimeout,
@@ -211,6 +213,9 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		ready <- ln.Addr().String()
 	}
 
+	idleCtx, stopIdle := context.WithCancel(ctx)
+	defer stopIdle()
+	go idle.run(idleCtx, clock.Real{}, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(conns.listener(ln)) }()
 	select {
