@@ -312,7 +312,7 @@ func (b *modelBuilder) withResponse(op *opRecord, m *modelOp) {
 // idempotency key) make together: called at the first attempt, answered as
 // the last attempt was, taking effect at most once, at the latest when the
 // last attempt answered or, if no attempt's outcome is known, by the latest
-// effect bound of any attempt.
+// effect bound of the attempts that may have taken effect.
 func (c *checker) logical(first *opRecord) *opRecord {
 	if len(first.Retries) == 0 {
 		return first
@@ -324,18 +324,34 @@ func (c *checker) logical(first *opRecord) *opRecord {
 	op.EffectBy = last.EffectBy
 	if op.Out == failedOutcome && op.Status != 404 {
 		// Busy, conflict, or sent to a dead process: the last attempt
-		// did nothing and tells nothing of the earlier ones. A 404 comes
-		// from the actor after it found no idempotency record: no
-		// earlier attempt took effect.
-		op.Out = unknownOutcome
+		// did nothing and tells nothing of the earlier ones, so the
+		// operation did what they did. (A 404 comes from the actor after
+		// it found no idempotency record: no earlier attempt took effect.)
+		op.Out = outcomeOfAttempts(append([]*opRecord{first}, first.Retries...))
 	}
 	if op.Out == unknownOutcome {
-		op.EffectBy = first.EffectBy
-		for _, r := range first.Retries {
-			op.EffectBy = max(op.EffectBy, r.EffectBy)
+		// Only the attempts that may have taken effect bound it: one that
+		// failed did nothing, and has no bound (an attempt sent to a
+		// process already dead is failed once the run is settled).
+		op.EffectBy = 0
+		for _, a := range append([]*opRecord{first}, first.Retries...) {
+			if a.Out == unknownOutcome {
+				op.EffectBy = max(op.EffectBy, a.EffectBy)
+			}
 		}
 	}
 	return &op
+}
+
+// outcomeOfAttempts is the outcome of attempts of which none succeeded:
+// failed if every one failed, else unknown.
+func outcomeOfAttempts(attempts []*opRecord) outcome {
+	for _, a := range attempts {
+		if a.Out != failedOutcome {
+			return unknownOutcome
+		}
+	}
+	return failedOutcome
 }
 
 // readBlock models a read of block b.
