@@ -115,12 +115,27 @@ func sweep(ctx context.Context, src *seedSource, parallel int, run func(context.
 		i int
 		r Result
 	}
-	next := make(chan int)
+	// Workers take the next seed when they are free, so that a seed is
+	// started only if the source still wants it then (not after a failure
+	// that came while the worker was busy).
+	var (
+		mu   sync.Mutex
+		upTo int // seeds handed out
+	)
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil || !src.more(upTo) {
+			return 0, false
+		}
+		upTo++
+		return upTo - 1, true
+	}
 	done := make(chan indexed)
 	var wg sync.WaitGroup
 	for range parallel {
 		wg.Go(func() {
-			for i := range next {
+			for i, ok := take(); ok; i, ok = take() {
 				start := time.Now()
 				seed := src.at(i)
 				r := run(ctx, seed)
@@ -132,16 +147,6 @@ func sweep(ctx context.Context, src *seedSource, parallel int, run func(context.
 			}
 		})
 	}
-	go func() {
-		defer close(next)
-		for i := 0; src.more(i); i++ {
-			select {
-			case next <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	go func() { wg.Wait(); close(done) }()
 	sum := NewSummary()
 	// Results wait here until every earlier seed has been reported. After
