@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/api"
-	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
@@ -45,7 +43,7 @@ func TestFullDiskOverHTTP(t *testing.T) {
 	mem := vfs.NewMem()
 	roomy := vfs.DiskUsage{AvailBytes: 10 << 30, TotalBytes: 20 << 30}
 	mem.TestingSetDiskUsage(roomy)
-	clk := &manualClock{now: time.Unix(0, 0)}
+	clk := kelpietest.NewStepClock(time.Unix(0, 0))
 	eng, err := pebble.Open("db", pebble.Options{FS: mem, MinFreeBytes: 1 << 30, Clock: clk, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +55,7 @@ func TestFullDiskOverHTTP(t *testing.T) {
 		t.Fatalf("create: %d %v", st, err)
 	}
 	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 100 << 20, TotalBytes: 20 << 30})
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if st, _ := call(client, "POST", srv.URL+"/v1/agents", map[string]any{"name": "full"}, nil); st != 507 {
 		t.Fatalf("create on a full disk: %d, want 507", st)
 	}
@@ -70,7 +68,7 @@ func TestFullDiskOverHTTP(t *testing.T) {
 		t.Fatalf("the refused create left %d agents", len(list))
 	}
 	mem.TestingSetDiskUsage(roomy)
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	if st, err := call(client, "POST", srv.URL+"/v1/agents", map[string]any{"name": "after"}, nil); st != 200 || err != nil {
 		t.Fatalf("create after space was freed: %d %v", st, err)
 	}
@@ -174,16 +172,7 @@ func TestTruncatedWALRefused(t *testing.T) {
 	if err := srv.Stop(t); err != nil {
 		t.Fatalf("stop: %v\n%s", err, srv.Logs())
 	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "pebble", "*.log"))
-	for _, name := range logs {
-		st, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(name, st.Size()/2); err != nil {
-			t.Fatal(err)
-		}
-	}
+	kelpietest.TruncateWALs(t, filepath.Join(dir, "pebble"))
 
 	out, err := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "acknowledged writes are missing") {
@@ -225,19 +214,4 @@ func TestDataDirInUse(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), want) {
 		t.Fatalf("second server: %v\n%s\nwant %q", err, out, want)
 	}
-}
-
-// manualClock is a clock that moves only when told.
-type manualClock struct {
-	clock.Real
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
 }

@@ -1,6 +1,7 @@
-// Package kelpietest builds the kelpie binary and runs it as a real process
-// for end-to-end tests: on a free loopback port, with a temporary data
-// directory, killed when the test ends.
+// Package kelpietest is test support: it builds the kelpie binary and runs
+// it as a real process for end-to-end tests (on a free loopback port, with a
+// temporary data directory, killed when the test ends), and gives storage
+// tests a clock they step and a way to damage a WAL.
 package kelpietest
 
 import (

@@ -3,30 +3,12 @@ package pebble
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
 )
-
-// truncateWALs cuts every WAL file in dir to half its size.
-func truncateWALs(t *testing.T, dir string) {
-	t.Helper()
-	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
-	if err != nil || len(logs) == 0 {
-		t.Fatalf("no WAL files in %s (%v)", dir, err)
-	}
-	for _, name := range logs {
-		st, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(name, st.Size()/2); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // Spec: a WAL truncated after its writes were acknowledged is not taken
 // for a torn tail. Open refuses the DB, saying since when acknowledged
@@ -60,7 +42,7 @@ func TestTruncatedWALIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	truncateWALs(t, dir)
+	kelpietest.TruncateWALs(t, dir)
 	_, err := Open(dir, Options{Logger: quiet()})
 	var loss *Loss
 	if !errors.As(err, &loss) || !errors.Is(err, kv.ErrCorrupt) {

@@ -19,23 +19,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
-	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
 )
-
-// stepClock is a clock that moves only when told.
-type stepClock struct {
-	clock.Real
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *stepClock) step(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -66,7 +52,7 @@ func get(db *kv.DB, key string) (string, error) {
 func TestDiskFullReserve(t *testing.T) {
 	mem := vfs.NewMem()
 	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 30, TotalBytes: 2 << 30})
-	clk := &stepClock{now: time.Unix(0, 0)}
+	clk := kelpietest.NewStepClock(time.Unix(0, 0))
 	eng, err := Open("db", Options{FS: mem, Logger: quiet(), MinFreeBytes: 64 << 20, Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +63,7 @@ func TestDiskFullReserve(t *testing.T) {
 		t.Fatal(err)
 	}
 	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 10 << 20, TotalBytes: 2 << 30})
-	clk.step(spaceCheckInterval)
+	clk.Advance(spaceCheckInterval)
 	if err := put(db, "b", "1"); !errors.Is(err, kv.ErrDiskFull) || !strings.Contains(err.Error(), "10 MiB free") {
 		t.Fatalf("write below the reserve: %v; want ErrDiskFull with figures", err)
 	}
@@ -88,7 +74,7 @@ func TestDiskFullReserve(t *testing.T) {
 		t.Fatalf("the refused write was applied: %v", err)
 	}
 	mem.TestingSetDiskUsage(vfs.DiskUsage{AvailBytes: 1 << 30, TotalBytes: 2 << 30})
-	clk.step(spaceCheckInterval)
+	clk.Advance(spaceCheckInterval)
 	if err := put(db, "b", "2"); err != nil {
 		t.Fatalf("write after space was freed: %v", err)
 	}
@@ -121,7 +107,7 @@ func TestWALFailureRecovers(t *testing.T) {
 		t.Run(fault.Error(), func(t *testing.T) {
 			mem := vfs.NewMem()
 			toggle := failingWAL(fault)
-			clk := &stepClock{now: time.Unix(0, 0)}
+			clk := kelpietest.NewStepClock(time.Unix(0, 0))
 			eng, err := Open("db", Options{FS: errorfs.Wrap(mem, toggle), Logger: quiet(), MinFreeBytes: -1, Clock: clk})
 			if err != nil {
 				t.Fatal(err)
@@ -142,7 +128,7 @@ func TestWALFailureRecovers(t *testing.T) {
 			if v, err := get(db, "acked"); v != "1" || err != nil {
 				t.Fatalf("read of an acknowledged key with a failing WAL: %q %v", v, err)
 			}
-			clk.step(recoverInterval) // a reopen may be tried; the disk still fails
+			clk.Advance(recoverInterval) // a reopen may be tried; the disk still fails
 			if err := put(db, "other", "1"); err == nil {
 				t.Fatal("a write succeeded while the WAL is failing")
 			}
@@ -150,7 +136,7 @@ func TestWALFailureRecovers(t *testing.T) {
 				t.Fatalf("read after a reopen was tried on a failing disk: %q %v", v, err)
 			}
 			toggle.Off()
-			clk.step(recoverInterval)
+			clk.Advance(recoverInterval)
 			if err := put(db, "after", "1"); err != nil {
 				t.Fatalf("write once the fault is gone: %v", err)
 			}
