@@ -53,6 +53,8 @@ const (
 	opUpdateConversation = "update_conversation"
 	opInsertPassage      = "insert_passage"
 	opDeletePassage      = "delete_passage"
+	opAttachTool         = "attach_tool"
+	opDetachTool         = "detach_tool"
 )
 
 var agentCreate = op(createAgent)
@@ -66,6 +68,9 @@ var agentOps = map[string]operation{
 	opUpdateConversation: op(updateConversation),
 	opInsertPassage:      op(insertPassage),
 	opDeletePassage:      op(deletePassage),
+	opAttachTool:         op(attachTool),
+	opDetachTool:         op(detachTool),
+	loop.OpResults:       turnOp(loop.Results),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

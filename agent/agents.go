@@ -86,7 +86,14 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 			return nil, err
 		}
 	}
-	return renderAgent(a, blocks), nil
+	st := renderAgent(a, blocks)
+	if withBlocks {
+		var err error
+		if st.Tools, err = agentToolsJSON(txn, a); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
 }
 
 // Update applies a PATCH to an agent.
@@ -326,6 +333,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
+	if err := attachNamedTools(txn, a, req.Tools, req.ToolIDs); err != nil {
+		return nil, err
+	}
 	call.SetState(a)
 	return renderCommitted(txn, a)
 }
@@ -370,7 +380,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
-		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
+		IncludeBaseTools: req.IncludeBaseTools,
 	}
 	if req.AgentType != nil {
 		a.AgentType = *req.AgentType

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -41,6 +42,10 @@ type Config struct {
 	// configured: everything works but sending messages, which is answered
 	// with an error saying what to configure.
 	LLM LLMResolver
+	// Tools runs custom tools (and derives their schemas from source); nil
+	// means custom tools can be stored with an explicit json_schema but a
+	// call of one answers the model with an error.
+	Tools tool.Runner
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -71,6 +76,7 @@ type core struct {
 	log          *slog.Logger
 	defaultModel string
 	llm          LLMResolver
+	tools        tool.Runner
 	turns        *loop.Manager
 	folder       *folder
 }
@@ -92,12 +98,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
 		schema.AgentNamespace: agentActor{c},
 		schema.BlockNamespace: blockActor{c},
+		schema.ToolNamespace:  toolActor{},
 	})
 	if err != nil {
 		return nil, err
@@ -105,7 +112,7 @@ func New(cfg Config) (*Service, error) {
 	c.runtime = rt
 	c.turns = loop.NewManager(loop.Config{
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
-		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff,
+		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools,
 	})
 	c.folder = startFolder(c)
 	return &Service{

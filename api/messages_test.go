@@ -213,7 +213,7 @@ func TestLettaCodeFlow(t *testing.T) {
 		models[0]["model"] != "gpt-4o-mini" || models[0]["model_endpoint_type"] != "openai" {
 		t.Errorf("models %v", models)
 	}
-	a := c.createAgent(`{"agent_type":"letta_v1_agent","name":"letta-code","system":"You code.","memory_blocks":[{"label":"persona","value":"coder"}],"include_base_tools":false,"tools":["memory"],"compaction_settings":{"mode":"sliding_window"}}`)
+	a := c.createAgent(`{"agent_type":"letta_v1_agent","name":"letta-code","system":"You code.","memory_blocks":[{"label":"persona","value":"coder"}],"include_base_tools":false,"tools":["web_search","fetch_webpage"],"compaction_settings":{"mode":"sliding_window"}}`)
 	c.expect(404, "GET", "/v1/agents/"+a.ID+"/secrets", "")
 	var conv letta.Conversation
 	c.ok("POST", "/v1/conversations/?agent_id="+a.ID, `{}`, &conv)
@@ -252,11 +252,12 @@ func TestLettaCodeFlow(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Errorf("filtered history %v", msgs)
 	}
-	// The agent's tools: letta-code turned the base tools off.
+	// The agent's tools: letta-code turned the base tools off and asked
+	// for the web tools, which exist but say they are unavailable.
 	var tools []letta.Tool
 	c.ok("GET", "/v1/agents/"+a.ID+"/tools", "", &tools)
-	if len(tools) != 0 {
-		t.Errorf("agent tools %v", tools)
+	if names := toolNames(tools); len(names) != 2 || !slices.Contains(names, "web_search") || !slices.Contains(names, "fetch_webpage") {
+		t.Errorf("agent tools %v", names)
 	}
 	// Resuming the last run's stream replays it after a seq_id.
 	var runs []letta.Run

@@ -58,8 +58,20 @@ func (s *server) routes() {
 
 	// Tools and models (tools.go).
 	s.handle("GET", "/v1/tools", s.listTools)
+	s.handle("POST", "/v1/tools", s.upsertTool)
+	s.handle("PUT", "/v1/tools", s.upsertTool)
+	s.handle("GET", "/v1/tools/count", s.countTools)
+	s.handle("POST", "/v1/tools/run", s.runToolFromSource)
 	s.handle("POST", "/v1/tools/add-base-tools", s.addBaseTools)
+	s.handle("GET", "/v1/tools/{tool_id}", s.getTool)
+	s.handle("PATCH", "/v1/tools/{tool_id}", s.updateTool)
+	s.handle("DELETE", "/v1/tools/{tool_id}", s.deleteTool)
 	s.handle("GET", "/v1/agents/{agent_id}/tools", s.listAgentTools)
+	// PATCH .../tools/attach/{tool_id} and .../tools/detach/{tool_id}, and
+	// POST .../tools/{tool_name}/run, share one pattern: the mux cannot
+	// tell "attach" from a tool name.
+	s.handle("PATCH", "/v1/agents/{agent_id}/tools/{verb}/{tool_id}", s.attachOrDetachTool)
+	s.handle("POST", "/v1/agents/{agent_id}/tools/{verb}/{tool_id}", s.runAgentTool)
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
 }

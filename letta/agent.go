@@ -125,6 +125,7 @@ type CreateAgentRequest struct {
 	ContextWindowLimit     *int             `json:"context_window_limit"`
 	ToolRules              []any            `json:"tool_rules"`
 	Tools                  []string         `json:"tools"`
+	ToolIDs                []string         `json:"tool_ids"`
 	IncludeBaseTools       *bool            `json:"include_base_tools"`
 	ProjectID              *string          `json:"project_id"`
 	IdentityIDs            []string         `json:"identity_ids"`

@@ -49,6 +49,7 @@ func Check(entries []Entry) Report {
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkPassages()
+	c.checkTools()
 	c.checkOrphans()
 	return Report{Problems: c.problems, Keys: c.keys}
 }
@@ -77,6 +78,7 @@ type checker struct {
 	passages     map[string]*Passage // passage key -> passage
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
+	tools        toolKeys
 }
 
 func newChecker() *checker {
@@ -89,6 +91,7 @@ func newChecker() *checker {
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
+		tools:   newToolKeys(),
 		agentIx: agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
 }
@@ -140,6 +143,8 @@ func (c *checker) add(e Entry) {
 		c.blockAgents[[2]string{p[1], p[0]}] = true
 	case AgentTerms, Counts, Meta:
 		c.addAgentIndexes(f, e, p)
+	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
+		c.addTool(f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

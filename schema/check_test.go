@@ -58,6 +58,7 @@ func (r resolver) Resolve(handle string) (llm.Provider, string, error) { return 
 // populated returns the stored entries of a store in which the service
 // wrote every family: agents with blocks, a standalone block, messages in
 // the default conversation and in another, a tool call with its result,
+// a custom tool attached to an agent,
 // passages, an idempotent create, and a turn in progress.
 func populated(t *testing.T) []schema.Entry {
 	t.Helper()
@@ -78,6 +79,11 @@ func populated(t *testing.T) []schema.Entry {
 	b, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &blockLabel})
 	must(t, err)
 	_, err = svc.Agents.AttachBlock(ctx, a.ID, b.ID)
+	must(t, err)
+	src := "def f():\n    return 1\n"
+	tl, err := svc.Tools.Upsert(ctx, letta.ToolCreate{SourceCode: &src, JSONSchema: map[string]any{"name": "f", "parameters": map[string]any{"type": "object"}}})
+	must(t, err)
+	_, err = svc.Agents.AttachTool(ctx, a.ID, tl.ID)
 	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
@@ -206,6 +212,10 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		}, "is not one of agent agent-x's terms"},
 		{"term entry of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "is not one of agent"},
 		{"count off", edit(string(schema.AgentKey("")), func(r map[string]any) { r["hidden"] = true }), "agents are counted"},
+		{"tool without index entry", drop(schema.ToolIndex.Prefix), "has a record but no index entry"},
+		{"tool without name entry", drop(schema.ToolNames.Prefix), "has no name entry"},
+		{"name entry of no tool", drop(schema.Tools.Prefix), "which has no record"},
+		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

@@ -7,7 +7,7 @@ import (
 
 // DeleteAgent deletes every key of an agent but its actor state (which the
 // actor deletes with its commit, and its index entries, IndexAgent's):
-// attachments both ways, messages with their indexes, runs, conversations, passages, answered keys
+// block and tool attachments both ways, messages with their indexes, runs, conversations, passages, answered keys
 // and its turn in progress. Its blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
@@ -25,6 +25,7 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
 		{TurnKeysOf(a.ID), nil},
+		{AgentToolsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ToolAgentKey(LastPart(p.Key), a.ID)) }},
 	}
 	for _, s := range steps {
 		if err := deleteEach(txn, s.prefix, s.also); err != nil {

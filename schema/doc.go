@@ -36,6 +36,13 @@
 //   - Every answered otid or idempotency key names a run of its agent.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
+//   - Each custom tool record has exactly one index entry (by creation
+//     time) and one name entry, and each name and index entry names a tool
+//     record (with that name); tool attachments are symmetric and join an
+//     existing agent to an existing tool.
+//   - A deferred tool call (a custom tool, run after its step commits) has
+//     at most one result, and none only while it is its agent's latest
+//     message: the agent's next turn answers it first.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
 package schema

@@ -73,6 +73,20 @@ var (
 		"passage/<agent-id>/<seq, 16 hex>/<passage-id>", "a Passage record (JSON); seq is the insertion order, from 1 per agent"}
 	PassageIDs = &Family{"passage-id", "passageid/",
 		"passageid/<passage-id>", "the key of the passage"}
+
+	// Custom tools are shared between agents, like blocks: their records
+	// are plain keys written by a per-tool actor ("tools"), and an agent's
+	// actor writes its attachments.
+	Tools = &Family{"tool", "tool/",
+		"tool/<tool-id>", "a Tool record (JSON): a custom tool"}
+	ToolNames = &Family{"tool-name", "toolname/",
+		"toolname/<name>", "the id of the tool with that name: names are unique"}
+	ToolIndex = &Family{"tool-index", "index/tools/",
+		"index/tools/<created, 16 hex>/<tool-id>", "empty: every custom tool, by creation time"}
+	AgentTools = &Family{"agent-tool", "agent-tool/",
+		"agent-tool/<agent-id>/<tool-id>", "empty: the custom tool is attached to the agent"}
+	ToolAgents = &Family{"tool-agent", "tool-agent/",
+		"tool-agent/<tool-id>/<agent-id>", "empty: the reverse of an agent-tool attachment"}
 )
 
 // Families lists every family.
@@ -82,6 +96,7 @@ var Families = []*Family{
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Conversations, AgentConversations,
 	Passages, PassageIDs,
+	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 }
 
 // VersionKey is where a store records its layout version.

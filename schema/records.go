@@ -47,6 +47,13 @@ type Block struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
+// Tool is a stored custom tool: the API's shape plus its times.
+type Tool struct {
+	letta.Tool
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // Message roles as stored.
 const (
 	RoleUser      = "user"
@@ -94,6 +101,12 @@ type ToolCall struct {
 	// Client marks a call the client runs (a client tool): it waits for
 	// the client's result, sent back as an approval reply.
 	Client bool `json:"client,omitempty"`
+	// Deferred marks a call of a custom tool: it runs in the sandbox after
+	// its step commits, outside the agent's actor, and its result commits
+	// in a later invocation. A crash in between leaves it without a result
+	// until the agent's next turn answers it as interrupted: the call is
+	// never run twice.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // Run is a stored run: one turn of an agent.

@@ -64,7 +64,8 @@ type contextInputs struct {
 	agent    *schema.Agent
 	blocks   []*schema.Block
 	passages []*schema.Passage
-	total    uint64 // the agent's messages, in every conversation
+	custom   []*schema.Tool // attached custom tools
+	total    uint64         // the agent's messages, in every conversation
 	units    []historyUnit
 	scanned  int // messages of the conversation read into units
 }
@@ -94,6 +95,9 @@ func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 	if in.passages, err = memory.Passages(txn, agentID); err != nil {
 		return nil, err
 	}
+	if in.custom, err = schema.AgentCustomTools(txn, agentID); err != nil {
+		return nil, err
+	}
 	if in.total, err = schema.LastSeq(txn, agentID); err != nil {
 		return nil, err
 	}
@@ -104,7 +108,7 @@ func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 // fit chooses the history that fits and compiles the request.
 func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, error) {
 	a := in.agent
-	tools := tool.Schemas(a, r.client)
+	tools := tool.Schemas(tool.Offered(a, in.custom), r.client)
 	toolTokens := 0
 	for _, t := range tools {
 		toolTokens += perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -57,6 +58,8 @@ type Config struct {
 	// RetryBackoff is the first pause before re-asking a model after a
 	// transient error; it doubles per retry. 0 means DefaultLLMRetryBackoff.
 	RetryBackoff time.Duration
+	// Tools runs calls of custom tools; nil answers each with an error.
+	Tools tool.Runner
 }
 
 // Manager runs turns: it serialises them per agent and keeps recent ones

@@ -106,16 +106,30 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err
 	}
-	for _, m := range res.Messages {
+	r.emitCommitted(answer.asstID, res.Messages)
+	if len(res.Deferred) == 0 {
+		return &res, nil
+	}
+	done, err := r.runDeferred(answer.asstID, res.Deferred, payload.ModelStop, payload.LastStep)
+	if err != nil {
+		return nil, err
+	}
+	r.emitCommitted(answer.asstID, done.Messages)
+	return done, nil
+}
+
+// emitCommitted emits a step's committed messages, but for the parts of
+// the assistant message already sent as deltas.
+func (r *turnRun) emitCommitted(asstID string, ms []*schema.Message) {
+	for _, m := range ms {
 		for _, lm := range message.Render(m) {
 			b := lm.Base()
-			if b.ID == answer.asstID && b.Otid != nil && r.streamed[*b.Otid] == b.MessageType {
+			if b.ID == asstID && b.Otid != nil && r.streamed[*b.Otid] == b.MessageType {
 				continue // already sent as deltas
 			}
 			r.turn.emit(lm, false)
 		}
 	}
-	return &res, nil
 }
 
 // answer is one model response, with the request that got it and the ids

@@ -35,6 +35,18 @@ type stepResult struct {
 	// StopReason is why the turn stops after this step; empty to go on.
 	StopReason string     `json:"stop_reason,omitempty"`
 	Run        schema.Run `json:"run"`
+	// Deferred are the step's calls of custom tools, committed without
+	// results: the loop runs them and commits their results with
+	// OpResults, which decides whether the turn stops.
+	Deferred []DeferredCall `json:"deferred,omitempty"`
+}
+
+// DeferredCall is a committed call of a custom tool, with the tool as it
+// was when called and the id its result takes.
+type DeferredCall struct {
+	Call     schema.ToolCall `json:"call"`
+	ResultID string          `json:"result_id"`
+	Tool     schema.Tool     `json:"tool"`
 }
 
 // Step commits one model response of a run in progress: the assistant
@@ -57,39 +69,61 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if len(asst.ToolCalls) > len(p.ResultIDs) {
 		return nil, fmt.Errorf("step of run %s: %d tool calls but %d result ids", run.ID, len(asst.ToolCalls), len(p.ResultIDs))
 	}
-	if err := schema.AppendMessage(txn, &asst); err != nil {
-		return nil, err
-	}
-	out, err := runTools(call, a, &asst, p.ResultIDs)
+	custom, err := schema.AgentCustomTools(txn, a.ID)
 	if err != nil {
 		return nil, err
 	}
-	stop := stopAfter(a, &asst, out, p)
-	run.LastSeq = out[len(out)-1].Seq
+	tools := tool.Offered(a, custom)
+	var deferred []DeferredCall
+	for i := range asst.ToolCalls {
+		tc := &asst.ToolCalls[i]
+		if t := tool.Find(tools, tc.Name); !tc.Client && t != nil && t.Deferred() {
+			tc.Deferred = true
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom})
+		}
+	}
+	if err := schema.AppendMessage(txn, &asst); err != nil {
+		return nil, err
+	}
+	out, err := runTools(call, a, tools, &asst, p.ResultIDs)
+	if err != nil {
+		return nil, err
+	}
+	stop := ""
+	if len(deferred) == 0 {
+		stop = stopAfter(a, &asst, out, p.ModelStop, p.LastStep)
+	}
 	run.Usage.PromptTokens += p.Usage.PromptTokens
 	run.Usage.CompletionTokens += p.Usage.CompletionTokens
 	run.Usage.Steps++
 	run.Usage.ContextTokens = p.Usage.ContextTokens
-	if stop != "" {
-		err = finishRun(call, a, run, stop, "")
-	} else {
-		err = schema.PutRun(txn, run)
-	}
-	if err != nil {
+	if err := closeStep(call, a, run, out, stop); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run})
+	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred})
+}
+
+// closeStep records the step's last message in its run, and closes the
+// run if the turn stops here.
+func closeStep(call *actor.Call, a *schema.Agent, run *schema.Run, out []*schema.Message, stop string) error {
+	if len(out) > 0 {
+		run.LastSeq = max(run.LastSeq, out[len(out)-1].Seq)
+	}
+	if stop != "" {
+		return finishRun(call, a, run, stop, "")
+	}
+	return schema.PutRun(call.Txn, run)
 }
 
 // runTools runs the calls of asst that the server runs and stores their
 // results after it; it returns asst and the results.
-func runTools(call *actor.Call, a *schema.Agent, asst *schema.Message, resultIDs []string) ([]*schema.Message, error) {
+func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schema.Message, resultIDs []string) ([]*schema.Message, error) {
 	out := []*schema.Message{asst}
 	next := asst.Seq + 1
-	env := &tool.Env{Txn: call.Txn, Agent: a, Now: call.Now}
+	env := &tool.Env{Txn: call.Txn, Agent: a, Tools: tools, Now: call.Now}
 	for i, tc := range asst.ToolCalls {
-		if tc.Client {
-			continue // the client runs it and sends its result
+		if tc.Client || tc.Deferred {
+			continue // the client runs it and sends its result, or the sandbox runs it after the commit
 		}
 		env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }
 		text, ok, err := tool.Run(env, tc)
@@ -111,7 +145,7 @@ func runTools(call *actor.Call, a *schema.Agent, asst *schema.Message, resultIDs
 }
 
 // stopAfter is why the turn stops after a step, or "" to go on.
-func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Message, p StepPayload) string {
+func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Message, modelStop string, lastStep bool) string {
 	sentMessage := false
 	for _, m := range committed[1:] {
 		sentMessage = sentMessage || m.ToolName == message.SendMessageTool && m.ToolStatus == "success"
@@ -123,11 +157,11 @@ func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Messag
 	switch {
 	case clientCalls:
 		return letta.StopRequiresApproval
-	case p.ModelStop == "max_tokens" && len(asst.ToolCalls) == 0:
+	case modelStop == "max_tokens" && len(asst.ToolCalls) == 0:
 		return letta.StopMaxTokensExceeded
 	case len(asst.ToolCalls) == 0, sentMessage && prompt.IsMemGPT(a.AgentType):
 		return letta.StopEndTurn
-	case p.LastStep:
+	case lastStep:
 		return letta.StopMaxSteps
 	}
 	return ""

@@ -1,7 +1,8 @@
-// Package tool is what an agent can call: the registry of tools, each one
-// row (its name, Letta's tool type, its description, the JSON Schema of its
-// arguments and the function that runs it with typed arguments), and the
-// choice of tools an agent is offered.
+// Package tool is what an agent can call: the registry of built-in tools,
+// each one row (its name, Letta's tool type, its description, the JSON
+// Schema of its arguments and the function that runs it with typed
+// arguments), the custom tools (Python source, run by a Runner in a
+// sandbox), and the choice of tools an agent is offered.
 //
 // Guarantees:
 //   - A tool runs inside the turn step's transaction (Env.Txn): its effects
@@ -13,7 +14,12 @@
 //   - Whatever a model sends, a call ends in a result: bad arguments, an
 //     unknown tool or a refused edit is an error result the model can read
 //     (ok false), never a failed step. Only a storage fault fails the step.
-//   - Results are at most MaxResultChars characters.
+//   - Results are at most MaxResultChars characters (a custom tool's, its
+//     return_char_limit).
+//   - A custom tool never runs in a transaction: its call is Deferred, run
+//     after the step commits and answered by a later commit (see package
+//     loop), so a crash while it runs leaves a call the next turn answers
+//     as interrupted, never one run twice.
 package tool
 
 import (
@@ -42,8 +48,27 @@ type Tool struct {
 	Parameters  json.RawMessage // JSON Schema of the arguments object
 	// run runs the tool with the call's arguments (a JSON object). An
 	// error made by Errorf is reported to the model; any other error is a
-	// fault that fails the step.
+	// fault that fails the step. nil for a custom tool.
 	run func(env *Env, args map[string]json.RawMessage) (string, error)
+	// Custom is the stored custom tool this is; nil for a built-in one.
+	Custom *schema.Tool
+}
+
+// Deferred reports whether calls of the tool run outside the step's
+// transaction (in the sandbox).
+func (t *Tool) Deferred() bool { return t.Custom != nil }
+
+// FromCustom is the tool a stored custom tool offers.
+func FromCustom(c *schema.Tool) *Tool {
+	desc := ""
+	if c.Description != nil {
+		desc = *c.Description
+	}
+	params, err := json.Marshal(c.JSONSchema["parameters"])
+	if err != nil || string(params) == "null" {
+		params = []byte(`{"type":"object","properties":{}}`)
+	}
+	return &Tool{Name: c.Name, Type: c.ToolType, Description: desc, Parameters: params, Custom: c}
 }
 
 // Env is what a tool acts on: the agent, in the transaction of the step
@@ -51,6 +76,8 @@ type Tool struct {
 type Env struct {
 	Txn   kv.Txn
 	Agent *schema.Agent
+	// Tools are the tools the agent is offered (Offered).
+	Tools []*Tool
 	Now   time.Time
 	// NewID names what the tool creates; it is derived from the call, so a
 	// retried step names the same things.
@@ -70,7 +97,7 @@ func Errorf(format string, args ...any) error {
 // Run runs a call of one of the agent's tools. It returns the result and
 // whether the tool succeeded; err is a fault that must fail the step.
 func Run(env *Env, call schema.ToolCall) (result string, ok bool, err error) {
-	t := offered(env.Agent, call.Name)
+	t := Find(env.Tools, call.Name)
 	if t == nil {
 		return fmt.Sprintf("Error: there is no tool named %q. Use one of the tools you were given.", call.Name), false, nil
 	}
@@ -79,6 +106,9 @@ func Run(env *Env, call schema.ToolCall) (result string, ok bool, err error) {
 		if err := json.Unmarshal([]byte(call.Arguments), &args); err != nil {
 			return fmt.Sprintf("Error: the arguments of %s are not a JSON object: %v", call.Name, err), false, nil
 		}
+	}
+	if t.Deferred() {
+		return "", false, fmt.Errorf("tool %s is a custom tool: it runs in the sandbox, not in a step", t.Name)
 	}
 	result, err = t.run(env, args)
 	var ce *callError
@@ -139,21 +169,32 @@ func AgentTools(a *schema.Agent) []*Tool {
 	return out
 }
 
-// offered returns the agent's tool called name, or nil.
-func offered(a *schema.Agent, name string) *Tool {
-	for _, t := range AgentTools(a) {
-		if t.Name == name {
-			return t
+// Offered are the tools an agent is offered: its built-in tools
+// (AgentTools), then the custom tools attached to it.
+func Offered(a *schema.Agent, custom []*schema.Tool) []*Tool {
+	out := AgentTools(a)
+	for _, c := range custom {
+		if Find(out, c.Name) == nil {
+			out = append(out, FromCustom(c))
 		}
 	}
-	return nil
+	return out
+}
+
+// Find returns the tool called name among tools, or nil.
+func Find(tools []*Tool, name string) *Tool {
+	i := slices.IndexFunc(tools, func(t *Tool) bool { return t.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return tools[i]
 }
 
 // Schemas lists the tools offered to the model: the agent's and the
 // request's client tools, which take precedence on a name clash.
-func Schemas(a *schema.Agent, client []letta.ClientTool) []llm.Tool {
+func Schemas(tools []*Tool, client []letta.ClientTool) []llm.Tool {
 	var out []llm.Tool
-	for _, t := range AgentTools(a) {
+	for _, t := range tools {
 		if !slices.ContainsFunc(client, func(c letta.ClientTool) bool { return c.Name == t.Name }) {
 			out = append(out, llm.Tool{Name: t.Name, Description: t.Description, Parameters: t.Parameters})
 		}
@@ -174,6 +215,9 @@ func Schemas(a *schema.Agent, client []letta.ClientTool) []llm.Tool {
 
 // Letta renders the tool as the API lists it.
 func (t *Tool) Letta() letta.Tool {
+	if t.Custom != nil {
+		return t.Custom.Tool
+	}
 	var params map[string]any
 	if err := json.Unmarshal(t.Parameters, &params); err != nil {
 		// Built-in schemas are constants, checked when the row is made.

@@ -57,7 +57,8 @@ func TestDecodeArgs(t *testing.T) {
 // Spec: whatever the model sends, Run answers with a result; only a fault
 // of storage fails the step.
 func TestRunAlwaysAnswers(t *testing.T) {
-	env := &Env{Agent: &schema.Agent{AgentType: "memgpt_agent"}}
+	a := &schema.Agent{AgentType: "memgpt_agent"}
+	env := &Env{Agent: a, Tools: AgentTools(a)}
 	cases := []struct {
 		call schema.ToolCall
 		want string
@@ -78,7 +79,8 @@ func TestRunAlwaysAnswers(t *testing.T) {
 }
 
 // Spec: each agent type is offered its base tools, include_base_tools
-// false offers none, and named built-in tools are added once.
+// false offers none, and named built-in tools are added once (a name that
+// is not built in is not offered: creation refuses it).
 func TestAgentTools(t *testing.T) {
 	names := func(a *schema.Agent) string {
 		var out []string
@@ -94,7 +96,7 @@ func TestAgentTools(t *testing.T) {
 	}{
 		{&schema.Agent{AgentType: "letta_v1_agent"}, "conversation_search,memory_insert,memory_replace,archival_memory_insert,archival_memory_search"},
 		{&schema.Agent{AgentType: "memgpt_agent"}, "send_message,conversation_search,core_memory_append,core_memory_replace,archival_memory_insert,archival_memory_search"},
-		{&schema.Agent{AgentType: "react_agent", ToolNames: []string{"send_message", "web_search"}}, "send_message"},
+		{&schema.Agent{AgentType: "react_agent", ToolNames: []string{"send_message", "web_search", "no_such_tool"}}, "send_message,web_search"},
 		{&schema.Agent{AgentType: "letta_v1_agent", IncludeBaseTools: &no, ToolNames: []string{"memory_insert", "memory_insert"}}, "memory_insert"},
 	}
 	for _, c := range cases {
@@ -124,4 +126,18 @@ func TestDefineRejectsBadSchema(t *testing.T) {
 		}
 	}()
 	define("bad", "custom", "", `[]`, func(*Env, struct{}) (string, error) { return "", nil })
+}
+
+// Spec: the web tools letta-code asks for are offered, and a call of one
+// answers the model with an error saying it is unavailable.
+func TestWebToolsAnswerUnavailable(t *testing.T) {
+	no := false
+	a := &schema.Agent{AgentType: "letta_v1_agent", IncludeBaseTools: &no, ToolNames: []string{"web_search", "fetch_webpage"}}
+	env := &Env{Agent: a, Tools: AgentTools(a)}
+	for _, call := range []schema.ToolCall{{Name: "web_search", Arguments: `{"query":"q"}`}, {Name: "fetch_webpage", Arguments: `{"url":"http://x"}`}} {
+		got, ok, err := Run(env, call)
+		if err != nil || ok || !strings.Contains(got, call.Name+" is not available on this Kelpie server") {
+			t.Errorf("%s = %q, %v, %v", call.Name, got, ok, err)
+		}
+	}
 }
