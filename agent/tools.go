@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"regexp"
@@ -82,7 +83,12 @@ func (s *Tools) derive(ctx context.Context, source string) (map[string]any, erro
 	if s.c.tools == nil {
 		return nil, &letta.Error{Kind: letta.KindUnavailable, Message: "this server cannot derive a tool's JSON schema from Python source (no tool runner is configured): send json_schema with the tool"}
 	}
-	return s.c.tools.Derive(ctx, source)
+	js, err := s.c.tools.Derive(ctx, source)
+	var de *tool.DeriveError
+	if errors.As(err, &de) {
+		return nil, letta.Invalidf("%s", de.Error())
+	}
+	return js, err
 }
 
 func checkToolCreate(req letta.ToolCreate) error {

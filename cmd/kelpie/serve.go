@@ -25,6 +25,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/llm/providers"
+	"github.com/kelpie/kelpie/sandbox"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -48,6 +49,8 @@ type serveConfig struct {
 	minFreeSpace   string
 	memoryLimit    string
 	acceptLoss     bool
+	toolsNetwork   bool
+	unsafeTools    bool
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -114,6 +117,12 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	// start, not a setting to leave on.
 	fs.BoolVar(&c.acceptLoss, "accept-data-loss", false,
 		"start even though storage lost acknowledged writes (a truncated or missing WAL file), after logging what is missing; without it such a store refuses to start")
+	fs.BoolVar(&c.toolsNetwork, "tools-network", bad.bool("KELPIE_TOOLS_NETWORK", false),
+		"give custom tools the host's network; by default they run with none (env KELPIE_TOOLS_NETWORK)")
+	// No environment variable: running tool code unisolated is a decision
+	// for one start.
+	fs.BoolVar(&c.unsafeTools, "unsafe-tools-no-sandbox", false,
+		"run custom tools without bubblewrap when it is missing (limits still apply, isolation does not); without it such a server refuses to run them")
 	return errors.Join(bad...)
 }
 
@@ -182,11 +191,19 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	} else if n > 0 {
 		log.Info("data upgraded to the current layout", "version", schema.Version, "agents_indexed", n)
 	}
+	tools, err := sandbox.New(sandbox.Config{Unsafe: c.unsafeTools, Network: c.toolsNetwork})
+	switch {
+	case err != nil:
+		log.Warn("custom tools: "+err.Error(), "flag", "--unsafe-tools-no-sandbox")
+	case !tools.Isolated():
+		log.Warn("custom tools run WITHOUT a sandbox (--unsafe-tools-no-sandbox): their code can read and change anything this server can")
+	}
 	svc, err := agent.New(agent.Config{
 		Store:        store,
 		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          providers.FromEnv(os.Getenv),
+		Tools:        tools,
 		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations},
 	})
 	if err != nil {
@@ -347,4 +364,16 @@ func (e *envErrors) duration(name string, def time.Duration) time.Duration {
 		*e = append(*e, fmt.Errorf("%s=%q is not a duration such as 10m", name, v))
 	}
 	return d
+}
+
+func (e *envErrors) bool(name string, def bool) bool {
+	v := env(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		*e = append(*e, fmt.Errorf("%s=%q is not true or false", name, v))
+	}
+	return b
 }

@@ -29,7 +29,7 @@ var layers = [][]string{
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
 	{"agent/tool"},
-	{"agent/loop"},
+	{"agent/loop", "sandbox"},
 	{"agent"},
 	{"api"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
@@ -42,6 +42,7 @@ var layers = [][]string{
 var chosenInCmd = map[string][]string{
 	"kv/pebble":     {"github.com/cockroachdb/pebble"},
 	"llm/providers": {"github.com/openai/", "github.com/anthropics/"},
+	"sandbox":       {}, // runs processes: never in the simulation
 }
 
 // testSupport packages serve tests (and cmd's benchmarks) only; no
@@ -145,8 +146,9 @@ func importProblems(p pkg) []string {
 // wallClockAllowed are the packages that may read the wall clock directly:
 // clock itself; the simulator's driver, whose runtime clock the wasm host
 // simulates; the model providers, clients of real networks that never run
-// in the simulation; host-side programs; and test support.
-var wallClockAllowed = append([]string{"clock", "sim", "llm/providers", "cmd/kelpie", "sim/wasmhost"}, testSupport...)
+// in the simulation; the tool sandbox, whose wall-clock limit is a real
+// process's; host-side programs; and test support.
+var wallClockAllowed = append([]string{"clock", "sim", "llm/providers", "sandbox", "cmd/kelpie", "sim/wasmhost"}, testSupport...)
 
 // Spec: nothing reads the wall clock but package clock, so the simulation
 // can replace time everywhere.
