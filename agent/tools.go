@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -645,7 +646,7 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 	}
 	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data})
 	res := &ToolExecutionResult{Status: "success", FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
-		Stdout: lines(out.Stdout), Stderr: lines(out.Stderr)}
+		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}
 	if !out.OK {
 		res.Status = "error"
 	}
@@ -659,14 +660,6 @@ func nonNilMap(m map[string]any) map[string]any {
 	return m
 }
 
-// lines renders captured output as Letta does: a list of its lines.
-func lines(s string) []string {
-	if s == "" {
-		return []string{}
-	}
-	return strings.SplitAfter(strings.TrimSuffix(s, "\n"), "\n")
-}
-
 // renderToolReturn renders the outcome of a run from source as Letta answers it.
 func renderToolReturn(now time.Time, name string, out tool.Outcome) *letta.ToolReturnMessage {
 	status := "success"
@@ -675,7 +668,7 @@ func renderToolReturn(now time.Time, name string, out tool.Outcome) *letta.ToolR
 	}
 	m := &letta.ToolReturnMessage{
 		MessageBase: letta.MessageBase{ID: "null", Date: letta.MessageDate{Time: now.UTC()}, Name: &name, MessageType: letta.TypeToolReturn},
-		ToolReturn:  out.Result, Status: status, ToolCallID: "null", Stdout: lines(out.Stdout), Stderr: lines(out.Stderr),
+		ToolReturn:  out.Result, Status: status, ToolCallID: "null", Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr),
 	}
 	m.ToolReturns = []letta.ToolReturn{{Type: "tool", ToolReturn: m.ToolReturn, Status: status, ToolCallID: "null", Stdout: m.Stdout, Stderr: m.Stderr}}
 	return m

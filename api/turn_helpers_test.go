@@ -93,8 +93,9 @@ func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(
 var testNow = time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 
 // newTurnServer serves a service whose "openai" provider is p (none when
-// p is nil), with a fixed clock and seeded ids.
-func newTurnServer(t testing.TB, p llm.Provider, opts Options) (*client, *agent.Service) {
+// p is nil), with a fixed clock and seeded ids; more sets the rest of its
+// configuration.
+func newTurnServer(t testing.TB, p llm.Provider, opts Options, more ...func(*agent.Config)) (*client, *agent.Service) {
 	t.Helper()
 	cfg := agent.Config{
 		Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini",
@@ -103,6 +104,9 @@ func newTurnServer(t testing.TB, p llm.Provider, opts Options) (*client, *agent.
 	}
 	if p != nil {
 		cfg.LLM = resolver{p}
+	}
+	for _, f := range more {
+		f(&cfg)
 	}
 	svc, err := agent.New(cfg)
 	if err != nil {

@@ -81,13 +81,16 @@ type Message struct {
 	ToolCallID     string     `json:"tool_call_id,omitempty"`
 	ToolName       string     `json:"tool_name,omitempty"`
 	ToolStatus     string     `json:"tool_status,omitempty"` // success or error
-	Otid           string     `json:"otid,omitempty"`
-	Name           *string    `json:"name,omitempty"`
-	SenderID       *string    `json:"sender_id,omitempty"`
-	RunID          string     `json:"run_id,omitempty"`
-	StepID         string     `json:"step_id,omitempty"`
-	ConversationID string     `json:"conversation_id,omitempty"`
-	CreatedAt      time.Time  `json:"created_at"`
+	// Stdout and Stderr are what a custom tool printed (the start of it).
+	Stdout         string    `json:"stdout,omitempty"`
+	Stderr         string    `json:"stderr,omitempty"`
+	Otid           string    `json:"otid,omitempty"`
+	Name           *string   `json:"name,omitempty"`
+	SenderID       *string   `json:"sender_id,omitempty"`
+	RunID          string    `json:"run_id,omitempty"`
+	StepID         string    `json:"step_id,omitempty"`
+	ConversationID string    `json:"conversation_id,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
 	// Input marks a message the client sent: part of its turn but not of
 	// the turn's response.
 	Input bool `json:"input,omitempty"`

@@ -3,6 +3,7 @@ package loop
 import (
 	"encoding/json"
 	"slices"
+	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/tool"
@@ -36,7 +37,13 @@ type DeferredResult struct {
 	ResultID string `json:"result_id"`
 	Text     string `json:"text"`
 	Status   string `json:"status"` // success or error
+	Stdout   string `json:"stdout,omitempty"`
+	Stderr   string `json:"stderr,omitempty"`
 }
+
+// MaxStoredOutputBytes bounds what a tool printed, per stream, as stored
+// with its result: the start of it is kept.
+const MaxStoredOutputBytes = 8 << 10
 
 // Results appends the results of deferred calls after their step's
 // messages, then closes the run if the turn stops there.
@@ -66,6 +73,7 @@ func Results(call *actor.Call, a *schema.Agent, p ResultsPayload) ([]byte, error
 			return nil, letta.Conflictf("tool call %s of message %s is not waiting for its result", r.CallID, asst.ID)
 		}
 		m := toolResult(asst, asst.ToolCalls[i], r.ResultID, r.Text, r.Status, call.Now)
+		m.Stdout, m.Stderr = r.Stdout, r.Stderr
 		m.Seq = step[len(step)-1].Seq + 1
 		if err := schema.AppendMessage(txn, m); err != nil {
 			return nil, err
@@ -111,7 +119,8 @@ func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop str
 		}
 		p.Results = append(p.Results, DeferredResult{
 			CallID: d.Call.ID, ResultID: d.ResultID, Status: status,
-			Text: tool.Truncate(out.Result, d.Tool.ReturnCharLimit),
+			Text:   tool.Truncate(out.Result, d.Tool.ReturnCharLimit),
+			Stdout: clipBytes(out.Stdout, MaxStoredOutputBytes), Stderr: clipBytes(out.Stderr, MaxStoredOutputBytes),
 		})
 	}
 	var res stepResult
@@ -143,4 +152,15 @@ func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 		return tool.Failed("the turn was cancelled while %s ran; its outcome is unknown", d.Call.Name)
 	}
 	return out
+}
+
+// clipBytes cuts s to at most n bytes, at a character boundary.
+func clipBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

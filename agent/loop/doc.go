@@ -11,6 +11,12 @@
 //     tool call has its result and a memory that matches it; the agent's
 //     next turn closes a run left open and answers any call left without a
 //     result.
+//   - A custom tool runs outside the actor, after the step that calls it
+//     has committed (the call is Deferred), and its result commits in one
+//     more invocation (OpResults): at most once. If the server stops while
+//     it runs, the call stays without a result and the agent's next turn
+//     answers it with an error saying its outcome is unknown; it is never
+//     run again. Other writes to the agent do not wait for the tool.
 //   - Turns of one agent run one at a time (a per-agent turn lock); reads,
 //     and other mutations of the agent, never wait for the model.
 //   - A message repeated with the same otid or Idempotency-Key gets the

@@ -80,10 +80,11 @@ func Render(m *schema.Message) []letta.Message {
 		if status == "" {
 			status = "success"
 		}
+		stdout, stderr := Lines(m.Stdout), Lines(m.Stderr)
 		return []letta.Message{&letta.ToolReturnMessage{
 			MessageBase: base(m, letta.TypeToolReturn, SlotText),
-			ToolReturn:  m.Text, Status: status, ToolCallID: m.ToolCallID,
-			ToolReturns: []letta.ToolReturn{{Type: "tool", ToolReturn: m.Text, Status: status, ToolCallID: m.ToolCallID}},
+			ToolReturn:  m.Text, Status: status, ToolCallID: m.ToolCallID, Stdout: stdout, Stderr: stderr,
+			ToolReturns: []letta.ToolReturn{{Type: "tool", ToolReturn: m.Text, Status: status, ToolCallID: m.ToolCallID, Stdout: stdout, Stderr: stderr}},
 		}}
 	}
 	var out []letta.Message
@@ -160,4 +161,13 @@ func SearchText(m *schema.Message) string {
 		}
 	}
 	return text
+}
+
+// Lines renders what a tool printed as Letta's tool returns carry it: a
+// list holding the text; nil when it printed nothing.
+func Lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
 }
