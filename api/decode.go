@@ -280,7 +280,7 @@ var agentRelationships = []string{
 }
 
 // include validates the include list and reports whether it asks for
-// blocks.
+// blocks or tools, the relationships Kelpie loads (together).
 func (q *query) include() (blocks bool) {
 	for i, v := range q.list("include") {
 		if !slices.Contains(agentRelationships, v) {
@@ -289,7 +289,7 @@ func (q *query) include() (blocks bool) {
 			q.errs = append(q.errs, pyErr{typ: "literal_error", loc: pyTuple{"query", "include", i},
 				msg: "Input should be " + expected, input: v, ctx: pyDict{{"expected", expected}}})
 		}
-		if v == "agent.blocks" {
+		if v == "agent.blocks" || v == "agent.tools" {
 			blocks = true
 		}
 	}
