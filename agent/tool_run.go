@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// RunSource runs Python source once, as POST /v1/tools/run does: nothing
+// is stored. The function called is name, or the one the schema names.
+func (s *Tools) RunSource(ctx context.Context, req letta.ToolRunFromSource) (*letta.ToolReturnMessage, error) {
+	if err := checkToolCreate(letta.ToolCreate{SourceCode: req.SourceCode, SourceType: req.SourceType}); err != nil {
+		return nil, err
+	}
+	if s.c.tools == nil {
+		return nil, errNoRunner
+	}
+	name := ""
+	switch {
+	case req.Name != nil:
+		name = *req.Name
+	case req.JSONSchema != nil:
+		name, _ = req.JSONSchema["name"].(string)
+	default:
+		js, err := s.derive(ctx, *req.SourceCode)
+		if err != nil {
+			return nil, err
+		}
+		name, _ = js["name"].(string)
+	}
+	args, err := schema.Encode(nonNilMap(req.Args))
+	if err != nil {
+		return nil, err
+	}
+	out := s.c.tools.Run(ctx, tool.Job{Source: *req.SourceCode, Name: name, Args: args, Env: req.EnvVars})
+	return renderToolReturn(s.c.clock.Now(), name, out), nil
+}
+
+// errNoRunner answers a run on a server without a tool runner.
+var errNoRunner = &letta.Error{Kind: letta.KindUnavailable, Message: "custom tools cannot run on this server: it was started without a tool sandbox"}
+
+// ToolExecutionResult is what running an agent's tool answers (Letta's
+// ToolExecutionResult).
+type ToolExecutionResult struct {
+	Status     string   `json:"status"`
+	FuncReturn any      `json:"func_return"`
+	AgentState any      `json:"agent_state"`
+	Stdout     []string `json:"stdout"`
+	Stderr     []string `json:"stderr"`
+}
+
+// RunForAgent runs one of an agent's custom tools by name, outside any
+// turn: nothing is stored.
+func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[string]any) (*ToolExecutionResult, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	var found *tool.Tool
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		a, err := schema.GetAgent(txn, agentID)
+		if err != nil {
+			return err
+		}
+		tools, err := offeredTools(txn, a)
+		found = tool.Find(tools, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if found == nil {
+		return nil, letta.NotFoundf("Tool '%s' not found or not attached to agent '%s'", letta.Clip(name), agentID)
+	}
+	if !found.Deferred() {
+		return nil, letta.Invalidf("tool %s is built in: it runs in an agent's turn, not on its own", name)
+	}
+	if s.c.tools == nil {
+		return nil, errNoRunner
+	}
+	data, err := schema.Encode(nonNilMap(args))
+	if err != nil {
+		return nil, err
+	}
+	source := ""
+	if found.Custom.SourceCode != nil {
+		source = *found.Custom.SourceCode
+	}
+	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data})
+	res := &ToolExecutionResult{Status: "success", FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
+		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}
+	if !out.OK {
+		res.Status = "error"
+	}
+	return res, nil
+}
+
+func nonNilMap(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+// renderToolReturn renders the outcome of a run from source as Letta answers it.
+func renderToolReturn(now time.Time, name string, out tool.Outcome) *letta.ToolReturnMessage {
+	status := "success"
+	if !out.OK {
+		status = "error"
+	}
+	m := &letta.ToolReturnMessage{
+		MessageBase: letta.MessageBase{ID: "null", Date: letta.MessageDate{Time: now.UTC()}, Name: &name, MessageType: letta.TypeToolReturn},
+		ToolReturn:  out.Result, Status: status, ToolCallID: "null", Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr),
+	}
+	m.ToolReturns = []letta.ToolReturn{{Type: "tool", ToolReturn: m.ToolReturn, Status: status, ToolCallID: "null", Stdout: m.Stdout, Stderr: m.Stderr}}
+	return m
+}
