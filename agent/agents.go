@@ -13,6 +13,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -198,6 +199,9 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
 		return err
 	}
+	if _, err := tool.ParseRules(req.ToolRules); err != nil {
+		return err
+	}
 	rest := req
 	rest.MemoryBlocks = nil // stored apart, each under its own limits
 	return checkRecordSize(rest)
@@ -211,6 +215,11 @@ func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 	}
 	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
 		return err
+	}
+	if req.ToolRules != nil {
+		if _, err := tool.ParseRules(*req.ToolRules); err != nil {
+			return err
+		}
 	}
 	return checkRecordSize(req)
 }

@@ -180,4 +180,3 @@ func deleteToolOp(call *actor.Call) ([]byte, error) {
 	}
 	return nil, schema.DeleteTool(call.Txn, t)
 }
-

@@ -390,4 +390,3 @@ func agentToolsJSON(txn kv.Txn, a *schema.Agent) ([]any, error) {
 	}
 	return out, err
 }
-

@@ -62,11 +62,21 @@ func (s *server) listAgents(_ http.ResponseWriter, r *http.Request) (any, error)
 	q := newQuery(r)
 	f := agentFilter(q)
 	page := q.page(letta.Desc)
-	f.WithBlocks = agentBlocksWanted(r, q.include())
+	blocks, tools := q.include()
+	f.WithBlocks = agentBlocksWanted(r, blocks)
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	return s.svc.Agents.List(r.Context(), f, page)
+	agents, err := s.svc.Agents.List(r.Context(), f, page)
+	if err != nil || !tools || f.WithBlocks {
+		return agents, err
+	}
+	for _, st := range agents {
+		if err := s.fillTools(r, st); err != nil {
+			return nil, err
+		}
+	}
+	return agents, nil
 }
 
 func (s *server) countAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -84,7 +94,8 @@ func (s *server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	q := newQuery(r)
-	withBlocks := agentBlocksWanted(r, q.include())
+	blocks, tools := q.include()
+	withBlocks := agentBlocksWanted(r, blocks)
 	if err := q.err(); err != nil {
 		return nil, err
 	}
@@ -92,7 +103,21 @@ func (s *server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
 	if agent.KindOf(err) == letta.KindNotFound {
 		return nil, errorf(http.StatusNotFound, "Agent with ID %s not found", id)
 	}
+	if err == nil && tools && !withBlocks {
+		err = s.fillTools(r, st)
+	}
 	return st, err
+}
+
+// fillTools gives an agent read without its relationships (as the 1.x
+// SDK asks) its tools, for include=agent.tools.
+func (s *server) fillTools(r *http.Request, st *letta.AgentState) error {
+	tools, err := s.svc.Tools.ForAgent(r.Context(), st.ID, letta.Page{Order: letta.Asc, Limit: agent.MaxListLimit})
+	st.Tools = make([]any, len(tools))
+	for i, t := range tools {
+		st.Tools[i] = t
+	}
+	return err
 }
 
 func (s *server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error) {

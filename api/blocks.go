@@ -80,7 +80,7 @@ func (s *server) listBlockAgents(_ http.ResponseWriter, r *http.Request) (any, e
 	q := newQuery(r)
 	page := q.page(letta.Desc)
 	// Letta never loads relationships here unless asked with include.
-	withBlocks := q.include()
+	withBlocks, _ := q.include()
 	if err := q.err(); err != nil {
 		return nil, err
 	}

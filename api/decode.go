@@ -280,8 +280,8 @@ var agentRelationships = []string{
 }
 
 // include validates the include list and reports whether it asks for
-// blocks or tools, the relationships Kelpie loads (together).
-func (q *query) include() (blocks bool) {
+// blocks, and for tools.
+func (q *query) include() (blocks, tools bool) {
 	for i, v := range q.list("include") {
 		if !slices.Contains(agentRelationships, v) {
 			expected := "'" + strings.Join(agentRelationships[:len(agentRelationships)-1], "', '") +
@@ -289,11 +289,10 @@ func (q *query) include() (blocks bool) {
 			q.errs = append(q.errs, pyErr{typ: "literal_error", loc: pyTuple{"query", "include", i},
 				msg: "Input should be " + expected, input: v, ctx: pyDict{{"expected", expected}}})
 		}
-		if v == "agent.blocks" || v == "agent.tools" {
-			blocks = true
-		}
+		blocks = blocks || v == "agent.blocks"
+		tools = tools || v == "agent.tools"
 	}
-	return blocks
+	return blocks, tools
 }
 
 // err is the 422 for everything wrong so far, or nil.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,4 +162,45 @@ func TestRunToolRoutes(t *testing.T) {
 	c.expect(404, "POST", "/v1/agents/"+a.ID+"/tools/nope/run", `{}`)
 	c.expect(404, "POST", "/v1/agents/"+a.ID+"/tools/double/walk", `{}`)
 	c.expect(400, "POST", "/v1/tools", sourceBody("def f(x):\n    \"\"\"F.\n\n    Args:\n        x: X.\n    \"\"\"\n", ""))
+}
+
+// Spec: an agent's tool rules steer its turns: run_first forces the
+// first call, max_count_per_step withdraws a tool once used up, and an
+// exit_loop tool ends the turn with stop reason tool_rule; a repeated rule
+// is refused.
+func TestToolRulesInTurn(t *testing.T) {
+	p := &scripted{}
+	var reqs []llm.Request
+	record := func(next func(context.Context, llm.Request, func(llm.Delta)) (*llm.Response, error)) func(context.Context, llm.Request, func(llm.Delta)) (*llm.Response, error) {
+		return func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
+			reqs = append(reqs, req)
+			return next(ctx, req, d)
+		}
+	}
+	p.add(record(toolCallReply("call_1", "conversation_search", `{"query":"tea"}`)),
+		record(toolCallReply("call_2", "archival_memory_insert", `{"content":"likes tea"}`)),
+		record(textReply("should not be asked")))
+	c, _ := newTurnServer(t, p, Options{})
+	c.expect(400, "POST", "/v1/agents", `{"tool_rules":[{"tool_name":"a","type":"exit_loop"},{"tool_name":"a","type":"exit_loop"}]}`)
+	a := c.createAgent(`{"tool_rules":[{"tool_name":"conversation_search","type":"run_first"},
+		{"tool_name":"conversation_search","type":"max_count_per_step","max_count_limit":1},
+		{"tool_name":"archival_memory_insert","type":"exit_loop"}]}`)
+	var resp turnResponse
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"remember tea"}]}`, &resp)
+	if resp.StopReason.StopReason != letta.StopToolRule || len(reqs) != 2 {
+		t.Fatalf("stop %q after %d model requests, want tool_rule after 2", resp.StopReason.StopReason, len(reqs))
+	}
+	offered := func(req llm.Request) []string {
+		var out []string
+		for _, tl := range req.Tools {
+			out = append(out, tl.Name)
+		}
+		return out
+	}
+	if got := offered(reqs[0]); len(got) != 1 || got[0] != "conversation_search" || reqs[0].ToolChoice != "conversation_search" {
+		t.Errorf("first step offered %v forcing %q", got, reqs[0].ToolChoice)
+	}
+	if got := offered(reqs[1]); slices.Contains(got, "conversation_search") || !slices.Contains(got, "archival_memory_insert") || reqs[1].ToolChoice != "" {
+		t.Errorf("second step offered %v forcing %q", got, reqs[1].ToolChoice)
+	}
 }

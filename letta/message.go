@@ -123,6 +123,7 @@ const (
 	StopMaxTokensExceeded  = "max_tokens_exceeded"
 	StopCancelled          = "cancelled"
 	StopRequiresApproval   = "requires_approval"
+	StopToolRule           = "tool_rule" // a terminal (exit_loop) tool was called
 	StopContextOverflow    = "context_window_overflow_in_system_prompt"
 )
 

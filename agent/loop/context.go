@@ -108,7 +108,8 @@ func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 // fit chooses the history that fits and compiles the request.
 func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, error) {
 	a := in.agent
-	tools := tool.Schemas(tool.Offered(a, in.custom), r.client)
+	allowed, force := tool.Allowed(tool.StoredRules(a.ToolRules), r.called, tool.Offered(a, in.custom))
+	tools := tool.Schemas(allowed, r.client)
 	toolTokens := 0
 	for _, t := range tools {
 		toolTokens += perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
@@ -138,7 +139,7 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 	meta.DroppedMessages = in.scanned - included
 	system = prompt.Compile(a, in.blocks, meta)
 
-	req := llm.Request{Model: r.model, Tools: tools, MaxTokens: reserve}
+	req := llm.Request{Model: r.model, Tools: tools, MaxTokens: reserve, ToolChoice: force}
 	req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Content: system})
 	for _, msgs := range slices.Backward(chosen) {
 		req.Messages = append(req.Messages, msgs...)

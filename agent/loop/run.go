@@ -28,6 +28,9 @@ type turnRun struct {
 	// streamed maps the otid of each message part sent as token deltas to
 	// its message type, so that the committed part is not sent again.
 	streamed map[string]string
+	// called are the tools the turn has called, in order: what the
+	// agent's tool rules allow next depends on them.
+	called []string
 }
 
 // commitCtx is the context of the turn's commits: a turn that is
@@ -107,6 +110,9 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		return nil, err
 	}
 	r.emitCommitted(answer.asstID, res.Messages)
+	for _, tc := range msg.ToolCalls {
+		r.called = append(r.called, tc.Name)
+	}
 	if len(res.Deferred) == 0 {
 		return &res, nil
 	}

@@ -154,9 +154,16 @@ func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Messag
 	for _, tc := range asst.ToolCalls {
 		clientCalls = clientCalls || tc.Client
 	}
+	terminal := false
+	rules := tool.StoredRules(a.ToolRules)
+	for _, tc := range asst.ToolCalls {
+		terminal = terminal || tool.Terminal(rules, tc.Name)
+	}
 	switch {
 	case clientCalls:
 		return letta.StopRequiresApproval
+	case terminal:
+		return letta.StopToolRule
 	case modelStop == "max_tokens" && len(asst.ToolCalls) == 0:
 		return letta.StopMaxTokensExceeded
 	case len(asst.ToolCalls) == 0, sentMessage && prompt.IsMemGPT(a.AgentType):
@@ -194,7 +201,7 @@ func End(call *actor.Call, a *schema.Agent, p EndPayload) ([]byte, error) {
 // runStatusFor is the status of a run that stopped for reason.
 func runStatusFor(reason string) string {
 	switch reason {
-	case letta.StopEndTurn, letta.StopMaxSteps, letta.StopRequiresApproval, letta.StopMaxTokensExceeded:
+	case letta.StopEndTurn, letta.StopMaxSteps, letta.StopRequiresApproval, letta.StopMaxTokensExceeded, letta.StopToolRule:
 		return letta.RunCompleted
 	case letta.StopCancelled:
 		return letta.RunCancelled

@@ -1,0 +1,114 @@
+package tool
+
+import (
+	"encoding/json"
+	"slices"
+
+	"github.com/kelpie/kelpie/letta"
+)
+
+// Rule is one of an agent's tool rules, as Letta states them.
+type Rule struct {
+	ToolName      string `json:"tool_name"`
+	Type          string `json:"type"`
+	MaxCountLimit int    `json:"max_count_limit,omitempty"`
+}
+
+// The rule types Kelpie enforces. Letta's others (constrain_child_tools,
+// parent_last_tool, conditional, continue_loop, required_before_exit,
+// requires_approval) are accepted and stored but not enforced yet.
+const (
+	RuleRunFirst   = "run_first"          // the turn's first call must be to this tool
+	RuleExitLoop   = "exit_loop"          // calling this tool ends the turn (stop reason tool_rule)
+	RuleMaxPerStep = "max_count_per_step" // at most max_count_limit calls of it in one turn
+)
+
+// ruleTypes are Letta's ToolRuleType values.
+var ruleTypes = []string{
+	RuleRunFirst, RuleExitLoop, RuleMaxPerStep, "continue_loop", "conditional",
+	"constrain_child_tools", "parent_last_tool", "required_before_exit", "requires_approval",
+}
+
+// ParseRules reads an agent's tool rules, refusing a malformed one, an
+// unknown type, and a rule given twice.
+func ParseRules(raw []any) ([]Rule, error) {
+	out := make([]Rule, 0, len(raw))
+	for i, r := range raw {
+		data, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		var rule Rule
+		if err := json.Unmarshal(data, &rule); err != nil {
+			return nil, letta.Invalidf("tool_rules[%d] is not a tool rule: %v", i, err)
+		}
+		switch {
+		case rule.ToolName == "":
+			return nil, letta.Invalidf("tool_rules[%d] has no tool_name", i)
+		case !slices.Contains(ruleTypes, rule.Type):
+			return nil, letta.Invalidf("tool_rules[%d]: type %q is not one of Letta's tool rule types", i, letta.Clip(rule.Type))
+		case rule.Type == RuleMaxPerStep && rule.MaxCountLimit < 1:
+			return nil, letta.Invalidf("tool_rules[%d]: max_count_limit must be at least 1", i)
+		case slices.ContainsFunc(out, func(o Rule) bool { return o.ToolName == rule.ToolName && o.Type == rule.Type }):
+			return nil, letta.Invalidf("tool_rules[%d] repeats the %s rule for tool %q", i, rule.Type, letta.Clip(rule.ToolName))
+		}
+		out = append(out, rule)
+	}
+	return out, nil
+}
+
+// Allowed narrows the tools offered for the next step of a turn that has
+// called the tools in called, as Letta's rule solver does: before the
+// first call only the run_first tools; then every tool but those that
+// reached their max_count_per_step. force names the one tool the model
+// must call ("" for none).
+func Allowed(rules []Rule, called []string, tools []*Tool) (allowed []*Tool, force string) {
+	var first []string
+	for _, r := range rules {
+		if r.Type == RuleRunFirst {
+			first = append(first, r.ToolName)
+		}
+	}
+	for _, t := range tools {
+		switch {
+		case len(called) == 0 && len(first) > 0 && !slices.Contains(first, t.Name):
+			continue
+		case exhausted(rules, called, t.Name):
+			continue
+		}
+		allowed = append(allowed, t)
+	}
+	if len(called) == 0 && len(first) == 1 && Find(allowed, first[0]) != nil {
+		force = first[0]
+	}
+	return allowed, force
+}
+
+func exhausted(rules []Rule, called []string, name string) bool {
+	n := 0
+	for _, c := range called {
+		if c == name {
+			n++
+		}
+	}
+	return slices.ContainsFunc(rules, func(r Rule) bool {
+		return r.Type == RuleMaxPerStep && r.ToolName == name && n >= r.MaxCountLimit
+	})
+}
+
+// Terminal reports whether calling name ends the turn.
+func Terminal(rules []Rule, name string) bool {
+	return slices.ContainsFunc(rules, func(r Rule) bool { return r.Type == RuleExitLoop && r.ToolName == name })
+}
+
+// StoredRules reads an agent's stored rules: those stored before rules
+// were checked may not parse, and are skipped rather than failing turns.
+func StoredRules(raw []any) []Rule {
+	var out []Rule
+	for _, r := range raw {
+		if rules, err := ParseRules([]any{r}); err == nil {
+			out = append(out, rules...)
+		}
+	}
+	return out
+}
