@@ -55,6 +55,7 @@ const (
 	opDeletePassage      = "delete_passage"
 	opAttachTool         = "attach_tool"
 	opDetachTool         = "detach_tool"
+	opSetToolApproval    = "set_tool_approval"
 )
 
 var agentCreate = op(createAgent)
@@ -70,6 +71,7 @@ var agentOps = map[string]operation{
 	opDeletePassage:      op(deletePassage),
 	opAttachTool:         op(attachTool),
 	opDetachTool:         op(detachTool),
+	opSetToolApproval:    op(setToolApproval),
 	loop.OpResults:       turnOp(loop.Results),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),

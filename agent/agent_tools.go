@@ -42,13 +42,8 @@ func (s *Agents) toolAttachment(ctx context.Context, op, agentID, toolID string)
 func attachTool(_ *core, call *actor.Call, a *schema.Agent, toolID string) ([]byte, error) {
 	if b := builtinByID(toolID); b != nil {
 		addBuiltin(a, b.Name)
-	} else {
-		if _, err := schema.GetTool(call.Txn, toolID); err != nil {
-			return nil, err
-		}
-		if err := schema.AttachTool(call.Txn, a.ID, toolID); err != nil {
-			return nil, err
-		}
+	} else if err := attachCustom(call.Txn, a, toolID); err != nil {
+		return nil, err
 	}
 	a.UpdatedAt = call.Now
 	call.SetState(a)
@@ -100,7 +95,7 @@ func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) error {
 			unknown = append(unknown, n)
 			continue
 		}
-		if err := schema.AttachTool(txn, a.ID, id); err != nil {
+		if err := attachCustom(txn, a, id); err != nil {
 			return err
 		}
 	}
@@ -112,7 +107,7 @@ func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) error {
 			addBuiltin(a, b.Name)
 			continue
 		}
-		_, err := schema.GetTool(txn, id)
+		err := attachCustom(txn, a, id)
 		if letta.KindOf(err) == letta.KindNotFound {
 			unknown = append(unknown, id)
 			continue
@@ -120,12 +115,53 @@ func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) error {
 		if err != nil {
 			return err
 		}
-		if err := schema.AttachTool(txn, a.ID, id); err != nil {
-			return err
-		}
 	}
 	if len(unknown) > 0 {
 		return letta.Invalidf("Unknown tools: %s. Each must name a built-in tool or a tool created with POST /v1/tools.", strings.Join(unknown, ", "))
 	}
 	return nil
+}
+
+// attachCustom attaches an existing custom tool to agent a; a tool that
+// requires approval by default gives the agent a requires_approval rule
+// for it, as Letta does.
+func attachCustom(txn kv.Txn, a *schema.Agent, toolID string) error {
+	t, err := schema.GetTool(txn, toolID)
+	if err != nil {
+		return err
+	}
+	if t.DefaultRequiresApproval != nil && *t.DefaultRequiresApproval {
+		a.ToolRules = tool.SetApproval(a.ToolRules, t.Name, true)
+	}
+	return schema.AttachTool(txn, a.ID, toolID)
+}
+
+// SetToolApproval turns the agent's approval requirement for a tool on or
+// off (its requires_approval rule) and returns the agent as committed.
+func (s *Agents) SetToolApproval(ctx context.Context, agentID, toolName string, on bool) (*letta.AgentState, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	if err := letta.CheckChars("tool_name", toolName, letta.MaxToolNameChars); err != nil {
+		return nil, err
+	}
+	var st letta.AgentState
+	err := s.c.invoke(ctx, schema.AgentActor(agentID), opSetToolApproval, toolApproval{toolName, on}, &st)
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// toolApproval is the payload of opSetToolApproval.
+type toolApproval struct {
+	Tool string `json:"tool"`
+	On   bool   `json:"on"`
+}
+
+func setToolApproval(_ *core, call *actor.Call, a *schema.Agent, p toolApproval) ([]byte, error) {
+	a.ToolRules = tool.SetApproval(a.ToolRules, p.Tool, p.On)
+	a.UpdatedAt = call.Now
+	call.SetState(a)
+	return renderCommitted(call.Txn, a)
 }

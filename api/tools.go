@@ -139,10 +139,13 @@ func (s *server) listAgentTools(_ http.ResponseWriter, r *http.Request) (any, er
 	return s.svc.Tools.ForAgent(r.Context(), id, page)
 }
 
-// attachOrDetachTool serves PATCH /v1/agents/{agent_id}/tools/attach/{tool_id}
-// and .../detach/{tool_id}.
-func (s *server) attachOrDetachTool(_ http.ResponseWriter, r *http.Request) (any, error) {
+// attachOrDetachTool serves PATCH /v1/agents/{agent_id}/tools/attach/{tool_id},
+// .../detach/{tool_id} and .../approval/{tool_name}.
+func (s *server) attachOrDetachTool(w http.ResponseWriter, r *http.Request) (any, error) {
 	verb := r.PathValue("verb")
+	if verb == "approval" {
+		return s.setToolApproval(w, r)
+	}
 	if verb != "attach" && verb != "detach" {
 		return nil, errorf(http.StatusNotFound, "Not Found")
 	}
@@ -154,6 +157,36 @@ func (s *server) attachOrDetachTool(_ http.ResponseWriter, r *http.Request) (any
 		return s.svc.Agents.AttachTool(r.Context(), ids["agent_id"], ids["tool_id"])
 	}
 	return s.svc.Agents.DetachTool(r.Context(), ids["agent_id"], ids["tool_id"])
+}
+
+// setToolApproval serves PATCH /v1/agents/{agent_id}/tools/approval/{tool_name}
+// (the name is in the tool_id slot; see routes), with requires_approval
+// in the body or, as Letta still accepts, the query.
+func (s *server) setToolApproval(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathAgentID(r)
+	if err != nil {
+		return nil, err
+	}
+	var body struct {
+		RequiresApproval *bool `json:"requires_approval"`
+	}
+	if r.ContentLength != 0 {
+		if err := s.decodeBody(w, r, &body); err != nil {
+			return nil, err
+		}
+	}
+	q := newQuery(r)
+	if body.RequiresApproval == nil && q.has("requires_approval") {
+		on := q.boolean("requires_approval")
+		body.RequiresApproval = &on
+	}
+	if err := q.err(); err != nil {
+		return nil, err
+	}
+	if body.RequiresApproval == nil {
+		return nil, errorf(http.StatusUnprocessableEntity, "requires_approval must be provided either in request body or as query parameter")
+	}
+	return s.svc.Agents.SetToolApproval(r.Context(), id, r.PathValue("tool_id"), *body.RequiresApproval)
 }
 
 // runAgentTool serves POST /v1/agents/{agent_id}/tools/{tool_name}/run

@@ -204,3 +204,63 @@ func TestToolRulesInTurn(t *testing.T) {
 		t.Errorf("second step offered %v forcing %q", got, reqs[1].ToolChoice)
 	}
 }
+
+// Spec: a tool that requires approval (the per-agent toggle, or a
+// custom tool's default_requires_approval) stops the turn with an
+// approval request; a denial answers the model with an error and runs
+// nothing; an approval runs the tool (a custom one in the sandbox) and
+// the turn goes on with its result.
+func TestToolApproval(t *testing.T) {
+	p := &scripted{}
+	p.add(toolCallReply("call_a", "archival_memory_insert", `{"content":"likes tea"}`), replyAfterToolResult,
+		toolCallReply("call_b", "archival_memory_insert", `{"content":"likes tea"}`), replyAfterToolResult,
+		toolCallReply("call_c", "double", `{"x": 4}`), replyAfterToolResult)
+	c, _ := newTurnServer(t, p, Options{}, withSandbox(t))
+	a := c.createAgent(`{}`)
+	var st letta.AgentState
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/tools/approval/archival_memory_insert", `{"requires_approval":true}`, &st)
+	if raw, _ := json.Marshal(st.ToolRules); !strings.Contains(string(raw), `"tool_name":"archival_memory_insert","type":"requires_approval"`) {
+		t.Fatalf("tool rules %s", raw)
+	}
+	send := func(body string) string {
+		var resp turnResponse
+		c.ok("POST", "/v1/agents/"+a.ID+"/messages", body, &resp)
+		return resp.StopReason.StopReason + " " + string(resp.Messages)
+	}
+	approval := func(id string, approve bool) string {
+		return fmt.Sprintf(`{"messages":[{"type":"approval","approvals":[{"type":"approval","tool_call_id":%q,"approve":%v,"reason":"not now"}]}]}`, id, approve)
+	}
+	passages := func() int {
+		var ps []any
+		c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory", "", &ps)
+		return len(ps)
+	}
+	if got := send(`{"messages":[{"role":"user","content":"remember tea"}]}`); !strings.HasPrefix(got, "requires_approval ") || !strings.Contains(got, `"message_type":"approval_request_message"`) {
+		t.Fatalf("call needing approval: %s", got)
+	}
+	if got := send(approval("call_a", false)); !strings.Contains(got, "the tool said: Error: the user denied this tool call. Reason: not now") || passages() != 0 {
+		t.Errorf("denied: %s; %d passages", got, passages())
+	}
+	send(`{"messages":[{"role":"user","content":"please remember tea"}]}`)
+	if got := send(approval("call_b", true)); !strings.Contains(got, "the tool said: Saved to archival memory.") || passages() != 1 {
+		t.Errorf("approved: %s; %d passages", got, passages())
+	}
+
+	// A custom tool that requires approval by default.
+	tl := c.createTool(sourceBody(doubleSource, `"default_requires_approval":true`))
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/tools/attach/"+tl.ID, "", &st)
+	if raw, _ := json.Marshal(st.ToolRules); !strings.Contains(string(raw), `"tool_name":"double","type":"requires_approval"`) {
+		t.Fatalf("attach did not add the approval rule: %s", raw)
+	}
+	if got := send(`{"messages":[{"role":"user","content":"double 4"}]}`); !strings.HasPrefix(got, "requires_approval ") {
+		t.Fatalf("custom call needing approval: %s", got)
+	}
+	if got := send(approval("call_c", true)); !strings.HasPrefix(got, "end_turn ") || !strings.Contains(got, `"tool_return":"8"`) || !strings.Contains(got, "the tool said: 8") {
+		t.Errorf("approved custom tool: %s", got)
+	}
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/tools/approval/double?requires_approval=false", "", &st)
+	if raw, _ := json.Marshal(st.ToolRules); strings.Contains(string(raw), `"tool_name":"double"`) {
+		t.Errorf("toggle off left %s", raw)
+	}
+	c.expect(422, "PATCH", "/v1/agents/"+a.ID+"/tools/approval/double", "")
+}

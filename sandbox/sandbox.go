@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -278,7 +279,10 @@ func (s *Sandbox) exec(ctx context.Context, script string, input []byte, env map
 	var copied sync.WaitGroup
 	copied.Go(func() { io.Copy(p.result, resultR) })
 
-	kill := func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	kill := func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		killUser(cmd)
+	}
 	timer := time.NewTimer(wall)
 	defer timer.Stop()
 	done := make(chan error, 1)
@@ -323,6 +327,58 @@ func (s *Sandbox) exec(ctx context.Context, script string, input []byte, env map
 		p.signal = syscall.Signal(p.exitCode - 128) // bubblewrap passes a child's death by signal on so
 	}
 	return p, nil
+}
+
+// killUser kills every process of the call's own user id, if it has one
+// (a root server's calls do): whatever left the process group (a new
+// session, a process bubblewrap had not yet tied to its life) is found
+// by its user.
+func killUser(cmd *exec.Cmd) {
+	cred := cmd.SysProcAttr.Credential
+	if cred == nil {
+		return
+	}
+	for range maxKillRounds { // a fork bomb may fork while it is killed
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		found := false
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || ownerOf(pid) != int(cred.Uid) {
+				continue
+			}
+			found = true
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		if !found {
+			return
+		}
+	}
+}
+
+// maxKillRounds bounds killUser's sweeps of /proc.
+const maxKillRounds = 20
+
+// ownerOf returns the real user id of live process pid, or -1 (also for
+// a zombie: dead already, waiting for a parent that may be the host's
+// init to reap it).
+func ownerOf(pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil || strings.Contains(string(data), "\nState:\tZ") {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
+				if uid, err := strconv.Atoi(f[0]); err == nil {
+					return uid
+				}
+			}
+		}
+	}
+	return -1
 }
 
 // command builds the process: python running script, inside bubblewrap

@@ -165,3 +165,31 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Spec: when a call ends, nothing it started lives on, not even a process
+// that left its session (under a root server, which gives each call a
+// user id of its own).
+func TestRunLeavesNoProcess(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("calls have user ids of their own only under root")
+	}
+	const base = 3_000_000
+	s := newSandbox(t, sandbox.Config{UIDBase: base, Concurrency: 1})
+	out := run(t, s, "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n    os._exit(0)\nreturn 'parent done'", nil)
+	if !out.OK || out.Result != "parent done" {
+		t.Fatalf("got %+v", out)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(data), fmt.Sprintf("\nUid:\t%d\t", base)) && !strings.Contains(string(data), "\nState:\tZ") {
+			t.Errorf("process %s of the call lives on:\n%s", e.Name(), clip(string(data)))
+		}
+	}
+}

@@ -83,7 +83,7 @@ func (c *checker) checkToolResults(agentID string, msgs map[uint64]*Message) {
 				if tc.Deferred && a == 0 && next > n {
 					continue // running, or cut off: the next turn answers it
 				}
-				if !tc.Client && a != 1 {
+				if !tc.Waiting() && a != 1 {
 					c.report(agentID, "tool call %s of assistant message %s (message %d of agent %s) has %d results after it: a step was committed in pieces", tc.ID, m.ID, seq, agentID, a)
 				}
 			}

@@ -110,7 +110,15 @@ type ToolCall struct {
 	// until the agent's next turn answers it as interrupted: the call is
 	// never run twice.
 	Deferred bool `json:"deferred,omitempty"`
+	// Approval marks a call of a server tool that needs the user's
+	// approval first (a requires_approval rule): the turn stops for it, and
+	// an approval reply runs it (then it is Deferred if custom) or refuses it.
+	Approval bool `json:"approval,omitempty"`
 }
+
+// Waiting reports whether a call without a result waits for the client
+// (its result, or its approval) rather than for the server.
+func (tc ToolCall) Waiting() bool { return (tc.Client || tc.Approval) && !tc.Deferred }
 
 // Run is a stored run: one turn of an agent.
 type Run struct {

@@ -74,6 +74,10 @@ func Results(call *actor.Call, a *schema.Agent, p ResultsPayload) ([]byte, error
 		}
 		m := toolResult(asst, asst.ToolCalls[i], r.ResultID, r.Text, r.Status, call.Now)
 		m.Stdout, m.Stderr = r.Stdout, r.Stderr
+		if asst.RunID != run.ID {
+			// An approved call of an earlier turn: its result is this turn's.
+			m.RunID, m.ConversationID, m.StepID = run.ID, run.ConversationID, ""
+		}
 		m.Seq = step[len(step)-1].Seq + 1
 		if err := schema.AppendMessage(txn, m); err != nil {
 			return nil, err

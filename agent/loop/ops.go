@@ -8,6 +8,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -43,6 +44,10 @@ type beginResult struct {
 	// Appended are the results of the approval reply (the inputs are not
 	// part of the response).
 	Appended []*schema.Message `json:"appended"`
+	// Approved are the approved calls of custom tools, now deferred: the
+	// turn runs them first, as calls of assistant message AssistantID.
+	Approved    []DeferredCall `json:"approved,omitempty"`
+	AssistantID string         `json:"assistant_id,omitempty"`
 }
 
 type duplicateRun struct {
@@ -97,7 +102,11 @@ func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 	if err := b.recordRun(); err != nil {
 		return nil, err
 	}
-	return schema.Encode(beginResult{Run: *b.run, Appended: b.appended})
+	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved}
+	if len(b.approved) > 0 {
+		res.AssistantID = b.asst.ID
+	}
+	return schema.Encode(res)
 }
 
 // beginning is a Begin in progress.
@@ -110,6 +119,7 @@ type beginning struct {
 	pending  []schema.ToolCall // its calls waiting for the client
 	run      *schema.Run
 	appended []*schema.Message
+	approved []DeferredCall
 }
 
 // append stores m as the agent's next message.
@@ -137,7 +147,7 @@ func (b *beginning) repair() error {
 	}
 	b.asst = asst
 	for _, tc := range missing {
-		if tc.Client {
+		if tc.Waiting() {
 			b.pending = append(b.pending, tc)
 			continue
 		}
@@ -176,11 +186,17 @@ func (b *beginning) answerApprovals() error {
 			a, ok = *all, true
 			a.ResultID = letta.DerivedID("message", "approval", all.ResultID, tc.ID)
 		}
-		text, status := approvalResult(tc, a, ok)
 		id := a.ResultID
 		if id == "" {
 			id = letta.DerivedID("message", "unanswered", b.run.ID, tc.ID)
 		}
+		if ok && tc.Approval && a.ToolReturn == nil && a.Approve != nil && *a.Approve {
+			if err := b.runApproved(tc, id); err != nil {
+				return err
+			}
+			continue
+		}
+		text, status := approvalResult(tc, a, ok)
 		m := toolResult(b.asst, tc, id, text, status, b.call.Now)
 		m.RunID, m.ConversationID, m.StepID = b.run.ID, b.p.ConversationID, ""
 		if err := b.append(m); err != nil {
@@ -188,6 +204,41 @@ func (b *beginning) answerApprovals() error {
 		}
 		b.appended = append(b.appended, m)
 	}
+	return nil
+}
+
+// runApproved runs an approved call of a server tool: a built-in one now,
+// in this transaction (its result is appended), a custom one after this
+// commit (it becomes Deferred and the turn runs it first).
+func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
+	txn := b.call.Txn
+	custom, err := schema.AgentCustomTools(txn, b.agent.ID)
+	if err != nil {
+		return err
+	}
+	tools := tool.Offered(b.agent, custom)
+	if t := tool.Find(tools, tc.Name); t != nil && t.Deferred() {
+		i := slices.IndexFunc(b.asst.ToolCalls, func(c schema.ToolCall) bool { return c.ID == tc.ID })
+		b.asst.ToolCalls[i].Deferred = true
+		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: *t.Custom})
+		return schema.AppendMessage(txn, b.asst) // rewritten in place: the call is now running
+	}
+	env := &tool.Env{Txn: txn, Agent: b.agent, Tools: tools, Now: b.call.Now,
+		NewID: func(prefix string) string { return letta.DerivedID(prefix, b.asst.ID, tc.ID) }}
+	text, ok, err := tool.Run(env, tc)
+	if err != nil {
+		return fmt.Errorf("tool %s: %w", tc.Name, err)
+	}
+	status := "success"
+	if !ok {
+		status = "error"
+	}
+	m := toolResult(b.asst, tc, resultID, text, status, b.call.Now)
+	m.RunID, m.ConversationID, m.StepID = b.run.ID, b.p.ConversationID, ""
+	if err := b.append(m); err != nil {
+		return err
+	}
+	b.appended = append(b.appended, m)
 	return nil
 }
 

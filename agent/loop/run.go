@@ -31,6 +31,10 @@ type turnRun struct {
 	// called are the tools the turn has called, in order: what the
 	// agent's tool rules allow next depends on them.
 	called []string
+	// approved are calls of custom tools the turn's approval reply
+	// approved (of assistant message approvedFor): it runs them first.
+	approved    []DeferredCall
+	approvedFor string
 }
 
 // commitCtx is the context of the turn's commits: a turn that is
@@ -38,6 +42,16 @@ type turnRun struct {
 func (r *turnRun) commitCtx() context.Context { return context.WithoutCancel(r.ctx) }
 
 func (r *turnRun) run() Result {
+	if len(r.approved) > 0 {
+		res, err := r.runDeferred(r.approvedFor, r.approved, "", false)
+		if err != nil {
+			return r.end(letta.StopError, err.Error())
+		}
+		r.emitCommitted("", res.Messages)
+		if res.StopReason != "" {
+			return Result{StopReason: res.StopReason, Usage: usageStatistics(r.usage)}
+		}
+	}
 	for step := 1; ; step++ {
 		if r.ctx.Err() != nil {
 			return r.end(letta.StopCancelled, "")

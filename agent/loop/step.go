@@ -3,6 +3,7 @@ package loop
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/message"
@@ -75,9 +76,15 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	}
 	tools := tool.Offered(a, custom)
 	var deferred []DeferredCall
+	rules := tool.StoredRules(a.ToolRules)
 	for i := range asst.ToolCalls {
 		tc := &asst.ToolCalls[i]
-		if t := tool.Find(tools, tc.Name); !tc.Client && t != nil && t.Deferred() {
+		t := tool.Find(tools, tc.Name)
+		if !tc.Client && t != nil && tool.NeedsApproval(rules, tc.Name) {
+			tc.Approval = true
+			continue
+		}
+		if !tc.Client && t != nil && t.Deferred() {
 			tc.Deferred = true
 			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom})
 		}
@@ -122,8 +129,8 @@ func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schem
 	next := asst.Seq + 1
 	env := &tool.Env{Txn: call.Txn, Agent: a, Tools: tools, Now: call.Now}
 	for i, tc := range asst.ToolCalls {
-		if tc.Client || tc.Deferred {
-			continue // the client runs it and sends its result, or the sandbox runs it after the commit
+		if tc.Client || tc.Deferred || tc.Approval {
+			continue // the client runs it, the sandbox runs it after the commit, or it waits for approval
 		}
 		env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }
 		text, ok, err := tool.Run(env, tc)
@@ -150,9 +157,10 @@ func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Messag
 	for _, m := range committed[1:] {
 		sentMessage = sentMessage || m.ToolName == message.SendMessageTool && m.ToolStatus == "success"
 	}
-	clientCalls := false
+	clientCalls := false // calls still waiting for the client
 	for _, tc := range asst.ToolCalls {
-		clientCalls = clientCalls || tc.Client
+		answered := slices.ContainsFunc(committed[1:], func(m *schema.Message) bool { return m.ToolCallID == tc.ID })
+		clientCalls = clientCalls || tc.Waiting() && !answered
 	}
 	terminal := false
 	rules := tool.StoredRules(a.ToolRules)

@@ -107,7 +107,7 @@ func Render(m *schema.Message) []letta.Message {
 func renderToolCall(m *schema.Message, tc schema.ToolCall, slot int) letta.Message {
 	call := letta.ToolCall{Name: tc.Name, Arguments: tc.Arguments, ToolCallID: tc.ID}
 	switch {
-	case tc.Client:
+	case tc.Client || tc.Approval:
 		return &letta.ApprovalRequestMessage{MessageBase: base(m, letta.TypeApprovalRequest, slot), ToolCall: call, ToolCalls: []letta.ToolCall{call}}
 	case tc.Name == SendMessageTool:
 		// Letta shows the send_message tool's message as what the agent

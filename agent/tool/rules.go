@@ -15,18 +15,19 @@ type Rule struct {
 }
 
 // The rule types Kelpie enforces. Letta's others (constrain_child_tools,
-// parent_last_tool, conditional, continue_loop, required_before_exit,
-// requires_approval) are accepted and stored but not enforced yet.
+// parent_last_tool, conditional, continue_loop and
+// required_before_exit) are accepted and stored but not enforced yet.
 const (
 	RuleRunFirst   = "run_first"          // the turn's first call must be to this tool
 	RuleExitLoop   = "exit_loop"          // calling this tool ends the turn (stop reason tool_rule)
 	RuleMaxPerStep = "max_count_per_step" // at most max_count_limit calls of it in one turn
+	RuleApproval   = "requires_approval"  // a call waits for the user's approval
 )
 
 // ruleTypes are Letta's ToolRuleType values.
 var ruleTypes = []string{
-	RuleRunFirst, RuleExitLoop, RuleMaxPerStep, "continue_loop", "conditional",
-	"constrain_child_tools", "parent_last_tool", "required_before_exit", "requires_approval",
+	RuleRunFirst, RuleExitLoop, RuleMaxPerStep, RuleApproval, "continue_loop", "conditional",
+	"constrain_child_tools", "parent_last_tool", "required_before_exit",
 }
 
 // ParseRules reads an agent's tool rules, refusing a malformed one, an
@@ -97,8 +98,27 @@ func exhausted(rules []Rule, called []string, name string) bool {
 }
 
 // Terminal reports whether calling name ends the turn.
-func Terminal(rules []Rule, name string) bool {
-	return slices.ContainsFunc(rules, func(r Rule) bool { return r.Type == RuleExitLoop && r.ToolName == name })
+func Terminal(rules []Rule, name string) bool { return has(rules, RuleExitLoop, name) }
+
+// NeedsApproval reports whether a call of name waits for the user's
+// approval.
+func NeedsApproval(rules []Rule, name string) bool { return has(rules, RuleApproval, name) }
+
+func has(rules []Rule, typ, name string) bool {
+	return slices.ContainsFunc(rules, func(r Rule) bool { return r.Type == typ && r.ToolName == name })
+}
+
+// SetApproval adds (on) or removes (off) the requires_approval rule of
+// name among an agent's stored rules, as Letta's approval toggle does.
+func SetApproval(raw []any, name string, on bool) []any {
+	out := slices.DeleteFunc(slices.Clone(raw), func(r any) bool {
+		m, ok := r.(map[string]any)
+		return ok && m["type"] == RuleApproval && m["tool_name"] == name
+	})
+	if on {
+		out = append(out, map[string]any{"tool_name": name, "type": RuleApproval, "prompt_template": nil})
+	}
+	return out
 }
 
 // StoredRules reads an agent's stored rules: those stored before rules
