@@ -202,6 +202,9 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 	if _, err := tool.ParseRules(req.ToolRules); err != nil {
 		return err
 	}
+	if err := checkToolEnv(req.ToolExecEnvironmentVariables, req.Secrets); err != nil {
+		return err
+	}
 	rest := req
 	rest.MemoryBlocks = nil // stored apart, each under its own limits
 	return checkRecordSize(rest)
@@ -220,6 +223,9 @@ func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 		if _, err := tool.ParseRules(*req.ToolRules); err != nil {
 			return err
 		}
+	}
+	if err := checkToolEnv(deref(req.ToolExecEnvironmentVariables), deref(req.Secrets)); err != nil {
+		return err
 	}
 	return checkRecordSize(req)
 }
@@ -389,7 +395,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
-		IncludeBaseTools: req.IncludeBaseTools,
+		IncludeBaseTools: req.IncludeBaseTools, ToolEnv: toolEnv(req.ToolExecEnvironmentVariables, req.Secrets),
 	}
 	if req.AgentType != nil {
 		a.AgentType = *req.AgentType
@@ -451,6 +457,9 @@ func applyAgentUpdate(a *schema.Agent, req letta.UpdateAgentRequest) error {
 	setPtr(&a.EnableSleeptime, req.EnableSleeptime)
 	setPtr(&a.LastStopReason, req.LastStopReason)
 	setPtr(&a.Hidden, req.Hidden)
+	if req.ToolExecEnvironmentVariables != nil || req.Secrets != nil {
+		a.ToolEnv = toolEnv(deref(req.ToolExecEnvironmentVariables), deref(req.Secrets))
+	}
 	if req.Tags != nil {
 		a.Tags = nonNil(*req.Tags)
 	}
@@ -539,7 +548,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
 		Description: a.Description, Metadata: a.Metadata,
 		Memory: letta.Memory{AgentType: a.AgentType, Blocks: bs, FileBlocks: []any{}},
 		Blocks: bs, Tools: []any{}, Sources: []any{}, Tags: nonNil(a.Tags),
-		ToolExecEnvironmentVariables: []any{}, Secrets: []any{}, ProjectID: a.ProjectID,
+		ToolExecEnvironmentVariables: toolEnvJSON(a), Secrets: toolEnvJSON(a), ProjectID: a.ProjectID,
 		IdentityIDs: nonNil(a.IdentityIDs), Identities: []any{},
 		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime,
 		LastStopReason: a.LastStopReason, Timezone: a.Timezone,

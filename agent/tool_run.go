@@ -61,11 +61,13 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 		return nil, err
 	}
 	var found *tool.Tool
+	var env map[string]string
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		a, err := schema.GetAgent(txn, agentID)
 		if err != nil {
 			return err
 		}
+		env = a.ToolEnv
 		tools, err := offeredTools(txn, a)
 		found = tool.Find(tools, name)
 		return err
@@ -90,7 +92,7 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 	if found.Custom.SourceCode != nil {
 		source = *found.Custom.SourceCode
 	}
-	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data})
+	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data, Env: env})
 	res := &ToolExecutionResult{Status: "success", FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
 		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}
 	if !out.OK {

@@ -264,3 +264,31 @@ func TestToolApproval(t *testing.T) {
 	}
 	c.expect(422, "PATCH", "/v1/agents/"+a.ID+"/tools/approval/double", "")
 }
+
+// Spec: an agent's secrets and tool_exec_environment_variables reach its
+// custom tools' environment (and nothing else of the server's does); the
+// API names them but never echoes a value; an update replaces them.
+func TestToolEnvironment(t *testing.T) {
+	p := &scripted{}
+	p.add(toolCallReply("call_1", "env", `{}`), replyAfterToolResult)
+	c, _ := newTurnServer(t, p, Options{}, withSandbox(t))
+	tl := c.createTool(sourceBody("def env() -> str:\n    \"\"\"Read the environment.\"\"\"\n    import os\n    return os.environ.get('API_TOKEN', '-') + ' ' + os.environ.get('MODE', '-') + ' ' + os.environ.get('OPENAI_API_KEY', '-')\n", ""))
+	a := c.createAgent(fmt.Sprintf(`{"tool_ids":[%q],"secrets":{"API_TOKEN":"s3cret"},"tool_exec_environment_variables":{"MODE":"fast","API_TOKEN":"overridden"}}`, tl.ID))
+	raw, _ := json.Marshal(a.Secrets)
+	if strings.Contains(string(raw), "s3cret") || !strings.Contains(string(raw), `"key":"API_TOKEN"`) || len(a.Secrets) != 2 {
+		t.Errorf("secrets rendered as %s", raw)
+	}
+	var resp turnResponse
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"env?"}]}`, &resp)
+	if !strings.Contains(string(resp.Messages), `"tool_return":"s3cret fast -"`) {
+		t.Errorf("turn: %s", resp.Messages)
+	}
+	var st letta.AgentState
+	c.ok("PATCH", "/v1/agents/"+a.ID, `{"secrets":{"API_TOKEN":"new"}}`, &st)
+	var res agent.ToolExecutionResult
+	c.ok("POST", "/v1/agents/"+a.ID+"/tools/env/run", `{}`, &res)
+	if res.FuncReturn != "new - -" {
+		t.Errorf("after update: %+v", res)
+	}
+	c.expect(400, "POST", "/v1/agents", `{"secrets":{"BAD NAME":"x"}}`)
+}

@@ -108,31 +108,35 @@ type AgentState struct {
 // CreateAgentRequest is the body of POST /v1/agents. Unknown fields are
 // ignored, as Letta does.
 type CreateAgentRequest struct {
-	Name                   *string          `json:"name"`
-	MemoryBlocks           []CreateBlock    `json:"memory_blocks"`
-	BlockIDs               []string         `json:"block_ids"`
-	Tags                   []string         `json:"tags"`
-	System                 *string          `json:"system"`
-	AgentType              *string          `json:"agent_type"`
-	Description            *string          `json:"description"`
-	Metadata               map[string]any   `json:"metadata"`
-	LLMConfig              *LLMConfig       `json:"llm_config"`
-	EmbeddingConfig        *EmbeddingConfig `json:"embedding_config"`
-	Model                  *string          `json:"model"`
-	Embedding              *string          `json:"embedding"`
-	ModelSettings          json.RawMessage  `json:"model_settings"`
-	CompactionSettings     json.RawMessage  `json:"compaction_settings"`
-	ContextWindowLimit     *int             `json:"context_window_limit"`
-	ToolRules              []any            `json:"tool_rules"`
-	Tools                  []string         `json:"tools"`
-	ToolIDs                []string         `json:"tool_ids"`
-	IncludeBaseTools       *bool            `json:"include_base_tools"`
-	ProjectID              *string          `json:"project_id"`
-	IdentityIDs            []string         `json:"identity_ids"`
-	MessageBufferAutoclear bool             `json:"message_buffer_autoclear"`
-	EnableSleeptime        *bool            `json:"enable_sleeptime"`
-	Timezone               *string          `json:"timezone"`
-	Hidden                 *bool            `json:"hidden"`
+	Name               *string          `json:"name"`
+	MemoryBlocks       []CreateBlock    `json:"memory_blocks"`
+	BlockIDs           []string         `json:"block_ids"`
+	Tags               []string         `json:"tags"`
+	System             *string          `json:"system"`
+	AgentType          *string          `json:"agent_type"`
+	Description        *string          `json:"description"`
+	Metadata           map[string]any   `json:"metadata"`
+	LLMConfig          *LLMConfig       `json:"llm_config"`
+	EmbeddingConfig    *EmbeddingConfig `json:"embedding_config"`
+	Model              *string          `json:"model"`
+	Embedding          *string          `json:"embedding"`
+	ModelSettings      json.RawMessage  `json:"model_settings"`
+	CompactionSettings json.RawMessage  `json:"compaction_settings"`
+	ContextWindowLimit *int             `json:"context_window_limit"`
+	ToolRules          []any            `json:"tool_rules"`
+	Tools              []string         `json:"tools"`
+	ToolIDs            []string         `json:"tool_ids"`
+	// ToolExecEnvironmentVariables (deprecated by Letta) and Secrets are
+	// the agent's tools' environment; Secrets win on a shared key.
+	ToolExecEnvironmentVariables map[string]string `json:"tool_exec_environment_variables"`
+	Secrets                      map[string]string `json:"secrets"`
+	IncludeBaseTools             *bool             `json:"include_base_tools"`
+	ProjectID                    *string           `json:"project_id"`
+	IdentityIDs                  []string          `json:"identity_ids"`
+	MessageBufferAutoclear       bool              `json:"message_buffer_autoclear"`
+	EnableSleeptime              *bool             `json:"enable_sleeptime"`
+	Timezone                     *string           `json:"timezone"`
+	Hidden                       *bool             `json:"hidden"`
 }
 
 // UpdateAgentRequest is the body of PATCH /v1/agents/{id}. Absent or null
@@ -157,4 +161,8 @@ type UpdateAgentRequest struct {
 	LastStopReason         *string          `json:"last_stop_reason"`
 	Timezone               *string          `json:"timezone"`
 	Hidden                 *bool            `json:"hidden"`
+	// ToolExecEnvironmentVariables and Secrets replace the agent's tools'
+	// environment.
+	ToolExecEnvironmentVariables *map[string]string `json:"tool_exec_environment_variables"`
+	Secrets                      *map[string]string `json:"secrets"`
 }

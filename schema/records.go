@@ -38,6 +38,9 @@ type Agent struct {
 	// ToolNames are tools named at creation (built-in ones are offered).
 	IncludeBaseTools *bool    `json:"include_base_tools,omitempty"`
 	ToolNames        []string `json:"tool_names,omitempty"`
+	// ToolEnv is the environment its custom tools run with (its
+	// tool_exec_environment_variables and secrets), never rendered back.
+	ToolEnv map[string]string `json:"tool_env,omitempty"`
 }
 
 // Block is a stored block: the API's shape plus what only storage needs.

@@ -151,7 +151,7 @@ func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 	if d.Tool.SourceCode != nil {
 		source = *d.Tool.SourceCode
 	}
-	out := r.m.cfg.Tools.Run(r.ctx, tool.Job{Source: source, Name: d.Tool.Name, Args: args})
+	out := r.m.cfg.Tools.Run(r.ctx, tool.Job{Source: source, Name: d.Tool.Name, Args: args, Env: d.Env})
 	if r.ctx.Err() != nil && !out.OK {
 		return tool.Failed("the turn was cancelled while %s ran; its outcome is unknown", d.Call.Name)
 	}

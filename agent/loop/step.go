@@ -48,6 +48,8 @@ type DeferredCall struct {
 	Call     schema.ToolCall `json:"call"`
 	ResultID string          `json:"result_id"`
 	Tool     schema.Tool     `json:"tool"`
+	// Env is the agent's tool environment when the call was made.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Step commits one model response of a run in progress: the assistant
@@ -86,7 +88,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		}
 		if !tc.Client && t != nil && t.Deferred() {
 			tc.Deferred = true
-			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom})
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom, Env: a.ToolEnv})
 		}
 	}
 	if err := schema.AppendMessage(txn, &asst); err != nil {
