@@ -34,7 +34,10 @@
 //
 // Bubblewrap works here as root and as an unprivileged user id (it creates
 // a user namespace either way); under a root server the calls run as user
-// ids from Config.UIDBase on, because root is exempt from RLIMIT_NPROC.
+// ids of their own (from Config.UIDBase, by default a range per server
+// process), because root is exempt from RLIMIT_NPROC, and so that when a
+// call ends every process of its user can be killed, even one that left
+// its process group.
 // Without bubblewrap New returns ErrNoBubblewrap and a Sandbox that still
 // derives schemas but refuses every call, unless Config.Unsafe (then calls
 // run with the limits but without isolation).

@@ -89,15 +89,23 @@ type Config struct {
 	Network bool
 	// UIDBase is the first of Concurrency user ids the calls run as when
 	// the server runs as root, one per call running, so that the process
-	// limit counts that call's processes alone (root is exempt from it).
-	// 0 means DefaultUIDBase.
-	UIDBase     uint32
+	// limit counts that call's processes alone (root is exempt from it)
+	// and the call's leftovers can be found by user. 0 means a range of
+	// its own for this process: DefaultUIDBase + pid * MaxConcurrency, so
+	// that two servers on one machine never share a user id.
+	UIDBase uint32
+	// Concurrency is how many calls run at once (at most MaxConcurrency);
+	// 0 means DefaultConcurrency.
 	Concurrency int
 	Limits      Limits
 }
 
-// DefaultUIDBase is the first user id calls run as under a root server.
+// DefaultUIDBase is where the user ids of calls under a root server begin.
 const DefaultUIDBase = 2_000_000
+
+// MaxConcurrency bounds Config.Concurrency (and so each process's range of
+// user ids).
+const MaxConcurrency = 256
 
 // ErrNoBubblewrap is New's error when bubblewrap is missing and Unsafe is
 // not set.
@@ -121,8 +129,9 @@ func New(cfg Config) (*Sandbox, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	cfg.Concurrency = min(cfg.Concurrency, MaxConcurrency)
 	if cfg.UIDBase == 0 {
-		cfg.UIDBase = DefaultUIDBase
+		cfg.UIDBase = DefaultUIDBase + uint32(os.Getpid())*MaxConcurrency
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
 	s := &Sandbox{cfg: cfg, uids: make(chan uint32, cfg.Concurrency)}
