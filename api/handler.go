@@ -26,9 +26,10 @@ const MaxIdempotencyKeyBytes = 255
 // Options.WriteTimeout is 0.
 const DefaultWriteTimeout = 60 * time.Second
 
-// DefaultVersion is what /v1/health reports when Options.Version is empty:
-// the Letta server release whose API Kelpie serves.
-const DefaultVersion = "0.16.8"
+// LettaAPIVersion is the Letta server release whose API Kelpie serves. The
+// health route reports it as "version": clients compare it with the Letta
+// release they need (letta-code warns below 0.16.6).
+const LettaAPIVersion = "0.16.8"
 
 // Options configures the handler.
 type Options struct {
@@ -37,8 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Version is reported by the health route; empty means DefaultVersion.
-	Version string
+	// KelpieVersion is Kelpie's own version, reported by the health route
+	// as "kelpie_version" (left out when empty).
+	KelpieVersion string
 	// APIKey, when set, is required on every route but health, as
 	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
 	APIKey string
@@ -61,9 +63,6 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opts.Version == "" {
-		opts.Version = DefaultVersion
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
@@ -145,8 +144,15 @@ func idempotencyKey(r *http.Request) (string, bool) {
 	return strings.TrimSpace(vs[0]), true
 }
 
+// healthBody is Letta's Health plus the version of Kelpie itself.
+type healthBody struct {
+	Version       string `json:"version"`
+	Status        string `json:"status"`
+	KelpieVersion string `json:"kelpie_version,omitempty"`
+}
+
 func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {
-	return map[string]string{"version": s.opts.Version, "status": "ok"}, nil
+	return healthBody{Version: LettaAPIVersion, Status: "ok", KelpieVersion: s.opts.KelpieVersion}, nil
 }
 
 // methods probed for the Allow header of a 405.

@@ -200,7 +200,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	srv := &http.Server{
-		Handler:           idle.wrap(api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey})),
+		Handler:           idle.wrap(api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey})),
 		ReadHeaderTimeout: headerReadTimeout,
 		ReadTimeout:       requestReadTimeout,
 		IdleTimeout:       idleConnTimeout,
