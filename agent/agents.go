@@ -46,6 +46,10 @@ var namePattern = regexp.MustCompile(`^[\p{L}\p{N}_ '\-]+$`)
 // Create creates an agent with its memory blocks and returns the state that
 // was committed.
 func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*letta.AgentState, error) {
+	var err error
+	if req.Model, err = s.c.autoModel(req.Model); err != nil {
+		return nil, err
+	}
 	if err := checkCreateAgent(req); err != nil {
 		return nil, err
 	}
@@ -92,6 +96,10 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 // Update applies a PATCH to an agent.
 func (s *Agents) Update(ctx context.Context, id string, req letta.UpdateAgentRequest) (*letta.AgentState, error) {
 	if err := letta.CheckID("agent_id", "agent", id); err != nil {
+		return nil, err
+	}
+	var err error
+	if req.Model, err = s.c.autoModel(req.Model); err != nil {
 		return nil, err
 	}
 	if err := checkUpdateAgent(req); err != nil {
@@ -402,6 +410,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 			return nil, err
 		}
 	}
+	a.EmbeddingConfig = embeddingOrDefault(a.EmbeddingConfig)
 	return a, nil
 }
 
@@ -508,22 +517,24 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
 	if len(a.CompactionSettings) > 0 {
 		compaction = a.CompactionSettings
 	}
-	var embedding *string
-	if a.EmbeddingConfig != nil {
-		embedding = a.EmbeddingConfig.Handle
+	// Agents stored before every agent got an embedding show the default.
+	embeddingConfig := embeddingOrDefault(a.EmbeddingConfig)
+	var lastRun *letta.Timestamp
+	if a.LastRunCompletion != nil {
+		lastRun = &letta.Timestamp{Time: *a.LastRunCompletion}
 	}
 	return &letta.AgentState{
 		CreatedAt: letta.Timestamp{Time: a.CreatedAt}, UpdatedAt: letta.Timestamp{Time: a.UpdatedAt},
 		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: nonNil(a.MessageIDs),
-		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: a.EmbeddingConfig,
-		Model: a.LLMConfig.Handle, Embedding: embedding, ModelSettings: modelSettings, CompactionSettings: compaction,
+		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: embeddingConfig,
+		Model: a.LLMConfig.Handle, Embedding: embeddingConfig.Handle, ModelSettings: modelSettings, CompactionSettings: compaction,
 		Description: a.Description, Metadata: a.Metadata,
 		Memory: letta.Memory{AgentType: a.AgentType, Blocks: bs, FileBlocks: []any{}},
 		Blocks: bs, Tools: []any{}, Sources: []any{}, Tags: nonNil(a.Tags),
 		ToolExecEnvironmentVariables: []any{}, Secrets: []any{}, ProjectID: a.ProjectID,
 		IdentityIDs: nonNil(a.IdentityIDs), Identities: []any{},
 		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime,
-		LastStopReason: a.LastStopReason, Timezone: a.Timezone,
+		LastStopReason: a.LastStopReason, LastRunCompletion: lastRun, LastRunDurationMS: a.LastRunDurationMS, Timezone: a.Timezone,
 		MaxFilesOpen: maxFiles, PerFileViewWindowCharLimit: window, Hidden: a.Hidden,
 	}
 }

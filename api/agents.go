@@ -152,6 +152,9 @@ func (s *server) updateAgentBlock(w http.ResponseWriter, r *http.Request) (any, 
 	if err := s.decodeBody(w, r, &u); err != nil {
 		return nil, err
 	}
+	if err := checkUpdateLimit(u); err != nil {
+		return nil, err
+	}
 	return s.svc.Agents.UpdateBlock(r.Context(), id, r.PathValue("block_label"), u)
 }
 

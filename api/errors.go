@@ -44,6 +44,12 @@ func (e *httpError) withHeader(key, value string) *httpError {
 	return e
 }
 
+// busyBody is Letta's answer to a message for a busy conversation.
+type busyBody struct {
+	Detail string `json:"detail"`
+	RunID  string `json:"run_id,omitempty"`
+}
+
 // validationBody is the 422 body of Letta's RequestValidationError handler:
 // detail is the Python repr of pydantic's error list, and examples is only
 // present when a path id was malformed.
@@ -113,6 +119,10 @@ func serviceError(err error) (e *httpError, fault bool) {
 	if errors.As(err, &he) {
 		return he, false
 	}
+	var busy *letta.ConversationBusy
+	if errors.As(err, &busy) {
+		return &httpError{status: http.StatusConflict, body: busyBody{Detail: busy.Error(), RunID: busy.RunID}}, false
+	}
 	var le *letta.Error
 	detail := ""
 	if errors.As(err, &le) {
@@ -168,6 +178,11 @@ type (
 		k string
 		v any
 	}
+	// pyCall is a value whose repr is a call, such as ValueError('...').
+	pyCall struct {
+		name string
+		arg  any
+	}
 )
 
 // maxReprInput caps how much of one input a repr shows.
@@ -213,6 +228,11 @@ func writeRepr(b *strings.Builder, v any) {
 		if len(v) == 1 {
 			b.WriteByte(',')
 		}
+		b.WriteByte(')')
+	case pyCall:
+		b.WriteString(v.name)
+		b.WriteByte('(')
+		writeRepr(b, v.arg)
 		b.WriteByte(')')
 	case pyDict:
 		b.WriteByte('{')

@@ -74,13 +74,14 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 		opts.Clock = svc.Clock()
 	}
 	s := &server{
-		svc:   svc,
-		opts:  opts,
-		log:   opts.Logger,
-		clock: opts.Clock,
-		mux:   http.NewServeMux(),
-		paths: http.NewServeMux(),
-		known: map[string]bool{},
+		svc:     svc,
+		opts:    opts,
+		log:     opts.Logger,
+		clock:   opts.Clock,
+		mux:     http.NewServeMux(),
+		paths:   http.NewServeMux(),
+		known:   map[string]bool{},
+		started: opts.Clock.Now().UTC().Truncate(time.Second),
 	}
 	s.routes()
 	return s
@@ -95,6 +96,7 @@ type server struct {
 	// method, to tell 405 from 404.
 	mux, paths *http.ServeMux
 	known      map[string]bool
+	started    time.Time // when the handler was made
 }
 
 // handlerFunc handles one route: it returns the value to send with 200, or

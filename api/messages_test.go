@@ -258,13 +258,15 @@ func TestLettaCodeFlow(t *testing.T) {
 	if len(tools) != 0 {
 		t.Errorf("agent tools %v", tools)
 	}
-	// Resuming the last run's stream replays it after a seq_id.
+	// The conversation has no run in progress to resume (Letta's 400); a
+	// finished run's stream replays by its id, after a seq_id.
+	c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	var runs []letta.Run
 	c.ok("GET", "/v1/runs?conversation_id="+conv.ID, "", &runs)
 	if len(runs) != 2 {
 		t.Fatalf("runs %v", runs)
 	}
-	body, _ = c.stream("POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
+	body, _ = c.stream("POST", "/v1/runs/"+runs[0].ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	if strings.Contains(body, `"seq_id":1,`) || !strings.Contains(body, `"seq_id":2,`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
 		t.Errorf("resumed stream:\n%s", body)
 	}

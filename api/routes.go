@@ -62,4 +62,9 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/agents/{agent_id}/tools", s.listAgentTools)
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
+
+	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
+	s.handle("GET", "/v1/shared-agents", s.listSharedAgents)
+	s.handle("GET", "/v1/metadata/user", s.currentUser)
+	s.handle("GET", "/v1/metadata/balance", s.cloudOnly)
 }

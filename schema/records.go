@@ -28,10 +28,14 @@ type Agent struct {
 	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
 	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
 	LastStopReason         *string                `json:"last_stop_reason"`
-	Timezone               string                 `json:"timezone"`
-	Hidden                 *bool                  `json:"hidden"`
-	CreatedAt              time.Time              `json:"created_at"`
-	UpdatedAt              time.Time              `json:"updated_at"`
+	// LastRunCompletion and LastRunDurationMS say when the agent's last run
+	// ended and how long it took; they change with the run's end.
+	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
+	LastRunDurationMS *int64     `json:"last_run_duration_ms,omitempty"`
+	Timezone          string     `json:"timezone"`
+	Hidden            *bool      `json:"hidden"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 	// NextBlockPosition orders attachments: each attach takes the next one.
 	NextBlockPosition int64 `json:"next_block_position"`
 	// IncludeBaseTools false leaves out the agent type's built-in tools;

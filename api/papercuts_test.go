@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+)
+
+// Papercuts real clients met (issue 12), one test each.
+
+// TestAutoModel: letta/auto, letta-code-sdk's default model handle, names
+// the server's default model, on create, update and message override.
+func TestAutoModel(t *testing.T) {
+	p := &scripted{}
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"auto","model":"letta/auto"}`)
+	if deref(a.Model) != "openai/gpt-4o-mini" || a.LLMConfig.Model != "gpt-4o-mini" {
+		t.Errorf("letta/auto on create: model %v, llm_config %+v", deref(a.Model), a.LLMConfig)
+	}
+	b := c.createAgent(`{"name":"other","model":"anthropic/claude-sonnet-4"}`)
+	var st letta.AgentState
+	c.ok("PATCH", "/v1/agents/"+b.ID, `{"model":"letta/auto"}`, &st)
+	if deref(st.Model) != "openai/gpt-4o-mini" {
+		t.Errorf("letta/auto on update: model %v", deref(st.Model))
+	}
+	// b's own model has no provider here; the override picks the default.
+	if stop := sendStop(c, "/v1/agents/"+b.ID+"/messages", `{"input":"hi","override_model":"letta/auto"}`); stop != "end_turn" {
+		t.Errorf("override letta/auto: stop reason %q", stop)
+	}
+	// Without a default model, letta/auto is a bad request.
+	svc, err := agent.New(agent.Config{Store: kv.NewMemDB()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(context.Background()) })
+	srv := httptest.NewServer(NewHandler(svc, Options{Logger: quietLogger()}))
+	t.Cleanup(srv.Close)
+	bare := &client{t: t, base: srv.URL, header: http.Header{}}
+	bare.expect(400, "POST", "/v1/agents", `{"model":"letta/auto"}`)
+}
+
+// sendStop sends a non-streamed message and returns its stop reason.
+func sendStop(c *client, path, body string) string {
+	c.t.Helper()
+	var resp struct {
+		StopReason struct {
+			StopReason string `json:"stop_reason"`
+		} `json:"stop_reason"`
+	}
+	c.ok("POST", path, body, &resp)
+	return resp.StopReason.StopReason
+}
+
+// TestUnknownOverrideModel: a message override naming a model no provider
+// serves is Letta's 404 for an unknown handle, before any turn starts.
+func TestUnknownOverrideModel(t *testing.T) {
+	p := &scripted{}
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"override"}`)
+	detail := c.expect(404, "POST", "/v1/agents/"+a.ID+"/messages", `{"input":"hi","override_model":"anthropic/claude-nope"}`)
+	if detail != "NOT_FOUND: Handle anthropic/claude-nope not found, must be one of []" {
+		t.Errorf("detail %q", detail)
+	}
+	c.expect(404, "POST", "/v1/agents/"+a.ID+"/messages", `{"input":"hi","streaming":true,"override_model":"anthropic/claude-nope"}`)
+	var runs []letta.Run
+	c.ok("GET", "/v1/runs?agent_id="+a.ID, "", &runs)
+	if len(runs) != 0 || p.calls != 0 {
+		t.Errorf("a refused override started %d runs and %d model calls", len(runs), p.calls)
+	}
+}
+
+// TestSelfHostedPolls: the routes letta-code polls on start get an answer
+// it accepts rather than a 404 it retries.
+func TestSelfHostedPolls(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	r := c.do("GET", "/v1/shared-agents?limit=20&order=desc&orderBy=last_run_completion", "")
+	if r.status != 200 || string(r.body) != `{"agents":[],"nextCursor":null}` {
+		t.Errorf("shared agents: %d %s", r.status, r.body)
+	}
+	var u map[string]any
+	c.ok("GET", "/v1/metadata/user", "", &u)
+	if u["id"] != defaultUserID || u["organization_id"] != defaultOrgID || u["name"] != defaultUserName {
+		t.Errorf("user %v", u)
+	}
+	r = c.do("GET", "/v1/metadata/balance", "")
+	if r.status != http.StatusNotImplemented || r.header.Get("X-Should-Retry") != "false" || !strings.Contains(string(r.body), "Letta Cloud") {
+		t.Errorf("balance: %d %v %s", r.status, r.header, r.body)
+	}
+}
+
+// TestLastRunFields: an agent records when its last run ended, how long
+// it took and why it stopped, with the run's end.
+func TestLastRunFields(t *testing.T) {
+	clk := kelpietest.NewStepClock(testNow)
+	p := &scripted{}
+	p.add(func(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
+		clk.Advance(1500 * time.Millisecond)
+		return textReply("done")(ctx, req, onDelta)
+	})
+	c, _ := newTurnServerAt(t, p, clk, Options{})
+	a := c.createAgent(`{"name":"timed"}`)
+	if a.LastRunCompletion != nil || a.LastRunDurationMS != nil || a.LastStopReason != nil {
+		t.Errorf("a new agent has a last run: %v %v %v", a.LastRunCompletion, a.LastRunDurationMS, a.LastStopReason)
+	}
+	sendStop(c, "/v1/agents/"+a.ID+"/messages", `{"input":"hi"}`)
+	st := c.getAgent(a.ID)
+	if st.LastRunCompletion == nil || !st.LastRunCompletion.Equal(testNow.Add(1500*time.Millisecond)) ||
+		deref(st.LastRunDurationMS) != 1500 || deref(st.LastStopReason) != "end_turn" {
+		t.Errorf("after a run: completion %v duration %v stop %v", st.LastRunCompletion, st.LastRunDurationMS, st.LastStopReason)
+	}
+}
+
+// TestDefaultEmbedding: an agent created without an embedding has Letta's
+// default embedding config, not null.
+func TestDefaultEmbedding(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	a := c.createAgent(`{"name":"plain"}`)
+	e := a.EmbeddingConfig
+	if e == nil || e.EmbeddingModel != "text-embedding-3-small" || e.EmbeddingEndpointType != "openai" || e.EmbeddingDim != 1536 ||
+		deref(e.EmbeddingChunkSize) != 300 || deref(a.Embedding) != "openai/text-embedding-3-small" {
+		t.Errorf("default embedding %+v (embedding %v)", e, deref(a.Embedding))
+	}
+	b := c.createAgent(`{"name":"large","embedding":"openai/text-embedding-3-large"}`)
+	if b.EmbeddingConfig.EmbeddingModel != "text-embedding-3-large" {
+		t.Errorf("given embedding replaced: %+v", b.EmbeddingConfig)
+	}
+}
+
+// TestBlockUpdateOverLimit: an update giving a value over the limit it
+// also gives is Letta's request-validation 422 and changes nothing; a value
+// over the block's stored limit is Letta's 400.
+func TestBlockUpdateOverLimit(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	a := c.createAgent(`{"name":"lim","memory_blocks":[{"label":"human","value":"Ada","limit":20}]}`)
+	b := c.createBlock(`{"label":"notes","value":"short","limit":20}`)
+	before := c.snapshot()
+	for _, path := range []string{"/v1/blocks/" + b.ID, "/v1/agents/" + a.ID + "/core-memory/blocks/human"} {
+		r := c.do("PATCH", path, `{"value":"0123456789","limit":5}`)
+		var body validationBody
+		if err := json.Unmarshal(r.body, &body); err != nil || r.status != 422 {
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
+		}
+		want := `[{'type': 'value_error', 'loc': ('body',), 'msg': 'Value error, Edit failed: Exceeds 5 character limit (requested 10)', ` +
+			`'input': {'value': '0123456789', 'limit': 5}, 'ctx': {'error': ValueError('Edit failed: Exceeds 5 character limit (requested 10)')}}]`
+		if body.Detail != want {
+			t.Errorf("%s: detail\n%s\nwant\n%s", path, body.Detail, want)
+		}
+		c.expect(400, "PATCH", path, `{"value":"`+strings.Repeat("x", 21)+`"}`)
+	}
+	if c.snapshot() != before {
+		t.Errorf("a refused update changed something")
+	}
+	c.ok("PATCH", "/v1/blocks/"+b.ID, `{"value":"0123456789","limit":10}`, nil)
+}
+
+// TestConversationBusy: a non-streaming message to a conversation with a
+// turn in progress is Letta's 409 CONVERSATION_BUSY, naming the run; a
+// stream resume finds that run, and none once it ended (Letta's 400).
+func TestConversationBusy(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	p := &scripted{}
+	p.add(func(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
+		close(started)
+		<-release
+		return textReply("first")(ctx, req, onDelta)
+	})
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"busy"}`)
+	var conv letta.Conversation
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &conv)
+	detail := c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", "")
+	if detail != "INVALID_ARGUMENT: No active runs found for this conversation." {
+		t.Errorf("resume without runs: %q", detail)
+	}
+	c.expect(400, "POST", "/v1/conversations/default/stream", `{"agent_id":"`+a.ID+`"}`)
+
+	first := make(chan response, 1)
+	go func() {
+		first <- c.do("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"one","streaming":false}`)
+	}()
+	<-started
+	var runs []letta.Run
+	c.ok("GET", "/v1/runs?agent_id="+a.ID+"&active=true", "", &runs)
+	if len(runs) != 1 {
+		t.Fatalf("active runs %v", runs)
+	}
+	r := c.do("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"two","streaming":false}`)
+	var busy map[string]string
+	if err := json.Unmarshal(r.body, &busy); err != nil || r.status != http.StatusConflict {
+		t.Fatalf("second send: %d %s", r.status, r.body)
+	}
+	want := "CONFLICT: Cannot send a new message: Another request (run_id=" + runs[0].ID + ") is currently being processed for this conversation. Please wait for it to complete."
+	if busy["detail"] != want || busy["run_id"] != runs[0].ID || len(busy) != 2 {
+		t.Errorf("busy body %v", busy)
+	}
+	// The default conversation is another conversation.
+	second := make(chan response, 1)
+	go func() {
+		second <- c.do("POST", "/v1/conversations/default/messages", `{"agent_id":"`+a.ID+`","input":"other","streaming":false}`)
+	}()
+	resumed := make(chan string, 1)
+	go func() {
+		body, _ := c.stream("POST", "/v1/conversations/"+conv.ID+"/stream", `{"include_pings":false}`)
+		resumed <- body
+	}()
+	time.Sleep(50 * time.Millisecond) // let the resume attach before the turn ends
+	close(release)
+	if r := <-first; r.status != 200 || !strings.Contains(string(r.body), `"first"`) {
+		t.Errorf("first send: %d %s", r.status, r.body)
+	}
+	if r := <-second; r.status != 200 {
+		t.Errorf("send to the default conversation: %d %s", r.status, r.body)
+	}
+	if body := <-resumed; !strings.Contains(body, `"content":"first"`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+		t.Errorf("resumed stream:\n%s", body)
+	}
+	c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", "")
+	c.ok("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"three","streaming":false}`, nil)
+}
