@@ -14,6 +14,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/llm/llmtest"
 )
 
 // Papercuts real clients met (issue 12), one test each.
@@ -226,4 +227,95 @@ func TestConversationBusy(t *testing.T) {
 	}
 	c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", "")
 	c.ok("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"three","streaming":false}`, nil)
+}
+
+// TestImagesReachProviders: image parts of a user message (a URL and
+// inline base64) are stored with it and sent to OpenAI and Anthropic in
+// their own wire formats, on its turn and on later ones.
+func TestImagesReachProviders(t *testing.T) {
+	const png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+	content := `[{"type":"text","text":"What is this?"},{"type":"image","source":{"type":"url","url":"https://example.com/cat.png"}},` +
+		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"` + png + `"}}]`
+	want := map[string]string{
+		"openai": `[{"text":"What is this?","type":"text"},{"image_url":{"url":"https://example.com/cat.png"},"type":"image_url"},` +
+			`{"image_url":{"url":"data:image/png;base64,` + png + `"},"type":"image_url"}]`,
+		"anthropic": `[{"text":"What is this?","type":"text"},{"source":{"type":"url","url":"https://example.com/cat.png"},"type":"image"},` +
+			`{"source":{"data":"` + png + `","media_type":"image/png","type":"base64"},"type":"image"}]`,
+	}
+	for _, model := range []string{"openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"} {
+		provider := strings.Split(model, "/")[0]
+		t.Run(provider, func(t *testing.T) {
+			c, double := newDoubleServer(t, Options{})
+			a := c.createAgent(`{"name":"eyes","model":"` + model + `"}`)
+			double.Script(llmtest.Reply{Text: "A cat."}, llmtest.Reply{Text: "Still a cat."})
+			if stop := sendStop(c, "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":`+content+`}]}`); stop != "end_turn" {
+				t.Fatalf("stop reason %q", stop)
+			}
+			sendStop(c, "/v1/agents/"+a.ID+"/messages", `{"input":"And now?"}`)
+			checkAccepted(t, double)
+			reqs := double.Requests()
+			if len(reqs) != 2 {
+				t.Fatalf("%d model requests", len(reqs))
+			}
+			for i, r := range reqs {
+				if got := userContentWith(t, r.Body, "What is this?"); got != want[provider] {
+					t.Errorf("request %d sent the image message as\n%s\nwant\n%s", i, got, want[provider])
+				}
+			}
+			var msgs []map[string]any
+			c.ok("GET", "/v1/agents/"+a.ID+"/messages?order=asc&limit=1", "", &msgs)
+			if parts, _ := msgs[0]["content"].([]any); len(msgs) != 1 || len(parts) != 3 {
+				t.Errorf("stored user message %v", msgs)
+			}
+		})
+	}
+}
+
+// userContentWith returns, as canonical JSON, the content of the first
+// user message of a request body whose text includes text.
+func userContentWith(t *testing.T, body []byte, text string) string {
+	t.Helper()
+	var req struct {
+		Messages []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range req.Messages {
+		if m.Role != "user" || !strings.Contains(string(m.Content), text) {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(m.Content, &v); err != nil {
+			t.Fatal(err)
+		}
+		canon, _ := json.Marshal(v)
+		return string(canon)
+	}
+	return ""
+}
+
+// TestImageValidation: image parts are checked before anything is stored.
+func TestImageValidation(t *testing.T) {
+	c, _ := newTurnServer(t, &scripted{}, Options{})
+	a := c.createAgent(`{"name":"strict"}`)
+	for _, part := range []string{
+		`{"type":"image"}`,
+		`{"type":"image","source":{"type":"url","url":"file:///etc/passwd"}}`,
+		`{"type":"image","source":{"type":"base64","media_type":"image/tiff","data":"AAAA"}}`,
+		`{"type":"image","source":{"type":"base64","media_type":"image/png","data":"not base64!"}}`,
+		`{"type":"image","source":{"type":"letta","file_id":"file-1"}}`,
+		`{"type":"document","text":"x"}`,
+	} {
+		c.expect(400, "POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":[`+part+`]}]}`)
+	}
+	c.expect(400, "POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"system","content":[{"type":"image","source":{"type":"url","url":"https://example.com/a.png"}}]}]}`)
+	var msgs []any
+	c.ok("GET", "/v1/agents/"+a.ID+"/messages", "", &msgs)
+	if len(msgs) != 0 {
+		t.Errorf("refused messages were stored: %v", msgs)
+	}
 }
