@@ -90,7 +90,11 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 			return nil, err
 		}
 	}
-	return renderAgent(a, blocks), nil
+	identityIDs, err := schema.IdentitiesOfAgent(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return renderAgent(a, blocks, identityIDs), nil
 }
 
 // Update applies a PATCH to an agent.
@@ -178,7 +182,7 @@ func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 
 func checkCreateAgent(req letta.CreateAgentRequest) error {
 	err := agentFields{name: req.Name, agentType: req.AgentType, system: req.System, description: req.Description,
-		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs}.check()
+		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs, identityIDs: &req.IdentityIDs}.check()
 	if err != nil {
 		return err
 	}
@@ -206,7 +210,7 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 
 func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 	err := agentFields{name: req.Name, system: req.System, description: req.Description,
-		tags: req.Tags, metadata: req.Metadata, blockIDs: req.BlockIDs}.check()
+		tags: req.Tags, metadata: req.Metadata, blockIDs: req.BlockIDs, identityIDs: req.IdentityIDs}.check()
 	if err != nil {
 		return err
 	}
@@ -219,7 +223,7 @@ func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 // agentFields are the fields creates and updates share; nil is absent.
 type agentFields struct {
 	name, agentType, system, description *string
-	tags, tools, blockIDs                *[]string
+	tags, tools, blockIDs, identityIDs   *[]string
 	metadata                             *map[string]any
 }
 
@@ -260,15 +264,26 @@ func (f agentFields) check() error {
 			return err
 		}
 	}
+	if f.identityIDs != nil {
+		if err := checkIDs("identity_ids", "identity", *f.identityIDs); err != nil {
+			return err
+		}
+	}
 	if f.blockIDs != nil {
 		return checkBlockIDs("block_ids", *f.blockIDs)
 	}
 	return nil
 }
 
-func checkBlockIDs(field string, ids []string) error {
+func checkBlockIDs(field string, ids []string) error { return checkIDs(field, "block", ids) }
+
+// checkIDs checks a list of ids of prefix, at most MaxLinkedIDs.
+func checkIDs(field, prefix string, ids []string) error {
+	if len(ids) > MaxLinkedIDs {
+		return letta.Invalidf("%s: at most %d ids, got %d", field, MaxLinkedIDs, len(ids))
+	}
 	for i, id := range ids {
-		if err := letta.CheckID(fmt.Sprintf("%s[%d]", field, i), "block", id); err != nil {
+		if err := letta.CheckID(fmt.Sprintf("%s[%d]", field, i), prefix, id); err != nil {
 			return err
 		}
 	}
@@ -334,6 +349,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
+	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
+		return nil, err
+	}
 	call.SetState(a)
 	return renderCommitted(txn, a)
 }
@@ -357,6 +375,11 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 			return nil, err
 		}
 	}
+	if req.IdentityIDs != nil {
+		if err := setAgentIdentities(call.Txn, a.ID, *req.IdentityIDs); err != nil {
+			return nil, err
+		}
+	}
 	a.UpdatedAt = call.Now
 	call.SetState(a)
 	return renderCommitted(call.Txn, a)
@@ -375,7 +398,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 	a := &schema.Agent{
 		ID: id, AgentType: DefaultAgentType, Description: req.Description, Metadata: req.Metadata,
 		Tags: nonNil(req.Tags), ModelSettings: jsonOrNil(req.ModelSettings), CompactionSettings: jsonOrNil(req.CompactionSettings),
-		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
+		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID,
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
 		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
@@ -450,9 +473,6 @@ func applyAgentUpdate(a *schema.Agent, req letta.UpdateAgentRequest) error {
 	if req.ToolRules != nil {
 		a.ToolRules = nonNil(*req.ToolRules)
 	}
-	if req.IdentityIDs != nil {
-		a.IdentityIDs = nonNil(*req.IdentityIDs)
-	}
 	switch {
 	case req.LLMConfig != nil:
 		a.LLMConfig = *req.LLMConfig
@@ -503,7 +523,7 @@ func agentSize(st *letta.AgentState) int {
 
 // renderAgent builds the API shape of an agent. blocks is nil when the
 // caller did not ask for them.
-func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
+func renderAgent(a *schema.Agent, blocks []*schema.Block, identityIDs []string) *letta.AgentState {
 	bs := make([]letta.Block, len(blocks))
 	for i, b := range blocks {
 		bs[i] = b.Block
@@ -532,7 +552,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
 		Memory: letta.Memory{AgentType: a.AgentType, Blocks: bs, FileBlocks: []any{}},
 		Blocks: bs, Tools: []any{}, Sources: []any{}, Tags: nonNil(a.Tags),
 		ToolExecEnvironmentVariables: []any{}, Secrets: []any{}, ProjectID: a.ProjectID,
-		IdentityIDs: nonNil(a.IdentityIDs), Identities: []any{},
+		IdentityIDs: nonNil(identityIDs), Identities: []any{},
 		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime,
 		LastStopReason: a.LastStopReason, LastRunCompletion: lastRun, LastRunDurationMS: a.LastRunDurationMS, Timezone: a.Timezone,
 		MaxFilesOpen: maxFiles, PerFileViewWindowCharLimit: window, Hidden: a.Hidden,

@@ -58,6 +58,8 @@ type Service struct {
 	Archival      *Archival
 	Tools         *Tools
 	Models        *Models
+	Tags          *Tags
+	Identities    *Identities
 
 	core *core
 }
@@ -96,8 +98,9 @@ func New(cfg Config) (*Service, error) {
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
-		schema.AgentNamespace: agentActor{c},
-		schema.BlockNamespace: blockActor{c},
+		schema.AgentNamespace:    agentActor{c},
+		schema.BlockNamespace:    blockActor{c},
+		schema.IdentityNamespace: identityActor{c},
 	})
 	if err != nil {
 		return nil, err
@@ -110,7 +113,7 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, core: c,
 	}, nil
 }
 

@@ -24,7 +24,6 @@ type Agent struct {
 	ToolRules              []any                  `json:"tool_rules"`
 	MessageIDs             []string               `json:"message_ids"`
 	ProjectID              *string                `json:"project_id"`
-	IdentityIDs            []string               `json:"identity_ids"`
 	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
 	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
 	LastStopReason         *string                `json:"last_stop_reason"`
