@@ -319,3 +319,31 @@ func TestImageValidation(t *testing.T) {
 		t.Errorf("refused messages were stored: %v", msgs)
 	}
 }
+
+// TestCloudRoutes: every Letta Cloud route answers a self-hosted client
+// with a definite answer: a 501 not to be retried, or an empty listing.
+func TestCloudRoutes(t *testing.T) {
+	c, _ := newTestServer(t, Options{})
+	a := c.createAgent(`{"name":"cloudless"}`)
+	for _, r := range cloudRoutes {
+		path := strings.NewReplacer("{agent_id}", a.ID, "{", "", "}", "").Replace(r.pattern)
+		body := ""
+		if r.method != "GET" && r.method != "DELETE" {
+			body = "{}"
+		}
+		resp := c.do(r.method, path, body)
+		if resp.status != http.StatusNotImplemented || resp.header.Get("X-Should-Retry") != "false" {
+			t.Errorf("%s %s: %d %v %s", r.method, path, resp.status, resp.header, resp.body)
+		}
+	}
+	for path, want := range map[string]string{
+		"/v1/client-side-access-tokens":    `{"hasNextPage":false,"tokens":[]}`,
+		"/v1/environments":                 `{"connections":[],"hasNextPage":false}`,
+		"/v1/agents/" + a.ID + "/schedule": `{"has_next_page":false,"scheduled_messages":[]}`,
+	} {
+		if resp := c.do("GET", path, ""); resp.status != 200 || string(resp.body) != want {
+			t.Errorf("GET %s: %d %s", path, resp.status, resp.body)
+		}
+	}
+	c.expect(404, "GET", "/v1/agents/agent-123e4567-e89b-42d3-8456-426614174000/schedule", "")
+}

@@ -79,7 +79,5 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/tags", s.listTags)
 
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
-	s.handle("GET", "/v1/shared-agents", s.listSharedAgents)
-	s.handle("GET", "/v1/metadata/user", s.currentUser)
-	s.handle("GET", "/v1/metadata/balance", s.cloudOnly)
+	s.selfHostedRoutes()
 }
