@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,12 @@ var namePattern = regexp.MustCompile(`^[\p{L}\p{N}_ '\-]+$`)
 // Create creates an agent with its memory blocks and returns the state that
 // was committed.
 func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*letta.AgentState, error) {
+	return decoded(s.CreateEncoded(ctx, req))
+}
+
+// CreateEncoded is Create, answering the state as it was encoded when it
+// was committed.
+func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest) (Encoded[letta.AgentState], error) {
 	var err error
 	if req.Model, err = s.c.autoModel(req.Model); err != nil {
 		return nil, err
@@ -57,11 +64,11 @@ func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*let
 	if err != nil {
 		return nil, err
 	}
-	var st letta.AgentState
+	var st []byte
 	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st); err != nil {
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
 // Get returns an agent; withBlocks loads its memory blocks.
@@ -99,6 +106,12 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 
 // Update applies a PATCH to an agent.
 func (s *Agents) Update(ctx context.Context, id string, req letta.UpdateAgentRequest) (*letta.AgentState, error) {
+	return decoded(s.UpdateEncoded(ctx, id, req))
+}
+
+// UpdateEncoded is Update, answering the state as it was encoded when it
+// was committed.
+func (s *Agents) UpdateEncoded(ctx context.Context, id string, req letta.UpdateAgentRequest) (Encoded[letta.AgentState], error) {
 	if err := letta.CheckID("agent_id", "agent", id); err != nil {
 		return nil, err
 	}
@@ -109,11 +122,11 @@ func (s *Agents) Update(ctx context.Context, id string, req letta.UpdateAgentReq
 	if err := checkUpdateAgent(req); err != nil {
 		return nil, err
 	}
-	var st letta.AgentState
+	var st []byte
 	if err := s.c.invoke(ctx, schema.AgentActor(id), opUpdateAgent, req, &st); err != nil {
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
 // Delete deletes an agent and everything it owns (schema.DeleteAgent) in
@@ -312,7 +325,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	}
 	txn := call.Txn
 	labels := map[string]string{} // label -> block id
-	var blockIDs []string
+	// blocks are the agent's blocks in attachment order: the answer is
+	// rendered from them, not read back.
+	var blocks []*schema.Block
 	for i, cb := range req.MemoryBlocks {
 		id, err := c.newID("block")
 		if err != nil {
@@ -326,7 +341,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		if err := schema.CreateBlock(txn, b); err != nil {
 			return nil, err
 		}
-		blockIDs = append(blockIDs, id)
+		blocks = append(blocks, b)
 	}
 	for _, id := range req.BlockIDs {
 		b, err := schema.GetBlock(txn, id)
@@ -338,14 +353,14 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		}
 		if _, dup := labels[b.Label]; !dup {
 			labels[b.Label] = id
-			blockIDs = append(blockIDs, id)
+			blocks = append(blocks, b)
 		}
 	}
-	if len(blockIDs) > memory.MaxBlocksPerAgent {
-		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blockIDs))
+	if len(blocks) > memory.MaxBlocksPerAgent {
+		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
 	}
-	for _, id := range blockIDs {
-		if err := schema.Attach(txn, a, id); err != nil {
+	for _, b := range blocks {
+		if err := schema.Attach(txn, a, b.ID); err != nil {
 			return nil, err
 		}
 	}
@@ -353,7 +368,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		return nil, err
 	}
 	call.SetState(a)
-	return renderCommitted(txn, a)
+	// Its identities as a read lists them: by id, each once.
+	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
+	return schema.Encode(renderAgent(a, blocks, identityIDs))
 }
 
 // renderCommitted answers an agent write with the agent as committed, with

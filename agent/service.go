@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -198,6 +199,8 @@ func scopedIdempotencyKey(ctx context.Context, namespace, op string) string {
 	return ""
 }
 
+// decodeAnswer decodes an actor's answer into out; into a *[]byte it is
+// kept encoded.
 func decodeAnswer(res []byte, err error, out any) error {
 	if errors.Is(err, actor.ErrIdempotencyMismatch) {
 		return letta.Invalidf("Idempotency-Key was already used for a different request")
@@ -205,7 +208,36 @@ func decodeAnswer(res []byte, err error, out any) error {
 	if err != nil || out == nil {
 		return err
 	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = res
+		return nil
+	}
 	return schema.Decode(res, out)
+}
+
+// Encoded is an answer as a write committed it, encoded as JSON (by
+// schema.Encode, the encoding of every response): the API sends these
+// bytes as they are instead of decoding and encoding them again.
+type Encoded[T any] []byte
+
+// JSON returns the encoding.
+func (e Encoded[T]) JSON() []byte { return e }
+
+// Decode decodes the answer.
+func (e Encoded[T]) Decode() (*T, error) {
+	var v T
+	if err := schema.Decode(e, &v); err != nil {
+		return nil, fmt.Errorf("decode %T answer: %w", v, err)
+	}
+	return &v, nil
+}
+
+// decoded decodes an encoded answer, passing an error on.
+func decoded[T any](e Encoded[T], err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return e.Decode()
 }
 
 // newID returns a random id of prefix.

@@ -45,7 +45,7 @@ func (s *server) createAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if len(errs) > 0 {
 		return nil, validationError(errs...)
 	}
-	return s.svc.Agents.Create(r.Context(), req)
+	return s.svc.Agents.CreateEncoded(r.Context(), req)
 }
 
 func agentFilter(q *query) agent.AgentFilter {
@@ -104,7 +104,7 @@ func (s *server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	return s.svc.Agents.Update(r.Context(), id, req)
+	return s.svc.Agents.UpdateEncoded(r.Context(), id, req)
 }
 
 type message struct {

@@ -128,42 +128,43 @@ func serviceError(err error) (e *httpError, fault bool) {
 	if errors.As(err, &le) {
 		detail = le.Message
 	}
-	switch agent.KindOf(err) {
+	k := agent.KindOf(err)
+	switch k {
 	case letta.KindInvalid:
-		return errorf(http.StatusBadRequest, "%s", detail), false
+		return errorf(k.HTTPStatus(), "%s", detail), false
 	case letta.KindNotFound:
-		return errorf(http.StatusNotFound, "%s", detail), false
+		return errorf(k.HTTPStatus(), "%s", detail), false
 	case letta.KindConflict:
 		// A permanent conflict: the SDK's automatic retry of 409 would
 		// only repeat it.
-		return errorf(http.StatusConflict, "%s", detail).withHeader("X-Should-Retry", "false"), false
+		return errorf(k.HTTPStatus(), "%s", detail).withHeader("X-Should-Retry", "false"), false
 	case letta.KindUnavailable:
 		// Missing configuration: retrying will not help until someone
 		// configures the server.
-		return errorf(http.StatusServiceUnavailable, "%s", detail).withHeader("X-Should-Retry", "false"), false
+		return errorf(k.HTTPStatus(), "%s", detail).withHeader("X-Should-Retry", "false"), false
 	case letta.KindBusy:
-		return errorf(http.StatusTooManyRequests, "Server is busy, please retry").
+		return errorf(k.HTTPStatus(), "Server is busy, please retry").
 			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), false
 	case letta.KindContended:
-		return errorf(http.StatusConflict, "Concurrent update, please retry").
+		return errorf(k.HTTPStatus(), "Concurrent update, please retry").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindShuttingDown:
-		return errorf(http.StatusServiceUnavailable, "Server is shutting down").
+		return errorf(k.HTTPStatus(), "Server is shutting down").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindMoved:
-		return errorf(http.StatusServiceUnavailable, "Agent moved to another owner, please retry").
+		return errorf(k.HTTPStatus(), "Agent moved to another owner, please retry").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindCancelled:
-		return errorf(http.StatusServiceUnavailable, "Request was cancelled or timed out; its outcome is unknown").
+		return errorf(k.HTTPStatus(), "Request was cancelled or timed out; its outcome is unknown").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindTooLarge:
-		return errorf(http.StatusRequestEntityTooLarge, "Request is too large to store"), false
+		return errorf(k.HTTPStatus(), "Request is too large to store"), false
 	case letta.KindDiskFull:
-		return errorf(http.StatusInsufficientStorage, "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
+		return errorf(k.HTTPStatus(), "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
 			withHeader("Retry-After", "10").withHeader("X-Should-Retry", "true"), true
 	case letta.KindCorrupt:
 		// Logged (with the damaged file) as the fault it is.
-		return errorf(http.StatusInternalServerError, "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
+		return errorf(k.HTTPStatus(), "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
 	}
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
 }

@@ -269,20 +269,30 @@ func (s *server) authorized(r *http.Request) bool {
 
 // writeJSON sends v as JSON with status.
 func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		s.log.Error("api: encoding response", "error", err)
-		buf.Reset()
-		buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
-		status = http.StatusInternalServerError
+	var body []byte
+	if e, ok := v.(encoded); ok {
+		body = e.JSON()
+	} else {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			s.log.Error("api: encoding response", "error", err)
+			buf.Reset()
+			buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
+			status = http.StatusInternalServerError
+		}
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	s.writeDeadline(w)
-	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	w.Write(body)
 }
+
+// encoded is a response the service has encoded already (agent.Encoded):
+// it is written as it is.
+type encoded interface{ JSON() []byte }
 
 // writeDeadline gives the next write to w WriteTimeout to complete. A
 // socket's deadline is in wall time, whatever clock times the requests. (A

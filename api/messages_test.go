@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,6 +57,13 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	if len(runMsgs) != 2 || runMsgs[0]["message_type"] != "user_message" {
 		t.Errorf("run messages %v", runMsgs)
 	}
+	// The run's usage is what the turn's answer reported.
+	var usage letta.UsageStatistics
+	c.ok("GET", "/v1/runs/"+run.ID+"/usage", "", &usage)
+	if !reflect.DeepEqual(usage, first.Usage) {
+		t.Errorf("run usage %+v, the turn answered %+v", usage, first.Usage)
+	}
+	c.expect(404, "GET", "/v1/runs/run-123e4567-e89b-42d3-8456-426614174000/usage", "")
 	// include_return_message_types filters the response.
 	p.add(toolCallReply("c1", "conversation_search", `{"query":"hi"}`), textReply("found it"))
 	var resp letta.Response

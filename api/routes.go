@@ -53,6 +53,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/runs", s.listRuns)
 	s.handle("GET", "/v1/runs/{run_id}", s.getRun)
 	s.handle("GET", "/v1/runs/{run_id}/messages", s.listRunMessages)
+	s.handle("GET", "/v1/runs/{run_id}/usage", s.getRunUsage)
 	s.handle("POST", "/v1/runs/{run_id}/stream", s.resumeRunStream)
 	s.handle("POST", "/v1/runs/{run_id}/cancel", s.cancelRun)
 

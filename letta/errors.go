@@ -24,6 +24,28 @@ const (
 	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
 )
 
+// HTTPStatus is the status Letta answers an error of kind k with; 500 for
+// an error of no kind, a fault inside the server.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case KindInvalid:
+		return 400
+	case KindNotFound:
+		return 404
+	case KindConflict, KindContended:
+		return 409
+	case KindBusy:
+		return 429
+	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled:
+		return 503
+	case KindTooLarge:
+		return 413
+	case KindDiskFull:
+		return 507
+	}
+	return 500
+}
+
 // Error is an error a client can act on: its Kind and a message for people.
 // Any other error is a fault inside the server.
 type Error struct {

@@ -131,6 +131,17 @@ type Usage struct {
 	ContextTokens int `json:"context_tokens,omitempty"`
 }
 
+// Statistics is the usage as Letta reports it.
+func (u Usage) Statistics() letta.UsageStatistics {
+	return letta.UsageStatistics{
+		MessageType:      "usage_statistics",
+		CompletionTokens: u.CompletionTokens,
+		PromptTokens:     u.PromptTokens,
+		TotalTokens:      u.PromptTokens + u.CompletionTokens,
+		StepCount:        u.Steps,
+	}
+}
+
 // Conversation is a stored conversation of an agent.
 type Conversation struct {
 	ID        string    `json:"id"`
