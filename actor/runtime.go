@@ -97,8 +97,12 @@ type Config struct {
 // Stats are counters of a Runtime's life so far.
 type Stats struct {
 	Active        int    // live activations now
+	InFlight      int    // invocations accepted and not yet answered now: the mailboxes' total depth
 	Activations   uint64 // activations started
 	Deactivations uint64 // for idleness, the cap or shutdown
+	CapEvictions  uint64 // of those, idle activations evicted to make room under the cap
+	CapWaits      uint64 // invocations that waited for room under the activation cap
+	Busy          uint64 // invocations refused because their actor's mailbox was full
 	Discards      uint64 // in-memory states thrown away after a failure
 	Conflicts     uint64 // invocations re-run after a commit conflict
 }
@@ -248,6 +252,7 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 		r.lru.MoveToFront(a.elem)
 	}
 	if a.pending >= r.cfg.MaxMailboxDepth {
+		r.stats.Busy++
 		return fmt.Errorf("%w: actor %s has %d invocations queued", ErrBusy, id, a.pending)
 	}
 	a.pending++
@@ -265,7 +270,7 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 // room for a new one. At the cap with every activation busy it waits, with
 // r.mu released, until one goes idle, the runtime closes or ctx ends.
 func (r *Runtime) activationSlotLocked(id ID, ctx context.Context) (*activation, error) {
-	for {
+	for waited := false; ; waited = true {
 		if r.closed {
 			return nil, ErrClosed
 		}
@@ -274,6 +279,9 @@ func (r *Runtime) activationSlotLocked(id ID, ctx context.Context) (*activation,
 		}
 		if len(r.acts) < r.cfg.MaxActivations || r.evictLRULocked() {
 			return nil, nil
+		}
+		if !waited {
+			r.stats.CapWaits++
 		}
 		if r.slotFreed == nil {
 			r.slotFreed = make(chan struct{})
@@ -304,6 +312,7 @@ func (r *Runtime) evictLRULocked() bool {
 	for e := r.lru.Back(); e != nil; e = e.Prev() {
 		if a := e.Value.(*activation); a.pending == 0 {
 			r.deactivateLocked(a)
+			r.stats.CapEvictions++
 			return true
 		}
 	}
@@ -651,7 +660,7 @@ func (r *Runtime) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.Active = len(r.acts)
+	s.Active, s.InFlight = len(r.acts), r.inflight
 	return s
 }
 

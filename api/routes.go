@@ -1,5 +1,7 @@
 package api
 
+import "net/http"
+
 // routes registers every route Kelpie serves, by resource. Each is also
 // served under /latest and with a trailing slash (see normalize).
 func (s *server) routes() {
@@ -62,4 +64,10 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/agents/{agent_id}/tools", s.listAgentTools)
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
+
+	// The operator's figures, in Prometheus' format (see package metrics).
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		s.paths.Handle("/metrics", http.NotFoundHandler())
+	}
 }
