@@ -20,6 +20,8 @@ Commands:
   serve     run the HTTP API server (embedded Pebble storage by default)
   sim       run the deterministic simulation: one seed, or a sweep of many
   check     verify a stopped server's data offline: checksums and record rules
+  backup    write a consistent copy of a data dir, online (through the running server) or not
+  restore   make a new data dir from a backup, and check it
   version   print the version
 
 Run 'kelpie <command> --help' for a command's flags.
@@ -44,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return simCommand(args[1:], stdout, stderr)
 	case "check":
 		return checkCommand(args[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kelpie", version)
 		return 0

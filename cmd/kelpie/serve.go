@@ -208,6 +208,14 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		return err
 	}
 	defer stopMetrics()
+	if st.eng != nil {
+		stopAdmin, err := serveAdmin(st.where, st.eng, log)
+		if err != nil {
+			svc.Close(context.Background())
+			return err
+		}
+		defer stopAdmin()
+	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		svc.Close(context.Background())
