@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ const (
 	DefaultMaxActivations  = 100_000
 	DefaultMaxMailboxDepth = 1024 // queued invocations per actor
 	DefaultInvokeTimeout   = 2 * time.Minute
+	// DefaultIdempotencyHorizon is how long an idempotency record answers
+	// retries: a retry later than this runs again.
+	DefaultIdempotencyHorizon = 24 * time.Hour
 	// DefaultMaxConflictRetries gives a conflicting commit that is still
 	// in flight (waiting for its sync, or for the CPU) about 10s of pauses
 	// (conflictBackoff) to land. How long that takes depends on the disk and
@@ -91,6 +95,7 @@ type Config struct {
 	MaxMailboxDepth    int           // queued plus running invocations per actor
 	InvokeTimeout      time.Duration // upper bound on one invocation
 	MaxConflictRetries int           // re-runs of an invocation whose commit conflicted
+	IdempotencyHorizon time.Duration // idempotency records older than this are deleted
 	Logger             *slog.Logger
 }
 
@@ -105,6 +110,7 @@ type Stats struct {
 	Busy          uint64 // invocations refused because their actor's mailbox was full
 	Discards      uint64 // in-memory states thrown away after a failure
 	Conflicts     uint64 // invocations re-run after a commit conflict
+	IdemExpired   uint64 // idempotency records deleted past the horizon
 }
 
 // Runtime hosts actors. Create it with NewRuntime; close it with Close.
@@ -124,6 +130,9 @@ type Runtime struct {
 	// callers wait on it for room under the activation cap.
 	slotFreed chan struct{}
 	stats     Stats
+	// lastExpiry is when the sweep last deleted expired idempotency
+	// records; owned by the sweep goroutine.
+	lastExpiry time.Time
 }
 
 type activation struct {
@@ -186,6 +195,9 @@ func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
 	}
 	if cfg.MaxConflictRetries <= 0 {
 		cfg.MaxConflictRetries = DefaultMaxConflictRetries
+	}
+	if cfg.IdempotencyHorizon <= 0 {
+		cfg.IdempotencyHorizon = DefaultIdempotencyHorizon
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -416,10 +428,13 @@ const (
 // consistent view without queueing behind the actor read it directly.
 func StateKey(id ID) []byte { return []byte(StatePrefix + id.String()) }
 
-func epochKey(id ID) []byte { return []byte(EpochPrefix + id.String()) }
-func idemKey(key string) []byte {
+func epochKey(id ID) []byte     { return []byte(EpochPrefix + id.String()) }
+func idemKey(key string) []byte { return []byte(IdemPrefix + idemHash(key)) }
+
+// idemHash is the part of an idempotency record's key that names it.
+func idemHash(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return fmt.Appendf(nil, "%s%x", IdemPrefix, sum)
+	return hex.EncodeToString(sum[:])
 }
 
 // idemRecord is what an idempotency key stores: which request it answered
@@ -430,6 +445,9 @@ type idemRecord struct {
 	// Actor is the actor that answered (absent in records written before
 	// it was kept), for Answered.
 	Actor *ID `json:"actor,omitempty"`
+	// At is when the record was written, which its expiry entry repeats
+	// (absent in records written before records expired: those never do).
+	At time.Time `json:"at,omitzero"`
 }
 
 // fingerprint identifies a request: the actor it is for, its op and its
@@ -486,12 +504,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		return nil, err
 	}
 	if idem != nil {
-		idem.Result = data
-		rec, err := json.Marshal(idem)
-		if err != nil {
-			return nil, err
-		}
-		if err := txn.Set(idemKey(req.idemKey), rec); err != nil {
+		if err := writeIdemRecord(txn, req.idemKey, idem, data, call.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -633,6 +646,7 @@ func (r *Runtime) sweep() {
 		select {
 		case <-t.C():
 			r.evictIdle()
+			r.expireIdempotencyDue()
 		case <-r.stopSweep:
 			return
 		}

@@ -21,6 +21,7 @@ var (
 	busyDesc          = desc("actor", "busy_total", "Invocations refused because their actor's mailbox was full.")
 	discardsDesc      = desc("actor", "discards_total", "In-memory actor states thrown away after a failed invocation.")
 	retriesDesc       = desc("actor", "conflict_retries_total", "Invocations re-run after a commit conflict.")
+	idemExpiredDesc   = desc("actor", "idempotency_expired_total", "Idempotency records deleted past --idempotency-horizon.")
 	turnsDesc         = desc("agent", "turns_total", "Agent turns started.")
 	turnsFailedDesc   = desc("agent", "turns_failed_total", "Agent turns that ended in an error.")
 	turnsRunningDesc  = desc("agent", "turns_running", "Agent turns running now.")
@@ -31,7 +32,7 @@ var (
 
 func (s *scraped) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{activeDesc, inFlightDesc, activationsDesc, deactivationsDesc, capEvictionsDesc, capWaitsDesc,
-		busyDesc, discardsDesc, retriesDesc, turnsDesc, turnsFailedDesc, turnsRunningDesc, stepsDesc, toolCallsDesc, diskDesc} {
+		busyDesc, discardsDesc, retriesDesc, idemExpiredDesc, turnsDesc, turnsFailedDesc, turnsRunningDesc, stepsDesc, toolCallsDesc, diskDesc} {
 		ch <- d
 	}
 }
@@ -53,6 +54,7 @@ func (s *scraped) Collect(ch chan<- prometheus.Metric) {
 		counter(busyDesc, rt.Busy)
 		counter(discardsDesc, rt.Discards)
 		counter(retriesDesc, rt.Conflicts)
+		counter(idemExpiredDesc, rt.IdemExpired)
 		counter(turnsDesc, c.Turns.Turns)
 		counter(turnsFailedDesc, c.Turns.Failed)
 		gauge(turnsRunningDesc, float64(svc.Stats().Running))

@@ -50,6 +50,7 @@ func Check(entries []Entry) Report {
 	c.checkConversations()
 	c.checkPassages()
 	c.checkOrphans()
+	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -77,6 +78,7 @@ type checker struct {
 	passages     map[string]*Passage // passage key -> passage
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
+	idem         idemRecords
 }
 
 func newChecker() *checker {
@@ -140,6 +142,8 @@ func (c *checker) add(e Entry) {
 		c.blockAgents[[2]string{p[1], p[0]}] = true
 	case AgentTerms, Counts, Meta:
 		c.addAgentIndexes(f, e, p)
+	case ActorIdempotency, ActorIdempotencyExpiry:
+		c.idem.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}

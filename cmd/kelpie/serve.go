@@ -50,6 +50,7 @@ type serveConfig struct {
 	memoryLimit    string
 	acceptLoss     bool
 	metricsAddr    string
+	idemHorizon    time.Duration
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -112,6 +113,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
 	fs.StringVar(&c.memoryLimit, "memory-limit", env("KELPIE_MEMORY_LIMIT", ""),
 		"a soft memory limit for the process, such as 2GiB: the Go runtime collects and returns memory to the OS harder as it nears it (env KELPIE_MEMORY_LIMIT)")
+	fs.DurationVar(&c.idemHorizon, "idempotency-horizon", bad.duration("KELPIE_IDEMPOTENCY_HORIZON", actor.DefaultIdempotencyHorizon),
+		"how long a request's Idempotency-Key answers its retries; older records are deleted, and a later retry runs again (env KELPIE_IDEMPOTENCY_HORIZON)")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", env("KELPIE_METRICS_ADDR", ""),
 		"also serve GET /metrics on this address, without the API key, for a Prometheus scraper on a private network; /metrics on --addr is always served, behind the key (env KELPIE_METRICS_ADDR)")
 	// No environment variable: accepting a loss is a decision for one
@@ -139,8 +142,8 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if c.maxActivations < 1 || c.idleTimeout <= 0 {
-		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1 and --idle-timeout positive\n")
+	if c.maxActivations < 1 || c.idleTimeout <= 0 || c.idemHorizon <= 0 {
+		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1, --idle-timeout and --idempotency-horizon positive\n")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -196,7 +199,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          models,
-		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations},
+		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon},
 	})
 	if err != nil {
 		return err
