@@ -22,6 +22,7 @@ Commands:
   check     verify a stopped server's data offline: checksums and record rules
   backup    write a consistent copy of a data dir, online (through the running server) or not
   restore   make a new data dir from a backup, and check it
+  load      drive a server (or one started in-process) with a mix of calls and report latency
   version   print the version
 
 Run 'kelpie <command> --help' for a command's flags.
@@ -50,6 +51,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return backupCommand(args[1:], stdout, stderr)
 	case "restore":
 		return restoreCommand(args[1:], stdout, stderr)
+	case "load":
+		return loadCommand(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "kelpie", version)
 		return 0
