@@ -53,6 +53,7 @@ const (
 	opUpdateConversation = "update_conversation"
 	opInsertPassage      = "insert_passage"
 	opDeletePassage      = "delete_passage"
+	opRecompile          = "recompile"
 )
 
 var agentCreate = op(createAgent)
@@ -66,6 +67,7 @@ var agentOps = map[string]operation{
 	opUpdateConversation: op(updateConversation),
 	opInsertPassage:      op(insertPassage),
 	opDeletePassage:      op(deletePassage),
+	opRecompile:          op(recompile),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

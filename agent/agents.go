@@ -13,6 +13,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -77,7 +78,8 @@ func (s *Agents) Get(ctx context.Context, id string, withBlocks bool) (*letta.Ag
 	return st, err
 }
 
-// loadAgent renders an agent, with its blocks if asked.
+// loadAgent renders an agent, with its blocks if asked, and the ids of the
+// messages in its context.
 func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState, error) {
 	var blocks []*schema.Block
 	if withBlocks {
@@ -86,7 +88,10 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 			return nil, err
 		}
 	}
-	return renderAgent(a, blocks), nil
+	st := renderAgent(a, blocks)
+	ids, err := window.IDs(txn, window.Owner{Agent: a})
+	st.MessageIDs = ids
+	return st, err
 }
 
 // Update applies a PATCH to an agent.
@@ -326,6 +331,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
+	if _, err := window.Open(txn, window.Owner{Agent: a}, call.Now); err != nil {
+		return nil, err
+	}
 	call.SetState(a)
 	return renderCommitted(txn, a)
 }
@@ -350,7 +358,20 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 		}
 	}
 	a.UpdatedAt = call.Now
+	return commitAgent(call, a)
+}
+
+// commitAgent stores a changed agent record, recompiles the system message
+// of its default conversation if its instructions or memory changed (Letta
+// rebuilds it at every such change), and answers with the agent as
+// committed.
+func commitAgent(call *actor.Call, a *schema.Agent) ([]byte, error) {
 	call.SetState(a)
+	if a.Context.SystemID != "" {
+		if _, _, err := window.Refresh(call.Txn, window.Owner{Agent: a}, call.Now, window.IfChanged, false); err != nil {
+			return nil, err
+		}
+	}
 	return renderCommitted(call.Txn, a)
 }
 
@@ -367,7 +388,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 	a := &schema.Agent{
 		ID: id, AgentType: DefaultAgentType, Description: req.Description, Metadata: req.Metadata,
 		Tags: nonNil(req.Tags), ModelSettings: jsonOrNil(req.ModelSettings), CompactionSettings: jsonOrNil(req.CompactionSettings),
-		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
+		ToolRules: nonNil(req.ToolRules), ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
 		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
@@ -514,7 +535,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
 	}
 	return &letta.AgentState{
 		CreatedAt: letta.Timestamp{Time: a.CreatedAt}, UpdatedAt: letta.Timestamp{Time: a.UpdatedAt},
-		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: nonNil(a.MessageIDs),
+		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: []string{},
 		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: a.EmbeddingConfig,
 		Model: a.LLMConfig.Handle, Embedding: embedding, ModelSettings: modelSettings, CompactionSettings: compaction,
 		Description: a.Description, Metadata: a.Metadata,

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -76,7 +78,7 @@ func (s *Conversations) Get(ctx context.Context, convID string) (*letta.Conversa
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		c, err := schema.GetConversation(txn, convID)
 		if err == nil {
-			out = renderConversation(c)
+			out, err = renderConversation(txn, c)
 		}
 		return err
 	})
@@ -102,19 +104,36 @@ func (s *Conversations) List(ctx context.Context, agentID string, p letta.Page) 
 			created: func(c *schema.Conversation) time.Time { return c.CreatedAt },
 		}
 		return listIndex(txn, ix, p, func(c *schema.Conversation) (bool, error) {
-			out = append(out, renderConversation(c))
-			return len(out) < p.Limit, nil
+			r, err := renderConversation(txn, c)
+			out = append(out, r)
+			return len(out) < p.Limit, err
 		})
 	})
 	return out, err
 }
 
-func renderConversation(c *schema.Conversation) *letta.Conversation {
+// renderConversation renders a conversation with the ids of the messages in
+// its context.
+func renderConversation(txn kv.Txn, c *schema.Conversation) (*letta.Conversation, error) {
+	ids, err := window.IDs(txn, window.Owner{Conv: c})
+	if err != nil {
+		return nil, err
+	}
 	return &letta.Conversation{
 		CreatedAt: letta.Timestamp{Time: c.CreatedAt}, UpdatedAt: letta.Timestamp{Time: c.UpdatedAt},
 		ID: c.ID, AgentID: c.AgentID, Summary: c.Summary,
-		InContextMessageIDs: []string{}, IsolatedBlockIDs: []string{},
+		InContextMessageIDs: ids, IsolatedBlockIDs: []string{},
+	}, nil
+}
+
+// encodeConversation answers a conversation write with the conversation as
+// committed.
+func encodeConversation(txn kv.Txn, c *schema.Conversation) ([]byte, error) {
+	r, err := renderConversation(txn, c)
+	if err != nil {
+		return nil, err
 	}
+	return schema.Encode(r)
 }
 
 func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
@@ -123,13 +142,26 @@ func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 		return nil, letta.Conflictf("conversation %s already exists", p.ID)
 	}
 	c := &schema.Conversation{ID: p.ID, AgentID: a.ID, Summary: p.Summary, CreatedAt: call.Now, UpdatedAt: call.Now}
+	// The conversation's system message is compiled now, with the memory
+	// of now (Letta's rule). While a step's tool calls wait for their
+	// results it cannot be appended: the conversation's first turn, which
+	// comes after them, stores it then.
+	settled, err := loop.Settled(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if settled {
+		if _, err := window.Open(txn, window.Owner{Agent: a, Conv: c}, call.Now); err != nil {
+			return nil, err
+		}
+	}
 	if err := schema.PutConversation(txn, c); err != nil {
 		return nil, err
 	}
 	if err := txn.Set(schema.IndexKey(schema.AgentConversationsOf(a.ID), c.CreatedAt, c.ID), nil); err != nil {
 		return nil, err
 	}
-	return schema.Encode(renderConversation(c))
+	return encodeConversation(txn, c)
 }
 
 func updateConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
@@ -144,5 +176,5 @@ func updateConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 	if err := schema.PutConversation(call.Txn, c); err != nil {
 		return nil, err
 	}
-	return schema.Encode(renderConversation(c))
+	return encodeConversation(call.Txn, c)
 }

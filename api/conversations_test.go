@@ -1,7 +1,10 @@
 package api
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/kelpie/kelpie/letta"
 )
 
 // Spec: an agent's default conversation is named by "default" (with
@@ -50,4 +53,58 @@ func TestDefaultConversationNames(t *testing.T) {
 	c.expect(404, "GET", "/v1/conversations/"+missing+"/messages", "")
 	c.expect(422, "GET", "/v1/conversations/"+a.ID, "")
 	c.expect(422, "GET", "/v1/agents/"+a.ID+"/messages?conversation_id=nonsense", "")
+}
+
+// Spec: Letta's conversation tests of the system message: message 0 of
+// every context is its system message, readable at /v1/messages/{id} (a
+// list of one), recompiled by /recompile (dry_run leaves it as it was).
+func TestContextSystemMessageRoutes(t *testing.T) {
+	c, _ := newTurnServer(t, &scripted{}, Options{})
+	a := c.createAgent(`{"name":"ctx","memory_blocks":[{"label":"human","value":"Test user"}]}`)
+	if len(a.MessageIDs) != 1 {
+		t.Fatalf("message_ids %v", a.MessageIDs)
+	}
+	system := func(id string) string {
+		t.Helper()
+		var ms []map[string]any
+		c.ok("GET", "/v1/messages/"+id, "", &ms)
+		if len(ms) != 1 || ms[0]["message_type"] != "system_message" {
+			t.Fatalf("message %s: %v", id, ms)
+		}
+		return ms[0]["content"].(string)
+	}
+	if s := system(a.MessageIDs[0]); !strings.Contains(s, "- CONVERSATION_ID: default") || !strings.Contains(s, "- AGENT_ID: "+a.ID) {
+		t.Errorf("default system message:\n%s", s)
+	}
+	c.expect(404, "GET", "/v1/messages/message-123e4567-e89b-42d3-8456-426614174000", "")
+	c.expect(422, "GET", "/v1/messages/nope", "")
+
+	var conv letta.Conversation
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &conv)
+	if len(conv.InContextMessageIDs) != 1 {
+		t.Fatalf("in_context_message_ids %v", conv.InContextMessageIDs)
+	}
+	convSys := conv.InContextMessageIDs[0]
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/core-memory/blocks/human", `{"value":"Test user RECOMPILE_MARKER"}`, nil)
+	if strings.Contains(system(convSys), "RECOMPILE_MARKER") {
+		t.Errorf("a block edit changed an existing conversation's system message")
+	}
+	if !strings.Contains(system(a.MessageIDs[0]), "RECOMPILE_MARKER") {
+		t.Errorf("a block edit did not recompile the default system message")
+	}
+	var text string
+	c.ok("POST", "/v1/conversations/"+conv.ID+"/recompile?dry_run=true", "", &text)
+	if !strings.Contains(text, "RECOMPILE_MARKER") || strings.Contains(system(convSys), "RECOMPILE_MARKER") {
+		t.Errorf("dry run: %q", text)
+	}
+	c.ok("POST", "/v1/conversations/"+conv.ID+"/recompile", "", &text)
+	if !strings.Contains(text, "RECOMPILE_MARKER") || system(convSys) != text {
+		t.Errorf("recompile: %q", text)
+	}
+	c.ok("POST", "/v1/conversations/default/recompile", `{"agent_id":"`+a.ID+`"}`, &text)
+	c.ok("POST", "/v1/agents/"+a.ID+"/recompile", "", &text)
+	if !strings.Contains(text, "- CONVERSATION_ID: default") || system(a.MessageIDs[0]) != text {
+		t.Errorf("agent recompile: %q", text)
+	}
+	c.expect(404, "POST", "/v1/agents/agent-123e4567-e89b-42d3-8456-426614174000/recompile", "")
 }

@@ -161,6 +161,7 @@ func pydanticType(t reflect.Type) (typ, msg string) {
 // pathPrefixes are the id prefixes of the id path parameters.
 var pathPrefixes = map[string]string{
 	"agent_id": "agent", "block_id": "block", "run_id": "run", "conversation_id": "conv", "memory_id": "passage",
+	"message_id": "message",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

@@ -32,6 +32,11 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/messages/stream", s.streamAgentMessage)
 	s.handle("GET", "/v1/agents/{agent_id}/messages", s.listAgentMessages)
 	s.handle("POST", "/v1/agents/{agent_id}/messages/cancel", s.cancelAgentMessages)
+	s.handle("GET", "/v1/messages/{message_id}", s.getMessage)
+
+	// The context window (context.go).
+	s.handle("POST", "/v1/agents/{agent_id}/recompile", s.recompileAgent)
+	s.handle("POST", "/v1/conversations/{conversation_id}/recompile", s.recompileConversation)
 
 	// Archival memory (archival.go).
 	s.handle("GET", "/v1/agents/{agent_id}/archival-memory", s.listPassages)

@@ -226,3 +226,7 @@ func Dangling(err error, format string, args ...any) error {
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
 }
+
+// PutMessage rewrites a stored message in place (a recompiled system
+// message): its number, id and conversation do not change.
+func PutMessage(txn kv.Txn, m *Message) error { return put(txn, MessageKey(m.AgentID, m.Seq), m) }

@@ -48,6 +48,7 @@ func Check(entries []Entry) Report {
 	c.checkRuns()
 	c.checkTurnKeys()
 	c.checkConversations()
+	c.checkContexts()
 	c.checkPassages()
 	c.checkOrphans()
 	return Report{Problems: c.problems, Keys: c.keys}

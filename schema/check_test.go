@@ -200,6 +200,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"context names a message that is not its system message", edit(string(schema.AgentKey("")), func(r map[string]any) {
+			r["context"].(map[string]any)["system_seq"] = 2
+		}), "as its system message, but that is"},
+		{"context starts past the messages", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["start"] = 1 << 40
+		}), "starts at message"},
 		{"agent without its term entry", drop(schema.AgentTerms.Prefix), "but no entry"},
 		{"term entry of no agent's term", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte(schema.AgentTerms.Prefix + "tag/00/0000000000000000/agent-x")})

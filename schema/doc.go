@@ -36,6 +36,9 @@
 //   - Every answered otid or idempotency key names a run of its agent.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
+//   - Each context (an agent's default conversation, each conversation)
+//     names as its system message and its summary stored messages of its
+//     own with those roles, and starts within the agent's messages.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
 package schema

@@ -10,34 +10,49 @@ import (
 // Agent is an agent's record, stored as the state of its actor: everything
 // but its blocks, which are shared and stored apart.
 type Agent struct {
-	ID                     string                 `json:"id"`
-	Name                   string                 `json:"name"`
-	System                 string                 `json:"system"`
-	AgentType              string                 `json:"agent_type"`
-	Description            *string                `json:"description"`
-	Metadata               map[string]any         `json:"metadata"`
-	Tags                   []string               `json:"tags"`
-	LLMConfig              letta.LLMConfig        `json:"llm_config"`
-	EmbeddingConfig        *letta.EmbeddingConfig `json:"embedding_config"`
-	ModelSettings          json.RawMessage        `json:"model_settings,omitempty"`
-	CompactionSettings     json.RawMessage        `json:"compaction_settings,omitempty"`
-	ToolRules              []any                  `json:"tool_rules"`
-	MessageIDs             []string               `json:"message_ids"`
-	ProjectID              *string                `json:"project_id"`
-	IdentityIDs            []string               `json:"identity_ids"`
-	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
-	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
-	LastStopReason         *string                `json:"last_stop_reason"`
-	Timezone               string                 `json:"timezone"`
-	Hidden                 *bool                  `json:"hidden"`
-	CreatedAt              time.Time              `json:"created_at"`
-	UpdatedAt              time.Time              `json:"updated_at"`
+	ID                 string                 `json:"id"`
+	Name               string                 `json:"name"`
+	System             string                 `json:"system"`
+	AgentType          string                 `json:"agent_type"`
+	Description        *string                `json:"description"`
+	Metadata           map[string]any         `json:"metadata"`
+	Tags               []string               `json:"tags"`
+	LLMConfig          letta.LLMConfig        `json:"llm_config"`
+	EmbeddingConfig    *letta.EmbeddingConfig `json:"embedding_config"`
+	ModelSettings      json.RawMessage        `json:"model_settings,omitempty"`
+	CompactionSettings json.RawMessage        `json:"compaction_settings,omitempty"`
+	ToolRules          []any                  `json:"tool_rules"`
+	// Context is the agent's default conversation's context window.
+	Context                Context   `json:"context"`
+	ProjectID              *string   `json:"project_id"`
+	IdentityIDs            []string  `json:"identity_ids"`
+	MessageBufferAutoclear bool      `json:"message_buffer_autoclear"`
+	EnableSleeptime        *bool     `json:"enable_sleeptime"`
+	LastStopReason         *string   `json:"last_stop_reason"`
+	Timezone               string    `json:"timezone"`
+	Hidden                 *bool     `json:"hidden"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
 	// NextBlockPosition orders attachments: each attach takes the next one.
 	NextBlockPosition int64 `json:"next_block_position"`
 	// IncludeBaseTools false leaves out the agent type's built-in tools;
 	// ToolNames are tools named at creation (built-in ones are offered).
 	IncludeBaseTools *bool    `json:"include_base_tools,omitempty"`
 	ToolNames        []string `json:"tool_names,omitempty"`
+}
+
+// Context is a context window as stored (an agent's default
+// conversation's, or a conversation's): its system message, the summary of
+// the history compacted out of it, and the first message still in it. In
+// context are, in order: the system message, the summary, and the
+// context's messages numbered Start or later (other than those two).
+// Nothing is ever deleted from a context: messages leave it by moving Start.
+type Context struct {
+	SystemID   string `json:"system_id,omitempty"`
+	SystemSeq  uint64 `json:"system_seq,omitempty"`
+	SummaryID  string `json:"summary_id,omitempty"`
+	SummarySeq uint64 `json:"summary_seq,omitempty"`
+	Start      uint64 `json:"start,omitempty"`
 }
 
 // Block is a stored block: the API's shape plus what only storage needs.
@@ -53,6 +68,8 @@ const (
 	RoleAssistant = "assistant"
 	RoleTool      = "tool"
 	RoleSystem    = "system"
+	// RoleSummary is a summary of messages compacted out of a context.
+	RoleSummary = "summary"
 )
 
 // Message is one stored message of an agent.
@@ -134,6 +151,7 @@ type Conversation struct {
 	AgentID   string    `json:"agent_id"`
 	Summary   *string   `json:"summary"`
 	LastRunID string    `json:"last_run_id,omitempty"`
+	Context   Context   `json:"context"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

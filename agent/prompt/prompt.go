@@ -77,7 +77,6 @@ type Meta struct {
 	ConversationID   string // "" for the agent's default conversation
 	Recompiled       time.Time
 	PreviousMessages int // messages in recall memory but not in the context
-	DroppedMessages  int // earlier messages of this conversation left out for space
 	Passages         int
 	PassageTags      []string
 }
@@ -153,9 +152,6 @@ func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
 		"- System prompt last recompiled: " + Clock(meta.Recompiled, a.Timezone),
 		fmt.Sprintf("- %d previous messages between you and the user are stored in recall memory (use tools to access them)", meta.PreviousMessages),
 	}
-	if meta.DroppedMessages > 0 {
-		lines = append(lines, fmt.Sprintf("- %d earlier messages of this conversation did not fit in your context window and are left out of it; search them with conversation_search", meta.DroppedMessages))
-	}
 	if meta.Passages > 0 {
 		lines = append(lines, fmt.Sprintf("- %d total memories you created are stored in archival memory (use tools to access them)", meta.Passages))
 	}
@@ -178,3 +174,18 @@ func Clock(t time.Time, tz string) string {
 
 // EstimateTokens estimates the tokens of s: 4 bytes each.
 func EstimateTokens(s string) int { return (len(s) + 3) / 4 }
+
+// SameMemory reports whether two compiled system prompts show the same
+// instructions and memory: they differ at most in their memory metadata
+// (counts and times that change with every message, and that alone do not
+// call for a recompile, as in Letta).
+func SameMemory(a, b string) bool { return withoutMetadata(a) == withoutMetadata(b) }
+
+func withoutMetadata(s string) string {
+	i := strings.Index(s, "<memory_metadata>")
+	j := strings.Index(s, "</memory_metadata>")
+	if i < 0 || j < i {
+		return s
+	}
+	return s[:i] + s[j+len("</memory_metadata>"):]
+}
