@@ -54,6 +54,8 @@ const (
 	opInsertPassage      = "insert_passage"
 	opDeletePassage      = "delete_passage"
 	opRecompile          = "recompile"
+	opResetMessages      = "reset_messages"
+	opDeleteConversation = "delete_conversation"
 )
 
 var agentCreate = op(createAgent)
@@ -68,6 +70,8 @@ var agentOps = map[string]operation{
 	opInsertPassage:      op(insertPassage),
 	opDeletePassage:      op(deletePassage),
 	opRecompile:          op(recompile),
+	opResetMessages:      op(resetMessages),
+	opDeleteConversation: op(deleteConversation),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

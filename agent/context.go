@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -124,4 +128,141 @@ func (s *Messages) Get(ctx context.Context, messageID string) ([]letta.Message, 
 		return err
 	})
 	return out, err
+}
+
+// Context returns the overview of a context's window (Letta's
+// ContextWindowOverview): its system message as it would be compiled now,
+// cut into its sections, its summary and messages, and the tools, each with
+// its estimated tokens (4 bytes a token, the estimate a step's request is
+// fitted with).
+func (s *Agents) Context(ctx context.Context, agentID, convID string) (*letta.ContextWindowOverview, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	if convID != "" {
+		if err := letta.CheckID("conversation_id", "conv", convID); err != nil {
+			return nil, err
+		}
+	}
+	var out *letta.ContextWindowOverview
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		o, err := window.Load(txn, agentID, convID)
+		if err != nil {
+			return err
+		}
+		out, err = overview(txn, o, s.c.clock.Now().UTC())
+		return err
+	})
+	return out, err
+}
+
+func overview(txn kv.Txn, o window.Owner, now time.Time) (*letta.ContextWindowOverview, error) {
+	system, err := window.Compile(txn, o, now)
+	if err != nil {
+		return nil, err
+	}
+	summary, err := window.Summary(txn, o)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := window.Messages(txn, o)
+	if err != nil {
+		return nil, err
+	}
+	passages, err := memory.Passages(txn, o.AgentID())
+	if err != nil {
+		return nil, err
+	}
+	total, err := schema.LastSeq(txn, o.AgentID())
+	if err != nil {
+		return nil, err
+	}
+	a := o.Agent
+	sec := prompt.Sections(system)
+	ov := &letta.ContextWindowOverview{
+		ContextWindowSizeMax: a.LLMConfig.ContextWindow, NumArchivalMemory: len(passages), NumRecallMemory: int(total),
+		SystemPrompt: sec.Instructions, CoreMemory: sec.Memory, ExternalMemorySummary: sec.Metadata,
+		FunctionsDefinitions: []letta.OpenAITool{}, Messages: []letta.RawMessage{},
+	}
+	sysMsg := &schema.Message{ID: o.Context().SystemID, AgentID: a.ID, Role: schema.RoleSystem, Text: system, ConversationID: o.ConvID(), CreatedAt: now}
+	ov.Messages = append(ov.Messages, rawMessage(sysMsg))
+	if summary != nil {
+		ov.SummaryMemory = &summary.Text
+		ov.NumTokensSummaryMemory = prompt.EstimateTokens(summary.Text)
+		ov.Messages = append(ov.Messages, rawMessage(summary))
+	}
+	for _, m := range msgs {
+		ov.Messages = append(ov.Messages, rawMessage(m))
+		ov.NumTokensMessages += loop.MessageTokens(m)
+	}
+	for _, t := range tool.Schemas(a, nil) {
+		ov.FunctionsDefinitions = append(ov.FunctionsDefinitions, letta.OpenAITool{Type: "function",
+			Function: letta.OpenAIFunction{Name: t.Name, Description: t.Description, Parameters: t.Parameters}})
+		ov.NumTokensFunctionsDefinitions += loop.ToolTokens(t)
+	}
+	ov.NumMessages = len(ov.Messages)
+	ov.NumTokensSystem = prompt.EstimateTokens(sec.Instructions)
+	ov.NumTokensCoreMemory = prompt.EstimateTokens(sec.Memory)
+	ov.NumTokensExternalMemorySummary = prompt.EstimateTokens(sec.Metadata)
+	ov.ContextWindowSizeCurrent = ov.NumTokensSystem + ov.NumTokensCoreMemory + ov.NumTokensExternalMemorySummary +
+		ov.NumTokensSummaryMemory + ov.NumTokensMessages + ov.NumTokensFunctionsDefinitions
+	return ov, nil
+}
+
+// rawMessage renders a stored message in Letta's own message shape.
+func rawMessage(m *schema.Message) letta.RawMessage {
+	r := letta.RawMessage{
+		ID: m.ID, AgentID: m.AgentID, Role: m.Role, Content: []letta.TextContent{}, Name: m.Name,
+		CreatedAt: letta.Timestamp{Time: m.CreatedAt},
+	}
+	if m.Text != "" {
+		r.Content = append(r.Content, letta.TextContent{Type: "text", Text: m.Text})
+	}
+	for _, tc := range m.ToolCalls {
+		var c letta.OpenAIToolCall
+		c.ID, c.Type, c.Function.Name, c.Function.Arguments = tc.ID, "function", tc.Name, tc.Arguments
+		r.ToolCalls = append(r.ToolCalls, c)
+	}
+	optional := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	r.ToolCallID, r.StepID, r.RunID = optional(m.ToolCallID), optional(m.StepID), optional(m.RunID)
+	r.Otid, r.ConversationID = optional(m.Otid), optional(m.ConversationID)
+	return r
+}
+
+// ResetMessages empties the context of an agent's default conversation but
+// for its system message, recompiled (Letta's reset-messages): the messages
+// stay stored and searchable. Kelpie gives agents no initial messages, so
+// there are none to add back.
+func (s *Agents) ResetMessages(ctx context.Context, agentID string) (*letta.AgentState, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	var st letta.AgentState
+	if err := s.c.invoke(ctx, schema.AgentActor(agentID), opResetMessages, struct{}{}, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func resetMessages(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte, error) {
+	if a.Context.SystemID == "" {
+		if err := needSettled(call.Txn, a.ID); err != nil {
+			return nil, err
+		}
+	}
+	last, err := schema.LastSeq(call.Txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	a.Context.Start, a.Context.SummaryID, a.Context.SummarySeq = last+1, "", 0
+	if _, _, err := window.Refresh(call.Txn, window.Owner{Agent: a}, call.Now, window.Always, false); err != nil {
+		return nil, err
+	}
+	call.SetState(a)
+	return renderCommitted(call.Txn, a)
 }

@@ -178,3 +178,21 @@ func updateConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 	}
 	return encodeConversation(call.Txn, c)
 }
+
+// Delete deletes a conversation (schema.DeleteConversation): it is no
+// longer found or listed; its messages stay in the agent's history.
+func (s *Conversations) Delete(ctx context.Context, convID string) error {
+	c, err := s.Get(ctx, convID)
+	if err != nil {
+		return err
+	}
+	return s.c.invoke(ctx, schema.AgentActor(c.AgentID), opDeleteConversation, conversationPayload{ID: convID}, nil)
+}
+
+func deleteConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
+	c, err := schema.GetAgentConversation(call.Txn, a.ID, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return nil, schema.DeleteConversation(call.Txn, c)
+}

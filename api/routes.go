@@ -36,6 +36,9 @@ func (s *server) routes() {
 
 	// The context window (context.go).
 	s.handle("POST", "/v1/agents/{agent_id}/recompile", s.recompileAgent)
+	s.handle("GET", "/v1/agents/{agent_id}/context", s.agentContext)
+	s.handle("PATCH", "/v1/agents/{agent_id}/reset-messages", s.resetMessages)
+	s.handle("DELETE", "/v1/conversations/{conversation_id}", s.deleteConversation)
 	s.handle("POST", "/v1/conversations/{conversation_id}/recompile", s.recompileConversation)
 
 	// Archival memory (archival.go).

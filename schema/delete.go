@@ -98,3 +98,16 @@ func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
 	}
 	return nil
 }
+
+// DeleteConversation deletes a conversation's record, its index entry and
+// its message index. Its messages stay stored (the agent's history, as
+// searchable as before), as Letta keeps them.
+func DeleteConversation(txn kv.Txn, c *Conversation) error {
+	if err := deleteEach(txn, ConversationMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(AgentConversationsOf(c.AgentID), c.CreatedAt, c.ID)); err != nil {
+		return err
+	}
+	return txn.Delete(ConversationKey(c.ID))
+}

@@ -40,6 +40,20 @@ const (
 	perToolSchemaOverhead = 8
 )
 
+// MessageTokens estimates what a stored message takes in a request.
+func MessageTokens(m *schema.Message) int {
+	n := 0
+	for _, lm := range (historyUnit{msgs: []*schema.Message{m}}).llmMessages() {
+		n += llmMessageTokens(lm)
+	}
+	return n
+}
+
+// ToolTokens estimates what a tool's schema takes in a request.
+func ToolTokens(t llm.Tool) int {
+	return perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
+}
+
 func llmMessageTokens(m llm.Message) int {
 	n := perMessageTokens + prompt.EstimateTokens(m.Content)
 	for _, tc := range m.ToolCalls {
@@ -105,7 +119,7 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 	tools := tool.Schemas(a, r.client)
 	toolTokens := 0
 	for _, t := range tools {
-		toolTokens += perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
+		toolTokens += ToolTokens(t)
 	}
 	limit := a.LLMConfig.ContextWindow
 	if limit <= 0 {

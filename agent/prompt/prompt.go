@@ -189,3 +189,35 @@ func withoutMetadata(s string) string {
 	}
 	return s[:i] + s[j+len("</memory_metadata>"):]
 }
+
+// Parts are the sections of a compiled system prompt, each with its tags.
+type Parts struct {
+	Instructions string // the base instructions: the agent's own prompt
+	Memory       string // <memory_blocks>...</memory_blocks>
+	Metadata     string // <memory_metadata>...</memory_metadata>
+}
+
+// Sections cuts a compiled system prompt into its sections: the
+// instructions are the <base_instructions> element when there is one, else
+// what comes before the first section (Letta's reading).
+func Sections(s string) Parts {
+	element := func(tag string) string {
+		i := strings.Index(s, "<"+tag+">")
+		j := strings.Index(s, "</"+tag+">")
+		if i < 0 || j < i {
+			return ""
+		}
+		return s[i : j+len(tag)+3]
+	}
+	p := Parts{Instructions: element("base_instructions"), Memory: element("memory_blocks"), Metadata: element("memory_metadata")}
+	if p.Instructions == "" {
+		end := len(s)
+		for _, tag := range []string{"<memory_blocks>", "<memory_metadata>"} {
+			if i := strings.Index(s, tag); i >= 0 {
+				end = min(end, i)
+			}
+		}
+		p.Instructions = strings.TrimSpace(s[:end])
+	}
+	return p
+}
