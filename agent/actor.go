@@ -75,6 +75,7 @@ var agentOps = map[string]operation{
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),
+	loop.OpCompact:       turnOp(loop.Compact),
 }
 
 // agentActor is the agent actor. Its state is *schema.Agent, nil when the

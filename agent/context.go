@@ -266,3 +266,22 @@ func resetMessages(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]by
 	call.SetState(a)
 	return renderCommitted(call.Txn, a)
 }
+
+// CompactionSettings are a compaction's settings (Letta's): a request's
+// fields override the agent's.
+type CompactionSettings = loop.CompactionSettings
+
+// CompactResult is what a compaction did (Letta's CompactionResponse).
+type CompactResult = loop.CompactResult
+
+// Summarize compacts the context of an agent's default conversation
+// (convID empty) or of one of its conversations: its older messages are
+// replaced in it by a summary the agent's model writes (see loop.Compact).
+// allowEmpty answers a context with nothing to summarise with its current
+// state (Letta's /summarize) instead of a 400 (its /compact).
+func (s *Agents) Summarize(ctx context.Context, agentID, convID string, settings CompactionSettings, allowEmpty bool) (*CompactResult, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	return s.c.turns.Compact(ctx, agentID, convID, settings, allowEmpty)
+}

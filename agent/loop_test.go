@@ -575,42 +575,6 @@ func TestCancelTurn(t *testing.T) {
 	}
 }
 
-func TestContextWindowDropsWholeUnits(t *testing.T) {
-	e := newEnv(t)
-	window := 3000
-	req := createReq("Small", "x")
-	req.ContextWindowLimit = &window
-	a := e.agent(req)
-	long := strings.Repeat("word ", 400) // about 500 tokens
-	for i := range 6 {
-		e.llm.then(
-			call("c"+string(rune('0'+i)), "conversation_search", map[string]any{"query": long}),
-			reply("answer "+long),
-		)
-		e.send(a.ID, userMsg("question "+long))
-	}
-	last := e.llm.request(e.llm.calls() - 1)
-	hist := last.Messages[1:]
-	if hist[0].Role != llm.RoleUser {
-		t.Errorf("history starts with %s", hist[0].Role)
-	}
-	// Every tool call sent is followed by its result.
-	for i, m := range hist {
-		for _, tc := range m.ToolCalls {
-			if i+1 >= len(hist) || hist[i+1].ToolCallID != tc.ID {
-				t.Errorf("call %s sent without its result", tc.ID)
-			}
-		}
-	}
-	if len(hist) >= 6*4 {
-		t.Errorf("nothing dropped: %d messages", len(hist))
-	}
-	// The current turn is always there.
-	if !strings.HasPrefix(hist[len(hist)-3].Content, "question") {
-		t.Errorf("current turn missing: %+v", hist[len(hist)-3])
-	}
-}
-
 func TestConversations(t *testing.T) {
 	e := newEnv(t)
 	a := e.defaultAgent()

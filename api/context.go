@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"strings"
+
+	"github.com/kelpie/kelpie/agent"
 )
 
 // The context window's routes: an agent's and a conversation's system
@@ -33,8 +35,15 @@ func (s *server) recompileAgent(_ http.ResponseWriter, r *http.Request) (any, er
 // conversationRequest is the optional body of a conversation's recompile
 // and compact: agent_id names the agent of the "default" conversation.
 type conversationRequest struct {
-	AgentID            *string        `json:"agent_id"`
-	CompactionSettings map[string]any `json:"compaction_settings"`
+	AgentID            *string                   `json:"agent_id"`
+	CompactionSettings *agent.CompactionSettings `json:"compaction_settings"`
+}
+
+func (r conversationRequest) settings() agent.CompactionSettings {
+	if r.CompactionSettings == nil {
+		return agent.CompactionSettings{}
+	}
+	return *r.CompactionSettings
 }
 
 func (s *server) recompileConversation(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -126,4 +135,35 @@ func (s *server) deleteConversation(_ http.ResponseWriter, r *http.Request) (any
 		return nil, err
 	}
 	return nil, s.svc.Conversations.Delete(r.Context(), id)
+}
+
+// summarizeAgent compacts an agent's default conversation; with nothing to
+// summarise it answers the context as it is (Letta's /summarize).
+func (s *server) summarizeAgent(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathAgentID(r)
+	if err != nil {
+		return nil, err
+	}
+	var req conversationRequest
+	if err := s.decodeOptionalBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	return s.svc.Agents.Summarize(r.Context(), id, "", req.settings(), true)
+}
+
+// compactConversation compacts a conversation, or an agent's default one;
+// with nothing to summarise it answers 400 (Letta's /compact).
+func (s *server) compactConversation(w http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := pathConversation(r); err != nil {
+		return nil, err
+	}
+	var req conversationRequest
+	if err := s.decodeOptionalBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	agentID, convID, err := s.conversationTarget(r, req.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Agents.Summarize(r.Context(), agentID, convID, req.settings(), false)
 }

@@ -119,3 +119,56 @@ func TestDeleteConversation(t *testing.T) {
 		t.Errorf("the deleted conversation's messages left the history: %v", hist)
 	}
 }
+
+// Spec: Letta's compaction tests over HTTP: /compact on a conversation
+// with history answers {summary, num_messages_before > num_messages_after}
+// and leaves another conversation as it was; an empty one is 400, an
+// unknown one 404; the default conversation by "default"+agent_id or by the
+// agent's id; /summarize on an agent.
+func TestCompactRoutes(t *testing.T) {
+	c, _ := newTurnServer(t, &scripted{}, Options{})
+	a := c.createAgent(`{"name":"compact"}`)
+	var c1, c2, empty letta.Conversation
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &c1)
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &c2)
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &empty)
+	for _, conv := range []string{c1.ID, c2.ID, a.ID} {
+		for range 3 {
+			c.ok("POST", "/v1/conversations/"+conv+"/messages", `{"input":"Tell me about topic X.","streaming":false}`, nil)
+		}
+	}
+	c.ok("GET", "/v1/conversations/"+c2.ID, "", &c2)
+	var res struct {
+		Summary           *string `json:"summary"`
+		NumMessagesBefore int     `json:"num_messages_before"`
+		NumMessagesAfter  int     `json:"num_messages_after"`
+	}
+	c.ok("POST", "/v1/conversations/"+c1.ID+"/compact", `{"compaction_settings":{"mode":"all"}}`, &res)
+	if res.Summary == nil || *res.Summary == "" || res.NumMessagesBefore != 7 || res.NumMessagesAfter != 2 {
+		t.Errorf("compact: %+v", res)
+	}
+	var after letta.Conversation
+	c.ok("GET", "/v1/conversations/"+c2.ID, "", &after)
+	if len(after.InContextMessageIDs) != len(c2.InContextMessageIDs) {
+		t.Errorf("compacting one conversation changed another: %d -> %d", len(c2.InContextMessageIDs), len(after.InContextMessageIDs))
+	}
+	c.ok("GET", "/v1/conversations/"+c1.ID, "", &after)
+	var ms []map[string]any
+	c.ok("GET", "/v1/messages/"+after.InContextMessageIDs[1], "", &ms)
+	if len(ms) != 1 || ms[0]["message_type"] != "summary_message" {
+		t.Errorf("in-context message 1 after compaction: %v", ms)
+	}
+	c.expect(400, "POST", "/v1/conversations/"+empty.ID+"/compact", `{}`)
+	c.expect(404, "POST", "/v1/conversations/conv-00000000-0000-4000-8000-000000000000/compact", `{}`)
+	c.expect(400, "POST", "/v1/conversations/"+c1.ID+"/compact", `{"compaction_settings":{"mode":"bogus"}}`)
+
+	c.ok("POST", "/v1/conversations/default/compact", `{"agent_id":"`+a.ID+`","compaction_settings":{"mode":"all"}}`, &res)
+	if res.NumMessagesBefore != 7 || res.NumMessagesAfter != 2 {
+		t.Errorf("compact the default conversation: %+v", res)
+	}
+	c.ok("POST", "/v1/agents/"+a.ID+"/summarize", "", &res)
+	if res.NumMessagesBefore != 2 || res.NumMessagesAfter != 2 || res.Summary == nil {
+		t.Errorf("summarize with nothing new: %+v", res)
+	}
+	c.expect(400, "POST", "/v1/conversations/"+a.ID+"/compact", "")
+}

@@ -43,6 +43,9 @@ func (p *model) Complete(ctx context.Context, req llm.Request, _ func(llm.Delta)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
+	if len(req.Tools) == 0 { // the summariser
+		return &llm.Response{Content: "a summary", StopReason: llm.StopEndTurn}, nil
+	}
 	p.calls++
 	if p.calls%2 == 1 {
 		args := `{"content":"the sky is blue"}`
@@ -91,6 +94,9 @@ func populated(t *testing.T) []schema.Entry {
 	}
 	send("", "o1", "hi")
 	send(c.ID, "o2", "hi")
+	all := "all"
+	_, err = svc.Agents.Summarize(ctx, a.ID, c.ID, agent.CompactionSettings{Mode: &all}, false)
+	must(t, err)
 	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
 	must(t, err)
 	send("", "o3", "wait")
@@ -203,6 +209,9 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"context names a message that is not its system message", edit(string(schema.AgentKey("")), func(r map[string]any) {
 			r["context"].(map[string]any)["system_seq"] = 2
 		}), "as its system message, but that is"},
+		{"context names a summary that is not one", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["summary_seq"] = 1
+		}), "as its summary, but that is"},
 		{"context starts past the messages", edit(schema.Conversations.Prefix, func(r map[string]any) {
 			r["context"].(map[string]any)["start"] = 1 << 40
 		}), "starts at message"},

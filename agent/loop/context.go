@@ -30,8 +30,11 @@ import (
 //     newest first while they fit, and the first one that does not fit ends
 //     the history (nothing older is sent, so the history has no gaps);
 //   - at most window.MaxMessages recent messages are considered;
-//   - nothing is summarised: messages left out stay in recall memory
-//     (conversation_search finds them);
+//   - when the history does not all fit, the step first compacts the
+//     context (compact.go): its older part is replaced by a summary, and
+//     the request is built again; only if that fails, or is not enough, are
+//     older units left out (they stay in recall memory, where
+//     conversation_search finds them);
 //   - if the provider still rejects the prompt as too long, the step is
 //     retried with half the history budget, twice at most.
 const (
@@ -66,6 +69,7 @@ type builtRequest struct {
 	req       llm.Request
 	agentType string
 	tokens    int // estimated prompt size
+	dropped   int // units of the context's history that did not fit
 }
 
 // contextInputs is what one step's request is made of, read in one
@@ -150,7 +154,7 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 	for _, msgs := range slices.Backward(chosen) {
 		req.Messages = append(req.Messages, msgs...)
 	}
-	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used}, nil
+	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - len(chosen)}, nil
 }
 
 // DefaultContextWindow is the context window of an agent whose llm_config

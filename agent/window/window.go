@@ -86,13 +86,15 @@ func Load(txn kv.Txn, agentID, convID string) (Owner, error) {
 // idOnly is what listing ids needs of a stored message.
 type idOnly struct {
 	ID             string `json:"id"`
+	Role           string `json:"role"`
 	ConversationID string `json:"conversation_id"`
 }
 
 // scan visits the owner's messages numbered Start or later, newest first,
-// at most MaxMessages of them, other than its system and summary messages;
-// decode turns a stored value into what visit gets.
-func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, string, string, error), visit func(M)) error {
+// at most MaxMessages of them, other than its system message and summaries
+// (its own, and older ones folded into it); decode turns a stored value
+// into what visit gets, with the message's id, role and conversation.
+func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, idOnly, error), visit func(M)) error {
 	ctx := o.Context()
 	agentID, convID := o.AgentID(), o.ConvID()
 	prefix := message.HistoryOf(agentID, convID)
@@ -116,11 +118,11 @@ func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, string, string, er
 				return false, fmt.Errorf("message %d of %s: %w", seq, agentID, err)
 			}
 		}
-		m, id, conv, err := decode(v)
+		m, meta, err := decode(v)
 		if err != nil {
 			return false, err
 		}
-		if convID == "" && conv != "" || id == ctx.SystemID || id == ctx.SummaryID {
+		if convID == "" && meta.ConversationID != "" || meta.ID == ctx.SystemID || meta.Role == schema.RoleSummary {
 			return true, nil
 		}
 		visit(m)
@@ -133,12 +135,12 @@ func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, string, string, er
 // summary messages, oldest first (at most MaxMessages, the newest).
 func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	var out []*schema.Message
-	err := scan(txn, o, func(v []byte) (*schema.Message, string, string, error) {
+	err := scan(txn, o, func(v []byte) (*schema.Message, idOnly, error) {
 		m, err := schema.DecodeMessage(v)
 		if err != nil {
-			return nil, "", "", err
+			return nil, idOnly{}, err
 		}
-		return m, m.ID, m.ConversationID, nil
+		return m, idOnly{ID: m.ID, Role: m.Role, ConversationID: m.ConversationID}, nil
 	}, func(m *schema.Message) { out = append(out, m) })
 	slices.Reverse(out)
 	return out, err
@@ -149,12 +151,12 @@ func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 // only ids, so that rendering an agent stays cheap.
 func IDs(txn kv.Txn, o Owner) ([]string, error) {
 	var rest []string
-	err := scan(txn, o, func(v []byte) (string, string, string, error) {
+	err := scan(txn, o, func(v []byte) (string, idOnly, error) {
 		var m idOnly
 		if err := json.Unmarshal(v, &m); err != nil {
-			return "", "", "", fmt.Errorf("decode message: %w", err)
+			return "", m, fmt.Errorf("decode message: %w", err)
 		}
-		return m.ID, m.ID, m.ConversationID, nil
+		return m.ID, m, nil
 	}, func(id string) { rest = append(rest, id) })
 	if err != nil {
 		return nil, err
