@@ -259,7 +259,11 @@ func resetMessages(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]by
 	if err != nil {
 		return nil, err
 	}
-	a.Context.Start, a.Context.SummaryID, a.Context.SummarySeq = last+1, "", 0
+	if err := schema.EvictContext(call.Txn, a.ID, 0, 0); err != nil {
+		return nil, err
+	}
+	// Emptied, the context is indexed from now on, whenever it was stored.
+	a.Context = schema.Context{SystemID: a.Context.SystemID, SystemSeq: a.Context.SystemSeq, Start: last + 1, Indexed: true}
 	if _, _, err := window.Refresh(call.Txn, window.Owner{Agent: a}, call.Now, window.Always, false); err != nil {
 		return nil, err
 	}

@@ -154,6 +154,8 @@ func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 		if _, err := window.Open(txn, window.Owner{Agent: a, Conv: c}, call.Now); err != nil {
 			return nil, err
 		}
+	} else {
+		c.Context.Indexed = true // it has no message yet: every one will be indexed
 	}
 	if err := schema.PutConversation(txn, c); err != nil {
 		return nil, err

@@ -161,14 +161,14 @@ func (e *faultyEngine) Apply(batch []kv.Mutation) error {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	svc *agent.Service
 	llm *fakeLLM
 	eng *faultyEngine
 	ctx context.Context
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	eng := &faultyEngine{Engine: kv.NewMemEngine()}
 	f := &fakeLLM{}

@@ -212,6 +212,10 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"context names a summary that is not one", edit(schema.Conversations.Prefix, func(r map[string]any) {
 			r["context"].(map[string]any)["summary_seq"] = 1
 		}), "as its summary, but that is"},
+		{"message missing from its context's index", drop(schema.ContextMessages.Prefix), "but not in its index"},
+		{"context index entry of no context", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.ContextMessageKey("conv-gone", 1), Value: []byte("message-x")})
+		}, "neither an agent nor a conversation"},
 		{"context starts past the messages", edit(schema.Conversations.Prefix, func(r map[string]any) {
 			r["context"].(map[string]any)["start"] = 1 << 40
 		}), "starts at message"},

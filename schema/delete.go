@@ -21,7 +21,13 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		also   func(kv.KeyValue) error
 	}{
 		{MessagesOf(a.ID), func(p kv.KeyValue) error { return deleteMessageIndexes(txn, p.Value) }},
-		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error { return txn.Delete(ConversationKey(LastPart(p.Key))) }},
+		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error {
+			if err := deleteEach(txn, ContextMessagesOf(LastPart(p.Key)), nil); err != nil {
+				return err
+			}
+			return txn.Delete(ConversationKey(LastPart(p.Key)))
+		}},
+		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
 		{TurnKeysOf(a.ID), nil},
@@ -104,6 +110,9 @@ func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
 // searchable as before), as Letta keeps them.
 func DeleteConversation(txn kv.Txn, c *Conversation) error {
 	if err := deleteEach(txn, ConversationMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := deleteEach(txn, ContextMessagesOf(c.ID), nil); err != nil {
 		return err
 	}
 	if err := txn.Delete(IndexKey(AgentConversationsOf(c.AgentID), c.CreatedAt, c.ID)); err != nil {

@@ -53,6 +53,20 @@ type Context struct {
 	SummaryID  string `json:"summary_id,omitempty"`
 	SummarySeq uint64 `json:"summary_seq,omitempty"`
 	Start      uint64 `json:"start,omitempty"`
+	// Indexed says that every message in the context (but its system
+	// message and summary) has its ContextMessages entry, and no other
+	// message does: true for every context opened since contexts were
+	// indexed.
+	Indexed bool `json:"indexed,omitempty"`
+}
+
+// ContextOwner is the owner of the context a message is appended to: its
+// conversation, or its agent for the default conversation.
+func ContextOwner(m *Message) string {
+	if m.ConversationID != "" {
+		return m.ConversationID
+	}
+	return m.AgentID
 }
 
 // Block is a stored block: the API's shape plus what only storage needs.
@@ -77,7 +91,11 @@ type Message struct {
 	ID      string `json:"id"`
 	AgentID string `json:"agent_id"`
 	Seq     uint64 `json:"seq"`
-	Role    string `json:"role"`
+	// ConversationID and Role follow Seq, always encoded, so that
+	// MessageHead reads what a context listing needs without decoding the
+	// whole message.
+	ConversationID string `json:"conversation_id"`
+	Role           string `json:"role"`
 	// Content is a user message's content as sent (a JSON string or a list
 	// of parts); empty for other roles.
 	Content json.RawMessage `json:"content,omitempty"`
@@ -96,7 +114,6 @@ type Message struct {
 	SenderID       *string    `json:"sender_id,omitempty"`
 	RunID          string     `json:"run_id,omitempty"`
 	StepID         string     `json:"step_id,omitempty"`
-	ConversationID string     `json:"conversation_id,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	// Input marks a message the client sent: part of its turn but not of
 	// the turn's response.

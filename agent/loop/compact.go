@@ -351,6 +351,9 @@ func Compact(call *actor.Call, a *schema.Agent, p CompactPayload) ([]byte, error
 	if err := extendRun(txn, p.RunID, m.Seq); err != nil {
 		return nil, err
 	}
+	if err := schema.EvictContext(txn, o.ID(), ctx.Start, p.Cut); err != nil {
+		return nil, err
+	}
 	ctx.SummaryID, ctx.SummarySeq, ctx.Start = m.ID, m.Seq, p.Cut
 	// Letta recompiles the system message after a compaction (its counts
 	// of messages in and out of context changed).

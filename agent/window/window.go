@@ -59,6 +59,15 @@ func (o Owner) AgentID() string {
 	return o.Agent.ID
 }
 
+// ID is the id of the context's owner: its conversation's, or its agent's
+// for the default conversation (see schema.ContextOwner).
+func (o Owner) ID() string {
+	if o.Conv != nil {
+		return o.Conv.ID
+	}
+	return o.Agent.ID
+}
+
 // ConvID is the owner's conversation id, "" for the default conversation.
 func (o Owner) ConvID() string {
 	if o.Conv != nil {
@@ -147,17 +156,17 @@ func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 }
 
 // IDs returns the ids of the owner's in-context messages, in order: the
-// system message, the summary, then the rest (see Messages). It decodes
-// only ids, so that rendering an agent stays cheap.
+// system message, the summary, then the rest (see Messages). An indexed
+// context's are read from its index (schema.ContextMessages), so that
+// rendering an agent costs a scan of ids, not of messages.
 func IDs(txn kv.Txn, o Owner) ([]string, error) {
 	var rest []string
-	err := scan(txn, o, func(v []byte) (string, idOnly, error) {
-		var m idOnly
-		if err := json.Unmarshal(v, &m); err != nil {
-			return "", m, fmt.Errorf("decode message: %w", err)
-		}
-		return m.ID, m, nil
-	}, func(id string) { rest = append(rest, id) })
+	var err error
+	if o.Context().Indexed {
+		rest, err = indexedIDs(txn, o)
+	} else {
+		rest, err = scannedIDs(txn, o)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -172,6 +181,36 @@ func IDs(txn kv.Txn, o Owner) ([]string, error) {
 		out = append(out, id)
 	}
 	return out, nil
+}
+
+// indexedIDs returns the ids of an indexed context's messages after its
+// system message and summary, newest first (at most MaxMessages).
+func indexedIDs(txn kv.Txn, o Owner) ([]string, error) {
+	r := kv.PrefixRange(schema.ContextMessagesOf(o.ID()))
+	r.Start = schema.ContextMessageKey(o.ID(), o.Context().Start)
+	var out []string
+	err := kv.ScanEach(txn, r, true, func(p kv.KeyValue) (bool, error) {
+		out = append(out, string(p.Value))
+		return len(out) < MaxMessages, nil
+	})
+	return out, err
+}
+
+// scannedIDs is indexedIDs for a context stored before contexts were
+// indexed: it reads the messages themselves.
+func scannedIDs(txn kv.Txn, o Owner) ([]string, error) {
+	var rest []string
+	err := scan(txn, o, func(v []byte) (string, idOnly, error) {
+		if h, ok := schema.ReadMessageHead(v); ok {
+			return h.ID, idOnly{ID: h.ID, Role: h.Role, ConversationID: h.ConversationID}, nil
+		}
+		var m idOnly
+		if err := json.Unmarshal(v, &m); err != nil {
+			return "", m, fmt.Errorf("decode message: %w", err)
+		}
+		return m.ID, m, nil
+	}, func(id string) { rest = append(rest, id) })
+	return rest, err
 }
 
 // System returns the owner's stored system message, nil if it has none
@@ -231,7 +270,8 @@ func Open(txn kv.Txn, o Owner, now time.Time) (*schema.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.Context().Start = m.Seq + 1
+	ctx := o.Context()
+	ctx.Start, ctx.Indexed = m.Seq+1, true
 	return m, nil
 }
 
