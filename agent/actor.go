@@ -56,6 +56,7 @@ const (
 	opRecompile          = "recompile"
 	opResetMessages      = "reset_messages"
 	opDeleteConversation = "delete_conversation"
+	opForkConversation   = "fork_conversation"
 )
 
 var agentCreate = op(createAgent)
@@ -72,6 +73,7 @@ var agentOps = map[string]operation{
 	opRecompile:          op(recompile),
 	opResetMessages:      op(resetMessages),
 	opDeleteConversation: op(deleteConversation),
+	opForkConversation:   op(forkConversation),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

@@ -138,8 +138,8 @@ func encodeConversation(txn kv.Txn, c *schema.Conversation) ([]byte, error) {
 
 func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversationPayload) ([]byte, error) {
 	txn := call.Txn
-	if _, err := schema.GetConversation(txn, p.ID); err == nil {
-		return nil, letta.Conflictf("conversation %s already exists", p.ID)
+	if err := checkNewConversation(txn, p.ID); err != nil {
+		return nil, err
 	}
 	c := &schema.Conversation{ID: p.ID, AgentID: a.ID, Summary: p.Summary, CreatedAt: call.Now, UpdatedAt: call.Now}
 	// The conversation's system message is compiled now, with the memory
@@ -157,10 +157,23 @@ func createConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 	} else {
 		c.Context.Indexed = true // it has no message yet: every one will be indexed
 	}
+	return storeNewConversation(txn, c)
+}
+
+func checkNewConversation(txn kv.Txn, id string) error {
+	if _, err := schema.GetConversation(txn, id); err == nil {
+		return letta.Conflictf("conversation %s already exists", id)
+	}
+	return nil
+}
+
+// storeNewConversation stores a new conversation with its index entry and
+// answers with it.
+func storeNewConversation(txn kv.Txn, c *schema.Conversation) ([]byte, error) {
 	if err := schema.PutConversation(txn, c); err != nil {
 		return nil, err
 	}
-	if err := txn.Set(schema.IndexKey(schema.AgentConversationsOf(a.ID), c.CreatedAt, c.ID), nil); err != nil {
+	if err := txn.Set(schema.IndexKey(schema.AgentConversationsOf(c.AgentID), c.CreatedAt, c.ID), nil); err != nil {
 		return nil, err
 	}
 	return encodeConversation(txn, c)
@@ -197,4 +210,55 @@ func deleteConversation(_ *core, call *actor.Call, a *schema.Agent, p conversati
 		return nil, err
 	}
 	return nil, schema.DeleteConversation(call.Txn, c)
+}
+
+// forkPayload is the payload of opForkConversation.
+type forkPayload struct {
+	ID     string `json:"id"`
+	Source string `json:"source,omitempty"` // empty: the default conversation
+}
+
+// Fork creates a conversation of an agent whose context starts as the one
+// of sourceID's (empty: the agent's default conversation): the same
+// summary and messages (shared: the same ids), after a system message
+// compiled from the agent's memory now (Letta's fork).
+func (s *Conversations) Fork(ctx context.Context, agentID, sourceID string) (*letta.Conversation, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return nil, err
+	}
+	id, err := s.c.newIDFor(ctx, "conv")
+	if err != nil {
+		return nil, err
+	}
+	var c letta.Conversation
+	if err := s.c.invoke(ctx, schema.AgentActor(agentID), opForkConversation, forkPayload{ID: id, Source: sourceID}, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func forkConversation(_ *core, call *actor.Call, a *schema.Agent, p forkPayload) ([]byte, error) {
+	txn := call.Txn
+	src := window.Owner{Agent: a}
+	if p.Source != "" {
+		conv, err := schema.GetAgentConversation(txn, a.ID, p.Source)
+		if err != nil {
+			return nil, err
+		}
+		src.Conv = conv
+	}
+	if err := checkNewConversation(txn, p.ID); err != nil {
+		return nil, err
+	}
+	if err := needSettled(txn, a.ID); err != nil {
+		return nil, err
+	}
+	c := &schema.Conversation{ID: p.ID, AgentID: a.ID, ForkedFrom: src.ID(), CreatedAt: call.Now, UpdatedAt: call.Now}
+	if src.Conv != nil {
+		c.Summary = src.Conv.Summary
+	}
+	if err := window.Fork(txn, src, c, call.Now); err != nil {
+		return nil, err
+	}
+	return storeNewConversation(txn, c)
 }

@@ -167,3 +167,11 @@ func (s *server) compactConversation(w http.ResponseWriter, r *http.Request) (an
 	}
 	return s.svc.Agents.Summarize(r.Context(), agentID, convID, req.settings(), false)
 }
+
+func (s *server) forkConversation(_ http.ResponseWriter, r *http.Request) (any, error) {
+	agentID, convID, err := s.conversationTarget(r, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Conversations.Fork(r.Context(), agentID, convID)
+}

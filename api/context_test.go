@@ -1,11 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
 )
 
 // Spec: GET /v1/agents/{id}/context answers Letta's ContextWindowOverview:
@@ -171,4 +174,53 @@ func TestCompactRoutes(t *testing.T) {
 		t.Errorf("summarize with nothing new: %+v", res)
 	}
 	c.expect(400, "POST", "/v1/conversations/"+a.ID+"/compact", "")
+}
+
+// Spec: Letta's fork tests: a fork of a conversation (or of the default
+// one, by "default"+agent_id) is a new conversation of the agent whose
+// context holds a new system message, then the source's messages, the same
+// ids in the same order; the model, asked in the fork, is sent them.
+func TestForkConversation(t *testing.T) {
+	p := &scripted{}
+	p.add(textReply("noted"))
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"fork"}`)
+	var src letta.Conversation
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, "", &src)
+	c.ok("POST", "/v1/conversations/"+src.ID+"/messages", `{"input":"my favorite color is red","streaming":false}`, nil)
+	c.ok("GET", "/v1/conversations/"+src.ID, "", &src)
+
+	var fork letta.Conversation
+	c.ok("POST", "/v1/conversations/"+src.ID+"/fork", "", &fork)
+	if fork.ID == src.ID || fork.AgentID != a.ID || len(fork.InContextMessageIDs) != len(src.InContextMessageIDs) ||
+		fork.InContextMessageIDs[0] == src.InContextMessageIDs[0] || !slices.Equal(fork.InContextMessageIDs[1:], src.InContextMessageIDs[1:]) {
+		t.Fatalf("fork %v of %v", fork.InContextMessageIDs, src.InContextMessageIDs)
+	}
+	var seen []string
+	p.add(func(_ context.Context, req llm.Request, _ func(llm.Delta)) (*llm.Response, error) {
+		for _, m := range req.Messages {
+			seen = append(seen, m.Content)
+		}
+		return &llm.Response{Content: "red", StopReason: llm.StopEndTurn}, nil
+	})
+	c.ok("POST", "/v1/conversations/"+fork.ID+"/messages", `{"input":"what is my favorite color?","streaming":false}`, nil)
+	if len(seen) < 3 || !strings.Contains(seen[0], "- CONVERSATION_ID: "+fork.ID) || seen[1] != "my favorite color is red" {
+		t.Errorf("the fork's model request: %q", seen)
+	}
+	var after letta.Conversation
+	c.ok("GET", "/v1/conversations/"+src.ID, "", &after)
+	if !slices.Equal(after.InContextMessageIDs, src.InContextMessageIDs) {
+		t.Errorf("the turn in the fork changed its source: %v", after.InContextMessageIDs)
+	}
+
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"input":"my favorite animal is a penguin","streaming":false}`, nil)
+	var st letta.AgentState
+	c.ok("GET", "/v1/agents/"+a.ID, "", &st)
+	c.ok("POST", "/v1/conversations/default/fork?agent_id="+a.ID, "", &fork)
+	if !strings.HasPrefix(fork.ID, "conv-") || !slices.Equal(fork.InContextMessageIDs[1:], st.MessageIDs[1:]) {
+		t.Errorf("fork of the default conversation %v, agent %v", fork.InContextMessageIDs, st.MessageIDs)
+	}
+	c.ok("POST", "/v1/conversations/"+a.ID+"/fork", "", &fork)
+	c.expect(404, "POST", "/v1/conversations/conv-00000000-0000-4000-8000-000000000000/fork", "")
+	c.expect(422, "POST", "/v1/conversations/conv-nonexistent-00000000/fork", "")
 }

@@ -41,6 +41,7 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/summarize", s.summarizeAgent)
 	s.handle("POST", "/v1/conversations/{conversation_id}/compact", s.compactConversation)
 	s.handle("DELETE", "/v1/conversations/{conversation_id}", s.deleteConversation)
+	s.handle("POST", "/v1/conversations/{conversation_id}/fork", s.forkConversation)
 	s.handle("POST", "/v1/conversations/{conversation_id}/recompile", s.recompileConversation)
 
 	// Archival memory (archival.go).

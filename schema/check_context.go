@@ -27,17 +27,19 @@ func (c *checker) checkContexts() {
 	defer c.checkContextEntries()
 	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
 		if a := c.agents[id]; a != nil {
-			c.checkContext(id, "", "agent "+id, a.Context)
+			c.checkContext(id, "", "agent "+id, a.Context, false)
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.convs)) {
 		if conv := c.convs[id]; conv != nil && c.agentExists(conv.AgentID) {
-			c.checkContext(conv.AgentID, id, "conversation "+id, conv.Context)
+			c.checkContext(conv.AgentID, id, "conversation "+id, conv.Context, conv.ForkedFrom != "")
 		}
 	}
 }
 
-func (c *checker) checkContext(agentID, convID, owner string, ctx Context) {
+// checkContext checks one context; a forked one may hold (as its summary
+// too) messages of the context it was forked from.
+func (c *checker) checkContext(agentID, convID, owner string, ctx Context, forked bool) {
 	msgs := c.messages[agentID]
 	named := func(what, role, id string, seq uint64) {
 		if id == "" {
@@ -46,7 +48,7 @@ func (c *checker) checkContext(agentID, convID, owner string, ctx Context) {
 		switch m, ok := msgs[seq]; {
 		case !ok:
 			c.report(agentID, "%s names message %d of agent %s as its %s, which is not stored", owner, seq, agentID, what)
-		case m != nil && (m.ID != id || m.Role != role || m.ConversationID != convID):
+		case m != nil && (m.ID != id || m.Role != role || m.ConversationID != convID && !(forked && what == "summary")):
 			c.report(agentID, "%s names %s (message %d of agent %s) as its %s, but that is %s, a %s message of conversation %q",
 				owner, id, seq, agentID, what, m.ID, m.Role, m.ConversationID)
 		}
@@ -70,6 +72,12 @@ func (c *checker) contextOf(owner string) (ctx *Context, agentID string, ok bool
 	return nil, "", false
 }
 
+// forked reports whether owner is a forked conversation.
+func (c *checker) forked(owner string) bool {
+	conv := c.convs[owner]
+	return conv != nil && conv.ForkedFrom != ""
+}
+
 func (c *checker) checkContextEntries() {
 	for _, owner := range slices.Sorted(maps.Keys(c.ctxEntries)) {
 		ctx, agentID, ok := c.contextOf(owner)
@@ -88,7 +96,7 @@ func (c *checker) checkContextEntries() {
 			case !stored:
 				c.report(agentID, "context %s lists message %d of agent %s, which is not stored", owner, seq, agentID)
 			case m == nil || id == "":
-			case m.ID != id || ContextOwner(m) != owner || m.Role == RoleSystem || m.Role == RoleSummary:
+			case m.ID != id || ContextOwner(m) != owner && !c.forked(owner) || m.Role == RoleSystem || m.Role == RoleSummary:
 				c.report(agentID, "context %s lists %s as message %d of agent %s, which is %s, a %s message of context %s", owner, id, seq, agentID, m.ID, m.Role, ContextOwner(m))
 			case seq < ctx.Start:
 				c.report(agentID, "context %s lists message %d of agent %s, before its start %d", owner, seq, agentID, ctx.Start)

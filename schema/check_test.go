@@ -97,6 +97,9 @@ func populated(t *testing.T) []schema.Entry {
 	all := "all"
 	_, err = svc.Agents.Summarize(ctx, a.ID, c.ID, agent.CompactionSettings{Mode: &all}, false)
 	must(t, err)
+	send(c.ID, "o4", "hi")
+	_, err = svc.Conversations.Fork(ctx, a.ID, c.ID)
+	must(t, err)
 	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
 	must(t, err)
 	send("", "o3", "wait")

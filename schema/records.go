@@ -164,13 +164,17 @@ type Usage struct {
 
 // Conversation is a stored conversation of an agent.
 type Conversation struct {
-	ID        string    `json:"id"`
-	AgentID   string    `json:"agent_id"`
-	Summary   *string   `json:"summary"`
-	LastRunID string    `json:"last_run_id,omitempty"`
-	Context   Context   `json:"context"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string  `json:"id"`
+	AgentID   string  `json:"agent_id"`
+	Summary   *string `json:"summary"`
+	LastRunID string  `json:"last_run_id,omitempty"`
+	Context   Context `json:"context"`
+	// ForkedFrom is the conversation (or, for the default conversation,
+	// the agent) it was forked from: its context began with that one's
+	// messages, which stay that one's.
+	ForkedFrom string    `json:"forked_from,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Passage is a stored archival memory passage.

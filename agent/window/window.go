@@ -141,9 +141,29 @@ func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, idOnly, error), vi
 }
 
 // Messages returns the owner's in-context messages after its system and
-// summary messages, oldest first (at most MaxMessages, the newest).
+// summary messages, oldest first (at most MaxMessages, the newest): an
+// indexed context's from its index (which a fork shares with its source),
+// an older one's by reading its history.
 func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	var out []*schema.Message
+	if o.Context().Indexed {
+		r := kv.PrefixRange(schema.ContextMessagesOf(o.ID()))
+		r.Start = schema.ContextMessageKey(o.ID(), o.Context().Start)
+		err := kv.ScanEach(txn, r, true, func(p kv.KeyValue) (bool, error) {
+			seq, err := schema.SeqOf(p.Key)
+			if err != nil {
+				return false, err
+			}
+			m, err := schema.GetMessage(txn, o.AgentID(), seq)
+			if err != nil {
+				return false, err
+			}
+			out = append(out, m)
+			return len(out) < MaxMessages, nil
+		})
+		slices.Reverse(out)
+		return out, err
+	}
 	err := scan(txn, o, func(v []byte) (*schema.Message, idOnly, error) {
 		m, err := schema.DecodeMessage(v)
 		if err != nil {
@@ -339,4 +359,30 @@ func appendSystem(txn kv.Txn, o Owner, text string, now time.Time) (*schema.Mess
 	ctx := o.Context()
 	ctx.SystemID, ctx.SystemSeq = m.ID, m.Seq
 	return m, nil
+}
+
+// Fork opens the context of a new conversation forked from o: a system
+// message compiled now, then o's summary and messages (at most
+// MaxMessages, the newest), shared, not copied: they stay o's messages.
+func Fork(txn kv.Txn, o Owner, fork *schema.Conversation, now time.Time) error {
+	shared, err := Messages(txn, o)
+	if err != nil {
+		return err
+	}
+	f := Owner{Agent: o.Agent, Conv: fork}
+	if _, err := Open(txn, f, now); err != nil {
+		return err
+	}
+	ctx := f.Context()
+	src := o.Context()
+	ctx.SummaryID, ctx.SummarySeq = src.SummaryID, src.SummarySeq
+	if len(shared) > 0 {
+		ctx.Start = shared[0].Seq
+	}
+	for _, m := range shared {
+		if err := txn.Set(schema.ContextMessageKey(fork.ID, m.Seq), []byte(m.ID)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
