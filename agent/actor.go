@@ -57,6 +57,8 @@ const (
 	opResetMessages      = "reset_messages"
 	opDeleteConversation = "delete_conversation"
 	opForkConversation   = "fork_conversation"
+	opAttachIdentity     = "attach_identity"
+	opDetachIdentity     = "detach_identity"
 )
 
 var agentCreate = op(createAgent)
@@ -74,6 +76,8 @@ var agentOps = map[string]operation{
 	opResetMessages:      op(resetMessages),
 	opDeleteConversation: op(deleteConversation),
 	opForkConversation:   op(forkConversation),
+	opAttachIdentity:     op(attachIdentity),
+	opDetachIdentity:     op(detachIdentity),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),
