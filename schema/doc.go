@@ -41,6 +41,11 @@
 //     together.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
+//   - Each context (an agent's default conversation, each conversation)
+//     names as its system message and its summary stored messages of its
+//     own with those roles, and starts within the agent's messages; its
+//     index entries name its own messages from its start on (not its
+//     system message or summaries), one each if it is indexed.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
 package schema

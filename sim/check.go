@@ -405,6 +405,12 @@ func seesPresent(m *modelOp) bool {
 		return m.present
 	case agentCreate, blockCreate, agentBlockGone, agentDelete, blockDelete:
 		return false
+	case blockToolEdit:
+		// A memory tool that found no block with its label did not see
+		// the block: the model named it from a system message compiled
+		// before the block went (a conversation keeps its own, as in
+		// Letta).
+		return !m.edit.foundNoBlock()
 	}
 	return true // an acknowledged write to the object
 }

@@ -338,6 +338,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 		return Replay(&d.Run, d.Messages), nil
 	}
 	r.turn.emitStored(begun.Appended)
+	r.firstSeq = begun.Run.FirstSeq
 	if err := m.launch(ctx, r, release); err != nil {
 		return nil, err
 	}
