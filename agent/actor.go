@@ -56,6 +56,12 @@ const (
 	opAttachTool         = "attach_tool"
 	opDetachTool         = "detach_tool"
 	opSetToolApproval    = "set_tool_approval"
+	opRecompile          = "recompile"
+	opResetMessages      = "reset_messages"
+	opDeleteConversation = "delete_conversation"
+	opForkConversation   = "fork_conversation"
+	opAttachIdentity     = "attach_identity"
+	opDetachIdentity     = "detach_identity"
 )
 
 var agentCreate = op(createAgent)
@@ -73,9 +79,16 @@ var agentOps = map[string]operation{
 	opDetachTool:         op(detachTool),
 	opSetToolApproval:    op(setToolApproval),
 	loop.OpResults:       turnOp(loop.Results),
+	opRecompile:          op(recompile),
+	opResetMessages:      op(resetMessages),
+	opDeleteConversation: op(deleteConversation),
+	opForkConversation:   op(forkConversation),
+	opAttachIdentity:     op(attachIdentity),
+	opDetachIdentity:     op(detachIdentity),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),
+	loop.OpCompact:       turnOp(loop.Compact),
 }
 
 // agentActor is the agent actor. Its state is *schema.Agent, nil when the

@@ -12,10 +12,13 @@ import (
 // query.
 const defaultConversation = "default"
 
-// pathConversation returns the conversation_id path parameter: a
-// conversation id or "default", else Letta's 422.
+// pathConversation returns the conversation_id path parameter of the
+// routes that also take an agent's default conversation: a conversation id,
+// "default", or an agent id (naming that agent's default conversation, the
+// older form Letta still accepts); else Letta's 422.
 func pathConversation(r *http.Request) (string, error) {
-	if v := r.PathValue("conversation_id"); v == defaultConversation {
+	v := r.PathValue("conversation_id")
+	if v == defaultConversation || letta.ValidID("agent", v) {
 		return v, nil
 	}
 	return pathID(r, "conversation_id")
@@ -38,6 +41,9 @@ func (s *server) conversationTarget(r *http.Request, bodyAgentID *string) (agent
 	convID, err = pathConversation(r)
 	if err != nil {
 		return "", "", err
+	}
+	if letta.ValidID("agent", convID) {
+		return convID, "", nil
 	}
 	if convID != defaultConversation {
 		c, err := s.svc.Conversations.Get(r.Context(), convID)
@@ -133,7 +139,9 @@ func (s *server) sendConversationMessage(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	return s.runTurn(w, r, agentID, convID, req, true)
+	// Letta refuses a second message to a conversation in use (409
+	// CONVERSATION_BUSY) rather than queueing it.
+	return s.runTurn(w, r, agentID, convID, req, true, true)
 }
 
 func (s *server) resumeConversationStream(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -148,19 +156,7 @@ func (s *server) resumeConversationStream(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return nil, err
 	}
-	var t *agent.Turn
-	if convID != "" {
-		t, err = s.svc.Messages.StreamConversation(r.Context(), convID)
-	} else {
-		var runs []*letta.Run
-		runs, err = s.svc.Runs.List(r.Context(), agent.RunFilter{AgentID: agentID}, letta.Page{Limit: 1, Order: letta.Desc})
-		if err == nil && len(runs) == 0 {
-			return nil, errorf(http.StatusNotFound, "No runs found for agent %s", agentID)
-		}
-		if err == nil {
-			t, err = s.svc.Messages.Stream(r.Context(), runs[0].ID)
-		}
-	}
+	t, err := s.svc.Messages.ResumeConversation(r.Context(), agentID, convID)
 	if err != nil {
 		return nil, err
 	}

@@ -26,9 +26,10 @@ const MaxIdempotencyKeyBytes = 255
 // Options.WriteTimeout is 0.
 const DefaultWriteTimeout = 60 * time.Second
 
-// DefaultVersion is what /v1/health reports when Options.Version is empty:
-// the Letta server release whose API Kelpie serves.
-const DefaultVersion = "0.16.8"
+// LettaAPIVersion is the Letta server release whose API Kelpie serves. The
+// health route reports it as "version": clients compare it with the Letta
+// release they need (letta-code warns below 0.16.6).
+const LettaAPIVersion = "0.16.8"
 
 // Options configures the handler.
 type Options struct {
@@ -37,8 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Version is reported by the health route; empty means DefaultVersion.
-	Version string
+	// KelpieVersion is Kelpie's own version, reported by the health route
+	// as "kelpie_version" (left out when empty).
+	KelpieVersion string
 	// APIKey, when set, is required on every route but health, as
 	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
 	APIKey string
@@ -52,6 +54,26 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Clock times pings and requests; nil means the service's.
 	Clock clock.Clock
+	// Metrics, if set, is served at GET /metrics, behind the API key like
+	// every route but health.
+	Metrics http.Handler
+	// Observe, if set, is told about each request once it is answered
+	// (for metrics). It must be quick and safe for concurrent use.
+	Observe func(Answered)
+}
+
+// Answered describes a request that was answered, for Options.Observe.
+type Answered struct {
+	Method string
+	// Route is the pattern of the route that served the request, such as
+	// /v1/agents/{agent_id}, so that requests group by route, not by id;
+	// "" when no route matched.
+	Route    string
+	Status   int
+	Duration time.Duration
+	// ErrorKind is the kind of error answered (see errorKind); "" for a
+	// success.
+	ErrorKind string
 }
 
 // NewHandler returns the REST API over svc.
@@ -61,9 +83,6 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if opts.Version == "" {
-		opts.Version = DefaultVersion
 	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
@@ -75,13 +94,14 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 		opts.Clock = svc.Clock()
 	}
 	s := &server{
-		svc:   svc,
-		opts:  opts,
-		log:   opts.Logger,
-		clock: opts.Clock,
-		mux:   http.NewServeMux(),
-		paths: http.NewServeMux(),
-		known: map[string]bool{},
+		svc:     svc,
+		opts:    opts,
+		log:     opts.Logger,
+		clock:   opts.Clock,
+		mux:     http.NewServeMux(),
+		paths:   http.NewServeMux(),
+		known:   map[string]bool{},
+		started: opts.Clock.Now().UTC().Truncate(time.Second),
 	}
 	s.routes()
 	return s
@@ -96,6 +116,7 @@ type server struct {
 	// method, to tell 405 from 404.
 	mux, paths *http.ServeMux
 	known      map[string]bool
+	started    time.Time // when the handler was made
 }
 
 // handlerFunc handles one route: it returns the value to send with 200, or
@@ -145,8 +166,15 @@ func idempotencyKey(r *http.Request) (string, bool) {
 	return strings.TrimSpace(vs[0]), true
 }
 
+// healthBody is Letta's Health plus the version of Kelpie itself.
+type healthBody struct {
+	Version       string `json:"version"`
+	Status        string `json:"status"`
+	KelpieVersion string `json:"kelpie_version,omitempty"`
+}
+
 func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {
-	return map[string]string{"version": s.opts.Version, "status": "ok"}, nil
+	return healthBody{Version: LettaAPIVersion, Status: "ok", KelpieVersion: s.opts.KelpieVersion}, nil
 }
 
 // methods probed for the Allow header of a 405.
@@ -154,17 +182,23 @@ var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.clock.Now()
+	r = withRequestID(w, r)
 	rw := &responseWriter{ResponseWriter: w}
 	defer func() {
-		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
-			"bytes", rw.bytes, "duration", s.clock.Now().Sub(start))
+		d := s.clock.Now().Sub(start)
+		s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+			"bytes", rw.bytes, "duration", d)
+		if s.opts.Observe != nil {
+			s.opts.Observe(Answered{Method: r.Method, Route: rw.route, Status: rw.status, Duration: d, ErrorKind: rw.errorKind})
+		}
 	}()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("api: panic serving request", "method", r.Method, "path", r.URL.Path,
+			rw.errorKind = "panic"
+			s.log.ErrorContext(r.Context(), "api: panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", p, "stack", string(debug.Stack()))
 			if !rw.wroteHeader {
 				s.writeJSON(rw, http.StatusInternalServerError, detail{unknownErrorDetail})
@@ -179,12 +213,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/v1/health" && !s.authorized(r) {
-		s.log.Warn("api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.log.WarnContext(r.Context(), "api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		// A client without the key gets nothing more on this connection.
 		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close"))
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		if _, p := s.paths.Handler(r); p == "" {
 			s.writeError(rw, r, errorf(http.StatusNotFound, "Not Found"))
 			return
@@ -201,6 +236,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			withHeader("Allow", strings.Join(allow, ", ")))
 		return
 	}
+	_, rw.route, _ = strings.Cut(pattern, " ") // the pattern without its method
 	s.mux.ServeHTTP(rw, r)
 }
 
@@ -261,20 +297,30 @@ func (s *server) authorized(r *http.Request) bool {
 
 // writeJSON sends v as JSON with status.
 func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		s.log.Error("api: encoding response", "error", err)
-		buf.Reset()
-		buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
-		status = http.StatusInternalServerError
+	var body []byte
+	if e, ok := v.(encoded); ok {
+		body = e.JSON()
+	} else {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			s.log.Error("api: encoding response", "error", err)
+			buf.Reset()
+			buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
+			status = http.StatusInternalServerError
+		}
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	s.writeDeadline(w)
-	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	w.Write(body)
 }
+
+// encoded is a response the service has encoded already (agent.Encoded):
+// it is written as it is.
+type encoded interface{ JSON() []byte }
 
 // writeDeadline gives the next write to w WriteTimeout to complete. A
 // socket's deadline is in wall time, whatever clock times the requests. (A
@@ -287,7 +333,10 @@ func (s *server) writeDeadline(w http.ResponseWriter) {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	he, fault := serviceError(err)
 	if fault {
-		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.log.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	if rw, ok := w.(*responseWriter); ok {
+		rw.errorKind = errorKind(err)
 	}
 	for k, vs := range he.header {
 		w.Header()[k] = vs
@@ -295,13 +344,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, he.status, he.body)
 }
 
-// responseWriter records what was sent, for the request log and for the
-// panic handler.
+// responseWriter records what was sent, for the request log, the
+// observer and the panic handler.
 type responseWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int
 	wroteHeader bool
+	route       string // the pattern of the route serving the request
+	errorKind   string // set by writeError
 }
 
 func (w *responseWriter) WriteHeader(status int) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -42,7 +43,7 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	// The history, newest first by default, with the user message's otid.
 	var hist []map[string]any
 	c.ok("GET", "/v1/agents/"+a.ID+"/messages", "", &hist)
-	if len(hist) != 2 || hist[0]["message_type"] != "assistant_message" || hist[1]["message_type"] != "user_message" ||
+	if len(hist) != 3 || hist[0]["message_type"] != "assistant_message" || hist[1]["message_type"] != "user_message" ||
 		hist[1]["otid"] != "o-1" || hist[1]["content"] != "hi" || hist[1]["seq_id"] != nil {
 		t.Errorf("history %v", hist)
 	}
@@ -56,6 +57,13 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	if len(runMsgs) != 2 || runMsgs[0]["message_type"] != "user_message" {
 		t.Errorf("run messages %v", runMsgs)
 	}
+	// The run's usage is what the turn's answer reported.
+	var usage letta.UsageStatistics
+	c.ok("GET", "/v1/runs/"+run.ID+"/usage", "", &usage)
+	if !reflect.DeepEqual(usage, first.Usage) {
+		t.Errorf("run usage %+v, the turn answered %+v", usage, first.Usage)
+	}
+	c.expect(404, "GET", "/v1/runs/run-123e4567-e89b-42d3-8456-426614174000/usage", "")
 	// include_return_message_types filters the response.
 	p.add(toolCallReply("c1", "conversation_search", `{"query":"hi"}`), textReply("found it"))
 	var resp letta.Response
@@ -144,7 +152,7 @@ func TestStreamPingsAndErrors(t *testing.T) {
 	// The history holds the user message, nothing half-done.
 	var hist []map[string]any
 	c.ok("GET", "/v1/agents/"+a.ID+"/messages?order=asc", "", &hist)
-	if len(hist) != 3 || hist[2]["message_type"] != "user_message" {
+	if len(hist) != 4 || hist[0]["message_type"] != "system_message" || hist[3]["message_type"] != "user_message" {
 		t.Errorf("history %v", hist)
 	}
 }
@@ -245,7 +253,7 @@ func TestLettaCodeFlow(t *testing.T) {
 	for _, m := range msgs {
 		kinds = append(kinds, m.(map[string]any)["message_type"].(string))
 	}
-	if !slices.Equal(kinds, []string{"user_message", "approval_request_message", "tool_return_message", "assistant_message"}) {
+	if !slices.Equal(kinds, []string{"system_message", "user_message", "approval_request_message", "tool_return_message", "assistant_message"}) {
 		t.Errorf("conversation history %v", kinds)
 	}
 	c.ok("GET", "/v1/conversations/"+conv.ID+"/messages?order=asc&include_return_message_types=user_message&include_return_message_types=assistant_message&include_return_message_types=event_message", "", &msgs)
@@ -259,13 +267,15 @@ func TestLettaCodeFlow(t *testing.T) {
 	if names := toolNames(tools); len(names) != 2 || !slices.Contains(names, "web_search") || !slices.Contains(names, "fetch_webpage") {
 		t.Errorf("agent tools %v", names)
 	}
-	// Resuming the last run's stream replays it after a seq_id.
+	// The conversation has no run in progress to resume (Letta's 400); a
+	// finished run's stream replays by its id, after a seq_id.
+	c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	var runs []letta.Run
 	c.ok("GET", "/v1/runs?conversation_id="+conv.ID, "", &runs)
 	if len(runs) != 2 {
 		t.Fatalf("runs %v", runs)
 	}
-	body, _ = c.stream("POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
+	body, _ = c.stream("POST", "/v1/runs/"+runs[0].ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	if strings.Contains(body, `"seq_id":1,`) || !strings.Contains(body, `"seq_id":2,`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
 		t.Errorf("resumed stream:\n%s", body)
 	}
@@ -306,11 +316,11 @@ func TestConversationRoutes(t *testing.T) {
 	}
 	var hist []map[string]any
 	c.ok("GET", "/v1/conversations/default/messages?agent_id="+a.ID+"&order=asc", "", &hist)
-	if len(hist) != 2 || hist[0]["content"] != "hello default" {
+	if len(hist) != 3 || hist[0]["message_type"] != "system_message" || hist[1]["content"] != "hello default" {
 		t.Errorf("default history %v", hist)
 	}
 	c.ok("GET", "/v1/conversations/"+conv.ID+"/messages?order=asc", "", &hist)
-	if len(hist) != 2 || hist[0]["content"] != "hi" {
+	if len(hist) != 3 || hist[0]["message_type"] != "system_message" || hist[1]["content"] != "hi" {
 		t.Errorf("conversation history %v", hist)
 	}
 	var cancelled map[string]string

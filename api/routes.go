@@ -1,5 +1,7 @@
 package api
 
+import "net/http"
+
 // routes registers every route Kelpie serves, by resource. Each is also
 // served under /latest and with a trailing slash (see normalize).
 func (s *server) routes() {
@@ -32,6 +34,17 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/messages/stream", s.streamAgentMessage)
 	s.handle("GET", "/v1/agents/{agent_id}/messages", s.listAgentMessages)
 	s.handle("POST", "/v1/agents/{agent_id}/messages/cancel", s.cancelAgentMessages)
+	s.handle("GET", "/v1/messages/{message_id}", s.getMessage)
+
+	// The context window (context.go).
+	s.handle("POST", "/v1/agents/{agent_id}/recompile", s.recompileAgent)
+	s.handle("GET", "/v1/agents/{agent_id}/context", s.agentContext)
+	s.handle("PATCH", "/v1/agents/{agent_id}/reset-messages", s.resetMessages)
+	s.handle("POST", "/v1/agents/{agent_id}/summarize", s.summarizeAgent)
+	s.handle("POST", "/v1/conversations/{conversation_id}/compact", s.compactConversation)
+	s.handle("DELETE", "/v1/conversations/{conversation_id}", s.deleteConversation)
+	s.handle("POST", "/v1/conversations/{conversation_id}/fork", s.forkConversation)
+	s.handle("POST", "/v1/conversations/{conversation_id}/recompile", s.recompileConversation)
 
 	// Archival memory (archival.go).
 	s.handle("GET", "/v1/agents/{agent_id}/archival-memory", s.listPassages)
@@ -53,6 +66,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/runs", s.listRuns)
 	s.handle("GET", "/v1/runs/{run_id}", s.getRun)
 	s.handle("GET", "/v1/runs/{run_id}/messages", s.listRunMessages)
+	s.handle("GET", "/v1/runs/{run_id}/usage", s.getRunUsage)
 	s.handle("POST", "/v1/runs/{run_id}/stream", s.resumeRunStream)
 	s.handle("POST", "/v1/runs/{run_id}/cancel", s.cancelRun)
 
@@ -74,4 +88,27 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/tools/{verb}/{tool_id}", s.runAgentTool)
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
+
+	// Identities and tags (identities.go).
+	s.handle("GET", "/v1/identities", s.listIdentities)
+	s.handle("POST", "/v1/identities", s.createIdentity)
+	s.handle("PUT", "/v1/identities", s.upsertIdentity)
+	s.handle("GET", "/v1/identities/count", s.countIdentities)
+	s.handle("GET", "/v1/identities/{identity_id}", s.getIdentity)
+	s.handle("PATCH", "/v1/identities/{identity_id}", s.updateIdentity)
+	s.handle("DELETE", "/v1/identities/{identity_id}", s.deleteIdentity)
+	s.handle("PUT", "/v1/identities/{identity_id}/properties", s.setIdentityProperties)
+	s.handle("GET", "/v1/identities/{identity_id}/agents", s.listIdentityAgents)
+	s.handle("GET", "/v1/identities/{identity_id}/blocks", s.listIdentityBlocks)
+	s.handle("PATCH", "/v1/agents/{agent_id}/identities/attach/{identity_id}", s.attachIdentity)
+	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
+	s.handle("GET", "/v1/tags", s.listTags)
+
+	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
+	s.selfHostedRoutes()
+	// The operator's figures, in Prometheus' format (see package metrics).
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		s.paths.Handle("/metrics", http.NotFoundHandler())
+	}
 }

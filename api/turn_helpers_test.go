@@ -97,10 +97,16 @@ var testNow = time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 // configuration.
 func newTurnServer(t testing.TB, p llm.Provider, opts Options, more ...func(*agent.Config)) (*client, *agent.Service) {
 	t.Helper()
+	return newTurnServerAt(t, p, fixedClock{testNow}, opts, more...)
+}
+
+// newTurnServerAt is newTurnServer with the service's clock.
+func newTurnServerAt(t testing.TB, p llm.Provider, clk clock.Clock, opts Options, more ...func(*agent.Config)) (*client, *agent.Service) {
+	t.Helper()
 	cfg := agent.Config{
 		Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini",
 		Rand:  rand.NewChaCha8([32]byte{1}),
-		Clock: fixedClock{testNow},
+		Clock: clk,
 	}
 	if p != nil {
 		cfg.LLM = resolver{p}

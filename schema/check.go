@@ -48,9 +48,12 @@ func Check(entries []Entry) Report {
 	c.checkRuns()
 	c.checkTurnKeys()
 	c.checkConversations()
+	c.checkContexts()
 	c.checkPassages()
 	c.checkTools()
+	c.checkIdentities()
 	c.checkOrphans()
+	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -68,8 +71,9 @@ type checker struct {
 	messages     map[string]map[uint64]*Message
 	messageIDs   map[string]string // message id -> location ("" when damaged)
 	convMessages map[string][]uint64
-	turnKeys     map[string][]string // agent -> run ids its answered keys name
-	active       map[string]string   // agent -> run id ("" when damaged)
+	ctxEntries   map[string]map[uint64]string // context owner -> seq -> message id
+	turnKeys     map[string][]string          // agent -> run ids its answered keys name
+	active       map[string]string            // agent -> run id ("" when damaged)
 	runs         map[string]*Run
 	runIndex     map[string]string   // run id -> index key
 	agentRuns    map[string][]string // agent -> run ids
@@ -79,6 +83,8 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	tools        toolKeys
+	identities   identityEntries
+	idem         idemRecords
 }
 
 func newChecker() *checker {
@@ -87,12 +93,13 @@ func newChecker() *checker {
 		agentIndex: map[string]string{}, blockIndex: map[string]string{},
 		attachments: map[[2]string]bool{}, blockAgents: map[[2]string]bool{},
 		messages: map[string]map[uint64]*Message{}, messageIDs: map[string]string{},
-		convMessages: map[string][]uint64{}, turnKeys: map[string][]string{}, active: map[string]string{},
+		convMessages: map[string][]uint64{}, ctxEntries: map[string]map[uint64]string{}, turnKeys: map[string][]string{}, active: map[string]string{},
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
-		tools:   newToolKeys(),
-		agentIx: agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
+		tools:      newToolKeys(),
+		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
+		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
 }
 
@@ -141,10 +148,14 @@ func (c *checker) add(e Entry) {
 		c.attachments[[2]string{p[0], p[1]}] = true
 	case BlockAgents:
 		c.blockAgents[[2]string{p[1], p[0]}] = true
-	case AgentTerms, Counts, Meta:
+	case AgentTerms, TagNames, Counts, Meta:
 		c.addAgentIndexes(f, e, p)
 	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
 		c.addTool(f, e, p)
+	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
+		c.addIdentity(f, e, p)
+	case ActorIdempotency, ActorIdempotencyExpiry:
+		c.idem.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}
@@ -167,6 +178,8 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 		} else {
 			c.report("", "%v", err)
 		}
+	case ContextMessages:
+		c.addContextEntry(e, p[0])
 	case TurnKeys:
 		if !e.Damaged {
 			c.turnKeys[p[0]] = append(c.turnKeys[p[0]], string(e.Value))

@@ -43,6 +43,9 @@ func (p *model) Complete(ctx context.Context, req llm.Request, _ func(llm.Delta)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
+	if len(req.Tools) == 0 { // the summariser
+		return &llm.Response{Content: "a summary", StopReason: llm.StopEndTurn}, nil
+	}
 	p.calls++
 	if p.calls%2 == 1 {
 		args := `{"content":"the sky is blue"}`
@@ -85,6 +88,10 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	_, err = svc.Agents.AttachTool(ctx, a.ID, tl.ID)
 	must(t, err)
+	key, name, typ := "user-1", "Ada", "user"
+	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
+		AgentIDs: &[]string{a.ID}, BlockIDs: &[]string{b.ID}})
+	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
 	send := func(conv, otid, text string) {
@@ -97,6 +104,12 @@ func populated(t *testing.T) []schema.Entry {
 	}
 	send("", "o1", "hi")
 	send(c.ID, "o2", "hi")
+	all := "all"
+	_, err = svc.Agents.Summarize(ctx, a.ID, c.ID, agent.CompactionSettings{Mode: &all}, false)
+	must(t, err)
+	send(c.ID, "o4", "hi")
+	_, err = svc.Conversations.Fork(ctx, a.ID, c.ID)
+	must(t, err)
 	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
 	must(t, err)
 	send("", "o3", "wait")
@@ -206,7 +219,28 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"context names a message that is not its system message", edit(string(schema.AgentKey("")), func(r map[string]any) {
+			r["context"].(map[string]any)["system_seq"] = 2
+		}), "as its system message, but that is"},
+		{"context names a summary that is not one", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["summary_seq"] = 1
+		}), "as its summary, but that is"},
+		{"message missing from its context's index", drop(schema.ContextMessages.Prefix), "but not in its index"},
+		{"context index entry of no context", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.ContextMessageKey("conv-gone", 1), Value: []byte("message-x")})
+		}, "neither an agent nor a conversation"},
+		{"context starts past the messages", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["start"] = 1 << 40
+		}), "starts at message"},
 		{"agent without its term entry", drop(schema.AgentTerms.Prefix), "but no entry"},
+		{"agent without its tag-name entry", drop(schema.TagNames.Prefix), "but no entry"},
+		{"identity without its key entry", drop(schema.IdentityKeys.Prefix), "has no key entry"},
+		{"identity without its index entry", drop(schema.IdentityIndex.Prefix), "has a record but no index entry"},
+		{"identity link kept from one side", drop(schema.AgentIdentities.Prefix), "which does not list it"},
+		{"identity link to a block without a record", drop(schema.Blocks.Prefix), "which has no record"},
+		{"tag-name entry of no agent's tag", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.TagNameKey("ghost", "agent-x")})
+		}, "is not one of agent agent-x's terms"},
 		{"term entry of no agent's term", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte(schema.AgentTerms.Prefix + "tag/00/0000000000000000/agent-x")})
 		}, "is not one of agent agent-x's terms"},
@@ -216,6 +250,8 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"tool without name entry", drop(schema.ToolNames.Prefix), "has no name entry"},
 		{"name entry of no tool", drop(schema.Tools.Prefix), "which has no record"},
 		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
+		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
+		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

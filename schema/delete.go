@@ -7,7 +7,7 @@ import (
 
 // DeleteAgent deletes every key of an agent but its actor state (which the
 // actor deletes with its commit, and its index entries, IndexAgent's):
-// block and tool attachments both ways, messages with their indexes, runs, conversations, passages, answered keys
+// block and tool attachments both ways, links to identities, messages with their indexes, runs, conversations, passages, answered keys
 // and its turn in progress. Its blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
@@ -16,12 +16,21 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 	if err != nil {
 		return err
 	}
+	if err := unlinkAll(txn, identityAgents, a.ID); err != nil {
+		return err
+	}
 	steps := []struct {
 		prefix []byte
 		also   func(kv.KeyValue) error
 	}{
 		{MessagesOf(a.ID), func(p kv.KeyValue) error { return deleteMessageIndexes(txn, p.Value) }},
-		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error { return txn.Delete(ConversationKey(LastPart(p.Key))) }},
+		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error {
+			if err := deleteEach(txn, ContextMessagesOf(LastPart(p.Key)), nil); err != nil {
+				return err
+			}
+			return txn.Delete(ConversationKey(LastPart(p.Key)))
+		}},
+		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
 		{TurnKeysOf(a.ID), nil},
@@ -62,13 +71,16 @@ func deleteRun(txn kv.Txn, runID string) error {
 	return txn.Delete(RunKey(runID))
 }
 
-// DeleteBlock detaches a block from every agent and deletes it with its
-// index entry and its share of the count.
+// DeleteBlock detaches a block from every agent and identity and deletes it
+// with its index entry and its share of the count.
 func DeleteBlock(txn kv.Txn, b *Block) error {
 	err := deleteEach(txn, BlockAgentsOf(b.ID), func(p kv.KeyValue) error {
 		return txn.Delete(AttachmentKey(LastPart(p.Key), b.ID))
 	})
 	if err != nil {
+		return err
+	}
+	if err := unlinkAll(txn, identityBlocks, b.ID); err != nil {
 		return err
 	}
 	if err := txn.Delete(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID)); err != nil {
@@ -98,4 +110,20 @@ func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
 		}
 	}
 	return nil
+}
+
+// DeleteConversation deletes a conversation's record, its index entry and
+// its message index. Its messages stay stored (the agent's history, as
+// searchable as before), as Letta keeps them.
+func DeleteConversation(txn kv.Txn, c *Conversation) error {
+	if err := deleteEach(txn, ConversationMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := deleteEach(txn, ContextMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(AgentConversationsOf(c.AgentID), c.CreatedAt, c.ID)); err != nil {
+		return err
+	}
+	return txn.Delete(ConversationKey(c.ID))
 }

@@ -12,7 +12,8 @@
 //   - Each agent and block record has exactly one index entry, at the key
 //     its creation time and id give, and each index entry names a record.
 //   - Each listed (not hidden) agent has one term-index entry per term (each
-//     tag, its name, its project), and every entry is a term of its agent;
+//     tag, its name, its project) and one tag-name entry per tag, and every
+//     entry is a term of its agent;
 //     each count shard holds how many listed agents hash to it. The layout
 //     version, when recorded, is Version (Upgrade brings older stores to it).
 //   - Attachments are symmetric (agent-block and block-agent) and join an
@@ -34,6 +35,10 @@
 //     in progress (active-run): a run cut short by a crash is closed by the
 //     agent's next turn.
 //   - Every answered otid or idempotency key names a run of its agent.
+//   - Each idempotency record written with a time has exactly one expiry
+//     entry, at that time, and each expiry entry names such a record
+//     (actor.IdemExpiryKey): a record and its entry are written and deleted
+//     together.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
 //   - Each custom tool record has exactly one index entry (by creation
@@ -43,6 +48,11 @@
 //   - A deferred tool call (a custom tool, run after its step commits) has
 //     at most one result, and none only while it is its agent's latest
 //     message: the agent's next turn answers it first.
+//   - Each context (an agent's default conversation, each conversation)
+//     names as its system message and its summary stored messages of its
+//     own with those roles, and starts within the agent's messages; its
+//     index entries name its own messages from its start on (not its
+//     system message or summaries), one each if it is indexed.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
 package schema

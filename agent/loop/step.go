@@ -9,6 +9,7 @@ import (
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -98,6 +99,11 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(asst.ToolCalls) > 0 {
+		if err := refreshAfterTools(call, a, run.ConversationID); err != nil {
+			return nil, err
+		}
+	}
 	stop := ""
 	if len(deferred) == 0 {
 		stop = stopAfter(a, &asst, out, p.ModelStop, p.LastStep)
@@ -122,6 +128,30 @@ func closeStep(call *actor.Call, a *schema.Agent, run *schema.Run, out []*schema
 		return finishRun(call, a, run, stop, "")
 	}
 	return schema.PutRun(call.Txn, run)
+}
+
+// refreshAfterTools recompiles, if a tool changed the agent's memory, the
+// system message of the default conversation (as Letta does after a memory
+// tool) and of the turn's conversation (so that the agent's next step sees
+// its own edit), in the step's transaction.
+func refreshAfterTools(call *actor.Call, a *schema.Agent, convID string) error {
+	owners := []window.Owner{{Agent: a}}
+	if convID != "" {
+		conv, err := schema.GetAgentConversation(call.Txn, a.ID, convID)
+		if err != nil {
+			return err
+		}
+		owners = append(owners, window.Owner{Agent: a, Conv: conv})
+	}
+	for _, o := range owners {
+		if o.Context().SystemID == "" {
+			continue // stored by the context's next turn
+		}
+		if _, _, err := window.Refresh(call.Txn, o, call.Now, window.IfChanged, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runTools runs the calls of asst that the server runs and stores their
@@ -236,7 +266,8 @@ func finishRun(call *actor.Call, a *schema.Agent, run *schema.Run, reason, errTe
 	case err != nil && !errors.Is(err, kv.ErrNotFound):
 		return err
 	}
-	a.LastStopReason = &reason
+	a.LastStopReason, a.LastRunCompletion = &reason, &now
+	a.LastRunDurationMS = new(now.Sub(run.CreatedAt).Milliseconds())
 	call.SetState(a)
 	return nil
 }
