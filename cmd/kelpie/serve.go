@@ -171,6 +171,22 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// figures gives the inspector's status page the metrics' totals.
+func figures(m *metrics.Metrics, log *slog.Logger) func(context.Context) []ui.Figure {
+	return func(context.Context) []ui.Figure {
+		totals, err := m.Totals()
+		if err != nil {
+			log.Error("reading the metrics for the status page", "err", err)
+			return []ui.Figure{{Name: "metrics", Value: err.Error()}}
+		}
+		out := make([]ui.Figure, len(totals))
+		for i, t := range totals {
+			out[i] = ui.Figure{Name: t.Name, Value: strconv.FormatFloat(t.Value, 'f', -1, 64)}
+		}
+		return out
+	}
+}
+
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
@@ -228,7 +244,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
-	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey}))
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(m, log)}))
 	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey,
 		Metrics: m.Handler(), Observe: m.ObserveRequest}))
 	srv := &http.Server{
