@@ -21,6 +21,10 @@ import (
 // its start. A read-only transaction needs no validation: its snapshot is
 // consistent by construction, so reads never fail because of writes.
 //
+// A SharedEngine, whose storage other processes commit to, validates and
+// applies each commit itself; DB then keeps no order or commit log of its
+// own, and a transaction's snapshot is the engine's.
+//
 // Durability overlaps: an engine that can publish a batch before it is
 // durable (a Pipeliner, such as kv/pebble) syncs each commit after the
 // order lock is released, so concurrent commits share a sync. Other engines
@@ -80,7 +84,13 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 	db.open[start]++
 	db.mu.Unlock()
 
-	snap, err := db.eng.NewSnapshot()
+	var snap Snapshot
+	var err error
+	if shared, ok := db.eng.(SharedEngine); ok {
+		snap, err = shared.BeginSnapshot(ctx)
+	} else {
+		snap, err = db.eng.NewSnapshot()
+	}
 	if err != nil {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
@@ -98,6 +108,12 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	return db.eng.Close()
+}
+
+func (db *DB) isClosed() bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.closed
 }
 
 // release forgets an open transaction that started at start.
@@ -419,6 +435,12 @@ func (t *txn) Commit(ctx context.Context) error {
 		if v := t.writes[k]; v != nil {
 			batch[i].Value = seal(key, v)
 		}
+	}
+	if shared, ok := t.db.eng.(SharedEngine); ok {
+		if t.db.isClosed() {
+			return ErrClosed
+		}
+		return shared.CommitSnapshot(ctx, t.snap, batch, t.fences)
 	}
 	wait, err := t.db.commit(ctx, t, keys, batch)
 	if err != nil {
