@@ -20,9 +20,9 @@ type snapshot struct {
 	e   *Engine
 	ctx context.Context // the kv transaction's: it bounds the reads
 
-	mu    sync.Mutex      // Engine.Close may end the snapshot from another goroutine
-	conn  *pgxpool.Conn   // nil once closed
-	err   error           // the first failed read: the transaction is aborted
+	mu    sync.Mutex       // Engine.Close may end the snapshot from another goroutine
+	conn  *pgxpool.Conn    // nil once closed
+	err   error            // the first failed read: the transaction is aborted
 	reads map[string]int64 // the version of each key read; 0: absent
 	scans []scanned
 }
