@@ -56,6 +56,7 @@ func Open(ctx context.Context, url string) (*Engine, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = ConnectTimeout
 	}
+	cfg.AfterConnect = indexScansOnly
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -67,6 +68,21 @@ func Open(ctx context.Context, url string) (*Engine, error) {
 		return nil, err
 	}
 	return e, nil
+}
+
+// indexScansOnly keeps Postgres's planner from reading the kv table by a
+// sequential scan, which it prefers while the table is small: in a
+// serializable transaction a sequential scan locks the whole table for
+// conflict detection, so that every concurrent commit conflicts with it.
+// Every query here looks up keys or key ranges, for which the primary
+// key's index is right. (CockroachDB, which has no such setting and
+// tracks reads by key span anyway, is left alone.)
+func indexScansOnly(ctx context.Context, conn *pgx.Conn) error {
+	if conn.PgConn().ParameterStatus("crdb_version") != "" {
+		return nil
+	}
+	_, err := conn.Exec(ctx, "SET enable_seqscan = off")
+	return err
 }
 
 // Close implements kv.Engine: it interrupts what is in flight, ends the
@@ -117,7 +133,10 @@ func (e *Engine) fail(ctx context.Context, what string, err error) error {
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		// No answer from the server: it could not be reached, the
-		// connection broke, or it did not answer in time.
+		// connection broke, or it did not answer in time. The pooled
+		// connections are likely as dead (a server restarted): drop them,
+		// so that the first requests after it is back do not fail too.
+		e.pool.Reset()
 		return fmt.Errorf("%w: postgres %s: %w", kv.ErrUnavailable, what, err)
 	}
 	var kind error
@@ -132,6 +151,7 @@ func (e *Engine) fail(ctx context.Context, what string, err error) error {
 		code == "57P01", code == "57P02", code == "57P03", // shutting down, crashed, starting up
 		code == "53300", // too many connections
 		code == "25006": // read-only transaction: a standby
+		e.pool.Reset()
 		kind = kv.ErrUnavailable
 	default:
 		return fmt.Errorf("postgres %s: %w", what, err)

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/kelpie/kelpie/kv"
@@ -42,13 +43,11 @@ func TestStoreAcrossTwoNodes(t *testing.T) {
 // twoNodes is a kv.Store that begins transactions on its two nodes in turn.
 type twoNodes struct {
 	nodes [2]kv.Store
-	next  int
+	next  atomic.Uint64
 }
 
 func (s *twoNodes) Begin(ctx context.Context) (kv.Txn, error) {
-	n := s.nodes[s.next%2]
-	s.next++
-	return n.Begin(ctx)
+	return s.nodes[(s.next.Add(1)-1)%2].Begin(ctx)
 }
 
 func (s *twoNodes) Close() error {
