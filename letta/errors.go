@@ -22,6 +22,7 @@ const (
 	KindTooLarge                     // too large to store: 413
 	KindDiskFull                     // the server cannot make writes durable for lack of space: 507
 	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
+	KindStorageDown                  // the storage cannot be reached (a database server down): 503, retry
 )
 
 // Error is an error a client can act on: its Kind and a message for people.

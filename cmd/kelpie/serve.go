@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
+	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
 	"github.com/kelpie/kelpie/schema"
 )
@@ -39,6 +42,7 @@ type serveConfig struct {
 	addr           string
 	dataDir        string
 	storage        string
+	postgresURL    string
 	idleTimeout    time.Duration
 	maxActivations int
 	defaultModel   string
@@ -93,7 +97,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	fs.StringVar(&c.dataDir, "data-dir", env("KELPIE_DATA_DIR", defaultDataDir),
 		"directory of the embedded store, created if missing (env KELPIE_DATA_DIR)")
 	fs.StringVar(&c.storage, "storage", env("KELPIE_STORAGE", "pebble"),
-		"storage engine: pebble (durable, on disk) or memory (lost on exit) (env KELPIE_STORAGE)")
+		"storage engine: pebble (durable, on disk), postgres (a database, at --postgres-url) or memory (lost on exit) (env KELPIE_STORAGE)")
+	fs.StringVar(&c.postgresURL, "postgres-url", env("KELPIE_POSTGRES_URL", ""),
+		"the database of --storage postgres, such as postgres://kelpie@db.example:5432/kelpie?sslmode=verify-full; pool_max_conns=N in it bounds open transactions (default "+strconv.Itoa(postgres.DefaultMaxConns)+"); give the password by PGPASSWORD or ~/.pgpass, out of ps (env KELPIE_POSTGRES_URL)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", bad.duration("KELPIE_IDLE_TIMEOUT", actor.DefaultIdleTimeout),
 		"deactivate an agent's actor after this long without calls (env KELPIE_IDLE_TIMEOUT)")
 	fs.IntVar(&c.maxActivations, "max-activations", bad.int("KELPIE_MAX_ACTIVATIONS", actor.DefaultMaxActivations),
@@ -167,7 +173,7 @@ func serve(args []string, stderr io.Writer) int {
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
 	maxConns, storageFDs := fdBudget()
-	store, where, release, err := openStore(c, storageFDs, log)
+	store, where, release, err := openStore(ctx, c, storageFDs, log)
 	if err != nil {
 		return err
 	}
@@ -254,10 +260,16 @@ func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slo
 // openStore opens the configured engine, holding the data directory for
 // this process, and says where its data lives; release lets the directory
 // go.
-func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Store, where string, release func(), err error) {
+func openStore(ctx context.Context, c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Store, where string, release func(), err error) {
 	switch c.storage {
 	case "memory":
 		return kv.NewMemDB(), "(memory: nothing is kept after exit)", func() {}, nil
+	case "postgres":
+		eng, err := openPostgres(ctx, c.postgresURL)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		return kv.NewDB(eng), redactURL(c.postgresURL), func() {}, nil
 	case "pebble":
 		var reserve int64 // "": the engine's default
 		if c.minFreeSpace != "" {
@@ -286,8 +298,32 @@ func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Stor
 		}
 		return kv.NewDB(eng), dir, release, nil
 	}
-	return nil, "", nil, fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+	return nil, "", nil, fmt.Errorf("--storage %q: want pebble, postgres or memory", c.storage)
 }
+
+// openPostgres opens the Postgres engine at url, from --postgres-url.
+func openPostgres(ctx context.Context, url string) (*postgres.Engine, error) {
+	if url == "" {
+		return nil, errors.New("--storage postgres needs --postgres-url (or KELPIE_POSTGRES_URL)")
+	}
+	eng, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	return eng, nil
+}
+
+// redactURL hides the password in a Postgres URL or key=value string, for
+// logs and messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		s = u.Redacted()
+	}
+	return passwordField.ReplaceAllString(s, "password=xxxxx")
+}
+
+// passwordField is a password in a key=value string or a URL's query.
+var passwordField = regexp.MustCompile(`password=('(\\.|[^'])*'|[^&\s]+)`)
 
 // byteUnits are the units parseBytes takes, by suffix.
 var byteUnits = []struct {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/kvtest"
 	"github.com/kelpie/kelpie/kv/pebble"
 )
 
@@ -90,7 +90,7 @@ func preloadKeys(b *testing.B, eng kv.Engine, n int) {
 // goroutines, retrying conflicts, and reports commits/s and conflicts/op.
 func benchReadWrites(b *testing.B, db kv.Store, writers int) {
 	var conflicts atomic.Int64
-	runWriters(b, writers, func(i uint64) error {
+	kvtest.RunWriters(b, writers, func(i uint64) error {
 		key := benchKey(i)
 		for {
 			err := readWrite(db, key)
@@ -120,26 +120,4 @@ func readWrite(db kv.Store, key []byte) error {
 		return err
 	}
 	return tx.Commit(ctx)
-}
-
-// runWriters runs b.N calls of op spread over w goroutines and reports
-// commits per second.
-func runWriters(b *testing.B, w int, op func(i uint64) error) {
-	var next atomic.Uint64
-	n := uint64(b.N)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range w {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }

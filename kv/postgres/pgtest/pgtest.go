@@ -104,7 +104,7 @@ func (s *Server) init() error {
 			return err
 		}
 	}
-	cmd := s.command("initdb", "-D", s.data(), "-U", superuser, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	cmd := s.command("initdb", "-D", s.data(), "-U", superuser, "--auth=trust", "-E", "UTF8", "--locale=C", "--data-checksums", "--no-sync", "--no-instructions")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %v\n%s", err, out)
 	}
