@@ -415,7 +415,12 @@ func (t *txn) Commit(ctx context.Context) error {
 		return err
 	}
 	t.done = true
-	t.snap.Close()
+	shared, isShared := t.db.eng.(SharedEngine)
+	if isShared {
+		defer t.snap.Close() // after CommitSnapshot, which may use it
+	} else {
+		t.snap.Close()
+	}
 	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
 		return nil // its snapshot is consistent by construction
@@ -436,7 +441,7 @@ func (t *txn) Commit(ctx context.Context) error {
 			batch[i].Value = seal(key, v)
 		}
 	}
-	if shared, ok := t.db.eng.(SharedEngine); ok {
+	if isShared {
 		if t.db.isClosed() {
 			return ErrClosed
 		}

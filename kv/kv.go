@@ -151,7 +151,8 @@ type SharedEngine interface {
 	// served (keys, and the ranges it scanned) is unchanged and each key of
 	// fences holds its epoch (an absent key: epoch 0). Otherwise it returns
 	// ErrConflict, or ErrFenced when a fence key changed, and applies
-	// nothing. snap was begun by this engine and is already closed.
+	// nothing. snap was begun by this engine, and is closed after (its
+	// connection may carry the commit).
 	CommitSnapshot(ctx context.Context, snap Snapshot, batch []Mutation, fences map[string]uint64) error
 }
 

@@ -15,13 +15,22 @@ import (
 )
 
 // CommitSnapshot implements kv.SharedEngine: in one SERIALIZABLE
-// transaction it reads again the versions of what snap served, locks the
-// fence keys, and writes batch; it commits only if nothing read changed and
-// every fence holds its epoch.
+// transaction, on the snapshot's connection once its transaction is over,
+// it reads again the versions of what snap served, locks the fence keys,
+// and writes batch; it commits only if nothing read changed and every
+// fence holds its epoch.
 func (e *Engine) CommitSnapshot(ctx context.Context, snap kv.Snapshot, batch []kv.Mutation, fences map[string]uint64) error {
 	s, ok := snap.(*snapshot)
 	if !ok || s.e != e {
 		return errors.New("postgres: commit of a snapshot this engine did not begin")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.conn == nil:
+		return kv.ErrClosed
+	case s.err != nil:
+		return s.err
 	}
 	keys, vers, scans := s.readSet()
 	written := make(map[string]bool, len(batch))
@@ -98,7 +107,7 @@ func (e *Engine) CommitSnapshot(ctx context.Context, snap kv.Snapshot, batch []k
 		}
 		return conflict
 	}
-	err := e.writeTxn(ctx, "commit", queue, validate)
+	err := e.writeTxn(ctx, "commit", s.conn.Conn(), queue, validate)
 	if errors.Is(err, kv.ErrConflict) && len(fences) > 0 {
 		// The conflict may be a fence rewritten after the commit began
 		// (its lock failed): that is the answer to give.
@@ -192,29 +201,30 @@ func (e *Engine) fencesMoved(ctx context.Context, keys [][]byte, fences map[stri
 	return nil
 }
 
-// writeTxn runs a SERIALIZABLE transaction on a connection of its own: it
-// sends what queue queues in one round trip, lets check read the first
-// results (its error, a verdict, rolls back), and commits. Any error but
-// one from COMMIT means nothing was applied; a COMMIT that went unanswered
-// leaves the outcome unknown.
-func (e *Engine) writeTxn(ctx context.Context, what string, queue func(*pgx.Batch), check func(pgx.BatchResults) error) error {
+// writeTxn runs a SERIALIZABLE transaction on conn (ending the transaction
+// it is in, a snapshot's): it sends what queue queues in one round trip,
+// lets check read the first results (its error, a verdict, rolls back),
+// and commits. Any error but one from COMMIT means nothing was applied; a
+// COMMIT that went unanswered leaves the outcome unknown. A connection
+// left mid-transaction by a failure is discarded when released.
+func (e *Engine) writeTxn(ctx context.Context, what string, conn *pgx.Conn, queue func(*pgx.Batch), check func(pgx.BatchResults) error) error {
 	if e.isClosed() {
 		return kv.ErrClosed
 	}
 	octx, cancel := e.op(ctx)
 	defer cancel()
-	conn, err := e.pool.Acquire(octx)
-	if err != nil {
-		return e.fail(ctx, what, err)
-	}
-	// A connection left mid-transaction (any failure below) is discarded
-	// by Release, never reused.
-	defer conn.Release()
 	b := &pgx.Batch{}
+	inTxn := conn.PgConn().TxStatus() != 'I'
+	if inTxn {
+		b.Queue("ROLLBACK")
+	}
 	b.Queue("BEGIN ISOLATION LEVEL SERIALIZABLE")
 	queue(b)
 	br := conn.SendBatch(octx, b)
-	_, err = br.Exec()
+	_, err := br.Exec()
+	if err == nil && inTxn {
+		_, err = br.Exec()
+	}
 	var verdict error
 	if err == nil && check != nil {
 		verdict = check(br)

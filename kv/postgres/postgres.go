@@ -46,6 +46,11 @@ var _ kv.SharedEngine = (*Engine)(nil)
 // schema there. It fails if the database cannot be reached or its schema is
 // newer than this binary's (a *VersionError).
 func Open(ctx context.Context, url string) (*Engine, error) {
+	return open(ctx, url, migrations)
+}
+
+// open is Open with the schema's migrations ms.
+func open(ctx context.Context, url string, ms []migration) (*Engine, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -63,7 +68,7 @@ func Open(ctx context.Context, url string) (*Engine, error) {
 	}
 	closing, stop := context.WithCancel(context.Background())
 	e := &Engine{pool: pool, closing: closing, stop: stop, snaps: map[*snapshot]struct{}{}}
-	if err := e.migrate(ctx, migrations); err != nil {
+	if err := e.migrate(ctx, ms); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -251,8 +256,16 @@ func queueWrites(b *pgx.Batch, batch []kv.Mutation, ver int64) {
 // nothing (kv.DB commits through CommitSnapshot; Apply is for tools and
 // tests that write an engine directly).
 func (e *Engine) Apply(batch []kv.Mutation) error {
+	ctx := context.Background()
+	octx, cancel := e.op(ctx)
+	defer cancel()
+	conn, err := e.pool.Acquire(octx)
+	if err != nil {
+		return e.fail(ctx, "apply", err)
+	}
+	defer conn.Release()
 	queue := func(b *pgx.Batch) { queueWrites(b, batch, newVersion()) }
-	return e.writeTxn(context.Background(), "apply", queue, nil)
+	return e.writeTxn(ctx, "apply", conn.Conn(), queue, nil)
 }
 
 // NewSnapshot implements kv.Engine.

@@ -37,9 +37,8 @@ func openAll(t *testing.T, url string, n int, ms []migration) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			e, err := Open(context.Background(), url)
+			e, err := open(context.Background(), url, ms)
 			if err == nil {
-				err = e.migrate(context.Background(), ms)
 				e.Close()
 			}
 			errs[i] = err

@@ -159,8 +159,8 @@ func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 	return out, nil
 }
 
-// Close ends the database transaction and returns its connection. The read
-// set stays, for CommitSnapshot.
+// Close ends the database transaction, unless a commit did, and returns
+// its connection.
 func (s *snapshot) Close() error {
 	s.e.mu.Lock()
 	delete(s.e.snaps, s)
@@ -170,11 +170,14 @@ func (s *snapshot) Close() error {
 	if s.conn == nil {
 		return nil
 	}
-	// Not the transaction's context, which may be over: the connection
-	// must be left idle. If the rollback fails, Release discards it.
-	ctx, cancel := s.e.op(context.Background())
-	defer cancel()
-	s.conn.Exec(ctx, "ROLLBACK")
+	if s.conn.Conn().PgConn().TxStatus() != 'I' { // no commit ended it
+		// Not the transaction's context, which may be over: the
+		// connection must be left idle. If the rollback fails, Release
+		// discards it.
+		ctx, cancel := s.e.op(context.Background())
+		defer cancel()
+		s.conn.Exec(ctx, "ROLLBACK")
+	}
 	s.conn.Release()
 	s.conn = nil
 	return nil
@@ -193,10 +196,9 @@ func (s *snapshot) abandon() {
 	s.conn = nil
 }
 
-// readSet returns the keys read, sorted, with their versions, and the scans.
+// readSet returns the keys read, sorted, with their versions, and the
+// scans. Called holding s.mu.
 func (s *snapshot) readSet() (keys [][]byte, vers map[string]int64, scans []scanned) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for k := range s.reads {
 		keys = append(keys, []byte(k))
 	}
