@@ -154,6 +154,8 @@ func (e *Engine) fail(ctx context.Context, what string, err error) error {
 		kind = kv.ErrCorrupt
 	case strings.HasPrefix(code, "08"), // connection exception
 		code == "57P01", code == "57P02", code == "57P03", // shutting down, crashed, starting up
+		code == "57P05", code == "25P03", // idle session or idle-in-transaction timeout
+		code == "57014", // a statement cancelled (by its timeout, or an operator)
 		code == "53300", // too many connections
 		code == "25006": // read-only transaction: a standby
 		e.pool.Reset()
