@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/kelpie/kelpie/api"
 )
 
 const usage = `Kelpie is a Letta-compatible server for stateful AI agents, built on a
@@ -20,12 +22,14 @@ Commands:
   serve     run the HTTP API server (embedded Pebble storage by default)
   sim       run the deterministic simulation: one seed, or a sweep of many
   check     verify a stopped server's data offline: checksums and record rules
-  version   print the version
+  version   print Kelpie's version and the Letta API version it serves
+            (also: kelpie --version)
 
 Run 'kelpie <command> --help' for a command's flags.
 `
 
-// version is reported by 'kelpie version' and GET /v1/health/.
+// version is Kelpie's own version, reported by 'kelpie version' and by GET
+// /v1/health/ as kelpie_version (its "version" is api.LettaAPIVersion).
 const version = "0.1.0"
 
 func main() {
@@ -44,8 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return simCommand(args[1:], stdout, stderr)
 	case "check":
 		return checkCommand(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "kelpie", version)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "kelpie %s (Letta API %s)\n", version, api.LettaAPIVersion)
 		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)

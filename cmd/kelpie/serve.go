@@ -29,6 +29,7 @@ import (
 	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
 	"github.com/kelpie/kelpie/schema"
+	"github.com/kelpie/kelpie/ui"
 )
 
 // Defaults of 'kelpie serve'.
@@ -205,8 +206,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	}
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
+	routes := http.NewServeMux()
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey}))
+	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey}))
 	srv := &http.Server{
-		Handler:           idle.wrap(api.NewHandler(svc, api.Options{Version: version, APIKey: c.apiKey})),
+		Handler:           idle.wrap(routes),
 		ReadHeaderTimeout: headerReadTimeout,
 		ReadTimeout:       requestReadTimeout,
 		IdleTimeout:       idleConnTimeout,
