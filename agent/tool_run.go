@@ -93,12 +93,8 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 		source = *found.Custom.SourceCode
 	}
 	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data, Env: env})
-	res := &ToolExecutionResult{Status: "success", FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
-		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}
-	if !out.OK {
-		res.Status = "error"
-	}
-	return res, nil
+	return &ToolExecutionResult{Status: tool.Status(out.OK), FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
+		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}, nil
 }
 
 func nonNilMap(m map[string]any) map[string]any {
@@ -110,10 +106,7 @@ func nonNilMap(m map[string]any) map[string]any {
 
 // renderToolReturn renders the outcome of a run from source as Letta answers it.
 func renderToolReturn(now time.Time, name string, out tool.Outcome) *letta.ToolReturnMessage {
-	status := "success"
-	if !out.OK {
-		status = "error"
-	}
+	status := tool.Status(out.OK)
 	m := &letta.ToolReturnMessage{
 		MessageBase: letta.MessageBase{ID: "null", Date: letta.MessageDate{Time: now.UTC()}, Name: &name, MessageType: letta.TypeToolReturn},
 		ToolReturn:  out.Result, Status: status, ToolCallID: "null", Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr),

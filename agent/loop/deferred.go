@@ -117,10 +117,7 @@ func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop str
 	p := ResultsPayload{RunID: r.turn.runID, AssistantID: asstID, ModelStop: modelStop, LastStep: lastStep}
 	for _, d := range calls {
 		out := r.runOne(d)
-		status := "success"
-		if !out.OK {
-			status = "error"
-		}
+		status := tool.Status(out.OK)
 		p.Results = append(p.Results, DeferredResult{
 			CallID: d.Call.ID, ResultID: d.ResultID, Status: status,
 			Text:   tool.Truncate(out.Result, d.Tool.ReturnCharLimit),

@@ -265,10 +265,7 @@ func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
 	if err != nil {
 		return fmt.Errorf("tool %s: %w", tc.Name, err)
 	}
-	status := "success"
-	if !ok {
-		status = "error"
-	}
+	status := tool.Status(ok)
 	m := toolResult(b.asst, tc, resultID, text, status, b.call.Now)
 	m.RunID, m.ConversationID, m.StepID = b.run.ID, b.p.ConversationID, ""
 	if err := b.append(m); err != nil {

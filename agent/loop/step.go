@@ -169,10 +169,7 @@ func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schem
 		if err != nil {
 			return nil, fmt.Errorf("tool %s: %w", tc.Name, err)
 		}
-		status := "success"
-		if !ok {
-			status = "error"
-		}
+		status := tool.Status(ok)
 		m := toolResult(asst, tc, resultIDs[i], text, status, call.Now)
 		m.Seq, next = next, next+1
 		if err := schema.AppendMessage(call.Txn, m); err != nil {

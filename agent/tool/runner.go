@@ -56,3 +56,11 @@ func Truncate(result string, limit int) string {
 	}
 	return fmt.Sprintf("%s... [NOTE: function output was truncated since it exceeded the character limit (%d > %d)]", string([]rune(result)[:limit]), n, limit)
 }
+
+// Status is a result's status as Letta names it.
+func Status(ok bool) string {
+	if ok {
+		return "success"
+	}
+	return "error"
+}
