@@ -1,5 +1,6 @@
 // Package agent is Kelpie's agent service: the surfaces the API serves
-// (Agents, Blocks, Conversations, Messages, Runs, Archival, Tools, Models),
+// (Agents, Blocks, Conversations, Messages, Runs, Archival, Tools, Models,
+// Identities, Tags),
 // each over the actor runtime and the storage layout of package schema.
 // The agent loop (package loop), tools (tool), memory (memory), message
 // rendering (message) and prompts (prompt) are rooms of their own below it.
