@@ -16,6 +16,8 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/postgres"
+	"github.com/kelpie/kelpie/kv/postgres/pgtest"
 )
 
 func TestNewRuntimeValidates(t *testing.T) {
@@ -773,13 +775,44 @@ func TestConflictWaitsForACommitInFlight(t *testing.T) {
 }
 
 // Spec: a stale activation cannot commit over a newer one; after its
-// failure it reloads and carries on from the newer state.
+// failure it reloads and carries on from the newer state. The two runtimes
+// share one store in memory, or are two nodes (two engines, two connection
+// pools) on one Postgres database.
 func TestFencing(t *testing.T) {
+	for _, nodes := range []struct {
+		name string
+		open func(t *testing.T) (a, b kv.Store)
+	}{
+		{"memory", func(t *testing.T) (a, b kv.Store) {
+			store := kv.NewMemDB()
+			return store, store
+		}},
+		{"postgres", func(t *testing.T) (a, b kv.Store) {
+			url := pgtest.NewDatabase(t)
+			return openPostgres(t, url), openPostgres(t, url)
+		}},
+	} {
+		t.Run(nodes.name, func(t *testing.T) { testFencing(t, nodes.open) })
+	}
+}
+
+func openPostgres(t *testing.T, url string) kv.Store {
+	t.Helper()
+	eng, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := kv.NewDB(eng)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func testFencing(t *testing.T, open func(t *testing.T) (a, b kv.Store)) {
 	t.Run("stale at begin", func(t *testing.T) {
-		store := kv.NewMemDB()
+		store, storeB := open(t)
 		b := newListBehavior(nil)
 		rtA := newRuntime(t, actor.Config{Store: store}, b)
-		rtB := newRuntime(t, actor.Config{Store: store}, b)
+		rtB := newRuntime(t, actor.Config{Store: storeB}, b)
 		id := mustID(t, "contested")
 
 		invoke(t, rtA, id, "append", "a1")
@@ -812,7 +845,7 @@ func TestFencing(t *testing.T) {
 		}
 	})
 	t.Run("stale at commit", func(t *testing.T) {
-		store := kv.NewMemDB()
+		store, storeB := open(t)
 		started := make(chan actor.ID, 1)
 		var g *gate
 		b := newListBehavior(map[string]opFunc{
@@ -821,7 +854,7 @@ func TestFencing(t *testing.T) {
 			},
 		})
 		rtA := newRuntime(t, actor.Config{Store: store}, b)
-		rtB := newRuntime(t, actor.Config{Store: store}, b)
+		rtB := newRuntime(t, actor.Config{Store: storeB}, b)
 		g = newGate(t)
 		id := mustID(t, "contested")
 		invoke(t, rtA, id, "append", "a1")

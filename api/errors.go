@@ -162,6 +162,10 @@ func serviceError(err error) (e *httpError, fault bool) {
 	case letta.KindDiskFull:
 		return errorf(k.HTTPStatus(), "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
 			withHeader("Retry-After", "10").withHeader("X-Should-Retry", "true"), true
+	case letta.KindStorageDown:
+		// Logged: whoever runs the server must bring the storage back.
+		return errorf(k.HTTPStatus(), "Storage is unavailable; the outcome of a write in progress is unknown, please retry").
+			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), true
 	case letta.KindCorrupt:
 		// Logged (with the damaged file) as the fault it is.
 		return errorf(k.HTTPStatus(), "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true

@@ -22,6 +22,10 @@ import (
 // its start. A read-only transaction needs no validation: its snapshot is
 // consistent by construction, so reads never fail because of writes.
 //
+// A SharedEngine, whose storage other processes commit to, validates and
+// applies each commit itself; DB then keeps no order or commit log of its
+// own, and a transaction's snapshot is the engine's.
+//
 // Durability overlaps: an engine that can publish a batch before it is
 // durable (a Pipeliner, such as kv/pebble) syncs each commit after the
 // order lock is released, so concurrent commits share a sync. Other engines
@@ -95,7 +99,13 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 	db.open[start]++
 	db.mu.Unlock()
 
-	snap, err := db.eng.NewSnapshot()
+	var snap Snapshot
+	var err error
+	if shared, ok := db.eng.(SharedEngine); ok {
+		snap, err = shared.BeginSnapshot(ctx)
+	} else {
+		snap, err = db.eng.NewSnapshot()
+	}
 	if err != nil {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
@@ -113,6 +123,12 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	return db.eng.Close()
+}
+
+func (db *DB) isClosed() bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.closed
 }
 
 // release forgets an open transaction that started at start.
@@ -414,7 +430,12 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 		return err
 	}
 	t.done = true
-	t.snap.Close()
+	shared, isShared := t.db.eng.(SharedEngine)
+	if isShared {
+		defer t.snap.Close() // after CommitSnapshot, which may use it
+	} else {
+		t.snap.Close()
+	}
 	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
 		return nil // its snapshot is consistent by construction
@@ -438,6 +459,12 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 		if v := t.writes[k]; v != nil {
 			batch[i].Value = seal(key, v)
 		}
+	}
+	if isShared {
+		if t.db.isClosed() {
+			return ErrClosed
+		}
+		return shared.CommitSnapshot(ctx, t.snap, batch, t.fences)
 	}
 	wait, err := t.db.commit(ctx, t, keys, batch)
 	if err != nil {

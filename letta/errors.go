@@ -22,6 +22,7 @@ const (
 	KindTooLarge                     // too large to store: 413
 	KindDiskFull                     // the server cannot make writes durable for lack of space: 507
 	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
+	KindStorageDown                  // the storage cannot be reached (a database server down): 503, retry
 )
 
 // HTTPStatus is the status Letta answers an error of kind k with; 500 for
@@ -36,7 +37,7 @@ func (k Kind) HTTPStatus() int {
 		return 409
 	case KindBusy:
 		return 429
-	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled:
+	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled, KindStorageDown:
 		return 503
 	case KindTooLarge:
 		return 413

@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,3 +99,39 @@ func (m *Metrics) ObserveRequest(a api.Answered) {
 
 // ObserveSyncWait records one commit's wait for its WAL sync.
 func (m *Metrics) ObserveSyncWait(d time.Duration) { m.syncSeconds.Observe(d.Seconds()) }
+
+// Total is one of Kelpie's series summed over its labels: a counter's or
+// gauge's value, a histogram's number of observations.
+type Total struct {
+	Name  string
+	Value float64
+}
+
+// Totals reads every kelpie_ series and the process's resident memory, for
+// a page that shows live figures without a Prometheus server.
+func (m *Metrics) Totals() ([]Total, error) {
+	families, err := m.reg.Gather()
+	if err != nil {
+		return nil, fmt.Errorf("metrics: gather: %w", err)
+	}
+	var out []Total
+	for _, f := range families {
+		name := f.GetName()
+		if !strings.HasPrefix(name, namespace+"_") && name != "process_resident_memory_bytes" {
+			continue
+		}
+		t := Total{Name: name}
+		for _, s := range f.GetMetric() {
+			switch {
+			case s.Counter != nil:
+				t.Value += s.Counter.GetValue()
+			case s.Gauge != nil:
+				t.Value += s.Gauge.GetValue()
+			case s.Histogram != nil:
+				t.Value += float64(s.Histogram.GetSampleCount())
+			}
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}

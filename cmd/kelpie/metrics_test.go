@@ -179,4 +179,17 @@ func TestMetricsAfterWorkload(t *testing.T) {
 			t.Errorf("series labelled with a raw path: %s", name)
 		}
 	}
+	// The inspector's status page shows the same figures, summed over
+	// their labels.
+	resp, err = client.Get(base + "/ui/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"<th>kelpie_agent_turns_total</th><td>1</td>", "<th>kelpie_agent_steps_total</th><td>2</td>", "<th>process_resident_memory_bytes</th>"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("the status page lacks %s:\n%s", want, page)
+		}
+	}
 }

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
+	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
 	"github.com/kelpie/kelpie/metrics"
 	"github.com/kelpie/kelpie/schema"
@@ -41,6 +44,7 @@ type serveConfig struct {
 	addr           string
 	dataDir        string
 	storage        string
+	postgresURL    string
 	idleTimeout    time.Duration
 	maxActivations int
 	defaultModel   string
@@ -97,7 +101,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	fs.StringVar(&c.dataDir, "data-dir", env("KELPIE_DATA_DIR", defaultDataDir),
 		"directory of the embedded store, created if missing (env KELPIE_DATA_DIR)")
 	fs.StringVar(&c.storage, "storage", env("KELPIE_STORAGE", "pebble"),
-		"storage engine: pebble (durable, on disk) or memory (lost on exit) (env KELPIE_STORAGE)")
+		"storage engine: pebble (durable, on disk), postgres (a database, at --postgres-url) or memory (lost on exit) (env KELPIE_STORAGE)")
+	fs.StringVar(&c.postgresURL, "postgres-url", env("KELPIE_POSTGRES_URL", ""),
+		"the database of --storage postgres, such as postgres://kelpie@db.example:5432/kelpie?sslmode=verify-full; pool_max_conns=N in it bounds open transactions (default "+strconv.Itoa(postgres.DefaultMaxConns)+"); give the password by PGPASSWORD or ~/.pgpass, out of ps (env KELPIE_POSTGRES_URL)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", bad.duration("KELPIE_IDLE_TIMEOUT", actor.DefaultIdleTimeout),
 		"deactivate an agent's actor after this long without calls (env KELPIE_IDLE_TIMEOUT)")
 	fs.IntVar(&c.maxActivations, "max-activations", bad.int("KELPIE_MAX_ACTIVATIONS", actor.DefaultMaxActivations),
@@ -171,12 +177,28 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// figures gives the inspector's status page the metrics' totals.
+func figures(m *metrics.Metrics, log *slog.Logger) func(context.Context) []ui.Figure {
+	return func(context.Context) []ui.Figure {
+		totals, err := m.Totals()
+		if err != nil {
+			log.Error("reading the metrics for the status page", "err", err)
+			return []ui.Figure{{Name: "metrics", Value: err.Error()}}
+		}
+		out := make([]ui.Figure, len(totals))
+		for i, t := range totals {
+			out[i] = ui.Figure{Name: t.Name, Value: strconv.FormatFloat(t.Value, 'f', -1, 64)}
+		}
+		return out
+	}
+}
+
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
 	maxConns, storageFDs := fdBudget()
 	m := metrics.New(clock.Real{})
-	st, err := openStore(c, storageFDs, log, m.ObserveSyncWait)
+	st, err := openStore(ctx, c, storageFDs, log, m.ObserveSyncWait)
 	if err != nil {
 		return err
 	}
@@ -228,7 +250,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
-	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey}))
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(m, log)}))
 	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey,
 		Metrics: m.Handler(), Observe: m.ObserveRequest}))
 	srv := &http.Server{
@@ -286,12 +308,13 @@ func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slo
 // openedStore is the store a server runs on.
 type openedStore struct {
 	db      *kv.DB
-	eng     *pebble.Engine // nil for memory storage
+	eng     *pebble.Engine // nil for memory and Postgres storage
 	where   string         // the data directory, or what memory storage means
 	release func()         // lets the data directory go
 }
 
-// diskUsage reports the store's size on disk, nil for memory storage.
+// diskUsage reports the store's size on disk, nil for memory and Postgres
+// storage (the database reports its own).
 func (s openedStore) diskUsage() func() uint64 {
 	if s.eng == nil {
 		return nil
@@ -302,10 +325,16 @@ func (s openedStore) diskUsage() func() uint64 {
 // openStore opens the configured engine, holding the data directory for
 // this process; onSyncWait is told how long each commit waited for its
 // sync.
-func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger, onSyncWait func(time.Duration)) (openedStore, error) {
+func openStore(ctx context.Context, c serveConfig, maxOpenFiles int, log *slog.Logger, onSyncWait func(time.Duration)) (openedStore, error) {
 	switch c.storage {
 	case "memory":
 		return openedStore{db: kv.NewMemDB(), where: "(memory: nothing is kept after exit)", release: func() {}}, nil
+	case "postgres":
+		eng, err := openPostgres(ctx, c.postgresURL)
+		if err != nil {
+			return openedStore{}, err
+		}
+		return openedStore{db: kv.NewDB(eng), where: redactURL(c.postgresURL), release: func() {}}, nil
 	case "pebble":
 		var reserve int64 // "": the engine's default
 		if c.minFreeSpace != "" {
@@ -336,8 +365,32 @@ func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger, onSyncWait fun
 		}
 		return openedStore{db: kv.NewDB(eng), eng: eng, where: dir, release: release}, nil
 	}
-	return openedStore{}, fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+	return openedStore{}, fmt.Errorf("--storage %q: want pebble, postgres or memory", c.storage)
 }
+
+// openPostgres opens the Postgres engine at url, from --postgres-url.
+func openPostgres(ctx context.Context, url string) (*postgres.Engine, error) {
+	if url == "" {
+		return nil, errors.New("--storage postgres needs --postgres-url (or KELPIE_POSTGRES_URL)")
+	}
+	eng, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	return eng, nil
+}
+
+// redactURL hides the password in a Postgres URL or key=value string, for
+// logs and messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		s = u.Redacted()
+	}
+	return passwordField.ReplaceAllString(s, "password=xxxxx")
+}
+
+// passwordField is a password in a key=value string or a URL's query.
+var passwordField = regexp.MustCompile(`password=('(\\.|[^'])*'|[^&\s]+)`)
 
 // byteUnits are the units parseBytes takes, by suffix.
 var byteUnits = []struct {
