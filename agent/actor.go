@@ -53,6 +53,8 @@ const (
 	opUpdateConversation = "update_conversation"
 	opInsertPassage      = "insert_passage"
 	opDeletePassage      = "delete_passage"
+	opAttachIdentity     = "attach_identity"
+	opDetachIdentity     = "detach_identity"
 )
 
 var agentCreate = op(createAgent)
@@ -66,6 +68,8 @@ var agentOps = map[string]operation{
 	opUpdateConversation: op(updateConversation),
 	opInsertPassage:      op(insertPassage),
 	opDeletePassage:      op(deletePassage),
+	opAttachIdentity:     op(attachIdentity),
+	opDetachIdentity:     op(detachIdentity),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

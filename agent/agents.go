@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,16 @@ var namePattern = regexp.MustCompile(`^[\p{L}\p{N}_ '\-]+$`)
 // Create creates an agent with its memory blocks and returns the state that
 // was committed.
 func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*letta.AgentState, error) {
+	return decoded(s.CreateEncoded(ctx, req))
+}
+
+// CreateEncoded is Create, answering the state as it was encoded when it
+// was committed.
+func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest) (Encoded[letta.AgentState], error) {
+	var err error
+	if req.Model, err = s.c.autoModel(req.Model); err != nil {
+		return nil, err
+	}
 	if err := checkCreateAgent(req); err != nil {
 		return nil, err
 	}
@@ -53,11 +64,11 @@ func (s *Agents) Create(ctx context.Context, req letta.CreateAgentRequest) (*let
 	if err != nil {
 		return nil, err
 	}
-	var st letta.AgentState
+	var st []byte
 	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st); err != nil {
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
 // Get returns an agent; withBlocks loads its memory blocks.
@@ -86,22 +97,36 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 			return nil, err
 		}
 	}
-	return renderAgent(a, blocks), nil
+	identityIDs, err := schema.IdentitiesOfAgent(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return renderAgent(a, blocks, identityIDs), nil
 }
 
 // Update applies a PATCH to an agent.
 func (s *Agents) Update(ctx context.Context, id string, req letta.UpdateAgentRequest) (*letta.AgentState, error) {
+	return decoded(s.UpdateEncoded(ctx, id, req))
+}
+
+// UpdateEncoded is Update, answering the state as it was encoded when it
+// was committed.
+func (s *Agents) UpdateEncoded(ctx context.Context, id string, req letta.UpdateAgentRequest) (Encoded[letta.AgentState], error) {
 	if err := letta.CheckID("agent_id", "agent", id); err != nil {
+		return nil, err
+	}
+	var err error
+	if req.Model, err = s.c.autoModel(req.Model); err != nil {
 		return nil, err
 	}
 	if err := checkUpdateAgent(req); err != nil {
 		return nil, err
 	}
-	var st letta.AgentState
+	var st []byte
 	if err := s.c.invoke(ctx, schema.AgentActor(id), opUpdateAgent, req, &st); err != nil {
 		return nil, err
 	}
-	return &st, nil
+	return st, nil
 }
 
 // Delete deletes an agent and everything it owns (schema.DeleteAgent) in
@@ -170,7 +195,7 @@ func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 
 func checkCreateAgent(req letta.CreateAgentRequest) error {
 	err := agentFields{name: req.Name, agentType: req.AgentType, system: req.System, description: req.Description,
-		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs}.check()
+		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs, identityIDs: &req.IdentityIDs}.check()
 	if err != nil {
 		return err
 	}
@@ -198,7 +223,7 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 
 func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 	err := agentFields{name: req.Name, system: req.System, description: req.Description,
-		tags: req.Tags, metadata: req.Metadata, blockIDs: req.BlockIDs}.check()
+		tags: req.Tags, metadata: req.Metadata, blockIDs: req.BlockIDs, identityIDs: req.IdentityIDs}.check()
 	if err != nil {
 		return err
 	}
@@ -211,7 +236,7 @@ func checkUpdateAgent(req letta.UpdateAgentRequest) error {
 // agentFields are the fields creates and updates share; nil is absent.
 type agentFields struct {
 	name, agentType, system, description *string
-	tags, tools, blockIDs                *[]string
+	tags, tools, blockIDs, identityIDs   *[]string
 	metadata                             *map[string]any
 }
 
@@ -252,15 +277,26 @@ func (f agentFields) check() error {
 			return err
 		}
 	}
+	if f.identityIDs != nil {
+		if err := checkIDs("identity_ids", "identity", *f.identityIDs); err != nil {
+			return err
+		}
+	}
 	if f.blockIDs != nil {
 		return checkBlockIDs("block_ids", *f.blockIDs)
 	}
 	return nil
 }
 
-func checkBlockIDs(field string, ids []string) error {
+func checkBlockIDs(field string, ids []string) error { return checkIDs(field, "block", ids) }
+
+// checkIDs checks a list of ids of prefix, at most MaxLinkedIDs.
+func checkIDs(field, prefix string, ids []string) error {
+	if len(ids) > MaxLinkedIDs {
+		return letta.Invalidf("%s: at most %d ids, got %d", field, MaxLinkedIDs, len(ids))
+	}
 	for i, id := range ids {
-		if err := letta.CheckID(fmt.Sprintf("%s[%d]", field, i), "block", id); err != nil {
+		if err := letta.CheckID(fmt.Sprintf("%s[%d]", field, i), prefix, id); err != nil {
 			return err
 		}
 	}
@@ -289,7 +325,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	}
 	txn := call.Txn
 	labels := map[string]string{} // label -> block id
-	var blockIDs []string
+	// blocks are the agent's blocks in attachment order: the answer is
+	// rendered from them, not read back.
+	var blocks []*schema.Block
 	for i, cb := range req.MemoryBlocks {
 		id, err := c.newID("block")
 		if err != nil {
@@ -303,7 +341,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		if err := schema.CreateBlock(txn, b); err != nil {
 			return nil, err
 		}
-		blockIDs = append(blockIDs, id)
+		blocks = append(blocks, b)
 	}
 	for _, id := range req.BlockIDs {
 		b, err := schema.GetBlock(txn, id)
@@ -315,19 +353,24 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 		}
 		if _, dup := labels[b.Label]; !dup {
 			labels[b.Label] = id
-			blockIDs = append(blockIDs, id)
+			blocks = append(blocks, b)
 		}
 	}
-	if len(blockIDs) > memory.MaxBlocksPerAgent {
-		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blockIDs))
+	if len(blocks) > memory.MaxBlocksPerAgent {
+		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
 	}
-	for _, id := range blockIDs {
-		if err := schema.Attach(txn, a, id); err != nil {
+	for _, b := range blocks {
+		if err := schema.Attach(txn, a, b.ID); err != nil {
 			return nil, err
 		}
 	}
+	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
+		return nil, err
+	}
 	call.SetState(a)
-	return renderCommitted(txn, a)
+	// Its identities as a read lists them: by id, each once.
+	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
+	return schema.Encode(renderAgent(a, blocks, identityIDs))
 }
 
 // renderCommitted answers an agent write with the agent as committed, with
@@ -349,6 +392,11 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 			return nil, err
 		}
 	}
+	if req.IdentityIDs != nil {
+		if err := setAgentIdentities(call.Txn, a.ID, *req.IdentityIDs); err != nil {
+			return nil, err
+		}
+	}
 	a.UpdatedAt = call.Now
 	call.SetState(a)
 	return renderCommitted(call.Txn, a)
@@ -367,7 +415,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 	a := &schema.Agent{
 		ID: id, AgentType: DefaultAgentType, Description: req.Description, Metadata: req.Metadata,
 		Tags: nonNil(req.Tags), ModelSettings: jsonOrNil(req.ModelSettings), CompactionSettings: jsonOrNil(req.CompactionSettings),
-		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID, IdentityIDs: nonNil(req.IdentityIDs),
+		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID,
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
 		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
@@ -402,6 +450,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 			return nil, err
 		}
 	}
+	a.EmbeddingConfig = embeddingOrDefault(a.EmbeddingConfig)
 	return a, nil
 }
 
@@ -440,9 +489,6 @@ func applyAgentUpdate(a *schema.Agent, req letta.UpdateAgentRequest) error {
 	}
 	if req.ToolRules != nil {
 		a.ToolRules = nonNil(*req.ToolRules)
-	}
-	if req.IdentityIDs != nil {
-		a.IdentityIDs = nonNil(*req.IdentityIDs)
 	}
 	switch {
 	case req.LLMConfig != nil:
@@ -494,7 +540,7 @@ func agentSize(st *letta.AgentState) int {
 
 // renderAgent builds the API shape of an agent. blocks is nil when the
 // caller did not ask for them.
-func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
+func renderAgent(a *schema.Agent, blocks []*schema.Block, identityIDs []string) *letta.AgentState {
 	bs := make([]letta.Block, len(blocks))
 	for i, b := range blocks {
 		bs[i] = b.Block
@@ -508,22 +554,24 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block) *letta.AgentState {
 	if len(a.CompactionSettings) > 0 {
 		compaction = a.CompactionSettings
 	}
-	var embedding *string
-	if a.EmbeddingConfig != nil {
-		embedding = a.EmbeddingConfig.Handle
+	// Agents stored before every agent got an embedding show the default.
+	embeddingConfig := embeddingOrDefault(a.EmbeddingConfig)
+	var lastRun *letta.Timestamp
+	if a.LastRunCompletion != nil {
+		lastRun = &letta.Timestamp{Time: *a.LastRunCompletion}
 	}
 	return &letta.AgentState{
 		CreatedAt: letta.Timestamp{Time: a.CreatedAt}, UpdatedAt: letta.Timestamp{Time: a.UpdatedAt},
 		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: nonNil(a.MessageIDs),
-		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: a.EmbeddingConfig,
-		Model: a.LLMConfig.Handle, Embedding: embedding, ModelSettings: modelSettings, CompactionSettings: compaction,
+		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: embeddingConfig,
+		Model: a.LLMConfig.Handle, Embedding: embeddingConfig.Handle, ModelSettings: modelSettings, CompactionSettings: compaction,
 		Description: a.Description, Metadata: a.Metadata,
 		Memory: letta.Memory{AgentType: a.AgentType, Blocks: bs, FileBlocks: []any{}},
 		Blocks: bs, Tools: []any{}, Sources: []any{}, Tags: nonNil(a.Tags),
 		ToolExecEnvironmentVariables: []any{}, Secrets: []any{}, ProjectID: a.ProjectID,
-		IdentityIDs: nonNil(a.IdentityIDs), Identities: []any{},
+		IdentityIDs: nonNil(identityIDs), Identities: []any{},
 		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime,
-		LastStopReason: a.LastStopReason, Timezone: a.Timezone,
+		LastStopReason: a.LastStopReason, LastRunCompletion: lastRun, LastRunDurationMS: a.LastRunDurationMS, Timezone: a.Timezone,
 		MaxFilesOpen: maxFiles, PerFileViewWindowCharLimit: window, Hidden: a.Hidden,
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 
 	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/agent/message"
@@ -21,8 +22,21 @@ type Turn = loop.Turn
 const DefaultMessageListLimit = 100
 
 // Send starts a turn of the agent loop (see loop.Manager.Start); convID is
-// empty for the agent's default conversation.
+// empty for the agent's default conversation. It waits for the agent's
+// turn in progress, if any.
 func (s *Messages) Send(ctx context.Context, agentID, convID string, req letta.MessageRequest) (*Turn, error) {
+	return s.send(ctx, loop.Request{AgentID: agentID, ConvID: convID, Message: req})
+}
+
+// SendUnlessBusy is Send, but while another turn of the conversation is
+// running or waiting it answers a *letta.ConversationBusy instead of
+// waiting, as Letta answers a message to a conversation in use.
+func (s *Messages) SendUnlessBusy(ctx context.Context, agentID, convID string, req letta.MessageRequest) (*Turn, error) {
+	return s.send(ctx, loop.Request{AgentID: agentID, ConvID: convID, Message: req, NoQueue: true})
+}
+
+func (s *Messages) send(ctx context.Context, r loop.Request) (*Turn, error) {
+	agentID, convID, req := r.AgentID, r.ConvID, r.Message
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
 	}
@@ -31,7 +45,12 @@ func (s *Messages) Send(ctx context.Context, agentID, convID string, req letta.M
 			return nil, err
 		}
 	}
-	return s.c.turns.Start(ctx, loop.Request{AgentID: agentID, ConvID: convID, Message: req, IdempotencyKey: idempotencyKey(ctx)})
+	var err error
+	if r.Message.OverrideModel, err = s.c.autoModel(req.OverrideModel); err != nil {
+		return nil, err
+	}
+	r.IdempotencyKey = idempotencyKey(ctx)
+	return s.c.turns.Start(ctx, r)
 }
 
 // Stream returns the turn of a run to follow: the live one if it is in
@@ -59,24 +78,33 @@ func (s *Messages) Stream(ctx context.Context, runID string) (*Turn, error) {
 	return t, err
 }
 
-// StreamConversation returns the turn of a conversation's latest run (see
-// Stream).
-func (s *Messages) StreamConversation(ctx context.Context, convID string) (*Turn, error) {
-	if err := letta.CheckID("conversation_id", "conv", convID); err != nil {
-		return nil, err
-	}
+// ResumeConversation returns the turn of the run in progress in a
+// conversation (convID is empty for the agent's default one), to follow it
+// again; as in Letta, a conversation without one is a bad request (a
+// finished run is followed by its id, with Stream).
+func (s *Messages) ResumeConversation(ctx context.Context, agentID, convID string) (*Turn, error) {
 	var runID string
 	if err := s.c.read(ctx, func(txn kv.Txn) error {
-		c, err := schema.GetConversation(txn, convID)
-		if err == nil {
-			runID = c.LastRunID
+		if _, err := schema.GetAgent(txn, agentID); err != nil {
+			return err
+		}
+		v, err := txn.Get(schema.ActiveRunKey(agentID))
+		if errors.Is(err, kv.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		run, err := schema.GetRun(txn, string(v))
+		if err == nil && run.ConversationID == convID && !run.Finished() {
+			runID = run.ID
 		}
 		return err
 	}); err != nil {
 		return nil, err
 	}
 	if runID == "" {
-		return nil, letta.NotFoundf("Conversation %s has no runs", convID)
+		return nil, letta.Invalidf("INVALID_ARGUMENT: No active runs found for this conversation.")
 	}
 	return s.Stream(ctx, runID)
 }

@@ -109,6 +109,23 @@ func or[T any](p *T, def T) T {
 	return *p
 }
 
+// AutoModel is the model handle that leaves the choice to the server
+// (letta-code-sdk asks for it by default); here it names the server's
+// default model.
+const AutoModel = "letta/auto"
+
+// autoModel returns handle, or the default model's handle if handle is
+// AutoModel.
+func (c *core) autoModel(handle *string) (*string, error) {
+	if handle == nil || *handle != AutoModel {
+		return handle, nil
+	}
+	if c.defaultModel == "" {
+		return nil, letta.Invalidf("INVALID_ARGUMENT: %s names the server's default model, and none is configured (kelpie serve --default-model)", AutoModel)
+	}
+	return new(c.defaultModel), nil
+}
+
 // splitHandle splits "provider/model".
 func splitHandle(field, handle string) (provider, model string, err error) {
 	provider, model, ok := strings.Cut(handle, "/")
@@ -162,6 +179,23 @@ func resolveLLMConfig(defaultModel string, given *letta.LLMConfig, model *string
 		return letta.LLMConfig{}, letta.Invalidf("INVALID_ARGUMENT: Must specify either model or llm_config in request")
 	}
 	return llmConfigFor(handle, contextWindowLimit)
+}
+
+// DefaultEmbedding is the embedding of an agent created without one:
+// Letta's default embedding config (OpenAI's text-embedding-3-small).
+const DefaultEmbedding = "openai/text-embedding-3-small"
+
+// embeddingOrDefault returns cfg, or the config of DefaultEmbedding when
+// there is none: clients validate embedding_config as an object.
+func embeddingOrDefault(cfg *letta.EmbeddingConfig) *letta.EmbeddingConfig {
+	if cfg != nil {
+		return cfg
+	}
+	def, err := embeddingConfigFor(DefaultEmbedding)
+	if err != nil {
+		panic("agent: DefaultEmbedding is not a valid handle: " + err.Error())
+	}
+	return def
 }
 
 // embeddingConfigFor derives an embedding_config from an embedding handle.

@@ -120,3 +120,19 @@ func renderRun(r *schema.Run) *letta.Run {
 	}
 	return out
 }
+
+// Usage returns the token usage of a run: what its steps have used so far.
+func (s *Runs) Usage(ctx context.Context, runID string) (*letta.UsageStatistics, error) {
+	if err := letta.CheckID("run_id", "run", runID); err != nil {
+		return nil, err
+	}
+	var out letta.UsageStatistics
+	err := s.c.read(ctx, func(txn kv.Txn) error {
+		r, err := schema.GetRun(txn, runID)
+		if err == nil {
+			out = r.Usage.Statistics()
+		}
+		return err
+	})
+	return &out, err
+}

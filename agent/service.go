@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"time"
@@ -58,6 +59,8 @@ type Service struct {
 	Archival      *Archival
 	Tools         *Tools
 	Models        *Models
+	Tags          *Tags
+	Identities    *Identities
 
 	core *core
 }
@@ -96,8 +99,9 @@ func New(cfg Config) (*Service, error) {
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
-		schema.AgentNamespace: agentActor{c},
-		schema.BlockNamespace: blockActor{c},
+		schema.AgentNamespace:    agentActor{c},
+		schema.BlockNamespace:    blockActor{c},
+		schema.IdentityNamespace: identityActor{c},
 	})
 	if err != nil {
 		return nil, err
@@ -110,7 +114,7 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, core: c,
 	}, nil
 }
 
@@ -207,6 +211,8 @@ func scopedIdempotencyKey(ctx context.Context, namespace, op string) string {
 	return ""
 }
 
+// decodeAnswer decodes an actor's answer into out; into a *[]byte it is
+// kept encoded.
 func decodeAnswer(res []byte, err error, out any) error {
 	if errors.Is(err, actor.ErrIdempotencyMismatch) {
 		return letta.Invalidf("Idempotency-Key was already used for a different request")
@@ -214,7 +220,36 @@ func decodeAnswer(res []byte, err error, out any) error {
 	if err != nil || out == nil {
 		return err
 	}
+	if raw, ok := out.(*[]byte); ok {
+		*raw = res
+		return nil
+	}
 	return schema.Decode(res, out)
+}
+
+// Encoded is an answer as a write committed it, encoded as JSON (by
+// schema.Encode, the encoding of every response): the API sends these
+// bytes as they are instead of decoding and encoding them again.
+type Encoded[T any] []byte
+
+// JSON returns the encoding.
+func (e Encoded[T]) JSON() []byte { return e }
+
+// Decode decodes the answer.
+func (e Encoded[T]) Decode() (*T, error) {
+	var v T
+	if err := schema.Decode(e, &v); err != nil {
+		return nil, fmt.Errorf("decode %T answer: %w", v, err)
+	}
+	return &v, nil
+}
+
+// decoded decodes an encoded answer, passing an error on.
+func decoded[T any](e Encoded[T], err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return e.Decode()
 }
 
 // newID returns a random id of prefix.

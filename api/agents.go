@@ -45,7 +45,7 @@ func (s *server) createAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if len(errs) > 0 {
 		return nil, validationError(errs...)
 	}
-	return s.svc.Agents.Create(r.Context(), req)
+	return s.svc.Agents.CreateEncoded(r.Context(), req)
 }
 
 func agentFilter(q *query) agent.AgentFilter {
@@ -104,7 +104,7 @@ func (s *server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	return s.svc.Agents.Update(r.Context(), id, req)
+	return s.svc.Agents.UpdateEncoded(r.Context(), id, req)
 }
 
 type message struct {
@@ -150,6 +150,9 @@ func (s *server) updateAgentBlock(w http.ResponseWriter, r *http.Request) (any, 
 	}
 	var u letta.BlockUpdate
 	if err := s.decodeBody(w, r, &u); err != nil {
+		return nil, err
+	}
+	if err := checkUpdateLimit(u); err != nil {
 		return nil, err
 	}
 	return s.svc.Agents.UpdateBlock(r.Context(), id, r.PathValue("block_label"), u)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,20 +31,39 @@ const fullCreate = `{
 }`
 
 func TestHealth(t *testing.T) {
-	c, _ := newTestServer(t, Options{Version: "9.9.9", APIKey: "secret"})
+	c, _ := newTestServer(t, Options{KelpieVersion: "9.9.9", APIKey: "secret"})
 	for _, p := range []string{"/v1/health/", "/v1/health", "/latest/health/", "/latest/health"} {
 		var h map[string]string
 		c.ok("GET", p, "", &h)
-		if h["status"] != "ok" || h["version"] != "9.9.9" || len(h) != 2 {
+		if h["status"] != "ok" || h["version"] != LettaAPIVersion || h["kelpie_version"] != "9.9.9" || len(h) != 3 {
 			t.Errorf("%s: %v", p, h)
 		}
 	}
 	c2, _ := newTestServer(t, Options{})
 	var h map[string]string
 	c2.ok("GET", "/v1/health/", "", &h)
-	if h["version"] != DefaultVersion {
-		t.Errorf("default version %q", h["version"])
+	if h["version"] != LettaAPIVersion || len(h) != 2 {
+		t.Errorf("health without a Kelpie version: %v", h)
 	}
+	// letta-code warns when the version is below its minimum (0.16.6).
+	if !versionAtLeast(LettaAPIVersion, 0, 16, 6) {
+		t.Errorf("LettaAPIVersion %s is below letta-code's minimum 0.16.6", LettaAPIVersion)
+	}
+}
+
+// versionAtLeast compares a dotted version with major.minor.patch.
+func versionAtLeast(v string, want ...int) bool {
+	parts := strings.Split(v, ".")
+	for i, w := range want {
+		if i >= len(parts) {
+			return false
+		}
+		n, err := strconv.Atoi(parts[i])
+		if err != nil || n != w {
+			return err == nil && n > w
+		}
+	}
+	return true
 }
 
 func TestAgentCRUD(t *testing.T) {

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
@@ -60,7 +62,29 @@ func (s *server) updateBlock(w http.ResponseWriter, r *http.Request) (any, error
 	if err := s.decodeBody(w, r, &u); err != nil {
 		return nil, err
 	}
+	if err := checkUpdateLimit(u); err != nil {
+		return nil, err
+	}
 	return s.svc.Blocks.Update(r.Context(), id, u)
+}
+
+// checkUpdateLimit is Letta's validation of a block update that gives both
+// a value and a limit: a value over the limit is a 422, before the block is
+// read. (A value over the block's stored limit is the service's 400.)
+func checkUpdateLimit(u letta.BlockUpdate) error {
+	if u.Value == nil || u.Limit == nil {
+		return nil
+	}
+	n := utf8.RuneCountInString(*u.Value)
+	if n <= *u.Limit {
+		return nil
+	}
+	msg := fmt.Sprintf("Edit failed: Exceeds %d character limit (requested %d)", *u.Limit, n)
+	return validationError(pyErr{
+		typ: "value_error", loc: pyTuple{"body"}, msg: "Value error, " + msg,
+		input: pyDict{{"value", *u.Value}, {"limit", *u.Limit}},
+		ctx:   pyDict{{"error", pyCall{"ValueError", msg}}},
+	})
 }
 
 func (s *server) deleteBlock(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -133,7 +133,9 @@ func (s *server) sendConversationMessage(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	return s.runTurn(w, r, agentID, convID, req, true)
+	// Letta refuses a second message to a conversation in use (409
+	// CONVERSATION_BUSY) rather than queueing it.
+	return s.runTurn(w, r, agentID, convID, req, true, true)
 }
 
 func (s *server) resumeConversationStream(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -148,19 +150,7 @@ func (s *server) resumeConversationStream(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		return nil, err
 	}
-	var t *agent.Turn
-	if convID != "" {
-		t, err = s.svc.Messages.StreamConversation(r.Context(), convID)
-	} else {
-		var runs []*letta.Run
-		runs, err = s.svc.Runs.List(r.Context(), agent.RunFilter{AgentID: agentID}, letta.Page{Limit: 1, Order: letta.Desc})
-		if err == nil && len(runs) == 0 {
-			return nil, errorf(http.StatusNotFound, "No runs found for agent %s", agentID)
-		}
-		if err == nil {
-			t, err = s.svc.Messages.Stream(r.Context(), runs[0].ID)
-		}
-	}
+	t, err := s.svc.Messages.ResumeConversation(r.Context(), agentID, convID)
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,9 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		return validationError(pyErr{typ: "missing", loc: pyTuple{"body"}, msg: "Field required", input: nil})
 	}
-	if trimmed[0] != '{' {
+	if wantList := reflect.TypeOf(v).Elem().Kind() == reflect.Slice; wantList && trimmed[0] != '[' {
+		return validationError(pyErr{typ: "list_type", loc: pyTuple{"body"}, msg: "Input should be a valid list", input: string(clipBytes(trimmed))})
+	} else if !wantList && trimmed[0] != '{' {
 		return validationError(pyErr{
 			typ: "model_attributes_type", loc: pyTuple{"body"},
 			msg:   "Input should be a valid dictionary or object to extract fields from",
@@ -161,6 +163,7 @@ func pydanticType(t reflect.Type) (typ, msg string) {
 // pathPrefixes are the id prefixes of the id path parameters.
 var pathPrefixes = map[string]string{
 	"agent_id": "agent", "block_id": "block", "run_id": "run", "conversation_id": "conv", "memory_id": "passage",
+	"identity_id": "identity",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

@@ -44,6 +44,12 @@ func (e *httpError) withHeader(key, value string) *httpError {
 	return e
 }
 
+// busyBody is Letta's answer to a message for a busy conversation.
+type busyBody struct {
+	Detail string `json:"detail"`
+	RunID  string `json:"run_id,omitempty"`
+}
+
 // validationBody is the 422 body of Letta's RequestValidationError handler:
 // detail is the Python repr of pydantic's error list, and examples is only
 // present when a path id was malformed.
@@ -113,47 +119,52 @@ func serviceError(err error) (e *httpError, fault bool) {
 	if errors.As(err, &he) {
 		return he, false
 	}
+	var busy *letta.ConversationBusy
+	if errors.As(err, &busy) {
+		return &httpError{status: http.StatusConflict, body: busyBody{Detail: busy.Error(), RunID: busy.RunID}}, false
+	}
 	var le *letta.Error
 	detail := ""
 	if errors.As(err, &le) {
 		detail = le.Message
 	}
-	switch agent.KindOf(err) {
+	k := agent.KindOf(err)
+	switch k {
 	case letta.KindInvalid:
-		return errorf(http.StatusBadRequest, "%s", detail), false
+		return errorf(k.HTTPStatus(), "%s", detail), false
 	case letta.KindNotFound:
-		return errorf(http.StatusNotFound, "%s", detail), false
+		return errorf(k.HTTPStatus(), "%s", detail), false
 	case letta.KindConflict:
 		// A permanent conflict: the SDK's automatic retry of 409 would
 		// only repeat it.
-		return errorf(http.StatusConflict, "%s", detail).withHeader("X-Should-Retry", "false"), false
+		return errorf(k.HTTPStatus(), "%s", detail).withHeader("X-Should-Retry", "false"), false
 	case letta.KindUnavailable:
 		// Missing configuration: retrying will not help until someone
 		// configures the server.
-		return errorf(http.StatusServiceUnavailable, "%s", detail).withHeader("X-Should-Retry", "false"), false
+		return errorf(k.HTTPStatus(), "%s", detail).withHeader("X-Should-Retry", "false"), false
 	case letta.KindBusy:
-		return errorf(http.StatusTooManyRequests, "Server is busy, please retry").
+		return errorf(k.HTTPStatus(), "Server is busy, please retry").
 			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), false
 	case letta.KindContended:
-		return errorf(http.StatusConflict, "Concurrent update, please retry").
+		return errorf(k.HTTPStatus(), "Concurrent update, please retry").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindShuttingDown:
-		return errorf(http.StatusServiceUnavailable, "Server is shutting down").
+		return errorf(k.HTTPStatus(), "Server is shutting down").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindMoved:
-		return errorf(http.StatusServiceUnavailable, "Agent moved to another owner, please retry").
+		return errorf(k.HTTPStatus(), "Agent moved to another owner, please retry").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindCancelled:
-		return errorf(http.StatusServiceUnavailable, "Request was cancelled or timed out; its outcome is unknown").
+		return errorf(k.HTTPStatus(), "Request was cancelled or timed out; its outcome is unknown").
 			withHeader("X-Should-Retry", "true"), false
 	case letta.KindTooLarge:
-		return errorf(http.StatusRequestEntityTooLarge, "Request is too large to store"), false
+		return errorf(k.HTTPStatus(), "Request is too large to store"), false
 	case letta.KindDiskFull:
-		return errorf(http.StatusInsufficientStorage, "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
+		return errorf(k.HTTPStatus(), "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
 			withHeader("Retry-After", "10").withHeader("X-Should-Retry", "true"), true
 	case letta.KindCorrupt:
 		// Logged (with the damaged file) as the fault it is.
-		return errorf(http.StatusInternalServerError, "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
+		return errorf(k.HTTPStatus(), "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
 	}
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
 }
@@ -190,6 +201,11 @@ type (
 	pyKV    struct {
 		k string
 		v any
+	}
+	// pyCall is a value whose repr is a call, such as ValueError('...').
+	pyCall struct {
+		name string
+		arg  any
 	}
 )
 
@@ -236,6 +252,11 @@ func writeRepr(b *strings.Builder, v any) {
 		if len(v) == 1 {
 			b.WriteByte(',')
 		}
+		b.WriteByte(')')
+	case pyCall:
+		b.WriteString(v.name)
+		b.WriteByte('(')
+		writeRepr(b, v.arg)
 		b.WriteByte(')')
 	case pyDict:
 		b.WriteByte('{')

@@ -26,9 +26,10 @@ const MaxIdempotencyKeyBytes = 255
 // Options.WriteTimeout is 0.
 const DefaultWriteTimeout = 60 * time.Second
 
-// DefaultVersion is what /v1/health reports when Options.Version is empty:
-// the Letta server release whose API Kelpie serves.
-const DefaultVersion = "0.16.8"
+// LettaAPIVersion is the Letta server release whose API Kelpie serves. The
+// health route reports it as "version": clients compare it with the Letta
+// release they need (letta-code warns below 0.16.6).
+const LettaAPIVersion = "0.16.8"
 
 // Options configures the handler.
 type Options struct {
@@ -37,8 +38,9 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBodyBytes bounds request bodies; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
-	// Version is reported by the health route; empty means DefaultVersion.
-	Version string
+	// KelpieVersion is Kelpie's own version, reported by the health route
+	// as "kelpie_version" (left out when empty).
+	KelpieVersion string
 	// APIKey, when set, is required on every route but health, as
 	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
 	APIKey string
@@ -83,9 +85,6 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if opts.Version == "" {
-		opts.Version = DefaultVersion
-	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
 	}
@@ -96,13 +95,14 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 		opts.Clock = svc.Clock()
 	}
 	s := &server{
-		svc:   svc,
-		opts:  opts,
-		log:   opts.Logger,
-		clock: opts.Clock,
-		mux:   http.NewServeMux(),
-		paths: http.NewServeMux(),
-		known: map[string]bool{},
+		svc:     svc,
+		opts:    opts,
+		log:     opts.Logger,
+		clock:   opts.Clock,
+		mux:     http.NewServeMux(),
+		paths:   http.NewServeMux(),
+		known:   map[string]bool{},
+		started: opts.Clock.Now().UTC().Truncate(time.Second),
 	}
 	s.routes()
 	return s
@@ -117,6 +117,7 @@ type server struct {
 	// method, to tell 405 from 404.
 	mux, paths *http.ServeMux
 	known      map[string]bool
+	started    time.Time // when the handler was made
 }
 
 // handlerFunc handles one route: it returns the value to send with 200, or
@@ -166,8 +167,15 @@ func idempotencyKey(r *http.Request) (string, bool) {
 	return strings.TrimSpace(vs[0]), true
 }
 
+// healthBody is Letta's Health plus the version of Kelpie itself.
+type healthBody struct {
+	Version       string `json:"version"`
+	Status        string `json:"status"`
+	KelpieVersion string `json:"kelpie_version,omitempty"`
+}
+
 func (s *server) health(http.ResponseWriter, *http.Request) (any, error) {
-	return map[string]string{"version": s.opts.Version, "status": "ok"}, nil
+	return healthBody{Version: LettaAPIVersion, Status: "ok", KelpieVersion: s.opts.KelpieVersion}, nil
 }
 
 // methods probed for the Allow header of a 405.
@@ -290,20 +298,30 @@ func (s *server) authorized(r *http.Request) bool {
 
 // writeJSON sends v as JSON with status.
 func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		s.log.Error("api: encoding response", "error", err)
-		buf.Reset()
-		buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
-		status = http.StatusInternalServerError
+	var body []byte
+	if e, ok := v.(encoded); ok {
+		body = e.JSON()
+	} else {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			s.log.Error("api: encoding response", "error", err)
+			buf.Reset()
+			buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
+			status = http.StatusInternalServerError
+		}
+		body = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	s.writeDeadline(w)
-	w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	w.Write(body)
 }
+
+// encoded is a response the service has encoded already (agent.Encoded):
+// it is written as it is.
+type encoded interface{ JSON() []byte }
 
 // writeDeadline gives the next write to w WriteTimeout to complete. A
 // socket's deadline is in wall time, whatever clock times the requests. (A

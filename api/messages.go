@@ -43,7 +43,7 @@ func (s *server) sendAgentMessage(w http.ResponseWriter, r *http.Request) (any, 
 	if err := s.decodeBody(w, r, &req); err != nil {
 		return nil, err
 	}
-	return s.runTurn(w, r, id, "", req, false)
+	return s.runTurn(w, r, id, "", req, false, false)
 }
 
 // streamAgentMessage is the older streaming route: it always streams.
@@ -58,13 +58,14 @@ func (s *server) streamAgentMessage(w http.ResponseWriter, r *http.Request) (any
 	}
 	on := true
 	req.Streaming = &on
-	return s.runTurn(w, r, id, "", req, true)
+	return s.runTurn(w, r, id, "", req, true, false)
 }
 
 // runTurn starts a turn and answers with its response, or streams it.
 // Anything wrong with the request is answered before the stream starts, as
-// a JSON error.
-func (s *server) runTurn(w http.ResponseWriter, r *http.Request, agentID, convID string, req letta.MessageRequest, defaultStreaming bool) (any, error) {
+// a JSON error. A non-streamed message with busyUnlessFree is refused
+// while its conversation is in use, rather than queued.
+func (s *server) runTurn(w http.ResponseWriter, r *http.Request, agentID, convID string, req letta.MessageRequest, defaultStreaming, busyUnlessFree bool) (any, error) {
 	o := streamOptions{pings: req.IncludePings == nil || *req.IncludePings}
 	if req.IncludeReturnMessageTypes != nil {
 		o.types = []string{}
@@ -84,7 +85,11 @@ func (s *server) runTurn(w http.ResponseWriter, r *http.Request, agentID, convID
 		streaming = *req.Streaming
 	}
 	req.Streaming = &streaming
-	t, err := s.svc.Messages.Send(r.Context(), agentID, convID, req)
+	send := s.svc.Messages.Send
+	if busyUnlessFree && !streaming {
+		send = s.svc.Messages.SendUnlessBusy
+	}
+	t, err := send(r.Context(), agentID, convID, req)
 	if err != nil {
 		return nil, err
 	}

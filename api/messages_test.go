@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -56,6 +57,13 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	if len(runMsgs) != 2 || runMsgs[0]["message_type"] != "user_message" {
 		t.Errorf("run messages %v", runMsgs)
 	}
+	// The run's usage is what the turn's answer reported.
+	var usage letta.UsageStatistics
+	c.ok("GET", "/v1/runs/"+run.ID+"/usage", "", &usage)
+	if !reflect.DeepEqual(usage, first.Usage) {
+		t.Errorf("run usage %+v, the turn answered %+v", usage, first.Usage)
+	}
+	c.expect(404, "GET", "/v1/runs/run-123e4567-e89b-42d3-8456-426614174000/usage", "")
 	// include_return_message_types filters the response.
 	p.add(toolCallReply("c1", "conversation_search", `{"query":"hi"}`), textReply("found it"))
 	var resp letta.Response
@@ -258,13 +266,15 @@ func TestLettaCodeFlow(t *testing.T) {
 	if len(tools) != 0 {
 		t.Errorf("agent tools %v", tools)
 	}
-	// Resuming the last run's stream replays it after a seq_id.
+	// The conversation has no run in progress to resume (Letta's 400); a
+	// finished run's stream replays by its id, after a seq_id.
+	c.expect(400, "POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	var runs []letta.Run
 	c.ok("GET", "/v1/runs?conversation_id="+conv.ID, "", &runs)
 	if len(runs) != 2 {
 		t.Fatalf("runs %v", runs)
 	}
-	body, _ = c.stream("POST", "/v1/conversations/"+conv.ID+"/stream", `{"starting_after":1,"include_pings":false}`)
+	body, _ = c.stream("POST", "/v1/runs/"+runs[0].ID+"/stream", `{"starting_after":1,"include_pings":false}`)
 	if strings.Contains(body, `"seq_id":1,`) || !strings.Contains(body, `"seq_id":2,`) || !strings.HasSuffix(body, "data: [DONE]\n\n") {
 		t.Errorf("resumed stream:\n%s", body)
 	}

@@ -55,6 +55,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/runs", s.listRuns)
 	s.handle("GET", "/v1/runs/{run_id}", s.getRun)
 	s.handle("GET", "/v1/runs/{run_id}/messages", s.listRunMessages)
+	s.handle("GET", "/v1/runs/{run_id}/usage", s.getRunUsage)
 	s.handle("POST", "/v1/runs/{run_id}/stream", s.resumeRunStream)
 	s.handle("POST", "/v1/runs/{run_id}/cancel", s.cancelRun)
 
@@ -64,6 +65,24 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/agents/{agent_id}/tools", s.listAgentTools)
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
+
+	// Identities and tags (identities.go).
+	s.handle("GET", "/v1/identities", s.listIdentities)
+	s.handle("POST", "/v1/identities", s.createIdentity)
+	s.handle("PUT", "/v1/identities", s.upsertIdentity)
+	s.handle("GET", "/v1/identities/count", s.countIdentities)
+	s.handle("GET", "/v1/identities/{identity_id}", s.getIdentity)
+	s.handle("PATCH", "/v1/identities/{identity_id}", s.updateIdentity)
+	s.handle("DELETE", "/v1/identities/{identity_id}", s.deleteIdentity)
+	s.handle("PUT", "/v1/identities/{identity_id}/properties", s.setIdentityProperties)
+	s.handle("GET", "/v1/identities/{identity_id}/agents", s.listIdentityAgents)
+	s.handle("GET", "/v1/identities/{identity_id}/blocks", s.listIdentityBlocks)
+	s.handle("PATCH", "/v1/agents/{agent_id}/identities/attach/{identity_id}", s.attachIdentity)
+	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
+	s.handle("GET", "/v1/tags", s.listTags)
+
+	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
+	s.selfHostedRoutes()
 
 	// The operator's figures, in Prometheus' format (see package metrics).
 	if s.opts.Metrics != nil {

@@ -28,6 +28,15 @@ func (s *server) getRun(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return s.svc.Runs.Get(r.Context(), id)
 }
 
+// getRunUsage answers a run's token usage, as Letta's retrieve_usage_for_run.
+func (s *server) getRunUsage(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathID(r, "run_id")
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Runs.Usage(r.Context(), id)
+}
+
 func (s *server) listRunMessages(_ http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := pathID(r, "run_id")
 	if err != nil {

@@ -96,10 +96,16 @@ var testNow = time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
 // p is nil), with a fixed clock and seeded ids.
 func newTurnServer(t testing.TB, p llm.Provider, opts Options) (*client, *agent.Service) {
 	t.Helper()
+	return newTurnServerAt(t, p, fixedClock{testNow}, opts)
+}
+
+// newTurnServerAt is newTurnServer with the service's clock.
+func newTurnServerAt(t testing.TB, p llm.Provider, clk clock.Clock, opts Options) (*client, *agent.Service) {
+	t.Helper()
 	cfg := agent.Config{
 		Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini",
 		Rand:  rand.NewChaCha8([32]byte{1}),
-		Clock: fixedClock{testNow},
+		Clock: clk,
 	}
 	if p != nil {
 		cfg.LLM = resolver{p}

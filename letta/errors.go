@@ -40,6 +40,28 @@ func (k Kind) String() string {
 	return "internal"
 }
 
+// HTTPStatus is the status Letta answers an error of kind k with; 500 for
+// an error of no kind, a fault inside the server.
+func (k Kind) HTTPStatus() int {
+	switch k {
+	case KindInvalid:
+		return 400
+	case KindNotFound:
+		return 404
+	case KindConflict, KindContended:
+		return 409
+	case KindBusy:
+		return 429
+	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled:
+		return 503
+	case KindTooLarge:
+		return 413
+	case KindDiskFull:
+		return 507
+	}
+	return 500
+}
+
 // Error is an error a client can act on: its Kind and a message for people.
 // Any other error is a fault inside the server.
 type Error struct {
@@ -64,12 +86,31 @@ func Conflictf(format string, args ...any) error {
 	return &Error{Kind: KindConflict, Message: fmt.Sprintf(format, args...)}
 }
 
+// ConversationBusy is Letta's ConversationBusyError: a message that may not
+// wait found another request in progress in its conversation. It is a
+// conflict (409) whose body also names the run in progress.
+type ConversationBusy struct {
+	ConversationID string
+	RunID          string // the run in progress, if known
+}
+
+func (e *ConversationBusy) Error() string {
+	if e.RunID != "" {
+		return fmt.Sprintf("CONFLICT: Cannot send a new message: Another request (run_id=%s) is currently being processed for this conversation. Please wait for it to complete.", e.RunID)
+	}
+	return "CONFLICT: Cannot send a new message: Another request is currently being processed for this conversation. Please wait for the current request to complete."
+}
+
 // KindOf returns the Kind of the Error in err's chain, or 0 if there is
 // none.
 func KindOf(err error) Kind {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Kind
+	}
+	var busy *ConversationBusy
+	if errors.As(err, &busy) {
+		return KindConflict
 	}
 	return 0
 }

@@ -35,6 +35,24 @@ type Message struct {
 	ToolCalls []ToolCall
 	// ToolCallID names the call a tool message answers.
 	ToolCallID string
+	// Images are pictures a user message shows the model, after its text.
+	Images []Image
+}
+
+// Image is a picture in a message: at a URL the provider fetches, or
+// inline as base64 Data of MediaType.
+type Image struct {
+	URL       string
+	MediaType string // image/png, image/jpeg, image/gif or image/webp, with Data
+	Data      string // base64
+}
+
+// DataURL is the image as a URL: its URL, or a data: URL of its bytes.
+func (im Image) DataURL() string {
+	if im.URL != "" {
+		return im.URL
+	}
+	return "data:" + im.MediaType + ";base64," + im.Data
 }
 
 // ToolCall is a model's request to run a tool.

@@ -2,8 +2,10 @@ package schema
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kelpie/kelpie/kv"
@@ -30,6 +32,33 @@ const (
 func TermPrefix(t Term) []byte {
 	sum := sha256.Sum256([]byte(t.Value))
 	return fmt.Appendf(nil, "%s%s/%x/", AgentTerms.Prefix, t.Kind, sum[:16])
+}
+
+// TermKeys are the index keys an agent created at created has for term t:
+// its entry in the term's index and, for a tag, its entry in the index of
+// tag names.
+func TermKeys(t Term, created time.Time, agentID string) [][]byte {
+	keys := [][]byte{IndexKey(string(TermPrefix(t)), created, agentID)}
+	if t.Kind == TermTag {
+		keys = append(keys, TagNameKey(t.Value, agentID))
+	}
+	return keys
+}
+
+// TagNameKey is the entry of an agent in the index of tag names; TagNamesOf
+// prefixes the entries of one tag.
+func TagNameKey(tag, agentID string) []byte { return append(TagNamesOf(tag), agentID...) }
+func TagNamesOf(tag string) []byte          { return fmt.Appendf(nil, "%s%x/", TagNames.Prefix, tag) }
+
+// TagOf returns the tag of a tag-name index key.
+func TagOf(key []byte) (string, error) {
+	rest := strings.TrimPrefix(string(key), TagNames.Prefix)
+	h, _, ok := strings.Cut(rest, "/")
+	tag, err := hex.DecodeString(h)
+	if !ok || err != nil {
+		return "", fmt.Errorf("key %q is not a tag-name index key", key)
+	}
+	return string(tag), nil
 }
 
 // Listed says whether an agent appears in listings and counts: it exists
@@ -92,14 +121,16 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 	}
 	for _, t := range was.Terms {
 		if !slices.Contains(is.Terms, t) {
-			if err := txn.Delete(IndexKey(string(TermPrefix(t)), was.CreatedAt, was.ID)); err != nil {
-				return err
+			for _, k := range TermKeys(t, was.CreatedAt, was.ID) {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	for _, t := range is.Terms {
 		if !slices.Contains(was.Terms, t) {
-			if err := txn.Set(IndexKey(string(TermPrefix(t)), is.CreatedAt, is.ID), nil); err != nil {
+			if err := setAll(txn, TermKeys(t, is.CreatedAt, is.ID)); err != nil {
 				return err
 			}
 		}
@@ -109,6 +140,16 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 		return addCount(txn, CountedAgents, is.ID, 1)
 	case was.Listed && !is.Listed:
 		return addCount(txn, CountedAgents, was.ID, -1)
+	}
+	return nil
+}
+
+// setAll sets each key to an empty value.
+func setAll(txn kv.Txn, keys [][]byte) error {
+	for _, k := range keys {
+		if err := txn.Set(k, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -49,6 +49,7 @@ func Check(entries []Entry) Report {
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkPassages()
+	c.checkIdentities()
 	c.checkOrphans()
 	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
@@ -79,6 +80,7 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	idem         idemRecords
+	identities   identityEntries
 }
 
 func newChecker() *checker {
@@ -91,7 +93,8 @@ func newChecker() *checker {
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
-		agentIx: agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
+		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
+		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
 }
 
@@ -140,10 +143,12 @@ func (c *checker) add(e Entry) {
 		c.attachments[[2]string{p[0], p[1]}] = true
 	case BlockAgents:
 		c.blockAgents[[2]string{p[1], p[0]}] = true
-	case AgentTerms, Counts, Meta:
+	case AgentTerms, TagNames, Counts, Meta:
 		c.addAgentIndexes(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
+	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
+		c.addIdentity(f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

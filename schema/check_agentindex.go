@@ -19,7 +19,7 @@ type agentIndexes struct {
 func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 	ix := &c.agentIx
 	switch f {
-	case AgentTerms:
+	case AgentTerms, TagNames:
 		ix.terms[string(e.Key)] = true
 	case Counts:
 		c.addCount(e, p)
@@ -32,8 +32,8 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 	}
 }
 
-// checkAgentIndexes: each listed agent has one term entry per term, and
-// every term entry is one of an agent's; the counts of listed agents and of
+// checkAgentIndexes: each listed agent has one term entry per term (and
+// one tag-name entry per tag), and every such entry is one of an agent's; the counts of listed agents and of
 // blocks add up; the layout version, if recorded, is Version.
 func (c *checker) checkAgentIndexes() {
 	ix := &c.agentIx
@@ -48,10 +48,12 @@ func (c *checker) checkAgentIndexes() {
 		}
 		listed[id] = true
 		for _, t := range AgentTermsOf(a) {
-			k := string(IndexKey(string(TermPrefix(t)), a.CreatedAt, a.ID))
-			want[k] = id
-			if !ix.terms[k] {
-				c.report(id, "agent %s has %s %q but no entry %q in the term index", id, t.Kind, t.Value, k)
+			for _, key := range TermKeys(t, a.CreatedAt, a.ID) {
+				k := string(key)
+				want[k] = id
+				if !ix.terms[k] {
+					c.report(id, "agent %s has %s %q but no entry %q in its index", id, t.Kind, t.Value, k)
+				}
 			}
 		}
 	}

@@ -79,6 +79,10 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	_, err = svc.Agents.AttachBlock(ctx, a.ID, b.ID)
 	must(t, err)
+	key, name, typ := "user-1", "Ada", "user"
+	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
+		AgentIDs: &[]string{a.ID}, BlockIDs: &[]string{b.ID}})
+	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
 	send := func(conv, otid, text string) {
@@ -201,6 +205,14 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
 		{"agent without its term entry", drop(schema.AgentTerms.Prefix), "but no entry"},
+		{"agent without its tag-name entry", drop(schema.TagNames.Prefix), "but no entry"},
+		{"identity without its key entry", drop(schema.IdentityKeys.Prefix), "has no key entry"},
+		{"identity without its index entry", drop(schema.IdentityIndex.Prefix), "has a record but no index entry"},
+		{"identity link kept from one side", drop(schema.AgentIdentities.Prefix), "which does not list it"},
+		{"identity link to a block without a record", drop(schema.Blocks.Prefix), "which has no record"},
+		{"tag-name entry of no agent's tag", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.TagNameKey("ghost", "agent-x")})
+		}, "is not one of agent agent-x's terms"},
 		{"term entry of no agent's term", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte(schema.AgentTerms.Prefix + "tag/00/0000000000000000/agent-x")})
 		}, "is not one of agent agent-x's terms"},

@@ -7,13 +7,16 @@ import (
 
 // DeleteAgent deletes every key of an agent but its actor state (which the
 // actor deletes with its commit, and its index entries, IndexAgent's):
-// attachments both ways, messages with their indexes, runs, conversations, passages, answered keys
+// attachments both ways, links to identities, messages with their indexes, runs, conversations, passages, answered keys
 // and its turn in progress. Its blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
 		return txn.Delete(BlockAgentKey(LastPart(p.Key), a.ID))
 	})
 	if err != nil {
+		return err
+	}
+	if err := unlinkAll(txn, identityAgents, a.ID); err != nil {
 		return err
 	}
 	steps := []struct {
@@ -61,13 +64,16 @@ func deleteRun(txn kv.Txn, runID string) error {
 	return txn.Delete(RunKey(runID))
 }
 
-// DeleteBlock detaches a block from every agent and deletes it with its
-// index entry and its share of the count.
+// DeleteBlock detaches a block from every agent and identity and deletes it
+// with its index entry and its share of the count.
 func DeleteBlock(txn kv.Txn, b *Block) error {
 	err := deleteEach(txn, BlockAgentsOf(b.ID), func(p kv.KeyValue) error {
 		return txn.Delete(AttachmentKey(LastPart(p.Key), b.ID))
 	})
 	if err != nil {
+		return err
+	}
+	if err := unlinkAll(txn, identityBlocks, b.ID); err != nil {
 		return err
 	}
 	if err := txn.Delete(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID)); err != nil {

@@ -12,7 +12,8 @@
 //   - Each agent and block record has exactly one index entry, at the key
 //     its creation time and id give, and each index entry names a record.
 //   - Each listed (not hidden) agent has one term-index entry per term (each
-//     tag, its name, its project), and every entry is a term of its agent;
+//     tag, its name, its project) and one tag-name entry per tag, and every
+//     entry is a term of its agent;
 //     each count shard holds how many listed agents hash to it. The layout
 //     version, when recorded, is Version (Upgrade brings older stores to it).
 //   - Attachments are symmetric (agent-block and block-agent) and join an

@@ -45,6 +45,9 @@ var (
 	AgentTerms = &Family{"agent-term", "index/agent-term/",
 		"index/agent-term/<tag|name|project>/<sha256 of the value, first 32 hex>/<created, 16 hex>/<agent-id>",
 		"empty: the listed (not hidden) agents with the term, by creation time"}
+	TagNames = &Family{"tag-name", "index/tag-name/",
+		"index/tag-name/<tag, hex>/<agent-id>",
+		"empty: the listed (not hidden) agents with the tag, by tag (hex keeps the tags' order)"}
 	Counts = &Family{"count", "count/",
 		"count/<agents|blocks>/base or count/<agents|blocks>/delta/<agent-id or block-id>",
 		"the count of listed agents or of blocks (base), or an object's change not yet folded into it (delta: -1 or 1), decimal"}
@@ -80,10 +83,11 @@ var (
 // Families lists every family.
 var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
-	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, Counts, Meta,
+	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Conversations, AgentConversations,
 	Passages, PassageIDs,
+	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 }
 
 // VersionKey is where a store records its layout version.

@@ -24,14 +24,17 @@ type Agent struct {
 	ToolRules              []any                  `json:"tool_rules"`
 	MessageIDs             []string               `json:"message_ids"`
 	ProjectID              *string                `json:"project_id"`
-	IdentityIDs            []string               `json:"identity_ids"`
 	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
 	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
 	LastStopReason         *string                `json:"last_stop_reason"`
-	Timezone               string                 `json:"timezone"`
-	Hidden                 *bool                  `json:"hidden"`
-	CreatedAt              time.Time              `json:"created_at"`
-	UpdatedAt              time.Time              `json:"updated_at"`
+	// LastRunCompletion and LastRunDurationMS say when the agent's last run
+	// ended and how long it took; they change with the run's end.
+	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
+	LastRunDurationMS *int64     `json:"last_run_duration_ms,omitempty"`
+	Timezone          string     `json:"timezone"`
+	Hidden            *bool      `json:"hidden"`
+	CreatedAt         time.Time  `json:"created_at"`
+	UpdatedAt         time.Time  `json:"updated_at"`
 	// NextBlockPosition orders attachments: each attach takes the next one.
 	NextBlockPosition int64 `json:"next_block_position"`
 	// IncludeBaseTools false leaves out the agent type's built-in tools;
@@ -126,6 +129,17 @@ type Usage struct {
 	Steps            int `json:"steps"`
 	// ContextTokens is the estimated prompt size of the last step.
 	ContextTokens int `json:"context_tokens,omitempty"`
+}
+
+// Statistics is the usage as Letta reports it.
+func (u Usage) Statistics() letta.UsageStatistics {
+	return letta.UsageStatistics{
+		MessageType:      "usage_statistics",
+		CompletionTokens: u.CompletionTokens,
+		PromptTokens:     u.PromptTokens,
+		TotalTokens:      u.PromptTokens + u.CompletionTokens,
+		StepCount:        u.Steps,
+	}
 }
 
 // Conversation is a stored conversation of an agent.

@@ -10,8 +10,8 @@ import (
 )
 
 // Version is the layout this package writes. Version 1 (no version key)
-// had no agent terms and no agent counts.
-const Version = 2
+// had no agent terms and no agent counts; version 2 no index of tag names.
+const Version = 3
 
 // upgradeBatch is how many agents one upgrade transaction indexes.
 const upgradeBatch = 500
@@ -39,8 +39,8 @@ func VersionOf(ctx context.Context, store kv.Store) (int, error) {
 }
 
 // Upgrade brings a store written by an older version of this package to
-// Version: it adds the agent terms and the counts, then records the
-// version.
+// Version: it adds the agent terms and tag names (and, from version 1, the
+// counts), then records the version.
 // It must run before the store serves writes. It is idempotent, and a run
 // cut short (a crash) is completed by the next one. upgraded is how many
 // agents it indexed; 0, with no error, when the store was current.
@@ -65,6 +65,13 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 			break
 		}
 		after = last
+	}
+	if v >= 2 {
+		// Version 2 kept its counts (a base and deltas): only the tag
+		// names were missing.
+		return upgraded, update(ctx, store, func(txn kv.Txn) error {
+			return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
+		})
 	}
 	err = update(ctx, store, func(txn kv.Txn) error {
 		return kv.ScanEach(txn, kv.PrefixRange([]byte(BlockIndex.Prefix)), false, func(kv.KeyValue) (bool, error) {
@@ -105,7 +112,7 @@ func upgradeAgents(ctx context.Context, store kv.Store, after []byte) (n int, la
 				return fmt.Errorf("%q: %w", p.Key, err)
 			}
 			for _, t := range AgentTermsOf(a) {
-				if err := txn.Set(IndexKey(string(TermPrefix(t)), a.CreatedAt, a.ID), nil); err != nil {
+				if err := setAll(txn, TermKeys(t, a.CreatedAt, a.ID)); err != nil {
 					return err
 				}
 			}

@@ -19,7 +19,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	put(t, store, func(txn kv.Txn) {
 		for _, e := range populated(t) {
 			switch schema.FamilyOf(e.Key) {
-			case schema.AgentTerms, schema.Counts, schema.Meta:
+			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.Meta:
 				old++
 				continue
 			}
@@ -46,6 +46,43 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	put(t, store, func(txn kv.Txn) { must(t, txn.Set([]byte(schema.VersionKey), []byte("99"))) })
 	if _, err := schema.Upgrade(ctx, store); err == nil || !strings.Contains(err.Error(), "newer than this server's") {
 		t.Fatalf("Upgrade of a newer store: %v", err)
+	}
+}
+
+// Spec: Upgrade brings a store of layout version 2 (no index of tag names)
+// to Version, keeping its counts (a base and deltas), so that it keeps
+// every rule.
+func TestUpgradeFromVersion2(t *testing.T) {
+	ctx := context.Background()
+	store := kv.NewDB(kv.NewMemEngine())
+	tagNames := 0
+	put(t, store, func(txn kv.Txn) {
+		for _, e := range populated(t) {
+			switch schema.FamilyOf(e.Key) {
+			case schema.TagNames:
+				tagNames++
+				continue
+			case schema.Meta:
+				must(t, txn.Set(e.Key, []byte("2")))
+				continue
+			}
+			must(t, txn.Set(e.Key, e.Value))
+		}
+	})
+	if tagNames == 0 {
+		t.Fatal("the populated store has no tag names to take away")
+	}
+	if v, err := schema.VersionOf(ctx, store); err != nil || v != 2 {
+		t.Fatalf("VersionOf = %d, %v; want 2", v, err)
+	}
+	if _, err := schema.Upgrade(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range schema.Check(scan(t, store)).Problems {
+		t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
+	}
+	if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
+		t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
 	}
 }
 

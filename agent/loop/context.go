@@ -190,7 +190,7 @@ func (u historyUnit) llmMessages() []llm.Message {
 	lead := u.msgs[0]
 	switch lead.Role {
 	case schema.RoleUser:
-		return []llm.Message{{Role: llm.RoleUser, Content: lead.Text}}
+		return []llm.Message{{Role: llm.RoleUser, Content: lead.Text, Images: storedImages(lead.Content)}}
 	case schema.RoleSystem:
 		return []llm.Message{{Role: llm.RoleSystem, Content: lead.Text}}
 	}

@@ -76,6 +76,10 @@ type Manager struct {
 	active      map[string]*activeTurn // by agent id
 	recent      map[string]*Turn       // by run id
 	recentOrder []string
+	// claims holds, by conversation (claimKey), the runs started or
+	// waiting there, oldest first: a request that may not queue
+	// (Request.NoQueue) is refused while there is one.
+	claims map[string][]string
 
 	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
 }
@@ -95,7 +99,7 @@ func NewManager(cfg Config) *Manager {
 	return &Manager{
 		cfg: cfg, base: base, cancel: cancel,
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
-		active: map[string]*activeTurn{}, recent: map[string]*Turn{},
+		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
 	}
 }
 
@@ -253,6 +257,44 @@ type Request struct {
 	Message letta.MessageRequest
 	// IdempotencyKey, when set, identifies the request as an otid does.
 	IdempotencyKey string
+	// NoQueue refuses the request with letta.ConversationBusy, instead of
+	// queueing it, while another turn of its conversation is running or
+	// waiting.
+	NoQueue bool
+}
+
+// claimKey names a conversation among all agents' ("" is an agent's
+// default conversation).
+func claimKey(agentID, convID string) string { return agentID + "/" + convID }
+
+// claim records that run is started or waiting in the request's
+// conversation until the returned func is called, or refuses a NoQueue
+// request if another is.
+func (m *Manager) claim(req Request, runID string) (unclaim func(), err error) {
+	key := claimKey(req.AgentID, req.ConvID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if held := m.claims[key]; len(held) > 0 && req.NoQueue {
+		convID := req.ConvID
+		if convID == "" {
+			convID = req.AgentID // Letta names the default conversation by its agent
+		}
+		return nil, &letta.ConversationBusy{ConversationID: convID, RunID: held[0]}
+	}
+	m.claims[key] = append(m.claims[key], runID)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			held := slices.DeleteFunc(m.claims[key], func(id string) bool { return id == runID })
+			if len(held) == 0 {
+				delete(m.claims, key)
+			} else {
+				m.claims[key] = held
+			}
+		})
+	}, nil
 }
 
 // Start starts a turn: it validates the request, waits for the agent's
@@ -270,10 +312,17 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	if err != nil {
 		return nil, err
 	}
-	release, err := m.lock(ctx, req.AgentID)
+	unclaim, err := m.claim(req, r.turn.runID)
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := m.lock(ctx, req.AgentID)
+	if err != nil {
+		unclaim()
+		return nil, err
+	}
+	// The conversation is claimed as long as the agent's turn lock is held.
+	release := func() { unlock(); unclaim() }
 	if m.base.Err() != nil {
 		release()
 		return nil, errClosing
@@ -306,10 +355,16 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 		return nil, err
 	}
 	handle := HandleOf(a)
-	if o := req.Message.OverrideModel; o != nil && *o != "" {
-		handle = *o
+	override := req.Message.OverrideModel != nil && *req.Message.OverrideModel != ""
+	if override {
+		handle = *req.Message.OverrideModel
 	}
 	provider, model, err := m.resolve(req.AgentID, handle)
+	if err != nil && override && m.cfg.LLM != nil {
+		// A handle the client chose that no provider serves is the
+		// client's mistake, answered as Letta answers an unknown handle.
+		return nil, letta.NotFoundf("NOT_FOUND: Handle %s not found, must be one of []", letta.Clip(handle))
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package loop
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -140,7 +139,7 @@ func parseInput(field string, m letta.MessageCreate, newID func(string) (string,
 	if len(m.Content) == 0 || string(m.Content) == "null" {
 		return schema.Message{}, letta.Invalidf("%s.content: Field required", field)
 	}
-	text, err := textOf(field+".content", m.Content)
+	text, _, err := parseContent(field+".content", m.Content, m.Role == schema.RoleUser)
 	if err != nil {
 		return schema.Message{}, err
 	}
@@ -159,32 +158,6 @@ func parseInput(field string, m letta.MessageCreate, newID func(string) (string,
 		rec.Otid = *m.Otid
 	}
 	return rec, nil
-}
-
-// textOf flattens message content (a string or a list of parts) to text.
-func textOf(field string, raw json.RawMessage) (string, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		return s, nil
-	}
-	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
-		return "", letta.Invalidf("%s must be a string or a list of content parts", field)
-	}
-	var b strings.Builder
-	for i, p := range parts {
-		if p.Type != "text" || p.Text == nil {
-			return "", letta.Invalidf("%s[%d]: only text content parts are supported, got type %q", field, i, letta.Clip(p.Type))
-		}
-		if b.Len() > 0 {
-			b.WriteString("\n")
-		}
-		b.WriteString(*p.Text)
-	}
-	return b.String(), nil
 }
 
 // Approval answers one tool call waiting for the client.
@@ -240,7 +213,7 @@ func parseApprovalReturn(f string, a letta.ApprovalReturn, resultID string) (App
 		if len(a.ToolReturn) == 0 || string(a.ToolReturn) == "null" {
 			return Approval{}, letta.Invalidf("%s.tool_return: Field required", f)
 		}
-		text, err := textOf(f+".tool_return", a.ToolReturn)
+		text, _, err := parseContent(f+".tool_return", a.ToolReturn, false)
 		if err != nil {
 			return Approval{}, err
 		}

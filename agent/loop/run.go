@@ -51,7 +51,7 @@ func (r *turnRun) run() Result {
 			return r.end(letta.StopError, err.Error())
 		}
 		if res.StopReason != "" {
-			return Result{StopReason: res.StopReason, Usage: usageStatistics(r.usage)}
+			return Result{StopReason: res.StopReason, Usage: r.usage.Statistics()}
 		}
 	}
 }
@@ -79,7 +79,7 @@ func (r *turnRun) end(reason, msg string) Result {
 			msg = err.Error()
 		}
 	}
-	res := Result{StopReason: reason, Usage: usageStatistics(r.usage), Error: msg}
+	res := Result{StopReason: reason, Usage: r.usage.Statistics(), Error: msg}
 	if msg != "" {
 		res.ErrorType = errorTypeFor(reason)
 		r.m.counts.failed.Add(1)

@@ -185,7 +185,8 @@ func finishRun(call *actor.Call, a *schema.Agent, run *schema.Run, reason, errTe
 	case err != nil && !errors.Is(err, kv.ErrNotFound):
 		return err
 	}
-	a.LastStopReason = &reason
+	a.LastStopReason, a.LastRunCompletion = &reason, &now
+	a.LastRunDurationMS = new(now.Sub(run.CreatedAt).Milliseconds())
 	call.SetState(a)
 	return nil
 }

@@ -133,7 +133,7 @@ func Replay(run *schema.Run, ms []*schema.Message) *Turn {
 			t.emitStored([]*schema.Message{m})
 		}
 	}
-	res := Result{StopReason: run.StopReason, Usage: usageStatistics(run.Usage), Error: run.Error}
+	res := Result{StopReason: run.StopReason, Usage: run.Usage.Statistics(), Error: run.Error}
 	if res.StopReason == "" {
 		// Still running in storage but not here: its turn was cut off.
 		res.StopReason, res.Error = letta.StopError, interruptedError
@@ -153,14 +153,4 @@ func errorTypeFor(reason string) string {
 		return "context_window_overflow"
 	}
 	return "internal_error"
-}
-
-func usageStatistics(u schema.Usage) letta.UsageStatistics {
-	return letta.UsageStatistics{
-		MessageType:      "usage_statistics",
-		CompletionTokens: u.CompletionTokens,
-		PromptTokens:     u.PromptTokens,
-		TotalTokens:      u.PromptTokens + u.CompletionTokens,
-		StepCount:        u.Steps,
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/kelpie/kelpie/api"
 )
 
 const usage = `Kelpie is a Letta-compatible server for stateful AI agents, built on a
@@ -23,12 +25,14 @@ Commands:
   backup    write a consistent copy of a data dir, online (through the running server) or not
   restore   make a new data dir from a backup, and check it
   load      drive a server (or one started in-process) with a mix of calls and report latency
-  version   print the version
+  version   print Kelpie's version and the Letta API version it serves
+            (also: kelpie --version)
 
 Run 'kelpie <command> --help' for a command's flags.
 `
 
-// version is reported by 'kelpie version' and GET /v1/health/.
+// version is Kelpie's own version, reported by 'kelpie version' and by GET
+// /v1/health/ as kelpie_version (its "version" is api.LettaAPIVersion).
 const version = "0.1.0"
 
 func main() {
@@ -53,8 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return restoreCommand(args[1:], stdout, stderr)
 	case "load":
 		return loadCommand(args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "kelpie", version)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "kelpie %s (Letta API %s)\n", version, api.LettaAPIVersion)
 		return 0
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)

@@ -27,6 +27,7 @@ import (
 	"github.com/kelpie/kelpie/llm/providers"
 	"github.com/kelpie/kelpie/metrics"
 	"github.com/kelpie/kelpie/schema"
+	"github.com/kelpie/kelpie/ui"
 )
 
 // Defaults of 'kelpie serve'.
@@ -229,8 +230,11 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	}
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
+	routes := http.NewServeMux()
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey}))
+	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(api.Options{KelpieVersion: version, APIKey: c.apiKey})))
 	srv := &http.Server{
-		Handler:           idle.wrap(obs.handler(api.NewHandler(svc, obs.apiOptions(api.Options{Version: version, APIKey: c.apiKey})))),
+		Handler:           idle.wrap(obs.handler(routes)),
 		ReadHeaderTimeout: headerReadTimeout,
 		ReadTimeout:       requestReadTimeout,
 		IdleTimeout:       idleConnTimeout,

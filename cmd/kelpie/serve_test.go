@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelpie/kelpie/api"
 )
 
 func TestHelp(t *testing.T) {
@@ -29,6 +31,21 @@ func TestHelp(t *testing.T) {
 	for _, flag := range []string{"-addr", "-data-dir", "-storage", "-idle-timeout", "-max-activations", "KELPIE_ADDR", "KELPIE_DATA_DIR"} {
 		if !strings.Contains(errOut.String(), flag) {
 			t.Errorf("kelpie serve --help does not explain %s:\n%s", flag, errOut.String())
+		}
+	}
+}
+
+// TestVersion: both spellings print Kelpie's version and the Letta API
+// version it serves.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{arg}, &out, &errOut); code != 0 {
+			t.Fatalf("kelpie %s exited %d: %s", arg, code, errOut.String())
+		}
+		want := "kelpie " + version + " (Letta API " + api.LettaAPIVersion + ")\n"
+		if out.String() != want {
+			t.Errorf("kelpie %s printed %q, want %q", arg, out.String(), want)
 		}
 	}
 }

@@ -31,7 +31,7 @@ var layers = [][]string{
 	{"agent/tool"},
 	{"agent/loop"},
 	{"agent"},
-	{"api"},
+	{"api", "ui"},
 	{"metrics", "tracing"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
 	{"sim/wasmguest", "cmd/kelpie"},

@@ -314,6 +314,13 @@ func (c *anthropicConversation) add(m llm.Message) error {
 		if strings.TrimSpace(m.Content) != "" {
 			c.addBlocks(true, anthropic.NewTextBlock(m.Content))
 		}
+		for _, im := range m.Images {
+			if im.URL != "" {
+				c.addBlocks(true, anthropic.NewImageBlock(anthropic.URLImageSourceParam{URL: im.URL}))
+			} else {
+				c.addBlocks(true, anthropic.NewImageBlockBase64(im.MediaType, im.Data))
+			}
+		}
 	case llm.RoleAssistant:
 		var blocks []anthropic.ContentBlockParamUnion
 		if strings.TrimSpace(m.Content) != "" {

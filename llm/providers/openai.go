@@ -171,6 +171,22 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 	return acc.response(), nil
 }
 
+// openAIUserMessage is a user message: plain text, or content parts when it
+// shows images (image_url parts, with data: URLs for inline images).
+func openAIUserMessage(m llm.Message) openai.ChatCompletionMessageParamUnion {
+	if len(m.Images) == 0 {
+		return openai.UserMessage(m.Content)
+	}
+	var parts []openai.ChatCompletionContentPartUnionParam
+	if m.Content != "" {
+		parts = append(parts, openai.TextContentPart(m.Content))
+	}
+	for _, im := range m.Images {
+		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: im.DataURL()}))
+	}
+	return openai.UserMessage(parts)
+}
+
 // params builds the SDK's request.
 func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams, error) {
 	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
@@ -179,7 +195,7 @@ func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams
 		case llm.RoleSystem:
 			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
 		case llm.RoleUser:
-			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+			params.Messages = append(params.Messages, openAIUserMessage(m))
 		case llm.RoleAssistant:
 			a := openai.ChatCompletionAssistantMessageParam{}
 			if m.Content != "" || len(m.ToolCalls) == 0 {

@@ -1,0 +1,65 @@
+package agent_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Spec: a create answers the agent exactly as a read of it finds it, with
+// its new and existing blocks in attachment order, though the answer is
+// rendered from what the create wrote rather than read back; an update
+// answers as a read does too.
+func TestWritesAnswerWhatAReadFinds(t *testing.T) {
+	svc := newService(t, kv.NewDB(kv.NewMemEngine()), churn)
+	ctx := t.Context()
+	label, value := "shared", "one block, two agents"
+	shared, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &label, Value: &value})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := createReq("answers", "Ada")
+	req.BlockIDs = []string{shared.ID}
+	created, err := svc.Agents.CreateEncoded(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := created.Decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() []byte {
+		t.Helper()
+		got, err := svc.Agents.Get(ctx, st.ID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := schema.Encode(got)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	if r := read(); !bytes.Equal(created.JSON(), r) {
+		t.Errorf("create answered\n%s\na read finds\n%s", created.JSON(), r)
+	}
+	var labels []string
+	for _, b := range st.Memory.Blocks {
+		labels = append(labels, b.Label)
+	}
+	if len(labels) != 3 || labels[0] != "human" || labels[1] != "persona" || labels[2] != "shared" {
+		t.Errorf("blocks in the answer: %v, want human, persona, shared", labels)
+	}
+
+	name := "renamed"
+	updated, err := svc.Agents.UpdateEncoded(ctx, st.ID, letta.UpdateAgentRequest{Name: &name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := read(); !bytes.Equal(updated.JSON(), r) {
+		t.Errorf("update answered\n%s\na read finds\n%s", updated.JSON(), r)
+	}
+}
