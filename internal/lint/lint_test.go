@@ -31,8 +31,8 @@ var layers = [][]string{
 	{"agent/tool"},
 	{"agent/loop"},
 	{"agent"},
-	{"api"},
-	{"metrics"},
+	{"api", "ui"},
+	{"metrics", "tracing"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
 	{"sim/wasmguest", "cmd/kelpie"},
 }
@@ -43,9 +43,11 @@ var layers = [][]string{
 var chosenInCmd = map[string][]string{
 	"kv/pebble":     {"github.com/cockroachdb/pebble"},
 	"llm/providers": {"github.com/openai/", "github.com/anthropics/"},
-	// Prometheus stays out of the layers it measures: they keep counters
-	// and hooks, and only metrics turns them into series.
+	// Prometheus and OpenTelemetry stay out of the layers they observe:
+	// those keep counters and hooks, which only metrics and tracing turn
+	// into series and spans.
 	"metrics": {"github.com/prometheus/"},
+	"tracing": {"go.opentelemetry.io/"},
 }
 
 // testSupport packages serve tests (and cmd's benchmarks) only; no
