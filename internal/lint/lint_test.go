@@ -24,7 +24,7 @@ const module = "github.com/kelpie/kelpie/"
 var layers = [][]string{
 	{"clock", "letta"},
 	{"kv", "llm"},
-	{"actor", "kv/pebble", "llm/providers"},
+	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
@@ -33,7 +33,7 @@ var layers = [][]string{
 	{"agent"},
 	{"api"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
-	{"sim/wasmguest", "cmd/kelpie"},
+	{"sim/wasmguest", "cmd/kelpie", "kv/postgres/pgtest"},
 }
 
 // chosenInCmd are the concrete engines and model providers: only cmd/
@@ -41,12 +41,13 @@ var layers = [][]string{
 // alone import their vendors' modules.
 var chosenInCmd = map[string][]string{
 	"kv/pebble":     {"github.com/cockroachdb/pebble"},
+	"kv/postgres":   {"github.com/jackc/"},
 	"llm/providers": {"github.com/openai/", "github.com/anthropics/"},
 }
 
 // testSupport packages serve tests (and cmd's benchmarks) only; no
 // production package imports them.
-var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest"}
+var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest", "kv/postgres/pgtest"}
 
 // onlyImports lists, for packages with a narrower rule than their layer,
 // every package of this module they may import. The API reaches storage,
