@@ -457,8 +457,8 @@ func TestActivationCap(t *testing.T) {
 				t.Fatalf("%d live activations, cap is 2", s.Active)
 			}
 		}
-		if s := rt.Stats(); s.Deactivations != 3 {
-			t.Errorf("Deactivations = %d, want 3", s.Deactivations)
+		if s := rt.Stats(); s.Deactivations != 3 || s.CapEvictions != 3 || s.CapWaits != 0 {
+			t.Errorf("stats = %+v, want 3 deactivations, all cap evictions, and no cap waits", s)
 		}
 		for _, id := range ids {
 			if got := get(t, rt, id).Items; !slices.Equal(got, []string{id.Key}) {
@@ -493,12 +493,15 @@ func TestActivationCap(t *testing.T) {
 		if _, err := rt.Invoke(ctx, third, "append", []byte("y")); !errors.Is(err, actor.ErrOverloaded) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Invoke with every activation busy until the deadline: %v, want ErrOverloaded and DeadlineExceeded", err)
 		}
+		if s := rt.Stats(); s.CapWaits != 1 {
+			t.Fatalf("CapWaits = %d after one invocation waited for room, want 1", s.CapWaits)
+		}
 		waiting := goInvoke(context.Background(), rt, mustID(t, "fourth"), "append", "z")
 		if n := b.ran("append"); n != 0 {
 			t.Fatalf("the rejected invocation ran (%d)", n)
 		}
-		if s := rt.Stats(); s.Active != 2 || s.Activations != 2 {
-			t.Fatalf("stats = %+v", s)
+		if s := rt.Stats(); s.Active != 2 || s.Activations != 2 || s.InFlight != 2 {
+			t.Fatalf("stats = %+v, want 2 active and 2 in flight (fourth not yet accepted)", s)
 		}
 		g.open()
 		for _, d := range []<-chan outcome{d1, d2, waiting} {
@@ -618,6 +621,9 @@ func TestMailboxBound(t *testing.T) {
 	// actor is still blocked.
 	if _, err := rt.Invoke(context.Background(), id, "append", []byte("third")); !errors.Is(err, actor.ErrBusy) {
 		t.Fatalf("third invoke: %v, want ErrBusy", err)
+	}
+	if s := rt.Stats(); s.Busy != 1 || s.InFlight != 2 {
+		t.Fatalf("stats = %+v, want 1 refused as busy and 2 in flight", s)
 	}
 	// Other actors are unaffected.
 	invoke(t, rt, mustID(t, "other"), "append", "ok")

@@ -53,6 +53,10 @@ const (
 	opUpdateConversation = "update_conversation"
 	opInsertPassage      = "insert_passage"
 	opDeletePassage      = "delete_passage"
+	opRecompile          = "recompile"
+	opResetMessages      = "reset_messages"
+	opDeleteConversation = "delete_conversation"
+	opForkConversation   = "fork_conversation"
 	opAttachIdentity     = "attach_identity"
 	opDetachIdentity     = "detach_identity"
 )
@@ -68,11 +72,16 @@ var agentOps = map[string]operation{
 	opUpdateConversation: op(updateConversation),
 	opInsertPassage:      op(insertPassage),
 	opDeletePassage:      op(deletePassage),
+	opRecompile:          op(recompile),
+	opResetMessages:      op(resetMessages),
+	opDeleteConversation: op(deleteConversation),
+	opForkConversation:   op(forkConversation),
 	opAttachIdentity:     op(attachIdentity),
 	opDetachIdentity:     op(detachIdentity),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),
+	loop.OpCompact:       turnOp(loop.Compact),
 }
 
 // agentActor is the agent actor. Its state is *schema.Agent, nil when the

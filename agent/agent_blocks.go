@@ -128,6 +128,7 @@ func (s *Agents) UpdateBlock(ctx context.Context, agentID, label string, u letta
 	if err := s.c.invoke(ctx, schema.BlockActor(blockID), opUpdateBlockByLabel, lu, &b); err != nil {
 		return nil, err
 	}
+	s.recompileAfterEdit(ctx, agentID)
 	return &b, nil
 }
 
@@ -199,8 +200,7 @@ func attachBlock(_ *core, call *actor.Call, a *schema.Agent, ref blockRef) ([]by
 		}
 	}
 	a.UpdatedAt = call.Now
-	call.SetState(a)
-	return renderCommitted(call.Txn, a)
+	return commitAgent(call, a)
 }
 
 func detachBlock(_ *core, call *actor.Call, a *schema.Agent, ref blockRef) ([]byte, error) {
@@ -215,8 +215,7 @@ func detachBlock(_ *core, call *actor.Call, a *schema.Agent, ref blockRef) ([]by
 		return nil, err
 	}
 	a.UpdatedAt = call.Now
-	call.SetState(a)
-	return renderCommitted(call.Txn, a)
+	return commitAgent(call, a)
 }
 
 // attachmentOf reads the agent's blocks and whether blockID (which must

@@ -14,6 +14,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -88,7 +89,8 @@ func (s *Agents) Get(ctx context.Context, id string, withBlocks bool) (*letta.Ag
 	return st, err
 }
 
-// loadAgent renders an agent, with its blocks if asked.
+// loadAgent renders an agent, with its blocks if asked, and the ids of the
+// messages in its context.
 func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState, error) {
 	var blocks []*schema.Block
 	if withBlocks {
@@ -101,7 +103,11 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 	if err != nil {
 		return nil, err
 	}
-	return renderAgent(a, blocks, identityIDs), nil
+	st := renderAgent(a, blocks, identityIDs)
+	if st.MessageIDs, err = window.IDs(txn, window.Owner{Agent: a}); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Update applies a PATCH to an agent.
@@ -364,13 +370,18 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
+	if _, err := window.Open(txn, window.Owner{Agent: a}, call.Now); err != nil {
+		return nil, err
+	}
 	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
 		return nil, err
 	}
 	call.SetState(a)
 	// Its identities as a read lists them: by id, each once.
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
-	return schema.Encode(renderAgent(a, blocks, identityIDs))
+	st := renderAgent(a, blocks, identityIDs)
+	st.MessageIDs = []string{a.Context.SystemID} // a new context holds its system message only
+	return schema.Encode(st)
 }
 
 // renderCommitted answers an agent write with the agent as committed, with
@@ -398,7 +409,20 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 		}
 	}
 	a.UpdatedAt = call.Now
+	return commitAgent(call, a)
+}
+
+// commitAgent stores a changed agent record, recompiles the system message
+// of its default conversation if its instructions or memory changed (Letta
+// rebuilds it at every such change), and answers with the agent as
+// committed.
+func commitAgent(call *actor.Call, a *schema.Agent) ([]byte, error) {
 	call.SetState(a)
+	if a.Context.SystemID != "" {
+		if _, _, err := window.Refresh(call.Txn, window.Owner{Agent: a}, call.Now, window.IfChanged, false); err != nil {
+			return nil, err
+		}
+	}
 	return renderCommitted(call.Txn, a)
 }
 
@@ -415,7 +439,7 @@ func newAgent(c *core, id string, req letta.CreateAgentRequest, now time.Time) (
 	a := &schema.Agent{
 		ID: id, AgentType: DefaultAgentType, Description: req.Description, Metadata: req.Metadata,
 		Tags: nonNil(req.Tags), ModelSettings: jsonOrNil(req.ModelSettings), CompactionSettings: jsonOrNil(req.CompactionSettings),
-		ToolRules: nonNil(req.ToolRules), MessageIDs: []string{}, ProjectID: req.ProjectID,
+		ToolRules: nonNil(req.ToolRules), ProjectID: req.ProjectID,
 		MessageBufferAutoclear: req.MessageBufferAutoclear, EnableSleeptime: req.EnableSleeptime,
 		Timezone: "UTC", Hidden: req.Hidden, CreatedAt: now, UpdatedAt: now,
 		IncludeBaseTools: req.IncludeBaseTools, ToolNames: req.Tools,
@@ -562,7 +586,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block, identityIDs []string) 
 	}
 	return &letta.AgentState{
 		CreatedAt: letta.Timestamp{Time: a.CreatedAt}, UpdatedAt: letta.Timestamp{Time: a.UpdatedAt},
-		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: nonNil(a.MessageIDs),
+		ID: a.ID, Name: a.Name, ToolRules: nonNil(a.ToolRules), MessageIDs: []string{},
 		System: a.System, AgentType: a.AgentType, LLMConfig: a.LLMConfig, EmbeddingConfig: embeddingConfig,
 		Model: a.LLMConfig.Handle, Embedding: embeddingConfig.Handle, ModelSettings: modelSettings, CompactionSettings: compaction,
 		Description: a.Description, Metadata: a.Metadata,

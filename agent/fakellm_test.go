@@ -161,14 +161,14 @@ func (e *faultyEngine) Apply(batch []kv.Mutation) error {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	svc *agent.Service
 	llm *fakeLLM
 	eng *faultyEngine
 	ctx context.Context
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	eng := &faultyEngine{Engine: kv.NewMemEngine()}
 	f := &fakeLLM{}
@@ -241,13 +241,19 @@ func types(ms []letta.Message) []string {
 	return out
 }
 
+// history lists an agent's messages after its default conversation's
+// system message, which an agent's history starts with (see
+// TestSystemMessageInContext).
 func (e *env) history(agentID string) []letta.Message {
 	e.t.Helper()
 	ms, err := e.svc.Messages.List(e.ctx, agentID, agent.MessageFilter{}, letta.Page{Order: letta.Asc, Limit: 1000})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return ms
+	if len(ms) == 0 || ms[0].Base().MessageType != letta.TypeSystem {
+		e.t.Fatalf("history does not start with the system message: %v", ms)
+	}
+	return ms[1:]
 }
 
 // checkConsistent checks that every tool call in the history is answered

@@ -12,10 +12,13 @@ import (
 // query.
 const defaultConversation = "default"
 
-// pathConversation returns the conversation_id path parameter: a
-// conversation id or "default", else Letta's 422.
+// pathConversation returns the conversation_id path parameter of the
+// routes that also take an agent's default conversation: a conversation id,
+// "default", or an agent id (naming that agent's default conversation, the
+// older form Letta still accepts); else Letta's 422.
 func pathConversation(r *http.Request) (string, error) {
-	if v := r.PathValue("conversation_id"); v == defaultConversation {
+	v := r.PathValue("conversation_id")
+	if v == defaultConversation || letta.ValidID("agent", v) {
 		return v, nil
 	}
 	return pathID(r, "conversation_id")
@@ -38,6 +41,9 @@ func (s *server) conversationTarget(r *http.Request, bodyAgentID *string) (agent
 	convID, err = pathConversation(r)
 	if err != nil {
 		return "", "", err
+	}
+	if letta.ValidID("agent", convID) {
+		return convID, "", nil
 	}
 	if convID != defaultConversation {
 		c, err := s.svc.Conversations.Get(r.Context(), convID)

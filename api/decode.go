@@ -163,6 +163,7 @@ func pydanticType(t reflect.Type) (typ, msg string) {
 // pathPrefixes are the id prefixes of the id path parameters.
 var pathPrefixes = map[string]string{
 	"agent_id": "agent", "block_id": "block", "run_id": "run", "conversation_id": "conv", "memory_id": "passage",
+	"message_id":  "message",
 	"identity_id": "identity",
 }
 

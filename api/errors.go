@@ -173,6 +173,29 @@ func serviceError(err error) (e *httpError, fault bool) {
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
 }
 
+// errorKind names the kind of an error answered, for metrics: the service's
+// kind (see letta.Kind.String, "internal" for a fault), or for an answer
+// the API made itself, the kind its status stands for.
+func errorKind(err error) string {
+	var he *httpError
+	if !errors.As(err, &he) {
+		return agent.KindOf(err).String()
+	}
+	switch he.status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusMethodNotAllowed:
+		return letta.KindInvalid.String()
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusNotFound:
+		return letta.KindNotFound.String()
+	case http.StatusConflict:
+		return letta.KindConflict.String()
+	case http.StatusRequestEntityTooLarge:
+		return letta.KindTooLarge.String()
+	}
+	return "request"
+}
+
 // Python values for repr: Letta's 422 detail is repr() of pydantic's error
 // list, so these render the way Python prints them.
 type (

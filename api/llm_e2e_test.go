@@ -134,7 +134,7 @@ func TestEndToEndProviders(t *testing.T) {
 			for _, m := range hist {
 				kinds = append(kinds, m["message_type"].(string))
 			}
-			want := "user_message tool_call_message tool_return_message assistant_message user_message assistant_message user_message user_message assistant_message " +
+			want := "system_message user_message tool_call_message tool_return_message assistant_message user_message assistant_message user_message user_message assistant_message " +
 				"user_message approval_request_message tool_return_message assistant_message"
 			if strings.Join(kinds, " ") != want {
 				t.Errorf("history:\n%s\nwant:\n%s", strings.Join(kinds, " "), want)

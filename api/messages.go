@@ -124,6 +124,9 @@ func (s *server) listAgentMessages(_ http.ResponseWriter, r *http.Request) (any,
 	if err := q.err(); err != nil {
 		return nil, err
 	}
+	if f.ConversationID == defaultConversation {
+		f = agent.MessageFilter{DefaultOnly: true}
+	}
 	if f.ConversationID != "" && !letta.ValidID("conv", f.ConversationID) {
 		return nil, validationError(pyErr{typ: "string_pattern_mismatch", loc: pyTuple{"query", "conversation_id"},
 			msg: "String should match pattern 'conv-{uuid4}'", input: f.ConversationID})

@@ -43,7 +43,7 @@ func TestSendMessageNonStreaming(t *testing.T) {
 	// The history, newest first by default, with the user message's otid.
 	var hist []map[string]any
 	c.ok("GET", "/v1/agents/"+a.ID+"/messages", "", &hist)
-	if len(hist) != 2 || hist[0]["message_type"] != "assistant_message" || hist[1]["message_type"] != "user_message" ||
+	if len(hist) != 3 || hist[0]["message_type"] != "assistant_message" || hist[1]["message_type"] != "user_message" ||
 		hist[1]["otid"] != "o-1" || hist[1]["content"] != "hi" || hist[1]["seq_id"] != nil {
 		t.Errorf("history %v", hist)
 	}
@@ -152,7 +152,7 @@ func TestStreamPingsAndErrors(t *testing.T) {
 	// The history holds the user message, nothing half-done.
 	var hist []map[string]any
 	c.ok("GET", "/v1/agents/"+a.ID+"/messages?order=asc", "", &hist)
-	if len(hist) != 3 || hist[2]["message_type"] != "user_message" {
+	if len(hist) != 4 || hist[0]["message_type"] != "system_message" || hist[3]["message_type"] != "user_message" {
 		t.Errorf("history %v", hist)
 	}
 }
@@ -253,7 +253,7 @@ func TestLettaCodeFlow(t *testing.T) {
 	for _, m := range msgs {
 		kinds = append(kinds, m.(map[string]any)["message_type"].(string))
 	}
-	if !slices.Equal(kinds, []string{"user_message", "approval_request_message", "tool_return_message", "assistant_message"}) {
+	if !slices.Equal(kinds, []string{"system_message", "user_message", "approval_request_message", "tool_return_message", "assistant_message"}) {
 		t.Errorf("conversation history %v", kinds)
 	}
 	c.ok("GET", "/v1/conversations/"+conv.ID+"/messages?order=asc&include_return_message_types=user_message&include_return_message_types=assistant_message&include_return_message_types=event_message", "", &msgs)
@@ -315,11 +315,11 @@ func TestConversationRoutes(t *testing.T) {
 	}
 	var hist []map[string]any
 	c.ok("GET", "/v1/conversations/default/messages?agent_id="+a.ID+"&order=asc", "", &hist)
-	if len(hist) != 2 || hist[0]["content"] != "hello default" {
+	if len(hist) != 3 || hist[0]["message_type"] != "system_message" || hist[1]["content"] != "hello default" {
 		t.Errorf("default history %v", hist)
 	}
 	c.ok("GET", "/v1/conversations/"+conv.ID+"/messages?order=asc", "", &hist)
-	if len(hist) != 2 || hist[0]["content"] != "hi" {
+	if len(hist) != 3 || hist[0]["message_type"] != "system_message" || hist[1]["content"] != "hi" {
 		t.Errorf("conversation history %v", hist)
 	}
 	var cancelled map[string]string

@@ -1,5 +1,7 @@
 package api
 
+import "net/http"
+
 // routes registers every route Kelpie serves, by resource. Each is also
 // served under /latest and with a trailing slash (see normalize).
 func (s *server) routes() {
@@ -32,6 +34,17 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/messages/stream", s.streamAgentMessage)
 	s.handle("GET", "/v1/agents/{agent_id}/messages", s.listAgentMessages)
 	s.handle("POST", "/v1/agents/{agent_id}/messages/cancel", s.cancelAgentMessages)
+	s.handle("GET", "/v1/messages/{message_id}", s.getMessage)
+
+	// The context window (context.go).
+	s.handle("POST", "/v1/agents/{agent_id}/recompile", s.recompileAgent)
+	s.handle("GET", "/v1/agents/{agent_id}/context", s.agentContext)
+	s.handle("PATCH", "/v1/agents/{agent_id}/reset-messages", s.resetMessages)
+	s.handle("POST", "/v1/agents/{agent_id}/summarize", s.summarizeAgent)
+	s.handle("POST", "/v1/conversations/{conversation_id}/compact", s.compactConversation)
+	s.handle("DELETE", "/v1/conversations/{conversation_id}", s.deleteConversation)
+	s.handle("POST", "/v1/conversations/{conversation_id}/fork", s.forkConversation)
+	s.handle("POST", "/v1/conversations/{conversation_id}/recompile", s.recompileConversation)
 
 	// Archival memory (archival.go).
 	s.handle("GET", "/v1/agents/{agent_id}/archival-memory", s.listPassages)
@@ -81,4 +94,9 @@ func (s *server) routes() {
 
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
+	// The operator's figures, in Prometheus' format (see package metrics).
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		s.paths.Handle("/metrics", http.NotFoundHandler())
+	}
 }

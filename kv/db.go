@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // DB implements Store on an Engine: snapshot reads, buffered writes,
@@ -33,6 +34,8 @@ type DB struct {
 	eng Engine
 
 	order chan struct{} // the order slot: held to validate, number and publish a commit
+
+	observer atomic.Pointer[CommitObserver]
 
 	mu        sync.Mutex
 	closed    bool
@@ -64,6 +67,18 @@ type Pipeliner interface {
 	// outside that order.
 	Publish(batch []Mutation) (wait func() error, err error)
 }
+
+// CommitObserver watches a DB's commits, for metrics: CommitStarted is
+// called as a commit with writes begins, and the function it returns once
+// that commit has ended, with its error (nil: durable; ErrConflict or
+// ErrFenced: nothing applied). Both must be quick and safe for concurrent
+// use. The observer times commits itself, so that DB reads no clock.
+type CommitObserver interface {
+	CommitStarted() (ended func(err error))
+}
+
+// ObserveCommits makes o watch every commit that starts from now on.
+func (db *DB) ObserveCommits(o CommitObserver) { db.observer.Store(&o) }
 
 // NewDB returns a DB over eng. The DB owns eng and closes it on Close.
 func NewDB(eng Engine) *DB {
@@ -410,7 +425,7 @@ func (t *txn) conflictsWith(keys []string) error {
 	return nil
 }
 
-func (t *txn) Commit(ctx context.Context) error {
+func (t *txn) Commit(ctx context.Context) (err error) {
 	if err := t.check(); err != nil {
 		return err
 	}
@@ -424,6 +439,10 @@ func (t *txn) Commit(ctx context.Context) error {
 	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
 		return nil // its snapshot is consistent by construction
+	}
+	if o := t.db.observer.Load(); o != nil {
+		ended := (*o).CommitStarted()
+		defer func() { ended(err) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return err

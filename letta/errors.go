@@ -47,6 +47,22 @@ func (k Kind) HTTPStatus() int {
 	return 500
 }
 
+// kindNames are the kinds' names, for logs and metrics.
+var kindNames = [...]string{
+	KindInvalid: "invalid", KindNotFound: "not_found", KindConflict: "conflict", KindUnavailable: "unavailable",
+	KindBusy: "busy", KindContended: "contended", KindShuttingDown: "shutting_down", KindMoved: "moved",
+	KindCancelled: "cancelled", KindTooLarge: "too_large", KindDiskFull: "disk_full", KindCorrupt: "corrupt",
+}
+
+// String is the kind's name, such as "not_found"; "internal" for 0, a
+// fault inside the server.
+func (k Kind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "internal"
+}
+
 // Error is an error a client can act on: its Kind and a message for people.
 // Any other error is a fault inside the server.
 type Error struct {

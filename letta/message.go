@@ -35,19 +35,26 @@ const (
 	TypeToolCall        = "tool_call_message"
 	TypeToolReturn      = "tool_return_message"
 	TypeApprovalRequest = "approval_request_message"
+	TypeSummary         = "summary_message"
 )
 
 // MessageTypes are the message types a client may ask for by name.
 var MessageTypes = []string{
 	TypeSystem, TypeUser, TypeAssistant, TypeReasoning, "hidden_reasoning_message",
 	TypeToolCall, TypeToolReturn, TypeApprovalRequest, "approval_response_message",
-	"summary_message", "event_message",
+	TypeSummary, "event_message",
 }
 
 // SystemMessage is a system message.
 type SystemMessage struct {
 	MessageBase
 	Content string `json:"content"`
+}
+
+// SummaryMessage is the summary of messages compacted out of a context.
+type SummaryMessage struct {
+	MessageBase
+	Summary string `json:"summary"`
 }
 
 // UserMessage is a message from the user.

@@ -138,14 +138,21 @@ func GetMessage(txn kv.Txn, agentID string, seq uint64) (*Message, error) {
 	return DecodeMessage(data)
 }
 
-// AppendMessage stores m as message m.Seq of its agent, with its id index
-// and, if it belongs to one, its conversation's index entry.
+// AppendMessage stores m as message m.Seq of its agent, with its id index,
+// its entry in its context (but a system message or summary, which the
+// context names itself) and, if it belongs to one, its conversation's
+// index entry.
 func AppendMessage(txn kv.Txn, m *Message) error {
 	if err := put(txn, MessageKey(m.AgentID, m.Seq), m); err != nil {
 		return err
 	}
 	if err := txn.Set(MessageIDKey(m.ID), messageLocation(m.AgentID, m.Seq)); err != nil {
 		return err
+	}
+	if m.Role != RoleSystem && m.Role != RoleSummary {
+		if err := txn.Set(ContextMessageKey(ContextOwner(m), m.Seq), []byte(m.ID)); err != nil {
+			return err
+		}
 	}
 	if m.ConversationID != "" {
 		return txn.Set(ConversationMessageKey(m.ConversationID, m.Seq), nil)
@@ -225,4 +232,73 @@ func Dangling(err error, format string, args ...any) error {
 		return fmt.Errorf(format+": broken reference: %v", append(args, err)...)
 	}
 	return fmt.Errorf(format+": %w", append(args, err)...)
+}
+
+// PutMessage rewrites a stored message in place (a recompiled system
+// message): its number, id and conversation do not change.
+func PutMessage(txn kv.Txn, m *Message) error { return put(txn, MessageKey(m.AgentID, m.Seq), m) }
+
+// MessageHead is the head of a stored message: what listing a context's
+// message ids needs.
+type MessageHead struct {
+	ID, ConversationID, Role string
+}
+
+// ReadMessageHead reads the head of a stored message from the start of its
+// encoding (see Message: its id, agent, number, conversation and role come
+// first, in that order, and none holds a character JSON escapes), without
+// decoding the rest; ok is false for an encoding it cannot read so (one
+// stored before that order), which the caller decodes whole.
+func ReadMessageHead(data []byte) (h MessageHead, ok bool) {
+	rest := data
+	field := func(prefix string, quoted bool) (string, bool) {
+		if !bytes.HasPrefix(rest, []byte(prefix)) {
+			return "", false
+		}
+		rest = rest[len(prefix):]
+		end := bytes.IndexByte(rest, ',')
+		if quoted {
+			end = bytes.IndexByte(rest, '"')
+		}
+		if end < 0 {
+			return "", false
+		}
+		v := rest[:end]
+		if bytes.IndexByte(v, '\\') >= 0 {
+			return "", false
+		}
+		rest = rest[end:]
+		if quoted {
+			rest = rest[1:]
+		}
+		return string(v), true
+	}
+	var ok1, ok2, ok3, ok4, ok5 bool
+	h.ID, ok1 = field(`{"id":"`, true)
+	_, ok2 = field(`,"agent_id":"`, true)
+	_, ok3 = field(`,"seq":`, false)
+	h.ConversationID, ok4 = field(`,"conversation_id":"`, true)
+	h.Role, ok5 = field(`,"role":"`, true)
+	return h, ok1 && ok2 && ok3 && ok4 && ok5
+}
+
+// EvictContext removes from owner's context the entries of its messages
+// numbered from up to (not including) to; to 0 means all. The messages
+// stay stored.
+func EvictContext(txn kv.Txn, owner string, from, to uint64) error {
+	r := kv.PrefixRange(ContextMessagesOf(owner))
+	r.Start = ContextMessageKey(owner, from)
+	if to > 0 {
+		r.End = ContextMessageKey(owner, to)
+	}
+	kvs, err := txn.Scan(r, 0, false)
+	if err != nil {
+		return err
+	}
+	for _, p := range kvs {
+		if err := txn.Delete(p.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -48,9 +48,11 @@ func Check(entries []Entry) Report {
 	c.checkRuns()
 	c.checkTurnKeys()
 	c.checkConversations()
+	c.checkContexts()
 	c.checkPassages()
 	c.checkIdentities()
 	c.checkOrphans()
+	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -68,8 +70,9 @@ type checker struct {
 	messages     map[string]map[uint64]*Message
 	messageIDs   map[string]string // message id -> location ("" when damaged)
 	convMessages map[string][]uint64
-	turnKeys     map[string][]string // agent -> run ids its answered keys name
-	active       map[string]string   // agent -> run id ("" when damaged)
+	ctxEntries   map[string]map[uint64]string // context owner -> seq -> message id
+	turnKeys     map[string][]string          // agent -> run ids its answered keys name
+	active       map[string]string            // agent -> run id ("" when damaged)
 	runs         map[string]*Run
 	runIndex     map[string]string   // run id -> index key
 	agentRuns    map[string][]string // agent -> run ids
@@ -79,6 +82,7 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	identities   identityEntries
+	idem         idemRecords
 }
 
 func newChecker() *checker {
@@ -87,7 +91,7 @@ func newChecker() *checker {
 		agentIndex: map[string]string{}, blockIndex: map[string]string{},
 		attachments: map[[2]string]bool{}, blockAgents: map[[2]string]bool{},
 		messages: map[string]map[uint64]*Message{}, messageIDs: map[string]string{},
-		convMessages: map[string][]uint64{}, turnKeys: map[string][]string{}, active: map[string]string{},
+		convMessages: map[string][]uint64{}, ctxEntries: map[string]map[uint64]string{}, turnKeys: map[string][]string{}, active: map[string]string{},
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
@@ -145,6 +149,8 @@ func (c *checker) add(e Entry) {
 		c.addAgentIndexes(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
+	case ActorIdempotency, ActorIdempotencyExpiry:
+		c.idem.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}
@@ -167,6 +173,8 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 		} else {
 			c.report("", "%v", err)
 		}
+	case ContextMessages:
+		c.addContextEntry(e, p[0])
 	case TurnKeys:
 		if !e.Damaged {
 			c.turnKeys[p[0]] = append(c.turnKeys[p[0]], string(e.Value))

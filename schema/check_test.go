@@ -43,6 +43,9 @@ func (p *model) Complete(ctx context.Context, req llm.Request, _ func(llm.Delta)
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
+	if len(req.Tools) == 0 { // the summariser
+		return &llm.Response{Content: "a summary", StopReason: llm.StopEndTurn}, nil
+	}
 	p.calls++
 	if p.calls%2 == 1 {
 		args := `{"content":"the sky is blue"}`
@@ -95,6 +98,12 @@ func populated(t *testing.T) []schema.Entry {
 	}
 	send("", "o1", "hi")
 	send(c.ID, "o2", "hi")
+	all := "all"
+	_, err = svc.Agents.Summarize(ctx, a.ID, c.ID, agent.CompactionSettings{Mode: &all}, false)
+	must(t, err)
+	send(c.ID, "o4", "hi")
+	_, err = svc.Conversations.Fork(ctx, a.ID, c.ID)
+	must(t, err)
 	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
 	must(t, err)
 	send("", "o3", "wait")
@@ -204,6 +213,19 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"context names a message that is not its system message", edit(string(schema.AgentKey("")), func(r map[string]any) {
+			r["context"].(map[string]any)["system_seq"] = 2
+		}), "as its system message, but that is"},
+		{"context names a summary that is not one", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["summary_seq"] = 1
+		}), "as its summary, but that is"},
+		{"message missing from its context's index", drop(schema.ContextMessages.Prefix), "but not in its index"},
+		{"context index entry of no context", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.ContextMessageKey("conv-gone", 1), Value: []byte("message-x")})
+		}, "neither an agent nor a conversation"},
+		{"context starts past the messages", edit(schema.Conversations.Prefix, func(r map[string]any) {
+			r["context"].(map[string]any)["start"] = 1 << 40
+		}), "starts at message"},
 		{"agent without its term entry", drop(schema.AgentTerms.Prefix), "but no entry"},
 		{"agent without its tag-name entry", drop(schema.TagNames.Prefix), "but no entry"},
 		{"identity without its key entry", drop(schema.IdentityKeys.Prefix), "has no key entry"},
@@ -218,6 +240,8 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		}, "is not one of agent agent-x's terms"},
 		{"term entry of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "is not one of agent"},
 		{"count off", edit(string(schema.AgentKey("")), func(r map[string]any) { r["hidden"] = true }), "agents are counted"},
+		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
+		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

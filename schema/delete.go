@@ -24,7 +24,13 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		also   func(kv.KeyValue) error
 	}{
 		{MessagesOf(a.ID), func(p kv.KeyValue) error { return deleteMessageIndexes(txn, p.Value) }},
-		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error { return txn.Delete(ConversationKey(LastPart(p.Key))) }},
+		{[]byte(AgentConversationsOf(a.ID)), func(p kv.KeyValue) error {
+			if err := deleteEach(txn, ContextMessagesOf(LastPart(p.Key)), nil); err != nil {
+				return err
+			}
+			return txn.Delete(ConversationKey(LastPart(p.Key)))
+		}},
+		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
 		{TurnKeysOf(a.ID), nil},
@@ -103,4 +109,20 @@ func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
 		}
 	}
 	return nil
+}
+
+// DeleteConversation deletes a conversation's record, its index entry and
+// its message index. Its messages stay stored (the agent's history, as
+// searchable as before), as Letta keeps them.
+func DeleteConversation(txn kv.Txn, c *Conversation) error {
+	if err := deleteEach(txn, ConversationMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := deleteEach(txn, ContextMessagesOf(c.ID), nil); err != nil {
+		return err
+	}
+	if err := txn.Delete(IndexKey(AgentConversationsOf(c.AgentID), c.CreatedAt, c.ID)); err != nil {
+		return err
+	}
+	return txn.Delete(ConversationKey(c.ID))
 }

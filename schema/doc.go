@@ -35,8 +35,17 @@
 //     in progress (active-run): a run cut short by a crash is closed by the
 //     agent's next turn.
 //   - Every answered otid or idempotency key names a run of its agent.
+//   - Each idempotency record written with a time has exactly one expiry
+//     entry, at that time, and each expiry entry names such a record
+//     (actor.IdemExpiryKey): a record and its entry are written and deleted
+//     together.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
+//   - Each context (an agent's default conversation, each conversation)
+//     names as its system message and its summary stored messages of its
+//     own with those roles, and starts within the agent's messages; its
+//     index entries name its own messages from its start on (not its
+//     system message or summaries), one each if it is indexed.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
 package schema

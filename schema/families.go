@@ -28,7 +28,9 @@ var (
 	ActorEpochs = &Family{"actor-epoch", actor.EpochPrefix,
 		"actor/epoch/<namespace>/<key>", "the fencing epoch of the actor's latest activation"}
 	ActorIdempotency = &Family{"actor-idem", actor.IdemPrefix,
-		"actor/idem/<sha256 of the key, hex>", "the answer given to an Idempotency-Key"}
+		"actor/idem/<sha256 of the key, hex>", "the answer given to an Idempotency-Key, and when (JSON)"}
+	ActorIdempotencyExpiry = &Family{"actor-idem-expiry", actor.IdemExpiryPrefix,
+		"actor/idemexp/<written, Unix ns, 16 hex>/<sha256 of the key, hex>", "empty: the record's expiry entry, in time order"}
 
 	Blocks = &Family{"block", "block/",
 		"block/<block-id>", "a Block record (JSON)"}
@@ -72,6 +74,9 @@ var (
 		"conv/<conversation-id>", "a Conversation record (JSON)"}
 	AgentConversations = &Family{"agent-conversation", "agent-conv/",
 		"agent-conv/<agent-id>/<created, 16 hex>/<conversation-id>", "empty: the agent's conversations, by creation time"}
+	ContextMessages = &Family{"context-message", "ctxmsg/",
+		"ctxmsg/<agent-id or conversation-id>/<seq, 16 hex>",
+		"the message's id: the agent's message seq is in the context of the agent's default conversation or of the conversation (see Context)"}
 	Passages = &Family{"passage", "passage/",
 		"passage/<agent-id>/<seq, 16 hex>/<passage-id>", "a Passage record (JSON); seq is the insertion order, from 1 per agent"}
 	PassageIDs = &Family{"passage-id", "passageid/",
@@ -80,10 +85,10 @@ var (
 
 // Families lists every family.
 var Families = []*Family{
-	ActorStates, ActorEpochs, ActorIdempotency,
+	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
-	Runs, AgentRuns, RunIndex, Conversations, AgentConversations,
+	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 }

@@ -65,6 +65,14 @@ func ConversationMessageKey(convID string, seq uint64) []byte {
 }
 func ConversationMessagesOf(convID string) []byte { return join(ConversationMessages, convID, "") }
 
+// ContextMessageKey records that an agent's message seq is in the context
+// of owner (the agent, for its default conversation, or a conversation);
+// ContextMessagesOf prefixes a context's, in order.
+func ContextMessageKey(owner string, seq uint64) []byte {
+	return fmt.Appendf(nil, "%s%s/%016x", ContextMessages.Prefix, owner, seq)
+}
+func ContextMessagesOf(owner string) []byte { return join(ContextMessages, owner, "") }
+
 // TurnKey records that an otid or Idempotency-Key of an agent was answered.
 func TurnKey(agentID, key string) []byte {
 	return fmt.Appendf(nil, "%s%s/%x", TurnKeys.Prefix, agentID, sha256.Sum256([]byte(key)))

@@ -10,23 +10,24 @@ import (
 // Agent is an agent's record, stored as the state of its actor: everything
 // but its blocks, which are shared and stored apart.
 type Agent struct {
-	ID                     string                 `json:"id"`
-	Name                   string                 `json:"name"`
-	System                 string                 `json:"system"`
-	AgentType              string                 `json:"agent_type"`
-	Description            *string                `json:"description"`
-	Metadata               map[string]any         `json:"metadata"`
-	Tags                   []string               `json:"tags"`
-	LLMConfig              letta.LLMConfig        `json:"llm_config"`
-	EmbeddingConfig        *letta.EmbeddingConfig `json:"embedding_config"`
-	ModelSettings          json.RawMessage        `json:"model_settings,omitempty"`
-	CompactionSettings     json.RawMessage        `json:"compaction_settings,omitempty"`
-	ToolRules              []any                  `json:"tool_rules"`
-	MessageIDs             []string               `json:"message_ids"`
-	ProjectID              *string                `json:"project_id"`
-	MessageBufferAutoclear bool                   `json:"message_buffer_autoclear"`
-	EnableSleeptime        *bool                  `json:"enable_sleeptime"`
-	LastStopReason         *string                `json:"last_stop_reason"`
+	ID                 string                 `json:"id"`
+	Name               string                 `json:"name"`
+	System             string                 `json:"system"`
+	AgentType          string                 `json:"agent_type"`
+	Description        *string                `json:"description"`
+	Metadata           map[string]any         `json:"metadata"`
+	Tags               []string               `json:"tags"`
+	LLMConfig          letta.LLMConfig        `json:"llm_config"`
+	EmbeddingConfig    *letta.EmbeddingConfig `json:"embedding_config"`
+	ModelSettings      json.RawMessage        `json:"model_settings,omitempty"`
+	CompactionSettings json.RawMessage        `json:"compaction_settings,omitempty"`
+	ToolRules          []any                  `json:"tool_rules"`
+	// Context is the agent's default conversation's context window.
+	Context                Context `json:"context"`
+	ProjectID              *string `json:"project_id"`
+	MessageBufferAutoclear bool    `json:"message_buffer_autoclear"`
+	EnableSleeptime        *bool   `json:"enable_sleeptime"`
+	LastStopReason         *string `json:"last_stop_reason"`
 	// LastRunCompletion and LastRunDurationMS say when the agent's last run
 	// ended and how long it took; they change with the run's end.
 	LastRunCompletion *time.Time `json:"last_run_completion,omitempty"`
@@ -43,6 +44,34 @@ type Agent struct {
 	ToolNames        []string `json:"tool_names,omitempty"`
 }
 
+// Context is a context window as stored (an agent's default
+// conversation's, or a conversation's): its system message, the summary of
+// the history compacted out of it, and the first message still in it. In
+// context are, in order: the system message, the summary, and the
+// context's messages numbered Start or later (other than those two).
+// Nothing is ever deleted from a context: messages leave it by moving Start.
+type Context struct {
+	SystemID   string `json:"system_id,omitempty"`
+	SystemSeq  uint64 `json:"system_seq,omitempty"`
+	SummaryID  string `json:"summary_id,omitempty"`
+	SummarySeq uint64 `json:"summary_seq,omitempty"`
+	Start      uint64 `json:"start,omitempty"`
+	// Indexed says that every message in the context (but its system
+	// message and summary) has its ContextMessages entry, and no other
+	// message does: true for every context opened since contexts were
+	// indexed.
+	Indexed bool `json:"indexed,omitempty"`
+}
+
+// ContextOwner is the owner of the context a message is appended to: its
+// conversation, or its agent for the default conversation.
+func ContextOwner(m *Message) string {
+	if m.ConversationID != "" {
+		return m.ConversationID
+	}
+	return m.AgentID
+}
+
 // Block is a stored block: the API's shape plus what only storage needs.
 type Block struct {
 	letta.Block
@@ -56,6 +85,8 @@ const (
 	RoleAssistant = "assistant"
 	RoleTool      = "tool"
 	RoleSystem    = "system"
+	// RoleSummary is a summary of messages compacted out of a context.
+	RoleSummary = "summary"
 )
 
 // Message is one stored message of an agent.
@@ -63,7 +94,11 @@ type Message struct {
 	ID      string `json:"id"`
 	AgentID string `json:"agent_id"`
 	Seq     uint64 `json:"seq"`
-	Role    string `json:"role"`
+	// ConversationID and Role follow Seq, always encoded, so that
+	// MessageHead reads what a context listing needs without decoding the
+	// whole message.
+	ConversationID string `json:"conversation_id"`
+	Role           string `json:"role"`
 	// Content is a user message's content as sent (a JSON string or a list
 	// of parts); empty for other roles.
 	Content json.RawMessage `json:"content,omitempty"`
@@ -82,7 +117,6 @@ type Message struct {
 	SenderID       *string    `json:"sender_id,omitempty"`
 	RunID          string     `json:"run_id,omitempty"`
 	StepID         string     `json:"step_id,omitempty"`
-	ConversationID string     `json:"conversation_id,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	// Input marks a message the client sent: part of its turn but not of
 	// the turn's response.
@@ -144,12 +178,17 @@ func (u Usage) Statistics() letta.UsageStatistics {
 
 // Conversation is a stored conversation of an agent.
 type Conversation struct {
-	ID        string    `json:"id"`
-	AgentID   string    `json:"agent_id"`
-	Summary   *string   `json:"summary"`
-	LastRunID string    `json:"last_run_id,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string  `json:"id"`
+	AgentID   string  `json:"agent_id"`
+	Summary   *string `json:"summary"`
+	LastRunID string  `json:"last_run_id,omitempty"`
+	Context   Context `json:"context"`
+	// ForkedFrom is the conversation (or, for the default conversation,
+	// the agent) it was forked from: its context began with that one's
+	// messages, which stay that one's.
+	ForkedFrom string    `json:"forked_from,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Passage is a stored archival memory passage.

@@ -327,6 +327,9 @@ func (c *checker) checkRuns(groups []*msgGroup) *finding {
 	prev := ""
 	for _, g := range groups {
 		run := g.runID()
+		if t := g.parts[0].MessageType; run == "" && (t == mtSystem || t == mtSummary) {
+			continue // a context's system message or summary: of no run
+		}
 		if run == prev {
 			if g.kind() == mtUser {
 				return found("history", g.first, "run %s has a second user message %s", run, g.id)

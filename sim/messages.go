@@ -49,6 +49,10 @@ const (
 	mtToolCall   = "tool_call_message"
 	mtToolReturn = "tool_return_message"
 	mtApproval   = "approval_request_message"
+	// A context's system message and summary belong to no run, and a
+	// system message is recompiled in place (same id, new text).
+	mtSystem  = "system_message"
+	mtSummary = "summary_message"
 )
 
 func (m *msgJSON) decodeText() {
@@ -70,7 +74,11 @@ func (m *msgJSON) sig() string {
 	if m.ToolCall != nil {
 		tc = m.ToolCall.Name + "(" + m.ToolCall.Arguments + ")#" + m.ToolCall.ToolCallID
 	}
-	return strings.Join([]string{m.MessageType, m.ID, m.Otid, m.RunID, m.text, tc, m.ToolCallID, m.Status, m.ToolReturn}, "|")
+	text := m.text
+	if m.MessageType == mtSystem {
+		text = "" // recompiled in place
+	}
+	return strings.Join([]string{m.MessageType, m.ID, m.Otid, m.RunID, text, tc, m.ToolCallID, m.Status, m.ToolReturn}, "|")
 }
 
 func (m *msgJSON) String() string {
@@ -436,12 +444,17 @@ func (e *toolEdit) noEffect() bool {
 	if e.ok {
 		return false
 	}
-	if strings.Contains(e.result, "there is no memory block labelled") || strings.Contains(e.result, "is read-only") ||
+	if e.foundNoBlock() || strings.Contains(e.result, "is read-only") ||
 		strings.Contains(e.result, "there is no tool named") {
 		return true
 	}
 	_, _, out := applyMemoryTool(e.call.Name, e.call.Arguments, "")
 	return out == toolBadArgs
+}
+
+// foundNoBlock reports whether the call found no block with its label.
+func (e *toolEdit) foundNoBlock() bool {
+	return !e.ok && strings.Contains(e.result, "there is no memory block labelled")
 }
 
 var holdsRe = regexp.MustCompile(`now holds (\d+) of its`)

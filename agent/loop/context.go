@@ -3,21 +3,20 @@ package loop
 import (
 	"fmt"
 	"slices"
-	"time"
 
-	"github.com/kelpie/kelpie/agent/memory"
-	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/schema"
 )
 
-// The context-window rule. A step sends the model the compiled system prompt
-// (instructions, memory blocks, memory metadata), the tool schemas, and as
-// much recent history of the conversation as fits:
+// The context-window rule. A step sends the model the context's stored
+// system message (instructions, memory blocks, memory metadata: see package
+// window), its summary if it has one, the tool schemas, and as much recent
+// history of the context as fits:
 //
 //   - tokens are estimated at 4 bytes each, plus 4 per message and per tool
 //     call;
@@ -30,19 +29,33 @@ import (
 //   - the current turn's units are always sent; earlier units are added
 //     newest first while they fit, and the first one that does not fit ends
 //     the history (nothing older is sent, so the history has no gaps);
-//   - at most maxContextMessages recent messages are considered;
-//   - nothing is summarised: messages left out stay in recall memory, and
-//     the memory metadata says how many were left out and that
-//     conversation_search finds them;
+//   - at most window.MaxMessages recent messages are considered;
+//   - when the history does not all fit, the step first compacts the
+//     context (compact.go): its older part is replaced by a summary, and
+//     the request is built again; only if that fails, or is not enough, are
+//     older units left out (they stay in recall memory, where
+//     conversation_search finds them);
 //   - if the provider still rejects the prompt as too long, the step is
 //     retried with half the history budget, twice at most.
 const (
-	maxContextMessages    = 2000
 	defaultMaxOutput      = 4096 // tokens reserved for the answer when max_tokens is unset
-	metadataSlack         = 64   // tokens allowed for the memory metadata before it is final
 	perMessageTokens      = 4
 	perToolSchemaOverhead = 8
 )
+
+// MessageTokens estimates what a stored message takes in a request.
+func MessageTokens(m *schema.Message) int {
+	n := 0
+	for _, lm := range (historyUnit{msgs: []*schema.Message{m}}).llmMessages() {
+		n += llmMessageTokens(lm)
+	}
+	return n
+}
+
+// ToolTokens estimates what a tool's schema takes in a request.
+func ToolTokens(t llm.Tool) int {
+	return perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
+}
 
 func llmMessageTokens(m llm.Message) int {
 	n := perMessageTokens + prompt.EstimateTokens(m.Content)
@@ -56,17 +69,17 @@ type builtRequest struct {
 	req       llm.Request
 	agentType string
 	tokens    int // estimated prompt size
+	dropped   int // units of the context's history that did not fit
 }
 
 // contextInputs is what one step's request is made of, read in one
-// snapshot.
+// snapshot: the context's stored system message and summary, and its
+// messages cut into units, newest first.
 type contextInputs struct {
-	agent    *schema.Agent
-	blocks   []*schema.Block
-	passages []*schema.Passage
-	total    uint64 // the agent's messages, in every conversation
-	units    []historyUnit
-	scanned  int // messages of the conversation read into units
+	agent   *schema.Agent
+	system  string
+	summary *schema.Message
+	units   []historyUnit
 }
 
 func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
@@ -83,80 +96,70 @@ func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
 }
 
 func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
-	var in contextInputs
-	var err error
-	if in.agent, err = schema.GetAgent(txn, agentID); err != nil {
+	o, err := window.Load(txn, agentID, convID)
+	if err != nil {
 		return nil, err
 	}
-	if in.blocks, err = memory.AgentBlocks(txn, agentID); err != nil {
+	in := &contextInputs{agent: o.Agent}
+	sys, err := window.System(txn, o)
+	if err != nil {
 		return nil, err
 	}
-	if in.passages, err = memory.Passages(txn, agentID); err != nil {
+	if sys == nil {
+		return nil, fmt.Errorf("the context of agent %s, conversation %q, has no system message (its turn's start stores one)", agentID, convID)
+	}
+	in.system = sys.Text
+	if in.summary, err = window.Summary(txn, o); err != nil {
 		return nil, err
 	}
-	if in.total, err = schema.LastSeq(txn, agentID); err != nil {
-		return nil, err
-	}
-	in.units, in.scanned, err = historyUnits(txn, agentID, convID)
-	return &in, err
+	msgs, err := window.Messages(txn, o)
+	in.units = unitsOf(msgs)
+	return in, err
 }
 
-// fit chooses the history that fits and compiles the request.
+// fit chooses the history that fits and builds the request.
 func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, error) {
 	a := in.agent
 	tools := tool.Schemas(a, r.client)
 	toolTokens := 0
 	for _, t := range tools {
-		toolTokens += perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
+		toolTokens += ToolTokens(t)
 	}
-	window := a.LLMConfig.ContextWindow
-	if window <= 0 {
-		window = DefaultContextWindow
+	limit := a.LLMConfig.ContextWindow
+	if limit <= 0 {
+		limit = DefaultContextWindow
 	}
 	maxOut := defaultMaxOutput
 	if a.LLMConfig.MaxTokens != nil && *a.LLMConfig.MaxTokens > 0 {
 		maxOut = *a.LLMConfig.MaxTokens
 	}
-	reserve := min(maxOut, window/4)
+	reserve := min(maxOut, limit/4)
 
-	// Choose the history first (the metadata counts what was left out),
-	// allowing for the metadata's size with a margin.
-	meta := prompt.Meta{ConversationID: r.convID, Recompiled: recompiled(a, in.blocks), Passages: len(in.passages), PassageTags: memory.Tags(in.passages)}
-	system := prompt.Compile(a, in.blocks, meta)
-	available := window - reserve - (perMessageTokens + prompt.EstimateTokens(system) + metadataSlack) - toolTokens
+	req := llm.Request{Model: r.model, Tools: tools, MaxTokens: reserve}
+	req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Content: in.system})
+	if in.summary != nil {
+		req.Messages = append(req.Messages, llm.Message{Role: llm.RoleUser, Content: in.summary.Text})
+	}
+	fixed := 0
+	for _, m := range req.Messages {
+		fixed += llmMessageTokens(m)
+	}
+	available := limit - reserve - fixed - toolTokens
 	if available < 0 {
 		return nil, &stepError{letta.StopContextOverflow, fmt.Sprintf(
 			"the system prompt and tools take about %d tokens, more than the %d-token context window leaves after reserving %d for the answer",
-			prompt.EstimateTokens(system)+toolTokens, window, reserve)}
+			fixed+toolTokens, limit, reserve)}
 	}
-	chosen, used, included := r.chooseHistory(in.units, int(float64(available)*budgetFactor))
-	meta.PreviousMessages = max(int(in.total)-included, 0)
-	meta.DroppedMessages = in.scanned - included
-	system = prompt.Compile(a, in.blocks, meta)
-
-	req := llm.Request{Model: r.model, Tools: tools, MaxTokens: reserve}
-	req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Content: system})
+	chosen, used, _ := r.chooseHistory(in.units, int(float64(available)*budgetFactor))
 	for _, msgs := range slices.Backward(chosen) {
 		req.Messages = append(req.Messages, msgs...)
 	}
-	return &builtRequest{req: req, agentType: a.AgentType, tokens: perMessageTokens + prompt.EstimateTokens(system) + toolTokens + used}, nil
+	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - len(chosen)}, nil
 }
 
 // DefaultContextWindow is the context window of an agent whose llm_config
 // has none, in tokens.
 const DefaultContextWindow = 32_768
-
-// recompiled is when the system prompt last changed: the latest update of
-// the agent or its blocks.
-func recompiled(a *schema.Agent, blocks []*schema.Block) time.Time {
-	at := a.UpdatedAt
-	for _, b := range blocks {
-		if b.UpdatedAt.After(at) {
-			at = b.UpdatedAt
-		}
-	}
-	return at
-}
 
 // chooseHistory picks units (newest first) while they fit in budget; the
 // current turn's always do. It returns them newest first, the tokens they
@@ -218,19 +221,12 @@ func (u historyUnit) llmMessages() []llm.Message {
 	return out
 }
 
-// historyUnits reads the recent history of a conversation, newest unit
-// first. scanned is how many messages of the conversation were read.
-func historyUnits(txn kv.Txn, agentID, convID string) (units []historyUnit, scanned int, err error) {
+// unitsOf cuts a context's messages, given oldest first, into units,
+// newest unit first.
+func unitsOf(msgs []*schema.Message) []historyUnit {
+	var units []historyUnit
 	var results []*schema.Message // tool results waiting for their call, newest first
-	err = kv.ScanEach(txn, kv.PrefixRange(message.HistoryOf(agentID, convID)), true, func(p kv.KeyValue) (bool, error) {
-		m, err := message.At(txn, agentID, convID, p)
-		if err != nil {
-			return false, err
-		}
-		if convID == "" && m.ConversationID != "" {
-			return true, nil // another conversation's
-		}
-		scanned++
+	for _, m := range slices.Backward(msgs) {
 		switch m.Role {
 		case schema.RoleTool:
 			results = append(results, m)
@@ -242,7 +238,6 @@ func historyUnits(txn kv.Txn, agentID, convID string) (units []historyUnit, scan
 			results = nil // results whose call is gone: never sent alone
 			units = append(units, historyUnit{msgs: []*schema.Message{m}})
 		}
-		return scanned < maxContextMessages, nil
-	})
-	return units, scanned, err
+	}
+	return units
 }

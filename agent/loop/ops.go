@@ -8,6 +8,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/message"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -87,6 +88,9 @@ func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 	if err := b.answerApprovals(); err != nil {
 		return nil, err
 	}
+	if err := b.refreshSystem(); err != nil {
+		return nil, err
+	}
 	for i := range p.Inputs {
 		m := &p.Inputs[i]
 		m.AgentID, m.RunID, m.ConversationID, m.CreatedAt, m.Input = a.ID, b.run.ID, p.ConversationID, call.Now, true
@@ -150,6 +154,38 @@ func (b *beginning) repair() error {
 		}
 	}
 	return nil
+}
+
+// refreshSystem brings the system message of the turn's context up to
+// date before the turn's inputs: the default conversation's is recompiled
+// if the agent's instructions or memory changed since (an edit from outside
+// the agent's actor: a shared block); a conversation keeps the one it was
+// compiled with (Letta's rule). A context without one gets one.
+func (b *beginning) refreshSystem() error {
+	txn := b.call.Txn
+	o := window.Owner{Agent: b.agent}
+	when := window.IfChanged
+	if id := b.p.ConversationID; id != "" {
+		conv, err := schema.GetAgentConversation(txn, b.agent.ID, id)
+		if err != nil {
+			return err
+		}
+		o.Conv, when = conv, window.IfMissing
+	}
+	_, written, err := window.Refresh(txn, o, b.call.Now, when, false)
+	if err != nil || !written {
+		return err
+	}
+	if o.Conv != nil {
+		if err := schema.PutConversation(txn, o.Conv); err != nil {
+			return err
+		}
+	} else {
+		b.call.SetState(b.agent)
+	}
+	last, err := schema.LastSeq(txn, b.agent.ID)
+	b.next = last + 1
+	return err
 }
 
 // answerApprovals stores the results an approval reply gives the calls
@@ -315,6 +351,15 @@ func unansweredCalls(txn kv.Txn, agentID string) (*schema.Message, []schema.Tool
 		}
 	}
 	return asst, missing, nil
+}
+
+// Settled reports whether every tool call in the agent's history has its
+// result. Only then may a message be appended that is not one of those
+// results (a context's system message, a summary): a step's calls and their
+// results stay adjacent.
+func Settled(txn kv.Txn, agentID string) (bool, error) {
+	_, missing, err := unansweredCalls(txn, agentID)
+	return len(missing) == 0, err
 }
 
 // extendRun makes a run's message range include seq.

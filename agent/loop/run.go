@@ -18,6 +18,8 @@ type turnRun struct {
 	turn         *Turn
 	agentID      string
 	convID       string
+	firstSeq     uint64        // the turn's first message: it and all after stay in context
+	built        *builtRequest // the next step's request, built by compactIfOver
 	provider     llm.Provider
 	model        string
 	streamTokens bool
@@ -82,12 +84,14 @@ func (r *turnRun) end(reason, msg string) Result {
 	res := Result{StopReason: reason, Usage: r.usage.Statistics(), Error: msg}
 	if msg != "" {
 		res.ErrorType = errorTypeFor(reason)
+		r.m.counts.failed.Add(1)
 	}
 	return res
 }
 
 // step asks the model once and commits its answer.
 func (r *turnRun) step(step int) (*stepResult, error) {
+	r.compactIfOver()
 	answer, err := r.ask()
 	if err != nil {
 		return nil, err
@@ -106,6 +110,8 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err
 	}
+	r.m.counts.steps.Add(1)
+	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
 	for _, m := range res.Messages {
 		for _, lm := range message.Render(m) {
 			b := lm.Base()
@@ -116,6 +122,21 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		}
 	}
 	return &res, nil
+}
+
+// compactIfOver compacts the turn's context when its history does not all
+// fit in the next request. A compaction that fails changes nothing (see
+// compact.go): the step then leaves the oldest history out instead.
+func (r *turnRun) compactIfOver() {
+	built, err := r.buildRequest(1)
+	if err != nil || built.dropped == 0 {
+		r.built = built // the step's request, unless it failed: the step reports that
+		return
+	}
+	if _, err := r.m.compact(r.ctx, r.agentID, r.convID, r.turn.runID, CompactionSettings{}, r.firstSeq, r.provider, r.model); err != nil {
+		r.m.cfg.Logger.WarnContext(r.ctx, "agent: could not compact the context; its oldest history is left out of this step instead",
+			"agent", r.agentID, "run", r.turn.runID, "error", err)
+	}
 }
 
 // answer is one model response, with the request that got it and the ids
@@ -184,9 +205,12 @@ func (r *turnRun) ask() (*answer, error) {
 // calls the model once. On a model failure it returns the (incomplete)
 // answer with the error, and whether any of it was streamed.
 func (r *turnRun) askOnce(budgetFactor float64) (a *answer, streamed bool, err error) {
-	built, err := r.buildRequest(budgetFactor)
-	if err != nil {
-		return nil, false, err
+	built := r.built
+	r.built = nil
+	if built == nil || budgetFactor != 1 {
+		if built, err = r.buildRequest(budgetFactor); err != nil {
+			return nil, false, err
+		}
 	}
 	a = &answer{built: built, memgpt: prompt.IsMemGPT(built.agentType)}
 	if a.asstID, err = r.m.cfg.NewID("message"); err != nil {

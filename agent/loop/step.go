@@ -8,6 +8,7 @@ import (
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -64,6 +65,11 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(asst.ToolCalls) > 0 {
+		if err := refreshAfterTools(call, a, run.ConversationID); err != nil {
+			return nil, err
+		}
+	}
 	stop := stopAfter(a, &asst, out, p)
 	run.LastSeq = out[len(out)-1].Seq
 	run.Usage.PromptTokens += p.Usage.PromptTokens
@@ -79,6 +85,30 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		return nil, err
 	}
 	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run})
+}
+
+// refreshAfterTools recompiles, if a tool changed the agent's memory, the
+// system message of the default conversation (as Letta does after a memory
+// tool) and of the turn's conversation (so that the agent's next step sees
+// its own edit), in the step's transaction.
+func refreshAfterTools(call *actor.Call, a *schema.Agent, convID string) error {
+	owners := []window.Owner{{Agent: a}}
+	if convID != "" {
+		conv, err := schema.GetAgentConversation(call.Txn, a.ID, convID)
+		if err != nil {
+			return err
+		}
+		owners = append(owners, window.Owner{Agent: a, Conv: conv})
+	}
+	for _, o := range owners {
+		if o.Context().SystemID == "" {
+			continue // stored by the context's next turn
+		}
+		if _, _, err := window.Refresh(call.Txn, o, call.Now, window.IfChanged, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // runTools runs the calls of asst that the server runs and stores their

@@ -75,6 +75,8 @@ func Render(m *schema.Message) []letta.Message {
 		return []letta.Message{&letta.UserMessage{MessageBase: base(m, letta.TypeUser, SlotText), Content: content}}
 	case schema.RoleSystem:
 		return []letta.Message{&letta.SystemMessage{MessageBase: base(m, letta.TypeSystem, SlotText), Content: m.Text}}
+	case schema.RoleSummary:
+		return []letta.Message{&letta.SummaryMessage{MessageBase: base(m, letta.TypeSummary, SlotText), Summary: m.Text}}
 	case schema.RoleTool:
 		status := m.ToolStatus
 		if status == "" {

@@ -77,7 +77,6 @@ type Meta struct {
 	ConversationID   string // "" for the agent's default conversation
 	Recompiled       time.Time
 	PreviousMessages int // messages in recall memory but not in the context
-	DroppedMessages  int // earlier messages of this conversation left out for space
 	Passages         int
 	PassageTags      []string
 }
@@ -153,9 +152,6 @@ func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
 		"- System prompt last recompiled: " + Clock(meta.Recompiled, a.Timezone),
 		fmt.Sprintf("- %d previous messages between you and the user are stored in recall memory (use tools to access them)", meta.PreviousMessages),
 	}
-	if meta.DroppedMessages > 0 {
-		lines = append(lines, fmt.Sprintf("- %d earlier messages of this conversation did not fit in your context window and are left out of it; search them with conversation_search", meta.DroppedMessages))
-	}
 	if meta.Passages > 0 {
 		lines = append(lines, fmt.Sprintf("- %d total memories you created are stored in archival memory (use tools to access them)", meta.Passages))
 	}
@@ -178,3 +174,50 @@ func Clock(t time.Time, tz string) string {
 
 // EstimateTokens estimates the tokens of s: 4 bytes each.
 func EstimateTokens(s string) int { return (len(s) + 3) / 4 }
+
+// SameMemory reports whether two compiled system prompts show the same
+// instructions and memory: they differ at most in their memory metadata
+// (counts and times that change with every message, and that alone do not
+// call for a recompile, as in Letta).
+func SameMemory(a, b string) bool { return withoutMetadata(a) == withoutMetadata(b) }
+
+func withoutMetadata(s string) string {
+	i := strings.Index(s, "<memory_metadata>")
+	j := strings.Index(s, "</memory_metadata>")
+	if i < 0 || j < i {
+		return s
+	}
+	return s[:i] + s[j+len("</memory_metadata>"):]
+}
+
+// Parts are the sections of a compiled system prompt, each with its tags.
+type Parts struct {
+	Instructions string // the base instructions: the agent's own prompt
+	Memory       string // <memory_blocks>...</memory_blocks>
+	Metadata     string // <memory_metadata>...</memory_metadata>
+}
+
+// Sections cuts a compiled system prompt into its sections: the
+// instructions are the <base_instructions> element when there is one, else
+// what comes before the first section (Letta's reading).
+func Sections(s string) Parts {
+	element := func(tag string) string {
+		i := strings.Index(s, "<"+tag+">")
+		j := strings.Index(s, "</"+tag+">")
+		if i < 0 || j < i {
+			return ""
+		}
+		return s[i : j+len(tag)+3]
+	}
+	p := Parts{Instructions: element("base_instructions"), Memory: element("memory_blocks"), Metadata: element("memory_metadata")}
+	if p.Instructions == "" {
+		end := len(s)
+		for _, tag := range []string{"<memory_blocks>", "<memory_metadata>"} {
+			if i := strings.Index(s, tag); i >= 0 {
+				end = min(end, i)
+			}
+		}
+		p.Instructions = strings.TrimSpace(s[:end])
+	}
+	return p
+}
