@@ -24,7 +24,7 @@ const module = "github.com/kelpie/kelpie/"
 var layers = [][]string{
 	{"clock", "letta"},
 	{"kv", "llm"},
-	{"actor", "kv/pebble", "llm/providers"},
+	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
@@ -34,7 +34,7 @@ var layers = [][]string{
 	{"api", "ui"},
 	{"metrics", "tracing"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
-	{"sim/wasmguest", "cmd/kelpie"},
+	{"sim/wasmguest", "cmd/kelpie", "kv/postgres/pgtest"},
 }
 
 // chosenInCmd are the concrete engines and model providers: only cmd/
@@ -42,6 +42,7 @@ var layers = [][]string{
 // alone import their vendors' modules.
 var chosenInCmd = map[string][]string{
 	"kv/pebble":     {"github.com/cockroachdb/pebble"},
+	"kv/postgres":   {"github.com/jackc/"},
 	"llm/providers": {"github.com/openai/", "github.com/anthropics/"},
 	// Prometheus and OpenTelemetry stay out of the layers they observe:
 	// those keep counters and hooks, which only metrics and tracing turn
@@ -52,7 +53,7 @@ var chosenInCmd = map[string][]string{
 
 // testSupport packages serve tests (and cmd's benchmarks) only; no
 // production package imports them, but for servesProgram.
-var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest"}
+var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest", "kv/postgres/pgtest"}
 
 // servesProgram reports the one use of test support in the binary: 'kelpie
 // load' starts the model double (llm/llmtest) as its model, so that turns
