@@ -380,6 +380,13 @@ func errKind(status int, detail string) string {
 	return fmt.Sprintf("status-%d", status)
 }
 
+// conversationBusy reports a message sent to a conversation while another
+// request of it ran: Letta's CONVERSATION_BUSY, a 409 by design (nothing
+// was done).
+func conversationBusy(op *opRecord) bool {
+	return strings.HasPrefix(op.Path, "/v1/conversations/") && strings.Contains(op.Detail, "is currently being processed for this conversation")
+}
+
 // checkResponse runs the checks one response allows on its own.
 func (c *client) checkResponse(op *opRecord) {
 	s := c.sys
@@ -402,7 +409,7 @@ func (c *client) checkResponse(op *opRecord) {
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
-	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
+	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update") && !conversationBusy(op):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}
 	if l, ok := op.Kind.(lister); ok && op.Status == 200 {
