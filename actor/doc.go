@@ -18,4 +18,7 @@
 //     (which a correct single runtime never has) cannot overwrite newer state.
 //   - Deactivation (idle timeout, activation cap, shutdown) has nothing to
 //     save, because nothing is ever left unsaved.
+//   - An idempotency record answers retries of its key for at least
+//     Config.IdempotencyHorizon; about a minute after that it is deleted,
+//     with its expiry entry, in one transaction (see IdemExpiryPrefix).
 package actor

@@ -15,6 +15,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/postgres/pgtest"
 )
 
 // safety bounds how long a test waits for something that must happen. It is
@@ -395,3 +396,6 @@ func goInvoke(ctx context.Context, rt *actor.Runtime, id actor.ID, op, payload s
 	}()
 	return ch
 }
+
+// TestMain removes the Postgres server that tests on two nodes start.
+func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,9 @@ const (
 	DefaultMaxActivations  = 100_000
 	DefaultMaxMailboxDepth = 1024 // queued invocations per actor
 	DefaultInvokeTimeout   = 2 * time.Minute
+	// DefaultIdempotencyHorizon is how long an idempotency record answers
+	// retries: a retry later than this runs again.
+	DefaultIdempotencyHorizon = 24 * time.Hour
 	// DefaultMaxConflictRetries gives a conflicting commit that is still
 	// in flight (waiting for its sync, or for the CPU) about 10s of pauses
 	// (conflictBackoff) to land. How long that takes depends on the disk and
@@ -91,16 +95,22 @@ type Config struct {
 	MaxMailboxDepth    int           // queued plus running invocations per actor
 	InvokeTimeout      time.Duration // upper bound on one invocation
 	MaxConflictRetries int           // re-runs of an invocation whose commit conflicted
+	IdempotencyHorizon time.Duration // idempotency records older than this are deleted
 	Logger             *slog.Logger
 }
 
 // Stats are counters of a Runtime's life so far.
 type Stats struct {
 	Active        int    // live activations now
+	InFlight      int    // invocations accepted and not yet answered now: the mailboxes' total depth
 	Activations   uint64 // activations started
 	Deactivations uint64 // for idleness, the cap or shutdown
+	CapEvictions  uint64 // of those, idle activations evicted to make room under the cap
+	CapWaits      uint64 // invocations that waited for room under the activation cap
+	Busy          uint64 // invocations refused because their actor's mailbox was full
 	Discards      uint64 // in-memory states thrown away after a failure
 	Conflicts     uint64 // invocations re-run after a commit conflict
+	IdemExpired   uint64 // idempotency records deleted past the horizon
 }
 
 // Runtime hosts actors. Create it with NewRuntime; close it with Close.
@@ -120,6 +130,9 @@ type Runtime struct {
 	// callers wait on it for room under the activation cap.
 	slotFreed chan struct{}
 	stats     Stats
+	// lastExpiry is when the sweep last deleted expired idempotency
+	// records; owned by the sweep goroutine.
+	lastExpiry time.Time
 }
 
 type activation struct {
@@ -182,6 +195,9 @@ func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
 	}
 	if cfg.MaxConflictRetries <= 0 {
 		cfg.MaxConflictRetries = DefaultMaxConflictRetries
+	}
+	if cfg.IdempotencyHorizon <= 0 {
+		cfg.IdempotencyHorizon = DefaultIdempotencyHorizon
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -248,6 +264,7 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 		r.lru.MoveToFront(a.elem)
 	}
 	if a.pending >= r.cfg.MaxMailboxDepth {
+		r.stats.Busy++
 		return fmt.Errorf("%w: actor %s has %d invocations queued", ErrBusy, id, a.pending)
 	}
 	a.pending++
@@ -265,7 +282,7 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 // room for a new one. At the cap with every activation busy it waits, with
 // r.mu released, until one goes idle, the runtime closes or ctx ends.
 func (r *Runtime) activationSlotLocked(id ID, ctx context.Context) (*activation, error) {
-	for {
+	for waited := false; ; waited = true {
 		if r.closed {
 			return nil, ErrClosed
 		}
@@ -274,6 +291,9 @@ func (r *Runtime) activationSlotLocked(id ID, ctx context.Context) (*activation,
 		}
 		if len(r.acts) < r.cfg.MaxActivations || r.evictLRULocked() {
 			return nil, nil
+		}
+		if !waited {
+			r.stats.CapWaits++
 		}
 		if r.slotFreed == nil {
 			r.slotFreed = make(chan struct{})
@@ -304,6 +324,7 @@ func (r *Runtime) evictLRULocked() bool {
 	for e := r.lru.Back(); e != nil; e = e.Prev() {
 		if a := e.Value.(*activation); a.pending == 0 {
 			r.deactivateLocked(a)
+			r.stats.CapEvictions++
 			return true
 		}
 	}
@@ -407,10 +428,13 @@ const (
 // consistent view without queueing behind the actor read it directly.
 func StateKey(id ID) []byte { return []byte(StatePrefix + id.String()) }
 
-func epochKey(id ID) []byte { return []byte(EpochPrefix + id.String()) }
-func idemKey(key string) []byte {
+func epochKey(id ID) []byte     { return []byte(EpochPrefix + id.String()) }
+func idemKey(key string) []byte { return []byte(IdemPrefix + idemHash(key)) }
+
+// idemHash is the part of an idempotency record's key that names it.
+func idemHash(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return fmt.Appendf(nil, "%s%x", IdemPrefix, sum)
+	return hex.EncodeToString(sum[:])
 }
 
 // idemRecord is what an idempotency key stores: which request it answered
@@ -421,6 +445,9 @@ type idemRecord struct {
 	// Actor is the actor that answered (absent in records written before
 	// it was kept), for Answered.
 	Actor *ID `json:"actor,omitempty"`
+	// At is when the record was written, which its expiry entry repeats
+	// (absent in records written before records expired: those never do).
+	At time.Time `json:"at,omitzero"`
 }
 
 // fingerprint identifies a request: the actor it is for, its op and its
@@ -477,12 +504,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		return nil, err
 	}
 	if idem != nil {
-		idem.Result = data
-		rec, err := json.Marshal(idem)
-		if err != nil {
-			return nil, err
-		}
-		if err := txn.Set(idemKey(req.idemKey), rec); err != nil {
+		if err := writeIdemRecord(txn, req.idemKey, idem, data, call.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -624,6 +646,7 @@ func (r *Runtime) sweep() {
 		select {
 		case <-t.C():
 			r.evictIdle()
+			r.expireIdempotencyDue()
 		case <-r.stopSweep:
 			return
 		}
@@ -651,7 +674,7 @@ func (r *Runtime) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.Active = len(r.acts)
+	s.Active, s.InFlight = len(r.acts), r.inflight
 	return s
 }
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/postgres"
+	"github.com/kelpie/kelpie/kv/postgres/pgtest"
 )
 
 func TestNewRuntimeValidates(t *testing.T) {
@@ -455,8 +457,8 @@ func TestActivationCap(t *testing.T) {
 				t.Fatalf("%d live activations, cap is 2", s.Active)
 			}
 		}
-		if s := rt.Stats(); s.Deactivations != 3 {
-			t.Errorf("Deactivations = %d, want 3", s.Deactivations)
+		if s := rt.Stats(); s.Deactivations != 3 || s.CapEvictions != 3 || s.CapWaits != 0 {
+			t.Errorf("stats = %+v, want 3 deactivations, all cap evictions, and no cap waits", s)
 		}
 		for _, id := range ids {
 			if got := get(t, rt, id).Items; !slices.Equal(got, []string{id.Key}) {
@@ -491,12 +493,15 @@ func TestActivationCap(t *testing.T) {
 		if _, err := rt.Invoke(ctx, third, "append", []byte("y")); !errors.Is(err, actor.ErrOverloaded) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Invoke with every activation busy until the deadline: %v, want ErrOverloaded and DeadlineExceeded", err)
 		}
+		if s := rt.Stats(); s.CapWaits != 1 {
+			t.Fatalf("CapWaits = %d after one invocation waited for room, want 1", s.CapWaits)
+		}
 		waiting := goInvoke(context.Background(), rt, mustID(t, "fourth"), "append", "z")
 		if n := b.ran("append"); n != 0 {
 			t.Fatalf("the rejected invocation ran (%d)", n)
 		}
-		if s := rt.Stats(); s.Active != 2 || s.Activations != 2 {
-			t.Fatalf("stats = %+v", s)
+		if s := rt.Stats(); s.Active != 2 || s.Activations != 2 || s.InFlight != 2 {
+			t.Fatalf("stats = %+v, want 2 active and 2 in flight (fourth not yet accepted)", s)
 		}
 		g.open()
 		for _, d := range []<-chan outcome{d1, d2, waiting} {
@@ -616,6 +621,9 @@ func TestMailboxBound(t *testing.T) {
 	// actor is still blocked.
 	if _, err := rt.Invoke(context.Background(), id, "append", []byte("third")); !errors.Is(err, actor.ErrBusy) {
 		t.Fatalf("third invoke: %v, want ErrBusy", err)
+	}
+	if s := rt.Stats(); s.Busy != 1 || s.InFlight != 2 {
+		t.Fatalf("stats = %+v, want 1 refused as busy and 2 in flight", s)
 	}
 	// Other actors are unaffected.
 	invoke(t, rt, mustID(t, "other"), "append", "ok")
@@ -767,13 +775,44 @@ func TestConflictWaitsForACommitInFlight(t *testing.T) {
 }
 
 // Spec: a stale activation cannot commit over a newer one; after its
-// failure it reloads and carries on from the newer state.
+// failure it reloads and carries on from the newer state. The two runtimes
+// share one store in memory, or are two nodes (two engines, two connection
+// pools) on one Postgres database.
 func TestFencing(t *testing.T) {
+	for _, nodes := range []struct {
+		name string
+		open func(t *testing.T) (a, b kv.Store)
+	}{
+		{"memory", func(t *testing.T) (a, b kv.Store) {
+			store := kv.NewMemDB()
+			return store, store
+		}},
+		{"postgres", func(t *testing.T) (a, b kv.Store) {
+			url := pgtest.NewDatabase(t)
+			return openPostgres(t, url), openPostgres(t, url)
+		}},
+	} {
+		t.Run(nodes.name, func(t *testing.T) { testFencing(t, nodes.open) })
+	}
+}
+
+func openPostgres(t *testing.T, url string) kv.Store {
+	t.Helper()
+	eng, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := kv.NewDB(eng)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func testFencing(t *testing.T, open func(t *testing.T) (a, b kv.Store)) {
 	t.Run("stale at begin", func(t *testing.T) {
-		store := kv.NewMemDB()
+		store, storeB := open(t)
 		b := newListBehavior(nil)
 		rtA := newRuntime(t, actor.Config{Store: store}, b)
-		rtB := newRuntime(t, actor.Config{Store: store}, b)
+		rtB := newRuntime(t, actor.Config{Store: storeB}, b)
 		id := mustID(t, "contested")
 
 		invoke(t, rtA, id, "append", "a1")
@@ -806,7 +845,7 @@ func TestFencing(t *testing.T) {
 		}
 	})
 	t.Run("stale at commit", func(t *testing.T) {
-		store := kv.NewMemDB()
+		store, storeB := open(t)
 		started := make(chan actor.ID, 1)
 		var g *gate
 		b := newListBehavior(map[string]opFunc{
@@ -815,7 +854,7 @@ func TestFencing(t *testing.T) {
 			},
 		})
 		rtA := newRuntime(t, actor.Config{Store: store}, b)
-		rtB := newRuntime(t, actor.Config{Store: store}, b)
+		rtB := newRuntime(t, actor.Config{Store: storeB}, b)
 		g = newGate(t)
 		id := mustID(t, "contested")
 		invoke(t, rtA, id, "append", "a1")

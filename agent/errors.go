@@ -21,6 +21,10 @@ func KindOf(err error) letta.Kind {
 		return letta.KindBusy
 	case errors.Is(err, kv.ErrConflict):
 		return letta.KindContended
+	case errors.Is(err, kv.ErrUnavailable):
+		// Before the context cases: a round trip that timed out waiting
+		// for the database is the storage's failure, not the caller's.
+		return letta.KindStorageDown
 	case errors.Is(err, actor.ErrClosed), errors.Is(err, kv.ErrClosed):
 		return letta.KindShuttingDown
 	case errors.Is(err, kv.ErrFenced):

@@ -136,6 +136,18 @@ type TurnStats = loop.Stats
 // every turn has ended.
 func (s *Service) Stats() TurnStats { return s.core.turns.Stats() }
 
+// Counts are the service's totals since it started and its runtime's
+// counters, for metrics.
+type Counts struct {
+	Turns   loop.Counts
+	Runtime actor.Stats
+}
+
+// Counts reports the service's totals so far and its runtime's counters.
+func (s *Service) Counts() Counts {
+	return Counts{Turns: s.core.turns.Counts(), Runtime: s.core.runtime.Stats()}
+}
+
 // Clock is the service's clock.
 func (s *Service) Clock() clock.Clock { return s.core.clock }
 

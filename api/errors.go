@@ -162,11 +162,38 @@ func serviceError(err error) (e *httpError, fault bool) {
 	case letta.KindDiskFull:
 		return errorf(k.HTTPStatus(), "Insufficient storage: the server cannot make writes durable until disk space is freed; reads still work").
 			withHeader("Retry-After", "10").withHeader("X-Should-Retry", "true"), true
+	case letta.KindStorageDown:
+		// Logged: whoever runs the server must bring the storage back.
+		return errorf(k.HTTPStatus(), "Storage is unavailable; the outcome of a write in progress is unknown, please retry").
+			withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"), true
 	case letta.KindCorrupt:
 		// Logged (with the damaged file) as the fault it is.
 		return errorf(k.HTTPStatus(), "storage corruption detected in the data this request needs; the server logged where, and serves everything else"), true
 	}
 	return errorf(http.StatusInternalServerError, unknownErrorDetail), true
+}
+
+// errorKind names the kind of an error answered, for metrics: the service's
+// kind (see letta.Kind.String, "internal" for a fault), or for an answer
+// the API made itself, the kind its status stands for.
+func errorKind(err error) string {
+	var he *httpError
+	if !errors.As(err, &he) {
+		return agent.KindOf(err).String()
+	}
+	switch he.status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity, http.StatusMethodNotAllowed:
+		return letta.KindInvalid.String()
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusNotFound:
+		return letta.KindNotFound.String()
+	case http.StatusConflict:
+		return letta.KindConflict.String()
+	case http.StatusRequestEntityTooLarge:
+		return letta.KindTooLarge.String()
+	}
+	return "request"
 }
 
 // Python values for repr: Letta's 422 detail is repr() of pydantic's error

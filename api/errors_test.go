@@ -350,6 +350,7 @@ func TestServiceErrors(t *testing.T) {
 		{context.DeadlineExceeded, 503, "X-Should-Retry", false},
 		{kv.ErrTooLarge, 413, "", false},
 		{kv.ErrCorrupt, 500, "", true},
+		{fmt.Errorf("%w: postgres get: %w", kv.ErrUnavailable, context.DeadlineExceeded), 503, "X-Should-Retry", true},
 		{errors.New("disk on fire"), 500, "", true},
 	}
 	for _, tc := range cases {

@@ -54,6 +54,26 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Clock times pings and requests; nil means the service's.
 	Clock clock.Clock
+	// Metrics, if set, is served at GET /metrics, behind the API key like
+	// every route but health.
+	Metrics http.Handler
+	// Observe, if set, is told about each request once it is answered
+	// (for metrics). It must be quick and safe for concurrent use.
+	Observe func(Answered)
+}
+
+// Answered describes a request that was answered, for Options.Observe.
+type Answered struct {
+	Method string
+	// Route is the pattern of the route that served the request, such as
+	// /v1/agents/{agent_id}, so that requests group by route, not by id;
+	// "" when no route matched.
+	Route    string
+	Status   int
+	Duration time.Duration
+	// ErrorKind is the kind of error answered (see errorKind); "" for a
+	// success.
+	ErrorKind string
 }
 
 // NewHandler returns the REST API over svc.
@@ -162,17 +182,23 @@ var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.clock.Now()
+	r = withRequestID(w, r)
 	rw := &responseWriter{ResponseWriter: w}
 	defer func() {
-		s.log.Debug("http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
-			"bytes", rw.bytes, "duration", s.clock.Now().Sub(start))
+		d := s.clock.Now().Sub(start)
+		s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+			"bytes", rw.bytes, "duration", d)
+		if s.opts.Observe != nil {
+			s.opts.Observe(Answered{Method: r.Method, Route: rw.route, Status: rw.status, Duration: d, ErrorKind: rw.errorKind})
+		}
 	}()
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			s.log.Error("api: panic serving request", "method", r.Method, "path", r.URL.Path,
+			rw.errorKind = "panic"
+			s.log.ErrorContext(r.Context(), "api: panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", p, "stack", string(debug.Stack()))
 			if !rw.wroteHeader {
 				s.writeJSON(rw, http.StatusInternalServerError, detail{unknownErrorDetail})
@@ -187,12 +213,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/v1/health" && !s.authorized(r) {
-		s.log.Warn("api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.log.WarnContext(r.Context(), "api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		// A client without the key gets nothing more on this connection.
 		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close"))
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
+	_, pattern := s.mux.Handler(r)
+	if pattern == "" {
 		if _, p := s.paths.Handler(r); p == "" {
 			s.writeError(rw, r, errorf(http.StatusNotFound, "Not Found"))
 			return
@@ -209,6 +236,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			withHeader("Allow", strings.Join(allow, ", ")))
 		return
 	}
+	_, rw.route, _ = strings.Cut(pattern, " ") // the pattern without its method
 	s.mux.ServeHTTP(rw, r)
 }
 
@@ -305,7 +333,10 @@ func (s *server) writeDeadline(w http.ResponseWriter) {
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	he, fault := serviceError(err)
 	if fault {
-		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.log.ErrorContext(r.Context(), "api: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	}
+	if rw, ok := w.(*responseWriter); ok {
+		rw.errorKind = errorKind(err)
 	}
 	for k, vs := range he.header {
 		w.Header()[k] = vs
@@ -313,13 +344,15 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	s.writeJSON(w, he.status, he.body)
 }
 
-// responseWriter records what was sent, for the request log and for the
-// panic handler.
+// responseWriter records what was sent, for the request log, the
+// observer and the panic handler.
 type responseWriter struct {
 	http.ResponseWriter
 	status      int
 	bytes       int
 	wroteHeader bool
+	route       string // the pattern of the route serving the request
+	errorKind   string // set by writeError
 }
 
 func (w *responseWriter) WriteHeader(status int) {

@@ -1,5 +1,7 @@
 package api
 
+import "net/http"
+
 // routes registers every route Kelpie serves, by resource. Each is also
 // served under /latest and with a trailing slash (see normalize).
 func (s *server) routes() {
@@ -92,4 +94,9 @@ func (s *server) routes() {
 
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
+	// The operator's figures, in Prometheus' format (see package metrics).
+	if s.opts.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.opts.Metrics)
+		s.paths.Handle("/metrics", http.NotFoundHandler())
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // DB implements Store on an Engine: snapshot reads, buffered writes,
@@ -21,6 +22,10 @@ import (
 // its start. A read-only transaction needs no validation: its snapshot is
 // consistent by construction, so reads never fail because of writes.
 //
+// A SharedEngine, whose storage other processes commit to, validates and
+// applies each commit itself; DB then keeps no order or commit log of its
+// own, and a transaction's snapshot is the engine's.
+//
 // Durability overlaps: an engine that can publish a batch before it is
 // durable (a Pipeliner, such as kv/pebble) syncs each commit after the
 // order lock is released, so concurrent commits share a sync. Other engines
@@ -29,6 +34,8 @@ type DB struct {
 	eng Engine
 
 	order chan struct{} // the order slot: held to validate, number and publish a commit
+
+	observer atomic.Pointer[CommitObserver]
 
 	mu        sync.Mutex
 	closed    bool
@@ -61,6 +68,18 @@ type Pipeliner interface {
 	Publish(batch []Mutation) (wait func() error, err error)
 }
 
+// CommitObserver watches a DB's commits, for metrics: CommitStarted is
+// called as a commit with writes begins, and the function it returns once
+// that commit has ended, with its error (nil: durable; ErrConflict or
+// ErrFenced: nothing applied). Both must be quick and safe for concurrent
+// use. The observer times commits itself, so that DB reads no clock.
+type CommitObserver interface {
+	CommitStarted() (ended func(err error))
+}
+
+// ObserveCommits makes o watch every commit that starts from now on.
+func (db *DB) ObserveCommits(o CommitObserver) { db.observer.Store(&o) }
+
 // NewDB returns a DB over eng. The DB owns eng and closes it on Close.
 func NewDB(eng Engine) *DB {
 	return &DB{eng: eng, order: make(chan struct{}, 1), open: map[uint64]int{}}
@@ -80,7 +99,13 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 	db.open[start]++
 	db.mu.Unlock()
 
-	snap, err := db.eng.NewSnapshot()
+	var snap Snapshot
+	var err error
+	if shared, ok := db.eng.(SharedEngine); ok {
+		snap, err = shared.BeginSnapshot(ctx)
+	} else {
+		snap, err = db.eng.NewSnapshot()
+	}
 	if err != nil {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
@@ -98,6 +123,12 @@ func (db *DB) Close() error {
 	db.closed = true
 	db.mu.Unlock()
 	return db.eng.Close()
+}
+
+func (db *DB) isClosed() bool {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.closed
 }
 
 // release forgets an open transaction that started at start.
@@ -394,15 +425,24 @@ func (t *txn) conflictsWith(keys []string) error {
 	return nil
 }
 
-func (t *txn) Commit(ctx context.Context) error {
+func (t *txn) Commit(ctx context.Context) (err error) {
 	if err := t.check(); err != nil {
 		return err
 	}
 	t.done = true
-	t.snap.Close()
+	shared, isShared := t.db.eng.(SharedEngine)
+	if isShared {
+		defer t.snap.Close() // after CommitSnapshot, which may use it
+	} else {
+		t.snap.Close()
+	}
 	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
 		return nil // its snapshot is consistent by construction
+	}
+	if o := t.db.observer.Load(); o != nil {
+		ended := (*o).CommitStarted()
+		defer func() { ended(err) }()
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -419,6 +459,12 @@ func (t *txn) Commit(ctx context.Context) error {
 		if v := t.writes[k]; v != nil {
 			batch[i].Value = seal(key, v)
 		}
+	}
+	if isShared {
+		if t.db.isClosed() {
+			return ErrClosed
+		}
+		return shared.CommitSnapshot(ctx, t.snap, batch, t.fences)
 	}
 	wait, err := t.db.commit(ctx, t, keys, batch)
 	if err != nil {

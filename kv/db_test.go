@@ -2,6 +2,7 @@ package kv_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -136,5 +137,55 @@ func TestReadsNeverFailUnderWrites(t *testing.T) {
 	wg.Wait()
 	if failed > 0 {
 		t.Errorf("%d readers failed", failed)
+	}
+}
+
+// recordingObserver records the outcome of every commit it watched.
+type recordingObserver struct {
+	mu       sync.Mutex
+	started  int
+	outcomes []error
+}
+
+func (o *recordingObserver) CommitStarted() func(error) {
+	o.mu.Lock()
+	o.started++
+	o.mu.Unlock()
+	return func(err error) {
+		o.mu.Lock()
+		o.outcomes = append(o.outcomes, err)
+		o.mu.Unlock()
+	}
+}
+
+// TestCommitObserver: an observer sees each commit that writes, once, with
+// its outcome (a conflict as ErrConflict); a read-only commit is not a
+// commit to it.
+func TestCommitObserver(t *testing.T) {
+	ctx := context.Background()
+	db := kv.NewMemDB()
+	o := &recordingObserver{}
+	db.ObserveCommits(o)
+
+	loser, _ := db.Begin(ctx)
+	if _, err := loser.Get([]byte("k")); err != kv.ErrNotFound {
+		t.Fatalf("Get = %v", err)
+	}
+	winner, _ := db.Begin(ctx)
+	winner.Set([]byte("k"), []byte("1"))
+	if err := winner.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loser.Set([]byte("k"), []byte("2"))
+	if err := loser.Commit(ctx); !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("conflicting commit: %v", err)
+	}
+	reader, _ := db.Begin(ctx)
+	reader.Get([]byte("k"))
+	if err := reader.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if o.started != 2 || len(o.outcomes) != 2 || o.outcomes[0] != nil || !errors.Is(o.outcomes[1], kv.ErrConflict) {
+		t.Fatalf("observer saw %d started, outcomes %v; want 2: nil then a conflict", o.started, o.outcomes)
 	}
 }

@@ -24,5 +24,6 @@
 // DB implements the transactions on top of an Engine, the minimal contract a
 // storage engine provides (snapshots and atomic durable batches). MemEngine is
 // the in-memory engine used by tests and by the simulation; kv/pebble is the
-// embedded on-disk default.
+// embedded on-disk default; kv/postgres is a SharedEngine, a database
+// several processes commit to, which validates each commit itself.
 package kv

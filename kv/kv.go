@@ -34,6 +34,11 @@ var (
 	// ErrDiskFull means a write was refused, or failed, for lack of disk
 	// space; reads go on, and writes resume once space is freed.
 	ErrDiskFull = errors.New("kv: not enough free disk space")
+	// ErrUnavailable means the storage could not be reached (a database
+	// server down or cut off); the operation may be retried, and succeeds
+	// once the storage is back. For a commit the outcome is unknown unless
+	// the error says nothing was applied.
+	ErrUnavailable = errors.New("kv: storage unavailable")
 	// ErrTxnDone is returned by any use of a committed or discarded Txn.
 	ErrTxnDone = errors.New("kv: transaction already finished")
 	// ErrTooLarge is returned when a key, value or transaction exceeds its limit.
@@ -130,6 +135,25 @@ type Engine interface {
 	Apply(batch []Mutation) error
 	// Close releases the engine.
 	Close() error
+}
+
+// SharedEngine is an Engine whose storage other processes commit to as well
+// (a database server several nodes share). Validating commits against this
+// process's own, as DB otherwise does, would miss theirs; so DB hands each
+// commit to the engine, which validates and applies it in one transaction
+// of the shared storage.
+type SharedEngine interface {
+	Engine
+	// BeginSnapshot is NewSnapshot for a transaction: ctx bounds its reads.
+	// The snapshot records what it served, for CommitSnapshot.
+	BeginSnapshot(ctx context.Context) (Snapshot, error)
+	// CommitSnapshot applies batch atomically and durably if everything snap
+	// served (keys, and the ranges it scanned) is unchanged and each key of
+	// fences holds its epoch (an absent key: epoch 0). Otherwise it returns
+	// ErrConflict, or ErrFenced when a fence key changed, and applies
+	// nothing. snap was begun by this engine, and is closed after (its
+	// connection may carry the commit).
+	CommitSnapshot(ctx context.Context, snap Snapshot, batch []Mutation, fences map[string]uint64) error
 }
 
 // Snapshot is a consistent read view of an Engine.

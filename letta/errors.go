@@ -22,6 +22,7 @@ const (
 	KindTooLarge                     // too large to store: 413
 	KindDiskFull                     // the server cannot make writes durable for lack of space: 507
 	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
+	KindStorageDown                  // the storage cannot be reached (a database server down): 503, retry
 )
 
 // HTTPStatus is the status Letta answers an error of kind k with; 500 for
@@ -36,7 +37,7 @@ func (k Kind) HTTPStatus() int {
 		return 409
 	case KindBusy:
 		return 429
-	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled:
+	case KindUnavailable, KindShuttingDown, KindMoved, KindCancelled, KindStorageDown:
 		return 503
 	case KindTooLarge:
 		return 413
@@ -44,6 +45,22 @@ func (k Kind) HTTPStatus() int {
 		return 507
 	}
 	return 500
+}
+
+// kindNames are the kinds' names, for logs and metrics.
+var kindNames = [...]string{
+	KindInvalid: "invalid", KindNotFound: "not_found", KindConflict: "conflict", KindUnavailable: "unavailable",
+	KindBusy: "busy", KindContended: "contended", KindShuttingDown: "shutting_down", KindMoved: "moved",
+	KindCancelled: "cancelled", KindTooLarge: "too_large", KindDiskFull: "disk_full", KindCorrupt: "corrupt",
+}
+
+// String is the kind's name, such as "not_found"; "internal" for 0, a
+// fault inside the server.
+func (k Kind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "internal"
 }
 
 // Error is an error a client can act on: its Kind and a message for people.

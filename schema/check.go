@@ -52,6 +52,7 @@ func Check(entries []Entry) Report {
 	c.checkPassages()
 	c.checkIdentities()
 	c.checkOrphans()
+	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -81,6 +82,7 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	identities   identityEntries
+	idem         idemRecords
 }
 
 func newChecker() *checker {
@@ -147,6 +149,8 @@ func (c *checker) add(e Entry) {
 		c.addAgentIndexes(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
+	case ActorIdempotency, ActorIdempotencyExpiry:
+		c.idem.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}

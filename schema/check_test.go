@@ -240,6 +240,8 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		}, "is not one of agent agent-x's terms"},
 		{"term entry of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "is not one of agent"},
 		{"count off", edit(string(schema.AgentKey("")), func(r map[string]any) { r["hidden"] = true }), "agents are counted"},
+		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
+		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

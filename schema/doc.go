@@ -35,6 +35,10 @@
 //     in progress (active-run): a run cut short by a crash is closed by the
 //     agent's next turn.
 //   - Every answered otid or idempotency key names a run of its agent.
+//   - Each idempotency record written with a time has exactly one expiry
+//     entry, at that time, and each expiry entry names such a record
+//     (actor.IdemExpiryKey): a record and its entry are written and deleted
+//     together.
 //   - Conversations and passages belong to existing agents and are indexed
 //     exactly once.
 //   - Each context (an agent's default conversation, each conversation)

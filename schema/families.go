@@ -28,7 +28,9 @@ var (
 	ActorEpochs = &Family{"actor-epoch", actor.EpochPrefix,
 		"actor/epoch/<namespace>/<key>", "the fencing epoch of the actor's latest activation"}
 	ActorIdempotency = &Family{"actor-idem", actor.IdemPrefix,
-		"actor/idem/<sha256 of the key, hex>", "the answer given to an Idempotency-Key"}
+		"actor/idem/<sha256 of the key, hex>", "the answer given to an Idempotency-Key, and when (JSON)"}
+	ActorIdempotencyExpiry = &Family{"actor-idem-expiry", actor.IdemExpiryPrefix,
+		"actor/idemexp/<written, Unix ns, 16 hex>/<sha256 of the key, hex>", "empty: the record's expiry entry, in time order"}
 
 	Blocks = &Family{"block", "block/",
 		"block/<block-id>", "a Block record (JSON)"}
@@ -83,7 +85,7 @@ var (
 
 // Families lists every family.
 var Families = []*Family{
-	ActorStates, ActorEpochs, ActorIdempotency,
+	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,

@@ -73,9 +73,29 @@ func (s *system) check(w *world) []Violation {
 			c.report("linearizability", msg, formatModelOps(small))
 		}
 	}
+	c.checkBusy()
 	c.checkMessages()
 	c.checkListings()
 	return c.out
+}
+
+// checkBusy: a message refused because its conversation was busy met
+// another send to that conversation, in flight when it was refused or cut
+// off before then (its turn goes on without its client).
+func (c *checker) checkBusy() {
+	for _, op := range c.ops {
+		if op.Status != 409 || !conversationBusy(op.Detail) {
+			continue
+		}
+		held := slices.ContainsFunc(c.ops, func(o *opRecord) bool {
+			return o != op && o.Method == op.Method && o.Path == op.Path && o.Call < op.Ret &&
+				(o.Ret > op.Call || o.Out == unknownOutcome)
+		})
+		if !held {
+			c.report("unexpected-error", fmt.Sprintf("op #%d %s %s: refused as busy with no other send to the conversation in flight: %s", op.ID, op.Method, op.Path, op.Detail),
+				c.historyOf(op.Target, op.ID))
+		}
+	}
 }
 
 func cmp64(a, b int64) int {

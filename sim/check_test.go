@@ -38,3 +38,34 @@ func TestRetriedOperationOutcome(t *testing.T) {
 		t.Errorf("a retry answered 404: outcome %v, want failed", op.Out)
 	}
 }
+
+// Spec: a message refused because its conversation was busy is right only
+// if another send to that conversation was in flight when it was refused,
+// or had been cut off before (its turn goes on without its client).
+func TestBusyNeedsAnotherSend(t *testing.T) {
+	const path = "/v1/conversations/conv-1/messages"
+	busy := func() *opRecord {
+		return &opRecord{ID: 9, Call: 100, Ret: 110, Status: 409, Out: failedOutcome, request: request{Method: "POST", Path: path},
+			Detail: "CONFLICT: Cannot send a new message: Another request (run_id=run-1) is currently being processed for this conversation. Please wait for it to complete."}
+	}
+	send := func(call, ret int64, out outcome, p string) *opRecord {
+		return &opRecord{ID: 1, Call: call, Ret: ret, Status: 200, Out: out, request: request{Method: "POST", Path: p}}
+	}
+	for _, c := range []struct {
+		name  string
+		other *opRecord
+		ok    bool
+	}{
+		{"in flight across it", send(90, 120, okOutcome, path), true},
+		{"answered before it began", send(80, 95, okOutcome, path), false},
+		{"cut off before it began", send(80, 95, unknownOutcome, path), true},
+		{"begun after it answered", send(115, 130, okOutcome, path), false},
+		{"to another conversation", send(90, 120, okOutcome, "/v1/conversations/conv-2/messages"), false},
+	} {
+		ck := &checker{ops: []*opRecord{c.other, busy()}, per: map[string]int{}}
+		ck.checkBusy()
+		if got := len(ck.out) == 0; got != c.ok {
+			t.Errorf("another send %s: accepted %v, want %v (%v)", c.name, got, c.ok, ck.out)
+		}
+	}
+}

@@ -347,6 +347,12 @@ func (op *opRecord) failure() (kind, text string) {
 	return answer.Stop, text
 }
 
+// conversationBusy tells a message refused because another turn of its
+// conversation was running or waiting (Letta's CONVERSATION_BUSY).
+func conversationBusy(detail string) bool {
+	return strings.Contains(detail, "is currently being processed for this conversation")
+}
+
 // errKind names the kind of an error response, as the API's statuses and
 // details tell them apart.
 func errKind(status int, detail string) string {
@@ -380,13 +386,6 @@ func errKind(status int, detail string) string {
 	return fmt.Sprintf("status-%d", status)
 }
 
-// conversationBusy reports a message sent to a conversation while another
-// request of it ran: Letta's CONVERSATION_BUSY, a 409 by design (nothing
-// was done).
-func conversationBusy(op *opRecord) bool {
-	return strings.HasPrefix(op.Path, "/v1/conversations/") && strings.Contains(op.Detail, "is currently being processed for this conversation")
-}
-
 // checkResponse runs the checks one response allows on its own.
 func (c *client) checkResponse(op *opRecord) {
 	s := c.sys
@@ -409,7 +408,10 @@ func (c *client) checkResponse(op *opRecord) {
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
-	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update") && !conversationBusy(op):
+	case op.Status == 409 && conversationBusy(op.Detail):
+		// Judged once the run is over (checker.checkBusy), against the
+		// sends that may have held the conversation.
+	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}
 	if l, ok := op.Kind.(lister); ok && op.Status == 200 {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kelpie/kelpie/clock"
@@ -79,6 +80,8 @@ type Manager struct {
 	// waiting there, oldest first: a request that may not queue
 	// (Request.NoQueue) is refused while there is one.
 	claims map[string][]string
+
+	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
 }
 
 type activeTurn struct {
@@ -152,6 +155,22 @@ func (m *Manager) Stats() Stats {
 		st.Waiting += m.lockRefs[id] - held
 	}
 	return st
+}
+
+// Counts are a Manager's totals since it started, for metrics.
+type Counts struct {
+	Turns     uint64 // turns started
+	Steps     uint64 // model answers committed
+	ToolCalls uint64 // tool calls in those answers
+	Failed    uint64 // turns that ended in an error
+}
+
+// Counts returns the totals so far.
+func (m *Manager) Counts() Counts {
+	return Counts{
+		Turns: m.counts.turns.Load(), Steps: m.counts.steps.Load(),
+		ToolCalls: m.counts.toolCalls.Load(), Failed: m.counts.failed.Load(),
+	}
 }
 
 func (m *Manager) remember(t *Turn) {
@@ -323,6 +342,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	if err := m.launch(ctx, r, release); err != nil {
 		return nil, err
 	}
+	m.counts.turns.Add(1)
 	return r.turn, nil
 }
 

@@ -84,6 +84,7 @@ func (r *turnRun) end(reason, msg string) Result {
 	res := Result{StopReason: reason, Usage: r.usage.Statistics(), Error: msg}
 	if msg != "" {
 		res.ErrorType = errorTypeFor(reason)
+		r.m.counts.failed.Add(1)
 	}
 	return res
 }
@@ -109,6 +110,8 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err
 	}
+	r.m.counts.steps.Add(1)
+	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
 	for _, m := range res.Messages {
 		for _, lm := range message.Render(m) {
 			b := lm.Base()

@@ -26,7 +26,7 @@ func lockDataDir(dir string) (release func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data dir %s is in use by pid %s: stop that kelpie first, or use another --data-dir", dir, holder(path))
+			return nil, &dataDirInUse{dir: dir, pid: holder(path)}
 		}
 		return nil, fmt.Errorf("data dir %s: lock: %w", dir, err)
 	}
@@ -34,6 +34,13 @@ func lockDataDir(dir string) (release func(), err error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return func() { f.Close() }, nil
+}
+
+// dataDirInUse is lockDataDir's error for a data dir another process holds.
+type dataDirInUse struct{ dir, pid string }
+
+func (e *dataDirInUse) Error() string {
+	return fmt.Sprintf("data dir %s is in use by pid %s: stop that kelpie first, or use another --data-dir", e.dir, e.pid)
 }
 
 // holder reads the pid written in a lock file.

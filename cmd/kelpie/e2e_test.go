@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/kv/postgres/pgtest"
 )
 
 // call sends a JSON request and decodes a JSON answer into out.
@@ -70,10 +71,27 @@ func TestKillDashNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
+	killDashNine(t, nil, "--data-dir", t.TempDir())
+}
+
+// TestKillDashNinePostgres is TestKillDashNine on --storage postgres.
+func TestKillDashNinePostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary, with a Postgres server")
+	}
+	url, err := pgtest.NewServer(t).CreateDatabase(t.Context(), "kelpie")
+	if err != nil {
+		t.Fatal(err)
+	}
+	killDashNine(t, []string{"KELPIE_POSTGRES_URL=" + url}, "--storage", "postgres")
+}
+
+// killDashNine runs TestKillDashNine on a server started with env and
+// storage flags.
+func killDashNine(t *testing.T, env []string, storage ...string) {
 	bin := kelpietest.Build(t)
-	dataDir := t.TempDir()
-	args := []string{"--data-dir", dataDir, "--idle-timeout", "50ms", "--max-activations", "8", "--default-model", "openai/gpt-4o-mini"}
-	srv := kelpietest.Start(t, bin, nil, args...)
+	args := append(storage, "--idle-timeout", "50ms", "--max-activations", "8", "--default-model", "openai/gpt-4o-mini")
+	srv := kelpietest.Start(t, bin, env, args...)
 
 	const clients = 16
 	var (
@@ -143,7 +161,7 @@ func TestKillDashNine(t *testing.T) {
 	before := created
 	t.Logf("killed with SIGKILL after %d acknowledged writes on %d agents", acked.Load(), len(before))
 
-	srv = kelpietest.Start(t, bin, nil, args...)
+	srv = kelpietest.Start(t, bin, env, args...)
 	for id, es := range before {
 		var a agentJSON
 		if _, err := call(client, "GET", srv.URL+"/v1/agents/"+id, nil, &a); err != nil {

@@ -22,6 +22,9 @@ Commands:
   serve     run the HTTP API server (embedded Pebble storage by default)
   sim       run the deterministic simulation: one seed, or a sweep of many
   check     verify a stopped server's data offline: checksums and record rules
+  backup    write a consistent copy of a data dir, online (through the running server) or not
+  restore   make a new data dir from a backup, and check it
+  load      drive a server (or one started in-process) with a mix of calls and report latency
   version   print Kelpie's version and the Letta API version it serves
             (also: kelpie --version)
 
@@ -48,6 +51,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return simCommand(args[1:], stdout, stderr)
 	case "check":
 		return checkCommand(args[1:], stdout, stderr)
+	case "backup":
+		return backupCommand(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCommand(args[1:], stdout, stderr)
+	case "load":
+		return loadCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "kelpie %s (Letta API %s)\n", version, api.LettaAPIVersion)
 		return 0

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -24,7 +26,9 @@ import (
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
+	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
+	"github.com/kelpie/kelpie/metrics"
 	"github.com/kelpie/kelpie/schema"
 	"github.com/kelpie/kelpie/ui"
 )
@@ -40,6 +44,7 @@ type serveConfig struct {
 	addr           string
 	dataDir        string
 	storage        string
+	postgresURL    string
 	idleTimeout    time.Duration
 	maxActivations int
 	defaultModel   string
@@ -49,6 +54,8 @@ type serveConfig struct {
 	minFreeSpace   string
 	memoryLimit    string
 	acceptLoss     bool
+	metricsAddr    string
+	idemHorizon    time.Duration
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -94,7 +101,9 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	fs.StringVar(&c.dataDir, "data-dir", env("KELPIE_DATA_DIR", defaultDataDir),
 		"directory of the embedded store, created if missing (env KELPIE_DATA_DIR)")
 	fs.StringVar(&c.storage, "storage", env("KELPIE_STORAGE", "pebble"),
-		"storage engine: pebble (durable, on disk) or memory (lost on exit) (env KELPIE_STORAGE)")
+		"storage engine: pebble (durable, on disk), postgres (a database, at --postgres-url) or memory (lost on exit) (env KELPIE_STORAGE)")
+	fs.StringVar(&c.postgresURL, "postgres-url", env("KELPIE_POSTGRES_URL", ""),
+		"the database of --storage postgres, such as postgres://kelpie@db.example:5432/kelpie?sslmode=verify-full; pool_max_conns=N in it bounds open transactions (default "+strconv.Itoa(postgres.DefaultMaxConns)+"); give the password by PGPASSWORD or ~/.pgpass, out of ps (env KELPIE_POSTGRES_URL)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", bad.duration("KELPIE_IDLE_TIMEOUT", actor.DefaultIdleTimeout),
 		"deactivate an agent's actor after this long without calls (env KELPIE_IDLE_TIMEOUT)")
 	fs.IntVar(&c.maxActivations, "max-activations", bad.int("KELPIE_MAX_ACTIVATIONS", actor.DefaultMaxActivations),
@@ -111,6 +120,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
 	fs.StringVar(&c.memoryLimit, "memory-limit", env("KELPIE_MEMORY_LIMIT", ""),
 		"a soft memory limit for the process, such as 2GiB: the Go runtime collects and returns memory to the OS harder as it nears it (env KELPIE_MEMORY_LIMIT)")
+	fs.DurationVar(&c.idemHorizon, "idempotency-horizon", bad.duration("KELPIE_IDEMPOTENCY_HORIZON", actor.DefaultIdempotencyHorizon),
+		"how long a request's Idempotency-Key answers its retries; older records are deleted, and a later retry runs again (env KELPIE_IDEMPOTENCY_HORIZON)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", env("KELPIE_METRICS_ADDR", ""),
+		"also serve GET /metrics on this address, without the API key, for a Prometheus scraper on a private network; /metrics on --addr is always served, behind the key (env KELPIE_METRICS_ADDR)")
 	// No environment variable: accepting a loss is a decision for one
 	// start, not a setting to leave on.
 	fs.BoolVar(&c.acceptLoss, "accept-data-loss", false,
@@ -136,8 +149,8 @@ func serve(args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if c.maxActivations < 1 || c.idleTimeout <= 0 {
-		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1 and --idle-timeout positive\n")
+	if c.maxActivations < 1 || c.idleTimeout <= 0 || c.idemHorizon <= 0 {
+		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1, --idle-timeout and --idempotency-horizon positive\n")
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -149,7 +162,7 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kelpie serve: --log-level %q: %v\n", c.logLevel, err)
 		return 2
 	}
-	log := slog.New(quietRepeats(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	log := slog.New(api.LogRequestIDs(quietRepeats(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))))
 	if err := c.resolve(); err != nil {
 		fmt.Fprintf(stderr, "kelpie serve: %v\n", err)
 		return 2
@@ -164,34 +177,70 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
+// figures gives the inspector's status page the metrics' totals.
+func figures(m *metrics.Metrics, log *slog.Logger) func(context.Context) []ui.Figure {
+	return func(context.Context) []ui.Figure {
+		totals, err := m.Totals()
+		if err != nil {
+			log.Error("reading the metrics for the status page", "err", err)
+			return []ui.Figure{{Name: "metrics", Value: err.Error()}}
+		}
+		out := make([]ui.Figure, len(totals))
+		for i, t := range totals {
+			out[i] = ui.Figure{Name: t.Name, Value: strconv.FormatFloat(t.Value, 'f', -1, 64)}
+		}
+		return out
+	}
+}
+
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
 	maxConns, storageFDs := fdBudget()
-	store, where, release, err := openStore(c, storageFDs, log)
+	m := metrics.New(clock.Real{})
+	st, err := openStore(ctx, c, storageFDs, log, m.ObserveSyncWait)
 	if err != nil {
 		return err
 	}
-	defer release()
+	store, where := st.db, st.where
+	defer st.release()
 	defer func() {
 		if err := store.Close(); err != nil {
 			log.Error("closing storage", "err", err)
 		}
 	}()
+	store.ObserveCommits(m)
 	if n, err := schema.Upgrade(ctx, store); err != nil {
 		return fmt.Errorf("data in %s: %w", where, err)
 	} else if n > 0 {
 		log.Info("data upgraded to the current layout", "version", schema.Version, "agents_indexed", n)
 	}
+	models := providers.FromEnv(os.Getenv)
+	m.InstrumentLLM(models)
 	svc, err := agent.New(agent.Config{
 		Store:        store,
 		Logger:       log,
 		DefaultModel: c.defaultModel,
-		LLM:          providers.FromEnv(os.Getenv),
-		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations},
+		LLM:          models,
+		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon},
 	})
 	if err != nil {
 		return err
+	}
+	m.Watch(metrics.Sources{Service: svc, DiskUsage: st.diskUsage()})
+	stopMetrics, err := serveMetrics(c.metricsAddr, m, log)
+	if err != nil {
+		svc.Close(context.Background())
+		return err
+	}
+	defer stopMetrics()
+	if st.eng != nil {
+		stopAdmin, err := serveAdmin(st.where, st.eng, log)
+		if err != nil {
+			svc.Close(context.Background())
+			return err
+		}
+		defer stopAdmin()
 	}
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -201,8 +250,9 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
-	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey}))
-	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey}))
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(m, log)}))
+	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey,
+		Metrics: m.Handler(), Observe: m.ObserveRequest}))
 	srv := &http.Server{
 		Handler:           idle.wrap(routes),
 		ReadHeaderTimeout: headerReadTimeout,
@@ -255,18 +305,42 @@ func shutdown(srv *http.Server, conns *connLimiter, svc *agent.Service, log *slo
 	return nil
 }
 
+// openedStore is the store a server runs on.
+type openedStore struct {
+	db      *kv.DB
+	eng     *pebble.Engine // nil for memory and Postgres storage
+	where   string         // the data directory, or what memory storage means
+	release func()         // lets the data directory go
+}
+
+// diskUsage reports the store's size on disk, nil for memory and Postgres
+// storage (the database reports its own).
+func (s openedStore) diskUsage() func() uint64 {
+	if s.eng == nil {
+		return nil
+	}
+	return s.eng.DiskUsage
+}
+
 // openStore opens the configured engine, holding the data directory for
-// this process, and says where its data lives; release lets the directory
-// go.
-func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Store, where string, release func(), err error) {
+// this process; onSyncWait is told how long each commit waited for its
+// sync.
+func openStore(ctx context.Context, c serveConfig, maxOpenFiles int, log *slog.Logger, onSyncWait func(time.Duration)) (openedStore, error) {
 	switch c.storage {
 	case "memory":
-		return kv.NewMemDB(), "(memory: nothing is kept after exit)", func() {}, nil
+		return openedStore{db: kv.NewMemDB(), where: "(memory: nothing is kept after exit)", release: func() {}}, nil
+	case "postgres":
+		eng, err := openPostgres(ctx, c.postgresURL)
+		if err != nil {
+			return openedStore{}, err
+		}
+		return openedStore{db: kv.NewDB(eng), where: redactURL(c.postgresURL), release: func() {}}, nil
 	case "pebble":
 		var reserve int64 // "": the engine's default
 		if c.minFreeSpace != "" {
+			var err error
 			if reserve, err = parseBytes(c.minFreeSpace); err != nil {
-				return nil, "", nil, fmt.Errorf("--min-free-space %q: %w", c.minFreeSpace, err)
+				return openedStore{}, fmt.Errorf("--min-free-space %q: %w", c.minFreeSpace, err)
 			}
 			if reserve == 0 {
 				reserve = -1 // no reserve
@@ -274,24 +348,49 @@ func openStore(c serveConfig, maxOpenFiles int, log *slog.Logger) (store kv.Stor
 		}
 		dir, err := filepath.Abs(c.dataDir)
 		if err != nil {
-			return nil, "", nil, err
+			return openedStore{}, err
 		}
 		release, err := lockDataDir(dir)
 		if err != nil {
-			return nil, "", nil, err
+			return openedStore{}, err
 		}
-		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles, MinFreeBytes: reserve, AcceptLoss: c.acceptLoss})
+		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles,
+			MinFreeBytes: reserve, AcceptLoss: c.acceptLoss, OnSyncWait: onSyncWait})
 		if loss := (*pebble.Loss)(nil); errors.As(err, &loss) {
 			err = fmt.Errorf("%w; restore the data dir from a backup, or start once with --accept-data-loss to go on without them", err)
 		}
 		if err != nil {
 			release()
-			return nil, "", nil, err
+			return openedStore{}, err
 		}
-		return kv.NewDB(eng), dir, release, nil
+		return openedStore{db: kv.NewDB(eng), eng: eng, where: dir, release: release}, nil
 	}
-	return nil, "", nil, fmt.Errorf("--storage %q: want pebble or memory", c.storage)
+	return openedStore{}, fmt.Errorf("--storage %q: want pebble, postgres or memory", c.storage)
 }
+
+// openPostgres opens the Postgres engine at url, from --postgres-url.
+func openPostgres(ctx context.Context, url string) (*postgres.Engine, error) {
+	if url == "" {
+		return nil, errors.New("--storage postgres needs --postgres-url (or KELPIE_POSTGRES_URL)")
+	}
+	eng, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", redactURL(url), err)
+	}
+	return eng, nil
+}
+
+// redactURL hides the password in a Postgres URL or key=value string, for
+// logs and messages.
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		s = u.Redacted()
+	}
+	return passwordField.ReplaceAllString(s, "password=xxxxx")
+}
+
+// passwordField is a password in a key=value string or a URL's query.
+var passwordField = regexp.MustCompile(`password=('(\\.|[^'])*'|[^&\s]+)`)
 
 // byteUnits are the units parseBytes takes, by suffix.
 var byteUnits = []struct {

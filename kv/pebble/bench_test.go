@@ -4,11 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/kvtest"
 )
 
 var benchWriters = []int{1, 16, 64}
@@ -21,7 +20,7 @@ func BenchmarkPebbleSyncedCommit(b *testing.B) {
 			eng := openEngine(b, b.TempDir(), Options{})
 			defer eng.Close()
 			val := benchValue()
-			runWriters(b, w, func(i uint64) error {
+			kvtest.RunWriters(b, w, func(i uint64) error {
 				return eng.Apply([]kv.Mutation{{Key: benchKey(i), Value: val}})
 			})
 		})
@@ -37,7 +36,7 @@ func BenchmarkDBCommit(b *testing.B) {
 			defer db.Close()
 			val := benchValue()
 			ctx := context.Background()
-			runWriters(b, w, func(i uint64) error {
+			kvtest.RunWriters(b, w, func(i uint64) error {
 				tx, err := db.Begin(ctx)
 				if err != nil {
 					return err
@@ -61,25 +60,3 @@ func benchValue() []byte {
 }
 
 func benchKey(i uint64) []byte { return fmt.Appendf(nil, "bench/%016d", i) }
-
-// runWriters runs b.N calls of op spread over w goroutines and reports
-// commits per second.
-func runWriters(b *testing.B, w int, op func(i uint64) error) {
-	var next atomic.Uint64
-	n := uint64(b.N)
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for range w {
-		wg.Go(func() {
-			for i := next.Add(1) - 1; i < n; i = next.Add(1) - 1 {
-				if err := op(i); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
-}

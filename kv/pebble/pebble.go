@@ -71,6 +71,9 @@ type Options struct {
 	// AcceptLoss opens a DB that has lost acknowledged writes (see Loss),
 	// logging what is missing, instead of refusing it.
 	AcceptLoss bool
+	// OnSyncWait, if set, is told how long each batch waited for its WAL
+	// sync (a group fsync it may share with others), for metrics.
+	OnSyncWait func(time.Duration)
 }
 
 // DefaultCacheBytes sizes the block cache so that the working set of a
@@ -223,6 +226,34 @@ func (e *Engine) CheckLevels() (int64, error) {
 	var stats pebble.CheckLevelsStats
 	err := e.db.CheckLevels(&stats)
 	return stats.NumPoints, classify(err)
+}
+
+// DiskUsage is the space the DB's files take on disk, in bytes (0 while
+// the DB is closed or reopening).
+func (e *Engine) DiskUsage() uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.usable() != nil {
+		return 0
+	}
+	return e.db.Metrics().DiskSpaceUsage()
+}
+
+// Checkpoint writes a consistent copy of the DB, openable by Open, to
+// dir, which must not exist: every batch durable before the call is in
+// it. It hard-links the immutable table files where it can, so it is
+// quick and takes little space on the same file system, and the DB serves
+// reads and writes meanwhile.
+func (e *Engine) Checkpoint(dir string) error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if err := e.usable(); err != nil {
+		return err
+	}
+	if err := e.db.Checkpoint(dir, pebble.WithFlushedWAL()); err != nil {
+		return fmt.Errorf("kv/pebble: checkpoint of %s to %s: %w", e.dir, dir, classify(err))
+	}
+	return nil
 }
 
 // classify marks errors a client can be told about: no space, corruption.

@@ -123,7 +123,7 @@ func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
 	return func() error {
 		defer e.mu.RUnlock()
 		defer b.Close()
-		err := b.SyncWait()
+		err := e.syncWait(b)
 		e.land(f, err)
 		if err != nil {
 			return fmt.Errorf("kv/pebble: %s: sync batch of %d mutations: %w", e.dir, len(batch), f.err)
@@ -131,6 +131,17 @@ func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
 		e.synced(cp)
 		return nil
 	}, nil
+}
+
+// syncWait waits for b's WAL sync, timing it for Options.OnSyncWait.
+func (e *Engine) syncWait(b *pebble.Batch) error {
+	if e.opts.OnSyncWait == nil {
+		return b.SyncWait()
+	}
+	start := e.opts.Clock.Now()
+	err := b.SyncWait()
+	e.opts.OnSyncWait(e.opts.Clock.Now().Sub(start))
+	return err
 }
 
 // usable reports why the DB cannot be used now, if it cannot. Called with

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 
 	"github.com/kelpie/kelpie/llm"
 )
@@ -529,7 +528,7 @@ func (anthropicWire) answer(s *Server, w http.ResponseWriter, r *http.Request, r
 // anToolInputs returns the scripted tool calls' arguments as the JSON an
 // unstreamed tool_use block's input must be, failing the test for
 // arguments that are not JSON.
-func anToolInputs(t testing.TB, calls []llm.ToolCall) []json.RawMessage {
+func anToolInputs(t Reporter, calls []llm.ToolCall) []json.RawMessage {
 	inputs := make([]json.RawMessage, len(calls))
 	for i, c := range calls {
 		inputs[i] = json.RawMessage(c.Arguments)

@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -156,9 +157,18 @@ type Model struct {
 	ContextWindow int // 0: not reported
 }
 
+// Reporter is told what the double finds wrong with how it is used (a
+// scripted reply it cannot send, a request it rejects): a *testing.T in
+// tests, a logger in a program (see Start).
+type Reporter interface {
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Logf(format string, args ...any)
+}
+
 // Server is the test double. Its methods are safe for concurrent use.
 type Server struct {
-	t    testing.TB
+	t    Reporter
 	hs   *httptest.Server
 	done chan struct{}
 
@@ -172,6 +182,7 @@ type Server struct {
 	seq         int
 	onServed    func(Request, time.Duration)
 	clk         clock.Clock // nil: clock.Real{}
+	forget      bool        // keep no requests (see ForgetRequests)
 }
 
 // NewServer starts a double on 127.0.0.1, closed when the test ends. Until
@@ -179,8 +190,36 @@ type Server struct {
 // user message.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s := Start(t)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a double on 127.0.0.1 for a program (kelpie load's model)
+// or a test; Close stops it.
+func Start(r Reporter) *Server {
+	s := newServer(r)
+	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+// Listen starts a double on addr, such as 127.0.0.1:8399; Close stops it.
+func Listen(r Reporter, addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := newServer(r)
+	s.hs = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.hs.Listener.Close()
+	s.hs.Listener = ln
+	s.hs.Start()
+	return s, nil
+}
+
+func newServer(r Reporter) *Server {
 	s := &Server{
-		t:    t,
+		t:    r,
 		done: make(chan struct{}),
 		def:  func(r Request) Reply { return Reply{Text: r.LastUserText()} },
 		models: map[API][]Model{
@@ -189,12 +228,22 @@ func NewServer(t testing.TB) *Server {
 		},
 		modelsCalls: map[API]int{},
 	}
-	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(func() {
-		close(s.done)
-		s.hs.Close()
-	})
 	return s
+}
+
+// ForgetRequests stops the double keeping the requests it receives, so
+// that a long run (kelpie load) does not grow with them; Requests and
+// LastRequest see none received from then on.
+func (s *Server) ForgetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forget, s.requests = true, nil
+}
+
+// Close stops the double, ending the replies that are waiting.
+func (s *Server) Close() {
+	close(s.done)
+	s.hs.Close()
 }
 
 // URL is the server's root, such as http://127.0.0.1:34567.
@@ -282,7 +331,9 @@ func (s *Server) Requests() []Request {
 // LastRequest returns the last completion request received; it fails the
 // test if there was none.
 func (s *Server) LastRequest() Request {
-	s.t.Helper()
+	if h, ok := s.t.(interface{ Helper() }); ok {
+		h.Helper()
+	}
 	reqs := s.Requests()
 	if len(reqs) == 0 {
 		s.t.Fatalf("llmtest: no request received")
@@ -433,7 +484,9 @@ func received(wire wireFormat, r *http.Request, body []byte) Request {
 func (s *Server) record(req Request) (Reply, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, req)
+	if !s.forget {
+		s.requests = append(s.requests, req)
+	}
 	if req.Rejected != "" {
 		return Reply{}, false
 	}
