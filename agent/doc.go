@@ -23,5 +23,10 @@
 //     classifies the runtime's and storage's errors (busy, conflict,
 //     shutting down, ...), so callers need not know those layers.
 //
+// Each context (an agent's default conversation, each conversation) is
+// stored as Letta stores it: a system message, a summary, the messages in
+// it; compaction and reset move messages out of a context, never out of
+// storage. See package window, and loop for compaction.
+//
 // Turns run the agent loop; see package loop for their guarantees.
 package agent
