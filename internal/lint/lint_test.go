@@ -28,7 +28,7 @@ var layers = [][]string{
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
-	{"agent/tool"},
+	{"agent/tool", "agent/window"},
 	{"agent/loop"},
 	{"agent"},
 	{"api", "ui"},
