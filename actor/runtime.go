@@ -97,6 +97,16 @@ type Config struct {
 	MaxConflictRetries int           // re-runs of an invocation whose commit conflicted
 	IdempotencyHorizon time.Duration // idempotency records older than this are deleted
 	Logger             *slog.Logger
+	Observer           InvokeObserver // watches invocations (traces); nil: none
+}
+
+// InvokeObserver watches invocations, for traces: InvokeStarted is called
+// as Invoke begins and returns the context the invocation runs in (its
+// queueing, attempts and commit); the function it returns is called once
+// Invoke returns, with its error. Both must be quick and safe for
+// concurrent use.
+type InvokeObserver interface {
+	InvokeStarted(ctx context.Context, id ID, op string) (context.Context, func(error))
 }
 
 // Stats are counters of a Runtime's life so far.
@@ -228,7 +238,12 @@ func WithIdempotencyKey(key string) InvokeOption {
 
 // Invoke runs op on the actor id, activating it if needed, and returns the
 // operation's result once its transaction has committed.
-func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, opts ...InvokeOption) ([]byte, error) {
+func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, opts ...InvokeOption) (data []byte, err error) {
+	if o := r.cfg.Observer; o != nil {
+		var ended func(error)
+		ctx, ended = o.InvokeStarted(ctx, id, op)
+		defer func() { ended(err) }()
+	}
 	req := &request{ctx: ctx, op: op, payload: payload, reply: make(chan result, 1)}
 	for _, o := range opts {
 		o(req)

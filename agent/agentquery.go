@@ -295,11 +295,11 @@ func eachAgent(txn kv.Txn, f AgentFilter, p letta.Page, visit func(*schema.Agent
 // countAgents counts the agents a listing with f returns: from the count
 // shards without a filter, from the term index entries with terms only.
 func countAgents(txn kv.Txn, f AgentFilter) (int, error) {
-	if f.QueryText == "" && !f.terms() {
+	if f.QueryText == "" && f.IdentityID == "" && !f.terms() {
 		return schema.Total(txn, schema.CountedAgents)
 	}
 	n := 0
-	if f.QueryText == "" {
+	if f.QueryText == "" && f.IdentityID == "" {
 		c := agentCursor(txn, f, "", "", false)
 		for {
 			_, ok, err := c.head()

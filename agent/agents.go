@@ -157,7 +157,25 @@ type AgentFilter struct {
 	MatchAllTags bool
 	QueryText    string
 	ProjectID    string
-	WithBlocks   bool
+	// IdentityID keeps the agents of an identity. The listing walks every
+	// agent to find them (no index joins identities to listing order).
+	IdentityID string
+	WithBlocks bool
+
+	members map[string]bool // of IdentityID, read in the listing's snapshot
+}
+
+// withMembers reads the agents of f's identity, if it names one.
+func (f AgentFilter) withMembers(txn kv.Txn) (AgentFilter, error) {
+	if f.IdentityID == "" {
+		return f, nil
+	}
+	ids, err := schema.AgentsOf(txn, f.IdentityID)
+	f.members = map[string]bool{}
+	for _, id := range ids {
+		f.members[id] = true
+	}
+	return f, err
 }
 
 func (f AgentFilter) match(a *schema.Agent) bool {
@@ -169,6 +187,8 @@ func (f AgentFilter) match(a *schema.Agent) bool {
 	case f.QueryText != "" && !strings.Contains(strings.ToLower(a.Name), strings.ToLower(f.QueryText)):
 		return false
 	case f.ProjectID != "" && (a.ProjectID == nil || *a.ProjectID != f.ProjectID):
+		return false
+	case f.IdentityID != "" && !f.members[a.ID]:
 		return false
 	}
 	return memory.MatchTags(a.Tags, f.Tags, f.MatchAllTags)
@@ -183,6 +203,10 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 	out := []*letta.AgentState{}
 	size := 0
 	err = s.c.read(ctx, func(txn kv.Txn) error {
+		f, err := f.withMembers(txn)
+		if err != nil {
+			return err
+		}
 		return eachAgent(txn, f, p, func(a *schema.Agent) (bool, error) {
 			st, err := loadAgent(txn, a, f.WithBlocks)
 			if err != nil {
@@ -199,7 +223,9 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 	var n int
 	err := s.c.read(ctx, func(txn kv.Txn) (err error) {
-		n, err = countAgents(txn, f)
+		if f, err = f.withMembers(txn); err == nil {
+			n, err = countAgents(txn, f)
+		}
 		return err
 	})
 	return n, err

@@ -1,5 +1,6 @@
 // Package agent is Kelpie's agent service: the surfaces the API serves
-// (Agents, Blocks, Conversations, Messages, Runs, Archival, Tools, Models),
+// (Agents, Blocks, Conversations, Messages, Runs, Archival, Tools, Models,
+// Identities, Tags),
 // each over the actor runtime and the storage layout of package schema.
 // The agent loop (package loop), tools (tool), memory (memory), message
 // rendering (message) and prompts (prompt) are rooms of their own below it.
@@ -21,6 +22,11 @@
 //   - Every error a client can act on is a *letta.Error; KindOf also
 //     classifies the runtime's and storage's errors (busy, conflict,
 //     shutting down, ...), so callers need not know those layers.
+//
+// Each context (an agent's default conversation, each conversation) is
+// stored as Letta stores it: a system message, a summary, the messages in
+// it; compaction and reset move messages out of a context, never out of
+// storage. See package window, and loop for compaction.
 //
 // Turns run the agent loop; see package loop for their guarantees.
 package agent

@@ -79,9 +79,10 @@ func (s *Messages) Stream(ctx context.Context, runID string) (*Turn, error) {
 }
 
 // ResumeConversation returns the turn of the run in progress in a
-// conversation (convID is empty for the agent's default one), to follow it
-// again; as in Letta, a conversation without one is a bad request (a
-// finished run is followed by its id, with Stream).
+// conversation, to follow it again; with convID empty (Letta's agent-direct
+// mode), the agent's run in progress, whatever its conversation. As in
+// Letta, nothing in progress is a bad request (a finished run is followed
+// by its id, with Stream).
 func (s *Messages) ResumeConversation(ctx context.Context, agentID, convID string) (*Turn, error) {
 	var runID string
 	if err := s.c.read(ctx, func(txn kv.Txn) error {
@@ -96,7 +97,7 @@ func (s *Messages) ResumeConversation(ctx context.Context, agentID, convID strin
 			return err
 		}
 		run, err := schema.GetRun(txn, string(v))
-		if err == nil && run.ConversationID == convID && !run.Finished() {
+		if err == nil && (convID == "" || run.ConversationID == convID) && !run.Finished() {
 			runID = run.ID
 		}
 		return err

@@ -55,6 +55,7 @@ func agentFilter(q *query) agent.AgentFilter {
 		MatchAllTags: q.boolean("match_all_tags"),
 		QueryText:    q.str("query_text"),
 		ProjectID:    q.str("project_id"),
+		IdentityID:   q.str("identity_id"),
 	}
 }
 

@@ -58,8 +58,9 @@ type Options struct {
 	// every route but health.
 	Metrics http.Handler
 	// Observe, if set, is told about each request once it is answered
-	// (for metrics). It must be quick and safe for concurrent use.
-	Observe func(Answered)
+	// (for metrics and traces: r's context is the request's). It must be
+	// quick and safe for concurrent use.
+	Observe func(r *http.Request, a Answered)
 }
 
 // Answered describes a request that was answered, for Options.Observe.
@@ -189,7 +190,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.DebugContext(r.Context(), "http request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
 			"bytes", rw.bytes, "duration", d)
 		if s.opts.Observe != nil {
-			s.opts.Observe(Answered{Method: r.Method, Route: rw.route, Status: rw.status, Duration: d, ErrorKind: rw.errorKind})
+			s.opts.Observe(r, Answered{Method: r.Method, Route: rw.route, Status: rw.status, Duration: d, ErrorKind: rw.errorKind})
 		}
 	}()
 	defer func() {

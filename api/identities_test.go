@@ -92,6 +92,15 @@ func TestIdentities(t *testing.T) {
 	if len(blocks) != 1 || blocks[0].ID != b.ID {
 		t.Errorf("identity blocks %v", blocks)
 	}
+	// Agent listings and counts filter by identity.
+	var listed []*letta.AgentState
+	c.ok("GET", "/v1/agents?identity_id="+org.ID, "", &listed)
+	if len(listed) != 1 || listed[0].ID != a2.ID {
+		t.Errorf("agents of %s: %v", org.ID, ids(listed))
+	}
+	if n := c.count("/v1/agents/count?identity_id=" + ada.ID); n != 2 {
+		t.Errorf("count of the agents of %s: %d", ada.ID, n)
+	}
 	// Attach and detach from the agent's side.
 	var st letta.AgentState
 	c.ok("PATCH", "/v1/agents/"+a2.ID+"/identities/detach/"+ada.ID, "", &st)

@@ -347,3 +347,70 @@ func TestCloudRoutes(t *testing.T) {
 	}
 	c.expect(404, "GET", "/v1/agents/agent-123e4567-e89b-42d3-8456-426614174000/schedule", "")
 }
+
+// TestToolReturnImages: a client tool's result may show images; Anthropic
+// gets them inside the tool_result block, OpenAI (whose tool messages hold
+// text only) as a user message right after the tool results.
+func TestToolReturnImages(t *testing.T) {
+	const gif = "R0lGODlhAQABAAAAACw="
+	want := map[string]string{
+		"openai":    `[{"text":"` + "Images returned by the tool calls above:" + `","type":"text"},{"image_url":{"url":"data:image/gif;base64,` + gif + `"},"type":"image_url"}]`,
+		"anthropic": `[{"text":"shot taken","type":"text"},{"source":{"data":"` + gif + `","media_type":"image/gif","type":"base64"},"type":"image"}]`,
+	}
+	tools := `"client_tools":[{"name":"Screenshot","parameters":{"type":"object","properties":{}}}]`
+	for _, model := range []string{"openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5"} {
+		provider := strings.Split(model, "/")[0]
+		t.Run(provider, func(t *testing.T) {
+			c, double := newDoubleServer(t, Options{})
+			a := c.createAgent(`{"name":"shots","model":"` + model + `"}`)
+			double.Script(llmtest.Reply{ToolCalls: []llm.ToolCall{{ID: "toolu_shot", Name: "Screenshot", Arguments: `{}`}}}, llmtest.Reply{Text: "A tiny picture."})
+			if stop := sendStop(c, "/v1/agents/"+a.ID+"/messages", `{"input":"take a screenshot",`+tools+`}`); stop != "requires_approval" {
+				t.Fatalf("stop reason %q", stop)
+			}
+			reply := `{"messages":[{"type":"approval","approvals":[{"type":"tool","tool_call_id":"toolu_shot","status":"success","tool_return":` +
+				`[{"type":"text","text":"shot taken"},{"type":"image","source":{"type":"base64","media_type":"image/gif","data":"` + gif + `"}}]}]}],` + tools + `}`
+			if stop := sendStop(c, "/v1/agents/"+a.ID+"/messages", reply); stop != "end_turn" {
+				t.Fatalf("after the tool result: stop reason %q", stop)
+			}
+			checkAccepted(t, double)
+			reqs := double.Requests()
+			body := reqs[len(reqs)-1].Body
+			var got string
+			if provider == "anthropic" {
+				got = anthropicToolResultContent(t, body)
+			} else {
+				got = userContentWith(t, body, "Images returned")
+			}
+			if got != want[provider] {
+				t.Errorf("sent\n%s\nwant\n%s", got, want[provider])
+			}
+		})
+	}
+}
+
+// anthropicToolResultContent returns, as canonical JSON, the content of the
+// first tool_result block of an Anthropic request body.
+func anthropicToolResultContent(t *testing.T, body []byte) string {
+	t.Helper()
+	var req struct {
+		Messages []struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range req.Messages {
+		var blocks []map[string]any
+		if json.Unmarshal(m.Content, &blocks) != nil {
+			continue
+		}
+		for _, b := range blocks {
+			if b["type"] == "tool_result" {
+				canon, _ := json.Marshal(b["content"])
+				return string(canon)
+			}
+		}
+	}
+	return ""
+}

@@ -68,13 +68,14 @@ type Pipeliner interface {
 	Publish(batch []Mutation) (wait func() error, err error)
 }
 
-// CommitObserver watches a DB's commits, for metrics: CommitStarted is
-// called as a commit with writes begins, and the function it returns once
-// that commit has ended, with its error (nil: durable; ErrConflict or
-// ErrFenced: nothing applied). Both must be quick and safe for concurrent
-// use. The observer times commits itself, so that DB reads no clock.
+// CommitObserver watches a DB's commits, for metrics and traces:
+// CommitStarted is called with the commit's context as a commit with
+// writes begins, and the function it returns once that commit has ended,
+// with its error (nil: durable; ErrConflict or ErrFenced: nothing
+// applied). Both must be quick and safe for concurrent use. The observer
+// times commits itself, so that DB reads no clock.
 type CommitObserver interface {
-	CommitStarted() (ended func(err error))
+	CommitStarted(ctx context.Context) (ended func(err error))
 }
 
 // ObserveCommits makes o watch every commit that starts from now on.
@@ -441,7 +442,7 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 		return nil // its snapshot is consistent by construction
 	}
 	if o := t.db.observer.Load(); o != nil {
-		ended := (*o).CommitStarted()
+		ended := (*o).CommitStarted(ctx)
 		defer func() { ended(err) }()
 	}
 	if err := ctx.Err(); err != nil {

@@ -147,7 +147,7 @@ type recordingObserver struct {
 	outcomes []error
 }
 
-func (o *recordingObserver) CommitStarted() func(error) {
+func (o *recordingObserver) CommitStarted(context.Context) func(error) {
 	o.mu.Lock()
 	o.started++
 	o.mu.Unlock()

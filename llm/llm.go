@@ -35,16 +35,17 @@ type Message struct {
 	ToolCalls []ToolCall
 	// ToolCallID names the call a tool message answers.
 	ToolCallID string
-	// Images are pictures a user message shows the model, after its text.
+	// Images are pictures a user message or a tool result shows the model,
+	// after its text.
 	Images []Image
 }
 
 // Image is a picture in a message: at a URL the provider fetches, or
 // inline as base64 Data of MediaType.
 type Image struct {
-	URL       string
-	MediaType string // image/png, image/jpeg, image/gif or image/webp, with Data
-	Data      string // base64
+	URL       string `json:"url,omitempty"`
+	MediaType string `json:"media_type,omitempty"` // image/png, image/jpeg, image/gif or image/webp, with Data
+	Data      string `json:"data,omitempty"`       // base64
 }
 
 // DataURL is the image as a URL: its URL, or a data: URL of its bytes.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 
 	"github.com/kelpie/kelpie/kv"
@@ -8,7 +9,7 @@ import (
 
 // CommitStarted implements kv.CommitObserver: it times the commit and
 // counts its outcome.
-func (m *Metrics) CommitStarted() func(error) {
+func (m *Metrics) CommitStarted(context.Context) func(error) {
 	start := m.clock.Now()
 	return func(err error) {
 		m.commitSeconds.Observe(m.clock.Now().Sub(start).Seconds())

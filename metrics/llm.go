@@ -52,47 +52,22 @@ func (s *llmSeries) model(provider, model string) string {
 	return model
 }
 
-// InstrumentLLM replaces every provider in reg with one that records its
-// calls. Providers registered later are not instrumented.
-func (m *Metrics) InstrumentLLM(reg *llm.Registry) {
-	for _, name := range reg.Configured() {
-		p, ok := reg.Provider(name)
-		if !ok {
-			continue
+// CallStarted implements llm.CallObserver: it times the call and counts it
+// with its tokens.
+func (m *Metrics) CallStarted(ctx context.Context, provider, model string) (context.Context, func(*llm.Response, error)) {
+	start := m.clock.Now()
+	return ctx, func(resp *llm.Response, err error) {
+		s := &m.llm
+		model := s.model(provider, model)
+		s.seconds.WithLabelValues(provider, model).Observe(m.clock.Now().Sub(start).Seconds())
+		if err != nil {
+			s.calls.WithLabelValues(provider, model, "error").Inc()
+			return
 		}
-		inst := &instrumented{Provider: p, m: m}
-		if lister, ok := p.(llm.ModelLister); ok {
-			reg.Register(&instrumentedLister{inst, lister})
-		} else {
-			reg.Register(inst)
-		}
+		s.calls.WithLabelValues(provider, model, "ok").Inc()
+		s.tokens.WithLabelValues(provider, model, "prompt").Add(float64(resp.Usage.PromptTokens))
+		s.tokens.WithLabelValues(provider, model, "completion").Add(float64(resp.Usage.CompletionTokens))
 	}
 }
 
-// instrumented is a provider whose calls are recorded.
-type instrumented struct {
-	llm.Provider
-	m *Metrics
-}
-
-func (p *instrumented) Complete(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
-	start := p.m.clock.Now()
-	resp, err := p.Provider.Complete(ctx, req, onDelta)
-	s, provider := &p.m.llm, p.Name()
-	model := s.model(provider, req.Model)
-	s.seconds.WithLabelValues(provider, model).Observe(p.m.clock.Now().Sub(start).Seconds())
-	if err != nil {
-		s.calls.WithLabelValues(provider, model, "error").Inc()
-		return resp, err
-	}
-	s.calls.WithLabelValues(provider, model, "ok").Inc()
-	s.tokens.WithLabelValues(provider, model, "prompt").Add(float64(resp.Usage.PromptTokens))
-	s.tokens.WithLabelValues(provider, model, "completion").Add(float64(resp.Usage.CompletionTokens))
-	return resp, nil
-}
-
-// instrumentedLister keeps a provider's model listing.
-type instrumentedLister struct {
-	*instrumented
-	llm.ModelLister
-}
+var _ llm.CallObserver = (*Metrics)(nil)

@@ -84,7 +84,7 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// ObserveRequest records an answered request; it is api.Options.Observe.
+// ObserveRequest records an answered request (for api.Options.Observe).
 func (m *Metrics) ObserveRequest(a api.Answered) {
 	route := a.Route
 	if route == "" {

@@ -110,7 +110,8 @@ type Message struct {
 	ConversationID string `json:"conversation_id"`
 	Role           string `json:"role"`
 	// Content is a user message's content as sent (a JSON string or a list
-	// of parts); empty for other roles.
+	// of parts), or a client tool's result as sent when it shows images;
+	// empty otherwise.
 	Content json.RawMessage `json:"content,omitempty"`
 	// Text is the message's text: what the model sees.
 	Text string `json:"text"`

@@ -406,11 +406,12 @@ func seesPresent(m *modelOp) bool {
 	case agentCreate, blockCreate, agentBlockGone, agentDelete, blockDelete:
 		return false
 	case blockToolEdit:
-		// A memory tool that found no block with its label did not see
-		// the block: the model named it from a system message compiled
-		// before the block went (a conversation keeps its own, as in
-		// Letta).
-		return !m.edit.foundNoBlock()
+		// A memory tool call that did nothing before looking at the block
+		// (no block had its label, its arguments were unusable) did not
+		// see it: the model may name a block from a system message
+		// compiled before the block went (a conversation keeps its own,
+		// as in Letta).
+		return m.edit.sawBlock()
 	}
 	return true // an acknowledged write to the object
 }

@@ -452,6 +452,13 @@ func (e *toolEdit) noEffect() bool {
 	return out == toolBadArgs
 }
 
+// sawBlock reports whether the call looked at the block its label names:
+// it did unless it did nothing (see noEffect) for a reason other than the
+// block being read-only.
+func (e *toolEdit) sawBlock() bool {
+	return !e.noEffect() || strings.Contains(e.result, "is read-only")
+}
+
 // foundNoBlock reports whether the call found no block with its label.
 func (e *toolEdit) foundNoBlock() bool {
 	return !e.ok && strings.Contains(e.result, "there is no memory block labelled")

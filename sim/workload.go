@@ -362,8 +362,11 @@ func errKind(status int, detail string) string {
 	case 404:
 		return "not-found"
 	case 409:
-		if strings.Contains(detail, "Concurrent update") {
+		switch {
+		case strings.Contains(detail, "Concurrent update"):
 			return "contended"
+		case conversationBusy(detail):
+			return "conversation-busy"
 		}
 		return "conflict"
 	case 413:

@@ -246,12 +246,12 @@ func deref(p *string) string {
 
 func when(t letta.Timestamp) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
-// ago is a run's completion as "3m ago"; "never" for nil.
-func ago(t *letta.Timestamp) string {
+// ago is a run's completion as "3m0s ago" at now; "never" for nil.
+func ago(now time.Time, t *letta.Timestamp) string {
 	if t == nil {
 		return "never"
 	}
-	return time.Since(t.Time).Truncate(time.Second).String() + " ago"
+	return now.Sub(t.Time).Truncate(time.Second).String() + " ago"
 }
 
 func nsDuration(ns *int64) string {

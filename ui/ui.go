@@ -227,11 +227,13 @@ type page struct {
 	Notice string
 	// Refresh, when above 0, reloads the page every Refresh seconds.
 	Refresh int
-	Data    any
+	// Now is the service's time, for "3m0s ago".
+	Now  time.Time
+	Data any
 }
 
 func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	p.CSRF, p.Keyed = h.csrf, h.session != ""
+	p.CSRF, p.Keyed, p.Now = h.csrf, h.session != "", h.svc.Clock().Now()
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, name, p); err != nil {
 		h.opts.Logger.Error("ui: rendering a page", "page", name, "path", r.URL.Path, "err", err)

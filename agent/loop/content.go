@@ -56,7 +56,7 @@ func parseContent(field string, raw json.RawMessage, images bool) (string, []llm
 				return "", nil, letta.Invalidf("%s: at most %d images per message", field, MaxImagesPerMessage)
 			}
 		case p.Type == "image":
-			return "", nil, letta.Invalidf("%s[%d]: images are supported in user messages only", field, i)
+			return "", nil, letta.Invalidf("%s[%d]: images are supported in user messages and tool results only", field, i)
 		default:
 			return "", nil, letta.Invalidf("%s[%d]: content parts are text or image, got type %q", field, i, letta.Clip(p.Type))
 		}
@@ -90,8 +90,8 @@ func parseImage(field string, i int, p contentPart) (llm.Image, error) {
 	return llm.Image{}, letta.Invalidf("%s[%d].source.type %q: want url or base64", field, i, letta.Clip(src.Type))
 }
 
-// storedImages returns the images of a stored user message's content,
-// which was checked when it was sent.
+// storedImages returns the images of a stored message's content (a user
+// message's, or a tool result's), which was checked when it was sent.
 func storedImages(raw json.RawMessage) []llm.Image {
 	if len(raw) == 0 {
 		return nil

@@ -213,7 +213,7 @@ func (u historyUnit) llmMessages() []llm.Message {
 	answered := map[string]bool{}
 	for _, m := range u.msgs[1:] {
 		answered[m.ToolCallID] = true
-		out = append(out, llm.Message{Role: llm.RoleTool, Content: m.Text, ToolCallID: m.ToolCallID})
+		out = append(out, llm.Message{Role: llm.RoleTool, Content: m.Text, ToolCallID: m.ToolCallID, Images: storedImages(m.Content)})
 	}
 	for _, tc := range lead.ToolCalls {
 		if !answered[tc.ID] {

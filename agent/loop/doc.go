@@ -24,5 +24,7 @@
 //   - A turn outlives its request: a client that goes away does not stop
 //     it, and every turn records how it ended, even when cancelled.
 //   - What a step sends the model fits its context window (see the rule in
-//     context.go); history left out stays stored and searchable.
+//     context.go): history that no longer fits is first summarised by the
+//     model (compact.go), in one commit that a failure or a crash leaves
+//     undone; history out of the context stays stored and searchable.
 package loop

@@ -408,7 +408,6 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 	m.remember(r.turn)
 	go func() {
 		defer m.wg.Done()
-		defer release()
 		defer stop()
 		defer cancel()
 		res := r.run()
@@ -417,6 +416,10 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 			delete(m.active, r.agentID)
 		}
 		m.mu.Unlock()
+		// The agent and its conversation are free before anyone learns
+		// that the turn ended: a client that sends its next message as
+		// soon as it has the answer must not find them busy.
+		release()
 		r.turn.finish(res)
 	}()
 	return nil

@@ -235,6 +235,9 @@ func (b *beginning) answerApprovals() error {
 		text, status := approvalResult(tc, a, ok)
 		m := toolResult(b.asst, tc, id, text, status, b.call.Now)
 		m.RunID, m.ConversationID, m.StepID = b.run.ID, b.p.ConversationID, ""
+		if ok {
+			m.Content = a.ToolReturnParts // its images, when it shows some
+		}
 		if err := b.append(m); err != nil {
 			return err
 		}

@@ -165,9 +165,11 @@ type Approval struct {
 	ToolCallID string  `json:"tool_call_id"`
 	ResultID   string  `json:"result_id"`
 	ToolReturn *string `json:"tool_return,omitempty"` // a client tool's result
-	Status     string  `json:"status,omitempty"`
-	Approve    *bool   `json:"approve,omitempty"` // an approval decision
-	Reason     string  `json:"reason,omitempty"`
+	// ToolReturnParts is the result as sent, when its parts show images.
+	ToolReturnParts json.RawMessage `json:"tool_return_parts,omitempty"`
+	Status          string          `json:"status,omitempty"`
+	Approve         *bool           `json:"approve,omitempty"` // an approval decision
+	Reason          string          `json:"reason,omitempty"`
 }
 
 func parseApproval(field string, m letta.MessageCreate, newID func(string) (string, error)) ([]Approval, error) {
@@ -213,9 +215,12 @@ func parseApprovalReturn(f string, a letta.ApprovalReturn, resultID string) (App
 		if len(a.ToolReturn) == 0 || string(a.ToolReturn) == "null" {
 			return Approval{}, letta.Invalidf("%s.tool_return: Field required", f)
 		}
-		text, _, err := parseContent(f+".tool_return", a.ToolReturn, false)
+		text, images, err := parseContent(f+".tool_return", a.ToolReturn, true)
 		if err != nil {
 			return Approval{}, err
+		}
+		if len(images) > 0 {
+			in.ToolReturnParts = append(json.RawMessage(nil), a.ToolReturn...)
 		}
 		if a.Status != "success" && a.Status != "error" {
 			return Approval{}, letta.Invalidf("%s.status %q: want success or error", f, letta.Clip(a.Status))

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
-	"github.com/kelpie/kelpie/kv/postgres/pgtest"
 )
 
 // call sends a JSON request and decodes a JSON answer into out.
@@ -71,25 +70,12 @@ func TestKillDashNine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	killDashNine(t, nil, "--data-dir", t.TempDir())
+	killDashNine(t, kelpietest.Build(t), nil, "--data-dir", t.TempDir())
 }
 
-// TestKillDashNinePostgres is TestKillDashNine on --storage postgres.
-func TestKillDashNinePostgres(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary, with a Postgres server")
-	}
-	url, err := pgtest.NewServer(t).CreateDatabase(t.Context(), "kelpie")
-	if err != nil {
-		t.Fatal(err)
-	}
-	killDashNine(t, []string{"KELPIE_POSTGRES_URL=" + url}, "--storage", "postgres")
-}
-
-// killDashNine runs TestKillDashNine on a server started with env and
-// storage flags.
-func killDashNine(t *testing.T, env []string, storage ...string) {
-	bin := kelpietest.Build(t)
+// killDashNine runs TestKillDashNine on the binary bin, started with env
+// and storage flags.
+func killDashNine(t *testing.T, bin string, env []string, storage ...string) {
 	args := append(storage, "--idle-timeout", "50ms", "--max-activations", "8", "--default-model", "openai/gpt-4o-mini")
 	srv := kelpietest.Start(t, bin, env, args...)
 

@@ -206,8 +206,12 @@ func figures(m *metrics.Metrics, log *slog.Logger) func(context.Context) []ui.Fi
 // not nil it receives the listening address once the server accepts.
 func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<- string) error {
 	maxConns, storageFDs := fdBudget()
-	m := metrics.New(clock.Real{})
-	st, err := openStore(ctx, c, storageFDs, log, m.ObserveSyncWait)
+	obs, err := newObservability(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer obs.close(log)
+	st, err := openStore(ctx, c, storageFDs, log, obs.m.ObserveSyncWait)
 	if err != nil {
 		return err
 	}
@@ -218,14 +222,13 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 			log.Error("closing storage", "err", err)
 		}
 	}()
-	store.ObserveCommits(m)
 	if n, err := schema.Upgrade(ctx, store); err != nil {
 		return fmt.Errorf("data in %s: %w", where, err)
 	} else if n > 0 {
 		log.Info("data upgraded to the current layout", "version", schema.Version, "agents_indexed", n)
 	}
 	models := providers.FromEnv(os.Getenv)
-	m.InstrumentLLM(models)
+	obs.hook(store, models)
 	tools, err := sandbox.New(sandbox.Config{Unsafe: c.unsafeTools, Network: c.toolsNetwork})
 	switch {
 	case err != nil:
@@ -239,13 +242,13 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		DefaultModel: c.defaultModel,
 		LLM:          models,
 		Tools:        tools,
-		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon},
+		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon, Observer: obs.invokes()},
 	})
 	if err != nil {
 		return err
 	}
-	m.Watch(metrics.Sources{Service: svc, DiskUsage: st.diskUsage()})
-	stopMetrics, err := serveMetrics(c.metricsAddr, m, log)
+	obs.m.Watch(metrics.Sources{Service: svc, DiskUsage: st.diskUsage()})
+	stopMetrics, err := serveMetrics(c.metricsAddr, obs.m, log)
 	if err != nil {
 		svc.Close(context.Background())
 		return err
@@ -267,11 +270,10 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	conns := newConnLimiter(maxConns, log)
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
-	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(m, log)}))
-	routes.Handle("/", api.NewHandler(svc, api.Options{KelpieVersion: version, APIKey: c.apiKey,
-		Metrics: m.Handler(), Observe: m.ObserveRequest}))
+	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(obs.m, log)}))
+	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(api.Options{KelpieVersion: version, APIKey: c.apiKey})))
 	srv := &http.Server{
-		Handler:           idle.wrap(routes),
+		Handler:           idle.wrap(obs.handler(routes)),
 		ReadHeaderTimeout: headerReadTimeout,
 		ReadTimeout:       requestReadTimeout,
 		IdleTimeout:       idleConnTimeout,

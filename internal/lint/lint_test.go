@@ -24,17 +24,17 @@ const module = "github.com/kelpie/kelpie/"
 var layers = [][]string{
 	{"clock", "letta"},
 	{"kv", "llm"},
-	{"actor", "kv/pebble", "llm/providers"},
+	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
-	{"agent/tool"},
+	{"agent/tool", "agent/window"},
 	{"agent/loop", "sandbox"},
 	{"agent"},
-	{"api"},
-	{"metrics"},
+	{"api", "ui"},
+	{"metrics", "tracing"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
-	{"sim/wasmguest", "cmd/kelpie"},
+	{"sim/wasmguest", "cmd/kelpie", "kv/postgres/pgtest"},
 }
 
 // chosenInCmd are the concrete engines and model providers: only cmd/
@@ -42,16 +42,19 @@ var layers = [][]string{
 // alone import their vendors' modules.
 var chosenInCmd = map[string][]string{
 	"kv/pebble":     {"github.com/cockroachdb/pebble"},
+	"kv/postgres":   {"github.com/jackc/"},
 	"llm/providers": {"github.com/openai/", "github.com/anthropics/"},
 	"sandbox":       {}, // runs processes: never in the simulation
-	// Prometheus stays out of the layers it measures: they keep counters
-	// and hooks, and only metrics turns them into series.
+	// Prometheus and OpenTelemetry stay out of the layers they observe:
+	// those keep counters and hooks, which only metrics and tracing turn
+	// into series and spans.
 	"metrics": {"github.com/prometheus/"},
+	"tracing": {"go.opentelemetry.io/"},
 }
 
 // testSupport packages serve tests (and cmd's benchmarks) only; no
 // production package imports them, but for servesProgram.
-var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest"}
+var testSupport = []string{"kv/kvtest", "llm/llmtest", "internal/kelpietest", "kv/postgres/pgtest"}
 
 // servesProgram reports the one use of test support in the binary: 'kelpie
 // load' starts the model double (llm/llmtest) as its model, so that turns

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
@@ -16,8 +17,11 @@ import (
 // it, and the loss it accepted is not reported again.
 func TestTruncatedWALIsRefused(t *testing.T) {
 	const writes = 200
+	// A clock that stands still: each session checkpoints at its first
+	// write and at Close, however long its writes take.
+	clk := kelpietest.NewStepClock(time.Unix(0, 0))
 	dir := filepath.Join(t.TempDir(), "db")
-	db := kv.NewDB(openEngine(t, dir, Options{Logger: quiet()}))
+	db := kv.NewDB(openEngine(t, dir, Options{Logger: quiet(), Clock: clk}))
 	for i := range writes {
 		if err := put(db, fmt.Sprintf("k%04d", i), "value"); err != nil {
 			t.Fatal(err)
@@ -28,7 +32,7 @@ func TestTruncatedWALIsRefused(t *testing.T) {
 	}
 	// A clean reopen loses nothing and reports nothing. (It flushes the
 	// WAL it replayed to a table: the batches below stay in the new WAL.)
-	eng := openEngine(t, dir, Options{Logger: quiet()})
+	eng := openEngine(t, dir, Options{Logger: quiet(), Clock: clk})
 	if l := eng.Loss(); l != nil {
 		t.Fatalf("clean reopen reports a loss: %v", l)
 	}
@@ -43,7 +47,7 @@ func TestTruncatedWALIsRefused(t *testing.T) {
 	}
 
 	kelpietest.TruncateWALs(t, dir)
-	_, err := Open(dir, Options{Logger: quiet()})
+	_, err := Open(dir, Options{Logger: quiet(), Clock: clk})
 	var loss *Loss
 	if !errors.As(err, &loss) || !errors.Is(err, kv.ErrCorrupt) {
 		t.Fatalf("open after a truncated WAL: %v, want a Loss that is kv.ErrCorrupt", err)
@@ -54,18 +58,18 @@ func TestTruncatedWALIsRefused(t *testing.T) {
 	}
 	t.Logf("%v", err)
 
-	ro := openEngine(t, dir, Options{Logger: quiet(), ReadOnly: true})
+	ro := openEngine(t, dir, Options{Logger: quiet(), Clock: clk, ReadOnly: true})
 	if l := ro.Loss(); l == nil || *l != *loss {
 		t.Fatalf("read-only open reports %v, want %v", l, loss)
 	}
 	if err := ro.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, Options{Logger: quiet()}); !errors.As(err, &loss) {
+	if _, err := Open(dir, Options{Logger: quiet(), Clock: clk}); !errors.As(err, &loss) {
 		t.Fatalf("a read-only open accepted the loss: %v", err)
 	}
 
-	accepted := openEngine(t, dir, Options{Logger: quiet(), AcceptLoss: true})
+	accepted := openEngine(t, dir, Options{Logger: quiet(), Clock: clk, AcceptLoss: true})
 	if l := accepted.Loss(); l == nil || *l != *loss {
 		t.Fatalf("AcceptLoss open reports %v, want %v", l, loss)
 	}
@@ -76,7 +80,7 @@ func TestTruncatedWALIsRefused(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	eng = openEngine(t, dir, Options{Logger: quiet()})
+	eng = openEngine(t, dir, Options{Logger: quiet(), Clock: clk})
 	defer eng.Close()
 	if l := eng.Loss(); l != nil {
 		t.Fatalf("an accepted loss is reported again: %v", l)

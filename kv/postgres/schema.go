@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,11 +34,9 @@ const sqlSchemaTable = `CREATE TABLE IF NOT EXISTS kelpie_schema (
 	description TEXT NOT NULL,
 	applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`
 
-// Migrating nodes that start together race; the losers retry.
-const (
-	migrateAttempts = 10
-	migrateBackoff  = 50 * time.Millisecond
-)
+// Migrating nodes that start together race; the losers retry at once (the
+// winner has committed by the time they fail) and find the work done.
+const migrateAttempts = 10
 
 // VersionError is the refusal to open a database whose schema is newer than
 // this binary's.
@@ -58,18 +56,13 @@ func (e *Engine) migrate(ctx context.Context, ms []migration) error {
 		err := e.migrateOnce(ctx, ms)
 		var pe *pgconn.PgError
 		// Concurrent schema changes fail with a serialization failure,
-		// a duplicate object or a unique violation on the catalogs.
-		raced := errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "42P07" || pe.Code == "23505")
+		// a duplicate table or type, or a unique violation on the catalogs.
+		raced := errors.As(err, &pe) && slices.Contains([]string{"40001", "42P07", "42710", "23505"}, pe.Code)
 		if !raced || attempt == migrateAttempts {
 			if err != nil && !errors.As(err, new(*VersionError)) {
 				return e.fail(ctx, "schema migration", err)
 			}
 			return err
-		}
-		select {
-		case <-time.After(migrateBackoff):
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }

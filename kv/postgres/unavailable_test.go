@@ -15,7 +15,7 @@ import (
 // acknowledged write there.
 func TestServerDownAndBack(t *testing.T) {
 	srv := pgtest.NewServer(t)
-	url, err := srv.CreateDatabase(t.Context(), "kelpie")
+	url, err := srv.CreateDatabase("kelpie")
 	if err != nil {
 		t.Fatal(err)
 	}

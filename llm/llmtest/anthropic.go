@@ -85,9 +85,10 @@ func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	return blocks, ""
 }
 
-// anText reads text content: a string or an array of text blocks. It
-// returns why Anthropic refuses the content, or "".
-func anText(raw json.RawMessage) (text, problem string) {
+// anText reads text content: a string or an array of text blocks (and of
+// blocks of the other types given, which add no text). It returns why
+// Anthropic refuses the content, or "".
+func anText(raw json.RawMessage, others ...string) (text, problem string) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", ""
@@ -98,6 +99,9 @@ func anText(raw json.RawMessage) (text, problem string) {
 	}
 	var texts []string
 	for _, b := range blocks {
+		if slices.Contains(others, b.Type) {
+			continue
+		}
 		if b.Type != "text" || b.Text == nil {
 			return "", "expected text blocks"
 		}
@@ -195,7 +199,8 @@ func anDecodeMessage(i int, m anMessage) (Message, []anBlock, string) {
 		case "tool_use":
 			msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: b.ID, Name: b.Name, Arguments: string(b.Input)})
 		case "tool_result":
-			content, problem := anText(b.Content)
+			// A tool result may also show images and documents.
+			content, problem := anText(b.Content, "image", "document", "search_result")
 			if problem != "" {
 				return Message{}, nil, fmt.Sprintf("messages.%d.content: tool_result content: %s", i, problem)
 			}

@@ -315,11 +315,7 @@ func (c *anthropicConversation) add(m llm.Message) error {
 			c.addBlocks(true, anthropic.NewTextBlock(m.Content))
 		}
 		for _, im := range m.Images {
-			if im.URL != "" {
-				c.addBlocks(true, anthropic.NewImageBlock(anthropic.URLImageSourceParam{URL: im.URL}))
-			} else {
-				c.addBlocks(true, anthropic.NewImageBlockBase64(im.MediaType, im.Data))
-			}
+			c.addBlocks(true, anthropic.ContentBlockParamUnion{OfImage: anthropicImage(im)})
 		}
 	case llm.RoleAssistant:
 		var blocks []anthropic.ContentBlockParamUnion
@@ -335,11 +331,23 @@ func (c *anthropicConversation) add(m llm.Message) error {
 		if m.Content != "" {
 			b.Content = []anthropic.ToolResultBlockParamContentUnion{{OfText: &anthropic.TextBlockParam{Text: m.Content}}}
 		}
+		for _, im := range m.Images {
+			b.Content = append(b.Content, anthropic.ToolResultBlockParamContentUnion{OfImage: anthropicImage(im)})
+		}
 		c.addBlocks(true, anthropic.ContentBlockParamUnion{OfToolResult: &b})
 	default:
 		return fmt.Errorf("message with unknown role %q", m.Role)
 	}
 	return nil
+}
+
+// anthropicImage is an image block: from a URL, or inline base64 data.
+func anthropicImage(im llm.Image) *anthropic.ImageBlockParam {
+	if im.URL != "" {
+		return &anthropic.ImageBlockParam{Source: anthropic.ImageBlockParamSourceUnion{OfURL: &anthropic.URLImageSourceParam{URL: im.URL}}}
+	}
+	return &anthropic.ImageBlockParam{Source: anthropic.ImageBlockParamSourceUnion{
+		OfBase64: &anthropic.Base64ImageSourceParam{Data: im.Data, MediaType: anthropic.Base64ImageSourceMediaType(im.MediaType)}}}
 }
 
 // addBlocks adds blocks to the last turn if it is of the same role, else

@@ -173,29 +173,38 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 
 // openAIUserMessage is a user message: plain text, or content parts when it
 // shows images (image_url parts, with data: URLs for inline images).
-func openAIUserMessage(m llm.Message) openai.ChatCompletionMessageParamUnion {
-	if len(m.Images) == 0 {
-		return openai.UserMessage(m.Content)
+func openAIUserMessage(text string, images []llm.Image) openai.ChatCompletionMessageParamUnion {
+	if len(images) == 0 {
+		return openai.UserMessage(text)
 	}
 	var parts []openai.ChatCompletionContentPartUnionParam
-	if m.Content != "" {
-		parts = append(parts, openai.TextContentPart(m.Content))
+	if text != "" {
+		parts = append(parts, openai.TextContentPart(text))
 	}
-	for _, im := range m.Images {
+	for _, im := range images {
 		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: im.DataURL()}))
 	}
 	return openai.UserMessage(parts)
 }
 
+// toolImagesIntro introduces the images tool results returned: a tool
+// message holds text only, so they follow the results as a user message.
+const toolImagesIntro = "Images returned by the tool calls above:"
+
 // params builds the SDK's request.
 func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams, error) {
 	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
+	var toolImages []llm.Image // of the tool results just added
 	for _, m := range req.Messages {
+		if m.Role != llm.RoleTool && len(toolImages) > 0 {
+			params.Messages = append(params.Messages, openAIUserMessage(toolImagesIntro, toolImages))
+			toolImages = nil
+		}
 		switch m.Role {
 		case llm.RoleSystem:
 			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
 		case llm.RoleUser:
-			params.Messages = append(params.Messages, openAIUserMessage(m))
+			params.Messages = append(params.Messages, openAIUserMessage(m.Content, m.Images))
 		case llm.RoleAssistant:
 			a := openai.ChatCompletionAssistantMessageParam{}
 			if m.Content != "" || len(m.ToolCalls) == 0 {
@@ -216,9 +225,13 @@ func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams
 			params.Messages = append(params.Messages, openai.ChatCompletionMessageParamUnion{OfAssistant: &a})
 		case llm.RoleTool:
 			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
+			toolImages = append(toolImages, m.Images...)
 		default:
 			return params, fmt.Errorf("message with unknown role %q", m.Role)
 		}
+	}
+	if len(toolImages) > 0 {
+		params.Messages = append(params.Messages, openAIUserMessage(toolImagesIntro, toolImages))
 	}
 	for _, t := range req.Tools {
 		schema, err := schemaMap(t.Parameters)

@@ -11,7 +11,6 @@
 package pgtest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -25,8 +24,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
 )
@@ -151,12 +148,10 @@ func (s *Server) Restart() error {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
+	deadline := time.After(startTimeout)
 	for {
-		conn, err := pgx.Connect(ctx, s.URL("postgres"))
+		err := s.psql("postgres", "SELECT 1")
 		if err == nil {
-			conn.Close(ctx)
 			s.cmd, s.exited = cmd, exited
 			return nil
 		}
@@ -164,7 +159,7 @@ func (s *Server) Restart() error {
 		case <-exited:
 			out, _ := os.ReadFile(logPath)
 			return fmt.Errorf("postgres exited at start: %s", out)
-		case <-ctx.Done():
+		case <-deadline:
 			cmd.Process.Kill()
 			<-exited
 			out, _ := os.ReadFile(logPath)
@@ -208,17 +203,24 @@ func (s *Server) URL(db string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, db)
 }
 
-// CreateDatabase creates an empty database and returns its URL.
-func (s *Server) CreateDatabase(ctx context.Context, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, s.URL("postgres"))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+// CreateDatabase creates an empty database, named with letters, digits and
+// underscores, and returns its URL.
+func (s *Server) CreateDatabase(name string) (string, error) {
+	if err := s.psql("postgres", "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}
 	return s.URL(name), nil
+}
+
+// psql runs one SQL command in database db with Postgres's own client (the
+// engine's driver is for kv/postgres alone).
+func (s *Server) psql(db, command string) error {
+	cmd := exec.Command(filepath.Join(s.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(s.port), "-U", superuser, "-d", db, "-c", command)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("psql %q: %v: %s", command, err, out)
+	}
+	return nil
 }
 
 func freePort() (int, error) {
@@ -271,26 +273,22 @@ var shared struct {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	need(t)
+	const db = "kelpie_test"
 	shared.Lock()
 	if shared.srv == nil && shared.err == nil {
 		if shared.srv, shared.err = Start(); shared.err == nil {
-			shared.url, shared.err = shared.srv.CreateDatabase(context.Background(), "kelpie_test")
+			shared.url, shared.err = shared.srv.CreateDatabase(db)
 		}
 	}
-	url, err := shared.url, shared.err
+	srv, url, err := shared.srv, shared.url, shared.err
 	shared.schemas++
 	schema := fmt.Sprintf("test_%d", shared.schemas)
 	shared.Unlock()
 	if err != nil {
 		t.Fatalf("starting Postgres: %v", err)
 	}
-	conn, err := pgx.Connect(t.Context(), url)
-	if err != nil {
+	if err := srv.psql(db, "CREATE SCHEMA "+schema); err != nil {
 		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("creating schema %s: %v", schema, err)
 	}
 	return url + "&search_path=" + schema
 }
