@@ -419,7 +419,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if err := attachNamedTools(txn, a, req.Tools, req.ToolIDs); err != nil {
 		return nil, err
 	}
-	if _, err := window.Open(txn, window.Owner{Agent: a}, call.Now); err != nil {
+	if _, err := window.OpenNewAgent(txn, a, blocks, call.Now); err != nil {
 		return nil, err
 	}
 	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {

@@ -3,7 +3,10 @@ package agent_test
 import (
 	"bytes"
 	"testing"
+	"time"
 
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -14,7 +17,11 @@ import (
 // rendered from what the create wrote rather than read back; an update
 // answers as a read does too.
 func TestWritesAnswerWhatAReadFinds(t *testing.T) {
-	svc := newService(t, kv.NewDB(kv.NewMemEngine()), churn)
+	svc, err := agent.New(agent.Config{Store: kv.NewDB(kv.NewMemEngine()), Runtime: churn, DefaultModel: "openai/gpt-4o-mini",
+		Clock: kelpietest.NewStepClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := t.Context()
 	label, value := "shared", "one block, two agents"
 	shared, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &label, Value: &value})
@@ -52,6 +59,21 @@ func TestWritesAnswerWhatAReadFinds(t *testing.T) {
 	}
 	if len(labels) != 3 || labels[0] != "human" || labels[1] != "persona" || labels[2] != "shared" {
 		t.Errorf("blocks in the answer: %v, want human, persona, shared", labels)
+	}
+
+	// The system message stored at creation, compiled from the blocks the
+	// create wrote, is what compiling from storage gives (the clock
+	// stands still, so both carry the same time).
+	sys, err := svc.Messages.Get(ctx, st.MessageIDs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	recompiled, err := svc.Agents.Recompile(ctx, st.ID, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sys[0].(*letta.SystemMessage).Content; got != recompiled {
+		t.Errorf("system message at creation:\n%s\nrecompiled from storage:\n%s", got, recompiled)
 	}
 
 	name := "renamed"

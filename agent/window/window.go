@@ -286,6 +286,18 @@ func Open(txn kv.Txn, o Owner, now time.Time) (*schema.Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	return open(txn, o, text, now)
+}
+
+// OpenNewAgent is Open for the default context of an agent being created
+// in txn with blocks (in attachment order): it has no passages and no
+// messages yet, so nothing needs reading back to compile its prompt.
+func OpenNewAgent(txn kv.Txn, a *schema.Agent, blocks []*schema.Block, now time.Time) (*schema.Message, error) {
+	o := Owner{Agent: a}
+	return open(txn, o, prompt.Compile(a, blocks, prompt.Meta{ConversationID: o.ConvID(), Recompiled: now}), now)
+}
+
+func open(txn kv.Txn, o Owner, text string, now time.Time) (*schema.Message, error) {
 	m, err := appendSystem(txn, o, text, now)
 	if err != nil {
 		return nil, err
