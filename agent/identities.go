@@ -257,15 +257,8 @@ func renderIdentity(txn kv.Txn, r *schema.Identity) (*letta.Identity, error) {
 // checkIdentity validates an identity request; create requires the fields
 // Letta requires on create.
 func checkIdentity(req letta.IdentityRequest, create bool) error {
-	if create {
-		for _, f := range []struct {
-			name string
-			v    *string
-		}{{"identifier_key", req.IdentifierKey}, {"name", req.Name}, {"identity_type", req.IdentityType}} {
-			if f.v == nil {
-				return letta.Invalidf("%s: Field required", f.name)
-			}
-		}
+	if missing := req.MissingOnCreate(); create && len(missing) > 0 {
+		return letta.Invalidf("%s: Field required", missing[0])
 	}
 	for _, f := range []struct {
 		name string

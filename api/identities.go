@@ -18,13 +18,8 @@ func (s *server) decodeIdentity(w http.ResponseWriter, r *http.Request, create b
 	}
 	var errs []pyErr
 	if create {
-		for _, f := range []struct {
-			name string
-			v    *string
-		}{{"identifier_key", req.IdentifierKey}, {"name", req.Name}, {"identity_type", req.IdentityType}} {
-			if f.v == nil {
-				errs = append(errs, pyErr{typ: "missing", loc: pyTuple{"body", f.name}, msg: "Field required", noInput: true})
-			}
+		for _, name := range req.MissingOnCreate() {
+			errs = append(errs, pyErr{typ: "missing", loc: pyTuple{"body", name}, msg: "Field required", noInput: true})
 		}
 	}
 	if t := req.IdentityType; t != nil && !slices.Contains(letta.IdentityTypes, *t) {

@@ -40,3 +40,18 @@ type IdentityRequest struct {
 	BlockIDs      *[]string           `json:"block_ids"`
 	Properties    *[]IdentityProperty `json:"properties"`
 }
+
+// MissingOnCreate names the fields a create needs that r lacks, in Letta's
+// order.
+func (r IdentityRequest) MissingOnCreate() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"identifier_key", r.IdentifierKey}, {"name", r.Name}, {"identity_type", r.IdentityType}} {
+		if f.v == nil {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}

@@ -60,15 +60,8 @@ func backupCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", env("KELPIE_DATA_DIR", defaultDataDir), "data directory to back up (env KELPIE_DATA_DIR)")
 	to := fs.String("to", "", "directory to write the backup to; must not exist or be empty")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), backupUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, backupUsage, args); !ok {
+		return code
 	}
 	if *to == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "kelpie backup: want --data-dir D --to DIR and no other arguments")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -44,15 +43,8 @@ func checkCommand(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", env("KELPIE_DATA_DIR", defaultDataDir), "data directory of the server to check (env KELPIE_DATA_DIR)")
 	storage := fs.String("storage", env("KELPIE_STORAGE", "pebble"), "storage engine of the data: pebble or postgres (env KELPIE_STORAGE)")
 	postgresURL := fs.String("postgres-url", env("KELPIE_POSTGRES_URL", ""), "the database of --storage postgres (env KELPIE_POSTGRES_URL)")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), checkUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, checkUsage, args); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "kelpie check: unexpected argument %q\n", fs.Arg(0))

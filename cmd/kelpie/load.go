@@ -74,15 +74,8 @@ func loadCommand(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.dataDir, "data-dir", "", "data directory of the in-process server (default: a temporary one, removed after)")
 	fs.StringVar(&c.doubleAddr, "double-addr", "", "with --url: start the model double at this address, such as 127.0.0.1:8399, for the server to use")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), loadUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, loadUsage, args); !ok {
+		return code
 	}
 	mix, err := parseMix(c.mix)
 	if err == nil && (c.clients < 1 || c.duration <= 0 || c.agents < 0 || fs.NArg() > 0) {

@@ -26,15 +26,8 @@ func restoreCommand(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	from := fs.String("from", "", "backup directory written by kelpie backup")
 	dataDir := fs.String("data-dir", "", "data directory to create; must not exist or be empty")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), restoreUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, restoreUsage, args); !ok {
+		return code
 	}
 	if *from == "" || *dataDir == "" || fs.NArg() > 0 {
 		fmt.Fprintln(stderr, "kelpie restore: want --from DIR --data-dir NEW and no other arguments")

@@ -148,15 +148,8 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "kelpie serve: %v\n", err)
 		return 2
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: kelpie serve [flags]\n\nRuns the Letta-compatible HTTP API. Flags (each falls back to its environment variable):\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if code, ok := parseFlags(fs, serveUsage, args); !ok {
+		return code
 	}
 	if c.maxActivations < 1 || c.idleTimeout <= 0 || c.idemHorizon <= 0 {
 		fmt.Fprintf(stderr, "kelpie serve: --max-activations must be at least 1, --idle-timeout and --idempotency-horizon positive\n")
@@ -201,6 +194,8 @@ func figures(m *metrics.Metrics, log *slog.Logger) func(context.Context) []ui.Fi
 		return out
 	}
 }
+
+const serveUsage = "Usage: kelpie serve [flags]\n\nRuns the Letta-compatible HTTP API. Flags (each falls back to its environment variable):\n\n"
 
 // runServer serves until ctx ends, then shuts down gracefully. If ready is
 // not nil it receives the listening address once the server accepts.

@@ -220,15 +220,8 @@ func parseSimOptions(args []string, stderr io.Writer) (simOptions, int) {
 	fs.SetOutput(stderr)
 	var o simOptions
 	simFlags(fs, &o)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), simUsage)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, 0 // the usage went to stderr, as for 'kelpie serve'
-		}
-		return o, 2
+	if code, ok := parseFlags(fs, simUsage, args); !ok {
+		return o, code // after --help the usage went to stderr, as for 'kelpie serve'
 	}
 	fs.Visit(func(f *flag.Flag) { o.seedsSet = o.seedsSet || f.Name == "seeds" })
 	usageErr := func(format string, args ...any) (simOptions, int) {

@@ -26,11 +26,8 @@ func (e *Engine) CommitSnapshot(ctx context.Context, snap kv.Snapshot, batch []k
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch {
-	case s.conn == nil:
-		return kv.ErrClosed
-	case s.err != nil:
-		return s.err
+	if err := s.usable(); err != nil {
+		return err
 	}
 	keys, vers, scans := s.readSet()
 	written := make(map[string]bool, len(batch))

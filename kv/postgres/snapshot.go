@@ -69,16 +69,25 @@ func (e *Engine) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
 	return s, nil
 }
 
-// read runs one read on the snapshot's connection, under its lock; a
-// failure ends the snapshot's usefulness, as it aborts the transaction.
-func (s *snapshot) read(what string, f func(ctx context.Context) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// usable says why the snapshot can serve nothing more, if it cannot: it
+// was released, or a failure aborted its transaction. Call it under s.mu.
+func (s *snapshot) usable() error {
 	switch {
 	case s.conn == nil:
 		return kv.ErrClosed
 	case s.err != nil:
 		return s.err
+	}
+	return nil
+}
+
+// read runs one read on the snapshot's connection, under its lock; a
+// failure ends the snapshot's usefulness, as it aborts the transaction.
+func (s *snapshot) read(what string, f func(ctx context.Context) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
 	}
 	ctx, cancel := s.e.op(s.ctx)
 	defer cancel()
