@@ -85,6 +85,8 @@ var agentOps = map[string]operation{
 	opForkConversation:   op(forkConversation),
 	opAttachIdentity:     op(attachIdentity),
 	opDetachIdentity:     op(detachIdentity),
+	opSyncRepo:           op(syncRepo),
+	opPush:               op(push),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

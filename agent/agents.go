@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/memfs"
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
@@ -422,6 +423,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if _, err := window.OpenNewAgent(txn, a, blocks, call.Now); err != nil {
 		return nil, err
 	}
+	if _, err := memfs.SyncAgent(txn, a, blocks, call.Now, "Create the agent's memory"); err != nil {
+		return nil, err
+	}
 	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
 		return nil, err
 	}
@@ -466,14 +470,18 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 
 // commitAgent stores a changed agent record, recompiles the system message
 // of its default conversation if its instructions or memory changed (Letta
-// rebuilds it at every such change), and answers with the agent as
-// committed.
+// rebuilds it at every such change), commits its blocks to its memory
+// repository if it keeps one and they changed, and answers with the agent
+// as committed.
 func commitAgent(call *actor.Call, a *schema.Agent) ([]byte, error) {
 	call.SetState(a)
 	if a.Context.SystemID != "" {
 		if _, _, err := window.Refresh(call.Txn, window.Owner{Agent: a}, call.Now, window.IfChanged, false); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := memfs.SyncAgent(call.Txn, a, nil, call.Now, "Update the agent's memory"); err != nil {
+		return nil, err
 	}
 	return renderCommitted(call.Txn, a)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/memfs"
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
@@ -77,6 +78,13 @@ func recompile(_ *core, call *actor.Call, a *schema.Agent, p recompilePayload) (
 	m, written, err := window.Refresh(call.Txn, o, call.Now, when, p.DryRun)
 	if err != nil {
 		return nil, err
+	}
+	if !p.DryRun && p.ConversationID == "" {
+		// The follow-up of an edit made on a block's actor: the edit
+		// becomes a commit of the agent's memory repository.
+		if _, err := memfs.SyncAgent(call.Txn, a, nil, call.Now, "Update the agent's memory"); err != nil {
+			return nil, err
+		}
 	}
 	if written {
 		if err := storeOwner(call, o); err != nil {

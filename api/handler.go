@@ -42,7 +42,8 @@ type Options struct {
 	// as "kelpie_version" (left out when empty).
 	KelpieVersion string
 	// APIKey, when set, is required on every route but health, as
-	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>".
+	// "Authorization: Bearer <key>" or "X-BARE-PASSWORD: password <key>",
+	// or as the password of basic auth (how git sends it).
 	APIKey string
 	// PingInterval is how often streams send keep-alive pings; 0 means
 	// DefaultPingInterval.
@@ -216,7 +217,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/v1/health" && !s.authorized(r) {
 		s.log.WarnContext(r.Context(), "api: unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		// A client without the key gets nothing more on this connection.
-		s.writeError(rw, r, errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close"))
+		e := errorf(http.StatusUnauthorized, "Unauthorized").withHeader("Connection", "close")
+		if strings.HasPrefix(r.URL.Path, "/v1/git/") {
+			// Git asks its credential helpers only when challenged.
+			e = e.withHeader("WWW-Authenticate", `Basic realm="kelpie"`)
+		}
+		s.writeError(rw, r, e)
 		return
 	}
 	_, pattern := s.mux.Handler(r)
@@ -291,6 +297,11 @@ func (s *server) authorized(r *http.Request) bool {
 		}
 		got := strings.TrimSpace(v[len(scheme):])
 		return subtle.ConstantTimeCompare([]byte(got), []byte(key)) == 1
+	}
+	if _, password, ok := r.BasicAuth(); ok {
+		// Git clients (letta-code's memory sync among them) send the key
+		// as a basic-auth password; the user name is anything.
+		return subtle.ConstantTimeCompare([]byte(password), []byte(key)) == 1
 	}
 	return match(r.Header.Get("Authorization"), "Bearer ") ||
 		match(r.Header.Get("X-BARE-PASSWORD"), "password ")

@@ -104,6 +104,13 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
 	s.handle("GET", "/v1/tags", s.listTags)
 
+	// MemFS: an agent's memory as a git repository, served over git's smart
+	// HTTP protocol, and the repositories letta-code lists (git.go).
+	s.handle("GET", "/v1/agents/{agent_id}/repositories", s.listAgentRepositories)
+	s.handle("GET", "/v1/git/{agent_id}/state.git/info/refs", s.gitInfoRefs)
+	s.handle("POST", "/v1/git/{agent_id}/state.git/git-upload-pack", s.gitUploadPack)
+	s.handle("POST", "/v1/git/{agent_id}/state.git/git-receive-pack", s.gitReceivePack)
+
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
 	// The operator's figures, in Prometheus' format (see package metrics).

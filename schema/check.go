@@ -53,6 +53,7 @@ func Check(entries []Entry) Report {
 	c.checkTools()
 	c.checkIdentities()
 	c.checkOrphans()
+	c.repos.check(c)
 	c.idem.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
@@ -85,6 +86,7 @@ type checker struct {
 	tools        toolKeys
 	identities   identityEntries
 	idem         idemRecords
+	repos        repoEntries
 }
 
 func newChecker() *checker {
@@ -98,6 +100,7 @@ func newChecker() *checker {
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
+		repos:      repoEntries{objects: map[string]bool{}, refs: map[string]string{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -156,6 +159,8 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
+	case GitObjects, GitRefs:
+		c.repos.add(c, f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

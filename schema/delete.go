@@ -7,8 +7,8 @@ import (
 
 // DeleteAgent deletes every key of an agent but its actor state (which the
 // actor deletes with its commit, and its index entries, IndexAgent's):
-// block and tool attachments both ways, links to identities, messages with their indexes, runs, conversations, passages, answered keys
-// and its turn in progress. Its blocks remain.
+// block and tool attachments both ways, links to identities, messages with their indexes, runs, conversations, passages, answered keys,
+// its memory repository and its turn in progress. Its blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
 		return txn.Delete(BlockAgentKey(LastPart(p.Key), a.ID))
@@ -40,6 +40,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		if err := deleteEach(txn, s.prefix, s.also); err != nil {
 			return err
 		}
+	}
+	if err := deleteRepository(txn, a.ID); err != nil {
+		return err
 	}
 	return txn.Delete(ActiveRunKey(a.ID))
 }

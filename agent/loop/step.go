@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/memfs"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
@@ -133,7 +134,8 @@ func closeStep(call *actor.Call, a *schema.Agent, run *schema.Run, out []*schema
 // refreshAfterTools recompiles, if a tool changed the agent's memory, the
 // system message of the default conversation (as Letta does after a memory
 // tool) and of the turn's conversation (so that the agent's next step sees
-// its own edit), in the step's transaction.
+// its own edit), and commits the blocks to the agent's memory repository
+// if it keeps one, in the step's transaction.
 func refreshAfterTools(call *actor.Call, a *schema.Agent, convID string) error {
 	owners := []window.Owner{{Agent: a}}
 	if convID != "" {
@@ -151,7 +153,9 @@ func refreshAfterTools(call *actor.Call, a *schema.Agent, convID string) error {
 			return err
 		}
 	}
-	return nil
+	// The agent is the author of its memory edits' commit.
+	_, err := memfs.SyncAgent(call.Txn, a, nil, call.Now, "Update memory with the agent's tools")
+	return err
 }
 
 // runTools runs the calls of asst that the server runs and stores their
