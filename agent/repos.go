@@ -64,11 +64,30 @@ func (s *Repos) List(ctx context.Context, agentID string) ([]Repository, error) 
 	return out, err
 }
 
+// InSync says whether an agent's repository says what its blocks hold (a
+// commit of them now would change nothing): true after every push and
+// every edit the agent's own actor makes; false after an edit of a shared
+// block through /v1/blocks until the next fetch, push or edit of the agent.
+func (s *Repos) InSync(ctx context.Context, agentID string) (bool, error) {
+	behind, err := s.behind(ctx, agentID)
+	return !behind, err
+}
+
 // synced makes sure the agent's repository exists and says what its
 // blocks hold, committing them (one agent invocation) if it does not.
 func (s *Repos) synced(ctx context.Context, agentID string) error {
-	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+	behind, err := s.behind(ctx, agentID)
+	if err != nil || !behind {
 		return err
+	}
+	return s.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), opSyncRepo, struct{}{}, nil)
+}
+
+// behind says whether a commit of the agent's blocks would change its
+// repository.
+func (s *Repos) behind(ctx context.Context, agentID string) (bool, error) {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
+		return false, err
 	}
 	behind := false
 	err := s.c.read(ctx, func(txn kv.Txn) error {
@@ -83,10 +102,7 @@ func (s *Repos) synced(ctx context.Context, agentID string) error {
 		behind, err = memfs.SyncAgent(txn, a, nil, s.c.clock.Now(), "")
 		return err
 	})
-	if err != nil || !behind {
-		return err
-	}
-	return s.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), opSyncRepo, struct{}{}, nil)
+	return behind, err
 }
 
 // syncRepo commits the agent's blocks to its repository if they differ.

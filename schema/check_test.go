@@ -62,7 +62,7 @@ func (r resolver) Resolve(handle string) (llm.Provider, string, error) { return 
 // wrote every family: agents with blocks, a standalone block, messages in
 // the default conversation and in another, a tool call with its result,
 // a custom tool attached to an agent,
-// passages, an idempotent create, and a turn in progress.
+// passages, a memory repository, an idempotent create, and a turn in progress.
 func populated(t *testing.T) []schema.Entry {
 	t.Helper()
 	eng := kv.NewMemEngine()
@@ -76,7 +76,7 @@ func populated(t *testing.T) []schema.Entry {
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
 	a, err := svc.Agents.Create(agent.WithIdempotencyKey(ctx, "k1"), letta.CreateAgentRequest{
-		MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}, Tags: []string{"red", "blue"}, ProjectID: &project})
+		MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}, Tags: []string{"red", "blue", "git-memory-enabled"}, ProjectID: &project})
 	must(t, err)
 	blockLabel := "notes"
 	b, err := svc.Blocks.Create(ctx, letta.CreateBlock{Label: &blockLabel})
@@ -252,6 +252,17 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
 		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
 		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
+		{"ref naming no object", func(es []schema.Entry) []schema.Entry {
+			for i, e := range es {
+				if strings.HasPrefix(string(e.Key), schema.GitRefs.Prefix) {
+					es[i].Value = []byte(strings.Repeat("0", 40))
+				}
+			}
+			return es
+		}, "which is not an object of its repository"},
+		{"repository of no agent", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.GitObjectKey("agent-gone", strings.Repeat("a", 40)), Value: []byte{3}})
+		}, "its memory repository remains"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

@@ -53,6 +53,8 @@
 //     own with those roles, and starts within the agent's messages; its
 //     index entries name its own messages from its start on (not its
 //     system message or summaries), one each if it is indexed.
+//   - Each ref of an agent's memory repository names an object stored in
+//     that repository (GitObjects, GitRefs).
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
-//     passages, answered keys or turn in progress.
+//     passages, answered keys, memory repository or turn in progress.
 package schema

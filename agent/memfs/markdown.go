@@ -21,12 +21,14 @@ type frontMatter struct {
 
 // Render returns the file of a block.
 func Render(b *schema.Block) string {
-	y, err := yaml.Marshal(frontMatter{Description: b.Description, ReadOnly: b.ReadOnly, Metadata: b.Metadata})
-	if err != nil {
+	var y strings.Builder
+	enc := yaml.NewEncoder(&y)
+	enc.SetIndent(2) // as Letta's PyYAML writes it
+	if err := enc.Encode(frontMatter{Description: b.Description, ReadOnly: b.ReadOnly, Metadata: b.Metadata}); err != nil || enc.Close() != nil {
 		// Metadata came from JSON, which YAML always represents.
 		panic("memfs: front matter does not encode: " + err.Error())
 	}
-	return "---\n" + string(y) + "---\n" + b.Value
+	return "---\n" + y.String() + "---\n" + b.Value
 }
 
 // File is what a block file says.
