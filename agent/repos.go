@@ -150,8 +150,9 @@ func (s *Repos) answer(ctx context.Context, agentID string, w io.Writer, fn func
 }
 
 // ReceivePack applies a push and writes its status report.
+// (The push's invocation brings the repository up to the blocks first.)
 func (s *Repos) ReceivePack(ctx context.Context, agentID string, body io.Reader, w io.Writer) error {
-	if err := s.synced(ctx, agentID); err != nil {
+	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return err
 	}
 	p, err := memfs.ReadPush(body)
@@ -176,7 +177,11 @@ func push(_ *core, call *actor.Call, a *schema.Agent, p memfs.Push) ([]byte, err
 	if !memfs.Enabled(a) {
 		return nil, noRepository(a.ID)
 	}
-	if _, err := memfs.SyncAgent(call.Txn, a, nil, call.Now, "Update memory from its blocks"); err != nil {
+	blocks, err := memory.AgentBlocks(call.Txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := memfs.SyncAgent(call.Txn, a, blocks, call.Now, "Update memory from its blocks"); err != nil {
 		return nil, err
 	}
 	st := memfs.NewStore(call.Txn, a.ID)
@@ -185,7 +190,7 @@ func push(_ *core, call *actor.Call, a *schema.Agent, p memfs.Push) ([]byte, err
 	}
 	rep := memfs.Report{Refs: make([]string, len(p.Commands))}
 	for i, c := range p.Commands {
-		why, err := updateRef(call, a, st, c)
+		why, err := updateRef(call, a, st, c, blocks)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +200,8 @@ func push(_ *core, call *actor.Call, a *schema.Agent, p memfs.Push) ([]byte, err
 }
 
 // updateRef makes one ref update of a push, or says why not ("" if made).
-func updateRef(call *actor.Call, a *schema.Agent, st *memfs.Store, c memfs.Command) (string, error) {
+// blocks are the agent's blocks before the push.
+func updateRef(call *actor.Call, a *schema.Agent, st *memfs.Store, c memfs.Command, blocks []*schema.Block) (string, error) {
 	if plumbing.ReferenceName(c.Name) != memfs.Branch {
 		return "only " + memfs.Branch.String() + " can be pushed", nil
 	}
@@ -221,7 +227,7 @@ func updateRef(call *actor.Call, a *schema.Agent, st *memfs.Store, c memfs.Comma
 	}
 	files, err := memfs.Blocks(st, next)
 	if err == nil {
-		err = applyFiles(call, a, files, next.String())
+		err = applyFiles(call, a, blocks, files, next.String())
 	}
 	if letta.KindOf(err) == letta.KindInvalid {
 		return letta.Clip(err.Error()), nil
@@ -237,12 +243,8 @@ func updateRef(call *actor.Call, a *schema.Agent, st *memfs.Store, c memfs.Comma
 // if the file names one), a file without a block becomes a new block, and
 // a block whose file is gone is detached. Nothing is written unless every
 // file is acceptable.
-func applyFiles(call *actor.Call, a *schema.Agent, files map[string]memfs.File, commit string) error {
+func applyFiles(call *actor.Call, a *schema.Agent, blocks []*schema.Block, files map[string]memfs.File, commit string) error {
 	txn := call.Txn
-	blocks, err := memory.AgentBlocks(txn, a.ID)
-	if err != nil {
-		return err
-	}
 	byLabel := map[string]*schema.Block{}
 	kept := 0
 	for _, b := range blocks {
@@ -293,9 +295,10 @@ func applyFiles(call *actor.Call, a *schema.Agent, files map[string]memfs.File, 
 	a.UpdatedAt = call.Now
 	call.SetState(a)
 	if a.Context.SystemID != "" {
-		_, _, err = window.Refresh(txn, window.Owner{Agent: a}, call.Now, window.IfChanged, false)
+		_, _, err := window.Refresh(txn, window.Owner{Agent: a}, call.Now, window.IfChanged, false)
+		return err
 	}
-	return err
+	return nil
 }
 
 // checkFile checks that a file can be the block with label (b: the

@@ -71,7 +71,13 @@ func (e *env) commitOf(agentID string, h plumbing.Hash, path string) (*object.Co
 
 // pushBody is a receive-pack request that moves the branch from parent to
 // a new commit of files (path -> content), with the pack of its objects.
-func pushBody(t *testing.T, parent plumbing.Hash, files map[string]string) []byte {
+func pushBody(t testing.TB, parent plumbing.Hash, files map[string]string) []byte {
+	return pushBodyOver(t, parent, files, nil)
+}
+
+// pushBodyOver is pushBody leaving out of the pack the objects the server
+// has (as git does), and adding those it packs to has.
+func pushBodyOver(t testing.TB, parent plumbing.Hash, files map[string]string, has map[plumbing.Hash]bool) []byte {
 	t.Helper()
 	st := memory.NewStorage()
 	var hashes []plumbing.Hash
@@ -80,7 +86,12 @@ func pushBody(t *testing.T, parent plumbing.Hash, files map[string]string) []byt
 		if err != nil {
 			t.Fatal(err)
 		}
-		hashes = append(hashes, h)
+		if !has[h] {
+			hashes = append(hashes, h)
+		}
+		if has != nil {
+			has[h] = true
+		}
 		return h
 	}
 	tree := &object.Tree{}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,14 +17,14 @@ import (
 // gitEnv runs Debian's git against a test server, isolated from the
 // machine's and the user's git configuration.
 type gitEnv struct {
-	t      *testing.T
+	t      testing.TB
 	git    string
 	home   string
 	remote string // the agent's repository URL
 	auth   string // the Authorization header git sends ("" none)
 }
 
-func newGitEnv(t *testing.T, c *client, agentID, key string) *gitEnv {
+func newGitEnv(t testing.TB, c *client, agentID, key string) *gitEnv {
 	git := kelpietest.NeedTool(t, "git")
 	g := &gitEnv{t: t, git: git, home: t.TempDir(), remote: c.base + "/v1/git/" + agentID + "/state.git"}
 	if key != "" {
@@ -65,7 +66,7 @@ func (g *gitEnv) clone() string {
 	return dir
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -233,5 +234,26 @@ func TestGitRepositoryNeedsTag(t *testing.T) {
 	r.Body.Close()
 	if r.StatusCode != http.StatusNotFound {
 		t.Errorf("info/refs of an agent without memfs: %d, want 404", r.StatusCode)
+	}
+}
+
+// BenchmarkGitPush measures `git push` of one commit changing one block of
+// an agent with 50 blocks, with Debian's git over loopback HTTP (the git
+// process, the request, the push's agent invocation; in-memory store).
+func BenchmarkGitPush(b *testing.B) {
+	c, _ := newTestServer(b, Options{})
+	var blocks []string
+	for i := range 50 {
+		blocks = append(blocks, fmt.Sprintf(`{"label":"notes/topic-%02d","value":%q}`, i, strings.Repeat(fmt.Sprintf("fact %d. ", i), 60)))
+	}
+	a := c.createAgent(`{"name":"memo","tags":["git-memory-enabled"],"memory_blocks":[` + strings.Join(blocks, ",") + `]}`)
+	g := newGitEnv(b, c, a.ID, "")
+	dir := g.clone()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		writeFile(b, filepath.Join(dir, "notes", "topic-07.md"), fmt.Sprintf("edit %d", i))
+		g.must(dir, "commit", "-qam", "edit")
+		b.StartTimer()
+		g.must(dir, "push", "-q", "origin", "main")
 	}
 }
