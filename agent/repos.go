@@ -257,6 +257,7 @@ func applyFiles(call *actor.Call, a *schema.Agent, blocks []*schema.Block, files
 		return letta.Invalidf("an agent may have at most %d blocks, the push makes %d", memory.MaxBlocksPerAgent, n)
 	}
 	labels := slices.Sorted(maps.Keys(files))
+	format := memfs.FormatOf(labels)
 	for _, label := range labels {
 		if err := checkFile(label, files[label], byLabel[label]); err != nil {
 			return err
@@ -267,7 +268,7 @@ func applyFiles(call *actor.Call, a *schema.Agent, blocks []*schema.Block, files
 		b := byLabel[label]
 		if b == nil {
 			b = memory.NewBlock(letta.DerivedID("block", a.ID, label, commit), letta.CreateBlock{Label: &label}, call.Now)
-			fileInto(b, f)
+			fileInto(b, f, format)
 			if err := schema.CreateBlock(txn, b); err != nil {
 				return err
 			}
@@ -276,10 +277,10 @@ func applyFiles(call *actor.Call, a *schema.Agent, blocks []*schema.Block, files
 			}
 			continue
 		}
-		if f.Matches(b) && (f.Limit == nil || *f.Limit == b.Limit) {
+		if f.Matches(b, format) && (f.Limit == nil || *f.Limit == b.Limit) {
 			continue
 		}
-		fileInto(b, f)
+		fileInto(b, f, format)
 		b.UpdatedAt = call.Now
 		if err := schema.PutBlock(txn, b); err != nil {
 			return err
@@ -324,16 +325,23 @@ func checkFile(label string, f memfs.File, b *schema.Block) error {
 }
 
 // fileInto sets b's fields from its file: the file is the truth, so what
-// it does not say is the default.
-func fileInto(b *schema.Block, f memfs.File) {
+// it does not say is the default; a MemFS v2 file says only the value and
+// the description (none for an index), the rest stays.
+func fileInto(b *schema.Block, f memfs.File, format memfs.Format) {
 	b.Value = f.Value
+	if f.Limit != nil {
+		b.Limit = *f.Limit
+	}
+	if format == memfs.CodeV2 {
+		if f.HasDesc {
+			b.Description = f.Description
+		}
+		return
+	}
 	b.Description = f.Description
 	b.ReadOnly = f.ReadOnly != nil && *f.ReadOnly
 	b.Metadata = f.Metadata
 	if b.Metadata == nil {
 		b.Metadata = map[string]any{}
-	}
-	if f.Limit != nil {
-		b.Limit = *f.Limit
 	}
 }

@@ -44,7 +44,7 @@ func BenchmarkPush(b *testing.B) {
 	files := map[string]string{}
 	for _, bl := range blocks {
 		path, _ := memfs.PathOf(bl.Label)
-		files[path] = memfs.Render(&schema.Block{Block: bl})
+		files[path] = memfs.Render(&schema.Block{Block: bl}, memfs.Letta)
 	}
 	has := map[plumbing.Hash]bool{}
 	pushBodyOver(b, plumbing.ZeroHash, files, has) // what the server holds, by hash

@@ -11,7 +11,8 @@ import (
 )
 
 // MemFS: an agent's memory repository over git's smart HTTP protocol
-// (agent.Repos), and the repositories route letta-code reads.
+// (agent.Repos), and the repositories and secrets routes letta-code reads
+// with it.
 
 // repositoriesBody is the answer of GET /v1/agents/{id}/repositories.
 type repositoriesBody struct {
@@ -28,6 +29,21 @@ func (s *server) listAgentRepositories(_ http.ResponseWriter, r *http.Request) (
 		return nil, err
 	}
 	return repositoriesBody{repos}, nil
+}
+
+// listAgentSecrets lists the agent's secrets as AgentState.secrets does
+// (names, values left out). letta-code reads it at start and, with MemFS
+// on, dies of an unhandled 404 while it clones the repository.
+func (s *server) listAgentSecrets(_ http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathAgentID(r)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.svc.Agents.Get(r.Context(), id, false)
+	if err != nil {
+		return nil, err
+	}
+	return st.Secrets, nil
 }
 
 // gitHeaders sets the headers of a git answer of content type typ.

@@ -222,7 +222,11 @@ func TestLettaCodeFlow(t *testing.T) {
 		t.Errorf("models %v", models)
 	}
 	a := c.createAgent(`{"agent_type":"letta_v1_agent","name":"letta-code","system":"You code.","memory_blocks":[{"label":"persona","value":"coder"}],"include_base_tools":false,"tools":["web_search","fetch_webpage"],"compaction_settings":{"mode":"sliding_window"}}`)
-	c.expect(404, "GET", "/v1/agents/"+a.ID+"/secrets", "")
+	var secrets []any
+	c.ok("GET", "/v1/agents/"+a.ID+"/secrets", "", &secrets)
+	if len(secrets) != 0 {
+		t.Errorf("secrets %v, want none", secrets)
+	}
 	var conv letta.Conversation
 	c.ok("POST", "/v1/conversations/?agent_id="+a.ID, `{}`, &conv)
 	if !letta.ValidID("conv", conv.ID) || conv.AgentID != a.ID {
@@ -246,7 +250,11 @@ func TestLettaCodeFlow(t *testing.T) {
 		!strings.Contains(body, `"stop_reason":"end_turn"`) {
 		t.Fatalf("approval stream:\n%s", body)
 	}
-	c.expect(404, "GET", "/v1/agents/"+a.ID+"/repositories", "")
+	var repos repositoriesBody
+	c.ok("GET", "/v1/agents/"+a.ID+"/repositories", "", &repos)
+	if len(repos.Repositories) != 0 {
+		t.Errorf("repositories of an agent without MemFS: %+v", repos.Repositories)
+	}
 
 	c.ok("GET", "/v1/conversations/"+conv.ID+"/messages?order=asc", "", &msgs)
 	var kinds []string

@@ -107,6 +107,7 @@ func (s *server) routes() {
 	// MemFS: an agent's memory as a git repository, served over git's smart
 	// HTTP protocol, and the repositories letta-code lists (git.go).
 	s.handle("GET", "/v1/agents/{agent_id}/repositories", s.listAgentRepositories)
+	s.handle("GET", "/v1/agents/{agent_id}/secrets", s.listAgentSecrets)
 	s.handle("GET", "/v1/git/{agent_id}/state.git/info/refs", s.gitInfoRefs)
 	s.handle("POST", "/v1/git/{agent_id}/state.git/git-upload-pack", s.gitUploadPack)
 	s.handle("POST", "/v1/git/{agent_id}/state.git/git-receive-pack", s.gitReceivePack)

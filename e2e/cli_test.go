@@ -165,6 +165,7 @@ type lettaRun struct {
 	kelpie  string // kelpie's URL (not the proxy's)
 	traffic *trafficLog
 	result  cliResult
+	home    string // the CLI's HOME
 }
 
 // runLetta runs the real letta CLI (letta-code) headless, `letta -p prompt
@@ -176,6 +177,14 @@ type lettaRun struct {
 // result, and checks what every run must show: type "result", an agent_id
 // kelpie knows, no 5xx, the turn streamed as text/event-stream.
 func runLetta(t *testing.T, prompt string, setup func(*llmtest.Server)) *lettaRun {
+	t.Helper()
+	return runLettaWith(t, prompt, nil, nil, setup)
+}
+
+// runLettaWith is runLetta with more arguments for letta and more
+// environment variables ("NAME=value"), whose values may name the proxy's
+// URL as {proxy}.
+func runLettaWith(t *testing.T, prompt string, args, env []string, setup func(*llmtest.Server)) *lettaRun {
 	t.Helper()
 	npmInstall(t)
 	llmSrv, _, k := startWithLLM(t)
@@ -191,9 +200,12 @@ func runLetta(t *testing.T, prompt string, setup func(*llmtest.Server)) *lettaRu
 	netlog := filepath.Join(t.TempDir(), "netguard.log")
 	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
 	defer cancel()
-	cmd := command(t, ctx, filepath.Join(e2eDir, "node_modules", ".bin", "letta"), "-p", prompt, "--output-format", "json")
+	cmd := command(t, ctx, filepath.Join(e2eDir, "node_modules", ".bin", "letta"), append([]string{"-p", prompt, "--output-format", "json"}, args...)...)
 	cmd.Dir = work
-	cmd.Env = cliEnv(
+	for i, kv := range env {
+		env[i] = strings.ReplaceAll(kv, "{proxy}", proxyURL)
+	}
+	cmd.Env = cliEnv(append([]string{
 		"HOME="+home,
 		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
 		"LETTA_BASE_URL="+proxyURL,
@@ -205,7 +217,8 @@ func runLetta(t *testing.T, prompt string, setup func(*llmtest.Server)) *lettaRu
 		"NODE_OPTIONS=--import="+filepath.Join(e2eDir, "cli", "netguard.mjs"),
 		"KELPIE_NETGUARD_LOG="+netlog,
 		"NO_COLOR=1",
-	)
+	}, env...)...)
+	run.home = home
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr // stdin is /dev/null: no TTY
 	start := time.Now()

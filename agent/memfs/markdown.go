@@ -1,34 +1,102 @@
 package memfs
 
 import (
+	"encoding/json"
 	"maps"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/kelpie/kelpie/schema"
 	"go.yaml.in/yaml/v3"
 )
 
-// A block is a Markdown file: YAML front matter (description always,
-// read_only and metadata only when not their defaults; limit never, as in
-// Letta's git-backed memory), then the value, byte for byte.
+// A block is a Markdown file: YAML front matter, then the value, byte for
+// byte. Two formats:
+//   - Letta's (its server's git-backed memory): description always,
+//     read_only and metadata only when not their defaults, limit never.
+//   - letta-code's MemFS v2 (letta-code 0.32 gives its agents a root block
+//     "MEMORY"): exactly name and description, both non-empty (letta-code's
+//     commit hook refuses anything else), and no front matter at all for
+//     MEMORY.md files (indexes).
+//
+// A repository is in MemFS v2 when its agent has a block labelled
+// RootIndex.
 
-// frontMatter is the front matter Kelpie writes, fields in Letta's order.
+// Format is the format of a repository's block files.
+type Format int
+
+const (
+	Letta Format = iota
+	CodeV2
+)
+
+// RootIndex is the label of letta-code's root memory index (MEMORY.md).
+const RootIndex = "MEMORY"
+
+// FormatOf returns the format of a repository holding blocks with labels.
+func FormatOf(labels []string) Format {
+	if slices.Contains(labels, RootIndex) {
+		return CodeV2
+	}
+	return Letta
+}
+
+// isIndex says whether label is a MemFS v2 index (MEMORY.md).
+func isIndex(label string) bool { return path.Base(label) == RootIndex }
+
+// frontMatter is the front matter Kelpie writes in Letta's format, fields
+// in Letta's order.
 type frontMatter struct {
 	Description *string        `yaml:"description"`
 	ReadOnly    bool           `yaml:"read_only,omitempty"`
 	Metadata    map[string]any `yaml:"metadata,omitempty"`
 }
 
-// Render returns the file of a block.
-func Render(b *schema.Block) string {
+// Render returns the file of a block in format f.
+func Render(b *schema.Block, f Format) string {
+	if f == CodeV2 {
+		if isIndex(b.Label) {
+			return b.Value
+		}
+		name, _ := json.Marshal(nameOf(b.Label))
+		desc, _ := json.Marshal(descriptionOf(b))
+		return "---\nname: " + string(name) + "\ndescription: " + string(desc) + "\n---\n" + b.Value
+	}
 	var y strings.Builder
 	enc := yaml.NewEncoder(&y)
 	enc.SetIndent(2) // as Letta's PyYAML writes it
-	if err := enc.Encode(frontMatter{Description: b.Description, ReadOnly: b.ReadOnly, Metadata: b.Metadata}); err != nil || enc.Close() != nil {
+	err := enc.Encode(frontMatter{Description: b.Description, ReadOnly: b.ReadOnly, Metadata: b.Metadata})
+	if err == nil {
+		err = enc.Close()
+	}
+	if err != nil {
 		// Metadata came from JSON, which YAML always represents.
 		panic("memfs: front matter does not encode: " + err.Error())
 	}
 	return "---\n" + y.String() + "---\n" + b.Value
+}
+
+// nameOf is letta-code's default name of a memory file: its base name's
+// words, capitalised.
+func nameOf(label string) string {
+	words := strings.FieldsFunc(path.Base(label), func(r rune) bool { return r == '-' || r == '_' })
+	for i, w := range words {
+		words[i] = strings.ToUpper(w[:1]) + w[1:]
+	}
+	if len(words) == 0 {
+		return "Memory"
+	}
+	return strings.Join(words, " ")
+}
+
+// descriptionOf is the description a MemFS v2 file gives a block: its own,
+// or its label (the format requires one).
+func descriptionOf(b *schema.Block) string {
+	if b.Description != nil && strings.TrimSpace(*b.Description) != "" {
+		return strings.ReplaceAll(strings.TrimSpace(*b.Description), "\n", " ")
+	}
+	return b.Label
 }
 
 // File is what a block file says.
@@ -76,9 +144,13 @@ func Parse(content string) File {
 	return f
 }
 
-// Matches says whether a file says what the block holds (so the file can
-// stay as it is).
-func (f File) Matches(b *schema.Block) bool {
+// Matches says whether a file in format f says what the block holds (so
+// the file can stay as it is). In MemFS v2 only the value and the
+// description count: the format has no other field.
+func (f File) Matches(b *schema.Block, format Format) bool {
+	if format == CodeV2 {
+		return f.Value == b.Value && (isIndex(b.Label) || f.Description != nil && *f.Description == descriptionOf(b))
+	}
 	return f.Value == b.Value && (f.ReadOnly != nil && *f.ReadOnly) == b.ReadOnly &&
 		equalStrings(f.Description, b.Description) && equalMetadata(f.Metadata, b.Metadata)
 }

@@ -38,15 +38,15 @@ func TestPaths(t *testing.T) {
 func TestRenderParse(t *testing.T) {
 	desc := "About: the user"
 	b := &schema.Block{Block: letta.Block{Label: "human", Value: "---\nAda\n", Description: &desc, ReadOnly: true, Metadata: map[string]any{"k": 1.0}}}
-	text := Render(b)
+	text := Render(b, Letta)
 	if want := "---\ndescription: 'About: the user'\nread_only: true\nmetadata:\n  k: 1\n---\n---\nAda\n"; text != want {
 		t.Errorf("Render = %q, want %q", text, want)
 	}
-	if f := Parse(text); !f.Matches(b) {
+	if f := Parse(text); !f.Matches(b, Letta) {
 		t.Errorf("Parse(Render(b)) = %+v does not match b", f)
 	}
 	plain := &schema.Block{Block: letta.Block{Value: "v"}}
-	if got := Render(plain); got != "---\ndescription: null\n---\nv" {
+	if got := Render(plain, Letta); got != "---\ndescription: null\n---\nv" {
 		t.Errorf("Render without description = %q", got)
 	}
 	for _, content := range []string{"no front matter", "---\nunclosed", "---\n: [bad\n---\nx", "---\n- a list\n---\nx"} {
@@ -57,5 +57,27 @@ func TestRenderParse(t *testing.T) {
 	f := Parse("---\ndescription: d\nlimit: 10\n---\nbody")
 	if f.Value != "body" || f.Description == nil || *f.Description != "d" || f.Limit == nil || *f.Limit != 10 {
 		t.Errorf("Parse with limit = %+v", f)
+	}
+}
+
+// Spec: letta-code's MemFS v2, chosen by a root index block: MEMORY.md is
+// its value alone; other files have exactly a name (letta-code's default
+// for the path) and a non-empty description (the label when the block has
+// none), and parse back to what the block holds.
+func TestRenderCodeV2(t *testing.T) {
+	if FormatOf([]string{"human", "MEMORY"}) != CodeV2 || FormatOf([]string{"human"}) != Letta {
+		t.Error("FormatOf does not follow the root index")
+	}
+	index := &schema.Block{Block: letta.Block{Label: "MEMORY", Value: "# Memory\n"}}
+	if got := Render(index, CodeV2); got != "# Memory\n" {
+		t.Errorf("MEMORY.md = %q", got)
+	}
+	b := &schema.Block{Block: letta.Block{Label: "notes/coding_prefs-go", Value: "Small helpers."}}
+	text := Render(b, CodeV2)
+	if want := "---\nname: \"Coding Prefs Go\"\ndescription: \"notes/coding_prefs-go\"\n---\nSmall helpers."; text != want {
+		t.Errorf("Render = %q, want %q", text, want)
+	}
+	if !Parse(text).Matches(b, CodeV2) || !Parse("# Memory\n").Matches(index, CodeV2) {
+		t.Error("MemFS v2 files do not parse back to their blocks")
 	}
 }

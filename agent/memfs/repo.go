@@ -174,6 +174,11 @@ func Sync(s *Store, blocks []*schema.Block, sig Signature, message string) (bool
 			return false, err
 		}
 	}
+	labels := make([]string, len(blocks))
+	for i, b := range blocks {
+		labels[i] = b.Label
+	}
+	format := FormatOf(labels)
 	next := files{}
 	for p, e := range old {
 		if _, isBlock := LabelOf(p); !isBlock {
@@ -185,7 +190,7 @@ func Sync(s *Store, blocks []*schema.Block, sig Signature, message string) (bool
 		if !ok {
 			continue
 		}
-		e, err := s.blockFile(b, old[p])
+		e, err := s.blockFile(b, format, old[p])
 		if err != nil {
 			return false, err
 		}
@@ -198,10 +203,10 @@ func Sync(s *Store, blocks []*schema.Block, sig Signature, message string) (bool
 	return err == nil, err
 }
 
-// blockFile returns the file of block b, given its current file (zero if
-// none): that file if it says what b holds, else a new blob of b.
-func (s *Store) blockFile(b *schema.Block, cur entry) (entry, error) {
-	content := Render(b)
+// blockFile returns the file of block b in format, given its current file
+// (zero if none): that file if it says what b holds, else a new blob of b.
+func (s *Store) blockFile(b *schema.Block, format Format, cur entry) (entry, error) {
+	content := Render(b, format)
 	h := plumbing.ComputeHash(plumbing.BlobObject, []byte(content))
 	if cur.mode == filemode.Regular || cur.mode == filemode.Executable {
 		if cur.hash == h {
@@ -211,7 +216,7 @@ func (s *Store) blockFile(b *schema.Block, cur entry) (entry, error) {
 		if err != nil {
 			return entry{}, err
 		}
-		if Parse(was).Matches(b) {
+		if Parse(was).Matches(b, format) {
 			return cur, nil
 		}
 	}

@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/llm/llmtest"
+)
+
+// TestLettaCLIMemfs: `letta --memfs -p ...` (what `/memfs enable` does,
+// headless) against kelpie as its memory server. letta-code tags the
+// agent, recompiles it and clones the agent's memory repository with
+// Debian's git; the model then calls letta-code's memory_apply_patch,
+// which letta-code runs on its clone and commits, and pushes after the
+// turn: the new memory file is a block of the agent on kelpie, in the
+// system message its next turn is sent.
+func TestLettaCLIMemfs(t *testing.T) {
+	const fact = "The user drinks green tea every morning."
+	patch := "*** Begin Patch\n*** Add File: tea.md\n+" + fact + "\n*** End Patch"
+	args, _ := json.Marshal(map[string]string{"reason": "Remember the tea", "input": patch})
+	run := runLettaWith(t, "remember that I drink green tea every morning", []string{"--memfs"},
+		[]string{"LETTA_MEMFS_LOCAL=1", "LETTA_MEMFS_BASE_URL={proxy}"},
+		func(llmSrv *llmtest.Server) {
+			llmSrv.Script(
+				llmtest.Reply{ToolCalls: []llm.ToolCall{{ID: "call_mem_1", Name: "memory_apply_patch", Arguments: string(args)}}},
+				llmtest.Reply{Text: "noted"},
+			)
+			llmSrv.SetDefault(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "unexpected extra request"} })
+		})
+	for _, r := range run.llm.Requests() {
+		for _, m := range r.Messages {
+			if m.Role == "tool" {
+				t.Logf("tool result the model got: %q", m.Content)
+			}
+		}
+	}
+	var cloned, pushed bool
+	for _, e := range run.traffic.list() {
+		cloned = cloned || strings.HasSuffix(e.Path, "/state.git/git-upload-pack") && e.Status == 200
+		pushed = pushed || strings.HasSuffix(e.Path, "/state.git/git-receive-pack") && e.Status == 200
+	}
+	if !cloned || !pushed {
+		t.Errorf("letta-code fetched the agent's memory repository: %v; pushed to it: %v", cloned, pushed)
+	}
+	agentID := run.result.AgentID
+	var block struct {
+		Value string `json:"value"`
+	}
+	getJSON(t, run.kelpie+"/v1/agents/"+agentID+"/core-memory/blocks/tea", &block)
+	if !strings.Contains(block.Value, fact) {
+		t.Errorf("block tea = %q, want the patched fact", block.Value)
+	}
+	var agent struct {
+		MessageIDs []string `json:"message_ids"`
+	}
+	getJSON(t, run.kelpie+"/v1/agents/"+agentID, &agent)
+	if len(agent.MessageIDs) == 0 {
+		t.Fatal("the agent has no system message")
+	}
+	var sys []struct {
+		Content string `json:"content"`
+	}
+	getJSON(t, run.kelpie+"/v1/messages/"+agent.MessageIDs[0], &sys)
+	if len(sys) != 1 || !strings.Contains(sys[0].Content, fact) {
+		t.Errorf("the system message the next turn is sent does not hold the pushed memory:\n%+v", sys)
+	}
+}
+
+func getJSON(t *testing.T, url string, out any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
