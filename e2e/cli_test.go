@@ -165,7 +165,7 @@ type lettaRun struct {
 	kelpie  string // kelpie's URL (not the proxy's)
 	traffic *trafficLog
 	result  cliResult
-	home    string // the CLI's HOME
+	env     []string // the CLI's environment, for more commands on its state
 }
 
 // runLetta runs the real letta CLI (letta-code) headless, `letta -p prompt
@@ -206,19 +206,19 @@ func runLettaWith(t *testing.T, prompt string, args, env []string, setup func(*l
 		env[i] = strings.ReplaceAll(kv, "{proxy}", proxyURL)
 	}
 	cmd.Env = cliEnv(append([]string{
-		"HOME="+home,
-		"XDG_CONFIG_HOME="+filepath.Join(home, ".config"),
-		"LETTA_BASE_URL="+proxyURL,
+		"HOME=" + home,
+		"XDG_CONFIG_HOME=" + filepath.Join(home, ".config"),
+		"LETTA_BASE_URL=" + proxyURL,
 		"LETTA_API_KEY=e2e-any-key",
 		"DISABLE_AUTOUPDATER=1", // else: an update check at registry.npmjs.org
 		"LETTA_CODE_TELEM=0",    // else: telemetry to api.letta.com
 		"DO_NOT_TRACK=1",
 		"LETTA_DISABLE_LSP_DOWNLOAD=1",
-		"NODE_OPTIONS=--import="+filepath.Join(e2eDir, "cli", "netguard.mjs"),
-		"KELPIE_NETGUARD_LOG="+netlog,
+		"NODE_OPTIONS=--import=" + filepath.Join(e2eDir, "cli", "netguard.mjs"),
+		"KELPIE_NETGUARD_LOG=" + netlog,
 		"NO_COLOR=1",
 	}, env...)...)
-	run.home = home
+	run.env = cmd.Env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr // stdin is /dev/null: no TTY
 	start := time.Now()

@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,6 +57,14 @@ func TestLettaCLIMemfs(t *testing.T) {
 	if !strings.Contains(block.Value, fact) {
 		t.Errorf("block tea = %q, want the patched fact", block.Value)
 	}
+	// The CLI's own view: its clone is clean and not ahead of kelpie's
+	// repository (the push went through), and a pull from it works.
+	if out, code := lettaCommand(t, run, "memory", "status", "--agent", agentID); code != 0 || !strings.Contains(out, `"summary": "clean"`) {
+		t.Errorf("letta memory status: exit %d: %s", code, out)
+	}
+	if out, code := lettaCommand(t, run, "memory", "pull", "--agent", agentID); code != 0 {
+		t.Errorf("letta memory pull: exit %d: %s", code, out)
+	}
 	var agent struct {
 		MessageIDs []string `json:"message_ids"`
 	}
@@ -67,6 +79,32 @@ func TestLettaCLIMemfs(t *testing.T) {
 	if len(sys) != 1 || !strings.Contains(sys[0].Content, fact) {
 		t.Errorf("the system message the next turn is sent does not hold the pushed memory:\n%+v", sys)
 	}
+}
+
+// lettaCommand runs the letta CLI again with run's environment (its HOME,
+// kelpie behind the proxy) and returns its stdout and exit code.
+func lettaCommand(t *testing.T, run *lettaRun, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	bin, err := filepath.Abs(filepath.Join("node_modules", ".bin", "letta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, ctx, bin, args...)
+	cmd.Dir = t.TempDir()
+	cmd.Env = run.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("letta %v: %v\n%s", args, err, stderr.String())
+	}
+	t.Logf("letta %v: exit %d\n%s%s", args, code, stdout.String(), stderr.String())
+	return stdout.String(), code
 }
 
 func getJSON(t *testing.T, url string, out any) {
