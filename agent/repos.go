@@ -29,6 +29,13 @@ import (
 // implies commit in one transaction, or nothing does.
 type Repos struct{ c *core }
 
+// The git services a repository answers, and the largest push.
+const (
+	GitUploadPack  = memfs.UploadPack
+	GitReceivePack = memfs.ReceivePack
+	MaxPushBytes   = memfs.MaxPushBytes
+)
+
 // Agent actor operations of memory repositories.
 const (
 	opSyncRepo = "sync_repo"

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/agent/memfs"
 )
 
 // MemFS: an agent's memory repository over git's smart HTTP protocol
@@ -64,12 +63,12 @@ func (s *server) gitInfoRefs(w http.ResponseWriter, r *http.Request) (any, error
 }
 
 func (s *server) gitUploadPack(w http.ResponseWriter, r *http.Request) (any, error) {
-	return s.gitService(w, r, memfs.UploadPack, s.opts.MaxBodyBytes, s.svc.Repos.UploadPack)
+	return s.gitService(w, r, agent.GitUploadPack, s.opts.MaxBodyBytes, s.svc.Repos.UploadPack)
 }
 
 func (s *server) gitReceivePack(w http.ResponseWriter, r *http.Request) (any, error) {
-	// A push is bounded by memfs.MaxPushBytes, which ReadPush enforces.
-	return s.gitService(w, r, memfs.ReceivePack, memfs.MaxPushBytes+1, s.svc.Repos.ReceivePack)
+	// A push is bounded by agent.MaxPushBytes, which ReadPush enforces.
+	return s.gitService(w, r, agent.GitReceivePack, agent.MaxPushBytes+1, s.svc.Repos.ReceivePack)
 }
 
 // gitService answers a POST of service with serve, reading the request

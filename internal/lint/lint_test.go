@@ -28,7 +28,7 @@ var layers = [][]string{
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
 	{"agent/memory"},
-	{"agent/tool", "agent/window"},
+	{"agent/tool", "agent/window", "agent/memfs"},
 	{"agent/loop", "sandbox"},
 	{"agent"},
 	{"api", "ui"},
