@@ -211,6 +211,18 @@ func TestGitPushRejected(t *testing.T) {
 		t.Errorf("remote main = %q, want the last accepted commit %s", head, local)
 	}
 
+	g.must(first, "reset", "-q", "--hard", "HEAD~1")
+	g.must(first, "rm", "-q", "persona.md")
+	if err := os.Symlink("human.md", filepath.Join(first, "persona.md")); err != nil {
+		t.Fatal(err)
+	}
+	g.must(first, "add", "-A")
+	g.must(first, "commit", "-qm", "a symlink")
+	out, err = g.run(first, "push", "origin", "main")
+	if err == nil || !strings.Contains(out, "not a regular file") {
+		t.Errorf("a push making a block file a symlink: err %v, output:\n%s", err, out)
+	}
+
 	g.auth = ""
 	if out, err := g.run(t.TempDir(), "clone", g.remote, "x"); err == nil {
 		t.Errorf("a clone without the key succeeded:\n%s", out)

@@ -2,6 +2,7 @@ package memfs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -59,7 +61,7 @@ func (s *Store) treeOf(commit plumbing.Hash) (files, error) {
 
 func (s *Store) readTree(h plumbing.Hash, dir string, depth int, out files) error {
 	if depth > MaxTreeDepth {
-		return fmt.Errorf("memfs: directories nested deeper than %d", MaxTreeDepth)
+		return letta.Invalidf("directories nested deeper than %d", MaxTreeDepth)
 	}
 	t, err := object.GetTree(s, h)
 	if err != nil {
@@ -74,7 +76,7 @@ func (s *Store) readTree(h plumbing.Hash, dir string, depth int, out files) erro
 			continue
 		}
 		if len(out) >= MaxFiles {
-			return fmt.Errorf("memfs: more than %d files", MaxFiles)
+			return letta.Invalidf("more than %d files", MaxFiles)
 		}
 		out[p] = entry{e.Mode, e.Hash}
 	}
@@ -248,9 +250,14 @@ func (s *Store) commit(fs files, parent plumbing.Hash, sig Signature, message st
 	return h, s.SetReference(plumbing.NewHashReference(Branch, h))
 }
 
-// Blocks returns the block files of a commit by label.
+// Blocks returns the block files of a pushed commit by label. A tree it
+// cannot take (objects missing, a block file that is no regular file,
+// limits broken) is a letta.KindInvalid error.
 func Blocks(s *Store, commit plumbing.Hash) (map[string]File, error) {
 	fs, err := s.treeOf(commit)
+	if errors.Is(err, plumbing.ErrObjectNotFound) {
+		return nil, letta.Invalidf("missing necessary objects: %v", err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +268,7 @@ func Blocks(s *Store, commit plumbing.Hash) (map[string]File, error) {
 			continue
 		}
 		if e.mode != filemode.Regular && e.mode != filemode.Executable {
-			return nil, fmt.Errorf("%s is not a regular file", p)
+			return nil, letta.Invalidf("%s is not a regular file", p)
 		}
 		content, err := s.readBlob(e.hash)
 		if err != nil {
