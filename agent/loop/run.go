@@ -238,7 +238,7 @@ func (r *turnRun) ask() (*answer, error) {
 	// log has the whole cause.
 	var le *llm.Error
 	if errors.As(lastErr, &le) && le.Err != nil {
-		r.m.cfg.Logger.Warn("agent: model call failed", "agent", r.agentID, "run", r.turn.runID, "error", lastErr, "cause", le.Err)
+		r.m.cfg.Logger.WarnContext(r.ctx, "agent: model call failed", "agent", r.agentID, "run", r.turn.runID, "error", lastErr, "cause", le.Err)
 	}
 	return nil, &stepError{letta.StopLLMAPIError, lastErr.Error()}
 }
