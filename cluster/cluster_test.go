@@ -386,4 +386,3 @@ func TestForwardedSignature(t *testing.T) {
 		t.Errorf("signature with another secret accepted")
 	}
 }
-

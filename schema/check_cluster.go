@@ -10,13 +10,14 @@ import (
 
 // clusterEntries are the claims and claim log entries Check read.
 type clusterEntries struct {
-	claims map[string]uint64            // actor -> fence epoch
-	log    map[string]map[uint64]string // actor -> epoch -> node ("" when damaged)
+	claims  map[string]uint64            // actor -> fence epoch
+	damaged map[string]bool              // actors whose claim is damaged
+	log     map[string]map[uint64]string // actor -> epoch -> node ("" when damaged)
 }
 
 func (r *clusterEntries) add(c *checker, f *Family, e Entry) {
 	if r.claims == nil {
-		r.claims, r.log = map[string]uint64{}, map[string]map[uint64]string{}
+		r.claims, r.damaged, r.log = map[string]uint64{}, map[string]bool{}, map[string]map[uint64]string{}
 	}
 	k := string(e.Key[len(f.Prefix):])
 	switch f {
@@ -24,11 +25,13 @@ func (r *clusterEntries) add(c *checker, f *Family, e Entry) {
 		decodeInto[ClusterNode](c, e, "cluster node")
 	case ClusterClaims:
 		if e.Damaged {
+			r.damaged[k] = true
 			return
 		}
 		epoch, err := kv.ParseEpoch(e.Value)
 		if err != nil {
 			c.report("", "%q: %v", e.Key, err)
+			r.damaged[k] = true
 			return
 		}
 		r.claims[k] = epoch
@@ -64,6 +67,9 @@ func (r *clusterEntries) check(c *checker) {
 		}
 	}
 	for actor, entries := range r.log {
+		if r.damaged[actor] {
+			continue
+		}
 		claimed, ok := r.claims[actor]
 		for epoch := range entries {
 			if !ok || epoch > claimed {
