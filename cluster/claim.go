@@ -35,12 +35,14 @@ func (n *Node) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
 	if n.cfg.Placed != nil && !n.cfg.Placed(id.Namespace) {
 		return nil, nil
 	}
-	if err := n.Serving(); err != nil {
+	ctx, cancel, err := n.withinLease(ctx)
+	if err != nil {
 		return nil, err
 	}
+	defer cancel()
 	key := id.String()
 	var fence *actor.Fence
-	err := n.update(ctx, func(txn kv.Txn) error {
+	err = n.update(ctx, func(txn kv.Txn) error {
 		cur, found, err := schema.CurrentClaim(txn, key)
 		if err != nil {
 			return err
@@ -90,12 +92,30 @@ func (n *Node) holder(txn kv.Txn, c *schema.ClusterClaim) (addr string, live boo
 	return rec.Addr, true, nil
 }
 
+// withinLease bounds ctx by the time this node may still serve: a claim
+// or a route read that outlasts it is worthless (a database cut off
+// without an error would otherwise hold the request for the statement
+// timeout). It fails at once when the node is not serving.
+func (n *Node) withinLease(ctx context.Context) (context.Context, context.CancelFunc, error) {
+	left, err := n.leaseLeft()
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, left)
+	return ctx, cancel, nil
+}
+
 // Route says where a request that changes agentID must be served: "" for
 // here (this node holds it, or may claim it), or the address of the live
 // node that holds it. The answer may be stale by the time the request
 // runs: the claim, not Route, decides (a request served here for an agent
 // another node claimed in between fails with *NotOwnerError).
 func (n *Node) Route(ctx context.Context, agentID string) (string, error) {
+	ctx, cancel, err := n.withinLease(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cancel()
 	txn, err := n.cfg.Store.Begin(ctx)
 	if err != nil {
 		return "", err

@@ -313,6 +313,7 @@ func TestRoute(t *testing.T) {
 		t.Fatalf("a's agent routed from b to %q, %v", addr, err)
 	}
 	b.clock.Advance(ttl)
+	b.tick(t) // b renews; a does not
 	if addr, err := b.Route(t.Context(), agentID); err != nil || addr != "" {
 		t.Fatalf("a lapsed owner's agent routed to %q, %v", addr, err)
 	}

@@ -238,15 +238,22 @@ func (n *Node) liveLocked(id, inc string, r *schema.ClusterNode) bool {
 // Serving returns nil while this node's lease is certainly its own: less
 // than SelfFenceFraction of LeaseTTL since its last renewal began.
 func (n *Node) Serving() error {
+	_, err := n.leaseLeft()
+	return err
+}
+
+// leaseLeft is how long this node may still serve without renewing.
+func (n *Node) leaseLeft() (time.Duration, error) {
 	n.mu.Lock()
 	renewed := n.renewed
 	n.mu.Unlock()
 	limit := time.Duration(float64(n.cfg.LeaseTTL) * SelfFenceFraction)
-	if since := n.cfg.Clock.Now().Sub(renewed); since >= limit {
-		return fmt.Errorf("%w: cluster node %s has not renewed its lease for %v (limit %v): not serving its agents until it does",
+	since := n.cfg.Clock.Now().Sub(renewed)
+	if since >= limit {
+		return 0, fmt.Errorf("%w: cluster node %s has not renewed its lease for %v (limit %v): not serving its agents until it does",
 			kv.ErrUnavailable, n.cfg.NodeID, since.Round(time.Millisecond), limit)
 	}
-	return nil
+	return limit - since, nil
 }
 
 // Leave stops renewing and removes this node's record, so that its agents
