@@ -42,6 +42,8 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 			addr := pr.In.Context().Value(forwardToKey{}).(string)
 			pr.SetURL(&url.URL{Scheme: "http", Host: addr})
 			pr.SetXForwarded()
+			// The owner answers under this request's id (see forward).
+			pr.Out.Header.Set(RequestIDHeader, RequestID(pr.In.Context()))
 			s.opts.Cluster.Sign(pr.Out)
 		},
 		Transport: &http.Transport{
@@ -53,6 +55,7 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.WarnContext(r.Context(), "api: forwarding to the agent's owner failed", "method", r.Method, "path", r.URL.Path,
 				"owner", r.Context().Value(forwardToKey{}), "err", err)
+			w.Header().Set(RequestIDHeader, RequestID(r.Context()))
 			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "The node that owns this agent cannot be reached; please retry").
 				withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"))
 		},
@@ -93,6 +96,8 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, method string) 
 	if addr == "" {
 		return false
 	}
+	// The owner's answer carries the request id it was given, this one's.
+	w.Header().Del(RequestIDHeader)
 	s.forwarder.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardToKey{}, addr)))
 	return true
 }
