@@ -2,16 +2,20 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv/postgres/pgtest"
+	"github.com/kelpie/kelpie/llm/llmtest"
 )
 
 // BenchmarkForwardedEdit measures what forwarding adds to a request: block
@@ -30,19 +34,7 @@ func BenchmarkForwardedEdit(b *testing.B) {
 	if err := os.WriteFile(secret, []byte("a benchmark's cluster secret"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	bin := kelpietest.Build(b)
-	var urls []string
-	for i := range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		kelpietest.Start(b, bin, []string{"KELPIE_POSTGRES_URL=" + pgURL}, "--addr", addr, "--storage", "postgres",
-			"--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", addr, "--cluster-secret-file", secret)
-		urls = append(urls, "http://"+addr)
-	}
+	urls := startNodes(b, kelpietest.Build(b), pgURL, secret, 2, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
 	var a agentJSON
 	if _, err := call(client, "POST", urls[0]+"/v1/agents", map[string]any{
@@ -69,4 +61,100 @@ func BenchmarkForwardedEdit(b *testing.B) {
 			b.ReportMetric(percentile(ds, 99), "p99-ms")
 		})
 	}
+}
+
+// startNodes starts n 'kelpie serve' nodes of a cluster on the database at
+// pgURL and returns their base URLs.
+func startNodes(b *testing.B, bin, pgURL, secret string, n int, env []string) []string {
+	var urls []string
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		kelpietest.Start(b, bin, append(env, "KELPIE_POSTGRES_URL="+pgURL), "--addr", addr, "--storage", "postgres",
+			"--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", addr, "--cluster-secret-file", secret,
+			"--default-model", "openai/gpt-4o-mini")
+		urls = append(urls, "http://"+addr)
+	}
+	return urls
+}
+
+// clusterBenchClients is how many clients BenchmarkClusterThroughput runs.
+const clusterBenchClients = 16
+
+// BenchmarkClusterThroughput measures creates/s and turns/s of 1, 2 and 3
+// nodes on one Postgres (all on this machine, sharing its CPUs and disk),
+// with clusterBenchClients clients sending each request to a random node:
+// with several nodes most turns are forwarded to their agent's owner.
+// Turns are answered by the model double at once.
+//
+//	go test ./cmd/kelpie -run '^$' -bench BenchmarkClusterThroughput -benchtime 400x
+func BenchmarkClusterThroughput(b *testing.B) {
+	db := pgtest.NewServer(b)
+	secret := filepath.Join(b.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("a benchmark's cluster secret"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	double := llmtest.NewServer(b)
+	double.SetDefault(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "noted"} })
+	env := []string{"OPENAI_BASE_URL=" + double.OpenAIBaseURL(), "OPENAI_API_KEY=sk-llmtest"}
+	bin := kelpietest.Build(b)
+	for nodes := 1; nodes <= 3; nodes++ {
+		pgURL, err := db.CreateDatabase(fmt.Sprintf("kelpie_%d", nodes))
+		if err != nil {
+			b.Fatal(err)
+		}
+		urls := startNodes(b, bin, pgURL, secret, nodes, env)
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clusterBenchClients}}
+		var agents []string
+		b.Run(fmt.Sprintf("nodes=%d/op=create", nodes), func(b *testing.B) {
+			agents = clusterBenchRun(b, client, urls, func(base string, _ int) (string, error) {
+				var a agentJSON
+				_, err := call(client, "POST", base+"/v1/agents", map[string]any{"name": "bench"}, &a)
+				return a.ID, err
+			})
+		})
+		b.Run(fmt.Sprintf("nodes=%d/op=turn", nodes), func(b *testing.B) {
+			clusterBenchRun(b, client, urls, func(base string, i int) (string, error) {
+				_, err := call(client, "POST", base+"/v1/agents/"+agents[i%len(agents)]+"/messages",
+					map[string]any{"messages": []map[string]any{{"role": "user", "content": "hi"}}}, nil)
+				return "", err
+			})
+		})
+	}
+}
+
+// clusterBenchRun runs b.N calls of op from clusterBenchClients clients,
+// each to a random node, reports them per second and returns what they
+// returned.
+func clusterBenchRun(b *testing.B, client *http.Client, urls []string, op func(base string, i int) (string, error)) []string {
+	var (
+		next atomic.Int64
+		mu   sync.Mutex
+		out  []string
+		wg   sync.WaitGroup
+	)
+	b.ResetTimer()
+	start := time.Now()
+	for c := range clusterBenchClients {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(c), 1))
+			for i := int(next.Add(1)); i <= b.N; i = int(next.Add(1)) {
+				got, err := op(urls[r.IntN(len(urls))], i)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				out = append(out, got)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "ops/s")
+	return out
 }
