@@ -64,19 +64,22 @@ func BenchmarkForwardedEdit(b *testing.B) {
 }
 
 // startNodes starts n 'kelpie serve' nodes of a cluster on the database at
-// pgURL and returns their base URLs.
+// pgURL and returns their base URLs; n = 0 starts one server alone (no
+// cluster flags).
 func startNodes(b *testing.B, bin, pgURL, secret string, n int, env []string) []string {
 	var urls []string
-	for i := range n {
+	for i := range max(n, 1) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
 		addr := ln.Addr().String()
 		ln.Close()
-		kelpietest.Start(b, bin, append(env, "KELPIE_POSTGRES_URL="+pgURL), "--addr", addr, "--storage", "postgres",
-			"--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", addr, "--cluster-secret-file", secret,
-			"--default-model", "openai/gpt-4o-mini")
+		args := []string{"--addr", addr, "--storage", "postgres", "--default-model", "openai/gpt-4o-mini"}
+		if n > 0 {
+			args = append(args, "--node-id", fmt.Sprintf("n%d", i+1), "--advertise-addr", addr, "--cluster-secret-file", secret)
+		}
+		kelpietest.Start(b, bin, append(env, "KELPIE_POSTGRES_URL="+pgURL), args...)
 		urls = append(urls, "http://"+addr)
 	}
 	return urls
@@ -87,6 +90,7 @@ const clusterBenchClients = 16
 
 // BenchmarkClusterThroughput measures creates/s and turns/s of 1, 2 and 3
 // nodes on one Postgres (all on this machine, sharing its CPUs and disk),
+// and of one server alone on it (nodes=0: no claims, no routing),
 // with clusterBenchClients clients sending each request to a random node:
 // with several nodes most turns are forwarded to their agent's owner.
 // Turns are answered by the model double at once.
@@ -102,7 +106,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 	double.SetDefault(func(llmtest.Request) llmtest.Reply { return llmtest.Reply{Text: "noted"} })
 	env := []string{"OPENAI_BASE_URL=" + double.OpenAIBaseURL(), "OPENAI_API_KEY=sk-llmtest"}
 	bin := kelpietest.Build(b)
-	for nodes := 1; nodes <= 3; nodes++ {
+	for nodes := 0; nodes <= 3; nodes++ {
 		pgURL, err := db.CreateDatabase(fmt.Sprintf("kelpie_%d", nodes))
 		if err != nil {
 			b.Fatal(err)

@@ -115,13 +115,8 @@ func (c *testCluster) mayTake(prev schema.ClusterClaim, t time.Time) bool {
 
 // agentLog is what clients sent to one agent and which answers they got.
 type agentLog struct {
-	edits []edit     // of the human block; index 0 is the create
-	turns []turnSent // user messages
-}
-
-type turnSent struct {
-	text  string
-	acked bool
+	edits []edit // of the human block; index 0 is the create
+	turns []edit // user messages
 }
 
 // clusterLoad is the clients' traffic: creates, block edits and turns,
@@ -192,30 +187,32 @@ func (l *clusterLoad) client1(c int) {
 		case k <= 2:
 			id := mine[rng.IntN(len(mine))]
 			value := fmt.Sprintf("c%d-edit-%d", c, n)
-			l.mu.Lock()
-			log := l.agents[id]
-			log.edits = append(log.edits, edit{value: value})
-			i := len(log.edits) - 1
-			l.mu.Unlock()
-			ok := l.send("edit", "PATCH", node.url()+"/v1/agents/"+id+"/core-memory/blocks/human", map[string]any{"value": value}, nil)
-			l.mu.Lock()
-			log.edits[i].acked = ok
-			l.mu.Unlock()
+			l.attempt(id, func(a *agentLog) *[]edit { return &a.edits }, value, func() bool {
+				return l.send("edit", "PATCH", node.url()+"/v1/agents/"+id+"/core-memory/blocks/human", map[string]any{"value": value}, nil)
+			})
 		default:
 			id := mine[rng.IntN(len(mine))]
 			text := fmt.Sprintf("turn c%d-%d", c, n)
-			l.mu.Lock()
-			log := l.agents[id]
-			log.turns = append(log.turns, turnSent{text: text})
-			i := len(log.turns) - 1
-			l.mu.Unlock()
-			ok := l.send("turn", "POST", node.url()+"/v1/agents/"+id+"/messages",
-				map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}}, nil)
-			l.mu.Lock()
-			log.turns[i].acked = ok
-			l.mu.Unlock()
+			l.attempt(id, func(a *agentLog) *[]edit { return &a.turns }, text, func() bool {
+				return l.send("turn", "POST", node.url()+"/v1/agents/"+id+"/messages",
+					map[string]any{"messages": []map[string]any{{"role": "user", "content": text}}}, nil)
+			})
 		}
 	}
+}
+
+// attempt records value as sent to agent id (in the list of its log that
+// list picks), sends it, and records whether it was acknowledged.
+func (l *clusterLoad) attempt(id string, list func(*agentLog) *[]edit, value string, send func() bool) {
+	l.mu.Lock()
+	sent := list(l.agents[id])
+	*sent = append(*sent, edit{value: value})
+	i := len(*sent) - 1
+	l.mu.Unlock()
+	ok := send()
+	l.mu.Lock()
+	(*sent)[i].acked = ok
+	l.mu.Unlock()
 }
 
 func (l *clusterLoad) finish() {
@@ -470,18 +467,8 @@ func checkAcknowledged(t *testing.T, l *clusterLoad) {
 				got = b.Value
 			}
 		}
-		last := 0
-		for i, e := range log.edits {
-			if e.acked {
-				last = i
-			}
-		}
-		ok := false
-		for _, e := range log.edits[last:] {
-			ok = ok || e.value == got
-		}
-		if !ok {
-			t.Errorf("agent %s: human block is %q; last acknowledged value %q", id, got, log.edits[last].value)
+		if ok, last := lastAckedOrLater(log.edits, got); !ok {
+			t.Errorf("agent %s: human block is %q; last acknowledged value %q", id, got, last)
 		}
 		if len(log.turns) == 0 {
 			continue
@@ -496,8 +483,8 @@ func checkAcknowledged(t *testing.T, l *clusterLoad) {
 			t.Fatalf("messages of %s: %d %v", id, resp.StatusCode, err)
 		}
 		for _, turn := range log.turns {
-			if turn.acked && !strings.Contains(string(history), turn.text) {
-				t.Errorf("agent %s: acknowledged turn %q is not in its history", id, turn.text)
+			if turn.acked && !strings.Contains(string(history), turn.value) {
+				t.Errorf("agent %s: acknowledged turn %q is not in its history", id, turn.value)
 			}
 		}
 	}
