@@ -30,8 +30,9 @@ const clusterLeaseTTL = 2 * time.Second
 
 // clusterNode is one 'kelpie serve' of the test's cluster.
 type clusterNode struct {
-	id, addr string
-	pgURL    string // its database URL (through a cutProxy for one node)
+	id, addr  string
+	advertise string // where its peers reach it (through a cutProxy for one node)
+	pgURL     string // its database URL (through a cutProxy for one node)
 	srv      *kelpietest.Server
 	up       atomic.Bool // the test has not killed or cut it
 }
@@ -56,7 +57,7 @@ func (c *testCluster) start(n *clusterNode) {
 	c.t.Helper()
 	env := append(c.env, "KELPIE_POSTGRES_URL="+n.pgURL)
 	n.srv = kelpietest.Start(c.t, c.bin, env, "--addr", n.addr, "--storage", "postgres", "--node-id", n.id,
-		"--advertise-addr", n.addr, "--cluster-secret-file", c.secret, "--lease-ttl", clusterLeaseTTL.String(),
+		"--advertise-addr", n.advertise, "--cluster-secret-file", c.secret, "--lease-ttl", clusterLeaseTTL.String(),
 		"--default-model", "openai/gpt-4o-mini", "--idle-timeout", "1s")
 	n.up.Store(true)
 }
@@ -251,11 +252,20 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newCutProxy(t, u.Host)
+	proxy := newCutProxy(t, u.Host) // between n3 and the database
 	proxied := *u
 	proxied.Host = proxy.Addr()
-	for i, dbURL := range []string{pgURL, pgURL, proxied.String()} {
-		n := &clusterNode{id: fmt.Sprintf("n%d", i+1), addr: freeAddr(t), pgURL: dbURL}
+	n2addr := freeAddr(t)
+	peers := newCutProxy(t, n2addr) // between n2 and its peers
+	for i, n := range []*clusterNode{
+		{addr: freeAddr(t), pgURL: pgURL},
+		{addr: n2addr, advertise: peers.Addr(), pgURL: pgURL},
+		{addr: freeAddr(t), pgURL: proxied.String()},
+	} {
+		n.id = fmt.Sprintf("n%d", i+1)
+		if n.advertise == "" {
+			n.advertise = n.addr
+		}
 		c.nodes = append(c.nodes, n)
 		c.start(n)
 	}
@@ -296,6 +306,26 @@ func TestCluster(t *testing.T) {
 	c.recovered(n3.id, serving(t, n3))
 	n3.up.Store(true)
 	time.Sleep(3 * time.Second)
+
+	// Cut n2 off from its peers, not from the database: it keeps its
+	// agents and serves them; the others cannot forward to it.
+	owned = ownedBy(t, pgURL, n2.id)
+	if len(owned) == 0 {
+		t.Fatalf("%s owns no agent", n2.id)
+	}
+	peers.Refuse()
+	cut = time.Now()
+	refused = refusedWrite(t, n1, owned[0])
+	firstWrite(t, l.client, n2, owned[:1])
+	t.Logf("cut %s off from its peers: %s answered a retryable 503 for its agent after %v; %s kept serving it",
+		n2.id, n1.id, refused.Sub(cut).Round(time.Millisecond), n2.id)
+	time.Sleep(2 * clusterLeaseTTL)
+	if now := ownedBy(t, pgURL, n2.id); !slices.Contains(now, owned[0]) {
+		t.Errorf("%s lost agent %s while cut off from its peers only", n2.id, owned[0])
+	}
+	firstWrite(t, l.client, n2, owned[:1])
+	peers.Heal()
+	time.Sleep(time.Second)
 	l.finish()
 	t.Logf("acknowledged %v; outcome unknown %v", l.acked, l.unknown)
 

@@ -10,13 +10,16 @@ import (
 // cutProxy is a loopback TCP proxy to a server that the test can cut off:
 // a cut connection goes silent (nothing passes, nothing is closed), as a
 // network partition leaves it, and connections made while cut are held
-// silent too. Heal closes the silent ones and forwards new ones again.
+// silent too. Refuse instead closes every connection at once, as a host
+// that is down does. Heal closes the silent ones and forwards new ones
+// again.
 type cutProxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
+	mu     sync.Mutex
+	cut    bool
+	refuse bool // with cut: close connections instead of holding them
 	conns map[net.Conn]net.Conn // client side -> server side (nil: silent)
 }
 
@@ -43,7 +46,10 @@ func (p *cutProxy) serve() {
 		}
 		p.mu.Lock()
 		cut := p.cut
-		if cut {
+		switch {
+		case cut && p.refuse:
+			c.Close()
+		case cut:
 			p.conns[c] = nil
 		}
 		p.mu.Unlock()
@@ -101,11 +107,25 @@ func (p *cutProxy) Cut() {
 	}
 }
 
+// Refuse closes every connection, and every new one at once.
+func (p *cutProxy) Refuse() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut, p.refuse = true, true
+	for c, up := range p.conns {
+		c.Close()
+		if up != nil {
+			up.Close()
+		}
+		delete(p.conns, c)
+	}
+}
+
 // Heal closes the silent connections and forwards new ones again.
 func (p *cutProxy) Heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cut = false
+	p.cut, p.refuse = false, false
 	for c, up := range p.conns {
 		if up == nil {
 			c.Close()
