@@ -7,6 +7,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"time"
+
+	"github.com/kelpie/kelpie/letta"
 )
 
 // Cluster is what the API asks of a cluster of Kelpie nodes on one store
@@ -79,12 +81,7 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, method string) 
 		}
 		return err != nil
 	}
-	agentID := r.PathValue("agent_id")
-	if conv := r.PathValue("conversation_id"); agentID == "" && conv != "" {
-		if got, err := s.svc.Conversations.Get(r.Context(), conv); err == nil {
-			agentID = got.AgentID
-		}
-	}
+	agentID := s.agentOf(r)
 	if agentID == "" {
 		return false
 	}
@@ -100,6 +97,35 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, method string) 
 	w.Header().Del(RequestIDHeader)
 	s.forwarder.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), forwardToKey{}, addr)))
 	return true
+}
+
+// agentOf names the agent a request is about: its {agent_id}; the agent of
+// its {conversation_id} (which may also be an agent id, or "default" with
+// the agent in the query) or of its {run_id} (a cancel, a stream resumed
+// on the node running the turn); or the agent_id of its query (a
+// conversation's create). "" when it names none, or one that does not
+// exist (the route answers that itself). An agent named only in the body
+// is not seen: such a request is served here.
+func (s *server) agentOf(r *http.Request) string {
+	if id := r.PathValue("agent_id"); id != "" {
+		return id
+	}
+	if id := r.PathValue("conversation_id"); id != "" && id != defaultConversation {
+		if letta.ValidID("agent", id) {
+			return id
+		}
+		if c, err := s.svc.Conversations.Get(r.Context(), id); err == nil {
+			return c.AgentID
+		}
+		return ""
+	}
+	if id := r.PathValue("run_id"); id != "" {
+		if run, err := s.svc.Runs.Get(r.Context(), id); err == nil {
+			return run.AgentID
+		}
+		return ""
+	}
+	return r.URL.Query().Get("agent_id")
 }
 
 // clusterMembers answers GET /v1/cluster: the nodes, their addresses,

@@ -96,6 +96,20 @@ func TestForwardToOwner(t *testing.T) {
 		t.Errorf("owner unreachable: %d %v %s", r.status, r.header, r.body)
 	}
 
+	// A conversation's requests go to its agent's owner, found from the
+	// conversation (or the query, for a create).
+	near := c.createAgent(`{"name":"near"}`)
+	var conv struct {
+		ID string `json:"id"`
+	}
+	c.ok("POST", "/v1/conversations?agent_id="+near.ID, "", &conv)
+	fc.routes[near.ID] = o.srv.Listener.Addr().String()
+	c.ok("POST", "/v1/conversations/"+conv.ID+"/messages", `{"input":"hi"}`, nil)
+	c.ok("POST", "/v1/conversations?agent_id="+near.ID, "", nil)
+	if len(o.seen) != 4 || o.seen[2].URL.Path != "/v1/conversations/"+conv.ID+"/messages" || o.seen[3].URL.Query().Get("agent_id") != near.ID {
+		t.Errorf("the owner saw %d requests; want the conversation's two", len(o.seen))
+	}
+
 	var members map[string]any
 	c.ok("GET", "/v1/cluster", "", &members)
 	if members["nodes"] == nil {
