@@ -33,8 +33,8 @@ type clusterNode struct {
 	id, addr  string
 	advertise string // where its peers reach it (through a cutProxy for one node)
 	pgURL     string // its database URL (through a cutProxy for one node)
-	srv      *kelpietest.Server
-	up       atomic.Bool // the test has not killed or cut it
+	srv       *kelpietest.Server
+	up        atomic.Bool // the test has not killed or cut it
 }
 
 func (n *clusterNode) url() string { return "http://" + n.addr }

@@ -19,8 +19,8 @@ type cutProxy struct {
 
 	mu     sync.Mutex
 	cut    bool
-	refuse bool // with cut: close connections instead of holding them
-	conns map[net.Conn]net.Conn // client side -> server side (nil: silent)
+	refuse bool                  // with cut: close connections instead of holding them
+	conns  map[net.Conn]net.Conn // client side -> server side (nil: silent)
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
