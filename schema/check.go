@@ -54,6 +54,7 @@ func Check(entries []Entry) Report {
 	c.checkIdentities()
 	c.checkOrphans()
 	c.idem.check(c)
+	c.cluster.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -85,6 +86,7 @@ type checker struct {
 	tools        toolKeys
 	identities   identityEntries
 	idem         idemRecords
+	cluster      clusterEntries
 }
 
 func newChecker() *checker {
@@ -156,6 +158,8 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
+	case ClusterNodes, ClusterClaims, ClusterClaimLog:
+		c.cluster.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}

@@ -106,6 +106,7 @@ var Families = []*Family{
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
+	ClusterNodes, ClusterClaims, ClusterClaimLog,
 }
 
 // VersionKey is where a store records its layout version.
