@@ -30,7 +30,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -58,7 +57,10 @@ type Config struct {
 	ConnectTimeout, ListTimeout, CallTimeout time.Duration
 	// DisableStdio refuses stdio servers (Letta's MCP_DISABLE_STDIO).
 	DisableStdio bool
-	Logger       *slog.Logger
+	// AllowPrivate lets HTTP servers be on loopback, private or
+	// link-local addresses and internal host names, which Letta refuses
+	// (a guard against requests into the server's own network).
+	AllowPrivate bool
 }
 
 // Client connects to MCP servers; it implements tool.MCPClient.
@@ -76,9 +78,6 @@ func New(cfg Config) *Client {
 	}
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Client{cfg: cfg}
 }
@@ -136,23 +135,23 @@ func (c *Client) connect(ctx context.Context, s *schema.MCPServer) (_ *session, 
 			cancel()
 		}
 	}()
+	if err := c.Check(s); err != nil {
+		return nil, err
+	}
 	var (
 		t    mcp.Transport
 		proc *process
 	)
 	switch s.Type {
 	case schema.MCPStdio:
-		if c.cfg.DisableStdio {
-			return nil, ErrStdioDisabled
-		}
 		if proc, err = startProcess(s); err != nil {
 			return nil, err
 		}
 		t = &mcp.IOTransport{Reader: proc.stdout, Writer: proc.stdin, MaxLineLength: MaxMessageBytes}
 	case schema.MCPSSE:
-		t = &mcp.SSEClientTransport{Endpoint: s.URL, HTTPClient: httpClient(s), MaxEventSize: MaxMessageBytes}
+		t = &mcp.SSEClientTransport{Endpoint: s.URL, HTTPClient: c.httpClient(s), MaxEventSize: MaxMessageBytes}
 	case schema.MCPStreamableHTTP:
-		t = &mcp.StreamableClientTransport{Endpoint: s.URL, HTTPClient: httpClient(s), MaxEventSize: MaxMessageBytes,
+		t = &mcp.StreamableClientTransport{Endpoint: s.URL, HTTPClient: c.httpClient(s), MaxEventSize: MaxMessageBytes,
 			MaxRetries: 1, DisableStandaloneSSE: true}
 	default:
 		return nil, fmt.Errorf("unknown MCP server type %q", s.Type)
@@ -254,7 +253,7 @@ func render(res *mcp.CallToolResult) tool.Outcome {
 
 // httpClient is the HTTP client of a server: its custom headers, then its
 // auth header, on every request; response bodies bounded.
-func httpClient(s *schema.MCPServer) *http.Client {
+func (c *Client) httpClient(s *schema.MCPServer) *http.Client {
 	h := http.Header{}
 	for k, v := range s.CustomHeaders {
 		h.Set(k, v)
@@ -262,7 +261,9 @@ func httpClient(s *schema.MCPServer) *http.Client {
 	if s.AuthHeader != "" && s.AuthToken != "" {
 		h.Set(s.AuthHeader, s.AuthToken)
 	}
-	return &http.Client{Transport: &headerTransport{base: http.DefaultTransport, header: h}}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.DialContext = c.dial
+	return &http.Client{Transport: &headerTransport{base: base, header: h}}
 }
 
 type headerTransport struct {

@@ -45,7 +45,7 @@ func servers(t *testing.T) map[string]*schema.MCPServer {
 // Spec: over every transport, the client lists the server's tools with
 // their input schemas and calls them; an error result is status error.
 func TestListAndCallEveryTransport(t *testing.T) {
-	c := mcpclient.New(mcpclient.Config{})
+	c := mcpclient.New(mcpclient.Config{AllowPrivate: true})
 	ctx := context.Background()
 	for typ, s := range servers(t) {
 		t.Run(typ, func(t *testing.T) {
@@ -84,7 +84,7 @@ func TestListAndCallEveryTransport(t *testing.T) {
 func TestHTTPHeadersAreSent(t *testing.T) {
 	s := servers(t)[schema.MCPStreamableHTTP]
 	s.AuthToken = "Bearer wrong"
-	c := mcpclient.New(mcpclient.Config{})
+	c := mcpclient.New(mcpclient.Config{AllowPrivate: true})
 	if _, err := c.ListTools(context.Background(), s); err == nil || !strings.Contains(err.Error(), "could not connect") {
 		t.Fatalf("wrong token: %v", err)
 	}
@@ -114,7 +114,7 @@ func waitGone(t *testing.T, pid int) {
 // Spec: a stdio server runs for one use: once the call returns, the server
 // and whatever it started are gone.
 func TestStdioServerEndsWithTheCall(t *testing.T) {
-	c := mcpclient.New(mcpclient.Config{})
+	c := mcpclient.New(mcpclient.Config{AllowPrivate: true})
 	s := stdioServer(t)
 	for _, name := range []string{"pid", "spawn"} {
 		out := c.Call(context.Background(), s, name, nil)
@@ -129,7 +129,7 @@ func TestStdioServerEndsWithTheCall(t *testing.T) {
 // Spec: a server that dies during a call, hangs, or cannot start gives the
 // model a clear error result, within the call timeout.
 func TestFailingServersGiveClearErrors(t *testing.T) {
-	c := mcpclient.New(mcpclient.Config{CallTimeout: 500 * time.Millisecond})
+	c := mcpclient.New(mcpclient.Config{CallTimeout: 500 * time.Millisecond, AllowPrivate: true})
 	s := stdioServer(t)
 	out := c.Call(context.Background(), s, "crash", nil)
 	if out.OK || !strings.Contains(out.Result, "failed during the call of crash") || !strings.Contains(out.Result, "exit status 3") || !strings.Contains(out.Result, "boom") {
@@ -162,7 +162,7 @@ func TestFailingServersGiveClearErrors(t *testing.T) {
 
 // Spec: a result larger than a message may be is refused, not buffered.
 func TestHugeResultIsRefused(t *testing.T) {
-	c := mcpclient.New(mcpclient.Config{})
+	c := mcpclient.New(mcpclient.Config{AllowPrivate: true})
 	for typ, s := range servers(t) {
 		out := c.Call(context.Background(), s, "big", json.RawMessage(`{"bytes": 20000000}`))
 		if out.OK || !strings.HasPrefix(out.Result, "Error: ") {
@@ -171,5 +171,23 @@ func TestHugeResultIsRefused(t *testing.T) {
 		if out := c.Call(context.Background(), s, "big", json.RawMessage(`{"bytes": 100000}`)); !out.OK || len(out.Result) != 100000 {
 			t.Errorf("%s: a 100 kB result answered ok=%v len=%d", typ, out.OK, len(out.Result))
 		}
+	}
+}
+
+// Spec: unless allowed, HTTP servers on internal names or non-public
+// addresses are refused, both by Check and when connecting.
+func TestPrivateAddressesRefused(t *testing.T) {
+	c := mcpclient.New(mcpclient.Config{})
+	for _, u := range []string{"http://localhost:8000/mcp", "http://127.0.0.1:9/mcp", "http://10.1.2.3/mcp", "http://db.svc/mcp", "ftp://example.com/mcp", "example.com/mcp"} {
+		if err := c.Check(&schema.MCPServer{Type: schema.MCPStreamableHTTP, URL: u}); err == nil {
+			t.Errorf("%s accepted", u)
+		}
+	}
+	if err := c.Check(&schema.MCPServer{Type: schema.MCPSSE, URL: "https://mcp.example.com/sse"}); err != nil {
+		t.Errorf("a public URL refused: %v", err)
+	}
+	s := servers(t)[schema.MCPStreamableHTTP]
+	if out := c.Call(context.Background(), s, "echo", nil); out.OK || !strings.Contains(out.Result, "non-public IP not allowed: 127.0.0.1") {
+		t.Errorf("loopback server answered %+v", out)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -20,6 +21,10 @@ type MCPClient interface {
 	// does (fails, hangs, dies, floods), Call returns an Outcome the model
 	// can read, within the client's time limits.
 	Call(ctx context.Context, s *schema.MCPServer, name string, args json.RawMessage) Outcome
+	// Check refuses a server config the client will not use (a stdio
+	// server where they are disabled, a URL it may not reach), with a
+	// message for the API client.
+	Check(s *schema.MCPServer) error
 }
 
 // MCPTool is a tool as an MCP server lists it.
@@ -137,4 +142,25 @@ func deepCopy(v any) any {
 		return out
 	}
 	return v
+}
+
+// CallMCP runs a call of an MCP tool: it reads the tool's server (with
+// read, a snapshot of the store) and calls the tool there. Like
+// MCPClient.Call it never fails: every problem is an Outcome for the model.
+func CallMCP(ctx context.Context, c MCPClient, read func(context.Context, func(kv.Txn) error) error, t *schema.Tool, args json.RawMessage) Outcome {
+	if c == nil {
+		return Failed("MCP tools cannot run on this server: it was started without an MCP client")
+	}
+	var s *schema.MCPServer
+	err := read(ctx, func(txn kv.Txn) (err error) {
+		s, err = schema.GetMCPServer(txn, schema.MCPServerOf(t))
+		return err
+	})
+	if err != nil {
+		return Failed("the MCP server of %s could not be read: %v", t.Name, err)
+	}
+	if len(args) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	return c.Call(ctx, s, t.Name, args)
 }
