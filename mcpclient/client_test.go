@@ -191,3 +191,30 @@ func TestPrivateAddressesRefused(t *testing.T) {
 		t.Errorf("loopback server answered %+v", out)
 	}
 }
+
+// BenchmarkCall measures a call of a trivial tool, connect to result and
+// disconnect (a stdio server started and stopped per call), per transport.
+func BenchmarkCall(b *testing.B) {
+	c := mcpclient.New(mcpclient.Config{AllowPrivate: true})
+	cmd, args, env := mcptest.Stdio(b)
+	srv := mcptest.StartHTTP(b, nil)
+	for _, s := range []*schema.MCPServer{
+		{Name: "stdio", Type: schema.MCPStdio, Command: cmd, Args: args, Env: env},
+		{Name: "streamable_http", Type: schema.MCPStreamableHTTP, URL: srv.URL + "/mcp"},
+		{Name: "sse", Type: schema.MCPSSE, URL: srv.URL + "/sse"},
+	} {
+		b.Run(s.Name, func(b *testing.B) {
+			var lat []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if out := c.Call(context.Background(), s, "add", json.RawMessage(`{"a":1,"b":2}`)); !out.OK || out.Result != "3" {
+					b.Fatalf("add answered %+v", out)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
