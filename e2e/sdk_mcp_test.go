@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/kelpie/kelpie/internal/kelpietest"
-	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/internal/mcptest"
+	"github.com/kelpie/kelpie/llm/llmtest"
 )
 
 // TestSDKMCPServers registers the tests' MCP server (this test binary over
