@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -35,7 +36,7 @@ func ServeStdioIfAsked() {
 	if os.Getenv(EnvServe) != "stdio" {
 		return
 	}
-	err := NewServer(nil).Run(context.Background(), &mcp.StdioTransport{})
+	err := NewServer(nil, nil).Run(context.Background(), &mcp.StdioTransport{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcptest:", err)
 		os.Exit(1)
@@ -54,17 +55,37 @@ func Stdio(t testing.TB) (command string, args []string, env map[string]string) 
 	return exe, []string{"-test.run=^$"}, map[string]string{EnvServe: "stdio"}
 }
 
+// HTTPServer is the server over HTTP, counting the calls of each tool.
+type HTTPServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+// Calls returns how many calls of tool the server has received.
+func (h *HTTPServer) Calls(tool string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.calls[tool]
+}
+
 // StartHTTP serves the server over streamable HTTP (at /mcp) and SSE (at
 // /sse) on loopback until the test ends. Requests must carry the given
 // headers (none when nil), else they are answered 401.
-func StartHTTP(t testing.TB, headers map[string]string) *httptest.Server {
+func StartHTTP(t testing.TB, headers map[string]string) *HTTPServer {
 	t.Helper()
+	h := &HTTPServer{calls: map[string]int{}}
 	release := make(chan struct{})
-	get := func(*http.Request) *mcp.Server { return NewServer(release) }
+	count := func(tool string) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.calls[tool]++
+	}
+	get := func(*http.Request) *mcp.Server { return NewServer(release, count) }
 	mux := http.NewServeMux()
 	mux.Handle("/mcp", mcp.NewStreamableHTTPHandler(get, nil))
 	mux.Handle("/sse", mcp.NewSSEHandler(get, nil))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for k, v := range headers {
 			if r.Header.Get(k) != v {
 				http.Error(w, "missing or wrong "+k, http.StatusUnauthorized)
@@ -73,10 +94,10 @@ func StartHTTP(t testing.TB, headers map[string]string) *httptest.Server {
 		}
 		mux.ServeHTTP(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	// Runs before srv.Close, which waits for every handler to return.
+	t.Cleanup(h.Close)
+	// Runs before h.Close, which waits for every handler to return.
 	t.Cleanup(func() { close(release) })
-	return srv
+	return h
 }
 
 type echoIn struct {
@@ -97,8 +118,19 @@ func text(s string) *mcp.CallToolResult {
 
 // NewServer returns the test server, with its tools; a call of hang
 // returns once release is closed (never, if nil) or its client goes away.
-func NewServer(release <-chan struct{}) *mcp.Server {
+// count, if not nil, is told the name of each tool called.
+func NewServer(release <-chan struct{}, count func(tool string)) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "kelpie-mcptest", Version: "1"}, nil)
+	if count != nil {
+		s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+			return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+				if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
+					count(p.Name)
+				}
+				return next(ctx, method, req)
+			}
+		})
+	}
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Echo a message back."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
 			return text(in.Message), nil, nil
