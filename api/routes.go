@@ -92,6 +92,21 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
 
+	// MCP servers (mcp.go): Letta's /v1/mcp-servers, and the older
+	// /v1/tools/mcp/servers routes letta-code's /mcp dialog uses.
+	s.handle("GET", "/v1/mcp-servers", s.listMCPServers)
+	s.handle("POST", "/v1/mcp-servers", s.createMCPServer)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}", s.getMCPServer)
+	s.handle("PATCH", "/v1/mcp-servers/{mcp_server_id}", s.updateMCPServer)
+	s.handle("DELETE", "/v1/mcp-servers/{mcp_server_id}", s.deleteMCPServer)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}/tools", s.listMCPServerTools)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}/tools/{tool_id}", s.getMCPServerTool)
+	s.handle("POST", "/v1/mcp-servers/{mcp_server_id}/tools/{tool_id}/run", s.runMCPServerTool)
+	s.handle("PATCH", "/v1/mcp-servers/{mcp_server_id}/refresh", s.refreshMCPServer)
+	s.handle("GET", "/v1/tools/mcp/servers", s.legacyListMCPServers)
+	s.handle("GET", "/v1/tools/mcp/servers/{mcp_server_name}/tools", s.legacyListMCPTools)
+	s.handle("POST", "/v1/tools/mcp/servers/{mcp_server_name}/{mcp_tool_name}", s.legacyAddMCPTool)
+
 	// Identities and tags (identities.go).
 	s.handle("GET", "/v1/identities", s.listIdentities)
 	s.handle("POST", "/v1/identities", s.createIdentity)

@@ -51,6 +51,7 @@ func Check(entries []Entry) Report {
 	c.checkContexts()
 	c.checkPassages()
 	c.checkTools()
+	c.checkMCPServers()
 	c.checkIdentities()
 	c.checkOrphans()
 	c.idem.check(c)
@@ -84,6 +85,7 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	tools        toolKeys
+	mcp          mcpKeys
 	identities   identityEntries
 	idem         idemRecords
 	cluster      clusterEntries
@@ -100,6 +102,7 @@ func newChecker() *checker {
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
+		mcp:        newMCPKeys(),
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -154,6 +157,8 @@ func (c *checker) add(e Entry) {
 		c.addAgentIndexes(f, e, p)
 	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
 		c.addTool(f, e, p)
+	case MCPServers, MCPServerNames, MCPServerTools:
+		c.addMCP(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:

@@ -10,9 +10,11 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/cluster"
+	"github.com/kelpie/kelpie/internal/mcptest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -77,7 +79,8 @@ func populated(t *testing.T) []schema.Entry {
 	node, err := cluster.Join(ctx, cluster.Config{Store: store, NodeID: "n1", Addr: "n1:8283", Secret: []byte("a secret of 16 bytes or more")})
 	must(t, err)
 	defer node.Leave(context.Background())
-	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node}})
+	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node},
+		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true})})
 	must(t, err)
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
@@ -93,6 +96,13 @@ func populated(t *testing.T) []schema.Entry {
 	tl, err := svc.Tools.Upsert(ctx, letta.ToolCreate{SourceCode: &src, JSONSchema: map[string]any{"name": "f", "parameters": map[string]any{"type": "object"}}})
 	must(t, err)
 	_, err = svc.Agents.AttachTool(ctx, a.ID, tl.ID)
+	must(t, err)
+	mcpURL, mcpType, mcpName := mcptest.StartHTTP(t, nil).URL+"/mcp", "streamable_http", "remote"
+	srv, err := svc.MCPServers.Create(ctx, letta.MCPServerRequest{ServerName: &mcpName, Config: &letta.MCPServerConfig{Type: &mcpType, ServerURL: &mcpURL}})
+	must(t, err)
+	mcpTools, err := svc.MCPServers.Tools(ctx, srv.ID)
+	must(t, err)
+	_, err = svc.Agents.AttachTool(ctx, a.ID, mcpTools[0].ID)
 	must(t, err)
 	key, name, typ := "user-1", "Ada", "user"
 	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
@@ -256,6 +266,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"tool without name entry", drop(schema.ToolNames.Prefix), "has no name entry"},
 		{"name entry of no tool", drop(schema.Tools.Prefix), "which has no record"},
 		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
+		{"mcp tool without its mapping", drop(schema.MCPServerTools.Prefix), "has no mapping entry"},
+		{"mcp server without its name entry", drop(schema.MCPServerNames.Prefix), `(name "remote") has no name entry`},
+		{"mapping of a server without a record", drop(schema.MCPServers.Prefix), "which has no record"},
+		{"mapping of a tool of another server", edit(schema.Tools.Prefix, func(r map[string]any) {
+			r["metadata_"] = map[string]any{"mcp": map[string]any{"server_id": "mcp_server-other"}}
+		}, `"external_mcp"`), "which is not one of its tools"},
 		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
 		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
 		{"claim without its log entry", drop(schema.ClusterClaimLog.Prefix), "which its claim log lacks"},

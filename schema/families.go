@@ -105,6 +105,7 @@ var Families = []*Family{
 	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
+	MCPServers, MCPServerNames, MCPServerTools,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 	ClusterNodes, ClusterClaims, ClusterClaimLog,
 }

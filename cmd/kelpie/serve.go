@@ -29,6 +29,7 @@ import (
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
+	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/metrics"
 	"github.com/kelpie/kelpie/sandbox"
 	"github.com/kelpie/kelpie/schema"
@@ -58,6 +59,9 @@ type serveConfig struct {
 	acceptLoss     bool
 	toolsNetwork   bool
 	unsafeTools    bool
+	mcpStdio       bool
+	mcpPrivateURLs bool
+	mcpCallTimeout time.Duration
 	metricsAddr    string
 	idemHorizon    time.Duration
 	cluster        clusterConfig
@@ -140,6 +144,12 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	fs.BoolVar(&c.unsafeTools, "unsafe-tools-no-sandbox", false,
 		"run custom tools without bubblewrap when it is missing (limits still apply, isolation does not); without it such a server refuses to run them")
 	clusterFlags(fs, &c.cluster, &bad)
+	fs.BoolVar(&c.mcpStdio, "mcp-stdio", bad.bool("KELPIE_MCP_STDIO", true),
+		"allow stdio MCP servers: registering one runs its command on this host, unsandboxed, whenever its tools are used (env KELPIE_MCP_STDIO)")
+	fs.BoolVar(&c.mcpPrivateURLs, "mcp-allow-private-urls", bad.bool("KELPIE_MCP_ALLOW_PRIVATE_URLS", false),
+		"let HTTP MCP servers be on loopback, private or link-local addresses, which are refused by default as Letta refuses them (env KELPIE_MCP_ALLOW_PRIVATE_URLS)")
+	fs.DurationVar(&c.mcpCallTimeout, "mcp-call-timeout", bad.duration("KELPIE_MCP_CALL_TIMEOUT", mcpclient.DefaultCallTimeout),
+		"how long a call of an MCP tool may take before the model is told it did not answer (env KELPIE_MCP_CALL_TIMEOUT)")
 	return errors.Join(bad...)
 }
 
@@ -251,6 +261,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		DefaultModel: c.defaultModel,
 		LLM:          models,
 		Tools:        tools,
+		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
 		Runtime:      rc,
 	})
 	if err != nil {
