@@ -104,6 +104,11 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
 	s.handle("GET", "/v1/tags", s.listTags)
 
+	// Agent files: export and import (agentfile.go).
+	s.handle("GET", "/v1/agents/{agent_id}/export", s.exportAgent)
+	s.handle("POST", "/v1/agents/{agent_id}/export", s.exportAgentWithSkills)
+	s.handle("POST", "/v1/agents/import", s.importAgent)
+
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
 	// The operator's figures, in Prometheus' format (see package metrics).
