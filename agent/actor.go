@@ -63,6 +63,7 @@ const (
 	opAttachIdentity     = "attach_identity"
 	opDetachIdentity     = "detach_identity"
 	opImportAgents       = "import_agents"
+	opStepFeedback       = "step_feedback"
 )
 
 // The operations that create the agent they run on.
@@ -90,6 +91,7 @@ var agentOps = map[string]operation{
 	opForkConversation:   op(forkConversation),
 	opAttachIdentity:     op(attachIdentity),
 	opDetachIdentity:     op(detachIdentity),
+	opStepFeedback:       op(setStepFeedback),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

@@ -66,6 +66,7 @@ type Service struct {
 	Models        *Models
 	Tags          *Tags
 	Identities    *Identities
+	Steps         *Steps
 
 	core *core
 }
@@ -121,7 +122,7 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, Steps: &Steps{c}, core: c,
 	}, nil
 }
 

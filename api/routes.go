@@ -109,6 +109,15 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/export", s.exportAgentWithSkills)
 	s.handle("POST", "/v1/agents/import", s.importAgent)
 
+	// Background runs and their steps (async.go, steps.go).
+	s.handle("POST", "/v1/agents/{agent_id}/messages/async", s.sendAgentMessageAsync)
+	s.handle("GET", "/v1/steps", s.listSteps)
+	s.handle("GET", "/v1/steps/{step_id}", s.getStep)
+	s.handle("GET", "/v1/steps/{step_id}/metrics", s.getStepMetrics)
+	s.handle("GET", "/v1/steps/{step_id}/messages", s.listStepMessages)
+	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
+	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
+
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
 	// The operator's figures, in Prometheus' format (see package metrics).

@@ -46,6 +46,7 @@ func Check(entries []Entry) Report {
 	c.checkMessages()
 	c.checkMessageIndexes()
 	c.checkRuns()
+	c.checkSteps()
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkContexts()
@@ -85,6 +86,7 @@ type checker struct {
 	tools        toolKeys
 	identities   identityEntries
 	idem         idemRecords
+	steps        stepKeys
 }
 
 func newChecker() *checker {
@@ -98,6 +100,7 @@ func newChecker() *checker {
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
+		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -156,6 +159,8 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
+	case Steps, RunSteps:
+		c.addStep(f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

@@ -68,6 +68,9 @@ func deleteRun(txn kv.Txn, runID string) error {
 	if err := txn.Delete(IndexKey(RunIndex.Prefix, run.CreatedAt, runID)); err != nil {
 		return err
 	}
+	if err := deleteRunSteps(txn, runID); err != nil {
+		return err
+	}
 	return txn.Delete(RunKey(runID))
 }
 

@@ -102,7 +102,7 @@ var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
-	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,
+	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,

@@ -1,0 +1,28 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/kelpie/kelpie/letta"
+)
+
+// sendAgentMessageAsync is POST /v1/agents/{id}/messages/async: the turn
+// runs in the background (it outlives the request) and the answer is its
+// run, as committed when the turn began; clients poll /v1/runs/{id}.
+func (s *server) sendAgentMessageAsync(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := pathAgentID(r)
+	if err != nil {
+		return nil, err
+	}
+	var req letta.MessageRequest
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	off := false
+	req.Streaming, req.Background = &off, true
+	t, err := s.svc.Messages.Send(r.Context(), id, "", req)
+	if err != nil {
+		return nil, err
+	}
+	return s.svc.Runs.Get(r.Context(), t.RunID())
+}

@@ -1,0 +1,87 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+)
+
+// Spec: POST /v1/agents/{id}/messages/async answers the run at once (its
+// turn goes on in the background) and the run is pollable until it ends;
+// its steps are listed with their usage, timing and messages, through
+// /v1/runs/{id}/steps and /v1/steps.
+func TestAsyncMessagesAndSteps(t *testing.T) {
+	p := &scripted{}
+	release := make(chan struct{})
+	p.add(func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
+		<-release // the run is answered before the model is
+		return toolCallReply("call_1", "memory_insert", `{"label":"human","new_str":"Likes tea."}`)(ctx, req, d)
+	}, textReply("Noted."))
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"stepper","memory_blocks":[{"label":"human","value":"Ada"}]}`)
+
+	var run letta.Run
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages/async", `{"messages":[{"role":"user","content":"I like tea"}]}`, &run)
+	if run.Status != letta.RunRunning && run.Status != letta.RunCreated {
+		t.Fatalf("async run answered as %s", run.Status)
+	}
+	if run.Background == nil || !*run.Background {
+		t.Errorf("async run not marked background: %+v", run)
+	}
+	close(release)
+	deadline := time.Now().Add(10 * time.Second)
+	for run.Status != letta.RunCompleted {
+		if time.Now().After(deadline) {
+			t.Fatalf("run still %s", run.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+		c.ok("GET", "/v1/runs/"+run.ID, "", &run)
+	}
+
+	var steps []letta.Step
+	c.ok("GET", "/v1/runs/"+run.ID+"/steps?order=asc", "", &steps)
+	if len(steps) != 2 {
+		t.Fatalf("%d steps, want 2: %+v", len(steps), steps)
+	}
+	if s := steps[0]; s.PromptTokens != 100 || s.CompletionTokens != 20 || s.TotalTokens != 120 || *s.RunID != run.ID || *s.AgentID != a.ID || *s.Model != "gpt-4o-mini" {
+		t.Errorf("step 1: %+v", s)
+	}
+	if s := steps[1]; s.CompletionTokens != 10 || s.StopReason == nil || *s.StopReason != "end_turn" {
+		t.Errorf("step 2: %+v", s)
+	}
+	var one letta.Step
+	c.ok("GET", "/v1/steps/"+steps[0].ID, "", &one)
+	if one.ID != steps[0].ID {
+		t.Errorf("retrieve: %+v", one)
+	}
+	var metrics letta.StepMetrics
+	c.ok("GET", "/v1/steps/"+steps[0].ID+"/metrics", "", &metrics)
+	if metrics.StepStartNS == nil || metrics.LLMRequestNS == nil || metrics.StepNS == nil {
+		t.Errorf("metrics: %+v", metrics)
+	}
+	var msgs []map[string]any
+	c.ok("GET", "/v1/steps/"+steps[0].ID+"/messages", "", &msgs)
+	if len(msgs) != 2 || msgs[0]["message_type"] != "tool_call_message" || msgs[1]["message_type"] != "tool_return_message" {
+		t.Errorf("step 1's messages: %v", msgs)
+	}
+	c.ok("PATCH", "/v1/steps/"+steps[1].ID+"/feedback", `{"feedback":"positive"}`, &one)
+	if one.Feedback == nil || *one.Feedback != "positive" {
+		t.Errorf("feedback: %+v", one)
+	}
+	var all []letta.Step
+	c.ok("GET", "/v1/steps?agent_id="+a.ID+"&has_feedback=true", "", &all)
+	if len(all) != 1 || all[0].ID != steps[1].ID {
+		t.Errorf("steps with feedback: %+v", all)
+	}
+	c.ok("GET", "/v1/steps?limit=1&order=asc", "", &all)
+	if len(all) != 1 || all[0].ID != steps[0].ID {
+		t.Errorf("first step: %+v", all)
+	}
+	c.expect(http.StatusNotFound, "GET", "/v1/steps/step-00000000-0000-4000-8000-000000000000", "")
+	c.expect(http.StatusBadRequest, "PATCH", "/v1/steps/"+steps[1].ID+"/feedback", `{"feedback":"meh"}`)
+	c.expect(http.StatusNotFound, "POST", "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/async", `{"messages":[{"role":"user","content":"x"}]}`)
+}
