@@ -100,7 +100,7 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Override: opt.OverrideExistingTools}
 	for i, fa := range f.Agents {
 		req := fa.CreateAgentRequest
-		req.MemoryBlocks, req.Tools, req.IdentityIDs = nil, nil, nil
+		req.MemoryBlocks, req.Tools, req.IdentityIDs, req.InitialMessageSequence = nil, nil, nil, nil
 		if req.IncludeBaseTools == nil {
 			req.IncludeBaseTools = new(false) // the file lists its tools
 		}

@@ -254,6 +254,9 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
 		return err
 	}
+	if err := checkInitialMessages(req.InitialMessageSequence); err != nil {
+		return err
+	}
 	if _, err := tool.ParseRules(req.ToolRules); err != nil {
 		return err
 	}
@@ -376,7 +379,12 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if err != nil {
 		return nil, err
 	}
-	if _, err := window.OpenNewAgent(txn, a, blocks, call.Now); err != nil {
+	sys, err := window.OpenNewAgent(txn, a, blocks, call.Now)
+	if err != nil {
+		return nil, err
+	}
+	initial, err := appendInitialMessages(c, txn, a, sys.Seq, req.InitialMessageSequence, call.Now)
+	if err != nil {
 		return nil, err
 	}
 	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
@@ -386,7 +394,8 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	// Its identities as a read lists them: by id, each once.
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
 	st := renderAgent(a, blocks, identityIDs)
-	st.MessageIDs = []string{a.Context.SystemID} // a new context holds its system message only
+	// A new context holds its system message and initial messages only.
+	st.MessageIDs = append([]string{a.Context.SystemID}, initial...)
 	if st.Tools, err = agentToolsJSON(txn, a); err != nil {
 		return nil, err
 	}

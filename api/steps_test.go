@@ -81,7 +81,56 @@ func TestAsyncMessagesAndSteps(t *testing.T) {
 	if len(all) != 1 || all[0].ID != steps[0].ID {
 		t.Errorf("first step: %+v", all)
 	}
+	// Runs filters: background, stop_reason, agent_ids, ascending.
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"again"}]}`, nil)
+	for q, want := range map[string]int{
+		"background=true": 1, "background=false": 1, "stop_reason=end_turn": 2, "stop_reason=max_steps": 0,
+		"agent_ids=" + a.ID: 2, "agent_ids=agent-00000000-0000-4000-8000-000000000000": 0, "ascending=true&limit=1": 1,
+	} {
+		var runs []letta.Run
+		c.ok("GET", "/v1/runs?"+q, "", &runs)
+		if len(runs) != want {
+			t.Errorf("runs?%s: %d runs, want %d", q, len(runs), want)
+		}
+	}
+	var desc, asc []letta.Run
+	c.ok("GET", "/v1/runs", "", &desc)
+	c.ok("GET", "/v1/runs?ascending=true", "", &asc)
+	if len(desc) != 2 || len(asc) != 2 || asc[0].ID != desc[1].ID {
+		t.Errorf("ascending=true did not reverse the listing: %v then %v", desc, asc)
+	}
 	c.expect(http.StatusNotFound, "GET", "/v1/steps/step-00000000-0000-4000-8000-000000000000", "")
 	c.expect(http.StatusBadRequest, "PATCH", "/v1/steps/"+steps[1].ID+"/feedback", `{"feedback":"meh"}`)
 	c.expect(http.StatusNotFound, "POST", "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/async", `{"messages":[{"role":"user","content":"x"}]}`)
+}
+
+// Spec: initial_message_sequence starts a new agent's context after its
+// system message; the model is sent them at the first turn. A role other
+// than user or assistant is refused and nothing is created.
+func TestInitialMessageSequence(t *testing.T) {
+	p := &scripted{}
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"seeded","initial_message_sequence":[{"role":"user","content":"My name is Ada."},{"role":"assistant","content":[{"type":"text","text":"Hello Ada."}]}]}`)
+	if len(a.MessageIDs) != 3 {
+		t.Fatalf("context %v, want the system message and 2 initial ones", a.MessageIDs)
+	}
+	var got letta.AgentState
+	c.ok("GET", "/v1/agents/"+a.ID, "", &got)
+	if len(got.MessageIDs) != 3 || got.MessageIDs[2] != a.MessageIDs[2] {
+		t.Errorf("read context %v, created %v", got.MessageIDs, a.MessageIDs)
+	}
+	var seen []llm.Message
+	p.add(func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
+		seen = req.Messages
+		return textReply("ok")(ctx, req, d)
+	})
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"Who am I?"}]}`, nil)
+	if len(seen) != 4 || seen[1].Content != "My name is Ada." || seen[2].Content != "Hello Ada." {
+		t.Errorf("the model was sent %+v", seen)
+	}
+	before := c.snapshot()
+	c.expect(http.StatusBadRequest, "POST", "/v1/agents", `{"name":"bad","initial_message_sequence":[{"role":"tool","content":"x"}]}`)
+	if c.snapshot() != before {
+		t.Error("a refused create changed what is stored")
+	}
 }

@@ -137,6 +137,9 @@ type CreateAgentRequest struct {
 	EnableSleeptime              *bool             `json:"enable_sleeptime"`
 	Timezone                     *string           `json:"timezone"`
 	Hidden                       *bool             `json:"hidden"`
+	// InitialMessageSequence are the messages a new agent's context
+	// starts with, after its system message.
+	InitialMessageSequence []MessageCreate `json:"initial_message_sequence"`
 }
 
 // UpdateAgentRequest is the body of PATCH /v1/agents/{id}. Absent or null
