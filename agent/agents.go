@@ -108,6 +108,11 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 	if st.MessageIDs, err = window.IDs(txn, window.Owner{Agent: a}); err != nil {
 		return nil, err
 	}
+	if g, err := managedGroup(txn, a.ID); err != nil {
+		return nil, err
+	} else if g != nil {
+		st.MultiAgentGroup = &g.Group
+	}
 	if withBlocks {
 		if st.Tools, err = agentToolsJSON(txn, a); err != nil {
 			return nil, err
@@ -387,6 +392,12 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if err != nil {
 		return nil, err
 	}
+	var group *schema.Group
+	if a.EnableSleeptime != nil && *a.EnableSleeptime && a.AgentType != "sleeptime_agent" {
+		if group, err = createSleeptimeGroup(c, txn, a, blocks, call.Now); err != nil {
+			return nil, err
+		}
+	}
 	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
 		return nil, err
 	}
@@ -396,6 +407,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	st := renderAgent(a, blocks, identityIDs)
 	// A new context holds its system message and initial messages only.
 	st.MessageIDs = append([]string{a.Context.SystemID}, initial...)
+	if group != nil {
+		st.MultiAgentGroup = &group.Group
+	}
 	if st.Tools, err = agentToolsJSON(txn, a); err != nil {
 		return nil, err
 	}

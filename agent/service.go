@@ -67,6 +67,7 @@ type Service struct {
 	Tags          *Tags
 	Identities    *Identities
 	Steps         *Steps
+	Groups        *Groups
 
 	core *core
 }
@@ -110,6 +111,7 @@ func New(cfg Config) (*Service, error) {
 		schema.BlockNamespace:    blockActor{c},
 		schema.IdentityNamespace: identityActor{c},
 		schema.ToolNamespace:     toolActor{},
+		schema.GroupNamespace:    groupActor{c},
 	})
 	if err != nil {
 		return nil, err
@@ -122,7 +124,7 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, Steps: &Steps{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, Steps: &Steps{c}, Groups: &Groups{c}, core: c,
 	}, nil
 }
 

@@ -47,6 +47,7 @@ func Check(entries []Entry) Report {
 	c.checkMessageIndexes()
 	c.checkRuns()
 	c.checkSteps()
+	c.checkGroups()
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkContexts()
@@ -87,6 +88,7 @@ type checker struct {
 	identities   identityEntries
 	idem         idemRecords
 	steps        stepKeys
+	groups       groupKeys
 }
 
 func newChecker() *checker {
@@ -101,6 +103,7 @@ func newChecker() *checker {
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
 		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
+		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -161,6 +164,8 @@ func (c *checker) add(e Entry) {
 		c.idem.add(c, f, e)
 	case Steps, RunSteps:
 		c.addStep(f, e, p)
+	case Groups, GroupIndex, AgentGroups:
+		c.addGroup(f, e, p)
 	default:
 		c.addOwned(f, e, p)
 	}

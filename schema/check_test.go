@@ -92,6 +92,8 @@ func populated(t *testing.T) []schema.Entry {
 	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
 		AgentIDs: &[]string{a.ID}, BlockIDs: &[]string{b.ID}})
 	must(t, err)
+	_, err = svc.Groups.Create(ctx, letta.GroupCreate{AgentIDs: []string{a.ID}, Description: new("a group")})
+	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
 	send := func(conv, otid, text string) {
@@ -217,6 +219,9 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"run never closed", edit(schema.Runs.Prefix, func(r map[string]any) { r["status"] = "running" }, `"status":"completed"`), "was never closed"},
 		{"answered key without run", drop(schema.Runs.Prefix), "which has no record"},
 		{"step entry without step", drop(schema.Steps.Prefix), "names step"},
+		{"group without its index entry", drop(schema.GroupIndex.Prefix), "no index entry"},
+		{"group member entry missing", drop(schema.AgentGroups.Prefix), "which has no entry for it"},
+		{"group member entry without group", drop(schema.Groups.Prefix), "which has no record"},
 		{"step without entry", drop(schema.RunSteps.Prefix), "has no entry among the steps"},
 		{"step outside its run", edit(schema.Steps.Prefix, func(r map[string]any) { r["run_id"] = "run-00000000-0000-4000-8000-000000000000" }), "which has no record"},
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},

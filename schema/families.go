@@ -105,6 +105,7 @@ var Families = []*Family{
 	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
+	Groups, GroupIndex, AgentGroups,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 }
 
