@@ -480,7 +480,7 @@ func renderCommitted(txn kv.Txn, a *schema.Agent) ([]byte, error) {
 	return schema.Encode(st)
 }
 
-func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAgentRequest) ([]byte, error) {
+func updateAgent(c *core, call *actor.Call, a *schema.Agent, req letta.UpdateAgentRequest) ([]byte, error) {
 	if err := applyAgentUpdate(a, req); err != nil {
 		return nil, err
 	}
@@ -491,6 +491,11 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 	}
 	if req.IdentityIDs != nil {
 		if err := setAgentIdentities(call.Txn, a.ID, *req.IdentityIDs); err != nil {
+			return nil, err
+		}
+	}
+	if req.EnableSleeptime != nil && *req.EnableSleeptime {
+		if err := ensureSleeptimeGroup(c, call.Txn, a, call.Now); err != nil {
 			return nil, err
 		}
 	}

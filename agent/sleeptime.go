@@ -8,6 +8,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
@@ -72,6 +73,24 @@ func createSleeptimeGroup(c *core, txn kv.Txn, main *schema.Agent, blocks []*sch
 	return newGroup(txn, gid, letta.GroupCreate{AgentIDs: []string{id}, Description: new(""),
 		ManagerConfig: &letta.ManagerConfig{ManagerType: letta.ManagerSleeptime, ManagerAgentID: &main.ID,
 			SleeptimeAgentFrequency: new(DefaultSleeptimeFrequency)}}, now, main.ID)
+}
+
+// ensureSleeptimeGroup gives an existing agent its sleep-time agent and
+// group (an update turning enable_sleeptime on), unless it has them.
+func ensureSleeptimeGroup(c *core, txn kv.Txn, a *schema.Agent, now time.Time) error {
+	if a.AgentType == "sleeptime_agent" {
+		return nil
+	}
+	g, err := managedGroup(txn, a.ID)
+	if err != nil || g != nil && g.ManagerType == letta.ManagerSleeptime {
+		return err
+	}
+	blocks, err := memory.AgentBlocks(txn, a.ID)
+	if err != nil {
+		return err
+	}
+	_, err = createSleeptimeGroup(c, txn, a, blocks, now)
+	return err
 }
 
 // sleeptimeCheck is the payload of opSleeptimeCheck: the main agent's

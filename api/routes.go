@@ -118,6 +118,16 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
 	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
 
+	// Groups and sleep-time agents (groups.go).
+	s.handle("GET", "/v1/groups", s.listGroups)
+	s.handle("POST", "/v1/groups", s.createGroup)
+	s.handle("GET", "/v1/groups/count", s.countGroups)
+	s.handle("GET", "/v1/groups/{group_id}", s.getGroup)
+	s.handle("PATCH", "/v1/groups/{group_id}", s.updateGroup)
+	s.handle("DELETE", "/v1/groups/{group_id}", s.deleteGroup)
+	s.handle("GET", "/v1/groups/{group_id}/messages", s.listGroupMessages)
+	s.handle("GET", "/v1/agents/{agent_id}/groups", s.listAgentGroups)
+
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
 	// The operator's figures, in Prometheus' format (see package metrics).
