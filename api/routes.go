@@ -117,6 +117,8 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/steps/{step_id}/messages", s.listStepMessages)
 	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
 	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
+	s.handle("GET", "/v1/steps/{step_id}/trace", s.getStepTrace)
+	s.handle("GET", "/v1/runs/{run_id}/trace", s.getRunTrace)
 
 	// Groups and sleep-time agents (groups.go).
 	s.handle("GET", "/v1/groups", s.listGroups)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
@@ -84,4 +85,24 @@ func (s *server) setStepFeedback(w http.ResponseWriter, r *http.Request) (any, e
 		return nil, err
 	}
 	return s.svc.Steps.SetFeedback(r.Context(), id, fb)
+}
+
+// getStepTrace answers a step's provider trace as a self-hosted Letta does
+// by default (it records none unless track_provider_trace is set): null.
+// Kelpie records no provider traces; its traces go to OpenTelemetry.
+func (s *server) getStepTrace(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := pathID(r, "step_id"); err != nil {
+		return nil, err
+	}
+	return json.RawMessage("null"), nil
+}
+
+// getRunTrace answers as a self-hosted Letta without ClickHouse does: 501,
+// not to be retried.
+func (s *server) getRunTrace(_ http.ResponseWriter, r *http.Request) (any, error) {
+	if _, err := pathID(r, "run_id"); err != nil {
+		return nil, err
+	}
+	return nil, errorf(http.StatusNotImplemented, "OTEL traces require ClickHouse. Set LETTA_CLICKHOUSE_ENDPOINT and configure ClickHouse connection.").
+		withHeader("X-Should-Retry", "false")
 }

@@ -99,6 +99,13 @@ func TestAsyncMessagesAndSteps(t *testing.T) {
 	if len(desc) != 2 || len(asc) != 2 || asc[0].ID != desc[1].ID {
 		t.Errorf("ascending=true did not reverse the listing: %v then %v", desc, asc)
 	}
+	// Traces, as a self-hosted Letta answers by default.
+	if r := c.do("GET", "/v1/steps/"+steps[0].ID+"/trace", ""); r.status != 200 || string(r.body) != "null" {
+		t.Errorf("step trace: %d %s", r.status, r.body)
+	}
+	if r := c.do("GET", "/v1/runs/"+run.ID+"/trace", ""); r.status != 501 || r.header.Get("X-Should-Retry") != "false" {
+		t.Errorf("run trace: %d %s", r.status, r.body)
+	}
 	c.expect(http.StatusNotFound, "GET", "/v1/steps/step-00000000-0000-4000-8000-000000000000", "")
 	c.expect(http.StatusBadRequest, "PATCH", "/v1/steps/"+steps[1].ID+"/feedback", `{"feedback":"meh"}`)
 	c.expect(http.StatusNotFound, "POST", "/v1/agents/agent-00000000-0000-4000-8000-000000000000/messages/async", `{"messages":[{"role":"user","content":"x"}]}`)
