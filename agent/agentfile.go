@@ -92,8 +92,40 @@ func (x *exporter) export(agentID string, opt ExportOptions, now time.Time) (*le
 	if err := x.agent(agentID, opt.ConversationID, opt.ScrubMessages); err != nil {
 		return nil, err
 	}
+	// The group it manages comes along, with the group's agents, as
+	// Letta exports it.
+	g, err := managedGroup(x.txn, agentID)
+	if err != nil || g == nil {
+		x.file.CreatedAt = &letta.Timestamp{Time: now}
+		return &x.file, err
+	}
+	for _, id := range g.AgentIDs {
+		if _, seen := x.ids[id]; !seen {
+			if err := x.agent(id, "", opt.ScrubMessages); err != nil {
+				return nil, err
+			}
+		}
+	}
+	gid, _ := x.fileID("group", g.ID)
+	fg := letta.AgentFileGroup{ID: gid, GroupCreate: letta.GroupCreate{Description: &g.Description, ProjectID: g.ProjectID,
+		SharedBlockIDs: []string{}, Hidden: g.Hidden, ManagerConfig: managerConfigOf(g)}}
+	for _, id := range g.AgentIDs {
+		fg.AgentIDs = append(fg.AgentIDs, x.ids[id])
+	}
+	if g.ManagerAgentID != nil {
+		fg.ManagerConfig.ManagerAgentID = new(x.ids[*g.ManagerAgentID])
+	}
+	x.file.Groups = append(x.file.Groups, fg)
+	x.file.Agents[0].GroupIDs = []string{gid}
 	x.file.CreatedAt = &letta.Timestamp{Time: now}
 	return &x.file, nil
+}
+
+// managerConfigOf is a group's manager configuration.
+func managerConfigOf(g *schema.Group) *letta.ManagerConfig {
+	return &letta.ManagerConfig{ManagerType: g.ManagerType, ManagerAgentID: g.ManagerAgentID, TerminationToken: g.TerminationToken,
+		MaxTurns: g.MaxTurns, SleeptimeAgentFrequency: g.SleeptimeAgentFrequency,
+		MaxMessageBufferLength: g.MaxMessageBufferLength, MinMessageBufferLength: g.MinMessageBufferLength}
 }
 
 func (x *exporter) agent(agentID, convID string, scrub bool) error {
@@ -120,7 +152,7 @@ func (x *exporter) agent(agentID, convID string, scrub bool) error {
 		AgentType: &a.AgentType, Description: a.Description, Metadata: a.Metadata, LLMConfig: &a.LLMConfig,
 		EmbeddingConfig: st.EmbeddingConfig, ModelSettings: a.ModelSettings, CompactionSettings: a.CompactionSettings,
 		ToolRules: nonNil(a.ToolRules), Tools: []string{}, ToolIDs: []string{}, IncludeBaseTools: new(false),
-		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: a.EnableSleeptime, Timezone: &a.Timezone,
+		MessageBufferAutoclear: a.MessageBufferAutoclear, EnableSleeptime: new(false), Timezone: &a.Timezone,
 		Hidden: a.Hidden,
 	}
 	if len(a.ToolEnv) > 0 {

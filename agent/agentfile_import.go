@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ type ImportOptions struct {
 type importPayload struct {
 	AgentIDs []string               `json:"agent_ids"`
 	Agents   []importedAgent        `json:"agents"`
+	Groups   []letta.AgentFileGroup `json:"groups"`
 	Blocks   []letta.AgentFileBlock `json:"blocks"`
 	Tools    []letta.Tool           `json:"tools"`
 	Override bool                   `json:"override"`
@@ -49,6 +51,7 @@ type importPayload struct {
 // create request (block and tool ids still the file's) and its messages
 // in order, each marked in context or not.
 type importedAgent struct {
+	FileID    string                   `json:"file_id"`
 	Req       letta.CreateAgentRequest `json:"req"`
 	Messages  []*schema.Message        `json:"messages"`
 	InContext []bool                   `json:"in_context"`
@@ -97,7 +100,7 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 	if err := checkAgentFile(f); err != nil {
 		return importPayload{}, err
 	}
-	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Override: opt.OverrideExistingTools}
+	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Groups: f.Groups, Override: opt.OverrideExistingTools}
 	for i, fa := range f.Agents {
 		req := fa.CreateAgentRequest
 		req.MemoryBlocks, req.Tools, req.IdentityIDs, req.InitialMessageSequence = nil, nil, nil, nil
@@ -133,7 +136,7 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 		if err := checkCreateAgent(checked); err != nil {
 			return p, importError("agent %s: %v", fa.ID, err)
 		}
-		ia := importedAgent{Req: req}
+		ia := importedAgent{FileID: fa.ID, Req: req}
 		if !opt.StripMessages {
 			var err error
 			if ia.Messages, ia.InContext, err = fileMessages(fa, prompt.IsMemGPT(deref(req.AgentType))); err != nil {
@@ -205,8 +208,6 @@ func checkAgentFile(f *letta.AgentFile) error {
 		return importError("the file has folders or files, which this server cannot import yet")
 	case len(f.MCPServers) > 0:
 		return importError("the file has MCP servers, which this server cannot import yet")
-	case len(f.Groups) > 0:
-		return importError("the file has groups, which this server cannot import yet")
 	}
 	seen := map[string]bool{}
 	unique := func(id string) {
@@ -231,6 +232,15 @@ func checkAgentFile(f *letta.AgentFile) error {
 		unique(t.ID)
 		tools[t.ID] = true
 		note(checkFileTool(t))
+	}
+	agents := map[string]bool{}
+	for _, a := range f.Agents {
+		agents[a.ID] = true
+	}
+	for _, g := range f.Groups {
+		note(checkFileID("group", g.ID))
+		unique(g.ID)
+		note(checkFileGroup(g, agents))
 	}
 	for _, a := range f.Agents {
 		note(checkFileID("agent", a.ID))
@@ -332,6 +342,12 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 		if err := storeNewAgent(txn, a); err != nil {
 			return nil, err
 		}
+	}
+	for i, fa := range p.Agents {
+		ids[fa.FileID] = p.AgentIDs[i]
+	}
+	if err := importGroups(c, txn, p, ids, now); err != nil {
+		return nil, err
 	}
 	return schema.Encode(letta.ImportedAgents{AgentIDs: p.AgentIDs})
 }
@@ -441,4 +457,49 @@ func importTool(c *core, txn kv.Txn, t letta.Tool, override bool, now time.Time)
 		rec.ReturnCharLimit = letta.DefaultReturnCharLimit
 	}
 	return id, schema.PutTool(txn, rec, t.Name, created)
+}
+
+// checkFileGroup checks a group of a file: its agents are the file's.
+func checkFileGroup(g letta.AgentFileGroup, agents map[string]bool) error {
+	if err := checkManager(g.ManagerConfig, true, false); err != nil {
+		return fmt.Errorf("group %s: %v", g.ID, err)
+	}
+	members := slices.Clone(g.AgentIDs)
+	if m := g.ManagerConfig; m != nil && m.ManagerAgentID != nil {
+		members = append(members, *m.ManagerAgentID)
+	}
+	for _, id := range members {
+		if !agents[id] {
+			return fmt.Errorf("group %s names agent %s, which the file does not have", g.ID, id)
+		}
+	}
+	if len(g.AgentIDs) > MaxGroupAgents {
+		return fmt.Errorf("group %s has %d agents, over the limit of %d", g.ID, len(g.AgentIDs), MaxGroupAgents)
+	}
+	return nil
+}
+
+// importGroups creates the file's groups of the agents just created.
+func importGroups(c *core, txn kv.Txn, p importPayload, ids map[string]string, now time.Time) error {
+	for _, fg := range p.Groups {
+		req := fg.GroupCreate
+		req.AgentIDs = mapIDs(ids, req.AgentIDs)
+		req.SharedBlockIDs = nil
+		if req.Description == nil {
+			req.Description = new("")
+		}
+		if m := req.ManagerConfig; m != nil && m.ManagerAgentID != nil {
+			mc := *m
+			mc.ManagerAgentID = new(ids[*m.ManagerAgentID])
+			req.ManagerConfig = &mc
+		}
+		id, err := c.newID("group")
+		if err != nil {
+			return err
+		}
+		if _, err := newGroup(txn, id, req, now, p.AgentIDs...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

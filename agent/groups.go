@@ -73,7 +73,7 @@ func checkGroupCreate(req letta.GroupCreate) error {
 	if err := checkGroupAgents(req.AgentIDs); err != nil {
 		return err
 	}
-	return checkManager(req.ManagerConfig, true)
+	return checkManager(req.ManagerConfig, true, true)
 }
 
 func checkGroupAgents(ids []string) error {
@@ -89,7 +89,9 @@ func checkGroupAgents(ids []string) error {
 	return nil
 }
 
-func checkManager(m *letta.ManagerConfig, create bool) error {
+// checkManager checks a manager configuration; ids says its agent id is
+// a stored agent's (not an agent file's).
+func checkManager(m *letta.ManagerConfig, create, ids bool) error {
 	if m == nil {
 		return nil
 	}
@@ -102,7 +104,7 @@ func checkManager(m *letta.ManagerConfig, create bool) error {
 		if m.ManagerAgentID == nil && create {
 			return letta.Invalidf("manager_config.manager_agent_id is required for a %s group", m.ManagerType)
 		}
-		if m.ManagerAgentID != nil {
+		if m.ManagerAgentID != nil && ids {
 			if err := letta.CheckID("manager_config.manager_agent_id", "agent", *m.ManagerAgentID); err != nil {
 				return err
 			}
@@ -269,7 +271,7 @@ func (s *Groups) Update(ctx context.Context, id string, u letta.GroupUpdate) (*l
 			return nil, err
 		}
 	}
-	if err := checkManager(u.ManagerConfig, false); err != nil {
+	if err := checkManager(u.ManagerConfig, false, true); err != nil {
 		return nil, err
 	}
 	return s.invoke(ctx, id, opUpdateGroup, u)

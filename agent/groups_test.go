@@ -93,3 +93,55 @@ func (e *env) waitRun(id string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Spec: exporting an agent that manages a sleep-time group exports the
+// group and its sleep-time agent too (as Letta does); importing the file
+// recreates all three, the group joining the new agents, in one
+// transaction.
+func TestAgentFileWithSleeptimeGroup(t *testing.T) {
+	e := newEnv(t)
+	req := createReq("Main", "The user is Ada.")
+	req.EnableSleeptime = new(true)
+	a := e.agent(req)
+	f, err := e.svc.Agents.Export(e.ctx, a.ID, agent.ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Agents) != 2 || len(f.Groups) != 1 || len(f.Blocks) != 3 {
+		t.Fatalf("export: %d agents, %d groups, %d blocks", len(f.Agents), len(f.Groups), len(f.Blocks))
+	}
+	g := f.Groups[0]
+	if g.ManagerConfig.ManagerType != letta.ManagerSleeptime || *g.ManagerConfig.ManagerAgentID != "agent-0" || g.AgentIDs[0] != "agent-1" {
+		t.Fatalf("exported group %+v %+v", g, g.ManagerConfig)
+	}
+	ids, err := e.svc.Agents.Import(e.ctx, roundTrip(t, f), agent.ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := e.svc.Agents.Get(e.ctx, ids[0], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mg := main.MultiAgentGroup
+	if mg == nil || *mg.ManagerAgentID != ids[0] || len(mg.AgentIDs) != 1 || mg.AgentIDs[0] != ids[1] || *mg.SleeptimeAgentFrequency != 5 {
+		t.Fatalf("imported group %+v (ids %v)", mg, ids)
+	}
+	sleeper, err := e.svc.Agents.Get(e.ctx, ids[1], true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The two imported agents share their blocks, as the originals do.
+	if s, m := blockID(sleeper, "human"), blockID(main, "human"); s == "" || s != m {
+		t.Errorf("imported sleep-time agent's human block %q, the main agent's %q", s, m)
+	}
+	e.checkStore()
+}
+
+func blockID(st *letta.AgentState, label string) string {
+	for _, b := range st.Blocks {
+		if b.Label == label {
+			return b.ID
+		}
+	}
+	return ""
+}
