@@ -328,7 +328,7 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 	for i, ia := range p.Agents {
 		req := ia.Req
 		req.BlockIDs, req.ToolIDs = mapIDs(ids, req.BlockIDs), mapIDs(ids, req.ToolIDs)
-		a, blocks, err := buildAgent(c, txn, p.AgentIDs[i], req, now)
+		a, blocks, _, err := buildAgent(c, txn, p.AgentIDs[i], req, now)
 		if err != nil {
 			return nil, err
 		}

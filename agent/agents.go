@@ -380,7 +380,7 @@ func checkRecordSize(req any) error {
 // attaches them and the existing blocks it names.
 func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAgentRequest) ([]byte, error) {
 	txn := call.Txn
-	a, blocks, err := buildAgent(c, txn, call.ID.Key, req, call.Now)
+	a, blocks, custom, err := buildAgent(c, txn, call.ID.Key, req, call.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +398,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
-	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
+	if err := joinIdentities(txn, a.ID, nil, req.IdentityIDs); err != nil {
 		return nil, err
 	}
 	call.SetState(a)
@@ -410,46 +410,44 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if group != nil {
 		st.MultiAgentGroup = &group.Group
 	}
-	if st.Tools, err = agentToolsJSON(txn, a); err != nil {
-		return nil, err
-	}
+	st.Tools = toolsJSON(tool.Offered(a, custom))
 	return schema.Encode(st)
 }
 
 // buildAgent writes what a new agent has in txn: its new memory blocks,
 // its attachments to them and to the existing blocks it names, and its
-// tools. It returns the record to store (its context not opened yet) and
-// its blocks in attachment order: an answer is rendered from them, not
-// read back.
-func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, now time.Time) (*schema.Agent, []*schema.Block, error) {
+// tools. It returns the record to store (its context not opened yet), its
+// blocks in attachment order and its custom tools: an answer is rendered
+// from them, not read back.
+func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, now time.Time) (*schema.Agent, []*schema.Block, []*schema.Tool, error) {
 	a, err := newAgent(c, id, req, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	labels := map[string]string{} // label -> block id
 	var blocks []*schema.Block
 	for i, cb := range req.MemoryBlocks {
 		id, err := c.newID("block")
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		b := memory.NewBlock(id, cb, now)
 		if other, dup := labels[b.Label]; dup {
-			return nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
+			return nil, nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
 		}
 		labels[b.Label] = id
 		if err := schema.CreateBlock(txn, b); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		blocks = append(blocks, b)
 	}
 	for _, id := range req.BlockIDs {
 		b, err := schema.GetBlock(txn, id)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if other, dup := labels[b.Label]; dup && other != id {
-			return nil, nil, letta.Conflictf("block %s has label %q, already used by block %s on this agent", id, b.Label, other)
+			return nil, nil, nil, letta.Conflictf("block %s has label %q, already used by block %s on this agent", id, b.Label, other)
 		}
 		if _, dup := labels[b.Label]; !dup {
 			labels[b.Label] = id
@@ -457,17 +455,18 @@ func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, no
 		}
 	}
 	if len(blocks) > memory.MaxBlocksPerAgent {
-		return nil, nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
+		return nil, nil, nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
 	}
 	for _, b := range blocks {
 		if err := schema.Attach(txn, a, b.ID); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
-	if err := attachNamedTools(txn, a, req.Tools, req.ToolIDs); err != nil {
-		return nil, nil, err
+	custom, err := attachNamedTools(txn, a, req.Tools, req.ToolIDs)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	return a, blocks, nil
+	return a, blocks, custom, nil
 }
 
 // renderCommitted answers an agent write with the agent as committed, with

@@ -81,18 +81,29 @@ func (s *system) check(w *world) []Violation {
 
 // checkBusy: a message refused because its conversation was busy met
 // another send to that conversation, in flight when it was refused or cut
-// off before then (its turn goes on without its client).
+// off before then (its turn goes on without its client); a compaction
+// refused because its context changed met a reset of its agent in flight.
 func (c *checker) checkBusy() {
 	for _, op := range c.ops {
-		if op.Status != 409 || !conversationBusy(op.Detail) {
+		var met func(o *opRecord) bool
+		var what string
+		switch {
+		case op.Status != 409:
+			continue
+		case conversationBusy(op.Detail):
+			met = func(o *opRecord) bool { return o.Method == op.Method && o.Path == op.Path }
+			what = "refused as busy with no other send to the conversation in flight"
+		case contextChanged(op.Detail):
+			met = func(o *opRecord) bool { return o.Kind == resetMessagesOp{} && o.Agent == op.Agent }
+			what = "refused as its context changed with no reset of its agent in flight"
+		default:
 			continue
 		}
-		held := slices.ContainsFunc(c.ops, func(o *opRecord) bool {
-			return o != op && o.Method == op.Method && o.Path == op.Path && o.Call < op.Ret &&
-				(o.Ret > op.Call || o.Out == unknownOutcome)
+		inFlight := slices.ContainsFunc(c.ops, func(o *opRecord) bool {
+			return o != op && met(o) && o.Call < op.Ret && (o.Ret > op.Call || o.Out == unknownOutcome)
 		})
-		if !held {
-			c.report("unexpected-error", fmt.Sprintf("op #%d %s %s: refused as busy with no other send to the conversation in flight: %s", op.ID, op.Method, op.Path, op.Detail),
+		if !inFlight {
+			c.report("unexpected-error", fmt.Sprintf("op #%d %s %s: %s: %s", op.ID, op.Method, op.Path, what, op.Detail),
 				c.historyOf(op.Target, op.ID))
 		}
 	}

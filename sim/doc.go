@@ -12,7 +12,9 @@
 // attach, detach, delete, directly and through agents; messages: send, some
 // streamed and some token by token, each with an otid and sent again with
 // it after an unknown outcome, and list; conversations: create, send to,
-// list; passages: create, delete, list; runs: list), each kind of call a
+// list, fork; the context window: summarize, compact, reset, and the turns
+// of agents with a small window, which compact as they go; passages:
+// create, delete, list; runs: list), each kind of call a
 // type (ops.go), while faults chosen from the seed
 // hit storage (write and read failures, corruption, latency, disk full,
 // fsync failure, crashes before, after and during a write), the process

@@ -233,6 +233,9 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 	resp := &llm.Response{}
 	final := v.steps >= 4 || r.Float64() < 0.3+0.15*float64(v.steps)
 	switch {
+	case len(v.tools) == 0:
+		// Only a compaction asks without tools: for a summary.
+		resp.Content = "summary " + m.tokenLocked()
 	case final && v.memgpt && r.IntN(10) > 0:
 		if r.IntN(2) == 0 {
 			resp.Content = "thinking " + m.tokenLocked()

@@ -347,6 +347,21 @@ func (op *opRecord) failure() (kind, text string) {
 	return answer.Stop, text
 }
 
+// faultClasses are the classes of fault that can make op fail: storage
+// faults, and model faults for a call that makes a model request.
+func (op *opRecord) faultClasses() []string {
+	if op.Kind.traits().callsModel {
+		return []string{pathStorage, pathLLM, pathBadLLM}
+	}
+	return []string{pathStorage}
+}
+
+// contextChanged tells a compaction refused because its context changed
+// (a reset) while the summary was being written.
+func contextChanged(detail string) bool {
+	return strings.Contains(detail, "the context changed while it was being summarised")
+}
+
 // conversationBusy tells a message refused because another turn of its
 // conversation was running or waiting (Letta's CONVERSATION_BUSY).
 func conversationBusy(detail string) bool {
@@ -404,16 +419,18 @@ func (c *client) checkResponse(op *opRecord) {
 	case op.Status >= 500 || op.Status == 429 || op.ErrKind == "contended":
 		// A call that conflicts re-runs until the commit it met has
 		// landed (seconds): one still contended met a fault, or a bug.
-		if s.causeOf(op, pathStorage) == "" {
+		if s.causeOf(op, op.faultClasses()...) == "" {
 			s.violation("unexpected-error", op.Target, "op #%d %s %s: %d %s with no fault on its path and no crash while it ran: %s", op.ID, op.Method, op.Path, op.Status, op.ErrKind, op.ErrText)
 		}
 	case op.Status == 404 && op.Kind.traits().listing:
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
+	case op.Status == 400 && op.Kind == compactOp{} && nothingToCompact(op.Detail):
+		// Letta's /compact answer for a context it cannot reduce.
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
-	case op.Status == 409 && conversationBusy(op.Detail):
+	case op.Status == 409 && (conversationBusy(op.Detail) || contextChanged(op.Detail)):
 		// Judged once the run is over (checker.checkBusy), against the
-		// sends that may have held the conversation.
+		// calls that may have held the conversation or changed the context.
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}
