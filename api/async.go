@@ -26,3 +26,19 @@ func (s *server) sendAgentMessageAsync(w http.ResponseWriter, r *http.Request) (
 	}
 	return s.svc.Runs.Get(r.Context(), t.RunID())
 }
+
+// listAllMessages is GET /v1/messages: messages across agents.
+func (s *server) listAllMessages(_ http.ResponseWriter, r *http.Request) (any, error) {
+	q := newQuery(r)
+	page := q.page(letta.Desc)
+	convID := q.str("conversation_id")
+	o := q.messageTypes()
+	if err := q.err(); err != nil {
+		return nil, err
+	}
+	ms, err := s.svc.Messages.ListAll(r.Context(), convID, page)
+	if err != nil {
+		return nil, err
+	}
+	return o.filter(ms), nil
+}

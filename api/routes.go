@@ -109,7 +109,7 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/export", s.exportAgentWithSkills)
 	s.handle("POST", "/v1/agents/import", s.importAgent)
 
-	// Background runs and their steps (async.go, steps.go).
+	// Background runs, their steps, messages across agents (async.go, steps.go).
 	s.handle("POST", "/v1/agents/{agent_id}/messages/async", s.sendAgentMessageAsync)
 	s.handle("GET", "/v1/steps", s.listSteps)
 	s.handle("GET", "/v1/steps/{step_id}", s.getStep)
@@ -117,6 +117,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/steps/{step_id}/messages", s.listStepMessages)
 	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
 	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
+	s.handle("GET", "/v1/messages", s.listAllMessages)
 	s.handle("GET", "/v1/steps/{step_id}/trace", s.getStepTrace)
 	s.handle("GET", "/v1/runs/{run_id}/trace", s.getRunTrace)
 

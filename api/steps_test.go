@@ -3,9 +3,12 @@ package api
 import (
 	"context"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 )
@@ -141,3 +144,67 @@ func TestInitialMessageSequence(t *testing.T) {
 		t.Error("a refused create changed what is stored")
 	}
 }
+
+// Spec: GET /v1/messages lists messages across agents, newest first by
+// default, pages by message id cursors, and narrows to a conversation.
+func TestListAllMessages(t *testing.T) {
+	p := &scripted{}
+	c, _ := newTurnServerAt(t, p, &stepClock{t: testNow}, Options{})
+	a := c.createAgent(`{"name":"one"}`)
+	b := c.createAgent(`{"name":"two"}`)
+	p.add(textReply("to one"), textReply("to two"))
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"hi one"}]}`, nil)
+	c.ok("POST", "/v1/agents/"+b.ID+"/messages", `{"messages":[{"role":"user","content":"hi two"}]}`, nil)
+
+	var all []map[string]any
+	c.ok("GET", "/v1/messages?limit=100", "", &all)
+	var texts []string
+	for _, m := range all {
+		if s, ok := m["content"].(string); ok && m["message_type"] != "system_message" {
+			texts = append(texts, s)
+		}
+	}
+	if got := strings.Join(texts, "|"); got != "to two|hi two|to one|hi one" {
+		t.Errorf("newest first: %s", got)
+	}
+	if len(all) != 6 {
+		t.Errorf("%d messages, want 2 system, 2 user, 2 assistant", len(all))
+	}
+	var page []map[string]any
+	c.ok("GET", "/v1/messages?limit=2&after="+all[1]["id"].(string), "", &page)
+	if len(page) != 2 || page[0]["id"] != all[2]["id"] || page[1]["id"] != all[3]["id"] {
+		t.Errorf("the page after %s: %v", all[1]["id"], page)
+	}
+	var asc []map[string]any
+	c.ok("GET", "/v1/messages?order=asc&limit=100", "", &asc)
+	if len(asc) != 6 || asc[0]["id"] != all[5]["id"] {
+		t.Errorf("oldest first: %v", asc)
+	}
+	var conv letta.Conversation
+	c.ok("POST", "/v1/conversations?agent_id="+a.ID, `{}`, &conv)
+	p.add(textReply("in conv"))
+	c.ok("POST", "/v1/conversations/"+conv.ID+"/messages", `{"streaming":false,"messages":[{"role":"user","content":"hello conv"}]}`, nil)
+	c.ok("GET", "/v1/messages?conversation_id="+conv.ID, "", &page)
+	for _, m := range page {
+		if m["message_type"] == "user_message" && m["content"] != "hello conv" {
+			t.Errorf("conversation listing has %v", m)
+		}
+	}
+	c.expect(http.StatusNotFound, "GET", "/v1/messages?conversation_id=conv-00000000-0000-4000-8000-000000000000", "")
+}
+
+// stepClock advances a millisecond at every reading, so that writes are
+// ordered in time.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+func (c *stepClock) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
+func (c *stepClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
