@@ -208,3 +208,36 @@ func (c *stepClock) Now() time.Time {
 }
 func (c *stepClock) NewTicker(d time.Duration) clock.Ticker { return clock.Real{}.NewTicker(d) }
 func (c *stepClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Spec: a background run started by /messages/async is cancelled by each
+// of Letta's cancel routes: the agent's (with its run id), the
+// conversation's and the run's own; the run then reads as cancelled.
+func TestCancelAsyncRuns(t *testing.T) {
+	p := &scripted{}
+	block := func(ctx context.Context, _ llm.Request, _ func(llm.Delta)) (*llm.Response, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	p.add(block, block, block)
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"name":"patient"}`)
+	for _, cancel := range []func(run letta.Run){
+		func(run letta.Run) {
+			c.ok("POST", "/v1/agents/"+a.ID+"/messages/cancel", `{"run_ids":["`+run.ID+`"]}`, nil)
+		},
+		func(letta.Run) { c.ok("POST", "/v1/conversations/"+a.ID+"/cancel", "", nil) },
+		func(run letta.Run) { c.ok("POST", "/v1/runs/"+run.ID+"/cancel", "", nil) },
+	} {
+		var run letta.Run
+		c.ok("POST", "/v1/agents/"+a.ID+"/messages/async", `{"messages":[{"role":"user","content":"wait"}]}`, &run)
+		cancel(run)
+		deadline := time.Now().Add(10 * time.Second)
+		for run.Status != letta.RunCancelled {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s still %s after its cancel", run.ID, run.Status)
+			}
+			time.Sleep(10 * time.Millisecond)
+			c.ok("GET", "/v1/runs/"+run.ID, "", &run)
+		}
+	}
+}
