@@ -7,6 +7,9 @@ import "net/http"
 func (s *server) routes() {
 	s.handle("GET", "/v1/health", s.health)
 
+	// Cluster membership (cluster.go).
+	s.handle("GET", "/v1/cluster", s.clusterMembers)
+
 	// Agents and the blocks attached to them (agents.go).
 	s.handle("POST", "/v1/agents", s.createAgent)
 	s.handle("GET", "/v1/agents", s.listAgents)

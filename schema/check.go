@@ -56,6 +56,7 @@ func Check(entries []Entry) Report {
 	c.checkIdentities()
 	c.checkOrphans()
 	c.idem.check(c)
+	c.cluster.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -89,6 +90,7 @@ type checker struct {
 	idem         idemRecords
 	steps        stepKeys
 	groups       groupKeys
+	cluster      clusterEntries
 }
 
 func newChecker() *checker {
@@ -166,6 +168,8 @@ func (c *checker) add(e Entry) {
 		c.addStep(f, e, p)
 	case Groups, GroupIndex, AgentGroups:
 		c.addGroup(f, e, p)
+	case ClusterNodes, ClusterClaims, ClusterClaimLog:
+		c.cluster.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}

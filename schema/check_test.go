@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/cluster"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
@@ -71,7 +73,11 @@ func populated(t *testing.T) []schema.Entry {
 	_, err := schema.Upgrade(ctx, store)
 	must(t, err)
 	m := &model{waiting: make(chan struct{})}
-	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}})
+	// As a node of a cluster, so that the agents' claims are written too.
+	node, err := cluster.Join(ctx, cluster.Config{Store: store, NodeID: "n1", Addr: "n1:8283", Secret: []byte("a secret of 16 bytes or more")})
+	must(t, err)
+	defer node.Leave(context.Background())
+	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node}})
 	must(t, err)
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
@@ -260,6 +266,8 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
 		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
 		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
+		{"claim without its log entry", drop(schema.ClusterClaimLog.Prefix), "which its claim log lacks"},
+		{"claim log entry newer than the claim", drop(schema.ClusterClaims.Prefix), "newer than its claim"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

@@ -55,4 +55,6 @@
 //     system message or summaries), one each if it is indexed.
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys or turn in progress.
+//   - Each claimed actor's claim epoch (its fence) is recorded in its claim
+//     log, and no claim log entry is newer than the claim.
 package schema

@@ -107,6 +107,7 @@ var Families = []*Family{
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	Groups, GroupIndex, AgentGroups,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
+	ClusterNodes, ClusterClaims, ClusterClaimLog,
 }
 
 // VersionKey is where a store records its layout version.

@@ -80,6 +80,8 @@ var mix = []struct {
 	{createPassageOp{}, 3}, {deletePassageOp{}, 2}, {listPassagesOp{}, 2}, {listRunsOp{}, 2},
 	// The context window.
 	{compactOp{}, 2}, {resetMessagesOp{}, 1}, {forkConversationOp{}, 1},
+	// The custom tool (see tools.go).
+	{upsertToolOp{}, 1},
 }
 
 var mixTotal = func() int {

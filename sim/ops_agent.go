@@ -56,8 +56,12 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 		Tags         []string `json:"tags,omitempty"`
 		// ContextWindow, when small, makes the agent's turns compact its
 		// history once it outgrows the window.
-		ContextWindow int `json:"context_window_limit,omitempty"`
+		ContextWindow int      `json:"context_window_limit,omitempty"`
+		Tools         []string `json:"tools,omitempty"`
 	}{Name: op.Name, BlockIDs: op.IDs}
+	if w.toolReady && c.rng.IntN(4) > 0 {
+		body.Tools = []string{simNoteTool}
+	}
 	if c.rng.IntN(3) == 0 {
 		body.ContextWindow = smallContextWindow
 	}

@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,6 +60,7 @@ type serveConfig struct {
 	unsafeTools    bool
 	metricsAddr    string
 	idemHorizon    time.Duration
+	cluster        clusterConfig
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -137,6 +139,7 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	// for one start.
 	fs.BoolVar(&c.unsafeTools, "unsafe-tools-no-sandbox", false,
 		"run custom tools without bubblewrap when it is missing (limits still apply, isolation does not); without it such a server refuses to run them")
+	clusterFlags(fs, &c.cluster, &bad)
 	return errors.Join(bad...)
 }
 
@@ -231,17 +234,29 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	case !tools.Isolated():
 		log.Warn("custom tools run WITHOUT a sandbox (--unsafe-tools-no-sandbox): their code can read and change anything this server can")
 	}
+	var running atomic.Pointer[agent.Service]
+	node, err := joinCluster(ctx, c, store, log, &running)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster(node, log)
+	rc := actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon, Observer: obs.invokes()}
+	apiOpts := api.Options{KelpieVersion: version, APIKey: c.apiKey}
+	if node != nil {
+		rc.Placement, apiOpts.Cluster = node, node
+	}
 	svc, err := agent.New(agent.Config{
 		Store:        store,
 		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          models,
 		Tools:        tools,
-		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon, Observer: obs.invokes()},
+		Runtime:      rc,
 	})
 	if err != nil {
 		return err
 	}
+	running.Store(svc)
 	obs.m.Watch(metrics.Sources{Service: svc, DiskUsage: st.diskUsage()})
 	stopMetrics, err := serveMetrics(c.metricsAddr, obs.m, log)
 	if err != nil {
@@ -266,7 +281,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
 	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(obs.m, log)}))
-	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(api.Options{KelpieVersion: version, APIKey: c.apiKey})))
+	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(apiOpts)))
 	srv := &http.Server{
 		Handler:           idle.wrap(obs.handler(routes)),
 		ReadHeaderTimeout: headerReadTimeout,

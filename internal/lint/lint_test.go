@@ -30,7 +30,7 @@ var layers = [][]string{
 	{"agent/memory"},
 	{"agent/tool", "agent/window"},
 	{"agent/loop", "sandbox"},
-	{"agent"},
+	{"agent", "cluster"},
 	{"api", "ui"},
 	{"metrics", "tracing"},
 	{"sim", "sim/wasmhost", "internal/kelpietest"},
