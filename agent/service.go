@@ -70,6 +70,8 @@ type Service struct {
 	Tags          *Tags
 	Identities    *Identities
 	MCPServers    *MCPServers
+	Steps         *Steps
+	Groups        *Groups
 
 	core *core
 }
@@ -115,6 +117,7 @@ func New(cfg Config) (*Service, error) {
 		schema.IdentityNamespace:  identityActor{c},
 		schema.ToolNamespace:      toolActor{},
 		schema.MCPServerNamespace: mcpServerActor{},
+		schema.GroupNamespace:     groupActor{c},
 	})
 	if err != nil {
 		return nil, err
@@ -127,7 +130,8 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
+		Steps: &Steps{c}, Groups: &Groups{c}, core: c,
 	}, nil
 }
 

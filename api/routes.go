@@ -122,6 +122,33 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
 	s.handle("GET", "/v1/tags", s.listTags)
 
+	// Agent files: export and import (agentfile.go).
+	s.handle("GET", "/v1/agents/{agent_id}/export", s.exportAgent)
+	s.handle("POST", "/v1/agents/{agent_id}/export", s.exportAgentWithSkills)
+	s.handle("POST", "/v1/agents/import", s.importAgent)
+
+	// Background runs, their steps, messages across agents (async.go, steps.go).
+	s.handle("POST", "/v1/agents/{agent_id}/messages/async", s.sendAgentMessageAsync)
+	s.handle("GET", "/v1/steps", s.listSteps)
+	s.handle("GET", "/v1/steps/{step_id}", s.getStep)
+	s.handle("GET", "/v1/steps/{step_id}/metrics", s.getStepMetrics)
+	s.handle("GET", "/v1/steps/{step_id}/messages", s.listStepMessages)
+	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
+	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
+	s.handle("GET", "/v1/messages", s.listAllMessages)
+	s.handle("GET", "/v1/steps/{step_id}/trace", s.getStepTrace)
+	s.handle("GET", "/v1/runs/{run_id}/trace", s.getRunTrace)
+
+	// Groups and sleep-time agents (groups.go).
+	s.handle("GET", "/v1/groups", s.listGroups)
+	s.handle("POST", "/v1/groups", s.createGroup)
+	s.handle("GET", "/v1/groups/count", s.countGroups)
+	s.handle("GET", "/v1/groups/{group_id}", s.getGroup)
+	s.handle("PATCH", "/v1/groups/{group_id}", s.updateGroup)
+	s.handle("DELETE", "/v1/groups/{group_id}", s.deleteGroup)
+	s.handle("GET", "/v1/groups/{group_id}/messages", s.listGroupMessages)
+	s.handle("GET", "/v1/agents/{agent_id}/groups", s.listAgentGroups)
+
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()
 	// The operator's figures, in Prometheus' format (see package metrics).

@@ -46,6 +46,8 @@ func Check(entries []Entry) Report {
 	c.checkMessages()
 	c.checkMessageIndexes()
 	c.checkRuns()
+	c.checkSteps()
+	c.checkGroups()
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkContexts()
@@ -88,6 +90,8 @@ type checker struct {
 	mcp          mcpKeys
 	identities   identityEntries
 	idem         idemRecords
+	steps        stepKeys
+	groups       groupKeys
 	cluster      clusterEntries
 }
 
@@ -103,6 +107,8 @@ func newChecker() *checker {
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
 		mcp:        newMCPKeys(),
+		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
+		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -163,6 +169,10 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
+	case Steps, RunSteps:
+		c.addStep(f, e, p)
+	case Groups, GroupIndex, AgentGroups:
+		c.addGroup(f, e, p)
 	case ClusterNodes, ClusterClaims, ClusterClaimLog:
 		c.cluster.add(c, f, e)
 	default:

@@ -108,6 +108,8 @@ func populated(t *testing.T) []schema.Entry {
 	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
 		AgentIDs: &[]string{a.ID}, BlockIDs: &[]string{b.ID}})
 	must(t, err)
+	_, err = svc.Groups.Create(ctx, letta.GroupCreate{AgentIDs: []string{a.ID}, Description: new("a group")})
+	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
 	send := func(conv, otid, text string) {
@@ -232,6 +234,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"message id index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { r["id"] = "message-x" }, `"seq":1,`), "its id index says"},
 		{"run never closed", edit(schema.Runs.Prefix, func(r map[string]any) { r["status"] = "running" }, `"status":"completed"`), "was never closed"},
 		{"answered key without run", drop(schema.Runs.Prefix), "which has no record"},
+		{"step entry without step", drop(schema.Steps.Prefix), "names step"},
+		{"group without its index entry", drop(schema.GroupIndex.Prefix), "no index entry"},
+		{"group member entry missing", drop(schema.AgentGroups.Prefix), "which has no entry for it"},
+		{"group member entry without group", drop(schema.Groups.Prefix), "which has no record"},
+		{"step without entry", drop(schema.RunSteps.Prefix), "has no entry among the steps"},
+		{"step outside its run", edit(schema.Steps.Prefix, func(r map[string]any) { r["run_id"] = "run-00000000-0000-4000-8000-000000000000" }), "which has no record"},
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},

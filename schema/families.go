@@ -102,10 +102,11 @@ var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
-	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,
+	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	MCPServers, MCPServerNames, MCPServerTools,
+	Groups, GroupIndex, AgentGroups,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 	ClusterNodes, ClusterClaims, ClusterClaimLog,
 }
