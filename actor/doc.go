@@ -16,6 +16,10 @@
 //   - Each activation bumps the actor's epoch in storage with its first
 //     commit and fences every later commit on it, so a stale activation
 //     (which a correct single runtime never has) cannot overwrite newer state.
+//   - With a Placement (runtimes of a cluster on one store), a placed actor
+//     is activated only after its claim has committed, and every commit of
+//     the activation is also fenced on the claim: once another runtime has
+//     claimed the actor, this one commits nothing more for it.
 //   - Deactivation (idle timeout, activation cap, shutdown) has nothing to
 //     save, because nothing is ever left unsaved.
 //   - An idempotency record answers retries of its key for at least

@@ -98,6 +98,33 @@ type Config struct {
 	IdempotencyHorizon time.Duration // idempotency records older than this are deleted
 	Logger             *slog.Logger
 	Observer           InvokeObserver // watches invocations (traces); nil: none
+	// Placement decides which actors this runtime may activate (a cluster
+	// of runtimes on one store); nil: every actor (one runtime per store).
+	Placement Placement
+}
+
+// Placement is what a cluster asks of the runtime: an actor it places is
+// activated only after Claim succeeded, and every commit of that
+// activation is fenced on the claim, so once another runtime claims the
+// actor, this one's commits are rejected by the store. It must be safe for
+// concurrent use.
+type Placement interface {
+	// Claim makes this runtime the owner of id in storage (or finds it
+	// already is) and returns the fence its commits must pass; nil means
+	// id is not placed (any runtime may activate it). An error refuses the
+	// activation: the invocation fails with it and nothing is run.
+	Claim(ctx context.Context, id ID) (*Fence, error)
+	// Serving is checked before each invocation of a placed actor: an
+	// error (this runtime may no longer hold its claims) fails the
+	// invocation before anything runs.
+	Serving() error
+}
+
+// Fence is a key and the epoch it must hold for a commit to apply (see
+// kv.Txn.Fence).
+type Fence struct {
+	Key   []byte
+	Epoch uint64
 }
 
 // InvokeObserver watches invocations, for traces: InvokeStarted is called
@@ -161,7 +188,8 @@ type activation struct {
 	loaded   bool
 	state    any
 	epoch    uint64
-	newEpoch bool // the next commit must advance the epoch
+	newEpoch bool   // the next commit must advance the epoch
+	claim    *Fence // the placement's fence, when the actor is placed
 }
 
 type request struct {
@@ -484,6 +512,9 @@ func fingerprint(id ID, op string, payload []byte) []byte {
 // request from its record, and otherwise invokes the behavior and commits
 // its state and writes with the answer.
 func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (data []byte, err error) {
+	if err := r.place(ctx, a); err != nil {
+		return nil, err
+	}
 	txn, err := r.cfg.Store.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -538,9 +569,37 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 	return data, nil
 }
 
-// fence makes the commit conditional on the activation's epoch, and the
-// first commit of an activation take the next one.
+// place claims the actor before it is (re)loaded, committed in a
+// transaction of the placement's own, so that nothing of the activation
+// runs before this runtime owns the actor; and checks before every
+// invocation that this runtime may still serve it.
+func (r *Runtime) place(ctx context.Context, a *activation) error {
+	p := r.cfg.Placement
+	if p == nil {
+		return nil
+	}
+	if !a.loaded {
+		claim, err := p.Claim(ctx, a.id)
+		if err != nil {
+			return err
+		}
+		a.claim = claim
+	}
+	if a.claim == nil {
+		return nil
+	}
+	return p.Serving()
+}
+
+// fence makes the commit conditional on the activation's epoch (and its
+// claim, when placed), and the first commit of an activation take the next
+// epoch.
 func fence(txn kv.Txn, a *activation) error {
+	if a.claim != nil {
+		if err := txn.Fence(a.claim.Key, a.claim.Epoch); err != nil {
+			return err
+		}
+	}
 	ek := epochKey(a.id)
 	if err := txn.Fence(ek, a.epoch); err != nil {
 		return err

@@ -62,9 +62,15 @@ const (
 	opForkConversation   = "fork_conversation"
 	opAttachIdentity     = "attach_identity"
 	opDetachIdentity     = "detach_identity"
+	opImportAgents       = "import_agents"
+	opStepFeedback       = "step_feedback"
 )
 
-var agentCreate = op(createAgent)
+// The operations that create the agent they run on.
+var agentCreates = map[string]operation{
+	opCreateAgent:  op(createAgent),
+	opImportAgents: op(importAgents),
+}
 
 var agentOps = map[string]operation{
 	opUpdateAgent:        op(updateAgent),
@@ -87,6 +93,7 @@ var agentOps = map[string]operation{
 	opDetachIdentity:     op(detachIdentity),
 	opSyncRepo:           op(syncRepo),
 	opPush:               op(push),
+	opStepFeedback:       op(setStepFeedback),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),
@@ -129,11 +136,11 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 
 // operation returns the operation op on agent a (nil: none exists).
 func (agentActor) operation(op string, a *schema.Agent) (operation, error) {
-	if op == opCreateAgent {
+	if create, ok := agentCreates[op]; ok {
 		if a != nil {
 			return nil, letta.Conflictf("agent %s already exists", a.ID)
 		}
-		return agentCreate, nil
+		return create, nil
 	}
 	if a == nil {
 		return nil, schema.ErrAgentNotFound

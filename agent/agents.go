@@ -109,6 +109,11 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 	if st.MessageIDs, err = window.IDs(txn, window.Owner{Agent: a}); err != nil {
 		return nil, err
 	}
+	if g, err := managedGroup(txn, a.ID); err != nil {
+		return nil, err
+	} else if g != nil {
+		st.MultiAgentGroup = &g.Group
+	}
 	if withBlocks {
 		if st.Tools, err = agentToolsJSON(txn, a); err != nil {
 			return nil, err
@@ -255,6 +260,9 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 	if err := checkModel(req.Model, req.Embedding, req.ContextWindowLimit); err != nil {
 		return err
 	}
+	if err := checkInitialMessages(req.InitialMessageSequence); err != nil {
+		return err
+	}
 	if _, err := tool.ParseRules(req.ToolRules); err != nil {
 		return err
 	}
@@ -372,60 +380,27 @@ func checkRecordSize(req any) error {
 // createAgent creates the agent record with its new memory blocks and
 // attaches them and the existing blocks it names.
 func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAgentRequest) ([]byte, error) {
-	a, err := newAgent(c, call.ID.Key, req, call.Now)
-	if err != nil {
-		return nil, err
-	}
 	txn := call.Txn
-	labels := map[string]string{} // label -> block id
-	// blocks are the agent's blocks in attachment order: the answer is
-	// rendered from them, not read back.
-	var blocks []*schema.Block
-	for i, cb := range req.MemoryBlocks {
-		id, err := c.newID("block")
-		if err != nil {
-			return nil, err
-		}
-		b := memory.NewBlock(id, cb, call.Now)
-		if other, dup := labels[b.Label]; dup {
-			return nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
-		}
-		labels[b.Label] = id
-		if err := schema.CreateBlock(txn, b); err != nil {
-			return nil, err
-		}
-		blocks = append(blocks, b)
-	}
-	for _, id := range req.BlockIDs {
-		b, err := schema.GetBlock(txn, id)
-		if err != nil {
-			return nil, err
-		}
-		if other, dup := labels[b.Label]; dup && other != id {
-			return nil, letta.Conflictf("block %s has label %q, already used by block %s on this agent", id, b.Label, other)
-		}
-		if _, dup := labels[b.Label]; !dup {
-			labels[b.Label] = id
-			blocks = append(blocks, b)
-		}
-	}
-	if len(blocks) > memory.MaxBlocksPerAgent {
-		return nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
-	}
-	for _, b := range blocks {
-		if err := schema.Attach(txn, a, b.ID); err != nil {
-			return nil, err
-		}
-	}
-	custom, err := attachNamedTools(txn, a, req.Tools, req.ToolIDs)
+	a, blocks, custom, err := buildAgent(c, txn, call.ID.Key, req, call.Now)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := window.OpenNewAgent(txn, a, blocks, call.Now); err != nil {
+	sys, err := window.OpenNewAgent(txn, a, blocks, call.Now)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := memfs.SyncAgent(txn, a, blocks, call.Now, "Create the agent's memory"); err != nil {
 		return nil, err
+	}
+	initial, err := appendInitialMessages(c, txn, a, sys.Seq, req.InitialMessageSequence, call.Now)
+	if err != nil {
+		return nil, err
+	}
+	var group *schema.Group
+	if a.EnableSleeptime != nil && *a.EnableSleeptime && a.AgentType != "sleeptime_agent" {
+		if group, err = createSleeptimeGroup(c, txn, a, blocks, call.Now); err != nil {
+			return nil, err
+		}
 	}
 	if err := joinIdentities(txn, a.ID, nil, req.IdentityIDs); err != nil {
 		return nil, err
@@ -434,9 +409,68 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	// Its identities as a read lists them: by id, each once.
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
 	st := renderAgent(a, blocks, identityIDs)
-	st.MessageIDs = []string{a.Context.SystemID} // a new context holds its system message only
+	// A new context holds its system message and initial messages only.
+	st.MessageIDs = append([]string{a.Context.SystemID}, initial...)
+	if group != nil {
+		st.MultiAgentGroup = &group.Group
+	}
 	st.Tools = toolsJSON(tool.Offered(a, custom))
 	return schema.Encode(st)
+}
+
+// buildAgent writes what a new agent has in txn: its new memory blocks,
+// its attachments to them and to the existing blocks it names, and its
+// tools. It returns the record to store (its context not opened yet), its
+// blocks in attachment order and its custom tools: an answer is rendered
+// from them, not read back.
+func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, now time.Time) (*schema.Agent, []*schema.Block, []*schema.Tool, error) {
+	a, err := newAgent(c, id, req, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	labels := map[string]string{} // label -> block id
+	var blocks []*schema.Block
+	for i, cb := range req.MemoryBlocks {
+		id, err := c.newID("block")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		b := memory.NewBlock(id, cb, now)
+		if other, dup := labels[b.Label]; dup {
+			return nil, nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
+		}
+		labels[b.Label] = id
+		if err := schema.CreateBlock(txn, b); err != nil {
+			return nil, nil, nil, err
+		}
+		blocks = append(blocks, b)
+	}
+	for _, id := range req.BlockIDs {
+		b, err := schema.GetBlock(txn, id)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if other, dup := labels[b.Label]; dup && other != id {
+			return nil, nil, nil, letta.Conflictf("block %s has label %q, already used by block %s on this agent", id, b.Label, other)
+		}
+		if _, dup := labels[b.Label]; !dup {
+			labels[b.Label] = id
+			blocks = append(blocks, b)
+		}
+	}
+	if len(blocks) > memory.MaxBlocksPerAgent {
+		return nil, nil, nil, letta.Invalidf("an agent may have at most %d blocks, got %d", memory.MaxBlocksPerAgent, len(blocks))
+	}
+	for _, b := range blocks {
+		if err := schema.Attach(txn, a, b.ID); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	custom, err := attachNamedTools(txn, a, req.Tools, req.ToolIDs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return a, blocks, custom, nil
 }
 
 // renderCommitted answers an agent write with the agent as committed, with
@@ -449,7 +483,7 @@ func renderCommitted(txn kv.Txn, a *schema.Agent) ([]byte, error) {
 	return schema.Encode(st)
 }
 
-func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAgentRequest) ([]byte, error) {
+func updateAgent(c *core, call *actor.Call, a *schema.Agent, req letta.UpdateAgentRequest) ([]byte, error) {
 	if err := applyAgentUpdate(a, req); err != nil {
 		return nil, err
 	}
@@ -460,6 +494,11 @@ func updateAgent(_ *core, call *actor.Call, a *schema.Agent, req letta.UpdateAge
 	}
 	if req.IdentityIDs != nil {
 		if err := setAgentIdentities(call.Txn, a.ID, *req.IdentityIDs); err != nil {
+			return nil, err
+		}
+	}
+	if req.EnableSleeptime != nil && *req.EnableSleeptime {
+		if err := ensureSleeptimeGroup(c, call.Txn, a, call.Now); err != nil {
 			return nil, err
 		}
 	}

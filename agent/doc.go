@@ -1,6 +1,6 @@
 // Package agent is Kelpie's agent service: the surfaces the API serves
-// (Agents, Blocks, Conversations, Messages, Runs, Archival, Tools, Models,
-// Identities, Tags),
+// (Agents, Blocks, Conversations, Messages, Runs, Steps, Archival, Tools,
+// Models, Identities, Tags, Groups),
 // each over the actor runtime and the storage layout of package schema.
 // The agent loop (package loop), tools (tool), memory (memory), message
 // rendering (message) and prompts (prompt) are rooms of their own below it.
@@ -19,6 +19,8 @@
 //     changes nothing.
 //   - A mutation carrying an idempotency key (WithIdempotencyKey) is applied
 //     at most once per key; a retry gets the first answer.
+//   - An agent file is imported in one transaction (Agents.Import): its
+//     agents, blocks, tools, messages and groups all exist, or none does.
 //   - Every error a client can act on is a *letta.Error; KindOf also
 //     classifies the runtime's and storage's errors (busy, conflict,
 //     shutting down, ...), so callers need not know those layers.

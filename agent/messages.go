@@ -50,7 +50,19 @@ func (s *Messages) send(ctx context.Context, r loop.Request) (*Turn, error) {
 		return nil, err
 	}
 	r.IdempotencyKey = idempotencyKey(ctx)
-	return s.c.turns.Start(ctx, r)
+	var group *schema.Group
+	err = s.c.read(ctx, func(txn kv.Txn) (err error) {
+		group, err = managedGroup(txn, agentID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.c.turns.Start(ctx, r)
+	if err == nil && group != nil && group.ManagerType == letta.ManagerSleeptime {
+		go s.c.afterTurn(group.ID, agentID, t)
+	}
+	return t, err
 }
 
 // Stream returns the turn of a run to follow: the live one if it is in

@@ -36,9 +36,12 @@ func (s *Runs) Get(ctx context.Context, runID string) (*letta.Run, error) {
 // RunFilter narrows a listing of runs.
 type RunFilter struct {
 	AgentID        string
+	AgentIDs       []string // any of them (Letta's deprecated agent_ids)
 	ConversationID string
 	Statuses       []string
-	Active         bool // only runs still going
+	Active         bool  // only runs still going
+	Background     *bool // only background runs (true) or only others
+	StopReason     string
 }
 
 func (f RunFilter) match(r *schema.Run) bool {
@@ -46,7 +49,10 @@ func (f RunFilter) match(r *schema.Run) bool {
 	case f.AgentID != "" && r.AgentID != f.AgentID,
 		f.ConversationID != "" && r.ConversationID != f.ConversationID,
 		len(f.Statuses) > 0 && !slices.Contains(f.Statuses, r.Status),
-		f.Active && r.Finished():
+		f.Active && r.Finished(),
+		len(f.AgentIDs) > 0 && !slices.Contains(f.AgentIDs, r.AgentID),
+		f.Background != nil && *f.Background != r.Background,
+		f.StopReason != "" && r.StopReason != f.StopReason:
 		return false
 	}
 	return true

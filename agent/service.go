@@ -47,6 +47,9 @@ type Config struct {
 	// means custom tools can be stored with an explicit json_schema but a
 	// call of one answers the model with an error.
 	Tools tool.Runner
+	// MCP reaches MCP servers; nil means servers cannot be registered and
+	// a call of an MCP tool answers the model with an error.
+	MCP tool.MCPClient
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -67,6 +70,9 @@ type Service struct {
 	Tags          *Tags
 	Identities    *Identities
 	Repos         *Repos
+	MCPServers    *MCPServers
+	Steps         *Steps
+	Groups        *Groups
 
 	core *core
 }
@@ -81,6 +87,7 @@ type core struct {
 	defaultModel string
 	llm          LLMResolver
 	tools        tool.Runner
+	mcp          tool.MCPClient
 	turns        *loop.Manager
 	folder       *folder
 }
@@ -102,14 +109,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
-		schema.AgentNamespace:    agentActor{c},
-		schema.BlockNamespace:    blockActor{c},
-		schema.IdentityNamespace: identityActor{c},
-		schema.ToolNamespace:     toolActor{},
+		schema.AgentNamespace:     agentActor{c},
+		schema.BlockNamespace:     blockActor{c},
+		schema.IdentityNamespace:  identityActor{c},
+		schema.ToolNamespace:      toolActor{},
+		schema.MCPServerNamespace: mcpServerActor{},
+		schema.GroupNamespace:     groupActor{c},
 	})
 	if err != nil {
 		return nil, err
@@ -117,12 +126,13 @@ func New(cfg Config) (*Service, error) {
 	c.runtime = rt
 	c.turns = loop.NewManager(loop.Config{
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
-		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools,
+		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, MCP: cfg.MCP,
 	})
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, Repos: &Repos{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, core: c,
 	}, nil
 }
 

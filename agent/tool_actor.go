@@ -123,10 +123,13 @@ func updateToolOp(call *actor.Call) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	oldName := t.Name
+	oldName, mcpServer := t.Name, t.Metadata[schema.MCPMetadataKey]
 	if u.JSONSchema != nil {
 		t.JSONSchema = u.JSONSchema
 		t.Name, _ = u.JSONSchema["name"].(string)
+		if mcpServer != nil && t.Name != oldName {
+			return nil, letta.Invalidf("tool %s is offered by an MCP server under the name %q, which cannot change", t.ID, oldName)
+		}
 		if owner, err := schema.ToolIDByName(txn, t.Name); err != nil {
 			return nil, err
 		} else if owner != "" && owner != t.ID {
@@ -156,6 +159,13 @@ func updateToolOp(call *actor.Call) ([]byte, error) {
 	}
 	if u.Metadata != nil {
 		t.Metadata = maps.Clone(*u.Metadata)
+		if mcpServer != nil {
+			// Which server an MCP tool calls is its server's to say.
+			if t.Metadata == nil {
+				t.Metadata = map[string]any{}
+			}
+			t.Metadata[schema.MCPMetadataKey] = mcpServer
+		}
 	}
 	if u.ReturnCharLimit != nil {
 		t.ReturnCharLimit = *u.ReturnCharLimit

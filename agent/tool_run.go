@@ -81,20 +81,30 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 	if !found.Deferred() {
 		return nil, letta.Invalidf("tool %s is built in: it runs in an agent's turn, not on its own", name)
 	}
-	if s.c.tools == nil {
-		return nil, errNoRunner
-	}
 	data, err := schema.Encode(nonNilMap(args))
 	if err != nil {
 		return nil, err
 	}
-	source := ""
-	if found.Custom.SourceCode != nil {
-		source = *found.Custom.SourceCode
+	var out tool.Outcome
+	if schema.MCPServerOf(found.Custom) != "" {
+		out = tool.CallMCP(ctx, s.c.mcp, s.c.read, found.Custom, data)
+	} else {
+		if s.c.tools == nil {
+			return nil, errNoRunner
+		}
+		source := ""
+		if found.Custom.SourceCode != nil {
+			source = *found.Custom.SourceCode
+		}
+		out = s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data, Env: env})
 	}
-	out := s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data, Env: env})
-	return &ToolExecutionResult{Status: tool.Status(out.OK), FuncReturn: tool.Truncate(out.Result, found.Custom.ReturnCharLimit),
-		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}, nil
+	return executionResult(out, found.Custom.ReturnCharLimit), nil
+}
+
+// executionResult renders a run's outcome, cut to the tool's limit.
+func executionResult(out tool.Outcome, limit int) *ToolExecutionResult {
+	return &ToolExecutionResult{Status: tool.Status(out.OK), FuncReturn: tool.Truncate(out.Result, limit),
+		Stdout: message.Lines(out.Stdout), Stderr: message.Lines(out.Stderr)}
 }
 
 func nonNilMap(m map[string]any) map[string]any {

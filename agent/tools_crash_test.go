@@ -10,9 +10,11 @@ import (
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/internal/mcptest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/sandbox"
 	"github.com/kelpie/kelpie/schema"
 )
@@ -82,27 +84,37 @@ func TestCustomToolCutOffIsNotRunTwice(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	// The server "crashes": a new one takes over the same store (its
-	// activation fences the old one's commits) and the agent gets a message.
-	second := &callsTool{}
-	svc2, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: oneProvider{second}, Tools: box})
-	if err != nil {
-		t.Fatal(err)
+	// The server "crashes": a new one takes over the same store.
+	if n := takeOver(t, store, svc1, a.ID, agent.Config{Tools: box}); n != 1 {
+		t.Errorf("%d results for the call, want 1", n)
 	}
+}
+
+// takeOver has a second service (cfg, with its own model) take over store
+// while svc1 runs the agent's call call_slow: its activation fences svc1's
+// commits. The agent gets a message, whose model must be told the call was
+// interrupted; then svc1 stops (its late result refused). It returns how
+// many results the call has, and checks the store.
+func takeOver(t *testing.T, store kv.Store, svc1 *agent.Service, agentID string, cfg agent.Config) int {
+	t.Helper()
+	ctx := context.Background()
+	second := &callsTool{}
+	cfg.Store, cfg.DefaultModel, cfg.LLM = store, "openai/gpt-4o-mini", oneProvider{second}
+	svc2, err := agent.New(cfg)
+	must(t, err)
 	defer svc2.Close(ctx)
-	turn, err := svc2.Messages.Send(ctx, a.ID, "", letta.MessageRequest{Input: json.RawMessage(`"are you there?"`)})
+	turn, err := svc2.Messages.Send(ctx, agentID, "", letta.MessageRequest{Input: json.RawMessage(`"are you there?"`)})
 	must(t, err)
 	_, err = turn.Response(ctx)
 	must(t, err)
 	if !strings.Contains(second.lastTool, "interrupted before it returned; its outcome is unknown") {
 		t.Errorf("the model was told %q", second.lastTool)
 	}
-	// The old server stops: its tool is killed and its late result refused.
 	closeCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	must(t, svc1.Close(closeCtx))
 
-	h, err := svc2.Messages.List(ctx, a.ID, agent.MessageFilter{}, letta.Page{Order: letta.Asc, Limit: 100})
+	h, err := svc2.Messages.List(ctx, agentID, agent.MessageFilter{}, letta.Page{Order: letta.Asc, Limit: 100})
 	must(t, err)
 	results := 0
 	for _, m := range h {
@@ -113,10 +125,11 @@ func TestCustomToolCutOffIsNotRunTwice(t *testing.T) {
 			}
 		}
 	}
-	if results != 1 || second.calls != 1 {
-		t.Errorf("%d results for the call (want 1), second model called %d times; history %v", results, second.calls, msgTypes(h))
+	if second.calls != 1 {
+		t.Errorf("the second model was called %d times; history %v", second.calls, msgTypes(h))
 	}
 	checkStore(t, store)
+	return results
 }
 
 // checkStore fails t if the store breaks a rule of the schema.
@@ -133,5 +146,44 @@ func checkStore(t *testing.T, store kv.Store) {
 	}
 	for _, p := range schema.Check(entries).Problems {
 		t.Errorf("store: %s: %s", p.Object, p.Message)
+	}
+}
+
+// Spec (at most once, MCP): a server that stops while an MCP tool runs
+// leaves its call without a result; the next turn answers it as
+// interrupted, and the MCP server never receives the call again.
+func TestMCPToolCutOffIsNotCalledTwice(t *testing.T) {
+	remote := mcptest.StartHTTP(t, nil)
+	client := mcpclient.New(mcpclient.Config{AllowPrivate: true})
+	store := kv.NewMemDB()
+	ctx := context.Background()
+	first := &callsTool{tool: "hang"}
+	svc1, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: oneProvider{first}, MCP: client})
+	must(t, err)
+	typ, url, name := "streamable_http", remote.URL+"/mcp", "remote"
+	srv, err := svc1.MCPServers.Create(ctx, letta.MCPServerRequest{ServerName: &name, Config: &letta.MCPServerConfig{Type: &typ, ServerURL: &url}})
+	must(t, err)
+	tools, err := svc1.MCPServers.Tools(ctx, srv.ID)
+	must(t, err)
+	var hang string
+	for _, tl := range tools {
+		if tl.Name == "hang" {
+			hang = tl.ID
+		}
+	}
+	a, err := svc1.Agents.Create(ctx, letta.CreateAgentRequest{ToolIDs: []string{hang}})
+	must(t, err)
+	_, err = svc1.Messages.Send(ctx, a.ID, "", letta.MessageRequest{Input: json.RawMessage(`"go"`)})
+	must(t, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for remote.Calls("hang") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the MCP server never received the call")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if n := takeOver(t, store, svc1, a.ID, agent.Config{MCP: client}); n != 1 || remote.Calls("hang") != 1 {
+		t.Errorf("%d results for the call (want 1), the server got %d calls (want 1)", n, remote.Calls("hang"))
 	}
 }

@@ -166,6 +166,8 @@ var pathPrefixes = map[string]string{
 	"message_id":  "message",
 	"identity_id": "identity",
 	"tool_id":     "tool",
+	"step_id":     "step",
+	"group_id":    "group",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

@@ -62,6 +62,10 @@ type Options struct {
 	// (for metrics and traces: r's context is the request's). It must be
 	// quick and safe for concurrent use.
 	Observe func(r *http.Request, a Answered)
+	// Cluster, if set, makes this node one of a cluster: requests that
+	// change an agent another node owns are forwarded to it, and GET
+	// /v1/cluster lists the nodes.
+	Cluster Cluster
 }
 
 // Answered describes a request that was answered, for Options.Observe.
@@ -105,6 +109,9 @@ func NewHandler(svc *agent.Service, opts Options) http.Handler {
 		known:   map[string]bool{},
 		started: opts.Clock.Now().UTC().Truncate(time.Second),
 	}
+	if opts.Cluster != nil {
+		s.forwarder = s.newForwarder()
+	}
 	s.routes()
 	return s
 }
@@ -119,6 +126,7 @@ type server struct {
 	mux, paths *http.ServeMux
 	known      map[string]bool
 	started    time.Time // when the handler was made
+	forwarder  http.Handler
 }
 
 // handlerFunc handles one route: it returns the value to send with 200, or
@@ -127,6 +135,9 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
 
 func (s *server) handle(method, pattern string, h handlerFunc) {
 	s.mux.HandleFunc(method+" "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		if s.forward(w, r, method) {
+			return
+		}
 		if method != http.MethodGet {
 			if key, ok := idempotencyKey(r); ok {
 				if len(key) > MaxIdempotencyKeyBytes {

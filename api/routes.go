@@ -7,6 +7,9 @@ import "net/http"
 func (s *server) routes() {
 	s.handle("GET", "/v1/health", s.health)
 
+	// Cluster membership (cluster.go).
+	s.handle("GET", "/v1/cluster", s.clusterMembers)
+
 	// Agents and the blocks attached to them (agents.go).
 	s.handle("POST", "/v1/agents", s.createAgent)
 	s.handle("GET", "/v1/agents", s.listAgents)
@@ -89,6 +92,21 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/models", s.listModels)
 	s.handle("GET", "/v1/models/embedding", s.listEmbeddingModels)
 
+	// MCP servers (mcp.go): Letta's /v1/mcp-servers, and the older
+	// /v1/tools/mcp/servers routes letta-code's /mcp dialog uses.
+	s.handle("GET", "/v1/mcp-servers", s.listMCPServers)
+	s.handle("POST", "/v1/mcp-servers", s.createMCPServer)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}", s.getMCPServer)
+	s.handle("PATCH", "/v1/mcp-servers/{mcp_server_id}", s.updateMCPServer)
+	s.handle("DELETE", "/v1/mcp-servers/{mcp_server_id}", s.deleteMCPServer)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}/tools", s.listMCPServerTools)
+	s.handle("GET", "/v1/mcp-servers/{mcp_server_id}/tools/{tool_id}", s.getMCPServerTool)
+	s.handle("POST", "/v1/mcp-servers/{mcp_server_id}/tools/{tool_id}/run", s.runMCPServerTool)
+	s.handle("PATCH", "/v1/mcp-servers/{mcp_server_id}/refresh", s.refreshMCPServer)
+	s.handle("GET", "/v1/tools/mcp/servers", s.legacyListMCPServers)
+	s.handle("GET", "/v1/tools/mcp/servers/{mcp_server_name}/tools", s.legacyListMCPTools)
+	s.handle("POST", "/v1/tools/mcp/servers/{mcp_server_name}/{mcp_tool_name}", s.legacyAddMCPTool)
+
 	// Identities and tags (identities.go).
 	s.handle("GET", "/v1/identities", s.listIdentities)
 	s.handle("POST", "/v1/identities", s.createIdentity)
@@ -111,6 +129,32 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/git/{agent_id}/state.git/info/refs", s.gitInfoRefs)
 	s.handle("POST", "/v1/git/{agent_id}/state.git/git-upload-pack", s.gitUploadPack)
 	s.handle("POST", "/v1/git/{agent_id}/state.git/git-receive-pack", s.gitReceivePack)
+	// Agent files: export and import (agentfile.go).
+	s.handle("GET", "/v1/agents/{agent_id}/export", s.exportAgent)
+	s.handle("POST", "/v1/agents/{agent_id}/export", s.exportAgentWithSkills)
+	s.handle("POST", "/v1/agents/import", s.importAgent)
+
+	// Background runs, their steps, messages across agents (async.go, steps.go).
+	s.handle("POST", "/v1/agents/{agent_id}/messages/async", s.sendAgentMessageAsync)
+	s.handle("GET", "/v1/steps", s.listSteps)
+	s.handle("GET", "/v1/steps/{step_id}", s.getStep)
+	s.handle("GET", "/v1/steps/{step_id}/metrics", s.getStepMetrics)
+	s.handle("GET", "/v1/steps/{step_id}/messages", s.listStepMessages)
+	s.handle("PATCH", "/v1/steps/{step_id}/feedback", s.setStepFeedback)
+	s.handle("GET", "/v1/runs/{run_id}/steps", s.listRunSteps)
+	s.handle("GET", "/v1/messages", s.listAllMessages)
+	s.handle("GET", "/v1/steps/{step_id}/trace", s.getStepTrace)
+	s.handle("GET", "/v1/runs/{run_id}/trace", s.getRunTrace)
+
+	// Groups and sleep-time agents (groups.go).
+	s.handle("GET", "/v1/groups", s.listGroups)
+	s.handle("POST", "/v1/groups", s.createGroup)
+	s.handle("GET", "/v1/groups/count", s.countGroups)
+	s.handle("GET", "/v1/groups/{group_id}", s.getGroup)
+	s.handle("PATCH", "/v1/groups/{group_id}", s.updateGroup)
+	s.handle("DELETE", "/v1/groups/{group_id}", s.deleteGroup)
+	s.handle("GET", "/v1/groups/{group_id}/messages", s.listGroupMessages)
+	s.handle("GET", "/v1/agents/{agent_id}/groups", s.listAgentGroups)
 
 	// Letta Cloud routes clients call on a self-hosted server (selfhosted.go).
 	s.selfHostedRoutes()

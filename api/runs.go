@@ -9,9 +9,17 @@ import (
 
 func (s *server) listRuns(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := newQuery(r)
-	f := agent.RunFilter{AgentID: q.str("agent_id"), ConversationID: q.str("conversation_id"), Statuses: q.list("statuses")}
+	f := agent.RunFilter{AgentID: q.str("agent_id"), AgentIDs: q.list("agent_ids"), ConversationID: q.str("conversation_id"),
+		Statuses: q.list("statuses"), StopReason: q.str("stop_reason")}
 	if q.has("active") {
 		f.Active = q.boolean("active")
+	}
+	if q.has("background") {
+		b := q.boolean("background")
+		f.Background = &b
+	}
+	if q.boolean("ascending") {
+		q.v["order"] = []string{"asc"} // Letta's deprecated spelling
 	}
 	page := q.page(letta.Desc)
 	if err := q.err(); err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kelpie/kelpie/internal/mcptest"
 )
 
 var (
@@ -33,6 +35,7 @@ var (
 const nodeTestTimeout = 3 * time.Minute
 
 func TestMain(m *testing.M) {
+	mcptest.ServeStdioIfAsked() // this binary is also the tests' stdio MCP server
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)

@@ -94,7 +94,7 @@ type AgentState struct {
 	PendingApproval              any              `json:"pending_approval"`
 	MessageBufferAutoclear       bool             `json:"message_buffer_autoclear"`
 	EnableSleeptime              *bool            `json:"enable_sleeptime"`
-	MultiAgentGroup              any              `json:"multi_agent_group"`
+	MultiAgentGroup              *Group           `json:"multi_agent_group"`
 	ManagedGroup                 any              `json:"managed_group"`
 	LastRunCompletion            *Timestamp       `json:"last_run_completion"`
 	LastRunDurationMS            *int64           `json:"last_run_duration_ms"`
@@ -137,6 +137,9 @@ type CreateAgentRequest struct {
 	EnableSleeptime              *bool             `json:"enable_sleeptime"`
 	Timezone                     *string           `json:"timezone"`
 	Hidden                       *bool             `json:"hidden"`
+	// InitialMessageSequence are the messages a new agent's context
+	// starts with, after its system message.
+	InitialMessageSequence []MessageCreate `json:"initial_message_sequence"`
 }
 
 // UpdateAgentRequest is the body of PATCH /v1/agents/{id}. Absent or null

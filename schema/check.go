@@ -46,15 +46,19 @@ func Check(entries []Entry) Report {
 	c.checkMessages()
 	c.checkMessageIndexes()
 	c.checkRuns()
+	c.checkSteps()
+	c.checkGroups()
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkContexts()
 	c.checkPassages()
 	c.checkTools()
+	c.checkMCPServers()
 	c.checkIdentities()
 	c.checkOrphans()
 	c.repos.check(c)
 	c.idem.check(c)
+	c.cluster.check(c)
 	return Report{Problems: c.problems, Keys: c.keys}
 }
 
@@ -84,9 +88,13 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	agentIx      agentIndexes
 	tools        toolKeys
+	mcp          mcpKeys
 	identities   identityEntries
 	idem         idemRecords
 	repos        repoEntries
+	steps        stepKeys
+	groups       groupKeys
+	cluster      clusterEntries
 }
 
 func newChecker() *checker {
@@ -101,6 +109,9 @@ func newChecker() *checker {
 		passages: map[string]*Passage{}, passageIDs: map[string]string{},
 		tools:      newToolKeys(),
 		repos:      repoEntries{objects: map[string]bool{}, refs: map[string]string{}},
+		mcp:        newMCPKeys(),
+		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
+		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -155,12 +166,20 @@ func (c *checker) add(e Entry) {
 		c.addAgentIndexes(f, e, p)
 	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
 		c.addTool(f, e, p)
+	case MCPServers, MCPServerNames, MCPServerTools:
+		c.addMCP(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
 	case GitObjects, GitRefs:
 		c.repos.add(c, f, e, p)
+	case Steps, RunSteps:
+		c.addStep(f, e, p)
+	case Groups, GroupIndex, AgentGroups:
+		c.addGroup(f, e, p)
+	case ClusterNodes, ClusterClaims, ClusterClaimLog:
+		c.cluster.add(c, f, e)
 	default:
 		c.addOwned(f, e, p)
 	}

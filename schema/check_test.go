@@ -7,10 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/cluster"
+	"github.com/kelpie/kelpie/internal/mcptest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -71,7 +75,12 @@ func populated(t *testing.T) []schema.Entry {
 	_, err := schema.Upgrade(ctx, store)
 	must(t, err)
 	m := &model{waiting: make(chan struct{})}
-	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}})
+	// As a node of a cluster, so that the agents' claims are written too.
+	node, err := cluster.Join(ctx, cluster.Config{Store: store, NodeID: "n1", Addr: "n1:8283", Secret: []byte("a secret of 16 bytes or more")})
+	must(t, err)
+	defer node.Leave(context.Background())
+	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node},
+		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true})})
 	must(t, err)
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
@@ -88,9 +97,18 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	_, err = svc.Agents.AttachTool(ctx, a.ID, tl.ID)
 	must(t, err)
+	mcpURL, mcpType, mcpName := mcptest.StartHTTP(t, nil).URL+"/mcp", "streamable_http", "remote"
+	srv, err := svc.MCPServers.Create(ctx, letta.MCPServerRequest{ServerName: &mcpName, Config: &letta.MCPServerConfig{Type: &mcpType, ServerURL: &mcpURL}})
+	must(t, err)
+	mcpTools, err := svc.MCPServers.Tools(ctx, srv.ID)
+	must(t, err)
+	_, err = svc.Agents.AttachTool(ctx, a.ID, mcpTools[0].ID)
+	must(t, err)
 	key, name, typ := "user-1", "Ada", "user"
 	_, err = svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &name, IdentityType: &typ,
 		AgentIDs: &[]string{a.ID}, BlockIDs: &[]string{b.ID}})
+	must(t, err)
+	_, err = svc.Groups.Create(ctx, letta.GroupCreate{AgentIDs: []string{a.ID}, Description: new("a group")})
 	must(t, err)
 	c, err := svc.Conversations.Create(ctx, a.ID, letta.CreateConversationRequest{})
 	must(t, err)
@@ -216,6 +234,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"message id index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { r["id"] = "message-x" }, `"seq":1,`), "its id index says"},
 		{"run never closed", edit(schema.Runs.Prefix, func(r map[string]any) { r["status"] = "running" }, `"status":"completed"`), "was never closed"},
 		{"answered key without run", drop(schema.Runs.Prefix), "which has no record"},
+		{"step entry without step", drop(schema.Steps.Prefix), "names step"},
+		{"group without its index entry", drop(schema.GroupIndex.Prefix), "no index entry"},
+		{"group member entry missing", drop(schema.AgentGroups.Prefix), "which has no entry for it"},
+		{"group member entry without group", drop(schema.Groups.Prefix), "which has no record"},
+		{"step without entry", drop(schema.RunSteps.Prefix), "has no entry among the steps"},
+		{"step outside its run", edit(schema.Steps.Prefix, func(r map[string]any) { r["run_id"] = "run-00000000-0000-4000-8000-000000000000" }), "which has no record"},
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
@@ -250,6 +274,12 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"tool without name entry", drop(schema.ToolNames.Prefix), "has no name entry"},
 		{"name entry of no tool", drop(schema.Tools.Prefix), "which has no record"},
 		{"one-sided tool attachment", drop(schema.ToolAgents.Prefix), "which does not list it"},
+		{"mcp tool without its mapping", drop(schema.MCPServerTools.Prefix), "has no mapping entry"},
+		{"mcp server without its name entry", drop(schema.MCPServerNames.Prefix), `(name "remote") has no name entry`},
+		{"mapping of a server without a record", drop(schema.MCPServers.Prefix), "which has no record"},
+		{"mapping of a tool of another server", edit(schema.Tools.Prefix, func(r map[string]any) {
+			r["metadata_"] = map[string]any{"mcp": map[string]any{"server_id": "mcp_server-other"}}
+		}, `"external_mcp"`), "which is not one of its tools"},
 		{"idempotency record without its expiry entry", drop(schema.ActorIdempotencyExpiry.Prefix), "want exactly one at that time"},
 		{"expiry entry without its record", drop(schema.ActorIdempotency.Prefix), "which does not exist"},
 		{"ref naming no object", func(es []schema.Entry) []schema.Entry {
@@ -263,6 +293,8 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"repository of no agent", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.GitObjectKey("agent-gone", strings.Repeat("a", 40)), Value: []byte{3}})
 		}, "its memory repository remains"},
+		{"claim without its log entry", drop(schema.ClusterClaimLog.Prefix), "which its claim log lacks"},
+		{"claim log entry newer than the claim", drop(schema.ClusterClaims.Prefix), "newer than its claim"},
 		{"key of no family", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: []byte("stray/key"), Value: []byte("x")})
 		}, "belongs to no family"},

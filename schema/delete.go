@@ -8,7 +8,8 @@ import (
 // DeleteAgent deletes every key of an agent but its actor state (which the
 // actor deletes with its commit, and its index entries, IndexAgent's):
 // block and tool attachments both ways, links to identities, messages with their indexes, runs, conversations, passages, answered keys,
-// its memory repository and its turn in progress. Its blocks remain.
+// its memory repository and its turn in progress; it leaves its groups (see leaveGroups). Its
+// blocks remain.
 func DeleteAgent(txn kv.Txn, a *Agent) error {
 	err := deleteEach(txn, AttachmentsOf(a.ID), func(p kv.KeyValue) error {
 		return txn.Delete(BlockAgentKey(LastPart(p.Key), a.ID))
@@ -17,6 +18,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		return err
 	}
 	if err := unlinkAll(txn, identityAgents, a.ID); err != nil {
+		return err
+	}
+	if err := leaveGroups(txn, a.ID); err != nil {
 		return err
 	}
 	steps := []struct {
@@ -69,6 +73,9 @@ func deleteRun(txn kv.Txn, runID string) error {
 		return err
 	}
 	if err := txn.Delete(IndexKey(RunIndex.Prefix, run.CreatedAt, runID)); err != nil {
+		return err
+	}
+	if err := deleteRunSteps(txn, runID); err != nil {
 		return err
 	}
 	return txn.Delete(RunKey(runID))

@@ -57,4 +57,7 @@
 //     that repository (GitObjects, GitRefs).
 //   - Nothing of a deleted agent remains: no messages, runs, conversations,
 //     passages, answered keys, memory repository or turn in progress.
+//     passages, answered keys or turn in progress.
+//   - Each claimed actor's claim epoch (its fence) is recorded in its claim
+//     log, and no claim log entry is newer than the claim.
 package schema

@@ -102,11 +102,14 @@ var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
-	Runs, AgentRuns, RunIndex, Conversations, AgentConversations, ContextMessages,
+	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
+	MCPServers, MCPServerNames, MCPServerTools,
+	Groups, GroupIndex, AgentGroups,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 	GitObjects, GitRefs,
+	ClusterNodes, ClusterClaims, ClusterClaimLog,
 }
 
 // VersionKey is where a store records its layout version.

@@ -70,8 +70,13 @@ func PutTool(txn kv.Txn, t *Tool, oldName string, created bool) error {
 }
 
 // DeleteTool detaches a tool from every agent and deletes it with its name
-// and index entries.
+// and index entries (and, for an MCP tool, its mapping entry).
 func DeleteTool(txn kv.Txn, t *Tool) error {
+	if sid := MCPServerOf(t); sid != "" {
+		if err := txn.Delete(MCPServerToolKey(sid, t.ID)); err != nil {
+			return err
+		}
+	}
 	err := deleteEach(txn, ToolAgentsOf(t.ID), func(p kv.KeyValue) error {
 		return txn.Delete(AgentToolKey(LastPart(p.Key), t.ID))
 	})

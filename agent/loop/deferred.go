@@ -131,8 +131,23 @@ func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop str
 	return &res, nil
 }
 
-// runOne runs one deferred call in the runner.
+// runOne runs one deferred call: on its MCP server, or in the runner. A
+// turn cancelled meanwhile makes a failed call's outcome unknown.
 func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
+	var out tool.Outcome
+	if schema.MCPServerOf(&d.Tool) != "" {
+		out = tool.CallMCP(r.ctx, r.m.cfg.MCP, r.m.cfg.Store.Read, &d.Tool, json.RawMessage(d.Call.Arguments))
+	} else {
+		out = r.runCustom(d)
+	}
+	if r.ctx.Err() != nil && !out.OK {
+		return tool.Failed("the turn was cancelled while %s ran; its outcome is unknown", d.Call.Name)
+	}
+	return out
+}
+
+// runCustom runs a call of a custom tool in the runner.
+func (r *turnRun) runCustom(d DeferredCall) tool.Outcome {
 	if r.m.cfg.Tools == nil {
 		return tool.Failed("custom tools cannot run on this server: it was started without a tool sandbox")
 	}
@@ -148,11 +163,7 @@ func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 	if d.Tool.SourceCode != nil {
 		source = *d.Tool.SourceCode
 	}
-	out := r.m.cfg.Tools.Run(r.ctx, tool.Job{Source: source, Name: d.Tool.Name, Args: args, Env: d.Env})
-	if r.ctx.Err() != nil && !out.OK {
-		return tool.Failed("the turn was cancelled while %s ran; its outcome is unknown", d.Call.Name)
-	}
-	return out
+	return r.m.cfg.Tools.Run(r.ctx, tool.Job{Source: source, Name: d.Tool.Name, Args: args, Env: d.Env})
 }
 
 // clipBytes cuts s to at most n bytes, at a character boundary.

@@ -61,6 +61,8 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Tools runs calls of custom tools; nil answers each with an error.
 	Tools tool.Runner
+	// MCP calls MCP tools; nil answers each with an error.
+	MCP tool.MCPClient
 }
 
 // Manager runs turns: it serialises them per agent and keeps recent ones

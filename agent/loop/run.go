@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
@@ -108,6 +109,7 @@ func (r *turnRun) end(reason, msg string) Result {
 
 // step asks the model once and commits its answer.
 func (r *turnRun) step(step int) (*stepResult, error) {
+	start := r.m.cfg.Clock.Now()
 	r.compactIfOver()
 	answer, err := r.ask()
 	if err != nil {
@@ -122,6 +124,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		RunID: r.turn.runID, Message: msg, ResultIDs: resultIDs,
 		Usage:     schema.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, ContextTokens: answer.built.tokens},
 		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
+		Timing: StepTiming{Start: start, LLMStart: answer.llmStart, LLMNanos: answer.llmNanos, Model: answer.built.req.Model},
 	}
 	var res stepResult
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
@@ -188,6 +191,9 @@ type answer struct {
 	built          *builtRequest
 	asstID, stepID string
 	memgpt         bool
+	// llmStart and llmNanos time the model call that answered.
+	llmStart time.Time
+	llmNanos int64
 }
 
 // maxContextRetries is how often a step is retried with a smaller history
@@ -266,7 +272,9 @@ func (r *turnRun) askOnce(budgetFactor float64) (a *answer, streamed bool, err e
 		sink := r.deltaSink(a.asstID, a.stepID, a.memgpt)
 		onDelta = func(d llm.Delta) { streamed = true; sink(d) }
 	}
+	a.llmStart = r.m.cfg.Clock.Now()
 	a.resp, err = r.provider.Complete(r.ctx, built.req, onDelta)
+	a.llmNanos = r.m.cfg.Clock.Now().Sub(a.llmStart).Nanoseconds()
 	return a, streamed, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memfs"
@@ -28,6 +29,18 @@ type StepPayload struct {
 	ModelStop string `json:"model_stop"`
 	// LastStep says the turn may not take another step.
 	LastStep bool `json:"last_step"`
+	// Timing is when the step and its model call began and how long the
+	// call took (the step's record keeps them).
+	Timing StepTiming `json:"timing"`
+}
+
+// StepTiming is the timing of a step, read from the loop's clock, and
+// the model its call asked.
+type StepTiming struct {
+	Model    string    `json:"model,omitempty"`
+	Start    time.Time `json:"start"`
+	LLMStart time.Time `json:"llm_start"`
+	LLMNanos int64     `json:"llm_nanos"`
 }
 
 // stepResult is what OpStep answers.
@@ -114,6 +127,9 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	run.Usage.Steps++
 	run.Usage.ContextTokens = p.Usage.ContextTokens
 	if err := closeStep(call, a, run, out, stop); err != nil {
+		return nil, err
+	}
+	if err := schema.PutStep(txn, stepRecord(call, a, run, &asst, p)); err != nil {
 		return nil, err
 	}
 	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred})
@@ -290,4 +306,18 @@ func activeRun(txn kv.Txn, agentID, runID string) (*schema.Run, error) {
 		return nil, letta.Conflictf("run %s belongs to another agent", runID)
 	}
 	return run, nil
+}
+
+// stepRecord is the stored record of a step: its model, usage and timing.
+func stepRecord(call *actor.Call, a *schema.Agent, run *schema.Run, asst *schema.Message, p StepPayload) *schema.Step {
+	c := a.LLMConfig
+	if p.Timing.Model != "" && p.Timing.Model != c.Model {
+		c = letta.LLMConfig{Model: p.Timing.Model} // an override_model's
+	}
+	return &schema.Step{
+		ID: asst.StepID, RunID: run.ID, AgentID: a.ID, Seq: asst.Seq,
+		Model: c.Model, Handle: deref(c.Handle), EndpointType: c.ModelEndpointType, Endpoint: deref(c.ModelEndpoint), ContextWindow: c.ContextWindow,
+		PromptTokens: p.Usage.PromptTokens, CompletionTokens: p.Usage.CompletionTokens, StopReason: p.ModelStop,
+		StartedAt: p.Timing.Start, LLMStart: p.Timing.LLMStart, LLMNanos: p.Timing.LLMNanos, CommittedAt: call.Now,
+	}
 }

@@ -25,6 +25,7 @@ func TestParseRules(t *testing.T) {
 		{map[string]any{"type": "run_first"}, "has no tool_name"},
 		{map[string]any{"tool_name": "a", "type": "sometimes"}, "not one of Letta's tool rule types"},
 		{map[string]any{"tool_name": "a", "type": "max_count_per_step"}, "max_count_limit must be at least 1"},
+		{map[string]any{"tool_name": "a", "type": "constrain_child_tools"}, "needs children"},
 		{map[string]any{"tool_name": "a", "type": "exit_loop"}, `repeats the exit_loop rule for tool "a"`},
 		{"run_first", "is not a tool rule"},
 	}
@@ -76,5 +77,39 @@ func TestAllowed(t *testing.T) {
 	}
 	if got := StoredRules([]any{"junk", map[string]any{"tool_name": "c", "type": "exit_loop"}}); len(got) != 1 {
 		t.Errorf("stored rules %+v", got)
+	}
+}
+
+// Spec: right after a constrain_child_tools rule's tool only its children
+// are offered; a parent_last_tool rule's children are offered only right
+// after its tool; several rules intersect, as in Letta's solver.
+func TestAllowedChildren(t *testing.T) {
+	tools := []*Tool{{Name: "a"}, {Name: "b"}, {Name: "c"}, {Name: "d"}}
+	rules, err := ParseRules([]any{
+		map[string]any{"tool_name": "a", "type": "constrain_child_tools", "children": []any{"b", "c"}},
+		map[string]any{"tool_name": "b", "type": "parent_last_tool", "children": []any{"d"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		called []string
+		kept   string
+	}{
+		{nil, "a,b,c"},
+		{[]string{"a"}, "b,c"},
+		{[]string{"c"}, "a,b,c"},
+		{[]string{"a", "b"}, "d"},
+		{[]string{"b", "d"}, "a,b,c"},
+	}
+	for _, c := range cases {
+		allowed, _ := Allowed(rules, c.called, tools)
+		var got []string
+		for _, t := range allowed {
+			got = append(got, t.Name)
+		}
+		if strings.Join(got, ",") != c.kept {
+			t.Errorf("after %v: offered %v, want %s", c.called, got, c.kept)
+		}
 	}
 }

@@ -63,6 +63,22 @@ type edit struct {
 	acked bool
 }
 
+// lastAckedOrLater reports whether got is the value of the last
+// acknowledged edit of es or of one sent after it (edits whose outcome is
+// unknown may or may not have landed), and returns that last value.
+func lastAckedOrLater(es []edit, got string) (ok bool, last string) {
+	i := 0
+	for j, e := range es {
+		if e.acked {
+			i = j
+		}
+	}
+	for _, e := range es[i:] {
+		ok = ok || e.value == got
+	}
+	return ok, es[i].value
+}
+
 // TestKillDashNine drives the real binary with concurrent creates and block
 // edits over HTTP, kills it with SIGKILL mid-load, restarts it on the same
 // data directory and checks that every acknowledged write is there.
@@ -160,20 +176,8 @@ func killDashNine(t *testing.T, bin string, env []string, storage ...string) {
 				got = b.Value
 			}
 		}
-		// The value is the last acknowledged edit or one sent after it
-		// (edits in flight at the kill may or may not have landed).
-		last := 0
-		for i, e := range es {
-			if e.acked {
-				last = i
-			}
-		}
-		ok := false
-		for _, e := range es[last:] {
-			ok = ok || e.value == got
-		}
-		if !ok {
-			t.Errorf("agent %s: human block is %q; last acknowledged value %q", id, got, es[last].value)
+		if ok, last := lastAckedOrLater(es, got); !ok {
+			t.Errorf("agent %s: human block is %q; last acknowledged value %q", id, got, last)
 		}
 	}
 	var count int

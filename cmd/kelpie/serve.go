@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/kv/postgres"
 	"github.com/kelpie/kelpie/llm/providers"
+	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/metrics"
 	"github.com/kelpie/kelpie/sandbox"
 	"github.com/kelpie/kelpie/schema"
@@ -57,8 +59,12 @@ type serveConfig struct {
 	acceptLoss     bool
 	toolsNetwork   bool
 	unsafeTools    bool
+	mcpStdio       bool
+	mcpPrivateURLs bool
+	mcpCallTimeout time.Duration
 	metricsAddr    string
 	idemHorizon    time.Duration
+	cluster        clusterConfig
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -137,6 +143,13 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 	// for one start.
 	fs.BoolVar(&c.unsafeTools, "unsafe-tools-no-sandbox", false,
 		"run custom tools without bubblewrap when it is missing (limits still apply, isolation does not); without it such a server refuses to run them")
+	clusterFlags(fs, &c.cluster, &bad)
+	fs.BoolVar(&c.mcpStdio, "mcp-stdio", bad.bool("KELPIE_MCP_STDIO", true),
+		"allow stdio MCP servers: registering one runs its command on this host, unsandboxed, whenever its tools are used (env KELPIE_MCP_STDIO)")
+	fs.BoolVar(&c.mcpPrivateURLs, "mcp-allow-private-urls", bad.bool("KELPIE_MCP_ALLOW_PRIVATE_URLS", false),
+		"let HTTP MCP servers be on loopback, private or link-local addresses, which are refused by default as Letta refuses them (env KELPIE_MCP_ALLOW_PRIVATE_URLS)")
+	fs.DurationVar(&c.mcpCallTimeout, "mcp-call-timeout", bad.duration("KELPIE_MCP_CALL_TIMEOUT", mcpclient.DefaultCallTimeout),
+		"how long a call of an MCP tool may take before the model is told it did not answer (env KELPIE_MCP_CALL_TIMEOUT)")
 	return errors.Join(bad...)
 }
 
@@ -231,17 +244,30 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	case !tools.Isolated():
 		log.Warn("custom tools run WITHOUT a sandbox (--unsafe-tools-no-sandbox): their code can read and change anything this server can")
 	}
+	var running atomic.Pointer[agent.Service]
+	node, err := joinCluster(ctx, c, store, log, &running)
+	if err != nil {
+		return err
+	}
+	defer leaveCluster(node, log)
+	rc := actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon, Observer: obs.invokes()}
+	apiOpts := api.Options{KelpieVersion: version, APIKey: c.apiKey}
+	if node != nil {
+		rc.Placement, apiOpts.Cluster = node, node
+	}
 	svc, err := agent.New(agent.Config{
 		Store:        store,
 		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          models,
 		Tools:        tools,
-		Runtime:      actor.Config{IdleTimeout: c.idleTimeout, MaxActivations: c.maxActivations, IdempotencyHorizon: c.idemHorizon, Observer: obs.invokes()},
+		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
+		Runtime:      rc,
 	})
 	if err != nil {
 		return err
 	}
+	running.Store(svc)
 	obs.m.Watch(metrics.Sources{Service: svc, DiskUsage: st.diskUsage()})
 	stopMetrics, err := serveMetrics(c.metricsAddr, obs.m, log)
 	if err != nil {
@@ -266,7 +292,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 	idle := &idleReleaser{evictAfter: c.idleTimeout}
 	routes := http.NewServeMux()
 	routes.Handle(ui.Prefix, ui.NewHandler(svc, ui.Options{APIKey: c.apiKey, Figures: figures(obs.m, log)}))
-	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(api.Options{KelpieVersion: version, APIKey: c.apiKey})))
+	routes.Handle("/", api.NewHandler(svc, obs.apiOptions(apiOpts)))
 	srv := &http.Server{
 		Handler:           idle.wrap(obs.handler(routes)),
 		ReadHeaderTimeout: headerReadTimeout,

@@ -1,0 +1,389 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/kv/postgres"
+	"github.com/kelpie/kelpie/kv/postgres/pgtest"
+	"github.com/kelpie/kelpie/schema"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// ttl is long enough that the nodes' own tickers never fire during a test:
+// the tests renew and observe by hand, on clocks they move.
+const ttl = time.Hour
+
+var secret = []byte("0123456789abcdef-test-secret")
+
+// testNode is one node: its own pool on the shared database, its own clock
+// and an actor runtime placed by it, hosting counters.
+type testNode struct {
+	*Node
+	clock   *kelpietest.StepClock
+	store   kv.Store
+	runtime *actor.Runtime
+}
+
+func openStore(t *testing.T, url string) kv.Store {
+	t.Helper()
+	eng, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := kv.NewDB(eng)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func join(t *testing.T, url, id string) *testNode {
+	t.Helper()
+	tn := &testNode{clock: kelpietest.NewStepClock(start), store: openStore(t, url)}
+	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Node = n
+	rt, err := actor.NewRuntime(actor.Config{Store: tn.store, Clock: tn.clock, Placement: n}, map[string]actor.Behavior{"counters": counter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.runtime = rt
+	t.Cleanup(func() {
+		rt.Close(context.Background())
+		n.Leave(context.Background())
+	})
+	return tn
+}
+
+// tick renews the node's lease and reads the members, as its ticker would.
+func (tn *testNode) tick(t *testing.T) {
+	t.Helper()
+	if err := tn.renew(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tn.observe(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (tn *testNode) inc(t *testing.T, id actor.ID) (int, error) {
+	t.Helper()
+	out, err := tn.runtime.Invoke(t.Context(), id, "inc", nil)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(string(out))
+}
+
+// counter counts its invocations in its state.
+type counter struct{}
+
+func (counter) Decode(_ actor.ID, data []byte) (any, error) {
+	if data == nil {
+		return 0, nil
+	}
+	return strconv.Atoi(string(data))
+}
+func (counter) Encode(s any) ([]byte, error) { return []byte(strconv.Itoa(s.(int))), nil }
+func (counter) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+	n := call.State.(int) + 1
+	call.SetState(n)
+	return []byte(strconv.Itoa(n)), nil
+}
+
+var agentX = actor.ID{Namespace: "counters", Key: "x"}
+
+func stored(t *testing.T, store kv.Store, id actor.ID) string {
+	t.Helper()
+	txn, err := store.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	v, err := txn.Get(actor.StateKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(v)
+}
+
+func claims(t *testing.T, store kv.Store, id actor.ID) []schema.ClusterClaim {
+	t.Helper()
+	txn, err := store.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	kvs, err := txn.Scan(kv.PrefixRange([]byte(schema.ClusterClaimLog.Prefix+id.String()+"/")), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schema.ClusterClaim
+	for _, e := range kvs {
+		var c schema.ClusterClaim
+		if err := schema.Decode(e.Value, &c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func wantNotOwner(t *testing.T, err error, owner string) {
+	t.Helper()
+	var no *NotOwnerError
+	if !errors.As(err, &no) || no.Node != owner || !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("got %v, want NotOwnerError naming %s (a kv.ErrFenced)", err, owner)
+	}
+}
+
+func checkStore(t *testing.T, store kv.Store) {
+	t.Helper()
+	txn, err := store.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	kvs, err := txn.Scan(kv.PrefixRange([]byte("cluster/")), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := make([]schema.Entry, len(kvs))
+	for i, e := range kvs {
+		entries[i] = schema.Entry{Key: e.Key, Value: e.Value}
+	}
+	rep := schema.Check(entries)
+	if len(rep.Problems) > 0 || rep.Keys[schema.ClusterClaimLog.Name] == 0 {
+		t.Fatalf("schema.Check: %+v (keys %v)", rep.Problems, rep.Keys)
+	}
+}
+
+// Spec: an actor is activated only on the node that claimed it; another
+// node is told who owns it and runs nothing. Once the owner's lease has
+// lapsed as the other node saw it, that node claims the actor at the next
+// epoch, and the old owner's commits are rejected by the database even
+// though the old owner (its clock stopped, like a paused process) still
+// believes its lease holds.
+func TestClaimMovesAndFencesTheOldOwner(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := join(t, url, "a"), join(t, url, "b")
+	if n, err := a.inc(t, agentX); err != nil || n != 1 {
+		t.Fatalf("inc on the first node: %d, %v", n, err)
+	}
+	_, err := b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+	if addr, err := b.Route(t.Context(), agentX.Key); err != nil || addr != "" {
+		// Route is for agents; a counter is not one.
+		t.Fatalf("Route of a non-agent: %q, %v", addr, err)
+	}
+
+	// b sees a's latest heartbeat now, then a says nothing for a whole TTL
+	// of b's clock.
+	b.tick(t)
+	b.clock.Advance(ttl - time.Millisecond)
+	b.tick(t)
+	_, err = b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+	b.clock.Advance(time.Millisecond)
+	b.tick(t)
+	if _, err := b.Claim(t.Context(), agentX); err != nil {
+		t.Fatalf("claim on the node taking over: %v", err)
+	}
+
+	// a's activation is still loaded, fenced on claim epoch 1, and b has
+	// not committed anything for the actor yet: only the claim stops a.
+	if err := a.Serving(); err != nil {
+		t.Fatalf("the old owner should still believe it serves: %v", err)
+	}
+	_, err = a.inc(t, agentX)
+	if !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("old owner's commit: %v, want kv.ErrFenced", err)
+	}
+	if got := stored(t, b.store, agentX); got != "1" {
+		t.Fatalf("stored %s after the fenced commit, want 1", got)
+	}
+	if n, err := b.inc(t, agentX); err != nil || n != 2 {
+		t.Fatalf("inc on the node that took over: %d, %v", n, err)
+	}
+	_, err = a.inc(t, agentX) // reloads: finds b's claim
+	wantNotOwner(t, err, "b")
+
+	got := claims(t, a.store, agentX)
+	if len(got) != 2 || got[0].Node != "a" || got[0].Epoch != 1 || got[1].Node != "b" || got[1].Epoch != 2 || got[1].From != "a" {
+		t.Fatalf("claim log %+v, want a at 1 then b at 2 from a", got)
+	}
+	checkStore(t, a.store)
+}
+
+// Spec: a node stops serving its agents before any peer may take them: at
+// SelfFenceFraction of the TTL after its last renewal began, while a peer
+// that saw that renewal must still wait the rest of the TTL.
+func TestServingStopsBeforeTakeover(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := join(t, url, "a"), join(t, url, "b")
+	if _, err := a.inc(t, agentX); err != nil {
+		t.Fatal(err)
+	}
+	a.tick(t)
+	b.tick(t)
+	stop := time.Duration(float64(ttl) * SelfFenceFraction)
+	a.clock.Advance(stop - time.Millisecond)
+	if _, err := a.inc(t, agentX); err != nil {
+		t.Fatalf("owner within its lease: %v", err)
+	}
+	a.clock.Advance(time.Millisecond)
+	b.clock.Advance(stop)
+	b.tick(t)
+	_, err := a.inc(t, agentX)
+	if !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("owner past %v without renewal: %v, want kv.ErrUnavailable", stop, err)
+	}
+	_, err = b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+	// A renewal brings the owner back, and restarts the peer's count.
+	a.tick(t)
+	if n, err := a.inc(t, agentX); err != nil || n != 3 {
+		t.Fatalf("owner after renewing: %d, %v", n, err)
+	}
+	b.clock.Advance(ttl - stop)
+	b.tick(t)
+	_, err = b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+}
+
+// Spec: a node's restarted incarnation, and any node once the owner left,
+// claims at once: the holder is gone, there is no lease to wait out.
+func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := join(t, url, "a")
+	if _, err := a.inc(t, agentX); err != nil {
+		t.Fatal(err)
+	}
+	a2 := join(t, url, "a") // the same node id, restarted
+	if n, err := a2.inc(t, agentX); err != nil || n != 2 {
+		t.Fatalf("restarted node: %d, %v", n, err)
+	}
+	b := join(t, url, "b")
+	_, err := b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+	if err := a2.Leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.inc(t, agentX); err != nil || n != 3 {
+		t.Fatalf("after the owner left: %d, %v", n, err)
+	}
+	got := claims(t, b.store, agentX)
+	if len(got) != 3 || got[1].Node != "a" || got[1].Epoch != 2 || got[2].Node != "b" {
+		t.Fatalf("claim log %+v", got)
+	}
+	checkStore(t, b.store)
+}
+
+// Spec: Route sends a change of an agent to its live owner, and keeps it
+// here when this node owns it, nobody does, or the owner's lease lapsed.
+func TestRoute(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := join(t, url, "a"), join(t, url, "b")
+	agentID := "agent-00000000-0000-4000-8000-000000000001"
+	id := schema.AgentActor(agentID)
+	for _, n := range []*testNode{a, b} {
+		if addr, err := n.Route(t.Context(), agentID); err != nil || addr != "" {
+			t.Fatalf("unclaimed agent routed to %q, %v", addr, err)
+		}
+	}
+	if _, err := a.Claim(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if addr, err := a.Route(t.Context(), agentID); err != nil || addr != "" {
+		t.Fatalf("own agent routed to %q, %v", addr, err)
+	}
+	if addr, err := b.Route(t.Context(), agentID); err != nil || addr != "a.test:8283" {
+		t.Fatalf("a's agent routed from b to %q, %v", addr, err)
+	}
+	b.clock.Advance(ttl)
+	b.tick(t) // b renews; a does not
+	if addr, err := b.Route(t.Context(), agentID); err != nil || addr != "" {
+		t.Fatalf("a lapsed owner's agent routed to %q, %v", addr, err)
+	}
+}
+
+// Spec: GET /v1/cluster's body lists every node with its address, lease
+// age and activations.
+func TestMembers(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := join(t, url, "a"), join(t, url, "b")
+	if _, err := a.inc(t, agentX); err != nil {
+		t.Fatal(err)
+	}
+	a.cfg.Activations = func() int { return a.runtime.Stats().Active }
+	a.tick(t)
+	b.tick(t) // b sees a's latest heartbeat now
+	b.clock.Advance(3 * time.Second)
+	got, err := b.Members(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := got.(Members)
+	if m.Node != "b" || len(m.Nodes) != 2 {
+		t.Fatalf("members %+v", m)
+	}
+	na, nb := m.Nodes[0], m.Nodes[1]
+	if na.ID != "a" || na.Address != "a.test:8283" || na.Activations != 1 || !na.Live || na.Self || na.LeaseAgeMS != 3000 {
+		t.Fatalf("a as b sees it: %+v", na)
+	}
+	if nb.ID != "b" || !nb.Self || !nb.Live {
+		t.Fatalf("b as b sees itself: %+v", nb)
+	}
+}
+
+// Spec: only a request signed with the cluster's secret, for its own
+// method and path, recently, counts as forwarded.
+func TestForwardedSignature(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := join(t, url, "a"), join(t, url, "b")
+	req := func() *http.Request { return httptest.NewRequest("POST", "/v1/agents/agent-1/messages", nil) }
+	r := req()
+	a.Sign(r)
+	if ok, err := b.Forwarded(r); !ok || err != nil {
+		t.Fatalf("signed request: %v, %v", ok, err)
+	}
+	if ok, err := b.Forwarded(req()); ok || err != nil {
+		t.Fatalf("unsigned request: %v, %v", ok, err)
+	}
+	for name, tamper := range map[string]func(*http.Request){
+		"other path":   func(r *http.Request) { r.URL.Path = "/v1/agents/agent-2/messages" },
+		"other method": func(r *http.Request) { r.Method = "DELETE" },
+		"garbage":      func(r *http.Request) { r.Header.Set(ForwardedHeader, "a 1 2 3") },
+	} {
+		r := req()
+		a.Sign(r)
+		tamper(r)
+		if ok, err := b.Forwarded(r); ok || err == nil {
+			t.Errorf("%s: accepted (%v, %v)", name, ok, err)
+		}
+	}
+	r = req()
+	a.Sign(r)
+	b.clock.Advance(MaxForwardAge + time.Second)
+	if ok, err := b.Forwarded(r); ok || err == nil {
+		t.Errorf("stale signature accepted")
+	}
+	other := &Node{cfg: Config{NodeID: "a", Secret: []byte("another secret, as long"), Clock: b.clock}}
+	r = req()
+	other.Sign(r)
+	if ok, err := b.Forwarded(r); ok || err == nil {
+		t.Errorf("signature with another secret accepted")
+	}
+}

@@ -1,0 +1,321 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Lease timing. A node renews its lease HeartbeatsPerTTL times per
+// LeaseTTL; it stops serving after SelfFenceFraction of LeaseTTL without a
+// renewal, so the 1/5 of LeaseTTL left is the margin between a node
+// stopping and a peer taking over (covering clock rate differences and the
+// time a peer needs to see the last renewal).
+const (
+	DefaultLeaseTTL   = 10 * time.Second
+	MinLeaseTTL       = 500 * time.Millisecond
+	HeartbeatsPerTTL  = 5
+	SelfFenceFraction = 0.8
+)
+
+// MinSecretBytes is the shortest cluster secret accepted.
+const MinSecretBytes = 16
+
+// Config configures a Node. Zero fields take the defaults they name.
+type Config struct {
+	Store  kv.Store // the store every node shares; required
+	NodeID string   // unique in the cluster; required
+	// Addr is the host:port peers forward requests to; required.
+	Addr string
+	// Secret authenticates forwarded requests; at least MinSecretBytes.
+	Secret   []byte
+	LeaseTTL time.Duration // 0: DefaultLeaseTTL
+	Clock    clock.Clock   // nil: the system clock
+	Logger   *slog.Logger  // nil: discard
+	Rand     io.Reader     // the incarnation's source; nil: crypto/rand
+	// Activations reports the node's live activations, for its record;
+	// nil reports 0.
+	Activations func() int
+	// Placed reports whether actors of a namespace are placed (owned by one
+	// node); nil places every actor.
+	Placed func(namespace string) bool
+}
+
+// Node is this process's membership in the cluster. Create it with Join;
+// stop it with Leave.
+type Node struct {
+	cfg         Config
+	incarnation string
+	started     time.Time
+
+	stop    chan struct{}
+	stopped chan struct{}
+
+	mu        sync.Mutex
+	heartbeat uint64    // of the last renewal that committed
+	renewed   time.Time // when that renewal began, on this node's clock
+	peers     map[string]*peer
+}
+
+// peer is what this node observed of another node's record.
+type peer struct {
+	rec     schema.ClusterNode
+	changed time.Time // when this node first saw rec's heartbeat, on its clock
+}
+
+// Join registers this node (its first heartbeat must commit) and starts
+// renewing its lease.
+func Join(ctx context.Context, cfg Config) (*Node, error) {
+	switch {
+	case cfg.Store == nil:
+		return nil, errors.New("cluster: Config.Store is nil")
+	case cfg.NodeID == "" || len(cfg.NodeID) > 128:
+		return nil, errors.New("cluster: a node id of 1 to 128 bytes is required")
+	case cfg.Addr == "":
+		return nil, errors.New("cluster: the node's advertised address is required")
+	case len(cfg.Secret) < MinSecretBytes:
+		return nil, fmt.Errorf("cluster: the cluster secret must be at least %d bytes", MinSecretBytes)
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
+	}
+	if cfg.LeaseTTL < MinLeaseTTL {
+		return nil, fmt.Errorf("cluster: lease TTL %v is below the minimum %v", cfg.LeaseTTL, MinLeaseTTL)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	inc := make([]byte, 8)
+	if _, err := io.ReadFull(cfg.Rand, inc); err != nil {
+		return nil, fmt.Errorf("cluster: incarnation: %w", err)
+	}
+	n := &Node{
+		cfg: cfg, incarnation: hex.EncodeToString(inc), started: cfg.Clock.Now(),
+		stop: make(chan struct{}), stopped: make(chan struct{}), peers: map[string]*peer{},
+	}
+	if err := n.renew(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: registering node %s: %w", cfg.NodeID, err)
+	}
+	if err := n.observe(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: reading the members: %w", err)
+	}
+	go n.run()
+	return n, nil
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// LeaseTTL is the lease the node keeps.
+func (n *Node) LeaseTTL() time.Duration { return n.cfg.LeaseTTL }
+
+func (n *Node) interval() time.Duration { return n.cfg.LeaseTTL / HeartbeatsPerTTL }
+
+// run renews the lease and observes the peers until Leave.
+func (n *Node) run() {
+	defer close(n.stopped)
+	t := n.cfg.Clock.NewTicker(n.interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C():
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.interval())
+		if err := n.renew(ctx); err != nil {
+			n.cfg.Logger.Warn("cluster: lease renewal failed", "node", n.cfg.NodeID, "err", err, "serving", n.Serving() == nil)
+		} else if err := n.observe(ctx); err != nil {
+			n.cfg.Logger.Warn("cluster: reading the members failed", "node", n.cfg.NodeID, "err", err)
+		}
+		cancel()
+	}
+}
+
+// renew commits the next heartbeat. The renewal counts from when it began:
+// a peer can only have seen it after that.
+func (n *Node) renew(ctx context.Context) error {
+	began := n.cfg.Clock.Now()
+	n.mu.Lock()
+	next := n.heartbeat + 1
+	n.mu.Unlock()
+	activations := 0
+	if n.cfg.Activations != nil {
+		activations = n.cfg.Activations()
+	}
+	err := n.update(ctx, func(txn kv.Txn) error {
+		return schema.PutClusterNode(txn, &schema.ClusterNode{
+			ID: n.cfg.NodeID, Incarnation: n.incarnation, Addr: n.cfg.Addr, Heartbeat: next,
+			At: began.UTC(), Started: n.started.UTC(), Activations: activations,
+		})
+	})
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.heartbeat, n.renewed = next, began
+	n.mu.Unlock()
+	return nil
+}
+
+// update runs fn in a transaction and commits it.
+func (n *Node) update(ctx context.Context, fn func(kv.Txn) error) error {
+	txn, err := n.cfg.Store.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer txn.Discard()
+	if err := fn(txn); err != nil {
+		return err
+	}
+	return txn.Commit(ctx)
+}
+
+// observe reads every member record and notes whose heartbeat moved.
+func (n *Node) observe(ctx context.Context) error {
+	txn, err := n.cfg.Store.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer txn.Discard()
+	recs, err := schema.ClusterNodesIn(txn)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.ID] = true
+		n.notePeerLocked(r)
+	}
+	for id := range n.peers {
+		if !seen[id] {
+			delete(n.peers, id)
+		}
+	}
+	return nil
+}
+
+// notePeerLocked records what this node now sees of a member's record.
+func (n *Node) notePeerLocked(r *schema.ClusterNode) {
+	p := n.peers[r.ID]
+	if p == nil || p.rec.Incarnation != r.Incarnation || p.rec.Heartbeat != r.Heartbeat {
+		p = &peer{changed: n.cfg.Clock.Now()}
+		n.peers[r.ID] = p
+	}
+	p.rec = *r
+}
+
+// liveLocked reports whether the incarnation inc of node id holds a lease
+// as far as this node has seen (r is its record as just read, nil when it
+// has none).
+func (n *Node) liveLocked(id, inc string, r *schema.ClusterNode) bool {
+	if r == nil || r.Incarnation != inc {
+		return false // the node left, or restarted: that incarnation is gone
+	}
+	n.notePeerLocked(r)
+	return n.cfg.Clock.Now().Sub(n.peers[id].changed) < n.cfg.LeaseTTL
+}
+
+// Serving returns nil while this node's lease is certainly its own: less
+// than SelfFenceFraction of LeaseTTL since its last renewal began.
+func (n *Node) Serving() error {
+	_, err := n.leaseLeft()
+	return err
+}
+
+// leaseLeft is how long this node may still serve without renewing.
+func (n *Node) leaseLeft() (time.Duration, error) {
+	n.mu.Lock()
+	renewed := n.renewed
+	n.mu.Unlock()
+	limit := time.Duration(float64(n.cfg.LeaseTTL) * SelfFenceFraction)
+	since := n.cfg.Clock.Now().Sub(renewed)
+	if since >= limit {
+		return 0, fmt.Errorf("%w: cluster node %s has not renewed its lease for %v (limit %v): not serving its agents until it does",
+			kv.ErrUnavailable, n.cfg.NodeID, since.Round(time.Millisecond), limit)
+	}
+	return limit - since, nil
+}
+
+// Leave stops renewing and removes this node's record, so that its agents
+// can be claimed at once. Call it after the node stopped serving.
+func (n *Node) Leave(ctx context.Context) error {
+	select {
+	case <-n.stop:
+	default:
+		close(n.stop)
+	}
+	<-n.stopped
+	return n.update(ctx, func(txn kv.Txn) error {
+		r, found, err := schema.GetClusterNode(txn, n.cfg.NodeID)
+		if err != nil || !found || r.Incarnation != n.incarnation {
+			return err // a later incarnation's record is not ours to remove
+		}
+		return txn.Delete(schema.ClusterNodeKey(n.cfg.NodeID))
+	})
+}
+
+// Member is one node as GET /v1/cluster shows it.
+type Member struct {
+	ID          string    `json:"id"`
+	Address     string    `json:"address"`
+	Self        bool      `json:"self"`
+	Live        bool      `json:"live"`
+	LeaseAgeMS  int64     `json:"lease_age_ms"` // since its heartbeat last changed, on this node's clock
+	Activations int       `json:"activations"`  // at its last heartbeat (now, for this node)
+	Heartbeat   uint64    `json:"heartbeat"`
+	StartedAt   time.Time `json:"started_at"`
+}
+
+// Members is the body of GET /v1/cluster.
+type Members struct {
+	Node       string   `json:"node"` // the node that answered
+	LeaseTTLMS int64    `json:"lease_ttl_ms"`
+	Nodes      []Member `json:"nodes"`
+}
+
+// Members reads the member records and reports each as this node sees it.
+func (n *Node) Members(ctx context.Context) (any, error) {
+	if err := n.observe(ctx); err != nil {
+		return nil, err
+	}
+	serving, activations := n.Serving() == nil, 0
+	if n.cfg.Activations != nil {
+		activations = n.cfg.Activations()
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.cfg.Clock.Now()
+	out := Members{Node: n.cfg.NodeID, LeaseTTLMS: n.cfg.LeaseTTL.Milliseconds(), Nodes: []Member{}}
+	for id, p := range n.peers {
+		m := Member{
+			ID: id, Address: p.rec.Addr, Activations: p.rec.Activations, Heartbeat: p.rec.Heartbeat, StartedAt: p.rec.Started,
+			LeaseAgeMS: now.Sub(p.changed).Milliseconds(), Live: now.Sub(p.changed) < n.cfg.LeaseTTL,
+		}
+		if id == n.cfg.NodeID && p.rec.Incarnation == n.incarnation {
+			m.Self, m.Live, m.LeaseAgeMS, m.Activations = true, serving, now.Sub(n.renewed).Milliseconds(), activations
+		}
+		out.Nodes = append(out.Nodes, m)
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].ID < out.Nodes[j].ID })
+	return out, nil
+}
