@@ -13,6 +13,7 @@ import (
 	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -21,6 +22,9 @@ import (
 // LLMResolver finds the provider serving a model handle; *llm.Registry is
 // one. (See loop.Resolver.)
 type LLMResolver = loop.Resolver
+
+// Embedder computes embeddings (*embedding.Registry is one).
+type Embedder = embedding.Embedder
 
 // Config configures a Service. Zero fields take the defaults they name.
 type Config struct {
@@ -47,6 +51,10 @@ type Config struct {
 	// means custom tools can be stored with an explicit json_schema but a
 	// call of one answers the model with an error.
 	Tools tool.Runner
+	// Embedder embeds archival passages and search queries (outside the
+	// agents' actors); nil means no embedding provider: archival search
+	// ranks by words alone and says so.
+	Embedder embedding.Embedder
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -80,6 +88,7 @@ type core struct {
 	defaultModel string
 	llm          LLMResolver
 	tools        tool.Runner
+	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
 }
@@ -101,7 +110,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, embedder: cfg.Embedder}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
@@ -116,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 	c.runtime = rt
 	c.turns = loop.NewManager(loop.Config{
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
-		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools,
+		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, Embedder: cfg.Embedder,
 	})
 	c.folder = startFolder(c)
 	return &Service{

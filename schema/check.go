@@ -50,6 +50,7 @@ func Check(entries []Entry) Report {
 	c.checkConversations()
 	c.checkContexts()
 	c.checkPassages()
+	c.checkPassageVectors()
 	c.checkTools()
 	c.checkIdentities()
 	c.checkOrphans()
@@ -81,6 +82,7 @@ type checker struct {
 	agentConvs   map[string][]string // agent -> index keys
 	passages     map[string]*Passage // passage key -> passage
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
+	vectors      map[string]int      // passage vector key -> its length in bytes (-1 when damaged)
 	agentIx      agentIndexes
 	tools        toolKeys
 	identities   identityEntries
@@ -96,7 +98,7 @@ func newChecker() *checker {
 		convMessages: map[string][]uint64{}, ctxEntries: map[string]map[uint64]string{}, turnKeys: map[string][]string{}, active: map[string]string{},
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
-		passages: map[string]*Passage{}, passageIDs: map[string]string{},
+		passages: map[string]*Passage{}, passageIDs: map[string]string{}, vectors: map[string]int{},
 		tools:      newToolKeys(),
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
@@ -202,6 +204,11 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 		c.passageIDs[p[0]] = ""
 		if !e.Damaged {
 			c.passageIDs[p[0]] = string(e.Value)
+		}
+	case PassageVectors:
+		c.vectors[k] = len(e.Value)
+		if e.Damaged {
+			c.vectors[k] = -1
 		}
 	}
 }

@@ -221,11 +221,14 @@ type Conversation struct {
 
 // Passage is a stored archival memory passage.
 type Passage struct {
-	ID        string    `json:"id"`
-	AgentID   string    `json:"agent_id"`
-	Seq       uint64    `json:"seq"` // insertion order, from 1 per agent
-	Text      string    `json:"text"`
-	Tags      []string  `json:"tags"`
+	ID      string   `json:"id"`
+	AgentID string   `json:"agent_id"`
+	Seq     uint64   `json:"seq"` // insertion order, from 1 per agent
+	Text    string   `json:"text"`
+	Tags    []string `json:"tags"`
+	// Embedding is the model handle of the passage's vector (stored in
+	// PassageVectors); "" if it has none.
+	Embedding string    `json:"embedding,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

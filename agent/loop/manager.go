@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
@@ -61,6 +63,9 @@ type Config struct {
 	RetryBackoff time.Duration
 	// Tools runs calls of custom tools; nil answers each with an error.
 	Tools tool.Runner
+	// Embedder embeds the texts of archival tool calls; nil means none is
+	// configured: those tools work by words alone and say so.
+	Embedder embedding.Embedder
 }
 
 // Manager runs turns: it serialises them per agent and keeps recent ones
@@ -382,6 +387,7 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID,
 		provider: provider, model: model, streamTokens: req.Message.StreamTokens && streaming,
 		maxSteps: p.maxSteps, client: p.client, streamed: map[string]string{},
+		embedding: memory.EmbeddingHandle(a),
 	}, nil
 }
 

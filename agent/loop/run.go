@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/schema"
@@ -37,6 +40,37 @@ type turnRun struct {
 	// approved (of assistant message approvedFor): it runs them first.
 	approved    []DeferredCall
 	approvedFor string
+	// embedding is the model handle of the agent's passages.
+	embedding string
+}
+
+// embedCalls embeds the texts of calls that embed one (archival insert and
+// search), before the step's commit: no model is called inside the actor.
+// A provider missing or failing leaves the calls to work by words alone,
+// and says why.
+func (r *turnRun) embedCalls(calls []schema.ToolCall) (map[string]*memory.Embedded, string) {
+	var texts []string
+	for _, tc := range calls {
+		if t := tool.EmbeddingText(tc); t != "" && !slices.Contains(texts, t) {
+			texts = append(texts, t)
+		}
+	}
+	if len(texts) == 0 {
+		return nil, ""
+	}
+	embs, why, err := memory.Embed(r.ctx, r.m.cfg.Embedder, r.embedding, texts)
+	if err != nil {
+		r.m.cfg.Logger.WarnContext(r.ctx, "agent: embedding failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
+		return nil, err.Error() + ": passages are ranked by matching words only"
+	}
+	if embs == nil {
+		return nil, why
+	}
+	out := make(map[string]*memory.Embedded, len(texts))
+	for i, t := range texts {
+		out[t] = embs[i]
+	}
+	return out, ""
 }
 
 // commitCtx is the context of the turn's commits: a turn that is
@@ -123,6 +157,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		Usage:     schema.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, ContextTokens: answer.built.tokens},
 		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
 	}
+	payload.Embeddings, payload.NoVector = r.embedCalls(msg.ToolCalls)
 	var res stepResult
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err

@@ -183,6 +183,8 @@ type Server struct {
 	onServed    func(Request, time.Duration)
 	clk         clock.Clock // nil: clock.Real{}
 	forget      bool        // keep no requests (see ForgetRequests)
+
+	embedRequests, embedTexts int // see EmbeddingCalls
 }
 
 // NewServer starts a double on 127.0.0.1, closed when the test ends. Until
@@ -402,6 +404,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveCompletion(w, r, openAIWire{})
 	case r.Method == http.MethodPost && path == "/v1/messages":
 		s.serveCompletion(w, r, anthropicWire{})
+	case r.Method == http.MethodPost && (path == "/v1/embeddings" || path == "/embeddings"):
+		s.serveEmbeddings(w, r)
 	case r.Method == http.MethodGet && (path == "/v1/models" || path == "/models"):
 		if r.Header.Get("anthropic-version") != "" {
 			s.serveAnthropicModels(w, r)

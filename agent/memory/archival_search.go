@@ -1,0 +1,259 @@
+package memory
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/embedding"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Limits of archival search.
+const (
+	// ScanPageEntries is how many passages or vectors a search reads from
+	// storage at a time, so that its memory does not grow with the archive.
+	ScanPageEntries = 1024
+	// FusionK is the k of reciprocal rank fusion: a passage ranked r-th
+	// (from 1) by one ranking scores 1/(FusionK+r) from it (60, as in
+	// Cormack et al. and most hybrid search engines).
+	FusionK = 60
+	// MinFusionCandidates is the fewest candidates each ranking offers
+	// to the fusion (more when top_k asks for more).
+	MinFusionCandidates = 100
+)
+
+// Search modes a search reports.
+const (
+	ModeHybrid  = "hybrid"  // vector similarity fused with word matches
+	ModeLexical = "lexical" // word matches only
+)
+
+// ArchivalQuery is a search of archival memory.
+type ArchivalQuery struct {
+	Query       string
+	Tags        []string
+	TagMatchAll bool
+	TopK        int // 0: DefaultArchivalTopK
+	Start, End  *time.Time
+	Timezone    string // of the times shown
+	// Embedded is the query's embedding; nil searches by words only, and
+	// NoVector says why (shown to the caller).
+	Embedded *Embedded
+	NoVector string
+}
+
+// Ranked is a passage a search found, with its fused score and its place
+// in each ranking (0: not ranked by it).
+type Ranked struct {
+	Passage     *schema.Passage
+	Score       float64
+	VectorRank  int
+	VectorScore float32
+	LexicalRank int
+}
+
+// RankPassages searches the passages of owners (agent ids): those the
+// filters keep are ranked by word matches and, with a query embedding, by
+// similarity to the vectors made by the same model, the two rankings fused
+// (reciprocal rank fusion); best first, at most q.TopK. An empty query
+// ranks by recency. It reports the mode it used.
+func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, string, error) {
+	topK := q.TopK
+	if topK == 0 {
+		topK = DefaultArchivalTopK
+	}
+	var cands []*schema.Passage
+	byKey := map[string]int{}
+	for _, owner := range owners {
+		err := scanPages(txn, schema.PassagesOf(owner), func(kvp kv.KeyValue) error {
+			p, err := schema.DecodePassage(kvp.Value)
+			if err != nil {
+				return fmt.Errorf("passage %q: %w", kvp.Key, err)
+			}
+			if q.keeps(p) {
+				byKey[string(schema.PassageVectorFor(kvp.Key))] = len(cands)
+				cands = append(cands, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	mode := ModeLexical
+	if q.Embedded != nil {
+		mode = ModeHybrid
+	}
+	if strings.TrimSpace(q.Query) == "" {
+		return newest(cands, topK), mode, nil
+	}
+	pool := max(MinFusionCandidates, 2*topK)
+	lex := lexicalRanking(cands, q.Query, pool)
+	var vec []embedding.Hit
+	if q.Embedded != nil {
+		var err error
+		if vec, err = vectorRanking(txn, owners, cands, byKey, q.Embedded, pool); err != nil {
+			return nil, "", err
+		}
+	}
+	return fuse(cands, lex, vec, topK), mode, nil
+}
+
+// keeps reports whether p passes the query's tag and date filters.
+func (q *ArchivalQuery) keeps(p *schema.Passage) bool {
+	if q.Start != nil && p.CreatedAt.Before(*q.Start) || q.End != nil && p.CreatedAt.After(*q.End) {
+		return false
+	}
+	return MatchTags(p.Tags, q.Tags, q.TagMatchAll)
+}
+
+// newest is the topK newest of cands (which are oldest first per owner).
+func newest(cands []*schema.Passage, topK int) []Ranked {
+	sorted := slices.Clone(cands)
+	slices.SortStableFunc(sorted, func(a, b *schema.Passage) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	out := []Ranked{}
+	for _, p := range sorted[:min(len(sorted), topK)] {
+		out = append(out, Ranked{Passage: p})
+	}
+	return out
+}
+
+// lexicalRanking ranks the candidates containing any of the query's words
+// by how many they contain, newer first among equals; the best pool.
+func lexicalRanking(cands []*schema.Passage, query string, pool int) []embedding.Hit {
+	words := strings.Fields(strings.ToLower(query))
+	top := embedding.NewTopK(pool)
+	for i, p := range cands {
+		if n := wordsIn(p.Text, words); n > 0 {
+			top.Offer(i, float32(n))
+		}
+	}
+	return top.Best()
+}
+
+// vectorRanking ranks the candidates embedded by the query's model by
+// cosine similarity to it; the best pool. Vectors are read in pages and
+// scored where they lie, never decoded.
+func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey map[string]int, q *Embedded, pool int) ([]embedding.Hit, error) {
+	top := embedding.NewTopK(pool)
+	for _, owner := range owners {
+		err := scanPages(txn, schema.PassageVectorsOf(owner), func(kvp kv.KeyValue) error {
+			i, ok := byKey[string(kvp.Key)]
+			if !ok || cands[i].Embedding != q.Handle || len(kvp.Value) != 4*len(q.Vector) {
+				return nil // filtered out, or another model's vector
+			}
+			top.Offer(i, embedding.DotEncoded(q.Vector, kvp.Value))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return top.Best(), nil
+}
+
+// fuse merges the rankings by reciprocal rank fusion: best first, newer
+// first among equal scores; at most topK.
+func fuse(cands []*schema.Passage, lex, vec []embedding.Hit, topK int) []Ranked {
+	byIndex := map[int]*Ranked{}
+	var order []int
+	add := func(hits []embedding.Hit, set func(r *Ranked, rank int, h embedding.Hit)) {
+		for rank, h := range hits {
+			r := byIndex[h.Index]
+			if r == nil {
+				r = &Ranked{Passage: cands[h.Index]}
+				byIndex[h.Index] = r
+				order = append(order, h.Index)
+			}
+			r.Score += 1 / float64(FusionK+rank+1)
+			set(r, rank+1, h)
+		}
+	}
+	add(vec, func(r *Ranked, rank int, h embedding.Hit) { r.VectorRank, r.VectorScore = rank, h.Score })
+	add(lex, func(r *Ranked, rank int, _ embedding.Hit) { r.LexicalRank = rank })
+	slices.SortFunc(order, func(a, b int) int {
+		if sa, sb := byIndex[a].Score, byIndex[b].Score; sa != sb {
+			if sa > sb {
+				return -1
+			}
+			return 1
+		}
+		return b - a
+	})
+	out := make([]Ranked, 0, min(len(order), topK))
+	for _, i := range order[:min(len(order), topK)] {
+		out = append(out, *byIndex[i])
+	}
+	return out
+}
+
+// SearchArchival searches an agent's archival memory (RankPassages) and
+// answers as the archival search route and tool do, saying which mode it
+// used and, for lexical search, why.
+func SearchArchival(txn kv.Txn, agentID string, q ArchivalQuery) (*letta.ArchivalSearchResponse, error) {
+	hits, mode, err := RankPassages(txn, []string{agentID}, q)
+	if err != nil {
+		return nil, err
+	}
+	out := &letta.ArchivalSearchResponse{Results: []letta.ArchivalResult{}, SearchMode: mode}
+	if mode == ModeLexical {
+		out.Note = q.NoVector
+	}
+	for _, h := range hits {
+		tags := h.Passage.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		out.Results = append(out.Results, letta.ArchivalResult{
+			ID: h.Passage.ID, Timestamp: prompt.Clock(h.Passage.CreatedAt, q.Timezone), Content: h.Passage.Text, Tags: tags,
+		})
+	}
+	out.Count = len(out.Results)
+	return out, nil
+}
+
+// scanPages calls f with each pair under prefix, in key order, reading
+// ScanPageEntries at a time.
+func scanPages(txn kv.Txn, prefix []byte, f func(kv.KeyValue) error) error {
+	r := kv.PrefixRange(prefix)
+	for {
+		page, err := txn.Scan(r, ScanPageEntries, false)
+		if err != nil {
+			return err
+		}
+		for _, kvp := range page {
+			if err := f(kvp); err != nil {
+				return err
+			}
+		}
+		if len(page) < ScanPageEntries {
+			return nil
+		}
+		r.Start = append(bytes.Clone(page[len(page)-1].Key), 0)
+	}
+}
+
+// scored is a search hit with its score.
+type scored[T any] struct {
+	item  T
+	score int
+}
+
+// wordsIn counts how many of words (lower case) occur in text, ignoring
+// case.
+func wordsIn(text string, words []string) int {
+	lower := strings.ToLower(text)
+	n := 0
+	for _, w := range words {
+		if strings.Contains(lower, w) {
+			n++
+		}
+	}
+	return n
+}
