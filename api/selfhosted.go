@@ -57,7 +57,7 @@ func (s *server) currentUser(http.ResponseWriter, *http.Request) (any, error) {
 // cloudRoutes are the Letta Cloud routes of @letta-ai/letta-client 1.12.1
 // (and those letta-code calls) that a self-hosted server answers with
 // notSelfHosted: templates, client-side access tokens, remote
-// environments, scheduled messages, the Turbopuffer searches, billing.
+// environments, scheduled messages, the Turbopuffer message search, billing.
 var cloudRoutes = []struct{ method, pattern string }{
 	{"POST", "/v1/templates"},
 	{"PATCH", "/v1/templates/{template_name}"},
@@ -73,7 +73,6 @@ var cloudRoutes = []struct{ method, pattern string }{
 	{"GET", "/v1/agents/{agent_id}/schedule/{scheduled_message_id}"},
 	{"DELETE", "/v1/agents/{agent_id}/schedule/{scheduled_message_id}"},
 	{"POST", "/v1/messages/search"},
-	{"POST", "/v1/passages/search"},
 	{"GET", "/v1/metadata/balance"},
 	{"POST", "/v1/metadata/feedback"},
 	{"POST", "/v1/metadata/telemetry"},

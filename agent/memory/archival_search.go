@@ -58,7 +58,8 @@ type Ranked struct {
 	LexicalRank int
 }
 
-// RankPassages searches the passages of owners (agent ids): those the
+// RankPassages searches the passages of owners (agent ids; nil: every
+// agent's): those the
 // filters keep are ranked by word matches and, with a query embedding, by
 // similarity to the vectors made by the same model, the two rankings fused
 // (reciprocal rank fusion); best first, at most q.TopK. An empty query
@@ -70,8 +71,8 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	}
 	var cands []*schema.Passage
 	byKey := map[string]int{}
-	for _, owner := range owners {
-		err := scanPages(txn, schema.PassagesOf(owner), func(kvp kv.KeyValue) error {
+	for _, prefix := range prefixes(owners, schema.PassagesOf, schema.Passages) {
+		err := scanPages(txn, prefix, func(kvp kv.KeyValue) error {
 			p, err := schema.DecodePassage(kvp.Value)
 			if err != nil {
 				return fmt.Errorf("passage %q: %w", kvp.Key, err)
@@ -103,6 +104,19 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 		}
 	}
 	return fuse(cands, lex, vec, topK), mode, nil
+}
+
+// prefixes are the key prefixes of owners in a family (of), or the whole
+// family f when owners is nil.
+func prefixes(owners []string, of func(string) []byte, f *schema.Family) [][]byte {
+	if owners == nil {
+		return [][]byte{[]byte(f.Prefix)}
+	}
+	out := make([][]byte, len(owners))
+	for i, o := range owners {
+		out[i] = of(o)
+	}
+	return out
 }
 
 // keeps reports whether p passes the query's tag and date filters.
@@ -142,8 +156,8 @@ func lexicalRanking(cands []*schema.Passage, query string, pool int) []embedding
 // scored where they lie, never decoded.
 func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey map[string]int, q *Embedded, pool int) ([]embedding.Hit, error) {
 	top := embedding.NewTopK(pool)
-	for _, owner := range owners {
-		err := scanPages(txn, schema.PassageVectorsOf(owner), func(kvp kv.KeyValue) error {
+	for _, prefix := range prefixes(owners, schema.PassageVectorsOf, schema.PassageVectors) {
+		err := scanPages(txn, prefix, func(kvp kv.KeyValue) error {
 			i, ok := byKey[string(kvp.Key)]
 			if !ok || cands[i].Embedding != q.Handle || len(kvp.Value) != 4*len(q.Vector) {
 				return nil // filtered out, or another model's vector

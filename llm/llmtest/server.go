@@ -32,6 +32,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/providers"
 )
@@ -378,6 +379,14 @@ func (s *Server) AnthropicProvider() llm.Provider {
 
 // Registry returns a registry, configured as providers.FromEnv would be, whose
 // "openai" and "anthropic" providers talk to the double.
+// EmbeddingRegistry returns an embeddings registry whose "openai" provider
+// is the double (as embedding.FromEnv would configure it).
+func (s *Server) EmbeddingRegistry() *embedding.Registry {
+	return embedding.FromEnv(func(k string) string {
+		return map[string]string{"OPENAI_API_KEY": "sk-llmtest", "OPENAI_BASE_URL": s.OpenAIBaseURL()}[k]
+	}, nil)
+}
+
 func (s *Server) Registry() *llm.Registry {
 	env := map[string]string{
 		"OPENAI_API_KEY":     "sk-llmtest",
