@@ -62,6 +62,8 @@ const (
 	opForkConversation   = "fork_conversation"
 	opAttachIdentity     = "attach_identity"
 	opDetachIdentity     = "detach_identity"
+	opAttachArchive      = "attach_archive"
+	opDetachArchive      = "detach_archive"
 )
 
 var agentCreate = op(createAgent)
@@ -85,6 +87,8 @@ var agentOps = map[string]operation{
 	opForkConversation:   op(forkConversation),
 	opAttachIdentity:     op(attachIdentity),
 	opDetachIdentity:     op(detachIdentity),
+	opAttachArchive:      op(attachArchive),
+	opDetachArchive:      op(detachArchive),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

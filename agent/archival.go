@@ -214,6 +214,9 @@ func renderPassage(p *schema.Passage, vec []float32) letta.Passage {
 		CreatedAt: letta.Timestamp{Time: p.CreatedAt}, UpdatedAt: letta.Timestamp{Time: p.UpdatedAt},
 		Metadata: map[string]any{}, Tags: nonNil(p.Tags), ID: p.ID, Text: p.Text,
 	}
+	if p.ArchiveID != "" {
+		out.ArchiveID = new(p.ArchiveID)
+	}
 	if p.Embedding != "" && vec != nil {
 		out.Embedding = make([]float64, len(vec))
 		for i, x := range vec {

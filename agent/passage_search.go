@@ -6,6 +6,7 @@ import (
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
 )
 
 // Limits of POST /v1/passages/search (Letta's).
@@ -14,9 +15,10 @@ const (
 	MaxPassageSearchLimit     = 100
 )
 
-// SearchAll searches passages across agents (POST /v1/passages/search):
-// one agent's with AgentID, else every agent's. The query is embedded with
-// the agent's model (the default model across agents) before the read;
+// SearchAll searches passages (POST /v1/passages/search): an agent's own
+// and its archives' with AgentID, else one archive's with ArchiveID, else
+// every agent's and archive's. The query is embedded with the agent's or
+// archive's model (the default model across them) before the read;
 // passages embedded by another model are ranked by words only. Each hit's
 // metadata says how it was found.
 func (s *Archival) SearchAll(ctx context.Context, req letta.PassageSearchRequest) ([]letta.PassageSearchResult, error) {
@@ -37,24 +39,13 @@ func (s *Archival) SearchAll(ctx context.Context, req letta.PassageSearchRequest
 	if req.EndDate != nil {
 		q.End = &req.EndDate.Time
 	}
-	if req.ArchiveID != nil && req.AgentID == nil {
-		return nil, letta.NotFoundf("Archive %s not found", letta.Clip(*req.ArchiveID))
-	}
-	var owners []string
-	handle := memory.DefaultEmbedding
-	if req.AgentID != nil {
-		if err := letta.CheckID("agent_id", "agent", *req.AgentID); err != nil {
-			return nil, err
-		}
-		a, err := s.c.getAgent(ctx, *req.AgentID)
-		if err != nil {
-			return nil, err
-		}
-		owners, handle = []string{a.ID}, memory.EmbeddingHandle(a)
+	owners, handle, err := s.searched(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	s.c.embedQuery(ctx, handle, &q)
 	out := []letta.PassageSearchResult{}
-	err := s.c.read(ctx, func(txn kv.Txn) error {
+	err = s.c.read(ctx, func(txn kv.Txn) error {
 		hits, mode, err := memory.RankPassages(txn, owners, q)
 		if err != nil {
 			return err
@@ -69,6 +60,40 @@ func (s *Archival) SearchAll(ctx context.Context, req letta.PassageSearchRequest
 		return nil
 	})
 	return out, err
+}
+
+// searched returns the owners of the passages a search covers (nil: all)
+// and the model its query is embedded with.
+func (s *Archival) searched(ctx context.Context, req letta.PassageSearchRequest) (owners []string, handle string, err error) {
+	switch {
+	case req.AgentID != nil:
+		if err := letta.CheckID("agent_id", "agent", *req.AgentID); err != nil {
+			return nil, "", err
+		}
+		err = s.c.read(ctx, func(txn kv.Txn) error {
+			a, err := schema.GetAgent(txn, *req.AgentID)
+			if err != nil {
+				return err
+			}
+			archives, err := schema.AgentArchiveIDs(txn, a.ID)
+			owners, handle = append([]string{a.ID}, archives...), memory.EmbeddingHandle(a)
+			return err
+		})
+		return owners, handle, err
+	case req.ArchiveID != nil:
+		if err := letta.CheckID("archive_id", "archive", *req.ArchiveID); err != nil {
+			return nil, "", err
+		}
+		err = s.c.read(ctx, func(txn kv.Txn) error {
+			a, err := schema.GetArchive(txn, *req.ArchiveID)
+			if err == nil {
+				owners, handle = []string{a.ID}, a.Embedding
+			}
+			return err
+		})
+		return owners, handle, err
+	}
+	return nil, memory.DefaultEmbedding, nil
 }
 
 // hitMetadata says how a hit was found: the search mode (and why it was
@@ -86,4 +111,3 @@ func hitMetadata(h memory.Ranked, mode, noVector string) map[string]any {
 	}
 	return md
 }
-

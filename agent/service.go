@@ -74,6 +74,7 @@ type Service struct {
 	Models        *Models
 	Tags          *Tags
 	Identities    *Identities
+	Archives      *Archives
 
 	core *core
 }
@@ -118,6 +119,7 @@ func New(cfg Config) (*Service, error) {
 		schema.BlockNamespace:    blockActor{c},
 		schema.IdentityNamespace: identityActor{c},
 		schema.ToolNamespace:     toolActor{},
+		schema.ArchiveNamespace:  archiveActor{},
 	})
 	if err != nil {
 		return nil, err
@@ -130,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
-		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, core: c,
+		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, Archives: &Archives{c}, core: c,
 	}, nil
 }
 

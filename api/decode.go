@@ -166,6 +166,7 @@ var pathPrefixes = map[string]string{
 	"message_id":  "message",
 	"identity_id": "identity",
 	"tool_id":     "tool",
+	"archive_id":  "archive", "passage_id": "passage",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

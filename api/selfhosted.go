@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"time"
+
+	"github.com/kelpie/kelpie/letta"
 )
 
 // Routes of Letta Cloud that a self-hosted server does not serve. Clients
@@ -16,7 +18,7 @@ import (
 const (
 	defaultUserID   = "user-00000000-0000-4000-8000-000000000000"
 	defaultUserName = "default_user"
-	defaultOrgID    = "org-00000000-0000-4000-8000-000000000000"
+	defaultOrgID    = letta.DefaultOrgID
 )
 
 // notSelfHosted answers a Letta Cloud feature: 501, and no retry.

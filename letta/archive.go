@@ -19,3 +19,49 @@ type PassageSearchResult struct {
 	Score    float64        `json:"score"`
 	Metadata map[string]any `json:"metadata"`
 }
+
+// Archive is a shared archive of passages (Letta's Archive).
+type Archive struct {
+	ID               string           `json:"id"`
+	Name             string           `json:"name"`
+	Description      *string          `json:"description"`
+	OrganizationID   string           `json:"organization_id"`
+	VectorDBProvider string           `json:"vector_db_provider"`
+	EmbeddingConfig  *EmbeddingConfig `json:"embedding_config"`
+	Metadata         map[string]any   `json:"metadata"`
+	CreatedByID      *string          `json:"created_by_id"`
+	LastUpdatedByID  *string          `json:"last_updated_by_id"`
+	CreatedAt        Timestamp        `json:"created_at"`
+	UpdatedAt        Timestamp        `json:"updated_at"`
+}
+
+// ArchiveCreateRequest is the body of POST /v1/archives.
+type ArchiveCreateRequest struct {
+	Name            *string          `json:"name"`
+	Description     *string          `json:"description"`
+	Embedding       *string          `json:"embedding"`
+	EmbeddingConfig *EmbeddingConfig `json:"embedding_config"`
+}
+
+// ArchiveUpdateRequest is the body of PATCH /v1/archives/{id}.
+type ArchiveUpdateRequest struct {
+	Name        *string `json:"name"`
+	Description *string `json:"description"`
+}
+
+// ArchivePassageCreate is one passage to add to an archive.
+type ArchivePassageCreate struct {
+	Text      *string        `json:"text"`
+	Metadata  map[string]any `json:"metadata"`
+	Tags      []string       `json:"tags"`
+	CreatedAt *string        `json:"created_at"`
+}
+
+// ArchivePassageBatch is the body of POST /v1/archives/{id}/passages/batch.
+type ArchivePassageBatch struct {
+	Passages []ArchivePassageCreate `json:"passages"`
+}
+
+// DefaultOrgID is the organization of everything on a self-hosted server
+// (Letta's default organization).
+const DefaultOrgID = "org-00000000-0000-4000-8000-000000000000"

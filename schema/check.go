@@ -51,6 +51,7 @@ func Check(entries []Entry) Report {
 	c.checkContexts()
 	c.checkPassages()
 	c.checkPassageVectors()
+	c.checkArchives()
 	c.checkTools()
 	c.checkIdentities()
 	c.checkOrphans()
@@ -86,6 +87,7 @@ type checker struct {
 	agentIx      agentIndexes
 	tools        toolKeys
 	identities   identityEntries
+	archives     archiveEntries
 	idem         idemRecords
 }
 
@@ -100,6 +102,7 @@ func newChecker() *checker {
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
 		passages: map[string]*Passage{}, passageIDs: map[string]string{}, vectors: map[string]int{},
 		tools:      newToolKeys(),
+		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -156,6 +159,8 @@ func (c *checker) add(e Entry) {
 		c.addTool(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
+	case Archives, ArchiveIndex, ArchiveAgents, AgentArchives:
+		c.addArchive(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
 	default:

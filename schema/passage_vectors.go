@@ -14,7 +14,7 @@ import (
 // its passage. The passage record names the embedding model (Embedding);
 // the vector is its bytes, little-endian float32, normalised to unit length.
 var PassageVectors = &Family{"passage-vector", "passagevec/",
-	"passagevec/<agent-id>/<seq, 16 hex>/<passage-id>",
+	"passagevec/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
 	"the passage's embedding: little-endian float32s, unit length (its model is the passage's embedding)"}
 
 // PassageVectorKey is where a passage's vector is.
@@ -37,7 +37,7 @@ func PutPassageVector(txn kv.Txn, p *Passage, enc []byte) error {
 	if p.Embedding == "" || len(enc) == 0 || len(enc)%4 != 0 {
 		return fmt.Errorf("passage %s: a vector of %d bytes for embedding %q", p.ID, len(enc), p.Embedding)
 	}
-	return txn.Set(PassageVectorKey(p.AgentID, p.Seq, p.ID), enc)
+	return txn.Set(PassageVectorKey(p.Owner(), p.Seq, p.ID), enc)
 }
 
 // GetPassageVector returns a passage's stored vector, nil if it has none.
@@ -45,7 +45,7 @@ func GetPassageVector(txn kv.Txn, p *Passage) ([]byte, error) {
 	if p.Embedding == "" {
 		return nil, nil
 	}
-	v, err := txn.Get(PassageVectorKey(p.AgentID, p.Seq, p.ID))
+	v, err := txn.Get(PassageVectorKey(p.Owner(), p.Seq, p.ID))
 	if errors.Is(err, kv.ErrNotFound) {
 		return nil, fmt.Errorf("passage %s names embedding %q but has no vector", p.ID, p.Embedding)
 	}

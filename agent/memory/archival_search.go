@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,9 +15,6 @@ import (
 
 // Limits of archival search.
 const (
-	// ScanPageEntries is how many passages or vectors a search reads from
-	// storage at a time, so that its memory does not grow with the archive.
-	ScanPageEntries = 1024
 	// FusionK is the k of reciprocal rank fusion: a passage ranked r-th
 	// (from 1) by one ranking scores 1/(FusionK+r) from it (60, as in
 	// Cormack et al. and most hybrid search engines).
@@ -72,16 +68,16 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	var cands []*schema.Passage
 	byKey := map[string]int{}
 	for _, prefix := range prefixes(owners, schema.PassagesOf, schema.Passages) {
-		err := scanPages(txn, prefix, func(kvp kv.KeyValue) error {
+		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
 			p, err := schema.DecodePassage(kvp.Value)
 			if err != nil {
-				return fmt.Errorf("passage %q: %w", kvp.Key, err)
+				return false, fmt.Errorf("passage %q: %w", kvp.Key, err)
 			}
 			if q.keeps(p) {
 				byKey[string(schema.PassageVectorFor(kvp.Key))] = len(cands)
 				cands = append(cands, p)
 			}
-			return nil
+			return true, nil
 		})
 		if err != nil {
 			return nil, "", err
@@ -157,13 +153,13 @@ func lexicalRanking(cands []*schema.Passage, query string, pool int) []embedding
 func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey map[string]int, q *Embedded, pool int) ([]embedding.Hit, error) {
 	top := embedding.NewTopK(pool)
 	for _, prefix := range prefixes(owners, schema.PassageVectorsOf, schema.PassageVectors) {
-		err := scanPages(txn, prefix, func(kvp kv.KeyValue) error {
+		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
 			i, ok := byKey[string(kvp.Key)]
 			if !ok || cands[i].Embedding != q.Handle || len(kvp.Value) != 4*len(q.Vector) {
-				return nil // filtered out, or another model's vector
+				return true, nil // filtered out, or another model's vector
 			}
 			top.Offer(i, embedding.DotEncoded(q.Vector, kvp.Value))
-			return nil
+			return true, nil
 		})
 		if err != nil {
 			return nil, err
@@ -207,11 +203,16 @@ func fuse(cands []*schema.Passage, lex, vec []embedding.Hit, topK int) []Ranked 
 	return out
 }
 
-// SearchArchival searches an agent's archival memory (RankPassages) and
+// SearchArchival searches an agent's archival memory, its own passages and
+// those of the archives attached to it (RankPassages), and
 // answers as the archival search route and tool do, saying which mode it
 // used and, for lexical search, why.
 func SearchArchival(txn kv.Txn, agentID string, q ArchivalQuery) (*letta.ArchivalSearchResponse, error) {
-	hits, mode, err := RankPassages(txn, []string{agentID}, q)
+	archives, err := schema.AgentArchiveIDs(txn, agentID)
+	if err != nil {
+		return nil, err
+	}
+	hits, mode, err := RankPassages(txn, append([]string{agentID}, archives...), q)
 	if err != nil {
 		return nil, err
 	}
@@ -230,27 +231,6 @@ func SearchArchival(txn kv.Txn, agentID string, q ArchivalQuery) (*letta.Archiva
 	}
 	out.Count = len(out.Results)
 	return out, nil
-}
-
-// scanPages calls f with each pair under prefix, in key order, reading
-// ScanPageEntries at a time.
-func scanPages(txn kv.Txn, prefix []byte, f func(kv.KeyValue) error) error {
-	r := kv.PrefixRange(prefix)
-	for {
-		page, err := txn.Scan(r, ScanPageEntries, false)
-		if err != nil {
-			return err
-		}
-		for _, kvp := range page {
-			if err := f(kvp); err != nil {
-				return err
-			}
-		}
-		if len(page) < ScanPageEntries {
-			return nil
-		}
-		r.Start = append(bytes.Clone(page[len(page)-1].Key), 0)
-	}
 }
 
 // scored is a search hit with its score.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
-	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/schema"
 )
 

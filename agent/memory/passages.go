@@ -41,11 +41,23 @@ type Embedded struct {
 // InsertPassage stores a passage as the agent's newest, with its
 // embedding if emb is not nil.
 func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
-	if _, err := txn.Get(schema.PassageIDKey(id)); err == nil {
-		return nil, letta.Conflictf("passage %s already exists", id)
+	return insertPassage(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+}
+
+// InsertArchivePassage stores a passage as a shared archive's newest, with
+// its embedding if emb is not nil.
+func InsertArchivePassage(txn kv.Txn, archiveID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
+	return insertPassage(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+}
+
+// insertPassage stores p as its owner's newest passage (its Seq is set
+// here), with its vector.
+func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
+	if _, err := txn.Get(schema.PassageIDKey(p.ID)); err == nil {
+		return nil, letta.Conflictf("passage %s already exists", p.ID)
 	}
-	var seq uint64 = 1
-	last, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(agentID)), 1, true)
+	p.Seq = 1
+	last, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(p.Owner())), 1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -54,14 +66,13 @@ func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Emb
 		if err != nil {
 			return nil, fmt.Errorf("passage %q: %w", last[0].Key, err)
 		}
-		seq = prev.Seq + 1
+		p.Seq = prev.Seq + 1
 	}
-	if tags == nil {
-		tags = []string{}
+	if p.Tags == nil {
+		p.Tags = []string{}
 	}
-	p := &schema.Passage{ID: id, AgentID: agentID, Seq: seq, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}
-	if err := schema.PutPassage(txn, p); err != nil || emb == nil {
-		return p, err
+	if emb == nil {
+		return p, schema.PutPassage(txn, p)
 	}
 	p.Embedding = emb.Handle
 	if err := schema.PutPassage(txn, p); err != nil {
@@ -70,10 +81,10 @@ func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Emb
 	return p, schema.PutPassageVector(txn, p, embedding.Encode(emb.Vector))
 }
 
-// DeletePassage deletes a passage of an agent.
-func DeletePassage(txn kv.Txn, agentID, passageID string) error {
+// DeletePassage deletes a passage of an agent or archive (owner).
+func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 	k, err := txn.Get(schema.PassageIDKey(passageID))
-	if errors.Is(err, kv.ErrNotFound) || err == nil && !strings.HasPrefix(string(k), string(schema.PassagesOf(agentID))) {
+	if errors.Is(err, kv.ErrNotFound) || err == nil && !strings.HasPrefix(string(k), string(schema.PassagesOf(ownerID))) {
 		return letta.NotFoundf("Passage %s not found", passageID)
 	}
 	if err != nil {
