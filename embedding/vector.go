@@ -152,3 +152,46 @@ func (h *hitHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// Quantize encodes v (unit length) for scanning: a little-endian float32
+// scale, then each component as round(x/scale) in int8, scale being
+// max|x|/127. It is a quarter of Encode's size; DotQuantized estimates
+// Dot from it within about |q|·scale/2 per component.
+func Quantize(v []float32) []byte {
+	var m float32
+	for _, x := range v {
+		m = max(m, x, -x)
+	}
+	scale := m / 127
+	out := make([]byte, 4+len(v))
+	binary.LittleEndian.PutUint32(out, math.Float32bits(scale))
+	if scale == 0 {
+		return out
+	}
+	inv := 1 / scale
+	for i, x := range v {
+		out[4+i] = byte(int8(math.Round(float64(x * inv))))
+	}
+	return out
+}
+
+// QuantizedDim is the dimension of a vector Quantize encoded.
+func QuantizedDim(enc []byte) int { return len(enc) - 4 }
+
+// DotQuantized estimates Dot(q, v) from Quantize(v).
+func DotQuantized(q []float32, enc []byte) float32 {
+	scale := math.Float32frombits(binary.LittleEndian.Uint32(enc))
+	c := enc[4 : 4+len(q)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(q); i += 4 {
+		s0 += q[i] * float32(int8(c[i]))
+		s1 += q[i+1] * float32(int8(c[i+1]))
+		s2 += q[i+2] * float32(int8(c[i+2]))
+		s3 += q[i+3] * float32(int8(c[i+3]))
+	}
+	for ; i < len(q); i++ {
+		s0 += q[i] * float32(int8(c[i]))
+	}
+	return scale * (s0 + s1 + s2 + s3)
+}

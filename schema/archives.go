@@ -88,6 +88,7 @@ func DeleteArchive(txn kv.Txn, a *Archive) error {
 	}{
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
 		{PassageVectorsOf(a.ID), nil},
+		{PassageScanVectorsOf(a.ID), nil},
 		{ArchiveAgentsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(AgentArchiveKey(LastPart(p.Key), a.ID)) }},
 	}
 	for _, s := range steps {

@@ -7,8 +7,23 @@ import (
 
 // checkPassageVectors: each passage naming an embedding has one vector of
 // whole float32s at its own place, and each vector belongs to a stored
-// passage that names an embedding.
+// passage that names an embedding; each vector has its scan vector, of
+// its dimension, and each scan vector its vector.
 func (c *checker) checkPassageVectors() {
+	for _, vk := range slices.Sorted(maps.Keys(c.vectors)) {
+		pk := Passages.Prefix + vk[len(PassageVectors.Prefix):]
+		n, m := c.vectors[vk], c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]
+		if _, ok := c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]; !ok {
+			c.report("", "vector %q has no scan vector", vk)
+		} else if n >= 0 && m >= 0 && m-4 != n/4 {
+			c.report("", "vector %q has %d dimensions but its scan vector %d", vk, n/4, m-4)
+		}
+	}
+	for _, sk := range slices.Sorted(maps.Keys(c.scanVectors)) {
+		if _, ok := c.vectors[string(PassageVectorFor(PassageKeyOfScanVector([]byte(sk))))]; !ok {
+			c.report("", "scan vector %q has no vector", sk)
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(c.passages)) {
 		p := c.passages[key]
 		if p == nil || p.Embedding == "" {

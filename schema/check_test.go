@@ -239,6 +239,7 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
 		{"passage without its vector", drop(schema.PassageVectors.Prefix), "but has no vector"},
+		{"vector without its scan vector", drop(schema.PassageScanVectors.Prefix), "has no scan vector"},
 		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
 		}, "has no passage"},

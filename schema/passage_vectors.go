@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 )
 
@@ -16,6 +17,35 @@ import (
 var PassageVectors = &Family{"passage-vector", "passagevec/",
 	"passagevec/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
 	"the passage's embedding: little-endian float32s, unit length (its model is the passage's embedding)"}
+
+// PassageScanVectors holds each embedded passage's vector again, quantized
+// to int8 (embedding.Quantize, a quarter of the size), at the same place:
+// a search scans these and reranks its best candidates by their exact
+// vectors.
+var PassageScanVectors = &Family{"passage-scan-vector", "passageq8/",
+	"passageq8/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
+	"the passage's embedding quantized for scanning: a float32 scale, then one int8 per dimension"}
+
+// PassageScanVectorsOf prefixes the scan vectors of an owner's passages.
+func PassageScanVectorsOf(ownerID string) []byte { return join(PassageScanVectors, ownerID, "") }
+
+// PassageScanVectorFor is the scan-vector key of the passage at passageKey.
+func PassageScanVectorFor(passageKey []byte) []byte {
+	return []byte(PassageScanVectors.Prefix + strings.TrimPrefix(string(passageKey), Passages.Prefix))
+}
+
+// PassageKeyOfScanVector is the passage key of a scan-vector key.
+func PassageKeyOfScanVector(key []byte) []byte {
+	return []byte(Passages.Prefix + strings.TrimPrefix(string(key), PassageScanVectors.Prefix))
+}
+
+// DeletePassageVectors deletes the vectors of the passage at passageKey.
+func DeletePassageVectors(txn kv.Txn, passageKey []byte) error {
+	if err := txn.Delete(PassageVectorFor(passageKey)); err != nil {
+		return err
+	}
+	return txn.Delete(PassageScanVectorFor(passageKey))
+}
 
 // PassageVectorKey is where a passage's vector is.
 func PassageVectorKey(ownerID string, seq uint64, passageID string) []byte {
@@ -32,12 +62,16 @@ func PassageVectorFor(passageKey []byte) []byte {
 }
 
 // PutPassageVector stores the vector of a passage whose record names its
-// model; enc is embedding.Encode's.
-func PutPassageVector(txn kv.Txn, p *Passage, enc []byte) error {
-	if p.Embedding == "" || len(enc) == 0 || len(enc)%4 != 0 {
-		return fmt.Errorf("passage %s: a vector of %d bytes for embedding %q", p.ID, len(enc), p.Embedding)
+// model, exact and quantized.
+func PutPassageVector(txn kv.Txn, p *Passage, v []float32) error {
+	if p.Embedding == "" || len(v) == 0 || len(v) > embedding.MaxDim {
+		return fmt.Errorf("passage %s: a vector of %d dimensions for embedding %q", p.ID, len(v), p.Embedding)
 	}
-	return txn.Set(PassageVectorKey(p.Owner(), p.Seq, p.ID), enc)
+	k := PassageKey(p.Owner(), p.Seq, p.ID)
+	if err := txn.Set(PassageVectorFor(k), embedding.Encode(v)); err != nil {
+		return err
+	}
+	return txn.Set(PassageScanVectorFor(k), embedding.Quantize(v))
 }
 
 // GetPassageVector returns a passage's stored vector, nil if it has none.

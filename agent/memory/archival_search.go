@@ -22,6 +22,9 @@ const (
 	// MinFusionCandidates is the fewest candidates each ranking offers
 	// to the fusion (more when top_k asks for more).
 	MinFusionCandidates = 100
+	// RerankFactor is how many more candidates than it offers the vector
+	// ranking takes from the quantized scan, to rank them exactly.
+	RerankFactor = 4
 )
 
 // Search modes a search reports.
@@ -74,7 +77,7 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 				return false, fmt.Errorf("passage %q: %w", kvp.Key, err)
 			}
 			if q.keeps(p) {
-				byKey[string(schema.PassageVectorFor(kvp.Key))] = len(cands)
+				byKey[string(kvp.Key)] = len(cands)
 				cands = append(cands, p)
 			}
 			return true, nil
@@ -148,24 +151,38 @@ func lexicalRanking(cands []*schema.Passage, query string, pool int) []embedding
 }
 
 // vectorRanking ranks the candidates embedded by the query's model by
-// cosine similarity to it; the best pool. Vectors are read in pages and
-// scored where they lie, never decoded.
+// cosine similarity to it; the best pool. It scans the quantized vectors
+// (a quarter of the bytes), scored where they lie, keeps the
+// RerankFactor·pool best estimates, and ranks those by their exact
+// vectors.
 func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey map[string]int, q *Embedded, pool int) ([]embedding.Hit, error) {
-	top := embedding.NewTopK(pool)
-	for _, prefix := range prefixes(owners, schema.PassageVectorsOf, schema.PassageVectors) {
+	approx := embedding.NewTopK(RerankFactor * pool)
+	for _, prefix := range prefixes(owners, schema.PassageScanVectorsOf, schema.PassageScanVectors) {
 		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
-			i, ok := byKey[string(kvp.Key)]
-			if !ok || cands[i].Embedding != q.Handle || len(kvp.Value) != 4*len(q.Vector) {
+			i, ok := byKey[string(schema.PassageKeyOfScanVector(kvp.Key))]
+			if !ok || cands[i].Embedding != q.Handle || embedding.QuantizedDim(kvp.Value) != len(q.Vector) {
 				return true, nil // filtered out, or another model's vector
 			}
-			top.Offer(i, embedding.DotEncoded(q.Vector, kvp.Value))
+			approx.Offer(i, embedding.DotQuantized(q.Vector, kvp.Value))
 			return true, nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	return top.Best(), nil
+	exact := embedding.NewTopK(pool)
+	for _, h := range approx.Best() {
+		p := cands[h.Index]
+		enc, err := schema.GetPassageVector(txn, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(enc) != 4*len(q.Vector) {
+			return nil, fmt.Errorf("passage %s: its vector has %d bytes but its scan vector %d dimensions", p.ID, len(enc), len(q.Vector))
+		}
+		exact.Offer(h.Index, embedding.DotEncoded(q.Vector, enc))
+	}
+	return exact.Best(), nil
 }
 
 // fuse merges the rankings by reciprocal rank fusion: best first, newer

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -78,7 +77,7 @@ func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passag
 	if err := schema.PutPassage(txn, p); err != nil {
 		return nil, err
 	}
-	return p, schema.PutPassageVector(txn, p, embedding.Encode(emb.Vector))
+	return p, schema.PutPassageVector(txn, p, emb.Vector)
 }
 
 // DeletePassage deletes a passage of an agent or archive (owner).
@@ -93,7 +92,7 @@ func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 	if err := txn.Delete(k); err != nil {
 		return err
 	}
-	if err := txn.Delete(schema.PassageVectorFor(k)); err != nil {
+	if err := schema.DeletePassageVectors(txn, k); err != nil {
 		return err
 	}
 	return txn.Delete(schema.PassageIDKey(passageID))
