@@ -172,3 +172,25 @@ func TestArchivalToolsUseEmbeddings(t *testing.T) {
 		t.Errorf("search tool result: %s", result)
 	}
 }
+
+// Spec: an approved archival_memory_insert is embedded before the commit
+// that runs it, like one the model calls without approval.
+func TestApprovedArchivalInsertIsEmbedded(t *testing.T) {
+	c, double := newEmbeddingServer(t)
+	a := c.createAgent(`{"tool_rules":[{"tool_name":"archival_memory_insert","type":"requires_approval"}]}`)
+	double.Script(
+		llmtest.Reply{ToolCalls: []llm.ToolCall{{ID: "call_ok", Name: "archival_memory_insert", Arguments: `{"content":"Ada likes tea."}`}}},
+		llmtest.Reply{Text: "Saved."},
+	)
+	var resp map[string]any
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"remember tea"}]}`, &resp)
+	if sr := resp["stop_reason"].(map[string]any)["stop_reason"]; sr != "requires_approval" {
+		t.Fatalf("stop %v", sr)
+	}
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"type":"approval","approvals":[{"type":"approval","tool_call_id":"call_ok","approve":true}]}]}`, &resp)
+	var list []letta.Passage
+	c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory", "", &list)
+	if len(list) != 1 || len(list[0].Embedding) != 1536 {
+		t.Errorf("the approved insert's passage: %+v", list)
+	}
+}

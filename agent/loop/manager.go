@@ -337,6 +337,10 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	}
 	var begun beginResult
 	bp := BeginPayload{RunID: r.turn.runID, ConversationID: req.ConvID, Keys: p.keys, Inputs: p.inputs, Approvals: p.approvals, Background: req.Message.Background}
+	if bp.Embeddings, bp.NoVector, err = r.embedApproved(ctx, p.approvals); err != nil {
+		release()
+		return nil, err
+	}
 	if err := m.cfg.Store.Invoke(ctx, req.AgentID, OpBegin, bp, &begun); err != nil {
 		release()
 		return nil, err

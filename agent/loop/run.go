@@ -10,6 +10,7 @@ import (
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/schema"
@@ -48,7 +49,7 @@ type turnRun struct {
 // search), before the step's commit: no model is called inside the actor.
 // A provider missing or failing leaves the calls to work by words alone,
 // and says why.
-func (r *turnRun) embedCalls(calls []schema.ToolCall) (map[string]*memory.Embedded, string) {
+func (r *turnRun) embedCalls(ctx context.Context, calls []schema.ToolCall) (map[string]*memory.Embedded, string) {
 	var texts []string
 	for _, tc := range calls {
 		if t := tool.EmbeddingText(tc); t != "" && !slices.Contains(texts, t) {
@@ -58,9 +59,9 @@ func (r *turnRun) embedCalls(calls []schema.ToolCall) (map[string]*memory.Embedd
 	if len(texts) == 0 {
 		return nil, ""
 	}
-	embs, why, err := memory.Embed(r.ctx, r.m.cfg.Embedder, r.embedding, texts)
+	embs, why, err := memory.Embed(ctx, r.m.cfg.Embedder, r.embedding, texts)
 	if err != nil {
-		r.m.cfg.Logger.WarnContext(r.ctx, "agent: embedding failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
+		r.m.cfg.Logger.WarnContext(ctx, "agent: embedding failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
 		return nil, err.Error() + ": passages are ranked by matching words only"
 	}
 	if embs == nil {
@@ -71,6 +72,29 @@ func (r *turnRun) embedCalls(calls []schema.ToolCall) (map[string]*memory.Embedd
 		out[t] = embs[i]
 	}
 	return out, ""
+}
+
+// embedApproved embeds, before the turn begins, the texts of the calls
+// waiting for approval when the reply approves any: Begin runs them.
+func (r *turnRun) embedApproved(ctx context.Context, approvals []Approval) (map[string]*memory.Embedded, string, error) {
+	if !slices.ContainsFunc(approvals, func(a Approval) bool { return a.Approve != nil && *a.Approve }) {
+		return nil, "", nil
+	}
+	var waiting []schema.ToolCall
+	err := r.m.cfg.Store.Read(ctx, func(txn kv.Txn) error {
+		_, calls, err := unansweredCalls(txn, r.agentID)
+		for _, tc := range calls {
+			if tc.Approval {
+				waiting = append(waiting, tc)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	embs, why := r.embedCalls(ctx, waiting)
+	return embs, why, nil
 }
 
 // commitCtx is the context of the turn's commits: a turn that is
@@ -157,7 +181,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		Usage:     schema.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, ContextTokens: answer.built.tokens},
 		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
 	}
-	payload.Embeddings, payload.NoVector = r.embedCalls(msg.ToolCalls)
+	payload.Embeddings, payload.NoVector = r.embedCalls(r.ctx, msg.ToolCalls)
 	var res stepResult
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err

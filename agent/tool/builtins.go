@@ -148,9 +148,6 @@ var (
 			if _, err := memory.InsertPassage(env.Txn, env.Agent.ID, env.NewID("passage"), a.Content, a.Tags, emb, env.Now); err != nil {
 				return "", err
 			}
-			if emb == nil {
-				return "Saved to archival memory, without an embedding (" + env.noVector() + ").", nil
-			}
 			return "Saved to archival memory.", nil
 		})
 
