@@ -121,6 +121,12 @@ func (t *TopK) Offer(index int, score float32) {
 	}
 }
 
+// Accepts reports whether a hit of score would be kept now (an equal
+// score may be kept or not, as its index decides).
+func (t *TopK) Accepts(score float32) bool {
+	return len(t.h) < t.k || t.h[0].Score <= score
+}
+
 // Best returns the hits kept, best first.
 func (t *TopK) Best() []Hit {
 	out := make([]Hit, len(t.h))

@@ -85,6 +85,7 @@ type checker struct {
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
 	vectors      map[string]int      // passage vector key -> its length in bytes (-1 when damaged)
 	scanVectors  map[string]int      // passage scan-vector key -> its length in bytes (-1 when damaged)
+	scanModels   map[string]uint32   // passage scan-vector key -> its model hash
 	agentIx      agentIndexes
 	tools        toolKeys
 	identities   identityEntries
@@ -101,7 +102,7 @@ func newChecker() *checker {
 		convMessages: map[string][]uint64{}, ctxEntries: map[string]map[uint64]string{}, turnKeys: map[string][]string{}, active: map[string]string{},
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
-		passages: map[string]*Passage{}, passageIDs: map[string]string{}, vectors: map[string]int{}, scanVectors: map[string]int{},
+		passages: map[string]*Passage{}, passageIDs: map[string]string{}, vectors: map[string]int{}, scanVectors: map[string]int{}, scanModels: map[string]uint32{},
 		tools:      newToolKeys(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
@@ -218,6 +219,7 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 		}
 	case PassageScanVectors:
 		c.scanVectors[k] = len(e.Value)
+		c.scanModels[k], _ = SplitScanVector(e.Value)
 		if e.Damaged {
 			c.scanVectors[k] = -1
 		}

@@ -15,8 +15,8 @@ func (c *checker) checkPassageVectors() {
 		n, m := c.vectors[vk], c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]
 		if _, ok := c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]; !ok {
 			c.report("", "vector %q has no scan vector", vk)
-		} else if n >= 0 && m >= 0 && m-4 != n/4 {
-			c.report("", "vector %q has %d dimensions but its scan vector %d", vk, n/4, m-4)
+		} else if n >= 0 && m >= 0 && m-8 != n/4 {
+			c.report("", "vector %q has %d dimensions but its scan vector %d", vk, n/4, m-8)
 		}
 	}
 	for _, sk := range slices.Sorted(maps.Keys(c.scanVectors)) {
@@ -28,6 +28,10 @@ func (c *checker) checkPassageVectors() {
 		p := c.passages[key]
 		if p == nil || p.Embedding == "" {
 			continue
+		}
+		sk := string(PassageScanVectorFor([]byte(key)))
+		if m, ok := c.scanVectors[sk]; ok && m >= 0 && c.scanModels[sk] != EmbeddingModelHash(p.Embedding) {
+			c.report(p.AgentID, "passage %s names embedding %q but its scan vector another model", p.ID, p.Embedding)
 		}
 		n, ok := c.vectors[string(PassageVectorFor([]byte(key)))]
 		switch {

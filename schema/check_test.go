@@ -240,6 +240,7 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
 		{"passage without its vector", drop(schema.PassageVectors.Prefix), "but has no vector"},
 		{"vector without its scan vector", drop(schema.PassageScanVectors.Prefix), "has no scan vector"},
+		{"scan vector of another model", edit(schema.Passages.Prefix, func(r map[string]any) { r["embedding"] = "other/model" }, `"embedding":`), "its scan vector another model"},
 		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
 		}, "has no passage"},

@@ -1,8 +1,10 @@
 package schema
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 
 	"github.com/kelpie/kelpie/embedding"
@@ -24,7 +26,26 @@ var PassageVectors = &Family{"passage-vector", "passagevec/",
 // vectors.
 var PassageScanVectors = &Family{"passage-scan-vector", "passageq8/",
 	"passageq8/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
-	"the passage's embedding quantized for scanning: a float32 scale, then one int8 per dimension"}
+	"the passage's embedding quantized for scanning: its model (EmbeddingModelHash, 4 bytes), a float32 scale, then one int8 per dimension"}
+
+// EmbeddingModelHash names an embedding model in a scan vector, so that a
+// search compares only vectors of its query's model without reading the
+// passages (FNV-1a of the handle, little-endian).
+func EmbeddingModelHash(handle string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(handle))
+	return h.Sum32()
+}
+
+// SplitScanVector splits a stored scan vector into its model hash and the
+// quantized vector (embedding.Quantize's); a value too short to hold them
+// has hash 0 and no vector.
+func SplitScanVector(v []byte) (uint32, []byte) {
+	if len(v) < 8 {
+		return 0, nil
+	}
+	return binary.LittleEndian.Uint32(v), v[4:]
+}
 
 // PassageScanVectorsOf prefixes the scan vectors of an owner's passages.
 func PassageScanVectorsOf(ownerID string) []byte { return join(PassageScanVectors, ownerID, "") }
@@ -71,7 +92,8 @@ func PutPassageVector(txn kv.Txn, p *Passage, v []float32) error {
 	if err := txn.Set(PassageVectorFor(k), embedding.Encode(v)); err != nil {
 		return err
 	}
-	return txn.Set(PassageScanVectorFor(k), embedding.Quantize(v))
+	scan := binary.LittleEndian.AppendUint32(nil, EmbeddingModelHash(p.Embedding))
+	return txn.Set(PassageScanVectorFor(k), append(scan, embedding.Quantize(v)...))
 }
 
 // GetPassageVector returns a passage's stored vector, nil if it has none.

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,28 +58,45 @@ type Ranked struct {
 	LexicalRank int
 }
 
-// RankPassages searches the passages of owners (agent ids; nil: every
-// agent's): those the
-// filters keep are ranked by word matches and, with a query embedding, by
-// similarity to the vectors made by the same model, the two rankings fused
-// (reciprocal rank fusion); best first, at most q.TopK. An empty query
-// ranks by recency. It reports the mode it used.
+// RankPassages searches the passages of owners (agent or archive ids;
+// nil: all): those the filters keep are ranked by word matches and, with
+// a query embedding, by similarity to the vectors made by the same model,
+// the two rankings fused (reciprocal rank fusion); best first, at most
+// q.TopK. An empty query ranks by recency. It reports the mode it used.
+//
+// Without tag or date filters it decodes only the passages that may hold
+// a query word (their stored bytes are tested first) and those the vector
+// ranking keeps: a search reads every passage's bytes, but decodes few.
 func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, string, error) {
 	topK := q.TopK
 	if topK == 0 {
 		topK = DefaultArchivalTopK
 	}
-	var cands []*schema.Passage
-	byKey := map[string]int{}
+	mode := ModeLexical
+	if q.Embedded != nil {
+		mode = ModeHybrid
+	}
+	empty := strings.TrimSpace(q.Query) == ""
+	filtered := q.Start != nil || q.End != nil || len(q.Tags) > 0
+	words := strings.Fields(strings.ToLower(q.Query))
+	pool := max(MinFusionCandidates, 2*topK)
+	cs := &candidates{txn: txn, byKey: map[string]int{}}
+	lex := embedding.NewTopK(pool)
 	for _, prefix := range prefixes(owners, schema.PassagesOf, schema.Passages) {
 		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
+			if !filtered && !empty && !mayContainAny(kvp.Value, words) {
+				return true, nil
+			}
 			p, err := schema.DecodePassage(kvp.Value)
 			if err != nil {
 				return false, fmt.Errorf("passage %q: %w", kvp.Key, err)
 			}
-			if q.keeps(p) {
-				byKey[string(kvp.Key)] = len(cands)
-				cands = append(cands, p)
+			if !q.keeps(p) {
+				return true, nil
+			}
+			i := cs.add(string(kvp.Key), p)
+			if n := wordsIn(p.Text, words); n > 0 {
+				lex.Offer(i, float32(n))
 			}
 			return true, nil
 		})
@@ -86,23 +104,75 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 			return nil, "", err
 		}
 	}
-	mode := ModeLexical
-	if q.Embedded != nil {
-		mode = ModeHybrid
+	if empty {
+		return newest(cs.recs, topK), mode, nil
 	}
-	if strings.TrimSpace(q.Query) == "" {
-		return newest(cands, topK), mode, nil
-	}
-	pool := max(MinFusionCandidates, 2*topK)
-	lex := lexicalRanking(cands, q.Query, pool)
 	var vec []embedding.Hit
 	if q.Embedded != nil {
 		var err error
-		if vec, err = vectorRanking(txn, owners, cands, byKey, q.Embedded, pool); err != nil {
+		if vec, err = vectorRanking(cs, owners, filtered, q.Embedded, pool); err != nil {
 			return nil, "", err
 		}
 	}
-	return fuse(cands, lex, vec, topK), mode, nil
+	out, err := fuse(cs, lex.Best(), vec, topK)
+	return out, mode, err
+}
+
+// candidates are the passages a search considers, by index (in the order
+// met): their keys, and their records once read.
+type candidates struct {
+	txn   kv.Txn
+	keys  []string
+	recs  []*schema.Passage // nil: not read yet
+	byKey map[string]int
+}
+
+// add returns the index of the passage at key, adding it (p may be nil).
+func (c *candidates) add(key string, p *schema.Passage) int {
+	if i, ok := c.byKey[key]; ok {
+		return i
+	}
+	c.byKey[key] = len(c.keys)
+	c.keys, c.recs = append(c.keys, key), append(c.recs, p)
+	return len(c.keys) - 1
+}
+
+// passage returns candidate i's record, reading it if need be.
+func (c *candidates) passage(i int) (*schema.Passage, error) {
+	if c.recs[i] != nil {
+		return c.recs[i], nil
+	}
+	data, err := c.txn.Get([]byte(c.keys[i]))
+	if err != nil {
+		return nil, schema.Dangling(err, "scan vector of passage %q", c.keys[i])
+	}
+	p, err := schema.DecodePassage(data)
+	if err != nil {
+		return nil, fmt.Errorf("passage %q: %w", c.keys[i], err)
+	}
+	c.recs[i] = p
+	return p, nil
+}
+
+// mayContainAny reports whether a stored passage (its JSON) may contain
+// one of words (lower case): false only if it surely does not. A word with
+// a character JSON escapes cannot be tested on the bytes, so it may.
+func mayContainAny(raw []byte, words []string) bool {
+	var lower []byte
+	for _, w := range words {
+		if strings.ContainsFunc(w, func(r rune) bool {
+			return r < 0x20 || r == '"' || r == '\\' || r == '<' || r == '>' || r == '&' || r == '\u2028' || r == '\u2029'
+		}) {
+			return true
+		}
+		if lower == nil {
+			lower = bytes.ToLower(raw)
+		}
+		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // prefixes are the key prefixes of owners in a family (of), or the whole
@@ -137,33 +207,33 @@ func newest(cands []*schema.Passage, topK int) []Ranked {
 	return out
 }
 
-// lexicalRanking ranks the candidates containing any of the query's words
-// by how many they contain, newer first among equals; the best pool.
-func lexicalRanking(cands []*schema.Passage, query string, pool int) []embedding.Hit {
-	words := strings.Fields(strings.ToLower(query))
-	top := embedding.NewTopK(pool)
-	for i, p := range cands {
-		if n := wordsIn(p.Text, words); n > 0 {
-			top.Offer(i, float32(n))
-		}
-	}
-	return top.Best()
-}
-
-// vectorRanking ranks the candidates embedded by the query's model by
+// vectorRanking ranks the passages embedded by the query's model by
 // cosine similarity to it; the best pool. It scans the quantized vectors
 // (a quarter of the bytes), scored where they lie, keeps the
 // RerankFactor·pool best estimates, and ranks those by their exact
-// vectors.
-func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey map[string]int, q *Embedded, pool int) ([]embedding.Hit, error) {
+// vectors. With filters, only the candidates read are ranked.
+func vectorRanking(cs *candidates, owners []string, filtered bool, q *Embedded, pool int) ([]embedding.Hit, error) {
 	approx := embedding.NewTopK(RerankFactor * pool)
+	model := schema.EmbeddingModelHash(q.Handle)
 	for _, prefix := range prefixes(owners, schema.PassageScanVectorsOf, schema.PassageScanVectors) {
-		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
-			i, ok := byKey[string(schema.PassageKeyOfScanVector(kvp.Key))]
-			if !ok || cands[i].Embedding != q.Handle || embedding.QuantizedDim(kvp.Value) != len(q.Vector) {
-				return true, nil // filtered out, or another model's vector
+		err := kv.ScanEach(cs.txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
+			hash, quantized := schema.SplitScanVector(kvp.Value)
+			if hash != model || embedding.QuantizedDim(quantized) != len(q.Vector) {
+				return true, nil // another model's vector
 			}
-			approx.Offer(i, embedding.DotQuantized(q.Vector, kvp.Value))
+			key := string(schema.PassageKeyOfScanVector(kvp.Key))
+			i, read := cs.byKey[key]
+			if filtered && !read {
+				return true, nil // filtered out
+			}
+			score := embedding.DotQuantized(q.Vector, quantized)
+			if !read && !approx.Accepts(score) {
+				return true, nil
+			}
+			if !read {
+				i = cs.add(key, nil)
+			}
+			approx.Offer(i, score)
 			return true, nil
 		})
 		if err != nil {
@@ -172,13 +242,12 @@ func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey m
 	}
 	exact := embedding.NewTopK(pool)
 	for _, h := range approx.Best() {
-		p := cands[h.Index]
-		enc, err := schema.GetPassageVector(txn, p)
+		enc, err := cs.txn.Get(schema.PassageVectorFor([]byte(cs.keys[h.Index])))
 		if err != nil {
-			return nil, err
+			return nil, schema.Dangling(err, "scan vector of passage %q", cs.keys[h.Index])
 		}
 		if len(enc) != 4*len(q.Vector) {
-			return nil, fmt.Errorf("passage %s: its vector has %d bytes but its scan vector %d dimensions", p.ID, len(enc), len(q.Vector))
+			return nil, fmt.Errorf("passage %q: its vector has %d bytes but its scan vector %d dimensions", cs.keys[h.Index], len(enc), len(q.Vector))
 		}
 		exact.Offer(h.Index, embedding.DotEncoded(q.Vector, enc))
 	}
@@ -187,14 +256,14 @@ func vectorRanking(txn kv.Txn, owners []string, cands []*schema.Passage, byKey m
 
 // fuse merges the rankings by reciprocal rank fusion: best first, newer
 // first among equal scores; at most topK.
-func fuse(cands []*schema.Passage, lex, vec []embedding.Hit, topK int) []Ranked {
+func fuse(cs *candidates, lex, vec []embedding.Hit, topK int) ([]Ranked, error) {
 	byIndex := map[int]*Ranked{}
 	var order []int
 	add := func(hits []embedding.Hit, set func(r *Ranked, rank int, h embedding.Hit)) {
 		for rank, h := range hits {
 			r := byIndex[h.Index]
 			if r == nil {
-				r = &Ranked{Passage: cands[h.Index]}
+				r = &Ranked{}
 				byIndex[h.Index] = r
 				order = append(order, h.Index)
 			}
@@ -215,9 +284,15 @@ func fuse(cands []*schema.Passage, lex, vec []embedding.Hit, topK int) []Ranked 
 	})
 	out := make([]Ranked, 0, min(len(order), topK))
 	for _, i := range order[:min(len(order), topK)] {
-		out = append(out, *byIndex[i])
+		p, err := cs.passage(i)
+		if err != nil {
+			return nil, err
+		}
+		r := *byIndex[i]
+		r.Passage = p
+		out = append(out, r)
 	}
-	return out
+	return out, nil
 }
 
 // SearchArchival searches an agent's archival memory, its own passages and
