@@ -42,7 +42,7 @@ func (s *Agents) toolAttachment(ctx context.Context, op, agentID, toolID string)
 func attachTool(_ *core, call *actor.Call, a *schema.Agent, toolID string) ([]byte, error) {
 	if b := builtinByID(toolID); b != nil {
 		addBuiltin(a, b.Name)
-	} else if err := attachCustom(call.Txn, a, toolID); err != nil {
+	} else if _, err := attachCustom(call.Txn, a, toolID); err != nil {
 		return nil, err
 	}
 	a.UpdatedAt = call.Now
@@ -79,9 +79,19 @@ func addBuiltin(a *schema.Agent, name string) {
 // attachNamedTools gives a new agent the tools its create request names, by
 // name (tools) and by id (tool_ids). A name or id that is neither a
 // built-in nor a custom tool is refused, naming every such one, rather than
-// dropped.
-func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) error {
+// dropped. It returns the custom tools attached in the order
+// schema.AgentCustomTools lists them (by id), so that the create need not
+// read them back.
+func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) ([]*schema.Tool, error) {
 	var unknown []string
+	var custom []*schema.Tool
+	attach := func(id string) error {
+		t, err := attachCustom(txn, a, id)
+		if err == nil {
+			custom = append(custom, t)
+		}
+		return err
+	}
 	for _, n := range names {
 		if _, ok := tool.Lookup(n); ok {
 			addBuiltin(a, n)
@@ -89,51 +99,52 @@ func attachNamedTools(txn kv.Txn, a *schema.Agent, names, ids []string) error {
 		}
 		id, err := schema.ToolIDByName(txn, n)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if id == "" {
 			unknown = append(unknown, n)
 			continue
 		}
-		if err := attachCustom(txn, a, id); err != nil {
-			return err
+		if err := attach(id); err != nil {
+			return nil, err
 		}
 	}
 	for i, id := range ids {
 		if err := letta.CheckID(fmt.Sprintf("tool_ids[%d]", i), "tool", id); err != nil {
-			return err
+			return nil, err
 		}
 		if b := builtinByID(id); b != nil {
 			addBuiltin(a, b.Name)
 			continue
 		}
-		err := attachCustom(txn, a, id)
+		err := attach(id)
 		if letta.KindOf(err) == letta.KindNotFound {
 			unknown = append(unknown, id)
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if len(unknown) > 0 {
-		return letta.Invalidf("Unknown tools: %s. Each must name a built-in tool or a tool created with POST /v1/tools.", strings.Join(unknown, ", "))
+		return nil, letta.Invalidf("Unknown tools: %s. Each must name a built-in tool or a tool created with POST /v1/tools.", strings.Join(unknown, ", "))
 	}
-	return nil
+	slices.SortFunc(custom, func(x, y *schema.Tool) int { return strings.Compare(x.ID, y.ID) })
+	return custom, nil
 }
 
 // attachCustom attaches an existing custom tool to agent a; a tool that
 // requires approval by default gives the agent a requires_approval rule
-// for it, as Letta does.
-func attachCustom(txn kv.Txn, a *schema.Agent, toolID string) error {
+// for it, as Letta does. It returns the tool.
+func attachCustom(txn kv.Txn, a *schema.Agent, toolID string) (*schema.Tool, error) {
 	t, err := schema.GetTool(txn, toolID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.DefaultRequiresApproval != nil && *t.DefaultRequiresApproval {
 		a.ToolRules = tool.SetApproval(a.ToolRules, t.Name, true)
 	}
-	return schema.AttachTool(txn, a.ID, toolID)
+	return t, schema.AttachTool(txn, a.ID, toolID)
 }
 
 // SetToolApproval turns the agent's approval requirement for a tool on or

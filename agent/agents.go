@@ -416,13 +416,14 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 			return nil, err
 		}
 	}
-	if err := attachNamedTools(txn, a, req.Tools, req.ToolIDs); err != nil {
+	custom, err := attachNamedTools(txn, a, req.Tools, req.ToolIDs)
+	if err != nil {
 		return nil, err
 	}
 	if _, err := window.OpenNewAgent(txn, a, blocks, call.Now); err != nil {
 		return nil, err
 	}
-	if err := setAgentIdentities(txn, a.ID, req.IdentityIDs); err != nil {
+	if err := joinIdentities(txn, a.ID, nil, req.IdentityIDs); err != nil {
 		return nil, err
 	}
 	call.SetState(a)
@@ -430,9 +431,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
 	st := renderAgent(a, blocks, identityIDs)
 	st.MessageIDs = []string{a.Context.SystemID} // a new context holds its system message only
-	if st.Tools, err = agentToolsJSON(txn, a); err != nil {
-		return nil, err
-	}
+	st.Tools = toolsJSON(tool.Offered(a, custom))
 	return schema.Encode(st)
 }
 

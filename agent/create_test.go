@@ -28,8 +28,28 @@ func TestWritesAnswerWhatAReadFinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Custom tools named twice (by name and by id) and an identity: the
+	// answer lists each once, as a read does.
+	var toolIDs []string
+	for _, name := range []string{"zeta_tool", "alpha_tool"} {
+		src := "def " + name + "():\n    \"\"\"Does nothing.\"\"\"\n    return 'ok'\n"
+		tl, err := svc.Tools.Upsert(ctx, letta.ToolCreate{SourceCode: &src,
+			JSONSchema: map[string]any{"name": name, "description": "Does nothing.", "parameters": map[string]any{"type": "object", "properties": map[string]any{}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		toolIDs = append(toolIDs, tl.ID)
+	}
+	key, who, kind := "ada", "Ada", "user"
+	identity, err := svc.Identities.Create(ctx, letta.IdentityRequest{IdentifierKey: &key, Name: &who, IdentityType: &kind})
+	if err != nil {
+		t.Fatal(err)
+	}
 	req := createReq("answers", "Ada")
 	req.BlockIDs = []string{shared.ID}
+	req.Tools = []string{"zeta_tool", "alpha_tool", "send_message"}
+	req.ToolIDs = toolIDs
+	req.IdentityIDs = []string{identity.ID}
 	created, err := svc.Agents.CreateEncoded(ctx, req)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +79,9 @@ func TestWritesAnswerWhatAReadFinds(t *testing.T) {
 	}
 	if len(labels) != 3 || labels[0] != "human" || labels[1] != "persona" || labels[2] != "shared" {
 		t.Errorf("blocks in the answer: %v, want human, persona, shared", labels)
+	}
+	if n := len(st.Tools); n < 3 {
+		t.Errorf("the answer lists %d tools, want the base tools, send_message and both custom tools", n)
 	}
 
 	// The system message stored at creation, compiled from the blocks the

@@ -493,6 +493,13 @@ func setAgentIdentities(txn kv.Txn, agentID string, ids []string) error {
 	if err != nil {
 		return err
 	}
+	return joinIdentities(txn, agentID, current, ids)
+}
+
+// joinIdentities moves an agent from the identities current (which it
+// belongs to) to exactly ids: a new agent belongs to none, so its create
+// reads nothing back.
+func joinIdentities(txn kv.Txn, agentID string, current, ids []string) error {
 	for _, id := range ids {
 		if _, err := schema.GetIdentity(txn, id); err != nil {
 			return err

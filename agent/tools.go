@@ -156,7 +156,7 @@ func (s *Tools) Get(ctx context.Context, id string) (*letta.Tool, error) {
 // builtinByID returns the built-in tool with id, or nil.
 func builtinByID(id string) *tool.Tool {
 	for _, t := range tool.Builtins() {
-		if t.Letta().ID == id {
+		if t.ID() == id {
 			return t
 		}
 	}
@@ -384,9 +384,14 @@ func offeredTools(txn kv.Txn, a *schema.Agent) ([]*tool.Tool, error) {
 // agentToolsJSON renders an agent's tools for its AgentState.
 func agentToolsJSON(txn kv.Txn, a *schema.Agent) ([]any, error) {
 	tools, err := offeredTools(txn, a)
+	return toolsJSON(tools), err
+}
+
+// toolsJSON renders tools for an AgentState.
+func toolsJSON(tools []*tool.Tool) []any {
 	out := make([]any, len(tools))
 	for i, t := range tools {
 		out[i] = t.Letta()
 	}
-	return out, err
+	return out
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/kelpie/kelpie/letta"
 )
 
 // define makes a tool whose function takes typed arguments: A is a struct
@@ -20,6 +22,7 @@ func define[A any](name, toolType, description, parameters string, fn func(env *
 	}
 	return &Tool{
 		Name: name, Type: toolType, Description: description, Parameters: json.RawMessage(parameters),
+		builtinID: letta.DerivedID("tool", "builtin", name),
 		run: func(env *Env, raw map[string]json.RawMessage) (string, error) {
 			var args A
 			if err := decodeArgs(raw, reflect.ValueOf(&args).Elem()); err != nil {

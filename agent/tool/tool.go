@@ -53,6 +53,16 @@ type Tool struct {
 	run func(env *Env, args map[string]json.RawMessage) (string, error)
 	// Custom is the stored custom tool this is; nil for a built-in one.
 	Custom *schema.Tool
+	// builtinID is a built-in tool's id, derived from its name.
+	builtinID string
+}
+
+// ID is the tool's id as the API shows it.
+func (t *Tool) ID() string {
+	if t.Custom != nil {
+		return t.Custom.ID
+	}
+	return t.builtinID
 }
 
 // Deferred reports whether calls of the tool run outside the step's
@@ -231,19 +241,14 @@ func (t *Tool) Letta() letta.Tool {
 	if t.Custom != nil {
 		return t.Custom.Tool
 	}
-	var params map[string]any
-	if err := json.Unmarshal(t.Parameters, &params); err != nil {
-		// Built-in schemas are constants, checked when the row is made.
-		panic(fmt.Sprintf("tool: %s has an invalid parameters schema: %v", t.Name, err))
-	}
 	return letta.Tool{
-		ID:              letta.DerivedID("tool", "builtin", t.Name),
+		ID:              t.builtinID,
 		ToolType:        t.Type,
 		Description:     new(t.Description),
 		SourceType:      new("python"),
 		Name:            t.Name,
 		Tags:            []string{t.Type},
-		JSONSchema:      map[string]any{"name": t.Name, "description": t.Description, "parameters": params},
+		JSONSchema:      map[string]any{"name": t.Name, "description": t.Description, "parameters": t.Parameters},
 		ReturnCharLimit: MaxResultChars,
 		Metadata:        map[string]any{},
 	}

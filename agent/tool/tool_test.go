@@ -110,7 +110,12 @@ func TestAgentTools(t *testing.T) {
 func TestBuiltinsRender(t *testing.T) {
 	for _, tl := range Builtins() {
 		lt := tl.Letta()
-		params, _ := lt.JSONSchema["parameters"].(map[string]any)
+		var params map[string]any
+		if raw, ok := lt.JSONSchema["parameters"].(json.RawMessage); ok {
+			if err := json.Unmarshal(raw, &params); err != nil {
+				t.Errorf("%s: parameters %s: %v", tl.Name, raw, err)
+			}
+		}
 		if lt.Name != tl.Name || params["type"] != "object" || !strings.HasPrefix(lt.ID, "tool-") {
 			t.Errorf("%s renders as %+v", tl.Name, lt)
 		}

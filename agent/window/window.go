@@ -286,7 +286,11 @@ func Open(txn kv.Txn, o Owner, now time.Time) (*schema.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return open(txn, o, text, now)
+	last, err := schema.LastSeq(txn, o.Agent.ID)
+	if err != nil {
+		return nil, err
+	}
+	return open(txn, o, text, last, now)
 }
 
 // OpenNewAgent is Open for the default context of an agent being created
@@ -294,11 +298,13 @@ func Open(txn kv.Txn, o Owner, now time.Time) (*schema.Message, error) {
 // messages yet, so nothing needs reading back to compile its prompt.
 func OpenNewAgent(txn kv.Txn, a *schema.Agent, blocks []*schema.Block, now time.Time) (*schema.Message, error) {
 	o := Owner{Agent: a}
-	return open(txn, o, prompt.Compile(a, blocks, prompt.Meta{ConversationID: o.ConvID(), Recompiled: now}), now)
+	return open(txn, o, prompt.Compile(a, blocks, prompt.Meta{ConversationID: o.ConvID(), Recompiled: now}), 0, now)
 }
 
-func open(txn kv.Txn, o Owner, text string, now time.Time) (*schema.Message, error) {
-	m, err := appendSystem(txn, o, text, now)
+// open stores text as the first system message of o's context, after the
+// agent's message last.
+func open(txn kv.Txn, o Owner, text string, last uint64, now time.Time) (*schema.Message, error) {
+	m, err := appendSystem(txn, o, text, last, now)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +343,11 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	case m == nil && dryRun:
 		return &schema.Message{Role: schema.RoleSystem, Text: text, CreatedAt: now}, false, nil
 	case m == nil:
-		m, err = appendSystem(txn, o, text, now)
+		last, err := schema.LastSeq(txn, o.Agent.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		m, err = appendSystem(txn, o, text, last, now)
 		return m, err == nil, err
 	case when == IfChanged && prompt.SameMemory(m.Text, text):
 		return m, false, nil
@@ -349,13 +359,9 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	return m, true, schema.PutMessage(txn, m)
 }
 
-// appendSystem stores text as the owner's system message, its agent's next
-// message.
-func appendSystem(txn kv.Txn, o Owner, text string, now time.Time) (*schema.Message, error) {
-	last, err := schema.LastSeq(txn, o.Agent.ID)
-	if err != nil {
-		return nil, err
-	}
+// appendSystem stores text as the owner's system message, its agent's
+// message after last (the agent's last message's seq, 0 for none).
+func appendSystem(txn kv.Txn, o Owner, text string, last uint64, now time.Time) (*schema.Message, error) {
 	seq := last + 1
 	owner := o.Agent.ID
 	if o.Conv != nil {

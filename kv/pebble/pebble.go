@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/kelpie/kelpie/clock"
@@ -201,6 +202,11 @@ func (e *Engine) open() (*pebble.DB, error) {
 			},
 		},
 	}
+	// Bloom filters let a point read of a key a table lacks skip the
+	// table's blocks: most reads of a create (the new agent's actor state,
+	// its counts) are of keys that do not exist yet. Deeper levels inherit
+	// L0's policy.
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(bloomBitsPerKey)
 	po.Cache = pebble.NewCache(e.opts.CacheBytes)
 	defer po.Cache.Unref() // the DB holds its own reference
 	db, err := pebble.Open(e.dir, po)
@@ -209,6 +215,10 @@ func (e *Engine) open() (*pebble.DB, error) {
 	}
 	return db, nil
 }
+
+// bloomBitsPerKey sizes the tables' bloom filters: 10 bits per key gives
+// about 1% false positives.
+const bloomBitsPerKey = 10
 
 // emptyFlush is the error Pebble reports, with no output, for a flush of an
 // empty memtable (its own Flush returns nil then); Pebble does not export it.
