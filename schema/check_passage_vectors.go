@@ -12,8 +12,9 @@ import (
 func (c *checker) checkPassageVectors() {
 	for _, vk := range slices.Sorted(maps.Keys(c.vectors)) {
 		pk := Passages.Prefix + vk[len(PassageVectors.Prefix):]
-		n, m := c.vectors[vk], c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]
-		if _, ok := c.scanVectors[string(PassageScanVectorFor([]byte(pk)))]; !ok {
+		sk := PassageScanVectorFor([]byte(pk))
+		n := c.vectors[vk]
+		if m, ok := c.scanVectors[string(sk)]; !ok {
 			c.report("", "vector %q has no scan vector", vk)
 		} else if n >= 0 && m >= 0 && m-8 != n/4 {
 			c.report("", "vector %q has %d dimensions but its scan vector %d", vk, n/4, m-8)
@@ -29,8 +30,8 @@ func (c *checker) checkPassageVectors() {
 		if p == nil || p.Embedding == "" {
 			continue
 		}
-		sk := string(PassageScanVectorFor([]byte(key)))
-		if m, ok := c.scanVectors[sk]; ok && m >= 0 && c.scanModels[sk] != EmbeddingModelHash(p.Embedding) {
+		sk := PassageScanVectorFor([]byte(key))
+		if m, ok := c.scanVectors[string(sk)]; ok && m >= 0 && c.scanModels[string(sk)] != EmbeddingModelHash(p.Embedding) {
 			c.report(p.AgentID, "passage %s names embedding %q but its scan vector another model", p.ID, p.Embedding)
 		}
 		n, ok := c.vectors[string(PassageVectorFor([]byte(key)))]
