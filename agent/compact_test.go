@@ -88,8 +88,13 @@ func TestCompactionWhenHistoryOverflows(t *testing.T) {
 	a := e.agent(req)
 	e.script(100, summaries(nil))
 	long := strings.Repeat("word ", 400) // about 500 tokens
+	answered := map[string]string{}      // summary message id -> its summary, as turns answered them
 	for i := range 6 {
-		e.send(a.ID, userMsg("question "+string(rune('A'+i))+" "+long))
+		for _, m := range e.send(a.ID, userMsg("question "+string(rune('A'+i))+" "+long)).Messages {
+			if s, ok := m.(*letta.SummaryMessage); ok {
+				answered[s.ID] = s.Summary
+			}
+		}
 	}
 	var turnReqs, summaryReqs []llm.Request
 	for i := range e.llm.calls() {
@@ -110,6 +115,10 @@ func TestCompactionWhenHistoryOverflows(t *testing.T) {
 	sum, ok := ms[0].(*letta.SummaryMessage)
 	if !ok || !strings.Contains(sum.Summary, "SUMMARY of") || !strings.Contains(sum.Summary, "conversation_search") {
 		t.Fatalf("in-context message 1: %#v", ms[0])
+	}
+	// The turn that compacted answered its summary, as stored.
+	if got, ok := answered[sum.ID]; !ok || got != sum.Summary {
+		t.Errorf("the turns answered the summaries %v; the one in context is %s", answered, sum.ID)
 	}
 	last := turnReqs[len(turnReqs)-1]
 	if last.Messages[1].Role != llm.RoleUser || last.Messages[1].Content != sum.Summary {

@@ -46,16 +46,60 @@ type splitStepTxn struct {
 }
 
 func (t *splitStepTxn) Set(key, value []byte) error {
-	k := string(key)
-	switch {
-	case strings.HasPrefix(k, msgKeyPrefix) && bytes.Contains(value, []byte(`"role":"tool"`)):
-		t.where[k[len(msgKeyPrefix):]] = true
-	case strings.HasPrefix(k, msgIDPrefix) && t.where[string(value)]:
-	default:
+	if !toolResultWrite(t.where, key, value, nil) {
 		return t.Txn.Set(key, value)
 	}
 	t.deferred = append(t.deferred, kv.KeyValue{Key: bytes.Clone(key), Value: bytes.Clone(value)})
 	return nil
+}
+
+// toolResultWrite tells the writes of a transaction that store a tool
+// result message (one whose value also holds mark, if given) and its id
+// index entry; where collects the results' places.
+func toolResultWrite(where map[string]bool, key, value, mark []byte) bool {
+	k := string(key)
+	switch {
+	case strings.HasPrefix(k, msgKeyPrefix) && bytes.Contains(value, []byte(`"role":"tool"`)) && bytes.Contains(value, mark):
+		where[k[len(msgKeyPrefix):]] = true
+		return true
+	case strings.HasPrefix(k, msgIDPrefix) && where[string(value)]:
+		return true
+	}
+	return false
+}
+
+// ---- a custom tool's result lost ---------------------------------------------
+
+// lostToolResultStore never writes the results of the custom tool (with
+// their id index entries), though the turn that ran it answers them: the
+// next turn then finds the calls without results and answers them as
+// interrupted.
+type lostToolResultStore struct{ inner kv.Store }
+
+func newLostToolResultStore(inner kv.Store, _ VariantEnv) kv.Store {
+	return &lostToolResultStore{inner}
+}
+
+func (s *lostToolResultStore) Begin(ctx context.Context) (kv.Txn, error) {
+	t, err := s.inner.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &lostToolResultTxn{Txn: t, where: map[string]bool{}}, nil
+}
+
+func (s *lostToolResultStore) Close() error { return s.inner.Close() }
+
+type lostToolResultTxn struct {
+	kv.Txn
+	where map[string]bool
+}
+
+func (t *lostToolResultTxn) Set(key, value []byte) error {
+	if toolResultWrite(t.where, key, value, []byte("noted "+toolMarker)) {
+		return nil
+	}
+	return t.Txn.Set(key, value)
 }
 
 func (t *splitStepTxn) Commit(ctx context.Context) error {
@@ -421,6 +465,12 @@ var plantedBugs = []plantedBug{
 		variant:  Variant{Name: "tool results committed after their calls, in a second transaction", WrapStore: newSplitStepStore},
 		profile:  "crash",
 		catchers: []string{"history"},
+	},
+	{
+		name:     "lost-tool-result",
+		variant:  Variant{Name: "a custom tool's results are not written", WrapStore: newLostToolResultStore},
+		profile:  "none",
+		catchers: []string{"message-lost"},
 	},
 	{
 		name:     "lost-memory-edit",

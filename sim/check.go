@@ -75,24 +75,44 @@ func (s *system) check(w *world) []Violation {
 	}
 	c.checkBusy()
 	c.checkMessages()
+	c.checkTools()
 	c.checkListings()
 	return c.out
 }
 
 // checkBusy: a message refused because its conversation was busy met
 // another send to that conversation, in flight when it was refused or cut
-// off before then (its turn goes on without its client).
+// off before then (its turn goes on without its client); a compaction
+// refused because its context changed met a reset of its agent in flight;
+// a call refused because tool calls wait for results met a turn of its
+// agent in flight, or one that did not end cleanly before it.
 func (c *checker) checkBusy() {
 	for _, op := range c.ops {
-		if op.Status != 409 || !conversationBusy(op.Detail) {
+		// inFlight: o was running when op was refused, or cut off before.
+		inFlight := func(o *opRecord) bool {
+			return o.Call < op.Ret && (o.Ret > op.Call || o.Out == unknownOutcome)
+		}
+		var met func(o *opRecord) bool
+		var what string
+		switch {
+		case op.Status != 409:
+			continue
+		case conversationBusy(op.Detail):
+			met = func(o *opRecord) bool { return o.Method == op.Method && o.Path == op.Path && inFlight(o) }
+			what = "refused as busy with no other send to the conversation in flight"
+		case contextChanged(op.Detail):
+			met = func(o *opRecord) bool { return o.Kind == resetMessagesOp{} && o.Agent == op.Agent && inFlight(o) }
+			what = "refused as its context changed with no reset of its agent in flight"
+		case callsPending(op.Detail):
+			met = func(o *opRecord) bool {
+				return o.Kind.traits().turn && o.Agent == op.Agent && (inFlight(o) || o.Call < op.Ret && o.ErrKind != "")
+			}
+			what = "refused as tool calls wait for results with no turn of its agent in flight or cut short"
+		default:
 			continue
 		}
-		held := slices.ContainsFunc(c.ops, func(o *opRecord) bool {
-			return o != op && o.Method == op.Method && o.Path == op.Path && o.Call < op.Ret &&
-				(o.Ret > op.Call || o.Out == unknownOutcome)
-		})
-		if !held {
-			c.report("unexpected-error", fmt.Sprintf("op #%d %s %s: refused as busy with no other send to the conversation in flight: %s", op.ID, op.Method, op.Path, op.Detail),
+		if !slices.ContainsFunc(c.ops, func(o *opRecord) bool { return o != op && met(o) }) {
+			c.report("unexpected-error", fmt.Sprintf("op #%d %s %s: %s: %s", op.ID, op.Method, op.Path, what, op.Detail),
 				c.historyOf(op.Target, op.ID))
 		}
 	}

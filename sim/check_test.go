@@ -69,3 +69,83 @@ func TestBusyNeedsAnotherSend(t *testing.T) {
 		}
 	}
 }
+
+// Spec: checkTools holds the histories to the sandbox's ledger: a note run
+// twice, a successful result for a note never run, and a result that is
+// not what the run gave are violations; a result cut to the tool's limit,
+// and an interrupted call's error, are not.
+func TestToolsHeldToTheLedger(t *testing.T) {
+	call := func(id, note string) msgJSON {
+		return msgJSON{MessageType: mtToolCall, ToolCall: &toolCallJSON{Name: simNoteTool, ToolCallID: id, Arguments: `{"note":"` + note + `"}`}}
+	}
+	result := func(id, status, text string) msgJSON {
+		return msgJSON{ID: "message-r-" + id, MessageType: mtToolReturn, ToolCallID: id, Status: status, ToolReturn: text}
+	}
+	for _, c := range []struct {
+		name    string
+		runs    map[string]int
+		results map[string]string
+		hist    []msgJSON
+		want    string // the checker that must object, or ""
+	}{
+		{"its one run's result", map[string]int{"llm-1": 1}, map[string]string{"llm-1": "noted llm-1"},
+			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, ""},
+		{"cut to the limit", map[string]int{"llm-1": 1}, map[string]string{"llm-1": "noted llm-1 xxxxxxxx"},
+			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1 xx... [NOTE: function output was truncated since it exceeded the character limit (20 > 14)]")}, ""},
+		{"interrupted, never run", nil, nil,
+			[]msgJSON{call("c1", "llm-1"), result("c1", "error", "Error: "+repairedResult+"; its outcome is unknown.")}, ""},
+		{"run twice", map[string]int{"llm-1": 2}, map[string]string{"llm-1": "noted llm-1"},
+			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, "tool-at-most-once"},
+		{"success never run", nil, nil,
+			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, "tool-result"},
+		{"another result", map[string]int{"llm-1": 1}, map[string]string{"llm-1": "Error: the tool exited with status 1"},
+			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, "tool-result"},
+	} {
+		s := &system{tools: &simTools{runs: c.runs, results: c.results}}
+		ck := &checker{sys: s, per: map[string]int{}, checked: map[string]int{},
+			msg: &msgState{audit: &audit{agents: map[string]*agentAudit{"agent-1": {status: 200, hist: c.hist}}}}}
+		ck.checkTools()
+		got := ""
+		if len(ck.out) > 0 {
+			got = ck.out[0].Checker
+		}
+		if got != c.want {
+			t.Errorf("%s: violations %v, want one of %q", c.name, ck.out, c.want)
+		}
+	}
+}
+
+// Spec: a compaction refused because its context changed needs a reset of
+// its agent in flight; a call refused because tool calls wait for results
+// needs a turn of its agent in flight, or one cut short before it.
+func TestRefusalsNeedACause(t *testing.T) {
+	refused := func(detail string) *opRecord {
+		return &opRecord{ID: 9, Call: 100, Ret: 110, Status: 409, Out: failedOutcome, Kind: compactOp{}, request: request{Agent: "agent-1"}, Detail: detail}
+	}
+	changed := refused("the context changed while it was being summarised; try again")
+	pending := refused("the agent is waiting for the results of its tool calls: send them (an approval reply) first")
+	reset := func(call, ret int64) *opRecord {
+		return &opRecord{ID: 1, Call: call, Ret: ret, Status: 200, Out: okOutcome, Kind: resetMessagesOp{}, request: request{Agent: "agent-1"}}
+	}
+	turn := func(call, ret int64, stop string) *opRecord {
+		return &opRecord{ID: 2, Call: call, Ret: ret, Status: 200, Out: okOutcome, Kind: sendMessageOp{}, request: request{Agent: "agent-1"}, ErrKind: stop}
+	}
+	for _, c := range []struct {
+		name         string
+		refused, why *opRecord
+		ok           bool
+	}{
+		{"reset in flight", changed, reset(90, 120), true},
+		{"reset long before", changed, reset(10, 20), false},
+		{"turn in flight", pending, turn(90, 120, ""), true},
+		{"turn stopped by an error before", pending, turn(10, 20, "error"), true},
+		{"clean turn before", pending, turn(10, 20, ""), false},
+		{"turn after", pending, turn(120, 130, "error"), false},
+	} {
+		ck := &checker{ops: []*opRecord{c.why, c.refused}, per: map[string]int{}}
+		ck.checkBusy()
+		if got := len(ck.out) == 0; got != c.ok {
+			t.Errorf("%s: accepted %v, want %v (%v)", c.name, got, c.ok, ck.out)
+		}
+	}
+}

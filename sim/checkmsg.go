@@ -292,15 +292,18 @@ func (c *checker) checkToolResults(groups []*msgGroup) *finding {
 			return found("history", g.first, "tool result %s (call %s) follows no assistant message", g.id, g.parts[0].ToolCallID)
 		case mtAssistant:
 			calls := g.calls()
+			deferred := g.deferredCalls()
 			c.count("tool_calls_paired", len(calls))
 			answered := map[string]int{}
 			j := i + 1
 			for ; j < len(groups) && groups[j].kind() == mtToolReturn; j++ {
 				r := groups[j].parts[0]
-				if strings.Contains(r.ToolReturn, repairedResult) {
-					// Every tool the server runs has its result committed
-					// with its call; only a step committed in pieces needs
-					// the repair at the next turn.
+				if strings.Contains(r.ToolReturn, repairedResult) && !slices.Contains(deferred, r.ToolCallID) {
+					// Every built-in tool has its result committed with its
+					// call; only a step committed in pieces needs the repair
+					// at the next turn. (A custom tool runs after its call
+					// commits: a crash meanwhile leaves the call to the
+					// repair, and checkTools holds it to the sandbox.)
 					return found("history", groups[j].first, "tool call %s of assistant message %s was answered by the repair at a later turn: its result was not committed with it", r.ToolCallID, g.id)
 				}
 				if !slices.Contains(calls, r.ToolCallID) {
@@ -309,6 +312,11 @@ func (c *checker) checkToolResults(groups []*msgGroup) *finding {
 				answered[r.ToolCallID]++
 			}
 			for _, id := range calls {
+				if answered[id] == 0 && j == len(groups) && slices.Contains(deferred, id) {
+					// A custom tool's call whose result did not commit,
+					// with no turn since to answer it as interrupted.
+					continue
+				}
 				if n := answered[id]; n != 1 {
 					return found("history", g.first, "tool call %s of assistant message %s has %d results before the next message", id, g.id, n)
 				}

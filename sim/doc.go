@@ -12,10 +12,14 @@
 // attach, detach, delete, directly and through agents; messages: send, some
 // streamed and some token by token, each with an otid and sent again with
 // it after an unknown outcome, and list; conversations: create, send to,
-// list; passages: create, delete, list; runs: list), each kind of call a
-// type (ops.go), while faults chosen from the seed
+// list, fork; the context window: summarize, compact, reset, and the turns
+// of agents with a small window, which compact as they go; passages:
+// create, delete, list; runs: list; a custom tool: upsert it, give it to
+// agents, whose model calls it, run in a simulated sandbox, tools.go),
+// each kind of call a type (ops.go), while faults chosen from the seed
 // hit storage (write and read failures, corruption, latency, disk full,
-// fsync failure, crashes before, after and during a write), the process
+// fsync failure, crashes before, after and during a write), the tools
+// (crashes, timeouts, floods of output), the process
 // (crash and restart at any point, in the middle of turns too: every
 // activation and all memory lost, the disk kept), the clock (skew and
 // jumps) and the model (server errors, rate limits, timeouts, responses a
@@ -59,7 +63,10 @@
 //     and no request waits for one within the settle timeout
 //     (agent.Service.Stats); kelpie sim also bounds each seed's wall time;
 //   - listing: every page a listing answers holds no item twice, no more
-//     than its limit, in its order.
+//     than its limit, in its order;
+//   - tool-at-most-once, tool-result: no custom tool call runs twice, and
+//     a successful result in a history is what the call's one run gave
+//     (tools.go).
 //
 // After the run, a fresh process with the faults silenced reads every
 // known agent's whole message history and every known block back, and

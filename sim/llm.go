@@ -45,6 +45,7 @@ const (
 	toolConversationSearch = "conversation_search"
 	toolArchivalInsert     = "archival_memory_insert"
 	toolArchivalSearch     = "archival_memory_search"
+	toolSimNote            = simNoteTool // the workload's custom tool
 )
 
 var memoryTools = []string{toolMemoryReplace, toolMemoryInsert, toolCoreMemoryAppend, toolCoreMemoryReplace}
@@ -233,6 +234,9 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 	resp := &llm.Response{}
 	final := v.steps >= 4 || r.Float64() < 0.3+0.15*float64(v.steps)
 	switch {
+	case len(v.tools) == 0:
+		// Only a compaction asks without tools: for a summary.
+		resp.Content = "summary " + m.tokenLocked()
 	case final && v.memgpt && r.IntN(10) > 0:
 		if r.IntN(2) == 0 {
 			resp.Content = "thinking " + m.tokenLocked()
@@ -339,6 +343,8 @@ func (m *scriptedLLM) toolCall(v *reqView) llm.ToolCall {
 	}
 	name := ""
 	switch x := r.IntN(100); {
+	case v.offers(toolSimNote) && x < 40:
+		name = toolSimNote
 	case len(mem) > 0 && (x < 65 || len(other) == 0):
 		name = mem[r.IntN(len(mem))]
 	case len(other) > 0:
@@ -379,6 +385,8 @@ func (m *scriptedLLM) toolArgs(v *reqView, name string) string {
 		return args(map[string]any{"content": "note " + fresh, "tags": []string{"sim"}})
 	case toolArchivalSearch:
 		return args(map[string]any{"query": "note"})
+	case toolSimNote:
+		return args(map[string]any{"note": fresh})
 	}
 	switch name {
 	case toolMemoryReplace:

@@ -280,6 +280,18 @@ func (g *msgGroup) calls() []string {
 	return out
 }
 
+// deferredCalls are the ids of the group's calls of the custom tool, which
+// run after their call commits.
+func (g *msgGroup) deferredCalls() []string {
+	var out []string
+	for _, p := range g.parts {
+		if p.MessageType == mtToolCall && p.ToolCall != nil && p.ToolCall.Name == simNoteTool {
+			out = append(out, p.ToolCall.ToolCallID)
+		}
+	}
+	return out
+}
+
 func groupMessages(ms []msgJSON) []*msgGroup {
 	var out []*msgGroup
 	for i, m := range ms {

@@ -41,6 +41,9 @@ type traits struct {
 	attaches bool
 	// writesBlock: it may change its block's value, or delete it.
 	writesBlock bool
+	// callsModel: outside a turn, it makes a model request whose failure
+	// fails it (a compaction's summary).
+	callsModel bool
 	// needs are the arguments it cannot go without.
 	needs need
 }
@@ -75,6 +78,10 @@ var mix = []struct {
 	// Conversations, archival memory and runs: a seventh of the mix.
 	{createConversationOp{}, 3}, {sendConversationMessageOp{}, 4}, {listConversationsOp{}, 2},
 	{createPassageOp{}, 3}, {deletePassageOp{}, 2}, {listPassagesOp{}, 2}, {listRunsOp{}, 2},
+	// The context window.
+	{compactOp{}, 2}, {resetMessagesOp{}, 1}, {forkConversationOp{}, 1},
+	// The custom tool (see tools.go).
+	{upsertToolOp{}, 1},
 }
 
 var mixTotal = func() int {

@@ -29,6 +29,10 @@ var agentTags = []string{"red", "blue"}
 
 func (createAgentOp) traits() traits { return traits{write: true, attaches: true} }
 
+// smallContextWindow is the context window, in tokens, of the agents whose
+// turns compact: a system prompt and a few turns.
+const smallContextWindow = 2000
+
 func (createAgentOp) generate(c *client, op *opRecord) {
 	w := c.w
 	op.Name = c.token("a")
@@ -50,7 +54,17 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 		MemoryBlocks []mem    `json:"memory_blocks"`
 		BlockIDs     []string `json:"block_ids,omitempty"`
 		Tags         []string `json:"tags,omitempty"`
+		// ContextWindow, when small, makes the agent's turns compact its
+		// history once it outgrows the window.
+		ContextWindow int      `json:"context_window_limit,omitempty"`
+		Tools         []string `json:"tools,omitempty"`
 	}{Name: op.Name, BlockIDs: op.IDs}
+	if w.toolReady && c.rng.IntN(4) > 0 {
+		body.Tools = []string{simNoteTool}
+	}
+	if c.rng.IntN(3) == 0 {
+		body.ContextWindow = smallContextWindow
+	}
 	for _, t := range agentTags {
 		if c.rng.IntN(2) == 0 {
 			body.Tags = append(body.Tags, t)

@@ -101,6 +101,9 @@ var faultDefaults = []Fault{
 	{Kind: LLMRateLimit, Prob: 0.03, Max: 10},
 	{Kind: LLMTimeout, Prob: 0.02, Max: 6},
 	{Kind: LLMBadResponse, Prob: 0.05, Max: 12},
+	{Kind: ToolCrash, Prob: 0.1, Max: 6},
+	{Kind: ToolTimeout, Prob: 0.05, Max: 4},
+	{Kind: ToolHugeOutput, Prob: 0.05, Max: 4},
 }
 
 // groups are the named profiles.
@@ -110,18 +113,19 @@ var groups = map[string][]FaultKind{
 	"crash":   {CrashBeforeWrite, CrashAfterWrite, CrashDuringTxn, ProcessCrash},
 	"clock":   {ClockSkew, ClockJump},
 	"llm":     {LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse},
+	"tools":   {ToolCrash, ToolTimeout, ToolHugeOutput},
 }
 
 func init() {
 	var all []FaultKind
-	for _, g := range []string{"storage", "crash", "clock", "llm"} {
+	for _, g := range []string{"storage", "crash", "clock", "llm", "tools"} {
 		all = append(all, groups[g]...)
 	}
 	groups["all"] = all
 }
 
 // ProfileNames lists the named profiles.
-var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "all"}
+var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "all"}
 
 func defaultFault(k FaultKind) (Fault, bool) {
 	for _, f := range faultDefaults {

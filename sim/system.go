@@ -31,6 +31,7 @@ type system struct {
 	ids   *lockedReader
 	log   *slog.Logger
 	llm   *scriptedLLM
+	tools *simTools
 
 	mu      sync.Mutex
 	cur     *incarnation
@@ -85,6 +86,7 @@ func newSystem(cfg Config) *system {
 	}
 	s.log = slog.New(&logHandler{sys: s})
 	s.llm = newScriptedLLM(s)
+	s.tools = newSimTools(s)
 	return s
 }
 
@@ -113,6 +115,7 @@ func (s *system) start() (*incarnation, error) {
 			Rand:         s.ids,
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
+			Tools:        toolRunner{t: s.tools, inc: inc},
 			// Natively the simulated clock runs at real speed; pauses
 			// between model retries stay short so seeds stay fast.
 			LLMRetryBackoff: time.Millisecond,

@@ -40,6 +40,9 @@ type world struct {
 	passages        []string
 	passageAgent    map[string]string // passage id -> its agent
 	passageLive     map[string]bool   // believed to exist
+	// toolReady: an upsert of the custom tool was acknowledged, so agents
+	// may be created with it (tools are never deleted).
+	toolReady bool
 }
 
 func newWorld(s *system) *world {
@@ -174,8 +177,8 @@ func (c *client) next() *opRecord {
 }
 
 // pickKind draws the kind of the next operation from the mix, but makes
-// sure there are agents and blocks to act on, and not too many agents.
-// Called with w.mu held.
+// sure there are agents and blocks to act on, not too many agents, and
+// soon the custom tool. Called with w.mu held.
 func (c *client) pickKind() operation {
 	w := c.w
 	live := 0
@@ -190,6 +193,8 @@ func (c *client) pickKind() operation {
 		kind = createAgentOp{}
 	case len(w.blocks) < 2 && c.rng.IntN(2) == 0:
 		kind = createBlockOp{}
+	case !w.toolReady && c.rng.IntN(8) == 0:
+		kind = upsertToolOp{}
 	default:
 		r := c.rng.IntN(mixTotal)
 		for _, m := range mix {
@@ -347,6 +352,28 @@ func (op *opRecord) failure() (kind, text string) {
 	return answer.Stop, text
 }
 
+// faultClasses are the classes of fault that can make op fail: storage
+// faults, and model faults for a call that makes a model request.
+func (op *opRecord) faultClasses() []string {
+	if op.Kind.traits().callsModel {
+		return []string{pathStorage, pathLLM, pathBadLLM}
+	}
+	return []string{pathStorage}
+}
+
+// contextChanged tells a compaction refused because its context changed
+// (a reset) while the summary was being written.
+func contextChanged(detail string) bool {
+	return strings.Contains(detail, "the context changed while it was being summarised")
+}
+
+// callsPending tells a call refused because the agent's last turn left
+// tool calls without results (a custom tool's result that did not commit,
+// until the next turn answers it as interrupted).
+func callsPending(detail string) bool {
+	return strings.Contains(detail, "is waiting for the results of its tool calls")
+}
+
 // conversationBusy tells a message refused because another turn of its
 // conversation was running or waiting (Letta's CONVERSATION_BUSY).
 func conversationBusy(detail string) bool {
@@ -404,16 +431,18 @@ func (c *client) checkResponse(op *opRecord) {
 	case op.Status >= 500 || op.Status == 429 || op.ErrKind == "contended":
 		// A call that conflicts re-runs until the commit it met has
 		// landed (seconds): one still contended met a fault, or a bug.
-		if s.causeOf(op, pathStorage) == "" {
+		if s.causeOf(op, op.faultClasses()...) == "" {
 			s.violation("unexpected-error", op.Target, "op #%d %s %s: %d %s with no fault on its path and no crash while it ran: %s", op.ID, op.Method, op.Path, op.Status, op.ErrKind, op.ErrText)
 		}
 	case op.Status == 404 && op.Kind.traits().listing:
 		s.violation("partial-effect", op.Target, "op #%d %s %s: a listing answered 404 (%s): an index or attachment names a missing record", op.ID, op.Method, op.Path, op.Detail)
+	case op.Status == 400 && op.Kind == compactOp{} && nothingToCompact(op.Detail):
+		// Letta's /compact answer for a context it cannot reduce.
 	case op.Status == 400 || op.Status == 413 || op.Status == 422:
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: valid request rejected with %d: %s", op.ID, op.Method, op.Path, op.Status, op.Detail)
-	case op.Status == 409 && conversationBusy(op.Detail):
+	case op.Status == 409 && (conversationBusy(op.Detail) || contextChanged(op.Detail) || callsPending(op.Detail)):
 		// Judged once the run is over (checker.checkBusy), against the
-		// sends that may have held the conversation.
+		// calls that may have held the conversation or changed the context.
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}

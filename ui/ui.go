@@ -200,7 +200,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("key")), []byte(h.opts.APIKey)) != 1 {
-		h.opts.Logger.Warn("ui: failed login", "remote", r.RemoteAddr)
+		h.opts.Logger.WarnContext(r.Context(), "ui: failed login", "remote", r.RemoteAddr)
 		h.render(w, r, http.StatusUnauthorized, "login.html", page{Title: "Log in", Keyed: true, Error: "That is not the server's API key."})
 		return
 	}
@@ -236,7 +236,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.CSRF, p.Keyed, p.Now = h.csrf, h.session != "", h.svc.Clock().Now()
 	var b strings.Builder
 	if err := pages.ExecuteTemplate(&b, name, p); err != nil {
-		h.opts.Logger.Error("ui: rendering a page", "page", name, "path", r.URL.Path, "err", err)
+		h.opts.Logger.ErrorContext(r.Context(), "ui: rendering a page", "page", name, "path", r.URL.Path, "err", err)
 		http.Error(w, "rendering the page failed: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -249,7 +249,7 @@ func (h *handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 // fail answers a page saying what went wrong.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
 	if status >= 500 {
-		h.opts.Logger.Error("ui: a page failed", "path", r.URL.Path, "err", err)
+		h.opts.Logger.ErrorContext(r.Context(), "ui: a page failed", "path", r.URL.Path, "err", err)
 	}
 	h.render(w, r, status, "error.html", page{Title: http.StatusText(status), Error: err.Error()})
 }

@@ -372,7 +372,7 @@ func Compact(call *actor.Call, a *schema.Agent, p CompactPayload) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return schema.Encode(len(ids))
+	return schema.Encode(compacted{After: len(ids), Summary: m})
 }
 
 // CompactResult is what a compaction did (Letta's CompactionResponse).
@@ -380,6 +380,15 @@ type CompactResult struct {
 	Summary           *string `json:"summary"`
 	NumMessagesBefore int     `json:"num_messages_before"`
 	NumMessagesAfter  int     `json:"num_messages_after"`
+	// stored is the summary message committed; nil when nothing was.
+	stored *schema.Message
+}
+
+// compacted is OpCompact's answer: the context's size after it, and the
+// summary message it stored.
+type compacted struct {
+	After   int             `json:"after"`
+	Summary *schema.Message `json:"summary"`
 }
 
 // errNothingToCompact is Letta's answer when a compaction would not reduce
@@ -417,11 +426,11 @@ func (m *Manager) compact(ctx context.Context, agentID, convID, runID string, re
 	if c.prior != nil {
 		payload.PriorSummaryID = c.prior.ID
 	}
-	var after int
-	if err := m.cfg.Store.Invoke(context.WithoutCancel(ctx), agentID, OpCompact, payload, &after); err != nil {
+	var done compacted
+	if err := m.cfg.Store.Invoke(context.WithoutCancel(ctx), agentID, OpCompact, payload, &done); err != nil {
 		return nil, err
 	}
-	return &CompactResult{Summary: &summary, NumMessagesBefore: c.before, NumMessagesAfter: after}, nil
+	return &CompactResult{Summary: &summary, NumMessagesBefore: c.before, NumMessagesAfter: done.After, stored: done.Summary}, nil
 }
 
 // Compact summarises the older history of an agent's context (convID

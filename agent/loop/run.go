@@ -226,9 +226,17 @@ func (r *turnRun) compactIfOver() {
 		r.built = built // the step's request, unless it failed: the step reports that
 		return
 	}
-	if _, err := r.m.compact(r.ctx, r.agentID, r.convID, r.turn.runID, CompactionSettings{}, r.firstSeq, r.provider, r.model); err != nil {
+	res, err := r.m.compact(r.ctx, r.agentID, r.convID, r.turn.runID, CompactionSettings{}, r.firstSeq, r.provider, r.model)
+	if err != nil {
 		r.m.cfg.Logger.WarnContext(r.ctx, "agent: could not compact the context; its oldest history is left out of this step instead",
 			"agent", r.agentID, "run", r.turn.runID, "error", err)
+		return
+	}
+	// The summary is one of the run's messages: the client gets it when
+	// it is committed, as Letta yields its summary message, so that the
+	// live answer and a replay of the run agree.
+	if res != nil && res.stored != nil {
+		r.turn.emitStored([]*schema.Message{res.stored})
 	}
 }
 
@@ -289,7 +297,7 @@ func (r *turnRun) ask() (*answer, error) {
 	// log has the whole cause.
 	var le *llm.Error
 	if errors.As(lastErr, &le) && le.Err != nil {
-		r.m.cfg.Logger.Warn("agent: model call failed", "agent", r.agentID, "run", r.turn.runID, "error", lastErr, "cause", le.Err)
+		r.m.cfg.Logger.WarnContext(r.ctx, "agent: model call failed", "agent", r.agentID, "run", r.turn.runID, "error", lastErr, "cause", le.Err)
 	}
 	return nil, &stepError{letta.StopLLMAPIError, lastErr.Error()}
 }
