@@ -64,6 +64,8 @@ const (
 	opDetachIdentity     = "detach_identity"
 	opImportAgents       = "import_agents"
 	opStepFeedback       = "step_feedback"
+	opAttachArchive      = "attach_archive"
+	opDetachArchive      = "detach_archive"
 )
 
 // The operations that create the agent they run on.
@@ -94,6 +96,8 @@ var agentOps = map[string]operation{
 	opSyncRepo:           op(syncRepo),
 	opPush:               op(push),
 	opStepFeedback:       op(setStepFeedback),
+	opAttachArchive:      op(attachArchive),
+	opDetachArchive:      op(detachArchive),
 	loop.OpBegin:         turnOp(loop.Begin),
 	loop.OpStep:          turnOp(loop.Step),
 	loop.OpEnd:           turnOp(loop.End),

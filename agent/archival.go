@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memory"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -27,6 +29,9 @@ type passagePayload struct {
 	ID   string   `json:"id"`
 	Text string   `json:"text"`
 	Tags []string `json:"tags"`
+	// Embedded is the text's embedding, computed before the invocation;
+	// nil when no provider is configured.
+	Embedded *memory.Embedded `json:"embedded,omitempty"`
 }
 
 // Create stores a passage in an agent's archival memory.
@@ -37,23 +42,49 @@ func (s *Archival) Create(ctx context.Context, agentID string, req letta.CreateP
 	if err := memory.CheckPassage(req.Text, req.Tags); err != nil {
 		return nil, err
 	}
+	a, err := s.c.getAgent(ctx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	embs, _, err := memory.Embed(ctx, s.c.embedder, memory.EmbeddingHandle(a), []string{req.Text})
+	if err != nil {
+		return nil, err
+	}
 	id, err := s.c.newIDFor(ctx, "passage")
 	if err != nil {
 		return nil, err
 	}
+	payload := passagePayload{ID: id, Text: req.Text, Tags: req.Tags}
+	if embs != nil {
+		payload.Embedded = embs[0]
+	}
 	var p letta.Passage
-	if err := s.c.invoke(ctx, schema.AgentActor(agentID), opInsertPassage, passagePayload{ID: id, Text: req.Text, Tags: req.Tags}, &p); err != nil {
+	if err := s.c.invoke(ctx, schema.AgentActor(agentID), opInsertPassage, payload, &p); err != nil {
 		return nil, err
 	}
 	return []letta.Passage{p}, nil
 }
 
 func insertPassage(_ *core, call *actor.Call, a *schema.Agent, p passagePayload) ([]byte, error) {
-	rec, err := memory.InsertPassage(call.Txn, a.ID, p.ID, p.Text, p.Tags, call.Now)
+	rec, err := memory.InsertPassage(call.Txn, a.ID, p.ID, p.Text, p.Tags, p.Embedded, call.Now)
 	if err != nil {
 		return nil, err
 	}
-	return schema.Encode(renderPassage(rec))
+	var vec []float32
+	if p.Embedded != nil {
+		vec = p.Embedded.Vector
+	}
+	return schema.Encode(renderPassage(rec, vec))
+}
+
+// getAgent reads an agent's record.
+func (c *core) getAgent(ctx context.Context, agentID string) (*schema.Agent, error) {
+	var a *schema.Agent
+	err := c.read(ctx, func(txn kv.Txn) (err error) {
+		a, err = schema.GetAgent(txn, agentID)
+		return err
+	})
+	return a, err
 }
 
 // Delete deletes a passage.
@@ -117,7 +148,11 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 			if f.Search != "" && !strings.Contains(strings.ToLower(p.Text), strings.ToLower(f.Search)) {
 				continue
 			}
-			if out, size = append(out, renderPassage(p)), size+512+len(p.Text); page.Full(len(out), size) {
+			r, err := renderStored(txn, p)
+			if err != nil {
+				return err
+			}
+			if out, size = append(out, r), size+512+len(p.Text)+16*len(r.Embedding); page.Full(len(out), size) {
 				break
 			}
 		}
@@ -126,7 +161,10 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 	return out, err
 }
 
-// Search searches an agent's archival memory (see memory.SearchArchival).
+// Search searches an agent's archival memory (see memory.SearchArchival):
+// the query is embedded first, outside any transaction; without an
+// embedding (no provider, or it failed) the search ranks by words and says
+// why.
 func (s *Archival) Search(ctx context.Context, agentID string, q ArchivalQuery) (*letta.ArchivalSearchResponse, error) {
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
@@ -134,26 +172,73 @@ func (s *Archival) Search(ctx context.Context, agentID string, q ArchivalQuery) 
 	if q.TopK < 0 || q.TopK > memory.MaxArchivalSearchTopK {
 		return nil, letta.Invalidf("top_k %d is out of range: want 1 to %d", q.TopK, memory.MaxArchivalSearchTopK)
 	}
+	a, err := s.c.getAgent(ctx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	s.c.embedQuery(ctx, memory.EmbeddingHandle(a), &q)
+	q.Timezone = a.Timezone
 	var out *letta.ArchivalSearchResponse
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		a, err := schema.GetAgent(txn, agentID)
-		if err != nil {
+	err = s.c.read(ctx, func(txn kv.Txn) error {
+		if _, err := schema.GetAgent(txn, agentID); err != nil {
 			return err
 		}
-		ps, err := memory.Passages(txn, agentID)
-		if err != nil {
-			return err
-		}
-		q.Timezone = a.Timezone
-		out = memory.SearchArchival(ps, q)
-		return nil
+		out, err = memory.SearchArchival(txn, agentID, q)
+		return err
 	})
 	return out, err
 }
 
-func renderPassage(p *schema.Passage) letta.Passage {
-	return letta.Passage{
+// embedQuery sets q's embedding, or why it has none. A failing provider
+// does not fail the search: it falls back to words and says so.
+func (c *core) embedQuery(ctx context.Context, handle string, q *ArchivalQuery) {
+	if strings.TrimSpace(q.Query) == "" {
+		return
+	}
+	embs, why, err := memory.Embed(ctx, c.embedder, handle, []string{q.Query})
+	switch {
+	case err != nil:
+		c.log.WarnContext(ctx, "agent: embedding a search query failed", "error", err)
+		q.NoVector = err.Error() + ": passages are ranked by matching words only"
+	case embs == nil:
+		q.NoVector = why
+	default:
+		q.Embedded = embs[0]
+	}
+}
+
+// renderPassage is a passage as the API shows it, with its vector (nil
+// if it has none) and the config of the model that made it.
+func renderPassage(p *schema.Passage, vec []float32) letta.Passage {
+	out := letta.Passage{
 		CreatedAt: letta.Timestamp{Time: p.CreatedAt}, UpdatedAt: letta.Timestamp{Time: p.UpdatedAt},
 		Metadata: map[string]any{}, Tags: nonNil(p.Tags), ID: p.ID, Text: p.Text,
 	}
+	if p.ArchiveID != "" {
+		out.ArchiveID = new(p.ArchiveID)
+	}
+	if p.Embedding != "" && vec != nil {
+		out.Embedding = make([]float64, len(vec))
+		for i, x := range vec {
+			out.Embedding[i] = float64(x)
+		}
+		if cfg, err := embeddingConfigFor(p.Embedding); err == nil {
+			cfg.EmbeddingDim = len(vec)
+			out.EmbeddingConfig = cfg
+		}
+	}
+	return out
+}
+
+// renderStored renders a stored passage with its stored vector.
+func renderStored(txn kv.Txn, p *schema.Passage) (letta.Passage, error) {
+	enc, err := schema.GetPassageVector(txn, p)
+	if err != nil || enc == nil {
+		return renderPassage(p, nil), err
+	}
+	vec, err := embedding.Decode(enc)
+	if err != nil {
+		return letta.Passage{}, fmt.Errorf("passage %s: %w", p.ID, err)
+	}
+	return renderPassage(p, vec), nil
 }

@@ -184,7 +184,7 @@ func (s *Identities) Count(ctx context.Context) (int, error) {
 // Agents lists the agents of an identity, in id order (Letta's is
 // creation order).
 func (s *Identities) Agents(ctx context.Context, id string, p letta.Page, withBlocks bool) ([]*letta.AgentState, error) {
-	return listLinked(ctx, s.c, id, p, schema.AgentsOf, func(txn kv.Txn, agentID string) (*letta.AgentState, error) {
+	return listLinked(ctx, s.c, ofIdentity, id, p, schema.AgentsOf, func(txn kv.Txn, agentID string) (*letta.AgentState, error) {
 		a, err := schema.GetAgent(txn, agentID)
 		if err != nil {
 			return nil, err
@@ -195,7 +195,7 @@ func (s *Identities) Agents(ctx context.Context, id string, p letta.Page, withBl
 
 // Blocks lists the blocks of an identity, in id order.
 func (s *Identities) Blocks(ctx context.Context, id string, p letta.Page) ([]*letta.Block, error) {
-	return listLinked(ctx, s.c, id, p, schema.BlocksOf, func(txn kv.Txn, blockID string) (*letta.Block, error) {
+	return listLinked(ctx, s.c, ofIdentity, id, p, schema.BlocksOf, func(txn kv.Txn, blockID string) (*letta.Block, error) {
 		b, err := schema.GetBlock(txn, blockID)
 		if err != nil {
 			return nil, err
@@ -204,10 +204,23 @@ func (s *Identities) Blocks(ctx context.Context, id string, p letta.Page) ([]*le
 	})
 }
 
-// listLinked reads a page of the objects linked to an identity.
-func listLinked[T any](ctx context.Context, c *core, identityID string, p letta.Page,
+// linkedTo names the object whose links listLinked pages through: the
+// name and id prefix of its id, and how to check it exists.
+type linkedTo struct {
+	param, prefix string
+	get           func(kv.Txn, string) error
+}
+
+var ofIdentity = linkedTo{"identity_id", "identity", func(txn kv.Txn, id string) error {
+	_, err := schema.GetIdentity(txn, id)
+	return err
+}}
+
+// listLinked reads a page of the objects linked to id (an identity, an
+// archive).
+func listLinked[T any](ctx context.Context, c *core, of linkedTo, id string, p letta.Page,
 	linked func(kv.Txn, string) ([]string, error), load func(kv.Txn, string) (T, error)) ([]T, error) {
-	if err := letta.CheckID("identity_id", "identity", identityID); err != nil {
+	if err := letta.CheckID(of.param, of.prefix, id); err != nil {
 		return nil, err
 	}
 	p, err := checkPage(p, DefaultIdentityListLimit)
@@ -216,20 +229,20 @@ func listLinked[T any](ctx context.Context, c *core, identityID string, p letta.
 	}
 	out := []T{}
 	err = c.read(ctx, func(txn kv.Txn) error {
-		if _, err := schema.GetIdentity(txn, identityID); err != nil {
+		if err := of.get(txn, id); err != nil {
 			return err
 		}
-		ids, err := linked(txn, identityID)
+		ids, err := linked(txn, id)
 		if err != nil {
 			return err
 		}
 		if p.Order == letta.Desc {
 			slices.Reverse(ids)
 		}
-		for _, id := range pageOfIDs(ids, p) {
-			v, err := load(txn, id)
+		for _, linkedID := range pageOfIDs(ids, p) {
+			v, err := load(txn, linkedID)
 			if err != nil {
-				return schema.Dangling(err, "identity %s links %s", identityID, id)
+				return schema.Dangling(err, "%s %s links %s", of.prefix, id, linkedID)
 			}
 			out = append(out, v)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 )
@@ -183,7 +184,7 @@ func resolveLLMConfig(defaultModel string, given *letta.LLMConfig, model *string
 
 // DefaultEmbedding is the embedding of an agent created without one:
 // Letta's default embedding config (OpenAI's text-embedding-3-small).
-const DefaultEmbedding = "openai/text-embedding-3-small"
+const DefaultEmbedding = memory.DefaultEmbedding
 
 // embeddingOrDefault returns cfg, or the config of DefaultEmbedding when
 // there is none: clients validate embedding_config as an object.

@@ -13,6 +13,7 @@ import (
 	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -21,6 +22,9 @@ import (
 // LLMResolver finds the provider serving a model handle; *llm.Registry is
 // one. (See loop.Resolver.)
 type LLMResolver = loop.Resolver
+
+// Embedder computes embeddings (*embedding.Registry is one).
+type Embedder = embedding.Embedder
 
 // Config configures a Service. Zero fields take the defaults they name.
 type Config struct {
@@ -50,6 +54,10 @@ type Config struct {
 	// MCP reaches MCP servers; nil means servers cannot be registered and
 	// a call of an MCP tool answers the model with an error.
 	MCP tool.MCPClient
+	// Embedder embeds archival passages and search queries (outside the
+	// agents' actors); nil means no embedding provider: archival search
+	// ranks by words alone and says so.
+	Embedder embedding.Embedder
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -73,6 +81,7 @@ type Service struct {
 	MCPServers    *MCPServers
 	Steps         *Steps
 	Groups        *Groups
+	Archives      *Archives
 
 	core *core
 }
@@ -88,6 +97,7 @@ type core struct {
 	llm          LLMResolver
 	tools        tool.Runner
 	mcp          tool.MCPClient
+	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
 }
@@ -109,7 +119,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, embedder: cfg.Embedder}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
@@ -119,6 +129,7 @@ func New(cfg Config) (*Service, error) {
 		schema.ToolNamespace:      toolActor{},
 		schema.MCPServerNamespace: mcpServerActor{},
 		schema.GroupNamespace:     groupActor{c},
+		schema.ArchiveNamespace:   archiveActor{},
 	})
 	if err != nil {
 		return nil, err
@@ -126,13 +137,13 @@ func New(cfg Config) (*Service, error) {
 	c.runtime = rt
 	c.turns = loop.NewManager(loop.Config{
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
-		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, MCP: cfg.MCP,
+		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, MCP: cfg.MCP, Embedder: cfg.Embedder,
 	})
 	c.folder = startFolder(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
-		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, core: c,
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, core: c,
 	}, nil
 }
 

@@ -168,6 +168,8 @@ var pathPrefixes = map[string]string{
 	"tool_id":     "tool",
 	"step_id":     "step",
 	"group_id":    "group",
+	"archive_id":  "archive",
+	"passage_id":  "passage",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

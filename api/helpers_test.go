@@ -87,6 +87,12 @@ func (c *client) do(method, path, body string, hdr ...string) response {
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	if resp.StatusCode == http.StatusNoContent {
+		if len(data) != 0 {
+			c.t.Errorf("%s %s: 204 with a body: %q", method, path, data)
+		}
+		return response{resp.StatusCode, resp.Header, data}
+	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		c.t.Errorf("%s %s: Content-Type %q", method, path, ct)
 	}

@@ -54,6 +54,10 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/agents/{agent_id}/archival-memory", s.createPassage)
 	s.handle("GET", "/v1/agents/{agent_id}/archival-memory/search", s.searchPassages)
 	s.handle("DELETE", "/v1/agents/{agent_id}/archival-memory/{memory_id}", s.deletePassage)
+	// Semantic passage search across agents (passages.go) and shared
+	// archives (archives.go).
+	s.handle("POST", "/v1/passages/search", s.searchAllPassages)
+	s.archiveRoutes()
 
 	// Conversations (conversations.go).
 	s.handle("POST", "/v1/conversations", s.createConversation)

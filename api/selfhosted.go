@@ -3,6 +3,8 @@ package api
 import (
 	"net/http"
 	"time"
+
+	"github.com/kelpie/kelpie/letta"
 )
 
 // Routes of Letta Cloud that a self-hosted server does not serve. Clients
@@ -16,7 +18,7 @@ import (
 const (
 	defaultUserID   = "user-00000000-0000-4000-8000-000000000000"
 	defaultUserName = "default_user"
-	defaultOrgID    = "org-00000000-0000-4000-8000-000000000000"
+	defaultOrgID    = letta.DefaultOrgID
 )
 
 // notSelfHosted answers a Letta Cloud feature: 501, and no retry.
@@ -57,7 +59,7 @@ func (s *server) currentUser(http.ResponseWriter, *http.Request) (any, error) {
 // cloudRoutes are the Letta Cloud routes of @letta-ai/letta-client 1.12.1
 // (and those letta-code calls) that a self-hosted server answers with
 // notSelfHosted: templates, client-side access tokens, remote
-// environments, scheduled messages, the Turbopuffer searches, billing.
+// environments, scheduled messages, the Turbopuffer message search, billing.
 var cloudRoutes = []struct{ method, pattern string }{
 	{"POST", "/v1/templates"},
 	{"PATCH", "/v1/templates/{template_name}"},
@@ -73,7 +75,6 @@ var cloudRoutes = []struct{ method, pattern string }{
 	{"GET", "/v1/agents/{agent_id}/schedule/{scheduled_message_id}"},
 	{"DELETE", "/v1/agents/{agent_id}/schedule/{scheduled_message_id}"},
 	{"POST", "/v1/messages/search"},
-	{"POST", "/v1/passages/search"},
 	{"GET", "/v1/metadata/balance"},
 	{"POST", "/v1/metadata/feedback"},
 	{"POST", "/v1/metadata/telemetry"},

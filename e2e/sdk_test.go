@@ -123,3 +123,16 @@ func TestSDKMemoryTool(t *testing.T) {
 		t.Errorf("%d scripted replies were never asked for", n)
 	}
 }
+
+// TestSDKArchival runs the SDK through archival memory with embeddings
+// from the double: semantic search, shared archives, /v1/passages/search
+// and the archival tools.
+func TestSDKArchival(t *testing.T) {
+	npmInstall(t)
+	llmSrv, ctl, k := startWithLLM(t)
+	nodeTest(t, filepath.Join("sdk", "archival.test.mjs"), k.URL, "LLM_CONTROL_URL="+ctl.URL())
+	checkLLMRequests(t, llmSrv.Requests(), "gpt-4o-mini")
+	if reqs, texts := llmSrv.EmbeddingCalls(); reqs == 0 || texts == 0 {
+		t.Errorf("kelpie asked the double for no embeddings")
+	}
+}

@@ -38,4 +38,8 @@ type ArchivalResult struct {
 type ArchivalSearchResponse struct {
 	Results []ArchivalResult `json:"results"`
 	Count   int              `json:"count"`
+	// SearchMode is Kelpie's: "hybrid" (embeddings and words) or
+	// "lexical" (words only); Note says why a search was lexical.
+	SearchMode string `json:"search_mode"`
+	Note       string `json:"note,omitempty"`
 }

@@ -188,7 +188,7 @@ func DecodePassage(data []byte) (*Passage, error) { return decode[Passage](data,
 
 // PutPassage writes a passage and its id index.
 func PutPassage(txn kv.Txn, p *Passage) error {
-	k := PassageKey(p.AgentID, p.Seq, p.ID)
+	k := PassageKey(p.Owner(), p.Seq, p.ID)
 	if err := put(txn, k, p); err != nil {
 		return err
 	}

@@ -52,6 +52,8 @@ func Check(entries []Entry) Report {
 	c.checkConversations()
 	c.checkContexts()
 	c.checkPassages()
+	c.checkPassageVectors()
+	c.checkArchives()
 	c.checkTools()
 	c.checkMCPServers()
 	c.checkIdentities()
@@ -86,10 +88,14 @@ type checker struct {
 	agentConvs   map[string][]string // agent -> index keys
 	passages     map[string]*Passage // passage key -> passage
 	passageIDs   map[string]string   // passage id -> passage key ("" when damaged)
+	vectors      map[string]int      // passage vector key -> its length in bytes (-1 when damaged)
+	scanVectors  map[string]int      // passage scan-vector key -> its length in bytes (-1 when damaged)
+	scanModels   map[string]uint32   // passage scan-vector key -> its model hash
 	agentIx      agentIndexes
 	tools        toolKeys
 	mcp          mcpKeys
 	identities   identityEntries
+	archives     archiveEntries
 	idem         idemRecords
 	repos        repoEntries
 	steps        stepKeys
@@ -106,12 +112,13 @@ func newChecker() *checker {
 		convMessages: map[string][]uint64{}, ctxEntries: map[string]map[uint64]string{}, turnKeys: map[string][]string{}, active: map[string]string{},
 		runs: map[string]*Run{}, runIndex: map[string]string{}, agentRuns: map[string][]string{},
 		convs: map[string]*Conversation{}, agentConvs: map[string][]string{},
-		passages: map[string]*Passage{}, passageIDs: map[string]string{},
+		passages: map[string]*Passage{}, passageIDs: map[string]string{}, vectors: map[string]int{}, scanVectors: map[string]int{}, scanModels: map[string]uint32{},
 		tools:      newToolKeys(),
 		repos:      repoEntries{objects: map[string]bool{}, refs: map[string]string{}},
 		mcp:        newMCPKeys(),
 		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
 		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
+		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
 	}
@@ -170,6 +177,8 @@ func (c *checker) add(e Entry) {
 		c.addMCP(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
+	case Archives, ArchiveIndex, ArchiveAgents, AgentArchives:
+		c.addArchive(f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
 	case GitObjects, GitRefs:
@@ -226,6 +235,17 @@ func (c *checker) addOwned(f *Family, e Entry, p []string) {
 		c.passageIDs[p[0]] = ""
 		if !e.Damaged {
 			c.passageIDs[p[0]] = string(e.Value)
+		}
+	case PassageVectors:
+		c.vectors[k] = len(e.Value)
+		if e.Damaged {
+			c.vectors[k] = -1
+		}
+	case PassageScanVectors:
+		c.scanVectors[k] = len(e.Value)
+		c.scanModels[k], _ = SplitScanVector(e.Value)
+		if e.Damaged {
+			c.scanVectors[k] = -1
 		}
 	}
 }

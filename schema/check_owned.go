@@ -235,7 +235,7 @@ func (c *checker) checkPassages() {
 		if p == nil {
 			continue
 		}
-		if want := string(PassageKey(p.AgentID, p.Seq, p.ID)); key != want {
+		if want := string(PassageKey(p.Owner(), p.Seq, p.ID)); key != want {
 			c.report(p.AgentID, "passage %s is stored at %q, but its record says %q", p.ID, key, want)
 		}
 		if loc, ok := c.passageIDs[p.ID]; !ok || loc != "" && loc != key {
@@ -285,7 +285,7 @@ func (c *checker) checkOrphans() {
 		}
 	}
 	for _, p := range c.passages {
-		if p != nil {
+		if p != nil && p.ArchiveID == "" {
 			note(p.AgentID, "passages")
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
+	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/mcpclient"
 	"github.com/kelpie/kelpie/schema"
 )
@@ -80,7 +81,7 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	defer node.Leave(context.Background())
 	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node},
-		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true})})
+		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true}), Embedder: wordEmbedder{}})
 	must(t, err)
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
@@ -130,6 +131,13 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
 	must(t, err)
+	archiveName := "shared"
+	ar, err := svc.Archives.Create(ctx, letta.ArchiveCreateRequest{Name: &archiveName})
+	must(t, err)
+	text := "an archive's passage"
+	_, err = svc.Archives.CreatePassages(ctx, ar.ID, []letta.ArchivePassageCreate{{Text: &text}})
+	must(t, err)
+	must(t, svc.Agents.AttachArchive(ctx, a.ID, ar.ID))
 	send("", "o3", "wait")
 	<-m.waiting
 
@@ -145,6 +153,17 @@ func populated(t *testing.T) []schema.Entry {
 		entries[i] = schema.Entry{Key: p.Key, Value: v}
 	}
 	return entries
+}
+
+// wordEmbedder embeds texts as the llmtest double does, in 8 dimensions.
+type wordEmbedder struct{}
+
+func (wordEmbedder) Embed(_ context.Context, _ string, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		out[i] = llmtest.Embed(t, 8)
+	}
+	return out, nil
 }
 
 func must(t *testing.T, err error) {
@@ -243,6 +262,15 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
+		{"passage without its vector", drop(schema.PassageVectors.Prefix), "but has no vector"},
+		{"vector without its scan vector", drop(schema.PassageScanVectors.Prefix), "has no scan vector"},
+		{"scan vector of another model", edit(schema.Passages.Prefix, func(r map[string]any) { r["embedding"] = "other/model" }, `"embedding":`), "its scan vector another model"},
+		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
+		}, "has no passage"},
+		{"archive without index entry", drop(schema.ArchiveIndex.Prefix), "has a record but no index entry"},
+		{"archive link kept from one side", drop(schema.AgentArchives.Prefix), "kept from one side only"},
+		{"archive passage of no archive", drop(schema.Archives.Prefix), "which has no record"},
 		{"context names a message that is not its system message", edit(string(schema.AgentKey("")), func(r map[string]any) {
 			r["context"].(map[string]any)["system_seq"] = 2
 		}), "as its system message, but that is"},

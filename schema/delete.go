@@ -37,6 +37,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
 		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
+		{PassageVectorsOf(a.ID), nil},
+		{PassageScanVectorsOf(a.ID), nil},
+		{AgentArchivesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ArchiveAgentKey(LastPart(p.Key), a.ID)) }},
 		{TurnKeysOf(a.ID), nil},
 		{AgentToolsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ToolAgentKey(LastPart(p.Key), a.ID)) }},
 	}

@@ -78,7 +78,7 @@ var (
 		"ctxmsg/<agent-id or conversation-id>/<seq, 16 hex>",
 		"the message's id: the agent's message seq is in the context of the agent's default conversation or of the conversation (see Context)"}
 	Passages = &Family{"passage", "passage/",
-		"passage/<agent-id>/<seq, 16 hex>/<passage-id>", "a Passage record (JSON); seq is the insertion order, from 1 per agent"}
+		"passage/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>", "a Passage record (JSON); seq is the insertion order, from 1 per agent or archive"}
 	PassageIDs = &Family{"passage-id", "passageid/",
 		"passageid/<passage-id>", "the key of the passage"}
 
@@ -103,7 +103,7 @@ var Families = []*Family{
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
-	Passages, PassageIDs,
+	Passages, PassageIDs, PassageVectors, PassageScanVectors, Archives, ArchiveIndex, ArchiveAgents, AgentArchives,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	MCPServers, MCPServerNames, MCPServerTools,
 	Groups, GroupIndex, AgentGroups,

@@ -219,13 +219,28 @@ type Conversation struct {
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
+// Owner is the id of the agent or archive a passage belongs to: its
+// place in Passages and PassageVectors.
+func (p *Passage) Owner() string {
+	if p.ArchiveID != "" {
+		return p.ArchiveID
+	}
+	return p.AgentID
+}
+
 // Passage is a stored archival memory passage.
 type Passage struct {
-	ID        string    `json:"id"`
-	AgentID   string    `json:"agent_id"`
-	Seq       uint64    `json:"seq"` // insertion order, from 1 per agent
-	Text      string    `json:"text"`
-	Tags      []string  `json:"tags"`
+	ID      string `json:"id"`
+	AgentID string `json:"agent_id"` // "" for an archive's passage
+	// ArchiveID is the shared archive the passage belongs to; "" for an
+	// agent's own passage.
+	ArchiveID string   `json:"archive_id,omitempty"`
+	Seq       uint64   `json:"seq"` // insertion order, from 1 per owner
+	Text      string   `json:"text"`
+	Tags      []string `json:"tags"`
+	// Embedding is the model handle of the passage's vector (stored in
+	// PassageVectors); "" if it has none.
+	Embedding string    `json:"embedding,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
@@ -63,6 +65,9 @@ type Config struct {
 	Tools tool.Runner
 	// MCP calls MCP tools; nil answers each with an error.
 	MCP tool.MCPClient
+	// Embedder embeds the texts of archival tool calls; nil means none is
+	// configured: those tools work by words alone and say so.
+	Embedder embedding.Embedder
 }
 
 // Manager runs turns: it serialises them per agent and keeps recent ones
@@ -334,6 +339,10 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	}
 	var begun beginResult
 	bp := BeginPayload{RunID: r.turn.runID, ConversationID: req.ConvID, Keys: p.keys, Inputs: p.inputs, Approvals: p.approvals, Background: req.Message.Background}
+	if bp.Embeddings, bp.NoVector, err = r.embedApproved(ctx, p.approvals); err != nil {
+		release()
+		return nil, err
+	}
 	if err := m.cfg.Store.Invoke(ctx, req.AgentID, OpBegin, bp, &begun); err != nil {
 		release()
 		return nil, err
@@ -384,6 +393,7 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID,
 		provider: provider, model: model, streamTokens: req.Message.StreamTokens && streaming,
 		maxSteps: p.maxSteps, client: p.client, streamed: map[string]string{},
+		embedding: memory.EmbeddingHandle(a),
 	}, nil
 }
 

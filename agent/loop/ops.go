@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/agent/window"
@@ -34,6 +35,11 @@ type BeginPayload struct {
 	Inputs         []schema.Message `json:"inputs,omitempty"`
 	Approvals      []Approval       `json:"approvals,omitempty"`
 	Background     bool             `json:"background,omitempty"`
+	// Embeddings are those of the texts of the approved calls
+	// (tool.EmbeddingText), computed before this commit; NoVector says
+	// why there are none.
+	Embeddings map[string]*memory.Embedded `json:"embeddings,omitempty"`
+	NoVector   string                      `json:"no_vector,omitempty"`
 }
 
 // beginResult is what OpBegin answers.
@@ -262,7 +268,7 @@ func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
 		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: *t.Custom, Env: b.agent.ToolEnv})
 		return schema.AppendMessage(txn, b.asst) // rewritten in place: the call is now running
 	}
-	env := &tool.Env{Txn: txn, Agent: b.agent, Tools: tools, Now: b.call.Now,
+	env := &tool.Env{Txn: txn, Agent: b.agent, Tools: tools, Now: b.call.Now, Embedded: b.p.Embeddings, NoVector: b.p.NoVector,
 		NewID: func(prefix string) string { return letta.DerivedID(prefix, b.asst.ID, tc.ID) }}
 	text, ok, err := tool.Run(env, tc)
 	if err != nil {

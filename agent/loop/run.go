@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/schema"
@@ -38,6 +42,60 @@ type turnRun struct {
 	// approved (of assistant message approvedFor): it runs them first.
 	approved    []DeferredCall
 	approvedFor string
+	// embedding is the model handle of the agent's passages.
+	embedding string
+}
+
+// embedCalls embeds the texts of calls that embed one (archival insert and
+// search), before the step's commit: no model is called inside the actor.
+// A provider missing or failing leaves the calls to work by words alone,
+// and says why.
+func (r *turnRun) embedCalls(ctx context.Context, calls []schema.ToolCall) (map[string]*memory.Embedded, string) {
+	var texts []string
+	for _, tc := range calls {
+		if t := tool.EmbeddingText(tc); t != "" && !slices.Contains(texts, t) {
+			texts = append(texts, t)
+		}
+	}
+	if len(texts) == 0 {
+		return nil, ""
+	}
+	embs, why, err := memory.Embed(ctx, r.m.cfg.Embedder, r.embedding, texts)
+	if err != nil {
+		r.m.cfg.Logger.WarnContext(ctx, "agent: embedding failed", "agent", r.agentID, "run", r.turn.runID, "error", err)
+		return nil, err.Error() + ": passages are ranked by matching words only"
+	}
+	if embs == nil {
+		return nil, why
+	}
+	out := make(map[string]*memory.Embedded, len(texts))
+	for i, t := range texts {
+		out[t] = embs[i]
+	}
+	return out, ""
+}
+
+// embedApproved embeds, before the turn begins, the texts of the calls
+// waiting for approval when the reply approves any: Begin runs them.
+func (r *turnRun) embedApproved(ctx context.Context, approvals []Approval) (map[string]*memory.Embedded, string, error) {
+	if !slices.ContainsFunc(approvals, func(a Approval) bool { return a.Approve != nil && *a.Approve }) {
+		return nil, "", nil
+	}
+	var waiting []schema.ToolCall
+	err := r.m.cfg.Store.Read(ctx, func(txn kv.Txn) error {
+		_, calls, err := unansweredCalls(txn, r.agentID)
+		for _, tc := range calls {
+			if tc.Approval {
+				waiting = append(waiting, tc)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	embs, why := r.embedCalls(ctx, waiting)
+	return embs, why, nil
 }
 
 // commitCtx is the context of the turn's commits: a turn that is
@@ -126,6 +184,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
 		Timing: StepTiming{Start: start, LLMStart: answer.llmStart, LLMNanos: answer.llmNanos, Model: answer.built.req.Model},
 	}
+	payload.Embeddings, payload.NoVector = r.embedCalls(r.ctx, msg.ToolCalls)
 	var res stepResult
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memfs"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
@@ -32,6 +33,11 @@ type StepPayload struct {
 	// Timing is when the step and its model call began and how long the
 	// call took (the step's record keeps them).
 	Timing StepTiming `json:"timing"`
+	// Embeddings are the embeddings of the texts the tool calls embed
+	// (tool.EmbeddingText), computed before this commit; NoVector says
+	// why there are none.
+	Embeddings map[string]*memory.Embedded `json:"embeddings,omitempty"`
+	NoVector   string                      `json:"no_vector,omitempty"`
 }
 
 // StepTiming is the timing of a step, read from the loop's clock, and
@@ -109,7 +115,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err := schema.AppendMessage(txn, &asst); err != nil {
 		return nil, err
 	}
-	out, err := runTools(call, a, tools, &asst, p.ResultIDs)
+	out, err := runTools(call, a, tools, &asst, p)
 	if err != nil {
 		return nil, err
 	}
@@ -176,10 +182,11 @@ func refreshAfterTools(call *actor.Call, a *schema.Agent, convID string) error {
 
 // runTools runs the calls of asst that the server runs and stores their
 // results after it; it returns asst and the results.
-func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schema.Message, resultIDs []string) ([]*schema.Message, error) {
+func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schema.Message, p StepPayload) ([]*schema.Message, error) {
 	out := []*schema.Message{asst}
 	next := asst.Seq + 1
-	env := &tool.Env{Txn: call.Txn, Agent: a, Tools: tools, Now: call.Now}
+	resultIDs := p.ResultIDs
+	env := &tool.Env{Txn: call.Txn, Agent: a, Tools: tools, Now: call.Now, Embedded: p.Embeddings, NoVector: p.NoVector}
 	for i, tc := range asst.ToolCalls {
 		if tc.Client || tc.Deferred || tc.Approval {
 			continue // the client runs it, the sandbox runs it after the commit, or it waits for approval

@@ -1,13 +1,20 @@
 package memory
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -55,22 +62,57 @@ func TestUpdateKeepsLimit(t *testing.T) {
 	})
 }
 
-// Spec: archival search ranks by words matched, newer first among equals,
-// within tags and dates.
-func TestSearchArchival(t *testing.T) {
-	day := func(d int) time.Time { return time.Date(2025, 5, d, 0, 0, 0, 0, time.UTC) }
-	ps := []*schema.Passage{
-		{ID: "p1", Text: "the sky is blue", Tags: []string{"sky"}, CreatedAt: day(1)},
-		{ID: "p2", Text: "blue whales are big", CreatedAt: day(2)},
-		{ID: "p3", Text: "the sky at night is dark blue", Tags: []string{"sky"}, CreatedAt: day(3)},
-	}
-	ids := func(q ArchivalQuery) string {
-		var out []string
-		for _, r := range SearchArchival(ps, q).Results {
-			out = append(out, r.ID)
+// storePassages inserts passages (agent "agent-1", ids p<first>, ...) at
+// the given days, each embedded with the double's embedding under handle
+// when handle is not "".
+func storePassages(t *testing.T, db kv.Store, handle string, first int, ps []testPassage) {
+	t.Helper()
+	for i, p := range ps {
+		var emb *Embedded
+		if handle != "" {
+			emb = &Embedded{Handle: handle, Vector: llmtest.Embed(p.text, 64)}
 		}
-		return strings.Join(out, ",")
+		txn(t, db, func(tx kv.Txn) {
+			at := time.Date(2025, 5, p.day, 0, 0, 0, 0, time.UTC)
+			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", first+i), p.text, p.tags, emb, at); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
+}
+
+type testPassage struct {
+	text string
+	tags []string
+	day  int
+}
+
+func searchIDs(t *testing.T, db kv.Store, q ArchivalQuery) (string, *letta.ArchivalSearchResponse) {
+	t.Helper()
+	var out []string
+	var res *letta.ArchivalSearchResponse
+	txn(t, db, func(tx kv.Txn) {
+		var err error
+		if res, err = SearchArchival(tx, "agent-1", q); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, r := range res.Results {
+		out = append(out, r.ID)
+	}
+	return strings.Join(out, ","), res
+}
+
+// Spec: without a query embedding, archival search ranks by words
+// matched, newer first among equals, within tags and dates, and says it
+// searched by words and why.
+func TestSearchArchivalLexical(t *testing.T) {
+	db := kv.NewMemDB()
+	storePassages(t, db, "", 1, []testPassage{
+		{"the sky is blue", []string{"sky"}, 1}, {"blue whales are big", nil, 2}, {"the sky at night is dark blue", []string{"sky"}, 3},
+		{"if a<b then cédille", nil, 4},
+	})
+	day := func(d int) time.Time { return time.Date(2025, 5, d, 0, 0, 0, 0, time.UTC) }
 	cases := []struct {
 		q    ArchivalQuery
 		want string
@@ -80,10 +122,104 @@ func TestSearchArchival(t *testing.T) {
 		{ArchivalQuery{Query: "blue", Tags: []string{"sky"}}, "p3,p1"},
 		{ArchivalQuery{Query: "blue", End: new(day(2))}, "p2,p1"},
 		{ArchivalQuery{Query: "green"}, ""},
+		{ArchivalQuery{Query: ""}, "p4,p3,p2,p1"},
+		// Stored as JSON, "<" is "\u003c": the word is still found.
+		{ArchivalQuery{Query: "A<B"}, "p4"},
+		{ArchivalQuery{Query: "CÉDILLE"}, "p4"},
 	}
 	for _, c := range cases {
-		if got := ids(c.q); got != c.want {
-			t.Errorf("%+v: %s, want %s", c.q, got, c.want)
+		c.q.NoVector = "no provider"
+		got, res := searchIDs(t, db, c.q)
+		if got != c.want || res.SearchMode != ModeLexical || res.Note != "no provider" {
+			t.Errorf("%+v: %s (%s, %q), want %s (lexical)", c.q, got, res.SearchMode, res.Note, c.want)
+		}
+	}
+}
+
+// Spec: with a query embedding, passages embedded by the same model are
+// ranked by similarity too: a passage sharing no word with the query but
+// near it in meaning is found, and one embedded by another model is ranked
+// by words only; filters still apply.
+func TestSearchArchivalHybrid(t *testing.T) {
+	db := kv.NewMemDB()
+	storePassages(t, db, "test/model", 1, []testPassage{
+		{"dogs bark loudly at night", []string{"pets"}, 1},
+		{"the stock market fell sharply", nil, 2},
+		{"cats sleep all day", []string{"pets"}, 3},
+	})
+	storePassages(t, db, "other/model", 4, []testPassage{{"dogs bark loudly at night", nil, 4}})
+	q := func(text string) ArchivalQuery {
+		return ArchivalQuery{Query: text, Embedded: &Embedded{Handle: "test/model", Vector: llmtest.Embed(text, 64)}}
+	}
+	// Lexical search reads "Dogs, bark!" as the words "dogs," and
+	// "bark!", which no passage contains; its vector is near p1's (two of
+	// p1's five words). p4, the same text embedded by another model, is
+	// not compared with it.
+	vq := q("Dogs, bark!")
+	if got, res := searchIDs(t, db, vq); !strings.HasPrefix(got, "p1") || strings.Contains(got, "p4") || res.SearchMode != ModeHybrid || res.Note != "" {
+		t.Errorf("hybrid search: %s (%s %q), want p1 first and no p4", got, res.SearchMode, res.Note)
+	}
+	var hits []Ranked
+	txn(t, db, func(tx kv.Txn) {
+		var err error
+		if hits, _, err = RankPassages(tx, []string{"agent-1"}, vq); err != nil {
+			t.Fatal(err)
+		}
+	})
+	for _, h := range hits {
+		if h.Passage.Embedding == "other/model" && h.VectorRank != 0 {
+			t.Errorf("passage of another model ranked by vector: %+v", h)
+		}
+		if want := float32(2 / math.Sqrt(10)); h.Passage.ID == "p1" && (h.VectorRank != 1 || math.Abs(float64(h.VectorScore-want)) > 1e-5) {
+			t.Errorf("p1: vector rank %d score %v, want 1 and %v", h.VectorRank, h.VectorScore, want)
+		}
+	}
+	tagged := q("market")
+	tagged.Tags = []string{"pets"}
+	if got, _ := searchIDs(t, db, tagged); strings.Contains(got, "p2") {
+		t.Errorf("tag filter: %s holds p2", got)
+	}
+}
+
+// Spec: the vector ranking is exact: its top k are the k passages of
+// highest cosine similarity, as a brute-force sort finds them.
+func TestVectorRankingIsExact(t *testing.T) {
+	db := kv.NewMemDB()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n, dim, k = 300, 16, 10
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		v := make([]float32, dim)
+		for j := range v {
+			v[j] = float32(rng.NormFloat64())
+		}
+		vecs[i] = embedding.Normalize(v)
+		txn(t, db, func(tx kv.Txn) {
+			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), "x", nil, &Embedded{Handle: "h/m", Vector: vecs[i]}, time.Unix(int64(i), 0)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	query := vecs[7]
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	slices.SortFunc(want, func(a, b int) int { return cmp.Compare(embedding.Dot(query, vecs[b]), embedding.Dot(query, vecs[a])) })
+	var hits []Ranked
+	txn(t, db, func(tx kv.Txn) {
+		var err error
+		hits, _, err = RankPassages(tx, []string{"agent-1"}, ArchivalQuery{Query: "zzz", TopK: k, Embedded: &Embedded{Handle: "h/m", Vector: query}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(hits) != k {
+		t.Fatalf("%d hits, want %d", len(hits), k)
+	}
+	for i, h := range hits {
+		if w := fmt.Sprintf("p%d", want[i]); h.Passage.ID != w {
+			t.Errorf("hit %d: %s, want %s", i, h.Passage.ID, w)
 		}
 	}
 }

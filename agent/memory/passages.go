@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -31,13 +30,33 @@ func CheckPassage(text string, tags []string) error {
 	return letta.CheckTags("tags", tags)
 }
 
-// InsertPassage stores a passage as the agent's newest.
-func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, now time.Time) (*schema.Passage, error) {
-	if _, err := txn.Get(schema.PassageIDKey(id)); err == nil {
-		return nil, letta.Conflictf("passage %s already exists", id)
+// Embedded is a text's embedding, computed before the transaction that
+// stores it: its model handle and its unit-length vector.
+type Embedded struct {
+	Handle string
+	Vector []float32
+}
+
+// InsertPassage stores a passage as the agent's newest, with its
+// embedding if emb is not nil.
+func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
+	return insertPassage(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+}
+
+// InsertArchivePassage stores a passage as a shared archive's newest, with
+// its embedding if emb is not nil.
+func InsertArchivePassage(txn kv.Txn, archiveID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
+	return insertPassage(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+}
+
+// insertPassage stores p as its owner's newest passage (its Seq is set
+// here), with its vector.
+func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
+	if _, err := txn.Get(schema.PassageIDKey(p.ID)); err == nil {
+		return nil, letta.Conflictf("passage %s already exists", p.ID)
 	}
-	var seq uint64 = 1
-	last, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(agentID)), 1, true)
+	p.Seq = 1
+	last, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(p.Owner())), 1, true)
 	if err != nil {
 		return nil, err
 	}
@@ -46,25 +65,34 @@ func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, now time
 		if err != nil {
 			return nil, fmt.Errorf("passage %q: %w", last[0].Key, err)
 		}
-		seq = prev.Seq + 1
+		p.Seq = prev.Seq + 1
 	}
-	if tags == nil {
-		tags = []string{}
+	if p.Tags == nil {
+		p.Tags = []string{}
 	}
-	p := &schema.Passage{ID: id, AgentID: agentID, Seq: seq, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}
-	return p, schema.PutPassage(txn, p)
+	if emb == nil {
+		return p, schema.PutPassage(txn, p)
+	}
+	p.Embedding = emb.Handle
+	if err := schema.PutPassage(txn, p); err != nil {
+		return nil, err
+	}
+	return p, schema.PutPassageVector(txn, p, emb.Vector)
 }
 
-// DeletePassage deletes a passage of an agent.
-func DeletePassage(txn kv.Txn, agentID, passageID string) error {
+// DeletePassage deletes a passage of an agent or archive (owner).
+func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 	k, err := txn.Get(schema.PassageIDKey(passageID))
-	if errors.Is(err, kv.ErrNotFound) || err == nil && !strings.HasPrefix(string(k), string(schema.PassagesOf(agentID))) {
+	if errors.Is(err, kv.ErrNotFound) || err == nil && !strings.HasPrefix(string(k), string(schema.PassagesOf(ownerID))) {
 		return letta.NotFoundf("Passage %s not found", passageID)
 	}
 	if err != nil {
 		return err
 	}
 	if err := txn.Delete(k); err != nil {
+		return err
+	}
+	if err := schema.DeletePassageVectors(txn, k); err != nil {
 		return err
 	}
 	return txn.Delete(schema.PassageIDKey(passageID))
@@ -95,77 +123,6 @@ func Tags(ps []*schema.Passage) []string {
 	}
 	slices.Sort(tags)
 	return slices.Compact(tags)
-}
-
-// ArchivalQuery is a search of archival memory.
-type ArchivalQuery struct {
-	Query       string
-	Tags        []string
-	TagMatchAll bool
-	TopK        int // 0: DefaultArchivalTopK
-	Start, End  *time.Time
-	Timezone    string // of the times shown
-}
-
-// SearchArchival ranks passages by how many of the query's words they
-// contain, newer first among equals. (Kelpie has no embeddings yet.)
-func SearchArchival(ps []*schema.Passage, q ArchivalQuery) *letta.ArchivalSearchResponse {
-	topK := q.TopK
-	if topK == 0 {
-		topK = DefaultArchivalTopK
-	}
-	words := strings.Fields(strings.ToLower(q.Query))
-	var hits []scored[*schema.Passage]
-	for _, p := range ps {
-		if q.Start != nil && p.CreatedAt.Before(*q.Start) || q.End != nil && p.CreatedAt.After(*q.End) {
-			continue
-		}
-		if !MatchTags(p.Tags, q.Tags, q.TagMatchAll) {
-			continue
-		}
-		score := wordsIn(p.Text, words)
-		if len(words) > 0 && score == 0 {
-			continue
-		}
-		hits = append(hits, scored[*schema.Passage]{p, score})
-	}
-	slices.SortStableFunc(hits, func(a, b scored[*schema.Passage]) int {
-		if a.score != b.score {
-			return b.score - a.score
-		}
-		return b.item.CreatedAt.Compare(a.item.CreatedAt)
-	})
-	out := &letta.ArchivalSearchResponse{Results: []letta.ArchivalResult{}}
-	for _, h := range hits[:min(len(hits), topK)] {
-		tags := h.item.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		out.Results = append(out.Results, letta.ArchivalResult{
-			ID: h.item.ID, Timestamp: prompt.Clock(h.item.CreatedAt, q.Timezone), Content: h.item.Text, Tags: tags,
-		})
-	}
-	out.Count = len(out.Results)
-	return out
-}
-
-// scored is a search hit with its score.
-type scored[T any] struct {
-	item  T
-	score int
-}
-
-// wordsIn counts how many of words (lower case) occur in text, ignoring
-// case.
-func wordsIn(text string, words []string) int {
-	lower := strings.ToLower(text)
-	n := 0
-	for _, w := range words {
-		if strings.Contains(lower, w) {
-			n++
-		}
-	}
-	return n
 }
 
 // MatchTags reports whether have holds any (or, with all, every) tag of

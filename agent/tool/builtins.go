@@ -1,6 +1,7 @@
 package tool
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -143,14 +144,15 @@ var (
 			if err := letta.CheckTags("tags", a.Tags); err != nil {
 				return "", Errorf("%v", err)
 			}
-			if _, err := memory.InsertPassage(env.Txn, env.Agent.ID, env.NewID("passage"), a.Content, a.Tags, env.Now); err != nil {
+			emb := env.Embedded[a.Content]
+			if _, err := memory.InsertPassage(env.Txn, env.Agent.ID, env.NewID("passage"), a.Content, a.Tags, emb, env.Now); err != nil {
 				return "", err
 			}
 			return "Saved to archival memory.", nil
 		})
 
 	archivalMemorySearch = define("archival_memory_search", "letta_core",
-		"Search your archival memory for passages containing the query's words.",
+		"Search your archival memory: passages similar in meaning to the query, and passages containing its words, best first.",
 		`{"type":"object","properties":{"query":{"type":"string","description":"Words to look for."},"tags":{"type":"array","items":{"type":"string"},"description":"Only passages with these tags."},"tag_match_mode":{"type":"string","enum":["any","all"],"description":"Whether passages need any (default) or all of the tags."},"top_k":{"type":"integer","description":"Most results to return (default 10)."},"start_datetime":{"type":"string","description":"Only passages from this time on (YYYY-MM-DD or RFC 3339)."},"end_datetime":{"type":"string","description":"Only passages up to this time (YYYY-MM-DD or RFC 3339)."}},"required":["query"]}`,
 		func(env *Env, a struct {
 			Query         string   `json:"query"`
@@ -172,14 +174,36 @@ var (
 			if q.End, err = parseDate("end_datetime", a.EndDatetime, true); err != nil {
 				return "", err
 			}
-			ps, err := memory.Passages(env.Txn, env.Agent.ID)
+			q.Embedded = env.Embedded[a.Query]
+			q.NoVector = env.noVector()
+			res, err := memory.SearchArchival(env.Txn, env.Agent.ID, q)
 			if err != nil {
 				return "", err
 			}
-			data, err := schema.Encode(memory.SearchArchival(ps, q))
+			data, err := schema.Encode(res)
 			return string(data), err
 		})
 )
+
+// EmbeddingText is the text a call embeds before its step's transaction
+// (the passage of archival_memory_insert, the query of
+// archival_memory_search), or "" for a call that embeds nothing.
+func EmbeddingText(call schema.ToolCall) string {
+	var a struct {
+		Content string `json:"content"`
+		Query   string `json:"query"`
+	}
+	if json.Unmarshal([]byte(call.Arguments), &a) != nil {
+		return ""
+	}
+	switch call.Name {
+	case archivalMemoryInsert.Name:
+		return a.Content
+	case archivalMemorySearch.Name:
+		return a.Query
+	}
+	return ""
+}
 
 // builtins lists the built-in tools, in the order the API lists them.
 var builtins = []*Tool{

@@ -31,6 +31,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
@@ -92,6 +93,18 @@ type Env struct {
 	// NewID names what the tool creates; it is derived from the call, so a
 	// retried step names the same things.
 	NewID func(prefix string) string
+	// Embedded are the embeddings of the calls' texts (EmbeddingText),
+	// computed before the transaction; NoVector says why one is missing.
+	Embedded map[string]*memory.Embedded
+	NoVector string
+}
+
+// noVector says why a text of the step has no embedding.
+func (env *Env) noVector() string {
+	if env.NoVector != "" {
+		return env.NoVector
+	}
+	return "it was not computed for this call: passages are ranked by matching words only"
 }
 
 // callError is a tool failure reported to the model as its result.

@@ -25,6 +25,7 @@ import (
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/pebble"
 	"github.com/kelpie/kelpie/kv/postgres"
@@ -260,6 +261,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		Logger:       log,
 		DefaultModel: c.defaultModel,
 		LLM:          models,
+		Embedder:     embedderFromEnv(log),
 		Tools:        tools,
 		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
 		Runtime:      rc,
@@ -502,4 +504,19 @@ func (e *envErrors) bool(name string, def bool) bool {
 		*e = append(*e, fmt.Errorf("%s=%q is not true or false", name, v))
 	}
 	return b
+}
+
+// EmbeddingTimeout bounds one embeddings request of the server.
+const EmbeddingTimeout = 60 * time.Second
+
+// embedderFromEnv configures the embeddings providers as the model
+// providers are (embedding.FromEnv), or none: archival search then ranks
+// by words alone and says so.
+func embedderFromEnv(log *slog.Logger) agent.Embedder {
+	r := embedding.FromEnv(os.Getenv, &http.Client{Timeout: EmbeddingTimeout})
+	if r.Providers() == 0 {
+		log.Info("no embedding provider configured: archival search ranks by matching words (set OPENAI_API_KEY or OPENAI_BASE_URL)")
+		return nil
+	}
+	return r
 }

@@ -23,7 +23,7 @@ const module = "github.com/kelpie/kelpie/"
 // flows api → agent → agent/loop → ... → actor → kv.
 var layers = [][]string{
 	{"clock", "letta"},
-	{"kv", "llm"},
+	{"kv", "llm", "embedding"},
 	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},

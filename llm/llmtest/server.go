@@ -32,6 +32,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/providers"
 )
@@ -183,6 +184,8 @@ type Server struct {
 	onServed    func(Request, time.Duration)
 	clk         clock.Clock // nil: clock.Real{}
 	forget      bool        // keep no requests (see ForgetRequests)
+
+	embedRequests, embedTexts int // see EmbeddingCalls
 }
 
 // NewServer starts a double on 127.0.0.1, closed when the test ends. Until
@@ -376,6 +379,14 @@ func (s *Server) AnthropicProvider() llm.Provider {
 
 // Registry returns a registry, configured as providers.FromEnv would be, whose
 // "openai" and "anthropic" providers talk to the double.
+// EmbeddingRegistry returns an embeddings registry whose "openai" provider
+// is the double (as embedding.FromEnv would configure it).
+func (s *Server) EmbeddingRegistry() *embedding.Registry {
+	return embedding.FromEnv(func(k string) string {
+		return map[string]string{"OPENAI_API_KEY": "sk-llmtest", "OPENAI_BASE_URL": s.OpenAIBaseURL()}[k]
+	}, nil)
+}
+
 func (s *Server) Registry() *llm.Registry {
 	env := map[string]string{
 		"OPENAI_API_KEY":     "sk-llmtest",
@@ -402,6 +413,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveCompletion(w, r, openAIWire{})
 	case r.Method == http.MethodPost && path == "/v1/messages":
 		s.serveCompletion(w, r, anthropicWire{})
+	case r.Method == http.MethodPost && (path == "/v1/embeddings" || path == "/embeddings"):
+		s.serveEmbeddings(w, r)
 	case r.Method == http.MethodGet && (path == "/v1/models" || path == "/models"):
 		if r.Header.Get("anthropic-version") != "" {
 			s.serveAnthropicModels(w, r)

@@ -1,0 +1,168 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/embedding"
+	"github.com/kelpie/kelpie/kv"
+)
+
+// BenchmarkArchivalSearch measures a hybrid archival search (a query
+// vector of 1536 dimensions against every passage's, fused with word
+// matches) over one agent's N passages in the in-memory store: p50 and
+// p99 latency over 40 queries and recall@10 of the vector ranking against
+// a brute-force exact top 10 computed apart. N is 10k and 100k
+// (KELPIE_BENCH_PASSAGES=10000,100000 to choose).
+//
+//	go test ./agent/memory -run '^$' -bench BenchmarkArchivalSearch -benchtime 1x
+func BenchmarkArchivalSearch(b *testing.B) {
+	for _, n := range benchSizes(b) {
+		b.Run(fmt.Sprintf("passages=%d", n), func(b *testing.B) {
+			db, vecs := benchArchive(b, n, 1536)
+			rng := rand.New(rand.NewPCG(7, 7))
+			const queries, k = 40, 10
+			var lat []time.Duration
+			found, wanted := 0, 0
+			b.ResetTimer()
+			for range b.N {
+				lat = lat[:0]
+				for range queries {
+					q := randomUnit(rng, 1536)
+					start := time.Now()
+					hits := benchSearch(b, db, q, k)
+					lat = append(lat, time.Since(start))
+					exact := exactTop(vecs, q, k)
+					for _, h := range hits {
+						i, _ := strconv.Atoi(h.Passage.ID[1:])
+						if slices.Contains(exact, i) {
+							found++
+						}
+					}
+					wanted += k
+				}
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(found)/float64(wanted), "recall@10")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkArchivalInsert measures inserting passages with 1536-dimension
+// vectors, one committed transaction each, into the in-memory store (the
+// embedding call, made before the transaction, is not included).
+//
+//	go test ./agent/memory -run '^$' -bench BenchmarkArchivalInsert -benchtime 5000x
+func BenchmarkArchivalInsert(b *testing.B) {
+	db := kv.NewMemDB()
+	rng := rand.New(rand.NewPCG(3, 3))
+	vecs := make([][]float32, 256)
+	for i := range vecs {
+		vecs[i] = randomUnit(rng, 1536)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := range b.N {
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), benchText(i), nil, &Embedded{Handle: "openai/text-embedding-3-small", Vector: vecs[i%len(vecs)]}, time.Unix(int64(i), 0)); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "inserts/s")
+}
+
+func benchSizes(b *testing.B) []int {
+	s := os.Getenv("KELPIE_BENCH_PASSAGES")
+	if s == "" {
+		return []int{10_000, 100_000}
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			b.Fatalf("KELPIE_BENCH_PASSAGES: %v", err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// benchArchive stores n passages of random unit vectors, 1000 per
+// transaction, and returns the vectors by passage number.
+func benchArchive(b *testing.B, n, dim int) (kv.Store, [][]float32) {
+	db := kv.NewMemDB()
+	rng := rand.New(rand.NewPCG(1, 1))
+	vecs := make([][]float32, n)
+	ctx := context.Background()
+	for start := 0; start < n; start += 1000 {
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := start; i < min(n, start+1000); i++ {
+			vecs[i] = randomUnit(rng, dim)
+			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), benchText(i), nil, &Embedded{Handle: "openai/text-embedding-3-small", Vector: vecs[i]}, time.Unix(int64(i), 0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db, vecs
+}
+
+func benchText(i int) string {
+	return fmt.Sprintf("note %d about topic %d, written for the benchmark", i, i%97)
+}
+
+func benchSearch(b *testing.B, db kv.Store, q []float32, k int) []Ranked {
+	tx, err := db.Begin(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tx.Discard()
+	hits, _, err := RankPassages(tx, []string{"agent-1"}, ArchivalQuery{Query: "zzz-no-word-matches", TopK: k,
+		Embedded: &Embedded{Handle: "openai/text-embedding-3-small", Vector: q}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return hits
+}
+
+// exactTop is the brute-force top k of vecs by cosine similarity to q.
+func exactTop(vecs [][]float32, q []float32, k int) []int {
+	idx := make([]int, len(vecs))
+	score := make([]float32, len(vecs))
+	for i := range idx {
+		idx[i], score[i] = i, embedding.Dot(q, vecs[i])
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
+	return idx[:k]
+}
+
+func randomUnit(rng *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return embedding.Normalize(v)
+}
