@@ -100,6 +100,9 @@ func TestToolsHeldToTheLedger(t *testing.T) {
 			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, "tool-result"},
 		{"another result", map[string]int{"llm-1": 1}, map[string]string{"llm-1": "Error: the tool exited with status 1"},
 			[]msgJSON{call("c1", "llm-1"), result("c1", "success", "noted llm-1")}, "tool-result"},
+		{"one id for two calls", map[string]int{"llm-1": 1}, map[string]string{"llm-1": "noted llm-1"},
+			[]msgJSON{call("c1", "llm-1"), {MessageType: mtToolCall, ToolCall: &toolCallJSON{Name: "memory_insert", ToolCallID: "c1"}},
+				result("c1", "success", "Memory block updated")}, ""},
 	} {
 		s := &system{tools: &simTools{runs: c.runs, results: c.results}}
 		ck := &checker{sys: s, per: map[string]int{}, checked: map[string]int{},

@@ -136,10 +136,19 @@ func (c *checker) checkTools() {
 		}
 	}
 	for _, id := range sortedKeys(c.msg.audit.agents) {
+		hist := c.msg.audit.agents[id].hist
+		// A model's bad answer may give two calls one id (or reuse an
+		// earlier turn's): results of such ids cannot be told apart.
+		uses := map[string]int{}
+		for _, m := range hist {
+			if m.ToolCall != nil {
+				uses[m.ToolCall.ToolCallID]++
+			}
+		}
 		calls := map[string]string{} // call id -> its note
-		for _, m := range c.msg.audit.agents[id].hist {
+		for _, m := range hist {
 			switch {
-			case m.ToolCall != nil && m.ToolCall.Name == simNoteTool:
+			case m.ToolCall != nil && m.ToolCall.Name == simNoteTool && uses[m.ToolCall.ToolCallID] == 1:
 				var args struct {
 					Note string `json:"note"`
 				}
