@@ -15,7 +15,7 @@ func (s *server) archiveRoutes() {
 	s.handle("GET", "/v1/archives/{archive_id}", s.getArchive)
 	s.handle("PATCH", "/v1/archives/{archive_id}", s.updateArchive)
 	s.handle("DELETE", "/v1/archives/{archive_id}", s.deleteArchive)
-	s.handle("GET", "/v1/archives/{archive_id}/agents", s.listArchiveAgents)
+	s.handle("GET", "/v1/archives/{archive_id}/agents", s.linkedAgents("archive_id", func(v *agent.Service) agentLister { return v.Archives.Agents }))
 	s.handle("POST", "/v1/archives/{archive_id}/passages", s.createArchivePassage)
 	s.handle("POST", "/v1/archives/{archive_id}/passages/batch", s.createArchivePassages)
 	s.handle("DELETE", "/v1/archives/{archive_id}/passages/{passage_id}", s.deleteArchivePassage)
@@ -73,20 +73,6 @@ func (s *server) deleteArchive(w http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	return noContent(w)
-}
-
-func (s *server) listArchiveAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathID(r, "archive_id")
-	if err != nil {
-		return nil, err
-	}
-	q := newQuery(r)
-	page := q.page(letta.Desc)
-	withBlocks, _ := q.include()
-	if err := q.err(); err != nil {
-		return nil, err
-	}
-	return s.svc.Archives.Agents(r.Context(), id, page, withBlocks)
 }
 
 func (s *server) createArchivePassage(w http.ResponseWriter, r *http.Request) (any, error) {

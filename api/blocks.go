@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"unicode/utf8"
@@ -96,17 +97,25 @@ func (s *server) deleteBlock(_ http.ResponseWriter, r *http.Request) (any, error
 	return nil, s.svc.Blocks.Delete(r.Context(), id)
 }
 
-func (s *server) listBlockAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathID(r, "block_id")
-	if err != nil {
-		return nil, err
+// agentLister lists the agents linked to an object, newest first.
+type agentLister func(ctx context.Context, id string, p letta.Page, withBlocks bool) ([]*letta.AgentState, error)
+
+// linkedAgents answers the listing of the agents linked to the object its
+// path parameter param names (a block, an identity, an archive) with the
+// lister of that kind of object. Letta never loads their relationships
+// unless asked with include.
+func (s *server) linkedAgents(param string, lister func(*agent.Service) agentLister) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		id, err := pathID(r, param)
+		if err != nil {
+			return nil, err
+		}
+		q := newQuery(r)
+		page := q.page(letta.Desc)
+		withBlocks, _ := q.include()
+		if err := q.err(); err != nil {
+			return nil, err
+		}
+		return lister(s.svc)(r.Context(), id, page, withBlocks)
 	}
-	q := newQuery(r)
-	page := q.page(letta.Desc)
-	// Letta never loads relationships here unless asked with include.
-	withBlocks, _ := q.include()
-	if err := q.err(); err != nil {
-		return nil, err
-	}
-	return s.svc.Blocks.Agents(r.Context(), id, page, withBlocks)
 }

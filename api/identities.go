@@ -103,20 +103,6 @@ func (s *server) deleteIdentity(_ http.ResponseWriter, r *http.Request) (any, er
 	return nil, s.svc.Identities.Delete(r.Context(), id)
 }
 
-func (s *server) listIdentityAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := pathID(r, "identity_id")
-	if err != nil {
-		return nil, err
-	}
-	q := newQuery(r)
-	page := q.page(letta.Desc)
-	withBlocks, _ := q.include()
-	if err := q.err(); err != nil {
-		return nil, err
-	}
-	return s.svc.Identities.Agents(r.Context(), id, page, withBlocks)
-}
-
 func (s *server) listIdentityBlocks(_ http.ResponseWriter, r *http.Request) (any, error) {
 	id, err := pathID(r, "identity_id")
 	if err != nil {

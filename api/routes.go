@@ -1,6 +1,10 @@
 package api
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/kelpie/kelpie/agent"
+)
 
 // routes registers every route Kelpie serves, by resource. Each is also
 // served under /latest and with a trailing slash (see normalize).
@@ -30,7 +34,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/blocks/{block_id}", s.getBlock)
 	s.handle("PATCH", "/v1/blocks/{block_id}", s.updateBlock)
 	s.handle("DELETE", "/v1/blocks/{block_id}", s.deleteBlock)
-	s.handle("GET", "/v1/blocks/{block_id}/agents", s.listBlockAgents)
+	s.handle("GET", "/v1/blocks/{block_id}/agents", s.linkedAgents("block_id", func(v *agent.Service) agentLister { return v.Blocks.Agents }))
 
 	// Messages: turns and history (messages.go).
 	s.handle("POST", "/v1/agents/{agent_id}/messages", s.sendAgentMessage)
@@ -120,7 +124,7 @@ func (s *server) routes() {
 	s.handle("PATCH", "/v1/identities/{identity_id}", s.updateIdentity)
 	s.handle("DELETE", "/v1/identities/{identity_id}", s.deleteIdentity)
 	s.handle("PUT", "/v1/identities/{identity_id}/properties", s.setIdentityProperties)
-	s.handle("GET", "/v1/identities/{identity_id}/agents", s.listIdentityAgents)
+	s.handle("GET", "/v1/identities/{identity_id}/agents", s.linkedAgents("identity_id", func(v *agent.Service) agentLister { return v.Identities.Agents }))
 	s.handle("GET", "/v1/identities/{identity_id}/blocks", s.listIdentityBlocks)
 	s.handle("PATCH", "/v1/agents/{agent_id}/identities/attach/{identity_id}", s.attachIdentity)
 	s.handle("PATCH", "/v1/agents/{agent_id}/identities/detach/{identity_id}", s.detachIdentity)
