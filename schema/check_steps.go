@@ -47,7 +47,9 @@ func (c *checker) checkSteps() {
 		if st == nil {
 			continue
 		}
-		if s.entries[string(RunStepKey(st.RunID, st.Seq))] != id {
+		// A damaged entry ("") may have named it: only a missing entry, or
+		// one naming another step, is wrong.
+		if e, ok := s.entries[string(RunStepKey(st.RunID, st.Seq))]; !ok || e != "" && e != id {
 			c.report(st.AgentID, "step %s has no entry among the steps of run %s", id, st.RunID)
 		}
 		run, ok := c.runs[st.RunID]
