@@ -428,9 +428,36 @@ func (m *Manager) compact(ctx context.Context, agentID, convID, runID string, re
 	}
 	var done compacted
 	if err := m.cfg.Store.Invoke(context.WithoutCancel(ctx), agentID, OpCompact, payload, &done); err != nil {
-		return nil, err
+		if done.Summary, err = m.storedSummary(ctx, id, err); err != nil {
+			return nil, err
+		}
+		now, err := m.unchanged(ctx, agentID, convID)
+		if err != nil {
+			return nil, err
+		}
+		done.After = now.NumMessagesAfter
 	}
 	return &CompactResult{Summary: &summary, NumMessagesBefore: c.before, NumMessagesAfter: done.After, stored: done.Summary}, nil
+}
+
+// storedSummary settles a compaction whose commit failed: a commit error
+// may leave the outcome unknown (package kv), and a summary stored after
+// all is one of the run's messages, which a replay of the run shows, so
+// the live answer must show it too. It returns the summary message if it
+// was stored, commitErr if not.
+func (m *Manager) storedSummary(ctx context.Context, summaryID string, commitErr error) (*schema.Message, error) {
+	var stored *schema.Message
+	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) error {
+		agentID, seq, err := schema.LocateMessage(txn, summaryID)
+		if err != nil {
+			return err
+		}
+		stored, err = schema.GetMessage(txn, agentID, seq)
+		return err
+	}); err != nil {
+		return nil, commitErr
+	}
+	return stored, nil
 }
 
 // Compact summarises the older history of an agent's context (convID
