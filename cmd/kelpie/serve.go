@@ -67,10 +67,10 @@ type serveConfig struct {
 	// may fetch (comma-separated; empty for any public host).
 	fetchPrivateURLs bool
 	fetchHosts       string
-	mcpCallTimeout time.Duration
-	metricsAddr    string
-	idemHorizon    time.Duration
-	cluster        clusterConfig
+	mcpCallTimeout   time.Duration
+	metricsAddr      string
+	idemHorizon      time.Duration
+	cluster          clusterConfig
 }
 
 // resolve reads what the flags point at (the API key file) and applies
