@@ -63,14 +63,15 @@ type serveConfig struct {
 	unsafeTools    bool
 	mcpStdio       bool
 	mcpPrivateURLs bool
+	mcpCallTimeout time.Duration
+	metricsAddr    string
+	idemHorizon    time.Duration
+	cluster        clusterConfig
+
 	// fetch_webpage: may it reach internal addresses; the only hosts it
 	// may fetch (comma-separated; empty for any public host).
 	fetchPrivateURLs bool
 	fetchHosts       string
-	mcpCallTimeout   time.Duration
-	metricsAddr      string
-	idemHorizon      time.Duration
-	cluster          clusterConfig
 }
 
 // resolve reads what the flags point at (the API key file) and applies
