@@ -20,16 +20,21 @@ type agentMessenger struct{ c *core }
 // tools' fan-out limit tells the tool there are too many.
 const maxTaggedScan = 100
 
-// Message sends text to agent to as a system message, keyed by key (a
-// message already sent with key starts no second turn: its turn is
-// replayed), and with wait returns the texts of the assistant messages of
-// the turn.
-func (m agentMessenger) Message(ctx context.Context, to, key, text string, wait, noQueue bool) ([]string, error) {
+// Message sends text to agent to, keyed by key (a message already sent
+// with key starts no second turn: its turn is replayed), and with wait
+// returns the texts of the assistant messages of the turn.
+//
+// Letta sends it with role system. Kelpie keeps a system-role input out of
+// the model's context (schema.AppendMessage indexes no system message in
+// a context), so the recipient would never see it: it is sent as a user
+// message whose sender_id is the sending agent, and its text says who
+// sent it, as Letta's does.
+func (m agentMessenger) Message(ctx context.Context, from, to, key, text string, wait, noQueue bool) ([]string, error) {
 	content, err := schema.Encode(text)
 	if err != nil {
 		return nil, err
 	}
-	req := letta.MessageRequest{Messages: []letta.MessageCreate{{Type: "message", Role: schema.RoleSystem, Content: content}}}
+	req := letta.MessageRequest{Messages: []letta.MessageCreate{{Type: "message", Role: schema.RoleUser, Content: content, SenderID: &from}}}
 	turn, err := (&Messages{m.c}).send(WithIdempotencyKey(ctx, key), loop.Request{AgentID: to, Message: req, NoQueue: noQueue})
 	if err != nil || !wait {
 		return nil, err

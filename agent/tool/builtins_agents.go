@@ -14,14 +14,13 @@ import (
 // Agents runs other agents' turns for the multi-agent tools (the agent
 // service implements it, outside any agent's actor).
 type Agents interface {
-	// Message sends text to agent to as a system message and starts its
-	// turn; with wait, it waits for the turn to end and returns the texts
+	// Message sends text from agent from to agent to and starts its turn; with wait, it waits for the turn to end and returns the texts
 	// of its assistant messages. key identifies the message: a second
 	// Message with the same key and agent starts no second turn. The
 	// turn's context carries ctx's values (the chain of senders, Senders).
 	// With noQueue, an agent busy with another turn is refused instead of
 	// waited for.
-	Message(ctx context.Context, to, key, text string, wait, noQueue bool) (replies []string, err error)
+	Message(ctx context.Context, from, to, key, text string, wait, noQueue bool) (replies []string, err error)
 	// Tagged lists the ids of the agents that have every tag of all and
 	// (when some is not empty) at least one tag of some.
 	Tagged(ctx context.Context, all, some []string) ([]string, error)
@@ -88,7 +87,7 @@ func sendToAgent(ctx context.Context, x *Outside, c Call, to, text string, wait 
 		defer cancel()
 	}
 	key := letta.DerivedID("agentmsg", c.AgentID, c.CallID, to)
-	replies, err := x.Agents.Message(ctx, to, key, text, wait, slices.Contains(chain, to))
+	replies, err := x.Agents.Message(ctx, c.AgentID, to, key, text, wait, slices.Contains(chain, to))
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
 			return nil, Errorf("agent %s did not reply within %s", to, AgentReplyTimeout)
