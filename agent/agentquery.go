@@ -9,8 +9,9 @@ import (
 // Agent listings and counts read indexes: a filter on name, project or
 // tags walks the term indexes of those values (schema.AgentTerms), joined
 // in listing order, so a filtered page reads O(log n + page) keys when the
-// terms are selective; an unfiltered count reads the count shards. Only a
-// query_text filter (a substring of the name) walks every agent.
+// terms are selective; an unfiltered count reads the count shards. A
+// query_text filter (a substring of the name) joins the indexes of its
+// trigrams; only one shorter than three characters walks every agent.
 
 // cursor walks index entries in listing order. An entry is named by its
 // suffix, "<created, 16 hex>/<agent-id>", which sorts by creation time.
@@ -205,9 +206,17 @@ func (x *intersection) seek(suffix string) error {
 	return nil
 }
 
-// terms says whether f filters on terms (name, project or tags): then
-// agentCursor walks their indexes; otherwise it walks every agent.
-func (f AgentFilter) terms() bool { return f.Name != "" || f.ProjectID != "" || len(f.Tags) > 0 }
+// terms says whether f filters on terms (name, project, tags, or the
+// trigrams of a query_text): then agentCursor walks their indexes;
+// otherwise it walks every agent.
+func (f AgentFilter) terms() bool {
+	return f.Name != "" || f.ProjectID != "" || len(f.Tags) > 0 || len(schema.Grams(f.QueryText)) > 0
+}
+
+// maxQueryGrams is how many of a query_text's trigrams a listing joins:
+// the join reads about as many entries as its most selective index holds,
+// and every agent it yields is checked against the whole query anyway.
+const maxQueryGrams = 8
 
 // agentCursor walks the agents a listing with f and p may return, in
 // listing order between p's cursors (suffixes, "" for none): every agent
@@ -225,6 +234,15 @@ func agentCursor(txn kv.Txn, f AgentFilter, after, before string, desc bool) cur
 	}
 	if f.ProjectID != "" {
 		all.cs = append(all.cs, term(schema.TermProject, f.ProjectID))
+	}
+	if grams := schema.Grams(f.QueryText); len(grams) > 0 {
+		// An agent whose name holds the query has all its trigrams,
+		// unless its name has too many to index (GramsOverflow).
+		has := &intersection{desc: order(desc)}
+		for _, g := range grams[:min(len(grams), maxQueryGrams)] {
+			has.cs = append(has.cs, term(schema.TermGram, g))
+		}
+		all.cs = append(all.cs, &union{cs: []cursor{has, term(schema.TermGram, schema.GramsOverflow)}, desc: order(desc)})
 	}
 	if len(f.Tags) > 0 {
 		tags := make([]cursor, len(f.Tags))
