@@ -97,47 +97,17 @@ func sendToAgent(ctx context.Context, x *Outside, c Call, to, text string, wait 
 	return replies, nil
 }
 
-// replyOf renders an agent's reply as Letta's tool returns it.
+// replyOf renders an agent's reply as Letta's tool returns it: Python's
+// str() of a dict.
 func replyOf(to string, replies []string) string {
 	if len(replies) == 0 {
 		replies = []string{"<no response>"}
 	}
 	quoted := make([]string, len(replies))
 	for i, r := range replies {
-		quoted[i] = pyRepr(r)
+		quoted[i] = letta.PyStr(r)
 	}
-	return fmt.Sprintf("{'agent_id': %s, 'response': [%s]}", pyRepr(to), strings.Join(quoted, ", "))
-}
-
-// pyRepr quotes s as Python's repr quotes a str (Letta's tool returns
-// str() of a dict).
-func pyRepr(s string) string {
-	q := "'"
-	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
-		q = `"`
-	}
-	var b strings.Builder
-	b.WriteString(q)
-	for _, r := range s {
-		switch {
-		case r == '\\':
-			b.WriteString(`\\`)
-		case string(r) == q:
-			b.WriteString(`\` + q)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteString(q)
-	return b.String()
+	return fmt.Sprintf("{'agent_id': %s, 'response': [%s]}", letta.PyStr(to), strings.Join(quoted, ", "))
 }
 
 // waitedMessage wraps a message for an agent whose reply the sender
@@ -162,14 +132,19 @@ func errorText(err error) string {
 	return err.Error()
 }
 
+// toAgentArgs are the arguments of the tools that message one agent.
+type toAgentArgs struct {
+	Message      string `json:"message"`
+	OtherAgentID string `json:"other_agent_id"`
+}
+
+const toAgentParams = `{"type":"object","properties":{"message":{"type":"string","description":"The content of the message to send to the other agent."},"other_agent_id":{"type":"string","description":"The id of the agent to send it to."}},"required":["message","other_agent_id"]}`
+
 var (
 	sendMessageToAgentAndWait = defineOutside("send_message_to_agent_and_wait_for_reply", "letta_multi_agent_core",
 		"Sends a message to another agent on this server and waits for its reply. Your identity is included with the message, so no introduction is needed. Use it for two-way communication.",
-		`{"type":"object","properties":{"message":{"type":"string","description":"The content of the message to send to the other agent."},"other_agent_id":{"type":"string","description":"The id of the agent to send it to."}},"required":["message","other_agent_id"]}`,
-		func(ctx context.Context, x *Outside, c Call, a struct {
-			Message      string `json:"message"`
-			OtherAgentID string `json:"other_agent_id"`
-		}) Outcome {
+		toAgentParams,
+		func(ctx context.Context, x *Outside, c Call, a toAgentArgs) Outcome {
 			replies, err := sendToAgent(ctx, x, c, a.OtherAgentID, waitedMessage(c.AgentID, a.Message), true)
 			if err != nil {
 				return agentFailure(err)
@@ -179,11 +154,8 @@ var (
 
 	sendMessageToAgentAsync = defineOutside("send_message_to_agent_async", "letta_multi_agent_core",
 		"Sends a message to another agent on this server without waiting for a reply. Your identity is included with the message, so no introduction is needed. Use it for notifications and one-way communication.",
-		`{"type":"object","properties":{"message":{"type":"string","description":"The content of the message to send to the other agent."},"other_agent_id":{"type":"string","description":"The id of the agent to send it to."}},"required":["message","other_agent_id"]}`,
-		func(ctx context.Context, x *Outside, c Call, a struct {
-			Message      string `json:"message"`
-			OtherAgentID string `json:"other_agent_id"`
-		}) Outcome {
+		toAgentParams,
+		func(ctx context.Context, x *Outside, c Call, a toAgentArgs) Outcome {
 			text := fmt.Sprintf("[Incoming message from agent with ID '%s' - this is a one-way notification; if you need to respond, use an agent-to-agent messaging tool if available] %s", c.AgentID, a.Message)
 			if _, err := sendToAgent(ctx, x, c, a.OtherAgentID, text, false); err != nil {
 				return agentFailure(err)

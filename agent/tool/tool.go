@@ -19,7 +19,11 @@
 //   - A custom tool never runs in a transaction: its call is Deferred, run
 //     after the step commits and answered by a later commit (see package
 //     loop), so a crash while it runs leaves a call the next turn answers
-//     as interrupted, never one run twice.
+//     as interrupted, never one run twice. So do the built-in tools that
+//     run code (run_code, in the Runner's sandbox), fetch pages
+//     (fetch_webpage, off internal addresses and within limits) or message
+//     other agents (bounded in depth and fan-out; each message keyed by
+//     its call, so that it is sent at most once).
 package tool
 
 import (
