@@ -3,6 +3,7 @@ package tool_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +118,31 @@ func TestRunCodeRefuses(t *testing.T) {
 	if out := runCode(t, box, "1", "python"); out.OK || !strings.Contains(out.Result, "bubblewrap is not installed") {
 		t.Errorf("without bubblewrap: %+v", out)
 	}
+}
+
+// BenchmarkRunCode measures run_code's overhead, from the call to its
+// answer, for code that adds two numbers, in the bubblewrap sandbox. It
+// reports the median and 99th percentile.
+//
+//	go test ./agent/tool/ -run '^$' -bench RunCode -benchtime 100x
+func BenchmarkRunCode(b *testing.B) {
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		b.Skip(err)
+	}
+	rc, _ := tool.Lookup("run_code")
+	args := json.RawMessage(`{"code":"1 + 2","language":"python"}`)
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		out := rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{}, args)
+		if !out.OK || !strings.Contains(out.Result, `"results": ["3"]`) {
+			b.Fatalf("got %+v", out)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	pct := func(p float64) float64 { return float64(took[int(p*float64(len(took)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
 }
