@@ -34,13 +34,17 @@ func (o order) before(a, b string) bool {
 	return a < b
 }
 
-// indexCursor walks one index, reading indexBatch entries at a time.
+// indexCursor walks one index, reading up to indexBatch entries at a
+// time. A seek past what it has read starts again at one entry, doubling
+// as the walk goes on: in a join, a dense index is sought once per entry
+// of a sparse one, and reads about one entry each time.
 type indexCursor struct {
 	txn    kv.Txn
 	prefix string
 	r      kv.Range // what is left to read
 	desc   order
 	buf    []kv.KeyValue
+	batch  int  // entries the next read asks for
 	done   bool // r holds nothing more
 }
 
@@ -53,16 +57,17 @@ func newIndexCursor(txn kv.Txn, prefix string, after, before string, desc bool) 
 		}
 		return []byte(prefix + s)
 	}
-	return &indexCursor{txn: txn, prefix: prefix, r: schema.Window([]byte(prefix), key(after), key(before), desc), desc: order(desc)}
+	return &indexCursor{txn: txn, prefix: prefix, r: schema.Window([]byte(prefix), key(after), key(before), desc), desc: order(desc), batch: indexBatch}
 }
 
 func (c *indexCursor) head() (string, bool, error) {
 	if len(c.buf) == 0 && !c.done {
-		kvs, err := c.txn.Scan(c.r, indexBatch, bool(c.desc))
+		kvs, err := c.txn.Scan(c.r, c.batch, bool(c.desc))
 		if err != nil {
 			return "", false, err
 		}
-		c.buf, c.done = kvs, len(kvs) < indexBatch
+		c.buf, c.done = kvs, len(kvs) < c.batch
+		c.batch = min(2*c.batch, indexBatch)
 		if n := len(kvs); n > 0 {
 			if c.desc {
 				c.r.End = kvs[n-1].Key
@@ -93,6 +98,7 @@ func (c *indexCursor) seek(suffix string) error {
 		c.buf = c.buf[1:]
 	}
 	// Past the buffer: narrow what is left to read.
+	c.batch = 1
 	k := []byte(c.prefix + suffix)
 	if c.desc {
 		if c.r.End == nil || string(k) < string(c.r.End) {
