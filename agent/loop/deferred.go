@@ -131,12 +131,16 @@ func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop str
 	return &res, nil
 }
 
-// runOne runs one deferred call: on its MCP server, or in the runner. A
-// turn cancelled meanwhile makes a failed call's outcome unknown.
+// runOne runs one deferred call: on its MCP server, as a built-in tool
+// that runs outside a step, or in the runner. A turn cancelled meanwhile
+// makes a failed call's outcome unknown.
 func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 	var out tool.Outcome
 	if schema.MCPServerOf(&d.Tool) != "" {
 		out = tool.CallMCP(r.ctx, r.m.cfg.MCP, r.m.cfg.Store.Read, &d.Tool, json.RawMessage(d.Call.Arguments))
+	} else if b := tool.OutsideBuiltin(&d.Tool); b != nil {
+		x := &tool.Outside{Runner: r.m.cfg.Tools, Web: r.m.cfg.Web, Agents: r.m.cfg.Agents}
+		out = b.RunOutside(r.ctx, x, tool.Call{AgentID: r.agentID, CallID: d.Call.ID, Env: d.Env}, json.RawMessage(d.Call.Arguments))
 	} else {
 		out = r.runCustom(d)
 	}

@@ -109,7 +109,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		}
 		if !tc.Client && t != nil && t.Deferred() {
 			tc.Deferred = true
-			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom, Env: a.ToolEnv})
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv})
 		}
 	}
 	if err := schema.AppendMessage(txn, &asst); err != nil {
