@@ -280,12 +280,12 @@ func (g *msgGroup) calls() []string {
 	return out
 }
 
-// deferredCalls are the ids of the group's calls of the custom tool, which
-// run after their call commits.
+// deferredCalls are the ids of the group's calls of the custom tool and
+// of the MCP server's, which run after their call commits.
 func (g *msgGroup) deferredCalls() []string {
 	var out []string
 	for _, p := range g.parts {
-		if p.MessageType == mtToolCall && p.ToolCall != nil && p.ToolCall.Name == simNoteTool {
+		if p.MessageType == mtToolCall && p.ToolCall != nil && (p.ToolCall.Name == simNoteTool || p.ToolCall.Name == simMCPTool) {
 			out = append(out, p.ToolCall.ToolCallID)
 		}
 	}

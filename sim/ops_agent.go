@@ -62,6 +62,9 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 	if w.toolReady && c.rng.IntN(4) > 0 {
 		body.Tools = []string{simNoteTool}
 	}
+	if w.mcpReady && c.rng.IntN(3) > 0 {
+		body.Tools = append(body.Tools, simMCPTool)
+	}
 	if c.rng.IntN(3) == 0 {
 		body.ContextWindow = smallContextWindow
 	}
