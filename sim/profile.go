@@ -104,6 +104,9 @@ var faultDefaults = []Fault{
 	{Kind: ToolCrash, Prob: 0.1, Max: 6},
 	{Kind: ToolTimeout, Prob: 0.05, Max: 4},
 	{Kind: ToolHugeOutput, Prob: 0.05, Max: 4},
+	{Kind: MCPDisconnect, Prob: 0.08, Max: 4},
+	{Kind: MCPHang, Prob: 0.05, Max: 3},
+	{Kind: MCPError, Prob: 0.08, Max: 4},
 }
 
 // groups are the named profiles.
@@ -114,11 +117,12 @@ var groups = map[string][]FaultKind{
 	"clock":   {ClockSkew, ClockJump},
 	"llm":     {LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse},
 	"tools":   {ToolCrash, ToolTimeout, ToolHugeOutput},
+	"mcp":     {MCPDisconnect, MCPHang, MCPError},
 }
 
 func init() {
 	var all []FaultKind
-	for _, g := range []string{"storage", "crash", "clock", "llm", "tools"} {
+	for _, g := range []string{"storage", "crash", "clock", "llm", "tools", "mcp"} {
 		all = append(all, groups[g]...)
 	}
 	groups["all"] = all

@@ -29,6 +29,9 @@ type ResultsPayload struct {
 	Results     []DeferredResult `json:"results"`
 	ModelStop   string           `json:"model_stop"`
 	LastStep    bool             `json:"last_step"`
+	// Rules are those of the step that made the calls; nil for calls
+	// the user approved, which no rule refuses.
+	Rules *StepRules `json:"rules,omitempty"`
 }
 
 // DeferredResult is the result of one deferred call.
@@ -84,7 +87,11 @@ func Results(call *actor.Call, a *schema.Agent, p ResultsPayload) ([]byte, error
 		}
 		step, added = append(step, m), append(added, m)
 	}
-	stop := stopAfter(a, asst, step, p.ModelStop, p.LastStep)
+	custom, err := schema.AgentCustomTools(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	stop, _ := stopAfter(a, tool.Offered(a, custom), asst, step, p.ModelStop, p.LastStep, p.Rules)
 	if err := closeStep(call, a, run, step, stop); err != nil {
 		return nil, err
 	}
@@ -113,8 +120,8 @@ func stepMessages(txn kv.Txn, agentID string, seq uint64) ([]*schema.Message, er
 // runDeferred runs a step's deferred calls, one after another, and
 // commits their results. A turn cancelled meanwhile stops the tool
 // running; its call is answered as cancelled.
-func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop string, lastStep bool) (*stepResult, error) {
-	p := ResultsPayload{RunID: r.turn.runID, AssistantID: asstID, ModelStop: modelStop, LastStep: lastStep}
+func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop string, lastStep bool, rules *StepRules) (*stepResult, error) {
+	p := ResultsPayload{RunID: r.turn.runID, AssistantID: asstID, ModelStop: modelStop, LastStep: lastStep, Rules: rules}
 	for _, d := range calls {
 		out := r.runOne(d)
 		status := tool.Status(out.OK)
