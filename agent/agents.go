@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/kelpie/kelpie/agent/files"
 	"io"
 	"regexp"
 	"slices"
@@ -670,7 +671,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block, identityIDs []string) 
 	for i, b := range blocks {
 		bs[i] = b.Block
 	}
-	maxFiles, window := fileDefaults(a.LLMConfig.ContextWindow)
+	maxFiles, window := files.Limits(a.LLMConfig.ContextWindow)
 	var modelSettings any = modelSettingsFor(a.LLMConfig)
 	if len(a.ModelSettings) > 0 {
 		modelSettings = a.ModelSettings

@@ -82,6 +82,7 @@ type Service struct {
 	Steps         *Steps
 	Groups        *Groups
 	Archives      *Archives
+	Folders       *Folders
 
 	core *core
 }
@@ -100,6 +101,7 @@ type core struct {
 	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
+	ingest       *ingester
 }
 
 // New starts the service's actor runtime over cfg.Store.
@@ -130,6 +132,7 @@ func New(cfg Config) (*Service, error) {
 		schema.MCPServerNamespace: mcpServerActor{},
 		schema.GroupNamespace:     groupActor{c},
 		schema.ArchiveNamespace:   archiveActor{},
+		schema.FolderNamespace:    folderActor{},
 	})
 	if err != nil {
 		return nil, err
@@ -140,10 +143,11 @@ func New(cfg Config) (*Service, error) {
 		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, MCP: cfg.MCP, Embedder: cfg.Embedder,
 	})
 	c.folder = startFolder(c)
+	c.ingest = startIngest(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
-		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, core: c,
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c}, core: c,
 	}, nil
 }
 
@@ -152,6 +156,7 @@ func New(cfg Config) (*Service, error) {
 // not close the store.
 func (s *Service) Close(ctx context.Context) error {
 	s.core.folder.stop()
+	s.core.ingest.stop()
 	if err := s.core.turns.Close(ctx); err != nil {
 		return err
 	}

@@ -79,6 +79,8 @@ type Meta struct {
 	PreviousMessages int // messages in recall memory but not in the context
 	Passages         int
 	PassageTags      []string
+	// Directories are the folders attached to the agent; nil for none.
+	Directories *Directories
 }
 
 // Compile renders the system prompt the model sees: the agent's prompt,
@@ -88,6 +90,7 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	if rendersMemory(a.AgentType) {
 		renderBlocks(&mem, blocks, lineNumbered(a))
 	}
+	renderDirectories(&mem, meta.Directories, !rendersMemory(a.AgentType))
 	mem.WriteString("\n\n")
 	renderMetadata(&mem, a, meta)
 	full := mem.String()

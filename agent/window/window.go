@@ -21,6 +21,7 @@ package window
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kelpie/kelpie/agent/files"
 	"slices"
 	"time"
 
@@ -272,9 +273,13 @@ func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	dirs, err := files.Directories(txn, a)
+	if err != nil {
+		return "", err
+	}
 	meta := prompt.Meta{
 		ConversationID: o.ConvID(), Recompiled: at, Passages: len(passages), PassageTags: memory.Tags(passages),
-		PreviousMessages: max(int(total)-len(ids), 0),
+		PreviousMessages: max(int(total)-len(ids), 0), Directories: dirs,
 	}
 	return prompt.Compile(a, blocks, meta), nil
 }
