@@ -273,7 +273,7 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"folder without its name entry", drop(schema.FolderNames.Prefix), "is not its name's entry"},
 		{"file of no folder", drop(schema.Folders.Prefix), "which has no record"},
 		{"unfinished file without its pending entry", drop(schema.PendingFiles.Prefix), "pending entry says otherwise"},
-		{"completed file missing a passage", drop(schema.Passages.Prefix+"source-"), "is completed with"},
+		{"completed file missing a passage", drop(schema.Passages.Prefix + "source-"), "is completed with"},
 		{"folder link kept from one side", drop(schema.AgentFolders.Prefix), "kept from one side only"},
 		{"view of a file without a record", drop(schema.Files.Prefix), "which has no record"},
 		{"file text of no file", func(es []schema.Entry) []schema.Entry {
