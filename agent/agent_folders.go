@@ -316,3 +316,53 @@ func (s *Agents) Folders(ctx context.Context, agentID string, p letta.Page) ([]*
 	})
 	return out, err
 }
+
+// folderState is what an agent's state shows of its folders: the folders
+// (sources) and its views of their files as Letta's file blocks.
+func folderState(txn kv.Txn, a *schema.Agent) (sources, fileBlocks []any, err error) {
+	sources, fileBlocks = []any{}, []any{}
+	ids, err := schema.AgentFolderIDs(txn, a.ID)
+	if err != nil || len(ids) == 0 {
+		return sources, fileBlocks, err
+	}
+	for _, id := range ids {
+		f, err := schema.GetFolder(txn, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		sources = append(sources, renderFolder(f))
+	}
+	views, err := schema.AgentFileViews(txn, a.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, window := files.Limits(a.LLMConfig.ContextWindow)
+	for _, v := range views {
+		value := ""
+		if v.IsOpen {
+			value = files.Visible(v.VisibleContent, window)
+		}
+		fileBlocks = append(fileBlocks, fileBlock{
+			ID: letta.DerivedID("block", "file", v.ID), Label: v.FileName, Value: value, Limit: window, ReadOnly: true,
+			Metadata: map[string]any{}, FileID: v.FileID, SourceID: v.FolderID, IsOpen: v.IsOpen,
+			LastAccessedAt: &letta.Timestamp{Time: v.LastAccessedAt},
+		})
+	}
+	return sources, fileBlocks, nil
+}
+
+// fileBlock is Letta's FileBlock: an agent's view of a file as a block of
+// its memory.
+type fileBlock struct {
+	ID             string           `json:"id"`
+	Label          string           `json:"label"`
+	Value          string           `json:"value"`
+	Limit          int              `json:"limit"`
+	ReadOnly       bool             `json:"read_only"`
+	Description    *string          `json:"description"`
+	Metadata       map[string]any   `json:"metadata"`
+	FileID         string           `json:"file_id"`
+	SourceID       string           `json:"source_id"`
+	IsOpen         bool             `json:"is_open"`
+	LastAccessedAt *letta.Timestamp `json:"last_accessed_at"`
+}

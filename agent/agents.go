@@ -119,6 +119,9 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 		if st.Tools, err = agentToolsJSON(txn, a); err != nil {
 			return nil, err
 		}
+		if st.Sources, st.Memory.FileBlocks, err = folderState(txn, a); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }

@@ -27,6 +27,8 @@ const (
 	MaxFolderNameChars     = 255
 	// MaxFilesPerFolder is how many files one folder holds.
 	MaxFilesPerFolder = 1000
+	// MaxUploadBytes is the largest file an upload takes.
+	MaxUploadBytes = files.MaxUploadBytes
 )
 
 // Operations of the folder actor.

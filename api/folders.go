@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/agent/files"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -154,17 +153,17 @@ func (s *server) uploadFile(param string) handlerFunc {
 const uploadOverheadBytes = 1 << 20
 
 // readUpload reads the file part of an upload's form, refusing (413) one
-// over files.MaxUploadBytes before reading it whole.
+// over agent.MaxUploadBytes before reading it whole.
 func readUpload(w http.ResponseWriter, r *http.Request) (agent.Upload, error) {
-	limit := int64(files.MaxUploadBytes + uploadOverheadBytes)
+	limit := int64(agent.MaxUploadBytes + uploadOverheadBytes)
 	if r.ContentLength > limit {
-		return agent.Upload{}, tooLarge(files.MaxUploadBytes)
+		return agent.Upload{}, tooLarge(agent.MaxUploadBytes)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if err := r.ParseMultipartForm(limit); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return agent.Upload{}, tooLarge(files.MaxUploadBytes)
+			return agent.Upload{}, tooLarge(agent.MaxUploadBytes)
 		}
 		return agent.Upload{}, validationError(missingFile())
 	}
@@ -174,12 +173,12 @@ func readUpload(w http.ResponseWriter, r *http.Request) (agent.Upload, error) {
 		return agent.Upload{}, validationError(missingFile())
 	}
 	defer part.Close()
-	data, err := io.ReadAll(io.LimitReader(part, files.MaxUploadBytes+1))
+	data, err := io.ReadAll(io.LimitReader(part, agent.MaxUploadBytes+1))
 	if err != nil {
 		return agent.Upload{}, errorf(http.StatusBadRequest, "Could not read the uploaded file: %v", err)
 	}
-	if len(data) > files.MaxUploadBytes {
-		return agent.Upload{}, tooLarge(files.MaxUploadBytes)
+	if len(data) > agent.MaxUploadBytes {
+		return agent.Upload{}, tooLarge(agent.MaxUploadBytes)
 	}
 	return agent.Upload{FileName: hdr.Filename, ContentType: hdr.Header.Get("Content-Type"), Data: data}, nil
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/agent/files"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/letta"
@@ -202,7 +201,7 @@ func TestFolderUploads(t *testing.T) {
 		!strings.Contains(string(r.body), "Unsupported file type") {
 		t.Errorf("exe: %d %s", r.status, r.body)
 	}
-	if r := c.uploadFile("/v1/folders/"+f.ID+"/upload", "", "big.txt", "text/plain", bytes.Repeat([]byte("a"), files.MaxUploadBytes+1)); r.status != 413 {
+	if r := c.uploadFile("/v1/folders/"+f.ID+"/upload", "", "big.txt", "text/plain", bytes.Repeat([]byte("a"), agent.MaxUploadBytes+1)); r.status != 413 {
 		t.Errorf("too large: %d %.200s", r.status, r.body)
 	}
 	if r := c.uploadFile("/v1/folders/source-00000000-0000-4000-8000-000000000000/upload", "", "a.txt", "", []byte("a")); r.status != 404 {
