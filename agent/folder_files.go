@@ -287,6 +287,59 @@ func deleteFileOp(call *actor.Call) ([]byte, error) {
 	return nil, schema.DeleteFile(call.Txn, f, agents)
 }
 
+// DefaultFolderPassageList is how many passages of a folder a page lists.
+const DefaultFolderPassageList = 100
+
+// Passages lists the passages of a folder's files (in the order they were
+// stored), each with its file's name.
+func (s *Folders) Passages(ctx context.Context, folderID string, p letta.Page) ([]letta.Passage, error) {
+	if err := letta.CheckID("folder_id", "source", folderID); err != nil {
+		return nil, err
+	}
+	p, err := checkPage(p, DefaultFolderPassageList)
+	if err != nil {
+		return nil, err
+	}
+	out := []letta.Passage{}
+	err = s.c.read(ctx, func(txn kv.Txn) error {
+		if _, err := schema.GetFolder(txn, folderID); err != nil {
+			return err
+		}
+		kvs, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(folderID)), 0, false)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(kvs))
+		byID := map[string]*schema.Passage{}
+		for i, e := range kvs {
+			rec, err := schema.DecodePassage(e.Value)
+			if err != nil {
+				return fmt.Errorf("passage %q: %w", e.Key, err)
+			}
+			ids[i], byID[rec.ID] = rec.ID, rec
+		}
+		names := map[string]string{}
+		for _, id := range pageInOrder(ids, p) {
+			rec := byID[id]
+			if _, ok := names[rec.FileID]; !ok {
+				f, err := schema.GetFile(txn, rec.FileID)
+				if err != nil {
+					return err
+				}
+				names[rec.FileID] = f.FileName
+			}
+			lp, err := renderStored(txn, rec)
+			if err != nil {
+				return err
+			}
+			lp.FileName = new(names[rec.FileID])
+			out = append(out, lp)
+		}
+		return nil
+	})
+	return out, err
+}
+
 func renderFile(f *schema.File, content *string) *letta.FileMetadata {
 	m := &letta.FileMetadata{
 		ID: f.ID, SourceID: f.FolderID, FileName: new(f.FileName), OriginalFileName: new(f.OriginalFileName),

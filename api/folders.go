@@ -27,6 +27,7 @@ func (s *server) folderRoutes() {
 		s.handle("POST", one+"/upload", s.uploadFile(r.id))
 		s.handle("GET", one+"/agents", s.folderAgents(r.id))
 		s.handle("GET", one+"/files", s.listFiles(r.id))
+		s.handle("GET", one+"/passages", s.folderPassages(r.id))
 		s.handle("GET", one+"/files/{file_id}", s.getFile(r.id))
 		s.handle("DELETE", one+"/{file_id}", s.deleteFile(r.id))
 	}
@@ -195,6 +196,21 @@ func (s *server) folderAgents(param string) handlerFunc {
 			return nil, err
 		}
 		return s.svc.Folders.AgentIDs(r.Context(), id, page)
+	}
+}
+
+func (s *server) folderPassages(param string) handlerFunc {
+	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
+		id, err := pathID(r, param)
+		if err != nil {
+			return nil, err
+		}
+		q := newQuery(r)
+		page := q.page(letta.Desc)
+		if err := q.err(); err != nil {
+			return nil, err
+		}
+		return s.svc.Folders.Passages(r.Context(), id, page)
 	}
 }
 

@@ -211,6 +211,12 @@ func TestFolderUploads(t *testing.T) {
 		t.Errorf("refused uploads changed the store")
 	}
 
+	var passages []letta.Passage
+	c.ok("GET", "/v1/sources/"+f.ID+"/passages?order=asc&limit=1", "", &passages)
+	if len(passages) != 1 || !strings.Contains(passages[0].Text, "ZEBRA-42") || *passages[0].FileID != md.ID ||
+		*passages[0].SourceID != f.ID || *passages[0].FileName != "notes.md" || len(passages[0].Embedding) != 1536 {
+		t.Errorf("folder passages %+v", passages)
+	}
 	var list []letta.FileMetadata
 	c.ok("GET", "/v1/folders/"+f.ID+"/files", "", &list)
 	if len(list) != 7 || list[0].ID != named.ID || list[0].Content != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -184,6 +185,9 @@ var blockTags = map[string]bool{
 	"ul": true, "ol": true, "blockquote": true, "header": true, "footer": true, "title": true,
 }
 
+// blanks are runs of white space, which HTML shows as one space.
+var blanks = regexp.MustCompile(`\s+`)
+
 // htmlText is the text of an HTML document: what a reader sees, without
 // scripts and styles, a line per block.
 func htmlText(data []byte) string {
@@ -213,7 +217,7 @@ func htmlText(data []byte) string {
 			}
 		case html.TextToken:
 			if skip == 0 {
-				b.WriteString(strings.Join(strings.Fields(string(z.Text())), " "))
+				b.WriteString(blanks.ReplaceAllString(string(z.Text()), " "))
 			}
 		}
 	}
