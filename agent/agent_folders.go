@@ -35,9 +35,10 @@ func init() {
 	agentOps[opCloseAllFiles] = op(closeAllFiles)
 }
 
-// AttachFolder attaches a folder to an agent: its files join the agent's
-// directories (opened, the newest last, within the agent's limit of open
-// files) and the agent gets the file tools. Attaching it again reopens its
+// AttachFolder attaches a folder to an agent: its files with text join the
+// agent's directories (opened, the newest last, within the agent's limit of
+// open files; one still parsing joins once parsed) and the agent gets the
+// file tools. Attaching it again reopens its
 // files.
 func (s *Agents) AttachFolder(ctx context.Context, agentID, folderID string) error {
 	return s.folderOp(ctx, opAttachFolder, agentID, folderID)
@@ -75,6 +76,9 @@ func attachFolder(_ *core, call *actor.Call, a *schema.Agent, folderID string) (
 		return nil, err
 	}
 	for _, f := range fs {
+		if f.Status != letta.FileEmbedding && f.Status != letta.FileCompleted {
+			continue // no text yet (opened once parsed), or none ever
+		}
 		view, err := files.ViewOf(call.Txn, f, -1, -1)
 		if err != nil {
 			return nil, err
