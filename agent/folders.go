@@ -54,21 +54,27 @@ var folderOps = map[string]func(call *actor.Call) ([]byte, error){
 	opDeleteFile:   deleteFileOp,
 }
 
-// folderActor serialises operations on one folder and its files. It keeps
-// no state: the folder lives at its keys.
-type folderActor struct{}
+// opsActor is an actor that keeps no state (the records it serialises
+// operations on live at their keys): it runs the operation its call names.
+type opsActor struct {
+	name string
+	ops  map[string]func(call *actor.Call) ([]byte, error)
+}
 
-func (folderActor) Decode(actor.ID, []byte) (any, error) { return nil, nil }
-func (folderActor) Encode(any) ([]byte, error)           { return nil, nil }
+func (opsActor) Decode(actor.ID, []byte) (any, error) { return nil, nil }
+func (opsActor) Encode(any) ([]byte, error)           { return nil, nil }
 
-func (folderActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
+func (a opsActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
 	truncateNow(call)
-	fn, ok := folderOps[call.Op]
+	fn, ok := a.ops[call.Op]
 	if !ok {
-		return nil, fmt.Errorf("folder actor: unknown operation %q", call.Op)
+		return nil, fmt.Errorf("%s actor: unknown operation %q", a.name, call.Op)
 	}
 	return fn(call)
 }
+
+// folderActor serialises operations on one folder and its files.
+var folderActor = opsActor{"folder", folderOps}
 
 // Create creates a folder whose files are embedded with its embedding
 // handle (embedding, else embedding_config, else the default).

@@ -132,7 +132,7 @@ func New(cfg Config) (*Service, error) {
 		schema.MCPServerNamespace: mcpServerActor{},
 		schema.GroupNamespace:     groupActor{c},
 		schema.ArchiveNamespace:   archiveActor{},
-		schema.FolderNamespace:    folderActor{},
+		schema.FolderNamespace:    folderActor,
 	})
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -184,37 +185,10 @@ func readUpload(w http.ResponseWriter, r *http.Request) (agent.Upload, error) {
 	return agent.Upload{FileName: hdr.Filename, ContentType: hdr.Header.Get("Content-Type"), Data: data}, nil
 }
 
-func (s *server) folderAgents(param string) handlerFunc {
-	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
-		id, err := pathID(r, param)
-		if err != nil {
-			return nil, err
-		}
-		q := newQuery(r)
-		page := q.page(letta.Desc)
-		if err := q.err(); err != nil {
-			return nil, err
-		}
-		return s.svc.Folders.AgentIDs(r.Context(), id, page)
-	}
-}
-
-func (s *server) folderPassages(param string) handlerFunc {
-	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
-		id, err := pathID(r, param)
-		if err != nil {
-			return nil, err
-		}
-		q := newQuery(r)
-		page := q.page(letta.Desc)
-		if err := q.err(); err != nil {
-			return nil, err
-		}
-		return s.svc.Folders.Passages(r.Context(), id, page)
-	}
-}
-
-func (s *server) listFiles(param string) handlerFunc {
+// folderList serves a listing of a folder's: its id, a page (newest first
+// by default) and include_content, all read (and refused together) before
+// list runs.
+func folderList[T any](param string, list func(ctx context.Context, id string, page letta.Page, content bool) (T, error)) handlerFunc {
 	return func(_ http.ResponseWriter, r *http.Request) (any, error) {
 		id, err := pathID(r, param)
 		if err != nil {
@@ -226,8 +200,24 @@ func (s *server) listFiles(param string) handlerFunc {
 		if err := q.err(); err != nil {
 			return nil, err
 		}
-		return s.svc.Folders.ListFiles(r.Context(), id, page, content)
+		return list(r.Context(), id, page, content)
 	}
+}
+
+func (s *server) folderAgents(param string) handlerFunc {
+	return folderList(param, func(ctx context.Context, id string, page letta.Page, _ bool) ([]string, error) {
+		return s.svc.Folders.AgentIDs(ctx, id, page)
+	})
+}
+
+func (s *server) folderPassages(param string) handlerFunc {
+	return folderList(param, func(ctx context.Context, id string, page letta.Page, _ bool) ([]letta.Passage, error) {
+		return s.svc.Folders.Passages(ctx, id, page)
+	})
+}
+
+func (s *server) listFiles(param string) handlerFunc {
+	return folderList(param, s.svc.Folders.ListFiles)
 }
 
 func (s *server) getFile(param string) handlerFunc {
