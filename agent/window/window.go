@@ -260,11 +260,15 @@ func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return compile(txn, o, blocks, at)
+	dirs, err := files.Directories(txn, o.Agent)
+	if err != nil {
+		return "", err
+	}
+	return compile(txn, o, blocks, dirs, at)
 }
 
-// compile is Compile with the agent's blocks read.
-func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string, error) {
+// compile is Compile with the agent's blocks and directories read.
+func compile(txn kv.Txn, o Owner, blocks []*schema.Block, dirs *prompt.Directories, at time.Time) (string, error) {
 	a := o.Agent
 	passages, err := memory.Passages(txn, a.ID)
 	if err != nil {
@@ -275,10 +279,6 @@ func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string,
 		return "", err
 	}
 	ids, err := IDs(txn, o)
-	if err != nil {
-		return "", err
-	}
-	dirs, err := files.Directories(txn, a)
 	if err != nil {
 		return "", err
 	}
@@ -349,13 +349,19 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	if err != nil {
 		return nil, false, err
 	}
-	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, prompt.Meta{})) {
+	dirs, err := files.Directories(txn, o.Agent)
+	if err != nil {
+		return nil, false, err
+	}
+	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, prompt.Meta{Directories: dirs})) {
 		// Only the metadata may have changed, which alone calls for no
 		// recompile: what only it shows (passages, message counts) is
-		// not read, as a turn begins with this check.
+		// not read, as a turn begins with this check. The open files
+		// are memory (an upload or a folder's edit changes them from
+		// outside the agent's actor).
 		return m, false, nil
 	}
-	text, err := compile(txn, o, blocks, now)
+	text, err := compile(txn, o, blocks, dirs, now)
 	if err != nil {
 		return nil, false, err
 	}
