@@ -217,7 +217,9 @@ func (s *server) folderPassages(param string) handlerFunc {
 }
 
 func (s *server) listFiles(param string) handlerFunc {
-	return folderList(param, s.svc.Folders.ListFiles)
+	return folderList(param, func(ctx context.Context, id string, page letta.Page, content bool) ([]*letta.FileMetadata, error) {
+		return s.svc.Folders.ListFiles(ctx, id, page, content)
+	})
 }
 
 func (s *server) getFile(param string) handlerFunc {
