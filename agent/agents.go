@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/kelpie/kelpie/agent/files"
 	"io"
 	"regexp"
 	"slices"
@@ -116,6 +117,9 @@ func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState,
 	}
 	if withBlocks {
 		if st.Tools, err = agentToolsJSON(txn, a); err != nil {
+			return nil, err
+		}
+		if st.Sources, st.Memory.FileBlocks, err = folderState(txn, a); err != nil {
 			return nil, err
 		}
 	}
@@ -670,7 +674,7 @@ func renderAgent(a *schema.Agent, blocks []*schema.Block, identityIDs []string) 
 	for i, b := range blocks {
 		bs[i] = b.Block
 	}
-	maxFiles, window := fileDefaults(a.LLMConfig.ContextWindow)
+	maxFiles, window := files.Limits(a.LLMConfig.ContextWindow)
 	var modelSettings any = modelSettingsFor(a.LLMConfig)
 	if len(a.ModelSettings) > 0 {
 		modelSettings = a.ModelSettings

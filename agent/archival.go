@@ -217,6 +217,9 @@ func renderPassage(p *schema.Passage, vec []float32) letta.Passage {
 	if p.ArchiveID != "" {
 		out.ArchiveID = new(p.ArchiveID)
 	}
+	if p.FolderID != "" {
+		out.SourceID, out.FileID = new(p.FolderID), new(p.FileID)
+	}
 	if p.Embedding != "" && vec != nil {
 		out.Embedding = make([]float64, len(vec))
 		for i, x := range vec {

@@ -236,25 +236,6 @@ func checkModel(model, embedding *string, contextWindowLimit *int) error {
 	return nil
 }
 
-// fileDefaults are Letta's max_files_open and per-file window, derived from
-// the context window.
-func fileDefaults(contextWindow int) (maxFiles, windowChars int) {
-	switch {
-	case contextWindow <= 0:
-		return 5, 50_000
-	case contextWindow <= 8_000:
-		return 3, 5_000
-	case contextWindow <= 32_000:
-		return 5, 15_000
-	case contextWindow <= 128_000:
-		return 10, 25_000
-	case contextWindow <= 200_000:
-		return 10, 40_000
-	default:
-		return 15, 40_000
-	}
-}
-
 // modelSettingsFor is the model_settings Letta derives from an llm_config.
 func modelSettingsFor(c letta.LLMConfig) map[string]any {
 	maxOut := 4096

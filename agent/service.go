@@ -85,6 +85,7 @@ type Service struct {
 	Steps         *Steps
 	Groups        *Groups
 	Archives      *Archives
+	Folders       *Folders
 
 	core *core
 }
@@ -104,6 +105,7 @@ type core struct {
 	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
+	ingest       *ingester
 }
 
 // New starts the service's actor runtime over cfg.Store.
@@ -134,6 +136,7 @@ func New(cfg Config) (*Service, error) {
 		schema.MCPServerNamespace: mcpServerActor{},
 		schema.GroupNamespace:     groupActor{c},
 		schema.ArchiveNamespace:   archiveActor{},
+		schema.FolderNamespace:    folderActor,
 	})
 	if err != nil {
 		return nil, err
@@ -145,10 +148,11 @@ func New(cfg Config) (*Service, error) {
 		Web: cfg.Web, Agents: agentMessenger{c},
 	})
 	c.folder = startFolder(c)
+	c.ingest = startIngest(c)
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
-		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, core: c,
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c}, core: c,
 	}, nil
 }
 
@@ -157,6 +161,7 @@ func New(cfg Config) (*Service, error) {
 // not close the store.
 func (s *Service) Close(ctx context.Context) error {
 	s.core.folder.stop()
+	s.core.ingest.stop()
 	if err := s.core.turns.Close(ctx); err != nil {
 		return err
 	}

@@ -170,6 +170,9 @@ var pathPrefixes = map[string]string{
 	"group_id":    "group",
 	"archive_id":  "archive",
 	"passage_id":  "passage",
+	"folder_id":   "source",
+	"source_id":   "source",
+	"file_id":     "file",
 }
 
 // pathIDs returns the named id path parameters, or Letta's 422 listing

@@ -63,6 +63,9 @@ func (s *server) routes() {
 	s.handle("POST", "/v1/passages/search", s.searchAllPassages)
 	s.archiveRoutes()
 
+	// Folders and files, and agents' folders and open files (folders.go).
+	s.folderRoutes()
+
 	// Conversations (conversations.go).
 	s.handle("POST", "/v1/conversations", s.createConversation)
 	s.handle("GET", "/v1/conversations", s.listConversations)

@@ -54,6 +54,7 @@ func Check(entries []Entry) Report {
 	c.checkPassages()
 	c.checkPassageVectors()
 	c.checkArchives()
+	c.folders.check(c)
 	c.checkTools()
 	c.checkMCPServers()
 	c.checkIdentities()
@@ -96,6 +97,7 @@ type checker struct {
 	mcp          mcpKeys
 	identities   identityEntries
 	archives     archiveEntries
+	folders      folderEntries
 	idem         idemRecords
 	repos        repoEntries
 	steps        stepKeys
@@ -118,6 +120,7 @@ func newChecker() *checker {
 		mcp:        newMCPKeys(),
 		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
 		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
+		folders:    newFolderEntries(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
@@ -179,6 +182,8 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case Archives, ArchiveIndex, ArchiveAgents, AgentArchives:
 		c.addArchive(f, e, p)
+	case Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents:
+		c.folders.add(c, f, e, p)
 	case ActorIdempotency, ActorIdempotencyExpiry:
 		c.idem.add(c, f, e)
 	case GitObjects, GitRefs:

@@ -285,7 +285,7 @@ func (c *checker) checkOrphans() {
 		}
 	}
 	for _, p := range c.passages {
-		if p != nil && p.ArchiveID == "" {
+		if p != nil && p.ArchiveID == "" && p.FolderID == "" {
 			note(p.AgentID, "passages")
 		}
 	}

@@ -81,7 +81,7 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	defer node.Leave(context.Background())
 	svc, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: resolver{m}, Runtime: actor.Config{Placement: node},
-		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true}), Embedder: wordEmbedder{}})
+		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true}), Embedder: holdingEmbedder{}})
 	must(t, err)
 	defer svc.Close(context.Background())
 	label, value, project := "human", "Ada", "project-1"
@@ -138,6 +138,7 @@ func populated(t *testing.T) []schema.Entry {
 	_, err = svc.Archives.CreatePassages(ctx, ar.ID, []letta.ArchivePassageCreate{{Text: &text}})
 	must(t, err)
 	must(t, svc.Agents.AttachArchive(ctx, a.ID, ar.ID))
+	populateFolders(t, svc, a.ID)
 	send("", "o3", "wait")
 	<-m.waiting
 
@@ -268,6 +269,16 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
 		}, "has no passage"},
+		{"folder without index entry", drop(schema.FolderIndex.Prefix), "has a record but no index entry"},
+		{"folder without its name entry", drop(schema.FolderNames.Prefix), "is not its name's entry"},
+		{"file of no folder", drop(schema.Folders.Prefix), "which has no record"},
+		{"unfinished file without its pending entry", drop(schema.PendingFiles.Prefix), "pending entry says otherwise"},
+		{"completed file missing a passage", drop(schema.Passages.Prefix + "source-"), "is completed with"},
+		{"folder link kept from one side", drop(schema.AgentFolders.Prefix), "kept from one side only"},
+		{"view of a file without a record", drop(schema.Files.Prefix), "which has no record"},
+		{"file text of no file", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.FileTextKey("file-gone"), Value: []byte("x")})
+		}, "the file has no record"},
 		{"archive without index entry", drop(schema.ArchiveIndex.Prefix), "has a record but no index entry"},
 		{"archive link kept from one side", drop(schema.AgentArchives.Prefix), "kept from one side only"},
 		{"archive passage of no archive", drop(schema.Archives.Prefix), "which has no record"},

@@ -23,6 +23,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 	if err := leaveGroups(txn, a.ID); err != nil {
 		return err
 	}
+	if err := deleteAgentFolders(txn, a.ID); err != nil {
+		return err
+	}
 	steps := []struct {
 		prefix []byte
 		also   func(kv.KeyValue) error

@@ -105,6 +105,7 @@ var Families = []*Family{
 	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs, PassageVectors, PassageScanVectors, Archives, ArchiveIndex, ArchiveAgents, AgentArchives,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
+	Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents,
 	MCPServers, MCPServerNames, MCPServerTools,
 	Groups, GroupIndex, AgentGroups,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,

@@ -222,6 +222,9 @@ type Conversation struct {
 // Owner is the id of the agent or archive a passage belongs to: its
 // place in Passages and PassageVectors.
 func (p *Passage) Owner() string {
+	if p.FolderID != "" {
+		return p.FolderID
+	}
 	if p.ArchiveID != "" {
 		return p.ArchiveID
 	}
@@ -234,10 +237,14 @@ type Passage struct {
 	AgentID string `json:"agent_id"` // "" for an archive's passage
 	// ArchiveID is the shared archive the passage belongs to; "" for an
 	// agent's own passage.
-	ArchiveID string   `json:"archive_id,omitempty"`
-	Seq       uint64   `json:"seq"` // insertion order, from 1 per owner
-	Text      string   `json:"text"`
-	Tags      []string `json:"tags"`
+	ArchiveID string `json:"archive_id,omitempty"`
+	// FolderID and FileID are the folder and file a chunk of a file belongs
+	// to (see folders.go); "" for other passages.
+	FolderID string   `json:"folder_id,omitempty"`
+	FileID   string   `json:"file_id,omitempty"`
+	Seq      uint64   `json:"seq"` // insertion order, from 1 per owner
+	Text     string   `json:"text"`
+	Tags     []string `json:"tags"`
 	// Embedding is the model handle of the passage's vector (stored in
 	// PassageVectors); "" if it has none.
 	Embedding string    `json:"embedding,omitempty"`

@@ -82,6 +82,8 @@ type Meta struct {
 	// ToolRules is the <tool_usage_rules> section stating the agent's
 	// tool rules ("" for none), shown after its memory as in Letta.
 	ToolRules string
+	// Directories are the folders attached to the agent; nil for none.
+	Directories *Directories
 }
 
 // Compile renders the system prompt the model sees: the agent's prompt,
@@ -94,6 +96,7 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	if meta.ToolRules != "" {
 		mem.WriteString("\n\n" + meta.ToolRules)
 	}
+	renderDirectories(&mem, meta.Directories, !rendersMemory(a.AgentType))
 	mem.WriteString("\n\n")
 	renderMetadata(&mem, a, meta)
 	full := mem.String()

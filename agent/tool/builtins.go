@@ -199,7 +199,7 @@ func EmbeddingText(call schema.ToolCall) string {
 	switch call.Name {
 	case archivalMemoryInsert.Name:
 		return a.Content
-	case archivalMemorySearch.Name:
+	case archivalMemorySearch.Name, semanticSearchFiles.Name:
 		return a.Query
 	}
 	return ""

@@ -21,6 +21,7 @@ package window
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kelpie/kelpie/agent/files"
 	"slices"
 	"time"
 
@@ -260,11 +261,15 @@ func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return compile(txn, o, blocks, at)
+	dirs, err := files.Directories(txn, o.Agent)
+	if err != nil {
+		return "", err
+	}
+	return compile(txn, o, blocks, dirs, at)
 }
 
-// compile is Compile with the agent's blocks read.
-func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string, error) {
+// compile is Compile with the agent's blocks and directories read.
+func compile(txn kv.Txn, o Owner, blocks []*schema.Block, dirs *prompt.Directories, at time.Time) (string, error) {
 	a := o.Agent
 	passages, err := memory.Passages(txn, a.ID)
 	if err != nil {
@@ -278,11 +283,17 @@ func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string,
 	if err != nil {
 		return "", err
 	}
-	meta := prompt.Meta{
-		ConversationID: o.ConvID(), Recompiled: at, Passages: len(passages), PassageTags: memory.Tags(passages),
-		PreviousMessages: max(int(total)-len(ids), 0), ToolRules: toolRules(a),
-	}
+	meta := memoryMeta(a, dirs)
+	meta.ConversationID, meta.Recompiled = o.ConvID(), at
+	meta.Passages, meta.PassageTags = len(passages), memory.Tags(passages)
+	meta.PreviousMessages = max(int(total)-len(ids), 0)
 	return prompt.Compile(a, blocks, meta), nil
+}
+
+// memoryMeta is what a prompt shows besides the blocks that is memory, not
+// metadata: the agent's tool rules and open files.
+func memoryMeta(a *schema.Agent, dirs *prompt.Directories) prompt.Meta {
+	return prompt.Meta{ToolRules: toolRules(a), Directories: dirs}
 }
 
 // Open stores the first system message of a new context (of a new agent or
@@ -348,13 +359,19 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	if err != nil {
 		return nil, false, err
 	}
-	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, prompt.Meta{ToolRules: toolRules(o.Agent)})) {
+	dirs, err := files.Directories(txn, o.Agent)
+	if err != nil {
+		return nil, false, err
+	}
+	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, memoryMeta(o.Agent, dirs))) {
 		// Only the metadata may have changed, which alone calls for no
 		// recompile: what only it shows (passages, message counts) is
-		// not read, as a turn begins with this check.
+		// not read, as a turn begins with this check. The open files
+		// are memory (an upload or a folder's edit changes them from
+		// outside the agent's actor).
 		return m, false, nil
 	}
-	text, err := compile(txn, o, blocks, now)
+	text, err := compile(txn, o, blocks, dirs, now)
 	if err != nil {
 		return nil, false, err
 	}

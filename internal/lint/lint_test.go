@@ -27,7 +27,7 @@ var layers = [][]string{
 	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message"},
-	{"agent/memory"},
+	{"agent/memory", "agent/files"},
 	{"agent/tool", "agent/window", "agent/memfs"},
 	{"agent/loop", "sandbox", "mcpclient"},
 	{"agent", "cluster"},
