@@ -201,3 +201,13 @@ func DotQuantized(q []float32, enc []byte) float32 {
 	}
 	return scale * (s0 + s1 + s2 + s3)
 }
+
+// Dequantize decodes a vector Quantize encoded, approximately.
+func Dequantize(enc []byte) []float32 {
+	scale := math.Float32frombits(binary.LittleEndian.Uint32(enc))
+	out := make([]float32, QuantizedDim(enc))
+	for i, c := range enc[4:] {
+		out[i] = scale * float32(int8(c))
+	}
+	return out
+}

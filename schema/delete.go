@@ -36,9 +36,6 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		}},
 		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
-		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
-		{PassageVectorsOf(a.ID), nil},
-		{PassageScanVectorsOf(a.ID), nil},
 		{AgentArchivesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ArchiveAgentKey(LastPart(p.Key), a.ID)) }},
 		{TurnKeysOf(a.ID), nil},
 		{AgentToolsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ToolAgentKey(LastPart(p.Key), a.ID)) }},
@@ -47,6 +44,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		if err := deleteEach(txn, s.prefix, s.also); err != nil {
 			return err
 		}
+	}
+	if err := DeletePassagesOf(txn, a.ID); err != nil {
+		return err
 	}
 	if err := deleteRepository(txn, a.ID); err != nil {
 		return err
@@ -107,6 +107,21 @@ func DeleteBlock(txn kv.Txn, b *Block) error {
 
 // deleteEach deletes every key under prefix, first calling also (if not
 // nil) with each pair.
+// DeletePassagesOf deletes every passage of an agent or archive (owner):
+// records, id entries, vectors, scan vectors and its vector index.
+func DeletePassagesOf(txn kv.Txn, owner string) error {
+	err := deleteEach(txn, PassagesOf(owner), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) })
+	if err != nil {
+		return err
+	}
+	for _, prefix := range [][]byte{PassageVectorsOf(owner), PassageScanVectorsOf(owner)} {
+		if err := deleteEach(txn, prefix, nil); err != nil {
+			return err
+		}
+	}
+	return DeleteVectorIndex(txn, owner)
+}
+
 func deleteEach(txn kv.Txn, prefix []byte, also func(kv.KeyValue) error) error {
 	kvs, err := txn.Scan(kv.PrefixRange(prefix), 0, false)
 	if err != nil {

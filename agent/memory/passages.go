@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/vecindex"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -77,7 +78,11 @@ func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passag
 	if err := schema.PutPassage(txn, p); err != nil {
 		return nil, err
 	}
-	return p, schema.PutPassageVector(txn, p, emb.Vector)
+	if err := schema.PutPassageVector(txn, p, emb.Vector); err != nil {
+		return nil, err
+	}
+	k := schema.PassageKey(p.Owner(), p.Seq, p.ID)
+	return p, vecindex.Add(txn, p.Owner(), schema.EmbeddingModelHash(emb.Handle), k, emb.Vector)
 }
 
 // DeletePassage deletes a passage of an agent or archive (owner).
@@ -93,6 +98,9 @@ func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 		return err
 	}
 	if err := schema.DeletePassageVectors(txn, k); err != nil {
+		return err
+	}
+	if err := vecindex.Remove(txn, ownerID, k); err != nil {
 		return err
 	}
 	return txn.Delete(schema.PassageIDKey(passageID))
