@@ -41,18 +41,18 @@ type Embedded struct {
 // InsertPassage stores a passage as the agent's newest, with its
 // embedding if emb is not nil.
 func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
-	return insertPassage(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+	return InsertPassageRecord(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
 }
 
 // InsertArchivePassage stores a passage as a shared archive's newest, with
 // its embedding if emb is not nil.
 func InsertArchivePassage(txn kv.Txn, archiveID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
-	return insertPassage(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+	return InsertPassageRecord(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
 }
 
-// insertPassage stores p as its owner's newest passage (its Seq is set
-// here), with its vector.
-func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
+// InsertPassageRecord stores p as its owner's newest passage (its Seq is
+// set here), with its vector, indexed, if emb is not nil.
+func InsertPassageRecord(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
 	if _, err := txn.Get(schema.PassageIDKey(p.ID)); err == nil {
 		return nil, letta.Conflictf("passage %s already exists", p.ID)
 	}
