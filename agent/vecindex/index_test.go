@@ -333,4 +333,3 @@ func TestIndexIsDeterministic(t *testing.T) {
 		t.Fatal("two builds from the same inserts differ")
 	}
 }
-
