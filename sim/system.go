@@ -116,6 +116,7 @@ func (s *system) start() (*incarnation, error) {
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
 			Tools:        toolRunner{t: s.tools, inc: inc},
+			Embedder:     simEmbedder{sys: s},
 			// Natively the simulated clock runs at real speed; pauses
 			// between model retries stay short so seeds stay fast.
 			LLMRetryBackoff: time.Millisecond,

@@ -47,6 +47,9 @@ type ArchivalQuery struct {
 	// NoVector says why (shown to the caller).
 	Embedded *Embedded
 	NoVector string
+	// Exact ranks by every vector of the query's model instead of those of
+	// the index's lists nearest the query (vecindex.ProbeVectors).
+	Exact bool
 }
 
 // Ranked is a passage a search found, with its fused score and its place
@@ -111,7 +114,7 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	var vec []embedding.Hit
 	if q.Embedded != nil {
 		var err error
-		if vec, err = vectorRanking(cs, owners, filtered, q.Embedded, pool); err != nil {
+		if vec, err = vectorRanking(cs, owners, filtered, filtered || q.Exact, q.Embedded, pool); err != nil {
 			return nil, "", err
 		}
 	}
@@ -166,10 +169,61 @@ func mayContainAny(raw []byte, words []string) bool {
 		}) {
 			return true
 		}
+		if isASCII(w) && !bytes.Contains(raw, kelvinSign) && !bytes.Contains(raw, dottedCapitalI) {
+			if containsASCIIFold(raw, w) {
+				return true
+			}
+			continue
+		}
 		if lower == nil {
 			lower = bytes.ToLower(raw)
 		}
 		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// The only characters outside ASCII whose lower case holds an ASCII
+// letter (k; i and a combining dot): where they occur, an ASCII word is
+// tested on the lower-cased bytes.
+var kelvinSign, dottedCapitalI = []byte("\u212A"), []byte("\u0130")
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsASCIIFold reports whether raw contains w (lower-case ASCII),
+// ignoring the case of ASCII letters, without copying raw.
+func containsASCIIFold(raw []byte, w string) bool {
+	if w == "" {
+		return true
+	}
+	first, upper := w[0], w[0]
+	if 'a' <= first && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	for i := 0; i+len(w) <= len(raw); i++ {
+		if raw[i] != first && raw[i] != upper {
+			continue
+		}
+		j := 1
+		for ; j < len(w); j++ {
+			c := raw[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
 			return true
 		}
 	}
@@ -214,8 +268,8 @@ func newest(cands []*schema.Passage, topK int) []Ranked {
 // the query; all of them with filters, or for a search of every owner),
 // scored where they lie, keeps the RerankFactor·pool best estimates, and
 // ranks those by their exact vectors. With filters, only the candidates
-// read are ranked.
-func vectorRanking(cs *candidates, owners []string, filtered bool, q *Embedded, pool int) ([]embedding.Hit, error) {
+// read are ranked; with whole, every vector is read.
+func vectorRanking(cs *candidates, owners []string, filtered, whole bool, q *Embedded, pool int) ([]embedding.Hit, error) {
 	approx := embedding.NewTopK(RerankFactor * pool)
 	model := schema.EmbeddingModelHash(q.Handle)
 	offer := func(passageKey, quantized []byte) error {
@@ -240,7 +294,7 @@ func vectorRanking(cs *candidates, owners []string, filtered bool, q *Embedded, 
 		}
 	}
 	probe := vecindex.ProbeVectors
-	if filtered {
+	if whole {
 		probe = 0
 	}
 	for _, o := range owners {
