@@ -255,11 +255,16 @@ func Summary(txn kv.Txn, o Owner) (*schema.Message, error) {
 // Compile renders the owner's system prompt from the agent's current
 // instructions and memory, as recompiled at `at`.
 func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
-	a := o.Agent
-	blocks, err := memory.AgentBlocks(txn, a.ID)
+	blocks, err := memory.AgentBlocks(txn, o.Agent.ID)
 	if err != nil {
 		return "", err
 	}
+	return compile(txn, o, blocks, at)
+}
+
+// compile is Compile with the agent's blocks read.
+func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string, error) {
+	a := o.Agent
 	passages, err := memory.Passages(txn, a.ID)
 	if err != nil {
 		return "", err
@@ -335,7 +340,17 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	if m, err = System(txn, o); err != nil || m != nil && when == IfMissing {
 		return m, false, err
 	}
-	text, err := Compile(txn, o, now)
+	blocks, err := memory.AgentBlocks(txn, o.Agent.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, prompt.Meta{})) {
+		// Only the metadata may have changed, which alone calls for no
+		// recompile: what only it shows (passages, message counts) is
+		// not read, as a turn begins with this check.
+		return m, false, nil
+	}
+	text, err := compile(txn, o, blocks, now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -349,8 +364,6 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 		}
 		m, err = appendSystem(txn, o, text, last, now)
 		return m, err == nil, err
-	case when == IfChanged && prompt.SameMemory(m.Text, text):
-		return m, false, nil
 	}
 	m.Text = text
 	if dryRun {
