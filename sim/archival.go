@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/agent"
-	"github.com/kelpie/kelpie/llm/llmtest"
+	"github.com/kelpie/kelpie/embedding"
 )
 
 // Archival memory with embeddings. The simulated embeddings provider
-// embeds every text as the LLM double does (a hashed bag of its words, in
+// embeds every text as the LLM double does (embedding.HashedWords, in
 // simEmbeddingDim dimensions), so a passage is nearest to a query of its
 // own text; the LLM faults of the profile make an embeddings request fail
 // (a server error, or a timeout). Passages created through the API are
@@ -49,7 +49,7 @@ func (e simEmbedder) Embed(ctx context.Context, handle string, texts []string) (
 	}
 	out := make([][]float32, len(texts))
 	for i, t := range texts {
-		out[i] = llmtest.Embed(t, simEmbeddingDim)
+		out[i] = embedding.HashedWords(t, simEmbeddingDim)
 	}
 	return out, nil
 }
