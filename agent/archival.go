@@ -163,21 +163,33 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 }
 
 // listedPassages returns the passages of an agent and of the archives
-// attached to it, oldest first (insertion order among equal times).
+// attached to it: each owner's in insertion order (whatever the clock
+// did between inserts), merged by creation time (the agent's first among
+// equal times).
 func listedPassages(txn kv.Txn, agentID string) ([]*schema.Passage, error) {
 	archives, err := schema.AgentArchiveIDs(txn, agentID)
 	if err != nil {
 		return nil, err
 	}
-	var out []*schema.Passage
+	var lists [][]*schema.Passage
+	total := 0
 	for _, owner := range append([]string{agentID}, archives...) {
 		ps, err := memory.Passages(txn, owner)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ps...)
+		lists, total = append(lists, ps), total+len(ps)
 	}
-	slices.SortStableFunc(out, func(a, b *schema.Passage) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	out := make([]*schema.Passage, 0, total)
+	for len(out) < total {
+		next := -1
+		for i, l := range lists {
+			if len(l) > 0 && (next < 0 || l[0].CreatedAt.Before(lists[next][0].CreatedAt)) {
+				next = i
+			}
+		}
+		out, lists[next] = append(out, lists[next][0]), lists[next][1:]
+	}
 	return out, nil
 }
 
