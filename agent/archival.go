@@ -108,8 +108,9 @@ type PassageFilter struct {
 	Ascending bool
 }
 
-// List lists an agent's passages by creation time; cursors are passage
-// ids.
+// List lists an agent's passages, its own and those of the archives
+// attached to it (as Letta lists the passages of an agent's archives), by
+// creation time; cursors are passage ids.
 func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, before, after string, limit int) ([]letta.Passage, error) {
 	if err := letta.CheckID("agent_id", "agent", agentID); err != nil {
 		return nil, err
@@ -127,7 +128,7 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 		if _, err := schema.GetAgent(txn, agentID); err != nil {
 			return err
 		}
-		ps, err := memory.Passages(txn, agentID)
+		ps, err := listedPassages(txn, agentID)
 		if err != nil {
 			return err
 		}
@@ -159,6 +160,37 @@ func (s *Archival) List(ctx context.Context, agentID string, f PassageFilter, be
 		return nil
 	})
 	return out, err
+}
+
+// listedPassages returns the passages of an agent and of the archives
+// attached to it: each owner's in insertion order (whatever the clock
+// did between inserts), merged by creation time (the agent's first among
+// equal times).
+func listedPassages(txn kv.Txn, agentID string) ([]*schema.Passage, error) {
+	archives, err := schema.AgentArchiveIDs(txn, agentID)
+	if err != nil {
+		return nil, err
+	}
+	var lists [][]*schema.Passage
+	total := 0
+	for _, owner := range append([]string{agentID}, archives...) {
+		ps, err := memory.Passages(txn, owner)
+		if err != nil {
+			return nil, err
+		}
+		lists, total = append(lists, ps), total+len(ps)
+	}
+	out := make([]*schema.Passage, 0, total)
+	for len(out) < total {
+		next := -1
+		for i, l := range lists {
+			if len(l) > 0 && (next < 0 || l[0].CreatedAt.Before(lists[next][0].CreatedAt)) {
+				next = i
+			}
+		}
+		out, lists[next] = append(out, lists[next][0]), lists[next][1:]
+	}
+	return out, nil
 }
 
 // Search searches an agent's archival memory (see memory.SearchArchival):
@@ -212,7 +244,7 @@ func (c *core) embedQuery(ctx context.Context, handle string, q *ArchivalQuery) 
 func renderPassage(p *schema.Passage, vec []float32) letta.Passage {
 	out := letta.Passage{
 		CreatedAt: letta.Timestamp{Time: p.CreatedAt}, UpdatedAt: letta.Timestamp{Time: p.UpdatedAt},
-		Metadata: map[string]any{}, Tags: nonNil(p.Tags), ID: p.ID, Text: p.Text,
+		Metadata: nonNilMap(p.Metadata), Tags: nonNil(p.Tags), ID: p.ID, Text: p.Text,
 	}
 	if p.ArchiveID != "" {
 		out.ArchiveID = new(p.ArchiveID)

@@ -15,7 +15,8 @@ import (
 // before the invocation.
 type archivePassage struct {
 	passagePayload
-	CreatedAt *time.Time `json:"created_at,omitempty"`
+	Metadata  map[string]any `json:"metadata,omitempty"`
+	CreatedAt *time.Time     `json:"created_at,omitempty"`
 }
 
 // CreatePassages adds passages to an archive, embedded with the archive's
@@ -36,7 +37,10 @@ func (s *Archives) CreatePassages(ctx context.Context, archiveID string, reqs []
 		if err := memory.CheckPassage(*r.Text, r.Tags); err != nil {
 			return nil, err
 		}
-		ps[i].Text, ps[i].Tags, texts[i] = *r.Text, r.Tags, *r.Text
+		if err := letta.CheckMetadata(r.Metadata); err != nil {
+			return nil, err
+		}
+		ps[i].Text, ps[i].Tags, ps[i].Metadata, texts[i] = *r.Text, r.Tags, r.Metadata, *r.Text
 		if r.CreatedAt != nil {
 			t, err := time.Parse(time.RFC3339Nano, *r.CreatedAt)
 			if err != nil {
@@ -83,7 +87,8 @@ func insertArchivePassagesOp(call *actor.Call) ([]byte, error) {
 		if p.CreatedAt != nil {
 			at = p.CreatedAt.UTC()
 		}
-		rec, err := memory.InsertArchivePassage(call.Txn, call.ID.Key, p.ID, p.Text, p.Tags, p.Embedded, at)
+		rec, err := memory.InsertPassageRecord(call.Txn, &schema.Passage{ID: p.ID, ArchiveID: call.ID.Key, Text: p.Text, Tags: p.Tags,
+			Metadata: p.Metadata, CreatedAt: at, UpdatedAt: at}, p.Embedded)
 		if err != nil {
 			return nil, err
 		}

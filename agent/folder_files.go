@@ -10,6 +10,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/files"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -134,11 +135,7 @@ func addFileOp(call *actor.Call) ([]byte, error) {
 		case DuplicateSkip:
 			return schema.Encode(UploadResult{File: renderFile(dup, nil), Skipped: true})
 		case DuplicateReplace:
-			agents, err := schema.FolderAgentIDs(call.Txn, folder.ID)
-			if err != nil {
-				return nil, err
-			}
-			if err := schema.DeleteFile(call.Txn, dup, agents); err != nil {
+			if err := deleteFile(call.Txn, dup); err != nil {
 				return nil, err
 			}
 			existing = slices.DeleteFunc(existing, func(e *schema.File) bool { return e.ID == dup.ID })
@@ -280,11 +277,20 @@ func deleteFileOp(call *actor.Call) ([]byte, error) {
 	if f.FolderID != call.ID.Key {
 		return nil, letta.NotFoundf("File with id=%s not found in folder %s", id, call.ID.Key)
 	}
-	agents, err := schema.FolderAgentIDs(call.Txn, f.FolderID)
-	if err != nil {
-		return nil, err
+	return nil, deleteFile(call.Txn, f)
+}
+
+// deleteFile deletes a file with its passages (and their vector index
+// entries) and every agent's view of it.
+func deleteFile(txn kv.Txn, f *schema.File) error {
+	if err := memory.DeleteFilePassages(txn, f); err != nil {
+		return err
 	}
-	return nil, schema.DeleteFile(call.Txn, f, agents)
+	agents, err := schema.FolderAgentIDs(txn, f.FolderID)
+	if err != nil {
+		return err
+	}
+	return schema.DeleteFile(txn, f, agents)
 }
 
 // DefaultFolderPassageList is how many passages of a folder a page lists.

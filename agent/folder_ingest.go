@@ -344,7 +344,7 @@ func fileFailedOp(call *actor.Call) ([]byte, error) {
 	if err != nil || f.Terminal() {
 		return nil, ignoreMissing(err)
 	}
-	if err := schema.DeleteFilePassages(call.Txn, f); err != nil {
+	if err := memory.DeleteFilePassages(call.Txn, f); err != nil {
 		return nil, err
 	}
 	f.Status, f.ErrorMessage, f.ChunksEmbedded, f.UpdatedAt = letta.FileError, p.Message, new(0), call.Now

@@ -99,3 +99,43 @@ func TestArchives(t *testing.T) {
 	c.expect(404, "GET", "/v1/archives/archive-123e4567-e89b-42d3-8456-426614174000", "")
 	c.expect(404, "PATCH", "/v1/agents/"+a.ID+"/archives/attach/archive-123e4567-e89b-42d3-8456-426614174000", "")
 }
+
+// Spec: an archive passage keeps the metadata it was given; an agent's
+// archival listing holds its own passages and those of its attached
+// archives, by creation time, and no longer those of a detached one.
+func TestAgentListsArchivePassages(t *testing.T) {
+	c, _ := newEmbeddingServer(t)
+	var ar letta.Archive
+	c.ok("POST", "/v1/archives", `{"name":"team"}`, &ar)
+	var p letta.Passage
+	c.ok("POST", "/v1/archives/"+ar.ID+"/passages", `{"text":"Lunch is at noon.","metadata":{"source":"wiki","page":3},"created_at":"2025-01-02T03:04:05Z"}`, &p)
+	if p.Metadata["source"] != "wiki" || p.Metadata["page"] != float64(3) {
+		t.Fatalf("created with metadata %+v", p.Metadata)
+	}
+	c.expect(400, "POST", "/v1/archives/"+ar.ID+"/passages", `{"text":"big","metadata":{"x":"`+strings.Repeat("x", letta.MaxMetadataBytes)+`"}}`)
+	a := c.createAgent(`{"name":"reader"}`)
+	var own []letta.Passage
+	c.ok("POST", "/v1/agents/"+a.ID+"/archival-memory", `{"text":"My own note."}`, &own)
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/archives/attach/"+ar.ID, "", nil)
+	var list []letta.Passage
+	c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory", "", &list)
+	if len(list) != 2 || list[0].ID != p.ID || list[1].ID != own[0].ID {
+		t.Fatalf("listing, oldest first: %+v", list)
+	}
+	if list[0].Metadata["source"] != "wiki" || list[0].ArchiveID == nil || *list[0].ArchiveID != ar.ID {
+		t.Errorf("listed archive passage %+v", list[0])
+	}
+	c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory?ascending=false&limit=1", "", &list)
+	if len(list) != 1 || list[0].ID != own[0].ID {
+		t.Errorf("newest first, one: %+v", list)
+	}
+	c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory?ascending=false&after="+own[0].ID, "", &list)
+	if len(list) != 1 || list[0].ID != p.ID {
+		t.Errorf("after the newest: %+v", list)
+	}
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/archives/detach/"+ar.ID, "", nil)
+	c.ok("GET", "/v1/agents/"+a.ID+"/archival-memory", "", &list)
+	if len(list) != 1 || list[0].ID != own[0].ID {
+		t.Errorf("after detaching: %+v", list)
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"strings"
+	"unicode"
 )
 
 // MaxDim is the largest vector dimension stored (text-embedding-3-large
@@ -200,4 +203,41 @@ func DotQuantized(q []float32, enc []byte) float32 {
 		s0 += q[i] * float32(int8(c[i]))
 	}
 	return scale * (s0 + s1 + s2 + s3)
+}
+
+// Dequantize decodes a vector Quantize encoded, approximately.
+func Dequantize(enc []byte) []float32 {
+	scale := math.Float32frombits(binary.LittleEndian.Uint32(enc))
+	out := make([]float32, QuantizedDim(enc))
+	for i, c := range enc[4:] {
+		out[i] = scale * float32(int8(c))
+	}
+	return out
+}
+
+// HashedWords embeds text without a model: a hashed bag of its lower-cased
+// words (each word adds ±1 at a position its FNV-1a hash picks), normalised
+// to unit length; a text without words is a fixed unit vector. Texts
+// sharing words are near, and the same text gives the same vector on every
+// run: the stand-in for a model of the test double and the simulator.
+func HashedWords(text string, dim int) []float32 {
+	v := make([]float32, dim)
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for _, w := range words {
+		h := fnv.New64a()
+		h.Write([]byte(w))
+		x := h.Sum64()
+		sign := float32(1)
+		if x>>63 == 1 {
+			sign = -1
+		}
+		v[int(x%uint64(dim))] += sign
+	}
+	for _, x := range v {
+		if x != 0 {
+			return Normalize(v)
+		}
+	}
+	v[0] = 1
+	return v
 }

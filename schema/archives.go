@@ -82,19 +82,12 @@ func PutArchive(txn kv.Txn, a *Archive, created bool) error {
 // DeleteArchive deletes an archive: its passages with their vectors and
 // id entries, its links from both sides, its index entry and its record.
 func DeleteArchive(txn kv.Txn, a *Archive) error {
-	steps := []struct {
-		prefix []byte
-		also   func(kv.KeyValue) error
-	}{
-		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
-		{PassageVectorsOf(a.ID), nil},
-		{PassageScanVectorsOf(a.ID), nil},
-		{ArchiveAgentsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(AgentArchiveKey(LastPart(p.Key), a.ID)) }},
+	err := deleteEach(txn, ArchiveAgentsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(AgentArchiveKey(LastPart(p.Key), a.ID)) })
+	if err != nil {
+		return err
 	}
-	for _, s := range steps {
-		if err := deleteEach(txn, s.prefix, s.also); err != nil {
-			return err
-		}
+	if err := DeletePassagesOf(txn, a.ID); err != nil {
+		return err
 	}
 	if err := txn.Delete(IndexKey(ArchiveIndex.Prefix, a.CreatedAt, a.ID)); err != nil {
 		return err

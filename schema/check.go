@@ -53,6 +53,7 @@ func Check(entries []Entry) Report {
 	c.checkContexts()
 	c.checkPassages()
 	c.checkPassageVectors()
+	c.vecIndex.check(c)
 	c.checkArchives()
 	c.folders.check(c)
 	c.checkTools()
@@ -98,6 +99,7 @@ type checker struct {
 	identities   identityEntries
 	archives     archiveEntries
 	folders      folderEntries
+	vecIndex     vectorIndexEntries
 	idem         idemRecords
 	repos        repoEntries
 	steps        stepKeys
@@ -121,6 +123,7 @@ func newChecker() *checker {
 		steps:      stepKeys{records: map[string]*Step{}, entries: map[string]string{}},
 		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
 		folders:    newFolderEntries(),
+		vecIndex:   newVectorIndexEntries(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
@@ -180,6 +183,8 @@ func (c *checker) add(e Entry) {
 		c.addMCP(f, e, p)
 	case Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities:
 		c.addIdentity(f, e, p)
+	case VectorCentroids, VectorPostings, VectorMembers:
+		c.vecIndex.add(c, f, e, p)
 	case Archives, ArchiveIndex, ArchiveAgents, AgentArchives:
 		c.addArchive(f, e, p)
 	case Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents:

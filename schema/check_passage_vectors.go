@@ -7,17 +7,25 @@ import (
 
 // checkPassageVectors: each passage naming an embedding has one vector of
 // whole float32s at its own place, and each vector belongs to a stored
-// passage that names an embedding; each vector has its scan vector, of
-// its dimension, and each scan vector its vector.
+// passage that names an embedding; each vector has either its scan vector
+// or its posting in the vector index (not both), of its dimension, and each
+// scan vector its vector.
 func (c *checker) checkPassageVectors() {
 	for _, vk := range slices.Sorted(maps.Keys(c.vectors)) {
 		pk := Passages.Prefix + vk[len(PassageVectors.Prefix):]
 		sk := PassageScanVectorFor([]byte(pk))
 		n := c.vectors[vk]
-		if m, ok := c.scanVectors[string(sk)]; !ok {
-			c.report("", "vector %q has no scan vector", vk)
-		} else if n >= 0 && m >= 0 && m-8 != n/4 {
+		m, scanned := c.scanVectors[string(sk)]
+		d, posted := c.vecIndex.postDims[pk]
+		switch {
+		case !scanned && !posted:
+			c.report("", "vector %q has neither a scan vector nor a posting in the vector index", vk)
+		case scanned && posted:
+			c.report("", "vector %q has both a scan vector and a posting in the vector index", vk)
+		case scanned && n >= 0 && m >= 0 && m-8 != n/4:
 			c.report("", "vector %q has %d dimensions but its scan vector %d", vk, n/4, m-8)
+		case posted && n >= 0 && d >= 0 && d != n/4:
+			c.report("", "vector %q has %d dimensions but its posting %d", vk, n/4, d)
 		}
 	}
 	for _, sk := range slices.Sorted(maps.Keys(c.scanVectors)) {

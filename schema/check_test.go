@@ -3,13 +3,17 @@ package schema_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/cluster"
+	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/internal/mcptest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -139,6 +143,7 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	must(t, svc.Agents.AttachArchive(ctx, a.ID, ar.ID))
 	populateFolders(t, svc, a.ID)
+	putLegacyPassage(t, store, ar.ID, 2, "a legacy passage")
 	send("", "o3", "wait")
 	<-m.waiting
 
@@ -154,6 +159,23 @@ func populated(t *testing.T) []schema.Entry {
 		entries[i] = schema.Entry{Key: p.Key, Value: v}
 	}
 	return entries
+}
+
+// putLegacyPassage stores an embedded passage as a store written before the
+// vector index did: its quantized vector a scan vector.
+func putLegacyPassage(t *testing.T, store kv.Store, archiveID string, seq uint64, text string) {
+	t.Helper()
+	ctx := context.Background()
+	txn, err := store.Begin(ctx)
+	must(t, err)
+	p := &schema.Passage{ID: "passage-00000000-0000-4000-8000-00000000000" + strconv.FormatUint(seq, 10), ArchiveID: archiveID, Seq: seq, Text: text,
+		Tags: []string{}, Embedding: "openai/text-embedding-ada-002", CreatedAt: time.Unix(1, 0).UTC(), UpdatedAt: time.Unix(1, 0).UTC()}
+	must(t, schema.PutPassage(txn, p))
+	v := llmtest.Embed(text, 8)
+	must(t, schema.PutPassageVector(txn, p, v))
+	scan := binary.LittleEndian.AppendUint32(nil, schema.EmbeddingModelHash(p.Embedding))
+	must(t, txn.Set(schema.PassageScanVectorFor(schema.PassageKey(archiveID, seq, p.ID)), append(scan, embedding.Quantize(v)...)))
+	must(t, txn.Commit(ctx))
 }
 
 // wordEmbedder embeds texts as the llmtest double does, in 8 dimensions.
@@ -264,8 +286,38 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"conversation message index wrong", edit(schema.Messages.Prefix, func(r map[string]any) { delete(r, "conversation_id") }, `"conversation_id":"conv-`), "belongs to conversation"},
 		{"passage not located", drop(schema.PassageIDs.Prefix), "its id index says"},
 		{"passage without its vector", drop(schema.PassageVectors.Prefix), "but has no vector"},
-		{"vector without its scan vector", drop(schema.PassageScanVectors.Prefix), "has no scan vector"},
-		{"scan vector of another model", edit(schema.Passages.Prefix, func(r map[string]any) { r["embedding"] = "other/model" }, `"embedding":`), "its scan vector another model"},
+		{"vector without its scan vector", drop(schema.PassageScanVectors.Prefix), "has neither a scan vector nor a posting"},
+		{"scan vector of another model", edit(schema.Passages.Prefix, func(r map[string]any) { r["embedding"] = "other/model" }, "legacy"), "its scan vector another model"},
+		{"vector without its posting", drop(schema.VectorPostings.Prefix), "has neither a scan vector nor a posting"},
+		{"posting in another model's space", edit(schema.Passages.Prefix, func(r map[string]any) { r["embedding"] = "other/model" }, "a passage"), "but its posting is in space"},
+		{"posting without its member entry", drop(schema.VectorMembers.Prefix), "has no member entry naming it"},
+		{"vector list without its centroid", drop(schema.VectorCentroids.Prefix), "but has no centroid"},
+		{"vector list miscounted", func(es []schema.Entry) []schema.Entry {
+			for i, e := range es {
+				if strings.HasPrefix(string(e.Key), schema.VectorCentroids.Prefix) {
+					_, c := schema.DecodeCentroid(e.Value)
+					es[i].Value = schema.EncodeCentroid(7, c)
+					return es
+				}
+			}
+			panic("no vector list")
+		}, "counts 7 postings but holds"},
+		{"posting of no passage", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: []byte(schema.VectorPostings.Prefix + "agent-x/00000000-8/00000000/0000000000000001/passage-x"), Value: make([]byte, 12)})
+		}, "which is not stored"},
+		{"scan vector left in an indexed space", func(es []schema.Entry) []schema.Entry {
+			for _, e := range es {
+				if strings.HasPrefix(string(e.Key), schema.VectorMembers.Prefix) && !strings.Contains(string(e.Key), "legacy") {
+					owner := strings.Split(string(e.Key[len(schema.VectorMembers.Prefix):]), "/")[0]
+					pk := []byte(string(schema.PassagesOf(owner)) + string(e.Key[len(schema.VectorMembersOf(owner)):]))
+					space := strings.Split(string(e.Value), "/")[0]
+					model, _ := strconv.ParseUint(space[:8], 16, 32)
+					scan := binary.LittleEndian.AppendUint32(nil, uint32(model))
+					return append(es, schema.Entry{Key: schema.PassageScanVectorFor(pk), Value: append(scan, make([]byte, 12)...)})
+				}
+			}
+			panic("no vector member")
+		}, "which has a vector index"},
 		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
 		}, "has no passage"},

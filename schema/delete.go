@@ -39,9 +39,6 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		}},
 		{ContextMessagesOf(a.ID), nil},
 		{AgentRunsOf(a.ID), func(p kv.KeyValue) error { return deleteRun(txn, LastPart(p.Key)) }},
-		{PassagesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) }},
-		{PassageVectorsOf(a.ID), nil},
-		{PassageScanVectorsOf(a.ID), nil},
 		{AgentArchivesOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ArchiveAgentKey(LastPart(p.Key), a.ID)) }},
 		{TurnKeysOf(a.ID), nil},
 		{AgentToolsOf(a.ID), func(p kv.KeyValue) error { return txn.Delete(ToolAgentKey(LastPart(p.Key), a.ID)) }},
@@ -50,6 +47,9 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 		if err := deleteEach(txn, s.prefix, s.also); err != nil {
 			return err
 		}
+	}
+	if err := DeletePassagesOf(txn, a.ID); err != nil {
+		return err
 	}
 	if err := deleteRepository(txn, a.ID); err != nil {
 		return err
@@ -106,6 +106,21 @@ func DeleteBlock(txn kv.Txn, b *Block) error {
 		return err
 	}
 	return txn.Delete(BlockKey(b.ID))
+}
+
+// DeletePassagesOf deletes every passage of an agent, archive or folder
+// (owner): records, id entries, vectors, scan vectors and its vector index.
+func DeletePassagesOf(txn kv.Txn, owner string) error {
+	err := deleteEach(txn, PassagesOf(owner), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) })
+	if err != nil {
+		return err
+	}
+	for _, prefix := range [][]byte{PassageVectorsOf(owner), PassageScanVectorsOf(owner)} {
+		if err := deleteEach(txn, prefix, nil); err != nil {
+			return err
+		}
+	}
+	return DeleteVectorIndex(txn, owner)
 }
 
 // deleteEach deletes every key under prefix, first calling also (if not

@@ -168,8 +168,8 @@ func PutFolder(txn kv.Txn, f *Folder, was *Folder) error {
 	return nil
 }
 
-// DeleteFolder deletes a folder: its files (with their passages and every
-// agent's view of them), its links from both sides, its name and index
+// DeleteFolder deletes a folder: its files (with every agent's view of
+// them), its passages with their vector index, its links from both sides, its name and index
 // entries and its record.
 func DeleteFolder(txn kv.Txn, f *Folder) error {
 	agents, err := FolderAgentIDs(txn, f.ID)
@@ -184,6 +184,9 @@ func DeleteFolder(txn kv.Txn, f *Folder) error {
 		if err := DeleteFile(txn, file, agents); err != nil {
 			return err
 		}
+	}
+	if err := DeletePassagesOf(txn, f.ID); err != nil {
+		return err
 	}
 	for _, agentID := range agents {
 		if err := UnlinkFolder(txn, agentID, f.ID); err != nil {
@@ -234,13 +237,11 @@ func GetFileText(txn kv.Txn, id string) (string, error) {
 	return string(v), err
 }
 
-// DeleteFile deletes a file: its passages, text, upload, pending and
-// folder entries, the views of it of agents (those its folder is attached
-// to), and its record.
+// DeleteFile deletes a file: its text, upload, pending and folder
+// entries, the views of it of agents (those its folder is attached to),
+// and its record. Its passages are the caller's to delete first (with
+// their vector index entries: memory.DeleteFilePassages).
 func DeleteFile(txn kv.Txn, f *File, agents []string) error {
-	if err := DeleteFilePassages(txn, f); err != nil {
-		return err
-	}
 	for _, agentID := range agents {
 		if err := txn.Delete(FileAgentKey(agentID, f.ID)); err != nil {
 			return err
@@ -348,30 +349,3 @@ func PendingFileIDs(txn kv.Txn) ([]string, error) {
 	return out, nil
 }
 
-// DeleteFilePassages deletes a file's passages with their vectors and id
-// entries.
-func DeleteFilePassages(txn kv.Txn, f *File) error {
-	passages, err := txn.Scan(kv.PrefixRange(PassagesOf(f.FolderID)), 0, false)
-	if err != nil {
-		return err
-	}
-	for _, p := range passages {
-		rec, err := DecodePassage(p.Value)
-		if err != nil {
-			return fmt.Errorf("passage %q: %w", p.Key, err)
-		}
-		if rec.FileID != f.ID {
-			continue
-		}
-		if err := DeletePassageVectors(txn, p.Key); err != nil {
-			return err
-		}
-		if err := txn.Delete(PassageIDKey(rec.ID)); err != nil {
-			return err
-		}
-		if err := txn.Delete(p.Key); err != nil {
-			return err
-		}
-	}
-	return nil
-}

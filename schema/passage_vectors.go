@@ -20,10 +20,11 @@ var PassageVectors = &Family{"passage-vector", "passagevec/",
 	"passagevec/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
 	"the passage's embedding: little-endian float32s, unit length (its model is the passage's embedding)"}
 
-// PassageScanVectors holds each embedded passage's vector again, quantized
-// to int8 (embedding.Quantize, a quarter of the size), at the same place:
-// a search scans these and reranks its best candidates by their exact
-// vectors.
+// PassageScanVectors held each embedded passage's vector again, quantized
+// to int8 (embedding.Quantize, a quarter of the size), at the same place,
+// before the vector index (VectorPostings) existed: a search scans those
+// left whole, and the first insert into their space moves them into the
+// index. Nothing writes them any more.
 var PassageScanVectors = &Family{"passage-scan-vector", "passageq8/",
 	"passageq8/<agent-id or archive-id>/<seq, 16 hex>/<passage-id>",
 	"the passage's embedding quantized for scanning: its model (EmbeddingModelHash, 4 bytes), a float32 scale, then one int8 per dimension"}
@@ -82,18 +83,13 @@ func PassageVectorFor(passageKey []byte) []byte {
 	return []byte(PassageVectors.Prefix + strings.TrimPrefix(string(passageKey), Passages.Prefix))
 }
 
-// PutPassageVector stores the vector of a passage whose record names its
-// model, exact and quantized.
+// PutPassageVector stores the exact vector of a passage whose record
+// names its model (its quantized copy is the index's: agent/vecindex).
 func PutPassageVector(txn kv.Txn, p *Passage, v []float32) error {
 	if p.Embedding == "" || len(v) == 0 || len(v) > embedding.MaxDim {
 		return fmt.Errorf("passage %s: a vector of %d dimensions for embedding %q", p.ID, len(v), p.Embedding)
 	}
-	k := PassageKey(p.Owner(), p.Seq, p.ID)
-	if err := txn.Set(PassageVectorFor(k), embedding.Encode(v)); err != nil {
-		return err
-	}
-	scan := binary.LittleEndian.AppendUint32(nil, EmbeddingModelHash(p.Embedding))
-	return txn.Set(PassageScanVectorFor(k), append(scan, embedding.Quantize(v)...))
+	return txn.Set(PassageVectorKey(p.Owner(), p.Seq, p.ID), embedding.Encode(v))
 }
 
 // GetPassageVector returns a passage's stored vector, nil if it has none.

@@ -245,6 +245,8 @@ type Passage struct {
 	Seq      uint64   `json:"seq"` // insertion order, from 1 per owner
 	Text     string   `json:"text"`
 	Tags     []string `json:"tags"`
+	// Metadata is what the client attached to an archive's passage.
+	Metadata map[string]any `json:"metadata,omitempty"`
 	// Embedding is the model handle of the passage's vector (stored in
 	// PassageVectors); "" if it has none.
 	Embedding string    `json:"embedding,omitempty"`

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -28,6 +29,9 @@ type audit struct {
 	listings map[string]*listingAudit
 	// agentCount is what GET /v1/agents/count answered (-1: no answer).
 	agentCount int
+	// searches are the searches of passages for their own text, by
+	// passage id (archival.go).
+	searches map[string]*passageSearch
 }
 
 type agentAudit struct {
@@ -84,6 +88,7 @@ func (s *system) runAudit(w *world) *audit {
 		a.blocks[id] = r.block(id)
 	}
 	a.listings = r.walkListings()
+	a.searches = r.searchPassages(a)
 	a.agentCount = r.agentCount()
 	a.ret = s.rec.tick()
 	return a
@@ -99,22 +104,30 @@ type auditReader struct {
 // silenced, but values damaged at rest stay so: a read that failed is a
 // violation unless it met one (excused), or it is a 404.
 func (r *auditReader) get(path string) (status int, body []byte, excused bool) {
-	op := &opRecord{ID: -1, request: request{Method: "GET", Path: path}, trail: &trail{}}
+	return r.do("GET", path, nil)
+}
+
+// do sends a request that reads (a GET, or a search's POST) as get does.
+func (r *auditReader) do(method, path string, reqBody []byte) (status int, body []byte, excused bool) {
+	op := &opRecord{ID: -1, request: request{Method: method, Path: path, Body: reqBody}, trail: &trail{}}
 	ctx, cancel := context.WithTimeout(withOp(r.inc.ctx, op), r.sys.cfg.OpTimeout)
 	defer cancel()
-	req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
+	req := httptest.NewRequest(method, path, bytes.NewReader(reqBody)).WithContext(ctx)
 	req.Header.Set("User-Agent", "kelpie-sim/1")
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rw := httptest.NewRecorder()
 	r.inc.handlers[0].ServeHTTP(rw, req)
 	status, body = rw.Code, rw.Body.Bytes()
-	r.sys.rec.event("audit GET %s -> %d %x", path, status, sha256.Sum256(body))
+	r.sys.rec.event("audit %s %s -> %d %x", method, path, status, sha256.Sum256(body))
 	_, excused = op.trail.has(pathStorage)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		r.sys.violation("liveness", "", "the audit's GET %s had no answer within %s (%d)", path, r.sys.cfg.OpTimeout, status)
+		r.sys.violation("liveness", "", "the audit's %s %s had no answer within %s (%d)", method, path, r.sys.cfg.OpTimeout, status)
 	case status != 200 && status != 404 && !excused:
-		r.sys.violation("unexpected-error", "", "the audit's GET %s answered %d with every fault silenced and no damaged value on its path: %s %s",
-			path, status, errorDetail(body), op.trail)
+		r.sys.violation("unexpected-error", "", "the audit's %s %s answered %d with every fault silenced and no damaged value on its path: %s %s",
+			method, path, status, errorDetail(body), op.trail)
 	}
 	return status, body, excused
 }

@@ -77,6 +77,7 @@ func (c *checker) checkListings() {
 		passages := c.listed.passagesOf(agentID)
 		c.checkPresence(a.listings["/v1/agents/"+agentID+"/archival-memory"], passages)
 		c.checkInsertionOrder(a.listings["/v1/agents/"+agentID+"/archival-memory"], passages.must)
+		c.checkPassageSearches(a, agentID, passages.must)
 	}
 	c.checkAttachments(a)
 }

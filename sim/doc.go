@@ -14,7 +14,7 @@
 // it after an unknown outcome, and list; conversations: create, send to,
 // list, fork; the context window: summarize, compact, reset, and the turns
 // of agents with a small window, which compact as they go; passages:
-// create, delete, list; runs: list; a custom tool: upsert it, give it to
+// create (embedded), delete, list; runs: list; a custom tool: upsert it, give it to
 // agents, whose model calls it, run in a simulated sandbox, tools.go),
 // each kind of call a type (ops.go), while faults chosen from the seed
 // hit storage (write and read failures, corruption, latency, disk full,
@@ -79,7 +79,12 @@
 //     listing holds no item twice, is in order, is the other order
 //     reversed, holds what the model says exists and nothing it says is
 //     gone, and agrees with the other listings (an agent's blocks, a
-//     block's agents).
+//     block's agents);
+//   - archival-search: a search of an agent's passages for each one's own
+//     text finds every passage whose create was acknowledged and that
+//     nothing may have deleted, first by meaning (passages and queries are
+//     embedded by a simulated provider that the model faults also fail,
+//     archival.go).
 //
 // Findings of known defects of the system, bugs not fixed yet, are counted
 // apart (known.go). The message checkers compare (checkmsg.go):

@@ -192,7 +192,10 @@ func (c *client) page(k *listingKind, path string) string {
 
 // ---- archival memory ----------------------------------------------------------
 
-func (createPassageOp) traits() traits { return traits{write: true, needs: needAgent} }
+// A passage is embedded first: an embeddings fault fails its create.
+func (createPassageOp) traits() traits {
+	return traits{write: true, callsModel: true, needs: needAgent}
+}
 
 func (createPassageOp) generate(c *client, op *opRecord) {
 	op.Agent, op.Value = c.pickAgent(), c.token("p")

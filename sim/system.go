@@ -119,6 +119,7 @@ func (s *system) start() (*incarnation, error) {
 			LLM:          &llmProvider{m: s.llm, inc: inc},
 			Tools:        toolRunner{t: s.tools, inc: inc},
 			MCP:          mcpClient{l: &s.mcp, sys: s, inc: inc},
+			Embedder:     simEmbedder{sys: s},
 			// Natively the simulated clock runs at real speed; pauses
 			// between model retries stay short so seeds stay fast.
 			LLMRetryBackoff: time.Millisecond,

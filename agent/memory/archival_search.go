@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/vecindex"
 	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -46,6 +47,9 @@ type ArchivalQuery struct {
 	// NoVector says why (shown to the caller).
 	Embedded *Embedded
 	NoVector string
+	// Exact ranks by every vector of the query's model instead of those of
+	// the index's lists nearest the query (vecindex.ProbeVectors).
+	Exact bool
 }
 
 // Ranked is a passage a search found, with its fused score and its place
@@ -110,7 +114,7 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	var vec []embedding.Hit
 	if q.Embedded != nil {
 		var err error
-		if vec, err = vectorRanking(cs, owners, filtered, q.Embedded, pool); err != nil {
+		if vec, err = vectorRanking(cs, owners, filtered, filtered || q.Exact, q.Embedded, pool); err != nil {
 			return nil, "", err
 		}
 	}
@@ -165,10 +169,61 @@ func mayContainAny(raw []byte, words []string) bool {
 		}) {
 			return true
 		}
+		if isASCII(w) && !bytes.Contains(raw, kelvinSign) && !bytes.Contains(raw, dottedCapitalI) {
+			if containsASCIIFold(raw, w) {
+				return true
+			}
+			continue
+		}
 		if lower == nil {
 			lower = bytes.ToLower(raw)
 		}
 		if bytes.Contains(lower, []byte(w)) {
+			return true
+		}
+	}
+	return false
+}
+
+// The only characters outside ASCII whose lower case holds an ASCII
+// letter (k; i and a combining dot): where they occur, an ASCII word is
+// tested on the lower-cased bytes.
+var kelvinSign, dottedCapitalI = []byte("\u212A"), []byte("\u0130")
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// containsASCIIFold reports whether raw contains w (lower-case ASCII),
+// ignoring the case of ASCII letters, without copying raw.
+func containsASCIIFold(raw []byte, w string) bool {
+	if w == "" {
+		return true
+	}
+	first, upper := w[0], w[0]
+	if 'a' <= first && first <= 'z' {
+		upper = first - 'a' + 'A'
+	}
+	for i := 0; i+len(w) <= len(raw); i++ {
+		if raw[i] != first && raw[i] != upper {
+			continue
+		}
+		j := 1
+		for ; j < len(w); j++ {
+			c := raw[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != w[j] {
+				break
+			}
+		}
+		if j == len(w) {
 			return true
 		}
 	}
@@ -208,35 +263,42 @@ func newest(cands []*schema.Passage, topK int) []Ranked {
 }
 
 // vectorRanking ranks the passages embedded by the query's model by
-// cosine similarity to it; the best pool. It scans the quantized vectors
-// (a quarter of the bytes), scored where they lie, keeps the
-// RerankFactor·pool best estimates, and ranks those by their exact
-// vectors. With filters, only the candidates read are ranked.
-func vectorRanking(cs *candidates, owners []string, filtered bool, q *Embedded, pool int) ([]embedding.Hit, error) {
+// cosine similarity to it; the best pool. It reads the quantized vectors
+// of each owner that the vector index offers (those of the lists nearest
+// the query; all of them with filters, or for a search of every owner),
+// scored where they lie, keeps the RerankFactor·pool best estimates, and
+// ranks those by their exact vectors. With filters, only the candidates
+// read are ranked; with whole, every vector is read.
+func vectorRanking(cs *candidates, owners []string, filtered, whole bool, q *Embedded, pool int) ([]embedding.Hit, error) {
 	approx := embedding.NewTopK(RerankFactor * pool)
 	model := schema.EmbeddingModelHash(q.Handle)
-	for _, prefix := range prefixes(owners, schema.PassageScanVectorsOf, schema.PassageScanVectors) {
-		err := kv.ScanEach(cs.txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
-			hash, quantized := schema.SplitScanVector(kvp.Value)
-			if hash != model || embedding.QuantizedDim(quantized) != len(q.Vector) {
-				return true, nil // another model's vector
-			}
-			key := string(schema.PassageKeyOfScanVector(kvp.Key))
-			i, read := cs.byKey[key]
-			if filtered && !read {
-				return true, nil // filtered out
-			}
-			score := embedding.DotQuantized(q.Vector, quantized)
-			if !read && !approx.Accepts(score) {
-				return true, nil
-			}
-			if !read {
-				i = cs.add(key, nil)
-			}
-			approx.Offer(i, score)
-			return true, nil
-		})
-		if err != nil {
+	offer := func(passageKey, quantized []byte) error {
+		key := string(passageKey)
+		i, read := cs.byKey[key]
+		if filtered && !read {
+			return nil // filtered out
+		}
+		score := embedding.DotQuantized(q.Vector, quantized)
+		if !read && !approx.Accepts(score) {
+			return nil
+		}
+		if !read {
+			i = cs.add(key, nil)
+		}
+		approx.Offer(i, score)
+		return nil
+	}
+	if owners == nil {
+		if err := vecindex.ScanAll(cs.txn, model, len(q.Vector), offer); err != nil {
+			return nil, err
+		}
+	}
+	probe := vecindex.ProbeVectors
+	if whole {
+		probe = 0
+	}
+	for _, o := range owners {
+		if err := vecindex.Scan(cs.txn, o, model, q.Vector, probe, offer); err != nil {
 			return nil, err
 		}
 	}
@@ -244,10 +306,10 @@ func vectorRanking(cs *candidates, owners []string, filtered bool, q *Embedded, 
 	for _, h := range approx.Best() {
 		enc, err := cs.txn.Get(schema.PassageVectorFor([]byte(cs.keys[h.Index])))
 		if err != nil {
-			return nil, schema.Dangling(err, "scan vector of passage %q", cs.keys[h.Index])
+			return nil, schema.Dangling(err, "indexed vector of passage %q", cs.keys[h.Index])
 		}
 		if len(enc) != 4*len(q.Vector) {
-			return nil, fmt.Errorf("passage %q: its vector has %d bytes but its scan vector %d dimensions", cs.keys[h.Index], len(enc), len(q.Vector))
+			return nil, fmt.Errorf("passage %q: its vector has %d bytes but its indexed vector %d dimensions", cs.keys[h.Index], len(enc), len(q.Vector))
 		}
 		exact.Offer(h.Index, embedding.DotEncoded(q.Vector, enc))
 	}

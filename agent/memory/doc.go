@@ -15,4 +15,8 @@
 //     refused.
 //   - Attachments are written on both sides at once (schema.Attach).
 //   - Passages are numbered in insertion order per agent and located by id.
+//   - A passage's vector is indexed (agent/vecindex) in the transaction
+//     that stores it, and unindexed in the one that deletes it: an
+//     acknowledged passage is searchable at once (the simulator's
+//     archival-search checker).
 package memory

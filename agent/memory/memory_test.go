@@ -110,7 +110,7 @@ func TestSearchArchivalLexical(t *testing.T) {
 	db := kv.NewMemDB()
 	storePassages(t, db, "", 1, []testPassage{
 		{"the sky is blue", []string{"sky"}, 1}, {"blue whales are big", nil, 2}, {"the sky at night is dark blue", []string{"sky"}, 3},
-		{"if a<b then cédille", nil, 4},
+		{"if a<b then cédille", nil, 4}, {"300 Kelvin, İstanbul", nil, 5},
 	})
 	day := func(d int) time.Time { return time.Date(2025, 5, d, 0, 0, 0, 0, time.UTC) }
 	cases := []struct {
@@ -122,7 +122,11 @@ func TestSearchArchivalLexical(t *testing.T) {
 		{ArchivalQuery{Query: "blue", Tags: []string{"sky"}}, "p3,p1"},
 		{ArchivalQuery{Query: "blue", End: new(day(2))}, "p2,p1"},
 		{ArchivalQuery{Query: "green"}, ""},
-		{ArchivalQuery{Query: ""}, "p4,p3,p2,p1"},
+		{ArchivalQuery{Query: ""}, "p5,p4,p3,p2,p1"},
+		// Non-ASCII letters whose lower case is ASCII (the Kelvin sign, a
+		// dotted capital I) still match an ASCII word.
+		{ArchivalQuery{Query: "kelvin"}, "p5"},
+		{ArchivalQuery{Query: "istanbul"}, "p5"},
 		// Stored as JSON, "<" is "\u003c": the word is still found.
 		{ArchivalQuery{Query: "A<B"}, "p4"},
 		{ArchivalQuery{Query: "CÉDILLE"}, "p4"},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kelpie/kelpie/agent/vecindex"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -40,18 +41,18 @@ type Embedded struct {
 // InsertPassage stores a passage as the agent's newest, with its
 // embedding if emb is not nil.
 func InsertPassage(txn kv.Txn, agentID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
-	return insertPassage(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+	return InsertPassageRecord(txn, &schema.Passage{ID: id, AgentID: agentID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
 }
 
 // InsertArchivePassage stores a passage as a shared archive's newest, with
 // its embedding if emb is not nil.
 func InsertArchivePassage(txn kv.Txn, archiveID, id, text string, tags []string, emb *Embedded, now time.Time) (*schema.Passage, error) {
-	return insertPassage(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
+	return InsertPassageRecord(txn, &schema.Passage{ID: id, ArchiveID: archiveID, Text: text, Tags: tags, CreatedAt: now, UpdatedAt: now}, emb)
 }
 
-// insertPassage stores p as its owner's newest passage (its Seq is set
-// here), with its vector.
-func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
+// InsertPassageRecord stores p as its owner's newest passage (its Seq is
+// set here), with its vector, indexed, if emb is not nil.
+func InsertPassageRecord(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passage, error) {
 	if _, err := txn.Get(schema.PassageIDKey(p.ID)); err == nil {
 		return nil, letta.Conflictf("passage %s already exists", p.ID)
 	}
@@ -77,7 +78,11 @@ func insertPassage(txn kv.Txn, p *schema.Passage, emb *Embedded) (*schema.Passag
 	if err := schema.PutPassage(txn, p); err != nil {
 		return nil, err
 	}
-	return p, schema.PutPassageVector(txn, p, emb.Vector)
+	if err := schema.PutPassageVector(txn, p, emb.Vector); err != nil {
+		return nil, err
+	}
+	k := schema.PassageKey(p.Owner(), p.Seq, p.ID)
+	return p, vecindex.Add(txn, p.Owner(), schema.EmbeddingModelHash(emb.Handle), k, emb.Vector)
 }
 
 // DeletePassage deletes a passage of an agent or archive (owner).
@@ -93,6 +98,9 @@ func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 		return err
 	}
 	if err := schema.DeletePassageVectors(txn, k); err != nil {
+		return err
+	}
+	if err := vecindex.Remove(txn, ownerID, k); err != nil {
 		return err
 	}
 	return txn.Delete(schema.PassageIDKey(passageID))

@@ -26,7 +26,7 @@ var layers = [][]string{
 	{"kv", "llm", "embedding"},
 	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
-	{"agent/prompt", "agent/message"},
+	{"agent/prompt", "agent/message", "agent/vecindex"},
 	{"agent/memory", "agent/files"},
 	{"agent/tool", "agent/window", "agent/memfs"},
 	{"agent/loop", "sandbox", "mcpclient"},

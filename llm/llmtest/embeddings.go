@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
 	"strings"
-	"unicode"
+
+	"github.com/kelpie/kelpie/embedding"
 )
 
 // EmbeddingModels are the embedding models the double serves, with their
@@ -121,37 +121,10 @@ func oaEmbeddingInputs(raw json.RawMessage) ([]string, string) {
 	return many, ""
 }
 
-// Embed is the double's embedding of text: a hashed bag of its lower-cased
-// words (each word adds ±1 at a position its hash picks), normalised to
-// unit length. Texts sharing words are near; the same text gives the same
-// vector on every run.
-func Embed(text string, dim int) []float32 {
-	v := make([]float32, dim)
-	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-	for _, w := range words {
-		h := fnv.New64a()
-		h.Write([]byte(w))
-		x := h.Sum64()
-		sign := float32(1)
-		if x>>63 == 1 {
-			sign = -1
-		}
-		v[int(x%uint64(dim))] += sign
-	}
-	var sum float64
-	for _, x := range v {
-		sum += float64(x) * float64(x)
-	}
-	if sum == 0 {
-		v[0] = 1 // no words: a fixed unit vector
-		return v
-	}
-	inv := float32(1 / math.Sqrt(sum))
-	for i := range v {
-		v[i] *= inv
-	}
-	return v
-}
+// Embed is the double's embedding of text: embedding.HashedWords (a hashed
+// bag of its lower-cased words). Texts sharing words are near; the same
+// text gives the same vector on every run.
+func Embed(text string, dim int) []float32 { return embedding.HashedWords(text, dim) }
 
 // countEmbeddings records that a request embedded n texts.
 func (s *Server) countEmbeddings(n int) {
