@@ -348,4 +348,3 @@ func PendingFileIDs(txn kv.Txn) ([]string, error) {
 	}
 	return out, nil
 }
-

@@ -22,13 +22,14 @@ const module = "github.com/kelpie/kelpie/"
 // packages of lower layers: never one above it, nor one beside it. Data
 // flows api → agent → agent/loop → ... → actor → kv.
 var layers = [][]string{
-	{"clock", "letta"},
+	{"clock", "letta", "internal/netguard"},
 	{"kv", "llm", "embedding"},
 	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
 	{"agent/prompt", "agent/message", "agent/vecindex"},
 	{"agent/memory", "agent/files"},
-	{"agent/tool", "agent/window", "agent/memfs"},
+	{"agent/tool"},
+	{"agent/window", "agent/memfs"},
 	{"agent/loop", "sandbox", "mcpclient"},
 	{"agent", "cluster"},
 	{"api", "ui"},
