@@ -48,11 +48,7 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 			pr.Out.Header.Set(RequestIDHeader, RequestID(pr.In.Context()))
 			s.opts.Cluster.Sign(pr.Out)
 		},
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: forwardDialTimeout}).DialContext,
-			MaxIdleConnsPerHost: forwardMaxIdlePerPeer,
-			IdleConnTimeout:     forwardIdleConnTimeout,
-		},
+		Transport:     s.forwardTransport(),
 		FlushInterval: -1, // flush each write: streams must not wait in a buffer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.WarnContext(r.Context(), "api: forwarding to the agent's owner failed", "method", r.Method, "path", r.URL.Path,
@@ -61,6 +57,18 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "The node that owns this agent cannot be reached; please retry").
 				withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"))
 		},
+	}
+}
+
+// forwardTransport is Options.ForwardTransport, or HTTP over TCP.
+func (s *server) forwardTransport() http.RoundTripper {
+	if s.opts.ForwardTransport != nil {
+		return s.opts.ForwardTransport
+	}
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: forwardDialTimeout}).DialContext,
+		MaxIdleConnsPerHost: forwardMaxIdlePerPeer,
+		IdleConnTimeout:     forwardIdleConnTimeout,
 	}
 }
 

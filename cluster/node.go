@@ -123,6 +123,9 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
+// Incarnation identifies this start of the node: its claims carry it.
+func (n *Node) Incarnation() string { return n.incarnation }
+
 // LeaseTTL is the lease the node keeps.
 func (n *Node) LeaseTTL() time.Duration { return n.cfg.LeaseTTL }
 
