@@ -385,7 +385,9 @@ func (c *simCluster) forWindow(what string, i int, d time.Duration, set func(n *
 // faults are drawn: before a client's operation.
 func (c *simCluster) drawFaults() {
 	s := c.sys
-	outage := func() time.Duration { return time.Duration(1+s.inj.intn(int(maxNodeOutage/time.Millisecond))) * time.Millisecond }
+	outage := func() time.Duration {
+		return time.Duration(1+s.inj.intn(int(maxNodeOutage/time.Millisecond))) * time.Millisecond
+	}
 	if s.inj.fire(NodeCrash, "") {
 		c.crashNode(s.inj.intn(ClusterNodes), outage())
 	}
