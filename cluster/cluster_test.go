@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,9 +48,12 @@ func openStore(t *testing.T, url string) kv.Store {
 
 var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func join(t *testing.T, url, id string) *testNode {
+func join(t *testing.T, url, id string) *testNode { return joinAt(t, url, id, start) }
+
+// joinAt joins a node whose clock reads at.
+func joinAt(t *testing.T, url, id string, at time.Time) *testNode {
 	t.Helper()
-	tn := &testNode{clock: kelpietest.NewStepClock(start), store: openStore(t, url)}
+	tn := &testNode{clock: kelpietest.NewStepClock(at), store: openStore(t, url)}
 	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock})
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +275,7 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	if _, err := a.inc(t, agentX); err != nil {
 		t.Fatal(err)
 	}
-	a2 := join(t, url, "a") // the same node id, restarted
+	a2 := joinAt(t, url, "a", start.Add(2*ttl)) // the same node id, restarted after a crash
 	if n, err := a2.inc(t, agentX); err != nil || n != 2 {
 		t.Fatalf("restarted node: %d, %v", n, err)
 	}
@@ -289,6 +293,31 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 		t.Fatalf("claim log %+v", got)
 	}
 	checkStore(t, b.store)
+}
+
+// Spec: a second process started with the node id of a live node refuses
+// to join, naming the live one; once that node stops renewing, a process
+// with its id joins.
+func TestDuplicateNodeIDRefused(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	store := openStore(t, url)
+	live, err := Join(t.Context(), Config{Store: store, NodeID: "a", Addr: "a.test:1", Secret: secret, LeaseTTL: MinLeaseTTL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:2", Secret: secret, LeaseTTL: MinLeaseTTL})
+	if !errors.Is(err, ErrNodeIDInUse) || !strings.Contains(err.Error(), "a.test:1") {
+		t.Fatalf("second process with a live node's id: %v; want ErrNodeIDInUse naming a.test:1", err)
+	}
+	// The live node stops renewing (as a crashed process does): its record
+	// stays, unchanged, and the next process with its id may join.
+	close(live.stop)
+	<-live.stopped
+	again, err := Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:3", Secret: secret, LeaseTTL: MinLeaseTTL})
+	if err != nil {
+		t.Fatalf("after the first stopped renewing: %v", err)
+	}
+	again.Leave(t.Context())
 }
 
 // Spec: Route sends a change of an agent to its live owner, and keeps it

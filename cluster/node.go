@@ -110,6 +110,9 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		cfg: cfg, incarnation: hex.EncodeToString(inc), started: cfg.Clock.Now(),
 		stop: make(chan struct{}), stopped: make(chan struct{}), peers: map[string]*peer{},
 	}
+	if err := n.unique(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.renew(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: registering node %s: %w", cfg.NodeID, err)
 	}
@@ -118,6 +121,53 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.run()
 	return n, nil
+}
+
+// ErrNodeIDInUse means another live process already runs as this node.
+var ErrNodeIDInUse = errors.New("cluster: node id in use")
+
+// unique refuses to join while another process runs under this node id:
+// a record of another incarnation that is still renewed. A record whose
+// last heartbeat is more than a lease old on this node's clock is taken
+// for one left by a crash; a fresher one is watched for up to a lease, to
+// tell a quick restart after a crash (the record stops changing) from a
+// live duplicate. A clean shutdown removed its record: a restart after one
+// never waits.
+func (n *Node) unique(ctx context.Context) error {
+	first, err := n.record(ctx)
+	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > n.cfg.LeaseTTL {
+		return err
+	}
+	for range HeartbeatsPerTTL + 1 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.cfg.Clock.After(n.interval()):
+		}
+		now, err := n.record(ctx)
+		if err != nil || now == nil {
+			return err // nil: it left
+		}
+		if now.Incarnation != first.Incarnation || now.Heartbeat != first.Heartbeat {
+			return fmt.Errorf("%w: another live process is node %s (address %s, started %s, still renewing its lease): give each node its own --node-id",
+				ErrNodeIDInUse, n.cfg.NodeID, now.Addr, now.Started.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// record reads this node id's membership record (nil: none).
+func (n *Node) record(ctx context.Context) (*schema.ClusterNode, error) {
+	txn, err := n.cfg.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+	r, found, err := schema.GetClusterNode(txn, n.cfg.NodeID)
+	if err != nil || !found {
+		return nil, err
+	}
+	return r, nil
 }
 
 // ID is the node's id.

@@ -329,11 +329,11 @@ func (c *simCluster) stall(ctx context.Context, n *simNode) error {
 
 // crashNode kills the current incarnation of slot i: its database calls
 // fail from now on, its requests end, its lease is left to lapse. It is
-// restarted after down.
+// restarted after down. Nothing happens while another node is down.
 func (c *simCluster) crashNode(i int, down time.Duration) {
 	c.mu.Lock()
 	n := c.nodes[i]
-	if c.done || n.crashed.Load() {
+	if c.done || c.downLocked() {
 		c.mu.Unlock()
 		return
 	}
@@ -366,6 +366,17 @@ func (c *simCluster) crashNode(i int, down time.Duration) {
 		c.nodes[i] = next
 		c.mu.Unlock()
 	}()
+}
+
+// downLocked reports whether a node is down: one at a time crashes, so
+// that the cluster keeps serving. Called with c.mu held.
+func (c *simCluster) downLocked() bool {
+	for _, n := range c.nodes {
+		if n.crashed.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // forWindow sets flag for slot i for a while, then clears it.
