@@ -26,7 +26,8 @@ import (
 //
 // The commit is also where the cluster's safety is checked (the
 // single-activation checker): every commit of an agent's activation must
-// come from the node incarnation that holds the agent's current claim, and
+// be fenced on the agent's claim and come from the node incarnation that
+// holds that claim, and
 // a claim may take an agent from another node only once that node has
 // stopped serving (or its incarnation is gone) and its lease has lapsed on
 // the taker's clock.
@@ -271,6 +272,12 @@ func (c *simCluster) checkCommit(now kv.Snapshot, n *simNode, batch []kv.Mutatio
 		}
 		actorID := k[len(actor.EpochPrefix):]
 		holder, ok := readClaim(now, actorID)
+		if _, fenced := fences[string(schema.ClusterClaimKey(actorID))]; !fenced {
+			// The database could not have rejected it had another node
+			// claimed the agent since: only the activation's own epoch
+			// guards it, which a new owner bumps only at its first commit.
+			c.sys.violation("single-activation", objectOfActor(actorID), "node %s committed for %s without fencing the commit on the agent's claim", n.id, actorID)
+		}
 		switch {
 		case !ok:
 			c.sys.violation("single-activation", objectOfActor(actorID), "node %s committed for %s, which no node has claimed", n.id, actorID)
