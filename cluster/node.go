@@ -138,6 +138,10 @@ func (n *Node) unique(ctx context.Context) error {
 	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > n.cfg.LeaseTTL {
 		return err
 	}
+	// Two changes: one could be the last renewal of a crashed process,
+	// still in flight when it died; a live one renews HeartbeatsPerTTL
+	// times in the watch.
+	last, changes := first, 0
 	for range HeartbeatsPerTTL + 1 {
 		select {
 		case <-ctx.Done():
@@ -148,7 +152,11 @@ func (n *Node) unique(ctx context.Context) error {
 		if err != nil || now == nil {
 			return err // nil: it left
 		}
-		if now.Incarnation != first.Incarnation || now.Heartbeat != first.Heartbeat {
+		if now.Incarnation != last.Incarnation || now.Heartbeat != last.Heartbeat {
+			changes++
+		}
+		last = now
+		if changes >= 2 {
 			return fmt.Errorf("%w: another live process is node %s (address %s, started %s, still renewing its lease): give each node its own --node-id",
 				ErrNodeIDInUse, n.cfg.NodeID, now.Addr, now.Started.Format(time.RFC3339))
 		}

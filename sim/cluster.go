@@ -72,6 +72,7 @@ type simCluster struct {
 	done    bool
 	// deliveries counts the forwards of each call that reached a node.
 	deliveries map[*opRecord]int
+	restarts   sync.WaitGroup // restarts of crashed nodes under way
 }
 
 // simNode is one start of one node.
@@ -349,7 +350,7 @@ func (c *simCluster) crashNode(i int, down time.Duration) {
 		n.svc.Close(ctx)
 		_ = n.node.Leave(ctx) // fails: the crashed node cannot write; it stops the lease loop
 	}()
-	go func() {
+	c.restarts.Go(func() {
 		<-c.sys.clock.base.After(down)
 		c.mu.Lock()
 		if c.done {
@@ -363,9 +364,19 @@ func (c *simCluster) crashNode(i int, down time.Duration) {
 			return
 		}
 		c.mu.Lock()
-		c.nodes[i] = next
+		done := c.done
+		if !done {
+			c.nodes[i] = next
+		}
 		c.mu.Unlock()
-	}()
+		if done {
+			// The run ended while it joined: it leaves at once.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			next.svc.Close(ctx)
+			_ = next.node.Leave(context.Background())
+		}
+	})
 }
 
 // downLocked reports whether a node is down: one at a time crashes, so
@@ -431,6 +442,9 @@ func (c *simCluster) stop(wait time.Duration) {
 	for i := range c.peerCut {
 		c.peerCut[i], c.stalled[i] = false, false
 	}
+	c.mu.Unlock()
+	c.restarts.Wait()
+	c.mu.Lock()
 	nodes := append([]*simNode(nil), c.nodes...)
 	c.mu.Unlock()
 	var wg sync.WaitGroup

@@ -135,6 +135,9 @@ func (c *checker) checkTools() {
 			c.report("tool-at-most-once", fmt.Sprintf("the %s call with note %q ran %d times", simNoteTool, note, n), "")
 		}
 	}
+	if c.msg.audit == nil {
+		return // the audit did not run: a liveness violation says why
+	}
 	for _, id := range sortedKeys(c.msg.audit.agents) {
 		hist := c.msg.audit.agents[id].hist
 		// A model's bad answer may give two calls one id (or reuse an
