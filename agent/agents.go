@@ -528,6 +528,10 @@ func deleteAgent(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte
 	if err := schema.DeleteAgent(call.Txn, a); err != nil {
 		return nil, err
 	}
+	// A cluster's claim of the agent goes with it.
+	if err := schema.DeleteClaims(call.Txn, call.ID.String()); err != nil {
+		return nil, err
+	}
 	call.DeleteState()
 	return nil, nil
 }
