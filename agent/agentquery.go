@@ -9,8 +9,9 @@ import (
 // Agent listings and counts read indexes: a filter on name, project or
 // tags walks the term indexes of those values (schema.AgentTerms), joined
 // in listing order, so a filtered page reads O(log n + page) keys when the
-// terms are selective; an unfiltered count reads the count shards. Only a
-// query_text filter (a substring of the name) walks every agent.
+// terms are selective; an unfiltered count reads the count shards. A
+// query_text filter (a substring of the name) joins the indexes of its
+// trigrams; only one shorter than three characters walks every agent.
 
 // cursor walks index entries in listing order. An entry is named by its
 // suffix, "<created, 16 hex>/<agent-id>", which sorts by creation time.
@@ -33,13 +34,17 @@ func (o order) before(a, b string) bool {
 	return a < b
 }
 
-// indexCursor walks one index, reading indexBatch entries at a time.
+// indexCursor walks one index, reading up to indexBatch entries at a
+// time. A seek past what it has read starts again at one entry, doubling
+// as the walk goes on: in a join, a dense index is sought once per entry
+// of a sparse one, and reads about one entry each time.
 type indexCursor struct {
 	txn    kv.Txn
 	prefix string
 	r      kv.Range // what is left to read
 	desc   order
 	buf    []kv.KeyValue
+	batch  int  // entries the next read asks for
 	done   bool // r holds nothing more
 }
 
@@ -52,16 +57,17 @@ func newIndexCursor(txn kv.Txn, prefix string, after, before string, desc bool) 
 		}
 		return []byte(prefix + s)
 	}
-	return &indexCursor{txn: txn, prefix: prefix, r: schema.Window([]byte(prefix), key(after), key(before), desc), desc: order(desc)}
+	return &indexCursor{txn: txn, prefix: prefix, r: schema.Window([]byte(prefix), key(after), key(before), desc), desc: order(desc), batch: indexBatch}
 }
 
 func (c *indexCursor) head() (string, bool, error) {
 	if len(c.buf) == 0 && !c.done {
-		kvs, err := c.txn.Scan(c.r, indexBatch, bool(c.desc))
+		kvs, err := c.txn.Scan(c.r, c.batch, bool(c.desc))
 		if err != nil {
 			return "", false, err
 		}
-		c.buf, c.done = kvs, len(kvs) < indexBatch
+		c.buf, c.done = kvs, len(kvs) < c.batch
+		c.batch = min(2*c.batch, indexBatch)
 		if n := len(kvs); n > 0 {
 			if c.desc {
 				c.r.End = kvs[n-1].Key
@@ -92,6 +98,7 @@ func (c *indexCursor) seek(suffix string) error {
 		c.buf = c.buf[1:]
 	}
 	// Past the buffer: narrow what is left to read.
+	c.batch = 1
 	k := []byte(c.prefix + suffix)
 	if c.desc {
 		if c.r.End == nil || string(k) < string(c.r.End) {
@@ -205,9 +212,17 @@ func (x *intersection) seek(suffix string) error {
 	return nil
 }
 
-// terms says whether f filters on terms (name, project or tags): then
-// agentCursor walks their indexes; otherwise it walks every agent.
-func (f AgentFilter) terms() bool { return f.Name != "" || f.ProjectID != "" || len(f.Tags) > 0 }
+// terms says whether f filters on terms (name, project, tags, or the
+// trigrams of a query_text): then agentCursor walks their indexes;
+// otherwise it walks every agent.
+func (f AgentFilter) terms() bool {
+	return f.Name != "" || f.ProjectID != "" || len(f.Tags) > 0 || len(schema.Grams(f.QueryText)) > 0
+}
+
+// maxQueryGrams is how many of a query_text's trigrams a listing joins:
+// the join reads about as many entries as its most selective index holds,
+// and every agent it yields is checked against the whole query anyway.
+const maxQueryGrams = 8
 
 // agentCursor walks the agents a listing with f and p may return, in
 // listing order between p's cursors (suffixes, "" for none): every agent
@@ -225,6 +240,15 @@ func agentCursor(txn kv.Txn, f AgentFilter, after, before string, desc bool) cur
 	}
 	if f.ProjectID != "" {
 		all.cs = append(all.cs, term(schema.TermProject, f.ProjectID))
+	}
+	if grams := schema.Grams(f.QueryText); len(grams) > 0 {
+		// An agent whose name holds the query has all its trigrams,
+		// unless its name has too many to index (GramsOverflow).
+		has := &intersection{desc: order(desc)}
+		for _, g := range grams[:min(len(grams), maxQueryGrams)] {
+			has.cs = append(has.cs, term(schema.TermGram, g))
+		}
+		all.cs = append(all.cs, &union{cs: []cursor{has, term(schema.TermGram, schema.GramsOverflow)}, desc: order(desc)})
 	}
 	if len(f.Tags) > 0 {
 		tags := make([]cursor, len(f.Tags))

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kelpie/kelpie/agent"
@@ -19,7 +20,8 @@ type modelAgent struct {
 }
 
 func (m modelAgent) matches(f agent.AgentFilter) bool {
-	if m.hidden || f.Name != "" && m.st.Name != f.Name || f.ProjectID != "" && m.project != f.ProjectID {
+	if m.hidden || f.Name != "" && m.st.Name != f.Name || f.ProjectID != "" && m.project != f.ProjectID ||
+		!strings.Contains(strings.ToLower(m.st.Name), strings.ToLower(f.QueryText)) {
 		return false
 	}
 	if len(f.Tags) == 0 {
@@ -35,12 +37,15 @@ func (m modelAgent) matches(f agent.AgentFilter) bool {
 
 // Spec: filtered listings and counts, served by the term indexes, return
 // exactly what filtering every agent returns, in order, page by page, as
-// agents are created, renamed, retagged, moved, hidden and deleted.
+// agents are created, renamed, retagged, moved, hidden and deleted. A
+// query_text (a case-insensitive substring of the name) joins the indexes
+// of its trigrams; a name with too many of them to index is still found.
 func TestAgentFiltersMatchAFullScan(t *testing.T) {
 	svc := newService(t, kv.NewDB(kv.NewMemEngine()), churn)
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(7, 7))
-	names := []string{"ann", "bob", "cy"}
+	long := "abcdefghijklmnopqrstuvwxyz0123456789αβγδεζηθικλμνξοπρστυφχψωбвгдежз Anna" // more than MaxNameGrams trigrams
+	names := []string{"ann", "bob", "cy", "Joanna Smith", "ÄNNCHEN", long}
 	tags := []string{"red", "green", "blue", "grey"}
 	projects := []string{"", "p1", "p2"}
 	pickTags := func() []string {
@@ -97,13 +102,18 @@ func TestAgentFiltersMatchAFullScan(t *testing.T) {
 		return cmp.Or(x.st.CreatedAt.Time.Compare(y.st.CreatedAt.Time), cmp.Compare(x.st.ID, y.st.ID))
 	})
 	var filters []agent.AgentFilter
-	for _, name := range append([]string{""}, names...) {
+	for _, name := range append([]string{""}, names[:3]...) {
 		for _, project := range projects {
 			for _, ts := range [][]string{nil, {"red"}, {"red", "blue"}, {"green", "grey", "blue"}, {"none"}} {
 				for _, matchAll := range []bool{false, true} {
 					filters = append(filters, agent.AgentFilter{Name: name, ProjectID: project, Tags: ts, MatchAllTags: matchAll})
 				}
 			}
+		}
+	}
+	for _, q := range []string{"ann", "AN", "nna", "smi", "änn", "ωбв", "nopqrst", "zzz", "ann s"} {
+		for _, ts := range [][]string{nil, {"red"}} {
+			filters = append(filters, agent.AgentFilter{QueryText: q, Tags: ts})
 		}
 	}
 	for _, f := range filters {

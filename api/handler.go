@@ -170,7 +170,7 @@ func (s *server) handle(method, pattern string, h handlerFunc) {
 		if _, ok := v.(written); ok {
 			return
 		}
-		s.writeJSON(w, http.StatusOK, v)
+		s.writeJSON(w, r, http.StatusOK, v)
 	})
 	if !s.known[pattern] {
 		s.known[pattern] = true
@@ -221,7 +221,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.ErrorContext(r.Context(), "api: panic serving request", "method", r.Method, "path", r.URL.Path,
 				"panic", p, "stack", string(debug.Stack()))
 			if !rw.wroteHeader {
-				s.writeJSON(rw, http.StatusInternalServerError, detail{unknownErrorDetail})
+				s.writeJSON(rw, r, http.StatusInternalServerError, detail{unknownErrorDetail})
 			}
 		}
 	}()
@@ -325,8 +325,8 @@ func (s *server) authorized(r *http.Request) bool {
 		match(r.Header.Get("X-BARE-PASSWORD"), "password ")
 }
 
-// writeJSON sends v as JSON with status.
-func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON sends v as JSON with status, the answer to r.
+func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	var body []byte
 	if e, ok := v.(encoded); ok {
 		body = e.JSON()
@@ -335,7 +335,7 @@ func (s *server) writeJSON(w http.ResponseWriter, status int, v any) {
 		enc := json.NewEncoder(&buf)
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(v); err != nil {
-			s.log.Error("api: encoding response", "error", err)
+			s.log.ErrorContext(r.Context(), "api: encoding response", "method", r.Method, "path", r.URL.Path, "error", err)
 			buf.Reset()
 			buf.WriteString(`{"detail":"` + unknownErrorDetail + `"}`)
 			status = http.StatusInternalServerError
@@ -371,7 +371,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	for k, vs := range he.header {
 		w.Header()[k] = vs
 	}
-	s.writeJSON(w, he.status, he.body)
+	s.writeJSON(w, r, he.status, he.body)
 }
 
 // responseWriter records what was sent, for the request log, the

@@ -12,10 +12,10 @@ import (
 )
 
 // A Term is one value an agent is found by in a filtered listing: one of
-// its tags, its name, its project. Only listed (not hidden) agents have
-// terms, as only they are listed.
+// its tags, its name, its project, a trigram of its name. Only listed (not
+// hidden) agents have terms, as only they are listed.
 type Term struct {
-	Kind  string // TermTag, TermName or TermProject
+	Kind  string // TermTag, TermName, TermProject or TermGram
 	Value string
 }
 
@@ -24,7 +24,34 @@ const (
 	TermTag     = "tag"
 	TermName    = "name"
 	TermProject = "project"
+	// TermGram's values are the trigrams of the lower-cased name, which
+	// find the agents whose name holds a substring (query_text) by
+	// intersecting the indexes of the substring's trigrams. A name with
+	// more than MaxNameGrams of them has only GramsOverflow instead: it
+	// bounds the writes of a long name, and such agents are checked one by
+	// one.
+	TermGram = "gram"
 )
+
+// MaxNameGrams is how many distinct trigrams of a name are indexed.
+const MaxNameGrams = 64
+
+// GramsOverflow is the gram term of the names with more than MaxNameGrams
+// trigrams. No trigram has this value (a trigram has three runes).
+const GramsOverflow = ""
+
+// Grams returns the distinct trigrams of the lower-cased s, in order of
+// first appearance; none when s has fewer than three runes.
+func Grams(s string) []string {
+	r := []rune(strings.ToLower(s))
+	var grams []string
+	for i := 0; i+3 <= len(r); i++ {
+		if g := string(r[i : i+3]); !slices.Contains(grams, g) {
+			grams = append(grams, g)
+		}
+	}
+	return grams
+}
 
 // TermPrefix prefixes the index of the agents with the term, by creation
 // time. The value is hashed: a term may be long or hold any character, and
@@ -72,6 +99,13 @@ func AgentTermsOf(a *Agent) []Term {
 		return nil
 	}
 	terms := []Term{{TermName, a.Name}}
+	if grams := Grams(a.Name); len(grams) > MaxNameGrams {
+		terms = append(terms, Term{TermGram, GramsOverflow})
+	} else {
+		for _, g := range grams {
+			terms = append(terms, Term{TermGram, g})
+		}
+	}
 	if a.ProjectID != nil {
 		terms = append(terms, Term{TermProject, *a.ProjectID})
 	}
@@ -119,6 +153,23 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 			return err
 		}
 	}
+	if !slices.Equal(was.Terms, is.Terms) { // most operations change no term
+		if err := moveTerms(txn, was, is); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !was.Listed && is.Listed:
+		return addCount(txn, CountedAgents, is.ID, 1)
+	case was.Listed && !is.Listed:
+		return addCount(txn, CountedAgents, was.ID, -1)
+	}
+	return nil
+}
+
+// moveTerms deletes the entries of the terms only was has and writes those
+// of the terms only is has.
+func moveTerms(txn kv.Txn, was, is Indexed) error {
 	for _, t := range was.Terms {
 		if !slices.Contains(is.Terms, t) {
 			for _, k := range TermKeys(t, was.CreatedAt, was.ID) {
@@ -134,12 +185,6 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 				return err
 			}
 		}
-	}
-	switch {
-	case !was.Listed && is.Listed:
-		return addCount(txn, CountedAgents, is.ID, 1)
-	case was.Listed && !is.Listed:
-		return addCount(txn, CountedAgents, was.ID, -1)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ var (
 	BlockIndex = &Family{"block-index", "index/blocks/",
 		"index/blocks/<created, 16 hex>/<block-id>", "empty: every live block, by creation time"}
 	AgentTerms = &Family{"agent-term", "index/agent-term/",
-		"index/agent-term/<tag|name|project>/<sha256 of the value, first 32 hex>/<created, 16 hex>/<agent-id>",
+		"index/agent-term/<tag|name|project|gram>/<sha256 of the value, first 32 hex>/<created, 16 hex>/<agent-id>",
 		"empty: the listed (not hidden) agents with the term, by creation time"}
 	TagNames = &Family{"tag-name", "index/tag-name/",
 		"index/tag-name/<tag, hex>/<agent-id>",

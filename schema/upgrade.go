@@ -10,8 +10,9 @@ import (
 )
 
 // Version is the layout this package writes. Version 1 (no version key)
-// had no agent terms and no agent counts; version 2 no index of tag names.
-const Version = 3
+// had no agent terms and no agent counts; version 2 no index of tag names;
+// version 3 no trigram terms of names.
+const Version = 4
 
 // upgradeBatch is how many agents one upgrade transaction indexes.
 const upgradeBatch = 500
@@ -39,8 +40,8 @@ func VersionOf(ctx context.Context, store kv.Store) (int, error) {
 }
 
 // Upgrade brings a store written by an older version of this package to
-// Version: it adds the agent terms and tag names (and, from version 1, the
-// counts), then records the version.
+// Version: it adds the agent terms (tag names and name trigrams included;
+// and, from version 1, the counts), then records the version.
 // It must run before the store serves writes. It is idempotent, and a run
 // cut short (a crash) is completed by the next one. upgraded is how many
 // agents it indexed; 0, with no error, when the store was current.
@@ -67,8 +68,8 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 		after = last
 	}
 	if v >= 2 {
-		// Version 2 kept its counts (a base and deltas): only the tag
-		// names were missing.
+		// Versions 2 and 3 kept their counts (a base and deltas): only
+		// terms were missing.
 		return upgraded, update(ctx, store, func(txn kv.Txn) error {
 			return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
 		})

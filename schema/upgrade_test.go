@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,40 +50,45 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 }
 
-// Spec: Upgrade brings a store of layout version 2 (no index of tag names)
-// to Version, keeping its counts (a base and deltas), so that it keeps
-// every rule.
-func TestUpgradeFromVersion2(t *testing.T) {
-	ctx := context.Background()
-	store := kv.NewDB(kv.NewMemEngine())
-	tagNames := 0
-	put(t, store, func(txn kv.Txn) {
-		for _, e := range populated(t) {
-			switch schema.FamilyOf(e.Key) {
-			case schema.TagNames:
-				tagNames++
-				continue
-			case schema.Meta:
-				must(t, txn.Set(e.Key, []byte("2")))
-				continue
+// Spec: a store of layout version 2 (no index of tag names) or 3 (no
+// trigram terms of names) is brought to Version by Upgrade: afterwards it
+// passes Check.
+func TestUpgradeFromVersions2And3(t *testing.T) {
+	gramPrefix := schema.AgentTerms.Prefix + schema.TermGram + "/"
+	for _, version := range []int{2, 3} {
+		t.Run(strconv.Itoa(version), func(t *testing.T) {
+			ctx := context.Background()
+			store := kv.NewDB(kv.NewMemEngine())
+			dropped := 0
+			put(t, store, func(txn kv.Txn) {
+				for _, e := range populated(t) {
+					switch {
+					case version == 2 && schema.FamilyOf(e.Key) == schema.TagNames, strings.HasPrefix(string(e.Key), gramPrefix):
+						dropped++
+						continue
+					case schema.FamilyOf(e.Key) == schema.Meta:
+						must(t, txn.Set(e.Key, []byte(strconv.Itoa(version))))
+						continue
+					}
+					must(t, txn.Set(e.Key, e.Value))
+				}
+			})
+			if dropped == 0 {
+				t.Fatalf("the populated store has no entries version %d lacks", version)
 			}
-			must(t, txn.Set(e.Key, e.Value))
-		}
-	})
-	if tagNames == 0 {
-		t.Fatal("the populated store has no tag names to take away")
-	}
-	if v, err := schema.VersionOf(ctx, store); err != nil || v != 2 {
-		t.Fatalf("VersionOf = %d, %v; want 2", v, err)
-	}
-	if _, err := schema.Upgrade(ctx, store); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range schema.Check(scan(t, store)).Problems {
-		t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
-	}
-	if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
-		t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
+			if v, err := schema.VersionOf(ctx, store); err != nil || v != version {
+				t.Fatalf("VersionOf = %d, %v; want %d", v, err, version)
+			}
+			if _, err := schema.Upgrade(ctx, store); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range schema.Check(scan(t, store)).Problems {
+				t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
+			}
+			if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
+				t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
+			}
+		})
 	}
 }
 
