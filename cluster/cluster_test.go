@@ -33,6 +33,7 @@ type testNode struct {
 	clock   *kelpietest.StepClock
 	store   kv.Store
 	runtime *actor.Runtime
+	took    chan actor.ID // the actors it took over (Config.OnTakeover)
 }
 
 func openStore(t *testing.T, url string) kv.Store {
@@ -53,8 +54,9 @@ func join(t *testing.T, url, id string) *testNode { return joinAt(t, url, id, st
 // joinAt joins a node whose clock reads at.
 func joinAt(t *testing.T, url, id string, at time.Time) *testNode {
 	t.Helper()
-	tn := &testNode{clock: kelpietest.NewStepClock(at), store: openStore(t, url)}
-	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock})
+	tn := &testNode{clock: kelpietest.NewStepClock(at), store: openStore(t, url), took: make(chan actor.ID, 16)}
+	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock,
+		OnTakeover: func(id actor.ID) { tn.took <- id }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,6 +289,16 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	}
 	if n, err := b.inc(t, agentX); err != nil || n != 3 {
 		t.Fatalf("after the owner left: %d, %v", n, err)
+	}
+	for _, tn := range []*testNode{a2, b} { // a2 from a's crashed incarnation
+		select {
+		case id := <-tn.took:
+			if id != agentX {
+				t.Errorf("took over %v, want %v", id, agentX)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("a node took the actor over without calling OnTakeover")
+		}
 	}
 	got := claims(t, b.store, agentX)
 	if len(got) != 3 || got[1].Node != "a" || got[1].Epoch != 2 || got[2].Node != "b" {

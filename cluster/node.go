@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
@@ -50,6 +51,10 @@ type Config struct {
 	// Placed reports whether actors of a namespace are placed (owned by one
 	// node); nil places every actor.
 	Placed func(namespace string) bool
+	// OnTakeover, when set, is called (in a goroutine of its own) once
+	// this node took an actor over from another node: the work the old
+	// owner left unfinished (a turn's run) can be closed then.
+	OnTakeover func(id actor.ID)
 }
 
 // Node is this process's membership in the cluster. Create it with Join;

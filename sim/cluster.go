@@ -143,6 +143,15 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 			return 0
 		},
 		Placed: func(namespace string) bool { return namespace == schema.AgentNamespace },
+		OnTakeover: func(id actor.ID) {
+			if svc := svcRef.Load(); svc != nil {
+				// Its failure (the node crashed, say) leaves the run to
+				// the agent's next turn.
+				if err := svc.Agents.CloseInterruptedRun(n.ctx, id.Key); err != nil {
+					s.rec.event("node %s: closing the interrupted run of %s failed: %v", n.id, id.Key, err)
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node %s did not join: %w", n.id, err)
