@@ -25,8 +25,8 @@ const (
 	OpBegin = "turn_begin"
 	// OpCloseInterrupted closes a run left in progress (CloseInterrupted).
 	OpCloseInterrupted = "turn_close_interrupted"
-	OpStep  = "turn_step"
-	OpEnd   = "turn_end"
+	OpStep             = "turn_step"
+	OpEnd              = "turn_end"
 )
 
 // BeginPayload is the payload of OpBegin.
