@@ -311,13 +311,14 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 // to join, naming the live one; once that node stops renewing, a process
 // with its id joins.
 func TestDuplicateNodeIDRefused(t *testing.T) {
+	const ttl = 3 * time.Second // renewals every 600ms: on time even on a loaded machine
 	url := pgtest.NewDatabase(t)
 	store := openStore(t, url)
-	live, err := Join(t.Context(), Config{Store: store, NodeID: "a", Addr: "a.test:1", Secret: secret, LeaseTTL: MinLeaseTTL})
+	live, err := Join(t.Context(), Config{Store: store, NodeID: "a", Addr: "a.test:1", Secret: secret, LeaseTTL: ttl})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:2", Secret: secret, LeaseTTL: MinLeaseTTL})
+	_, err = Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:2", Secret: secret, LeaseTTL: ttl})
 	if !errors.Is(err, ErrNodeIDInUse) || !strings.Contains(err.Error(), "a.test:1") {
 		t.Fatalf("second process with a live node's id: %v; want ErrNodeIDInUse naming a.test:1", err)
 	}
@@ -325,7 +326,7 @@ func TestDuplicateNodeIDRefused(t *testing.T) {
 	// stays, unchanged, and the next process with its id may join.
 	close(live.stop)
 	<-live.stopped
-	again, err := Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:3", Secret: secret, LeaseTTL: MinLeaseTTL})
+	again, err := Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:3", Secret: secret, LeaseTTL: ttl})
 	if err != nil {
 		t.Fatalf("after the first stopped renewing: %v", err)
 	}

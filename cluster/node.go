@@ -133,14 +133,15 @@ var ErrNodeIDInUse = errors.New("cluster: node id in use")
 
 // unique refuses to join while another process runs under this node id:
 // a record of another incarnation that is still renewed. A record whose
-// last heartbeat is more than a lease old on this node's clock is taken
-// for one left by a crash; a fresher one is watched for up to a lease, to
+// last heartbeat is more than two leases old on this node's clock (a
+// margin for skew and late renewals) is taken for one left by a crash; a
+// fresher one is watched for up to a lease, to
 // tell a quick restart after a crash (the record stops changing) from a
 // live duplicate. A clean shutdown removed its record: a restart after one
 // never waits.
 func (n *Node) unique(ctx context.Context) error {
 	first, err := n.record(ctx)
-	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > n.cfg.LeaseTTL {
+	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > 2*n.cfg.LeaseTTL {
 		return err
 	}
 	// Two changes: one could be the last renewal of a crashed process,
