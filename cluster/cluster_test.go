@@ -277,7 +277,7 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	if _, err := a.inc(t, agentX); err != nil {
 		t.Fatal(err)
 	}
-	a2 := joinAt(t, url, "a", start.Add(2*ttl)) // the same node id, restarted after a crash
+	a2 := joinAt(t, url, "a", start.Add(3*ttl)) // the same node id, restarted after a crash
 	if n, err := a2.inc(t, agentX); err != nil || n != 2 {
 		t.Fatalf("restarted node: %d, %v", n, err)
 	}
