@@ -264,7 +264,7 @@ func (s *MCPServers) LegacyList(ctx context.Context) (map[string]letta.MCPServer
 	all, err := s.List(ctx)
 	out := make(map[string]letta.MCPServerConfigLegacy, len(all))
 	for _, srv := range all {
-		out[srv.ServerName] = letta.MCPServerConfigLegacy{ServerName: srv.ServerName, Type: *srv.Type, MCPServerConfig: srv.MCPServerConfig}
+		out[srv.ServerName] = legacyConfig(&srv)
 	}
 	return out, err
 }

@@ -86,6 +86,9 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 		return nil, err
 	}
 	var out tool.Outcome
+	if found.Custom == nil {
+		return s.runOutside(ctx, agentID, found, env, data)
+	}
 	if schema.MCPServerOf(found.Custom) != "" {
 		out = tool.CallMCP(ctx, s.c.mcp, s.c.read, found.Custom, data)
 	} else {
@@ -99,6 +102,19 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 		out = s.c.tools.Run(ctx, tool.Job{Source: source, Name: name, Args: data, Env: env})
 	}
 	return executionResult(out, found.Custom.ReturnCharLimit), nil
+}
+
+// runOutside runs one of an agent's built-in tools that run outside a
+// step (run_code, fetch_webpage, the multi-agent tools), as its turn
+// would but with nothing stored.
+func (s *Tools) runOutside(ctx context.Context, agentID string, t *tool.Tool, env map[string]string, args []byte) (*ToolExecutionResult, error) {
+	callID, err := s.c.newID("call")
+	if err != nil {
+		return nil, err
+	}
+	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Agents: agentMessenger{s.c}}
+	out := t.RunOutside(ctx, x, tool.Call{AgentID: agentID, CallID: callID, Env: env}, args)
+	return executionResult(out, tool.MaxResultChars), nil
 }
 
 // executionResult renders a run's outcome, cut to the tool's limit.

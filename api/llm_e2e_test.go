@@ -20,10 +20,14 @@ import (
 // Anthropic providers, against the llmtest double, which rejects requests
 // the vendors would reject.
 
-func newDoubleServer(t *testing.T, opts Options) (*client, *llmtest.Server) {
+func newDoubleServer(t *testing.T, opts Options, more ...func(*agent.Config)) (*client, *llmtest.Server) {
 	t.Helper()
 	double := llmtest.NewServer(t)
-	svc, err := agent.New(agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry(), LLMRetryBackoff: time.Millisecond})
+	cfg := agent.Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini", LLM: double.Registry(), LLMRetryBackoff: time.Millisecond}
+	for _, f := range more {
+		f(&cfg)
+	}
+	svc, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

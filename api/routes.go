@@ -114,6 +114,10 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/tools/mcp/servers", s.legacyListMCPServers)
 	s.handle("GET", "/v1/tools/mcp/servers/{mcp_server_name}/tools", s.legacyListMCPTools)
 	s.handle("POST", "/v1/tools/mcp/servers/{mcp_server_name}/{mcp_tool_name}", s.legacyAddMCPTool)
+	// MCP servers, the older routes' writes (mcp_legacy.go).
+	s.handle("PUT", "/v1/tools/mcp/servers", s.legacyPutMCPServer)
+	s.handle("PATCH", "/v1/tools/mcp/servers/{mcp_server_name}", s.legacyPatchMCPServer)
+	s.handle("DELETE", "/v1/tools/mcp/servers/{mcp_server_name}", s.legacyDeleteMCPServer)
 
 	// Identities and tags (identities.go).
 	s.handle("GET", "/v1/identities", s.listIdentities)

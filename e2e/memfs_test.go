@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,14 @@ func TestLettaCLIMemfs(t *testing.T) {
 	}
 	if out, code := lettaCommand(t, run, "memory", "pull", "--agent", agentID); code != 0 {
 		t.Errorf("letta memory pull: exit %d: %s", code, out)
+	}
+	export := filepath.Join(t.TempDir(), "export")
+	if out, code := lettaCommand(t, run, "memory", "export", "--agent", agentID, "--out", export); code != 0 {
+		t.Errorf("letta memory export: exit %d: %s", code, out)
+	}
+	exported, err := os.ReadFile(filepath.Join(export, "tea.md"))
+	if err != nil || !strings.Contains(string(exported), fact) {
+		t.Errorf("letta memory export: tea.md = %q, %v; want the patched fact", exported, err)
 	}
 	var agent struct {
 		MessageIDs []string `json:"message_ids"`

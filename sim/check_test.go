@@ -1,6 +1,9 @@
 package sim
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // Spec: an operation retried with its idempotency key did what its
 // attempts did. When the last attempt failed (busy, say), the earlier ones
@@ -70,7 +73,8 @@ func TestBusyNeedsAnotherSend(t *testing.T) {
 	}
 }
 
-// Spec: checkTools holds the histories to the sandbox's ledger: a note run
+// Spec: checkTools holds the histories to the sandbox's ledger and to the
+// MCP server's: a note (a key) run
 // twice, a successful result for a note never run, and a result that is
 // not what the run gave are violations; a result cut to the tool's limit,
 // and an interrupted call's error, are not.
@@ -104,16 +108,33 @@ func TestToolsHeldToTheLedger(t *testing.T) {
 			[]msgJSON{call("c1", "llm-1"), {MessageType: mtToolCall, ToolCall: &toolCallJSON{Name: "memory_insert", ToolCallID: "c1"}},
 				result("c1", "success", "Memory block updated")}, ""},
 	} {
-		s := &system{tools: &simTools{runs: c.runs, results: c.results}}
-		ck := &checker{sys: s, per: map[string]int{}, checked: map[string]int{},
-			msg: &msgState{audit: &audit{agents: map[string]*agentAudit{"agent-1": {status: 200, hist: c.hist}}}}}
-		ck.checkTools()
-		got := ""
-		if len(ck.out) > 0 {
-			got = ck.out[0].Checker
+		// The same history held to the sandbox's ledger, and (its calls
+		// made of the MCP server's tool) to the MCP server's.
+		sandbox := &system{tools: &simTools{ledger: ledger{runs: c.runs, results: c.results}}, mcp: newLedger()}
+		server := &system{tools: &simTools{ledger: newLedger()}, mcp: ledger{runs: c.runs, results: c.results}}
+		var mcpHist []msgJSON
+		for _, m := range c.hist {
+			if m.ToolCall != nil && m.ToolCall.Name == simNoteTool {
+				tc := *m.ToolCall
+				tc.Name, tc.Arguments = simMCPTool, strings.Replace(tc.Arguments, `"note"`, `"key"`, 1)
+				m.ToolCall = &tc
+			}
+			mcpHist = append(mcpHist, m)
 		}
-		if got != c.want {
-			t.Errorf("%s: violations %v, want one of %q", c.name, ck.out, c.want)
+		for _, run := range []struct {
+			s    *system
+			hist []msgJSON
+		}{{sandbox, c.hist}, {server, mcpHist}} {
+			ck := &checker{sys: run.s, per: map[string]int{}, checked: map[string]int{},
+				msg: &msgState{audit: &audit{agents: map[string]*agentAudit{"agent-1": {status: 200, hist: run.hist}}}}}
+			ck.checkTools()
+			got := ""
+			if len(ck.out) > 0 {
+				got = ck.out[0].Checker
+			}
+			if got != c.want {
+				t.Errorf("%s: violations %v, want one of %q", c.name, ck.out, c.want)
+			}
 		}
 	}
 }

@@ -46,6 +46,7 @@ const (
 	toolArchivalInsert     = "archival_memory_insert"
 	toolArchivalSearch     = "archival_memory_search"
 	toolSimNote            = simNoteTool // the workload's custom tool
+	toolSimLookup          = simMCPTool  // the simulated MCP server's tool
 )
 
 var memoryTools = []string{toolMemoryReplace, toolMemoryInsert, toolCoreMemoryAppend, toolCoreMemoryReplace}
@@ -345,6 +346,8 @@ func (m *scriptedLLM) toolCall(v *reqView) llm.ToolCall {
 	switch x := r.IntN(100); {
 	case v.offers(toolSimNote) && x < 40:
 		name = toolSimNote
+	case v.offers(toolSimLookup) && x < 55:
+		name = toolSimLookup
 	case len(mem) > 0 && (x < 65 || len(other) == 0):
 		name = mem[r.IntN(len(mem))]
 	case len(other) > 0:
@@ -387,6 +390,8 @@ func (m *scriptedLLM) toolArgs(v *reqView, name string) string {
 		return args(map[string]any{"query": "note"})
 	case toolSimNote:
 		return args(map[string]any{"note": fresh})
+	case toolSimLookup:
+		return args(map[string]any{"key": fresh})
 	}
 	switch name {
 	case toolMemoryReplace:

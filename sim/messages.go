@@ -280,12 +280,12 @@ func (g *msgGroup) calls() []string {
 	return out
 }
 
-// deferredCalls are the ids of the group's calls of the custom tool, which
-// run after their call commits.
+// deferredCalls are the ids of the group's calls of the custom tool and
+// of the MCP server's, which run after their call commits.
 func (g *msgGroup) deferredCalls() []string {
 	var out []string
 	for _, p := range g.parts {
-		if p.MessageType == mtToolCall && p.ToolCall != nil && p.ToolCall.Name == simNoteTool {
+		if p.MessageType == mtToolCall && p.ToolCall != nil && (p.ToolCall.Name == simNoteTool || p.ToolCall.Name == simMCPTool) {
 			out = append(out, p.ToolCall.ToolCallID)
 		}
 	}
@@ -450,14 +450,14 @@ type toolEdit struct {
 }
 
 // noEffect reports whether the edit's error result says it touched no
-// block at all: the agent has no such tool, the label named none of its
+// block at all: the agent has no such tool (or was not offered it), the label named none of its
 // blocks, or the arguments were unusable.
 func (e *toolEdit) noEffect() bool {
 	if e.ok {
 		return false
 	}
 	if e.foundNoBlock() || strings.Contains(e.result, "is read-only") ||
-		strings.Contains(e.result, "there is no tool named") {
+		strings.Contains(e.result, "there is no tool named") || strings.HasPrefix(e.result, "[ToolConstraintError]") {
 		return true
 	}
 	_, _, out := applyMemoryTool(e.call.Name, e.call.Arguments, "")

@@ -65,6 +65,11 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 	if c.rng.IntN(3) == 0 {
 		body.ContextWindow = smallContextWindow
 	}
+	// Not with the small window: the system prompt and tools of some
+	// agent types would no longer fit it.
+	if w.mcpReady && body.ContextWindow == 0 && c.rng.IntN(3) > 0 {
+		body.Tools = append(body.Tools, simMCPTool)
+	}
 	for _, t := range agentTags {
 		if c.rng.IntN(2) == 0 {
 			body.Tags = append(body.Tags, t)

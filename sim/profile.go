@@ -134,6 +134,9 @@ var faultDefaults = []Fault{
 	{Kind: NodeSkew, Prob: 0.5},
 	{Kind: ForwardDelay, Prob: 0.1, Max: 40},
 	{Kind: ForwardDrop, Prob: 0.03, Max: 6},
+	{Kind: MCPDisconnect, Prob: 0.08, Max: 4},
+	{Kind: MCPHang, Prob: 0.05, Max: 3},
+	{Kind: MCPError, Prob: 0.08, Max: 4},
 }
 
 // groups are the named profiles.
@@ -146,18 +149,19 @@ var groups = map[string][]FaultKind{
 	"tools":   {ToolCrash, ToolTimeout, ToolHugeOutput},
 	"network": {PeerPartition, ForwardDelay, ForwardDrop},
 	"cluster": {NodeCrash, DBPartition, PeerPartition, LeaseStall, NodeSkew, ForwardDelay, ForwardDrop},
+	"mcp":     {MCPDisconnect, MCPHang, MCPError},
 }
 
 func init() {
 	var all []FaultKind
-	for _, g := range []string{"storage", "crash", "clock", "llm", "tools"} {
+	for _, g := range []string{"storage", "crash", "clock", "llm", "tools", "mcp"} {
 		all = append(all, groups[g]...)
 	}
 	groups["all"] = all
 }
 
 // ProfileNames lists the named profiles.
-var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "network", "cluster", "all"}
+var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "mcp", "network", "cluster", "all"}
 
 func defaultFault(k FaultKind) (Fault, bool) {
 	for _, f := range faultDefaults {

@@ -32,6 +32,7 @@ type system struct {
 	log   *slog.Logger
 	llm   *scriptedLLM
 	tools *simTools
+	mcp   ledger // the simulated MCP server's (mcp.go)
 
 	mu      sync.Mutex
 	cur     *incarnation
@@ -88,6 +89,7 @@ func newSystem(cfg Config) *system {
 	s.log = slog.New(&logHandler{sys: s})
 	s.llm = newScriptedLLM(s)
 	s.tools = newSimTools(s)
+	s.mcp = newLedger()
 	return s
 }
 
@@ -126,6 +128,7 @@ func (s *system) start() (*incarnation, error) {
 			DefaultModel: defaultModel,
 			LLM:          &llmProvider{m: s.llm, inc: inc},
 			Tools:        toolRunner{t: s.tools, inc: inc},
+			MCP:          mcpClient{l: &s.mcp, sys: s, inc: inc},
 			// Natively the simulated clock runs at real speed; pauses
 			// between model retries stay short so seeds stay fast.
 			LLMRetryBackoff: time.Millisecond,

@@ -63,14 +63,34 @@ const (
 // simTools is the run's sandbox: its ledger outlives incarnations.
 type simTools struct {
 	sys *system
-
-	mu      sync.Mutex
-	runs    map[string]int    // by note: how many times it ran
-	results map[string]string // by note: the result its last run gave
+	ledger
 }
 
 func newSimTools(s *system) *simTools {
-	return &simTools{sys: s, runs: map[string]int{}, results: map[string]string{}}
+	return &simTools{sys: s, ledger: newLedger()}
+}
+
+// ledger records the runs of a tool whose calls happen outside the
+// store (the sandbox's, the MCP server's), by the fresh marker each call
+// carries.
+type ledger struct {
+	mu      sync.Mutex
+	runs    map[string]int    // by marker: how many times it ran
+	results map[string]string // by marker: the result its last run gave
+}
+
+func newLedger() ledger { return ledger{runs: map[string]int{}, results: map[string]string{}} }
+
+func (l *ledger) ran(marker string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.runs[marker]++
+}
+
+func (l *ledger) gave(marker, result string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.results[marker] = result
 }
 
 // toolRunner is one incarnation's runner: a run may crash the
@@ -97,9 +117,7 @@ func (r toolRunner) Run(ctx context.Context, job tool.Job) tool.Outcome {
 	t := r.t
 	s := t.sys
 	inj, key := s.inj, []byte(args.Note)
-	t.mu.Lock()
-	t.runs[args.Note]++
-	t.mu.Unlock()
+	t.ran(args.Note)
 	s.rec.event("tool run %s(%q)", job.Name, args.Note)
 	if inj.fire(ProcessCrash, "", key) {
 		s.crash(r.inc, "process_crash: while a tool ran")
@@ -119,20 +137,25 @@ func (r toolRunner) Run(ctx context.Context, job tool.Job) tool.Outcome {
 		flood := strings.Repeat("x", simToolHugeOutput)
 		out.Result, out.Stdout = "noted "+args.Note+" "+flood, flood
 	}
-	t.mu.Lock()
-	t.results[args.Note] = out.Result
-	t.mu.Unlock()
+	t.gave(args.Note, out.Result)
 	return out
 }
 
-// checkTools holds the audited histories to the sandbox's ledger.
+// checkTools holds the audited histories to the sandbox's ledger and to
+// the MCP server's.
 func (c *checker) checkTools() {
-	t := c.sys.tools
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for note, n := range t.runs {
-		if n > 1 {
-			c.report("tool-at-most-once", fmt.Sprintf("the %s call with note %q ran %d times", simNoteTool, note, n), "")
+	c.checkLedger(simNoteTool, "note", &c.sys.tools.ledger)
+	c.checkLedger(simMCPTool, "key", &c.sys.mcp)
+}
+
+// checkLedger holds the histories' calls of name, whose argument arg
+// carries their marker, to the ledger of its runs.
+func (c *checker) checkLedger(name, arg string, l *ledger) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, marker := range sortedKeys(l.runs) {
+		if n := l.runs[marker]; n > 1 {
+			c.report("tool-at-most-once", fmt.Sprintf("the %s call with %s %q ran %d times", name, arg, marker, n), "")
 		}
 	}
 	if c.msg.audit == nil {
@@ -148,28 +171,28 @@ func (c *checker) checkTools() {
 				uses[m.ToolCall.ToolCallID]++
 			}
 		}
-		calls := map[string]string{} // call id -> its note
+		calls := map[string]string{} // call id -> its marker
 		for _, m := range hist {
 			switch {
-			case m.ToolCall != nil && m.ToolCall.Name == simNoteTool && uses[m.ToolCall.ToolCallID] == 1:
-				var args struct {
-					Note string `json:"note"`
-				}
+			case m.ToolCall != nil && m.ToolCall.Name == name && uses[m.ToolCall.ToolCallID] == 1:
+				var args map[string]any
 				if json.Unmarshal([]byte(m.ToolCall.Arguments), &args) == nil {
-					calls[m.ToolCall.ToolCallID] = args.Note
+					if marker, ok := args[arg].(string); ok {
+						calls[m.ToolCall.ToolCallID] = marker
+					}
 				}
 			case m.MessageType == mtToolReturn && m.Status == "success":
-				note, ok := calls[m.ToolCallID]
+				marker, ok := calls[m.ToolCallID]
 				if !ok {
 					continue
 				}
 				c.count("tool_results_checked", 1)
-				ran, result := t.runs[note], t.results[note]
+				ran, result := l.runs[marker], l.results[marker]
 				switch {
 				case ran == 0:
-					c.report("tool-result", fmt.Sprintf("agent %s: %s call %s (note %q) never ran, yet its result %s says it succeeded: %q", id, simNoteTool, m.ToolCallID, note, m.ID, clipString(m.ToolReturn, 200)), "")
+					c.report("tool-result", fmt.Sprintf("agent %s: %s call %s (%s %q) never ran, yet its result %s says it succeeded: %q", id, name, m.ToolCallID, arg, marker, m.ID, clipString(m.ToolReturn, 200)), "")
 				case !strings.HasPrefix(result, strings.TrimSuffix(m.ToolReturn, truncatedSuffix(m.ToolReturn))):
-					c.report("tool-result", fmt.Sprintf("agent %s: %s call %s (note %q) answered %q; its run gave %q", id, simNoteTool, m.ToolCallID, note, clipString(m.ToolReturn, 200), clipString(result, 200)), "")
+					c.report("tool-result", fmt.Sprintf("agent %s: %s call %s (%s %q) answered %q; its run gave %q", id, name, m.ToolCallID, arg, marker, clipString(m.ToolReturn, 200), clipString(result, 200)), "")
 				}
 			}
 		}

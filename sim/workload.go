@@ -43,6 +43,9 @@ type world struct {
 	// toolReady: an upsert of the custom tool was acknowledged, so agents
 	// may be created with it (tools are never deleted).
 	toolReady bool
+	// mcpServer: the simulated MCP server is registered; mcpReady: its
+	// tool is stored, so agents may be given it (mcp.go).
+	mcpServer, mcpReady bool
 }
 
 func newWorld(s *system) *world {
@@ -198,6 +201,8 @@ func (c *client) pickKind() operation {
 		kind = createBlockOp{}
 	case !w.toolReady && c.rng.IntN(8) == 0:
 		kind = upsertToolOp{}
+	case w.toolReady && !w.mcpReady && c.rng.IntN(8) == 0:
+		kind = mcpSetupOp{addTool: w.mcpServer}
 	default:
 		r := c.rng.IntN(mixTotal)
 		for _, m := range mix {
@@ -448,6 +453,7 @@ func (c *client) checkResponse(op *opRecord) {
 	case op.Status == 409 && (conversationBusy(op.Detail) || contextChanged(op.Detail) || callsPending(op.Detail)):
 		// Judged once the run is over (checker.checkBusy), against the
 		// calls that may have held the conversation or changed the context.
+	case mcpTaken(op):
 	case op.Status == 409 && !strings.Contains(op.Detail, "Concurrent update"):
 		s.violation("unexpected-error", op.Target, "op #%d %s %s: unexpected conflict: %s", op.ID, op.Method, op.Path, op.Detail)
 	}

@@ -70,6 +70,9 @@ type builtRequest struct {
 	agentType string
 	tokens    int // estimated prompt size
 	dropped   int // units of the context's history that did not fit
+	// rules are what the agent's tool rules knew when the request was
+	// built, with the tools they offered.
+	rules StepRules
 }
 
 // contextInputs is what one step's request is made of, read in one
@@ -124,8 +127,12 @@ func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 // fit chooses the history that fits and builds the request.
 func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, error) {
 	a := in.agent
-	allowed, force := tool.Allowed(tool.StoredRules(a.ToolRules), r.called, tool.Offered(a, in.custom))
+	allowed, force := r.solver(a).Allowed(tool.Offered(a, in.custom))
 	tools := tool.Schemas(allowed, r.client)
+	rules := StepRules{Called: slices.Clone(r.called)}
+	for _, t := range allowed {
+		rules.Offered = append(rules.Offered, t.Name)
+	}
 	toolTokens := 0
 	for _, t := range tools {
 		toolTokens += ToolTokens(t)
@@ -159,7 +166,7 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 	for _, msgs := range slices.Backward(chosen) {
 		req.Messages = append(req.Messages, msgs...)
 	}
-	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - len(chosen)}, nil
+	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - len(chosen), rules: rules}, nil
 }
 
 // DefaultContextWindow is the context window of an agent whose llm_config

@@ -29,6 +29,9 @@ type ResultsPayload struct {
 	Results     []DeferredResult `json:"results"`
 	ModelStop   string           `json:"model_stop"`
 	LastStep    bool             `json:"last_step"`
+	// Rules are those of the step that made the calls; nil for calls
+	// the user approved, which no rule refuses.
+	Rules *StepRules `json:"rules,omitempty"`
 }
 
 // DeferredResult is the result of one deferred call.
@@ -84,7 +87,11 @@ func Results(call *actor.Call, a *schema.Agent, p ResultsPayload) ([]byte, error
 		}
 		step, added = append(step, m), append(added, m)
 	}
-	stop := stopAfter(a, asst, step, p.ModelStop, p.LastStep)
+	custom, err := schema.AgentCustomTools(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	stop, _ := stopAfter(a, tool.Offered(a, custom), asst, step, p.ModelStop, p.LastStep, p.Rules)
 	if err := closeStep(call, a, run, step, stop); err != nil {
 		return nil, err
 	}
@@ -113,8 +120,8 @@ func stepMessages(txn kv.Txn, agentID string, seq uint64) ([]*schema.Message, er
 // runDeferred runs a step's deferred calls, one after another, and
 // commits their results. A turn cancelled meanwhile stops the tool
 // running; its call is answered as cancelled.
-func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop string, lastStep bool) (*stepResult, error) {
-	p := ResultsPayload{RunID: r.turn.runID, AssistantID: asstID, ModelStop: modelStop, LastStep: lastStep}
+func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop string, lastStep bool, rules *StepRules) (*stepResult, error) {
+	p := ResultsPayload{RunID: r.turn.runID, AssistantID: asstID, ModelStop: modelStop, LastStep: lastStep, Rules: rules}
 	for _, d := range calls {
 		out := r.runOne(d)
 		status := tool.Status(out.OK)
@@ -131,12 +138,16 @@ func (r *turnRun) runDeferred(asstID string, calls []DeferredCall, modelStop str
 	return &res, nil
 }
 
-// runOne runs one deferred call: on its MCP server, or in the runner. A
-// turn cancelled meanwhile makes a failed call's outcome unknown.
+// runOne runs one deferred call: on its MCP server, as a built-in tool
+// that runs outside a step, or in the runner. A turn cancelled meanwhile
+// makes a failed call's outcome unknown.
 func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 	var out tool.Outcome
 	if schema.MCPServerOf(&d.Tool) != "" {
 		out = tool.CallMCP(r.ctx, r.m.cfg.MCP, r.m.cfg.Store.Read, &d.Tool, json.RawMessage(d.Call.Arguments))
+	} else if b := tool.OutsideBuiltin(&d.Tool); b != nil {
+		x := &tool.Outside{Runner: r.m.cfg.Tools, Web: r.m.cfg.Web, Agents: r.m.cfg.Agents}
+		out = b.RunOutside(r.ctx, x, tool.Call{AgentID: r.agentID, CallID: d.Call.ID, Env: d.Env}, json.RawMessage(d.Call.Arguments))
 	} else {
 		out = r.runCustom(d)
 	}

@@ -11,9 +11,10 @@
 //     tool call has its result and a memory that matches it; the agent's
 //     next turn closes a run left open and answers any call left without a
 //     result.
-//   - A custom tool runs outside the actor, after the step that calls it
-//     has committed (the call is Deferred), and its result commits in one
-//     more invocation (OpResults): at most once. If the server stops while
+//   - A custom tool (and a built-in one that runs code, fetches a page or
+//     messages another agent) runs outside the actor, after the step that
+//     calls it has committed (the call is Deferred), and its result commits
+//     in one more invocation (OpResults): at most once. If the server stops while
 //     it runs, the call stays without a result and the agent's next turn
 //     answers it with an error saying its outcome is unknown; it is never
 //     run again. Other writes to the agent do not wait for the tool.

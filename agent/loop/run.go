@@ -35,9 +35,11 @@ type turnRun struct {
 	// streamed maps the otid of each message part sent as token deltas to
 	// its message type, so that the committed part is not sent again.
 	streamed map[string]string
-	// called are the tools the turn has called, in order: what the
-	// agent's tool rules allow next depends on them.
-	called []string
+	// called are the tools the turn has called within its tool rules,
+	// in order, and lastOutput the text of its last tool result: what
+	// the rules allow next depends on them.
+	called     []string
+	lastOutput *string
 	// approved are calls of custom tools the turn's approval reply
 	// approved (of assistant message approvedFor): it runs them first.
 	approved    []DeferredCall
@@ -104,11 +106,15 @@ func (r *turnRun) commitCtx() context.Context { return context.WithoutCancel(r.c
 
 func (r *turnRun) run() Result {
 	if len(r.approved) > 0 {
-		res, err := r.runDeferred(r.approvedFor, r.approved, "", false)
+		res, err := r.runDeferred(r.approvedFor, r.approved, "", false, nil)
 		if err != nil {
 			return r.end(letta.StopError, err.Error())
 		}
 		r.emitCommitted("", res.Messages)
+		for _, d := range r.approved {
+			r.called = append(r.called, d.Call.Name)
+		}
+		r.noteOutput(res.Messages)
 		if res.StopReason != "" {
 			return Result{StopReason: res.StopReason, Usage: r.usage.Statistics()}
 		}
@@ -183,6 +189,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		Usage:     schema.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens, ContextTokens: answer.built.tokens},
 		ModelStop: string(resp.StopReason), LastStep: step >= r.maxSteps,
 		Timing: StepTiming{Start: start, LLMStart: answer.llmStart, LLMNanos: answer.llmNanos, Model: answer.built.req.Model},
+		Rules:  &answer.built.rules,
 	}
 	payload.Embeddings, payload.NoVector = r.embedCalls(r.ctx, msg.ToolCalls)
 	var res stepResult
@@ -193,17 +200,37 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
 	r.emitCommitted(answer.asstID, res.Messages)
 	for _, tc := range msg.ToolCalls {
-		r.called = append(r.called, tc.Name)
+		if !tc.Client && payload.Rules.allows(tc.Name) {
+			r.called = append(r.called, tc.Name)
+		}
 	}
+	r.noteOutput(res.Messages)
 	if len(res.Deferred) == 0 {
 		return &res, nil
 	}
-	done, err := r.runDeferred(answer.asstID, res.Deferred, payload.ModelStop, payload.LastStep)
+	done, err := r.runDeferred(answer.asstID, res.Deferred, payload.ModelStop, payload.LastStep, payload.Rules)
 	if err != nil {
 		return nil, err
 	}
 	r.emitCommitted(answer.asstID, done.Messages)
+	r.noteOutput(done.Messages)
 	return done, nil
+}
+
+// solver applies the agent's tool rules to the turn so far.
+func (r *turnRun) solver(a *schema.Agent) tool.Solver {
+	return tool.Solver{Rules: tool.StoredRules(a.ToolRules), Called: r.called, LastOutput: r.lastOutput}
+}
+
+// noteOutput remembers the text of the last tool result among committed
+// messages: a conditional tool rule chooses what follows by it.
+func (r *turnRun) noteOutput(ms []*schema.Message) {
+	for _, m := range slices.Backward(ms) {
+		if m.Role == schema.RoleTool {
+			r.lastOutput = &m.Text
+			return
+		}
+	}
 }
 
 // emitCommitted emits a step's committed messages, but for the parts of

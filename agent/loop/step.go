@@ -3,14 +3,11 @@ package loop
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/memfs"
 	"github.com/kelpie/kelpie/agent/memory"
-	"github.com/kelpie/kelpie/agent/message"
-	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/agent/window"
 	"github.com/kelpie/kelpie/kv"
@@ -30,6 +27,9 @@ type StepPayload struct {
 	ModelStop string `json:"model_stop"`
 	// LastStep says the turn may not take another step.
 	LastStep bool `json:"last_step"`
+	// Rules are what the agent's tool rules knew when the step's
+	// request was built (nil: no call is refused).
+	Rules *StepRules `json:"rules,omitempty"`
 	// Timing is when the step and its model call began and how long the
 	// call took (the step's record keeps them).
 	Timing StepTiming `json:"timing"`
@@ -99,17 +99,17 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	}
 	tools := tool.Offered(a, custom)
 	var deferred []DeferredCall
-	rules := tool.StoredRules(a.ToolRules)
+	rules := p.Rules.solver(a)
 	for i := range asst.ToolCalls {
 		tc := &asst.ToolCalls[i]
 		t := tool.Find(tools, tc.Name)
-		if !tc.Client && t != nil && tool.NeedsApproval(rules, tc.Name) {
+		if !tc.Client && t != nil && rules.NeedsApproval(tc.Name) {
 			tc.Approval = true
 			continue
 		}
-		if !tc.Client && t != nil && t.Deferred() {
+		if !tc.Client && t != nil && t.Deferred() && p.Rules.allows(tc.Name) {
 			tc.Deferred = true
-			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: *t.Custom, Env: a.ToolEnv})
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv})
 		}
 	}
 	if err := schema.AppendMessage(txn, &asst); err != nil {
@@ -126,7 +126,16 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	}
 	stop := ""
 	if len(deferred) == 0 {
-		stop = stopAfter(a, &asst, out, p.ModelStop, p.LastStep)
+		var uncalled []string
+		stop, uncalled = stopAfter(a, tools, &asst, out, p.ModelStop, p.LastStep, p.Rules)
+		if len(uncalled) > 0 && len(asst.ToolCalls) == 0 {
+			m := uncalledReminder(&asst, uncalled, a.Timezone, call.Now)
+			m.Seq = out[len(out)-1].Seq + 1
+			if err := schema.AppendMessage(txn, m); err != nil {
+				return nil, err
+			}
+			out = append(out, m)
+		}
 	}
 	run.Usage.PromptTokens += p.Usage.PromptTokens
 	run.Usage.CompletionTokens += p.Usage.CompletionTokens
@@ -191,10 +200,14 @@ func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schem
 		if tc.Client || tc.Deferred || tc.Approval {
 			continue // the client runs it, the sandbox runs it after the commit, or it waits for approval
 		}
-		env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }
-		text, ok, err := tool.Run(env, tc)
-		if err != nil {
-			return nil, fmt.Errorf("tool %s: %w", tc.Name, err)
+		text, refused := p.Rules.violation(a, tc.Name)
+		ok := false
+		if !refused && !tc.Client {
+			env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }
+			var err error
+			if text, ok, err = tool.Run(env, tc); err != nil {
+				return nil, fmt.Errorf("tool %s: %w", tc.Name, err)
+			}
 		}
 		status := tool.Status(ok)
 		m := toolResult(asst, tc, resultIDs[i], text, status, call.Now)
@@ -205,37 +218,6 @@ func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schem
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// stopAfter is why the turn stops after a step, or "" to go on.
-func stopAfter(a *schema.Agent, asst *schema.Message, committed []*schema.Message, modelStop string, lastStep bool) string {
-	sentMessage := false
-	for _, m := range committed[1:] {
-		sentMessage = sentMessage || m.ToolName == message.SendMessageTool && m.ToolStatus == "success"
-	}
-	clientCalls := false // calls still waiting for the client
-	for _, tc := range asst.ToolCalls {
-		answered := slices.ContainsFunc(committed[1:], func(m *schema.Message) bool { return m.ToolCallID == tc.ID })
-		clientCalls = clientCalls || tc.Waiting() && !answered
-	}
-	terminal := false
-	rules := tool.StoredRules(a.ToolRules)
-	for _, tc := range asst.ToolCalls {
-		terminal = terminal || tool.Terminal(rules, tc.Name)
-	}
-	switch {
-	case clientCalls:
-		return letta.StopRequiresApproval
-	case terminal:
-		return letta.StopToolRule
-	case modelStop == "max_tokens" && len(asst.ToolCalls) == 0:
-		return letta.StopMaxTokensExceeded
-	case len(asst.ToolCalls) == 0, sentMessage && prompt.IsMemGPT(a.AgentType):
-		return letta.StopEndTurn
-	case lastStep:
-		return letta.StopMaxSteps
-	}
-	return ""
 }
 
 // EndPayload is the payload of OpEnd.

@@ -79,6 +79,9 @@ type Meta struct {
 	PreviousMessages int // messages in recall memory but not in the context
 	Passages         int
 	PassageTags      []string
+	// ToolRules is the <tool_usage_rules> section stating the agent's
+	// tool rules ("" for none), shown after its memory as in Letta.
+	ToolRules string
 }
 
 // Compile renders the system prompt the model sees: the agent's prompt,
@@ -87,6 +90,9 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	var mem strings.Builder
 	if rendersMemory(a.AgentType) {
 		renderBlocks(&mem, blocks, lineNumbered(a))
+	}
+	if meta.ToolRules != "" {
+		mem.WriteString("\n\n" + meta.ToolRules)
 	}
 	mem.WriteString("\n\n")
 	renderMetadata(&mem, a, meta)
@@ -212,7 +218,7 @@ func Sections(s string) Parts {
 	p := Parts{Instructions: element("base_instructions"), Memory: element("memory_blocks"), Metadata: element("memory_metadata")}
 	if p.Instructions == "" {
 		end := len(s)
-		for _, tag := range []string{"<memory_blocks>", "<memory_metadata>"} {
+		for _, tag := range []string{"<memory_blocks>", "<tool_usage_rules>", "<memory_metadata>"} {
 			if i := strings.Index(s, tag); i >= 0 {
 				end = min(end, i)
 			}

@@ -16,6 +16,19 @@ import (
 // the model. An invalid parameters schema is a bug: define panics, and the
 // rows below are made when the package loads.
 func define[A any](name, toolType, description, parameters string, fn func(env *Env, args A) (string, error)) *Tool {
+	t := builtin(name, toolType, description, parameters)
+	t.run = func(env *Env, raw map[string]json.RawMessage) (string, error) {
+		var args A
+		if err := decodeArgs(raw, reflect.ValueOf(&args).Elem()); err != nil {
+			return "", err
+		}
+		return fn(env, args)
+	}
+	return t
+}
+
+// builtin makes a built-in tool's row, without its function.
+func builtin(name, toolType, description, parameters string) *Tool {
 	var schema map[string]any
 	if err := json.Unmarshal([]byte(parameters), &schema); err != nil || schema["type"] != "object" {
 		panic(fmt.Sprintf("tool: %s: parameters must be a JSON Schema object: %v", name, err))
@@ -23,13 +36,6 @@ func define[A any](name, toolType, description, parameters string, fn func(env *
 	return &Tool{
 		Name: name, Type: toolType, Description: description, Parameters: json.RawMessage(parameters),
 		builtinID: letta.DerivedID("tool", "builtin", name),
-		run: func(env *Env, raw map[string]json.RawMessage) (string, error) {
-			var args A
-			if err := decodeArgs(raw, reflect.ValueOf(&args).Elem()); err != nil {
-				return "", err
-			}
-			return fn(env, args)
-		},
 	}
 }
 

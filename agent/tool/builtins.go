@@ -209,7 +209,8 @@ func EmbeddingText(call schema.ToolCall) string {
 var builtins = []*Tool{
 	sendMessage, coreMemoryAppend, coreMemoryReplace, memoryInsert, memoryReplace,
 	conversationSearch, archivalMemoryInsert, archivalMemorySearch,
-	webSearch, fetchWebpage,
+	webSearch, fetchWebpage, runCode,
+	sendMessageToAgentAndWait, sendMessageToAgentAsync, sendMessageToAgentsMatchingTags,
 }
 
 // editBlock changes the value of the agent's block with label.
@@ -242,27 +243,3 @@ func editBlock(env *Env, label string, edit func(string) (string, error)) (strin
 	}
 	return fmt.Sprintf("Memory block %q updated; it now holds %d of its %d characters.", label, utf8.RuneCountInString(v), b.Limit), nil
 }
-
-// Letta's web tools need what Kelpie does not have yet (a search provider
-// key, a fetch allowlist). letta-code asks for them on every agent it
-// creates, so they exist, are offered, and answer every call with an error
-// that says so, rather than being dropped silently.
-var (
-	webSearch = define("web_search", "letta_builtin",
-		"Search the web. Not available on this server: calling it returns an error.",
-		`{"type":"object","properties":{"query":{"type":"string","description":"What to search for."}},"required":["query"]}`,
-		func(*Env, struct {
-			Query string `json:"query"`
-		}) (string, error) {
-			return "", Errorf("web_search is not available on this Kelpie server: no search provider is configured. Answer from what you know, and say that you could not search the web.")
-		})
-
-	fetchWebpage = define("fetch_webpage", "letta_builtin",
-		"Fetch a web page as text. Not available on this server: calling it returns an error.",
-		`{"type":"object","properties":{"url":{"type":"string","description":"The address of the page."}},"required":["url"]}`,
-		func(*Env, struct {
-			URL string `json:"url"`
-		}) (string, error) {
-			return "", Errorf("fetch_webpage is not available on this Kelpie server: fetching web pages is not enabled. Say that you could not open the page.")
-		})
-)

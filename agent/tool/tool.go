@@ -19,10 +19,15 @@
 //   - A custom tool never runs in a transaction: its call is Deferred, run
 //     after the step commits and answered by a later commit (see package
 //     loop), so a crash while it runs leaves a call the next turn answers
-//     as interrupted, never one run twice.
+//     as interrupted, never one run twice. So do the built-in tools that
+//     run code (run_code, in the Runner's sandbox), fetch pages
+//     (fetch_webpage, off internal addresses and within limits) or message
+//     other agents (bounded in depth and fan-out; each message keyed by
+//     its call, so that it is sent at most once).
 package tool
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +56,9 @@ type Tool struct {
 	// error made by Errorf is reported to the model; any other error is a
 	// fault that fails the step. nil for a custom tool.
 	run func(env *Env, args map[string]json.RawMessage) (string, error)
+	// exec runs a built-in tool that runs outside a step (after it
+	// commits, like a custom tool); nil for the others.
+	exec func(ctx context.Context, x *Outside, c Call, args map[string]json.RawMessage) Outcome
 	// Custom is the stored custom tool this is; nil for a built-in one.
 	Custom *schema.Tool
 	// builtinID is a built-in tool's id, derived from its name.
@@ -66,8 +74,9 @@ func (t *Tool) ID() string {
 }
 
 // Deferred reports whether calls of the tool run outside the step's
-// transaction (in the sandbox).
-func (t *Tool) Deferred() bool { return t.Custom != nil }
+// transaction: a custom tool's (in the sandbox or on its MCP server), and
+// the built-in tools that run code, fetch pages or message other agents.
+func (t *Tool) Deferred() bool { return t.Custom != nil || t.exec != nil }
 
 // FromCustom is the tool a stored custom tool offers.
 func FromCustom(c *schema.Tool) *Tool {
@@ -131,7 +140,7 @@ func Run(env *Env, call schema.ToolCall) (result string, ok bool, err error) {
 		}
 	}
 	if t.Deferred() {
-		return "", false, fmt.Errorf("tool %s is a custom tool: it runs in the sandbox, not in a step", t.Name)
+		return "", false, fmt.Errorf("tool %s runs outside a step, after it commits", t.Name)
 	}
 	result, err = t.run(env, args)
 	var ce *callError

@@ -133,16 +133,18 @@ func TestDefineRejectsBadSchema(t *testing.T) {
 	define("bad", "custom", "", `[]`, func(*Env, struct{}) (string, error) { return "", nil })
 }
 
-// Spec: the web tools letta-code asks for are offered, and a call of one
-// answers the model with an error saying it is unavailable.
-func TestWebToolsAnswerUnavailable(t *testing.T) {
+// Spec: the web tools letta-code asks for are offered; web_search, which
+// has no provider, answers the model with an error saying it is
+// unavailable; fetch_webpage runs outside the step (Deferred).
+func TestWebToolsAreOffered(t *testing.T) {
 	no := false
 	a := &schema.Agent{AgentType: "letta_v1_agent", IncludeBaseTools: &no, ToolNames: []string{"web_search", "fetch_webpage"}}
 	env := &Env{Agent: a, Tools: AgentTools(a)}
-	for _, call := range []schema.ToolCall{{Name: "web_search", Arguments: `{"query":"q"}`}, {Name: "fetch_webpage", Arguments: `{"url":"http://x"}`}} {
-		got, ok, err := Run(env, call)
-		if err != nil || ok || !strings.Contains(got, call.Name+" is not available on this Kelpie server") {
-			t.Errorf("%s = %q, %v, %v", call.Name, got, ok, err)
-		}
+	got, ok, err := Run(env, schema.ToolCall{Name: "web_search", Arguments: `{"query":"q"}`})
+	if err != nil || ok || !strings.Contains(got, "web_search is not available on this Kelpie server") {
+		t.Errorf("web_search = %q, %v, %v", got, ok, err)
+	}
+	if f := Find(env.Tools, "fetch_webpage"); f == nil || !f.Deferred() {
+		t.Errorf("fetch_webpage offered as %+v, want a deferred tool", f)
 	}
 }

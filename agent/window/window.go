@@ -27,6 +27,7 @@ import (
 	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -255,11 +256,16 @@ func Summary(txn kv.Txn, o Owner) (*schema.Message, error) {
 // Compile renders the owner's system prompt from the agent's current
 // instructions and memory, as recompiled at `at`.
 func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
-	a := o.Agent
-	blocks, err := memory.AgentBlocks(txn, a.ID)
+	blocks, err := memory.AgentBlocks(txn, o.Agent.ID)
 	if err != nil {
 		return "", err
 	}
+	return compile(txn, o, blocks, at)
+}
+
+// compile is Compile with the agent's blocks read.
+func compile(txn kv.Txn, o Owner, blocks []*schema.Block, at time.Time) (string, error) {
+	a := o.Agent
 	passages, err := memory.Passages(txn, a.ID)
 	if err != nil {
 		return "", err
@@ -274,7 +280,7 @@ func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
 	}
 	meta := prompt.Meta{
 		ConversationID: o.ConvID(), Recompiled: at, Passages: len(passages), PassageTags: memory.Tags(passages),
-		PreviousMessages: max(int(total)-len(ids), 0),
+		PreviousMessages: max(int(total)-len(ids), 0), ToolRules: toolRules(a),
 	}
 	return prompt.Compile(a, blocks, meta), nil
 }
@@ -298,8 +304,11 @@ func Open(txn kv.Txn, o Owner, now time.Time) (*schema.Message, error) {
 // messages yet, so nothing needs reading back to compile its prompt.
 func OpenNewAgent(txn kv.Txn, a *schema.Agent, blocks []*schema.Block, now time.Time) (*schema.Message, error) {
 	o := Owner{Agent: a}
-	return open(txn, o, prompt.Compile(a, blocks, prompt.Meta{ConversationID: o.ConvID(), Recompiled: now}), 0, now)
+	return open(txn, o, prompt.Compile(a, blocks, prompt.Meta{ConversationID: o.ConvID(), Recompiled: now, ToolRules: toolRules(a)}), 0, now)
 }
+
+// toolRules is how the system prompt states the agent's tool rules.
+func toolRules(a *schema.Agent) string { return tool.UsagePrompt(tool.StoredRules(a.ToolRules)) }
 
 // open stores text as the first system message of o's context, after the
 // agent's message last.
@@ -335,7 +344,17 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	if m, err = System(txn, o); err != nil || m != nil && when == IfMissing {
 		return m, false, err
 	}
-	text, err := Compile(txn, o, now)
+	blocks, err := memory.AgentBlocks(txn, o.Agent.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, prompt.Meta{ToolRules: toolRules(o.Agent)})) {
+		// Only the metadata may have changed, which alone calls for no
+		// recompile: what only it shows (passages, message counts) is
+		// not read, as a turn begins with this check.
+		return m, false, nil
+	}
+	text, err := compile(txn, o, blocks, now)
 	if err != nil {
 		return nil, false, err
 	}
@@ -349,8 +368,6 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 		}
 		m, err = appendSystem(txn, o, text, last, now)
 		return m, err == nil, err
-	case when == IfChanged && prompt.SameMemory(m.Text, text):
-		return m, false, nil
 	}
 	m.Text = text
 	if dryRun {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/embedding"
@@ -66,6 +67,11 @@ type serveConfig struct {
 	metricsAddr    string
 	idemHorizon    time.Duration
 	cluster        clusterConfig
+
+	// fetch_webpage: may it reach internal addresses; the only hosts it
+	// may fetch (comma-separated; empty for any public host).
+	fetchPrivateURLs bool
+	fetchHosts       string
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -151,6 +157,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"let HTTP MCP servers be on loopback, private or link-local addresses, which are refused by default as Letta refuses them (env KELPIE_MCP_ALLOW_PRIVATE_URLS)")
 	fs.DurationVar(&c.mcpCallTimeout, "mcp-call-timeout", bad.duration("KELPIE_MCP_CALL_TIMEOUT", mcpclient.DefaultCallTimeout),
 		"how long a call of an MCP tool may take before the model is told it did not answer (env KELPIE_MCP_CALL_TIMEOUT)")
+	fs.BoolVar(&c.fetchPrivateURLs, "fetch-allow-private-urls", bad.bool("KELPIE_FETCH_ALLOW_PRIVATE_URLS", false),
+		"let the fetch_webpage tool fetch loopback, private and internal addresses, which are refused by default (env KELPIE_FETCH_ALLOW_PRIVATE_URLS)")
+	fs.StringVar(&c.fetchHosts, "fetch-allow-hosts", env("KELPIE_FETCH_ALLOW_HOSTS", ""),
+		"comma-separated hosts the fetch_webpage tool may fetch (each with its subdomains); empty for any public host (env KELPIE_FETCH_ALLOW_HOSTS)")
 	return errors.Join(bad...)
 }
 
@@ -264,6 +274,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		Embedder:     embedderFromEnv(log),
 		Tools:        tools,
 		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
+		Web:          tool.NewFetcher(tool.FetchConfig{AllowPrivate: c.fetchPrivateURLs, AllowHosts: splitList(c.fetchHosts)}),
 		Runtime:      rc,
 	})
 	if err != nil {
@@ -519,4 +530,15 @@ func embedderFromEnv(log *slog.Logger) agent.Embedder {
 		return nil
 	}
 	return r
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

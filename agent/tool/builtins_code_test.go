@@ -1,0 +1,156 @@
+package tool_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/sandbox"
+)
+
+// runCode runs run_code with runner.
+func runCode(t *testing.T, runner tool.Runner, code, lang string) tool.Outcome {
+	t.Helper()
+	rc, ok := tool.Lookup("run_code")
+	if !ok {
+		t.Fatal("run_code is not a built-in tool")
+	}
+	args, _ := json.Marshal(map[string]string{"code": code, "language": lang})
+	return rc.RunOutside(context.Background(), &tool.Outside{Runner: runner}, tool.Call{AgentID: "agent-1"}, args)
+}
+
+// execution is run_code's answer.
+type execution struct {
+	Results []string `json:"results"`
+	Logs    struct {
+		Stdout []string `json:"stdout"`
+		Stderr []string `json:"stderr"`
+	} `json:"logs"`
+	Error *struct {
+		Name, Value, Traceback string
+	} `json:"error"`
+}
+
+func decodeExecution(t *testing.T, out tool.Outcome) execution {
+	t.Helper()
+	if !out.OK {
+		t.Fatalf("run_code failed: %q", out.Result)
+	}
+	var e execution
+	if err := json.Unmarshal([]byte(out.Result), &e); err != nil {
+		t.Fatalf("run_code answered %q: %v", out.Result, err)
+	}
+	return e
+}
+
+// Spec: run_code runs Python in the bubblewrap sandbox and answers as
+// Letta's does: the final expression's value in results, what the code
+// printed in logs, and the exception it raised in error (name, value,
+// traceback). It has no network.
+func TestRunCodeInSandbox(t *testing.T) {
+	kelpietest.NeedTool(t, "bwrap")
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := decodeExecution(t, runCode(t, box, "import sys\nprint('hello')\nprint('oops', file=sys.stderr)\nx = 6\nx * 7", "python"))
+	if len(e.Results) != 1 || e.Results[0] != "42" || strings.Join(e.Logs.Stdout, "") != "hello\n" || strings.Join(e.Logs.Stderr, "") != "oops\n" || e.Error != nil {
+		t.Errorf("execution %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "print('before')\nraise ValueError('bad value')", "python"))
+	if e.Error == nil || e.Error.Name != "ValueError" || e.Error.Value != "bad value" || !strings.Contains(e.Error.Traceback, "ValueError") || strings.Join(e.Logs.Stdout, "") != "before\n" {
+		t.Errorf("execution %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=2)", "python"))
+	if e.Error == nil || !strings.Contains(e.Error.Name, "Error") {
+		t.Errorf("the network was reachable: %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "print('x' * 300000)", "python"))
+	if e.Error == nil || e.Error.Name != "OverflowError" || !strings.Contains(e.Error.Value, "printed more than") {
+		t.Errorf("output limit: %+v", e.Error)
+	}
+}
+
+// Spec: the sandbox's limits hold for run_code: CPU time, wall-clock time
+// and memory each stop the code with an error result saying which.
+func TestRunCodeLimits(t *testing.T) {
+	kelpietest.NeedTool(t, "bwrap")
+	// Two sandboxes, so that a busy machine (the CPU time accrues slowly)
+	// cannot end the CPU case by its wall-clock limit first.
+	cpuBound, err := sandbox.New(sandbox.Config{Limits: sandbox.Limits{CPUTime: time.Second, MemoryBytes: 256 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wallBound, err := sandbox.New(sandbox.Config{Limits: sandbox.Limits{WallTime: 2 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		box        *sandbox.Sandbox
+		code, want string
+	}{
+		{cpuBound, "while True:\n    pass", "used more than 1s of CPU time"},
+		{wallBound, "import time\ntime.sleep(60)", "did not finish within 2s"},
+		{cpuBound, "b = bytearray(1 << 30)\nlen(b)", "MemoryError"},
+		{cpuBound, "import os\nos.listdir('/work')\n1", "FileNotFoundError"},
+	} {
+		if out := runCode(t, c.box, c.code, "python"); !strings.Contains(out.Result, c.want) {
+			t.Errorf("%q: %+v, want %q", c.code, out, c.want)
+		}
+	}
+}
+
+// Spec: run_code refuses what it cannot run, saying why: other languages
+// than Python, code over its size limit, and any code on a server without
+// a sandbox (or whose sandbox lacks bubblewrap).
+func TestRunCodeRefuses(t *testing.T) {
+	for _, c := range []struct{ code, lang, want string }{
+		{"console.log(1)", "js", "cannot run js on this server: its sandbox runs Python only"},
+		{"1", "cobol", `language "cobol" is not one run_code knows`},
+		{strings.Repeat("#", tool.MaxRunCodeChars+1), "python", "over run_code's limit"},
+		{"1", "python", "started without a code sandbox"},
+	} {
+		if out := runCode(t, nil, c.code, c.lang); out.OK || !strings.Contains(out.Result, c.want) {
+			t.Errorf("%s: %+v, want %q", c.lang, out, c.want)
+		}
+	}
+	box, err := sandbox.New(sandbox.Config{Bwrap: "/nonexistent/bwrap"})
+	if err != sandbox.ErrNoBubblewrap {
+		t.Fatalf("New without bubblewrap: %v", err)
+	}
+	if out := runCode(t, box, "1", "python"); out.OK || !strings.Contains(out.Result, "bubblewrap is not installed") {
+		t.Errorf("without bubblewrap: %+v", out)
+	}
+}
+
+// BenchmarkRunCode measures run_code's overhead, from the call to its
+// answer, for code that adds two numbers, in the bubblewrap sandbox. It
+// reports the median and 99th percentile.
+//
+//	go test ./agent/tool/ -run '^$' -bench RunCode -benchtime 100x
+func BenchmarkRunCode(b *testing.B) {
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		b.Skip(err)
+	}
+	rc, _ := tool.Lookup("run_code")
+	args := json.RawMessage(`{"code":"1 + 2","language":"python"}`)
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		out := rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{}, args)
+		if !out.OK || !strings.Contains(out.Result, `"results": ["3"]`) {
+			b.Fatalf("got %+v", out)
+		}
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	pct := func(p float64) float64 { return float64(took[int(p*float64(len(took)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
