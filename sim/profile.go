@@ -161,7 +161,7 @@ func init() {
 }
 
 // ProfileNames lists the named profiles.
-var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "mcp", "network", "cluster", "all"}
+var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "network", "cluster", "all"}
 
 func defaultFault(k FaultKind) (Fault, bool) {
 	for _, f := range faultDefaults {
