@@ -176,6 +176,7 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 		DefaultModel: defaultModel,
 		LLM:          &llmProvider{m: s.llm, inc: c.inc},
 		Tools:        toolRunner{t: s.tools, inc: c.inc},
+		MCP:          mcpClient{l: &s.mcp, sys: s, inc: c.inc},
 		// As in a single-node run (system.start).
 		LLMRetryBackoff: time.Millisecond,
 	})
