@@ -151,6 +151,14 @@ func (s *Agents) UpdateEncoded(ctx context.Context, id string, req letta.UpdateA
 	return st, nil
 }
 
+// CloseInterruptedRun closes, as failed, the run a turn of the agent left
+// in progress when its node died: a cluster node calls it once it took the
+// agent over, rather than leaving the run shown running until the agent's
+// next turn closes it.
+func (s *Agents) CloseInterruptedRun(ctx context.Context, id string) error {
+	return s.c.turns.CloseInterrupted(ctx, id)
+}
+
 // Delete deletes an agent and everything it owns (schema.DeleteAgent) in
 // one transaction. Its blocks remain.
 func (s *Agents) Delete(ctx context.Context, id string) error {
@@ -530,6 +538,10 @@ func commitAgent(call *actor.Call, a *schema.Agent) ([]byte, error) {
 
 func deleteAgent(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte, error) {
 	if err := schema.DeleteAgent(call.Txn, a); err != nil {
+		return nil, err
+	}
+	// A cluster's claim of the agent goes with it.
+	if err := schema.DeleteClaims(call.Txn, call.ID.String()); err != nil {
 		return nil, err
 	}
 	call.DeleteState()

@@ -140,3 +140,33 @@ func msgTypes(ms []letta.Message) []string {
 	}
 	return out
 }
+
+// Spec: a cluster node that took an agent over closes the run its old
+// owner's turn left in progress, as failed, before any next turn; a run
+// already closed, or none, is left alone.
+func TestCloseInterruptedRunAtTakeover(t *testing.T) {
+	store := kv.NewMemDB()
+	s, err := agent.New(agent.Config{Store: store, DefaultModel: "openai/gpt-4o-mini", LLM: oneProvider{&okProvider{}}})
+	must(t, err)
+	defer s.Close(context.Background())
+	ctx := context.Background()
+	a, err := s.Agents.Create(ctx, letta.CreateAgentRequest{})
+	must(t, err)
+	must(t, s.Agents.CloseInterruptedRun(ctx, a.ID)) // nothing in progress
+	run := &schema.Run{ID: letta.DerivedID("run", "dead-owner"), AgentID: a.ID, Status: letta.RunRunning, CreatedAt: time.Now().UTC(), FirstSeq: 1, LastSeq: 1}
+	txn, err := store.Begin(ctx)
+	must(t, err)
+	must(t, schema.PutRun(txn, run))
+	must(t, txn.Set(schema.ActiveRunKey(a.ID), []byte(run.ID)))
+	must(t, txn.Set(schema.AgentRunKey(a.ID, run.ID), nil))
+	must(t, txn.Set(schema.IndexKey(schema.RunIndex.Prefix, run.CreatedAt, run.ID), nil))
+	must(t, txn.Commit(ctx))
+
+	must(t, s.Agents.CloseInterruptedRun(ctx, a.ID))
+	got, err := s.Runs.Get(ctx, run.ID)
+	must(t, err)
+	if got.Status != letta.RunFailed || deref(got.StopReason) != letta.StopError || got.CompletedAt == nil {
+		t.Errorf("the dead owner's run after the takeover: %+v", got)
+	}
+	must(t, s.Agents.CloseInterruptedRun(ctx, a.ID)) // closed once
+}

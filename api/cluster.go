@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,6 +30,15 @@ type Cluster interface {
 	Members(ctx context.Context) (any, error)
 }
 
+// DefaultForwardResponseTimeout bounds the wait for an owner's answer to a
+// forwarded request: an owner that went silent (a network that drops
+// packets rather than refusing connections) is then answered for with a
+// retryable 503 rather than holding the client until it gives up. A
+// streamed turn's answer begins at once; a non-streamed turn's when the
+// turn ends, so the bound is well above a turn's usual length (each of its
+// actor invocations is bounded by actor.DefaultInvokeTimeout, 2 minutes).
+const DefaultForwardResponseTimeout = 5 * time.Minute
+
 // Forwarding limits: a peer that does not accept a connection this fast is
 // treated as unreachable (503, retry); idle connections to peers are kept
 // for reuse.
@@ -48,11 +61,7 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 			pr.Out.Header.Set(RequestIDHeader, RequestID(pr.In.Context()))
 			s.opts.Cluster.Sign(pr.Out)
 		},
-		Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: forwardDialTimeout}).DialContext,
-			MaxIdleConnsPerHost: forwardMaxIdlePerPeer,
-			IdleConnTimeout:     forwardIdleConnTimeout,
-		},
+		Transport:     s.forwardTransport(),
 		FlushInterval: -1, // flush each write: streams must not wait in a buffer
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.WarnContext(r.Context(), "api: forwarding to the agent's owner failed", "method", r.Method, "path", r.URL.Path,
@@ -61,6 +70,19 @@ func (s *server) newForwarder() *httputil.ReverseProxy {
 			s.writeError(w, r, errorf(http.StatusServiceUnavailable, "The node that owns this agent cannot be reached; please retry").
 				withHeader("Retry-After", "1").withHeader("X-Should-Retry", "true"))
 		},
+	}
+}
+
+// forwardTransport is Options.ForwardTransport, or HTTP over TCP.
+func (s *server) forwardTransport() http.RoundTripper {
+	if s.opts.ForwardTransport != nil {
+		return s.opts.ForwardTransport
+	}
+	return &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: forwardDialTimeout}).DialContext,
+		MaxIdleConnsPerHost:   forwardMaxIdlePerPeer,
+		IdleConnTimeout:       forwardIdleConnTimeout,
+		ResponseHeaderTimeout: cmp.Or(s.opts.ForwardResponseTimeout, DefaultForwardResponseTimeout),
 	}
 }
 
@@ -101,16 +123,21 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, method string) 
 
 // agentOf names the agent a request is about: its {agent_id}; the agent of
 // its {conversation_id} (which may also be an agent id, or "default" with
-// the agent in the query) or of its {run_id} (a cancel, a stream resumed
-// on the node running the turn); or the agent_id of its query (a
-// conversation's create). "" when it names none, or one that does not
-// exist (the route answers that itself). An agent named only in the body
-// is not seen: such a request is served here.
+// the agent_id in the body or the query) or of its {run_id} (a cancel, a
+// stream resumed on the node running the turn); or the agent_id of its
+// query (a conversation's create). "" when it names none, or one that
+// does not exist (the route answers that itself).
 func (s *server) agentOf(r *http.Request) string {
 	if id := r.PathValue("agent_id"); id != "" {
 		return id
 	}
-	if id := r.PathValue("conversation_id"); id != "" && id != defaultConversation {
+	if r.PathValue("conversation_id") == defaultConversation {
+		if id := bodyAgentID(r, s.opts.MaxBodyBytes); id != "" {
+			return id
+		}
+		return r.URL.Query().Get("agent_id")
+	}
+	if id := r.PathValue("conversation_id"); id != "" {
 		if letta.ValidID("agent", id) {
 			return id
 		}
@@ -126,6 +153,28 @@ func (s *server) agentOf(r *http.Request) string {
 		return ""
 	}
 	return r.URL.Query().Get("agent_id")
+}
+
+// bodyAgentID peeks at the agent_id of a JSON body (the default
+// conversation names its agent there) and puts the body back for the
+// route or the owner; "" when there is none. A body over limit, or not
+// JSON, is left for the route to refuse.
+func bodyAgentID(r *http.Request, limit int64) string {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
+	if err != nil || int64(len(b)) > limit {
+		return ""
+	}
+	var v struct {
+		AgentID string `json:"agent_id"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return ""
+	}
+	return v.AgentID
 }
 
 // clusterMembers answers GET /v1/cluster: the nodes, their addresses,

@@ -3,11 +3,13 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 )
 
 // fakeCluster routes agents by a table and marks forwarded requests with
@@ -36,16 +38,19 @@ func (fakeCluster) Members(context.Context) (any, error) {
 // owner is a stand-in for the node that owns an agent: it records what
 // reached it.
 type owner struct {
-	mu   sync.Mutex
-	seen []*http.Request
-	srv  *httptest.Server
+	mu     sync.Mutex
+	seen   []*http.Request
+	bodies []string
+	srv    *httptest.Server
 }
 
 func newOwner(t *testing.T) *owner {
 	o := &owner{}
 	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
 		o.mu.Lock()
 		o.seen = append(o.seen, r)
+		o.bodies = append(o.bodies, string(body))
 		o.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set(RequestIDHeader, r.Header.Get(RequestIDHeader))
@@ -53,6 +58,23 @@ func newOwner(t *testing.T) *owner {
 	}))
 	t.Cleanup(o.srv.Close)
 	return o
+}
+
+// Spec: an owner that accepts a forwarded request but never answers (a
+// network that went silent) is answered for with a retryable 503 once the
+// forward's response timeout passes, not left to hold the client.
+func TestForwardToSilentOwner(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	t.Cleanup(silent.Close)
+	t.Cleanup(func() { close(release) })
+	agentID := "agent-00000000-0000-4000-8000-000000000001"
+	c, _ := newTestServer(t, Options{Cluster: fakeCluster{routes: map[string]string{agentID: silent.Listener.Addr().String()}},
+		ForwardResponseTimeout: 100 * time.Millisecond})
+	r := c.do("PATCH", "/v1/agents/"+agentID, `{"name":"x"}`)
+	if r.status != 503 || r.header.Get("X-Should-Retry") != "true" {
+		t.Errorf("silent owner: %d %v %s", r.status, r.header, r.body)
+	}
 }
 
 // Spec: a change to an agent another node owns is forwarded to it, signed,
@@ -108,6 +130,13 @@ func TestForwardToOwner(t *testing.T) {
 	c.ok("POST", "/v1/conversations?agent_id="+near.ID, "", nil)
 	if len(o.seen) != 4 || o.seen[2].URL.Path != "/v1/conversations/"+conv.ID+"/messages" || o.seen[3].URL.Query().Get("agent_id") != near.ID {
 		t.Errorf("the owner saw %d requests; want the conversation's two", len(o.seen))
+	}
+	// The default conversation names its agent in the body: forwarded
+	// whole.
+	body := `{"agent_id":"` + near.ID + `","input":"hi"}`
+	c.ok("POST", "/v1/conversations/default/messages", body, nil)
+	if len(o.seen) != 5 || o.seen[4].URL.Path != "/v1/conversations/default/messages" || o.bodies[4] != body {
+		t.Errorf("the owner saw %d requests; want the default conversation's message with its body %s", len(o.seen), body)
 	}
 
 	var members map[string]any

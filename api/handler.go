@@ -66,6 +66,13 @@ type Options struct {
 	// change an agent another node owns are forwarded to it, and GET
 	// /v1/cluster lists the nodes.
 	Cluster Cluster
+	// ForwardTransport carries forwarded requests to their owner; nil
+	// means HTTP over TCP (the simulator passes an in-memory network).
+	ForwardTransport http.RoundTripper
+	// ForwardResponseTimeout bounds how long a forwarded request waits for
+	// the owner's answer to begin (over TCP); 0 means
+	// DefaultForwardResponseTimeout.
+	ForwardResponseTimeout time.Duration
 }
 
 // Answered describes a request that was answered, for Options.Observe.

@@ -42,7 +42,9 @@ func (n *Node) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
 	defer cancel()
 	key := id.String()
 	var fence *actor.Fence
+	took := false
 	err = n.update(ctx, func(txn kv.Txn) error {
+		took = false
 		cur, found, err := schema.CurrentClaim(txn, key)
 		if err != nil {
 			return err
@@ -59,13 +61,16 @@ func (n *Node) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
 				}
 				return err
 			}
-			next.Epoch, next.From = cur.Epoch+1, cur.Node
+			next.Epoch, next.From, took = cur.Epoch+1, cur.Node, true
 		}
 		fence = &actor.Fence{Key: schema.ClusterClaimKey(key), Epoch: next.Epoch}
 		return schema.PutClaim(txn, key, next)
 	})
 	if err != nil {
 		return nil, err
+	}
+	if took && n.cfg.OnTakeover != nil {
+		go n.cfg.OnTakeover(id)
 	}
 	return fence, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ type testNode struct {
 	clock   *kelpietest.StepClock
 	store   kv.Store
 	runtime *actor.Runtime
+	took    chan actor.ID // the actors it took over (Config.OnTakeover)
 }
 
 func openStore(t *testing.T, url string) kv.Store {
@@ -47,10 +49,14 @@ func openStore(t *testing.T, url string) kv.Store {
 
 var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func join(t *testing.T, url, id string) *testNode {
+func join(t *testing.T, url, id string) *testNode { return joinAt(t, url, id, start) }
+
+// joinAt joins a node whose clock reads at.
+func joinAt(t *testing.T, url, id string, at time.Time) *testNode {
 	t.Helper()
-	tn := &testNode{clock: kelpietest.NewStepClock(start), store: openStore(t, url)}
-	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock})
+	tn := &testNode{clock: kelpietest.NewStepClock(at), store: openStore(t, url), took: make(chan actor.ID, 16)}
+	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock,
+		OnTakeover: func(id actor.ID) { tn.took <- id }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +277,7 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	if _, err := a.inc(t, agentX); err != nil {
 		t.Fatal(err)
 	}
-	a2 := join(t, url, "a") // the same node id, restarted
+	a2 := joinAt(t, url, "a", start.Add(3*ttl)) // the same node id, restarted after a crash
 	if n, err := a2.inc(t, agentX); err != nil || n != 2 {
 		t.Fatalf("restarted node: %d, %v", n, err)
 	}
@@ -284,11 +290,47 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	if n, err := b.inc(t, agentX); err != nil || n != 3 {
 		t.Fatalf("after the owner left: %d, %v", n, err)
 	}
+	for _, tn := range []*testNode{a2, b} { // a2 from a's crashed incarnation
+		select {
+		case id := <-tn.took:
+			if id != agentX {
+				t.Errorf("took over %v, want %v", id, agentX)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("a node took the actor over without calling OnTakeover")
+		}
+	}
 	got := claims(t, b.store, agentX)
 	if len(got) != 3 || got[1].Node != "a" || got[1].Epoch != 2 || got[2].Node != "b" {
 		t.Fatalf("claim log %+v", got)
 	}
 	checkStore(t, b.store)
+}
+
+// Spec: a second process started with the node id of a live node refuses
+// to join, naming the live one; once that node stops renewing, a process
+// with its id joins.
+func TestDuplicateNodeIDRefused(t *testing.T) {
+	const ttl = 3 * time.Second // renewals every 600ms: on time even on a loaded machine
+	url := pgtest.NewDatabase(t)
+	store := openStore(t, url)
+	live, err := Join(t.Context(), Config{Store: store, NodeID: "a", Addr: "a.test:1", Secret: secret, LeaseTTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:2", Secret: secret, LeaseTTL: ttl})
+	if !errors.Is(err, ErrNodeIDInUse) || !strings.Contains(err.Error(), "a.test:1") {
+		t.Fatalf("second process with a live node's id: %v; want ErrNodeIDInUse naming a.test:1", err)
+	}
+	// The live node stops renewing (as a crashed process does): its record
+	// stays, unchanged, and the next process with its id may join.
+	close(live.stop)
+	<-live.stopped
+	again, err := Join(t.Context(), Config{Store: openStore(t, url), NodeID: "a", Addr: "a.test:3", Secret: secret, LeaseTTL: ttl})
+	if err != nil {
+		t.Fatalf("after the first stopped renewing: %v", err)
+	}
+	again.Leave(t.Context())
 }
 
 // Spec: Route sends a change of an agent to its live owner, and keeps it

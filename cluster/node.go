@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
@@ -50,6 +51,10 @@ type Config struct {
 	// Placed reports whether actors of a namespace are placed (owned by one
 	// node); nil places every actor.
 	Placed func(namespace string) bool
+	// OnTakeover, when set, is called (in a goroutine of its own) once
+	// this node took an actor over from another node: the work the old
+	// owner left unfinished (a turn's run) can be closed then.
+	OnTakeover func(id actor.ID)
 }
 
 // Node is this process's membership in the cluster. Create it with Join;
@@ -110,6 +115,9 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 		cfg: cfg, incarnation: hex.EncodeToString(inc), started: cfg.Clock.Now(),
 		stop: make(chan struct{}), stopped: make(chan struct{}), peers: map[string]*peer{},
 	}
+	if err := n.unique(ctx); err != nil {
+		return nil, err
+	}
 	if err := n.renew(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: registering node %s: %w", cfg.NodeID, err)
 	}
@@ -120,8 +128,67 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// ErrNodeIDInUse means another live process already runs as this node.
+var ErrNodeIDInUse = errors.New("cluster: node id in use")
+
+// unique refuses to join while another process runs under this node id:
+// a record of another incarnation that is still renewed. A record whose
+// last heartbeat is more than two leases old on this node's clock (a
+// margin for skew and late renewals) is taken for one left by a crash; a
+// fresher one is watched for up to a lease, to
+// tell a quick restart after a crash (the record stops changing) from a
+// live duplicate. A clean shutdown removed its record: a restart after one
+// never waits.
+func (n *Node) unique(ctx context.Context) error {
+	first, err := n.record(ctx)
+	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > 2*n.cfg.LeaseTTL {
+		return err
+	}
+	// Two changes: one could be the last renewal of a crashed process,
+	// still in flight when it died; a live one renews HeartbeatsPerTTL
+	// times in the watch.
+	last, changes := first, 0
+	for range HeartbeatsPerTTL + 1 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.cfg.Clock.After(n.interval()):
+		}
+		now, err := n.record(ctx)
+		if err != nil || now == nil {
+			return err // nil: it left
+		}
+		if now.Incarnation != last.Incarnation || now.Heartbeat != last.Heartbeat {
+			changes++
+		}
+		last = now
+		if changes >= 2 {
+			return fmt.Errorf("%w: another live process is node %s (address %s, started %s, still renewing its lease): give each node its own --node-id",
+				ErrNodeIDInUse, n.cfg.NodeID, now.Addr, now.Started.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// record reads this node id's membership record (nil: none).
+func (n *Node) record(ctx context.Context) (*schema.ClusterNode, error) {
+	txn, err := n.cfg.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+	r, found, err := schema.GetClusterNode(txn, n.cfg.NodeID)
+	if err != nil || !found {
+		return nil, err
+	}
+	return r, nil
+}
+
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
+
+// Incarnation identifies this start of the node: its claims carry it.
+func (n *Node) Incarnation() string { return n.incarnation }
 
 // LeaseTTL is the lease the node keeps.
 func (n *Node) LeaseTTL() time.Duration { return n.cfg.LeaseTTL }

@@ -88,6 +88,20 @@ func populated(t *testing.T) []schema.Entry {
 		MCP: mcpclient.New(mcpclient.Config{AllowPrivate: true}), Embedder: holdingEmbedder{}})
 	must(t, err)
 	defer svc.Close(context.Background())
+	// An agent deleted takes its cluster claim with it.
+	gone, err := svc.Agents.Create(ctx, letta.CreateAgentRequest{})
+	must(t, err)
+	must(t, svc.Agents.Delete(ctx, gone.ID))
+	txn, err := store.Begin(ctx)
+	must(t, err)
+	left, err := txn.Scan(kv.PrefixRange([]byte("cluster/claim")), 0, false)
+	txn.Discard()
+	must(t, err)
+	for _, e := range left {
+		if strings.Contains(string(e.Key), gone.ID) {
+			t.Errorf("the deleted agent's claim is left: %s", e.Key)
+		}
+	}
 	label, value, project := "human", "Ada", "project-1"
 	a, err := svc.Agents.Create(agent.WithIdempotencyKey(ctx, "k1"), letta.CreateAgentRequest{
 		MemoryBlocks: []letta.CreateBlock{{Label: &label, Value: &value}}, Tags: []string{"red", "blue", "git-memory-enabled"}, ProjectID: &project})

@@ -117,3 +117,22 @@ func PutClaim(txn kv.Txn, actorID string, c *ClusterClaim) error {
 	}
 	return put(txn, ClusterClaimLogKey(actorID, c.Epoch), c)
 }
+
+// DeleteClaims removes an actor's claim and its claim log (when the actor
+// is deleted for good). The commit that does it must still be fenced on
+// the claim: the fence is checked against the claim as it was.
+func DeleteClaims(txn kv.Txn, actorID string) error {
+	if err := txn.Delete(ClusterClaimKey(actorID)); err != nil {
+		return err
+	}
+	log, err := txn.Scan(kv.PrefixRange([]byte(ClusterClaimLog.Prefix+actorID+"/")), 0, false)
+	if err != nil {
+		return err
+	}
+	for _, e := range log {
+		if err := txn.Delete(e.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

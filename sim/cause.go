@@ -17,7 +17,10 @@ func (s *system) causeOf(op *opRecord, classes ...string) string {
 		if crash := s.crashSeqOf(a.Inc); crash != 0 && crash <= op.Ret {
 			return fmt.Sprintf("incarnation %d, which op #%d was sent to, crashed at %d", a.Inc, a.ID, crash)
 		}
-		for _, class := range classes {
+		// Only a cluster run notes cluster events: a node that crashed,
+		// stopped serving or lost its agent while the call ran there, a
+		// forward lost on the simulated network.
+		for _, class := range append(classes, pathCluster) {
 			if f, ok := a.trail.has(class); ok {
 				return fmt.Sprintf("op #%d met a fault at %d: %s", a.ID, f.at, f.text)
 			}

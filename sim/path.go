@@ -179,6 +179,10 @@ func (t *pathTxn) saw(err error, keys func(k []byte) bool) {
 	case err == nil, errors.Is(err, kv.ErrNotFound):
 	case errors.Is(err, ErrIO), errors.Is(err, ErrDiskFull), errors.Is(err, ErrFsync), errors.Is(err, ErrCrashed):
 		t.op.trail.fault(pathStorage, t.sys.rec.seq.Load(), err.Error())
+	case errors.Is(err, kv.ErrFenced) && isCluster(t.sys.cfg.Faults):
+		// Another node claimed the agent, or activated the (unplaced)
+		// actor: the commit checks of the shared database judge that.
+		t.op.trail.fault(pathCluster, t.sys.rec.seq.Load(), err.Error())
 	case errors.Is(err, kv.ErrCorrupt) && keys != nil && t.sys.inj.damagedAny(keys):
 		t.op.trail.fault(pathStorage, t.sys.rec.seq.Load(), err.Error())
 	default:

@@ -61,6 +61,29 @@ const (
 	// mistyped JSON arguments, a call without an id, two calls with one
 	// id, a call reusing the id of an earlier turn's, or nothing at all.
 	LLMBadResponse FaultKind = "llm_bad_response"
+
+	// Cluster faults (cluster.go) make the run a cluster of ClusterNodes
+	// nodes on one shared database. Node faults are drawn on the clients'
+	// operations, network faults on each forwarded request.
+	//
+	// NodeCrash crashes one node (its activations, memory and requests
+	// lost, its lease left to lapse) and restarts it a little later.
+	NodeCrash FaultKind = "node_crash"
+	// DBPartition cuts one node off from the database for a while.
+	DBPartition FaultKind = "db_partition"
+	// PeerPartition cuts one node off from its peers for a while: its
+	// forwards, and those sent to it, are refused.
+	PeerPartition FaultKind = "peer_partition"
+	// LeaseStall stalls one node's database calls, its lease renewals
+	// among them, for a while (each waits until its deadline).
+	LeaseStall FaultKind = "lease_stall"
+	// NodeSkew sets a node's clock off by up to maxNodeSkew when it starts.
+	NodeSkew FaultKind = "node_skew"
+	// ForwardDelay delays a forwarded request by up to maxForwardDelay.
+	ForwardDelay FaultKind = "forward_delay"
+	// ForwardDrop loses a forwarded request before it arrives, or its
+	// answer after the owner ran it.
+	ForwardDrop FaultKind = "forward_drop"
 )
 
 // Fault is one fault of a profile.
@@ -104,6 +127,13 @@ var faultDefaults = []Fault{
 	{Kind: ToolCrash, Prob: 0.1, Max: 6},
 	{Kind: ToolTimeout, Prob: 0.05, Max: 4},
 	{Kind: ToolHugeOutput, Prob: 0.05, Max: 4},
+	{Kind: NodeCrash, Prob: 0.006, Max: 2},
+	{Kind: DBPartition, Prob: 0.006, Max: 2},
+	{Kind: PeerPartition, Prob: 0.006, Max: 2},
+	{Kind: LeaseStall, Prob: 0.006, Max: 2},
+	{Kind: NodeSkew, Prob: 0.5},
+	{Kind: ForwardDelay, Prob: 0.1, Max: 40},
+	{Kind: ForwardDrop, Prob: 0.03, Max: 6},
 	{Kind: MCPDisconnect, Prob: 0.08, Max: 4},
 	{Kind: MCPHang, Prob: 0.05, Max: 3},
 	{Kind: MCPError, Prob: 0.08, Max: 4},
@@ -117,6 +147,8 @@ var groups = map[string][]FaultKind{
 	"clock":   {ClockSkew, ClockJump},
 	"llm":     {LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse},
 	"tools":   {ToolCrash, ToolTimeout, ToolHugeOutput},
+	"network": {PeerPartition, ForwardDelay, ForwardDrop},
+	"cluster": {NodeCrash, DBPartition, PeerPartition, LeaseStall, NodeSkew, ForwardDelay, ForwardDrop},
 	"mcp":     {MCPDisconnect, MCPHang, MCPError},
 }
 
@@ -129,7 +161,7 @@ func init() {
 }
 
 // ProfileNames lists the named profiles.
-var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "all"}
+var ProfileNames = []string{"none", "storage", "crash", "clock", "llm", "tools", "network", "cluster", "all"}
 
 func defaultFault(k FaultKind) (Fault, bool) {
 	for _, f := range faultDefaults {
@@ -142,7 +174,7 @@ func defaultFault(k FaultKind) (Fault, bool) {
 
 // Profile is a set of faults, at most one of each kind. Its text form is
 // what ParseProfile reads and String writes: comma-separated items, each a
-// named profile ("none", "storage", "crash", "clock", "llm", "all") or one fault
+// named profile (see ProfileNames; "network" and "cluster" run a cluster) or one fault
 // with optional settings,
 //
 //	kind[=prob][:key=PREFIX][:op=read|write|stream|complete][:after=N][:max=N]

@@ -3,10 +3,12 @@ package sim
 import (
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 )
@@ -98,6 +100,12 @@ type Variant struct {
 	// actor runtime, over the same store, and sends each request to one of
 	// them at random.
 	Replicas int
+	// WrapPlacement, when set, wraps each cluster node's placement (a
+	// cluster run: see cluster.go); store is the node's store.
+	WrapPlacement func(p actor.Placement, store kv.Store) actor.Placement
+	// WrapForward, when set, wraps each cluster node's transport of
+	// forwarded requests.
+	WrapForward func(rt http.RoundTripper) http.RoundTripper
 }
 
 // VariantEnv is what a Variant's wrapper may use.
@@ -171,6 +179,7 @@ var Checkers = []string{
 	"history",           // a history has a call without one result, split runs, ...
 	"memory",            // a block's value does not follow from its memory tool calls
 	"listing",           // a listing, whole or walked page by page, is out of order, repeats, skips or disagrees with the model
+	"forwarding",        // a cluster node received one forwarded call twice
 }
 
 // Line is the one-line summary of the run: exactly

@@ -58,7 +58,8 @@ type rawViolation struct {
 // services and their HTTP handlers.
 type incarnation struct {
 	n        int
-	eng      *faultEngine
+	eng      *faultEngine // nil in a cluster run
+	cl       *simCluster  // the nodes of a cluster run; nil otherwise
 	svcs     []*agent.Service
 	handlers []http.Handler
 	ctx      context.Context
@@ -96,6 +97,15 @@ func newSystem(cfg Config) *system {
 // (or before any client runs).
 func (s *system) start() (*incarnation, error) {
 	inc := &incarnation{n: len(s.all), done: make(chan struct{}), stopped: make(chan struct{})}
+	if isCluster(s.cfg.Faults) {
+		inc.ctx, inc.cancel = context.WithCancel(context.Background())
+		if err := s.startCluster(inc); err != nil {
+			inc.cancel()
+			return nil, err
+		}
+		s.all = append(s.all, inc)
+		return inc, nil
+	}
 	inc.eng = newFaultEngine(s, inc.n, func(reason string) { s.crash(inc, reason) })
 	var store kv.Store = &pathStore{inner: kv.NewDB(inc.eng), sys: s}
 	replicas := 1
@@ -148,7 +158,11 @@ func (s *system) current() *incarnation {
 func (s *system) crash(inc *incarnation, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	inc.eng.crash()
+	if inc.cl != nil {
+		inc.cl.crashAll()
+	} else {
+		inc.eng.crash()
+	}
 	if s.cur != inc || s.closing || inc.crashSeq.Load() != 0 {
 		return
 	}
@@ -174,7 +188,7 @@ func (s *system) crash(inc *incarnation, reason string) {
 // requests waiting for one; "" when nothing.
 func (inc *incarnation) held() string {
 	var parts []string
-	for i, svc := range inc.svcs {
+	for i, svc := range inc.services() {
 		if stats := svc.Stats(); stats != (agent.TurnStats{}) {
 			parts = append(parts, fmt.Sprintf("service %d of incarnation %d has %d turn(s) running, %d turn lock(s) held and %d request(s) waiting for one",
 				i, inc.n, stats.Running, stats.LocksHeld, stats.Waiting))
@@ -202,9 +216,21 @@ func (inc *incarnation) shutdown(wait time.Duration) {
 		cancel()
 	}
 	defer cancel()
+	if inc.cl != nil {
+		inc.cl.stop(wait)
+		return
+	}
 	for _, svc := range inc.svcs {
 		svc.Close(ctx)
 	}
+}
+
+// services are the services of inc: of its nodes now, in a cluster run.
+func (inc *incarnation) services() []*agent.Service {
+	if inc.cl != nil {
+		return inc.cl.services()
+	}
+	return inc.svcs
 }
 
 // violation records a violation found while the run goes on and stops the

@@ -158,6 +158,9 @@ func (c *checker) checkLedger(name, arg string, l *ledger) {
 			c.report("tool-at-most-once", fmt.Sprintf("the %s call with %s %q ran %d times", name, arg, marker, n), "")
 		}
 	}
+	if c.msg.audit == nil {
+		return // the audit did not run: a liveness violation says why
+	}
 	for _, id := range sortedKeys(c.msg.audit.agents) {
 		hist := c.msg.audit.agents[id].hist
 		// A model's bad answer may give two calls one id (or reuse an

@@ -151,6 +151,19 @@ func (m *Manager) lock(ctx context.Context, agentID string) (release func(), err
 	return func() { once.Do(func() { <-ch; unref() }) }, nil
 }
 
+// CloseInterrupted closes the run a turn of agentID left in progress
+// without closing it (a node that died mid-turn). It holds the agent's
+// turn lock meanwhile: no turn of this manager is then between its begin
+// and its end, so a run in progress is one no turn will close.
+func (m *Manager) CloseInterrupted(ctx context.Context, agentID string) error {
+	unlock, err := m.lock(ctx, agentID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.cfg.Store.Invoke(ctx, agentID, OpCloseInterrupted, struct{}{}, nil)
+}
+
 // Stats counts what a Manager holds at one moment.
 type Stats struct {
 	Running   int // turns running

@@ -23,8 +23,10 @@ import (
 // cancellation).
 const (
 	OpBegin = "turn_begin"
-	OpStep  = "turn_step"
-	OpEnd   = "turn_end"
+	// OpCloseInterrupted closes a run left in progress (CloseInterrupted).
+	OpCloseInterrupted = "turn_close_interrupted"
+	OpStep             = "turn_step"
+	OpEnd              = "turn_end"
 )
 
 // BeginPayload is the payload of OpBegin.
@@ -433,6 +435,13 @@ func extendRun(txn kv.Txn, runID string, seq uint64) error {
 	}
 	run.LastSeq = max(run.LastSeq, seq)
 	return schema.PutRun(txn, run)
+}
+
+// CloseInterrupted closes the agent's run left in progress by a turn that
+// no longer runs — its node died and another took the agent over — as the
+// next turn would (Manager.CloseInterrupted holds the turn lock).
+func CloseInterrupted(call *actor.Call, a *schema.Agent, _ struct{}) ([]byte, error) {
+	return nil, closeInterruptedRun(call, a)
 }
 
 // closeInterruptedRun finishes a run that was in progress when its turn

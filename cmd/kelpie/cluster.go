@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/cluster"
 	"github.com/kelpie/kelpie/kv"
@@ -68,6 +69,17 @@ func joinCluster(ctx context.Context, c serveConfig, store kv.Store, log *slog.L
 			return 0
 		},
 		Placed: func(namespace string) bool { return namespace == schema.AgentNamespace },
+		OnTakeover: func(id actor.ID) {
+			s := svc.Load()
+			if s == nil {
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), takeoverCloseTimeout)
+			defer cancel()
+			if err := s.Agents.CloseInterruptedRun(ctx, id.Key); err != nil {
+				log.Warn("closing the run a taken-over agent's old owner left in progress failed; its next turn closes it", "agent", id.Key, "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -78,6 +90,10 @@ func joinCluster(ctx context.Context, c serveConfig, store kv.Store, log *slog.L
 
 // leaveCluster removes the node's record once it has stopped serving, so
 // that the others may claim its agents at once.
+// takeoverCloseTimeout bounds closing the run a taken-over agent's old
+// owner left in progress (it waits for the agent's turn lock).
+const takeoverCloseTimeout = time.Minute
+
 func leaveCluster(node *cluster.Node, log *slog.Logger) {
 	if node == nil {
 		return

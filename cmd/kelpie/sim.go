@@ -114,7 +114,7 @@ func simFlags(fs *flag.FlagSet, o *simOptions) {
 	fs.Var(seedFlag{o}, "seed", "run this seed; with --seeds, the first of the sweep (env DST_SEED; default random)")
 	fs.IntVar(&o.seeds, "seeds", 1, "number of seeds to run: more than one sweeps seed, seed+1, ...")
 	fs.StringVar(&o.faults, "faults", env("DST_FAULTS", "all"),
-		"fault profile: none, storage, crash, clock, all, or a comma-separated list (env DST_FAULTS)")
+		"fault profile: none, storage, crash, clock, llm, tools, network, cluster (3 nodes on one shared database), all, or a comma-separated list (env DST_FAULTS)")
 	fs.IntVar(&o.clients, "clients", 0, "concurrent simulated clients (0: the simulation's default)")
 	fs.IntVar(&o.ops, "ops", 0, "operations per seed (0: the simulation's default)")
 	fs.IntVar(&o.maxActivations, "max-activations", 0, "actor activation cap (0: the simulation's default)")

@@ -1,0 +1,147 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// Deliberately broken cluster nodes (see bugs_test.go): each is a bug the
+// cluster simulation exists to catch.
+
+// unfencedPlacement checks the lease and records the claim, but does not
+// fence the activation's commits on it: the store is never asked whether
+// the claim still holds when the activation commits.
+type unfencedPlacement struct{ inner actor.Placement }
+
+func (p unfencedPlacement) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
+	if _, err := p.inner.Claim(ctx, id); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (p unfencedPlacement) Serving() error { return p.inner.Serving() }
+
+// cachedPlacement remembers the agents it claimed and, for those, trusts
+// the cache: it fences on whatever epoch the claim holds now without
+// checking whose claim it is.
+type cachedPlacement struct {
+	inner actor.Placement
+	store kv.Store
+	mu    sync.Mutex
+	mine  map[actor.ID]bool
+}
+
+func (p *cachedPlacement) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
+	p.mu.Lock()
+	cached := p.mine[id]
+	p.mu.Unlock()
+	if !cached {
+		f, err := p.inner.Claim(ctx, id)
+		if err == nil && f != nil {
+			p.mu.Lock()
+			p.mine[id] = true
+			p.mu.Unlock()
+		}
+		return f, err
+	}
+	txn, err := p.store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer txn.Discard()
+	key := schema.ClusterClaimKey(id.String())
+	v, err := txn.Get(key)
+	if err != nil {
+		return nil, err
+	}
+	epoch, err := kv.ParseEpoch(v)
+	if err != nil {
+		return nil, err
+	}
+	return &actor.Fence{Key: key, Epoch: epoch}, nil
+}
+
+func (p *cachedPlacement) Serving() error { return p.inner.Serving() }
+
+// retryingForward sends a forwarded request again when the first attempt
+// failed, with nothing to make the second idempotent: if the owner ran
+// the first and only its answer was lost, the request runs twice.
+type retryingForward struct{ inner http.RoundTripper }
+
+func (t retryingForward) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	send := func() (*http.Response, error) {
+		r := req.Clone(req.Context())
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		return t.inner.RoundTrip(r)
+	}
+	resp, err := send()
+	if err != nil {
+		return send()
+	}
+	return resp, nil
+}
+
+// clusterTune keeps activations loaded for long (an old owner keeps its
+// activations through an outage) and makes the cluster's node faults
+// frequent.
+func clusterTune(c *Config) { c.IdleTimeout = 10 * time.Second }
+
+// clusterBugProfile injects node faults often enough that agents move
+// several times per run.
+const clusterBugProfile = "cluster,node_crash=0.02:max=4,db_partition=0.02:max=4,lease_stall=0.04:max=6"
+
+func init() {
+	plantedBugs = append(plantedBugs,
+		plantedBug{
+			name: "cluster-claim-not-fenced",
+			variant: Variant{Name: "a node checks its lease and claims, but its commits are not fenced on the claim",
+				WrapPlacement: func(p actor.Placement, _ kv.Store) actor.Placement { return unfencedPlacement{p} }},
+			profile:  clusterBugProfile,
+			catchers: []string{"single-activation"},
+			message:  "committed for",
+			tune:     clusterTune,
+			seeds:    clusterBugSeeds,
+		},
+		plantedBug{
+			name: "cluster-owner-from-stale-cache",
+			variant: Variant{Name: "a node takes its ownership of an agent from a cache, without re-validating the claim",
+				WrapPlacement: func(p actor.Placement, store kv.Store) actor.Placement {
+					return &cachedPlacement{inner: p, store: store, mine: map[actor.ID]bool{}}
+				}},
+			profile:  clusterBugProfile,
+			catchers: []string{"single-activation"},
+			message:  "committed for",
+			tune:     clusterTune,
+			seeds:    clusterBugSeeds,
+		},
+		plantedBug{
+			name: "cluster-forward-retried",
+			variant: Variant{Name: "a forwarded request is sent again after a failure, without idempotency",
+				WrapForward: func(rt http.RoundTripper) http.RoundTripper { return retryingForward{rt} }},
+			profile:  "network,forward_drop=0.2:max=20",
+			catchers: []string{"forwarding"},
+			seeds:    clusterBugSeeds,
+		},
+	)
+}
+
+// clusterBugSeeds bounds the seeds a planted cluster bug may take: a
+// cluster seed takes seconds (its leases lapse in real time natively).
+const clusterBugSeeds = 60
