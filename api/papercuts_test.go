@@ -346,6 +346,9 @@ func TestCloudRoutes(t *testing.T) {
 		}
 	}
 	c.expect(404, "GET", "/v1/agents/agent-123e4567-e89b-42d3-8456-426614174000/schedule", "")
+	if resp := c.do("POST", "/v1/tools/search", `{"query":"weather"}`); resp.status != 400 || !strings.Contains(string(resp.body), toolSearchUnavailable) {
+		t.Errorf("POST /v1/tools/search: %d %s; want Letta's self-hosted 400", resp.status, resp.body)
+	}
 }
 
 // TestToolReturnImages: a client tool's result may show images; Anthropic

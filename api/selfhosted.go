@@ -102,6 +102,21 @@ func (s *server) selfHostedRoutes() {
 	}
 	s.handle("GET", "/v1/agents/{agent_id}/schedule", s.listSchedule)
 	s.handle("GET", "/v1/metadata/user", s.currentUser)
+	s.handle("POST", "/v1/tools/search", s.searchTools)
+}
+
+// toolSearchUnavailable is how a self-hosted Letta answers a semantic tool
+// search: it needs tool embeddings in Turbopuffer, a Letta Cloud service.
+const toolSearchUnavailable = "Tool semantic search requires tool embedding to be enabled (embed_tools=True)."
+
+// searchTools answers a semantic tool search as a self-hosted Letta does:
+// a 400 naming what it needs, after the body is read as JSON.
+func (s *server) searchTools(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req map[string]any
+	if err := s.decodeBody(w, r, &req); err != nil {
+		return nil, err
+	}
+	return nil, errorf(http.StatusBadRequest, "%s", toolSearchUnavailable)
 }
 
 // listSchedule lists an agent's scheduled messages: none, as scheduling is
