@@ -130,7 +130,7 @@ func serviceError(err error) (e *httpError, fault bool) {
 	switch k {
 	case letta.KindInvalid:
 		return errorf(k.HTTPStatus(), "%s", detail), false
-	case letta.KindNotFound:
+	case letta.KindNotFound, letta.KindUpstream:
 		return errorf(k.HTTPStatus(), "%s", detail), false
 	case letta.KindConflict:
 		// A permanent conflict: the SDK's automatic retry of 409 would

@@ -48,6 +48,7 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/agents/{agent_id}/context", s.agentContext)
 	s.handle("PATCH", "/v1/agents/{agent_id}/reset-messages", s.resetMessages)
 	s.handle("POST", "/v1/agents/{agent_id}/summarize", s.summarizeAgent)
+	s.handle("POST", "/v1/agents/{agent_id}/generate", s.generate)
 	s.handle("POST", "/v1/conversations/{conversation_id}/compact", s.compactConversation)
 	s.handle("DELETE", "/v1/conversations/{conversation_id}", s.deleteConversation)
 	s.handle("POST", "/v1/conversations/{conversation_id}/fork", s.forkConversation)

@@ -23,6 +23,7 @@ const (
 	KindDiskFull                     // the server cannot make writes durable for lack of space: 507
 	KindCorrupt                      // stored data the request needs is damaged: 500, with a clear detail
 	KindStorageDown                  // the storage cannot be reached (a database server down): 503, retry
+	KindUpstream                     // the model provider failed a request made for the client: 502
 )
 
 // HTTPStatus is the status Letta answers an error of kind k with; 500 for
@@ -43,6 +44,8 @@ func (k Kind) HTTPStatus() int {
 		return 413
 	case KindDiskFull:
 		return 507
+	case KindUpstream:
+		return 502
 	}
 	return 500
 }
@@ -52,6 +55,7 @@ var kindNames = [...]string{
 	KindInvalid: "invalid", KindNotFound: "not_found", KindConflict: "conflict", KindUnavailable: "unavailable",
 	KindBusy: "busy", KindContended: "contended", KindShuttingDown: "shutting_down", KindMoved: "moved",
 	KindCancelled: "cancelled", KindTooLarge: "too_large", KindDiskFull: "disk_full", KindCorrupt: "corrupt",
+	KindStorageDown: "storage_down", KindUpstream: "upstream",
 }
 
 // String is the kind's name, such as "not_found"; "internal" for 0, a
