@@ -105,18 +105,7 @@ func createArchiveOp(call *actor.Call) ([]byte, error) {
 
 // Get reads an archive.
 func (s *Archives) Get(ctx context.Context, id string) (*letta.Archive, error) {
-	if err := letta.CheckID("archive_id", "archive", id); err != nil {
-		return nil, err
-	}
-	var out *letta.Archive
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		a, err := schema.GetArchive(txn, id)
-		if err == nil {
-			out = renderArchive(a)
-		}
-		return err
-	})
-	return out, err
+	return readRecord(ctx, s.c, "archive_id", "archive", id, schema.GetArchive, renderArchive)
 }
 
 // ArchiveFilter narrows a listing of archives.

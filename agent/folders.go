@@ -155,18 +155,7 @@ func createFolderOp(call *actor.Call) ([]byte, error) {
 
 // Get reads a folder.
 func (s *Folders) Get(ctx context.Context, id string) (*letta.Folder, error) {
-	if err := letta.CheckID("folder_id", "source", id); err != nil {
-		return nil, err
-	}
-	var out *letta.Folder
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		f, err := schema.GetFolder(txn, id)
-		if err == nil {
-			out = renderFolder(f)
-		}
-		return err
-	})
-	return out, err
+	return readRecord(ctx, s.c, "folder_id", "source", id, schema.GetFolder, renderFolder)
 }
 
 // IDByName returns the id of the folder called name.

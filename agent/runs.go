@@ -19,18 +19,7 @@ const DefaultRunListLimit = 100
 
 // Get returns a run.
 func (s *Runs) Get(ctx context.Context, runID string) (*letta.Run, error) {
-	if err := letta.CheckID("run_id", "run", runID); err != nil {
-		return nil, err
-	}
-	var out *letta.Run
-	err := s.c.read(ctx, func(txn kv.Txn) error {
-		r, err := schema.GetRun(txn, runID)
-		if err == nil {
-			out = renderRun(r)
-		}
-		return err
-	})
-	return out, err
+	return readRecord(ctx, s.c, "run_id", "run", runID, schema.GetRun, renderRun)
 }
 
 // RunFilter narrows a listing of runs.

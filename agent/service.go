@@ -316,6 +316,23 @@ func (c *core) read(ctx context.Context, fn func(kv.Txn) error) error {
 	return fn(txn)
 }
 
+// readRecord reads one record by the id a request gave as field (an id
+// with prefix), and renders it for the client.
+func readRecord[R, T any](ctx context.Context, c *core, field, prefix, id string, get func(kv.Txn, string) (*R, error), render func(*R) *T) (*T, error) {
+	if err := letta.CheckID(field, prefix, id); err != nil {
+		return nil, err
+	}
+	var out *T
+	err := c.read(ctx, func(txn kv.Txn) error {
+		rec, err := get(txn, id)
+		if err == nil {
+			out = render(rec)
+		}
+		return err
+	})
+	return out, err
+}
+
 // turnStore is the loop's view of the service. Turn operations carry their
 // own idempotency (otids, run ids), so a request's Idempotency-Key is not
 // applied to them.
