@@ -3,6 +3,7 @@ package kelpietest
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,21 +37,22 @@ func (c *StepClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// TruncateWALs cuts every Pebble WAL file (*.log) in dir to half its size,
-// as a lost or truncated WAL leaves it.
+// TruncateWALs cuts the newest Pebble WAL file (*.log) in dir to half its
+// size, as a lost tail of the live WAL leaves it: only that file has writes
+// a power loss may take (an older WAL still in dir was complete when the
+// next one began).
 func TruncateWALs(t testing.TB, dir string) {
 	t.Helper()
 	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(logs) == 0 {
 		t.Fatalf("no WAL files in %s (%v)", dir, err)
 	}
-	for _, name := range logs {
-		st, err := os.Stat(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(name, st.Size()/2); err != nil {
-			t.Fatal(err)
-		}
+	newest := slices.Max(logs) // WAL names are zero-padded file numbers
+	st, err := os.Stat(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(newest, st.Size()/2); err != nil {
+		t.Fatal(err)
 	}
 }
