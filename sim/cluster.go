@@ -167,19 +167,7 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 			transport = v.WrapForward(transport)
 		}
 	}
-	svc, err := agent.New(agent.Config{
-		Store:        store,
-		Clock:        n.clock,
-		Logger:       s.log,
-		Runtime:      actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations, Placement: placement},
-		Rand:         s.ids,
-		DefaultModel: defaultModel,
-		LLM:          &llmProvider{m: s.llm, inc: c.inc},
-		Tools:        toolRunner{t: s.tools, inc: c.inc},
-		MCP:          mcpClient{l: &s.mcp, sys: s, inc: c.inc},
-		// As in a single-node run (system.start).
-		LLMRetryBackoff: time.Millisecond,
-	})
+	svc, err := agent.New(s.serviceConfig(store, n.clock, c.inc, placement))
 	if err != nil {
 		_ = node.Leave(context.Background())
 		return nil, err

@@ -119,21 +119,7 @@ func (s *system) start() (*incarnation, error) {
 		replicas = max(1, v.Replicas)
 	}
 	for range replicas {
-		svc, err := agent.New(agent.Config{
-			Store:        store,
-			Clock:        s.clock,
-			Logger:       s.log,
-			Runtime:      actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations},
-			Rand:         s.ids,
-			DefaultModel: defaultModel,
-			LLM:          &llmProvider{m: s.llm, inc: inc},
-			Tools:        toolRunner{t: s.tools, inc: inc},
-			MCP:          mcpClient{l: &s.mcp, sys: s, inc: inc},
-			Embedder:     simEmbedder{sys: s},
-			// Natively the simulated clock runs at real speed; pauses
-			// between model retries stay short so seeds stay fast.
-			LLMRetryBackoff: time.Millisecond,
-		})
+		svc, err := agent.New(s.serviceConfig(store, s.clock, inc, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -149,6 +135,28 @@ func (s *system) current() *incarnation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cur
+}
+
+// serviceConfig is the configuration of a simulated node's agent service
+// in incarnation inc: the simulated model, sandbox, MCP server and
+// embeddings provider, on the given store and clock (placement: nil on a
+// single node).
+func (s *system) serviceConfig(store kv.Store, clk *Clock, inc *incarnation, placement actor.Placement) agent.Config {
+	return agent.Config{
+		Store:        store,
+		Clock:        clk,
+		Logger:       s.log,
+		Runtime:      actor.Config{IdleTimeout: s.cfg.IdleTimeout, MaxActivations: s.cfg.MaxActivations, Placement: placement},
+		Rand:         s.ids,
+		DefaultModel: defaultModel,
+		LLM:          &llmProvider{m: s.llm, inc: inc},
+		Tools:        toolRunner{t: s.tools, inc: inc},
+		MCP:          mcpClient{l: &s.mcp, sys: s, inc: inc},
+		Embedder:     simEmbedder{sys: s},
+		// Natively the simulated clock runs at real speed; pauses between
+		// model retries stay short so seeds stay fast.
+		LLMRetryBackoff: time.Millisecond,
+	}
 }
 
 // crash kills inc, as a process crash does: its storage view fails every
