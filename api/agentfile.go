@@ -123,8 +123,8 @@ func parseAgentFile(data []byte) (*letta.AgentFile, error) {
 			return nil, corrupted
 		}
 	}
-	if depth := jsonDepth(raw); depth > MaxJSONDepth {
-		return nil, errorf(http.StatusBadRequest, "The agent file nests JSON %d levels deep, over the limit of %d", depth, MaxJSONDepth)
+	if err := checkJSON("The agent file", raw); err != nil {
+		return nil, err
 	}
 	var shape struct {
 		Agents json.RawMessage `json:"agents"`

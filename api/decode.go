@@ -48,8 +48,8 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 	if !utf8.Valid(data) {
 		return errorf(http.StatusBadRequest, "Request body is not valid UTF-8")
 	}
-	if depth := jsonDepth(data); depth > MaxJSONDepth {
-		return errorf(http.StatusBadRequest, "Request body nests JSON %d levels deep, over the limit of %d", depth, MaxJSONDepth)
+	if err := checkJSON("Request body", data); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // numbers in free-form fields (metadata) stay exact
@@ -69,11 +69,23 @@ func (s *server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error
 // arrays.
 const MaxJSONDepth = 64
 
-// jsonDepth returns how deeply data nests objects and arrays (outside
-// strings), stopping early once past MaxJSONDepth.
-func jsonDepth(data []byte) int {
-	depth, deepest, inString, escaped := 0, 0, false, false
-	for _, c := range data {
+// jsonScan is what one pass over a JSON text finds outside its strings.
+type jsonScan struct {
+	depth int // how deeply it nests objects and arrays, stopping past MaxJSONDepth
+	// huge is the first number literal no float64 holds (1e1000), at
+	// offset hugeAt: free-form fields keep numbers as written, and
+	// clients could not read such a number back.
+	huge   string
+	hugeAt int
+}
+
+// scanJSON scans data, which the caller decodes afterwards (so it may
+// assume data is well-formed and leaves errors to the decoder).
+func scanJSON(data []byte) jsonScan {
+	var sc jsonScan
+	depth, inString, escaped := 0, false, false
+	for i := 0; i < len(data); i++ {
+		c := data[i]
 		switch {
 		case inString:
 			switch {
@@ -87,16 +99,39 @@ func jsonDepth(data []byte) int {
 		case c == '"':
 			inString = true
 		case c == '{' || c == '[':
-			if depth++; depth > deepest {
-				if deepest = depth; deepest > MaxJSONDepth {
-					return deepest
+			if depth++; depth > sc.depth {
+				if sc.depth = depth; sc.depth > MaxJSONDepth {
+					return sc
 				}
 			}
 		case c == '}' || c == ']':
 			depth--
+		case c == '-' || '0' <= c && c <= '9':
+			j := i + 1
+			for j < len(data) && strings.IndexByte("0123456789.eE+-", data[j]) >= 0 {
+				j++
+			}
+			if _, err := strconv.ParseFloat(string(data[i:j]), 64); errors.Is(err, strconv.ErrRange) && sc.huge == "" {
+				sc.huge, sc.hugeAt = string(data[i:j]), i
+			}
+			i = j - 1
 		}
 	}
-	return deepest
+	return sc
+}
+
+// checkJSON refuses a body that nests past MaxJSONDepth or holds a number
+// no float64 holds; what names the body in the message.
+func checkJSON(what string, data []byte) error {
+	sc := scanJSON(data)
+	if sc.depth > MaxJSONDepth {
+		return errorf(http.StatusBadRequest, "%s nests JSON %d levels deep, over the limit of %d", what, sc.depth, MaxJSONDepth)
+	}
+	if sc.huge != "" {
+		return validationError(pyErr{typ: "finite_number", loc: pyTuple{"body", sc.hugeAt},
+			msg: "Input should be a finite number", input: letta.Clip(sc.huge)})
+	}
+	return nil
 }
 
 func tooLarge(limit int64) error {

@@ -52,6 +52,7 @@ func FuzzCreateAgentBody(f *testing.F) {
 		`{"block_ids": ["block-00000000-0000-4000-8000-000000000000"]}`,
 		`{"model": "openai/", "embedding": "x"}`,
 		`{"tags": [null, "a"], "metadata": {"a": [1e308, -0, "\u0000"]}}`,
+		`{"metadata": {"0": [1e1000]}}`,
 		`{"llm_config": {"model": "m", "context_window": -1}, "context_window_limit": 0}`,
 		`null`, `[]`, `{"name": "a"} {}`, `{"name":`, "",
 	} {
