@@ -186,10 +186,14 @@ func LastSeq(txn kv.Txn, agentID string) (uint64, error) {
 // DecodePassage decodes a stored passage.
 func DecodePassage(data []byte) (*Passage, error) { return decode[Passage](data, "passage") }
 
-// PutPassage writes a passage and its id index.
+// PutPassage writes a new passage, its id index, its word index and its
+// share of its owner's counts (IndexPassage).
 func PutPassage(txn kv.Txn, p *Passage) error {
 	k := PassageKey(p.Owner(), p.Seq, p.ID)
 	if err := put(txn, k, p); err != nil {
+		return err
+	}
+	if err := IndexPassage(txn, p, 1); err != nil {
 		return err
 	}
 	return txn.Set(PassageIDKey(p.ID), k)

@@ -54,6 +54,7 @@ func Check(entries []Entry) Report {
 	c.checkPassages()
 	c.checkPassageVectors()
 	c.vecIndex.check(c)
+	c.passageIx.check(c)
 	c.checkArchives()
 	c.folders.check(c)
 	c.checkTools()
@@ -100,6 +101,7 @@ type checker struct {
 	archives     archiveEntries
 	folders      folderEntries
 	vecIndex     vectorIndexEntries
+	passageIx    passageIndexEntries
 	idem         idemRecords
 	repos        repoEntries
 	steps        stepKeys
@@ -124,6 +126,7 @@ func newChecker() *checker {
 		groups:     groupKeys{records: map[string]*Group{}, index: map[string]string{}, members: map[[2]string]bool{}},
 		folders:    newFolderEntries(),
 		vecIndex:   newVectorIndexEntries(),
+		passageIx:  newPassageIndexEntries(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
 		agentIx:    agentIndexes{terms: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
@@ -185,6 +188,8 @@ func (c *checker) add(e Entry) {
 		c.addIdentity(f, e, p)
 	case VectorCentroids, VectorPostings, VectorMembers:
 		c.vecIndex.add(c, f, e, p)
+	case PassageTerms, PassageCounts, PassageTagCounts:
+		c.passageIx.add(c, f, e, p)
 	case Archives, ArchiveIndex, ArchiveAgents, AgentArchives:
 		c.addArchive(f, e, p)
 	case Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents:

@@ -147,7 +147,7 @@ func populated(t *testing.T) []schema.Entry {
 	send(c.ID, "o4", "hi")
 	_, err = svc.Conversations.Fork(ctx, a.ID, c.ID)
 	must(t, err)
-	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage"})
+	_, err = svc.Archival.Create(ctx, a.ID, letta.CreatePassageRequest{Text: "a passage", Tags: []string{"notes", "later"}})
 	must(t, err)
 	archiveName := "shared"
 	ar, err := svc.Archives.Create(ctx, letta.ArchiveCreateRequest{Name: &archiveName})
@@ -335,6 +335,14 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"vector of no passage", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.PassageVectorKey("agent-x", 1, "passage-x"), Value: make([]byte, 32)})
 		}, "has no passage"},
+		{"passage without its posting", drop(schema.PassageTerms.Prefix), "but no posting"},
+		{"posting of a word the passage lacks", edit(schema.Passages.Prefix, func(r map[string]any) { r["text"] = "another text" }, `"text":"a passage"`), "is not one of the words of passage"},
+		{"posting of no passage", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.PassageTermKey("agent-x", "word", schema.PassageKey("agent-x", 1, "passage-x"))})
+		}, "or the passage is not stored"},
+		{"passage count missing", drop(schema.PassageCounts.Prefix), "the passage count of"},
+		{"passage tag count missing", drop(schema.PassageTagCounts.Prefix), "tagged"},
+		{"passage tag count of a tag removed", edit(schema.Passages.Prefix, func(r map[string]any) { r["tags"] = []string{"notes"} }, `"text":"a passage"`), `tagged "later" is 1`},
 		{"folder without index entry", drop(schema.FolderIndex.Prefix), "has a record but no index entry"},
 		{"folder without its name entry", drop(schema.FolderNames.Prefix), "is not its name's entry"},
 		{"file of no folder", drop(schema.Folders.Prefix), "which has no record"},

@@ -109,10 +109,14 @@ func DeleteBlock(txn kv.Txn, b *Block) error {
 }
 
 // DeletePassagesOf deletes every passage of an agent, archive or folder
-// (owner): records, id entries, vectors, scan vectors and its vector index.
+// (owner): records, id entries, vectors, scan vectors, its word index and
+// counts, and its vector index.
 func DeletePassagesOf(txn kv.Txn, owner string) error {
 	err := deleteEach(txn, PassagesOf(owner), func(p kv.KeyValue) error { return txn.Delete(PassageIDKey(LastPart(p.Key))) })
 	if err != nil {
+		return err
+	}
+	if err := deletePassageIndexOf(txn, owner); err != nil {
 		return err
 	}
 	for _, prefix := range [][]byte{PassageVectorsOf(owner), PassageScanVectorsOf(owner)} {

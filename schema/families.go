@@ -103,7 +103,7 @@ var Families = []*Family{
 	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
-	Passages, PassageIDs, PassageVectors, PassageScanVectors, VectorCentroids, VectorPostings, VectorMembers, Archives, ArchiveIndex, ArchiveAgents, AgentArchives,
+	Passages, PassageIDs, PassageTerms, PassageCounts, PassageTagCounts, PassageVectors, PassageScanVectors, VectorCentroids, VectorPostings, VectorMembers, Archives, ArchiveIndex, ArchiveAgents, AgentArchives,
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents,
 	MCPServers, MCPServerNames, MCPServerTools,

@@ -11,10 +11,12 @@ import (
 
 // Version is the layout this package writes. Version 1 (no version key)
 // had no agent terms and no agent counts; version 2 no index of tag names;
-// version 3 no trigram terms of names.
-const Version = 4
+// version 3 no trigram terms of names; version 4 no word index and no
+// counts of passages.
+const Version = 5
 
-// upgradeBatch is how many agents one upgrade transaction indexes.
+// upgradeBatch is how many agents or passages one upgrade transaction
+// indexes.
 const upgradeBatch = 500
 
 // VersionOf returns the layout version a store records: 1 when it records
@@ -41,7 +43,8 @@ func VersionOf(ctx context.Context, store kv.Store) (int, error) {
 
 // Upgrade brings a store written by an older version of this package to
 // Version: it adds the agent terms (tag names and name trigrams included;
-// and, from version 1, the counts), then records the version.
+// and, from version 1, the counts), the passages' word index and counts,
+// then records the version.
 // It must run before the store serves writes. It is idempotent, and a run
 // cut short (a crash) is completed by the next one. upgraded is how many
 // agents it indexed; 0, with no error, when the store was current.
@@ -53,6 +56,23 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 	if v > Version {
 		return 0, fmt.Errorf("the store has layout version %d, newer than this server's %d: run a newer kelpie", v, Version)
 	}
+	if v < 4 {
+		if upgraded, err = upgradeAgentIndexes(ctx, store, v); err != nil {
+			return upgraded, err
+		}
+	}
+	if err := upgradePassageIndex(ctx, store); err != nil {
+		return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
+	}
+	return upgraded, update(ctx, store, func(txn kv.Txn) error {
+		return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
+	})
+}
+
+// upgradeAgentIndexes writes the agent terms of a store of version v (< 4)
+// and, from version 1, the counts of agents and blocks; it returns how many
+// agents it indexed.
+func upgradeAgentIndexes(ctx context.Context, store kv.Store, v int) (upgraded int, err error) {
 	counts := map[string]int{}
 	var after []byte
 	for {
@@ -70,9 +90,7 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 	if v >= 2 {
 		// Versions 2 and 3 kept their counts (a base and deltas): only
 		// terms were missing.
-		return upgraded, update(ctx, store, func(txn kv.Txn) error {
-			return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
-		})
+		return upgraded, nil
 	}
 	err = update(ctx, store, func(txn kv.Txn) error {
 		return kv.ScanEach(txn, kv.PrefixRange([]byte(BlockIndex.Prefix)), false, func(kv.KeyValue) (bool, error) {
@@ -89,8 +107,75 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 				return err
 			}
 		}
-		return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))
+		return nil
 	})
+}
+
+// upgradePassageIndex writes every passage's postings, upgradeBatch
+// passages a transaction, then sets each owner's counts to what it read
+// (so a run cut short and run again counts each passage once).
+func upgradePassageIndex(ctx context.Context, store kv.Store) error {
+	counts := map[string]int{}
+	tags := map[string]map[string]int{}
+	r := kv.PrefixRange([]byte(Passages.Prefix))
+	for {
+		var kvs []kv.KeyValue
+		err := update(ctx, store, func(txn kv.Txn) error {
+			var err error
+			if kvs, err = txn.Scan(r, upgradeBatch, false); err != nil {
+				return err
+			}
+			for _, e := range kvs {
+				p, err := DecodePassage(e.Value)
+				if err != nil {
+					return fmt.Errorf("%q: %w", e.Key, err)
+				}
+				owner := p.Owner()
+				for _, t := range IndexedTerms(p) {
+					if err := txn.Set(PassageTermKey(owner, t, e.Key), nil); err != nil {
+						return err
+					}
+				}
+				counts[owner]++
+				for _, tag := range distinctTags(p) {
+					if tags[owner] == nil {
+						tags[owner] = map[string]int{}
+					}
+					tags[owner][tag]++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("indexing passages: %w", err)
+		}
+		if len(kvs) < upgradeBatch {
+			break
+		}
+		r.Start = append(kvs[len(kvs)-1].Key, 0)
+	}
+	var keys [][]byte
+	var values []int
+	for owner, n := range counts {
+		keys, values = append(keys, PassageCountKey(owner)), append(values, n)
+		for tag, n := range tags[owner] {
+			keys, values = append(keys, PassageTagCountKey(owner, tag)), append(values, n)
+		}
+	}
+	for start := 0; start < len(keys); start += upgradeBatch {
+		err := update(ctx, store, func(txn kv.Txn) error {
+			for i := start; i < min(start+upgradeBatch, len(keys)); i++ {
+				if err := txn.Set(keys[i], strconv.AppendInt(nil, int64(values[i]), 10)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("counting passages: %w", err)
+		}
+	}
+	return nil
 }
 
 // upgradeAgents writes the terms of up to upgradeBatch agents past the key

@@ -20,7 +20,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	put(t, store, func(txn kv.Txn) {
 		for _, e := range populated(t) {
 			switch schema.FamilyOf(e.Key) {
-			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.Meta:
+			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.Meta, schema.PassageTerms, schema.PassageCounts, schema.PassageTagCounts:
 				old++
 				continue
 			}
@@ -50,23 +50,25 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 }
 
-// Spec: a store of layout version 2 (no index of tag names) or 3 (no
-// trigram terms of names) is brought to Version by Upgrade: afterwards it
-// passes Check.
-func TestUpgradeFromVersions2And3(t *testing.T) {
+// Spec: a store of layout version 2 (no index of tag names), 3 (no
+// trigram terms of names) or 4 (no word index or counts of passages) is
+// brought to Version by Upgrade: afterwards it passes Check.
+func TestUpgradeFromVersions2To4(t *testing.T) {
 	gramPrefix := schema.AgentTerms.Prefix + schema.TermGram + "/"
-	for _, version := range []int{2, 3} {
+	for _, version := range []int{2, 3, 4} {
 		t.Run(strconv.Itoa(version), func(t *testing.T) {
 			ctx := context.Background()
 			store := kv.NewDB(kv.NewMemEngine())
 			dropped := 0
 			put(t, store, func(txn kv.Txn) {
 				for _, e := range populated(t) {
+					f := schema.FamilyOf(e.Key)
 					switch {
-					case version == 2 && schema.FamilyOf(e.Key) == schema.TagNames, strings.HasPrefix(string(e.Key), gramPrefix):
+					case version == 2 && f == schema.TagNames, version < 4 && strings.HasPrefix(string(e.Key), gramPrefix),
+						f == schema.PassageTerms, f == schema.PassageCounts, f == schema.PassageTagCounts:
 						dropped++
 						continue
-					case schema.FamilyOf(e.Key) == schema.Meta:
+					case f == schema.Meta:
 						must(t, txn.Set(e.Key, []byte(strconv.Itoa(version))))
 						continue
 					}

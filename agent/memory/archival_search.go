@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -63,14 +64,18 @@ type Ranked struct {
 }
 
 // RankPassages searches the passages of owners (agent or archive ids;
-// nil: all): those the filters keep are ranked by word matches and, with
-// a query embedding, by similarity to the vectors made by the same model,
-// the two rankings fused (reciprocal rank fusion); best first, at most
-// q.TopK. An empty query ranks by recency. It reports the mode it used.
+// nil: all): those the filters keep are ranked by how many of the query's
+// words (schema.Words) they hold and, with a query embedding, by
+// similarity to the vectors made by the same model, the two rankings fused
+// (reciprocal rank fusion); best first, at most q.TopK. An empty query
+// ranks by recency. It reports the mode it used.
 //
-// Without tag or date filters it decodes only the passages that may hold
-// a query word (their stored bytes are tested first) and those the vector
-// ranking keeps: a search reads every passage's bytes, but decodes few.
+// Without tag or date filters, a search of owners reads the postings of
+// its words in the word index (schema.PassageTerms), not the passages, and
+// decodes only the passages it returns. Filtered searches, searches of
+// every owner and empty queries scan the passages, decoding only those
+// that may hold a query word (their stored bytes are tested first) or
+// that the filters must see.
 func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, string, error) {
 	topK := q.TopK
 	if topK == 0 {
@@ -82,31 +87,18 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	}
 	empty := strings.TrimSpace(q.Query) == ""
 	filtered := q.Start != nil || q.End != nil || len(q.Tags) > 0
-	words := strings.Fields(strings.ToLower(q.Query))
+	words := schema.Words(q.Query)
 	pool := max(MinFusionCandidates, 2*topK)
 	cs := &candidates{txn: txn, byKey: map[string]int{}}
 	lex := embedding.NewTopK(pool)
-	for _, prefix := range prefixes(owners, schema.PassagesOf, schema.Passages) {
-		err := kv.ScanEach(txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
-			if !filtered && !empty && !mayContainAny(kvp.Value, words) {
-				return true, nil
-			}
-			p, err := schema.DecodePassage(kvp.Value)
-			if err != nil {
-				return false, fmt.Errorf("passage %q: %w", kvp.Key, err)
-			}
-			if !q.keeps(p) {
-				return true, nil
-			}
-			i := cs.add(string(kvp.Key), p)
-			if n := wordsIn(p.Text, words); n > 0 {
-				lex.Offer(i, float32(n))
-			}
-			return true, nil
-		})
-		if err != nil {
-			return nil, "", err
-		}
+	var err error
+	if owners != nil && !filtered && !empty {
+		err = lexicalByIndex(cs, lex, owners, words)
+	} else {
+		err = lexicalByScan(cs, lex, owners, q, words, filtered || empty)
+	}
+	if err != nil {
+		return nil, "", err
 	}
 	if empty {
 		return newest(cs.recs, topK), mode, nil
@@ -120,6 +112,81 @@ func RankPassages(txn kv.Txn, owners []string, q ArchivalQuery) ([]Ranked, strin
 	}
 	out, err := fuse(cs, lex.Best(), vec, topK)
 	return out, mode, err
+}
+
+// lexicalByScan offers to lex every passage of owners (nil: all) the query
+// keeps, scored by the words it holds. Those holding none become
+// candidates only when all must (all: for filters, or an empty query).
+func lexicalByScan(cs *candidates, lex *embedding.TopK, owners []string, q ArchivalQuery, words []string, all bool) error {
+	for _, prefix := range prefixes(owners, schema.PassagesOf, schema.Passages) {
+		err := kv.ScanEach(cs.txn, kv.PrefixRange(prefix), false, func(kvp kv.KeyValue) (bool, error) {
+			if !all && !mayContainAny(kvp.Value, words) {
+				return true, nil
+			}
+			p, err := schema.DecodePassage(kvp.Value)
+			if err != nil {
+				return false, fmt.Errorf("passage %q: %w", kvp.Key, err)
+			}
+			if !q.keeps(p) {
+				return true, nil
+			}
+			n := wordsHeld(p.Text, words)
+			if n == 0 && !all {
+				return true, nil
+			}
+			i := cs.add(string(kvp.Key), p)
+			if n > 0 {
+				lex.Offer(i, float32(n))
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lexicalByIndex offers to lex the passages of owners that hold any of
+// words, scored by how many: it reads the postings of each word, and the
+// passages indexed as having too many words to index (OverflowTerm),
+// which it tests one by one. Candidates are added in passage order, as a
+// scan meets them, so that ties rank alike.
+func lexicalByIndex(cs *candidates, lex *embedding.TopK, owners []string, words []string) error {
+	if len(words) == 0 {
+		return nil
+	}
+	for _, o := range owners {
+		held := map[string]int{}
+		recs := map[string]*schema.Passage{}
+		for _, w := range words {
+			err := kv.ScanEach(cs.txn, kv.PrefixRange(schema.PassageTermsOf(o, w)), false, func(kvp kv.KeyValue) (bool, error) {
+				held[string(schema.PassageOfTerm(o, kvp.Key))]++
+				return true, nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		err := kv.ScanEach(cs.txn, kv.PrefixRange(schema.PassageTermsOf(o, schema.OverflowTerm)), false, func(kvp kv.KeyValue) (bool, error) {
+			k := string(schema.PassageOfTerm(o, kvp.Key))
+			p, err := readPassage(cs.txn, k)
+			if err != nil {
+				return false, err
+			}
+			if n := wordsHeld(p.Text, words); n > 0 {
+				held[k], recs[k] = n, p
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range slices.Sorted(maps.Keys(held)) {
+			lex.Offer(cs.add(k, recs[k]), float32(held[k]))
+		}
+	}
+	return nil
 }
 
 // candidates are the passages a search considers, by index (in the order
@@ -146,15 +213,21 @@ func (c *candidates) passage(i int) (*schema.Passage, error) {
 	if c.recs[i] != nil {
 		return c.recs[i], nil
 	}
-	data, err := c.txn.Get([]byte(c.keys[i]))
+	p, err := readPassage(c.txn, c.keys[i])
+	c.recs[i] = p
+	return p, err
+}
+
+// readPassage reads the passage at key, which an index names.
+func readPassage(txn kv.Txn, key string) (*schema.Passage, error) {
+	data, err := txn.Get([]byte(key))
 	if err != nil {
-		return nil, schema.Dangling(err, "scan vector of passage %q", c.keys[i])
+		return nil, schema.Dangling(err, "indexed passage %q", key)
 	}
 	p, err := schema.DecodePassage(data)
 	if err != nil {
-		return nil, fmt.Errorf("passage %q: %w", c.keys[i], err)
+		return nil, fmt.Errorf("passage %q: %w", key, err)
 	}
-	c.recs[i] = p
 	return p, nil
 }
 
@@ -385,6 +458,21 @@ func SearchArchival(txn kv.Txn, agentID string, q ArchivalQuery) (*letta.Archiva
 	}
 	out.Count = len(out.Results)
 	return out, nil
+}
+
+// wordsHeld counts how many of words (distinct, from schema.Words) are
+// words of text.
+func wordsHeld(text string, words []string) int {
+	if len(words) == 0 {
+		return 0
+	}
+	n := 0
+	for _, w := range schema.Words(text) {
+		if slices.Contains(words, w) {
+			n++
+		}
+	}
+	return n
 }
 
 // scored is a search hit with its score.

@@ -94,6 +94,17 @@ func DeletePassage(txn kv.Txn, ownerID, passageID string) error {
 	if err != nil {
 		return err
 	}
+	data, err := txn.Get(k)
+	if err != nil {
+		return schema.Dangling(err, "passage %s at %q", passageID, k)
+	}
+	p, err := schema.DecodePassage(data)
+	if err != nil {
+		return fmt.Errorf("passage %q: %w", k, err)
+	}
+	if err := schema.IndexPassage(txn, p, -1); err != nil {
+		return err
+	}
 	if err := txn.Delete(k); err != nil {
 		return err
 	}
