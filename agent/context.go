@@ -7,7 +7,6 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/agent/memfs"
-	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/agent/message"
 	"github.com/kelpie/kelpie/agent/prompt"
 	"github.com/kelpie/kelpie/agent/tool"
@@ -177,7 +176,7 @@ func overview(txn kv.Txn, o window.Owner, now time.Time) (*letta.ContextWindowOv
 	if err != nil {
 		return nil, err
 	}
-	passages, err := memory.Passages(txn, o.AgentID())
+	passages, _, err := schema.PassageStats(txn, o.AgentID())
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +187,7 @@ func overview(txn kv.Txn, o window.Owner, now time.Time) (*letta.ContextWindowOv
 	a := o.Agent
 	sec := prompt.Sections(system)
 	ov := &letta.ContextWindowOverview{
-		ContextWindowSizeMax: a.LLMConfig.ContextWindow, NumArchivalMemory: len(passages), NumRecallMemory: int(total),
+		ContextWindowSizeMax: a.LLMConfig.ContextWindow, NumArchivalMemory: passages, NumRecallMemory: int(total),
 		SystemPrompt: sec.Instructions, CoreMemory: sec.Memory, ExternalMemorySummary: sec.Metadata,
 		FunctionsDefinitions: []letta.OpenAITool{}, Messages: []letta.RawMessage{},
 	}

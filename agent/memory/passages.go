@@ -134,16 +134,6 @@ func Passages(txn kv.Txn, agentID string) ([]*schema.Passage, error) {
 	return out, nil
 }
 
-// Tags returns the distinct tags of passages, sorted.
-func Tags(ps []*schema.Passage) []string {
-	var tags []string
-	for _, p := range ps {
-		tags = append(tags, p.Tags...)
-	}
-	slices.Sort(tags)
-	return slices.Compact(tags)
-}
-
 // MatchTags reports whether have holds any (or, with all, every) tag of
 // want; an empty want matches everything.
 func MatchTags(have, want []string, all bool) bool {

@@ -271,7 +271,7 @@ func Compile(txn kv.Txn, o Owner, at time.Time) (string, error) {
 // compile is Compile with the agent's blocks and directories read.
 func compile(txn kv.Txn, o Owner, blocks []*schema.Block, dirs *prompt.Directories, at time.Time) (string, error) {
 	a := o.Agent
-	passages, err := memory.Passages(txn, a.ID)
+	passages, tags, err := schema.PassageStats(txn, a.ID)
 	if err != nil {
 		return "", err
 	}
@@ -285,7 +285,7 @@ func compile(txn kv.Txn, o Owner, blocks []*schema.Block, dirs *prompt.Directori
 	}
 	meta := memoryMeta(a, dirs)
 	meta.ConversationID, meta.Recompiled = o.ConvID(), at
-	meta.Passages, meta.PassageTags = len(passages), memory.Tags(passages)
+	meta.Passages, meta.PassageTags = passages, tags
 	meta.PreviousMessages = max(int(total)-len(ids), 0)
 	return prompt.Compile(a, blocks, meta), nil
 }
