@@ -118,7 +118,7 @@ func TestPassagesSearchRoute(t *testing.T) {
 	c.ok("POST", "/v1/agents/"+a.ID+"/archival-memory", `{"text":"The meeting moved to Tuesday."}`, nil)
 	c.ok("POST", "/v1/agents/"+b.ID+"/archival-memory", `{"text":"Bob likes black coffee.","tags":["drinks"]}`, nil)
 	var hits []letta.PassageSearchResult
-	c.ok("POST", "/v1/passages/search", `{"query":"what does Ada like to drink?","agent_id":"`+a.ID+`"}`, &hits)
+	c.ok("POST", "/v1/passages/search", `{"query":"which drinks does Ada like?","agent_id":"`+a.ID+`"}`, &hits)
 	if len(hits) == 0 || hits[0].Passage.Text != "Ada likes green tea." || hits[0].Score <= 0 || hits[0].Metadata["search_mode"] != "hybrid" || len(hits[0].Passage.Embedding) != 1536 {
 		t.Fatalf("agent search: %+v", hits)
 	}

@@ -19,9 +19,13 @@
 // of its own members in the inserting transaction (as SPFresh does), which
 // rewrites at most MaxListVectors postings: the work is bounded per
 // insert, the index is never stale, and no background job must catch up
-// after a crash. Vectors outside the split list keep their lists, so a
-// vector may be in a list whose centroid is not its nearest; probing
-// several lists absorbs that.
+// after a crash. A list's centroid follows the mean of the vectors added
+// to it, and a split checks the postings of the two new lists and of the
+// ReassignNeighbours lists nearest them against those lists' centroids,
+// moving each to the nearest (SPFresh's reassignment, bounded to those
+// lists); a vector may still sit in a list whose centroid is not its
+// nearest (its list drifted, or a farther split moved a centroid), and
+// probing several lists absorbs that.
 //
 // Guarantees:
 //   - Add and Remove run in the caller's transaction: an acknowledged

@@ -39,8 +39,9 @@ type list struct {
 
 // Add indexes the vector of the passage stored at passageKey (of owner),
 // made by the model whose EmbeddingModelHash is model: its posting goes to
-// the list of the nearest centroid, which is split if it grows past
-// MaxListVectors. The first insert into a space moves the space's scan
+// the list of the nearest centroid, which moves towards it, or is split if
+// it grows past MaxListVectors (and the postings near the split are
+// reassigned). The first insert into a space moves the space's scan
 // vectors, if any, into the index.
 func Add(txn kv.Txn, owner string, model uint32, passageKey []byte, vec []float32) error {
 	space := schema.VectorSpace(model, len(vec))
@@ -57,19 +58,25 @@ func Add(txn kv.Txn, owner string, model uint32, passageKey []byte, vec []float3
 	if len(lists) == 0 {
 		lists = []list{{id: 0, centroid: q}}
 	}
-	l := lists[nearest(lists, vec)]
+	i := nearest(lists, vec)
+	l := lists[i]
 	if err := putPosting(txn, owner, space, l.id, passageKey, q); err != nil {
 		return err
 	}
-	if l.size++; l.size <= MaxListVectors {
+	if l.size < MaxListVectors {
+		l.centroid = grown(l.centroid, l.size, vec)
+		l.size++
 		return putList(txn, owner, space, l)
 	}
 	ms, err := listMembers(txn, owner, space, l.id)
 	if err != nil {
 		return err
 	}
-	_, err = store(txn, owner, space, partition(ms), &l.id, nextID(lists))
-	return err
+	split, err := store(txn, owner, space, partition(ms), &l.id, nextID(lists))
+	if err != nil {
+		return err
+	}
+	return reassign(txn, owner, space, slices.Delete(slices.Clone(lists), i, i+1), split)
 }
 
 // Remove removes the passage stored at passageKey (of owner) from the

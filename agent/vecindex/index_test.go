@@ -74,6 +74,17 @@ func (x *index) put(txn kv.Txn, v []float32, legacy bool) error {
 
 // remove deletes a passage as the service does.
 func (x *index) remove(txn kv.Txn, key string) error {
+	data, err := txn.Get([]byte(key))
+	if err != nil {
+		return err
+	}
+	p, err := schema.DecodePassage(data)
+	if err != nil {
+		return err
+	}
+	if err := schema.IndexPassage(txn, p, -1); err != nil {
+		return err
+	}
 	if err := txn.Delete([]byte(key)); err != nil {
 		return err
 	}
