@@ -188,8 +188,19 @@ func benchSizes(b *testing.B) []int {
 // benchArchive stores n passages of gen's vectors, benchBatch per
 // transaction, and returns the vectors by passage number.
 func benchArchive(b *testing.B, n int, gen *benchData) (kv.Store, [][]float32) {
-	db := kv.NewMemDB()
 	vecs := make([][]float32, n)
+	db := storeBatched(b, n, func(i int) (string, *Embedded) {
+		vecs[i] = gen.vector()
+		return benchText(i), &Embedded{Handle: "openai/text-embedding-3-small", Vector: vecs[i]}
+	})
+	return db, vecs
+}
+
+// storeBatched stores n passages p<i> of agent-1 in a new in-memory store,
+// benchBatch per transaction, each with the text and embedding of
+// passage(i).
+func storeBatched(b *testing.B, n int, passage func(i int) (string, *Embedded)) kv.Store {
+	db := kv.NewMemDB()
 	ctx := context.Background()
 	for start := 0; start < n; start += benchBatch {
 		tx, err := db.Begin(ctx)
@@ -197,8 +208,8 @@ func benchArchive(b *testing.B, n int, gen *benchData) (kv.Store, [][]float32) {
 			b.Fatal(err)
 		}
 		for i := start; i < min(n, start+benchBatch); i++ {
-			vecs[i] = gen.vector()
-			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), benchText(i), nil, &Embedded{Handle: "openai/text-embedding-3-small", Vector: vecs[i]}, time.Unix(int64(i), 0)); err != nil {
+			text, emb := passage(i)
+			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), text, nil, emb, time.Unix(int64(i), 0)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -206,7 +217,7 @@ func benchArchive(b *testing.B, n int, gen *benchData) (kv.Store, [][]float32) {
 			b.Fatal(err)
 		}
 	}
-	return db, vecs
+	return db
 }
 
 // benchBatch is how many passages one transaction of benchArchive stores

@@ -88,27 +88,13 @@ func lexicalQueries(b *testing.B, db kv.Store, n int, owners []string, kind stri
 
 // lexicalArchive stores n passages of words (no embedding) for agent-1.
 func lexicalArchive(b *testing.B, n int) kv.Store {
-	db := kv.NewMemDB()
 	rng := rand.New(rand.NewPCG(4, 4))
 	zipf := rand.NewZipf(rng, 1.1, 1, 4999)
-	ctx := context.Background()
-	for start := 0; start < n; start += benchBatch {
-		tx, err := db.Begin(ctx)
-		if err != nil {
-			b.Fatal(err)
+	return storeBatched(b, n, func(i int) (string, *Embedded) {
+		words := []string{fmt.Sprintf("entry e%d on subject s%d:", i, i%1000)}
+		for range 8 {
+			words = append(words, fmt.Sprintf("v%d", zipf.Uint64()))
 		}
-		for i := start; i < min(n, start+benchBatch); i++ {
-			words := []string{fmt.Sprintf("entry e%d on subject s%d:", i, i%1000)}
-			for range 8 {
-				words = append(words, fmt.Sprintf("v%d", zipf.Uint64()))
-			}
-			if _, err := InsertPassage(tx, "agent-1", fmt.Sprintf("p%d", i), strings.Join(words, " "), nil, nil, time.Unix(int64(i), 0)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := tx.Commit(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return db
+		return strings.Join(words, " "), nil
+	})
 }

@@ -132,21 +132,8 @@ func Scan(txn kv.Txn, owner string, model uint32, q []float32, probe int, fn fun
 	for i, l := range lists {
 		scores[i] = embedding.DotQuantized(q, l.centroid)
 	}
-	order := make([]int, len(lists))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch {
-		case scores[a] > scores[b]:
-			return -1
-		case scores[a] < scores[b]:
-			return 1
-		}
-		return 0
-	})
 	read := 0
-	for _, i := range order {
+	for _, i := range bestFirst(scores) {
 		if probe > 0 && read >= probe {
 			break
 		}
@@ -222,6 +209,25 @@ func readLists(txn kv.Txn, owner, space string) ([]list, error) {
 		out[i] = list{id: uint32(id), size: size, centroid: centroid}
 	}
 	return out, nil
+}
+
+// bestFirst returns the indexes of scores, highest score first (in index
+// order among equals).
+func bestFirst(scores []float32) []int {
+	order := make([]int, len(scores))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case scores[a] > scores[b]:
+			return -1
+		case scores[a] < scores[b]:
+			return 1
+		}
+		return 0
+	})
+	return order
 }
 
 // nearest is the index of the list whose centroid is nearest v (the

@@ -34,9 +34,7 @@ func grown(centroid []byte, size uint32, v []float32) []byte {
 // others are the space's lists but the one split.
 func reassign(txn kv.Txn, owner, space string, others, split []list) error {
 	near := make([]float32, len(others))
-	order := make([]int, len(others))
 	for i, o := range others {
-		order[i] = i
 		v := embedding.Dequantize(o.centroid)
 		for j, s := range split {
 			if d := embedding.DotQuantized(v, s.centroid); j == 0 || d > near[i] {
@@ -44,15 +42,7 @@ func reassign(txn kv.Txn, owner, space string, others, split []list) error {
 			}
 		}
 	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch {
-		case near[a] > near[b]:
-			return -1
-		case near[a] < near[b]:
-			return 1
-		}
-		return 0
-	})
+	order := bestFirst(near)
 	cands := slices.Clone(split)
 	for _, i := range order[:min(len(order), ReassignNeighbours)] {
 		cands = append(cands, others[i])
