@@ -92,7 +92,7 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 	// What the audit's listings show exists.
 	shows := map[string][]*schema.Family{
 		"/v1/conversations?agent_id=": {schema.Conversations, schema.AgentConversations},
-		"/archival-memory":            {schema.Passages, schema.PassageIDs},
+		"/archival-memory":            {schema.Passages, schema.PassageIDs, schema.PassageCounts},
 		"/core-memory/blocks":         {schema.Attachments, schema.BlockAgents},
 	}
 	for _, path := range sortedKeys(a.listings) {
