@@ -46,12 +46,9 @@ const OverflowTerm = ""
 // appearance: its maximal runs of letters, digits and combining marks (a
 // mark belongs to its letter: "İ" lower-cases to "i" and a combining dot).
 func Words(s string) []string {
-	fields := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r)
-	})
-	seen := make(map[string]bool, len(fields))
-	out := fields[:0]
-	for _, w := range fields {
+	var out []string
+	seen := map[string]bool{}
+	for w := range strings.FieldsFuncSeq(strings.ToLower(s), notWord) {
 		if !seen[w] {
 			seen[w] = true
 			out = append(out, w)
@@ -59,6 +56,26 @@ func Words(s string) []string {
 	}
 	return out
 }
+
+// CountWords counts how many of words (distinct, from Words) are words of
+// s.
+func CountWords(s string, words []string) int {
+	if len(words) == 0 {
+		return 0
+	}
+	held := make([]bool, len(words))
+	n := 0
+	for w := range strings.FieldsFuncSeq(strings.ToLower(s), notWord) {
+		if i := slices.Index(words, w); i >= 0 && !held[i] {
+			if held[i], n = true, n+1; n == len(words) {
+				break
+			}
+		}
+	}
+	return n
+}
+
+func notWord(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.IsMark(r) }
 
 // IndexedTerms returns the terms a passage is indexed by: its words, or
 // OverflowTerm alone when it has more than MaxPassageTerms; none for a

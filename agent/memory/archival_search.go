@@ -130,7 +130,7 @@ func lexicalByScan(cs *candidates, lex *embedding.TopK, owners []string, q Archi
 			if !q.keeps(p) {
 				return true, nil
 			}
-			n := wordsHeld(p.Text, words)
+			n := schema.CountWords(p.Text, words)
 			if n == 0 && !all {
 				return true, nil
 			}
@@ -174,7 +174,7 @@ func lexicalByIndex(cs *candidates, lex *embedding.TopK, owners []string, words 
 			if err != nil {
 				return false, err
 			}
-			if n := wordsHeld(p.Text, words); n > 0 {
+			if n := schema.CountWords(p.Text, words); n > 0 {
 				held[k], recs[k] = n, p
 			}
 			return true, nil
@@ -458,21 +458,6 @@ func SearchArchival(txn kv.Txn, agentID string, q ArchivalQuery) (*letta.Archiva
 	}
 	out.Count = len(out.Results)
 	return out, nil
-}
-
-// wordsHeld counts how many of words (distinct, from schema.Words) are
-// words of text.
-func wordsHeld(text string, words []string) int {
-	if len(words) == 0 {
-		return 0
-	}
-	n := 0
-	for _, w := range schema.Words(text) {
-		if slices.Contains(words, w) {
-			n++
-		}
-	}
-	return n
 }
 
 // scored is a search hit with its score.
