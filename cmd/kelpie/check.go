@@ -134,7 +134,7 @@ func checkRecords(eng kv.Engine, w io.Writer) (ok bool) {
 		fmt.Fprintf(w, "damaged value: key %q fails its checksum\n", k)
 	}
 	if v := layoutVersion(entries); v != strconv.Itoa(schema.Version) {
-		fmt.Fprintf(w, "layout version %s, older than this kelpie's %d: kelpie serve upgrades it at start (until then the rules of the agent terms and counts do not hold)\n", v, schema.Version)
+		fmt.Fprintf(w, "layout version %s, older than this kelpie's %d: kelpie serve upgrades it at start (until then the rules of the agent terms and counts and of the passages' word index and counts do not hold)\n", v, schema.Version)
 	}
 	rep := schema.Check(entries)
 	fmt.Fprintf(w, "records: %d keys, %d damaged; by family:", len(entries), len(damaged))
