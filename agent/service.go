@@ -86,6 +86,7 @@ type Service struct {
 	Groups        *Groups
 	Archives      *Archives
 	Folders       *Folders
+	Batches       *Batches
 
 	core *core
 }
@@ -137,6 +138,7 @@ func New(cfg Config) (*Service, error) {
 		schema.GroupNamespace:     groupActor{c},
 		schema.ArchiveNamespace:   archiveActor{},
 		schema.FolderNamespace:    folderActor,
+		schema.BatchNamespace:     batchActor,
 	})
 	if err != nil {
 		return nil, err
@@ -152,7 +154,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
-		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c}, core: c,
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c},
+		Batches: &Batches{c}, core: c,
 	}, nil
 }
 
