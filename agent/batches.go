@@ -112,8 +112,20 @@ func encodeBatch(txn kv.Txn, b *schema.Batch) ([]byte, error) {
 	return schema.Encode(out)
 }
 
+// checkBatchID refuses an id no batch can have as Letta answers a missing
+// job, rather than activating an actor for it.
+func checkBatchID(id string) error {
+	if !letta.ValidID("job", id) {
+		return schema.BatchNotFound(id)
+	}
+	return nil
+}
+
 // Get reads a batch.
 func (s *Batches) Get(ctx context.Context, id string) (*letta.BatchJob, error) {
+	if err := checkBatchID(id); err != nil {
+		return nil, err
+	}
 	var out *letta.BatchJob
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		b, err := schema.GetBatch(txn, id)
@@ -156,6 +168,9 @@ func (s *Batches) List(ctx context.Context, p letta.Page) ([]*letta.BatchJob, er
 // Cancel marks a batch cancelled (whatever its state, as Letta does) and
 // cancels the runs of it still going.
 func (s *Batches) Cancel(ctx context.Context, id string) error {
+	if err := checkBatchID(id); err != nil {
+		return err
+	}
 	var b schema.Batch
 	if err := s.c.invoke(ctx, schema.BatchActor(id), opCancelBatch, nil, &b); err != nil {
 		return err
@@ -186,6 +201,9 @@ func cancelBatchOp(call *actor.Call) ([]byte, error) {
 // Letta's stored shape, newest first unless asked otherwise; agentID, when
 // set, keeps one agent's.
 func (s *Batches) Messages(ctx context.Context, id, agentID string, p letta.Page) ([]letta.AgentFileMessage, error) {
+	if err := checkBatchID(id); err != nil {
+		return nil, err
+	}
 	p, err := checkPage(p, DefaultBatchListLimit)
 	if err != nil {
 		return nil, err

@@ -45,36 +45,18 @@ func (s *server) listBatches(_ http.ResponseWriter, r *http.Request) (any, error
 	return s.svc.Batches.List(r.Context(), page)
 }
 
-// batchID is the batch of the path: an id of Letta's jobs, else one no
-// batch has.
-func batchID(r *http.Request) (string, error) {
-	id := r.PathValue("batch_id")
-	if !letta.ValidID("job", id) {
-		return "", letta.NotFoundf("Job with id=%s not found.", letta.Clip(id))
-	}
-	return id, nil
-}
-
 func (s *server) getBatch(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := batchID(r)
-	if err != nil {
-		return nil, err
-	}
-	return s.svc.Batches.Get(r.Context(), id)
+	return s.svc.Batches.Get(r.Context(), r.PathValue("batch_id"))
 }
 
 func (s *server) listBatchMessages(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := batchID(r)
-	if err != nil {
-		return nil, err
-	}
 	q := newQuery(r)
 	page := q.page(letta.Desc)
 	agentID := q.str("agent_id")
 	if err := q.err(); err != nil {
 		return nil, err
 	}
-	ms, err := s.svc.Batches.Messages(r.Context(), id, agentID, page)
+	ms, err := s.svc.Batches.Messages(r.Context(), r.PathValue("batch_id"), agentID, page)
 	if err != nil {
 		return nil, err
 	}
@@ -83,9 +65,5 @@ func (s *server) listBatchMessages(_ http.ResponseWriter, r *http.Request) (any,
 
 // cancelBatch answers null, as Letta's route (which returns nothing) does.
 func (s *server) cancelBatch(_ http.ResponseWriter, r *http.Request) (any, error) {
-	id, err := batchID(r)
-	if err != nil {
-		return nil, err
-	}
-	return nil, s.svc.Batches.Cancel(r.Context(), id)
+	return nil, s.svc.Batches.Cancel(r.Context(), r.PathValue("batch_id"))
 }
