@@ -73,6 +73,13 @@ func (s *Batches) Create(ctx context.Context, reqs []BatchRequest, callbackURL *
 	if err != nil {
 		return nil, err
 	}
+	// A retry of a request whose batch committed gets that batch rather
+	// than starting its runs again.
+	if idempotencyKey(ctx) != "" {
+		if b, err := s.Get(ctx, id); letta.KindOf(err) != letta.KindNotFound {
+			return b, err
+		}
+	}
 	rec := schema.Batch{ID: id, Status: schema.BatchRunning, CallbackURL: callbackURL}
 	// Each run is the agent's own turn, with no idempotency key of its own:
 	// the batch's key answers a retry once the batch has committed.

@@ -30,7 +30,7 @@ func TestMessageBatches(t *testing.T) {
 		return textReply("Done.")(ctx, req, d)
 	}
 	p := &scripted{}
-	p.add(held, held, held)
+	p.add(held, held, held, held)
 	var store kv.Store
 	c, _ := newTurnServer(t, p, Options{}, func(cfg *agent.Config) { store = cfg.Store })
 	a := c.createAgent(`{"name":"a"}`)
@@ -86,6 +86,17 @@ func TestMessageBatches(t *testing.T) {
 	c.ok("GET", "/v1/messages/batches/"+job.ID+"/messages?agent_id="+b.ID, "", &ms)
 	if len(ms.Messages) != 2 || ms.Messages[0].Role != "assistant" || !strings.Contains(string(ms.Messages[1].Content), "hello b") {
 		t.Errorf("b's batch messages, newest first: %+v", ms.Messages)
+	}
+
+	// A retry with the request's Idempotency-Key answers the same batch,
+	// starting no run.
+	var first, again letta.BatchJob
+	body := `{"requests":[` + msg(b.ID, "once") + `]}`
+	c.ok("POST", "/v1/messages/batches", body, &first, "Idempotency-Key", "batch-1")
+	n := countRuns()
+	c.ok("POST", "/v1/messages/batches", body, &again, "Idempotency-Key", "batch-1")
+	if again.ID != first.ID || countRuns() != n {
+		t.Errorf("retried batch %s (first %s), runs %d then %d", again.ID, first.ID, n, countRuns())
 	}
 
 	var other letta.BatchJob
