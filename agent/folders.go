@@ -296,7 +296,8 @@ func renameViews(txn kv.Txn, f *schema.Folder) error {
 }
 
 // Delete deletes a folder with its files and their passages, and detaches
-// it from its agents.
+// it from its agents (deleting, from those with sleep-time enabled, the
+// block labelled with its name, as Letta does).
 func (s *Folders) Delete(ctx context.Context, id string) error {
 	if err := letta.CheckID("folder_id", "source", id); err != nil {
 		return err
@@ -308,6 +309,19 @@ func deleteFolderOp(call *actor.Call) ([]byte, error) {
 	f, err := schema.GetFolder(call.Txn, call.ID.Key)
 	if err != nil {
 		return nil, err
+	}
+	agents, err := schema.FolderAgentIDs(call.Txn, f.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range agents {
+		a, err := schema.GetAgent(call.Txn, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := dropFolderBlock(call.Txn, a, f.Name); err != nil {
+			return nil, err
+		}
 	}
 	return nil, schema.DeleteFolder(call.Txn, f)
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/memory"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -108,4 +109,24 @@ func sleeptimeAgentDeleted(_ *core, call *actor.Call, a *schema.Agent, _ struct{
 	a.EnableSleeptime, a.UpdatedAt = nil, call.Now
 	call.SetState(a)
 	return nil, nil
+}
+
+// dropFolderBlock deletes the block labelled with a folder's name from an
+// agent with sleep-time enabled, as Letta does when the folder is detached
+// from it or deleted (the block Letta's sleep-time document ingest was to
+// keep; that ingest itself does nothing in Letta, nor here).
+func dropFolderBlock(txn kv.Txn, a *schema.Agent, folderName string) error {
+	if a.EnableSleeptime == nil || !*a.EnableSleeptime {
+		return nil
+	}
+	blocks, err := memory.AgentBlocks(txn, a.ID)
+	if err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		if b.Label == folderName {
+			return schema.DeleteBlock(txn, b)
+		}
+	}
+	return nil
 }

@@ -80,3 +80,49 @@ func checkStore(t *testing.T, store kv.Store) {
 		t.Errorf("schema: %s: %s", p.Object, p.Message)
 	}
 }
+
+// Spec: as Letta does, detaching a folder from an agent with sleep-time
+// enabled, or deleting the folder, deletes the agent's block labelled with
+// the folder's name; an agent without sleep-time keeps its block. Nothing
+// else happens for sleep-time agents when files are added (Letta's
+// sleep-time document ingest does nothing).
+func TestFolderBlocksOfSleeptimeAgents(t *testing.T) {
+	var store kv.Store
+	c, _ := newTurnServer(t, nil, Options{}, func(cfg *agent.Config) { store = cfg.Store })
+	blocks := `"memory_blocks":[{"label":"docs","value":"about docs"},{"label":"notes","value":"about notes"}]`
+	sleepy := c.createAgent(`{"name":"sleepy","enable_sleeptime":true,` + blocks + `}`)
+	plain := c.createAgent(`{"name":"plain",` + blocks + `}`)
+	label := func(st *letta.AgentState, l string) string {
+		for _, b := range st.Memory.Blocks {
+			if b.Label == l {
+				return b.ID
+			}
+		}
+		return ""
+	}
+	var docs, notes letta.Folder
+	c.ok("POST", "/v1/folders", `{"name":"docs"}`, &docs)
+	c.ok("POST", "/v1/folders", `{"name":"notes"}`, &notes)
+	for _, a := range []*letta.AgentState{sleepy, plain} {
+		for _, f := range []letta.Folder{docs, notes} {
+			c.ok("PATCH", "/v1/agents/"+a.ID+"/folders/attach/"+f.ID, "", nil)
+		}
+	}
+
+	c.ok("PATCH", "/v1/agents/"+sleepy.ID+"/folders/detach/"+docs.ID, "", nil)
+	c.ok("PATCH", "/v1/agents/"+plain.ID+"/folders/detach/"+docs.ID, "", nil)
+	c.expect(http.StatusNotFound, "GET", "/v1/blocks/"+label(sleepy, "docs"), "")
+	if st := c.getAgent(sleepy.ID); label(st, "docs") != "" || label(st, "notes") == "" {
+		t.Errorf("sleep-time agent's blocks after detaching docs: %+v", st.Memory.Blocks)
+	}
+	if st := c.getAgent(plain.ID); label(st, "docs") == "" {
+		t.Errorf("an agent without sleep-time lost its docs block")
+	}
+
+	c.ok("DELETE", "/v1/folders/"+notes.ID, "", nil)
+	c.expect(http.StatusNotFound, "GET", "/v1/blocks/"+label(sleepy, "notes"), "")
+	if st := c.getAgent(plain.ID); label(st, "notes") == "" {
+		t.Errorf("an agent without sleep-time lost its notes block with the folder")
+	}
+	checkStore(t, store)
+}
