@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -28,10 +29,38 @@ func Encode(v any) ([]byte, error) {
 // untyped fields (metadata, say) stay exact: a large integer keeps every
 // digit through storage and back.
 func Decode(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return dec.Decode(v)
+	d := decoders.Get().(*decoder)
+	d.r.Reset(data)
+	d.fed += int64(len(data))
+	err := d.dec.Decode(v)
+	// A decoder is reused only in the state a new one starts in: no error
+	// (it keeps one), nothing left unread (after a value followed by more
+	// data, which Decode ignores as it always has), and a buffer of
+	// ordinary size.
+	if err == nil && d.dec.InputOffset() == d.fed && len(data) <= maxPooledDecodeBytes {
+		decoders.Put(d)
+	}
+	return err
 }
+
+// decoder is a json.Decoder reading whatever r is reset to: reused, it
+// keeps its buffer, which a new one allocates and grows for every record.
+type decoder struct {
+	r   bytes.Reader
+	fed int64 // bytes given to dec in all
+	dec *json.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	d := &decoder{}
+	d.dec = json.NewDecoder(&d.r)
+	d.dec.UseNumber()
+	return d
+}}
+
+// maxPooledDecodeBytes is the largest record after which a decoder is
+// reused, in bytes: its buffer grows to the record's size.
+const maxPooledDecodeBytes = 64 << 10
 
 // Missing records are the client's "not found", with Letta's messages.
 var (
@@ -125,9 +154,6 @@ func GetAgentConversation(txn kv.Txn, agentID, convID string) (*Conversation, er
 
 // PutConversation writes a conversation's record.
 func PutConversation(txn kv.Txn, c *Conversation) error { return put(txn, ConversationKey(c.ID), c) }
-
-// DecodeMessage decodes a stored message.
-func DecodeMessage(data []byte) (*Message, error) { return decode[Message](data, "message") }
 
 // GetMessage returns message seq of an agent, which must exist.
 func GetMessage(txn kv.Txn, agentID string, seq uint64) (*Message, error) {
