@@ -16,14 +16,32 @@ import (
 // without HTML escaping, so stored values are the size of what the client
 // sent.
 func Encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+	e := encoders.Get().(*encoder)
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err // e is dropped: an encoder that failed is not reused
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	// One allocation of the encoding's size: the buffer stays with the
+	// encoder, instead of growing from nothing for every record.
+	out := bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	if e.buf.Cap() <= maxPooledBytes {
+		e.buf.Reset()
+		encoders.Put(e)
+	}
+	return out, nil
 }
+
+// encoder is a json.Encoder (without HTML escaping) writing into buf.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
 
 // Decode decodes a record or payload encoded by Encode into v. Numbers in
 // untyped fields (metadata, say) stay exact: a large integer keeps every
@@ -37,7 +55,7 @@ func Decode(data []byte, v any) error {
 	// (it keeps one), nothing left unread (after a value followed by more
 	// data, which Decode ignores as it always has), and a buffer of
 	// ordinary size.
-	if err == nil && d.dec.InputOffset() == d.fed && len(data) <= maxPooledDecodeBytes {
+	if err == nil && d.dec.InputOffset() == d.fed && len(data) <= maxPooledBytes {
 		decoders.Put(d)
 	}
 	return err
@@ -58,9 +76,10 @@ var decoders = sync.Pool{New: func() any {
 	return d
 }}
 
-// maxPooledDecodeBytes is the largest record after which a decoder is
-// reused, in bytes: its buffer grows to the record's size.
-const maxPooledDecodeBytes = 64 << 10
+// maxPooledBytes is the largest record after which a decoder or an
+// encoder is reused, in bytes: its buffer grows to the record's size, and
+// a rare large record should not keep that memory.
+const maxPooledBytes = 64 << 10
 
 // Missing records are the client's "not found", with Letta's messages.
 var (
