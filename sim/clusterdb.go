@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
@@ -77,7 +78,7 @@ func (v *dbView) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &viewSnapshot{view: v, ctx: ctx, inner: inner, reads: map[string][]byte{}}, nil
+	return &viewSnapshot{view: v, ctx: ctx, inner: inner, reads: map[string][]byte{}, at: v.db.cl.sys.clock.base.Now()}, nil
 }
 
 // Apply is not used: kv.DB commits through CommitSnapshot on a shared
@@ -97,7 +98,13 @@ type viewSnapshot struct {
 	mu    sync.Mutex
 	reads map[string][]byte // key -> value served (nil: absent)
 	scans []scanRead
+	at    time.Time // when it was taken, by the database's clock (the base clock: no node's)
 }
+
+var _ kv.TimedSnapshot = (*viewSnapshot)(nil)
+
+// Time implements kv.TimedSnapshot.
+func (s *viewSnapshot) Time() time.Time { return s.at }
 
 // scanRead is a scan as served: the range it covered and what it found.
 type scanRead struct {
