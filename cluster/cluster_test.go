@@ -3,11 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -604,4 +606,69 @@ func TestReplayWindow(t *testing.T) {
 	if !w.accept(1<<62) || w.accept(ForwardWindow+11) || !w.accept(1<<62-1) {
 		t.Fatal("after a jump far ahead")
 	}
+}
+
+// Spec: a renewal whose answer was lost after the database applied it is
+// not written again unchanged: the next renewal's heartbeat differs, so
+// peers count the lease from the renewal the node counts it from.
+func TestRenewalAfterALostAnswerMovesTheHeartbeat(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := join(t, url, "a")
+	lossy := &lostAnswerStore{Store: a.store}
+	a.cfg.Store = lossy
+	before := heartbeat(t, a.store, "a")
+	lossy.lose.Store(true)
+	if err := a.renew(t.Context()); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("renewal with its answer lost: %v", err)
+	}
+	applied := heartbeat(t, a.store, "a")
+	if applied == before {
+		t.Fatal("the lost answer's renewal was not applied: the test proves nothing")
+	}
+	lossy.lose.Store(false)
+	a.tick(t)
+	if again := heartbeat(t, a.store, "a"); again == applied {
+		t.Fatalf("the renewal after a lost answer wrote heartbeat %d again", again)
+	}
+}
+
+func heartbeat(t *testing.T, store kv.Store, id string) uint64 {
+	t.Helper()
+	txn, err := store.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	r, found, err := schema.GetClusterNode(txn, id)
+	if err != nil || !found {
+		t.Fatalf("record of %s: %v, %v", id, found, err)
+	}
+	return r.Heartbeat
+}
+
+// lostAnswerStore commits, and then, while lose is set, reports the
+// storage unavailable, as a connection that broke after COMMIT was sent.
+type lostAnswerStore struct {
+	kv.Store
+	lose atomic.Bool
+}
+
+func (s *lostAnswerStore) Begin(ctx context.Context) (kv.Txn, error) {
+	txn, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lostAnswerTxn{Txn: txn, s: s}, nil
+}
+
+type lostAnswerTxn struct {
+	kv.Txn
+	s *lostAnswerStore
+}
+
+func (t lostAnswerTxn) Commit(ctx context.Context) error {
+	if err := t.Txn.Commit(ctx); err != nil || !t.s.lose.Load() {
+		return err
+	}
+	return fmt.Errorf("%w: the answer to COMMIT was lost", kv.ErrUnavailable)
 }

@@ -68,10 +68,9 @@ type Node struct {
 	stopped chan struct{}
 
 	mu        sync.Mutex
-	heartbeat uint64    // of the last renewal that committed
-	renewed   time.Time // when that renewal began, on this node's clock
-	attempts  uint64    // renewals begun
-	held      uint64    // the attempt of the last renewal that committed
+	renewed  time.Time // when the last renewal that committed began, on this node's clock
+	attempts uint64    // renewals begun: each writes its number as the heartbeat
+	held     uint64    // the attempt of the last renewal that committed
 	// lease is done once this node must stop serving: the self-fence timer
 	// of the renewal held fired before a later one committed (nil before
 	// the first renewal).
@@ -138,7 +137,7 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.unique(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.renew(ctx); err != nil {
+	if err := n.register(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: registering node %s: %w", cfg.NodeID, err)
 	}
 	if _, err := n.observe(ctx); err != nil {
@@ -146,6 +145,27 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	go n.run()
 	return n, nil
+}
+
+// JoinAttempts bounds the registrations Join tries, one renewal interval
+// apart, while the database is unavailable (or an answer was lost).
+const JoinAttempts = 10
+
+// register commits the node's first heartbeat, trying again while the
+// database is unavailable.
+func (n *Node) register(ctx context.Context) error {
+	for i := 1; ; i++ {
+		err := n.renew(ctx)
+		if err == nil || !errors.Is(err, kv.ErrUnavailable) || i == JoinAttempts {
+			return err
+		}
+		n.cfg.Logger.Warn("cluster: registering failed; trying again", "node", n.cfg.NodeID, "attempt", i, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.cfg.Clock.After(n.interval()):
+		}
+	}
 }
 
 // ErrNodeIDInUse means another live process already runs as this node.
@@ -238,7 +258,10 @@ func (n *Node) run() {
 }
 
 // renew commits the next heartbeat. The renewal counts from when it began:
-// a peer can only have seen it after that. Its self-fence timer starts
+// a peer can only have seen it after that. Every attempt writes a new
+// heartbeat, so that one the database applied though its answer was lost
+// is not written again unchanged by the next (peers would count the
+// lease from the first, the node from the second). Its self-fence timer starts
 // then too: timers measure elapsed time (a monotonic clock), which a step
 // of the node's wall clock does not move, so a clock set back does not
 // stretch the node's lease.
@@ -247,7 +270,7 @@ func (n *Node) renew(ctx context.Context) error {
 	expiry := n.cfg.Clock.After(n.selfFence())
 	n.mu.Lock()
 	n.attempts++
-	attempt, next := n.attempts, n.heartbeat+1
+	attempt := n.attempts
 	n.mu.Unlock()
 	activations := 0
 	if n.cfg.Activations != nil {
@@ -255,7 +278,7 @@ func (n *Node) renew(ctx context.Context) error {
 	}
 	err := n.update(ctx, func(txn kv.Txn) error {
 		return schema.PutClusterNode(txn, &schema.ClusterNode{
-			ID: n.cfg.NodeID, Incarnation: n.incarnation, Addr: n.cfg.Addr, Heartbeat: next,
+			ID: n.cfg.NodeID, Incarnation: n.incarnation, Addr: n.cfg.Addr, Heartbeat: attempt,
 			At: n.dbNow(txn).UTC(), Started: n.started.UTC(), Activations: activations,
 		})
 	})
@@ -263,7 +286,7 @@ func (n *Node) renew(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.heartbeat, n.renewed, n.held = next, began, attempt
+	n.renewed, n.held = began, attempt
 	if n.lease == nil || n.lease.Err() != nil {
 		n.lease, n.endLease = context.WithCancel(context.Background())
 	}

@@ -73,9 +73,13 @@ func (p *cachedPlacement) Claim(ctx context.Context, id actor.ID) (*actor.Fence,
 func (p *cachedPlacement) Serving() error { return p.inner.Serving() }
 
 // retryingForward sends a forwarded request again when the first attempt
-// failed, with nothing to make the second idempotent: if the owner ran
-// the first and only its answer was lost, the request runs twice.
-type retryingForward struct{ inner http.RoundTripper }
+// failed, signed afresh, with nothing to make the second idempotent: if
+// the owner ran the first and only its answer was lost, the request runs
+// twice. (Re-sent with its first mark, the owner would refuse it.)
+type retryingForward struct {
+	inner http.RoundTripper
+	sign  func(*http.Request)
+}
 
 func (t retryingForward) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
@@ -93,6 +97,7 @@ func (t retryingForward) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp, err := send()
 	if err != nil {
+		t.sign(req)
 		return send()
 	}
 	return resp, nil
@@ -134,7 +139,9 @@ func init() {
 		plantedBug{
 			name: "cluster-forward-retried",
 			variant: Variant{Name: "a forwarded request is sent again after a failure, without idempotency",
-				WrapForward: func(rt http.RoundTripper) http.RoundTripper { return retryingForward{rt} }},
+				WrapForward: func(rt http.RoundTripper, sign func(*http.Request)) http.RoundTripper {
+					return retryingForward{rt, sign}
+				}},
 			profile:  "network,forward_drop=0.2:max=20",
 			catchers: []string{"forwarding"},
 			seeds:    clusterBugSeeds,

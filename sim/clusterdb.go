@@ -37,6 +37,11 @@ import (
 // As kv/postgres reports a lost connection: kv.ErrUnavailable.
 var ErrDBUnreachable = fmt.Errorf("%w: sim: the database is unreachable from this node (partitioned)", kv.ErrUnavailable)
 
+// ErrDBReplyLost is what a node whose commit's answer was lost gets: as
+// kv/postgres reports a connection that broke after COMMIT was sent, the
+// outcome unknown (here: applied).
+var ErrDBReplyLost = fmt.Errorf("%w: sim: the connection to the database broke before the commit's answer came", kv.ErrUnavailable)
+
 // sharedDB orders the commits of every node.
 type sharedDB struct {
 	disk *kv.MemEngine
@@ -183,7 +188,14 @@ func (v *dbView) CommitSnapshot(ctx context.Context, snap kv.Snapshot, batch []k
 		return err
 	}
 	db.cl.checkCommit(now, v.node, batch, fences)
-	return db.disk.Apply(batch)
+	if err := db.disk.Apply(batch); err != nil {
+		return err
+	}
+	if db.cl.sys.inj.fire(DBReplyLost, "") {
+		db.cl.sys.notePath(ctx, pathStorage, "node %s: the database committed, its answer was lost", v.node.id)
+		return ErrDBReplyLost
+	}
+	return nil
 }
 
 // checkFences fails with kv.ErrFenced unless every fence key holds its

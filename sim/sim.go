@@ -104,8 +104,8 @@ type Variant struct {
 	// cluster run: see cluster.go); store is the node's store.
 	WrapPlacement func(p actor.Placement, store kv.Store) actor.Placement
 	// WrapForward, when set, wraps each cluster node's transport of
-	// forwarded requests.
-	WrapForward func(rt http.RoundTripper) http.RoundTripper
+	// forwarded requests; sign is the node's (cluster.Node.Sign).
+	WrapForward func(rt http.RoundTripper, sign func(*http.Request)) http.RoundTripper
 }
 
 // VariantEnv is what a Variant's wrapper may use.
