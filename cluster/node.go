@@ -67,7 +67,7 @@ type Node struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
-	mu        sync.Mutex
+	mu       sync.Mutex
 	renewed  time.Time // when the last renewal that committed began, on this node's clock
 	attempts uint64    // renewals begun: each writes its number as the heartbeat
 	held     uint64    // the attempt of the last renewal that committed

@@ -138,6 +138,12 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 	n.clock.Skew(skew)
 	n.ctx, n.cancel = context.WithCancel(c.inc.ctx)
 	var store kv.Store = &pathStore{inner: kv.NewDB(&dbView{db: c.db, node: n}), sys: s}
+	if v := s.cfg.Variant; v != nil && v.WrapStore != nil {
+		store = v.WrapStore(store, VariantEnv{
+			Clock: n.clock, IdleTimeout: s.cfg.IdleTimeout, Done: n.ctx.Done(),
+			Seed: splitmix64(s.cfg.Seed ^ streamVariant + uint64(c.inc.n*ClusterNodes+i)),
+		})
+	}
 	var svcRef atomic.Pointer[agent.Service]
 	node, err := cluster.Join(n.ctx, cluster.Config{
 		Store: store, NodeID: n.id, Addr: nodeAddr(i), Secret: []byte(clusterSecret),
@@ -180,7 +186,11 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 	}
 	svcRef.Store(svc)
 	n.svc = svc
-	n.handler = api.NewHandler(svc, api.Options{Cluster: notingRouter{Node: node, n: n}, ForwardTransport: transport})
+	var router api.Cluster = node
+	if v := s.cfg.Variant; v != nil && v.WrapCluster != nil {
+		router = v.WrapCluster(router)
+	}
+	n.handler = api.NewHandler(svc, api.Options{Cluster: notingRouter{Cluster: router, n: n}, ForwardTransport: transport})
 	c.mu.Lock()
 	c.byInc[node.Incarnation()] = n
 	c.mu.Unlock()
@@ -299,14 +309,14 @@ func (p *notingPlacement) Serving() error {
 // notingRouter is a node as the API sees it: a route refused (the node is
 // not serving, or cannot read the claim) is noted on the call's trail.
 type notingRouter struct {
-	*cluster.Node
+	api.Cluster
 	n *simNode
 }
 
 // Forwarded counts the forwarded requests the node accepts (the
 // forwarding checker), and notes a refused one on the call's trail.
 func (r notingRouter) Forwarded(req *http.Request) (bool, error) {
-	ok, err := r.Node.Forwarded(req)
+	ok, err := r.Cluster.Forwarded(req)
 	if err != nil {
 		r.n.c.sys.notePath(req.Context(), pathCluster, "node %s refused a forwarded request: %v", r.n.id, err)
 	}
@@ -317,7 +327,7 @@ func (r notingRouter) Forwarded(req *http.Request) (bool, error) {
 }
 
 func (r notingRouter) Route(ctx context.Context, agentID string) (string, error) {
-	addr, err := r.Node.Route(ctx, agentID)
+	addr, err := r.Cluster.Route(ctx, agentID)
 	if err != nil {
 		r.n.c.sys.notePath(ctx, pathCluster, "node %s could not route %s: %v", r.n.id, agentID, err)
 	}

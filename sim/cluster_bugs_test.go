@@ -3,12 +3,15 @@ package sim
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/cluster"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
 )
@@ -103,6 +106,33 @@ func (t retryingForward) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// replayBlindRouter accepts a forwarded request whose mark was used
+// before: a duplicate the network delivered runs again.
+type replayBlindRouter struct{ api.Cluster }
+
+func (r replayBlindRouter) Forwarded(req *http.Request) (bool, error) {
+	ok, err := r.Cluster.Forwarded(req)
+	if errors.Is(err, cluster.ErrReplayed) {
+		return true, nil
+	}
+	return ok, err
+}
+
+// nodeClockStore hides the database's clock from the node: it judges its
+// peers' leases by its own clock, which steps.
+type nodeClockStore struct{ kv.Store }
+
+// nodeClockTxn has no SnapshotTime.
+type nodeClockTxn struct{ kv.Txn }
+
+func (s nodeClockStore) Begin(ctx context.Context) (kv.Txn, error) {
+	txn, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return nodeClockTxn{txn}, nil
+}
+
 // clusterTune keeps activations loaded for long (an old owner keeps its
 // activations through an outage) and makes the cluster's node faults
 // frequent.
@@ -144,6 +174,24 @@ func init() {
 				}},
 			profile:  "network,forward_drop=0.2:max=20",
 			catchers: []string{"forwarding"},
+			seeds:    clusterBugSeeds,
+		},
+		plantedBug{
+			name: "cluster-forward-replay-accepted",
+			variant: Variant{Name: "a node accepts a forwarded request's mark again (no replay window)",
+				WrapCluster: func(c api.Cluster) api.Cluster { return replayBlindRouter{c} }},
+			profile:  "network,forward_duplicate=0.3:max=40",
+			catchers: []string{"forwarding"},
+			seeds:    clusterBugSeeds,
+		},
+		plantedBug{
+			name: "cluster-lease-on-node-clock",
+			variant: Variant{Name: "nodes judge their peers' leases by their own clocks, not the database's",
+				WrapStore: func(s kv.Store, _ VariantEnv) kv.Store { return nodeClockStore{s} }},
+			profile:  "cluster,node_jump=0.05:max=10",
+			catchers: []string{"single-activation"},
+			message:  "within its lease",
+			tune:     clusterTune,
 			seeds:    clusterBugSeeds,
 		},
 	)
