@@ -112,7 +112,7 @@ func (s *Tools) runOutside(ctx context.Context, agentID string, t *tool.Tool, en
 	if err != nil {
 		return nil, err
 	}
-	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Agents: agentMessenger{s.c}}
+	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Search: s.c.search, Agents: agentMessenger{s.c}}
 	out := t.RunOutside(ctx, x, tool.Call{AgentID: agentID, CallID: callID, Env: env}, args)
 	return executionResult(out, tool.MaxResultChars), nil
 }
