@@ -160,9 +160,13 @@ func init() {
 				WrapPlacement: func(p actor.Placement, store kv.Store) actor.Placement {
 					return &cachedPlacement{inner: p, store: store, mine: map[actor.ID]bool{}}
 				}},
-			profile:  clusterBugProfile,
-			catchers: []string{"single-activation"},
-			message:  "committed for",
+			profile: clusterBugProfile,
+			// Its stale commits (single-activation) were caught within 2-18
+			// seeds before the memory-repository workload met the new cluster
+			// faults; since, within 60 seeds it shows only as its cache
+			// serving an agent whose claim is gone (an unexpected 500, "key
+			// not found"). Both are this bug.
+			catchers: []string{"single-activation", "unexpected-error"},
 			tune:     clusterTune,
 			seeds:    clusterBugSeeds,
 		},
