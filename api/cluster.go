@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -24,6 +25,9 @@ type Cluster interface {
 	// Sign marks a request this node forwards; Forwarded reports whether a
 	// request carries a valid mark from a node of the cluster (an error: a
 	// mark that is not valid).
+	// A mark is good once. An error of a kind agent.KindOf names (the
+	// agent moved, the storage is down) is answered as such (retry), any
+	// other with 401.
 	Sign(r *http.Request)
 	Forwarded(r *http.Request) (bool, error)
 	// Members is the body of GET /v1/cluster.
@@ -97,7 +101,13 @@ func (s *server) forward(w http.ResponseWriter, r *http.Request, method string) 
 		return false
 	}
 	if ok, err := c.Forwarded(r); ok || err != nil {
-		if err != nil {
+		switch {
+		case agent.KindOf(err) != 0:
+			// Meant for this node's earlier incarnation (the owner
+			// restarted: it moved), or the members could not be read: the
+			// client retries and is routed anew.
+			s.writeError(w, r, err)
+		case err != nil:
 			s.log.WarnContext(r.Context(), "api: refused a forwarded request", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			s.writeError(w, r, errorf(http.StatusUnauthorized, "Unauthorized"))
 		}

@@ -49,7 +49,7 @@ func (n *Node) Claim(ctx context.Context, id actor.ID) (*actor.Fence, error) {
 		if err != nil {
 			return err
 		}
-		next := &schema.ClusterClaim{Node: n.cfg.NodeID, Incarnation: n.incarnation, Epoch: 1, At: n.cfg.Clock.Now().UTC()}
+		next := &schema.ClusterClaim{Node: n.cfg.NodeID, Incarnation: n.incarnation, Epoch: 1, At: n.dbNow(txn).UTC()}
 		if found {
 			if n.mine(cur) {
 				fence = &actor.Fence{Key: schema.ClusterClaimKey(key), Epoch: cur.Epoch}
@@ -89,9 +89,10 @@ func (n *Node) holder(txn kv.Txn, c *schema.ClusterClaim) (addr string, live boo
 	if !found {
 		rec = nil
 	}
+	now := n.dbNow(txn)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if !n.liveLocked(c.Node, c.Incarnation, rec) {
+	if !n.liveLocked(c.Node, c.Incarnation, rec, now) {
 		return "", false, nil
 	}
 	return rec.Addr, true, nil
@@ -102,12 +103,13 @@ func (n *Node) holder(txn kv.Txn, c *schema.ClusterClaim) (addr string, live boo
 // without an error would otherwise hold the request for the statement
 // timeout). It fails at once when the node is not serving.
 func (n *Node) withinLease(ctx context.Context) (context.Context, context.CancelFunc, error) {
-	left, err := n.leaseLeft()
+	lease, left, err := n.leaseLeft()
 	if err != nil {
 		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, left)
-	return ctx, cancel, nil
+	stop := context.AfterFunc(lease, cancel)
+	return ctx, func() { stop(); cancel() }, nil
 }
 
 // Route says where a request that changes agentID must be served: "" for

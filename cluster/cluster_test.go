@@ -3,10 +3,13 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +39,8 @@ type testNode struct {
 	took    chan actor.ID // the actors it took over (Config.OnTakeover)
 }
 
+// openStore opens a node's own pool on the database at url: its
+// transactions are timed by the Postgres server's clock.
 func openStore(t *testing.T, url string) kv.Store {
 	t.Helper()
 	eng, err := postgres.Open(t.Context(), url)
@@ -49,13 +54,62 @@ func openStore(t *testing.T, url string) kv.Store {
 
 var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// The tests that move time stand a clock they move in for the database
+// server's (one per database, which every node on it reads); those on the
+// server's own clock use openStore.
+var (
+	dbClocksMu sync.Mutex
+	dbClocks   = map[string]*kelpietest.StepClock{}
+)
+
+// dbClock is the stand-in clock of the database at url.
+func dbClock(url string) *kelpietest.StepClock {
+	dbClocksMu.Lock()
+	defer dbClocksMu.Unlock()
+	c := dbClocks[url]
+	if c == nil {
+		c = kelpietest.NewStepClock(start)
+		dbClocks[url] = c
+	}
+	return c
+}
+
+// steppedStore is a node's store whose transactions are timed by the
+// database's stand-in clock.
+type steppedStore struct {
+	kv.Store
+	clock *kelpietest.StepClock
+}
+
+func (s steppedStore) Begin(ctx context.Context) (kv.Txn, error) {
+	txn, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return steppedTxn{Txn: txn, at: s.clock.Now()}, nil
+}
+
+type steppedTxn struct {
+	kv.Txn
+	at time.Time
+}
+
+func (t steppedTxn) SnapshotTime() (time.Time, bool) { return t.at, true }
+
 func join(t *testing.T, url, id string) *testNode { return joinAt(t, url, id, start) }
 
 // joinAt joins a node whose clock reads at.
 func joinAt(t *testing.T, url, id string, at time.Time) *testNode {
 	t.Helper()
-	tn := &testNode{clock: kelpietest.NewStepClock(at), store: openStore(t, url), took: make(chan actor.ID, 16)}
-	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: ttl, Clock: tn.clock,
+	return joinStore(t, steppedStore{openStore(t, url), dbClock(url)}, id, at, ttl)
+}
+
+// joinStore joins a node on store with a lease of leaseTTL, its clock
+// reading at.
+func joinStore(t *testing.T, store kv.Store, id string, at time.Time, leaseTTL time.Duration) *testNode {
+	t.Helper()
+	tn := &testNode{clock: kelpietest.NewStepClock(at), store: store, took: make(chan actor.ID, 16)}
+	n, err := Join(t.Context(), Config{Store: tn.store, NodeID: id, Addr: id + ".test:8283", Secret: secret, LeaseTTL: leaseTTL, Clock: tn.clock,
 		OnTakeover: func(id actor.ID) { tn.took <- id }})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +133,7 @@ func (tn *testNode) tick(t *testing.T) {
 	if err := tn.renew(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := tn.observe(t.Context()); err != nil {
+	if _, err := tn.observe(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -196,13 +250,14 @@ func TestClaimMovesAndFencesTheOldOwner(t *testing.T) {
 	}
 
 	// b sees a's latest heartbeat now, then a says nothing for a whole TTL
-	// of b's clock.
+	// of the database's clock.
+	db := dbClock(url)
 	b.tick(t)
-	b.clock.Advance(ttl - time.Millisecond)
+	db.Advance(ttl - time.Millisecond)
 	b.tick(t)
 	_, err = b.inc(t, agentX)
 	wantNotOwner(t, err, "a")
-	b.clock.Advance(time.Millisecond)
+	db.Advance(time.Millisecond)
 	b.tick(t)
 	if _, err := b.Claim(t.Context(), agentX); err != nil {
 		t.Fatalf("claim on the node taking over: %v", err)
@@ -250,7 +305,7 @@ func TestServingStopsBeforeTakeover(t *testing.T) {
 		t.Fatalf("owner within its lease: %v", err)
 	}
 	a.clock.Advance(time.Millisecond)
-	b.clock.Advance(stop)
+	dbClock(url).Advance(stop)
 	b.tick(t)
 	_, err := a.inc(t, agentX)
 	if !errors.Is(err, kv.ErrUnavailable) {
@@ -263,7 +318,7 @@ func TestServingStopsBeforeTakeover(t *testing.T) {
 	if n, err := a.inc(t, agentX); err != nil || n != 3 {
 		t.Fatalf("owner after renewing: %d, %v", n, err)
 	}
-	b.clock.Advance(ttl - stop)
+	dbClock(url).Advance(ttl - stop)
 	b.tick(t)
 	_, err = b.inc(t, agentX)
 	wantNotOwner(t, err, "a")
@@ -277,7 +332,8 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 	if _, err := a.inc(t, agentX); err != nil {
 		t.Fatal(err)
 	}
-	a2 := joinAt(t, url, "a", start.Add(3*ttl)) // the same node id, restarted after a crash
+	dbClock(url).Advance(3 * ttl)
+	a2 := join(t, url, "a") // the same node id, restarted after a crash
 	if n, err := a2.inc(t, agentX); err != nil || n != 2 {
 		t.Fatalf("restarted node: %d, %v", n, err)
 	}
@@ -305,6 +361,61 @@ func TestRestartAndLeaveHandOverAtOnce(t *testing.T) {
 		t.Fatalf("claim log %+v", got)
 	}
 	checkStore(t, b.store)
+}
+
+// Spec: leases are judged by the database server's clock, so that a
+// node's own clock stepping does not move them: a node whose clock jumps
+// hours ahead does not take a live peer's agents, and a node whose clock
+// is set back hours (and which stops renewing, as a paused process) still
+// stops serving within its self-fence, measured by its timers, before the
+// peer takes its agents over. Real Postgres time, real lease loops.
+func TestNodeClockStepsDoNotMoveLeases(t *testing.T) {
+	const ttl = 2 * time.Second
+	url := pgtest.NewDatabase(t)
+	a := joinStore(t, openStore(t, url), "a", start, ttl)
+	b := joinStore(t, openStore(t, url), "b", start, ttl)
+	if _, err := a.inc(t, agentX); err != nil {
+		t.Fatal(err)
+	}
+	b.tick(t)
+	b.clock.Advance(3 * time.Hour)
+	if b.Serving() == nil {
+		t.Fatal("a node whose clock jumped past its lease still serves before renewing")
+	}
+	b.tick(t) // renews, and reads a's record again: probably the heartbeat b saw before the jump
+	_, err := b.inc(t, agentX)
+	wantNotOwner(t, err, "a")
+
+	close(a.stop) // a stops renewing, and its clock goes back
+	<-a.stopped
+	a.clock.Advance(-5 * time.Hour)
+	deadline := time.Now().Add(30 * ttl) // a bound for a loaded machine, not a measurement
+	for a.Serving() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("a node set back and not renewing still serves %v later", 30*ttl)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		n, err := b.inc(t, agentX)
+		if err == nil {
+			if n != 2 {
+				t.Fatalf("count on the node that took over: %d, want 2", n)
+			}
+			break
+		}
+		wantNotOwner(t, err, "a")
+		if a.Serving() == nil {
+			t.Fatal("a serves again without renewing")
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b did not take the agent over in %v", 30*ttl)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := a.inc(t, agentX); !errors.Is(err, kv.ErrUnavailable) && !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("the old owner's invocation: %v, want refused", err)
+	}
 }
 
 // Spec: a second process started with the node id of a live node refuses
@@ -354,7 +465,7 @@ func TestRoute(t *testing.T) {
 	if addr, err := b.Route(t.Context(), agentID); err != nil || addr != "a.test:8283" {
 		t.Fatalf("a's agent routed from b to %q, %v", addr, err)
 	}
-	b.clock.Advance(ttl)
+	dbClock(url).Advance(ttl)
 	b.tick(t) // b renews; a does not
 	if addr, err := b.Route(t.Context(), agentID); err != nil || addr != "" {
 		t.Fatalf("a lapsed owner's agent routed to %q, %v", addr, err)
@@ -372,7 +483,7 @@ func TestMembers(t *testing.T) {
 	a.cfg.Activations = func() int { return a.runtime.Stats().Active }
 	a.tick(t)
 	b.tick(t) // b sees a's latest heartbeat now
-	b.clock.Advance(3 * time.Second)
+	dbClock(url).Advance(3 * time.Second)
 	got, err := b.Members(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -391,41 +502,173 @@ func TestMembers(t *testing.T) {
 }
 
 // Spec: only a request signed with the cluster's secret, for its own
-// method and path, recently, counts as forwarded.
+// method and path, by a current member, to this incarnation, counts as
+// forwarded, and only once: a duplicate or replay is refused, whatever
+// the order marks arrive in. No wall clock enters: nodes whose clocks
+// differ by hours forward to each other.
 func TestForwardedSignature(t *testing.T) {
 	url := pgtest.NewDatabase(t)
-	a, b := join(t, url, "a"), join(t, url, "b")
-	req := func() *http.Request { return httptest.NewRequest("POST", "/v1/agents/agent-1/messages", nil) }
-	r := req()
-	a.Sign(r)
+	a := join(t, url, "a")
+	b := joinAt(t, url, "b", start.Add(-5*time.Hour)) // its clock is hours behind a's
+	a.tick(t)                                         // a reads b's record: where b serves, and its incarnation
+	req := func() *http.Request {
+		return httptest.NewRequest("POST", "http://b.test:8283/v1/agents/agent-1/messages", nil)
+	}
+	signed := func() *http.Request {
+		r := req()
+		a.Sign(r)
+		return r
+	}
+	r := signed()
 	if ok, err := b.Forwarded(r); !ok || err != nil {
 		t.Fatalf("signed request: %v, %v", ok, err)
+	}
+	if ok, err := b.Forwarded(r); ok || !errors.Is(err, ErrReplayed) {
+		t.Fatalf("the same request again (duplicated): %v, %v; want ErrReplayed", ok, err)
 	}
 	if ok, err := b.Forwarded(req()); ok || err != nil {
 		t.Fatalf("unsigned request: %v, %v", ok, err)
 	}
+	// Out of order: a later mark first, then the earlier one, once each.
+	early, late := signed(), signed()
+	for i, r := range []*http.Request{late, early} {
+		if ok, err := b.Forwarded(r); !ok || err != nil {
+			t.Fatalf("mark %d out of order: %v, %v", i, ok, err)
+		}
+	}
+	if ok, err := b.Forwarded(early); ok || !errors.Is(err, ErrReplayed) {
+		t.Fatalf("the earlier mark again: %v, %v; want ErrReplayed", ok, err)
+	}
 	for name, tamper := range map[string]func(*http.Request){
 		"other path":   func(r *http.Request) { r.URL.Path = "/v1/agents/agent-2/messages" },
 		"other method": func(r *http.Request) { r.Method = "DELETE" },
-		"garbage":      func(r *http.Request) { r.Header.Set(ForwardedHeader, "a 1 2 3") },
+		"other sequence": func(r *http.Request) {
+			f := strings.Fields(r.Header.Get(ForwardedHeader))
+			f[2] = "999999"
+			r.Header.Set(ForwardedHeader, strings.Join(f, " "))
+		},
+		"garbage": func(r *http.Request) { r.Header.Set(ForwardedHeader, "a 1 2 3") },
 	} {
-		r := req()
-		a.Sign(r)
-		tamper(r)
-		if ok, err := b.Forwarded(r); ok || err == nil {
+		if ok, err := b.Forwarded(func() *http.Request { r := signed(); tamper(r); return r }()); ok || err == nil {
 			t.Errorf("%s: accepted (%v, %v)", name, ok, err)
 		}
 	}
-	r = req()
-	a.Sign(r)
-	b.clock.Advance(MaxForwardAge + time.Second)
-	if ok, err := b.Forwarded(r); ok || err == nil {
-		t.Errorf("stale signature accepted")
-	}
-	other := &Node{cfg: Config{NodeID: "a", Secret: []byte("another secret, as long"), Clock: b.clock}}
+	other := &Node{cfg: Config{NodeID: "a", Secret: []byte("another secret, as long"), Clock: a.clock}, incarnation: a.incarnation, peers: a.peers}
 	r = req()
 	other.Sign(r)
 	if ok, err := b.Forwarded(r); ok || err == nil {
 		t.Errorf("signature with another secret accepted")
 	}
+	// A mark for b's earlier incarnation reaches b restarted: refused, and
+	// retryable (the sender routes again).
+	stale := signed()
+	dbClock(url).Advance(3 * ttl) // b's record is old: b2 joins without watching it
+	b2 := joinAt(t, url, "b", start.Add(-5*time.Hour))
+	if ok, err := b2.Forwarded(stale); ok || !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("a mark for b's earlier incarnation: %v, %v; want kv.ErrFenced", ok, err)
+	}
+	// A member b2 has not read yet (a restarted since) is looked up.
+	a2 := joinAt(t, url, "a", start.Add(7*time.Hour))
+	r = req()
+	a2.Sign(r)
+	if ok, err := b2.Forwarded(r); !ok || err != nil {
+		t.Fatalf("a restarted sender's first forward: %v, %v", ok, err)
+	}
+	if _, err := a.observe(t.Context()); err != nil { // a's old incarnation reads b2's record
+		t.Fatal(err)
+	}
+	if ok, err := b2.Forwarded(signed()); ok || err == nil || errors.Is(err, kv.ErrFenced) || !strings.Contains(err.Error(), "not a member") {
+		t.Fatalf("a mark of a's earlier incarnation, after it restarted: %v, %v; want refused as not a member", ok, err)
+	}
+}
+
+// Spec: the replay window accepts each sequence number once, in any order
+// within ForwardWindow, refuses one that fell behind it, and survives a
+// sender jumping far ahead.
+func TestReplayWindow(t *testing.T) {
+	var w window
+	for _, seq := range []uint64{1, 3, 2, 5, ForwardWindow, 4} {
+		if !w.accept(seq) {
+			t.Fatalf("first use of %d refused", seq)
+		}
+	}
+	for _, seq := range []uint64{1, 2, 3, 4, 5, ForwardWindow} {
+		if w.accept(seq) {
+			t.Fatalf("second use of %d accepted", seq)
+		}
+	}
+	if !w.accept(ForwardWindow + 10) {
+		t.Fatal("a new mark refused")
+	}
+	if w.accept(9) || !w.accept(11) || w.accept(11) {
+		t.Fatal("the window's lower edge: 9 is behind it, 11 inside")
+	}
+	if !w.accept(1<<62) || w.accept(ForwardWindow+11) || !w.accept(1<<62-1) {
+		t.Fatal("after a jump far ahead")
+	}
+}
+
+// Spec: a renewal whose answer was lost after the database applied it is
+// not written again unchanged: the next renewal's heartbeat differs, so
+// peers count the lease from the renewal the node counts it from.
+func TestRenewalAfterALostAnswerMovesTheHeartbeat(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a := join(t, url, "a")
+	lossy := &lostAnswerStore{Store: a.store}
+	a.cfg.Store = lossy
+	before := heartbeat(t, a.store, "a")
+	lossy.lose.Store(true)
+	if err := a.renew(t.Context()); !errors.Is(err, kv.ErrUnavailable) {
+		t.Fatalf("renewal with its answer lost: %v", err)
+	}
+	applied := heartbeat(t, a.store, "a")
+	if applied == before {
+		t.Fatal("the lost answer's renewal was not applied: the test proves nothing")
+	}
+	lossy.lose.Store(false)
+	a.tick(t)
+	if again := heartbeat(t, a.store, "a"); again == applied {
+		t.Fatalf("the renewal after a lost answer wrote heartbeat %d again", again)
+	}
+}
+
+func heartbeat(t *testing.T, store kv.Store, id string) uint64 {
+	t.Helper()
+	txn, err := store.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	r, found, err := schema.GetClusterNode(txn, id)
+	if err != nil || !found {
+		t.Fatalf("record of %s: %v, %v", id, found, err)
+	}
+	return r.Heartbeat
+}
+
+// lostAnswerStore commits, and then, while lose is set, reports the
+// storage unavailable, as a connection that broke after COMMIT was sent.
+type lostAnswerStore struct {
+	kv.Store
+	lose atomic.Bool
+}
+
+func (s *lostAnswerStore) Begin(ctx context.Context) (kv.Txn, error) {
+	txn, err := s.Store.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lostAnswerTxn{Txn: txn, s: s}, nil
+}
+
+type lostAnswerTxn struct {
+	kv.Txn
+	s *lostAnswerStore
+}
+
+func (t lostAnswerTxn) Commit(ctx context.Context) error {
+	if err := t.Txn.Commit(ctx); err != nil || !t.s.lose.Load() {
+		return err
+	}
+	return fmt.Errorf("%w: the answer to COMMIT was lost", kv.ErrUnavailable)
 }

@@ -67,16 +67,35 @@ type Node struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
-	mu        sync.Mutex
-	heartbeat uint64    // of the last renewal that committed
-	renewed   time.Time // when that renewal began, on this node's clock
-	peers     map[string]*peer
+	mu       sync.Mutex
+	renewed  time.Time // when the last renewal that committed began, on this node's clock
+	attempts uint64    // renewals begun: each writes its number as the heartbeat
+	held     uint64    // the attempt of the last renewal that committed
+	// lease is done once this node must stop serving: the self-fence timer
+	// of the renewal held fired before a later one committed (nil before
+	// the first renewal).
+	lease    context.Context
+	endLease context.CancelFunc
+	peers    map[string]*peer
+
+	forwards forwardState // auth.go
 }
 
 // peer is what this node observed of another node's record.
 type peer struct {
 	rec     schema.ClusterNode
-	changed time.Time // when this node first saw rec's heartbeat, on its clock
+	changed time.Time // when this node first saw rec's heartbeat, by the database's clock
+}
+
+// dbNow is the time of txn's snapshot by the database's clock: every node
+// judges leases by that one clock, so that no node's clock (skewed, or
+// stepped forwards or back) decides a peer's lease. A store that keeps no
+// clock of its own (one process on a local engine) leaves this node's.
+func (n *Node) dbNow(txn kv.Txn) time.Time {
+	if at, ok := kv.SnapshotTime(txn); ok {
+		return at
+	}
+	return n.cfg.Clock.Now()
 }
 
 // Join registers this node (its first heartbeat must commit) and starts
@@ -118,14 +137,35 @@ func Join(ctx context.Context, cfg Config) (*Node, error) {
 	if err := n.unique(ctx); err != nil {
 		return nil, err
 	}
-	if err := n.renew(ctx); err != nil {
+	if err := n.register(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: registering node %s: %w", cfg.NodeID, err)
 	}
-	if err := n.observe(ctx); err != nil {
+	if _, err := n.observe(ctx); err != nil {
 		return nil, fmt.Errorf("cluster: reading the members: %w", err)
 	}
 	go n.run()
 	return n, nil
+}
+
+// JoinAttempts bounds the registrations Join tries, one renewal interval
+// apart, while the database is unavailable (or an answer was lost).
+const JoinAttempts = 10
+
+// register commits the node's first heartbeat, trying again while the
+// database is unavailable.
+func (n *Node) register(ctx context.Context) error {
+	for i := 1; ; i++ {
+		err := n.renew(ctx)
+		if err == nil || !errors.Is(err, kv.ErrUnavailable) || i == JoinAttempts {
+			return err
+		}
+		n.cfg.Logger.Warn("cluster: registering failed; trying again", "node", n.cfg.NodeID, "attempt", i, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.cfg.Clock.After(n.interval()):
+		}
+	}
 }
 
 // ErrNodeIDInUse means another live process already runs as this node.
@@ -133,15 +173,15 @@ var ErrNodeIDInUse = errors.New("cluster: node id in use")
 
 // unique refuses to join while another process runs under this node id:
 // a record of another incarnation that is still renewed. A record whose
-// last heartbeat is more than two leases old on this node's clock (a
-// margin for skew and late renewals) is taken for one left by a crash; a
+// last heartbeat is more than two leases old by the database's clock (a
+// margin for late renewals) is taken for one left by a crash; a
 // fresher one is watched for up to a lease, to
 // tell a quick restart after a crash (the record stops changing) from a
 // live duplicate. A clean shutdown removed its record: a restart after one
 // never waits.
 func (n *Node) unique(ctx context.Context) error {
-	first, err := n.record(ctx)
-	if err != nil || first == nil || n.cfg.Clock.Now().Sub(first.At) > 2*n.cfg.LeaseTTL {
+	first, now, err := n.record(ctx)
+	if err != nil || first == nil || now.Sub(first.At) > 2*n.cfg.LeaseTTL {
 		return err
 	}
 	// Two changes: one could be the last renewal of a crashed process,
@@ -154,7 +194,7 @@ func (n *Node) unique(ctx context.Context) error {
 			return ctx.Err()
 		case <-n.cfg.Clock.After(n.interval()):
 		}
-		now, err := n.record(ctx)
+		now, _, err := n.record(ctx)
 		if err != nil || now == nil {
 			return err // nil: it left
 		}
@@ -170,18 +210,19 @@ func (n *Node) unique(ctx context.Context) error {
 	return nil
 }
 
-// record reads this node id's membership record (nil: none).
-func (n *Node) record(ctx context.Context) (*schema.ClusterNode, error) {
+// record reads this node id's membership record (nil: none), and the
+// database's time of the read.
+func (n *Node) record(ctx context.Context) (*schema.ClusterNode, time.Time, error) {
 	txn, err := n.cfg.Store.Begin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
 	}
 	defer txn.Discard()
 	r, found, err := schema.GetClusterNode(txn, n.cfg.NodeID)
 	if err != nil || !found {
-		return nil, err
+		return nil, time.Time{}, err
 	}
-	return r, nil
+	return r, n.dbNow(txn), nil
 }
 
 // ID is the node's id.
@@ -209,7 +250,7 @@ func (n *Node) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.interval())
 		if err := n.renew(ctx); err != nil {
 			n.cfg.Logger.Warn("cluster: lease renewal failed", "node", n.cfg.NodeID, "err", err, "serving", n.Serving() == nil)
-		} else if err := n.observe(ctx); err != nil {
+		} else if _, err := n.observe(ctx); err != nil {
 			n.cfg.Logger.Warn("cluster: reading the members failed", "node", n.cfg.NodeID, "err", err)
 		}
 		cancel()
@@ -217,11 +258,19 @@ func (n *Node) run() {
 }
 
 // renew commits the next heartbeat. The renewal counts from when it began:
-// a peer can only have seen it after that.
+// a peer can only have seen it after that. Every attempt writes a new
+// heartbeat, so that one the database applied though its answer was lost
+// is not written again unchanged by the next (peers would count the
+// lease from the first, the node from the second). Its self-fence timer starts
+// then too: timers measure elapsed time (a monotonic clock), which a step
+// of the node's wall clock does not move, so a clock set back does not
+// stretch the node's lease.
 func (n *Node) renew(ctx context.Context) error {
 	began := n.cfg.Clock.Now()
+	expiry := n.cfg.Clock.After(n.selfFence())
 	n.mu.Lock()
-	next := n.heartbeat + 1
+	n.attempts++
+	attempt := n.attempts
 	n.mu.Unlock()
 	activations := 0
 	if n.cfg.Activations != nil {
@@ -229,17 +278,38 @@ func (n *Node) renew(ctx context.Context) error {
 	}
 	err := n.update(ctx, func(txn kv.Txn) error {
 		return schema.PutClusterNode(txn, &schema.ClusterNode{
-			ID: n.cfg.NodeID, Incarnation: n.incarnation, Addr: n.cfg.Addr, Heartbeat: next,
-			At: began.UTC(), Started: n.started.UTC(), Activations: activations,
+			ID: n.cfg.NodeID, Incarnation: n.incarnation, Addr: n.cfg.Addr, Heartbeat: attempt,
+			At: n.dbNow(txn).UTC(), Started: n.started.UTC(), Activations: activations,
 		})
 	})
 	if err != nil {
 		return err
 	}
 	n.mu.Lock()
-	n.heartbeat, n.renewed = next, began
+	n.renewed, n.held = began, attempt
+	if n.lease == nil || n.lease.Err() != nil {
+		n.lease, n.endLease = context.WithCancel(context.Background())
+	}
 	n.mu.Unlock()
+	go n.expire(attempt, expiry)
 	return nil
+}
+
+// expire ends the lease when the self-fence timer of renewal attempt
+// fires, unless a later renewal committed since.
+func (n *Node) expire(attempt uint64, expiry <-chan time.Time) {
+	<-expiry
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.held == attempt {
+		n.endLease()
+	}
+}
+
+// selfFence is how long after a renewal began the node stops serving
+// unless another renewal committed.
+func (n *Node) selfFence() time.Duration {
+	return time.Duration(float64(n.cfg.LeaseTTL) * SelfFenceFraction)
 }
 
 // update runs fn in a transaction and commits it.
@@ -255,72 +325,80 @@ func (n *Node) update(ctx context.Context, fn func(kv.Txn) error) error {
 	return txn.Commit(ctx)
 }
 
-// observe reads every member record and notes whose heartbeat moved.
-func (n *Node) observe(ctx context.Context) error {
+// observe reads every member record and notes whose heartbeat moved; it
+// returns the database's time of the read.
+func (n *Node) observe(ctx context.Context) (time.Time, error) {
 	txn, err := n.cfg.Store.Begin(ctx)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	defer txn.Discard()
 	recs, err := schema.ClusterNodesIn(txn)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
+	now := n.dbNow(txn)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	seen := map[string]bool{}
 	for _, r := range recs {
 		seen[r.ID] = true
-		n.notePeerLocked(r)
+		n.notePeerLocked(r, now)
 	}
 	for id := range n.peers {
 		if !seen[id] {
 			delete(n.peers, id)
 		}
 	}
-	return nil
+	return now, nil
 }
 
-// notePeerLocked records what this node now sees of a member's record.
-func (n *Node) notePeerLocked(r *schema.ClusterNode) {
+// notePeerLocked records what this node sees of a member's record in a
+// snapshot the database took at now.
+func (n *Node) notePeerLocked(r *schema.ClusterNode, now time.Time) {
 	p := n.peers[r.ID]
 	if p == nil || p.rec.Incarnation != r.Incarnation || p.rec.Heartbeat != r.Heartbeat {
-		p = &peer{changed: n.cfg.Clock.Now()}
+		p = &peer{changed: now}
 		n.peers[r.ID] = p
 	}
 	p.rec = *r
 }
 
 // liveLocked reports whether the incarnation inc of node id holds a lease
-// as far as this node has seen (r is its record as just read, nil when it
-// has none).
-func (n *Node) liveLocked(id, inc string, r *schema.ClusterNode) bool {
+// as far as this node has seen (r is its record as read in a snapshot the
+// database took at now, nil when it has none): its heartbeat changed less
+// than a lease ago by the database's clock.
+func (n *Node) liveLocked(id, inc string, r *schema.ClusterNode, now time.Time) bool {
 	if r == nil || r.Incarnation != inc {
 		return false // the node left, or restarted: that incarnation is gone
 	}
-	n.notePeerLocked(r)
-	return n.cfg.Clock.Now().Sub(n.peers[id].changed) < n.cfg.LeaseTTL
+	n.notePeerLocked(r, now)
+	return now.Sub(n.peers[id].changed) < n.cfg.LeaseTTL
 }
 
 // Serving returns nil while this node's lease is certainly its own: less
-// than SelfFenceFraction of LeaseTTL since its last renewal began.
+// than SelfFenceFraction of LeaseTTL since its last renewal began, by its
+// self-fence timer and by its clock (a clock stepped forwards stops it
+// early, which is safe; one stepped back does not keep it serving, as the
+// timer does not move).
 func (n *Node) Serving() error {
-	_, err := n.leaseLeft()
+	_, _, err := n.leaseLeft()
 	return err
 }
 
-// leaseLeft is how long this node may still serve without renewing.
-func (n *Node) leaseLeft() (time.Duration, error) {
+// leaseLeft is how long this node may still serve without renewing, and a
+// context done once it must stop.
+func (n *Node) leaseLeft() (context.Context, time.Duration, error) {
 	n.mu.Lock()
-	renewed := n.renewed
+	renewed, lease := n.renewed, n.lease
 	n.mu.Unlock()
-	limit := time.Duration(float64(n.cfg.LeaseTTL) * SelfFenceFraction)
+	limit := n.selfFence()
 	since := n.cfg.Clock.Now().Sub(renewed)
-	if since >= limit {
-		return 0, fmt.Errorf("%w: cluster node %s has not renewed its lease for %v (limit %v): not serving its agents until it does",
-			kv.ErrUnavailable, n.cfg.NodeID, since.Round(time.Millisecond), limit)
+	if lease == nil || lease.Err() != nil || since >= limit {
+		return nil, 0, fmt.Errorf("%w: cluster node %s has not renewed its lease within %v: not serving its agents until it does",
+			kv.ErrUnavailable, n.cfg.NodeID, limit)
 	}
-	return limit - since, nil
+	return lease, limit - since, nil
 }
 
 // Leave stops renewing and removes this node's record, so that its agents
@@ -332,6 +410,11 @@ func (n *Node) Leave(ctx context.Context) error {
 		close(n.stop)
 	}
 	<-n.stopped
+	n.mu.Lock()
+	if n.endLease != nil {
+		n.endLease()
+	}
+	n.mu.Unlock()
 	return n.update(ctx, func(txn kv.Txn) error {
 		r, found, err := schema.GetClusterNode(txn, n.cfg.NodeID)
 		if err != nil || !found || r.Incarnation != n.incarnation {
@@ -347,7 +430,7 @@ type Member struct {
 	Address     string    `json:"address"`
 	Self        bool      `json:"self"`
 	Live        bool      `json:"live"`
-	LeaseAgeMS  int64     `json:"lease_age_ms"` // since its heartbeat last changed, on this node's clock
+	LeaseAgeMS  int64     `json:"lease_age_ms"` // since its heartbeat last changed, by the database's clock (this node's own: since its last renewal began, by its clock)
 	Activations int       `json:"activations"`  // at its last heartbeat (now, for this node)
 	Heartbeat   uint64    `json:"heartbeat"`
 	StartedAt   time.Time `json:"started_at"`
@@ -362,7 +445,8 @@ type Members struct {
 
 // Members reads the member records and reports each as this node sees it.
 func (n *Node) Members(ctx context.Context) (any, error) {
-	if err := n.observe(ctx); err != nil {
+	dbNow, err := n.observe(ctx)
+	if err != nil {
 		return nil, err
 	}
 	serving, activations := n.Serving() == nil, 0
@@ -376,7 +460,7 @@ func (n *Node) Members(ctx context.Context) (any, error) {
 	for id, p := range n.peers {
 		m := Member{
 			ID: id, Address: p.rec.Addr, Activations: p.rec.Activations, Heartbeat: p.rec.Heartbeat, StartedAt: p.rec.Started,
-			LeaseAgeMS: now.Sub(p.changed).Milliseconds(), Live: now.Sub(p.changed) < n.cfg.LeaseTTL,
+			LeaseAgeMS: dbNow.Sub(p.changed).Milliseconds(), Live: dbNow.Sub(p.changed) < n.cfg.LeaseTTL,
 		}
 		if id == n.cfg.NodeID && p.rec.Incarnation == n.incarnation {
 			m.Self, m.Live, m.LeaseAgeMS, m.Activations = true, serving, now.Sub(n.renewed).Milliseconds(), activations

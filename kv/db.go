@@ -8,6 +8,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // DB implements Store on an Engine: snapshot reads, buffered writes,
@@ -477,6 +478,14 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 		}
 	}
 	return nil
+}
+
+// SnapshotTime implements the optional method SnapshotTime reads.
+func (t *txn) SnapshotTime() (time.Time, bool) {
+	if ts, ok := t.snap.(TimedSnapshot); ok {
+		return ts.Time(), true
+	}
+	return time.Time{}, false
 }
 
 func (t *txn) Discard() {

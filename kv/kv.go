@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 )
 
 // Limits on what a transaction may hold. They exist so that a bad caller gets
@@ -165,6 +166,25 @@ type Snapshot interface {
 	Scan(r Range, limit int, reverse bool) ([]KeyValue, error)
 	// Close releases the snapshot.
 	Close() error
+}
+
+// TimedSnapshot is a Snapshot that knows when it was taken by the clock of
+// the storage it reads: a database server's, which every process sharing
+// the storage reads alike (a SharedEngine's snapshots are timed).
+type TimedSnapshot interface {
+	Snapshot
+	// Time is when the snapshot was taken, by the storage's clock.
+	Time() time.Time
+}
+
+// SnapshotTime returns when txn's snapshot was taken by its storage's
+// clock, and false when the storage keeps no clock of its own (a local
+// engine: the process's clock is the only one then).
+func SnapshotTime(txn Txn) (time.Time, bool) {
+	if t, ok := txn.(interface{ SnapshotTime() (time.Time, bool) }); ok {
+		return t.SnapshotTime()
+	}
+	return time.Time{}, false
 }
 
 // scanBatch is how many pairs ScanEach reads at a time.

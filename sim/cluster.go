@@ -23,8 +23,9 @@ import (
 // shared simulated database (clusterdb.go). Clients send each call to a
 // node at random; a node forwards what another owns over a simulated
 // network (clusternet.go). The cluster's faults crash nodes, cut them off
-// from the database or from their peers, stall their lease renewals, and
-// delay or drop forwarded requests.
+// from the database or from their peers, stall their lease renewals, skew
+// and step their clocks, lose the database's answers, and delay, drop,
+// duplicate or reorder forwarded requests.
 
 // Cluster run settings. The lease is long against the simulated network's
 // delays and the scheduling noise of a native run (its clock is real), and
@@ -34,9 +35,11 @@ const (
 	clusterLeaseTTL = time.Second
 	// clusterSecret signs forwarded requests (it only has to be shared).
 	clusterSecret = "kelpie-sim-cluster-secret"
-	// maxNodeSkew bounds a node's clock offset: within cluster.MaxForwardAge
-	// between any two nodes, beyond which forwarded marks are refused.
-	maxNodeSkew = 10 * time.Second
+	// maxNodeSkew bounds a node's clock offset at start, and maxNodeJump
+	// each step of it: far beyond a lease (leases are judged by the
+	// database's clock, forwarded marks carry no time).
+	maxNodeSkew = 10 * time.Minute
+	maxNodeJump = time.Hour
 	// maxNodeOutage bounds how long a node stays down, cut off or stalled.
 	maxNodeOutage = 3 * clusterLeaseTTL / 2
 )
@@ -70,9 +73,11 @@ type simCluster struct {
 	peerCut []bool // node slot cut off from its peers
 	stalled []bool // node slot whose database calls stall
 	done    bool
-	// deliveries counts the forwards of each call that reached a node.
+	// deliveries counts the forwards of each call that a node accepted.
 	deliveries map[*opRecord]int
-	restarts   sync.WaitGroup // restarts of crashed nodes under way
+	// held are the forwards of each node slot waiting to be overtaken.
+	held     [][]chan struct{}
+	restarts sync.WaitGroup // restarts of crashed nodes under way
 }
 
 // simNode is one start of one node.
@@ -107,7 +112,8 @@ func nodeAddr(i int) string { return fmt.Sprintf("node-%d.sim:8283", i) }
 // startCluster brings up the nodes of inc over the shared database.
 func (s *system) startCluster(inc *incarnation) error {
 	c := &simCluster{sys: s, inc: inc, byInc: map[string]*simNode{}, deliveries: map[*opRecord]int{}, beats: map[string]time.Time{},
-		peerCut: make([]bool, ClusterNodes), stalled: make([]bool, ClusterNodes), nodes: make([]*simNode, ClusterNodes)}
+		peerCut: make([]bool, ClusterNodes), stalled: make([]bool, ClusterNodes), nodes: make([]*simNode, ClusterNodes),
+		held: make([][]chan struct{}, ClusterNodes)}
 	c.db = &sharedDB{disk: s.disk, cl: c}
 	inc.cl = c
 	for i := range ClusterNodes {
@@ -132,6 +138,12 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 	n.clock.Skew(skew)
 	n.ctx, n.cancel = context.WithCancel(c.inc.ctx)
 	var store kv.Store = &pathStore{inner: kv.NewDB(&dbView{db: c.db, node: n}), sys: s}
+	if v := s.cfg.Variant; v != nil && v.WrapStore != nil {
+		store = v.WrapStore(store, VariantEnv{
+			Clock: n.clock, IdleTimeout: s.cfg.IdleTimeout, Done: n.ctx.Done(),
+			Seed: splitmix64(s.cfg.Seed ^ streamVariant + uint64(c.inc.n*ClusterNodes+i)),
+		})
+	}
 	var svcRef atomic.Pointer[agent.Service]
 	node, err := cluster.Join(n.ctx, cluster.Config{
 		Store: store, NodeID: n.id, Addr: nodeAddr(i), Secret: []byte(clusterSecret),
@@ -164,7 +176,7 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 			placement = v.WrapPlacement(placement, store)
 		}
 		if v.WrapForward != nil {
-			transport = v.WrapForward(transport)
+			transport = v.WrapForward(transport, node.Sign)
 		}
 	}
 	svc, err := agent.New(s.serviceConfig(store, n.clock, c.inc, placement))
@@ -174,7 +186,11 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 	}
 	svcRef.Store(svc)
 	n.svc = svc
-	n.handler = api.NewHandler(svc, api.Options{Cluster: notingRouter{Node: node, n: n}, ForwardTransport: transport})
+	var router api.Cluster = node
+	if v := s.cfg.Variant; v != nil && v.WrapCluster != nil {
+		router = v.WrapCluster(router)
+	}
+	n.handler = api.NewHandler(svc, api.Options{Cluster: notingRouter{Cluster: router, n: n}, ForwardTransport: transport})
 	c.mu.Lock()
 	c.byInc[node.Incarnation()] = n
 	c.mu.Unlock()
@@ -293,12 +309,25 @@ func (p *notingPlacement) Serving() error {
 // notingRouter is a node as the API sees it: a route refused (the node is
 // not serving, or cannot read the claim) is noted on the call's trail.
 type notingRouter struct {
-	*cluster.Node
+	api.Cluster
 	n *simNode
 }
 
+// Forwarded counts the forwarded requests the node accepts (the
+// forwarding checker), and notes a refused one on the call's trail.
+func (r notingRouter) Forwarded(req *http.Request) (bool, error) {
+	ok, err := r.Cluster.Forwarded(req)
+	if err != nil {
+		r.n.c.sys.notePath(req.Context(), pathCluster, "node %s refused a forwarded request: %v", r.n.id, err)
+	}
+	if op := opOf(req.Context()); ok && op != nil {
+		r.n.c.accepted(op, r.n)
+	}
+	return ok, err
+}
+
 func (r notingRouter) Route(ctx context.Context, agentID string) (string, error) {
-	addr, err := r.Node.Route(ctx, agentID)
+	addr, err := r.Cluster.Route(ctx, agentID)
 	if err != nil {
 		r.n.c.sys.notePath(ctx, pathCluster, "node %s could not route %s: %v", r.n.id, agentID, err)
 	}
@@ -421,6 +450,15 @@ func (c *simCluster) drawFaults() {
 			c.peerCut[i] = on
 			c.mu.Unlock()
 		})
+	}
+	if s.inj.fire(NodeJump, "") {
+		n := c.node(s.inj.intn(ClusterNodes))
+		d := time.Duration(1+s.inj.intn(int(maxNodeJump/time.Millisecond))) * time.Millisecond
+		if s.inj.intn(2) == 0 {
+			d = -d
+		}
+		n.clock.Jump(d)
+		s.rec.event("node %s clock stepped by %s", n.id, d)
 	}
 	if s.inj.fire(LeaseStall, "") {
 		i := s.inj.intn(ClusterNodes)

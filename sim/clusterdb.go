@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/kv"
@@ -35,6 +36,11 @@ import (
 // ErrDBUnreachable is what a node cut off from the database gets.
 // As kv/postgres reports a lost connection: kv.ErrUnavailable.
 var ErrDBUnreachable = fmt.Errorf("%w: sim: the database is unreachable from this node (partitioned)", kv.ErrUnavailable)
+
+// ErrDBReplyLost is what a node whose commit's answer was lost gets: as
+// kv/postgres reports a connection that broke after COMMIT was sent, the
+// outcome unknown (here: applied).
+var ErrDBReplyLost = fmt.Errorf("%w: sim: the connection to the database broke before the commit's answer came", kv.ErrUnavailable)
 
 // sharedDB orders the commits of every node.
 type sharedDB struct {
@@ -77,7 +83,7 @@ func (v *dbView) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &viewSnapshot{view: v, ctx: ctx, inner: inner, reads: map[string][]byte{}}, nil
+	return &viewSnapshot{view: v, ctx: ctx, inner: inner, reads: map[string][]byte{}, at: v.db.cl.sys.clock.base.Now()}, nil
 }
 
 // Apply is not used: kv.DB commits through CommitSnapshot on a shared
@@ -97,7 +103,13 @@ type viewSnapshot struct {
 	mu    sync.Mutex
 	reads map[string][]byte // key -> value served (nil: absent)
 	scans []scanRead
+	at    time.Time // when it was taken, by the database's clock (the base clock: no node's)
 }
+
+var _ kv.TimedSnapshot = (*viewSnapshot)(nil)
+
+// Time implements kv.TimedSnapshot.
+func (s *viewSnapshot) Time() time.Time { return s.at }
 
 // scanRead is a scan as served: the range it covered and what it found.
 type scanRead struct {
@@ -176,7 +188,14 @@ func (v *dbView) CommitSnapshot(ctx context.Context, snap kv.Snapshot, batch []k
 		return err
 	}
 	db.cl.checkCommit(now, v.node, batch, fences)
-	return db.disk.Apply(batch)
+	if err := db.disk.Apply(batch); err != nil {
+		return err
+	}
+	if db.cl.sys.inj.fire(DBReplyLost, "") {
+		db.cl.sys.notePath(ctx, pathStorage, "node %s: the database committed, its answer was lost", v.node.id)
+		return ErrDBReplyLost
+	}
+	return nil
 }
 
 // checkFences fails with kv.ErrFenced unless every fence key holds its

@@ -115,21 +115,24 @@
 // The profiles with cluster faults ("network", "cluster") run a cluster
 // instead of one process (cluster.go, clusterdb.go, clusternet.go):
 // ClusterNodes nodes, each with its own actor runtime, agent service,
-// handler, clock (node_skew) and lease (package cluster), commit to one
+// handler, clock (node_skew, node_jump) and lease (package cluster), commit to one
 // shared simulated database with the semantics of kv/postgres (serializable
 // validation of each commit, fences checked in the commit); clients call
 // a node at random (the next one up while it is down), and nodes forward
 // to an agent's owner over a simulated network. Faults crash and restart a
 // node, cut it off from the database or from its peers, stall its
-// database calls (its lease renewals among them), and delay or drop
-// forwards before or after they arrive. Besides every checker above:
+// database calls (its lease renewals among them), step its clock, lose
+// the answer to a commit the database applied, and delay, drop (before or
+// after they arrive), duplicate or reorder forwards. Besides every checker
+// above:
 //
 //   - single-activation: every commit of an agent's activation is fenced on
 //     the agent's claim and comes from the node incarnation holding that
 //     claim; a claim that takes an agent from a live incarnation comes a
 //     whole lease after that incarnation's last heartbeat landed, and once
 //     it stopped serving (checked in the shared database, at the commit);
-//   - forwarding: a call is delivered to an owner at most once.
+//   - forwarding: an owner accepts a call's forward at most once, however
+//     often the network delivers it.
 //
 // A turn of one agent runs only on the node holding its claim, so the
 // history checker's contiguous runs show turns serialised cluster-wide.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kelpie/kelpie/kv"
 )
@@ -171,6 +172,9 @@ type pathTxn struct {
 	op  *opRecord
 	sys *system
 }
+
+// SnapshotTime passes the store's clock through (see kv.SnapshotTime).
+func (t *pathTxn) SnapshotTime() (time.Time, bool) { return kv.SnapshotTime(t.Txn) }
 
 // saw records err, met reading or writing keys (nil: not known), on the
 // operation's trail.

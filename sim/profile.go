@@ -84,6 +84,18 @@ const (
 	// ForwardDrop loses a forwarded request before it arrives, or its
 	// answer after the owner ran it.
 	ForwardDrop FaultKind = "forward_drop"
+	// ForwardDuplicate delivers a forwarded request twice (a copy follows
+	// it, as a proxy that re-sends does): the owner must run it once.
+	ForwardDuplicate FaultKind = "forward_duplicate"
+	// ForwardReorder holds a forwarded request until a later forward of
+	// its sender has arrived (or up to maxForwardDelay).
+	ForwardReorder FaultKind = "forward_reorder"
+	// DBReplyLost commits a node's transaction in the database and loses
+	// the answer: the node sees kv.ErrUnavailable (outcome unknown).
+	DBReplyLost FaultKind = "db_reply_lost"
+	// NodeJump steps one node's clock forwards or back by up to
+	// maxNodeJump (an NTP step, an operator).
+	NodeJump FaultKind = "node_jump"
 )
 
 // Fault is one fault of a profile.
@@ -134,6 +146,10 @@ var faultDefaults = []Fault{
 	{Kind: NodeSkew, Prob: 0.5},
 	{Kind: ForwardDelay, Prob: 0.1, Max: 40},
 	{Kind: ForwardDrop, Prob: 0.03, Max: 6},
+	{Kind: ForwardDuplicate, Prob: 0.05, Max: 20},
+	{Kind: ForwardReorder, Prob: 0.05, Max: 20},
+	{Kind: DBReplyLost, Prob: 0.005, Max: 4},
+	{Kind: NodeJump, Prob: 0.01, Max: 4},
 	{Kind: MCPDisconnect, Prob: 0.08, Max: 4},
 	{Kind: MCPHang, Prob: 0.05, Max: 3},
 	{Kind: MCPError, Prob: 0.08, Max: 4},
@@ -147,9 +163,10 @@ var groups = map[string][]FaultKind{
 	"clock":   {ClockSkew, ClockJump},
 	"llm":     {LLMError, LLMRateLimit, LLMTimeout, LLMBadResponse},
 	"tools":   {ToolCrash, ToolTimeout, ToolHugeOutput},
-	"network": {PeerPartition, ForwardDelay, ForwardDrop},
-	"cluster": {NodeCrash, DBPartition, PeerPartition, LeaseStall, NodeSkew, ForwardDelay, ForwardDrop},
-	"mcp":     {MCPDisconnect, MCPHang, MCPError},
+	"network": {PeerPartition, ForwardDelay, ForwardDrop, ForwardDuplicate, ForwardReorder},
+	"cluster": {NodeCrash, DBPartition, PeerPartition, LeaseStall, NodeSkew, NodeJump, ForwardDelay, ForwardDrop,
+		ForwardDuplicate, ForwardReorder, DBReplyLost},
+	"mcp": {MCPDisconnect, MCPHang, MCPError},
 }
 
 func init() {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/kv"
 )
@@ -94,7 +95,8 @@ type Variant struct {
 	// Name describes the bug.
 	Name string
 	// WrapStore, when set, wraps the store of each incarnation of the
-	// service (each start of the simulated process).
+	// service (each start of the simulated process; in a cluster run, each
+	// start of each node).
 	WrapStore func(store kv.Store, env VariantEnv) kv.Store
 	// Replicas, when above 1, runs that many services, each with its own
 	// actor runtime, over the same store, and sends each request to one of
@@ -104,8 +106,11 @@ type Variant struct {
 	// cluster run: see cluster.go); store is the node's store.
 	WrapPlacement func(p actor.Placement, store kv.Store) actor.Placement
 	// WrapForward, when set, wraps each cluster node's transport of
-	// forwarded requests.
-	WrapForward func(rt http.RoundTripper) http.RoundTripper
+	// forwarded requests; sign is the node's (cluster.Node.Sign).
+	WrapForward func(rt http.RoundTripper, sign func(*http.Request)) http.RoundTripper
+	// WrapCluster, when set, wraps each cluster node as its API sees it
+	// (routes, forwarded marks).
+	WrapCluster func(c api.Cluster) api.Cluster
 }
 
 // VariantEnv is what a Variant's wrapper may use.

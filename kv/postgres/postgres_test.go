@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/kv/kvtest"
@@ -56,4 +57,52 @@ func (s *twoNodes) Close() error {
 
 func TestCorruption(t *testing.T) {
 	kvtest.TestCorruption(t, openEngine(t))
+}
+
+// Spec: a transaction's snapshot is timed by the database server's clock,
+// read when the snapshot is taken: between the server's now() just before
+// Begin and just after it, and unchanged by the reads that follow.
+func TestSnapshotTimeIsTheServers(t *testing.T) {
+	e := openEngine(t)
+	db := kv.NewDB(e)
+	serverNow := func() time.Time {
+		var at time.Time
+		if err := e.pool.QueryRow(t.Context(), "SELECT clock_timestamp()").Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	before := serverNow()
+	txn, err := db.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	after := serverNow()
+	at, ok := kv.SnapshotTime(txn)
+	if !ok {
+		t.Fatal("a Postgres transaction has no snapshot time")
+	}
+	if at.Before(before.Truncate(time.Microsecond)) || at.After(after) {
+		t.Fatalf("snapshot time %v, want between the server's %v and %v", at, before, after)
+	}
+	if _, err := txn.Get([]byte("k")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if again, _ := kv.SnapshotTime(txn); !again.Equal(at) {
+		t.Fatalf("snapshot time moved from %v to %v", at, again)
+	}
+	if _, ok := kv.SnapshotTime(mustBegin(t, kv.NewDB(kv.NewMemEngine()))); ok {
+		t.Fatal("a local engine's transaction claims a storage clock")
+	}
+}
+
+func mustBegin(t *testing.T, s kv.Store) kv.Txn {
+	t.Helper()
+	txn, err := s.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(txn.Discard)
+	return txn
 }

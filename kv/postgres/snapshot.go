@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -25,7 +28,13 @@ type snapshot struct {
 	err   error            // the first failed read: the transaction is aborted
 	reads map[string]int64 // the version of each key read; 0: absent
 	scans []scanned
+	at    time.Time // when it was taken, by the server's clock
 }
+
+var _ kv.TimedSnapshot = (*snapshot)(nil)
+
+// Time implements kv.TimedSnapshot.
+func (s *snapshot) Time() time.Time { return s.at }
 
 // scanned is one scan's read set: the part of the range it covered, and
 // the keys there with their versions, in key order.
@@ -36,9 +45,11 @@ type scanned struct {
 }
 
 // beginSQL starts the snapshot. Postgres takes a transaction's snapshot at
-// its first statement, not at BEGIN: SELECT 1 fixes it at Begin, as kv
-// requires.
-const beginSQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1"
+// its first statement, not at BEGIN: the SELECT fixes it at Begin, as kv
+// requires, and reads the server's clock then (microseconds since the
+// Unix epoch; now() is the transaction's start, as in CockroachDB), the
+// snapshot's Time: the one clock every node sharing the database reads.
+const beginSQL = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT (extract(epoch FROM now()) * 1000000)::BIGINT"
 
 // BeginSnapshot implements kv.SharedEngine.
 func (e *Engine) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
@@ -51,11 +62,12 @@ func (e *Engine) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
 	if err != nil {
 		return nil, e.fail(ctx, "begin", err)
 	}
-	if _, err := conn.Exec(octx, beginSQL); err != nil {
+	at, err := begin(octx, conn)
+	if err != nil {
 		conn.Release()
 		return nil, e.fail(ctx, "begin", err)
 	}
-	s := &snapshot{e: e, ctx: ctx, conn: conn, reads: map[string]int64{}}
+	s := &snapshot{e: e, ctx: ctx, conn: conn, reads: map[string]int64{}, at: at}
 	e.mu.Lock()
 	closed := e.closed
 	if !closed {
@@ -67,6 +79,22 @@ func (e *Engine) BeginSnapshot(ctx context.Context) (kv.Snapshot, error) {
 		return nil, kv.ErrClosed
 	}
 	return s, nil
+}
+
+// begin runs beginSQL on conn and returns the server's time it read.
+func begin(ctx context.Context, conn *pgxpool.Conn) (time.Time, error) {
+	res, err := conn.Conn().PgConn().Exec(ctx, beginSQL).ReadAll()
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(res) != 2 || len(res[1].Rows) != 1 || len(res[1].Rows[0]) != 1 {
+		return time.Time{}, fmt.Errorf("the server's time: %d results to %q", len(res), beginSQL)
+	}
+	us, err := strconv.ParseInt(string(res[1].Rows[0][0]), 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("the server's time: %w", err)
+	}
+	return time.UnixMicro(us).UTC(), nil
 }
 
 // usable says why the snapshot can serve nothing more, if it cannot: it
