@@ -156,3 +156,31 @@ func TestToolRuleChildArgNodesMustNameAChild(t *testing.T) {
 		t.Errorf("body %s", body)
 	}
 }
+
+// Spec: an approved call of a built-in tool (run when the approval reply
+// begins the turn) counts as called for the rules, as an approved custom
+// tool's call does: right after it, its constrain_child_tools children are
+// the only tools offered, and the model must call one.
+func TestToolRuleApprovedBuiltinCounts(t *testing.T) {
+	p, log := &scripted{}, &requestLog{}
+	p.add(log.wrap(toolCallReply("call_1", "archival_memory_insert", `{"content":"approved words"}`)),
+		log.wrap(toolCallReply("call_2", "conversation_search", `{"query":"x"}`)),
+		log.wrap(textReply("done")))
+	c, _ := newTurnServer(t, p, Options{})
+	a := c.createAgent(`{"tool_rules":[{"tool_name":"archival_memory_insert","type":"requires_approval"},
+		{"tool_name":"archival_memory_insert","type":"constrain_child_tools","children":["conversation_search"]}]}`)
+	if stop, msgs := c.send(a.ID, "remember"); stop != letta.StopRequiresApproval {
+		t.Fatalf("stop %q: %s", stop, msgs)
+	}
+	var resp turnResponse
+	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"type":"approval","approvals":[{"type":"approval","tool_call_id":"call_1","approve":true}]}]}`, &resp)
+	if resp.StopReason.StopReason != letta.StopEndTurn {
+		t.Fatalf("stop %q: %s", resp.StopReason.StopReason, resp.Messages)
+	}
+	if got := c.passageTexts(a.ID); len(got) != 1 || got[0] != "approved words" {
+		t.Errorf("passages %q", got)
+	}
+	if got := log.offer(1); got != "conversation_search forcing conversation_search" {
+		t.Errorf("after the approved call, the model was offered %s", got)
+	}
+}

@@ -111,9 +111,6 @@ func (r *turnRun) run() Result {
 			return r.end(letta.StopError, err.Error())
 		}
 		r.emitCommitted("", res.Messages)
-		for _, d := range r.approved {
-			r.called = append(r.called, d.Call.Name)
-		}
 		r.noteOutput(res.Messages)
 		if res.StopReason != "" {
 			return Result{StopReason: res.StopReason, Usage: r.usage.Statistics()}
