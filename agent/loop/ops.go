@@ -272,7 +272,7 @@ func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
 	if t := tool.Find(tools, tc.Name); t != nil && t.Deferred() {
 		i := slices.IndexFunc(b.asst.ToolCalls, func(c schema.ToolCall) bool { return c.ID == tc.ID })
 		b.asst.ToolCalls[i].Deferred = true
-		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: t.Stored(), Env: b.agent.ToolEnv})
+		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: t.Stored(), Env: b.agent.ToolEnv, Prelude: tool.CodePrelude(t, tools)})
 		return schema.AppendMessage(txn, b.asst) // rewritten in place: the call is now running
 	}
 	env := &tool.Env{Txn: txn, Agent: b.agent, Tools: tools, Now: b.call.Now, Embedded: b.p.Embeddings, NoVector: b.p.NoVector,

@@ -74,6 +74,8 @@ type DeferredCall struct {
 	Tool     schema.Tool     `json:"tool"`
 	// Env is the agent's tool environment when the call was made.
 	Env map[string]string `json:"env,omitempty"`
+	// Prelude is tool.CodePrelude when the call was made.
+	Prelude string `json:"prelude,omitempty"`
 }
 
 // Step commits one model response of a run in progress: the assistant
@@ -125,7 +127,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		}
 		if !tc.Client && t != nil && t.Deferred() && p.Rules.allows(tc.Name) {
 			tc.Deferred = true
-			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv})
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv, Prelude: tool.CodePrelude(t, tools)})
 		}
 	}
 	if err := schema.AppendMessage(txn, &asst); err != nil {

@@ -10,7 +10,9 @@ import (
 
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/sandbox"
+	"github.com/kelpie/kelpie/schema"
 )
 
 // runCode runs run_code with runner.
@@ -76,6 +78,81 @@ func TestRunCodeInSandbox(t *testing.T) {
 	}
 }
 
+// Spec: run_code runs JavaScript in node, in the same sandbox, and answers
+// as for Python: the last statement's value (a promise's, awaited) in
+// results, what console and process.stdout/stderr got in logs, the
+// exception in error; output past the limit throws in the code; the
+// network is unreachable and the data directory invisible. TypeScript runs
+// when node can strip its types, else it is an error result saying so.
+func TestRunCodeJavaScript(t *testing.T) {
+	kelpietest.NeedTool(t, "bwrap")
+	kelpietest.NeedTool(t, "node")
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := decodeExecution(t, runCode(t, box, "console.log('hello');\nconsole.error('oops');\nprocess.stdout.write('raw\\n');\nconst x = 6;\nx * 7", "js"))
+	if len(e.Results) != 1 || e.Results[0] != "42" || strings.Join(e.Logs.Stdout, "") != "hello\nraw\n" || strings.Join(e.Logs.Stderr, "") != "oops\n" || e.Error != nil {
+		t.Errorf("execution %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "setTimeout(() => console.log('later'), 10);\nPromise.resolve({a: [1, 'two']})", "js"))
+	if len(e.Results) != 1 || e.Results[0] != "{ a: [ 1, 'two' ] }" || strings.Join(e.Logs.Stdout, "") != "later\n" {
+		t.Errorf("async execution %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "console.log('before');\nthrow new TypeError('bad value')", "js"))
+	if e.Error == nil || e.Error.Name != "TypeError" || e.Error.Value != "bad value" || !strings.Contains(e.Error.Traceback, "<code>") || strings.Join(e.Logs.Stdout, "") != "before\n" {
+		t.Errorf("execution %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "console.log('x'.repeat(300000))", "js"))
+	if e.Error == nil || e.Error.Name != "RangeError" || !strings.Contains(e.Error.Value, "printed more than") {
+		t.Errorf("output limit: %+v", e.Error)
+	}
+	e = decodeExecution(t, runCode(t, box, "const net = require('net');\nnew Promise((ok, fail) => { const s = net.connect(53, '1.1.1.1', ok); s.on('error', fail); })", "js"))
+	if e.Error == nil {
+		t.Errorf("the network was reachable: %+v", e)
+	}
+	e = decodeExecution(t, runCode(t, box, "require('fs').readdirSync('/work')", "js"))
+	if e.Error == nil || !strings.Contains(e.Error.Value, "ENOENT") {
+		t.Errorf("the host's /work was visible: %+v", e)
+	}
+	out := runCode(t, box, "const n: number = 40;\nn + 2", "ts")
+	if !out.OK {
+		if !strings.Contains(out.Result, "cannot run TypeScript: it needs node 22.13 or later") {
+			t.Errorf("TypeScript on an older node: %+v", out)
+		}
+		return
+	}
+	if e := decodeExecution(t, out); len(e.Results) != 1 || e.Results[0] != "42" {
+		t.Errorf("TypeScript: %+v", e)
+	}
+}
+
+// Spec: Python code run by run_code can call the agent's custom tools by
+// name: their source is run first (Call.Prelude, tool.CodePrelude), as
+// Letta's run_code prepends it; only run_code's calls get a prelude.
+func TestRunCodeCallsCustomTools(t *testing.T) {
+	kelpietest.NeedTool(t, "bwrap")
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := "def add(a: int, b: int) -> int:\n    \"\"\"Add.\n\n    Args:\n        a: one\n        b: two\n    \"\"\"\n    return a + b\n"
+	tools := []*tool.Tool{{Name: "add", Custom: &schema.Tool{Tool: letta.Tool{Name: "add", SourceCode: &src}}}, {Name: "mcp_thing", Custom: &schema.Tool{}}}
+	rc, _ := tool.Lookup("run_code")
+	prelude := tool.CodePrelude(rc, tools)
+	if prelude != src+"\n\n" {
+		t.Fatalf("prelude %q", prelude)
+	}
+	if fw, _ := tool.Lookup("fetch_webpage"); tool.CodePrelude(fw, tools) != "" {
+		t.Error("fetch_webpage got a prelude")
+	}
+	args, _ := json.Marshal(map[string]string{"code": "add(add(4, 5), 6)", "language": "python"})
+	e := decodeExecution(t, rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{Prelude: prelude}, args))
+	if len(e.Results) != 1 || e.Results[0] != "15" || e.Error != nil {
+		t.Errorf("execution %+v", e)
+	}
+}
+
 // Spec: the sandbox's limits hold for run_code: CPU time, wall-clock time
 // and memory each stop the code with an error result saying which.
 func TestRunCodeLimits(t *testing.T) {
@@ -110,7 +187,7 @@ func TestRunCodeLimits(t *testing.T) {
 // a sandbox (or whose sandbox lacks bubblewrap).
 func TestRunCodeRefuses(t *testing.T) {
 	for _, c := range []struct{ code, lang, want string }{
-		{"console.log(1)", "js", "cannot run js on this server: its sandbox runs Python only"},
+		{"1", "java", "cannot run java on this server: its sandbox runs python, js, ts only"},
 		{"1", "cobol", `language "cobol" is not one run_code knows`},
 		{strings.Repeat("#", tool.MaxRunCodeChars+1), "python", "over run_code's limit"},
 		{"1", "python", "started without a code sandbox"},
