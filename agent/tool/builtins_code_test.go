@@ -153,6 +153,49 @@ func TestRunCodeCallsCustomTools(t *testing.T) {
 	}
 }
 
+// Spec: run_code_with_tools runs Python that calls the agent's custom
+// tools, and answers in Letta's shape (status, the first result or
+// Letta's error text, stdout, stderr with the traceback); calling one of
+// the agent's other tools (built-in or MCP) raises ValueError saying why.
+func TestRunCodeWithTools(t *testing.T) {
+	kelpietest.NeedTool(t, "bwrap")
+	box, err := sandbox.New(sandbox.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := "def add(a: int, b: int) -> int:\n    \"\"\"Add.\n\n    Args:\n        a: one\n        b: two\n    \"\"\"\n    return a + b\n"
+	search, _ := tool.Lookup("conversation_search")
+	tools := []*tool.Tool{search, {Name: "add", Custom: &schema.Tool{Tool: letta.Tool{Name: "add", SourceCode: &src}}}, {Name: "get-sum", Custom: &schema.Tool{}}}
+	rc, _ := tool.Lookup("run_code_with_tools")
+	prelude := tool.CodePrelude(rc, tools)
+	run := func(code string) string {
+		args, _ := json.Marshal(map[string]string{"code": code})
+		out := rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{Prelude: prelude}, args)
+		if !out.OK {
+			t.Fatalf("%q: %+v", code, out)
+		}
+		return out.Result
+	}
+	if got, want := run("print('hi')\nadd(add(4, 5), 6)"), `{"status": "success", "func_return": "15", "stdout": ["hi\n"], "stderr": []}`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	var res struct {
+		Status     string   `json:"status"`
+		FuncReturn string   `json:"func_return"`
+		Stderr     []string `json:"stderr"`
+	}
+	if err := json.Unmarshal([]byte(run("conversation_search(query='x')")), &res); err != nil {
+		t.Fatal(err)
+	}
+	want := "Error executing function run_code_with_tools: ValueError: conversation_search cannot be called from code on this server"
+	if res.Status != "error" || !strings.HasPrefix(res.FuncReturn, want) || len(res.Stderr) != 1 || !strings.Contains(res.Stderr[0], "Traceback") {
+		t.Errorf("calling a built-in tool: %+v", res)
+	}
+	if got := run("x = 1"); got != `{"status": "success", "func_return": null, "stdout": [], "stderr": []}` {
+		t.Errorf("no result: %s", got)
+	}
+}
+
 // Spec: the sandbox's limits hold for run_code: CPU time, wall-clock time
 // and memory each stop the code with an error result saying which.
 func TestRunCodeLimits(t *testing.T) {

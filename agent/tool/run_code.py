@@ -88,3 +88,23 @@ def run_node(code, language, max_output_chars, node_program, max_answer_bytes):
     if "unsupported" in body:
         raise RuntimeError(body["unsupported"])
     return json.dumps(body, ensure_ascii=False)
+
+
+# run_code_with_tools answers as Letta's does: the first result (or, when
+# the code raised, Letta's error text, the traceback then going to
+# stderr), with the status and the logs.
+def run_code_with_tools(code, max_output_chars):
+    import json
+
+    execution = json.loads(run_code(code, max_output_chars))
+    error = execution.get("error")
+    stderr = list(execution["logs"]["stderr"])
+    if execution["results"]:
+        func_return = execution["results"][0]
+    elif error is not None:
+        func_return = ("Error executing function run_code_with_tools: %s: %s" % (error["name"], error["value"]))[:1000]
+        stderr.append(error["traceback"])
+    else:
+        func_return = None
+    return json.dumps({"status": "error" if error is not None else "success", "func_return": func_return,
+                       "stdout": execution["logs"]["stdout"], "stderr": stderr}, ensure_ascii=False)
