@@ -61,6 +61,9 @@ type Config struct {
 	// Web fetches pages for the fetch_webpage tool; nil means the tool
 	// answers that fetching is not enabled.
 	Web *tool.Fetcher
+	// Search searches the web for the web_search tool; nil means the tool
+	// answers that no search key is set.
+	Search *tool.Searcher
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -102,6 +105,7 @@ type core struct {
 	tools        tool.Runner
 	mcp          tool.MCPClient
 	web          *tool.Fetcher
+	search       *tool.Searcher
 	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
@@ -125,7 +129,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, embedder: cfg.Embedder}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, search: cfg.Search, embedder: cfg.Embedder}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
@@ -145,7 +149,7 @@ func New(cfg Config) (*Service, error) {
 	c.turns = loop.NewManager(loop.Config{
 		Store: turnStore{c}, Clock: cfg.Clock, Logger: cfg.Logger, NewID: c.newID,
 		LLM: cfg.LLM, RetryBackoff: cfg.LLMRetryBackoff, Tools: cfg.Tools, MCP: cfg.MCP, Embedder: cfg.Embedder,
-		Web: cfg.Web, Agents: agentMessenger{c},
+		Web: cfg.Web, Search: cfg.Search, Agents: agentMessenger{c},
 	})
 	c.folder = startFolder(c)
 	c.ingest = startIngest(c)

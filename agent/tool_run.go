@@ -116,7 +116,7 @@ func (s *Tools) runOutside(ctx context.Context, c tool.Call, t *tool.Tool, args 
 	if c.CallID, err = s.c.newID("call"); err != nil {
 		return nil, err
 	}
-	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Agents: agentMessenger{s.c}}
+	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Search: s.c.search, Agents: agentMessenger{s.c}}
 	out := t.RunOutside(ctx, x, c, args)
 	return executionResult(out, tool.MaxResultChars), nil
 }

@@ -137,15 +137,26 @@ func TestRunCodeThroughATurn(t *testing.T) {
 
 // Spec: fetch_webpage runs through a turn against a page on loopback
 // (allowed by the operator's flag): the page's text reaches the model.
-// web_search, with no provider, answers an error result saying so.
+// web_search searches Exa (a double on loopback) with the agent's own
+// EXA_API_KEY, and its results reach the model; without a key it answers
+// an error result saying so.
 func TestWebToolsThroughATurn(t *testing.T) {
 	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, `<html><head><title>Tide table</title></head><body><h1>High tide</h1><p>At 06:12 and 18:40.</p></body></html>`)
 	}))
 	defer page.Close()
+	exa := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/search" || r.Header.Get("x-api-key") != "agent-key" {
+			http.Error(w, `{"error":"Invalid API key"}`, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"results":[{"title":"Tides today","url":"https://tides.example/today","publishedDate":null,"author":null,"summary":"High tide at 06:12."}]}`)
+	}))
+	defer exa.Close()
 	c, double := newDoubleServer(t, Options{}, func(cfg *agent.Config) {
 		cfg.Web = tool.NewFetcher(tool.FetchConfig{AllowPrivate: true})
+		cfg.Search = tool.NewSearcher(tool.SearchConfig{BaseURL: exa.URL})
 	})
 	double.SetDefault(obedientModel(nil))
 	a := c.createAgent(`{"agent_type":"letta_v1_agent","include_base_tools":false,"tools":["web_search","fetch_webpage"]}`)
@@ -157,8 +168,16 @@ func TestWebToolsThroughATurn(t *testing.T) {
 		t.Errorf("the model was sent %q", got)
 	}
 	r = c.order(a.ID, "web_search", map[string]string{"query": "tides"})
-	if text, status := r.toolReturn(t); status != "error" || !strings.Contains(text, "no search provider is configured") {
+	if text, status := r.toolReturn(t); status != "error" || !strings.Contains(text, "EXA_API_KEY is not set") {
+		t.Errorf("web_search without a key returned %s %q", status, text)
+	}
+	c.ok("PATCH", "/v1/agents/"+a.ID, `{"tool_exec_environment_variables":{"EXA_API_KEY":"agent-key"}}`, nil)
+	r = c.order(a.ID, "web_search", map[string]string{"query": "tides"})
+	if text, status := r.toolReturn(t); status != "success" || !strings.Contains(text, `"summary": "High tide at 06:12."`) {
 		t.Errorf("web_search returned %s %q", status, text)
+	}
+	if got := lastToolResultSent(double); !strings.Contains(got, "High tide at 06:12.") {
+		t.Errorf("the model was sent %q", got)
 	}
 	var run agent.ToolExecutionResult
 	c.ok("POST", "/v1/agents/"+a.ID+"/tools/fetch_webpage/run", `{"args":{"url":"`+page.URL+`"}}`, &run)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"time"
 
 	"github.com/kelpie/kelpie/agent"
 )
@@ -32,6 +33,9 @@ type audit struct {
 	// searches are the searches of passages for their own text, by
 	// passage id (archival.go).
 	searches map[string]*passageSearch
+	// repos are the repositories of the agents created with one, by
+	// agent id (memfs.go).
+	repos map[string]*repoAudit
 }
 
 type agentAudit struct {
@@ -45,6 +49,23 @@ type agentAudit struct {
 type blockAudit struct {
 	status int
 	block  blockJSON
+}
+
+// serve sends a request outside the history (the audit's reads, a push's
+// fetch): its path's faults go to a trail of its own, which it returns,
+// with whether it had no answer within timeout.
+func (inc *incarnation) serve(timeout time.Duration, method, path string, reqBody []byte) (status int, body []byte, t *trail, timedOut bool) {
+	op := &opRecord{ID: -1, request: request{Method: method, Path: path, Body: reqBody}, trail: &trail{}}
+	ctx, cancel := context.WithTimeout(withOp(inc.ctx, op), timeout)
+	defer cancel()
+	req := httptest.NewRequest(method, path, bytes.NewReader(reqBody)).WithContext(ctx)
+	req.Header.Set("User-Agent", "kelpie-sim/1")
+	if reqBody != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	rw := httptest.NewRecorder()
+	inc.handlers[0].ServeHTTP(rw, req)
+	return rw.Code, rw.Body.Bytes(), op.trail, errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
 // history returns the history of agentID when the audit read it.
@@ -90,6 +111,7 @@ func (s *system) runAudit(w *world) *audit {
 	a.listings = r.walkListings()
 	a.searches = r.searchPassages(a)
 	a.agentCount = r.agentCount()
+	a.repos = r.repos(w, agents)
 	a.ret = s.rec.tick()
 	return a
 }
@@ -109,25 +131,15 @@ func (r *auditReader) get(path string) (status int, body []byte, excused bool) {
 
 // do sends a request that reads (a GET, or a search's POST) as get does.
 func (r *auditReader) do(method, path string, reqBody []byte) (status int, body []byte, excused bool) {
-	op := &opRecord{ID: -1, request: request{Method: method, Path: path, Body: reqBody}, trail: &trail{}}
-	ctx, cancel := context.WithTimeout(withOp(r.inc.ctx, op), r.sys.cfg.OpTimeout)
-	defer cancel()
-	req := httptest.NewRequest(method, path, bytes.NewReader(reqBody)).WithContext(ctx)
-	req.Header.Set("User-Agent", "kelpie-sim/1")
-	if reqBody != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	rw := httptest.NewRecorder()
-	r.inc.handlers[0].ServeHTTP(rw, req)
-	status, body = rw.Code, rw.Body.Bytes()
+	status, body, t, timedOut := r.inc.serve(r.sys.cfg.OpTimeout, method, path, reqBody)
 	r.sys.rec.event("audit %s %s -> %d %x", method, path, status, sha256.Sum256(body))
-	_, excused = op.trail.has(pathStorage)
+	_, excused = t.has(pathStorage)
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case timedOut:
 		r.sys.violation("liveness", "", "the audit's %s %s had no answer within %s (%d)", method, path, r.sys.cfg.OpTimeout, status)
 	case status != 200 && status != 404 && !excused:
 		r.sys.violation("unexpected-error", "", "the audit's %s %s answered %d with every fault silenced and no damaged value on its path: %s %s",
-			method, path, status, errorDetail(body), op.trail)
+			method, path, status, errorDetail(body), t)
 	}
 	return status, body, excused
 }

@@ -77,6 +77,7 @@ func (s *system) check(w *world) []Violation {
 	c.checkMessages()
 	c.checkTools()
 	c.checkListings()
+	c.checkRepos(s.final)
 	return c.out
 }
 

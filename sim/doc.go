@@ -15,7 +15,10 @@
 // list, fork; the context window: summarize, compact, reset, and the turns
 // of agents with a small window, which compact as they go; passages:
 // create (embedded), delete, list; runs: list; a custom tool: upsert it, give it to
-// agents, whose model calls it, run in a simulated sandbox, tools.go),
+// agents, whose model calls it, run in a simulated sandbox, tools.go;
+// memory repositories: some agents keep their blocks in git, and clients
+// fetch, edit a block's file and push over git's smart HTTP protocol,
+// memfs.go),
 // each kind of call a type (ops.go), while faults chosen from the seed
 // hit storage (write and read failures, corruption, latency, disk full,
 // fsync failure, crashes before, after and during a write), the tools
@@ -84,7 +87,11 @@
 //     text finds every passage whose create was acknowledged and that
 //     nothing may have deleted, first by meaning (passages and queries are
 //     embedded by a simulated provider that the model faults also fail,
-//     archival.go).
+//     archival.go);
+//   - memfs: each agent's memory repository, fetched, holds its blocks
+//     file for file, and the commit of every acknowledged push is in its
+//     branch's history (memfs.go). A push is also a block write in the
+//     linearizability model.
 //
 // Findings of known defects of the system, bugs not fixed yet, are counted
 // apart (known.go). The message checkers compare (checkmsg.go):

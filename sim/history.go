@@ -101,6 +101,11 @@ type request struct {
 	MemLabels    []string // memory blocks of a create: labels
 	MemValues    []string // and values
 	MemBlocks    []string // and ids, once known ("" until then)
+	MemFS        bool     // an agent create: with a memory repository (memfs.go)
+	Commit       string   // a push: the commit it moves the branch to
+
+	// ContentType is the body's, when it is not JSON (a git push).
+	ContentType string
 
 	// IdemKey is the Idempotency-Key the operation carries ("" none). A
 	// write with a key whose outcome is unknown is retried with the same
@@ -115,6 +120,15 @@ type request struct {
 
 	// Target is the agent or block the operation names, for messages.
 	Target string
+}
+
+// bodyText is the body as a history shows it: JSON as it is, anything
+// else (a git pack) by its size and what it brings.
+func (r *request) bodyText() string {
+	if r.ContentType == "" {
+		return string(r.Body)
+	}
+	return fmt.Sprintf("<%d bytes of %s: commit %s, value %s>", len(r.Body), r.ContentType, r.Commit, r.Value)
 }
 
 // clone returns a copy of r that shares no slice with it.
@@ -141,6 +155,8 @@ type responses struct {
 	RespConvs    []idJSON
 	RespPassages []idJSON
 	RespRuns     []idJSON
+	// Rejected is why a push's ref update was refused ("" if made).
+	Rejected string
 }
 
 // idJSON is a conversation, passage or run, as far as the clients care.
@@ -236,7 +252,7 @@ func (r *recorder) begin(op *opRecord) {
 	r.inflight[k] = append(r.inflight[k], op)
 	r.mu.Unlock()
 	op.Call = r.tick()
-	r.event("call op=%d client=%d inc=%d t=%d %s %s %s", op.ID, op.Client, op.Inc, op.Call, op.Method, op.Path, op.Body)
+	r.event("call op=%d client=%d inc=%d t=%d %s %s %s", op.ID, op.Client, op.Inc, op.Call, op.Method, op.Path, op.bodyText())
 }
 
 // end stamps op's return and records its response.
@@ -272,7 +288,7 @@ func (op *opRecord) format() string {
 	}
 	fmt.Fprintf(&b, "#%d client %d inc %d [%d..%s] %s %s", op.ID, op.Client, op.Inc, op.Call, ret, op.Method, op.Path)
 	if len(op.Body) > 0 {
-		fmt.Fprintf(&b, " %s", op.Body)
+		fmt.Fprintf(&b, " %s", op.bodyText())
 	}
 	if op.IdemKey != "" {
 		fmt.Fprintf(&b, " [key %s]", op.IdemKey)

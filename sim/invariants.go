@@ -89,6 +89,11 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 			want = append(want, schema.Blocks, schema.BlockIndex)
 		}
 	}
+	for _, id := range sortedKeys(a.repos) {
+		if len(a.repos[id].commits) > 0 {
+			want = append(want, schema.GitObjects, schema.GitRefs)
+		}
+	}
 	// What the audit's listings show exists.
 	shows := map[string][]*schema.Family{
 		"/v1/conversations?agent_id=": {schema.Conversations, schema.AgentConversations},

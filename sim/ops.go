@@ -25,6 +25,13 @@ type operation interface {
 	model(b *modelBuilder, op *opRecord, res modelResult)
 }
 
+// preparer is an operation that makes its request from what other
+// requests answer (a push, from a fetch): prepare runs after generate,
+// without the world's lock, and may turn op into another kind.
+type preparer interface {
+	prepare(c *client, op *opRecord)
+}
+
 // traits are what the workload and the checkers need to know of a kind.
 type traits struct {
 	// write: it may change state. A write may carry an Idempotency-Key
@@ -82,6 +89,8 @@ var mix = []struct {
 	{compactOp{}, 2}, {resetMessagesOp{}, 1}, {forkConversationOp{}, 1},
 	// The custom tool (see tools.go).
 	{upsertToolOp{}, 1},
+	// Pushes to agents' memory repositories (memfs.go).
+	{pushOp{}, 4},
 }
 
 var mixTotal = func() int {

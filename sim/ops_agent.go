@@ -3,6 +3,8 @@ package sim
 import (
 	"fmt"
 	"slices"
+
+	"github.com/kelpie/kelpie/agent/memfs"
 )
 
 // Operations on agents and on their blocks.
@@ -74,6 +76,9 @@ func (createAgentOp) generate(c *client, op *opRecord) {
 		if c.rng.IntN(2) == 0 {
 			body.Tags = append(body.Tags, t)
 		}
+	}
+	if op.MemFS = c.rng.IntN(memfsOdds) == 0; op.MemFS {
+		body.Tags = append(body.Tags, memfs.EnabledTag)
 	}
 	// Agents of the default type answer in text; memgpt agents answer
 	// through send_message, with other memory tools.

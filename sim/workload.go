@@ -84,6 +84,9 @@ func (c *client) run() {
 		c.pause()
 		c.maybeFault()
 		op := c.next()
+		if p, ok := op.Kind.(preparer); ok {
+			p.prepare(c, op)
+		}
 		c.do(op)
 		c.w.learn(op)
 		// A write with an unknown outcome and an idempotency key (or a
@@ -292,7 +295,10 @@ func (c *client) do(op *opRecord) {
 	req := httptest.NewRequest(op.Method, op.Path, bytes.NewReader(op.Body)).WithContext(ctx)
 	// A legacy client's User-Agent: agents come with their blocks.
 	req.Header.Set("User-Agent", "kelpie-sim/1")
-	if op.Body != nil {
+	switch {
+	case op.ContentType != "":
+		req.Header.Set("Content-Type", op.ContentType)
+	case op.Body != nil:
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if op.IdemKey != "" {

@@ -65,10 +65,11 @@ type Config struct {
 	Tools tool.Runner
 	// MCP calls MCP tools; nil answers each with an error.
 	MCP tool.MCPClient
-	// Web fetches pages for fetch_webpage, and Agents runs other agents'
-	// turns for the multi-agent tools; nil answers their calls with an
-	// error.
+	// Web fetches pages for fetch_webpage, Search searches for
+	// web_search, and Agents runs other agents' turns for the multi-agent
+	// tools; nil answers their calls with an error.
 	Web    *tool.Fetcher
+	Search *tool.Searcher
 	Agents tool.Agents
 	// Embedder embeds the texts of archival tool calls; nil means none is
 	// configured: those tools work by words alone and say so.

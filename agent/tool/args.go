@@ -64,7 +64,8 @@ func decodeArgs(raw map[string]json.RawMessage, v reflect.Value) error {
 	return nil
 }
 
-// decodeArg decodes one argument into a string, an int or a []string.
+// decodeArg decodes one argument into a string, an int, a bool or a
+// []string.
 func decodeArg(name string, value json.RawMessage, field reflect.Value) error {
 	switch field.Kind() {
 	case reflect.String:
@@ -79,6 +80,12 @@ func decodeArg(name string, value json.RawMessage, field reflect.Value) error {
 			return Errorf("argument %q must be an integer", name)
 		}
 		field.SetInt(int64(f))
+	case reflect.Bool:
+		var b bool
+		if json.Unmarshal(value, &b) != nil {
+			return Errorf("argument %q must be true or false", name)
+		}
+		field.SetBool(b)
 	case reflect.Slice:
 		var ss []string
 		if json.Unmarshal(value, &ss) != nil {

@@ -17,9 +17,10 @@ import (
 // a custom tool's, so they share its at-most-once guarantee. A nil field
 // answers its tools' calls with an error saying what is missing.
 type Outside struct {
-	Runner Runner   // runs run_code's Python, in the sandbox
-	Web    *Fetcher // fetches pages for fetch_webpage
-	Agents Agents   // runs other agents' turns for the multi-agent tools
+	Runner Runner    // runs run_code's Python, in the sandbox
+	Web    *Fetcher  // fetches pages for fetch_webpage
+	Search *Searcher // searches the web for web_search
+	Agents Agents    // runs other agents' turns for the multi-agent tools
 }
 
 // Call is one call of a tool that runs outside a step.

@@ -157,15 +157,3 @@ var fetchWebpage = defineOutside("fetch_webpage", "letta_builtin",
 		}
 		return Outcome{Result: text, OK: true}
 	})
-
-// web_search needs a search provider: Letta's is Exa, with EXA_API_KEY.
-// Kelpie has none yet, so every call is an error result saying so, and
-// the tool stays offered (letta-code asks for it on every agent).
-var webSearch = define("web_search", "letta_builtin",
-	"Search the web. Not available on this server (no search provider is configured): calling it returns an error.",
-	`{"type":"object","properties":{"query":{"type":"string","description":"The search query to find relevant web content."},"num_results":{"type":"integer","description":"Number of results to return (1-100). Defaults to 10."},"category":{"type":"string","enum":["company","research paper","news","pdf","github","tweet","personal site","linkedin profile","financial report"],"description":"Focus search on specific content types."},"include_text":{"type":"boolean","description":"Whether to retrieve full page content."},"include_domains":{"type":"array","items":{"type":"string"},"description":"Domains to include in search results."},"exclude_domains":{"type":"array","items":{"type":"string"},"description":"Domains to exclude from search results."},"start_published_date":{"type":"string","description":"Only return content published after this date (ISO format)."},"end_published_date":{"type":"string","description":"Only return content published before this date (ISO format)."},"user_location":{"type":"string","description":"Two-letter country code for localized results."}},"required":["query"]}`,
-	func(*Env, struct {
-		Query string `json:"query"`
-	}) (string, error) {
-		return "", Errorf("web_search is not available on this Kelpie server: no search provider is configured (Letta searches with Exa, given EXA_API_KEY; Kelpie has no search provider). Answer from what you know, and say that you could not search the web.")
-	})

@@ -133,18 +133,15 @@ func TestDefineRejectsBadSchema(t *testing.T) {
 	define("bad", "custom", "", `[]`, func(*Env, struct{}) (string, error) { return "", nil })
 }
 
-// Spec: the web tools letta-code asks for are offered; web_search, which
-// has no provider, answers the model with an error saying it is
-// unavailable; fetch_webpage runs outside the step (Deferred).
+// Spec: the web tools letta-code asks for are offered, and both run
+// outside the step (Deferred): they reach the network.
 func TestWebToolsAreOffered(t *testing.T) {
 	no := false
 	a := &schema.Agent{AgentType: "letta_v1_agent", IncludeBaseTools: &no, ToolNames: []string{"web_search", "fetch_webpage"}}
-	env := &Env{Agent: a, Tools: AgentTools(a)}
-	got, ok, err := Run(env, schema.ToolCall{Name: "web_search", Arguments: `{"query":"q"}`})
-	if err != nil || ok || !strings.Contains(got, "web_search is not available on this Kelpie server") {
-		t.Errorf("web_search = %q, %v, %v", got, ok, err)
-	}
-	if f := Find(env.Tools, "fetch_webpage"); f == nil || !f.Deferred() {
-		t.Errorf("fetch_webpage offered as %+v, want a deferred tool", f)
+	tools := AgentTools(a)
+	for _, name := range a.ToolNames {
+		if f := Find(tools, name); f == nil || !f.Deferred() {
+			t.Errorf("%s offered as %+v, want a deferred tool", name, f)
+		}
 	}
 }

@@ -72,6 +72,8 @@ type serveConfig struct {
 	// may fetch (comma-separated; empty for any public host).
 	fetchPrivateURLs bool
 	fetchHosts       string
+	// web_search: the server's Exa key and Exa's API.
+	exaKey, exaURL string
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -161,6 +163,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"let the fetch_webpage tool fetch loopback, private and internal addresses, which are refused by default (env KELPIE_FETCH_ALLOW_PRIVATE_URLS)")
 	fs.StringVar(&c.fetchHosts, "fetch-allow-hosts", env("KELPIE_FETCH_ALLOW_HOSTS", ""),
 		"comma-separated hosts the fetch_webpage tool may fetch (each with its subdomains); empty for any public host (env KELPIE_FETCH_ALLOW_HOSTS)")
+	fs.StringVar(&c.exaKey, "exa-api-key", env("EXA_API_KEY", ""),
+		"Exa API key for the web_search tool (env EXA_API_KEY, as Letta reads it); an agent's EXA_API_KEY tool variable overrides it; without either, web_search answers that no key is set")
+	fs.StringVar(&c.exaURL, "exa-url", env("KELPIE_EXA_URL", tool.DefaultExaURL),
+		"Exa's API, or a compatible one, for the web_search tool (env KELPIE_EXA_URL)")
 	return errors.Join(bad...)
 }
 
@@ -275,6 +281,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		Tools:        tools,
 		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
 		Web:          tool.NewFetcher(tool.FetchConfig{AllowPrivate: c.fetchPrivateURLs, AllowHosts: splitList(c.fetchHosts)}),
+		Search:       tool.NewSearcher(tool.SearchConfig{APIKey: c.exaKey, BaseURL: c.exaURL}),
 		Runtime:      rc,
 	})
 	if err != nil {
