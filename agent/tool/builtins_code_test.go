@@ -3,6 +3,7 @@ package tool_test
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -254,17 +255,31 @@ func TestRunCodeRefuses(t *testing.T) {
 //
 //	go test ./agent/tool/ -run '^$' -bench RunCode -benchtime 100x
 func BenchmarkRunCode(b *testing.B) {
+	benchmarkRunCode(b, `{"code":"1 + 2","language":"python"}`, `"results": ["3"]`)
+}
+
+// BenchmarkRunCodeJS is BenchmarkRunCode for JavaScript, which starts
+// node inside the sandbox.
+//
+//	go test ./agent/tool/ -run '^$' -bench RunCodeJS -benchtime 20x
+func BenchmarkRunCodeJS(b *testing.B) {
+	if _, err := exec.LookPath("node"); err != nil {
+		b.Skip(err)
+	}
+	benchmarkRunCode(b, `{"code":"1 + 2","language":"js"}`, `"results": ["3"]`)
+}
+
+func benchmarkRunCode(b *testing.B, args, want string) {
 	box, err := sandbox.New(sandbox.Config{})
 	if err != nil {
 		b.Skip(err)
 	}
 	rc, _ := tool.Lookup("run_code")
-	args := json.RawMessage(`{"code":"1 + 2","language":"python"}`)
 	var took []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		out := rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{}, args)
-		if !out.OK || !strings.Contains(out.Result, `"results": ["3"]`) {
+		out := rc.RunOutside(context.Background(), &tool.Outside{Runner: box}, tool.Call{}, json.RawMessage(args))
+		if !out.OK || !strings.Contains(out.Result, want) {
 			b.Fatalf("got %+v", out)
 		}
 		took = append(took, time.Since(start))
