@@ -45,7 +45,8 @@ func (s *Agents) AttachFolder(ctx context.Context, agentID, folderID string) err
 }
 
 // DetachFolder detaches a folder from an agent, with its files; the agent
-// loses the file tools with its last folder.
+// loses the file tools with its last folder, and, with sleep-time enabled,
+// its block labelled with the folder's name (as Letta does).
 func (s *Agents) DetachFolder(ctx context.Context, agentID, folderID string) error {
 	return s.folderOp(ctx, opDetachFolder, agentID, folderID)
 }
@@ -93,10 +94,14 @@ func attachFolder(_ *core, call *actor.Call, a *schema.Agent, folderID string) (
 }
 
 func detachFolder(_ *core, call *actor.Call, a *schema.Agent, folderID string) ([]byte, error) {
-	if _, err := schema.GetFolder(call.Txn, folderID); err != nil {
+	folder, err := schema.GetFolder(call.Txn, folderID)
+	if err != nil {
 		return nil, err
 	}
 	if err := schema.UnlinkFolder(call.Txn, a.ID, folderID); err != nil {
+		return nil, err
+	}
+	if err := dropFolderBlock(call.Txn, a, folder.Name); err != nil {
 		return nil, err
 	}
 	left, err := schema.AgentFolderIDs(call.Txn, a.ID)

@@ -36,8 +36,9 @@ type ExportOptions struct {
 
 // Export renders an agent as Letta's agent file, read in one snapshot:
 // the agent, the messages in its context (system message first), its
-// blocks and its tools (built-in ones by name, custom ones with their
-// source). Ids are the
+// blocks, its tools (built-in ones by name, custom ones with their
+// source), its folders and its views of their files (with the files'
+// text). Ids are the
 // file's own ("agent-0", "message-3", ...), as Letta writes them; secrets'
 // values are blanked.
 func (s *Agents) Export(ctx context.Context, agentID string, opt ExportOptions) (*letta.AgentFile, error) {
@@ -71,7 +72,7 @@ type exporter struct {
 func newExporter(txn kv.Txn) *exporter {
 	return &exporter{txn: txn, ids: map[string]string{}, count: map[string]int{}, file: letta.AgentFile{
 		Agents: []letta.AgentFileAgent{}, Groups: []letta.AgentFileGroup{}, Blocks: []letta.AgentFileBlock{},
-		Files: []json.RawMessage{}, Sources: []json.RawMessage{}, Tools: []letta.Tool{},
+		Files: []letta.AgentFileFile{}, Sources: []letta.AgentFileSource{}, Tools: []letta.Tool{},
 		MCPServers: []json.RawMessage{}, Skills: []json.RawMessage{},
 		Metadata: map[string]string{"revision_id": letta.AgentFileRevision},
 	}}
@@ -145,7 +146,7 @@ func (x *exporter) agent(agentID, convID string, scrub bool) error {
 	}
 	st := renderAgent(a, nil, nil)
 	fa := letta.AgentFileAgent{ID: fileID, InContextMessageIDs: []string{}, Messages: []letta.AgentFileMessage{},
-		FilesAgents: []json.RawMessage{}, GroupIDs: []string{}, SourceIDs: []string{},
+		FilesAgents: []letta.AgentFileFileAgent{}, GroupIDs: []string{}, SourceIDs: []string{},
 		MaxFilesOpen: &st.MaxFilesOpen, PerFileViewWindowCharLimit: &st.PerFileViewWindowCharLimit}
 	fa.CreateAgentRequest = letta.CreateAgentRequest{
 		Name: &a.Name, MemoryBlocks: []letta.CreateBlock{}, BlockIDs: []string{}, Tags: nonNil(a.Tags), System: &a.System,
@@ -177,6 +178,9 @@ func (x *exporter) agent(agentID, convID string, scrub bool) error {
 			lt.ID = id
 			x.file.Tools = append(x.file.Tools, lt)
 		}
+	}
+	if err := x.folders(&fa, a.ID); err != nil {
+		return err
 	}
 	if !scrub {
 		if err := x.messages(&fa, o); err != nil {

@@ -45,6 +45,11 @@ type importPayload struct {
 	Blocks   []letta.AgentFileBlock `json:"blocks"`
 	Tools    []letta.Tool           `json:"tools"`
 	Override bool                   `json:"override"`
+	// Folders and Files are the file's, with the ids they get here.
+	Folders   []importedFolder `json:"folders"`
+	Files     []importedFile   `json:"files"`
+	FolderIDs []string         `json:"folder_ids"`
+	FileIDs   []string         `json:"file_ids"`
 }
 
 // importedAgent is an agent of the file as the import op writes it: its
@@ -55,10 +60,14 @@ type importedAgent struct {
 	Req       letta.CreateAgentRequest `json:"req"`
 	Messages  []*schema.Message        `json:"messages"`
 	InContext []bool                   `json:"in_context"`
+	// SourceIDs and FilesAgents are its folders and its views of their
+	// files, by the file's ids.
+	SourceIDs   []string                   `json:"source_ids"`
+	FilesAgents []letta.AgentFileFileAgent `json:"files_agents"`
 }
 
 // Import creates the agents of an agent file, with their blocks, custom
-// tools and messages, in ONE transaction: a failed or interrupted import
+// tools, messages and folders (agentfile_folders.go), in ONE transaction: a failed or interrupted import
 // leaves nothing behind. It returns the new agents' ids in the file's
 // order. Blocks are created anew (shared between the file's agents as the
 // file shares them); custom tools are matched by name; built-in tools by
@@ -82,9 +91,26 @@ func (s *Agents) Import(ctx context.Context, f *letta.AgentFile, opt ImportOptio
 		}
 		p.AgentIDs = append(p.AgentIDs, id)
 	}
+	for _, ids := range []struct {
+		prefix string
+		n      int
+		out    *[]string
+	}{{"source", len(p.Folders), &p.FolderIDs}, {"file", len(p.Files), &p.FileIDs}} {
+		for range ids.n {
+			id, err := s.c.newID(ids.prefix)
+			if err != nil {
+				return nil, err
+			}
+			*ids.out = append(*ids.out, id)
+		}
+	}
 	var out letta.ImportedAgents
 	if err := s.c.invoke(ctx, schema.AgentActor(p.AgentIDs[0]), opImportAgents, p, &out); err != nil {
 		return nil, err
+	}
+	// The files' text is embedded in the background, as an upload's is.
+	for _, id := range p.FileIDs {
+		s.c.ingest.start(id)
 	}
 	return out.AgentIDs, nil
 }
@@ -101,6 +127,10 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 		return importPayload{}, err
 	}
 	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Groups: f.Groups, Override: opt.OverrideExistingTools}
+	var err error
+	if p.Folders, p.Files, err = planFolders(f, opt.Embedding); err != nil {
+		return p, err
+	}
 	for i, fa := range f.Agents {
 		req := fa.CreateAgentRequest
 		req.MemoryBlocks, req.Tools, req.IdentityIDs, req.InitialMessageSequence = nil, nil, nil, nil
@@ -136,7 +166,7 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 		if err := checkCreateAgent(checked); err != nil {
 			return p, importError("agent %s: %v", fa.ID, err)
 		}
-		ia := importedAgent{FileID: fa.ID, Req: req}
+		ia := importedAgent{FileID: fa.ID, Req: req, SourceIDs: fa.SourceIDs, FilesAgents: fa.FilesAgents}
 		if !opt.StripMessages {
 			var err error
 			if ia.Messages, ia.InContext, err = fileMessages(fa, prompt.IsMemGPT(deref(req.AgentType))); err != nil {
@@ -191,8 +221,8 @@ func fileMessages(fa letta.AgentFileAgent, memgpt bool) ([]*schema.Message, []bo
 }
 
 // checkAgentFile checks a file's shape and references as Letta's importer
-// does, and refuses what this server cannot import (folders, files, MCP
-// servers) rather than importing part of it.
+// does, and refuses what this server cannot import (MCP servers) rather
+// than importing part of it.
 func checkAgentFile(f *letta.AgentFile) error {
 	var errs []string
 	note := func(err error) {
@@ -205,8 +235,6 @@ func checkAgentFile(f *letta.AgentFile) error {
 		return importError("the file has no agents")
 	case len(f.Agents) > MaxAgentFileAgents:
 		return importError("the file has %d agents, over the limit of %d", len(f.Agents), MaxAgentFileAgents)
-	case len(f.Sources) > 0 || len(f.Files) > 0:
-		return importError("the file has folders or files, which this server cannot import yet")
 	case len(f.MCPServers) > 0:
 		return importError("the file has MCP servers, which this server cannot import yet")
 	}
@@ -263,10 +291,8 @@ func checkAgentFile(f *letta.AgentFile) error {
 				errs = append(errs, fmt.Sprintf("agent %s names tool %s, which the file does not have", a.ID, id))
 			}
 		}
-		if len(a.SourceIDs) > 0 || len(a.FilesAgents) > 0 {
-			errs = append(errs, fmt.Sprintf("agent %s uses folders, which this server cannot import yet", a.ID))
-		}
 	}
+	errs = append(errs, checkFileFolders(f, unique)...)
 	if len(errs) > 0 {
 		return importError("Schema validation failed: %s", strings.Join(errs, "; "))
 	}
@@ -316,6 +342,9 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 		}
 		ids[t.ID] = id
 	}
+	if err := importFolders(c, txn, p, ids, now); err != nil {
+		return nil, err
+	}
 	for _, fb := range p.Blocks {
 		id, err := c.newID("block")
 		if err != nil {
@@ -329,11 +358,15 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 	for i, ia := range p.Agents {
 		req := ia.Req
 		req.BlockIDs, req.ToolIDs = mapIDs(ids, req.BlockIDs), mapIDs(ids, req.ToolIDs)
-		a, blocks, _, err := buildAgent(c, txn, p.AgentIDs[i], req, now)
+		a, _, _, err := buildAgent(c, txn, p.AgentIDs[i], req, now)
 		if err != nil {
 			return nil, err
 		}
-		if err := importHistory(c, txn, a, blocks, ia, now); err != nil {
+		// Its views are in the system message importHistory compiles.
+		if err := attachImportedFolders(txn, a, ia, ids, now); err != nil {
+			return nil, err
+		}
+		if err := importHistory(c, txn, a, ia, now); err != nil {
 			return nil, err
 		}
 		if i == 0 {
@@ -383,7 +416,7 @@ func storeNewAgent(txn kv.Txn, a *schema.Agent) error {
 // importHistory stores an imported agent's messages: those out of its
 // context first, then its system message (which opens the context), then
 // those in it, each in the file's order.
-func importHistory(c *core, txn kv.Txn, a *schema.Agent, blocks []*schema.Block, ia importedAgent, now time.Time) error {
+func importHistory(c *core, txn kv.Txn, a *schema.Agent, ia importedAgent, now time.Time) error {
 	var seq uint64
 	add := func(m *schema.Message) error {
 		id, err := c.newID("message")
@@ -407,7 +440,9 @@ func importHistory(c *core, txn kv.Txn, a *schema.Agent, blocks []*schema.Block,
 			return err
 		}
 	}
-	sys, err := window.OpenNewAgent(txn, a, blocks, now)
+	// Compiled from what the transaction wrote: its blocks and open files,
+	// after the messages stored out of its context.
+	sys, err := window.Open(txn, window.Owner{Agent: a}, now)
 	if err != nil {
 		return err
 	}

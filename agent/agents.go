@@ -160,12 +160,13 @@ func (s *Agents) CloseInterruptedRun(ctx context.Context, id string) error {
 }
 
 // Delete deletes an agent and everything it owns (schema.DeleteAgent) in
-// one transaction. Its blocks remain.
+// one transaction, with the sleep-time agents of the sleep-time group it
+// manages (see deleteWithGroup). Its blocks remain.
 func (s *Agents) Delete(ctx context.Context, id string) error {
 	if err := letta.CheckID("agent_id", "agent", id); err != nil {
 		return err
 	}
-	return s.c.invoke(ctx, schema.AgentActor(id), opDeleteAgent, nil, nil)
+	return s.c.deleteWithGroup(ctx, id)
 }
 
 // AgentFilter narrows a listing of agents.
@@ -537,6 +538,10 @@ func commitAgent(call *actor.Call, a *schema.Agent) ([]byte, error) {
 }
 
 func deleteAgent(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte, error) {
+	gone, err := leaveSleeptimeGroup(call.Txn, a)
+	if err != nil {
+		return nil, err
+	}
 	if err := schema.DeleteAgent(call.Txn, a); err != nil {
 		return nil, err
 	}
@@ -545,7 +550,7 @@ func deleteAgent(_ *core, call *actor.Call, a *schema.Agent, _ struct{}) ([]byte
 		return nil, err
 	}
 	call.DeleteState()
-	return nil, nil
+	return schema.Encode(gone)
 }
 
 // newAgent resolves a create request into the record to store.

@@ -1,6 +1,6 @@
 // Package agent is Kelpie's agent service: the surfaces the API serves
 // (Agents, Blocks, Conversations, Messages, Runs, Steps, Archival, Tools,
-// Models, Identities, Tags, Groups),
+// Models, Identities, Tags, Groups, Archives, Folders, Batches),
 // each over the actor runtime and the storage layout of package schema.
 // The agent loop (package loop), tools (tool), memory (memory), message
 // rendering (message) and prompts (prompt) are rooms of their own below it.
@@ -9,7 +9,12 @@
 //   - Every mutation is one actor invocation, so it is committed before it
 //     returns, atomically with every index and attachment it touches.
 //     Agents.Create returns the state that was committed: there is no
-//     window in which a created agent cannot be read.
+//     window in which a created agent cannot be read. Two requests span
+//     several agents' actors, each step committed in its own: deleting a
+//     main agent deletes its sleep-time agents first, then itself (a crash
+//     between leaves it without its group; a retried delete finishes), and
+//     a message batch starts each agent's run, then commits the batch (a
+//     crash between leaves those runs untracked).
 //   - Reads go straight to storage in one snapshot, so they never wait
 //     behind an agent's queue and always see every acknowledged write.
 //   - The agent index and the block attachments change in the same
@@ -20,7 +25,8 @@
 //   - A mutation carrying an idempotency key (WithIdempotencyKey) is applied
 //     at most once per key; a retry gets the first answer.
 //   - An agent file is imported in one transaction (Agents.Import): its
-//     agents, blocks, tools, messages and groups all exist, or none does.
+//     agents, blocks, tools, messages, groups, folders and files all exist,
+//     or none does.
 //   - Every error a client can act on is a *letta.Error; KindOf also
 //     classifies the runtime's and storage's errors (busy, conflict,
 //     shutting down, ...), so callers need not know those layers.

@@ -138,7 +138,7 @@ func (in *ingester) run(fileID string) (err error) {
 		return err
 	}
 	if f.Status == letta.FileParsing || f.Status == letta.FilePending {
-		text, err := files.Extract(f.FileType, data)
+		text, err := files.ExtractWith(in.ctx, in.c.ocr, f.FileType, data)
 		if err != nil {
 			return &fileFault{msg: err.Error()}
 		}

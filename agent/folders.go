@@ -85,6 +85,21 @@ func (s *Folders) Create(ctx context.Context, req letta.FolderCreate) (*letta.Fo
 	if err := checkFolderName(*req.Name); err != nil {
 		return nil, err
 	}
+	rec, err := newFolder(req)
+	if err != nil {
+		return nil, err
+	}
+	if rec.ID, err = s.c.newIDFor(ctx, "source"); err != nil {
+		return nil, err
+	}
+	var out letta.Folder
+	err = s.c.invoke(ctx, schema.FolderActor(rec.ID), opCreateFolder, rec, &out)
+	return &out, err
+}
+
+// newFolder resolves a create request into the folder to store (its id
+// and times the caller's): its embedding handle and passage size.
+func newFolder(req letta.FolderCreate) (schema.Folder, error) {
 	handle := memory.DefaultEmbedding
 	switch {
 	case req.Embedding != nil:
@@ -93,7 +108,7 @@ func (s *Folders) Create(ctx context.Context, req letta.FolderCreate) (*letta.Fo
 		handle = memory.EmbeddingHandle(&schema.Agent{EmbeddingConfig: req.EmbeddingConfig})
 	}
 	if _, err := embeddingConfigFor(handle); err != nil {
-		return nil, err
+		return schema.Folder{}, err
 	}
 	chunk := files.DefaultChunkTokens
 	switch {
@@ -103,17 +118,10 @@ func (s *Folders) Create(ctx context.Context, req letta.FolderCreate) (*letta.Fo
 		chunk = *req.EmbeddingConfig.EmbeddingChunkSize
 	}
 	if chunk < 1 || chunk > files.MaxChunkTokens {
-		return nil, letta.Invalidf("embedding_chunk_size must be from 1 to %d, got %d", files.MaxChunkTokens, chunk)
+		return schema.Folder{}, letta.Invalidf("embedding_chunk_size must be from 1 to %d, got %d", files.MaxChunkTokens, chunk)
 	}
-	id, err := s.c.newIDFor(ctx, "source")
-	if err != nil {
-		return nil, err
-	}
-	rec := schema.Folder{ID: id, Name: *req.Name, Description: req.Description, Instructions: req.Instructions,
-		Metadata: req.Metadata, Embedding: handle, ChunkSize: chunk}
-	var out letta.Folder
-	err = s.c.invoke(ctx, schema.FolderActor(id), opCreateFolder, rec, &out)
-	return &out, err
+	return schema.Folder{Name: *req.Name, Description: req.Description, Instructions: req.Instructions,
+		Metadata: req.Metadata, Embedding: handle, ChunkSize: chunk}, nil
 }
 
 func checkFolderName(name string) error {
@@ -288,7 +296,8 @@ func renameViews(txn kv.Txn, f *schema.Folder) error {
 }
 
 // Delete deletes a folder with its files and their passages, and detaches
-// it from its agents.
+// it from its agents (deleting, from those with sleep-time enabled, the
+// block labelled with its name, as Letta does).
 func (s *Folders) Delete(ctx context.Context, id string) error {
 	if err := letta.CheckID("folder_id", "source", id); err != nil {
 		return err
@@ -300,6 +309,19 @@ func deleteFolderOp(call *actor.Call) ([]byte, error) {
 	f, err := schema.GetFolder(call.Txn, call.ID.Key)
 	if err != nil {
 		return nil, err
+	}
+	agents, err := schema.FolderAgentIDs(call.Txn, f.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range agents {
+		a, err := schema.GetAgent(call.Txn, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := dropFolderBlock(call.Txn, a, f.Name); err != nil {
+			return nil, err
+		}
 	}
 	return nil, schema.DeleteFolder(call.Txn, f)
 }

@@ -2,11 +2,15 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/files"
 	"github.com/kelpie/kelpie/internal/kelpietest"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -122,4 +126,51 @@ func TestFileProcessingResumesAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStore(t, store)
+}
+
+// Spec: with a Mistral key, an uploaded scanned PDF (no text layer) is
+// read by the OCR in the background and completes with its text; without
+// one it ends in error saying how to read it.
+func TestScannedPDFThroughOCR(t *testing.T) {
+	ocr := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/ocr" || r.Header.Get("Authorization") != "Bearer mk" {
+			http.Error(w, `{"message":"Unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"pages":[{"index":0,"markdown":"Invoice 7: the total is 42 EUR.","images":[]}],"model":"mistral-ocr-2505","usage_info":{"pages_processed":1}}`)
+	}))
+	defer ocr.Close()
+	ctx := context.Background()
+	for _, withOCR := range []bool{true, false} {
+		cfg := agent.Config{Store: kv.NewDB(kv.NewMemEngine()), DefaultModel: "openai/gpt-4o-mini", Embedder: &stallingEmbedder{}}
+		if withOCR {
+			cfg.OCR = files.NewOCR(files.OCRConfig{APIKey: "mk", BaseURL: ocr.URL})
+		}
+		svc, err := agent.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer svc.Close(ctx)
+		name := "scans"
+		f, err := svc.Folders.Create(ctx, letta.FolderCreate{Name: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up, err := svc.Folders.Upload(ctx, f.ID, agent.Upload{FileName: "invoice.pdf", Data: kelpietest.PDF(), Duplicate: agent.DuplicateSuffix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !withOCR {
+			failed := waitStatus(t, svc, f.ID, up.File.ID, letta.FileError)
+			if failed.ErrorMessage == nil || !strings.Contains(*failed.ErrorMessage, "--mistral-api-key") {
+				t.Errorf("scanned PDF without OCR: %+v", failed)
+			}
+			continue
+		}
+		waitStatus(t, svc, f.ID, up.File.ID, letta.FileCompleted)
+		got, err := svc.Folders.GetFile(ctx, f.ID, up.File.ID, true)
+		if err != nil || got.Content == nil || *got.Content != "Invoice 7: the total is 42 EUR." {
+			t.Errorf("OCR'd file: %+v %v", got, err)
+		}
+	}
 }

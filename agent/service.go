@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
+	"github.com/kelpie/kelpie/agent/files"
 	"github.com/kelpie/kelpie/agent/loop"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
@@ -64,6 +65,9 @@ type Config struct {
 	// Search searches the web for the web_search tool; nil means the tool
 	// answers that no search key is set.
 	Search *tool.Searcher
+	// OCR reads uploaded PDFs (scanned ones too); nil reads PDFs by their
+	// text layer alone.
+	OCR *files.OCR
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -89,6 +93,7 @@ type Service struct {
 	Groups        *Groups
 	Archives      *Archives
 	Folders       *Folders
+	Batches       *Batches
 
 	core *core
 }
@@ -106,6 +111,7 @@ type core struct {
 	mcp          tool.MCPClient
 	web          *tool.Fetcher
 	search       *tool.Searcher
+	ocr          *files.OCR
 	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
@@ -129,7 +135,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, search: cfg.Search, embedder: cfg.Embedder}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, search: cfg.Search, ocr: cfg.OCR, embedder: cfg.Embedder}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{
@@ -141,6 +147,7 @@ func New(cfg Config) (*Service, error) {
 		schema.GroupNamespace:     groupActor{c},
 		schema.ArchiveNamespace:   archiveActor{},
 		schema.FolderNamespace:    folderActor,
+		schema.BatchNamespace:     batchActor,
 	})
 	if err != nil {
 		return nil, err
@@ -156,7 +163,8 @@ func New(cfg Config) (*Service, error) {
 	return &Service{
 		Agents: &Agents{c}, Blocks: &Blocks{c}, Conversations: &Conversations{c}, Messages: &Messages{c},
 		Runs: &Runs{c}, Archival: &Archival{c}, Tools: &Tools{c}, Models: &Models{c}, Tags: &Tags{c}, Identities: &Identities{c}, MCPServers: &MCPServers{c},
-		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c}, core: c,
+		Steps: &Steps{c}, Groups: &Groups{c}, Repos: &Repos{c}, Archives: &Archives{c}, Folders: &Folders{c},
+		Batches: &Batches{c}, core: c,
 	}, nil
 }
 

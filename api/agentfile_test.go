@@ -151,7 +151,7 @@ func TestAgentFileRoutes(t *testing.T) {
 		{"legacy", []byte(`{"name": "x", "messages": []}`), 400, "Legacy AgentSchema format is deprecated"},
 		{"bad id", []byte(strings.Replace(lettaExport, `"id": "block-0"`, `"id": "block-x"`, 1)), 400, "should have integer suffix"},
 		{"unknown block", []byte(strings.Replace(lettaExport, `"block_ids": ["block-0"]`, `"block_ids": ["block-7"]`, 1)), 400, "names block block-7"},
-		{"folders", []byte(strings.Replace(lettaExport, `"sources": []`, `"sources": [{"id": "source-0", "name": "s"}]`, 1)), 400, "folders or files"},
+		{"file of no folder", []byte(strings.Replace(lettaExport, `"files": []`, `"files": [{"id": "file-0", "source_id": "source-3", "file_name": "s/a.txt", "processing_status": "completed", "content": "x"}]`, 1)), 400, "File file-0 references non-existent source source-3"},
 	} {
 		r := c.upload(tc.file)
 		if r.status != tc.status || !strings.Contains(string(r.body), tc.detail) {

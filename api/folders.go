@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path"
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
@@ -26,11 +27,14 @@ func (s *server) folderRoutes() {
 		s.handle("PATCH", one, s.updateFolder(r.id))
 		s.handle("DELETE", one, s.deleteFolder(r.id))
 		s.handle("POST", one+"/upload", s.uploadFile(r.id))
-		s.handle("GET", one+"/agents", s.folderAgents(r.id))
-		s.handle("GET", one+"/files", s.listFiles(r.id))
-		s.handle("GET", one+"/passages", s.folderPassages(r.id))
+		s.handle("GET", one+"/agents", s.orByName(r.id, s.folderAgents(r.id)))
+		s.handle("GET", one+"/files", s.orByName(r.id, s.listFiles(r.id)))
+		s.handle("GET", one+"/passages", s.orByName(r.id, s.folderPassages(r.id)))
 		s.handle("GET", one+"/files/{file_id}", s.getFile(r.id))
 		s.handle("DELETE", one+"/{file_id}", s.deleteFile(r.id))
+		// GET .../name/{name} shares its pattern with the delete's (Go's
+		// mux cannot tell /name/{name} from /{id}/files): see orByName.
+		s.handle("GET", one+"/{file_id}", s.orByName(r.id, methodNotAllowed("DELETE")))
 	}
 	s.handle("PATCH", "/v1/agents/{agent_id}/folders/attach/{folder_id}", s.folderLink("folder_id", true, false))
 	s.handle("PATCH", "/v1/agents/{agent_id}/folders/detach/{folder_id}", s.folderLink("folder_id", false, false))
@@ -42,6 +46,29 @@ func (s *server) folderRoutes() {
 	s.handle("PATCH", "/v1/agents/{agent_id}/files/close-all", s.closeAllFiles)
 	s.handle("PATCH", "/v1/agents/{agent_id}/files/{file_id}/open", s.openFile)
 	s.handle("PATCH", "/v1/agents/{agent_id}/files/{file_id}/close", s.closeFile)
+}
+
+// orByName serves GET .../name/{name} (Letta's deprecated lookup of a
+// folder's id by its name, matched before the folder's own routes, as
+// Letta matches it) on the routes of the same shape, and h on the others.
+func (s *server) orByName(param string, h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) (any, error) {
+		if r.PathValue(param) != "name" {
+			return h(w, r)
+		}
+		name := r.PathValue("file_id")
+		if name == "" {
+			name = path.Base(r.URL.Path) // the route's own word: files, agents, passages
+		}
+		return s.svc.Folders.IDByName(r.Context(), name)
+	}
+}
+
+// methodNotAllowed answers what a path another method serves gets.
+func methodNotAllowed(allow string) handlerFunc {
+	return func(http.ResponseWriter, *http.Request) (any, error) {
+		return nil, errorf(http.StatusMethodNotAllowed, "Method Not Allowed").withHeader("Allow", allow)
+	}
 }
 
 func (s *server) countFolders(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -162,6 +162,9 @@ func (s *server) routes() {
 	s.handle("GET", "/v1/steps/{step_id}/trace", s.getStepTrace)
 	s.handle("GET", "/v1/runs/{run_id}/trace", s.getRunTrace)
 
+	// Message batches (batches.go).
+	s.batchRoutes()
+
 	// Groups and sleep-time agents (groups.go).
 	s.handle("GET", "/v1/groups", s.listGroups)
 	s.handle("POST", "/v1/groups", s.createGroup)

@@ -10,8 +10,8 @@ type AgentFile struct {
 	Agents     []AgentFileAgent  `json:"agents"`
 	Groups     []AgentFileGroup  `json:"groups"`
 	Blocks     []AgentFileBlock  `json:"blocks"`
-	Files      []json.RawMessage `json:"files"`
-	Sources    []json.RawMessage `json:"sources"`
+	Files      []AgentFileFile   `json:"files"`
+	Sources    []AgentFileSource `json:"sources"`
 	Tools      []Tool            `json:"tools"`
 	MCPServers []json.RawMessage `json:"mcp_servers"`
 	Skills     []json.RawMessage `json:"skills"`
@@ -24,12 +24,12 @@ type AgentFile struct {
 // messages.
 type AgentFileAgent struct {
 	CreateAgentRequest
-	ID                  string             `json:"id"`
-	InContextMessageIDs []string           `json:"in_context_message_ids"`
-	Messages            []AgentFileMessage `json:"messages"`
-	FilesAgents         []json.RawMessage  `json:"files_agents"`
-	GroupIDs            []string           `json:"group_ids"`
-	SourceIDs           []string           `json:"source_ids"`
+	ID                  string               `json:"id"`
+	InContextMessageIDs []string             `json:"in_context_message_ids"`
+	Messages            []AgentFileMessage   `json:"messages"`
+	FilesAgents         []AgentFileFileAgent `json:"files_agents"`
+	GroupIDs            []string             `json:"group_ids"`
+	SourceIDs           []string             `json:"source_ids"`
 	// MaxFilesOpen and PerFileViewWindowCharLimit are carried through from
 	// the agent as Letta exports them.
 	MaxFilesOpen               *int `json:"max_files_open,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
@@ -15,23 +16,70 @@ import (
 // without HTML escaping, so stored values are the size of what the client
 // sent.
 func Encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+	e := encoders.Get().(*encoder)
+	if err := e.enc.Encode(v); err != nil {
+		return nil, err // e is dropped: an encoder that failed is not reused
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	// One allocation of the encoding's size: the buffer stays with the
+	// encoder, instead of growing from nothing for every record.
+	out := bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	if e.buf.Cap() <= maxPooledBytes {
+		e.buf.Reset()
+		encoders.Put(e)
+	}
+	return out, nil
 }
+
+// encoder is a json.Encoder (without HTML escaping) writing into buf.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
 
 // Decode decodes a record or payload encoded by Encode into v. Numbers in
 // untyped fields (metadata, say) stay exact: a large integer keeps every
 // digit through storage and back.
 func Decode(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	return dec.Decode(v)
+	d := decoders.Get().(*decoder)
+	d.r.Reset(data)
+	d.fed += int64(len(data))
+	err := d.dec.Decode(v)
+	// A decoder is reused only in the state a new one starts in: no error
+	// (it keeps one), nothing left unread (after a value followed by more
+	// data, which Decode ignores as it always has), and a buffer of
+	// ordinary size.
+	if err == nil && d.dec.InputOffset() == d.fed && len(data) <= maxPooledBytes {
+		decoders.Put(d)
+	}
+	return err
 }
+
+// decoder is a json.Decoder reading whatever r is reset to: reused, it
+// keeps its buffer, which a new one allocates and grows for every record.
+type decoder struct {
+	r   bytes.Reader
+	fed int64 // bytes given to dec in all
+	dec *json.Decoder
+}
+
+var decoders = sync.Pool{New: func() any {
+	d := &decoder{}
+	d.dec = json.NewDecoder(&d.r)
+	d.dec.UseNumber()
+	return d
+}}
+
+// maxPooledBytes is the largest record after which a decoder or an
+// encoder is reused, in bytes: its buffer grows to the record's size, and
+// a rare large record should not keep that memory.
+const maxPooledBytes = 64 << 10
 
 // Missing records are the client's "not found", with Letta's messages.
 var (
@@ -125,9 +173,6 @@ func GetAgentConversation(txn kv.Txn, agentID, convID string) (*Conversation, er
 
 // PutConversation writes a conversation's record.
 func PutConversation(txn kv.Txn, c *Conversation) error { return put(txn, ConversationKey(c.ID), c) }
-
-// DecodeMessage decodes a stored message.
-func DecodeMessage(data []byte) (*Message, error) { return decode[Message](data, "message") }
 
 // GetMessage returns message seq of an agent, which must exist.
 func GetMessage(txn kv.Txn, agentID string, seq uint64) (*Message, error) {

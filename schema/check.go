@@ -48,6 +48,7 @@ func Check(entries []Entry) Report {
 	c.checkRuns()
 	c.checkSteps()
 	c.checkGroups()
+	c.batches.check(c)
 	c.checkTurnKeys()
 	c.checkConversations()
 	c.checkContexts()
@@ -99,6 +100,7 @@ type checker struct {
 	identities   identityEntries
 	archives     archiveEntries
 	folders      folderEntries
+	batches      batchKeys
 	vecIndex     vectorIndexEntries
 	idem         idemRecords
 	repos        repoEntries
@@ -197,6 +199,8 @@ func (c *checker) add(e Entry) {
 		c.addStep(f, e, p)
 	case Groups, GroupIndex, AgentGroups:
 		c.addGroup(f, e, p)
+	case Batches, BatchIndex:
+		c.batches.add(c, f, e, p)
 	case ClusterNodes, ClusterClaims, ClusterClaimLog:
 		c.cluster.add(c, f, e)
 	default:

@@ -157,6 +157,7 @@ func populated(t *testing.T) []schema.Entry {
 	must(t, err)
 	must(t, svc.Agents.AttachArchive(ctx, a.ID, ar.ID))
 	populateFolders(t, svc, a.ID)
+	populateBatch(t, svc, a.ID)
 	putLegacyPassage(t, store, ar.ID, 2, "a legacy passage")
 	send("", "o3", "wait")
 	<-m.waiting
@@ -294,6 +295,10 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"group without its index entry", drop(schema.GroupIndex.Prefix), "no index entry"},
 		{"group member entry missing", drop(schema.AgentGroups.Prefix), "which has no entry for it"},
 		{"group member entry without group", drop(schema.Groups.Prefix), "which has no record"},
+		{"batch without its index entry", drop(schema.BatchIndex.Prefix), "batch job-"},
+		{"batch index entry without batch", drop(schema.Batches.Prefix), "names batch"},
+		{"batch of an unknown status", edit(schema.Batches.Prefix, func(r map[string]any) { r["status"] = "completed" }), "neither running nor cancelled"},
+		{"batch item without its run", edit(schema.Batches.Prefix, func(r map[string]any) { r["items"] = []any{map[string]any{"agent_id": "agent-1"}} }), "without its agent or run"},
 		{"step without entry", drop(schema.RunSteps.Prefix), "has no entry among the steps"},
 		{"step outside its run", edit(schema.Steps.Prefix, func(r map[string]any) { r["run_id"] = "run-00000000-0000-4000-8000-000000000000" }), "which has no record"},
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},

@@ -107,7 +107,7 @@ var Families = []*Family{
 	Tools, ToolNames, ToolIndex, AgentTools, ToolAgents,
 	Folders, FolderIndex, FolderNames, Files, FolderFiles, FileTexts, FileUploads, PendingFiles, FolderAgents, AgentFolders, FileAgents,
 	MCPServers, MCPServerNames, MCPServerTools,
-	Groups, GroupIndex, AgentGroups,
+	Groups, GroupIndex, AgentGroups, Batches, BatchIndex,
 	Identities, IdentityIndex, IdentityKeys, IdentityAgents, AgentIdentities, IdentityBlocks, BlockIdentities,
 	GitObjects, GitRefs,
 	ClusterNodes, ClusterClaims, ClusterClaimLog,

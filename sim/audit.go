@@ -36,6 +36,9 @@ type audit struct {
 	// repos are the repositories of the agents created with one, by
 	// agent id (memfs.go).
 	repos map[string]*repoAudit
+	// contexts are the agents' default conversations and what of them is
+	// in context, by agent id (compaction.go).
+	contexts map[string]*contextAudit
 }
 
 type agentAudit struct {
@@ -112,6 +115,7 @@ func (s *system) runAudit(w *world) *audit {
 	a.searches = r.searchPassages(a)
 	a.agentCount = r.agentCount()
 	a.repos = r.repos(w, agents)
+	a.contexts = r.contexts(a)
 	a.ret = s.rec.tick()
 	return a
 }
@@ -157,11 +161,18 @@ func errorDetail(body []byte) string {
 
 // history reads an agent's whole message history, a page of the most the
 // API gives at a time.
-func (r *auditReader) history(id string) *agentAudit {
+func (r *auditReader) history(id string) *agentAudit { return r.historyIn(id, "") }
+
+// historyIn reads the history of one of an agent's conversations ("": all
+// of them; "default": its default conversation).
+func (r *auditReader) historyIn(id, conv string) *agentAudit {
 	read := &agentAudit{hist: []msgJSON{}}
 	after := ""
 	for {
 		path := fmt.Sprintf("/v1/agents/%s/messages?limit=%d&order=asc", id, agent.MaxListLimit)
+		if conv != "" {
+			path += "&conversation_id=" + conv
+		}
 		if after != "" {
 			path += "&after=" + after
 		}

@@ -78,6 +78,7 @@ func (s *system) check(w *world) []Violation {
 	c.checkTools()
 	c.checkListings()
 	c.checkRepos(s.final)
+	c.checkSummaries(s.final)
 	return c.out
 }
 

@@ -91,7 +91,10 @@
 //   - memfs: each agent's memory repository, fetched, holds its blocks
 //     file for file, and the commit of every acknowledged push is in its
 //     branch's history (memfs.go). A push is also a block write in the
-//     linearizability model.
+//     linearizability model;
+//   - compaction: each user message of an agent's default conversation is
+//     either in its context or in the transcript the summariser was given
+//     for a summary stored in it, not both and not neither (compaction.go).
 //
 // Findings of known defects of the system, bugs not fixed yet, are counted
 // apart (known.go). The message checkers compare (checkmsg.go):

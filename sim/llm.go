@@ -60,10 +60,13 @@ type scriptedLLM struct {
 	mu  sync.Mutex
 	rng *rand.Rand
 	n   int // markers and call ids handed out
+	// transcripts are what each summary it wrote summarised, by the
+	// summary's text (compaction.go).
+	transcripts map[string]string
 }
 
 func newScriptedLLM(s *system) *scriptedLLM {
-	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM)}
+	return &scriptedLLM{sys: s, rng: newRand(s.cfg.Seed, streamLLM), transcripts: map[string]string{}}
 }
 
 // llmProvider is one incarnation's provider and resolver: a request may
@@ -153,6 +156,9 @@ type reqView struct {
 	steps   int      // model responses since the user's message
 	words   []string // of the user's message
 	oldIDs  []string // ids of the tool calls of earlier turns
+	// transcript is the last message's text: for a summary request, what
+	// it is to summarise.
+	transcript string
 }
 
 type memBlock struct{ label, value string }
@@ -164,6 +170,9 @@ var (
 
 func viewRequest(req llm.Request) *reqView {
 	v := &reqView{}
+	if n := len(req.Messages); n > 0 {
+		v.transcript = req.Messages[n-1].Content
+	}
 	if len(req.Messages) > 0 && req.Messages[0].Role == llm.RoleSystem {
 		sys := req.Messages[0].Content
 		if m := agentIDLine.FindStringSubmatch(sys); m != nil {
@@ -238,6 +247,7 @@ func (m *scriptedLLM) reply(v *reqView, bad, stream, streamCalls bool) (*llm.Res
 	case len(v.tools) == 0:
 		// Only a compaction asks without tools: for a summary.
 		resp.Content = "summary " + m.tokenLocked()
+		m.transcripts[resp.Content] = v.transcript
 	case final && v.memgpt && r.IntN(10) > 0:
 		if r.IntN(2) == 0 {
 			resp.Content = "thinking " + m.tokenLocked()

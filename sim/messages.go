@@ -26,6 +26,7 @@ type msgJSON struct {
 	ToolCallID  string          `json:"tool_call_id"`
 	Status      string          `json:"status"`
 	ToolReturn  string          `json:"tool_return"`
+	Summary     string          `json:"summary"` // of a summary_message
 	// Stream events.
 	StopReason string `json:"stop_reason"`
 	Detail     string `json:"detail"`

@@ -129,14 +129,19 @@ func Extract(mime string, data []byte) (string, error) {
 	default:
 		text = strings.ToValidUTF8(string(data), "\uFFFD")
 	}
-	if len(text) > MaxTextBytes {
-		cut := MaxTextBytes
-		for cut > 0 && !utf8.RuneStart(text[cut]) {
-			cut--
-		}
-		text = text[:cut]
+	return cutText(text), nil
+}
+
+// cutText cuts text to at most MaxTextBytes, at a character's start.
+func cutText(text string) string {
+	if len(text) <= MaxTextBytes {
+		return text
 	}
-	return text, nil
+	cut := MaxTextBytes
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut]
 }
 
 // pdfText reads the text of a PDF's pages, a line per row of text. The
@@ -173,7 +178,7 @@ func pdfText(data []byte) (text string, err error) {
 		}
 	}
 	if strings.TrimSpace(b.String()) == "" {
-		return "", errors.New("the PDF has no text to read (a scanned PDF needs OCR, which Kelpie does not do)")
+		return "", errors.New("the PDF has no text to read (a scanned PDF needs OCR: give the server a Mistral key, kelpie serve --mistral-api-key)")
 	}
 	return strings.ToValidUTF8(b.String(), "\uFFFD"), nil
 }

@@ -27,6 +27,13 @@ type parsed struct {
 	client    []letta.ClientTool
 }
 
+// Check validates a message request as Start does, starting nothing: for
+// a caller that starts several turns and must refuse them all or none.
+func Check(req letta.MessageRequest) error {
+	_, err := parse(req, "", func(prefix string) (string, error) { return prefix + "-unnamed", nil })
+	return err
+}
+
 // parse validates a message request; newID names its messages.
 func parse(req letta.MessageRequest, idempotencyKey string, newID func(string) (string, error)) (*parsed, error) {
 	msgs, err := inputsOf(req)

@@ -468,7 +468,7 @@ const turnLatencyDelay = 20 * time.Millisecond
 // latency as the client sees it (non-streaming POST .../messages, the
 // answer read) less the double's own time to serve the turn's one model
 // call, measured at the double (its Delay of 20ms included). Reported as
-// the median and 99th percentile over the run's turns, with 1 and 32
+// the median and 99th percentile over the run's turns, with 1, 32 and 128
 // agents taking turns at once; also the raw latencies and turns/s.
 // The stream/ variant follows the turn over POST .../messages/stream with
 // token streaming and reports the time to the first assistant token.
@@ -477,7 +477,7 @@ const turnLatencyDelay = 20 * time.Millisecond
 //
 //	go test -run '^$' -bench BenchmarkTurnLatency -benchtime 400x ./cmd/kelpie
 func BenchmarkTurnLatency(b *testing.B) {
-	for _, agents := range []int{1, 32} {
+	for _, agents := range []int{1, 32, 128} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			tb := startTurnBench(b, agents, turnLatencyDelay)
 			samples, elapsed := tb.runTurns(agents, false)

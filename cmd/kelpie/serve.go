@@ -23,6 +23,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/agent/files"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/api"
 	"github.com/kelpie/kelpie/clock"
@@ -74,6 +75,8 @@ type serveConfig struct {
 	fetchHosts       string
 	// web_search: the server's Exa key and Exa's API.
 	exaKey, exaURL string
+	// Uploaded PDFs: Mistral's OCR key and API.
+	mistralKey, mistralURL string
 }
 
 // resolve reads what the flags point at (the API key file) and applies
@@ -167,6 +170,10 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"Exa API key for the web_search tool (env EXA_API_KEY, as Letta reads it); an agent's EXA_API_KEY tool variable overrides it; without either, web_search answers that no key is set")
 	fs.StringVar(&c.exaURL, "exa-url", env("KELPIE_EXA_URL", tool.DefaultExaURL),
 		"Exa's API, or a compatible one, for the web_search tool (env KELPIE_EXA_URL)")
+	fs.StringVar(&c.mistralKey, "mistral-api-key", env("MISTRAL_API_KEY", ""),
+		"Mistral API key: uploaded PDFs are read with Mistral's OCR, as Letta reads them with one, so scanned PDFs can be read (env MISTRAL_API_KEY); without it, PDFs are read by their text layer")
+	fs.StringVar(&c.mistralURL, "mistral-url", env("KELPIE_MISTRAL_URL", files.DefaultMistralURL),
+		"Mistral's API, or a compatible one, for the OCR of uploaded PDFs (env KELPIE_MISTRAL_URL)")
 	return errors.Join(bad...)
 }
 
@@ -282,6 +289,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		MCP:          mcpclient.New(mcpclient.Config{CallTimeout: c.mcpCallTimeout, DisableStdio: !c.mcpStdio, AllowPrivate: c.mcpPrivateURLs}),
 		Web:          tool.NewFetcher(tool.FetchConfig{AllowPrivate: c.fetchPrivateURLs, AllowHosts: splitList(c.fetchHosts)}),
 		Search:       tool.NewSearcher(tool.SearchConfig{APIKey: c.exaKey, BaseURL: c.exaURL}),
+		OCR:          files.NewOCR(files.OCRConfig{APIKey: c.mistralKey, BaseURL: c.mistralURL}),
 		Runtime:      rc,
 	})
 	if err != nil {

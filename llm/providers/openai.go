@@ -18,7 +18,6 @@ import (
 	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/packages/ssestream"
-	"github.com/openai/openai-go/v3/shared"
 
 	"github.com/kelpie/kelpie/llm"
 )
@@ -124,10 +123,12 @@ func isOfficialOpenAI(base string) bool {
 func (p *openAIProvider) Name() string { return p.name }
 
 func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
-	params, err := p.params(req)
+	body, err := p.requestBody(req, onDelta != nil)
 	if err != nil {
 		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
+	// The SDK sends the body as encoded here (see requestBody).
+	params := param.Override[openai.ChatCompletionNewParams](json.RawMessage(body))
 	if onDelta == nil {
 		c, err := p.client.Chat.Completions.New(ctx, params)
 		if err != nil {
@@ -155,9 +156,6 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 		return resp, nil
 	}
 
-	if p.streamUsage {
-		params.StreamOptions.IncludeUsage = openai.Bool(true)
-	}
 	stream := p.client.Chat.Completions.NewStreaming(ctx, params)
 	defer stream.Close()
 	var acc openAIStream
@@ -169,98 +167,6 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 		return nil, err
 	}
 	return acc.response(), nil
-}
-
-// openAIUserMessage is a user message: plain text, or content parts when it
-// shows images (image_url parts, with data: URLs for inline images).
-func openAIUserMessage(text string, images []llm.Image) openai.ChatCompletionMessageParamUnion {
-	if len(images) == 0 {
-		return openai.UserMessage(text)
-	}
-	var parts []openai.ChatCompletionContentPartUnionParam
-	if text != "" {
-		parts = append(parts, openai.TextContentPart(text))
-	}
-	for _, im := range images {
-		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: im.DataURL()}))
-	}
-	return openai.UserMessage(parts)
-}
-
-// toolImagesIntro introduces the images tool results returned: a tool
-// message holds text only, so they follow the results as a user message.
-const toolImagesIntro = "Images returned by the tool calls above:"
-
-// params builds the SDK's request.
-func (p *openAIProvider) params(req llm.Request) (openai.ChatCompletionNewParams, error) {
-	params := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
-	var toolImages []llm.Image // of the tool results just added
-	for _, m := range req.Messages {
-		if m.Role != llm.RoleTool && len(toolImages) > 0 {
-			params.Messages = append(params.Messages, openAIUserMessage(toolImagesIntro, toolImages))
-			toolImages = nil
-		}
-		switch m.Role {
-		case llm.RoleSystem:
-			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
-		case llm.RoleUser:
-			params.Messages = append(params.Messages, openAIUserMessage(m.Content, m.Images))
-		case llm.RoleAssistant:
-			a := openai.ChatCompletionAssistantMessageParam{}
-			if m.Content != "" || len(m.ToolCalls) == 0 {
-				a.Content.OfString = param.NewOpt(m.Content)
-			}
-			for _, tc := range m.ToolCalls {
-				args := tc.Arguments
-				if strings.TrimSpace(args) == "" {
-					args = "{}"
-				}
-				a.ToolCalls = append(a.ToolCalls, openai.ChatCompletionMessageToolCallUnionParam{
-					OfFunction: &openai.ChatCompletionMessageFunctionToolCallParam{
-						ID:       tc.ID,
-						Function: openai.ChatCompletionMessageFunctionToolCallFunctionParam{Name: tc.Name, Arguments: args},
-					},
-				})
-			}
-			params.Messages = append(params.Messages, openai.ChatCompletionMessageParamUnion{OfAssistant: &a})
-		case llm.RoleTool:
-			params.Messages = append(params.Messages, openai.ToolMessage(m.Content, m.ToolCallID))
-			toolImages = append(toolImages, m.Images...)
-		default:
-			return params, fmt.Errorf("message with unknown role %q", m.Role)
-		}
-	}
-	if len(toolImages) > 0 {
-		params.Messages = append(params.Messages, openAIUserMessage(toolImagesIntro, toolImages))
-	}
-	for _, t := range req.Tools {
-		schema, err := schemaMap(t.Parameters)
-		if err != nil {
-			return params, fmt.Errorf("tool %q: %w", t.Name, err)
-		}
-		def := shared.FunctionDefinitionParam{Name: t.Name, Parameters: schema}
-		if t.Description != "" {
-			def.Description = param.NewOpt(t.Description)
-		}
-		params.Tools = append(params.Tools, openai.ChatCompletionFunctionTool(def))
-	}
-	if len(req.Tools) > 0 {
-		switch req.ToolChoice {
-		case "", "auto":
-		case "required", "none":
-			params.ToolChoice.OfAuto = param.NewOpt(req.ToolChoice)
-		default:
-			params.ToolChoice = openai.ToolChoiceOptionFunctionToolChoice(openai.ChatCompletionNamedToolChoiceFunctionParam{Name: req.ToolChoice})
-		}
-	}
-	if req.MaxTokens > 0 {
-		if p.maxTokensField == "max_tokens" {
-			params.MaxTokens = param.NewOpt(int64(req.MaxTokens))
-		} else {
-			params.MaxCompletionTokens = param.NewOpt(int64(req.MaxTokens))
-		}
-	}
-	return params, nil
 }
 
 // schemaMap decodes a tool's JSON Schema; an empty one is an object

@@ -1,0 +1,115 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kelpie/kelpie/agent"
+	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/llm"
+)
+
+// Spec: POST /v1/messages/batches runs each agent's request in the
+// background and answers the batch job, running; it is listed while
+// running, read as completed once every run has ended, and its messages
+// (Letta's stored shape) are those of its runs, by agent if asked. A bad
+// batch (no requests, a missing agent, a bad request) starts nothing.
+// Cancelling marks the batch cancelled and cancels its runs.
+func TestMessageBatches(t *testing.T) {
+	release := make(chan struct{})
+	held := func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return textReply("Done.")(ctx, req, d)
+	}
+	p := &scripted{}
+	p.add(held, held, held, held)
+	var store kv.Store
+	c, _ := newTurnServer(t, p, Options{}, func(cfg *agent.Config) { store = cfg.Store })
+	a := c.createAgent(`{"name":"a"}`)
+	b := c.createAgent(`{"name":"b"}`)
+	msg := func(agentID, text string) string {
+		return `{"agent_id":"` + agentID + `","messages":[{"role":"user","content":"` + text + `"}]}`
+	}
+
+	countRuns := func() int {
+		var rs []letta.Run
+		c.ok("GET", "/v1/runs?limit=1000", "", &rs)
+		return len(rs)
+	}
+	before := countRuns()
+	c.expect(http.StatusBadRequest, "POST", "/v1/messages/batches", `{"requests":[]}`)
+	c.expect(http.StatusUnprocessableEntity, "POST", "/v1/messages/batches", `{}`)
+	c.expect(http.StatusUnprocessableEntity, "POST", "/v1/messages/batches", `{"requests":[{"messages":[]}]}`)
+	c.expect(http.StatusNotFound, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`,`+msg("agent-00000000-0000-4000-8000-000000000000", "hi")+`]}`)
+	c.expect(http.StatusBadRequest, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`,{"agent_id":"`+b.ID+`","messages":[{"content":"x"}]}]}`)
+	if n := countRuns(); n != before {
+		t.Fatalf("refused batches started %d runs", n-before)
+	}
+
+	var job letta.BatchJob
+	c.ok("POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hello a")+`,`+msg(b.ID, "hello b")+`]}`, &job)
+	if !strings.HasPrefix(job.ID, "job-") || job.Status != letta.RunRunning || job.JobType != "batch" {
+		t.Fatalf("created %+v", job)
+	}
+	var list []letta.BatchJob
+	c.ok("GET", "/v1/messages/batches", "", &list)
+	if len(list) != 1 || list[0].ID != job.ID {
+		t.Errorf("running batches %+v", list)
+	}
+	close(release)
+	for deadline := time.Now().Add(10 * time.Second); job.Status != letta.RunCompleted; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("batch still %s", job.Status)
+		}
+		c.ok("GET", "/v1/messages/batches/"+job.ID, "", &job)
+	}
+	if job.CompletedAt == nil {
+		t.Errorf("completed batch without completed_at: %+v", job)
+	}
+	c.ok("GET", "/v1/messages/batches", "", &list)
+	if len(list) != 0 {
+		t.Errorf("a completed batch is listed: %+v", list)
+	}
+	var ms letta.BatchMessages
+	c.ok("GET", "/v1/messages/batches/"+job.ID+"/messages?order=asc", "", &ms)
+	if len(ms.Messages) != 4 {
+		t.Fatalf("batch messages: %+v", ms.Messages)
+	}
+	c.ok("GET", "/v1/messages/batches/"+job.ID+"/messages?agent_id="+b.ID, "", &ms)
+	if len(ms.Messages) != 2 || ms.Messages[0].Role != "assistant" || !strings.Contains(string(ms.Messages[1].Content), "hello b") {
+		t.Errorf("b's batch messages, newest first: %+v", ms.Messages)
+	}
+
+	// A retry with the request's Idempotency-Key answers the same batch,
+	// starting no run.
+	var first, again letta.BatchJob
+	body := `{"requests":[` + msg(b.ID, "once") + `]}`
+	c.ok("POST", "/v1/messages/batches", body, &first, "Idempotency-Key", "batch-1")
+	n := countRuns()
+	c.ok("POST", "/v1/messages/batches", body, &again, "Idempotency-Key", "batch-1")
+	if again.ID != first.ID || countRuns() != n {
+		t.Errorf("retried batch %s (first %s), runs %d then %d", again.ID, first.ID, n, countRuns())
+	}
+
+	var other letta.BatchJob
+	c.ok("POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "again")+`]}`, &other)
+	r := c.do("PATCH", "/v1/messages/batches/"+other.ID+"/cancel", "")
+	if r.status != http.StatusOK || string(r.body) != "null" {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	c.ok("GET", "/v1/messages/batches/"+other.ID, "", &other)
+	if other.Status != letta.RunCancelled {
+		t.Errorf("cancelled batch is %s", other.Status)
+	}
+	c.expect(http.StatusNotFound, "GET", "/v1/messages/batches/job-00000000-0000-4000-8000-000000000000", "")
+	c.expect(http.StatusNotFound, "GET", "/v1/messages/batches/nope", "")
+	checkStore(t, store)
+}

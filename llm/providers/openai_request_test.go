@@ -1,0 +1,109 @@
+package providers
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"github.com/kelpie/kelpie/llm"
+)
+
+// Spec: a chat-completions request is encoded as OpenAI's wire format
+// says: every role's shape, content parts for images (a tool's images
+// after its results, as a user message), "{}" for empty arguments, an
+// assistant message's content left out only when it calls tools and says
+// nothing, tool schemas as given (an empty one an object without
+// properties), tool_choice, the configured max-tokens field, and usage
+// asked for in a stream.
+func TestOpenAIRequestBody(t *testing.T) {
+	req := llm.Request{
+		Model: "m",
+		Messages: []llm.Message{
+			{Role: llm.RoleSystem, Content: "sys <b>"},
+			{Role: llm.RoleUser, Content: "look", Images: []llm.Image{{URL: "https://x/a.png"}}},
+			{Role: llm.RoleUser, Images: []llm.Image{{MediaType: "image/png", Data: "AAAA"}}},
+			{Role: llm.RoleAssistant, Content: "Checking.", ToolCalls: []llm.ToolCall{{ID: "c1", Name: "f", Arguments: " "}}},
+			{Role: llm.RoleTool, ToolCallID: "c1", Content: "r1", Images: []llm.Image{{URL: "https://x/b.png"}}},
+			{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c2", Name: "g", Arguments: `{"a":1}`}}},
+			{Role: llm.RoleTool, ToolCallID: "c2", Content: ""},
+			{Role: llm.RoleAssistant},
+			{Role: llm.RoleUser, Content: ""},
+		},
+		Tools: []llm.Tool{
+			{Name: "f", Description: "does f", Parameters: json.RawMessage(` {"type":"object","properties":{"a":{"type":"integer"}}} `)},
+			{Name: "g", Parameters: json.RawMessage(`null`)},
+			{Name: "h"},
+		},
+		ToolChoice: "f",
+		MaxTokens:  99,
+	}
+	want := `{
+		"model": "m",
+		"messages": [
+			{"role": "system", "content": "sys <b>"},
+			{"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "https://x/a.png"}}]},
+			{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]},
+			{"role": "assistant", "content": "Checking.", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+			{"role": "tool", "content": "r1", "tool_call_id": "c1"},
+			{"role": "user", "content": [{"type": "text", "text": "Images returned by the tool calls above:"}, {"type": "image_url", "image_url": {"url": "https://x/b.png"}}]},
+			{"role": "assistant", "tool_calls": [{"id": "c2", "type": "function", "function": {"name": "g", "arguments": "{\"a\":1}"}}]},
+			{"role": "tool", "content": "", "tool_call_id": "c2"},
+			{"role": "assistant", "content": ""},
+			{"role": "user", "content": ""}
+		],
+		"tools": [
+			{"type": "function", "function": {"name": "f", "description": "does f", "parameters": {"type": "object", "properties": {"a": {"type": "integer"}}}}},
+			{"type": "function", "function": {"name": "g", "parameters": {"type": "object", "properties": {}}}},
+			{"type": "function", "function": {"name": "h", "parameters": {"type": "object", "properties": {}}}}
+		],
+		"tool_choice": {"type": "function", "function": {"name": "f"}},
+		"max_tokens": 99
+	}`
+	p := &openAIProvider{maxTokensField: "max_tokens", streamUsage: true}
+	checkBody(t, p, req, false, want)
+
+	// Streamed, with the other max-tokens field and a plain choice.
+	req.Messages = req.Messages[:1]
+	req.Tools = req.Tools[2:]
+	req.ToolChoice = "required"
+	p.maxTokensField = "max_completion_tokens"
+	checkBody(t, p, req, true, `{
+		"model": "m",
+		"messages": [{"role": "system", "content": "sys <b>"}],
+		"tools": [{"type": "function", "function": {"name": "h", "parameters": {"type": "object", "properties": {}}}}],
+		"tool_choice": "required",
+		"max_completion_tokens": 99,
+		"stream_options": {"include_usage": true}
+	}`)
+
+	// No tools: no choice; no usage asked for when the server rejects it.
+	req.Tools = nil
+	p.streamUsage = false
+	req.MaxTokens = 0
+	checkBody(t, p, req, true, `{"model": "m", "messages": [{"role": "system", "content": "sys <b>"}]}`)
+
+	for _, bad := range []string{`[1]`, `{"type":`, `"object"`} {
+		req.Tools = []llm.Tool{{Name: "x", Parameters: json.RawMessage(bad)}}
+		if body, err := p.requestBody(req, false); err == nil {
+			t.Errorf("parameters %s: sent %s", bad, body)
+		}
+	}
+}
+
+func checkBody(t *testing.T, p *openAIProvider, req llm.Request, stream bool, want string) {
+	t.Helper()
+	body, err := p.requestBody(req, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, exp any
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(want), &exp); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, exp) {
+		t.Errorf("sent %s\nwant %s", body, want)
+	}
+}
