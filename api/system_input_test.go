@@ -12,7 +12,6 @@ import (
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/llm/llmtest"
-	"github.com/kelpie/kelpie/schema"
 )
 
 // serveStore serves an agent service over store against double until the
@@ -51,27 +50,6 @@ func systemInputs(r llmtest.Request) []string {
 		}
 	}
 	return out
-}
-
-// checkStore fails the test on any problem schema.Check finds in store.
-func checkStore(t *testing.T, store kv.Store) {
-	t.Helper()
-	txn, err := store.Begin(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txn.Discard()
-	kvs, err := txn.Scan(kv.Range{Start: []byte{0}}, 0, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := make([]schema.Entry, len(kvs))
-	for i, p := range kvs {
-		es[i] = schema.Entry{Key: p.Key, Value: p.Value}
-	}
-	for _, p := range schema.Check(es).Problems {
-		t.Errorf("schema.Check: %s", p.Message)
-	}
 }
 
 // Spec: a system-role MessageCreate is stored as it was sent (Letta's
