@@ -206,9 +206,10 @@ func fileMessages(fa letta.AgentFileAgent, memgpt bool) ([]*schema.Message, []bo
 		}
 		in := missing[fm.ID]
 		delete(missing, fm.ID)
-		if m.Role == schema.RoleSystem {
-			// Each context's system message is compiled anew from the
-			// agent's instructions and memory as imported.
+		if m.Role == schema.RoleSystem && (len(fa.InContextMessageIDs) == 0 || fm.ID == fa.InContextMessageIDs[0]) {
+			// The context's system message (its first) is compiled anew
+			// from the agent's instructions and memory as imported;
+			// other system messages are inputs, kept as the others.
 			continue
 		}
 		ms, inContext = append(ms, m), append(inContext, in)

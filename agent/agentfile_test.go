@@ -51,7 +51,9 @@ func TestAgentFileRoundTrip(t *testing.T) {
 	req.Secrets = map[string]string{"API_KEY": "s3cret"}
 	a := e.agent(req)
 	e.llm.then(call("c1", "memory_insert", map[string]any{"label": "human", "new_str": "Likes tea."}), reply("Noted."))
-	e.send(a.ID, userMsg("I like tea."))
+	withNote := userMsg("I like tea.")
+	withNote.Messages = append([]letta.MessageCreate{{Role: "system", Content: json.RawMessage(`"A system note."`)}}, withNote.Messages...)
+	e.send(a.ID, withNote)
 
 	f, err := e.svc.Agents.Export(e.ctx, a.ID, agent.ExportOptions{})
 	if err != nil {
@@ -64,7 +66,8 @@ func TestAgentFileRoundTrip(t *testing.T) {
 		t.Errorf("a secret's value was exported: %q", got)
 	}
 	fa := f.Agents[0]
-	if len(fa.Messages) != 5 || fa.Messages[0].Role != "system" || !slices.Equal(fa.InContextMessageIDs, []string{"message-0", "message-1", "message-2", "message-3", "message-4"}) {
+	if len(fa.Messages) != 6 || fa.Messages[0].Role != "system" || fa.Messages[1].Role != "system" ||
+		!slices.Equal(fa.InContextMessageIDs, []string{"message-0", "message-1", "message-2", "message-3", "message-4", "message-5"}) {
 		t.Fatalf("exported messages: %s", jsonText(fa.Messages))
 	}
 
@@ -116,8 +119,8 @@ func TestAgentFileRoundTrip(t *testing.T) {
 	e.llm.then(reply("Still tea."))
 	e.send(ids[0], userMsg("What do I like?"))
 	last := e.llm.request(e.llm.calls() - 1)
-	if n := len(last.Messages); n != 6 {
-		t.Errorf("the imported agent's next turn sent %d messages, want system + 4 imported + 1 new", n)
+	if n := len(last.Messages); n != 7 || last.Messages[1].Content != "A system note." {
+		t.Errorf("the imported agent's next turn sent %d messages, want system + 5 imported (the system note first) + 1 new: %+v", n, last.Messages)
 	}
 }
 

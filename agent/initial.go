@@ -12,17 +12,18 @@ import (
 // MaxInitialMessages bounds a create's initial_message_sequence.
 const MaxInitialMessages = 100
 
-// checkInitialMessages checks a create's initial messages: user or
-// assistant messages with text content (Kelpie's contexts hold one system
-// message, compiled from the agent's instructions and memory).
+// checkInitialMessages checks a create's initial messages: user, system or
+// assistant messages with text content (a system one is an input in the
+// context, after the system prompt compiled from the agent's instructions
+// and memory).
 func checkInitialMessages(ms []letta.MessageCreate) error {
 	if len(ms) > MaxInitialMessages {
 		return letta.Invalidf("initial_message_sequence: at most %d messages, got %d", MaxInitialMessages, len(ms))
 	}
 	for i, mc := range ms {
 		field := fmt.Sprintf("initial_message_sequence[%d]", i)
-		if mc.Role != schema.RoleUser && mc.Role != schema.RoleAssistant {
-			return letta.Invalidf("%s: role %q: initial messages may be user or assistant messages", field, letta.Clip(mc.Role))
+		if mc.Role != schema.RoleUser && mc.Role != schema.RoleSystem && mc.Role != schema.RoleAssistant {
+			return letta.Invalidf("%s: role %q: initial messages may be user, system or assistant messages", field, letta.Clip(mc.Role))
 		}
 		var m schema.Message
 		if err := readContent(field, mc.Content, &m); err != nil {

@@ -24,17 +24,14 @@ const maxTaggedScan = 100
 // with key starts no second turn: its turn is replayed), and with wait
 // returns the texts of the assistant messages of the turn.
 //
-// Letta sends it with role system. Kelpie keeps a system-role input out of
-// the model's context (schema.AppendMessage indexes no system message in
-// a context), so the recipient would never see it: it is sent as a user
-// message whose sender_id is the sending agent, and its text says who
-// sent it, as Letta's does.
+// It is sent with role system, as Letta sends it, with the sending agent as
+// its sender_id; its text says who sent it, as Letta's does.
 func (m agentMessenger) Message(ctx context.Context, from, to, key, text string, wait, noQueue bool) ([]string, error) {
 	content, err := schema.Encode(text)
 	if err != nil {
 		return nil, err
 	}
-	req := letta.MessageRequest{Messages: []letta.MessageCreate{{Type: "message", Role: schema.RoleUser, Content: content, SenderID: &from}}}
+	req := letta.MessageRequest{Messages: []letta.MessageCreate{{Type: "message", Role: schema.RoleSystem, Content: content, SenderID: &from}}}
 	turn, err := (&Messages{m.c}).send(WithIdempotencyKey(ctx, key), loop.Request{AgentID: to, Message: req, NoQueue: noQueue})
 	if err != nil || !wait {
 		return nil, err

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -56,16 +57,16 @@ func TestAgentMessageKeyedByCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	users := 0
+	received := 0
 	for _, msg := range h {
-		if u, ok := msg.(*letta.UserMessage); ok {
-			users++
-			if u.SenderID == nil || *u.SenderID != from {
-				t.Errorf("message %+v, want sender_id %s", u, from)
+		if s, ok := msg.(*letta.SystemMessage); ok && strings.HasPrefix(s.Content, "[Incoming message") {
+			received++
+			if s.SenderID == nil || *s.SenderID != from {
+				t.Errorf("message %+v, want sender_id %s", s, from)
 			}
 		}
 	}
-	if users != 2 {
-		t.Errorf("B has %d messages from agents, want 2", users)
+	if received != 2 {
+		t.Errorf("B has %d messages from agents, want 2", received)
 	}
 }

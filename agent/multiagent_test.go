@@ -47,7 +47,7 @@ func incoming(t *testing.T, svc *agent.Service, agentID string) int {
 	must(t, err)
 	n := 0
 	for _, m := range h {
-		if u, ok := m.(*letta.UserMessage); ok && strings.Contains(string(u.Content), "[Incoming message from agent") {
+		if s, ok := m.(*letta.SystemMessage); ok && strings.Contains(s.Content, "[Incoming message from agent") {
 			n++
 		}
 	}

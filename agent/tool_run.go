@@ -62,6 +62,7 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 	}
 	var found *tool.Tool
 	var env map[string]string
+	prelude := ""
 	err := s.c.read(ctx, func(txn kv.Txn) error {
 		a, err := schema.GetAgent(txn, agentID)
 		if err != nil {
@@ -70,6 +71,9 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 		env = a.ToolEnv
 		tools, err := offeredTools(txn, a)
 		found = tool.Find(tools, name)
+		if found != nil {
+			prelude = tool.CodePrelude(found, tools)
+		}
 		return err
 	})
 	if err != nil {
@@ -87,7 +91,7 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 	}
 	var out tool.Outcome
 	if found.Custom == nil {
-		return s.runOutside(ctx, agentID, found, env, data)
+		return s.runOutside(ctx, tool.Call{AgentID: agentID, Env: env, Prelude: prelude}, found, data)
 	}
 	if schema.MCPServerOf(found.Custom) != "" {
 		out = tool.CallMCP(ctx, s.c.mcp, s.c.read, found.Custom, data)
@@ -107,13 +111,13 @@ func (s *Tools) RunForAgent(ctx context.Context, agentID, name string, args map[
 // runOutside runs one of an agent's built-in tools that run outside a
 // step (run_code, fetch_webpage, the multi-agent tools), as its turn
 // would but with nothing stored.
-func (s *Tools) runOutside(ctx context.Context, agentID string, t *tool.Tool, env map[string]string, args []byte) (*ToolExecutionResult, error) {
-	callID, err := s.c.newID("call")
-	if err != nil {
+func (s *Tools) runOutside(ctx context.Context, c tool.Call, t *tool.Tool, args []byte) (*ToolExecutionResult, error) {
+	var err error
+	if c.CallID, err = s.c.newID("call"); err != nil {
 		return nil, err
 	}
 	x := &tool.Outside{Runner: s.c.tools, Web: s.c.web, Search: s.c.search, Agents: agentMessenger{s.c}}
-	out := t.RunOutside(ctx, x, tool.Call{AgentID: agentID, CallID: callID, Env: env}, args)
+	out := t.RunOutside(ctx, x, c, args)
 	return executionResult(out, tool.MaxResultChars), nil
 }
 

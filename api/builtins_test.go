@@ -11,6 +11,7 @@ import (
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/internal/kelpietest"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
 	"github.com/kelpie/kelpie/llm/llmtest"
 	"github.com/kelpie/kelpie/sandbox"
@@ -115,8 +116,16 @@ func TestRunCodeThroughATurn(t *testing.T) {
 		t.Errorf("the model was sent %q", got)
 	}
 	r = c.order(a.ID, "run_code", map[string]string{"code": "1", "language": "java"})
-	if text, status := r.toolReturn(t); status != "error" || !strings.Contains(text, "runs Python only") {
+	if text, status := r.toolReturn(t); status != "error" || !strings.Contains(text, "runs python, js, ts only") {
 		t.Errorf("java: %s %q", status, text)
+	}
+	// Python code calls the agent's custom tools by name.
+	var tl letta.Tool
+	c.ok("POST", "/v1/tools", sourceBody(doubleSource, ""), &tl)
+	c.ok("PATCH", "/v1/agents/"+a.ID+"/tools/attach/"+tl.ID, "", nil)
+	r = c.order(a.ID, "run_code", map[string]string{"code": "double(21)", "language": "python"})
+	if text, status := r.toolReturn(t); status != "success" || !strings.Contains(text, `"results": ["'42'"]`) {
+		t.Errorf("run_code calling a custom tool: %s %q", status, text)
 	}
 	var run agent.ToolExecutionResult
 	c.ok("POST", "/v1/agents/"+a.ID+"/tools/run_code/run", `{"args":{"code":"sum(range(5))","language":"python"}}`, &run)

@@ -35,7 +35,7 @@ func (c *client) agentMessages(agentID string) []string {
 	c.ok("GET", "/v1/agents/"+agentID+"/messages?limit=1000&order=asc", "", &ms)
 	var out []string
 	for _, m := range ms {
-		if m.MessageType == "user_message" && strings.HasPrefix(m.Content, incomingMarker) {
+		if m.MessageType == "system_message" && strings.HasPrefix(m.Content, incomingMarker) {
 			out = append(out, m.Content)
 		}
 	}

@@ -115,18 +115,19 @@ func TestAsyncMessagesAndSteps(t *testing.T) {
 }
 
 // Spec: initial_message_sequence starts a new agent's context after its
-// system message; the model is sent them at the first turn. A role other
-// than user or assistant is refused and nothing is created.
+// system message; the model is sent them at the first turn (a system one
+// as a system message). A role other than user, system or assistant is
+// refused and nothing is created.
 func TestInitialMessageSequence(t *testing.T) {
 	p := &scripted{}
 	c, _ := newTurnServer(t, p, Options{})
-	a := c.createAgent(`{"name":"seeded","initial_message_sequence":[{"role":"user","content":"My name is Ada."},{"role":"assistant","content":[{"type":"text","text":"Hello Ada."}]}]}`)
-	if len(a.MessageIDs) != 3 {
-		t.Fatalf("context %v, want the system message and 2 initial ones", a.MessageIDs)
+	a := c.createAgent(`{"name":"seeded","initial_message_sequence":[{"role":"user","content":"My name is Ada."},{"role":"assistant","content":[{"type":"text","text":"Hello Ada."}]},{"role":"system","content":"Ada is on call."}]}`)
+	if len(a.MessageIDs) != 4 {
+		t.Fatalf("context %v, want the system message and 3 initial ones", a.MessageIDs)
 	}
 	var got letta.AgentState
 	c.ok("GET", "/v1/agents/"+a.ID, "", &got)
-	if len(got.MessageIDs) != 3 || got.MessageIDs[2] != a.MessageIDs[2] {
+	if len(got.MessageIDs) != 4 || got.MessageIDs[3] != a.MessageIDs[3] {
 		t.Errorf("read context %v, created %v", got.MessageIDs, a.MessageIDs)
 	}
 	var seen []llm.Message
@@ -135,7 +136,7 @@ func TestInitialMessageSequence(t *testing.T) {
 		return textReply("ok")(ctx, req, d)
 	})
 	c.ok("POST", "/v1/agents/"+a.ID+"/messages", `{"messages":[{"role":"user","content":"Who am I?"}]}`, nil)
-	if len(seen) != 4 || seen[1].Content != "My name is Ada." || seen[2].Content != "Hello Ada." {
+	if len(seen) != 5 || seen[1].Content != "My name is Ada." || seen[2].Content != "Hello Ada." || seen[3].Role != llm.RoleSystem || seen[3].Content != "Ada is on call." {
 		t.Errorf("the model was sent %+v", seen)
 	}
 	before := c.snapshot()

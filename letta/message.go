@@ -126,6 +126,7 @@ const (
 	StopError              = "error"
 	StopLLMAPIError        = "llm_api_error"
 	StopInvalidLLMResponse = "invalid_llm_response"
+	StopInvalidToolCall    = "invalid_tool_call" // a tool rule's prefilled arguments do not fit the tool
 	StopMaxSteps           = "max_steps"
 	StopMaxTokensExceeded  = "max_tokens_exceeded"
 	StopCancelled          = "cancelled"

@@ -184,17 +184,33 @@ func GetMessage(txn kv.Txn, agentID string, seq uint64) (*Message, error) {
 }
 
 // AppendMessage stores m as message m.Seq of its agent, with its id index,
-// its entry in its context (but a system message or summary, which the
-// context names itself) and, if it belongs to one, its conversation's
-// index entry.
+// its entry in its context (but a summary, which the context names itself)
+// and, if it belongs to one, its conversation's index entry. A system
+// message stored here is an input in the context (Letta's system-role
+// MessageCreate); a context's own system prompt is stored by
+// AppendSystemPrompt.
 func AppendMessage(txn kv.Txn, m *Message) error {
+	return appendMessage(txn, m, m.Role != RoleSummary)
+}
+
+// AppendSystemPrompt is AppendMessage for the system message a context
+// names as its own (Context.SystemID): it has no entry in the context's
+// index, as the context renders it first by itself.
+func AppendSystemPrompt(txn kv.Txn, m *Message) error {
+	if m.Role != RoleSystem {
+		return fmt.Errorf("message %s: a system prompt must have role %s, not %q", m.ID, RoleSystem, m.Role)
+	}
+	return appendMessage(txn, m, false)
+}
+
+func appendMessage(txn kv.Txn, m *Message, inIndex bool) error {
 	if err := put(txn, MessageKey(m.AgentID, m.Seq), m); err != nil {
 		return err
 	}
 	if err := txn.Set(MessageIDKey(m.ID), messageLocation(m.AgentID, m.Seq)); err != nil {
 		return err
 	}
-	if m.Role != RoleSystem && m.Role != RoleSummary {
+	if inIndex {
 		if err := txn.Set(ContextMessageKey(ContextOwner(m), m.Seq), []byte(m.ID)); err != nil {
 			return err
 		}

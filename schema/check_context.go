@@ -21,8 +21,9 @@ func (c *checker) addContextEntry(e Entry, owner string) {
 // conversation) names as its system message a stored system message of its
 // own, and as its summary a stored summary message of its own; it starts
 // at most one past the agent's last message; its index entries name its own
-// messages from its start on, but its system message and summaries, and an
-// indexed context has an entry for each of them.
+// messages from its start on, but its system message (prompt) and
+// summaries, and an indexed context has an entry for each of them (system
+// inputs may lack theirs: see checkContextEntries).
 func (c *checker) checkContexts() {
 	defer c.checkContextEntries()
 	for _, id := range slices.Sorted(maps.Keys(c.agents)) {
@@ -96,7 +97,7 @@ func (c *checker) checkContextEntries() {
 			case !stored:
 				c.report(agentID, "context %s lists message %d of agent %s, which is not stored", owner, seq, agentID)
 			case m == nil || id == "":
-			case m.ID != id || ContextOwner(m) != owner && !c.forked(owner) || m.Role == RoleSystem || m.Role == RoleSummary:
+			case m.ID != id || ContextOwner(m) != owner && !c.forked(owner) || m.ID == ctx.SystemID || m.Role == RoleSummary:
 				c.report(agentID, "context %s lists %s as message %d of agent %s, which is %s, a %s message of context %s", owner, id, seq, agentID, m.ID, m.Role, ContextOwner(m))
 			case seq < ctx.Start:
 				c.report(agentID, "context %s lists message %d of agent %s, before its start %d", owner, seq, agentID, ctx.Start)
@@ -107,7 +108,10 @@ func (c *checker) checkContextEntries() {
 		msgs := c.messages[agentID]
 		for _, seq := range slices.Sorted(maps.Keys(msgs)) {
 			m := msgs[seq]
-			if m == nil || m.Role == RoleSystem || m.Role == RoleSummary {
+			if m == nil || m.Role == RoleSummary || m.Role == RoleSystem {
+				// A system-role input is indexed now, but stores
+				// written before that was fixed hold such inputs
+				// unindexed (out of context): allowed, not upgraded.
 				continue
 			}
 			owner := ContextOwner(m)

@@ -368,6 +368,14 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 			r["context"].(map[string]any)["summary_seq"] = 1
 		}), "as its summary, but that is"},
 		{"message missing from its context's index", drop(schema.ContextMessages.Prefix), "but not in its index"},
+		{"context index lists its own system prompt", func(es []schema.Entry) []schema.Entry {
+			for _, e := range es {
+				if a, err := schema.DecodeAgent(e.Value); err == nil && strings.HasPrefix(string(e.Key), string(schema.AgentKey(""))) {
+					return append(es, schema.Entry{Key: schema.ContextMessageKey(a.ID, a.Context.SystemSeq), Value: []byte(a.Context.SystemID)})
+				}
+			}
+			panic("no agent")
+		}, "a system message of context"},
 		{"context index entry of no context", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.ContextMessageKey("conv-gone", 1), Value: []byte("message-x")})
 		}, "neither an agent nor a conversation"},

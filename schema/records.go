@@ -62,7 +62,8 @@ type Context struct {
 	// Indexed says that every message in the context (but its system
 	// message and summary) has its ContextMessages entry, and no other
 	// message does: true for every context opened since contexts were
-	// indexed.
+	// indexed. System-role inputs stored before they were indexed (a
+	// fixed bug) have no entry, and so stay out of the context.
 	Indexed bool `json:"indexed,omitempty"`
 }
 

@@ -147,7 +147,7 @@ func (r *turnRun) runOne(d DeferredCall) tool.Outcome {
 		out = tool.CallMCP(r.ctx, r.m.cfg.MCP, r.m.cfg.Store.Read, &d.Tool, json.RawMessage(d.Call.Arguments))
 	} else if b := tool.OutsideBuiltin(&d.Tool); b != nil {
 		x := &tool.Outside{Runner: r.m.cfg.Tools, Web: r.m.cfg.Web, Search: r.m.cfg.Search, Agents: r.m.cfg.Agents}
-		out = b.RunOutside(r.ctx, x, tool.Call{AgentID: r.agentID, CallID: d.Call.ID, Env: d.Env}, json.RawMessage(d.Call.Arguments))
+		out = b.RunOutside(r.ctx, x, tool.Call{AgentID: r.agentID, CallID: d.Call.ID, Env: d.Env, Prelude: d.Prelude}, json.RawMessage(d.Call.Arguments))
 	} else {
 		out = r.runCustom(d)
 	}

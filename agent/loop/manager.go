@@ -372,6 +372,8 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	}
 	r.turn.emitStored(begun.Appended)
 	r.approved, r.approvedFor = begun.Approved, begun.AssistantID
+	r.called = begun.Called
+	r.noteOutput(begun.Appended)
 	r.firstSeq = begun.Run.FirstSeq
 	if err := m.launch(ctx, r, release); err != nil {
 		return nil, err

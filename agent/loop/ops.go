@@ -57,6 +57,9 @@ type beginResult struct {
 	// turn runs them first, as calls of assistant message AssistantID.
 	Approved    []DeferredCall `json:"approved,omitempty"`
 	AssistantID string         `json:"assistant_id,omitempty"`
+	// Called are the tools of the approved calls, built-in and custom,
+	// in call order: they count as called by the turn for its tool rules.
+	Called []string `json:"called,omitempty"`
 }
 
 type duplicateRun struct {
@@ -114,7 +117,7 @@ func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 	if err := b.recordRun(); err != nil {
 		return nil, err
 	}
-	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved}
+	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved, Called: b.called}
 	if len(b.approved) > 0 {
 		res.AssistantID = b.asst.ID
 	}
@@ -132,6 +135,7 @@ type beginning struct {
 	run      *schema.Run
 	appended []*schema.Message
 	approved []DeferredCall
+	called   []string // the tools of the approved calls
 }
 
 // append stores m as the agent's next message.
@@ -259,6 +263,7 @@ func (b *beginning) answerApprovals() error {
 // commit (it becomes Deferred and the turn runs it first).
 func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
 	txn := b.call.Txn
+	b.called = append(b.called, tc.Name)
 	custom, err := schema.AgentCustomTools(txn, b.agent.ID)
 	if err != nil {
 		return err
@@ -267,7 +272,7 @@ func (b *beginning) runApproved(tc schema.ToolCall, resultID string) error {
 	if t := tool.Find(tools, tc.Name); t != nil && t.Deferred() {
 		i := slices.IndexFunc(b.asst.ToolCalls, func(c schema.ToolCall) bool { return c.ID == tc.ID })
 		b.asst.ToolCalls[i].Deferred = true
-		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: t.Stored(), Env: b.agent.ToolEnv})
+		b.approved = append(b.approved, DeferredCall{Call: b.asst.ToolCalls[i], ResultID: resultID, Tool: t.Stored(), Env: b.agent.ToolEnv, Prelude: tool.CodePrelude(t, tools)})
 		return schema.AppendMessage(txn, b.asst) // rewritten in place: the call is now running
 	}
 	env := &tool.Env{Txn: txn, Agent: b.agent, Tools: tools, Now: b.call.Now, Embedded: b.p.Embeddings, NoVector: b.p.NoVector,

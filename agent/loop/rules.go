@@ -50,6 +50,38 @@ func (s *StepRules) violation(a *schema.Agent, name string) (string, bool) {
 	return s.solver(a).ViolationResult(name, s.Offered), true
 }
 
+// prefill applies the arguments the rules prefill in a call of a tool
+// among tools (Solver.Prefilled) to the call's arguments: it returns the
+// merged arguments ("" when none are prefilled), or why the call may not
+// run (Letta's error text: a prefilled name or value the tool's schema
+// refuses). It depends only on the rules, the turn's calls and the tool,
+// so the commit of a step's deferred results finds what the step's found.
+func (s *StepRules) prefill(a *schema.Agent, tools []*tool.Tool, tc *schema.ToolCall) (merged, refusal string) {
+	if s == nil || tc.Client || !s.allows(tc.Name) {
+		return "", ""
+	}
+	args, source := s.solver(a).Prefilled(tc.Name)
+	t := tool.Find(tools, tc.Name)
+	if len(args) == 0 || t == nil {
+		return "", ""
+	}
+	merged, err := tool.MergePrefilled(t, tc.Arguments, args)
+	if err != nil {
+		return "", fmt.Sprintf("Invalid prefilled tool arguments from tool rules (source=%s): %v", source, err)
+	}
+	return merged, ""
+}
+
+// refusal is the error result of a call the step does not run: one the
+// rules did not allow, or whose prefilled arguments do not fit its tool.
+func (s *StepRules) refusal(a *schema.Agent, tools []*tool.Tool, tc *schema.ToolCall) (string, bool) {
+	if text, refused := s.violation(a, tc.Name); refused {
+		return text, true
+	}
+	_, text := s.prefill(a, tools, tc)
+	return text, text != ""
+}
+
 // stopAfter is why the turn stops after a step, or "" to go on; uncalled
 // are the required_before_exit tools the turn has still not called when
 // it goes on only for them.
@@ -66,10 +98,14 @@ func stopAfter(a *schema.Agent, tools []*tool.Tool, asst *schema.Message, commit
 	// The calls the rules allowed count; one they refused makes the
 	// model try again, as do calls of tools that continue the turn.
 	sv := rules.solver(a)
-	terminal, goOn := false, false
+	terminal, goOn, badArgs := false, false, false
 	for _, tc := range asst.ToolCalls {
 		if !rules.allows(tc.Name) && !tc.Client {
 			goOn = true
+			continue
+		}
+		if _, refusal := rules.prefill(a, tools, &tc); refusal != "" {
+			badArgs = true // Letta stops the turn: the rules' own arguments are wrong
 			continue
 		}
 		sv.Called = append(slices.Clip(sv.Called), tc.Name)
@@ -79,6 +115,8 @@ func stopAfter(a *schema.Agent, tools []*tool.Tool, asst *schema.Message, commit
 	switch {
 	case clientCalls:
 		return letta.StopRequiresApproval, nil
+	case badArgs:
+		return letta.StopInvalidToolCall, nil
 	case modelStop == "max_tokens" && len(asst.ToolCalls) == 0:
 		stop = letta.StopMaxTokensExceeded
 	case len(asst.ToolCalls) == 0:

@@ -111,9 +111,6 @@ func (r *turnRun) run() Result {
 			return r.end(letta.StopError, err.Error())
 		}
 		r.emitCommitted("", res.Messages)
-		for _, d := range r.approved {
-			r.called = append(r.called, d.Call.Name)
-		}
 		r.noteOutput(res.Messages)
 		if res.StopReason != "" {
 			return Result{StopReason: res.StopReason, Usage: r.usage.Statistics()}
@@ -199,11 +196,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	r.m.counts.steps.Add(1)
 	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
 	r.emitCommitted(answer.asstID, res.Messages)
-	for _, tc := range msg.ToolCalls {
-		if !tc.Client && payload.Rules.allows(tc.Name) {
-			r.called = append(r.called, tc.Name)
-		}
-	}
+	r.called = append(r.called, res.Called...)
 	r.noteOutput(res.Messages)
 	if len(res.Deferred) == 0 {
 		return &res, nil

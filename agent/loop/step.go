@@ -61,6 +61,9 @@ type stepResult struct {
 	// results: the loop runs them and commits their results with
 	// OpResults, which decides whether the turn stops.
 	Deferred []DeferredCall `json:"deferred,omitempty"`
+	// Called are the step's calls of the agent's tools that count for
+	// its tool rules: those they allowed, whose prefilled arguments fit.
+	Called []string `json:"called,omitempty"`
 }
 
 // DeferredCall is a committed call of a custom tool, with the tool as it
@@ -71,6 +74,8 @@ type DeferredCall struct {
 	Tool     schema.Tool     `json:"tool"`
 	// Env is the agent's tool environment when the call was made.
 	Env map[string]string `json:"env,omitempty"`
+	// Prelude is tool.CodePrelude when the call was made.
+	Prelude string `json:"prelude,omitempty"`
 }
 
 // Step commits one model response of a run in progress: the assistant
@@ -99,17 +104,30 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	}
 	tools := tool.Offered(a, custom)
 	var deferred []DeferredCall
+	var called []string
 	rules := p.Rules.solver(a)
 	for i := range asst.ToolCalls {
 		tc := &asst.ToolCalls[i]
 		t := tool.Find(tools, tc.Name)
+		// The call is stored, approved and run with the rules' prefilled
+		// arguments, as Letta stores it.
+		merged, badArgs := p.Rules.prefill(a, tools, tc)
+		if merged != "" {
+			tc.Arguments = merged
+		}
+		if !tc.Client && p.Rules.allows(tc.Name) && badArgs == "" {
+			called = append(called, tc.Name)
+		}
+		if badArgs != "" {
+			continue // answered with the error by runTools
+		}
 		if !tc.Client && t != nil && rules.NeedsApproval(tc.Name) {
 			tc.Approval = true
 			continue
 		}
 		if !tc.Client && t != nil && t.Deferred() && p.Rules.allows(tc.Name) {
 			tc.Deferred = true
-			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv})
+			deferred = append(deferred, DeferredCall{Call: *tc, ResultID: p.ResultIDs[i], Tool: t.Stored(), Env: a.ToolEnv, Prelude: tool.CodePrelude(t, tools)})
 		}
 	}
 	if err := schema.AppendMessage(txn, &asst); err != nil {
@@ -147,7 +165,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err := schema.PutStep(txn, stepRecord(call, a, run, &asst, p)); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred})
+	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred, Called: called})
 }
 
 // closeStep records the step's last message in its run, and closes the
@@ -200,7 +218,7 @@ func runTools(call *actor.Call, a *schema.Agent, tools []*tool.Tool, asst *schem
 		if tc.Client || tc.Deferred || tc.Approval {
 			continue // the client runs it, the sandbox runs it after the commit, or it waits for approval
 		}
-		text, refused := p.Rules.violation(a, tc.Name)
+		text, refused := p.Rules.refusal(a, tools, &tc)
 		ok := false
 		if !refused && !tc.Client {
 			env.NewID = func(prefix string) string { return letta.DerivedID(prefix, asst.ID, tc.ID) }

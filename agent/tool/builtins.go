@@ -209,7 +209,7 @@ func EmbeddingText(call schema.ToolCall) string {
 var builtins = []*Tool{
 	sendMessage, coreMemoryAppend, coreMemoryReplace, memoryInsert, memoryReplace,
 	conversationSearch, archivalMemoryInsert, archivalMemorySearch,
-	webSearch, fetchWebpage, runCode,
+	webSearch, fetchWebpage, runCode, runCodeWithTools,
 	sendMessageToAgentAndWait, sendMessageToAgentAsync, sendMessageToAgentsMatchingTags,
 }
 

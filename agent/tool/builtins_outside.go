@@ -29,6 +29,8 @@ type Call struct {
 	CallID  string // the model's id of the call
 	// Env is the agent's tool environment (its variables and secrets).
 	Env map[string]string
+	// Prelude is CodePrelude as the call was made.
+	Prelude string
 }
 
 // defineOutside makes a built-in tool that runs outside a step, with

@@ -21,6 +21,18 @@ type Rule struct {
 	ChildOutputMapping   map[string]string `json:"child_output_mapping,omitempty"`
 	DefaultChild         *string           `json:"default_child,omitempty"`
 	RequireOutputMapping bool              `json:"require_output_mapping,omitempty"`
+	// Args are a run_first rule's prefilled arguments, and ChildArgNodes
+	// a constrain_child_tools rule's per child: they override the
+	// model's arguments of the same names (see Solver.Prefilled).
+	Args          map[string]any `json:"args,omitempty"`
+	ChildArgNodes []ToolCallNode `json:"child_arg_nodes,omitempty"`
+}
+
+// ToolCallNode is a child of a constrain_child_tools rule with the
+// arguments prefilled when it is called right after the rule's tool.
+type ToolCallNode struct {
+	Name string         `json:"name"`
+	Args map[string]any `json:"args,omitempty"`
 }
 
 // Letta's ToolRuleType values, all enforced (see solver.go).
@@ -66,6 +78,8 @@ func ParseRules(raw []any) ([]Rule, error) {
 			return nil, letta.Invalidf("tool_rules[%d]: a %s rule needs children", i, rule.Type)
 		case rule.Type == RuleConditional && len(rule.ChildOutputMapping) == 0:
 			return nil, letta.Invalidf("tool_rules[%d]: a conditional rule needs at least one child in child_output_mapping", i)
+		case rule.Type == RuleChildren && slices.ContainsFunc(rule.ChildArgNodes, func(n ToolCallNode) bool { return !slices.Contains(rule.Children, n.Name) }):
+			return nil, letta.Invalidf("tool_rules[%d]: child_arg_nodes names a tool that is not in children %s", i, pyList(rule.Children))
 		case slices.ContainsFunc(out, func(o Rule) bool { return o.ToolName == rule.ToolName && o.Type == rule.Type }):
 			return nil, letta.Invalidf("tool_rules[%d] repeats the %s rule for tool %q", i, rule.Type, letta.Clip(rule.ToolName))
 		}

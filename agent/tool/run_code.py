@@ -4,7 +4,15 @@
 # what the code printed in "logs", and an "error" with its name, value and
 # traceback if it raised. Printing more than max_output_chars characters
 # to a stream raises an error in the code, so that its output stays bounded.
-def run_code(code, max_output_chars):
+#
+# JavaScript and TypeScript run in node (run_code.js, given as
+# node_program), started here so that it is in the same sandbox and under
+# the same limits; node runs --jitless, as its JIT's address-space
+# reservations exceed the sandbox's memory limit. Its answer is read from a
+# pipe, at most max_answer_bytes of it.
+def run_code(code, max_output_chars, language="python", node_program=None, max_answer_bytes=None):
+    if language != "python":
+        return run_node(code, language, max_output_chars, node_program, max_answer_bytes)
     import ast
     import contextlib
     import io
@@ -48,3 +56,55 @@ def run_code(code, max_output_chars):
     if error is not None:
         answer["error"] = error
     return json.dumps(answer, ensure_ascii=False)
+
+
+def run_node(code, language, max_output_chars, node_program, max_answer_bytes):
+    import json
+    import os
+    import subprocess
+
+    read_end, write_end = os.pipe()
+    job = json.dumps({"code": code, "language": language, "max_output_chars": max_output_chars, "answer_fd": write_end})
+    try:
+        node = subprocess.Popen(
+            ["node", "--jitless", "--no-expose-wasm", "--v8-pool-size=1", "-e", node_program],
+            stdin=subprocess.PIPE, pass_fds=(write_end,))
+    except FileNotFoundError:
+        raise RuntimeError("run_code cannot run %s on this server: node is not installed" % language) from None
+    finally:
+        os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer_pipe:
+        node.stdin.write(job.encode())
+        node.stdin.close()
+        answer = answer_pipe.read(max_answer_bytes + 1)
+    if len(answer) > max_answer_bytes:
+        node.kill()
+        node.wait()
+        raise RuntimeError("the code's answer is over %d bytes" % max_answer_bytes)
+    status = node.wait()
+    if not answer:
+        raise RuntimeError("node exited with status %d without an answer" % status)
+    body = json.loads(answer)
+    if "unsupported" in body:
+        raise RuntimeError(body["unsupported"])
+    return json.dumps(body, ensure_ascii=False)
+
+
+# run_code_with_tools answers as Letta's does: the first result (or, when
+# the code raised, Letta's error text, the traceback then going to
+# stderr), with the status and the logs.
+def run_code_with_tools(code, max_output_chars):
+    import json
+
+    execution = json.loads(run_code(code, max_output_chars))
+    error = execution.get("error")
+    stderr = list(execution["logs"]["stderr"])
+    if execution["results"]:
+        func_return = execution["results"][0]
+    elif error is not None:
+        func_return = ("Error executing function run_code_with_tools: %s: %s" % (error["name"], error["value"]))[:1000]
+        stderr.append(error["traceback"])
+    else:
+        func_return = None
+    return json.dumps({"status": "error" if error is not None else "success", "func_return": func_return,
+                       "stdout": execution["logs"]["stdout"], "stderr": stderr}, ensure_ascii=False)

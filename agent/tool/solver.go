@@ -2,6 +2,7 @@ package tool
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -53,6 +54,46 @@ func (s Solver) Allowed(tools []*Tool) (allowed []*Tool, force string) {
 		force = "required"
 	}
 	return allowed, force
+}
+
+// Prefilled are the arguments the rules prefill in a call of name at
+// this point of the turn, as Letta's solver caches them: a run_first
+// rule's args before the turn's first call, and the child_arg_nodes args
+// of a constrain_child_tools rule whose tool was the last called (the
+// later rule wins a name both give). source names the rule that gave
+// them last, as Letta's error messages do. The caller applies them only
+// to a call the rules allow.
+func (s Solver) Prefilled(name string) (args map[string]any, source string) {
+	add := func(more map[string]any, from string) {
+		if len(more) == 0 {
+			return
+		}
+		if args == nil {
+			args = map[string]any{}
+		}
+		maps.Copy(args, more)
+		source = from
+	}
+	if len(s.Called) == 0 {
+		for _, r := range s.Rules {
+			if r.Type == RuleRunFirst && r.ToolName == name {
+				add(r.Args, "InitToolRule("+name+")")
+			}
+		}
+		return args, source
+	}
+	last := s.Called[len(s.Called)-1]
+	for _, r := range s.Rules {
+		if r.Type != RuleChildren || r.ToolName != last {
+			continue
+		}
+		for _, n := range r.ChildArgNodes {
+			if n.Name == name {
+				add(n.Args, "ChildToolRule("+last+"->"+name+")")
+			}
+		}
+	}
+	return args, source
 }
 
 // narrowing reports whether every rule that narrows the tools after a

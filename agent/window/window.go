@@ -405,7 +405,7 @@ func appendSystem(txn kv.Txn, o Owner, text string, last uint64, now time.Time) 
 		ID: letta.DerivedID("message", "system", owner, fmt.Sprint(seq)), AgentID: o.Agent.ID, Seq: seq,
 		Role: schema.RoleSystem, Text: text, ConversationID: o.ConvID(), CreatedAt: now,
 	}
-	if err := schema.AppendMessage(txn, m); err != nil {
+	if err := schema.AppendSystemPrompt(txn, m); err != nil {
 		return nil, err
 	}
 	ctx := o.Context()
