@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"time"
 
@@ -135,7 +136,48 @@ func (r *auditReader) get(path string) (status int, body []byte, excused bool) {
 
 // do sends a request that reads (a GET, or a search's POST) as get does.
 func (r *auditReader) do(method, path string, reqBody []byte) (status int, body []byte, excused bool) {
-	status, body, t, timedOut := r.inc.serve(r.sys.cfg.OpTimeout, method, path, reqBody)
+	return r.judge(method, path, r.maybeOwned(false, method, path, reqBody))
+}
+
+// The audit's requests that may commit (a fetch brings a repository up to
+// its agent's blocks) need the agent's owner: in a cluster, a node of the
+// audit's process may still be renewing its first lease, and answers 503
+// until it has. Such a request is tried again, auditRetryPause apart, up
+// to auditAttempts times before it is judged.
+const (
+	auditAttempts   = 20
+	auditRetryPause = 100 * time.Millisecond
+)
+
+// doOwned is do for a request that may commit.
+func (r *auditReader) doOwned(method, path string, reqBody []byte) (status int, body []byte, excused bool) {
+	return r.judge(method, path, r.maybeOwned(true, method, path, reqBody))
+}
+
+// served is one answer of the audit's process.
+type served struct {
+	status   int
+	body     []byte
+	t        *trail
+	timedOut bool
+}
+
+// maybeOwned sends a request, again after a 503 when owned.
+func (r *auditReader) maybeOwned(owned bool, method, path string, reqBody []byte) served {
+	for attempt := 1; ; attempt++ {
+		var s served
+		s.status, s.body, s.t, s.timedOut = r.inc.serve(r.sys.cfg.OpTimeout, method, path, reqBody)
+		if !owned || s.status != http.StatusServiceUnavailable || s.timedOut || attempt == auditAttempts {
+			return s
+		}
+		time.Sleep(auditRetryPause)
+	}
+}
+
+// judge records an answer of the audit in the trace and judges it: only a
+// 200 or a 404 is expected, or a failure that met a damaged value.
+func (r *auditReader) judge(method, path string, s served) (status int, body []byte, excused bool) {
+	status, body, t, timedOut := s.status, s.body, s.t, s.timedOut
 	r.sys.rec.event("audit %s %s -> %d %x", method, path, status, sha256.Sum256(body))
 	_, excused = t.has(pathStorage)
 	switch {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kelpie/kelpie/actor"
@@ -80,8 +81,14 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 		}
 		want = append(want, schema.ActorStates, schema.AgentIndex, schema.AgentTerms, schema.Counts)
 		if len(aa.hist) > 0 {
-			// Every simulated message carries an otid and runs a turn.
-			want = append(want, schema.Messages, schema.MessageIDs, schema.Runs, schema.AgentRuns, schema.RunIndex, schema.TurnKeys)
+			want = append(want, schema.Messages, schema.MessageIDs)
+		}
+		// A history holds its system message from the agent's create on;
+		// a message of a run shows a turn, and every simulated turn's
+		// message carries an otid. (A run in which no turn committed has
+		// no runs at all.)
+		if slices.ContainsFunc(aa.hist, func(m msgJSON) bool { return m.RunID != "" }) {
+			want = append(want, schema.Runs, schema.AgentRuns, schema.RunIndex, schema.TurnKeys)
 		}
 	}
 	for _, id := range sortedKeys(a.blocks) {
