@@ -1,16 +1,15 @@
 package files
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kelpie/kelpie/internal/jsonapi"
 )
 
 // OCR reads PDFs with Mistral's OCR API, as Letta does when it has a
@@ -82,37 +81,14 @@ func (o *OCR) read(ctx context.Context, mime string, data []byte) (string, error
 	req := ocrRequest{Model: OCRModel}
 	req.Document.Type = "document_url"
 	req.Document.DocumentURL = "data:" + mime + ";base64," + base64.StdEncoding.EncodeToString(data)
-	body, err := json.Marshal(req)
-	if err != nil {
-		return "", err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.cfg.BaseURL+"/v1/ocr", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Authorization", "Bearer "+o.cfg.APIKey)
-	resp, err := o.client.Do(hreq)
-	if err != nil {
-		return "", fmt.Errorf("OCR extraction failed: %w", err)
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxOCRAnswerBytes+1))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("OCR extraction failed: reading the answer: %w", err)
-	case len(answer) > MaxOCRAnswerBytes:
-		return "", fmt.Errorf("OCR extraction failed: the answer is over %d bytes", MaxOCRAnswerBytes)
-	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("OCR extraction failed: the OCR answered %s: %s", resp.Status, clip(string(answer), 300))
-	}
 	var got struct {
 		Pages []struct {
 			Markdown string `json:"markdown"`
 		} `json:"pages"`
 	}
-	if err := json.Unmarshal(answer, &got); err != nil {
-		return "", fmt.Errorf("OCR extraction failed: the answer is not the OCR's JSON: %w", err)
+	header := http.Header{"Authorization": {"Bearer " + o.cfg.APIKey}}
+	if err := jsonapi.Post(ctx, o.client, "the OCR", o.cfg.BaseURL+"/v1/ocr", header, req, MaxOCRAnswerBytes, &got); err != nil {
+		return "", fmt.Errorf("OCR extraction failed: %w", err)
 	}
 	var b strings.Builder
 	for _, p := range got.Pages {
@@ -123,11 +99,4 @@ func (o *OCR) read(ctx context.Context, mime string, data []byte) (string, error
 		return "", errors.New("the OCR found no text in the document")
 	}
 	return cutText(text), nil
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/kelpie/kelpie/internal/jsonapi"
 )
 
 // web_search searches with Exa's search API, as Letta's does: the key is
@@ -131,35 +131,11 @@ func (s *Searcher) Search(ctx context.Context, key string, a searchArgs) (string
 	req.Contents.Text = includeText
 	req.Contents.Highlights.NumSentences, req.Contents.Highlights.HighlightsPerURL, req.Contents.Highlights.Query = 2, 3, a.Query
 	req.Contents.Summary.Query = "Summarize the key information from this content related to: " + a.Query
-	body, err := json.Marshal(req)
-	if err != nil {
-		return "", err
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.BaseURL+"/search", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("x-api-key", key)
-	resp, err := s.client.Do(hreq)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, MaxSearchAnswerBytes+1))
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("reading Exa's answer: %w", err)
-	case len(answer) > MaxSearchAnswerBytes:
-		return "", fmt.Errorf("the answer of exa is over %d bytes", MaxSearchAnswerBytes)
-	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("exa answered %s: %s", resp.Status, clipText(string(answer), 300))
-	}
 	var got struct {
 		Results []exaResult `json:"results"`
 	}
-	if err := json.Unmarshal(answer, &got); err != nil {
-		return "", fmt.Errorf("the answer of exa is not its JSON: %w", err)
+	if err := jsonapi.Post(ctx, s.client, "exa", s.cfg.BaseURL+"/search", http.Header{"X-Api-Key": {key}}, req, MaxSearchAnswerBytes, &got); err != nil {
+		return "", err
 	}
 	out := struct {
 		Query   string         `json:"query"`
@@ -208,13 +184,6 @@ func pyDumps(v any, indent bool) string {
 		}
 	}
 	return spaced.String()
-}
-
-func clipText(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }
 
 var webSearch = defineOutside("web_search", "letta_builtin",
