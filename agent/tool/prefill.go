@@ -23,7 +23,12 @@ func MergePrefilled(t *Tool, callArgs string, prefilled map[string]any) (string,
 	var params struct {
 		Properties map[string]json.RawMessage `json:"properties"`
 	}
-	_ = json.Unmarshal(t.Parameters, &params) // a schema without properties accepts no prefilled name
+	// A schema without properties accepts no prefilled name.
+	if len(t.Parameters) > 0 {
+		if err := json.Unmarshal(t.Parameters, &params); err != nil {
+			return "", fmt.Errorf("the parameters of tool '%s' are not a JSON Schema object: %v", t.Name, err)
+		}
+	}
 	var problems []string
 	for _, k := range slices.Sorted(maps.Keys(prefilled)) {
 		prop, ok := params.Properties[k]
