@@ -19,7 +19,9 @@ import (
 // message batches) and polls for the results; Kelpie runs each agent's
 // request as a background turn of its own (as /messages/async does), so a
 // batch is done when its runs are. The batch is committed with the runs it
-// started; a batch is read as completed once all of them have ended.
+// started and, for each request whose run could not start (its agent
+// busy), why; a batch is read as completed once all its runs have ended
+// (failed if none started), and its callback URL is then called.
 type Batches struct{ c *core }
 
 // Limits of batches.
@@ -33,13 +35,15 @@ const (
 
 // Operations of the batch actor.
 const (
-	opCreateBatch = "create"
-	opCancelBatch = "cancel"
+	opCreateBatch   = "create"
+	opCancelBatch   = "cancel"
+	opBatchCallback = "callback"
 )
 
 var batchActor = opsActor{"batch", map[string]func(call *actor.Call) ([]byte, error){
-	opCreateBatch: createBatchOp,
-	opCancelBatch: cancelBatchOp,
+	opCreateBatch:   createBatchOp,
+	opCancelBatch:   cancelBatchOp,
+	opBatchCallback: batchCallbackOp,
 }}
 
 // BatchRequest is one agent's request of a batch.
@@ -49,10 +53,10 @@ type BatchRequest struct {
 }
 
 // Create starts each request's background run and commits the batch that
-// tracks them. Every request and agent is checked first, so a batch with
-// a bad request or a missing agent starts nothing; a run that cannot
-// start (its agent busy) fails the create, leaving the runs started before
-// it to finish untracked.
+// tracks them. Every request, agent and the callback URL are checked
+// first, so a bad batch starts nothing; a run that cannot start (its
+// agent busy, as Letta answers a busy conversation) is recorded in the
+// batch as failed, and the others go on.
 func (s *Batches) Create(ctx context.Context, reqs []BatchRequest, callbackURL *string) (*letta.BatchJob, error) {
 	switch {
 	case len(reqs) == 0:
@@ -66,6 +70,11 @@ func (s *Batches) Create(ctx context.Context, reqs []BatchRequest, callbackURL *
 			return nil, letta.Invalidf("requests[%d]: %v", i, err)
 		}
 		if _, err := agents.Get(ctx, r.AgentID, false); err != nil {
+			return nil, err
+		}
+	}
+	if callbackURL != nil {
+		if err := s.c.callbacks.check(*callbackURL); err != nil {
 			return nil, err
 		}
 	}
@@ -85,18 +94,27 @@ func (s *Batches) Create(ctx context.Context, reqs []BatchRequest, callbackURL *
 	// the batch's key answers a retry once the batch has committed.
 	inner := WithIdempotencyKey(ctx, "")
 	msgs := &Messages{s.c}
+	var turns []*Turn
 	for _, r := range reqs {
 		req := r.Message
 		req.Streaming, req.Background = new(false), true
-		t, err := msgs.Send(inner, r.AgentID, "", req)
+		t, err := msgs.SendUnlessBusy(inner, r.AgentID, "", req)
 		if err != nil {
-			return nil, err
+			s.c.log.Warn("agent: a batch's run did not start", "batch", id, "agent", r.AgentID, "error", err)
+			rec.Items = append(rec.Items, schema.BatchItem{AgentID: r.AgentID, Error: err.Error()})
+			continue
 		}
+		turns = append(turns, t)
 		rec.Items = append(rec.Items, schema.BatchItem{AgentID: r.AgentID, RunID: t.RunID()})
 	}
 	var out letta.BatchJob
-	err = s.c.invoke(ctx, schema.BatchActor(id), opCreateBatch, rec, &out)
-	return &out, err
+	if err := s.c.invoke(ctx, schema.BatchActor(id), opCreateBatch, rec, &out); err != nil {
+		return nil, err
+	}
+	if callbackURL != nil {
+		go s.c.batchEnded(id, *callbackURL, turns)
+	}
+	return &out, nil
 }
 
 func createBatchOp(call *actor.Call) ([]byte, error) {
@@ -184,6 +202,9 @@ func (s *Batches) Cancel(ctx context.Context, id string) error {
 	}
 	msgs := &Messages{s.c}
 	for _, it := range b.Items {
+		if it.RunID == "" {
+			continue // never started
+		}
 		_, err := msgs.Cancel(ctx, it.AgentID, "", []string{it.RunID})
 		if err != nil && letta.KindOf(err) != letta.KindNotFound {
 			return err
@@ -222,7 +243,7 @@ func (s *Batches) Messages(ctx context.Context, id, agentID string, p letta.Page
 			return err
 		}
 		for _, it := range b.Items {
-			if agentID != "" && it.AgentID != agentID {
+			if (agentID != "" && it.AgentID != agentID) || it.RunID == "" {
 				continue
 			}
 			run, err := schema.GetRun(txn, it.RunID)
@@ -259,17 +280,47 @@ func (s *Batches) Messages(ctx context.Context, id, agentID string, p letta.Page
 	return out, nil
 }
 
+// batchFailure is a request of a batch whose run did not start, as the
+// batch's metadata lists it.
+type batchFailure struct {
+	AgentID string `json:"agent_id"`
+	Error   string `json:"error"`
+}
+
 // renderBatch is a batch as Letta's BatchJob: running until its runs have
-// all ended, then completed (at the latest run's end).
+// all ended, then completed (at the latest run's end), or failed if none
+// started. Requests whose run did not start are listed in its metadata
+// under "failed_requests".
 func renderBatch(txn kv.Txn, b *schema.Batch) (*letta.BatchJob, error) {
 	out := &letta.BatchJob{ID: b.ID, Status: b.Status, CreatedAt: letta.Timestamp{Time: b.CreatedAt},
 		UpdatedAt: &letta.Timestamp{Time: b.UpdatedAt}, JobType: "batch", CallbackURL: b.CallbackURL,
 		UserID: letta.DefaultUserID, Metadata: map[string]any{"job_type": "batch_messages"}}
+	if cb := b.Callback; cb != nil {
+		out.CallbackSentAt = &letta.Timestamp{Time: cb.SentAt}
+		if cb.StatusCode != 0 {
+			out.CallbackStatusCode = &cb.StatusCode
+		}
+		if cb.Error != "" {
+			out.CallbackError = &cb.Error
+		}
+	}
+	var failed []batchFailure
+	for _, it := range b.Items {
+		if it.RunID == "" {
+			failed = append(failed, batchFailure{it.AgentID, it.Error})
+		}
+	}
+	if failed != nil {
+		out.Metadata["failed_requests"] = failed
+	}
 	if b.Status != schema.BatchRunning {
 		return out, nil
 	}
-	var last time.Time
+	last := b.CreatedAt
 	for _, it := range b.Items {
+		if it.RunID == "" {
+			continue
+		}
 		run, err := schema.GetRun(txn, it.RunID)
 		if letta.KindOf(err) == letta.KindNotFound {
 			continue // deleted with its agent: ended
@@ -285,8 +336,9 @@ func renderBatch(txn kv.Txn, b *schema.Batch) (*letta.BatchJob, error) {
 		}
 	}
 	out.Status = letta.RunCompleted
-	if !last.IsZero() {
-		out.CompletedAt = &letta.Timestamp{Time: last}
+	if len(failed) == len(b.Items) {
+		out.Status = letta.RunFailed
 	}
+	out.CompletedAt = &letta.Timestamp{Time: last}
 	return out, nil
 }

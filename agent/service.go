@@ -68,6 +68,9 @@ type Config struct {
 	// OCR reads uploaded PDFs (scanned ones too); nil reads PDFs by their
 	// text layer alone.
 	OCR *files.OCR
+	// Callbacks calls batches' callback URLs; nil means NewCallbacks(false):
+	// public addresses only.
+	Callbacks *Callbacks
 	// LLMRetryBackoff is the first pause before re-asking a model after a
 	// transient error (rate limit, 5xx, timeout); it doubles per retry. 0
 	// means loop.DefaultLLMRetryBackoff. A provider's Retry-After wins.
@@ -112,6 +115,7 @@ type core struct {
 	web          *tool.Fetcher
 	search       *tool.Searcher
 	ocr          *files.OCR
+	callbacks    *Callbacks
 	embedder     embedding.Embedder
 	turns        *loop.Manager
 	folder       *folder
@@ -135,7 +139,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, search: cfg.Search, ocr: cfg.OCR, embedder: cfg.Embedder}
+	if cfg.Callbacks == nil {
+		cfg.Callbacks = NewCallbacks(false)
+	}
+	c := &core{store: cfg.Store, rand: cfg.Rand, clock: cfg.Clock, log: cfg.Logger, defaultModel: cfg.DefaultModel, llm: cfg.LLM, tools: cfg.Tools, mcp: cfg.MCP, web: cfg.Web, search: cfg.Search, ocr: cfg.OCR, embedder: cfg.Embedder, callbacks: cfg.Callbacks}
 	rc := cfg.Runtime
 	rc.Store, rc.Clock, rc.Logger = cfg.Store, cfg.Clock, cfg.Logger
 	rt, err := actor.NewRuntime(rc, map[string]actor.Behavior{

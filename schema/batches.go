@@ -40,12 +40,25 @@ type Batch struct {
 	Items       []BatchItem `json:"items"`
 	CreatedAt   time.Time   `json:"created_at"`
 	UpdatedAt   time.Time   `json:"updated_at"`
+	// Callback is the outcome of calling CallbackURL once the batch
+	// ended; nil until then.
+	Callback *BatchCallback `json:"callback,omitempty"`
 }
 
-// BatchItem is one agent's part of a batch: the run its request started.
+// BatchItem is one agent's part of a batch: the run its request started,
+// or why none started (Error).
 type BatchItem struct {
 	AgentID string `json:"agent_id"`
-	RunID   string `json:"run_id"`
+	RunID   string `json:"run_id,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// BatchCallback is what calling a batch's callback URL gave: the answer's
+// status code, or the error that stopped the call.
+type BatchCallback struct {
+	SentAt     time.Time `json:"sent_at"`
+	StatusCode int       `json:"status_code,omitempty"`
+	Error      string    `json:"error,omitempty"`
 }
 
 // BatchKey is where a batch's record is.

@@ -24,8 +24,9 @@ func (b *batchKeys) add(c *checker, f *Family, e Entry, p []string) {
 	}
 }
 
-// check: each batch has its index entry and a stored status, and names a
-// run for each of its agents; each index entry names a batch.
+// check: each batch has its index entry and a stored status, and names
+// for each of its agents either a run or why none started (not both);
+// each index entry names a batch.
 func (b *batchKeys) check(c *checker) {
 	for _, id := range slices.Sorted(maps.Keys(b.records)) {
 		r := b.records[id]
@@ -36,8 +37,8 @@ func (b *batchKeys) check(c *checker) {
 				c.report(id, "batch %s has status %q, neither running nor cancelled", id, r.Status)
 			}
 			for _, it := range r.Items {
-				if it.AgentID == "" || it.RunID == "" {
-					c.report(id, "batch %s has an item without its agent or run: %+v", id, it)
+				if it.AgentID == "" || (it.RunID == "") == (it.Error == "") {
+					c.report(id, "batch %s has an item without its agent, or without exactly one of a run and an error: %+v", id, it)
 				}
 			}
 		}

@@ -298,7 +298,10 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"batch without its index entry", drop(schema.BatchIndex.Prefix), "batch job-"},
 		{"batch index entry without batch", drop(schema.Batches.Prefix), "names batch"},
 		{"batch of an unknown status", edit(schema.Batches.Prefix, func(r map[string]any) { r["status"] = "completed" }), "neither running nor cancelled"},
-		{"batch item without its run", edit(schema.Batches.Prefix, func(r map[string]any) { r["items"] = []any{map[string]any{"agent_id": "agent-1"}} }), "without its agent or run"},
+		{"batch item without its run", edit(schema.Batches.Prefix, func(r map[string]any) { r["items"] = []any{map[string]any{"agent_id": "agent-1"}} }), "exactly one of a run and an error"},
+		{"batch item with a run and an error", edit(schema.Batches.Prefix, func(r map[string]any) {
+			r["items"] = []any{map[string]any{"agent_id": "agent-1", "run_id": "run-1", "error": "busy"}}
+		}), "exactly one of a run and an error"},
 		{"step without entry", drop(schema.RunSteps.Prefix), "has no entry among the steps"},
 		{"step outside its run", edit(schema.Steps.Prefix, func(r map[string]any) { r["run_id"] = "run-00000000-0000-4000-8000-000000000000" }), "which has no record"},
 		{"conversation not indexed", drop(schema.AgentConversations.Prefix), "index entry"},

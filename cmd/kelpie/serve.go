@@ -72,6 +72,7 @@ type serveConfig struct {
 	// fetch_webpage: may it reach internal addresses; the only hosts it
 	// may fetch (comma-separated; empty for any public host).
 	fetchPrivateURLs bool
+	callbackPrivate  bool
 	fetchHosts       string
 	// web_search: the server's Exa key and Exa's API.
 	exaKey, exaURL string
@@ -164,6 +165,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"how long a call of an MCP tool may take before the model is told it did not answer (env KELPIE_MCP_CALL_TIMEOUT)")
 	fs.BoolVar(&c.fetchPrivateURLs, "fetch-allow-private-urls", bad.bool("KELPIE_FETCH_ALLOW_PRIVATE_URLS", false),
 		"let the fetch_webpage tool fetch loopback, private and internal addresses, which are refused by default (env KELPIE_FETCH_ALLOW_PRIVATE_URLS)")
+	fs.BoolVar(&c.callbackPrivate, "callback-allow-private-urls", bad.bool("KELPIE_CALLBACK_ALLOW_PRIVATE_URLS", false),
+		"let message batches' callback_url be on loopback, private or internal addresses, which are refused by default (env KELPIE_CALLBACK_ALLOW_PRIVATE_URLS)")
 	fs.StringVar(&c.fetchHosts, "fetch-allow-hosts", env("KELPIE_FETCH_ALLOW_HOSTS", ""),
 		"comma-separated hosts the fetch_webpage tool may fetch (each with its subdomains); empty for any public host (env KELPIE_FETCH_ALLOW_HOSTS)")
 	fs.StringVar(&c.exaKey, "exa-api-key", env("EXA_API_KEY", ""),
@@ -290,6 +293,7 @@ func runServer(ctx context.Context, c serveConfig, log *slog.Logger, ready chan<
 		Web:          tool.NewFetcher(tool.FetchConfig{AllowPrivate: c.fetchPrivateURLs, AllowHosts: splitList(c.fetchHosts)}),
 		Search:       tool.NewSearcher(tool.SearchConfig{APIKey: c.exaKey, BaseURL: c.exaURL}),
 		OCR:          files.NewOCR(files.OCRConfig{APIKey: c.mistralKey, BaseURL: c.mistralURL}),
+		Callbacks:    agent.NewCallbacks(c.callbackPrivate),
 		Runtime:      rc,
 	})
 	if err != nil {
