@@ -73,7 +73,7 @@ func newExporter(txn kv.Txn) *exporter {
 	return &exporter{txn: txn, ids: map[string]string{}, count: map[string]int{}, file: letta.AgentFile{
 		Agents: []letta.AgentFileAgent{}, Groups: []letta.AgentFileGroup{}, Blocks: []letta.AgentFileBlock{},
 		Files: []letta.AgentFileFile{}, Sources: []letta.AgentFileSource{}, Tools: []letta.Tool{},
-		MCPServers: []json.RawMessage{}, Skills: []json.RawMessage{},
+		MCPServers: []letta.AgentFileMCPServer{}, Skills: []json.RawMessage{},
 		Metadata: map[string]string{"revision_id": letta.AgentFileRevision},
 	}}
 }
@@ -175,6 +175,9 @@ func (x *exporter) agent(agentID, convID string, scrub bool) error {
 		id, fresh := x.fileID("tool", lt.ID)
 		fa.ToolIDs = append(fa.ToolIDs, id)
 		if fresh {
+			if err := x.mcpServer(lt); err != nil {
+				return err
+			}
 			lt.ID = id
 			x.file.Tools = append(x.file.Tools, lt)
 		}

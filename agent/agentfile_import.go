@@ -45,6 +45,8 @@ type importPayload struct {
 	Blocks   []letta.AgentFileBlock `json:"blocks"`
 	Tools    []letta.Tool           `json:"tools"`
 	Override bool                   `json:"override"`
+	// MCPServers are the file's, created or updated by name.
+	MCPServers []letta.AgentFileMCPServer `json:"mcp_servers"`
 	// Folders and Files are the file's, with the ids they get here.
 	Folders   []importedFolder `json:"folders"`
 	Files     []importedFile   `json:"files"`
@@ -67,7 +69,8 @@ type importedAgent struct {
 }
 
 // Import creates the agents of an agent file, with their blocks, custom
-// tools, messages and folders (agentfile_folders.go), in ONE transaction: a failed or interrupted import
+// tools, messages, folders (agentfile_folders.go) and MCP servers
+// (agentfile_mcp.go), in ONE transaction: a failed or interrupted import
 // leaves nothing behind. It returns the new agents' ids in the file's
 // order. Blocks are created anew (shared between the file's agents as the
 // file shares them); custom tools are matched by name; built-in tools by
@@ -126,7 +129,10 @@ func (c *core) planImport(f *letta.AgentFile, opt ImportOptions) (importPayload,
 	if err := checkAgentFile(f); err != nil {
 		return importPayload{}, err
 	}
-	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Groups: f.Groups, Override: opt.OverrideExistingTools}
+	if err := c.checkFileMCPServers(f); err != nil {
+		return importPayload{}, err
+	}
+	p := importPayload{Blocks: f.Blocks, Tools: f.Tools, Groups: f.Groups, Override: opt.OverrideExistingTools, MCPServers: f.MCPServers}
 	var err error
 	if p.Folders, p.Files, err = planFolders(f, opt.Embedding); err != nil {
 		return p, err
@@ -221,8 +227,7 @@ func fileMessages(fa letta.AgentFileAgent, memgpt bool) ([]*schema.Message, []bo
 }
 
 // checkAgentFile checks a file's shape and references as Letta's importer
-// does, and refuses what this server cannot import (MCP servers) rather
-// than importing part of it.
+// does.
 func checkAgentFile(f *letta.AgentFile) error {
 	var errs []string
 	note := func(err error) {
@@ -235,8 +240,6 @@ func checkAgentFile(f *letta.AgentFile) error {
 		return importError("the file has no agents")
 	case len(f.Agents) > MaxAgentFileAgents:
 		return importError("the file has %d agents, over the limit of %d", len(f.Agents), MaxAgentFileAgents)
-	case len(f.MCPServers) > 0:
-		return importError("the file has MCP servers, which this server cannot import yet")
 	}
 	seen := map[string]bool{}
 	unique := func(id string) {
@@ -244,6 +247,10 @@ func checkAgentFile(f *letta.AgentFile) error {
 			errs = append(errs, "Duplicate ID across entity types: "+id)
 		}
 		seen[id] = true
+	}
+	for _, s := range f.MCPServers {
+		note(checkFileID(MCPIDPrefix, s.ID))
+		unique(s.ID)
 	}
 	blocks, tools := map[string]bool{}, map[string]bool{}
 	for _, b := range f.Blocks {
@@ -300,8 +307,11 @@ func checkAgentFile(f *letta.AgentFile) error {
 }
 
 // checkFileTool checks a tool of a file: a built-in tool this server has,
-// or a custom one with its source and schema.
+// an MCP tool, or a custom one with its source and schema.
 func checkFileTool(t letta.Tool) error {
+	if t.ToolType == schema.ToolTypeMCP {
+		return checkFileMCPTool(t)
+	}
 	if t.ToolType != letta.ToolTypeCustom {
 		if _, ok := tool.Lookup(t.Name); !ok {
 			return fmt.Errorf("tool %s: %q is a %s tool this server does not have", t.ID, letta.Clip(t.Name), letta.Clip(t.ToolType))
@@ -335,8 +345,12 @@ func checkFileTool(t letta.Tool) error {
 func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) ([]byte, error) {
 	txn, now := call.Txn, call.Now
 	ids := map[string]string{} // the file's ids -> stored ids
+	servers, err := importMCPServers(c, txn, p.MCPServers, ids, now)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range p.Tools {
-		id, err := importTool(c, txn, t, p.Override, now)
+		id, err := importTool(c, txn, t, servers, p.Override, now)
 		if err != nil {
 			return nil, err
 		}
@@ -462,9 +476,12 @@ func importHistory(c *core, txn kv.Txn, a *schema.Agent, ia importedAgent, now t
 }
 
 // importTool returns the id of the file's tool t here: a built-in tool's,
-// or that of the custom tool of its name, created or (override) updated
-// from the file.
-func importTool(c *core, txn kv.Txn, t letta.Tool, override bool, now time.Time) (string, error) {
+// an MCP tool's (importMCPTool), or that of the custom tool of its name,
+// created or (override) updated from the file.
+func importTool(c *core, txn kv.Txn, t letta.Tool, servers map[string]*schema.MCPServer, override bool, now time.Time) (string, error) {
+	if t.ToolType == schema.ToolTypeMCP {
+		return importMCPTool(c, txn, t, servers, override, now)
+	}
 	if t.ToolType != letta.ToolTypeCustom {
 		b, _ := tool.Lookup(t.Name)
 		return b.Letta().ID, nil

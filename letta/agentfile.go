@@ -7,16 +7,16 @@ import "encoding/json"
 // they use, each under an id local to the file ("agent-0", "block-3", ...)
 // that the file's references use.
 type AgentFile struct {
-	Agents     []AgentFileAgent  `json:"agents"`
-	Groups     []AgentFileGroup  `json:"groups"`
-	Blocks     []AgentFileBlock  `json:"blocks"`
-	Files      []AgentFileFile   `json:"files"`
-	Sources    []AgentFileSource `json:"sources"`
-	Tools      []Tool            `json:"tools"`
-	MCPServers []json.RawMessage `json:"mcp_servers"`
-	Skills     []json.RawMessage `json:"skills"`
-	Metadata   map[string]string `json:"metadata"`
-	CreatedAt  *Timestamp        `json:"created_at"`
+	Agents     []AgentFileAgent     `json:"agents"`
+	Groups     []AgentFileGroup     `json:"groups"`
+	Blocks     []AgentFileBlock     `json:"blocks"`
+	Files      []AgentFileFile      `json:"files"`
+	Sources    []AgentFileSource    `json:"sources"`
+	Tools      []Tool               `json:"tools"`
+	MCPServers []AgentFileMCPServer `json:"mcp_servers"`
+	Skills     []json.RawMessage    `json:"skills"`
+	Metadata   map[string]string    `json:"metadata"`
+	CreatedAt  *Timestamp           `json:"created_at"`
 }
 
 // AgentFileAgent is an agent of an agent file (Letta's AgentSchema): a
@@ -93,3 +93,26 @@ type ImportedAgents struct {
 // Letta writes its database migration's id there; Kelpie names its own
 // export format.
 const AgentFileRevision = "kelpie-agentfile-1"
+
+// AgentFileMCPServer is an MCP server of an agent file (Letta's
+// MCPServerSchema): how to reach or start it, without its secrets (no
+// token, no custom headers, no stdio env).
+type AgentFileMCPServer struct {
+	ID          string          `json:"id"`
+	ServerType  string          `json:"server_type"`
+	ServerName  string          `json:"server_name"`
+	ServerURL   *string         `json:"server_url"`
+	StdioConfig *AgentFileStdio `json:"stdio_config"`
+	Metadata    map[string]any  `json:"metadata_"`
+}
+
+// AgentFileStdio is how an agent file starts a stdio MCP server (Letta's
+// StdioServerConfig). Exports leave out its env; an import takes one a
+// file has.
+type AgentFileStdio struct {
+	ServerName string            `json:"server_name"`
+	Type       string            `json:"type"`
+	Command    string            `json:"command"`
+	Args       []string          `json:"args"`
+	Env        map[string]string `json:"env,omitempty"`
+}
