@@ -93,7 +93,7 @@ func (x *exporter) folderFile(fileID string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ff := letta.AgentFileFile{ID: id, SourceID: sid, FileName: new(files.ViewName(folder.Name, f.FileName)),
+	ff := letta.AgentFileFile{ID: id, SourceID: sid, FileName: new(files.ViewName(folder.Name, f)),
 		OriginalFileName: new(f.OriginalFileName), FileType: new(f.FileType), FileSize: new(f.FileSize),
 		ProcessingStatus: f.Status, TotalChunks: f.TotalChunks, ChunksEmbedded: f.ChunksEmbedded}
 	if f.ErrorMessage != "" {
@@ -139,7 +139,8 @@ func checkFileFolders(f *letta.AgentFile, unique func(string)) []string {
 		if file.Content != nil && len(*file.Content) > files.MaxUploadBytes {
 			errs = append(errs, fmt.Sprintf("file %s: its content is %d bytes, over the limit of %d", file.ID, len(*file.Content), files.MaxUploadBytes))
 		}
-		name := [2]string{file.SourceID, importedFileName(f, file)}
+		stored, _ := importedFileName(f, file)
+		name := [2]string{file.SourceID, stored}
 		if names[name] {
 			errs = append(errs, fmt.Sprintf("file %s: source %s has two files named %q", file.ID, file.SourceID, letta.Clip(name[1])))
 		}
@@ -168,11 +169,16 @@ func checkFileFolders(f *letta.AgentFile, unique func(string)) []string {
 
 // importedFileName is the name a file of the file gets in its folder:
 // Letta's file_name without its folder's name, else the original name.
-func importedFileName(f *letta.AgentFile, file letta.AgentFileFile) string {
-	name := deref(file.FileName)
-	for _, s := range f.Sources {
-		if s.ID == file.SourceID {
-			name = strings.TrimPrefix(name, s.Name+"/")
+// unprefixed is true for a file_name without its folder's name (one a
+// replacing upload stored), kept so.
+func importedFileName(f *letta.AgentFile, file letta.AgentFileFile) (name string, unprefixed bool) {
+	name = deref(file.FileName)
+	if name != "" {
+		unprefixed = true
+		for _, s := range f.Sources {
+			if rest, ok := strings.CutPrefix(name, s.Name+"/"); ok && s.ID == file.SourceID {
+				name, unprefixed = rest, false
+			}
 		}
 	}
 	if name == "" {
@@ -181,7 +187,7 @@ func importedFileName(f *letta.AgentFile, file letta.AgentFileFile) string {
 	if name == "" {
 		name = file.ID
 	}
-	return name
+	return name, unprefixed
 }
 
 // importedFolder is a folder of the file as the import op writes it.
@@ -217,8 +223,8 @@ func planFolders(f *letta.AgentFile, embedding *string) ([]importedFolder, []imp
 	}
 	var out []importedFile
 	for _, file := range f.Files {
-		rec := schema.File{FileName: importedFileName(f, file), OriginalFileName: deref(file.OriginalFileName),
-			FileType: deref(file.FileType), FileSize: deref(file.FileSize)}
+		rec := schema.File{OriginalFileName: deref(file.OriginalFileName), FileType: deref(file.FileType), FileSize: deref(file.FileSize)}
+		rec.FileName, rec.Unprefixed = importedFileName(f, file)
 		if rec.OriginalFileName == "" {
 			rec.OriginalFileName = rec.FileName
 		}

@@ -133,19 +133,23 @@ func addFileOp(call *actor.Call) ([]byte, error) {
 		case DuplicateError:
 			return nil, letta.Invalidf("File '%s' already exists in folder '%s'", f.OriginalFileName, folder.Name)
 		case DuplicateSkip:
-			return schema.Encode(UploadResult{File: renderFile(dup, nil), Skipped: true})
+			return schema.Encode(UploadResult{File: renderFile(dup, files.ViewName(folder.Name, dup), nil), Skipped: true})
 		case DuplicateReplace:
 			if err := deleteFile(call.Txn, dup); err != nil {
 				return nil, err
 			}
 			existing = slices.DeleteFunc(existing, func(e *schema.File) bool { return e.ID == dup.ID })
-			same--
+			// Letta names the replacing file by its original name alone,
+			// without its folder's.
+			f.FileName, f.Unprefixed = f.OriginalFileName, true
 		}
 	}
 	if len(existing) >= MaxFilesPerFolder {
 		return nil, letta.Invalidf("folder '%s' already holds %d files, the most a folder holds", folder.Name, MaxFilesPerFolder)
 	}
-	f.FileName = uniqueName(f.OriginalFileName, same)
+	if !f.Unprefixed {
+		f.FileName = uniqueName(f.OriginalFileName, same)
+	}
 	f.CreatedAt, f.UpdatedAt = call.Now, call.Now
 	if err := schema.PutFile(call.Txn, &f, true); err != nil {
 		return nil, err
@@ -153,7 +157,9 @@ func addFileOp(call *actor.Call) ([]byte, error) {
 	if err := call.Txn.Set(schema.FileUploadKey(f.ID), p.Data); err != nil {
 		return nil, err
 	}
-	return schema.Encode(UploadResult{File: renderFile(&f, nil)})
+	// The upload answers the name as stored; listings and reads show it
+	// without its folder's (fileMetadata), as Letta's do.
+	return schema.Encode(UploadResult{File: renderFile(&f, files.ViewName(folder.Name, &f), nil)})
 }
 
 // uniqueName is the name of the n-th other file of a name: Letta's
@@ -177,7 +183,8 @@ func (s *Folders) ListFiles(ctx context.Context, folderID string, p letta.Page, 
 	}
 	out := []*letta.FileMetadata{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		if _, err := schema.GetFolder(txn, folderID); err != nil {
+		folder, err := schema.GetFolder(txn, folderID)
+		if err != nil {
 			return err
 		}
 		fs, err := schema.ListFolderFiles(txn, folderID)
@@ -190,7 +197,7 @@ func (s *Folders) ListFiles(ctx context.Context, folderID string, p letta.Page, 
 			ids[i], byID[f.ID] = f.ID, f
 		}
 		for _, id := range pageInOrder(ids, p) {
-			m, err := fileMetadata(txn, byID[id], withContent)
+			m, err := fileMetadata(txn, folder, byID[id], withContent)
 			if err != nil {
 				return err
 			}
@@ -219,15 +226,18 @@ func pageInOrder(ids []string, p letta.Page) []string {
 	return ids[from:min(to, from+p.Limit)]
 }
 
-func fileMetadata(txn kv.Txn, f *schema.File, withContent bool) (*letta.FileMetadata, error) {
+// fileMetadata is a file as listings and reads show it: its name without
+// its first path component, as Letta's do.
+func fileMetadata(txn kv.Txn, folder *schema.Folder, f *schema.File, withContent bool) (*letta.FileMetadata, error) {
+	name := files.ListedName(files.ViewName(folder.Name, f))
 	if !withContent {
-		return renderFile(f, nil), nil
+		return renderFile(f, name, nil), nil
 	}
 	text, err := schema.GetFileText(txn, f.ID)
 	if err != nil {
 		return nil, err
 	}
-	return renderFile(f, &text), nil
+	return renderFile(f, name, &text), nil
 }
 
 // GetFile reads a file of a folder.
@@ -247,7 +257,11 @@ func (s *Folders) GetFile(ctx context.Context, folderID, fileID string, withCont
 		if f.FolderID != folderID {
 			return letta.NotFoundf("File with id=%s not found in folder %s", fileID, folderID)
 		}
-		out, err = fileMetadata(txn, f, withContent)
+		folder, err := schema.GetFolder(txn, folderID)
+		if err != nil {
+			return schema.Dangling(err, "file %s", f.ID)
+		}
+		out, err = fileMetadata(txn, folder, f, withContent)
 		return err
 	})
 	return out, err
@@ -308,7 +322,8 @@ func (s *Folders) Passages(ctx context.Context, folderID string, p letta.Page) (
 	}
 	out := []letta.Passage{}
 	err = s.c.read(ctx, func(txn kv.Txn) error {
-		if _, err := schema.GetFolder(txn, folderID); err != nil {
+		folder, err := schema.GetFolder(txn, folderID)
+		if err != nil {
 			return err
 		}
 		kvs, err := txn.Scan(kv.PrefixRange(schema.PassagesOf(folderID)), 0, false)
@@ -332,7 +347,7 @@ func (s *Folders) Passages(ctx context.Context, folderID string, p letta.Page) (
 				if err != nil {
 					return err
 				}
-				names[rec.FileID] = f.FileName
+				names[rec.FileID] = files.ViewName(folder.Name, f)
 			}
 			lp, err := renderStored(txn, rec)
 			if err != nil {
@@ -346,9 +361,9 @@ func (s *Folders) Passages(ctx context.Context, folderID string, p letta.Page) (
 	return out, err
 }
 
-func renderFile(f *schema.File, content *string) *letta.FileMetadata {
+func renderFile(f *schema.File, name string, content *string) *letta.FileMetadata {
 	m := &letta.FileMetadata{
-		ID: f.ID, SourceID: f.FolderID, FileName: new(f.FileName), OriginalFileName: new(f.OriginalFileName),
+		ID: f.ID, SourceID: f.FolderID, FileName: new(name), OriginalFileName: new(f.OriginalFileName),
 		FileType: new(f.FileType), FileSize: new(f.FileSize), ProcessingStatus: f.Status,
 		TotalChunks: f.TotalChunks, ChunksEmbedded: f.ChunksEmbedded, Content: content, OrganizationID: letta.DefaultOrgID,
 		CreatedAt: letta.Timestamp{Time: f.CreatedAt}, UpdatedAt: letta.Timestamp{Time: f.UpdatedAt},

@@ -286,7 +286,7 @@ func renameViews(txn kv.Txn, f *schema.Folder) error {
 			if err != nil {
 				return err
 			}
-			v.FileName = files.ViewName(f.Name, file.FileName)
+			v.FileName = files.ViewName(f.Name, file)
 			if err := schema.PutFileView(txn, v); err != nil {
 				return err
 			}
@@ -365,7 +365,7 @@ func (s *Folders) Metadata(ctx context.Context, detailed bool) (*letta.FoldersMe
 			for _, f := range fs {
 				st.TotalSize += f.FileSize
 				if detailed {
-					st.Files = append(st.Files, letta.FileStats{FileID: f.ID, FileName: f.FileName, FileSize: new(f.FileSize)})
+					st.Files = append(st.Files, letta.FileStats{FileID: f.ID, FileName: files.ViewName(r.Name, f), FileSize: new(f.FileSize)})
 				}
 			}
 			out.TotalSources++

@@ -214,7 +214,7 @@ func TestFolderUploads(t *testing.T) {
 	var passages []letta.Passage
 	c.ok("GET", "/v1/sources/"+f.ID+"/passages?order=asc&limit=1", "", &passages)
 	if len(passages) != 1 || !strings.Contains(passages[0].Text, "ZEBRA-42") || *passages[0].FileID != md.ID ||
-		*passages[0].SourceID != f.ID || *passages[0].FileName != "notes.md" || len(passages[0].Embedding) != 1536 {
+		*passages[0].SourceID != f.ID || *passages[0].FileName != "docs/notes.md" || len(passages[0].Embedding) != 1536 {
 		t.Errorf("folder passages %+v", passages)
 	}
 	var list []letta.FileMetadata

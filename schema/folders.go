@@ -66,18 +66,21 @@ type Folder struct {
 
 // File is a stored file of a folder. Its text is at FileTexts once parsed.
 type File struct {
-	ID               string    `json:"id"`
-	FolderID         string    `json:"folder_id"`
-	FileName         string    `json:"file_name"` // unique in its folder
-	OriginalFileName string    `json:"original_file_name"`
-	FileType         string    `json:"file_type"` // MIME type
-	FileSize         int64     `json:"file_size"`
-	Status           string    `json:"status"` // letta.FilePending ... letta.FileError
-	ErrorMessage     string    `json:"error_message,omitempty"`
-	TotalChunks      *int      `json:"total_chunks,omitempty"`
-	ChunksEmbedded   *int      `json:"chunks_embedded,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
+	ID               string `json:"id"`
+	FolderID         string `json:"folder_id"`
+	FileName         string `json:"file_name"` // without its folder's name
+	OriginalFileName string `json:"original_file_name"`
+	// Unprefixed marks a file a replacing upload stored: Letta names it
+	// without its folder's name (files.ViewName).
+	Unprefixed     bool      `json:"unprefixed,omitempty"`
+	FileType       string    `json:"file_type"` // MIME type
+	FileSize       int64     `json:"file_size"`
+	Status         string    `json:"status"` // letta.FilePending ... letta.FileError
+	ErrorMessage   string    `json:"error_message,omitempty"`
+	TotalChunks    *int      `json:"total_chunks,omitempty"`
+	ChunksEmbedded *int      `json:"chunks_embedded,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Terminal reports whether the file's processing has ended.

@@ -12,9 +12,26 @@ import (
 	"github.com/kelpie/kelpie/schema"
 )
 
-// ViewName is the name an agent knows a file by: its folder's name, a
-// slash, the file's name (Letta's file_name of a file-agent row).
-func ViewName(folderName, fileName string) string { return folderName + "/" + fileName }
+// ViewName is Letta's file_name of a file as it stores it, and the name an
+// agent knows the file by: its folder's name, a slash, the file's name; or
+// the file's name alone for a file a replacing upload stored, which Letta
+// names without its folder.
+func ViewName(folderName string, f *schema.File) string {
+	if f.Unprefixed {
+		return f.FileName
+	}
+	return folderName + "/" + f.FileName
+}
+
+// ListedName is the name Letta's file listings and reads show for a file
+// whose file_name is name: without its first path component (the folder's
+// name, for most files).
+func ListedName(name string) string {
+	if _, rest, ok := strings.Cut(name, "/"); ok {
+		return rest
+	}
+	return name
+}
 
 // ViewOf reads the lines of a file an agent sees when it opens it: all of
 // them, or lines start to end (from 0, end exclusive; -1 for none).
@@ -71,7 +88,7 @@ func Open(txn kv.Txn, a *schema.Agent, o Opening, now time.Time) (closed []strin
 	}
 	v := &schema.FileAgent{
 		ID: letta.DerivedID("file_agent", "view", a.ID, o.File.ID), AgentID: a.ID, FileID: o.File.ID, FolderID: o.File.FolderID,
-		FileName: ViewName(o.FolderName, o.File.FileName), IsOpen: true, VisibleContent: Visible(o.Visible, window),
+		FileName: ViewName(o.FolderName, o.File), IsOpen: true, VisibleContent: Visible(o.Visible, window),
 		StartLine: o.StartLine, EndLine: o.EndLine, LastAccessedAt: now, CreatedAt: now, UpdatedAt: now,
 	}
 	if was != nil {

@@ -28,6 +28,10 @@ test("uploaded files are processed, attached, opened and read by the agent", asy
   assert.match(folder.id, /^source-/);
   const md = await client.folders.files.upload(folder.id, { file: await toFile(Buffer.from(notes), "notes.md", { type: "text/markdown" }) });
   assert.equal(md.processing_status, "parsing");
+  // Letta's names: the upload answers the stored name under the folder's,
+  // listings show it without (below).
+  assert.equal(md.file_name, "manuals/notes.md");
+  assert.equal(md.original_file_name, "notes.md");
   const pdf = await client.folders.files.upload(folder.id, {
     file: await toFile(readFileSync(process.env.KELPIE_TEST_PDF), "pilot.pdf", { type: "application/pdf" }),
   });
