@@ -17,14 +17,14 @@ const llmAPIKey = "test"
 // startWithLLM starts a scripted model double, its control API for the node
 // tests, and kelpie configured (through OPENAI_BASE_URL and OPENAI_API_KEY)
 // to use the double as its "openai" provider.
-func startWithLLM(t *testing.T) (*llmtest.Server, *llmControl, *kelpietest.Server) {
+func startWithLLM(t *testing.T, env ...string) (*llmtest.Server, *llmControl, *kelpietest.Server) {
 	t.Helper()
 	llmSrv := llmtest.NewServer(t)
 	ctl := newLLMControl(t, llmSrv)
-	k := kelpietest.Start(t, kelpieBin(t), []string{
+	k := kelpietest.Start(t, kelpieBin(t), append([]string{
 		"OPENAI_BASE_URL=" + llmSrv.OpenAIBaseURL(),
 		"OPENAI_API_KEY=" + llmAPIKey,
-	}, "--storage", "memory", "--log-level", "debug")
+	}, env...), "--storage", "memory", "--log-level", "debug")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("kelpie logs:\n%s", k.Logs())

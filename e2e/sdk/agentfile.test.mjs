@@ -60,3 +60,31 @@ test("an exported agent imports into a fresh server whole", async () => {
   assert.ok(last.system.includes("Name: Ada"), "the imported memory is in the prompt");
   assert.equal(await pending(), 0);
 });
+
+test("an agent's MCP servers travel with it, without their secrets", async () => {
+  const remote = await source.mcpServers.create({
+    server_name: "e2e-numbers",
+    config: { mcp_server_type: "streamable_http", server_url: process.env.MCP_HTTP_URL, auth_header: "Authorization", auth_token: "Bearer e2e-token" },
+  });
+  const add = (await source.mcpServers.tools.list(remote.id)).find((t) => t.name === "add");
+  const agent = await source.agents.create({ name: "counter", model: "openai/gpt-4o-mini", include_base_tools: false, tool_ids: [add.id] });
+
+  const file = await source.agents.exportFile(agent.id);
+  const af = typeof file === "string" ? JSON.parse(file) : file;
+  assert.deepEqual(af.mcp_servers.map((s) => [s.server_name, s.server_type, s.server_url]), [["e2e-numbers", "streamable_http", process.env.MCP_HTTP_URL]]);
+  assert.ok(!JSON.stringify(af).includes("e2e-token"), "the export carries no token");
+  assert.equal(af.tools.find((t) => t.name === "add").metadata_.mcp.server_name, "e2e-numbers");
+
+  const imported = await target.agents.importFile({ file: await toFile(Buffer.from(JSON.stringify(af)), "counter.af") });
+  const servers = await target.mcpServers.list();
+  const copy = servers.find((s) => s.server_name === "e2e-numbers");
+  assert.ok(copy, `servers after the import: ${JSON.stringify(servers)}`);
+  const got = await target.agents.retrieve(imported.agent_ids[0], { include: ["agent.tools"] });
+  const tool = got.tools.find((t) => t.name === "add");
+  assert.equal(tool.tool_type, "external_mcp");
+  // The token is entered again on the target; then the tool runs there.
+  await target.mcpServers.update(copy.id, { config: { mcp_server_type: "streamable_http", auth_header: "Authorization", auth_token: "Bearer e2e-token" } });
+  const run = await target.mcpServers.tools.run(tool.id, { mcp_server_id: copy.id, args: { a: 20, b: 22 } });
+  assert.equal(run.status, "success", JSON.stringify(run));
+  assert.equal(run.func_return, "42");
+});
