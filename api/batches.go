@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/letta"
@@ -25,6 +26,11 @@ func (s *server) createBatch(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	if body.Requests == nil {
 		return nil, validationError(pyErr{typ: "missing", loc: pyTuple{"body", "requests"}, msg: "Field required", noInput: true})
+	}
+	if u := body.CallbackURL; u != nil {
+		if err := checkHTTPURL(*u, pyTuple{"body", "callback_url"}); err != nil {
+			return nil, err
+		}
 	}
 	reqs := make([]agent.BatchRequest, len(body.Requests))
 	for i, b := range body.Requests {
@@ -66,4 +72,19 @@ func (s *server) listBatchMessages(_ http.ResponseWriter, r *http.Request) (any,
 // cancelBatch answers null, as Letta's route (which returns nothing) does.
 func (s *server) cancelBatch(_ http.ResponseWriter, r *http.Request) (any, error) {
 	return nil, s.svc.Batches.Cancel(r.Context(), r.PathValue("batch_id"))
+}
+
+// checkHTTPURL refuses what Letta's HttpUrl fields refuse (422): text that
+// is not an absolute URL, or one not http(s).
+func checkHTTPURL(raw string, loc pyTuple) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return validationError(pyErr{typ: "url_parsing", loc: loc, msg: "Input should be a valid URL, relative URL without a base",
+			input: raw, ctx: pyDict{{"error", "relative URL without a base"}}})
+	case u.Scheme != "http" && u.Scheme != "https":
+		return validationError(pyErr{typ: "url_scheme", loc: loc, msg: "URL scheme should be 'http' or 'https'",
+			input: raw, ctx: pyDict{{"expected_schemes", "'http' or 'https'"}}})
+	}
+	return nil
 }

@@ -52,7 +52,10 @@ func TestMessageBatches(t *testing.T) {
 	c.expect(http.StatusUnprocessableEntity, "POST", "/v1/messages/batches", `{"requests":[{"messages":[]}]}`)
 	c.expect(http.StatusNotFound, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`,`+msg("agent-00000000-0000-4000-8000-000000000000", "hi")+`]}`)
 	c.expect(http.StatusBadRequest, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`,{"agent_id":"`+b.ID+`","messages":[{"content":"x"}]}]}`)
-	// Callbacks reach public addresses only unless the operator allows more.
+	// callback_url is a URL (Letta's HttpUrl: 422 otherwise), public
+	// unless the operator allows more.
+	c.expect(http.StatusUnprocessableEntity, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`],"callback_url":"not a url"}`)
+	c.expect(http.StatusUnprocessableEntity, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`],"callback_url":"ftp://example.com/x"}`)
 	c.expect(http.StatusBadRequest, "POST", "/v1/messages/batches", `{"requests":[`+msg(a.ID, "hi")+`],"callback_url":"http://127.0.0.1:9/done"}`)
 	if n := countRuns(); n != before {
 		t.Fatalf("refused batches started %d runs", n-before)
