@@ -13,8 +13,10 @@
 //     several agents' actors, each step committed in its own: deleting a
 //     main agent deletes its sleep-time agents first, then itself (a crash
 //     between leaves it without its group; a retried delete finishes), and
-//     a message batch starts each agent's run, then commits the batch (a
-//     crash between leaves those runs untracked).
+//     a message batch starts each agent's run, then commits the batch with
+//     each run, or why it did not start (a crash between leaves the runs
+//     started untracked). A batch's callback is called by the process
+//     that created it once its runs end: a crash before loses it.
 //   - Reads go straight to storage in one snapshot, so they never wait
 //     behind an agent's queue and always see every acknowledged write.
 //   - The agent index and the block attachments change in the same
@@ -25,8 +27,8 @@
 //   - A mutation carrying an idempotency key (WithIdempotencyKey) is applied
 //     at most once per key; a retry gets the first answer.
 //   - An agent file is imported in one transaction (Agents.Import): its
-//     agents, blocks, tools, messages, groups, folders and files all exist,
-//     or none does.
+//     agents, blocks, tools, messages, groups, folders, files and MCP
+//     servers all exist, or none does.
 //   - Every error a client can act on is a *letta.Error; KindOf also
 //     classifies the runtime's and storage's errors (busy, conflict,
 //     shutting down, ...), so callers need not know those layers.
