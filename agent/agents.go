@@ -177,7 +177,8 @@ type AgentFilter struct {
 	QueryText    string
 	ProjectID    string
 	// IdentityID keeps the agents of an identity. The listing walks every
-	// agent to find them (no index joins identities to listing order).
+	// agent to find them (no index joins identities to listing order); a
+	// count by it alone reads the identity's count.
 	IdentityID string
 	WithBlocks bool
 
@@ -242,9 +243,7 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 	var n int
 	err := s.c.read(ctx, func(txn kv.Txn) (err error) {
-		if f, err = f.withMembers(txn); err == nil {
-			n, err = countAgents(txn, f)
-		}
+		n, err = countAgents(txn, f)
 		return err
 	})
 	return n, err
