@@ -95,10 +95,16 @@ func (s *Agents) Get(ctx context.Context, id string, withBlocks bool) (*letta.Ag
 // loadAgent renders an agent, with its blocks if asked, and the ids of the
 // messages in its context.
 func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState, error) {
+	return loadSharing(txn, a, withBlocks, nil)
+}
+
+// loadSharing is loadAgent reading each block once per shared map (see
+// memory.SharedAgentBlocks).
+func loadSharing(txn kv.Txn, a *schema.Agent, withBlocks bool, shared map[string]*schema.Block) (*letta.AgentState, error) {
 	var blocks []*schema.Block
 	if withBlocks {
 		var err error
-		if blocks, err = memory.AgentBlocks(txn, a.ID); err != nil {
+		if blocks, err = memory.SharedAgentBlocks(txn, a.ID, shared); err != nil {
 			return nil, err
 		}
 	}
@@ -222,13 +228,14 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 	}
 	out := []*letta.AgentState{}
 	size := 0
+	shared := map[string]*schema.Block{} // agents sharing a block share its value
 	err = s.c.read(ctx, func(txn kv.Txn) error {
 		f, err := f.withMembers(txn)
 		if err != nil {
 			return err
 		}
 		return eachAgent(txn, f, p, func(a *schema.Agent) (bool, error) {
-			st, err := loadAgent(txn, a, f.WithBlocks)
+			st, err := loadSharing(txn, a, f.WithBlocks, shared)
 			if err != nil {
 				return false, err
 			}
