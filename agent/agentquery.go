@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"slices"
+
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -9,7 +11,10 @@ import (
 // Agent listings and counts read indexes: a filter on name, project or
 // tags walks the term indexes of those values (schema.AgentTerms), joined
 // in listing order, so a filtered page reads O(log n + page) keys when the
-// terms are selective; an unfiltered count reads the count shards. A
+// terms are selective; an unfiltered count, or one filtered by one name,
+// project, tag or identity alone, reads a count (base and recent deltas).
+// A count by several terms walks their joined indexes, and one by an
+// identity with other filters walks the listing. A
 // query_text filter (a substring of the name) joins the indexes of its
 // trigrams; only one shorter than three characters walks every agent.
 
@@ -317,10 +322,15 @@ func eachAgent(txn kv.Txn, f AgentFilter, p letta.Page, visit func(*schema.Agent
 }
 
 // countAgents counts the agents a listing with f returns: from the count
-// shards without a filter, from the term index entries with terms only.
+// of all agents without a filter, from the count of the term (schema.TermTotal)
+// with one name, project, tag or identity alone; otherwise from the term
+// index entries with terms only, or by walking the listing.
 func countAgents(txn kv.Txn, f AgentFilter) (int, error) {
 	if f.QueryText == "" && f.IdentityID == "" && !f.terms() {
 		return schema.Total(txn, schema.CountedAgents)
+	}
+	if t, ok := f.onlyTerm(); ok {
+		return schema.TermTotal(txn, t)
 	}
 	n := 0
 	if f.QueryText == "" && f.IdentityID == "" {
@@ -336,9 +346,35 @@ func countAgents(txn kv.Txn, f AgentFilter) (int, error) {
 			}
 		}
 	}
-	err := eachAgent(txn, f, letta.Page{Order: letta.Asc}, func(*schema.Agent) (bool, error) {
+	f, err := f.withMembers(txn)
+	if err != nil {
+		return 0, err
+	}
+	err = eachAgent(txn, f, letta.Page{Order: letta.Asc}, func(*schema.Agent) (bool, error) {
 		n++
 		return true, nil
 	})
 	return n, err
+}
+
+// onlyTerm returns the one counted term f filters on, if it filters on
+// nothing else.
+func (f AgentFilter) onlyTerm() (schema.Term, bool) {
+	var terms []schema.Term
+	if f.Name != "" {
+		terms = append(terms, schema.Term{Kind: schema.TermName, Value: f.Name})
+	}
+	if f.ProjectID != "" {
+		terms = append(terms, schema.Term{Kind: schema.TermProject, Value: f.ProjectID})
+	}
+	if f.IdentityID != "" {
+		terms = append(terms, schema.Term{Kind: schema.TermIdentity, Value: f.IdentityID})
+	}
+	for _, tag := range slices.Compact(slices.Sorted(slices.Values(f.Tags))) {
+		terms = append(terms, schema.Term{Kind: schema.TermTag, Value: tag})
+	}
+	if len(terms) != 1 || f.QueryText != "" {
+		return schema.Term{}, false
+	}
+	return terms[0], true
 }

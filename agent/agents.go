@@ -95,10 +95,16 @@ func (s *Agents) Get(ctx context.Context, id string, withBlocks bool) (*letta.Ag
 // loadAgent renders an agent, with its blocks if asked, and the ids of the
 // messages in its context.
 func loadAgent(txn kv.Txn, a *schema.Agent, withBlocks bool) (*letta.AgentState, error) {
+	return loadSharing(txn, a, withBlocks, nil)
+}
+
+// loadSharing is loadAgent reading each block once per shared map (see
+// memory.SharedAgentBlocks).
+func loadSharing(txn kv.Txn, a *schema.Agent, withBlocks bool, shared map[string]*schema.Block) (*letta.AgentState, error) {
 	var blocks []*schema.Block
 	if withBlocks {
 		var err error
-		if blocks, err = memory.AgentBlocks(txn, a.ID); err != nil {
+		if blocks, err = memory.SharedAgentBlocks(txn, a.ID, shared); err != nil {
 			return nil, err
 		}
 	}
@@ -177,7 +183,8 @@ type AgentFilter struct {
 	QueryText    string
 	ProjectID    string
 	// IdentityID keeps the agents of an identity. The listing walks every
-	// agent to find them (no index joins identities to listing order).
+	// agent to find them (no index joins identities to listing order); a
+	// count by it alone reads the identity's count.
 	IdentityID string
 	WithBlocks bool
 
@@ -221,13 +228,14 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 	}
 	out := []*letta.AgentState{}
 	size := 0
+	shared := map[string]*schema.Block{} // agents sharing a block share its value
 	err = s.c.read(ctx, func(txn kv.Txn) error {
 		f, err := f.withMembers(txn)
 		if err != nil {
 			return err
 		}
 		return eachAgent(txn, f, p, func(a *schema.Agent) (bool, error) {
-			st, err := loadAgent(txn, a, f.WithBlocks)
+			st, err := loadSharing(txn, a, f.WithBlocks, shared)
 			if err != nil {
 				return false, err
 			}
@@ -242,9 +250,7 @@ func (s *Agents) List(ctx context.Context, f AgentFilter, p letta.Page) ([]*lett
 func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 	var n int
 	err := s.c.read(ctx, func(txn kv.Txn) (err error) {
-		if f, err = f.withMembers(txn); err == nil {
-			n, err = countAgents(txn, f)
-		}
+		n, err = countAgents(txn, f)
 		return err
 	})
 	return n, err

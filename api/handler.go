@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -325,8 +326,14 @@ func (s *server) authorized(r *http.Request) bool {
 		match(r.Header.Get("X-BARE-PASSWORD"), "password ")
 }
 
-// writeJSON sends v as JSON with status, the answer to r.
+// writeJSON sends v as JSON with status, the answer to r. A list is sent
+// item by item (writeList).
 func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	_, custom := v.(json.Marshaler)
+	if items := reflect.ValueOf(v); !custom && items.Kind() == reflect.Slice && !items.IsNil() && items.Type().Elem().Kind() != reflect.Uint8 {
+		s.writeList(w, r, status, items)
+		return
+	}
 	var body []byte
 	if e, ok := v.(encoded); ok {
 		body = e.JSON()
@@ -346,6 +353,37 @@ func (s *server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.WriteHeader(status)
 	s.writeDeadline(w)
 	w.Write(body)
+}
+
+// writeList sends a list as a JSON array, encoding and writing one item at
+// a time: a request holds one item's encoding, not the whole answer's
+// (a listing may hold agent.MaxResponseBytes of content, and its encoding
+// more). An item that does not encode, once the answer has begun, aborts
+// the answer: the client sees a cut connection, never a wrong list.
+func (s *server) writeList(w http.ResponseWriter, r *http.Request, status int, items reflect.Value) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	s.writeDeadline(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('[')
+	for i := range items.Len() {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := enc.Encode(items.Index(i).Interface()); err != nil {
+			s.log.ErrorContext(r.Context(), "api: encoding response", "method", r.Method, "path", r.URL.Path, "item", i, "error", err)
+			panic(http.ErrAbortHandler)
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return // the client is gone
+		}
+		buf.Reset()
+	}
+	buf.WriteByte(']')
+	w.Write(buf.Bytes())
 }
 
 // encoded is a response the service has encoded already (agent.Encoded):

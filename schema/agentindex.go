@@ -56,9 +56,12 @@ func Grams(s string) []string {
 // TermPrefix prefixes the index of the agents with the term, by creation
 // time. The value is hashed: a term may be long or hold any character, and
 // a key may not.
-func TermPrefix(t Term) []byte {
+func TermPrefix(t Term) []byte { return fmt.Appendf(nil, "%s%s/", AgentTerms.Prefix, termPath(t)) }
+
+// termPath names a term in keys: "<kind>/<sha256 of the value, first 32 hex>".
+func termPath(t Term) string {
 	sum := sha256.Sum256([]byte(t.Value))
-	return fmt.Appendf(nil, "%s%s/%x/", AgentTerms.Prefix, t.Kind, sum[:16])
+	return fmt.Sprintf("%s/%x", t.Kind, sum[:16])
 }
 
 // TermKeys are the index keys an agent created at created has for term t:
@@ -160,15 +163,22 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 	}
 	switch {
 	case !was.Listed && is.Listed:
+		if err := countIdentities(txn, is.ID, 1); err != nil {
+			return err
+		}
 		return addCount(txn, CountedAgents, is.ID, 1)
 	case was.Listed && !is.Listed:
+		if err := countIdentities(txn, was.ID, -1); err != nil {
+			return err
+		}
 		return addCount(txn, CountedAgents, was.ID, -1)
 	}
 	return nil
 }
 
 // moveTerms deletes the entries of the terms only was has and writes those
-// of the terms only is has.
+// of the terms only is has, and moves the agent's share of the terms'
+// counts with them.
 func moveTerms(txn kv.Txn, was, is Indexed) error {
 	for _, t := range was.Terms {
 		if !slices.Contains(is.Terms, t) {
@@ -177,11 +187,17 @@ func moveTerms(txn kv.Txn, was, is Indexed) error {
 					return err
 				}
 			}
+			if err := addTermCount(txn, t, was.ID, -1); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range is.Terms {
 		if !slices.Contains(was.Terms, t) {
 			if err := setAll(txn, TermKeys(t, is.CreatedAt, is.ID)); err != nil {
+				return err
+			}
+			if err := addTermCount(txn, t, is.ID, 1); err != nil {
 				return err
 			}
 		}

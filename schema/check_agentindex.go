@@ -9,11 +9,12 @@ import (
 // agentIndexes is what Check reads of the agent terms, the agent counts
 // and the layout version.
 type agentIndexes struct {
-	terms   map[string]bool           // term index keys
-	bases   map[string]int            // what -> stored base; absent when damaged or missing
-	deltas  map[string]map[string]int // what -> object id -> stored delta
-	damaged map[string]bool           // what -> a count key of it is damaged
-	version string                    // "" when absent
+	terms      map[string]bool           // term index keys
+	termCounts map[string]bool           // "<kind>/<hash>" of the term counts stored
+	bases      map[string]int            // what -> stored base; absent when damaged or missing
+	deltas     map[string]map[string]int // what -> object id -> stored delta
+	damaged    map[string]bool           // what -> a count key of it is damaged
+	version    string                    // "" when absent
 }
 
 func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
@@ -23,6 +24,8 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 		ix.terms[string(e.Key)] = true
 	case Counts:
 		c.addCount(e, p)
+	case TermCounts:
+		c.addTermCount(e, p)
 	case Meta:
 		if string(e.Key) != VersionKey {
 			c.report("", "%q is not a known meta key", e.Key)
@@ -33,8 +36,9 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 }
 
 // checkAgentIndexes: each listed agent has one term entry per term (and
-// one tag-name entry per tag), and every such entry is one of an agent's; the counts of listed agents and of
-// blocks add up; the layout version, if recorded, is Version.
+// one tag-name entry per tag), and every such entry is one of an agent's;
+// the counts of listed agents, of blocks and of terms add up; the layout
+// version, if recorded, is Version.
 func (c *checker) checkAgentIndexes() {
 	ix := &c.agentIx
 	want := map[string]string{} // term key -> agent id
@@ -72,6 +76,7 @@ func (c *checker) checkAgentIndexes() {
 	}
 	c.checkCount(CountedAgents, listed, damaged)
 	c.checkCount(CountedBlocks, blocks, false)
+	c.checkTermCounts(damaged)
 	if ix.version != "" && ix.version != strconv.Itoa(Version) {
 		c.report("", "the store records layout version %q; this checker knows version %d", ix.version, Version)
 	}

@@ -241,6 +241,23 @@ func drop(prefix string, parts ...string) breakage {
 	}
 }
 
+// dropTermCounts drops the count of every term of kind, base and deltas.
+func dropTermCounts(kind string) breakage {
+	return func(es []schema.Entry) []schema.Entry {
+		var out []schema.Entry
+		for _, e := range es {
+			k := string(e.Key)
+			if !strings.HasPrefix(k, schema.TermCounts.Prefix) || !strings.Contains(k, "/"+kind+"/") {
+				out = append(out, e)
+			}
+		}
+		if len(out) == len(es) {
+			panic("no count of a term of kind " + kind)
+		}
+		return out
+	}
+}
+
 // edit rewrites the first record under prefix whose value contains all of
 // parts.
 func edit(prefix string, fn func(map[string]any), parts ...string) breakage {
@@ -399,6 +416,17 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		}, "is not one of agent agent-x's terms"},
 		{"term entry of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "is not one of agent"},
 		{"count off", edit(string(schema.AgentKey("")), func(r map[string]any) { r["hidden"] = true }), "agents are counted"},
+		{"tag count missing", dropTermCounts(schema.TermTag), "the count of tag/"},
+		{"name count missing", dropTermCounts(schema.TermName), "the count of name/"},
+		{"project count missing", dropTermCounts(schema.TermProject), "the count of project/"},
+		{"identity count missing", dropTermCounts(schema.TermIdentity), "the count of identity/"},
+		{"tag count of a tag removed", edit(string(schema.AgentKey("")), func(r map[string]any) { r["tags"] = []string{"red"} }), "the count of tag/"},
+		{"term count of a term no agent has", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.TermCountBaseKey(schema.Term{Kind: schema.TermTag, Value: "ghost"}), Value: []byte("1")})
+		}, "the count of tag/"},
+		{"term count base of 0", func(es []schema.Entry) []schema.Entry {
+			return append(es, schema.Entry{Key: schema.TermCountBaseKey(schema.Term{Kind: schema.TermTag, Value: "ghost"}), Value: []byte("0")})
+		}, "has no base"},
 		{"tool without index entry", drop(schema.ToolIndex.Prefix), "has a record but no index entry"},
 		{"tool without name entry", drop(schema.ToolNames.Prefix), "has no name entry"},
 		{"name entry of no tool", drop(schema.Tools.Prefix), "which has no record"},

@@ -32,7 +32,11 @@ func countDeltas(what string) []byte { return []byte(Counts.Prefix + what + "/de
 
 // addCount adds delta (1 or -1) to the count of what for object id.
 func addCount(txn kv.Txn, what, id string, delta int) error {
-	key := CountDeltaKey(what, id)
+	return addDelta(txn, CountDeltaKey(what, id), delta)
+}
+
+// addDelta adds delta (1 or -1) to an object's delta key.
+func addDelta(txn kv.Txn, key []byte, delta int) error {
 	n, err := readCount(txn, key)
 	if err != nil {
 		return err
@@ -68,11 +72,16 @@ func parseCount(key, v []byte) (int, error) {
 // Total returns the count of what (CountedAgents, CountedBlocks): its base
 // and the deltas not yet folded into it.
 func Total(txn kv.Txn, what string) (int, error) {
-	total, err := readCount(txn, CountBaseKey(what))
+	return sumCount(txn, CountBaseKey(what), countDeltas(what))
+}
+
+// sumCount adds a count's base and its deltas.
+func sumCount(txn kv.Txn, base, deltas []byte) (int, error) {
+	total, err := readCount(txn, base)
 	if err != nil {
 		return 0, err
 	}
-	err = kv.ScanEach(txn, kv.PrefixRange(countDeltas(what)), false, func(p kv.KeyValue) (bool, error) {
+	err = kv.ScanEach(txn, kv.PrefixRange(deltas), false, func(p kv.KeyValue) (bool, error) {
 		n, err := parseCount(p.Key, p.Value)
 		total += n
 		return err == nil, err
@@ -84,13 +93,20 @@ func Total(txn kv.Txn, what string) (int, error) {
 const MaxFold = 10_000
 
 // FoldCounts folds up to MaxFold deltas of the count of what into its base,
-// in one transaction, and returns how many it folded. It reads the deltas
-// one by one, so that deltas written meanwhile do not conflict with it;
-// only a write to a delta it folds does (and then nothing is folded).
+// in one transaction, and returns how many it folded.
 func FoldCounts(ctx context.Context, store kv.Store, what string) (int, error) {
+	return fold(ctx, store, countDeltas(what), func([]byte) ([]byte, error) { return CountBaseKey(what), nil })
+}
+
+// fold folds up to MaxFold deltas under the prefix deltas into their bases
+// (baseOf names a delta's), in one transaction, and returns how many it
+// folded. It reads the deltas one by one, so that deltas written meanwhile
+// do not conflict with it; only a write to a delta it folds does (and then
+// nothing is folded). A base that comes to 0 is deleted.
+func fold(ctx context.Context, store kv.Store, deltas []byte, baseOf func(delta []byte) ([]byte, error)) (int, error) {
 	var keys [][]byte
 	err := update(ctx, store, func(txn kv.Txn) error {
-		kvs, err := txn.Scan(kv.PrefixRange(countDeltas(what)), MaxFold, false)
+		kvs, err := txn.Scan(kv.PrefixRange(deltas), MaxFold, false)
 		for _, p := range kvs {
 			keys = append(keys, p.Key)
 		}
@@ -101,7 +117,8 @@ func FoldCounts(ctx context.Context, store kv.Store, what string) (int, error) {
 	}
 	folded := 0
 	err = update(ctx, store, func(txn kv.Txn) error {
-		sum := 0
+		sums := map[string]int{}
+		var bases []string // in the order first met, for a deterministic write order
 		for _, k := range keys {
 			n, err := readCount(txn, k)
 			if err != nil {
@@ -110,17 +127,34 @@ func FoldCounts(ctx context.Context, store kv.Store, what string) (int, error) {
 			if err := txn.Delete(k); err != nil {
 				return err
 			}
-			sum += n
+			base, err := baseOf(k)
+			if err != nil {
+				return err
+			}
+			if _, ok := sums[string(base)]; !ok {
+				bases = append(bases, string(base))
+			}
+			sums[string(base)] += n
 		}
-		base, err := readCount(txn, CountBaseKey(what))
-		if err != nil {
-			return err
-		}
-		if base+sum < 0 {
-			panic(fmt.Sprintf("schema: folding %d into the count of %s (%d) makes it negative", sum, what, base))
+		for _, b := range bases {
+			n, err := readCount(txn, []byte(b))
+			if err != nil {
+				return err
+			}
+			switch n += sums[b]; {
+			case n < 0:
+				return fmt.Errorf("schema: folding %d into the count at %q makes it %d: the store's counts are wrong", sums[b], b, n)
+			case n == 0:
+				err = txn.Delete([]byte(b))
+			default:
+				err = txn.Set([]byte(b), strconv.AppendInt(nil, int64(n), 10))
+			}
+			if err != nil {
+				return err
+			}
 		}
 		folded = len(keys)
-		return txn.Set(CountBaseKey(what), strconv.AppendInt(nil, int64(base+sum), 10))
+		return nil
 	})
 	return folded, err
 }

@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,8 +10,9 @@ import (
 	"github.com/kelpie/kelpie/schema"
 )
 
-// Spec: folding a count's deltas into its base keeps the count, and leaves
-// a store that keeps every rule.
+// Spec: folding a count's deltas into its base keeps the count (of all
+// agents, of blocks, of the agents with a term), and leaves a store that
+// keeps every rule.
 func TestFoldCountsKeepsTheCount(t *testing.T) {
 	ctx := context.Background()
 	store := kv.NewDB(kv.NewMemEngine())
@@ -19,7 +21,9 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 			must(t, txn.Set(e.Key, e.Value))
 		}
 	})
-	totals := func() (agents, blocks int) {
+	terms := []schema.Term{{Kind: schema.TermTag, Value: "red"}, {Kind: schema.TermTag, Value: "blue"},
+		{Kind: schema.TermProject, Value: "project-1"}, {Kind: schema.TermTag, Value: "never"}}
+	totals := func() (agents, blocks int, byTerm []int) {
 		txn, err := store.Begin(ctx)
 		must(t, err)
 		defer txn.Discard()
@@ -27,11 +31,16 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 		must(t, err)
 		blocks, err = schema.Total(txn, schema.CountedBlocks)
 		must(t, err)
-		return agents, blocks
+		for _, term := range terms {
+			n, err := schema.TermTotal(txn, term)
+			must(t, err)
+			byTerm = append(byTerm, n)
+		}
+		return agents, blocks, byTerm
 	}
-	agents, blocks := totals()
-	if agents != 1 || blocks != 2 {
-		t.Fatalf("before folding: %d agents, %d blocks; want 1 and 2", agents, blocks)
+	agents, blocks, byTerm := totals()
+	if agents != 1 || blocks != 2 || !slices.Equal(byTerm, []int{1, 1, 1, 0}) {
+		t.Fatalf("before folding: %d agents, %d blocks, %v by term; want 1, 2 and [1 1 1 0]", agents, blocks, byTerm)
 	}
 	for _, what := range []string{schema.CountedAgents, schema.CountedBlocks} {
 		n, err := schema.FoldCounts(ctx, store, what)
@@ -42,8 +51,11 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 			t.Fatalf("fold %s again: %d, %v; want nothing left", what, n, err)
 		}
 	}
-	if a, b := totals(); a != agents || b != blocks {
-		t.Fatalf("after folding: %d agents, %d blocks; want %d and %d", a, b, agents, blocks)
+	if n, err := schema.FoldTermCounts(ctx, store); err != nil || n == 0 {
+		t.Fatalf("fold the term counts: %d, %v; want their deltas folded", n, err)
+	}
+	if a, b, ts := totals(); a != agents || b != blocks || !slices.Equal(ts, byTerm) {
+		t.Fatalf("after folding: %d agents, %d blocks, %v by term; want %d, %d and %v", a, b, ts, agents, blocks, byTerm)
 	}
 	es := scan(t, store)
 	for _, e := range es {

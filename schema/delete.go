@@ -17,8 +17,14 @@ func DeleteAgent(txn kv.Txn, a *Agent) error {
 	if err != nil {
 		return err
 	}
-	if err := unlinkAll(txn, identityAgents, a.ID); err != nil {
+	identities, err := IdentitiesOfAgent(txn, a.ID)
+	if err != nil {
 		return err
+	}
+	for _, id := range identities {
+		if err := SetIdentityAgent(txn, id, a.ID, false); err != nil {
+			return err
+		}
 	}
 	if err := leaveGroups(txn, a.ID); err != nil {
 		return err

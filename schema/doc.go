@@ -13,8 +13,12 @@
 //     its creation time and id give, and each index entry names a record.
 //   - Each listed (not hidden) agent has one term-index entry per term (each
 //     tag, its name, its project) and one tag-name entry per tag, and every
-//     entry is a term of its agent;
-//     each count shard holds how many listed agents hash to it. The layout
+//     entry is a term of its agent. The counts of listed agents and of
+//     blocks (a base and a delta per object changed since the last fold)
+//     add up to how many there are; so does the count of each tag, name,
+//     project and identity (TermCounts) to how many listed agents have it
+//     (belong to it), each delta being 1 for an agent that has the term
+//     and -1 for one that has not, and a stored base is never 0. The layout
 //     version, when recorded, is Version (Upgrade brings older stores to it).
 //   - Attachments are symmetric (agent-block and block-agent) and join an
 //     existing agent to an existing block.

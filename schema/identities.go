@@ -100,11 +100,6 @@ func ids(txn kv.Txn, f *Family, owner string) ([]string, error) {
 	return out, err
 }
 
-// SetIdentityAgent links an agent to an identity, or unlinks it.
-func SetIdentityAgent(txn kv.Txn, identityID, agentID string, linked bool) error {
-	return identityAgents.set(txn, identityID, agentID, linked)
-}
-
 // SetIdentityBlock links a block to an identity, or unlinks it.
 func SetIdentityBlock(txn kv.Txn, identityID, blockID string, linked bool) error {
 	return identityBlocks.set(txn, identityID, blockID, linked)
@@ -154,8 +149,12 @@ func PutIdentity(txn kv.Txn, was, is *Identity) error {
 	return put(txn, IdentityKey(is.ID), is)
 }
 
-// DeleteIdentity deletes an identity, its entries and its links.
+// DeleteIdentity deletes an identity, its entries, its links and its count
+// of agents.
 func DeleteIdentity(txn kv.Txn, id *Identity) error {
+	if err := deleteTermCount(txn, Term{TermIdentity, id.ID}); err != nil {
+		return err
+	}
 	for _, l := range []link{identityAgents, identityBlocks} {
 		err := deleteEach(txn, join(l.forward, id.ID, ""), func(p kv.KeyValue) error {
 			return txn.Delete(join(l.backward, LastPart(p.Key), id.ID))
@@ -172,8 +171,8 @@ func DeleteIdentity(txn kv.Txn, id *Identity) error {
 	return txn.Delete(IdentityKey(id.ID))
 }
 
-// unlinkAll removes every link of an agent or block (owner) to identities,
-// as it is deleted.
+// unlinkAll removes every link of a block (owner) to identities, as it is
+// deleted.
 func unlinkAll(txn kv.Txn, l link, owner string) error {
 	return deleteEach(txn, join(l.backward, owner, ""), func(p kv.KeyValue) error {
 		return txn.Delete(join(l.forward, LastPart(p.Key), owner))

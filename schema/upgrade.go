@@ -12,8 +12,8 @@ import (
 // Version is the layout this package writes. Version 1 (no version key)
 // had no agent terms and no agent counts; version 2 no index of tag names;
 // version 3 no trigram terms of names; version 4 no word index and no
-// counts of passages.
-const Version = 5
+// counts of passages; version 5 no counts of terms (TermCounts).
+const Version = 6
 
 // upgradeBatch is how many agents or passages one upgrade transaction
 // indexes.
@@ -44,7 +44,7 @@ func VersionOf(ctx context.Context, store kv.Store) (int, error) {
 // Upgrade brings a store written by an older version of this package to
 // Version: it adds the agent terms (tag names and name trigrams included;
 // and, from version 1, the counts), the passages' word index and counts,
-// then records the version.
+// the counts of terms, then records the version.
 // It must run before the store serves writes. It is idempotent, and a run
 // cut short (a crash) is completed by the next one. upgraded is how many
 // agents it indexed; 0, with no error, when the store was current.
@@ -61,7 +61,12 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 			return upgraded, err
 		}
 	}
-	if err := upgradePassageIndex(ctx, store); err != nil {
+	if v < 5 {
+		if err := upgradePassageIndex(ctx, store); err != nil {
+			return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
+		}
+	}
+	if err := upgradeTermCounts(ctx, store); err != nil {
 		return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
 	}
 	return upgraded, update(ctx, store, func(txn kv.Txn) error {

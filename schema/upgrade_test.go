@@ -20,7 +20,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	put(t, store, func(txn kv.Txn) {
 		for _, e := range populated(t) {
 			switch schema.FamilyOf(e.Key) {
-			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.Meta, schema.PassageTerms, schema.PassageCounts, schema.PassageTagCounts:
+			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.TermCounts, schema.Meta, schema.PassageTerms, schema.PassageCounts, schema.PassageTagCounts:
 				old++
 				continue
 			}
@@ -51,11 +51,12 @@ func TestUpgradeFromVersion1(t *testing.T) {
 }
 
 // Spec: a store of layout version 2 (no index of tag names), 3 (no
-// trigram terms of names) or 4 (no word index or counts of passages) is
-// brought to Version by Upgrade: afterwards it passes Check.
-func TestUpgradeFromVersions2To4(t *testing.T) {
+// trigram terms of names), 4 (no word index or counts of passages) or 5
+// (no counts of terms) is brought to Version by Upgrade: afterwards it
+// passes Check, which adds up every count.
+func TestUpgradeFromVersions2To5(t *testing.T) {
 	gramPrefix := schema.AgentTerms.Prefix + schema.TermGram + "/"
-	for _, version := range []int{2, 3, 4} {
+	for _, version := range []int{2, 3, 4, 5} {
 		t.Run(strconv.Itoa(version), func(t *testing.T) {
 			ctx := context.Background()
 			store := kv.NewDB(kv.NewMemEngine())
@@ -65,7 +66,7 @@ func TestUpgradeFromVersions2To4(t *testing.T) {
 					f := schema.FamilyOf(e.Key)
 					switch {
 					case version == 2 && f == schema.TagNames, version < 4 && strings.HasPrefix(string(e.Key), gramPrefix),
-						f == schema.PassageTerms, f == schema.PassageCounts, f == schema.PassageTagCounts:
+						version < 5 && (f == schema.PassageTerms || f == schema.PassageCounts || f == schema.PassageTagCounts), f == schema.TermCounts:
 						dropped++
 						continue
 					case f == schema.Meta:

@@ -29,8 +29,10 @@ type audit struct {
 	blocks    map[string]*blockAudit
 	// listings are the listings read whole and walked, by path.
 	listings map[string]*listingAudit
-	// agentCount is what GET /v1/agents/count answered (-1: no answer).
+	// agentCount is what GET /v1/agents/count answered (-1: no answer);
+	// tagCounts what GET /v1/agents/count?tags=<tag> answered, by tag.
 	agentCount int
+	tagCounts  map[string]int
 	// searches are the searches of passages for their own text, by
 	// passage id (archival.go).
 	searches map[string]*passageSearch
@@ -114,7 +116,11 @@ func (s *system) runAudit(w *world) *audit {
 	}
 	a.listings = r.walkListings()
 	a.searches = r.searchPassages(a)
-	a.agentCount = r.agentCount()
+	a.agentCount = r.agentCount("/v1/agents/count")
+	a.tagCounts = map[string]int{}
+	for _, t := range agentTags {
+		a.tagCounts[t] = r.agentCount("/v1/agents/count?tags=" + t)
+	}
 	a.repos = r.repos(w, agents)
 	a.contexts = r.contexts(a)
 	a.ret = s.rec.tick()
@@ -260,19 +266,19 @@ func (r *auditReader) block(id string) *blockAudit {
 // time; seeds draw different ones). Every listing is read whole.
 const pagedObjects = 3
 
-// agentCount reads the count of agents; -1 if it failed (get judges the
-// failure: only a count damaged at rest excuses it).
-func (r *auditReader) agentCount() int {
-	status, body, _ := r.get("/v1/agents/count")
+// agentCount reads a count of agents at path; -1 if it failed (get judges
+// the failure: only a count damaged at rest excuses it).
+func (r *auditReader) agentCount(path string) int {
+	status, body, _ := r.get(path)
 	n := -1
 	if status == 404 {
-		r.sys.violation("audit", "", "GET /v1/agents/count answered 404: %s", errorDetail(body))
+		r.sys.violation("audit", "", "GET %s answered 404: %s", path, errorDetail(body))
 	}
 	if status != 200 {
 		return -1
 	}
 	if err := json.Unmarshal(body, &n); err != nil {
-		r.sys.violation("audit", "", "GET /v1/agents/count answered 200 with %q: %v", clipString(string(body), 200), err)
+		r.sys.violation("audit", "", "GET %s answered 200 with %q: %v", path, clipString(string(body), 200), err)
 		return -1
 	}
 	return n

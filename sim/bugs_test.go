@@ -376,28 +376,43 @@ func (t *cursorSkipTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue
 
 // ---- an index entry never written ----------------------------------------------
 
-// termLossStore never writes the tag index entries of tag "blue": agents
-// created with it are missing from the listing filtered by it.
-type termLossStore struct{ inner kv.Store }
+// termLossStore never writes the keys under lost: with the prefix of the
+// tag index entries of tag "blue", agents created with it are missing from
+// the listing filtered by it; with the prefix of the deltas of its count,
+// the count by it is short.
+type termLossStore struct {
+	inner kv.Store
+	lost  []byte
+}
 
-func newTermLossStore(inner kv.Store, _ VariantEnv) kv.Store { return &termLossStore{inner} }
+var blue = schema.Term{Kind: schema.TermTag, Value: "blue"}
+
+func newTermLossStore(inner kv.Store, _ VariantEnv) kv.Store {
+	return &termLossStore{inner, schema.TermPrefix(blue)}
+}
+
+func newTermCountLossStore(inner kv.Store, _ VariantEnv) kv.Store {
+	delta := schema.TermCountDeltaKey(blue, "")
+	return &termLossStore{inner, delta}
+}
 
 func (s *termLossStore) Begin(ctx context.Context) (kv.Txn, error) {
 	t, err := s.inner.Begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &termLossTxn{t}, nil
+	return &termLossTxn{t, s.lost}, nil
 }
 
 func (s *termLossStore) Close() error { return s.inner.Close() }
 
-type termLossTxn struct{ kv.Txn }
-
-var blueTerm = schema.TermPrefix(schema.Term{Kind: schema.TermTag, Value: "blue"})
+type termLossTxn struct {
+	kv.Txn
+	lost []byte
+}
 
 func (t *termLossTxn) Set(key, value []byte) error {
-	if bytes.HasPrefix(key, blueTerm) {
+	if bytes.HasPrefix(key, t.lost) {
 		return nil
 	}
 	return t.Txn.Set(key, value)
@@ -517,6 +532,13 @@ var plantedBugs = []plantedBug{
 		profile:  "none",
 		catchers: []string{"listing"},
 		message:  `shows with tag "blue"`,
+	},
+	{
+		name:     "tag-count-delta-lost",
+		variant:  Variant{Name: "the count of one tag is never raised or lowered", WrapStore: newTermCountLossStore},
+		profile:  "none",
+		catchers: []string{"listing"},
+		message:  "count?tags=blue answered",
 	},
 	{
 		name:     "stuck-turn",

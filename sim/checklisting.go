@@ -201,9 +201,9 @@ func (c *checker) checkPresence(listing *listingAudit, p presence) {
 }
 
 // checkAgentFilters: each listing of agents by tag is the whole listing's
-// agents shown with the tag, in the same order, and the count of agents is
-// the whole listing's length (the term indexes and count shards agree with
-// the records).
+// agents shown with the tag, in the same order; the count of agents is the
+// whole listing's length and the count by a tag is how many it shows with
+// the tag (the term indexes and counts agree with the records).
 func (c *checker) checkAgentFilters(a *audit) {
 	whole := a.listings["/v1/agents"]
 	if whole == nil || whole.whole == nil {
@@ -230,6 +230,9 @@ func (c *checker) checkAgentFilters(a *audit) {
 		c.count("agents_filtered_by_tag", len(got))
 		if !slices.Equal(got, want) {
 			c.report("listing", fmt.Sprintf("agents, GET %s lists %v; the agents GET /v1/agents shows with tag %q are %v", byTag.path, got, t, want), "")
+		}
+		if n, ok := a.tagCounts[t]; ok && n >= 0 && n != len(want) {
+			c.report("listing", fmt.Sprintf("GET /v1/agents/count?tags=%s answered %d, but GET /v1/agents shows %d agents with the tag", t, n, len(want)), "")
 		}
 	}
 }

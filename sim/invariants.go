@@ -79,7 +79,7 @@ func (s *system) checkFamiliesSeen(rep schema.Report, a *audit) {
 		if aa.status != 200 {
 			continue
 		}
-		want = append(want, schema.ActorStates, schema.AgentIndex, schema.AgentTerms, schema.Counts)
+		want = append(want, schema.ActorStates, schema.AgentIndex, schema.AgentTerms, schema.Counts, schema.TermCounts)
 		if len(aa.hist) > 0 {
 			want = append(want, schema.Messages, schema.MessageIDs)
 		}

@@ -64,6 +64,14 @@ func NewBlock(id string, cb letta.CreateBlock, now time.Time) *schema.Block {
 
 // AgentBlocks returns the blocks attached to an agent, in attachment order.
 func AgentBlocks(txn kv.Txn, agentID string) ([]*schema.Block, error) {
+	return SharedAgentBlocks(txn, agentID, nil)
+}
+
+// SharedAgentBlocks is AgentBlocks reading each block at most once per
+// shared map (nil: no sharing), which it fills: a listing of agents that
+// share a block holds one copy of it, not one per agent. The blocks it
+// returns are shared too, so callers must not change them.
+func SharedAgentBlocks(txn kv.Txn, agentID string, shared map[string]*schema.Block) ([]*schema.Block, error) {
 	kvs, err := txn.Scan(kv.PrefixRange(schema.AttachmentsOf(agentID)), MaxBlocksPerAgent+1, false)
 	if err != nil {
 		return nil, err
@@ -82,7 +90,13 @@ func AgentBlocks(txn kv.Txn, agentID string) ([]*schema.Block, error) {
 			return nil, err
 		}
 		blockID := schema.LastPart(p.Key)
-		b, err := schema.GetBlock(txn, blockID)
+		b, ok := shared[blockID]
+		if !ok {
+			b, err = schema.GetBlock(txn, blockID)
+		}
+		if err == nil && shared != nil {
+			shared[blockID] = b
+		}
 		if err != nil {
 			// Attachments and blocks change in the same transactions, so a
 			// dangling attachment is corruption, not a race.

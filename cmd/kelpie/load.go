@@ -30,9 +30,12 @@ const loadUsage = `Usage: kelpie load [flags]
 Drives a Kelpie server with a mix of operations from --clients concurrent
 clients for --duration, with a live progress line on stderr, then prints
 each operation's throughput and p50/p99/p999 latency (--json for scripts).
-Operations: create (an agent with two blocks), edit (a block of a random
-agent), get (a random agent), list (a page of 20 agents), turn (a message
-to a random agent, answered by a model). --agents N creates N agents first.
+Operations: create (an agent with two blocks, the tag "load" and one of
+loadTags tags "load-0".."load-99"), edit (a block of a random agent), get
+(a random agent), list (a page of 20 agents), count (of every agent),
+count-tag (of the agents with one of the tags "load-N", 1% of those
+created here), turn (a message to a random agent, answered by a model).
+--agents N creates N agents first.
 
 Without --url it starts a server in this process (durable storage in a
 temporary directory, or --data-dir) whose model is a built-in
@@ -52,6 +55,7 @@ const (
 	loadProgressEvery = time.Second     // how often the progress line is redrawn
 	loadRequestLimit  = 2 * time.Minute // one request's deadline
 	loadModel         = "openai/gpt-4o-mini"
+	loadTags          = 100 // each created agent has one of the tags load-0 .. load-99
 )
 
 type loadConfig struct {
@@ -100,7 +104,7 @@ func loadCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 // loadOps are the operations a mix may name.
-var loadOps = []string{"create", "edit", "get", "list", "turn"}
+var loadOps = []string{"create", "edit", "get", "list", "count", "count-tag", "turn"}
 
 // mix is a weighted choice of operations.
 type mix struct {
@@ -343,12 +347,16 @@ func (l *loader) seed(ctx context.Context, n, clients int, progress io.Writer) e
 }
 
 func (l *loader) do(ctx context.Context, op string, r *rand.Rand) error {
-	if op == "create" || op == "list" {
-		if op == "create" {
-			_, err := l.create(ctx, r)
-			return err
-		}
+	switch op {
+	case "create":
+		_, err := l.create(ctx, r)
+		return err
+	case "list":
 		return l.call(ctx, "GET", "/v1/agents?limit=20", nil, nil)
+	case "count":
+		return l.call(ctx, "GET", "/v1/agents/count", nil, nil)
+	case "count-tag":
+		return l.call(ctx, "GET", "/v1/agents/count?tags=load-"+strconv.Itoa(r.IntN(loadTags)), nil, nil)
 	}
 	id, err := l.randomAgent(ctx, r)
 	if err != nil {
@@ -366,7 +374,7 @@ func (l *loader) do(ctx context.Context, op string, r *rand.Rand) error {
 
 func (l *loader) create(ctx context.Context, r *rand.Rand) (string, error) {
 	body := map[string]any{
-		"name": "load-" + strconv.Itoa(r.IntN(1e9)), "model": loadModel, "tags": []string{"load"},
+		"name": "load-" + strconv.Itoa(r.IntN(1e9)), "model": loadModel, "tags": []string{"load", "load-" + strconv.Itoa(r.IntN(loadTags))},
 		"memory_blocks": []map[string]string{{"label": "human", "value": "Name: Ada"}, {"label": "persona", "value": "A helpful agent."}},
 	}
 	var a struct {

@@ -19,7 +19,7 @@ func TestLoadInProcess(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "")
 	var out, errOut bytes.Buffer
 	args := []string{"load", "--json", "--clients", "4", "--duration", "1500ms", "--agents", "10", "--data-dir", t.TempDir(),
-		"--mix", "create=1,edit=1,get=1,list=1,turn=1"}
+		"--mix", "create=1,edit=1,get=1,list=1,count=1,count-tag=1,turn=1"}
 	if code := run(args, &out, &errOut); code != 0 {
 		t.Fatalf("kelpie load exited %d: %s", code, errOut.String())
 	}

@@ -58,6 +58,7 @@ type serveConfig struct {
 	apiKeyFile     string
 	logLevel       string
 	minFreeSpace   string
+	cacheSize      string
 	memoryLimit    string
 	acceptLoss     bool
 	toolsNetwork   bool
@@ -140,6 +141,8 @@ func serveFlags(fs *flag.FlagSet, c *serveConfig) error {
 		"debug, info, warn or error (env KELPIE_LOG_LEVEL)")
 	fs.StringVar(&c.minFreeSpace, "min-free-space", env("KELPIE_MIN_FREE_SPACE", "256MiB"),
 		"refuse writes (507) when the data dir's disk has less free space than this, such as 512MiB or 2GiB; 0 for no reserve (env KELPIE_MIN_FREE_SPACE)")
+	fs.StringVar(&c.cacheSize, "cache-size", env("KELPIE_CACHE_SIZE", ""),
+		"the size of the storage's block cache, such as 32MiB (default 128MiB): once filled it stays resident, and it is most of what an idle server's memory holds (env KELPIE_CACHE_SIZE)")
 	fs.StringVar(&c.memoryLimit, "memory-limit", env("KELPIE_MEMORY_LIMIT", ""),
 		"a soft memory limit for the process, such as 2GiB: the Go runtime collects and returns memory to the OS harder as it nears it (env KELPIE_MEMORY_LIMIT)")
 	fs.DurationVar(&c.idemHorizon, "idempotency-horizon", bad.duration("KELPIE_IDEMPOTENCY_HORIZON", actor.DefaultIdempotencyHorizon),
@@ -418,6 +421,13 @@ func openStore(ctx context.Context, c serveConfig, maxOpenFiles int, log *slog.L
 				reserve = -1 // no reserve
 			}
 		}
+		var cache int64 // 0: the engine's default
+		if c.cacheSize != "" {
+			var err error
+			if cache, err = parseBytes(c.cacheSize); err != nil || cache <= 0 {
+				return openedStore{}, fmt.Errorf("--cache-size %q: want a positive size, such as 64MiB", c.cacheSize)
+			}
+		}
 		dir, err := filepath.Abs(c.dataDir)
 		if err != nil {
 			return openedStore{}, err
@@ -427,7 +437,7 @@ func openStore(ctx context.Context, c serveConfig, maxOpenFiles int, log *slog.L
 			return openedStore{}, err
 		}
 		eng, err := pebble.Open(filepath.Join(dir, "pebble"), pebble.Options{Logger: log, MaxOpenFiles: maxOpenFiles,
-			MinFreeBytes: reserve, AcceptLoss: c.acceptLoss, OnSyncWait: onSyncWait})
+			MinFreeBytes: reserve, AcceptLoss: c.acceptLoss, OnSyncWait: onSyncWait, CacheBytes: cache})
 		if loss := (*pebble.Loss)(nil); errors.As(err, &loss) {
 			err = fmt.Errorf("%w; restore the data dir from a backup, or start once with --accept-data-loss to go on without them", err)
 		}
