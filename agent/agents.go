@@ -64,12 +64,12 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 	if err := checkCreateAgent(req); err != nil {
 		return nil, err
 	}
-	id, err := s.c.newIDFor(ctx, "agent")
+	id, opts, err := s.c.newActorFor(ctx, "agent")
 	if err != nil {
 		return nil, err
 	}
 	var st []byte
-	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st); err != nil {
+	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st, opts...); err != nil {
 		return nil, err
 	}
 	return st, nil

@@ -112,7 +112,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, reads: map[string]bool{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -233,11 +233,14 @@ func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 }
 
 type txn struct {
-	db     *DB
-	snap   Snapshot
-	start  uint64 // the last commit published when the transaction began
-	done   bool
-	reads  map[string]struct{}
+	db    *DB
+	snap  Snapshot
+	start uint64 // the last commit published when the transaction began
+	done  bool
+	// reads is the read set: each key read, true when the snapshot had
+	// none, so that reading it again (a fence on a key just loaded) needs
+	// no engine read.
+	reads  map[string]bool
 	ranges []Range
 	fences map[string]uint64
 	// writes holds each written value sealed (see seal) as it will be
@@ -279,8 +282,11 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(v[checksumBytes:]), nil
 	}
-	t.reads[string(key)] = struct{}{}
+	if absent := t.reads[string(key)]; absent {
+		return nil, ErrNotFound
+	}
 	stored, err := t.snap.Get(key)
+	t.reads[string(key)] = errors.Is(err, ErrNotFound)
 	if err != nil {
 		return nil, err
 	}
