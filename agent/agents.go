@@ -453,7 +453,7 @@ func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, no
 			return nil, nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
 		}
 		labels[b.Label] = id
-		if err := schema.CreateBlock(txn, b); err != nil {
+		if err := schema.CreateMintedBlock(txn, b); err != nil { // id: random, just minted
 			return nil, nil, nil, err
 		}
 		blocks = append(blocks, b)

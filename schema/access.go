@@ -143,13 +143,28 @@ func PutBlock(txn kv.Txn, b *Block) error { return put(txn, BlockKey(b.ID), b) }
 // CreateBlock writes a new block's record, its index entry and its share
 // of the count of blocks (DeleteBlock undoes all three).
 func CreateBlock(txn kv.Txn, b *Block) error {
-	if err := PutBlock(txn, b); err != nil {
-		return err
-	}
-	if err := txn.Set(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID), nil); err != nil {
+	if err := putNewBlock(txn, b); err != nil {
 		return err
 	}
 	return addCount(txn, CountedBlocks, b.ID, 1)
+}
+
+// CreateMintedBlock is CreateBlock for a block whose id was just minted at
+// random, which no block ever had: so its count delta cannot exist either,
+// and is written without reading it first.
+func CreateMintedBlock(txn kv.Txn, b *Block) error {
+	if err := putNewBlock(txn, b); err != nil {
+		return err
+	}
+	return txn.Set(CountDeltaKey(CountedBlocks, b.ID), []byte("1"))
+}
+
+// putNewBlock writes a new block's record and its index entry.
+func putNewBlock(txn kv.Txn, b *Block) error {
+	if err := PutBlock(txn, b); err != nil {
+		return err
+	}
+	return txn.Set(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID), nil)
 }
 
 // GetRun returns a run, or a not-found error.
