@@ -197,6 +197,7 @@ type request struct {
 	op      string
 	payload []byte
 	idemKey string
+	minted  bool // see Minted
 	reply   chan result
 }
 
@@ -521,7 +522,12 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 	}
 	defer txn.Discard()
 
-	if !a.loaded {
+	switch {
+	case !a.loaded && req.minted:
+		if err := startMinted(a); err != nil {
+			return nil, err
+		}
+	case !a.loaded:
 		// Loading inside the invocation's transaction puts the state and
 		// epoch in its read set: if anything rewrote them before this
 		// commit, the commit fails instead of acting on a stale load.

@@ -364,7 +364,7 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 		if err != nil {
 			return nil, err
 		}
-		if err := schema.CreateBlock(txn, memory.NewBlock(id, fb.CreateBlock, now)); err != nil {
+		if err := schema.CreateMintedBlock(txn, memory.NewBlock(id, fb.CreateBlock, now)); err != nil { // id: random, just minted
 			return nil, err
 		}
 		ids[fb.ID] = id

@@ -64,12 +64,12 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 	if err := checkCreateAgent(req); err != nil {
 		return nil, err
 	}
-	id, err := s.c.newIDFor(ctx, "agent")
+	id, opts, err := s.c.newActorFor(ctx, "agent")
 	if err != nil {
 		return nil, err
 	}
 	var st []byte
-	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st); err != nil {
+	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st, opts...); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -459,7 +459,7 @@ func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, no
 			return nil, nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
 		}
 		labels[b.Label] = id
-		if err := schema.CreateBlock(txn, b); err != nil {
+		if err := schema.CreateMintedBlock(txn, b); err != nil { // id: random, just minted
 			return nil, nil, nil, err
 		}
 		blocks = append(blocks, b)

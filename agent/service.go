@@ -228,12 +228,11 @@ func idempotencyKey(ctx context.Context) string {
 // invoke runs op on an actor and decodes its JSON result into out (if not
 // nil). The actor's namespace and op scope the idempotency key, so one key
 // does not answer two different operations.
-func (c *core) invoke(ctx context.Context, id actor.ID, op string, payload any, out any) error {
+func (c *core) invoke(ctx context.Context, id actor.ID, op string, payload any, out any, opts ...actor.InvokeOption) error {
 	data, err := schema.Encode(payload)
 	if err != nil {
 		return err
 	}
-	var opts []actor.InvokeOption
 	if key := scopedIdempotencyKey(ctx, id.Namespace, op); key != "" {
 		opts = append(opts, actor.WithIdempotencyKey(key))
 	}
@@ -321,6 +320,19 @@ func (c *core) newIDFor(ctx context.Context, prefix string) (string, error) {
 		return letta.DerivedID(prefix, "create", prefix, key), nil
 	}
 	return c.newID(prefix)
+}
+
+// newActorFor is newIDFor for an entity that is an actor of its own, with
+// the options to invoke it with: a random id is actor.Minted (no actor can
+// have it yet); one derived from an idempotency key is not, as a retry
+// finds the actor of its first attempt.
+func (c *core) newActorFor(ctx context.Context, prefix string) (string, []actor.InvokeOption, error) {
+	if idempotencyKey(ctx) != "" {
+		id, err := c.newIDFor(ctx, prefix)
+		return id, nil, err
+	}
+	id, err := c.newID(prefix)
+	return id, []actor.InvokeOption{actor.Minted()}, err
 }
 
 // read runs fn in a read-only snapshot. A snapshot is consistent by

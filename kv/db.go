@@ -112,7 +112,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, reads: map[string]struct{}{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, reads: map[string]bool{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -233,14 +233,19 @@ func (db *DB) validateAndSequence(t *txn, keys []string) (uint64, error) {
 }
 
 type txn struct {
-	db     *DB
-	snap   Snapshot
-	start  uint64 // the last commit published when the transaction began
-	done   bool
-	reads  map[string]struct{}
+	db    *DB
+	snap  Snapshot
+	start uint64 // the last commit published when the transaction began
+	done  bool
+	// reads is the read set: each key read, true when the snapshot had
+	// none, so that reading it again (a fence on a key just loaded) needs
+	// no engine read.
+	reads  map[string]bool
 	ranges []Range
 	fences map[string]uint64
-	writes map[string][]byte // nil value: delete
+	// writes holds each written value sealed (see seal) as it will be
+	// stored, so that Set copies it once; nil: delete.
+	writes map[string][]byte
 	size   int
 }
 
@@ -275,10 +280,13 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		if v == nil {
 			return nil, ErrNotFound
 		}
-		return bytes.Clone(v), nil
+		return bytes.Clone(v[checksumBytes:]), nil
 	}
-	t.reads[string(key)] = struct{}{}
+	if absent := t.reads[string(key)]; absent {
+		return nil, ErrNotFound
+	}
 	stored, err := t.snap.Get(key)
+	t.reads[string(key)] = errors.Is(err, ErrNotFound)
 	if err != nil {
 		return nil, err
 	}
@@ -302,6 +310,8 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 		}
 		if v == nil {
 			deletes++
+		} else {
+			v = v[checksumBytes:]
 		}
 		own = append(own, KeyValue{Key: []byte(k), Value: v})
 	}
@@ -364,10 +374,7 @@ func (t *txn) Set(key, value []byte) error {
 	if len(value) > MaxValueBytes {
 		return fmt.Errorf("%w: value of %d bytes at key %q exceeds %d", ErrTooLarge, len(value), key, MaxValueBytes)
 	}
-	if value == nil {
-		value = []byte{}
-	}
-	return t.put(key, bytes.Clone(value))
+	return t.put(key, len(value), seal(key, value))
 }
 
 func (t *txn) Delete(key []byte) error {
@@ -377,14 +384,16 @@ func (t *txn) Delete(key []byte) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	return t.put(key, nil)
+	return t.put(key, 0, nil)
 }
 
-func (t *txn) put(key, value []byte) error {
-	if t.size += len(key) + len(value); t.size > MaxTxnBytes {
+// put buffers the write of sealed, whose value is n bytes long (nil
+// sealed: a delete).
+func (t *txn) put(key []byte, n int, sealed []byte) error {
+	if t.size += len(key) + n; t.size > MaxTxnBytes {
 		return fmt.Errorf("%w: transaction writes exceed %d bytes", ErrTooLarge, MaxTxnBytes)
 	}
-	t.writes[string(key)] = value
+	t.writes[string(key)] = sealed
 	return nil
 }
 
@@ -456,11 +465,7 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 	sort.Strings(keys)
 	batch := make([]Mutation, len(keys))
 	for i, k := range keys {
-		key := []byte(k)
-		batch[i].Key = key
-		if v := t.writes[k]; v != nil {
-			batch[i].Value = seal(key, v)
-		}
+		batch[i] = Mutation{Key: []byte(k), Value: t.writes[k]}
 	}
 	if isShared {
 		if t.db.isClosed() {

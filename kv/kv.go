@@ -65,7 +65,8 @@ type Txn interface {
 	// Scan returns up to limit pairs in r, in key order, or in reverse key
 	// order when reverse is set. limit <= 0 means no limit.
 	Scan(r Range, limit int, reverse bool) ([]KeyValue, error)
-	// Set buffers a write of value at key.
+	// Set buffers a write of value at key. It copies value: the caller
+	// may reuse it at once.
 	Set(key, value []byte) error
 	// Delete buffers a deletion of key.
 	Delete(key []byte) error

@@ -16,18 +16,29 @@ import (
 // without HTML escaping, so stored values are the size of what the client
 // sent.
 func Encode(v any) ([]byte, error) {
+	var out []byte
+	err := encodeTo(v, func(data []byte) error {
+		// One allocation of the encoding's size: the buffer stays with
+		// the encoder, instead of growing from nothing for every record.
+		out = bytes.Clone(data)
+		return nil
+	})
+	return out, err
+}
+
+// encodeTo encodes v as Encode does and hands the encoding to use, which
+// must not keep it: it is the pooled encoder's buffer.
+func encodeTo(v any, use func([]byte) error) error {
 	e := encoders.Get().(*encoder)
 	if err := e.enc.Encode(v); err != nil {
-		return nil, err // e is dropped: an encoder that failed is not reused
+		return err // e is dropped: an encoder that failed is not reused
 	}
-	// One allocation of the encoding's size: the buffer stays with the
-	// encoder, instead of growing from nothing for every record.
-	out := bytes.Clone(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
+	err := use(bytes.TrimSuffix(e.buf.Bytes(), []byte("\n")))
 	if e.buf.Cap() <= maxPooledBytes {
 		e.buf.Reset()
 		encoders.Put(e)
 	}
-	return out, nil
+	return err
 }
 
 // encoder is a json.Encoder (without HTML escaping) writing into buf.
@@ -109,11 +120,8 @@ func get[R any](txn kv.Txn, key []byte, what string, missing error) (*R, error) 
 }
 
 func put(txn kv.Txn, key []byte, rec any) error {
-	data, err := Encode(rec)
-	if err != nil {
-		return err
-	}
-	return txn.Set(key, data)
+	// Set copies the value: it can take the encoder's buffer.
+	return encodeTo(rec, func(data []byte) error { return txn.Set(key, data) })
 }
 
 // DecodeAgent decodes an agent record (an agent actor's state).
@@ -135,13 +143,28 @@ func PutBlock(txn kv.Txn, b *Block) error { return put(txn, BlockKey(b.ID), b) }
 // CreateBlock writes a new block's record, its index entry and its share
 // of the count of blocks (DeleteBlock undoes all three).
 func CreateBlock(txn kv.Txn, b *Block) error {
-	if err := PutBlock(txn, b); err != nil {
-		return err
-	}
-	if err := txn.Set(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID), nil); err != nil {
+	if err := putNewBlock(txn, b); err != nil {
 		return err
 	}
 	return addCount(txn, CountedBlocks, b.ID, 1)
+}
+
+// CreateMintedBlock is CreateBlock for a block whose id was just minted at
+// random, which no block ever had: so its count delta cannot exist either,
+// and is written without reading it first.
+func CreateMintedBlock(txn kv.Txn, b *Block) error {
+	if err := putNewBlock(txn, b); err != nil {
+		return err
+	}
+	return txn.Set(CountDeltaKey(CountedBlocks, b.ID), []byte("1"))
+}
+
+// putNewBlock writes a new block's record and its index entry.
+func putNewBlock(txn kv.Txn, b *Block) error {
+	if err := PutBlock(txn, b); err != nil {
+		return err
+	}
+	return txn.Set(IndexKey(BlockIndex.Prefix, b.CreatedAt, b.ID), nil)
 }
 
 // GetRun returns a run, or a not-found error.

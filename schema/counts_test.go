@@ -5,8 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kelpie/kelpie/kv"
+	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
 )
 
@@ -65,5 +67,35 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 	}
 	for _, p := range schema.Check(es).Problems {
 		t.Errorf("after folding: %s", p.Message)
+	}
+}
+
+// Spec: a block created under a minted id is stored and counted as
+// CreateBlock stores and counts it, and its delete takes the count back.
+func TestCreateMintedBlockCountsAsCreateBlock(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for name, create := range map[string]func(kv.Txn, *schema.Block) error{"CreateBlock": schema.CreateBlock, "CreateMintedBlock": schema.CreateMintedBlock} {
+		store := kv.NewDB(kv.NewMemEngine())
+		b := &schema.Block{Block: letta.Block{ID: "block-00000000-0000-4000-8000-000000000001", Label: "human"}, CreatedAt: at, UpdatedAt: at}
+		put(t, store, func(txn kv.Txn) { must(t, create(txn, b)) })
+		count := func() int {
+			txn, err := store.Begin(ctx)
+			must(t, err)
+			defer txn.Discard()
+			n, err := schema.Total(txn, schema.CountedBlocks)
+			must(t, err)
+			return n
+		}
+		if n := count(); n != 1 {
+			t.Errorf("%s: %d blocks counted, want 1", name, n)
+		}
+		for _, p := range schema.Check(scan(t, store)).Problems {
+			t.Errorf("%s: %s", name, p.Message)
+		}
+		put(t, store, func(txn kv.Txn) { must(t, schema.DeleteBlock(txn, b)) })
+		if n := count(); n != 0 {
+			t.Errorf("%s, then DeleteBlock: %d blocks counted, want 0", name, n)
+		}
 	}
 }

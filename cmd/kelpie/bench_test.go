@@ -45,13 +45,17 @@ func BenchmarkHTTPCreateAgent(b *testing.B) {
 	}
 }
 
-// startBenchServer starts kelpie on Pebble in a temporary directory.
+// startBenchServer starts kelpie on Pebble in a temporary directory, with
+// the process settings 'kelpie serve' applies.
 func startBenchServer(b *testing.B) (base string, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
 		idleTimeout: time.Minute, maxActivations: 100_000}
+	if err := cfg.resolve(); err != nil {
+		b.Fatal(err)
+	}
 	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
 	return "http://" + <-ready, func() {
 		cancel()

@@ -220,6 +220,12 @@ func loadTarget(ctx context.Context, c loadConfig, progress io.Writer) (url stri
 	errc := make(chan error, 1)
 	cfg := serveConfig{addr: "127.0.0.1:0", dataDir: filepath.Clean(dir), storage: "pebble", apiKey: c.apiKey,
 		idleTimeout: time.Minute, maxActivations: 100_000, minFreeSpace: "256MiB"}
+	if err := cfg.resolve(); err != nil { // serve's process settings
+		stop()
+		double.Close()
+		removeDir()
+		return "", nil, err
+	}
 	go func() { errc <- runServer(srvCtx, cfg, log, ready) }()
 	select {
 	case addr := <-ready:
