@@ -122,6 +122,7 @@ func fill(v reflect.Value) {
 		v.SetFloat(1)
 	}
 }
+
 // shared returns the path of the first memory a and b share, or "".
 func shared(a, b reflect.Value, path string) string {
 	switch a.Kind() {
