@@ -51,12 +51,9 @@ func (s *Messages) send(ctx context.Context, r loop.Request) (*Turn, error) {
 	}
 	r.IdempotencyKey = idempotencyKey(ctx)
 	var group *schema.Group
-	err = s.c.read(ctx, func(txn kv.Txn) (err error) {
+	r.Read = func(txn kv.Txn) (err error) {
 		group, err = managedGroup(txn, agentID)
 		return err
-	})
-	if err != nil {
-		return nil, err
 	}
 	t, err := s.c.turns.Start(ctx, r)
 	if err == nil && group != nil && group.ManagerType == letta.ManagerSleeptime {

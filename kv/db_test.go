@@ -3,6 +3,8 @@ package kv_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -187,5 +189,69 @@ func TestCommitObserver(t *testing.T) {
 	}
 	if o.started != 2 || len(o.outcomes) != 2 || o.outcomes[0] != nil || !errors.Is(o.outcomes[1], kv.ErrConflict) {
 		t.Fatalf("observer saw %d started, outcomes %v; want 2: nil then a conflict", o.started, o.outcomes)
+	}
+}
+
+// Spec: ScanEach visits every pair of a range in order, forward and
+// backward, across its growing reads (with the transaction's own writes and
+// deletes merged in), and stops where its function says.
+func TestScanEach(t *testing.T) {
+	ctx := context.Background()
+	db := kv.NewDB(kv.NewMemEngine())
+	key := func(i int) []byte { return fmt.Appendf(nil, "k/%04d", i) }
+	const n = 700
+	txn, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := txn.Set(key(i), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	txn, err = db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	if err := txn.Delete(key(20)); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Set(key(n), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range n + 1 {
+		if i != 20 {
+			want = append(want, string(key(i)))
+		}
+	}
+	for _, reverse := range []bool{false, true} {
+		var got []string
+		err := kv.ScanEach(txn, kv.PrefixRange([]byte("k/")), reverse, func(p kv.KeyValue) (bool, error) {
+			got = append(got, string(p.Key))
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exp := slices.Clone(want)
+		if reverse {
+			slices.Reverse(exp)
+		}
+		if !slices.Equal(got, exp) {
+			t.Errorf("reverse %v: visited %d keys, want %d in order", reverse, len(got), len(exp))
+		}
+		got = got[:0]
+		err = kv.ScanEach(txn, kv.PrefixRange([]byte("k/")), reverse, func(p kv.KeyValue) (bool, error) {
+			got = append(got, string(p.Key))
+			return len(got) < 3, nil
+		})
+		if err != nil || !slices.Equal(got, exp[:3]) {
+			t.Errorf("reverse %v, stopping after 3: visited %q (%v)", reverse, got, err)
+		}
 	}
 }

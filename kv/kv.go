@@ -188,15 +188,21 @@ func SnapshotTime(txn Txn) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// scanBatch is how many pairs ScanEach reads at a time.
-const scanBatch = 256
+// ScanEach reads firstScanBatch pairs, then twice as many each time up to
+// scanBatch: a caller that stops after a few (the tail of a long history)
+// does not pay for reading and copying hundreds, and one that reads a long
+// range takes a few more, larger, reads.
+const (
+	firstScanBatch = 16
+	scanBatch      = 256
+)
 
 // ScanEach calls fn with each pair in r, in order (descending if reverse),
-// until fn returns false or an error. It reads scanBatch pairs at a time,
-// so a long range is not held in memory at once.
+// until fn returns false or an error. It reads at most scanBatch pairs at
+// a time, so a long range is not held in memory at once.
 func ScanEach(txn Txn, r Range, reverse bool, fn func(KeyValue) (bool, error)) error {
-	for {
-		kvs, err := txn.Scan(r, scanBatch, reverse)
+	for batch := firstScanBatch; ; batch = min(2*batch, scanBatch) {
+		kvs, err := txn.Scan(r, batch, reverse)
 		if err != nil {
 			return err
 		}
@@ -206,7 +212,7 @@ func ScanEach(txn Txn, r Range, reverse bool, fn func(KeyValue) (bool, error)) e
 				return err
 			}
 		}
-		if len(kvs) < scanBatch {
+		if len(kvs) < batch {
 			return nil
 		}
 		last := kvs[len(kvs)-1].Key

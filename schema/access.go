@@ -124,12 +124,22 @@ func put(txn kv.Txn, key []byte, rec any) error {
 	return encodeTo(rec, func(data []byte) error { return txn.Set(key, data) })
 }
 
-// DecodeAgent decodes an agent record (an agent actor's state).
-func DecodeAgent(data []byte) (*Agent, error) { return decode[Agent](data, "agent record") }
+// DecodeAgent decodes an agent record (an agent actor's state). The
+// result is the caller's own.
+func DecodeAgent(data []byte) (*Agent, error) {
+	return decodeCached(decodedAgents, data, "agent record", (*Agent).clone)
+}
 
 // GetAgent returns the record of an agent, or ErrAgentNotFound.
 func GetAgent(txn kv.Txn, agentID string) (*Agent, error) {
-	return get[Agent](txn, AgentKey(agentID), "agent "+agentID, ErrAgentNotFound)
+	data, err := txn.Get(AgentKey(agentID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrAgentNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeCached(decodedAgents, data, "agent "+agentID, (*Agent).clone)
 }
 
 // GetBlock returns a block, or ErrBlockNotFound.

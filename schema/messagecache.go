@@ -6,83 +6,100 @@ import (
 	"sync"
 )
 
-// Decoding a stored message is most of what reading one costs, and a turn
-// reads the same messages at every step: its context's history and system
-// message, the tail its start checks for unanswered calls. DecodeMessage
-// therefore remembers decoded messages by their stored bytes. Equal bytes
-// decode to equal messages, so an entry never goes stale: a message that
-// is rewritten (edited, recompiled, reset, compacted) has new bytes, which
-// are a new entry, and a restart starts empty. Nothing is invalidated, and
-// sharing the cache across agents (and across the simulator's nodes, which
-// share a process) cannot show one caller another's data. Every caller
-// gets its own copy (Message.clone), so no caller's change to a message it
+// Decoding a stored record is most of what reading one costs, and a turn
+// reads the same records at every step: its agent, its context's history
+// and system message, the tail its start checks for unanswered calls.
+// DecodeMessage and DecodeAgent (and so GetMessage and GetAgent) therefore
+// remember decoded records by their stored bytes. Equal bytes decode to
+// equal records, so an entry never goes stale: a record that is rewritten
+// (edited, recompiled, reset, compacted) has new bytes, which are a new
+// entry, and a restart starts empty. Nothing is invalidated, and sharing a
+// cache across agents (and across the simulator's nodes, which share a
+// process) cannot show one caller another's data. Every caller gets its
+// own copy (Message.clone, Agent.clone), so no caller's change to a record it
 // read shows in what another reads.
 const (
-	// MessageCacheBytes bounds the stored bytes of the messages kept, in
-	// bytes (their decoded copies take about as much again).
+	// MessageCacheBytes and AgentCacheBytes bound the stored bytes of
+	// the messages and agents kept, in bytes (their decoded copies take
+	// about as much again).
 	MessageCacheBytes = 32 << 20
-	// maxCachedMessageBytes is the largest stored message kept, in bytes:
-	// a larger one would push out many of the messages turns reread.
-	maxCachedMessageBytes = 64 << 10
+	AgentCacheBytes   = 16 << 20
+	// maxCachedRecordBytes is the largest stored record kept, in bytes:
+	// a larger one would push out many of the records turns reread.
+	maxCachedRecordBytes = 64 << 10
 )
 
-// messageCache keeps decoded messages in two generations: a lookup
-// promotes a message of the older one into the newer, and when the newer
-// fills half of MessageCacheBytes the older is dropped. Recently read
-// messages stay; memory stays bounded; every operation is O(1).
-type messageCache struct {
+// decodeCache keeps decoded records in two generations: a lookup promotes
+// a record of the older one into the newer, and when the newer fills half
+// of the cache's bytes the older is dropped. Recently read records stay;
+// memory stays bounded; every operation is O(1).
+type decodeCache[T any] struct {
+	limit     int // bytes
 	mu        sync.Mutex
-	cur, prev map[string]*Message // by stored bytes; never changed once in
+	cur, prev map[string]*T // by stored bytes; never changed once in
 	curBytes  int
 }
 
-var decodedMessages = &messageCache{cur: map[string]*Message{}}
-
-// get returns the message data decodes to, if kept.
-func (c *messageCache) get(data []byte) *Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if m, ok := c.cur[string(data)]; ok {
-		return m
-	}
-	m, ok := c.prev[string(data)]
-	if ok {
-		c.addLocked(string(data), m)
-	}
-	return m
+func newDecodeCache[T any](limit int) *decodeCache[T] {
+	return &decodeCache[T]{limit: limit, cur: map[string]*T{}}
 }
 
-// put keeps m as what data decodes to; m must not change afterwards.
-func (c *messageCache) put(data []byte, m *Message) {
-	if len(data) > maxCachedMessageBytes {
+var (
+	decodedMessages = newDecodeCache[Message](MessageCacheBytes)
+	decodedAgents   = newDecodeCache[Agent](AgentCacheBytes)
+)
+
+// get returns the record data decodes to, if kept.
+func (c *decodeCache[T]) get(data []byte) *T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.cur[string(data)]; ok {
+		return r
+	}
+	r, ok := c.prev[string(data)]
+	if ok {
+		c.addLocked(string(data), r)
+	}
+	return r
+}
+
+// put keeps r as what data decodes to; r must not change afterwards.
+func (c *decodeCache[T]) put(data []byte, r *T) {
+	if len(data) > maxCachedRecordBytes {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.addLocked(string(data), m)
+	c.addLocked(string(data), r)
 }
 
-func (c *messageCache) addLocked(key string, m *Message) {
-	if c.curBytes+len(key) > MessageCacheBytes/2 {
-		c.prev, c.cur, c.curBytes = c.cur, map[string]*Message{}, 0
+func (c *decodeCache[T]) addLocked(key string, r *T) {
+	if c.curBytes+len(key) > c.limit/2 {
+		c.prev, c.cur, c.curBytes = c.cur, map[string]*T{}, 0
 	}
 	if _, ok := c.cur[key]; !ok {
-		c.cur[key] = m
+		c.cur[key] = r
 		c.curBytes += len(key)
 	}
 }
 
-// DecodeMessage decodes a stored message. The result is the caller's own.
-func DecodeMessage(data []byte) (*Message, error) {
-	if m := decodedMessages.get(data); m != nil {
-		return m.clone(), nil
+// decodeCached decodes data as what (a record of type T), through c;
+// clone copies a record so that the copy shares nothing mutable with it.
+func decodeCached[T any](c *decodeCache[T], data []byte, what string, clone func(*T) *T) (*T, error) {
+	if r := c.get(data); r != nil {
+		return clone(r), nil
 	}
-	m, err := decode[Message](data, "message")
+	r, err := decode[T](data, what)
 	if err != nil {
 		return nil, err
 	}
-	decodedMessages.put(data, m.clone())
-	return m, nil
+	c.put(data, clone(r))
+	return r, nil
+}
+
+// DecodeMessage decodes a stored message. The result is the caller's own.
+func DecodeMessage(data []byte) (*Message, error) {
+	return decodeCached(decodedMessages, data, "message", (*Message).clone)
 }
 
 // clone returns a copy of m that shares nothing mutable with it (strings

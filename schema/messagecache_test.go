@@ -104,10 +104,10 @@ func isReference(t reflect.Type) bool {
 }
 
 // Spec: the cache keeps at most MessageCacheBytes of stored messages, and
-// none larger than maxCachedMessageBytes; the messages read most recently
+// none larger than maxCachedRecordBytes; the messages read most recently
 // stay.
 func TestMessageCacheBounded(t *testing.T) {
-	c := &messageCache{cur: map[string]*Message{}}
+	c := newDecodeCache[Message](MessageCacheBytes)
 	m := fullMessage()
 	kept := func() int {
 		n := 0
@@ -131,9 +131,9 @@ func TestMessageCacheBounded(t *testing.T) {
 	if n := kept(); n > MessageCacheBytes {
 		t.Fatalf("the cache keeps %d bytes, over %d", n, MessageCacheBytes)
 	}
-	big := make([]byte, maxCachedMessageBytes+1)
+	big := make([]byte, maxCachedRecordBytes+1)
 	c.put(big, m)
 	if c.get(big) != nil {
-		t.Fatal("a message over maxCachedMessageBytes was kept")
+		t.Fatal("a message over maxCachedRecordBytes was kept")
 	}
 }

@@ -290,6 +290,10 @@ type Request struct {
 	// queueing it, while another turn of its conversation is running or
 	// waiting.
 	NoQueue bool
+	// Read, if set, runs in the snapshot the turn's agent is read from
+	// before the turn starts (one read instead of two); its error refuses
+	// the request.
+	Read func(kv.Txn) error
 }
 
 // claimKey names a conversation among all agents' ("" is an agent's
@@ -386,8 +390,10 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun, error) {
 	var a *schema.Agent
 	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
-		a, err = schema.GetAgent(txn, req.AgentID)
-		return err
+		if a, err = schema.GetAgent(txn, req.AgentID); err != nil || req.Read == nil {
+			return err
+		}
+		return req.Read(txn)
 	}); err != nil {
 		return nil, err
 	}

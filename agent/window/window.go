@@ -149,22 +149,11 @@ func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, idOnly, error), vi
 func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	var out []*schema.Message
 	if o.Context().Indexed {
-		r := kv.PrefixRange(schema.ContextMessagesOf(o.ID()))
-		r.Start = schema.ContextMessageKey(o.ID(), o.Context().Start)
-		err := kv.ScanEach(txn, r, true, func(p kv.KeyValue) (bool, error) {
-			seq, err := schema.SeqOf(p.Key)
-			if err != nil {
-				return false, err
-			}
-			m, err := schema.GetMessage(txn, o.AgentID(), seq)
-			if err != nil {
-				return false, err
-			}
-			out = append(out, m)
-			return len(out) < MaxMessages, nil
-		})
-		slices.Reverse(out)
-		return out, err
+		seqs, err := indexedSeqs(txn, o)
+		if err != nil {
+			return nil, err
+		}
+		return readMessages(txn, o.AgentID(), seqs)
 	}
 	err := scan(txn, o, func(v []byte) (*schema.Message, idOnly, error) {
 		m, err := schema.DecodeMessage(v)
@@ -175,6 +164,79 @@ func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	}, func(m *schema.Message) { out = append(out, m) })
 	slices.Reverse(out)
 	return out, err
+}
+
+// indexedSeqs returns the sequence numbers of an indexed context's messages
+// after its system message and summary, oldest first (at most MaxMessages,
+// the newest), read from its index: forward, which costs the engine less
+// than backward, unless the context holds more than MaxMessages.
+func indexedSeqs(txn kv.Txn, o Owner) ([]uint64, error) {
+	r := kv.PrefixRange(schema.ContextMessagesOf(o.ID()))
+	r.Start = schema.ContextMessageKey(o.ID(), o.Context().Start)
+	entries, err := txn.Scan(r, MaxMessages+1, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) > MaxMessages {
+		if entries, err = txn.Scan(r, MaxMessages, true); err != nil {
+			return nil, err
+		}
+		slices.Reverse(entries)
+	}
+	seqs := make([]uint64, len(entries))
+	for i, p := range entries {
+		if seqs[i], err = schema.SeqOf(p.Key); err != nil {
+			return nil, err
+		}
+	}
+	return seqs, nil
+}
+
+// readMessages reads an agent's messages seqs (ascending). When they lie
+// close together (a context is mostly the end of its agent's history) one
+// scan of their span reads them all, rather than a point read each: a
+// step reads its whole context.
+func readMessages(txn kv.Txn, agentID string, seqs []uint64) ([]*schema.Message, error) {
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	first, last := seqs[0], seqs[len(seqs)-1]
+	if last-first >= 2*uint64(len(seqs)) {
+		out := make([]*schema.Message, len(seqs))
+		for i, seq := range seqs {
+			m, err := schema.GetMessage(txn, agentID, seq)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = m
+		}
+		return out, nil
+	}
+	stored, err := txn.Scan(kv.Range{Start: schema.MessageKey(agentID, first), End: schema.MessageKey(agentID, last+1)}, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*schema.Message, 0, len(seqs))
+	for _, p := range stored {
+		seq, err := schema.SeqOf(p.Key)
+		if err != nil {
+			return nil, err
+		}
+		if seq != seqs[len(out)] {
+			if seq > seqs[len(out)] {
+				break // the one wanted is missing
+			}
+			continue // not in the context
+		}
+		m, err := schema.DecodeMessage(p.Value)
+		if err != nil {
+			return nil, err
+		}
+		if out = append(out, m); len(out) == len(seqs) {
+			return out, nil
+		}
+	}
+	return nil, fmt.Errorf("message %d of %s: %w", seqs[len(out)], agentID, kv.ErrNotFound)
 }
 
 // IDs returns the ids of the owner's in-context messages, in order: the

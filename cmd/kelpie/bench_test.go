@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -186,7 +187,12 @@ func startFloorServer(b *testing.B, base string) string {
 // by kelpie) stays the same size whatever b.N is.
 //
 // The double runs in the same process: its CPU (it decodes and validates
-// every request) competes with kelpie's on this machine.
+// every request) competes with kelpie's on this machine. A CPU profile
+// (-test.cpuprofile) tells the three apart by the label "part" of the
+// goroutines (and of those they start): "kelpie" (the server, its model
+// client included), "double" and "client" (the benchmark's HTTP client);
+// what has no label is the runtime's own (the garbage collector's workers,
+// the scheduler).
 
 const (
 	turnsPerAgent = 20
@@ -210,7 +216,8 @@ type turnBench struct {
 // kelpie server configured to use it. Both stop when the (sub-)benchmark
 // ends.
 func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
-	double := llmtest.NewServer(b)
+	var double *llmtest.Server
+	pprof.Do(context.Background(), pprof.Labels("part", "double"), func(context.Context) { double = llmtest.NewServer(b) })
 	double.SetDefault(func(llmtest.Request) llmtest.Reply {
 		return llmtest.Reply{Text: turnReplyText, Delay: delay, ChunkSize: 8}
 	})
@@ -237,7 +244,9 @@ func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 	done := make(chan error, 1)
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
 		idleTimeout: time.Hour, maxActivations: 100_000}
-	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
+	go pprof.Do(ctx, pprof.Labels("part", "kelpie"), func(ctx context.Context) {
+		done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready)
+	})
 	select {
 	case addr := <-ready:
 		tb.base = "http://" + addr
@@ -315,9 +324,10 @@ type turnSample struct {
 }
 
 // runTurns runs b.N turns over workers workers, each sending its share one
-// after the other to agents of its own, and returns every turn's sample
-// and the wall time of the whole.
-func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.Duration) {
+// after the other to agents of its own, and returns every turn's sample,
+// the wall time of the whole and the process's CPU time over it (kelpie's,
+// the double's and the client's).
+func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.Duration, time.Duration) {
 	b := tb.b
 	share := func(w int) int {
 		n := b.N / workers
@@ -341,9 +351,10 @@ func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.D
 	var seq atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU(b)
 	for w := range workers {
 		wg.Go(func() {
+			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("part", "client")))
 			for i := range share(w) {
 				tok := fmt.Sprintf("%s%d", turnTokenTag, seq.Add(1))
 				s, err := tb.turn(agents[w][i/turnsPerAgent], tok, streaming)
@@ -356,13 +367,13 @@ func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.D
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU(b)-cpu
 	b.StopTimer()
 	var all []turnSample
 	for _, s := range samples {
 		all = append(all, s...)
 	}
-	return all, elapsed
+	return all, elapsed, cpu
 }
 
 // turn sends one user message and waits for the answer.
@@ -484,13 +495,13 @@ func BenchmarkTurnLatency(b *testing.B) {
 	for _, agents := range []int{1, 32, 128} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			tb := startTurnBench(b, agents, turnLatencyDelay)
-			samples, elapsed := tb.runTurns(agents, false)
+			samples, elapsed, _ := tb.runTurns(agents, false)
 			reportTurns(b, samples, elapsed)
 		})
 	}
 	b.Run("stream/agents=1", func(b *testing.B) {
 		tb := startTurnBench(b, 1, turnLatencyDelay)
-		samples, elapsed := tb.runTurns(1, true)
+		samples, elapsed, _ := tb.runTurns(1, true)
 		reportTurns(b, samples, elapsed)
 		first := sortedDurations(samples, func(s turnSample) time.Duration { return s.first })
 		b.ReportMetric(percentile(first, 50), "first-token-p50-ms")
@@ -522,8 +533,9 @@ func BenchmarkTurnThroughput(b *testing.B) {
 	for _, agents := range []int{1, 32, 128} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			tb := startTurnBench(b, agents, 0)
-			samples, elapsed := tb.runTurns(agents, false)
+			samples, elapsed, cpu := tb.runTurns(agents, false)
 			b.ReportMetric(float64(len(samples))/elapsed.Seconds(), "turns/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(max(1, len(samples))), "cpu-µs/turn")
 			lat := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency })
 			b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
 			b.ReportMetric(percentile(lat, 99), "latency-p99-ms")

@@ -15,7 +15,6 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
@@ -77,9 +76,11 @@ func NewOpenAI(cfg OpenAIConfig) llm.Provider {
 	official := isOfficialOpenAI(base)
 	opts := []option.RequestOption{
 		option.WithBaseURL(base),
-		// Always set, so that OPENAI_API_KEY from the process environment
-		// (which the SDK reads) never goes to another server.
+		// Always set, so that OPENAI_API_KEY and OPENAI_ADMIN_KEY from the
+		// process environment (which the SDK reads) never go to another
+		// server.
 		option.WithAPIKey(cfg.APIKey),
+		option.WithAdminAPIKey(""),
 		option.WithMaxRetries(max(cfg.MaxRetries, 0)),
 		option.WithMiddleware(normalizeOpenAIError),
 	}
@@ -127,36 +128,19 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 	if err != nil {
 		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
-	// The SDK sends the body as encoded here (see requestBody).
-	params := param.Override[openai.ChatCompletionNewParams](json.RawMessage(body))
+	// The SDK sends the body as encoded here (see requestBody), with its
+	// headers, authentication and error handling, and hands back the
+	// response unread: a completion is decoded here too.
 	if onDelta == nil {
-		c, err := p.client.Chat.Completions.New(ctx, params)
-		if err != nil {
+		var raw []byte
+		if err := p.client.Post(ctx, openAIChatPath, body, &raw); err != nil {
 			return nil, p.mapError(ctx, err)
 		}
-		if len(c.Choices) == 0 {
-			return nil, &llm.Error{Provider: p.name, Retryable: true, Message: "response has no choices"}
-		}
-		ch := c.Choices[0]
-		resp := &llm.Response{
-			Content:   ch.Message.Content,
-			Reasoning: extraString(ch.Message.JSON.ExtraFields, "reasoning_content", "reasoning"),
-			Usage:     llm.Usage{PromptTokens: int(c.Usage.PromptTokens), CompletionTokens: int(c.Usage.CompletionTokens)},
-		}
-		if resp.Content == "" && ch.Message.Refusal != "" {
-			resp.Content = ch.Message.Refusal
-		}
-		for _, tc := range ch.Message.ToolCalls {
-			if tc.Type != "" && tc.Type != "function" {
-				continue
-			}
-			resp.ToolCalls = append(resp.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
-		}
-		resp.StopReason = openAIStopReason(ch.FinishReason, len(resp.ToolCalls) > 0)
-		return resp, nil
+		return p.completion(ctx, raw)
 	}
-
-	stream := p.client.Chat.Completions.NewStreaming(ctx, params)
+	var raw *http.Response
+	err = p.client.Post(ctx, openAIChatPath, body, &raw)
+	stream := ssestream.NewStream[openai.ChatCompletionChunk](ssestream.NewDecoder(raw), err)
 	defer stream.Close()
 	var acc openAIStream
 	acc.streamTools = req.StreamToolCalls
@@ -167,6 +151,79 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 		return nil, err
 	}
 	return acc.response(), nil
+}
+
+// openAIChatPath is the chat-completions endpoint, under the base URL.
+const openAIChatPath = "chat/completions"
+
+// openAICompletion is what Kelpie reads of a chat.completion object.
+// Fields that may hold something else than their documented type on a
+// compatible server are raw, and read only when they are strings (as the
+// SDK's decoder ignores a value of the wrong type).
+type openAICompletion struct {
+	Choices []struct {
+		FinishReason string `json:"finish_reason"`
+		Message      struct {
+			Content          json.RawMessage `json:"content"`
+			Refusal          json.RawMessage `json:"refusal"`
+			ReasoningContent json.RawMessage `json:"reasoning_content"`
+			Reasoning        json.RawMessage `json:"reasoning"`
+			ToolCalls        []struct {
+				ID       string `json:"id"`
+				Type     string `json:"type"`
+				Function struct {
+					Name      string `json:"name"`
+					Arguments string `json:"arguments"`
+				} `json:"function"`
+			} `json:"tool_calls"`
+		} `json:"message"`
+	} `json:"choices"`
+	Usage struct {
+		PromptTokens     int `json:"prompt_tokens"`
+		CompletionTokens int `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+// completion reads a chat.completion response body. A field of another
+// type than expected is left empty, as the SDK leaves it; a body that is
+// not JSON is an error.
+func (p *openAIProvider) completion(ctx context.Context, raw []byte) (*llm.Response, error) {
+	var c openAICompletion
+	var typeErr *json.UnmarshalTypeError
+	if err := json.Unmarshal(raw, &c); err != nil && !errors.As(err, &typeErr) {
+		return nil, p.mapError(ctx, fmt.Errorf("error parsing response json: %w", err))
+	}
+	if len(c.Choices) == 0 {
+		return nil, &llm.Error{Provider: p.name, Retryable: true, Message: "response has no choices"}
+	}
+	ch := c.Choices[0]
+	resp := &llm.Response{
+		Content:   firstString(ch.Message.Content),
+		Reasoning: firstString(ch.Message.ReasoningContent, ch.Message.Reasoning),
+		Usage:     llm.Usage{PromptTokens: c.Usage.PromptTokens, CompletionTokens: c.Usage.CompletionTokens},
+	}
+	if resp.Content == "" {
+		resp.Content = firstString(ch.Message.Refusal)
+	}
+	for _, tc := range ch.Message.ToolCalls {
+		if tc.Type != "" && tc.Type != "function" {
+			continue
+		}
+		resp.ToolCalls = append(resp.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+	}
+	resp.StopReason = openAIStopReason(ch.FinishReason, len(resp.ToolCalls) > 0)
+	return resp, nil
+}
+
+// firstString returns the first of values that is a non-empty JSON string.
+func firstString(values ...json.RawMessage) string {
+	for _, v := range values {
+		var s string
+		if len(v) > 0 && v[0] == '"' && json.Unmarshal(v, &s) == nil && s != "" {
+			return s
+		}
+	}
+	return ""
 }
 
 // schemaMap decodes a tool's JSON Schema; an empty one is an object

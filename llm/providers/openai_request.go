@@ -14,6 +14,7 @@ import (
 // encoder (reflection over union types, each tool's schema decoded into a
 // map and encoded again) took about a tenth of the CPU of a whole turn.
 // The SDK still sends it, with its headers, retries and error handling.
+// The response is decoded here too (openAICompletion), for the same reason.
 
 type openAIRequest struct {
 	Model               string               `json:"model"`
@@ -22,6 +23,7 @@ type openAIRequest struct {
 	ToolChoice          any                  `json:"tool_choice,omitempty"` // "required", "none" or a named function
 	MaxTokens           int                  `json:"max_tokens,omitempty"`
 	MaxCompletionTokens int                  `json:"max_completion_tokens,omitempty"`
+	Stream              bool                 `json:"stream,omitempty"`
 	StreamOptions       *openAIStreamOptions `json:"stream_options,omitempty"`
 }
 
@@ -85,8 +87,7 @@ const toolImagesIntro = "Images returned by the tool calls above:"
 // emptySchema is the parameters of a tool that declares none.
 var emptySchema = json.RawMessage(`{"type":"object","properties":{}}`)
 
-// requestBody encodes req as a chat-completions request (streamed or not:
-// the SDK adds "stream").
+// requestBody encodes req as a chat-completions request, streamed or not.
 func (p *openAIProvider) requestBody(req llm.Request, stream bool) ([]byte, error) {
 	out := openAIRequest{Model: req.Model, Messages: make([]openAIMessage, 0, len(req.Messages))}
 	var toolImages []llm.Image // of the tool results just added
@@ -148,6 +149,7 @@ func (p *openAIProvider) requestBody(req llm.Request, stream bool) ([]byte, erro
 			out.MaxCompletionTokens = req.MaxTokens
 		}
 	}
+	out.Stream = stream
 	if stream && p.streamUsage {
 		out.StreamOptions = &openAIStreamOptions{IncludeUsage: true}
 	}

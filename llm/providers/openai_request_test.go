@@ -1,7 +1,9 @@
 package providers
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -73,6 +75,7 @@ func TestOpenAIRequestBody(t *testing.T) {
 		"tools": [{"type": "function", "function": {"name": "h", "parameters": {"type": "object", "properties": {}}}}],
 		"tool_choice": "required",
 		"max_completion_tokens": 99,
+		"stream": true,
 		"stream_options": {"include_usage": true}
 	}`)
 
@@ -80,7 +83,7 @@ func TestOpenAIRequestBody(t *testing.T) {
 	req.Tools = nil
 	p.streamUsage = false
 	req.MaxTokens = 0
-	checkBody(t, p, req, true, `{"model": "m", "messages": [{"role": "system", "content": "sys <b>"}]}`)
+	checkBody(t, p, req, true, `{"model": "m", "messages": [{"role": "system", "content": "sys <b>"}], "stream": true}`)
 
 	for _, bad := range []string{`[1]`, `{"type":`, `"object"`} {
 		req.Tools = []llm.Tool{{Name: "x", Parameters: json.RawMessage(bad)}}
@@ -105,5 +108,44 @@ func checkBody(t *testing.T, p *openAIProvider, req llm.Request, stream bool, wa
 	}
 	if !reflect.DeepEqual(got, exp) {
 		t.Errorf("sent %s\nwant %s", body, want)
+	}
+}
+
+// Spec: a chat.completion is read as the SDK read it: the first choice's
+// text (its refusal when it has none), reasoning from reasoning_content
+// or reasoning, function calls only, usage and the stop reason; a field
+// of an unexpected type is left empty, and a body that is not JSON is a
+// model error.
+func TestOpenAICompletionBody(t *testing.T) {
+	p := &openAIProvider{name: "openai"}
+	resp, err := p.completion(context.Background(), []byte(`{"choices":[{"finish_reason":"tool_calls","message":{
+		"content":null,"refusal":"no","reasoning_content":"","reasoning":"because",
+		"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}},{"id":"c2","type":"custom","function":{"name":"g"}}]}}],
+		"usage":{"prompt_tokens":12,"completion_tokens":3}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &llm.Response{Content: "no", Reasoning: "because", StopReason: llm.StopToolCalls,
+		ToolCalls: []llm.ToolCall{{ID: "c1", Name: "f", Arguments: "{}"}}, Usage: llm.Usage{PromptTokens: 12, CompletionTokens: 3}}
+	if !reflect.DeepEqual(resp, want) {
+		t.Errorf("got %+v\nwant %+v", resp, want)
+	}
+
+	// A server's odd types: content parts, a reasoning object, a numeric
+	// finish reason. What is a string is still read.
+	resp, err = p.completion(context.Background(), []byte(`{"choices":[{"finish_reason":7,"message":{
+		"content":[{"type":"text","text":"x"}],"reasoning":{"summary":"s"},"reasoning_content":"r"}}],"usage":{"prompt_tokens":"many"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (&llm.Response{Reasoning: "r", StopReason: llm.StopEndTurn}); !reflect.DeepEqual(resp, want) {
+		t.Errorf("got %+v\nwant %+v", resp, want)
+	}
+
+	for _, bad := range []string{`{"choices":[]}`, `not json`, `{"choices":[{"message":`} {
+		var le *llm.Error
+		if _, err := p.completion(context.Background(), []byte(bad)); !errors.As(err, &le) {
+			t.Errorf("%s: got %v, want an llm.Error", bad, err)
+		}
 	}
 }
