@@ -12,6 +12,7 @@ import (
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent"
 	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/cluster"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
@@ -145,9 +146,13 @@ func (c *simCluster) startNode(i int, skew time.Duration) (*simNode, error) {
 		})
 	}
 	var svcRef atomic.Pointer[agent.Service]
+	var nodeClock clock.Clock = n.clock
+	if v := s.cfg.Variant; v != nil && v.WrapNodeClock != nil {
+		nodeClock = v.WrapNodeClock(nodeClock)
+	}
 	node, err := cluster.Join(n.ctx, cluster.Config{
 		Store: store, NodeID: n.id, Addr: nodeAddr(i), Secret: []byte(clusterSecret),
-		LeaseTTL: clusterLeaseTTL, Clock: n.clock, Rand: s.ids,
+		LeaseTTL: clusterLeaseTTL, Clock: nodeClock, Rand: s.ids,
 		Activations: func() int {
 			if svc := svcRef.Load(); svc != nil {
 				return svc.Counts().Runtime.Active

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/api"
+	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/cluster"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/schema"
@@ -133,6 +134,21 @@ func (s nodeClockStore) Begin(ctx context.Context) (kv.Txn, error) {
 	return nodeClockTxn{txn}, nil
 }
 
+// noSelfFenceClock is a node's clock without its self-fence timer: a timer
+// of the self-fence's length never fires, so the node stops serving only
+// by its wall clock, which a step back keeps serving past its lease.
+type noSelfFenceClock struct{ clock.Clock }
+
+// selfFenceAfter is the self-fence timer's length in a cluster run.
+var selfFenceAfter = time.Duration(float64(clusterLeaseTTL) * cluster.SelfFenceFraction)
+
+func (c noSelfFenceClock) After(d time.Duration) <-chan time.Time {
+	if d == selfFenceAfter {
+		return nil
+	}
+	return c.Clock.After(d)
+}
+
 // clusterTune keeps activations loaded for long (an old owner keeps its
 // activations through an outage) and makes the cluster's node faults
 // frequent.
@@ -160,15 +176,18 @@ func init() {
 				WrapPlacement: func(p actor.Placement, store kv.Store) actor.Placement {
 					return &cachedPlacement{inner: p, store: store, mine: map[actor.ID]bool{}}
 				}},
-			profile: clusterBugProfile,
-			// Its stale commits (single-activation) were caught within 2-18
-			// seeds before the memory-repository workload met the new cluster
-			// faults; since, within 60 seeds it shows only as its cache
-			// serving an agent whose claim is gone (an unexpected 500, "key
-			// not found"). Both are this bug.
-			catchers: []string{"single-activation", "unexpected-error"},
-			tune:     clusterTune,
-			seeds:    clusterBugSeeds,
+			// Its stale commits need an agent the node cached to move to
+			// another node (an outage of this node longer than its lease,
+			// and a call for the agent elsewhere meanwhile), then a call for
+			// it activated on this node while the other holds the claim (the
+			// holder's lease lapsed in turn, or a call or turn step was in
+			// flight across the move), the cache intact (a crash empties
+			// it). Short-lived activations (the default idle timeout) make
+			// every call consult the cache; frequent outages make the moves.
+			profile:  "cluster,node_crash=0.02:max=4,db_partition=0.05:max=10,lease_stall=0.05:max=10",
+			catchers: []string{"single-activation"},
+			message:  "committed for",
+			seeds:    staleCacheSeeds,
 		},
 		plantedBug{
 			name: "cluster-forward-retried",
@@ -189,6 +208,18 @@ func init() {
 			seeds:    clusterBugSeeds,
 		},
 		plantedBug{
+			name: "cluster-no-self-fence-timer",
+			variant: Variant{Name: "a node has no self-fence timer: it stops serving only by its wall clock",
+				WrapNodeClock: func(c clock.Clock) clock.Clock { return noSelfFenceClock{c} }},
+			// Caught when a node's clock steps back during an outage longer
+			// than its lease, and a peer takes one of its agents then.
+			profile:  "cluster,node_jump=0.3:max=60,db_partition=0.05:max=10,lease_stall=0.05:max=10",
+			catchers: []string{"single-activation"},
+			message:  "still serving",
+			tune:     clusterTune,
+			seeds:    clusterBugSeeds,
+		},
+		plantedBug{
 			name: "cluster-lease-on-node-clock",
 			variant: Variant{Name: "nodes judge their peers' leases by their own clocks, not the database's",
 				WrapStore: func(s kv.Store, _ VariantEnv) kv.Store { return nodeClockStore{s} }},
@@ -204,3 +235,9 @@ func init() {
 // clusterBugSeeds bounds the seeds a planted cluster bug may take: a
 // cluster seed takes seconds (its leases lapse in real time natively).
 const clusterBugSeeds = 60
+
+// staleCacheSeeds bounds the seeds cluster-owner-from-stale-cache may
+// take: it needs two moves of one agent in a seed, and a seed sees about
+// one to three takeovers (natively its seeds do not replay: caught after
+// 4, 28, 194 and 24 seeds when measured).
+const staleCacheSeeds = 300

@@ -111,6 +111,9 @@ type Variant struct {
 	// WrapCluster, when set, wraps each cluster node as its API sees it
 	// (routes, forwarded marks).
 	WrapCluster func(c api.Cluster) api.Cluster
+	// WrapNodeClock, when set, wraps the clock each cluster node's
+	// membership (its lease renewals and self-fence timer) runs on.
+	WrapNodeClock func(c clock.Clock) clock.Clock
 }
 
 // VariantEnv is what a Variant's wrapper may use.
