@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/kelpie/kelpie/actor"
 	"github.com/kelpie/kelpie/agent/loop"
+	"github.com/kelpie/kelpie/internal/jsonapi"
 	"github.com/kelpie/kelpie/internal/netguard"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
@@ -84,16 +83,7 @@ func (cb *Callbacks) send(ctx context.Context, url string, body any) (int, error
 	if err := cb.check(url); err != nil {
 		return 0, err
 	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return 0, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := cb.client.Do(req)
+	resp, err := jsonapi.Send(ctx, cb.client, url, nil, body)
 	if err != nil {
 		return 0, err
 	}

@@ -23,14 +23,7 @@ import (
 // Cancelling marks the batch cancelled and cancels its runs.
 func TestMessageBatches(t *testing.T) {
 	release := make(chan struct{})
-	held := func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return textReply("Done.")(ctx, req, d)
-	}
+	held := heldReply(release)
 	p := &scripted{}
 	p.add(held, held, held, held)
 	var store kv.Store
@@ -129,14 +122,7 @@ func TestMessageBatches(t *testing.T) {
 // the batch. A cancelled batch is not called back.
 func TestBatchFailedRequestsAndCallback(t *testing.T) {
 	release := make(chan struct{})
-	held := func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
-		select {
-		case <-release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		return textReply("Done.")(ctx, req, d)
-	}
+	held := heldReply(release)
 	p := &scripted{}
 	p.add(held, held)
 	var store kv.Store
@@ -239,4 +225,17 @@ func TestBatchFailedRequestsAndCallback(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	checkStore(t, store)
+}
+
+// heldReply answers "Done." once release is closed, so that a test can
+// keep runs going while it looks at their batch.
+func heldReply(release <-chan struct{}) func(context.Context, llm.Request, func(llm.Delta)) (*llm.Response, error) {
+	return func(ctx context.Context, req llm.Request, d func(llm.Delta)) (*llm.Response, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return textReply("Done.")(ctx, req, d)
+	}
 }

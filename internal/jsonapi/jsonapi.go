@@ -1,5 +1,5 @@
 // Package jsonapi calls the JSON HTTP APIs of third-party services that
-// built-in features use (Exa's search, Mistral's OCR): one POST of a JSON
+// built-in features use (Exa's search, Mistral's OCR, batch callbacks): one POST of a JSON
 // body, an answer read up to a bound, and errors that name the service and
 // what it answered. It never retries: its callers decide what a failure
 // means.
@@ -20,19 +20,7 @@ const maxErrorChars = 300
 // Post sends body as JSON to url with header, and decodes a 200's answer,
 // at most maxBytes long, into out. service names the service in errors.
 func Post(ctx context.Context, client *http.Client, service, url string, header http.Header, body any, maxBytes int64, out any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
+	resp, err := Send(ctx, client, url, header, body)
 	if err != nil {
 		return err
 	}
@@ -54,4 +42,22 @@ func Post(ctx context.Context, client *http.Client, service, url string, header 
 		return fmt.Errorf("the answer of %s is not its JSON: %w", service, err)
 	}
 	return nil
+}
+
+// Send posts body as JSON to url with header and returns the answer as it
+// came; the caller closes its body.
+func Send(ctx context.Context, client *http.Client, url string, header http.Header, body any) (*http.Response, error) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	return client.Do(req)
 }

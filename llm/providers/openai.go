@@ -164,18 +164,11 @@ type openAICompletion struct {
 	Choices []struct {
 		FinishReason string `json:"finish_reason"`
 		Message      struct {
-			Content          json.RawMessage `json:"content"`
-			Refusal          json.RawMessage `json:"refusal"`
-			ReasoningContent json.RawMessage `json:"reasoning_content"`
-			Reasoning        json.RawMessage `json:"reasoning"`
-			ToolCalls        []struct {
-				ID       string `json:"id"`
-				Type     string `json:"type"`
-				Function struct {
-					Name      string `json:"name"`
-					Arguments string `json:"arguments"`
-				} `json:"function"`
-			} `json:"tool_calls"`
+			Content          json.RawMessage  `json:"content"`
+			Refusal          json.RawMessage  `json:"refusal"`
+			ReasoningContent json.RawMessage  `json:"reasoning_content"`
+			Reasoning        json.RawMessage  `json:"reasoning"`
+			ToolCalls        []openAIToolCall `json:"tool_calls"`
 		} `json:"message"`
 	} `json:"choices"`
 	Usage struct {
