@@ -55,7 +55,9 @@ func setKey(t *testing.T, store kv.Store, key, value []byte) {
 // Spec: a placed actor is claimed once per activation, before anything of
 // it runs; a refused claim or a node that is not serving runs nothing;
 // every commit is fenced on the claim, so a moved claim rejects the
-// activation's next commit and applies nothing.
+// activation's next commit and applies nothing, and its next read too: an
+// invocation that writes nothing never answers from the memory of an
+// activation whose claim has moved.
 func TestPlacement(t *testing.T) {
 	store := kv.NewMemDB()
 	setKey(t, store, placeKey, kv.PutEpoch(7))
@@ -77,6 +79,9 @@ func TestPlacement(t *testing.T) {
 	p.notServed = nil
 
 	setKey(t, store, placeKey, kv.PutEpoch(8)) // another node claimed it
+	if _, err := rt.Invoke(t.Context(), id, "get", nil); !errors.Is(err, kv.ErrFenced) {
+		t.Fatalf("read after the claim moved: %v, want kv.ErrFenced", err)
+	}
 	if _, err := rt.Invoke(t.Context(), id, "append", []byte("d")); !errors.Is(err, kv.ErrFenced) {
 		t.Fatalf("invoke after the claim moved: %v, want kv.ErrFenced", err)
 	}
