@@ -433,8 +433,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if group != nil {
 		st.MultiAgentGroup = &group.Group
 	}
-	st.Tools = toolsJSON(tool.Offered(a, custom))
-	return schema.Encode(st)
+	return encodeAgent(st, tool.Offered(a, custom))
 }
 
 // buildAgent writes what a new agent has in txn: its new memory blocks,

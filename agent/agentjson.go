@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+
+	"github.com/kelpie/kelpie/agent/tool"
+	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
+)
+
+// toolsMarker holds an agent's place for its tools in encodeAgent: a string
+// no client can write, as it holds random bits drawn at start and never
+// shown.
+var toolsMarker = []any{"kelpie-tools-" + rand.Text()}
+
+// toolsMarkerJSON is toolsMarker as schema.Encode writes it.
+var toolsMarkerJSON = func() []byte {
+	data, err := schema.Encode(toolsMarker)
+	if err != nil {
+		panic(err)
+	}
+	return data
+}()
+
+// encodeAgent encodes st (its Tools ignored) with tools as its tools, as
+// schema.Encode would. An agent's tools are most of its JSON, and encoding
+// them was most of the encoding of a new agent (encoding/json reflects on
+// their schemas, and validates every byte of each): a built-in tool's JSON
+// is encoded once (tool.LettaJSON) and spliced in.
+func encodeAgent(st *letta.AgentState, tools []*tool.Tool) ([]byte, error) {
+	marked := *st
+	marked.Tools = toolsMarker
+	data, err := schema.Encode(&marked)
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.Index(data, toolsMarkerJSON)
+	if i < 0 || bytes.Contains(data[i+1:], toolsMarkerJSON) {
+		return nil, errors.New("agent: encoding an agent: its tools' place is not marked once")
+	}
+	out := make([]byte, 0, len(data)+len(tools)*1024)
+	out = append(out, data[:i]...)
+	out = append(out, '[')
+	for j, t := range tools {
+		js, err := t.LettaJSON()
+		if err != nil {
+			return nil, err
+		}
+		if j > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, js...)
+	}
+	out = append(out, ']')
+	return append(out, data[i+len(toolsMarkerJSON):]...), nil
+}
