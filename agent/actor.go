@@ -119,7 +119,8 @@ func (agentActor) Decode(_ actor.ID, data []byte) (any, error) {
 func (agentActor) Encode(state any) ([]byte, error) { return schema.Encode(state.(*schema.Agent)) }
 
 // Invoke runs an operation, then moves the agent's index entries and count
-// to its new state in the same transaction, whatever the operation changed.
+// to its new state in the same transaction, whatever the operation changed
+// (a minted agent's without reading its count deltas, which cannot exist).
 func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
 	truncateNow(call)
 	a, _ := call.State.(*schema.Agent)
@@ -133,7 +134,12 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 		return nil, err
 	}
 	is, _ := call.State.(*schema.Agent)
-	if err := schema.IndexAgent(call.Txn, was, schema.IndexedOf(is)); err != nil {
+	if call.Minted && a == nil {
+		err = schema.IndexMintedAgent(call.Txn, schema.IndexedOf(is))
+	} else {
+		err = schema.IndexAgent(call.Txn, was, schema.IndexedOf(is))
+	}
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -166,7 +166,7 @@ func CreateMintedBlock(txn kv.Txn, b *Block) error {
 	if err := putNewBlock(txn, b); err != nil {
 		return err
 	}
-	return txn.Set(CountDeltaKey(CountedBlocks, b.ID), []byte("1"))
+	return setNewDelta(txn, CountDeltaKey(CountedBlocks, b.ID), 1)
 }
 
 // putNewBlock writes a new block's record and its index entry.
