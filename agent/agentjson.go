@@ -30,29 +30,35 @@ var toolsMarkerJSON = func() []byte {
 // their schemas, and validates every byte of each): a built-in tool's JSON
 // is encoded once (tool.LettaJSON) and spliced in.
 func encodeAgent(st *letta.AgentState, tools []*tool.Tool) ([]byte, error) {
-	marked := *st
-	marked.Tools = toolsMarker
-	data, err := schema.Encode(&marked)
-	if err != nil {
-		return nil, err
-	}
-	i := bytes.Index(data, toolsMarkerJSON)
-	if i < 0 || bytes.Contains(data[i+1:], toolsMarkerJSON) {
-		return nil, errors.New("agent: encoding an agent: its tools' place is not marked once")
-	}
-	out := make([]byte, 0, len(data)+len(tools)*1024)
-	out = append(out, data[:i]...)
-	out = append(out, '[')
-	for j, t := range tools {
-		js, err := t.LettaJSON()
-		if err != nil {
+	encoded := make([][]byte, len(tools))
+	size := 2 + len(tools)
+	for i, t := range tools {
+		var err error
+		if encoded[i], err = t.LettaJSON(); err != nil {
 			return nil, err
 		}
-		if j > 0 {
-			out = append(out, ',')
-		}
-		out = append(out, js...)
+		size += len(encoded[i])
 	}
-	out = append(out, ']')
-	return append(out, data[i+len(toolsMarkerJSON):]...), nil
+	marked := *st
+	marked.Tools = toolsMarker
+	var out []byte
+	err := schema.EncodeTo(&marked, func(data []byte) error {
+		i := bytes.Index(data, toolsMarkerJSON)
+		if i < 0 || bytes.Contains(data[i+1:], toolsMarkerJSON) {
+			return errors.New("agent: encoding an agent: its tools' place is not marked once")
+		}
+		out = make([]byte, 0, len(data)-len(toolsMarkerJSON)+size)
+		out = append(out, data[:i]...)
+		out = append(out, '[')
+		for j, js := range encoded {
+			if j > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, js...)
+		}
+		out = append(out, ']')
+		out = append(out, data[i+len(toolsMarkerJSON):]...)
+		return nil
+	})
+	return out, err
 }
