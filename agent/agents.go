@@ -461,6 +461,13 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	call.SetState(a)
 	// Its identities as a read lists them: by id, each once.
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
+	if indexesItself(call) {
+		// Its links to identities are those just made: a minted id has no
+		// others.
+		if err := schema.IndexMintedAgent(txn, schema.IndexedOf(a), identityIDs); err != nil {
+			return nil, err
+		}
+	}
 	st := renderAgent(a, blocks, identityIDs)
 	// A new context holds its system message and initial messages only.
 	st.MessageIDs = append([]string{a.Context.SystemID}, initial...)

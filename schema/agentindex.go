@@ -141,14 +141,18 @@ func IndexedOf(a *Agent) Indexed {
 // and its share of the count from what they were to what they are, in the
 // transaction that writes its record: indexes and count are never out of
 // step with the records. The agent actor calls it after every operation.
-func IndexAgent(txn kv.Txn, was, is Indexed) error { return indexAgent(txn, was, is, addDelta) }
+func IndexAgent(txn kv.Txn, was, is Indexed) error {
+	return indexAgent(txn, was, is, addDelta, func(agentID string) ([]string, error) { return IdentitiesOfAgent(txn, agentID) })
+}
 
 // IndexMintedAgent is IndexAgent for a new agent whose id was minted at
-// random for this transaction (actor.Call.Minted): nothing was ever stored
-// under the id, so its count deltas cannot exist, and are written without
-// reading them first.
-func IndexMintedAgent(txn kv.Txn, is Indexed) error {
-	return indexAgent(txn, Indexed{}, is, setNewDelta)
+// random for this transaction (actor.Call.Minted), which identities lists
+// the identities of (each once): nothing was ever stored under the id, so
+// its count deltas cannot exist, and are written without reading them
+// first, and its only links to identities are those the transaction made,
+// which are not scanned for.
+func IndexMintedAgent(txn kv.Txn, is Indexed, identities []string) error {
+	return indexAgent(txn, Indexed{}, is, setNewDelta, func(string) ([]string, error) { return identities, nil })
 }
 
 // A deltaWriter adds delta (1 or -1) to an object's delta key.
@@ -162,7 +166,9 @@ func setNewDelta(txn kv.Txn, key []byte, delta int) error {
 	return txn.Set(key, []byte("1"))
 }
 
-func indexAgent(txn kv.Txn, was, is Indexed, add deltaWriter) error {
+// indexAgent is IndexAgent writing count deltas with add, and finding an
+// agent's identities with identities.
+func indexAgent(txn kv.Txn, was, is Indexed, add deltaWriter, identities func(agentID string) ([]string, error)) error {
 	existed, exists := was.ID != "", is.ID != ""
 	if existed && exists && (was.ID != is.ID || !was.CreatedAt.Equal(is.CreatedAt)) {
 		panic(fmt.Sprintf("schema: IndexAgent: agent %s (created %v) became %s (created %v)", was.ID, was.CreatedAt, is.ID, is.CreatedAt))
@@ -184,12 +190,12 @@ func indexAgent(txn kv.Txn, was, is Indexed, add deltaWriter) error {
 	}
 	switch {
 	case !was.Listed && is.Listed:
-		if err := countIdentities(txn, is.ID, 1, add); err != nil {
+		if err := countIdentities(txn, is.ID, 1, add, identities); err != nil {
 			return err
 		}
 		return add(txn, CountDeltaKey(CountedAgents, is.ID), 1)
 	case was.Listed && !is.Listed:
-		if err := countIdentities(txn, was.ID, -1, add); err != nil {
+		if err := countIdentities(txn, was.ID, -1, add, identities); err != nil {
 			return err
 		}
 		return add(txn, CountDeltaKey(CountedAgents, was.ID), -1)

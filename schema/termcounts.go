@@ -81,15 +81,19 @@ func FoldTermCounts(ctx context.Context, store kv.Store) (int, error) {
 }
 
 // countIdentities adds delta to the counts of the identities an agent
-// belongs to: it became listed (1) or stopped being listed (-1).
-func countIdentities(txn kv.Txn, agentID string, delta int, add deltaWriter) error {
-	ids, err := IdentitiesOfAgent(txn, agentID)
+// belongs to (as identities finds them): it became listed (1) or stopped
+// being listed (-1).
+func countIdentities(txn kv.Txn, agentID string, delta int, add deltaWriter, identities func(agentID string) ([]string, error)) error {
+	ids, err := identities(agentID)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		if err := addTermCount(txn, Term{TermIdentity, id}, agentID, delta, add); err != nil {
 			return err
 		}
 	}
-	return err
+	return nil
 }
 
 // SetIdentityAgent links an agent to an identity, or unlinks it, and moves
