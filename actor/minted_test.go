@@ -49,13 +49,27 @@ func (t loggedTxn) Get(key []byte) ([]byte, error) {
 // fails with ErrFenced and changes nothing.
 func TestMintedID(t *testing.T) {
 	store := &readLog{Store: kv.NewMemDB()}
-	b := newListBehavior(nil)
+	var minted []bool // Call.Minted of each "append"
+	b := newListBehavior(map[string]opFunc{"append": func(_ context.Context, c *actor.Call, st *listState) ([]byte, error) {
+		minted = append(minted, c.Minted)
+		st.Items = append(st.Items, string(c.Payload))
+		c.SetState(st)
+		return nil, nil
+	}})
 	rt := newRuntime(t, actor.Config{Store: store}, b)
 	id := mustID(t, "minted")
 	invoke(t, rt, id, "append", "a", actor.Minted())
 	if slices.Contains(store.read(), string(actor.StateKey(id))) {
 		t.Errorf("a minted id's state was read: %q", store.read())
 	}
+	// Only the invocation that was told so, and before any commit.
+	invoke(t, rt, id, "append", "b", actor.Minted())
+	invoke(t, rt, id, "append", "c")
+	if !slices.Equal(minted, []bool{true, false, false}) {
+		t.Errorf("Call.Minted of the invocations = %v, want [true false false]", minted)
+	}
+	invoke(t, rt, id, "reset", "")
+	invoke(t, rt, id, "append", "a")
 	if st, _ := stored(t, store, b, id); !slices.Equal(st.Items, []string{"a"}) {
 		t.Fatalf("stored = %v, want [a]", st.Items)
 	}

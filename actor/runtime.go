@@ -75,6 +75,12 @@ type Call struct {
 	State any
 	// Now is the time the invocation started, from the runtime's clock.
 	Now time.Time
+	// Minted is set when the caller minted the actor's id at random for
+	// this invocation (see Minted) and no invocation of the actor
+	// committed before it: nothing is stored under the id but what this
+	// one writes (the commit is fenced on epoch 0, so an id an actor used
+	// before fails it).
+	Minted bool
 
 	saveState   bool
 	deleteState bool
@@ -548,7 +554,8 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 			return idem.Result, nil
 		}
 	}
-	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now()}
+	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now(),
+		Minted: req.minted && a.epoch == 0}
 	if data, err = invokeSafely(ctx, a.behavior, call); err != nil {
 		return nil, err
 	}

@@ -119,7 +119,8 @@ func (agentActor) Decode(_ actor.ID, data []byte) (any, error) {
 func (agentActor) Encode(state any) ([]byte, error) { return schema.Encode(state.(*schema.Agent)) }
 
 // Invoke runs an operation, then moves the agent's index entries and count
-// to its new state in the same transaction, whatever the operation changed.
+// to its new state in the same transaction, whatever the operation changed
+// (unless the operation did: see indexesItself).
 func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) {
 	truncateNow(call)
 	a, _ := call.State.(*schema.Agent)
@@ -132,11 +133,21 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
+	if indexesItself(call) {
+		return out, nil
+	}
 	is, _ := call.State.(*schema.Agent)
 	if err := schema.IndexAgent(call.Txn, was, schema.IndexedOf(is)); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// indexesItself says whether the operation of call indexed the agent
+// itself: a create of an agent whose id was minted (createAgent), which
+// knows what that takes without reading (schema.IndexMintedAgent).
+func indexesItself(call *actor.Call) bool {
+	return call.Minted && call.Op == opCreateAgent
 }
 
 // operation returns the operation op on agent a (nil: none exists).

@@ -61,7 +61,11 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 	if req.Model, err = s.c.autoModel(req.Model); err != nil {
 		return nil, err
 	}
-	if err := checkCreateAgent(req); err != nil {
+	if err := checkCreateFields(req); err != nil {
+		return nil, err
+	}
+	payload, err := createPayload(req)
+	if err != nil {
 		return nil, err
 	}
 	id, opts, err := s.c.newActorFor(ctx, "agent")
@@ -69,7 +73,7 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 		return nil, err
 	}
 	var st []byte
-	if err := s.c.invoke(ctx, schema.AgentActor(id), opCreateAgent, req, &st, opts...); err != nil {
+	if err := s.c.invokeEncoded(ctx, schema.AgentActor(id), opCreateAgent, payload, &st, opts...); err != nil {
 		return nil, err
 	}
 	return st, nil
@@ -256,7 +260,37 @@ func (s *Agents) Count(ctx context.Context, f AgentFilter) (int, error) {
 	return n, err
 }
 
+// checkCreateAgent checks a create request: its fields, and the size of
+// the record it makes.
 func checkCreateAgent(req letta.CreateAgentRequest) error {
+	if err := checkCreateFields(req); err != nil {
+		return err
+	}
+	_, err := createPayload(req)
+	return err
+}
+
+// createPayload encodes a create request, checking on the way the size of
+// the record it makes, as checkRecordSize would: the request's JSON but its
+// memory blocks (stored apart, each under its own limits), which is its
+// JSON less theirs, with "memory_blocks":null in their place.
+func createPayload(req letta.CreateAgentRequest) ([]byte, error) {
+	data, err := schema.Encode(req)
+	if err != nil {
+		return nil, letta.Invalidf("request: %v", err)
+	}
+	blocks, err := schema.Encode(req.MemoryBlocks)
+	if err != nil {
+		return nil, letta.Invalidf("request: %v", err)
+	}
+	if err := checkJSONSize(len(data) - len(blocks) + len("null")); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// checkCreateFields checks a create request's fields.
+func checkCreateFields(req letta.CreateAgentRequest) error {
 	err := agentFields{name: req.Name, agentType: req.AgentType, system: req.System, description: req.Description,
 		tags: &req.Tags, tools: &req.Tools, metadata: &req.Metadata, blockIDs: &req.BlockIDs, identityIDs: &req.IdentityIDs}.check()
 	if err != nil {
@@ -285,12 +319,7 @@ func checkCreateAgent(req letta.CreateAgentRequest) error {
 	if _, err := tool.ParseRules(req.ToolRules); err != nil {
 		return err
 	}
-	if err := checkToolEnv(req.ToolExecEnvironmentVariables, req.Secrets); err != nil {
-		return err
-	}
-	rest := req
-	rest.MemoryBlocks = nil // stored apart, each under its own limits
-	return checkRecordSize(rest)
+	return checkToolEnv(req.ToolExecEnvironmentVariables, req.Secrets)
 }
 
 func checkUpdateAgent(req letta.UpdateAgentRequest) error {
@@ -390,8 +419,13 @@ func checkRecordSize(req any) error {
 	if err != nil {
 		return letta.Invalidf("request: %v", err)
 	}
-	if len(data) > MaxAgentRecordBytes {
-		return letta.Invalidf("agent fields total %d bytes of JSON, over the limit of %d", len(data), MaxAgentRecordBytes)
+	return checkJSONSize(len(data))
+}
+
+// checkJSONSize bounds the JSON of an agent record's fields.
+func checkJSONSize(n int) error {
+	if n > MaxAgentRecordBytes {
+		return letta.Invalidf("agent fields total %d bytes of JSON, over the limit of %d", n, MaxAgentRecordBytes)
 	}
 	return nil
 }
@@ -427,14 +461,20 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	call.SetState(a)
 	// Its identities as a read lists them: by id, each once.
 	identityIDs := slices.Compact(slices.Sorted(slices.Values(req.IdentityIDs)))
+	if indexesItself(call) {
+		// Its links to identities are those just made: a minted id has no
+		// others.
+		if err := schema.IndexMintedAgent(txn, schema.IndexedOf(a), identityIDs); err != nil {
+			return nil, err
+		}
+	}
 	st := renderAgent(a, blocks, identityIDs)
 	// A new context holds its system message and initial messages only.
 	st.MessageIDs = append([]string{a.Context.SystemID}, initial...)
 	if group != nil {
 		st.MultiAgentGroup = &group.Group
 	}
-	st.Tools = toolsJSON(tool.Offered(a, custom))
-	return schema.Encode(st)
+	return encodeAgent(st, tool.Offered(a, custom))
 }
 
 // buildAgent writes what a new agent has in txn: its new memory blocks,

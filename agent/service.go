@@ -233,6 +233,11 @@ func (c *core) invoke(ctx context.Context, id actor.ID, op string, payload any, 
 	if err != nil {
 		return err
 	}
+	return c.invokeEncoded(ctx, id, op, data, out, opts...)
+}
+
+// invokeEncoded is invoke with the payload encoded (by schema.Encode).
+func (c *core) invokeEncoded(ctx context.Context, id actor.ID, op string, data []byte, out any, opts ...actor.InvokeOption) error {
 	if key := scopedIdempotencyKey(ctx, id.Namespace, op); key != "" {
 		opts = append(opts, actor.WithIdempotencyKey(key))
 	}

@@ -101,6 +101,10 @@ func TestIdentities(t *testing.T) {
 	if n := c.count("/v1/agents/count?identity_id=" + ada.ID); n != 2 {
 		t.Errorf("count of the agents of %s: %d", ada.ID, n)
 	}
+	// a2 joined org as it was created.
+	if n := c.count("/v1/agents/count?identity_id=" + org.ID); n != 1 {
+		t.Errorf("count of the agents of %s: %d", org.ID, n)
+	}
 	// Attach and detach from the agent's side.
 	var st letta.AgentState
 	c.ok("PATCH", "/v1/agents/"+a2.ID+"/identities/detach/"+ada.ID, "", &st)

@@ -305,7 +305,7 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 	var own []KeyValue
 	deletes := 0
 	for k, v := range t.writes {
-		if !r.Contains([]byte(k)) {
+		if !r.containsString(k) {
 			continue
 		}
 		if v == nil {
@@ -428,7 +428,7 @@ func (t *txn) conflictsWith(keys []string) error {
 			return fmt.Errorf("%w: key %q changed", ErrConflict, k)
 		}
 		for _, r := range t.ranges {
-			if r.Contains([]byte(k)) {
+			if r.containsString(k) {
 				return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, k)
 			}
 		}

@@ -104,6 +104,12 @@ func (r Range) Contains(key []byte) bool {
 	return bytes.Compare(key, r.Start) >= 0 && (r.End == nil || bytes.Compare(key, r.End) < 0)
 }
 
+// containsString is Contains for a key held as a string, without copying
+// it to bytes.
+func (r Range) containsString(key string) bool {
+	return key >= string(r.Start) && (r.End == nil || key < string(r.End))
+}
+
 // prefixEnd returns the smallest key greater than every key with the prefix,
 // or nil when there is none (the prefix is all 0xff bytes).
 func prefixEnd(prefix []byte) []byte {

@@ -17,7 +17,7 @@ import (
 // sent.
 func Encode(v any) ([]byte, error) {
 	var out []byte
-	err := encodeTo(v, func(data []byte) error {
+	err := EncodeTo(v, func(data []byte) error {
 		// One allocation of the encoding's size: the buffer stays with
 		// the encoder, instead of growing from nothing for every record.
 		out = bytes.Clone(data)
@@ -26,9 +26,9 @@ func Encode(v any) ([]byte, error) {
 	return out, err
 }
 
-// encodeTo encodes v as Encode does and hands the encoding to use, which
+// EncodeTo encodes v as Encode does and hands the encoding to use, which
 // must not keep it: it is the pooled encoder's buffer.
-func encodeTo(v any, use func([]byte) error) error {
+func EncodeTo(v any, use func([]byte) error) error {
 	e := encoders.Get().(*encoder)
 	if err := e.enc.Encode(v); err != nil {
 		return err // e is dropped: an encoder that failed is not reused
@@ -121,7 +121,7 @@ func get[R any](txn kv.Txn, key []byte, what string, missing error) (*R, error) 
 
 func put(txn kv.Txn, key []byte, rec any) error {
 	// Set copies the value: it can take the encoder's buffer.
-	return encodeTo(rec, func(data []byte) error { return txn.Set(key, data) })
+	return EncodeTo(rec, func(data []byte) error { return txn.Set(key, data) })
 }
 
 // DecodeAgent decodes an agent record (an agent actor's state). The
@@ -166,7 +166,7 @@ func CreateMintedBlock(txn kv.Txn, b *Block) error {
 	if err := putNewBlock(txn, b); err != nil {
 		return err
 	}
-	return txn.Set(CountDeltaKey(CountedBlocks, b.ID), []byte("1"))
+	return setNewDelta(txn, CountDeltaKey(CountedBlocks, b.ID), 1)
 }
 
 // putNewBlock writes a new block's record and its index entry.

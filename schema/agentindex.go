@@ -142,6 +142,33 @@ func IndexedOf(a *Agent) Indexed {
 // transaction that writes its record: indexes and count are never out of
 // step with the records. The agent actor calls it after every operation.
 func IndexAgent(txn kv.Txn, was, is Indexed) error {
+	return indexAgent(txn, was, is, addDelta, func(agentID string) ([]string, error) { return IdentitiesOfAgent(txn, agentID) })
+}
+
+// IndexMintedAgent is IndexAgent for a new agent whose id was minted at
+// random for this transaction (actor.Call.Minted), which identities lists
+// the identities of (each once): nothing was ever stored under the id, so
+// its count deltas cannot exist, and are written without reading them
+// first, and its only links to identities are those the transaction made,
+// which are not scanned for.
+func IndexMintedAgent(txn kv.Txn, is Indexed, identities []string) error {
+	return indexAgent(txn, Indexed{}, is, setNewDelta, func(string) ([]string, error) { return identities, nil })
+}
+
+// A deltaWriter adds delta (1 or -1) to an object's delta key.
+type deltaWriter func(txn kv.Txn, key []byte, delta int) error
+
+// setNewDelta is the deltaWriter of objects whose delta keys cannot exist.
+func setNewDelta(txn kv.Txn, key []byte, delta int) error {
+	if delta != 1 {
+		panic(fmt.Sprintf("schema: the count delta at %q of a new object would be %d", key, delta))
+	}
+	return txn.Set(key, []byte("1"))
+}
+
+// indexAgent is IndexAgent writing count deltas with add, and finding an
+// agent's identities with identities.
+func indexAgent(txn kv.Txn, was, is Indexed, add deltaWriter, identities func(agentID string) ([]string, error)) error {
 	existed, exists := was.ID != "", is.ID != ""
 	if existed && exists && (was.ID != is.ID || !was.CreatedAt.Equal(is.CreatedAt)) {
 		panic(fmt.Sprintf("schema: IndexAgent: agent %s (created %v) became %s (created %v)", was.ID, was.CreatedAt, is.ID, is.CreatedAt))
@@ -157,21 +184,21 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 		}
 	}
 	if !slices.Equal(was.Terms, is.Terms) { // most operations change no term
-		if err := moveTerms(txn, was, is); err != nil {
+		if err := moveTerms(txn, was, is, add); err != nil {
 			return err
 		}
 	}
 	switch {
 	case !was.Listed && is.Listed:
-		if err := countIdentities(txn, is.ID, 1); err != nil {
+		if err := countIdentities(txn, is.ID, 1, add, identities); err != nil {
 			return err
 		}
-		return addCount(txn, CountedAgents, is.ID, 1)
+		return add(txn, CountDeltaKey(CountedAgents, is.ID), 1)
 	case was.Listed && !is.Listed:
-		if err := countIdentities(txn, was.ID, -1); err != nil {
+		if err := countIdentities(txn, was.ID, -1, add, identities); err != nil {
 			return err
 		}
-		return addCount(txn, CountedAgents, was.ID, -1)
+		return add(txn, CountDeltaKey(CountedAgents, was.ID), -1)
 	}
 	return nil
 }
@@ -179,7 +206,7 @@ func IndexAgent(txn kv.Txn, was, is Indexed) error {
 // moveTerms deletes the entries of the terms only was has and writes those
 // of the terms only is has, and moves the agent's share of the terms'
 // counts with them.
-func moveTerms(txn kv.Txn, was, is Indexed) error {
+func moveTerms(txn kv.Txn, was, is Indexed, add deltaWriter) error {
 	for _, t := range was.Terms {
 		if !slices.Contains(is.Terms, t) {
 			for _, k := range TermKeys(t, was.CreatedAt, was.ID) {
@@ -187,7 +214,7 @@ func moveTerms(txn kv.Txn, was, is Indexed) error {
 					return err
 				}
 			}
-			if err := addTermCount(txn, t, was.ID, -1); err != nil {
+			if err := addTermCount(txn, t, was.ID, -1, add); err != nil {
 				return err
 			}
 		}
@@ -197,7 +224,7 @@ func moveTerms(txn kv.Txn, was, is Indexed) error {
 			if err := setAll(txn, TermKeys(t, is.CreatedAt, is.ID)); err != nil {
 				return err
 			}
-			if err := addTermCount(txn, t, is.ID, 1); err != nil {
+			if err := addTermCount(txn, t, is.ID, 1, add); err != nil {
 				return err
 			}
 		}

@@ -56,13 +56,13 @@ func termBaseOf(delta []byte) ([]byte, error) {
 	return []byte(termBases + kind + "/" + hash), nil
 }
 
-// addTermCount adds delta (1 or -1) to the count of t for an agent, if
-// terms of its kind are counted.
-func addTermCount(txn kv.Txn, t Term, agentID string, delta int) error {
+// addTermCount adds delta (1 or -1) to the count of t for an agent with
+// add, if terms of its kind are counted.
+func addTermCount(txn kv.Txn, t Term, agentID string, delta int, add deltaWriter) error {
 	if !Counted(t.Kind) {
 		return nil
 	}
-	return addDelta(txn, TermCountDeltaKey(t, agentID), delta)
+	return add(txn, TermCountDeltaKey(t, agentID), delta)
 }
 
 // TermTotal returns how many listed agents have the term t (of a Counted
@@ -81,15 +81,19 @@ func FoldTermCounts(ctx context.Context, store kv.Store) (int, error) {
 }
 
 // countIdentities adds delta to the counts of the identities an agent
-// belongs to: it became listed (1) or stopped being listed (-1).
-func countIdentities(txn kv.Txn, agentID string, delta int) error {
-	ids, err := IdentitiesOfAgent(txn, agentID)
+// belongs to (as identities finds them): it became listed (1) or stopped
+// being listed (-1).
+func countIdentities(txn kv.Txn, agentID string, delta int, add deltaWriter, identities func(agentID string) ([]string, error)) error {
+	ids, err := identities(agentID)
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
-		if err := addTermCount(txn, Term{TermIdentity, id}, agentID, delta); err != nil {
+		if err := addTermCount(txn, Term{TermIdentity, id}, agentID, delta, add); err != nil {
 			return err
 		}
 	}
-	return err
+	return nil
 }
 
 // SetIdentityAgent links an agent to an identity, or unlinks it, and moves
@@ -113,7 +117,7 @@ func SetIdentityAgent(txn kv.Txn, identityID, agentID string, linked bool) error
 		if !linked {
 			delta = -1
 		}
-		if err := addTermCount(txn, Term{TermIdentity, identityID}, agentID, delta); err != nil {
+		if err := addTermCount(txn, Term{TermIdentity, identityID}, agentID, delta, addDelta); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kelpie/kelpie/letta"
+	"github.com/kelpie/kelpie/schema"
 )
 
 // define makes a tool whose function takes typed arguments: A is a struct
@@ -29,14 +30,19 @@ func define[A any](name, toolType, description, parameters string, fn func(env *
 
 // builtin makes a built-in tool's row, without its function.
 func builtin(name, toolType, description, parameters string) *Tool {
-	var schema map[string]any
-	if err := json.Unmarshal([]byte(parameters), &schema); err != nil || schema["type"] != "object" {
+	var shape map[string]any
+	if err := json.Unmarshal([]byte(parameters), &shape); err != nil || shape["type"] != "object" {
 		panic(fmt.Sprintf("tool: %s: parameters must be a JSON Schema object: %v", name, err))
 	}
-	return &Tool{
+	t := &Tool{
 		Name: name, Type: toolType, Description: description, Parameters: json.RawMessage(parameters),
 		builtinID: letta.DerivedID("tool", "builtin", name),
 	}
+	var err error
+	if t.lettaJSON, err = schema.Encode(t.Letta()); err != nil {
+		panic(fmt.Sprintf("tool: %s: %v", name, err))
+	}
+	return t
 }
 
 // decodeArgs fills the fields of the struct v from raw.

@@ -63,6 +63,9 @@ type Tool struct {
 	Custom *schema.Tool
 	// builtinID is a built-in tool's id, derived from its name.
 	builtinID string
+	// lettaJSON is a built-in tool's Letta(), encoded once: it is most of
+	// the JSON of every agent offered the tool.
+	lettaJSON []byte
 }
 
 // ID is the tool's id as the API shows it.
@@ -243,6 +246,14 @@ func Schemas(tools []*Tool, client []letta.ClientTool) []llm.Tool {
 		out = append(out, llm.Tool{Name: c.Name, Description: desc, Parameters: params})
 	}
 	return out
+}
+
+// LettaJSON is the encoding of Letta() (schema.Encode's).
+func (t *Tool) LettaJSON() ([]byte, error) {
+	if t.Custom != nil {
+		return schema.Encode(t.Custom.Tool)
+	}
+	return t.lettaJSON, nil
 }
 
 // Letta renders the tool as the API lists it.

@@ -398,3 +398,35 @@ func TestSharedSnapshots(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Spec: a read waits for (and fails with) exactly the in-flight batches that
+// wrote its key or a key in its range, and fails on exactly the keys whose
+// write failed to sync.
+func TestAwaitMatchesKeysRead(t *testing.T) {
+	var e Engine
+	e.syncs.init()
+	failed := errors.New("sync failed")
+	f := &flight{keys: []string{"b", "d/1", "d/3"}, done: make(chan struct{}), err: failed}
+	close(f.done)
+	e.syncs.inflight[f] = struct{}{}
+	e.syncs.poisoned["p"] = failed
+	for _, c := range []struct {
+		r    kv.Range
+		hits bool
+	}{
+		{kv.Range{Start: []byte("b"), End: []byte("b\x00")}, true},
+		{kv.Range{Start: []byte("a"), End: []byte("a\x00")}, false},
+		{kv.Range{Start: []byte("c"), End: []byte("c\x00")}, false},
+		{kv.Range{Start: []byte("d/3"), End: []byte("d/3\x00")}, true},
+		{kv.Range{Start: []byte("d/2"), End: []byte("d/2\x00")}, false},
+		{kv.PrefixRange([]byte("d/")), true},
+		{kv.Range{Start: []byte("d/1\x00"), End: []byte("d/3")}, false},
+		{kv.Range{Start: []byte("d/4")}, true}, // unbounded: up to "p"
+		{kv.Range{Start: []byte("p"), End: []byte("p\x00")}, true},
+		{kv.Range{Start: []byte("q")}, false},
+	} {
+		if err := e.await(c.r); (err != nil) != c.hits || (err != nil && !errors.Is(err, failed)) {
+			t.Errorf("await(%q-%q) = %v; want a failure: %v", c.r.Start, c.r.End, err, c.hits)
+		}
+	}
+}

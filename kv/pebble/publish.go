@@ -306,15 +306,19 @@ func (e *Engine) probe() error {
 	return errors.Join(err, e.opts.FS.Remove(name))
 }
 
-// await waits for the syncs of the published batches that wrote a key
-// matching in (a read's key or range), so that a read never returns data
-// that is not durable; a key whose write failed to sync is an error.
-func (e *Engine) await(in func(key string) bool) error {
+// await waits for the syncs of the published batches that wrote a key in
+// r (a read's key or range), so that a read never returns data that is not
+// durable; a key whose write failed to sync is an error.
+func (e *Engine) await(r kv.Range) error {
+	start, end := string(r.Start), string(r.End)
+	in := func(k string) bool { return k >= start && (r.End == nil || k < end) }
 	s := &e.syncs
 	s.mu.Lock()
 	var wait []*flight
 	for f := range s.inflight {
-		if slices.ContainsFunc(f.keys, in) {
+		// A flight's keys are sorted: the first at or after start is the
+		// only one to look at.
+		if i, _ := slices.BinarySearch(f.keys, start); i < len(f.keys) && in(f.keys[i]) {
 			wait = append(wait, f)
 		}
 	}

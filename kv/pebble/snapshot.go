@@ -90,7 +90,7 @@ func (s *snapshot) use(f func() error) error {
 }
 
 func (s *snapshot) Get(key []byte) ([]byte, error) {
-	if err := s.e.await(func(k string) bool { return k == string(key) }); err != nil {
+	if err := s.e.await(kv.Range{Start: key, End: append(key[:len(key):len(key)], 0)}); err != nil {
 		return nil, err
 	}
 	var out []byte
@@ -139,7 +139,7 @@ func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 	if r.End != nil && bytes.Compare(r.Start, r.End) >= 0 {
 		return nil, nil // empty range; Pebble rejects lower > upper bounds
 	}
-	if err := s.e.await(func(k string) bool { return r.Contains([]byte(k)) }); err != nil {
+	if err := s.e.await(r); err != nil {
 		return nil, err
 	}
 	var out []kv.KeyValue
