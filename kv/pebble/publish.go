@@ -306,21 +306,21 @@ func (e *Engine) probe() error {
 	return errors.Join(err, e.opts.FS.Remove(name))
 }
 
-// await waits for the syncs of the published batches that wrote a key
-// matching in (a read's key or range), so that a read never returns data
-// that is not durable; a key whose write failed to sync is an error.
-func (e *Engine) await(in func(key string) bool) error {
+// await waits for the syncs of the published batches that wrote a key in
+// r (a read's key or range), so that a read never returns data that is not
+// durable; a key whose write failed to sync is an error.
+func (e *Engine) await(r kv.Range) error {
 	s := &e.syncs
 	s.mu.Lock()
 	var wait []*flight
 	for f := range s.inflight {
-		if slices.ContainsFunc(f.keys, in) {
+		if f.wrote(r) {
 			wait = append(wait, f)
 		}
 	}
 	var poisoned error
 	for k, err := range s.poisoned {
-		if in(k) {
+		if inRange(k, r) {
 			poisoned = fmt.Errorf("kv/pebble: %s: key %q: its last write failed to sync; it is unknown until storage reopens: %w", e.dir, k, err)
 			break
 		}
@@ -336,4 +336,25 @@ func (e *Engine) await(in func(key string) bool) error {
 		}
 	}
 	return nil
+}
+
+// wrote reports whether f wrote a key in r. Every read asks it of every
+// batch in flight, so it searches f's sorted keys rather than visiting
+// them, and converts no key (string(b) in a comparison does not allocate).
+func (f *flight) wrote(r kv.Range) bool {
+	i, _ := slices.BinarySearchFunc(f.keys, r.Start, func(k string, start []byte) int {
+		switch {
+		case k < string(start):
+			return -1
+		case k > string(start):
+			return 1
+		}
+		return 0
+	})
+	return i < len(f.keys) && (r.End == nil || f.keys[i] < string(r.End))
+}
+
+// inRange reports whether key k lies in r.
+func inRange(k string, r kv.Range) bool {
+	return k >= string(r.Start) && (r.End == nil || k < string(r.End))
 }
