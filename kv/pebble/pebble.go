@@ -124,6 +124,20 @@ type shared struct {
 	gen  uint64 // applied, read before snap was taken
 	db   uint64 // Engine.gen of the DB it belongs to
 	refs int    // guarded by Engine.snapMu
+	// idle are iterators over snap that no read is using, guarded by
+	// Engine.snapMu: a read takes one and moves its bounds rather than
+	// building a new one (most of what a point read cost).
+	idle []*pebble.Iterator
+}
+
+// close closes sh's idle iterators, then sh. Called with Engine.snapMu
+// held, or when sh is no longer shared.
+func (sh *shared) close() {
+	for _, it := range sh.idle {
+		_ = it.Close() // an idle iterator's error was seen by the read that used it
+	}
+	sh.idle = nil
+	sh.snap.Close() // never fails: it only unlinks the snapshot
 }
 
 var _ kv.Engine = (*Engine)(nil)
@@ -307,7 +321,7 @@ func (e *Engine) dropSnapshots() {
 	e.snapMu.Lock()
 	defer e.snapMu.Unlock()
 	for sh := range e.live {
-		sh.snap.Close()
+		sh.close()
 	}
 	clear(e.live)
 	e.cur = nil
