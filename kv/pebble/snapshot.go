@@ -29,6 +29,7 @@ func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
 	}
 	e.snapMu.Unlock()
 
+	e.renewAnchor()
 	sh := &shared{snap: e.db.NewSnapshot(), gen: gen, db: e.gen, refs: 1}
 	e.snapMu.Lock()
 	e.live[sh] = struct{}{}
@@ -42,6 +43,26 @@ func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
 		e.release(old)
 	}
 	return &snapshot{e: e, sh: sh}, nil
+}
+
+// anchorEvery is how many shared snapshots an anchor (Engine.anchor)
+// stays older than.
+const anchorEvery = 64
+
+// renewAnchor takes the anchor, or a new one after anchorEvery shared
+// snapshots, before a shared snapshot is taken: so the anchor is older.
+// The caller holds e.mu shared, with e usable.
+func (e *Engine) renewAnchor() {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	if e.sinceAnchor++; e.anchor != nil && e.sinceAnchor < anchorEvery {
+		return
+	}
+	old := e.anchor
+	e.anchor, e.sinceAnchor = e.db.NewSnapshot(), 0
+	if old != nil {
+		old.Close() // never fails: it only unlinks the snapshot
+	}
 }
 
 // release drops a reference to sh and closes it when none remain. The
