@@ -315,8 +315,8 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 	var own []KeyValue
 	deletes := 0
 	for k, v := range t.writes {
-		if !r.Contains([]byte(k)) {
-			continue
+		if k < string(r.Start) || r.End != nil && k >= string(r.End) {
+			continue // not in r (compared without converting k)
 		}
 		if v == nil {
 			deletes++
@@ -342,23 +342,19 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 	sort.Slice(own, func(i, j int) bool { return less(own[i].Key, own[j].Key) })
 
 	out := make([]KeyValue, 0, len(stored)+len(own))
-	emit := func(kv KeyValue) bool {
-		if kv.Value != nil {
-			out = append(out, KeyValue{Key: kv.Key, Value: bytes.Clone(kv.Value)})
-		}
-		return limit > 0 && len(out) >= limit
-	}
 	i, j := 0, 0
-	for i < len(stored) || j < len(own) {
+	for (i < len(stored) || j < len(own)) && (limit <= 0 || len(out) < limit) {
 		var next KeyValue
 		switch {
 		case j == len(own) || (i < len(stored) && less(stored[i].Key, own[j].Key)):
+			// The snapshot's pairs are the caller's already.
 			v, err := Unseal(stored[i].Key, stored[i].Value)
 			if err != nil {
 				return nil, err
 			}
-			next = KeyValue{Key: stored[i].Key, Value: v}
+			out = append(out, KeyValue{Key: stored[i].Key, Value: v})
 			i++
+			continue
 		case i < len(stored) && bytes.Equal(stored[i].Key, own[j].Key):
 			next = own[j]
 			i++
@@ -367,8 +363,9 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 			next = own[j]
 			j++
 		}
-		if emit(next) {
-			break
+		if next.Value != nil { // nil: deleted in this transaction
+			// A buffered write's value is the transaction's: copied.
+			out = append(out, KeyValue{Key: next.Key, Value: bytes.Clone(next.Value)})
 		}
 	}
 	return out, nil

@@ -226,11 +226,12 @@ func (s *snapshot) scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 		if err != nil {
 			break // ValueAndErr records err for it.Error
 		}
-		value := bytes.Clone(v)
-		if value == nil {
-			value = []byte{}
-		}
-		out = append(out, kv.KeyValue{Key: bytes.Clone(it.Key()), Value: value})
+		// One allocation holds both: a scan of a history copies many.
+		k := it.Key()
+		buf := make([]byte, len(k)+len(v))
+		copy(buf, k)
+		copy(buf[len(k):], v)
+		out = append(out, kv.KeyValue{Key: buf[:len(k):len(k)], Value: buf[len(k):]})
 	}
 	if err := s.e.done(s.sh, it); err != nil {
 		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
