@@ -127,13 +127,16 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	was := schema.IndexedOf(a)
+	was := schema.IndexView(a)
 	out, err := fn(b.c, call, a)
 	if err != nil {
 		return nil, err
 	}
 	is, _ := call.State.(*schema.Agent)
-	if err := schema.IndexAgent(call.Txn, was, schema.IndexedOf(is)); err != nil {
+	if schema.SameIndex(was, is) {
+		return out, nil
+	}
+	if err := schema.IndexAgent(call.Txn, schema.IndexedOf(was), schema.IndexedOf(is)); err != nil {
 		return nil, err
 	}
 	return out, nil
