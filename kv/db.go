@@ -315,8 +315,8 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 	var own []KeyValue
 	deletes := 0
 	for k, v := range t.writes {
-		if k < string(r.Start) || r.End != nil && k >= string(r.End) {
-			continue // not in r (compared without converting k)
+		if !inRange(k, r) {
+			continue
 		}
 		if v == nil {
 			deletes++
@@ -425,6 +425,13 @@ func (t *txn) Fence(key []byte, epoch uint64) error {
 	return nil
 }
 
+// inRange is r.Contains for a key held as a string, without converting it:
+// a scan checks every buffered write, and a commit's validation every key
+// of every later commit against every range scanned.
+func inRange(k string, r Range) bool {
+	return k >= string(r.Start) && (r.End == nil || k < string(r.End))
+}
+
 // conflictsWith reports whether a commit that wrote keys invalidates t.
 func (t *txn) conflictsWith(keys []string) error {
 	for _, k := range keys {
@@ -435,7 +442,7 @@ func (t *txn) conflictsWith(keys []string) error {
 			return fmt.Errorf("%w: key %q changed", ErrConflict, k)
 		}
 		for _, r := range t.ranges {
-			if r.Contains([]byte(k)) {
+			if inRange(k, r) {
 				return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, k)
 			}
 		}
