@@ -98,11 +98,10 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if len(asst.ToolCalls) > len(p.ResultIDs) {
 		return nil, fmt.Errorf("step of run %s: %d tool calls but %d result ids", run.ID, len(asst.ToolCalls), len(p.ResultIDs))
 	}
-	custom, err := schema.AgentCustomTools(txn, a.ID)
+	tools, err := stepTools(txn, a, &asst)
 	if err != nil {
 		return nil, err
 	}
-	tools := tool.Offered(a, custom)
 	var deferred []DeferredCall
 	var called []string
 	rules := p.Rules.solver(a)
@@ -166,6 +165,21 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		return nil, err
 	}
 	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred, Called: called})
+}
+
+// stepTools returns the tools a step of agent a answering with asst uses:
+// those offered to the agent when asst calls one, or when a's tool rules
+// may require one before the turn ends; none otherwise (most final
+// answers), which spares reading the agent's custom tools.
+func stepTools(txn kv.Txn, a *schema.Agent, asst *schema.Message) ([]*tool.Tool, error) {
+	if len(asst.ToolCalls) == 0 && len(a.ToolRules) == 0 {
+		return nil, nil
+	}
+	custom, err := schema.AgentCustomTools(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return tool.Offered(a, custom), nil
 }
 
 // closeStep records the step's last message in its run, and closes the
