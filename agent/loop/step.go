@@ -55,8 +55,7 @@ type stepResult struct {
 	// the results of the tools the server ran.
 	Messages []*schema.Message `json:"messages"`
 	// StopReason is why the turn stops after this step; empty to go on.
-	StopReason string     `json:"stop_reason,omitempty"`
-	Run        schema.Run `json:"run"`
+	StopReason string `json:"stop_reason,omitempty"`
 	// Deferred are the step's calls of custom tools, committed without
 	// results: the loop runs them and commits their results with
 	// OpResults, which decides whether the turn stops.
@@ -164,7 +163,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err := schema.PutStep(txn, stepRecord(call, a, run, &asst, p)); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred, Called: called})
+	return schema.Encode(stepResult{Messages: out, StopReason: stop, Deferred: deferred, Called: called})
 }
 
 // stepTools returns the tools a step of agent a answering with asst uses:
