@@ -147,12 +147,13 @@ func (s *snapshot) use(f func() error) error {
 }
 
 func (s *snapshot) Get(key []byte) ([]byte, error) {
-	if err := s.e.await(kv.Range{Start: key, End: keyAfter(key)}); err != nil {
+	upper := keyAfter(key)
+	if err := s.e.await(kv.Range{Start: key, End: upper}); err != nil {
 		return nil, err
 	}
 	var out []byte
 	err := s.use(func() (err error) {
-		out, err = s.get(key)
+		out, err = s.get(key, upper)
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			err = fmt.Errorf("kv/pebble: %s: get %q: %w", s.e.dir, key, classify(err))
 		}
@@ -161,14 +162,14 @@ func (s *snapshot) Get(key []byte) ([]byte, error) {
 	return out, err
 }
 
-// get reads key through an iterator bounded to it rather than Pebble's Get,
-// which never consults the bloom filters of the last level (L6), where a
+// get reads key through an iterator bounded to it (upper is keyAfter(key))
+// rather than Pebble's Get, which never consults the bloom filters of the last level (L6), where a
 // small or settled store keeps nearly all its tables: a read of a key that
 // does not exist (a new agent's state, its counts) then read and
 // decompressed a data block of an L6 table, about 140µs once the tables
 // outgrow the block cache, against a few µs with the filter.
-func (s *snapshot) get(key []byte) ([]byte, error) {
-	it, err := s.e.iter(s.sh, key, keyAfter(key))
+func (s *snapshot) get(key, upper []byte) ([]byte, error) {
+	it, err := s.e.iter(s.sh, key, upper)
 	if err != nil {
 		return nil, err
 	}
