@@ -22,6 +22,9 @@ const recoverInterval = time.Second
 type syncState struct {
 	mu       sync.Mutex
 	inflight map[*flight]struct{}
+	// writers are the flights in inflight by key written: a point read,
+	// most reads, looks its key up rather than visiting every flight.
+	writers  map[string][]*flight
 	poisoned map[string]error // key -> why its last write is unknown
 	failed   error            // set by a failed sync, until a reopen
 	stalled  error            // set by a failed flush, until one succeeds
@@ -37,7 +40,7 @@ type flight struct {
 }
 
 func (s *syncState) init() {
-	s.inflight, s.poisoned, s.changed = map[*flight]struct{}{}, map[string]error{}, make(chan struct{})
+	s.inflight, s.writers, s.poisoned, s.changed = map[*flight]struct{}{}, map[string][]*flight{}, map[string]error{}, make(chan struct{})
 }
 
 // changedLocked wakes the commits waiting on Writable. Called with s.mu
@@ -184,6 +187,9 @@ func (e *Engine) build(batch []kv.Mutation) (*pebble.Batch, *flight, error) {
 func (s *syncState) start(f *flight) {
 	s.mu.Lock()
 	s.inflight[f] = struct{}{}
+	for _, k := range f.keys {
+		s.writers[k] = append(s.writers[k], f)
+	}
 	s.mu.Unlock()
 }
 
@@ -194,6 +200,13 @@ func (e *Engine) land(f *flight, err error) {
 	s := &e.syncs
 	s.mu.Lock()
 	delete(s.inflight, f)
+	for _, k := range f.keys {
+		if w := slices.DeleteFunc(s.writers[k], func(g *flight) bool { return g == f }); len(w) > 0 {
+			s.writers[k] = w
+		} else {
+			delete(s.writers, k)
+		}
+	}
 	if err != nil {
 		f.err = classify(err)
 		for _, k := range f.keys {
@@ -329,7 +342,25 @@ func (e *Engine) await(r kv.Range) error {
 	if poisoned != nil {
 		return poisoned
 	}
-	for _, f := range wait {
+	return e.wait(wait)
+}
+
+// awaitKey is await for the one key of a point read.
+func (e *Engine) awaitKey(key []byte) error {
+	s := &e.syncs
+	s.mu.Lock()
+	wait := slices.Clone(s.writers[string(key)])
+	err, poisoned := s.poisoned[string(key)]
+	s.mu.Unlock()
+	if poisoned {
+		return fmt.Errorf("kv/pebble: %s: key %q: its last write failed to sync; it is unknown until storage reopens: %w", e.dir, key, err)
+	}
+	return e.wait(wait)
+}
+
+// wait waits for the syncs of flights, failing if one failed.
+func (e *Engine) wait(flights []*flight) error {
+	for _, f := range flights {
 		<-f.done
 		if f.err != nil {
 			return fmt.Errorf("kv/pebble: %s: a write to the keys read failed to sync: %w", e.dir, f.err)

@@ -147,10 +147,10 @@ func (s *snapshot) use(f func() error) error {
 }
 
 func (s *snapshot) Get(key []byte) ([]byte, error) {
-	upper := keyAfter(key)
-	if err := s.e.await(kv.Range{Start: key, End: upper}); err != nil {
+	if err := s.e.awaitKey(key); err != nil {
 		return nil, err
 	}
+	upper := keyAfter(key)
 	var out []byte
 	err := s.use(func() (err error) {
 		out, err = s.get(key, upper)
