@@ -128,7 +128,7 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	was := schema.IndexedOf(a)
+	was := schema.IndexView(a)
 	out, err := fn(b.c, call, a)
 	if err != nil {
 		return nil, err
@@ -137,7 +137,10 @@ func (b agentActor) Invoke(_ context.Context, call *actor.Call) ([]byte, error) 
 		return out, nil
 	}
 	is, _ := call.State.(*schema.Agent)
-	if err := schema.IndexAgent(call.Txn, was, schema.IndexedOf(is)); err != nil {
+	if schema.SameIndex(was, is) {
+		return out, nil
+	}
+	if err := schema.IndexAgent(call.Txn, schema.IndexedOf(was), schema.IndexedOf(is)); err != nil {
 		return nil, err
 	}
 	return out, nil

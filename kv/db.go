@@ -112,7 +112,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, reads: map[string]bool{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, reads: map[string][]byte{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -237,10 +237,10 @@ type txn struct {
 	snap  Snapshot
 	start uint64 // the last commit published when the transaction began
 	done  bool
-	// reads is the read set: each key read, true when the snapshot had
-	// none, so that reading it again (a fence on a key just loaded) needs
-	// no engine read.
-	reads  map[string]bool
+	// reads is the read set: each key read, with the value the snapshot
+	// had (nil: none), so that reading it again (a fence on a key just
+	// loaded, a record checked then rewritten) needs no engine read.
+	reads  map[string][]byte
 	ranges []Range
 	fences map[string]uint64
 	// writes holds each written value sealed (see seal) as it will be
@@ -282,15 +282,25 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(v[checksumBytes:]), nil
 	}
-	if absent := t.reads[string(key)]; absent {
-		return nil, ErrNotFound
+	if v, ok := t.reads[string(key)]; ok {
+		if v == nil {
+			return nil, ErrNotFound
+		}
+		return bytes.Clone(v), nil
 	}
 	stored, err := t.snap.Get(key)
-	t.reads[string(key)] = errors.Is(err, ErrNotFound)
+	if errors.Is(err, ErrNotFound) {
+		t.reads[string(key)] = nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return Unseal(key, stored)
+	v, err := Unseal(key, stored)
+	if err != nil {
+		return nil, err
+	}
+	t.reads[string(key)] = v // kept; each reader gets a copy of its own
+	return bytes.Clone(v), nil
 }
 
 func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
@@ -332,23 +342,19 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 	sort.Slice(own, func(i, j int) bool { return less(own[i].Key, own[j].Key) })
 
 	out := make([]KeyValue, 0, len(stored)+len(own))
-	emit := func(kv KeyValue) bool {
-		if kv.Value != nil {
-			out = append(out, KeyValue{Key: kv.Key, Value: bytes.Clone(kv.Value)})
-		}
-		return limit > 0 && len(out) >= limit
-	}
 	i, j := 0, 0
-	for i < len(stored) || j < len(own) {
+	for (i < len(stored) || j < len(own)) && (limit <= 0 || len(out) < limit) {
 		var next KeyValue
 		switch {
 		case j == len(own) || (i < len(stored) && less(stored[i].Key, own[j].Key)):
+			// The snapshot's pairs are the caller's already.
 			v, err := Unseal(stored[i].Key, stored[i].Value)
 			if err != nil {
 				return nil, err
 			}
-			next = KeyValue{Key: stored[i].Key, Value: v}
+			out = append(out, KeyValue{Key: stored[i].Key, Value: v})
 			i++
+			continue
 		case i < len(stored) && bytes.Equal(stored[i].Key, own[j].Key):
 			next = own[j]
 			i++
@@ -357,8 +363,9 @@ func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {
 			next = own[j]
 			j++
 		}
-		if emit(next) {
-			break
+		if next.Value != nil { // nil: deleted in this transaction
+			// A buffered write's value is the transaction's: copied.
+			out = append(out, KeyValue{Key: next.Key, Value: bytes.Clone(next.Value)})
 		}
 	}
 	return out, nil

@@ -255,3 +255,47 @@ func TestScanEach(t *testing.T) {
 		}
 	}
 }
+
+// Spec: a key read twice in one transaction reads the same value, each
+// reader gets a copy of its own, and a commit by another transaction in
+// between is still a conflict for a transaction that writes.
+func TestRepeatedReadInTxn(t *testing.T) {
+	db := kv.NewMemDB()
+	ctx := context.Background()
+	put := func(v string) {
+		txn, _ := db.Begin(ctx)
+		if err := txn.Set([]byte("k"), []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("one")
+	txn, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := txn.Get([]byte("k"))
+	if err != nil || string(first) != "one" {
+		t.Fatalf("first read: %q %v", first, err)
+	}
+	first[0] = 'X'
+	put("two")
+	again, err := txn.Get([]byte("k"))
+	if err != nil || string(again) != "one" {
+		t.Fatalf("second read: %q %v; want the snapshot's value, unchanged by the first reader", again, err)
+	}
+	if _, err := txn.Get([]byte("absent")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("absent key: %v", err)
+	}
+	if _, err := txn.Get([]byte("absent")); !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("absent key read again: %v", err)
+	}
+	if err := txn.Set([]byte("other"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Commit(ctx); !errors.Is(err, kv.ErrConflict) {
+		t.Fatalf("commit after a read key changed: %v, want a conflict", err)
+	}
+}

@@ -142,9 +142,17 @@ func GetAgent(txn kv.Txn, agentID string) (*Agent, error) {
 	return decodeCached(decodedAgents, data, "agent "+agentID, (*Agent).clone)
 }
 
-// GetBlock returns a block, or ErrBlockNotFound.
+// GetBlock returns a block, or ErrBlockNotFound. The result is the
+// caller's own.
 func GetBlock(txn kv.Txn, blockID string) (*Block, error) {
-	return get[Block](txn, BlockKey(blockID), "block "+blockID, ErrBlockNotFound)
+	data, err := txn.Get(BlockKey(blockID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrBlockNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeCached(decodedBlocks, data, "block "+blockID, (*Block).clone)
 }
 
 // PutBlock writes a block's record.

@@ -1,11 +1,13 @@
 package schema
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 )
 
@@ -80,6 +82,45 @@ func TestAgentCloneSharesNothing(t *testing.T) {
 		t.Fatalf("the copy shares %s with its original", path)
 	}
 	checkNoHiddenReferences(t, reflect.TypeFor[Agent](), map[reflect.Type]bool{})
+}
+
+// Spec: Block.clone is Agent.clone for blocks, and a block read again
+// (GetBlock) is equal to its first reading and the caller's own.
+func TestBlockCloneSharesNothing(t *testing.T) {
+	b := &Block{}
+	fill(reflect.ValueOf(b).Elem())
+	c := b.clone()
+	if !reflect.DeepEqual(b, c) {
+		t.Fatalf("copy %+v differs from %+v", c, b)
+	}
+	if path := shared(reflect.ValueOf(b).Elem(), reflect.ValueOf(c).Elem(), "Block"); path != "" {
+		t.Fatalf("the copy shares %s with its original", path)
+	}
+	checkNoHiddenReferences(t, reflect.TypeFor[Block](), map[reflect.Type]bool{})
+
+	db := kv.NewMemDB()
+	txn, err := db.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	if err := PutBlock(txn, b); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := GetBlock(txn, b.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, b) {
+			t.Fatalf("read %+v, want %+v", got, b)
+		}
+		got.Metadata["k"] = "x"
+		*got.Description, got.Tags[0] = "x", "x"
+	}
+	if _, err := GetBlock(txn, "block-missing"); err != ErrBlockNotFound {
+		t.Fatalf("a missing block: %v", err)
+	}
 }
 
 // fill sets every exported part of v to something not zero; an interface

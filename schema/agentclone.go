@@ -80,3 +80,15 @@ func cloneJSONSlice(s []any) []any {
 	}
 	return out
 }
+
+// clone returns a copy of b that shares nothing mutable with it, as
+// Agent.clone does: TestBlockCloneSharesNothing fails until a reference
+// field added to Block is copied here.
+func (b *Block) clone() *Block {
+	c := *b
+	c.ProjectID, c.TemplateName, c.TemplateID = clonePtr(b.ProjectID), clonePtr(b.TemplateName), clonePtr(b.TemplateID)
+	c.BaseTemplateID, c.DeploymentID, c.EntityID = clonePtr(b.BaseTemplateID), clonePtr(b.DeploymentID), clonePtr(b.EntityID)
+	c.Description, c.Metadata, c.Hidden = clonePtr(b.Description), cloneJSONMap(b.Metadata), clonePtr(b.Hidden)
+	c.CreatedByID, c.LastUpdatedByID, c.Tags = clonePtr(b.CreatedByID), clonePtr(b.LastUpdatedByID), slices.Clone(b.Tags)
+	return &c
+}

@@ -137,6 +137,32 @@ func IndexedOf(a *Agent) Indexed {
 	return Indexed{ID: a.ID, CreatedAt: a.CreatedAt, Terms: AgentTermsOf(a), Listed: Listed(a)}
 }
 
+// IndexView copies of a what IndexedOf reads (nil for nil). The agent
+// actor takes it before an operation, which may change a in place, to
+// compute the index entries a had only when SameIndex says they may have
+// changed: most operations (every turn's) change none of them, and the
+// terms (the name's trigrams) cost more than the rest of the check.
+func IndexView(a *Agent) *Agent {
+	if a == nil {
+		return nil
+	}
+	return &Agent{ID: a.ID, CreatedAt: a.CreatedAt, Name: a.Name, ProjectID: clonePtr(a.ProjectID), Tags: slices.Clone(a.Tags), Hidden: clonePtr(a.Hidden)}
+}
+
+// SameIndex reports whether IndexedOf(view) and IndexedOf(a) are equal
+// because what they are computed from is, view being an IndexView.
+func SameIndex(view, a *Agent) bool {
+	if view == nil || a == nil {
+		return view == a
+	}
+	return view.ID == a.ID && view.CreatedAt.Equal(a.CreatedAt) && view.Name == a.Name &&
+		equalPtr(view.ProjectID, a.ProjectID) && slices.Equal(view.Tags, a.Tags) && equalPtr(view.Hidden, a.Hidden)
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // IndexAgent moves an agent's index entries (by creation time and by term)
 // and its share of the count from what they were to what they are, in the
 // transaction that writes its record: indexes and count are never out of

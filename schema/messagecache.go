@@ -8,8 +8,9 @@ import (
 
 // Decoding a stored record is most of what reading one costs, and a turn
 // reads the same records at every step: its agent, its context's history
-// and system message, the tail its start checks for unanswered calls.
-// DecodeMessage and DecodeAgent (and so GetMessage and GetAgent) therefore
+// and system message, the tail its start checks for unanswered calls, the
+// memory blocks its start compiles the system prompt from.
+// DecodeMessage, DecodeAgent and GetBlock (and so GetMessage and GetAgent) therefore
 // remember decoded records by their stored bytes. Equal bytes decode to
 // equal records, so an entry never goes stale: a record that is rewritten
 // (edited, recompiled, reset, compacted) has new bytes, which are a new
@@ -19,11 +20,12 @@ import (
 // own copy (Message.clone, Agent.clone), so no caller's change to a record it
 // read shows in what another reads.
 const (
-	// MessageCacheBytes and AgentCacheBytes bound the stored bytes of
-	// the messages and agents kept, in bytes (their decoded copies take
-	// about as much again).
+	// MessageCacheBytes, AgentCacheBytes and BlockCacheBytes bound the
+	// stored bytes of the messages, agents and blocks kept, in bytes
+	// (their decoded copies take about as much again).
 	MessageCacheBytes = 32 << 20
 	AgentCacheBytes   = 16 << 20
+	BlockCacheBytes   = 16 << 20
 	// maxCachedRecordBytes is the largest stored record kept, in bytes:
 	// a larger one would push out many of the records turns reread.
 	maxCachedRecordBytes = 64 << 10
@@ -47,6 +49,7 @@ func newDecodeCache[T any](limit int) *decodeCache[T] {
 var (
 	decodedMessages = newDecodeCache[Message](MessageCacheBytes)
 	decodedAgents   = newDecodeCache[Agent](AgentCacheBytes)
+	decodedBlocks   = newDecodeCache[Block](BlockCacheBytes)
 )
 
 // get returns the record data decodes to, if kept.

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"net/url"
@@ -93,7 +94,10 @@ func parseImage(field string, i int, p contentPart) (llm.Image, error) {
 // storedImages returns the images of a stored message's content (a user
 // message's, or a tool result's), which was checked when it was sent.
 func storedImages(raw json.RawMessage) []llm.Image {
-	if len(raw) == 0 {
+	// Content sent as a string, the usual case, has none: a step reads
+	// its whole history, and parsing each message again cost more than
+	// the rest of building the request.
+	if t := bytes.TrimLeft(raw, " \t\r\n"); len(t) == 0 || t[0] == '"' {
 		return nil
 	}
 	_, ims, _ := parseContent("content", raw, true)

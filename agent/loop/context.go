@@ -54,7 +54,7 @@ func MessageTokens(m *schema.Message) int {
 
 // ToolTokens estimates what a tool's schema takes in a request.
 func ToolTokens(t llm.Tool) int {
-	return perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(string(t.Parameters))
+	return perToolSchemaOverhead + prompt.EstimateTokens(t.Name) + prompt.EstimateTokens(t.Description) + prompt.EstimateTokens(t.Parameters)
 }
 
 func llmMessageTokens(m llm.Message) int {

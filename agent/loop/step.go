@@ -55,8 +55,7 @@ type stepResult struct {
 	// the results of the tools the server ran.
 	Messages []*schema.Message `json:"messages"`
 	// StopReason is why the turn stops after this step; empty to go on.
-	StopReason string     `json:"stop_reason,omitempty"`
-	Run        schema.Run `json:"run"`
+	StopReason string `json:"stop_reason,omitempty"`
 	// Deferred are the step's calls of custom tools, committed without
 	// results: the loop runs them and commits their results with
 	// OpResults, which decides whether the turn stops.
@@ -98,11 +97,10 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if len(asst.ToolCalls) > len(p.ResultIDs) {
 		return nil, fmt.Errorf("step of run %s: %d tool calls but %d result ids", run.ID, len(asst.ToolCalls), len(p.ResultIDs))
 	}
-	custom, err := schema.AgentCustomTools(txn, a.ID)
+	tools, err := stepTools(txn, a, &asst)
 	if err != nil {
 		return nil, err
 	}
-	tools := tool.Offered(a, custom)
 	var deferred []DeferredCall
 	var called []string
 	rules := p.Rules.solver(a)
@@ -165,7 +163,22 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err := schema.PutStep(txn, stepRecord(call, a, run, &asst, p)); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: out, StopReason: stop, Run: *run, Deferred: deferred, Called: called})
+	return schema.Encode(stepResult{Messages: out, StopReason: stop, Deferred: deferred, Called: called})
+}
+
+// stepTools returns the tools a step of agent a answering with asst uses:
+// those offered to the agent when asst calls one, or when a's tool rules
+// may require one before the turn ends; none otherwise (most final
+// answers), which spares reading the agent's custom tools.
+func stepTools(txn kv.Txn, a *schema.Agent, asst *schema.Message) ([]*tool.Tool, error) {
+	if len(asst.ToolCalls) == 0 && len(a.ToolRules) == 0 {
+		return nil, nil
+	}
+	custom, err := schema.AgentCustomTools(txn, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	return tool.Offered(a, custom), nil
 }
 
 // closeStep records the step's last message in its run, and closes the

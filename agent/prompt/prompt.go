@@ -182,7 +182,10 @@ func Clock(t time.Time, tz string) string {
 }
 
 // EstimateTokens estimates the tokens of s: 4 bytes each.
-func EstimateTokens(s string) int { return (len(s) + 3) / 4 }
+//
+// It takes bytes as they are (a tool's JSON schema, counted at every step):
+// converting them to a string would copy them.
+func EstimateTokens[T ~string | ~[]byte](s T) int { return (len(s) + 3) / 4 }
 
 // SameMemory reports whether two compiled system prompts show the same
 // instructions and memory: they differ at most in their memory metadata

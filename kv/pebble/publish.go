@@ -22,6 +22,9 @@ const recoverInterval = time.Second
 type syncState struct {
 	mu       sync.Mutex
 	inflight map[*flight]struct{}
+	// writers are the flights in inflight by key written: a point read,
+	// most reads, looks its key up rather than visiting every flight.
+	writers  map[string][]*flight
 	poisoned map[string]error // key -> why its last write is unknown
 	failed   error            // set by a failed sync, until a reopen
 	stalled  error            // set by a failed flush, until one succeeds
@@ -37,7 +40,7 @@ type flight struct {
 }
 
 func (s *syncState) init() {
-	s.inflight, s.poisoned, s.changed = map[*flight]struct{}{}, map[string]error{}, make(chan struct{})
+	s.inflight, s.writers, s.poisoned, s.changed = map[*flight]struct{}{}, map[string][]*flight{}, map[string]error{}, make(chan struct{})
 }
 
 // changedLocked wakes the commits waiting on Writable. Called with s.mu
@@ -184,6 +187,9 @@ func (e *Engine) build(batch []kv.Mutation) (*pebble.Batch, *flight, error) {
 func (s *syncState) start(f *flight) {
 	s.mu.Lock()
 	s.inflight[f] = struct{}{}
+	for _, k := range f.keys {
+		s.writers[k] = append(s.writers[k], f)
+	}
 	s.mu.Unlock()
 }
 
@@ -194,6 +200,13 @@ func (e *Engine) land(f *flight, err error) {
 	s := &e.syncs
 	s.mu.Lock()
 	delete(s.inflight, f)
+	for _, k := range f.keys {
+		if w := slices.DeleteFunc(s.writers[k], func(g *flight) bool { return g == f }); len(w) > 0 {
+			s.writers[k] = w
+		} else {
+			delete(s.writers, k)
+		}
+	}
 	if err != nil {
 		f.err = classify(err)
 		for _, k := range f.keys {
@@ -310,21 +323,17 @@ func (e *Engine) probe() error {
 // r (a read's key or range), so that a read never returns data that is not
 // durable; a key whose write failed to sync is an error.
 func (e *Engine) await(r kv.Range) error {
-	start, end := string(r.Start), string(r.End)
-	in := func(k string) bool { return k >= start && (r.End == nil || k < end) }
 	s := &e.syncs
 	s.mu.Lock()
 	var wait []*flight
 	for f := range s.inflight {
-		// A flight's keys are sorted: the first at or after start is the
-		// only one to look at.
-		if i, _ := slices.BinarySearch(f.keys, start); i < len(f.keys) && in(f.keys[i]) {
+		if f.wrote(r) {
 			wait = append(wait, f)
 		}
 	}
 	var poisoned error
 	for k, err := range s.poisoned {
-		if in(k) {
+		if inRange(k, r) {
 			poisoned = fmt.Errorf("kv/pebble: %s: key %q: its last write failed to sync; it is unknown until storage reopens: %w", e.dir, k, err)
 			break
 		}
@@ -333,11 +342,50 @@ func (e *Engine) await(r kv.Range) error {
 	if poisoned != nil {
 		return poisoned
 	}
-	for _, f := range wait {
+	return e.wait(wait)
+}
+
+// awaitKey is await for the one key of a point read.
+func (e *Engine) awaitKey(key []byte) error {
+	s := &e.syncs
+	s.mu.Lock()
+	wait := slices.Clone(s.writers[string(key)])
+	err, poisoned := s.poisoned[string(key)]
+	s.mu.Unlock()
+	if poisoned {
+		return fmt.Errorf("kv/pebble: %s: key %q: its last write failed to sync; it is unknown until storage reopens: %w", e.dir, key, err)
+	}
+	return e.wait(wait)
+}
+
+// wait waits for the syncs of flights, failing if one failed.
+func (e *Engine) wait(flights []*flight) error {
+	for _, f := range flights {
 		<-f.done
 		if f.err != nil {
 			return fmt.Errorf("kv/pebble: %s: a write to the keys read failed to sync: %w", e.dir, f.err)
 		}
 	}
 	return nil
+}
+
+// wrote reports whether f wrote a key in r. Every read asks it of every
+// batch in flight, so it searches f's sorted keys rather than visiting
+// them, and converts no key (string(b) in a comparison does not allocate).
+func (f *flight) wrote(r kv.Range) bool {
+	i, _ := slices.BinarySearchFunc(f.keys, r.Start, func(k string, start []byte) int {
+		switch {
+		case k < string(start):
+			return -1
+		case k > string(start):
+			return 1
+		}
+		return 0
+	})
+	return i < len(f.keys) && (r.End == nil || f.keys[i] < string(r.End))
+}
+
+// inRange reports whether key k lies in r.
+func inRange(k string, r kv.Range) bool {
+	return k >= string(r.Start) && (r.End == nil || k < string(r.End))
 }

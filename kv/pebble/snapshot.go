@@ -29,6 +29,7 @@ func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
 	}
 	e.snapMu.Unlock()
 
+	e.renewAnchor()
 	sh := &shared{snap: e.db.NewSnapshot(), gen: gen, db: e.gen, refs: 1}
 	e.snapMu.Lock()
 	e.live[sh] = struct{}{}
@@ -44,6 +45,26 @@ func (e *Engine) NewSnapshot() (kv.Snapshot, error) {
 	return &snapshot{e: e, sh: sh}, nil
 }
 
+// anchorEvery is how many shared snapshots an anchor (Engine.anchor)
+// stays older than.
+const anchorEvery = 64
+
+// renewAnchor takes the anchor, or a new one after anchorEvery shared
+// snapshots, before a shared snapshot is taken: so the anchor is older.
+// The caller holds e.mu shared, with e usable.
+func (e *Engine) renewAnchor() {
+	e.snapMu.Lock()
+	defer e.snapMu.Unlock()
+	if e.sinceAnchor++; e.anchor != nil && e.sinceAnchor < anchorEvery {
+		return
+	}
+	old := e.anchor
+	e.anchor, e.sinceAnchor = e.db.NewSnapshot(), 0
+	if old != nil {
+		old.Close() // never fails: it only unlinks the snapshot
+	}
+}
+
 // release drops a reference to sh and closes it when none remain. The
 // caller holds e.mu shared, with e open.
 func (e *Engine) release(sh *shared) {
@@ -56,8 +77,44 @@ func (e *Engine) release(sh *shared) {
 	}
 	e.snapMu.Unlock()
 	if last && live { // a reopen closed the others
-		sh.snap.Close() // never fails: it only unlinks the snapshot
+		sh.close()
 	}
+}
+
+// iter returns an iterator over sh bounded to [lower, upper): an idle one
+// moved there, or a new one. Filters of the last level are used: Pebble's
+// prefix seeks otherwise never consult them (see get); other positionings
+// ignore filters. The caller holds e.mu shared, and gives the iterator back
+// with done.
+func (e *Engine) iter(sh *shared, lower, upper []byte) (*pebble.Iterator, error) {
+	e.snapMu.Lock()
+	if n := len(sh.idle); n > 0 {
+		it := sh.idle[n-1]
+		sh.idle = sh.idle[:n-1]
+		e.snapMu.Unlock()
+		it.SetBounds(lower, upper)
+		return it, nil
+	}
+	e.snapMu.Unlock()
+	return sh.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper, UseL6Filters: true})
+}
+
+// done gives back an iterator iter returned and reports its error. One
+// without an error is kept for the next read of sh, unless sh is closed.
+func (e *Engine) done(sh *shared, it *pebble.Iterator) error {
+	if err := it.Error(); err != nil {
+		return errors.Join(err, it.Close())
+	}
+	e.snapMu.Lock()
+	if _, live := e.live[sh]; live && sh.refs > 0 {
+		sh.idle = append(sh.idle, it)
+		it = nil
+	}
+	e.snapMu.Unlock()
+	if it != nil {
+		return it.Close()
+	}
+	return nil
 }
 
 type snapshot struct {
@@ -90,12 +147,13 @@ func (s *snapshot) use(f func() error) error {
 }
 
 func (s *snapshot) Get(key []byte) ([]byte, error) {
-	if err := s.e.await(kv.Range{Start: key, End: append(key[:len(key):len(key)], 0)}); err != nil {
+	if err := s.e.awaitKey(key); err != nil {
 		return nil, err
 	}
+	upper := keyAfter(key)
 	var out []byte
 	err := s.use(func() (err error) {
-		out, err = s.get(key)
+		out, err = s.get(key, upper)
 		if err != nil && !errors.Is(err, kv.ErrNotFound) {
 			err = fmt.Errorf("kv/pebble: %s: get %q: %w", s.e.dir, key, classify(err))
 		}
@@ -104,15 +162,14 @@ func (s *snapshot) Get(key []byte) ([]byte, error) {
 	return out, err
 }
 
-// get reads key through an iterator bounded to it rather than Pebble's Get,
-// which never consults the bloom filters of the last level (L6), where a
+// get reads key through an iterator bounded to it (upper is keyAfter(key))
+// rather than Pebble's Get, which never consults the bloom filters of the last level (L6), where a
 // small or settled store keeps nearly all its tables: a read of a key that
 // does not exist (a new agent's state, its counts) then read and
 // decompressed a data block of an L6 table, about 140µs once the tables
 // outgrow the block cache, against a few µs with the filter.
-func (s *snapshot) get(key []byte) ([]byte, error) {
-	upper := append(key[:len(key):len(key)], 0) // the least key after key
-	it, err := s.sh.snap.NewIter(&pebble.IterOptions{LowerBound: key, UpperBound: upper, UseL6Filters: true})
+func (s *snapshot) get(key, upper []byte) ([]byte, error) {
+	it, err := s.e.iter(s.sh, key, upper)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +182,7 @@ func (s *snapshot) get(key []byte) ([]byte, error) {
 			}
 		}
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := s.e.done(s.sh, it); err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -133,6 +190,9 @@ func (s *snapshot) get(key []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// keyAfter is the least key after key.
+func keyAfter(key []byte) []byte { return append(key[:len(key):len(key)], 0) }
 
 func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
 	r.Start = noEngineKeys(r.Start)
@@ -151,7 +211,7 @@ func (s *snapshot) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 }
 
 func (s *snapshot) scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
-	it, err := s.sh.snap.NewIter(&pebble.IterOptions{LowerBound: r.Start, UpperBound: r.End})
+	it, err := s.e.iter(s.sh, r.Start, r.End)
 	if err != nil {
 		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
 	}
@@ -167,13 +227,14 @@ func (s *snapshot) scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 		if err != nil {
 			break // ValueAndErr records err for it.Error
 		}
-		value := bytes.Clone(v)
-		if value == nil {
-			value = []byte{}
-		}
-		out = append(out, kv.KeyValue{Key: bytes.Clone(it.Key()), Value: value})
+		// One allocation holds both: a scan of a history copies many.
+		k := it.Key()
+		buf := make([]byte, len(k)+len(v))
+		copy(buf, k)
+		copy(buf[len(k):], v)
+		out = append(out, kv.KeyValue{Key: buf[:len(k):len(k)], Value: buf[len(k):]})
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
+	if err := s.e.done(s.sh, it); err != nil {
 		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
 	}
 	return out, nil
