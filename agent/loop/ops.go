@@ -97,7 +97,7 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 			return nil, err
 		}
 		// Not the actor's agent, which its next invocations change in
-		// place: the turn has its own (see firstRequest).
+		// place: the turn has its own (see turnRun.request).
 		in.agent = nil
 		m.mu.Lock()
 		m.begins[p.RunID] = in // a retried attempt's replaces the last
