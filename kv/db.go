@@ -427,10 +427,14 @@ func (t *txn) conflictsWith(keys []string) error {
 		if _, ok := t.reads[k]; ok {
 			return fmt.Errorf("%w: key %q changed", ErrConflict, k)
 		}
-		for _, r := range t.ranges {
-			if r.Contains([]byte(k)) {
-				return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, k)
-			}
+	}
+	// keys are sorted: a range holds one of them if it holds the first at
+	// or after its start. (Checking every key against every range, under
+	// the commit order, took a sixth of a turn's CPU at 128 agents.)
+	for _, r := range t.ranges {
+		i := sort.Search(len(keys), func(i int) bool { return keys[i] >= string(r.Start) })
+		if i < len(keys) && (r.End == nil || keys[i] < string(r.End)) {
+			return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, keys[i])
 		}
 	}
 	return nil
