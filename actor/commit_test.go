@@ -5,6 +5,7 @@ package actor_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -144,12 +145,15 @@ func TestDurability(t *testing.T) {
 
 // stallEngine is a MemEngine whose sync of a batch writing a chosen key
 // waits until released: the batch is visible at once (kv.Pipeliner), as
-// Pebble makes a batch visible before its sync.
+// Pebble makes a batch visible before its sync. With fail set, that sync
+// then fails and the key is lost, as a reopen after a failed sync drops
+// what was not durable.
 type stallEngine struct {
 	*kv.MemEngine
 	key     string
 	stalled chan struct{}
 	release chan struct{}
+	fail    error
 }
 
 func (e *stallEngine) Publish(batch []kv.Mutation) (func() error, error) {
@@ -161,11 +165,68 @@ func (e *stallEngine) Publish(batch []kv.Mutation) (func() error, error) {
 			if string(m.Key) == e.key {
 				e.stalled <- struct{}{}
 				<-e.release
+				if e.fail != nil {
+					return errors.Join(e.fail, e.MemEngine.Apply([]kv.Mutation{{Key: m.Key}}))
+				}
 				break
 			}
 		}
 		return nil
 	}, nil
+}
+
+// Spec: an invocation with WithEarlyReply is answered while its sync is
+// still under way; its durable function reports the sync's outcome, and the
+// actor runs nothing else until the outcome is known: after a failed sync
+// the next invocation sees what storage kept, not the lost state.
+func TestEarlyReply(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sync fails=%v", fail), func(t *testing.T) {
+			id := mustID(t, "early")
+			eng := &stallEngine{MemEngine: kv.NewMemEngine(), key: string(actor.StateKey(id)),
+				stalled: make(chan struct{}), release: make(chan struct{})}
+			if fail {
+				eng.fail = errInjected
+			}
+			rt := newRuntime(t, actor.Config{Store: kv.NewDB(eng)}, newListBehavior(nil))
+			var once sync.Once
+			unstall := func() { once.Do(func() { close(eng.release) }) }
+			t.Cleanup(unstall)
+
+			var durable func() error
+			first := goInvoke(context.Background(), rt, id, "append", "a", actor.WithEarlyReply(&durable))
+			recv(t, eng.stalled, "the commit's sync")
+			if o := recv(t, first, "the early answer, the sync stalled"); o.err != nil {
+				t.Fatal(o.err)
+			}
+			next := goInvoke(context.Background(), rt, id, "get", "")
+			waitPending(t, rt, id, 2) // the first still holds the actor
+			waited := make(chan error, 1)
+			go func() { waited <- durable() }()
+			unstall()
+			if err := recv(t, waited, "durable"); !errors.Is(err, errInjected) != !fail {
+				t.Fatalf("durable() = %v, want the sync's error: %v", err, fail)
+			}
+			if err := durable(); !errors.Is(err, errInjected) != !fail {
+				t.Fatalf("durable() again = %v", err)
+			}
+			o := recv(t, next, "the next invocation")
+			if o.err != nil {
+				t.Fatal(o.err)
+			}
+			var st listState
+			if err := json.Unmarshal(o.data, &st); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"a"}
+			if fail {
+				want = nil
+			}
+			if !slices.Equal(st.Items, want) {
+				t.Fatalf("the next invocation sees %v, want %v", st.Items, want)
+			}
+		})
+	}
 }
 
 // Spec: one actor's slow commit does not make another actor's invocations

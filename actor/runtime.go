@@ -211,11 +211,13 @@ type request struct {
 	idemKey string
 	minted  bool // see Minted
 	reply   chan result
+	early   *func() error // see WithEarlyReply
 }
 
 type result struct {
-	data []byte
-	err  error
+	data    []byte
+	err     error
+	durable func() error // an early reply's
 }
 
 // NewRuntime returns a runtime over cfg.Store with the given behaviors, by
@@ -279,6 +281,20 @@ func WithIdempotencyKey(key string) InvokeOption {
 	return func(r *request) { r.idemKey = key }
 }
 
+// WithEarlyReply makes Invoke answer as soon as the invocation's writes are
+// published (kv.Publisher), before they are durable, and set *durable to a
+// function that waits until they are and returns the outcome (an error:
+// unknown, as a failed commit's); it may be called any number of times.
+// The caller must acknowledge nothing of the invocation before durable
+// returns nil: this is for work that can overlap the sync (a model call
+// made from what the invocation returned). The actor runs its next
+// invocation only once the outcome is known, and forgets its state if the
+// sync failed. Over a store whose transactions are not Publishers the
+// answer comes once durable.
+func WithEarlyReply(durable *func() error) InvokeOption {
+	return func(r *request) { r.early = durable }
+}
+
 // Invoke runs op on the actor id, activating it if needed, and returns the
 // operation's result once its transaction has committed.
 func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, opts ...InvokeOption) (data []byte, err error) {
@@ -296,6 +312,12 @@ func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, 
 	}
 	select {
 	case res := <-req.reply:
+		if req.early != nil {
+			*req.early = res.durable
+			if res.durable == nil {
+				*req.early = durableNow
+			}
+		}
 		return res.data, res.err
 	case <-ctx.Done():
 		return nil, fmt.Errorf("actor: %s %s: caller gave up, outcome unknown: %w", id, op, ctx.Err())
@@ -440,7 +462,18 @@ func (r *Runtime) drain(a *activation) {
 		a.queue = a.queue[1:]
 		r.mu.Unlock()
 
-		data, err := r.run(a, req)
+		data, durable, err := r.run(a, req)
+		if durable != nil {
+			// Answered early: the actor waits for the sync in the
+			// caller's stead before it runs anything else.
+			d := &outcome{done: make(chan struct{})}
+			req.reply <- result{data: data, durable: d.wait}
+			if d.err = durable(); d.err != nil {
+				d.err = fmt.Errorf("actor: %s %s: %w", a.id, req.op, d.err)
+				r.discard(a)
+			}
+			close(d.done)
+		}
 
 		r.mu.Lock()
 		a.pending--
@@ -450,7 +483,9 @@ func (r *Runtime) drain(a *activation) {
 		// Answer only now, so that a caller holding its answer finds the
 		// actor idle (evictable, not counted against the cap). The channel
 		// is buffered: this never blocks.
-		req.reply <- result{data, err}
+		if durable == nil {
+			req.reply <- result{data: data, err: err}
+		}
 	}
 	// Still under r.mu, with pending now 0: whoever next sees pending == 0
 	// (deactivation) or enqueues also sees running == false.
@@ -460,21 +495,35 @@ func (r *Runtime) drain(a *activation) {
 	r.mu.Unlock()
 }
 
-// run executes one request, re-running it after commit conflicts.
-func (r *Runtime) run(a *activation, req *request) ([]byte, error) {
+// outcome is the outcome of an early reply's sync.
+type outcome struct {
+	done chan struct{}
+	err  error // set before done is closed
+}
+
+func (o *outcome) wait() error {
+	<-o.done
+	return o.err
+}
+
+func durableNow() error { return nil }
+
+// run executes one request, re-running it after commit conflicts. For a
+// request answered early, durable (non-nil) waits for the commit's sync.
+func (r *Runtime) run(a *activation, req *request) (data []byte, durable func() error, err error) {
 	if err := req.ctx.Err(); err != nil {
-		return nil, fmt.Errorf("actor: %s %s: not run, caller gave up while queued: %w", a.id, req.op, err)
+		return nil, nil, fmt.Errorf("actor: %s %s: not run, caller gave up while queued: %w", a.id, req.op, err)
 	}
 	ctx, cancel := context.WithTimeout(req.ctx, r.cfg.InvokeTimeout)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
-		data, err := r.attempt(ctx, a, req)
+		data, durable, err := r.attempt(ctx, a, req)
 		if err == nil {
-			return data, nil
+			return data, durable, nil
 		}
 		r.discard(a)
 		if !errors.Is(err, kv.ErrConflict) || attempt >= r.cfg.MaxConflictRetries || ctx.Err() != nil {
-			return nil, fmt.Errorf("actor: %s %s: %w", a.id, req.op, err)
+			return nil, nil, fmt.Errorf("actor: %s %s: %w", a.id, req.op, err)
 		}
 		r.mu.Lock()
 		r.stats.Conflicts++
@@ -484,7 +533,7 @@ func (r *Runtime) run(a *activation, req *request) ([]byte, error) {
 		select {
 		case <-r.cfg.Clock.After(conflictBackoff(attempt)):
 		case <-ctx.Done():
-			return nil, fmt.Errorf("actor: %s %s: gave up retrying a conflict: %w", a.id, req.op, ctx.Err())
+			return nil, nil, fmt.Errorf("actor: %s %s: gave up retrying a conflict: %w", a.id, req.op, ctx.Err())
 		}
 	}
 }
@@ -557,57 +606,61 @@ func fingerprint(id ID, op string, payload []byte) []byte {
 // if needed, fences the commit on its epoch, answers a repeated idempotent
 // request from its record, and otherwise invokes the behavior and commits
 // its state and writes with the answer.
-func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (data []byte, err error) {
+func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (data []byte, durable func() error, err error) {
 	if err := r.place(ctx, a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	txn, err := r.cfg.Store.Begin(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer txn.Discard()
 
 	switch {
 	case !a.loaded && req.minted:
 		if err := startMinted(a); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	case !a.loaded:
 		// Loading inside the invocation's transaction puts the state and
 		// epoch in its read set: if anything rewrote them before this
 		// commit, the commit fails instead of acting on a stale load.
 		if err := r.load(txn, a); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := fence(txn, a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var idem *idemRecord
 	if req.idemKey != "" {
 		var answered bool
 		if idem, answered, err = idempotent(txn, a.id, req); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if answered {
-			return idem.Result, nil
+			return idem.Result, nil, nil
 		}
 	}
 	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now(),
 		Minted: req.minted && a.epoch == 0}
 	if data, err = invokeSafely(ctx, a.behavior, call); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := saveState(txn, a, call); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if idem != nil {
 		if err := writeIdemRecord(txn, req.idemKey, idem, data, call.Now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	if err := txn.Commit(ctx); err != nil {
-		return nil, err
+	if p, ok := txn.(kv.Publisher); ok && req.early != nil {
+		if durable, err = p.Publish(ctx); err != nil {
+			return nil, nil, err
+		}
+	} else if err := txn.Commit(ctx); err != nil {
+		return nil, nil, err
 	}
 	a.state = call.State
 	if a.newEpoch {
@@ -618,7 +671,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		// An actor without state is rebuilt by Decode(nil) on its next load.
 		a.loaded = false
 	}
-	return data, nil
+	return data, durable, nil
 }
 
 // place claims the actor before it is (re)loaded, committed in a

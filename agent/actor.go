@@ -98,11 +98,17 @@ var agentOps = map[string]operation{
 	opStepFeedback:          op(setStepFeedback),
 	opAttachArchive:         op(attachArchive),
 	opDetachArchive:         op(detachArchive),
-	loop.OpBegin:            turnOp(loop.Begin),
+	loop.OpBegin:            op(beginTurn),
 	loop.OpCloseInterrupted: turnOp(loop.CloseInterrupted),
 	loop.OpStep:             turnOp(loop.Step),
 	loop.OpEnd:              turnOp(loop.End),
 	loop.OpCompact:          turnOp(loop.Compact),
+}
+
+// beginTurn is loop.OpBegin, run by the service's turn manager: it hands
+// the turn starting what it read.
+func beginTurn(c *core, call *actor.Call, a *schema.Agent, p loop.BeginPayload) ([]byte, error) {
+	return c.turns.Begin(call, a, p)
 }
 
 // agentActor is the agent actor. Its state is *schema.Agent, nil when the

@@ -170,10 +170,16 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvOver(t, func(e *faultyEngine) kv.Engine { return e })
+}
+
+// newEnvOver is newEnv over the engine wrap makes of its faultyEngine.
+func newEnvOver(t testing.TB, wrap func(*faultyEngine) kv.Engine) *env {
+	t.Helper()
 	eng := &faultyEngine{Engine: kv.NewMemEngine()}
 	f := &fakeLLM{}
 	svc, err := agent.New(agent.Config{
-		Store: kv.NewDB(eng), DefaultModel: "openai/gpt-4o-mini", LLM: fakeResolver{f},
+		Store: kv.NewDB(wrap(eng)), DefaultModel: "openai/gpt-4o-mini", LLM: fakeResolver{f},
 		Runtime: actor.Config{InvokeTimeout: 10 * time.Second},
 	})
 	if err != nil {

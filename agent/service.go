@@ -379,3 +379,8 @@ func (t turnStore) Read(ctx context.Context, fn func(kv.Txn) error) error { retu
 func (t turnStore) Invoke(ctx context.Context, agentID, op string, payload, out any) error {
 	return t.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, payload, out)
 }
+
+func (t turnStore) InvokeEarly(ctx context.Context, agentID, op string, payload, out any) (durable func() error, err error) {
+	err = t.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, payload, out, actor.WithEarlyReply(&durable))
+	return durable, err
+}

@@ -434,18 +434,31 @@ func (t *txn) conflictsWith(keys []string) error {
 		if _, ok := t.reads[k]; ok {
 			return fmt.Errorf("%w: key %q changed", ErrConflict, k)
 		}
-		for _, r := range t.ranges {
-			if r.containsString(k) {
-				return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, k)
-			}
+	}
+	// keys are sorted: a range holds one of them if it holds the first at
+	// or after its start. (Checking every key against every range, under
+	// the commit order, took a sixth of a turn's CPU at 128 agents.)
+	for _, r := range t.ranges {
+		i := sort.Search(len(keys), func(i int) bool { return keys[i] >= string(r.Start) })
+		if i < len(keys) && (r.End == nil || keys[i] < string(r.End)) {
+			return fmt.Errorf("%w: key %q changed in scanned range", ErrConflict, keys[i])
 		}
 	}
 	return nil
 }
 
-func (t *txn) Commit(ctx context.Context) (err error) {
-	if err := t.check(); err != nil {
+func (t *txn) Commit(ctx context.Context) error {
+	durable, err := t.Publish(ctx)
+	if err != nil {
 		return err
+	}
+	return durable()
+}
+
+// Publish implements Publisher.
+func (t *txn) Publish(ctx context.Context) (durable func() error, err error) {
+	if err := t.check(); err != nil {
+		return nil, err
 	}
 	t.done = true
 	shared, isShared := t.db.eng.(SharedEngine)
@@ -456,14 +469,19 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 	}
 	defer t.db.release(t.start)
 	if len(t.writes) == 0 {
-		return nil // its snapshot is consistent by construction
+		return durableNow, nil // its snapshot is consistent by construction
 	}
+	ended := func(error) {}
 	if o := t.db.observer.Load(); o != nil {
-		ended := (*o).CommitStarted(ctx)
-		defer func() { ended(err) }()
+		ended = (*o).CommitStarted(ctx)
 	}
+	defer func() {
+		if err != nil {
+			ended(err)
+		}
+	}()
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	keys := make([]string, 0, len(t.writes))
 	for k := range t.writes {
@@ -476,21 +494,31 @@ func (t *txn) Commit(ctx context.Context) (err error) {
 	}
 	if isShared {
 		if t.db.isClosed() {
-			return ErrClosed
+			return nil, ErrClosed
 		}
-		return shared.CommitSnapshot(ctx, t.snap, batch, t.fences)
+		if err := shared.CommitSnapshot(ctx, t.snap, batch, t.fences); err != nil {
+			return nil, err
+		}
+		ended(nil)
+		return durableNow, nil
 	}
 	wait, err := t.db.commit(ctx, t, keys, batch)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if wait != nil {
-		if err := wait(); err != nil {
-			return unknownOutcome(len(keys), err)
+	return func() error {
+		var err error
+		if wait != nil {
+			if werr := wait(); werr != nil {
+				err = unknownOutcome(len(keys), werr)
+			}
 		}
-	}
-	return nil
+		ended(err)
+		return err
+	}, nil
 }
+
+func durableNow() error { return nil }
 
 // SnapshotTime implements the optional method SnapshotTime reads.
 func (t *txn) SnapshotTime() (time.Time, bool) {

@@ -81,6 +81,18 @@ type Txn interface {
 	Discard()
 }
 
+// Publisher is a Txn whose commit can be followed in two halves, for a
+// caller with work to overlap with the sync: Publish validates and orders
+// the writes as Commit does (an error means what it means there), and
+// durable, which must be called exactly once, waits until they are durable
+// and returns the commit's outcome (an error: unknown). A read that sees
+// the writes still waits for them to be durable, as it waits for any
+// commit's; only the caller knows of them early, and must not acknowledge
+// them before durable returns nil. DB's transactions are Publishers.
+type Publisher interface {
+	Publish(ctx context.Context) (durable func() error, err error)
+}
+
 // KeyValue is one pair returned by Scan. Both slices belong to the caller.
 type KeyValue struct {
 	Key   []byte

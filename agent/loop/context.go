@@ -104,13 +104,20 @@ func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readOwnerContext(txn, o)
+}
+
+// readOwnerContext is readContext of a context already loaded (Begin's,
+// whose agent may have changed in its transaction).
+func readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
+	agentID := o.AgentID()
 	in := &contextInputs{agent: o.Agent}
 	sys, err := window.System(txn, o)
 	if err != nil {
 		return nil, err
 	}
 	if sys == nil {
-		return nil, fmt.Errorf("the context of agent %s, conversation %q, has no system message (its turn's start stores one)", agentID, convID)
+		return nil, fmt.Errorf("the context of agent %s, conversation %q, has no system message (its turn's start stores one)", agentID, o.ConvID())
 	}
 	in.system = sys.Text
 	if in.summary, err = window.Summary(txn, o); err != nil {

@@ -6,7 +6,12 @@
 // each step of a turn commits in one invocation of the actor (Begin: the
 // inputs; Step: one model response with its tool calls, their results and
 // their memory edits; End: how a turn ended that stopped without a final
-// step) before it is streamed or returned. So:
+// step) before it is streamed or returned. The first model call does not
+// wait for Begin's commit to sync: Begin hands the turn the context it
+// read and answers once its writes are ordered, and the turn asks the
+// model meanwhile; nothing of the turn is emitted, committed or returned
+// until that commit is durable, and if it fails the model's answer is
+// thrown away. So:
 //   - A crash or a failed commit mid-turn leaves a history in which every
 //     tool call has its result and a memory that matches it; the agent's
 //     next turn closes a run left open and answers any call left without a

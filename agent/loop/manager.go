@@ -29,6 +29,11 @@ type Store interface {
 	// Invoke runs one of the operations of this package (OpBegin, ...) on
 	// the agent's actor and decodes its result into out.
 	Invoke(ctx context.Context, agentID, op string, payload, out any) error
+	// InvokeEarly is Invoke answered as soon as the operation's writes
+	// are published, before they are durable (actor.WithEarlyReply):
+	// durable waits until they are and returns the outcome. Nothing of
+	// the operation may be acknowledged before durable returns nil.
+	InvokeEarly(ctx context.Context, agentID, op string, payload, out any) (durable func() error, err error)
 }
 
 // Resolver finds the provider serving a model handle ("provider/model")
@@ -96,6 +101,9 @@ type Manager struct {
 	// waiting there, oldest first: a request that may not queue
 	// (Request.NoQueue) is refused while there is one.
 	claims map[string][]string
+	// begins holds, by run id, the turns whose Begin is running, and the
+	// context it read for their first request (nil until then).
+	begins map[string]*contextInputs
 
 	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
 }
@@ -116,6 +124,7 @@ func NewManager(cfg Config) *Manager {
 		cfg: cfg, base: base, cancel: cancel,
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
 		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
+		begins: map[string]*contextInputs{},
 	}
 }
 
@@ -360,13 +369,13 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 		release()
 		return nil, errClosing
 	}
-	var begun beginResult
 	bp := BeginPayload{RunID: r.turn.runID, ConversationID: req.ConvID, Keys: p.keys, Inputs: p.inputs, Approvals: p.approvals, Background: req.Message.Background}
 	if bp.Embeddings, bp.NoVector, err = r.embedApproved(ctx, p.approvals); err != nil {
 		release()
 		return nil, err
 	}
-	if err := m.cfg.Store.Invoke(ctx, req.AgentID, OpBegin, bp, &begun); err != nil {
+	begun, err := m.begin(ctx, r, bp)
+	if err != nil {
 		release()
 		return nil, err
 	}
@@ -382,8 +391,46 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	if err := m.launch(ctx, r, release); err != nil {
 		return nil, err
 	}
+	if err := r.begun(); err != nil {
+		// The turn asked the model already: its answer is thrown away (a
+		// paid call wasted, on a failed sync), nothing of it emitted or
+		// committed. Whether Begin's writes landed is unknown; if they
+		// did, the agent's next turn closes the run.
+		r.cancel()
+		return nil, err
+	}
 	m.counts.turns.Add(1)
 	return r.turn, nil
+}
+
+// begin runs OpBegin for r. When Begin read the context of r's first
+// request (no approval reply), it answers as soon as Begin's commit is
+// published, and r asks the model while the commit syncs: r.begun waits
+// for it before anything of the turn is emitted or committed, and Start
+// before the turn is returned. Otherwise it answers once the commit is
+// durable, as before: an approval reply's results are emitted at once.
+func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload) (*beginResult, error) {
+	id := r.turn.runID
+	m.mu.Lock()
+	m.begins[id] = nil
+	m.mu.Unlock()
+	var begun beginResult
+	durable, err := m.cfg.Store.InvokeEarly(ctx, r.agentID, OpBegin, bp, &begun)
+	m.mu.Lock()
+	first := m.begins[id]
+	delete(m.begins, id)
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if first == nil {
+		if err := durable(); err != nil {
+			return nil, err
+		}
+		return &begun, nil
+	}
+	r.first, r.beginDurable = first, durable
+	return &begun, nil
 }
 
 // prepare resolves the agent's model and makes the turn's run, not started.
@@ -417,7 +464,7 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 	}
 	streaming := req.Message.Streaming != nil && *req.Message.Streaming
 	return &turnRun{
-		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID,
+		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID, agent: a,
 		provider: provider, model: model, streamTokens: req.Message.StreamTokens && streaming,
 		maxSteps: p.maxSteps, client: p.client, streamed: map[string]string{},
 		embedding: memory.EmbeddingHandle(a),
@@ -430,7 +477,7 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error {
 	llmCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(m.base, cancel)
-	r.ctx = llmCtx
+	r.ctx, r.cancel = llmCtx, cancel
 	m.mu.Lock()
 	if m.closed {
 		// Closing began after the inputs were committed: the run stays

@@ -71,7 +71,42 @@ type duplicateRun struct {
 // its interrupted tool calls, answers a repeated request with its first
 // run, and otherwise commits the inputs (or the approval reply) and the
 // new run as the agent's turn in progress.
-func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
+//
+// For a turn of this manager that holds no approval reply, it also reads
+// the context the turn's first request is made of, as its commit leaves
+// it, and hands it to the turn in process (not in its result, which would
+// encode the whole history): the turn asks the model from it while the
+// commit syncs (see Start).
+func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
+	res, err := begin(call, a, p)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	_, waiting := m.begins[p.RunID]
+	m.mu.Unlock()
+	if waiting && res.Duplicate == nil && len(p.Approvals) == 0 {
+		o := window.Owner{Agent: a}
+		if p.ConversationID != "" {
+			if o.Conv, err = schema.GetAgentConversation(call.Txn, a.ID, p.ConversationID); err != nil {
+				return nil, err
+			}
+		}
+		in, err := readOwnerContext(call.Txn, o)
+		if err != nil {
+			return nil, err
+		}
+		// Not the actor's agent, which its next invocations change in
+		// place: the turn has its own (see turnRun.request).
+		in.agent = nil
+		m.mu.Lock()
+		m.begins[p.RunID] = in // a retried attempt's replaces the last
+		m.mu.Unlock()
+	}
+	return schema.Encode(res)
+}
+
+func begin(call *actor.Call, a *schema.Agent, p BeginPayload) (*beginResult, error) {
 	txn := call.Txn
 	if p.ConversationID != "" {
 		if _, err := schema.GetAgentConversation(txn, a.ID, p.ConversationID); err != nil {
@@ -89,7 +124,7 @@ func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		return schema.Encode(beginResult{Duplicate: dup})
+		return &beginResult{Duplicate: dup}, nil
 	}
 	if len(p.Approvals) == 0 && len(b.pending) > 0 {
 		return nil, letta.Conflictf("Cannot send a new message: the agent is waiting for the result of tool call %s (%s). Send an approval reply with its result first.", b.pending[0].ID, b.pending[0].Name)
@@ -121,7 +156,7 @@ func Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 	if len(b.approved) > 0 {
 		res.AssistantID = b.asst.ID
 	}
-	return schema.Encode(res)
+	return &res, nil
 }
 
 // beginning is a Begin in progress.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/kelpie/kelpie/agent/memory"
@@ -31,6 +32,17 @@ type turnRun struct {
 	maxSteps     int
 	client       []letta.ClientTool
 	ctx          context.Context // for model calls; cancelled by Cancel and Close
+	cancel       context.CancelFunc
+	// agent is the agent as the turn found it before it began, and
+	// first the context Begin read, for the first step's request; nil
+	// when Begin read none (the request is then read from the store).
+	agent *schema.Agent
+	first *contextInputs
+	// beginDurable, when the turn began before Begin's commit was
+	// durable, waits for it (see begun).
+	beginDurable func() error
+	beginOnce    sync.Once
+	beginErr     error
 	usage        schema.Usage
 	// streamed maps the otid of each message part sent as token deltas to
 	// its message type, so that the committed part is not sent again.
@@ -100,6 +112,30 @@ func (r *turnRun) embedApproved(ctx context.Context, approvals []Approval) (map[
 	return embs, why, nil
 }
 
+// begun waits, once, for Begin's commit to be durable when the turn began
+// before it was (Manager.begin): nothing of the turn is emitted or
+// committed before. An error is the commit's: Start refuses the turn.
+func (r *turnRun) begun() error {
+	r.beginOnce.Do(func() {
+		if r.beginDurable != nil {
+			r.beginErr = r.beginDurable()
+		}
+	})
+	return r.beginErr
+}
+
+// request builds a step's request with the whole history budget: the
+// first from the context Begin read, the others from the store.
+func (r *turnRun) request() (*builtRequest, error) {
+	in := r.first
+	if in == nil {
+		return r.buildRequest(1)
+	}
+	r.first = nil
+	in.agent = r.agent
+	return r.fit(in, 1)
+}
+
 // commitCtx is the context of the turn's commits: a turn that is
 // cancelled, or whose client left, still records how it ended.
 func (r *turnRun) commitCtx() context.Context { return context.WithoutCancel(r.ctx) }
@@ -149,6 +185,10 @@ func (e *stepError) Error() string { return e.reason + ": " + e.msg }
 // a handler can tell which request it answered (a non-streaming response
 // carries only the stop reason).
 func (r *turnRun) end(reason, msg string) Result {
+	if err := r.begun(); err != nil {
+		// Start refused the turn: nothing of it is stored to close.
+		return Result{StopReason: letta.StopError, Error: err.Error(), ErrorType: errorTypeFor(letta.StopError)}
+	}
 	if msg != "" {
 		r.m.cfg.Logger.ErrorContext(r.ctx, "agent: turn failed", "agent", r.agentID, "run", r.turn.runID, "stop_reason", reason, "error", msg)
 	}
@@ -189,6 +229,9 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 		Rules:  &answer.built.rules,
 	}
 	payload.Embeddings, payload.NoVector = r.embedCalls(r.ctx, msg.ToolCalls)
+	if err := r.begun(); err != nil {
+		return nil, err
+	}
 	var res stepResult
 	if err := r.m.cfg.Store.Invoke(r.commitCtx(), r.agentID, OpStep, payload, &res); err != nil {
 		return nil, err
@@ -244,8 +287,8 @@ func (r *turnRun) emitCommitted(asstID string, ms []*schema.Message) {
 // fit in the next request. A compaction that fails changes nothing (see
 // compact.go): the step then leaves the oldest history out instead.
 func (r *turnRun) compactIfOver() {
-	built, err := r.buildRequest(1)
-	if err != nil || built.dropped == 0 {
+	built, err := r.request()
+	if err != nil || built.dropped == 0 || r.begun() != nil {
 		r.built = built // the step's request, unless it failed: the step reports that
 		return
 	}
@@ -396,6 +439,9 @@ func (r *turnRun) deltaSink(asstID, stepID string, memgpt bool) func(llm.Delta) 
 		}
 	}
 	return func(d llm.Delta) {
+		if r.begun() != nil {
+			return // the turn is refused
+		}
 		if d.Reasoning != "" {
 			r.turn.emit(&letta.ReasoningMessage{MessageBase: base(letta.TypeReasoning, message.SlotReasoning), Source: "reasoner_model", Reasoning: d.Reasoning}, true)
 		}

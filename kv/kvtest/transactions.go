@@ -210,6 +210,21 @@ func testConflict(t *testing.T, s kv.Store) {
 	t.Run("ReverseScanOpenEnd", func(t *testing.T) {
 		conflictCase(t, s, func(tx kv.Txn) { tx.Scan(kv.Range{Start: []byte("r/")}, 0, true) }, set("zzz", "x"), true)
 	})
+	// A commit of several keys conflicts when one of them, not the
+	// first, is in the range, and not when they only surround it.
+	sets := func(keys ...string) func(kv.Txn) {
+		return func(tx kv.Txn) {
+			for _, k := range keys {
+				set(k, "x")(tx)
+			}
+		}
+	}
+	t.Run("ScannedRangeAmongKeys", func(t *testing.T) {
+		conflictCase(t, s, scan(kv.PrefixRange([]byte("r/"))), sets("a", "r/c", "zz"), true)
+	})
+	t.Run("KeysAroundScannedRange", func(t *testing.T) {
+		conflictCase(t, s, scan(kv.PrefixRange([]byte("r/"))), sets("a", "r0", "zz"), false)
+	})
 	t.Run("DisjointWrite", func(t *testing.T) {
 		conflictCase(t, s, func(tx kv.Txn) { get("k")(tx); scan(kv.PrefixRange([]byte("r/")))(tx) }, set("s/x", "x"), false)
 	})
