@@ -90,6 +90,14 @@ type Meta struct {
 // its memory blocks (in attachment order) and the memory metadata.
 func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	var mem strings.Builder
+	mem.Grow(compiledSize(a, blocks, meta))
+	// The usual prompt has no placeholder: it is written first, so that
+	// the prompt is built in one buffer and not copied again.
+	placeholder := strings.Contains(a.System, "{CORE_MEMORY}")
+	if !placeholder {
+		mem.WriteString(a.System)
+		mem.WriteString("\n\n")
+	}
 	if rendersMemory(a.AgentType) {
 		renderBlocks(&mem, blocks, lineNumbered(a))
 	}
@@ -99,11 +107,25 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	renderDirectories(&mem, meta.Directories, !rendersMemory(a.AgentType))
 	mem.WriteString("\n\n")
 	renderMetadata(&mem, a, meta)
-	full := mem.String()
-	if strings.Contains(a.System, "{CORE_MEMORY}") {
-		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", full)
+	if placeholder {
+		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", mem.String())
 	}
-	return a.System + "\n\n" + full
+	return mem.String()
+}
+
+// compiledSize is about the size of the prompt Compile renders (a little
+// more, as a rule): the lengths of its variable parts and a margin for the
+// fixed text around them.
+func compiledSize(a *schema.Agent, blocks []*schema.Block, meta Meta) int {
+	const fixed, perBlock = 512, 256
+	n := fixed + len(a.System) + len(meta.ToolRules)
+	for _, b := range blocks {
+		n += perBlock + 2*len(b.Label) + len(b.Value)
+		if b.Description != nil {
+			n += len(*b.Description)
+		}
+	}
+	return n
 }
 
 func renderBlocks(b *strings.Builder, blocks []*schema.Block, numbered bool) {
