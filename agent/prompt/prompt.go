@@ -10,6 +10,7 @@ package prompt
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -145,20 +146,23 @@ func renderBlocks(b *strings.Builder, blocks []*schema.Block, numbered bool) {
 		if blk.Description != nil {
 			description = *blk.Description
 		}
-		fmt.Fprintf(b, "<%s>\n<description>\n%s\n</description>\n<metadata>\n", label, description)
+		// Written piece by piece, not with fmt: every agent created and
+		// every turn compiles its blocks.
+		writeAll(b, "<", label, ">\n<description>\n", description, "\n</description>\n<metadata>\n")
 		if blk.ReadOnly {
 			b.WriteString("- read_only=true\n")
 		}
-		fmt.Fprintf(b, "- chars_current=%d\n- chars_limit=%d\n</metadata>\n", utf8.RuneCountInString(blk.Value), blk.Limit)
+		writeAll(b, "- chars_current=", strconv.Itoa(utf8.RuneCountInString(blk.Value)),
+			"\n- chars_limit=", strconv.Itoa(blk.Limit), "\n</metadata>\n")
 		renderValue(b, blk.Value, numbered)
-		fmt.Fprintf(b, "</%s>\n", label)
+		writeAll(b, "</", label, ">\n")
 	}
 	b.WriteString("\n</memory_blocks>")
 }
 
 func renderValue(b *strings.Builder, value string, numbered bool) {
 	if !numbered {
-		fmt.Fprintf(b, "<value>\n%s\n</value>\n", value)
+		writeAll(b, "<value>\n", value, "\n</value>\n")
 		return
 	}
 	b.WriteString("<warning>\n# NOTE: Line numbers shown below (with arrows like '1→') are to help during editing. Do NOT include line number prefixes in your memory edit tool calls.\n</warning>\n")
@@ -169,6 +173,12 @@ func renderValue(b *strings.Builder, value string, numbered bool) {
 		}
 	}
 	b.WriteString("</value>\n")
+}
+
+func writeAll(b *strings.Builder, parts ...string) {
+	for _, p := range parts {
+		b.WriteString(p)
+	}
 }
 
 func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
