@@ -279,11 +279,11 @@ func createPayload(req letta.CreateAgentRequest) ([]byte, error) {
 	if err != nil {
 		return nil, letta.Invalidf("request: %v", err)
 	}
-	blocks, err := schema.Encode(req.MemoryBlocks)
-	if err != nil {
+	var blocks int // only the length of their JSON counts: it is not kept
+	if err := schema.EncodeTo(req.MemoryBlocks, func(js []byte) error { blocks = len(js); return nil }); err != nil {
 		return nil, letta.Invalidf("request: %v", err)
 	}
-	if err := checkJSONSize(len(data) - len(blocks) + len("null")); err != nil {
+	if err := checkJSONSize(len(data) - blocks + len("null")); err != nil {
 		return nil, err
 	}
 	return data, nil

@@ -39,3 +39,28 @@ func TestCreateRecordSizeExcludesBlocks(t *testing.T) {
 		t.Errorf("fields one byte over the limit: %v, want an invalid request", err)
 	}
 }
+
+// Spec: the model_settings of an agent created without them are Letta's
+// derivation of its llm_config, with the keys in order of their names:
+// max_output_tokens from max_tokens (4096 without), reasoning_effort
+// ("minimal" without), a null response_format.
+func TestModelSettingsJSON(t *testing.T) {
+	maxTokens, effort := 1000, "high"
+	for _, tc := range []struct {
+		c    letta.LLMConfig
+		want string
+	}{
+		{letta.LLMConfig{ModelEndpointType: "openai", Temperature: 0.7},
+			`{"max_output_tokens":4096,"parallel_tool_calls":true,"provider_type":"openai","reasoning":{"reasoning_effort":"minimal"},"response_format":null,"strict":false,"temperature":0.7}`},
+		{letta.LLMConfig{ModelEndpointType: "anthropic", MaxTokens: &maxTokens, ReasoningEffort: &effort, Strict: true},
+			`{"max_output_tokens":1000,"parallel_tool_calls":true,"provider_type":"anthropic","reasoning":{"reasoning_effort":"high"},"response_format":null,"strict":true,"temperature":0}`},
+	} {
+		got, err := schema.Encode(modelSettingsFor(tc.c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.want {
+			t.Errorf("model settings of %+v:\n got %s\nwant %s", tc.c, got, tc.want)
+		}
+	}
+}

@@ -237,22 +237,31 @@ func checkModel(model, embedding *string, contextWindowLimit *int) error {
 }
 
 // modelSettingsFor is the model_settings Letta derives from an llm_config.
-func modelSettingsFor(c letta.LLMConfig) map[string]any {
-	maxOut := 4096
+func modelSettingsFor(c letta.LLMConfig) modelSettings {
+	s := modelSettings{MaxOutputTokens: 4096, ParallelToolCalls: true, ProviderType: c.ModelEndpointType,
+		Strict: c.Strict, Temperature: c.Temperature}
+	s.Reasoning.ReasoningEffort = "minimal"
 	if c.MaxTokens != nil {
-		maxOut = *c.MaxTokens
+		s.MaxOutputTokens = *c.MaxTokens
 	}
-	effort := "minimal"
 	if c.ReasoningEffort != nil {
-		effort = *c.ReasoningEffort
+		s.Reasoning.ReasoningEffort = *c.ReasoningEffort
 	}
-	return map[string]any{
-		"max_output_tokens":   maxOut,
-		"parallel_tool_calls": true,
-		"provider_type":       c.ModelEndpointType,
-		"temperature":         c.Temperature,
-		"reasoning":           map[string]any{"reasoning_effort": effort},
-		"response_format":     nil,
-		"strict":              c.Strict,
-	}
+	return s
+}
+
+// modelSettings is the model_settings of an agent created without them.
+// Its fields are in the order of their names, as a map's would be
+// encoded: the JSON is what Letta's is, and is encoded without a map to
+// build and sort for every agent answered.
+type modelSettings struct {
+	MaxOutputTokens   int    `json:"max_output_tokens"`
+	ParallelToolCalls bool   `json:"parallel_tool_calls"`
+	ProviderType      string `json:"provider_type"`
+	Reasoning         struct {
+		ReasoningEffort string `json:"reasoning_effort"`
+	} `json:"reasoning"`
+	ResponseFormat any     `json:"response_format"` // always null
+	Strict         bool    `json:"strict"`
+	Temperature    float64 `json:"temperature"`
 }

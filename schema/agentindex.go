@@ -56,12 +56,12 @@ func Grams(s string) []string {
 // TermPrefix prefixes the index of the agents with the term, by creation
 // time. The value is hashed: a term may be long or hold any character, and
 // a key may not.
-func TermPrefix(t Term) []byte { return fmt.Appendf(nil, "%s%s/", AgentTerms.Prefix, termPath(t)) }
+func TermPrefix(t Term) []byte { return []byte(AgentTerms.Prefix + termPath(t) + "/") }
 
 // termPath names a term in keys: "<kind>/<sha256 of the value, first 32 hex>".
 func termPath(t Term) string {
 	sum := sha256.Sum256([]byte(t.Value))
-	return fmt.Sprintf("%s/%x", t.Kind, sum[:16])
+	return t.Kind + "/" + hex.EncodeToString(sum[:16])
 }
 
 // TermKeys are the index keys an agent created at created has for term t:

@@ -2,6 +2,8 @@ package schema
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -41,7 +43,17 @@ func BlockAgentsOf(blockID string) []byte          { return join(BlockAgents, bl
 // of the nanosecond Unix time keeps byte order equal to time order for
 // every date after 1970; the id breaks ties.
 func IndexKey(prefix string, created time.Time, id string) []byte {
-	return fmt.Appendf(nil, "%s%016x/%s", prefix, uint64(created.UnixNano()), id)
+	k := make([]byte, 0, len(prefix)+17+len(id))
+	k = appendHex16(append(k, prefix...), uint64(created.UnixNano()))
+	return append(append(k, '/'), id...)
+}
+
+// appendHex16 appends v as 16 hex digits, as %016x formats it, without
+// fmt: keys of a create are made with it.
+func appendHex16(b []byte, v uint64) []byte {
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], v)
+	return hex.AppendEncode(b, n[:])
 }
 
 // AgentConversationsOf prefixes the index of an agent's conversations (an
@@ -51,7 +63,9 @@ func AgentConversationsOf(agentID string) string { return AgentConversations.Pre
 // MessageKey is where message seq of an agent is; MessagesOf prefixes them
 // all, in order.
 func MessageKey(agentID string, seq uint64) []byte {
-	return fmt.Appendf(nil, "%s%s/%016x", Messages.Prefix, agentID, seq)
+	k := make([]byte, 0, len(Messages.Prefix)+len(agentID)+17)
+	k = append(append(append(k, Messages.Prefix...), agentID...), '/')
+	return appendHex16(k, seq)
 }
 func MessagesOf(agentID string) []byte { return join(Messages, agentID, "") }
 

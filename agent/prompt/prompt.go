@@ -10,6 +10,7 @@ package prompt
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -90,6 +91,14 @@ type Meta struct {
 // its memory blocks (in attachment order) and the memory metadata.
 func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	var mem strings.Builder
+	mem.Grow(compiledSize(a, blocks, meta))
+	// The usual prompt has no placeholder: it is written first, so that
+	// the prompt is built in one buffer and not copied again.
+	placeholder := strings.Contains(a.System, "{CORE_MEMORY}")
+	if !placeholder {
+		mem.WriteString(a.System)
+		mem.WriteString("\n\n")
+	}
 	if rendersMemory(a.AgentType) {
 		renderBlocks(&mem, blocks, lineNumbered(a))
 	}
@@ -99,11 +108,25 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	renderDirectories(&mem, meta.Directories, !rendersMemory(a.AgentType))
 	mem.WriteString("\n\n")
 	renderMetadata(&mem, a, meta)
-	full := mem.String()
-	if strings.Contains(a.System, "{CORE_MEMORY}") {
-		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", full)
+	if placeholder {
+		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", mem.String())
 	}
-	return a.System + "\n\n" + full
+	return mem.String()
+}
+
+// compiledSize is about the size of the prompt Compile renders (a little
+// more, as a rule): the lengths of its variable parts and a margin for the
+// fixed text around them.
+func compiledSize(a *schema.Agent, blocks []*schema.Block, meta Meta) int {
+	const fixed, perBlock = 512, 256
+	n := fixed + len(a.System) + len(meta.ToolRules)
+	for _, b := range blocks {
+		n += perBlock + 2*len(b.Label) + len(b.Value)
+		if b.Description != nil {
+			n += len(*b.Description)
+		}
+	}
+	return n
 }
 
 func renderBlocks(b *strings.Builder, blocks []*schema.Block, numbered bool) {
@@ -123,20 +146,23 @@ func renderBlocks(b *strings.Builder, blocks []*schema.Block, numbered bool) {
 		if blk.Description != nil {
 			description = *blk.Description
 		}
-		fmt.Fprintf(b, "<%s>\n<description>\n%s\n</description>\n<metadata>\n", label, description)
+		// Written piece by piece, not with fmt: every agent created and
+		// every turn compiles its blocks.
+		writeAll(b, "<", label, ">\n<description>\n", description, "\n</description>\n<metadata>\n")
 		if blk.ReadOnly {
 			b.WriteString("- read_only=true\n")
 		}
-		fmt.Fprintf(b, "- chars_current=%d\n- chars_limit=%d\n</metadata>\n", utf8.RuneCountInString(blk.Value), blk.Limit)
+		writeAll(b, "- chars_current=", strconv.Itoa(utf8.RuneCountInString(blk.Value)),
+			"\n- chars_limit=", strconv.Itoa(blk.Limit), "\n</metadata>\n")
 		renderValue(b, blk.Value, numbered)
-		fmt.Fprintf(b, "</%s>\n", label)
+		writeAll(b, "</", label, ">\n")
 	}
 	b.WriteString("\n</memory_blocks>")
 }
 
 func renderValue(b *strings.Builder, value string, numbered bool) {
 	if !numbered {
-		fmt.Fprintf(b, "<value>\n%s\n</value>\n", value)
+		writeAll(b, "<value>\n", value, "\n</value>\n")
 		return
 	}
 	b.WriteString("<warning>\n# NOTE: Line numbers shown below (with arrows like '1→') are to help during editing. Do NOT include line number prefixes in your memory edit tool calls.\n</warning>\n")
@@ -147,6 +173,12 @@ func renderValue(b *strings.Builder, value string, numbered bool) {
 		}
 	}
 	b.WriteString("</value>\n")
+}
+
+func writeAll(b *strings.Builder, parts ...string) {
+	for _, p := range parts {
+		b.WriteString(p)
+	}
 }
 
 func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
