@@ -161,17 +161,26 @@ type openAICompletion struct {
 	Choices []struct {
 		FinishReason string `json:"finish_reason"`
 		Message      struct {
-			Content          json.RawMessage  `json:"content"`
-			Refusal          json.RawMessage  `json:"refusal"`
-			ReasoningContent json.RawMessage  `json:"reasoning_content"`
-			Reasoning        json.RawMessage  `json:"reasoning"`
-			ToolCalls        []openAIToolCall `json:"tool_calls"`
+			openAIText
+			ToolCalls []openAIToolCall `json:"tool_calls"`
 		} `json:"message"`
 	} `json:"choices"`
-	Usage struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
+	Usage openAIUsage `json:"usage"`
+}
+
+// openAIText are the text fields of a completion's message and of a
+// chunk's delta.
+type openAIText struct {
+	Content          json.RawMessage `json:"content"`
+	Refusal          json.RawMessage `json:"refusal"`
+	ReasoningContent json.RawMessage `json:"reasoning_content"`
+	Reasoning        json.RawMessage `json:"reasoning"`
+}
+
+// openAIUsage is the usage of a completion, or of a stream's last chunk.
+type openAIUsage struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
 }
 
 // completion reads a chat.completion response body. A field of another
@@ -269,17 +278,11 @@ type openAIChunk struct {
 		Index        int64  `json:"index"`
 		FinishReason string `json:"finish_reason"`
 		Delta        struct {
-			Content          json.RawMessage      `json:"content"`
-			Refusal          json.RawMessage      `json:"refusal"`
-			ReasoningContent json.RawMessage      `json:"reasoning_content"`
-			Reasoning        json.RawMessage      `json:"reasoning"`
-			ToolCalls        []openAIToolCallPart `json:"tool_calls"`
+			openAIText
+			ToolCalls []openAIToolCallPart `json:"tool_calls"`
 		} `json:"delta"`
 	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
+	Usage *openAIUsage `json:"usage"`
 }
 
 // openAIToolCallPart is a fragment of a streamed tool call.
