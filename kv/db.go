@@ -112,7 +112,7 @@ func (db *DB) Begin(ctx context.Context) (Txn, error) {
 		db.release(start)
 		return nil, fmt.Errorf("kv: begin: %w", err)
 	}
-	return &txn{db: db, snap: snap, start: start, reads: map[string][]byte{}, writes: map[string][]byte{}}, nil
+	return &txn{db: db, snap: snap, start: start, reads: map[string]readValue{}, writes: map[string][]byte{}}, nil
 }
 
 // Close closes the engine. It does not wait for open transactions.
@@ -237,10 +237,10 @@ type txn struct {
 	snap  Snapshot
 	start uint64 // the last commit published when the transaction began
 	done  bool
-	// reads is the read set: each key read, with the value the snapshot
-	// had (nil: none), so that reading it again (a fence on a key just
-	// loaded, a record checked then rewritten) needs no engine read.
-	reads  map[string][]byte
+	// reads is the read set: each key read, with what the snapshot had,
+	// so that reading it again (a fence on a key just loaded, a record
+	// checked then rewritten) needs no engine read.
+	reads  map[string]readValue
 	ranges []Range
 	fences map[string]uint64
 	// writes holds each written value sealed (see seal) as it will be
@@ -282,15 +282,16 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 		}
 		return bytes.Clone(v[checksumBytes:]), nil
 	}
-	if v, ok := t.reads[string(key)]; ok {
-		if v == nil {
-			return nil, ErrNotFound
-		}
-		return bytes.Clone(v), nil
+	r, ok := t.reads[string(key)]
+	switch {
+	case ok && !r.found:
+		return nil, ErrNotFound
+	case ok && r.kept != nil:
+		return bytes.Clone(r.kept), nil // each reader gets a copy of its own
 	}
 	stored, err := t.snap.Get(key)
 	if errors.Is(err, ErrNotFound) {
-		t.reads[string(key)] = nil
+		t.reads[string(key)] = readValue{}
 	}
 	if err != nil {
 		return nil, err
@@ -299,8 +300,24 @@ func (t *txn) Get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.reads[string(key)] = v // kept; each reader gets a copy of its own
+	if len(v) > maxKeptReadBytes {
+		t.reads[string(key)] = readValue{found: true}
+		return v, nil
+	}
+	t.reads[string(key)] = readValue{found: true, kept: v}
 	return bytes.Clone(v), nil
+}
+
+// maxKeptReadBytes is the largest value a transaction keeps to answer a
+// second read of its key: the records read twice are small (an epoch, a
+// run), and a transaction that reads many large ones (a listing) must not
+// hold them all until it ends.
+const maxKeptReadBytes = 4 << 10
+
+// readValue is what a transaction's snapshot had at a key it read.
+type readValue struct {
+	found bool
+	kept  []byte // the value, when found and at most maxKeptReadBytes
 }
 
 func (t *txn) Scan(r Range, limit int, reverse bool) ([]KeyValue, error) {

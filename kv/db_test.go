@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -257,13 +258,18 @@ func TestScanEach(t *testing.T) {
 }
 
 // Spec: a key read twice in one transaction reads the same value, each
-// reader gets a copy of its own, and a commit by another transaction in
-// between is still a conflict for a transaction that writes.
+// reader gets a copy of its own (a large value, which the transaction does
+// not keep, as well), and a commit by another transaction in between is
+// still a conflict for a transaction that writes.
 func TestRepeatedReadInTxn(t *testing.T) {
 	db := kv.NewMemDB()
 	ctx := context.Background()
+	large := strings.Repeat("L", 64<<10)
 	put := func(v string) {
 		txn, _ := db.Begin(ctx)
+		if err := txn.Set([]byte("large"), []byte(v+large)); err != nil {
+			t.Fatal(err)
+		}
 		if err := txn.Set([]byte("k"), []byte(v)); err != nil {
 			t.Fatal(err)
 		}
@@ -281,10 +287,19 @@ func TestRepeatedReadInTxn(t *testing.T) {
 		t.Fatalf("first read: %q %v", first, err)
 	}
 	first[0] = 'X'
+	firstLarge, err := txn.Get([]byte("large"))
+	if err != nil || string(firstLarge) != "one"+large {
+		t.Fatalf("first read of the large value: %d bytes, %v", len(firstLarge), err)
+	}
+	firstLarge[0] = 'X'
 	put("two")
 	again, err := txn.Get([]byte("k"))
 	if err != nil || string(again) != "one" {
 		t.Fatalf("second read: %q %v; want the snapshot's value, unchanged by the first reader", again, err)
+	}
+	againLarge, err := txn.Get([]byte("large"))
+	if err != nil || string(againLarge) != "one"+large {
+		t.Fatalf("second read of the large value: %.10q… %v; want the snapshot's value, unchanged by the first reader", againLarge, err)
 	}
 	if _, err := txn.Get([]byte("absent")); !errors.Is(err, kv.ErrNotFound) {
 		t.Fatalf("absent key: %v", err)

@@ -163,11 +163,12 @@ func (s *snapshot) Get(key []byte) ([]byte, error) {
 }
 
 // get reads key through an iterator bounded to it (upper is keyAfter(key))
-// rather than Pebble's Get, which never consults the bloom filters of the last level (L6), where a
-// small or settled store keeps nearly all its tables: a read of a key that
-// does not exist (a new agent's state, its counts) then read and
-// decompressed a data block of an L6 table, about 140µs once the tables
-// outgrow the block cache, against a few µs with the filter.
+// rather than Pebble's Get, which never consults the bloom filters of the
+// last level (L6), where a small or settled store keeps nearly all its
+// tables: a read of a key that does not exist (a new agent's state, its
+// counts) then read and decompressed a data block of an L6 table, about
+// 140µs once the tables outgrow the block cache, against a few µs with the
+// filter.
 func (s *snapshot) get(key, upper []byte) ([]byte, error) {
 	it, err := s.e.iter(s.sh, key, upper)
 	if err != nil {
