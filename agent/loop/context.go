@@ -89,7 +89,7 @@ type contextInputs struct {
 func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
 	var out *builtRequest
 	err := r.m.cfg.Store.Read(r.ctx, func(txn kv.Txn) error {
-		in, err := readContext(txn, r.agentID, r.convID)
+		in, err := r.m.readContext(txn, r.agentID, r.convID)
 		if err != nil {
 			return err
 		}
@@ -99,17 +99,17 @@ func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
 	return out, err
 }
 
-func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
+func (m *Manager) readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 	o, err := window.Load(txn, agentID, convID)
 	if err != nil {
 		return nil, err
 	}
-	return readOwnerContext(txn, o)
+	return m.readOwnerContext(txn, o)
 }
 
 // readOwnerContext is readContext of a context already loaded (Begin's,
 // whose agent may have changed in its transaction).
-func readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
+func (m *Manager) readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
 	agentID := o.AgentID()
 	in := &contextInputs{agent: o.Agent}
 	sys, err := window.System(txn, o)
@@ -126,7 +126,7 @@ func readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
 	if in.custom, err = schema.AgentCustomTools(txn, agentID); err != nil {
 		return nil, err
 	}
-	msgs, err := window.Messages(txn, o)
+	msgs, err := m.history.messages(txn, o)
 	in.units = unitsOf(msgs)
 	return in, err
 }

@@ -104,6 +104,8 @@ type Manager struct {
 	// begins holds, by run id, the turns whose Begin is running, and the
 	// context it read for their first request (nil until then).
 	begins map[string]*contextInputs
+	// history keeps the messages of the contexts turns read.
+	history *historyCache
 
 	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
 
@@ -130,6 +132,7 @@ func NewManager(cfg Config) *Manager {
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
 		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
 		begins: map[string]*contextInputs{}, handoff: make(chan func()),
+		history: newHistoryCache(),
 	}
 }
 
