@@ -16,9 +16,8 @@ import (
 // over union types, each tool's schema decoded into a map and encoded
 // again: about a tenth of the CPU of a whole turn) or by encoding/json
 // from types of the wire format (reflection, and every tool's schema
-// checked twice: a third of the rest). The SDK still sends it, with its
-// headers, retries and error handling. The response is decoded here too
-// (openAICompletion).
+// checked twice: a third of the rest). It is posted by openAIChat, and the
+// response is decoded here too (openAICompletion).
 
 // openAIToolCall is a tool call of an assistant message, as sent and as
 // answered.
