@@ -46,7 +46,7 @@ const (
 // MessageTokens estimates what a stored message takes in a request.
 func MessageTokens(m *schema.Message) int {
 	n := 0
-	for _, lm := range (historyUnit{msgs: []*schema.Message{m}}).llmMessages() {
+	for _, lm := range (historyUnit{msgs: []*schema.Message{m}}).appendLLM(nil) {
 		n += llmMessageTokens(lm)
 	}
 	return n
@@ -89,7 +89,7 @@ type contextInputs struct {
 func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
 	var out *builtRequest
 	err := r.m.cfg.Store.Read(r.ctx, func(txn kv.Txn) error {
-		in, err := readContext(txn, r.agentID, r.convID)
+		in, err := r.m.readContext(txn, r.agentID, r.convID)
 		if err != nil {
 			return err
 		}
@@ -99,17 +99,17 @@ func (r *turnRun) buildRequest(budgetFactor float64) (*builtRequest, error) {
 	return out, err
 }
 
-func readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
+func (m *Manager) readContext(txn kv.Txn, agentID, convID string) (*contextInputs, error) {
 	o, err := window.Load(txn, agentID, convID)
 	if err != nil {
 		return nil, err
 	}
-	return readOwnerContext(txn, o)
+	return m.readOwnerContext(txn, o)
 }
 
 // readOwnerContext is readContext of a context already loaded (Begin's,
 // whose agent may have changed in its transaction).
-func readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
+func (m *Manager) readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
 	agentID := o.AgentID()
 	in := &contextInputs{agent: o.Agent}
 	sys, err := window.System(txn, o)
@@ -126,7 +126,7 @@ func readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
 	if in.custom, err = schema.AgentCustomTools(txn, agentID); err != nil {
 		return nil, err
 	}
-	msgs, err := window.Messages(txn, o)
+	msgs, err := m.history.messages(txn, o)
 	in.units = unitsOf(msgs)
 	return in, err
 }
@@ -169,11 +169,9 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 			"the system prompt and tools take about %d tokens, more than the %d-token context window leaves after reserving %d for the answer",
 			fixed+toolTokens, limit, reserve)}
 	}
-	chosen, used, _ := r.chooseHistory(in.units, int(float64(available)*budgetFactor))
-	for _, msgs := range slices.Backward(chosen) {
-		req.Messages = append(req.Messages, msgs...)
-	}
-	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - len(chosen), rules: rules}, nil
+	var used, chosen int
+	req.Messages, used, chosen = r.chooseHistory(req.Messages, in.units, int(float64(available)*budgetFactor))
+	return &builtRequest{req: req, agentType: a.AgentType, tokens: fixed + toolTokens + used, dropped: len(in.units) - chosen, rules: rules}, nil
 }
 
 // DefaultContextWindow is the context window of an agent whose llm_config
@@ -181,23 +179,35 @@ func (r *turnRun) fit(in *contextInputs, budgetFactor float64) (*builtRequest, e
 const DefaultContextWindow = 32_768
 
 // chooseHistory picks units (newest first) while they fit in budget; the
-// current turn's always do. It returns them newest first, the tokens they
-// take and how many stored messages they hold.
-func (r *turnRun) chooseHistory(units []historyUnit, budget int) (chosen [][]llm.Message, used, included int) {
+// current turn's always do. It appends their messages to dst, oldest unit
+// first, and returns them with the tokens they take and how many units
+// they are.
+func (r *turnRun) chooseHistory(dst []llm.Message, units []historyUnit, budget int) (msgs []llm.Message, used, chosen int) {
+	var picked []llm.Message // newest unit first
+	var ends []int           // of each unit's messages in picked
 	for _, u := range units {
-		msgs := u.llmMessages()
+		start := len(picked)
+		picked = u.appendLLM(picked)
 		n := 0
-		for _, m := range msgs {
+		for _, m := range picked[start:] {
 			n += llmMessageTokens(m)
 		}
 		if !u.current(r.turn.runID) && used+n > budget {
+			picked = picked[:start]
 			break
 		}
 		used += n
-		included += len(u.msgs)
-		chosen = append(chosen, msgs)
+		ends = append(ends, len(picked))
 	}
-	return chosen, used, included
+	dst = slices.Grow(dst, len(picked))
+	for i := len(ends) - 1; i >= 0; i-- {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		dst = append(dst, picked[start:ends[i]]...)
+	}
+	return dst, used, len(ends)
 }
 
 // historyUnit is a piece of history never split: a user or system message,
@@ -208,36 +218,39 @@ func (u historyUnit) current(runID string) bool {
 	return slices.ContainsFunc(u.msgs, func(m *schema.Message) bool { return m.RunID == runID })
 }
 
-func (u historyUnit) llmMessages() []llm.Message {
+// appendLLM appends the unit's messages as the model is shown them.
+func (u historyUnit) appendLLM(dst []llm.Message) []llm.Message {
 	lead := u.msgs[0]
 	switch lead.Role {
 	case schema.RoleUser:
-		return []llm.Message{{Role: llm.RoleUser, Content: lead.Text, Images: storedImages(lead.Content)}}
+		return append(dst, llm.Message{Role: llm.RoleUser, Content: lead.Text, Images: storedImages(lead.Content)})
 	case schema.RoleSystem:
-		return []llm.Message{{Role: llm.RoleSystem, Content: lead.Text}}
+		return append(dst, llm.Message{Role: llm.RoleSystem, Content: lead.Text})
+	}
+	if lead.Text == "" && len(lead.ToolCalls) == 0 {
+		return dst // an empty answer: nothing to show the model
 	}
 	am := llm.Message{Role: llm.RoleAssistant, Content: lead.Text}
+	if len(lead.ToolCalls) > 0 {
+		am.ToolCalls = make([]llm.ToolCall, len(lead.ToolCalls))
+		for i, tc := range lead.ToolCalls {
+			am.ToolCalls[i] = llm.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments}
+		}
+	}
+	dst = append(dst, am)
+	results := u.msgs[1:]
+	for _, m := range results {
+		dst = append(dst, llm.Message{Role: llm.RoleTool, Content: m.Text, ToolCallID: m.ToolCallID, Images: storedImages(m.Content)})
+	}
 	for _, tc := range lead.ToolCalls {
-		am.ToolCalls = append(am.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Name, Arguments: tc.Arguments})
-	}
-	if am.Content == "" && len(am.ToolCalls) == 0 {
-		return nil // an empty answer: nothing to show the model
-	}
-	out := []llm.Message{am}
-	answered := map[string]bool{}
-	for _, m := range u.msgs[1:] {
-		answered[m.ToolCallID] = true
-		out = append(out, llm.Message{Role: llm.RoleTool, Content: m.Text, ToolCallID: m.ToolCallID, Images: storedImages(m.Content)})
-	}
-	for _, tc := range lead.ToolCalls {
-		if !answered[tc.ID] {
+		if !slices.ContainsFunc(results, func(m *schema.Message) bool { return m.ToolCallID == tc.ID }) {
 			// Never stored this way (a call is answered in the commit that
 			// records it, or by the repair at the next turn), but a model
 			// API rejects an unanswered call, so answer it here too.
-			out = append(out, llm.Message{Role: llm.RoleTool, Content: "Error: no result was recorded for this tool call.", ToolCallID: tc.ID})
+			dst = append(dst, llm.Message{Role: llm.RoleTool, Content: "Error: no result was recorded for this tool call.", ToolCallID: tc.ID})
 		}
 	}
-	return out
+	return dst
 }
 
 // unitsOf cuts a context's messages, given oldest first, into units,

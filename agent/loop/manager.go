@@ -104,8 +104,15 @@ type Manager struct {
 	// begins holds, by run id, the turns whose Begin is running, and the
 	// context it read for their first request (nil until then).
 	begins map[string]*contextInputs
+	// history keeps the messages of the contexts turns read.
+	history *historyCache
 
 	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
+
+	// handoff passes a turn to run to an idle turn goroutine (see
+	// runTurns); idleRunners counts those.
+	handoff     chan func()
+	idleRunners atomic.Int32
 }
 
 type activeTurn struct {
@@ -124,7 +131,8 @@ func NewManager(cfg Config) *Manager {
 		cfg: cfg, base: base, cancel: cancel,
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
 		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
-		begins: map[string]*contextInputs{},
+		begins: map[string]*contextInputs{}, handoff: make(chan func()),
+		history: newHistoryCache(),
 	}
 }
 
@@ -492,7 +500,7 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 	m.wg.Add(1)
 	m.mu.Unlock()
 	m.remember(r.turn)
-	go func() {
+	m.spawn(func() {
 		defer m.wg.Done()
 		defer stop()
 		defer cancel()
@@ -507,8 +515,42 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 		// soon as it has the answer must not find them busy.
 		release()
 		r.turn.finish(res)
-	}()
+	})
 	return nil
+}
+
+// maxIdleRunners is how many turn goroutines at most stay, once their turn
+// ended, to run the next one. A new goroutine's stack grows, by copying, to
+// the depth of a model call at each turn (about 35 µs of CPU per turn at 32
+// agents taking turns); a warm one has grown already.
+const maxIdleRunners = 64
+
+// spawn runs fn on an idle turn goroutine, or on a new one.
+func (m *Manager) spawn(fn func()) {
+	select {
+	case m.handoff <- fn:
+	default:
+		go m.runTurns(fn)
+	}
+}
+
+// runTurns runs fn, then each turn handed to it while it idles among at
+// most maxIdleRunners others, until the manager closes.
+func (m *Manager) runTurns(fn func()) {
+	for {
+		fn()
+		if m.idleRunners.Add(1) > maxIdleRunners {
+			m.idleRunners.Add(-1)
+			return
+		}
+		select {
+		case fn = <-m.handoff:
+			m.idleRunners.Add(-1)
+		case <-m.base.Done():
+			m.idleRunners.Add(-1)
+			return
+		}
+	}
 }
 
 // Recent returns the turn of a run if it is still in memory.

@@ -92,7 +92,7 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 				return nil, err
 			}
 		}
-		in, err := readOwnerContext(call.Txn, o)
+		in, err := m.readOwnerContext(call.Txn, o)
 		if err != nil {
 			return nil, err
 		}

@@ -149,11 +149,11 @@ func scan[M any](txn kv.Txn, o Owner, decode func([]byte) (M, idOnly, error), vi
 func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	var out []*schema.Message
 	if o.Context().Indexed {
-		seqs, err := indexedSeqs(txn, o)
+		seqs, _, err := Indexed(txn, o)
 		if err != nil {
 			return nil, err
 		}
-		return readMessages(txn, o.AgentID(), seqs)
+		return ReadMessages(txn, o.AgentID(), seqs)
 	}
 	err := scan(txn, o, func(v []byte) (*schema.Message, idOnly, error) {
 		m, err := schema.DecodeMessage(v)
@@ -166,37 +166,39 @@ func Messages(txn kv.Txn, o Owner) ([]*schema.Message, error) {
 	return out, err
 }
 
-// indexedSeqs returns the sequence numbers of an indexed context's messages
-// after its system message and summary, oldest first (at most MaxMessages,
-// the newest), read from its index: forward, which costs the engine less
-// than backward, unless the context holds more than MaxMessages.
-func indexedSeqs(txn kv.Txn, o Owner) ([]uint64, error) {
+// Indexed returns the sequence numbers and ids of an indexed context's
+// messages after its system message and summary, oldest first (at most
+// MaxMessages, the newest), read from its index: forward, which costs the
+// engine less than backward, unless the context holds more than
+// MaxMessages.
+func Indexed(txn kv.Txn, o Owner) (seqs []uint64, ids []string, err error) {
 	r := kv.PrefixRange(schema.ContextMessagesOf(o.ID()))
 	r.Start = schema.ContextMessageKey(o.ID(), o.Context().Start)
 	entries, err := txn.Scan(r, MaxMessages+1, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(entries) > MaxMessages {
 		if entries, err = txn.Scan(r, MaxMessages, true); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		slices.Reverse(entries)
 	}
-	seqs := make([]uint64, len(entries))
+	seqs, ids = make([]uint64, len(entries)), make([]string, len(entries))
 	for i, p := range entries {
 		if seqs[i], err = schema.SeqOf(p.Key); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		ids[i] = string(p.Value)
 	}
-	return seqs, nil
+	return seqs, ids, nil
 }
 
-// readMessages reads an agent's messages seqs (ascending). When they lie
+// ReadMessages reads an agent's messages seqs (ascending). When they lie
 // close together (a context is mostly the end of its agent's history) one
 // scan of their span reads them all, rather than a point read each: a
 // step reads its whole context.
-func readMessages(txn kv.Txn, agentID string, seqs []uint64) ([]*schema.Message, error) {
+func ReadMessages(txn kv.Txn, agentID string, seqs []uint64) ([]*schema.Message, error) {
 	if len(seqs) == 0 {
 		return nil, nil
 	}

@@ -49,9 +49,16 @@ func FromEnv(getenv func(string) string) *llm.Registry {
 // calls.
 const MaxIdleConnsPerProvider = 256
 
+// providerWriteBufferBytes is the write buffer of a connection to a
+// provider: a request (headers and body, about 10 KiB for an agent's turn)
+// goes out in one write, where Go's default of 4 KiB took two (each a
+// system call, and a wake-up of the provider's reader).
+const providerWriteBufferBytes = 32 << 10
+
 func newProviderClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = MaxIdleConnsPerProvider * 4
 	t.MaxIdleConnsPerHost = MaxIdleConnsPerProvider
+	t.WriteBufferSize = providerWriteBufferBytes
 	return &http.Client{Transport: t}
 }

@@ -37,9 +37,6 @@ type OpenAIConfig struct {
 	BaseURL string
 	// HTTPClient, if not nil, makes the requests.
 	HTTPClient *http.Client
-	// MaxRetries is how often the SDK itself retries a failed request. It
-	// is 0 by default: Kelpie's agent loop decides about retries.
-	MaxRetries int
 	// Timeout bounds each request, a streamed response's body included;
 	// 0 means no bound beyond the caller's context.
 	Timeout time.Duration
@@ -58,7 +55,9 @@ type OpenAIConfig struct {
 
 type openAIProvider struct {
 	name           string
-	client         openai.Client
+	client         openai.Client // lists models
+	chat           openAIChat
+	timeout        time.Duration
 	maxTokensField string
 	streamUsage    bool
 }
@@ -81,7 +80,8 @@ func NewOpenAI(cfg OpenAIConfig) llm.Provider {
 		// server.
 		option.WithAPIKey(cfg.APIKey),
 		option.WithAdminAPIKey(""),
-		option.WithMaxRetries(max(cfg.MaxRetries, 0)),
+		// Kelpie's agent loop decides about retries.
+		option.WithMaxRetries(0),
 		option.WithMiddleware(normalizeOpenAIError),
 	}
 	if !official {
@@ -111,6 +111,8 @@ func NewOpenAI(cfg OpenAIConfig) llm.Provider {
 	return &openAIProvider{
 		name:           name,
 		client:         openai.NewClient(opts...),
+		chat:           newOpenAIChat(cfg, base, official),
+		timeout:        cfg.Timeout,
 		maxTokensField: field,
 		streamUsage:    !cfg.NoStreamUsage,
 	}
@@ -128,22 +130,26 @@ func (p *openAIProvider) Complete(ctx context.Context, req llm.Request, onDelta 
 	if err != nil {
 		return nil, &llm.Error{Provider: p.name, Message: err.Error()}
 	}
-	// The SDK sends the body as encoded here (see requestBody), with its
-	// headers, authentication and error handling, and hands back the
-	// response unread: a completion is decoded here too.
+	reqCtx := ctx
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		reqCtx, cancel = context.WithTimeout(ctx, p.timeout) // the body's reading included
+		defer cancel()
+	}
+	resp, err := p.chat.post(reqCtx, body, onDelta != nil)
+	if err != nil {
+		return nil, p.mapError(ctx, err)
+	}
 	if onDelta == nil {
-		var raw []byte
-		if err := p.client.Post(ctx, openAIChatPath, body, &raw); err != nil {
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
 			return nil, p.mapError(ctx, err)
 		}
 		return p.completion(ctx, raw)
 	}
-	var raw *http.Response
-	if err := p.client.Post(ctx, openAIChatPath, body, &raw); err != nil {
-		return nil, p.mapError(ctx, err)
-	}
 	acc := openAIStream{streamTools: req.StreamToolCalls}
-	err = acc.read(ssestream.NewDecoder(raw), onDelta)
+	err = acc.read(ssestream.NewDecoder(resp), onDelta)
 	if err := streamEndError(ctx, p.name, err, p.mapError, acc.finish != ""); err != nil {
 		return nil, err
 	}
@@ -413,32 +419,21 @@ func (p *openAIProvider) mapError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("llm %s: %w", p.name, ctx.Err())
 	}
+	var statusErr *openAIStatusError
+	if errors.As(err, &statusErr) {
+		return p.statusError(statusErr.Status, statusErr.Header, statusErr.Message, statusErr.Code, err)
+	}
 	var apiErr *openai.Error
 	if errors.As(err, &apiErr) {
-		msg := apiErr.Message
-		if msg == "" {
-			msg = http.StatusText(apiErr.StatusCode)
-		}
 		code := apiErr.Code
 		if code == "" {
 			code = apiErr.Type
 		}
-		e := &llm.Error{
-			Provider:  p.name,
-			Status:    apiErr.StatusCode,
-			Retryable: retryableStatus(apiErr.StatusCode),
-			Message:   msg,
-			Code:      code,
-			Err:       err,
-		}
+		var header http.Header
 		if apiErr.Response != nil {
-			e.RetryAfter = retryAfter(apiErr.Response.Header)
+			header = apiErr.Response.Header
 		}
-		if code == "insufficient_quota" {
-			e.Retryable = false // a 429 that waiting does not fix
-		}
-		e.ContextExceeded = contextExceeded(e.Status, code, msg)
-		return e
+		return p.statusError(apiErr.StatusCode, header, apiErr.Message, code, err)
 	}
 	var se *ssestream.StreamError
 	if errors.As(err, &se) {
@@ -476,57 +471,25 @@ func (p *openAIProvider) mapError(ctx context.Context, err error) error {
 	return transportError(ctx, p.name, err)
 }
 
-// normalizeOpenAIError rewrites an error response whose body is not
-// OpenAI's {"error": {...}} (compatible servers send {"error": "text"},
-// {"detail": ...} or plain text) so that the SDK still returns an
-// *openai.Error with the status and a message.
-func normalizeOpenAIError(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
-	res, err := next(req)
-	if err != nil || res == nil || res.StatusCode < 400 {
-		return res, err
-	}
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	_ = res.Body.Close()
-	var obj struct {
-		Error   json.RawMessage `json:"error"`
-		Detail  json.RawMessage `json:"detail"`
-		Message string          `json:"message"`
-	}
-	ok := json.Unmarshal(body, &obj) == nil
-	if ok && len(obj.Error) > 0 && obj.Error[0] == '{' {
-		res.Body = io.NopCloser(bytes.NewReader(body))
-		return res, nil
-	}
-	msg := ""
-	if ok {
-		for _, raw := range []json.RawMessage{obj.Error, obj.Detail} {
-			if len(raw) == 0 || string(raw) == "null" {
-				continue
-			}
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				msg = s
-			} else {
-				msg = string(raw)
-			}
-			break
-		}
-		if msg == "" {
-			msg = obj.Message
-		}
-	}
+// statusError is the error of a response with an error status.
+func (p *openAIProvider) statusError(status int, header http.Header, msg, code string, err error) *llm.Error {
 	if msg == "" {
-		msg = truncate(string(body), 500)
+		msg = http.StatusText(status)
 	}
-	if msg == "" {
-		msg = http.StatusText(res.StatusCode)
+	e := &llm.Error{
+		Provider:   p.name,
+		Status:     status,
+		Retryable:  retryableStatus(status),
+		Message:    msg,
+		Code:       code,
+		RetryAfter: retryAfter(header),
+		Err:        err,
 	}
-	nb, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg}})
-	res.Body = io.NopCloser(bytes.NewReader(nb))
-	res.ContentLength = int64(len(nb))
-	res.Header.Set("Content-Type", "application/json")
-	res.Header.Del("Content-Length")
-	return res, nil
+	if code == "insufficient_quota" {
+		e.Retryable = false // a 429 that waiting does not fix
+	}
+	e.ContextExceeded = contextExceeded(status, code, msg)
+	return e
 }
 
 // ListModels lists the models of GET {base}/models.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/kelpie/kelpie/llm"
@@ -146,6 +148,54 @@ func TestOpenAICompletionBody(t *testing.T) {
 		var le *llm.Error
 		if _, err := p.completion(context.Background(), []byte(bad)); !errors.As(err, &le) {
 			t.Errorf("%s: got %v, want an llm.Error", bad, err)
+		}
+	}
+}
+
+// BenchmarkOpenAIRequestBody encodes a turn's request as an agent's sends
+// it: a long system prompt, a dozen tools and a history of 40 messages.
+func BenchmarkOpenAIRequestBody(b *testing.B) {
+	req := llm.Request{Model: "gpt-4o-mini", MaxTokens: 4096}
+	req.Messages = append(req.Messages, llm.Message{Role: llm.RoleSystem, Content: strings.Repeat("You are a helpful agent with memory.\n<memory_blocks>\n", 80)})
+	for i := range 20 {
+		req.Messages = append(req.Messages,
+			llm.Message{Role: llm.RoleUser, Content: fmt.Sprintf("Please remember this, token-%d: my favourite colour is teal.", i)},
+			llm.Message{Role: llm.RoleAssistant, Content: "I will remember that your favourite colour is teal, as you asked."})
+	}
+	for i := range 12 {
+		req.Tools = append(req.Tools, llm.Tool{Name: fmt.Sprintf("tool_%d", i), Description: strings.Repeat("Does a thing with memory. ", 8),
+			Parameters: json.RawMessage(`{"type":"object","properties":{"label":{"type":"string","description":"Section of the memory to be edited, identified by its label."},"new_str":{"type":"string","description":"The text to write."}},"required":["label","new_str"]}`)})
+	}
+	p := &openAIProvider{maxTokensField: "max_tokens"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.requestBody(req, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Spec: a string is sent as the JSON string encoding/json would send:
+// whatever its bytes (control characters, quotes, invalid UTF-8, line
+// separators), it decodes to what encoding/json's encoding decodes to.
+func TestAppendJSONString(t *testing.T) {
+	cases := []string{"", "plain", `q"uote\back`, "tab\tnl\nret\rnul\x00bell\x07\x1f", "<b>&</b>", "bad\xffutf8\xc3", "sep\u2028par\u2029", "émoji 🦭", "\x7f"}
+	for i := range 256 {
+		cases = append(cases, string([]byte{byte(i), 'a', byte(255 - i)}))
+	}
+	for _, s := range cases {
+		enc := appendJSONString(nil, s)
+		var got string
+		if err := json.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("%q encoded as %s: %v", s, enc, err)
+		}
+		ref, _ := json.Marshal(s)
+		var want string
+		if err := json.Unmarshal(ref, &want); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%q encoded as %s decodes to %q, want %q", s, enc, got, want)
 		}
 	}
 }

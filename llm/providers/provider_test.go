@@ -802,3 +802,31 @@ func TestNetworkErrorHidesAddress(t *testing.T) {
 		}
 	}
 }
+
+// Spec: a chat-completions request carries the key as a bearer token, the
+// configured headers and those of OPENAI_CUSTOM_HEADERS, as the SDK's
+// requests do; the organization and project of the process environment go
+// to api.openai.com only.
+func TestOpenAIRequestHeaders(t *testing.T) {
+	t.Setenv("OPENAI_ORG_ID", "org-1")
+	t.Setenv("OPENAI_PROJECT_ID", "proj-1")
+	t.Setenv("OPENAI_CUSTOM_HEADERS", "X-Custom: one\nX-Other:two")
+	got := make(chan http.Header, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"choices":[{"finish_reason":"stop","message":{"content":"hi"}}]}`)
+	}))
+	defer srv.Close()
+	p := providers.NewOpenAI(providers.OpenAIConfig{BaseURL: srv.URL + "/v1", APIKey: "sk-1", Headers: map[string]string{"X-Configured": "yes"}})
+	if _, _, err := complete(t, p, userReq("hi"), false); err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	for k, want := range map[string]string{"Authorization": "Bearer sk-1", "X-Configured": "yes", "X-Custom": "one", "X-Other": "two",
+		"Content-Type": "application/json", "OpenAI-Organization": "", "OpenAI-Project": ""} {
+		if v := h.Get(k); v != want {
+			t.Errorf("%s: %q, want %q", k, v, want)
+		}
+	}
+}
