@@ -15,7 +15,7 @@ import (
 // closing sync, the new file's creation and a sync of the directory. In
 // BenchmarkTurnLatency that was 4-7ms on a loaded disk, in about one turn
 // of 130 (a fresh store's memtables start at 256KiB and double): a turn's
-// whole budget. So once the memtable is more than half full, the engine
+// whole budget. So once the memtable is three quarters full, the engine
 // moves on ahead of time, in the background, after an interval in which no
 // batch was published (a turn's commits come in bursts, with the model
 // call between them): no commit waits for it then. A forced move flushes
@@ -25,10 +25,12 @@ import (
 // engine moves to a new memtable ahead of time.
 const rotateIdle = 5 * time.Millisecond
 
-// memtableEntryOverhead is what a memtable reserves for a key beyond its
-// bytes and its value's: Pebble's largest skiplist node, its trailer and
-// alignment (arenaskl.MaxNodeSize, mem_table.go's memTableEntrySize).
-const memtableEntryOverhead = 184 + 8 + 3
+// memtableEntryOverhead is about what a key takes in a memtable beyond its
+// bytes and its value's: a skiplist node of average height, its trailer
+// and alignment. Pebble reserves room for the tallest node but then counts
+// what the nodes took; it lets the next memtable grow only if a forced
+// move found this one at least half full, so the estimate errs low.
+const memtableEntryOverhead = 40
 
 // defaultMemTableSize is Pebble's MemTableSize when Options leaves it 0.
 const defaultMemTableSize = 4 << 20
@@ -41,14 +43,11 @@ type rotation struct {
 	max      uint64 // what capacity grows to, doubling at each move
 
 	filled atomic.Uint64 // reserved in the mutable memtable, estimated
-	wake   chan struct{} // the memtable got over half full
+	wake   chan struct{} // the memtable is due to be moved from
 	stop   chan struct{} // closed by Close
 }
 
 // startRotation follows db's memtable from now on and starts the mover.
-// Pebble reports the new memtable's capacity only through Metrics, and only
-// the whole queue's: when older memtables wait for their flush, it is
-// unknown and nothing is moved early until the next one.
 func (e *Engine) startRotation(db *pebble.DB) {
 	r := &e.rot
 	r.mu.Lock()
@@ -56,10 +55,8 @@ func (e *Engine) startRotation(db *pebble.DB) {
 		r.max = defaultMemTableSize
 	}
 	r.capacity = 0
-	if m := db.Metrics().MemTable; m.Count == 1 {
-		r.capacity = m.Size
-	}
 	r.mu.Unlock()
+	r.measure(db)
 	r.filled.Store(0)
 	if r.stop == nil {
 		r.wake, r.stop = make(chan struct{}, 1), make(chan struct{})
@@ -78,7 +75,7 @@ func (e *Engine) walCreated() {
 }
 
 // published counts the room a published batch took in the memtable and
-// wakes the mover when that makes it more than half full.
+// wakes the mover when that makes it due.
 func (e *Engine) published(batch []kv.Mutation) {
 	r := &e.rot
 	if r.wake == nil {
@@ -89,7 +86,7 @@ func (e *Engine) published(batch []kv.Mutation) {
 		n += uint64(len(m.Key)+len(m.Value)) + memtableEntryOverhead
 	}
 	after := r.filled.Add(n)
-	if half := r.half(); half > 0 && after >= half && after-n < half {
+	if due := r.due(); due > 0 && after >= due && after-n < due {
 		select {
 		case r.wake <- struct{}{}:
 		default:
@@ -97,14 +94,28 @@ func (e *Engine) published(batch []kv.Mutation) {
 	}
 }
 
-func (r *rotation) half() uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.capacity / 2
+// measure reads the mutable memtable's capacity from Pebble when it is the
+// only one: Pebble reports only the whole queue's.
+func (r *rotation) measure(db *pebble.DB) {
+	if m := db.Metrics().MemTable; m.Count == 1 {
+		r.mu.Lock()
+		r.capacity = m.Size
+		r.mu.Unlock()
+	}
 }
 
-// rotateWhenIdle moves to a new memtable each time one is more than half
-// full, after an interval without a published batch, until Close.
+// due is how full the memtable is when the engine moves on early: late
+// enough that it moves about as often as Pebble would, early enough to
+// find an idle interval first; at least half, or Pebble would not let the
+// next memtable grow.
+func (r *rotation) due() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.capacity / 4 * 3
+}
+
+// rotateWhenIdle moves to a new memtable each time one is due, after an
+// interval without a published batch, until Close.
 func (e *Engine) rotateWhenIdle() {
 	r := &e.rot
 	for {
@@ -126,14 +137,17 @@ func (e *Engine) rotateWhenIdle() {
 	}
 }
 
-// rotateEarly moves to a new memtable if the current one is still more
-// than half full (Pebble may have moved on meanwhile) and writes are
-// going on normally.
+// rotateEarly moves to a new memtable if the current one is still due
+// (Pebble may have moved on meanwhile) and writes are going on normally.
 func (e *Engine) rotateEarly() {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	r := &e.rot
-	if half := r.half(); half == 0 || r.filled.Load() < half || e.usable() != nil || e.refusing() != nil {
+	if e.usable() != nil || e.refusing() != nil {
+		return
+	}
+	r.measure(e.db)
+	if due := r.due(); due == 0 || r.filled.Load() < due {
 		return
 	}
 	if _, err := e.db.AsyncFlush(); err != nil {

@@ -23,7 +23,7 @@ func (c *idleClock) After(time.Duration) <-chan time.Time {
 	return ch
 }
 
-// Spec: once its memtable is more than half full, the engine moves to a
+// Spec: once its memtable is three quarters full, the engine moves to a
 // new one (and a new WAL) after an interval in which no batch was
 // published, not while batches are; every write stays readable.
 func TestRotateWhenIdle(t *testing.T) {
@@ -43,9 +43,9 @@ func TestRotateWhenIdle(t *testing.T) {
 		}
 		n++
 	}
-	for e.rot.filled.Load() < first/2 {
+	for e.rot.filled.Load() < e.rot.due() {
 		if capacity() != first {
-			t.Fatal("Pebble moved to a new memtable before this one was half full")
+			t.Fatal("Pebble moved to a new memtable before this one was three quarters full")
 		}
 		write()
 	}
