@@ -229,3 +229,59 @@ func checkNoHiddenReferences(t *testing.T, typ reflect.Type, seen map[reflect.Ty
 		}
 	}
 }
+
+// Spec: GetEncodedAgent answers a record an actor wrote with EncodeAgent
+// with a copy of the agent it encoded, not a decoding (an empty list the
+// encoding leaves out stays empty, not nil), each caller's its own, and
+// unchanged by what the actor changes in its agent afterwards; a record
+// written otherwise is decoded, and a missing one is ErrAgentNotFound.
+func TestGetEncodedAgent(t *testing.T) {
+	db := kv.NewMemDB()
+	txn, err := db.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Discard()
+	a := fullAgent()
+	a.ToolNames = []string{} // omitempty: a decoding has nil
+	data, err := EncodeAgent(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Set(AgentKey(a.ID), data); err != nil {
+		t.Fatal(err)
+	}
+	want := fullAgent()
+	want.ToolNames = []string{}
+	a.Tags[0], *a.Description = "changed after encoding", "changed after encoding"
+	for range 2 {
+		got, err := GetEncodedAgent(txn, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("read %+v, want %+v", got, want)
+		}
+		got.Tags[0], *got.Description = "x", "x"
+		got.Metadata["k"].(map[string]any)["deep"].([]any)[0] = "x"
+	}
+
+	other := fullAgent()
+	other.ID, other.ToolNames = "agent-2", []string{}
+	if data, err = Encode(other); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.Set(AgentKey(other.ID), data); err != nil {
+		t.Fatal(err)
+	}
+	got, err := GetEncodedAgent(txn, other.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ToolNames != nil {
+		t.Fatalf("a record not written by EncodeAgent: tool names %#v, want nil (decoded)", got.ToolNames)
+	}
+	if _, err := GetEncodedAgent(txn, "agent-missing"); err != ErrAgentNotFound {
+		t.Fatalf("a missing agent: %v", err)
+	}
+}

@@ -445,7 +445,7 @@ func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload) (*begi
 func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun, error) {
 	var a *schema.Agent
 	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
-		if a, err = schema.GetAgent(txn, req.AgentID); err != nil || req.Read == nil {
+		if a, err = schema.GetEncodedAgent(txn, req.AgentID); err != nil || req.Read == nil {
 			return err
 		}
 		return req.Read(txn)

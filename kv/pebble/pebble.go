@@ -123,6 +123,7 @@ type Engine struct {
 
 	syncs   syncState
 	durable durability
+	rot     rotation
 	loss    *Loss // found at Open; see Engine.Loss
 }
 
@@ -192,6 +193,9 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, errors.Join(err, db.Close())
 	}
 	e.db = db
+	if !opts.ReadOnly {
+		e.startRotation(db)
+	}
 	return e, nil
 }
 
@@ -213,6 +217,7 @@ func (e *Engine) open() (*pebble.DB, error) {
 				e.log.Error("storage corruption detected", "file", info.Path, "details", info.Details)
 			},
 			BackgroundError: func(err error) { e.log.Error("storage background error", "error", err) },
+			WALCreated:      func(pebble.WALCreateInfo) { e.walCreated() },
 			FlushEnd: func(info pebble.FlushInfo) {
 				err := info.Err
 				if err != nil && len(info.Output) == 0 && err.Error() == emptyFlush {
@@ -310,6 +315,7 @@ func (e *Engine) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.stopRotation()
 	e.dropSnapshots()
 	if !e.opts.ReadOnly {
 		e.closeCheckpoint() // every wait has returned

@@ -123,6 +123,7 @@ func (e *Engine) Publish(batch []kv.Mutation) (wait func() error, err error) {
 		e.mu.RUnlock()
 		return nil, fmt.Errorf("kv/pebble: %s: commit batch of %d mutations: %w", e.dir, len(batch), classify(err))
 	}
+	e.published(batch)
 	return func() error {
 		defer e.mu.RUnlock()
 		defer b.Close()
@@ -298,6 +299,7 @@ func (e *Engine) recover() bool {
 		return false
 	}
 	e.db, e.gen = db, e.gen+1
+	e.startRotation(db)
 	s.mu.Lock()
 	s.failed = nil
 	clear(s.poisoned)
