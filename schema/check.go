@@ -180,7 +180,7 @@ func (c *checker) add(e Entry) {
 		c.attachments[[2]string{p[0], p[1]}] = true
 	case BlockAgents:
 		c.blockAgents[[2]string{p[1], p[0]}] = true
-	case AgentTerms, TagNames, Counts, TermCounts, Meta:
+	case AgentTerms, TagNames, Counts, TermCounts, CreateCounts, Meta:
 		c.addAgentIndexes(f, e, p)
 	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
 		c.addTool(f, e, p)

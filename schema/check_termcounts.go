@@ -29,10 +29,7 @@ func (c *checker) addTermCount(e Entry, p []string) {
 	case p[0] == "base":
 		ix.bases[what] = n
 	default:
-		if ix.deltas[what] == nil {
-			ix.deltas[what] = map[string]int{}
-		}
-		ix.deltas[what][p[3]] = n
+		c.addDelta(e, what, p[3], n)
 	}
 }
 

@@ -44,17 +44,11 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 	if agents != 1 || blocks != 2 || !slices.Equal(byTerm, []int{1, 1, 1, 0}) {
 		t.Fatalf("before folding: %d agents, %d blocks, %v by term; want 1, 2 and [1 1 1 0]", agents, blocks, byTerm)
 	}
-	for _, what := range []string{schema.CountedAgents, schema.CountedBlocks} {
-		n, err := schema.FoldCounts(ctx, store, what)
-		if err != nil || n == 0 {
-			t.Fatalf("fold %s: %d, %v; want its deltas folded", what, n, err)
-		}
-		if n, err := schema.FoldCounts(ctx, store, what); err != nil || n != 0 {
-			t.Fatalf("fold %s again: %d, %v; want nothing left", what, n, err)
-		}
+	if n, err := schema.FoldCounts(ctx, store); err != nil || n == 0 {
+		t.Fatalf("fold: %d, %v; want the deltas folded", n, err)
 	}
-	if n, err := schema.FoldTermCounts(ctx, store); err != nil || n == 0 {
-		t.Fatalf("fold the term counts: %d, %v; want their deltas folded", n, err)
+	if n, err := schema.FoldCounts(ctx, store); err != nil || n != 0 {
+		t.Fatalf("fold again: %d, %v; want nothing left", n, err)
 	}
 	if a, b, ts := totals(); a != agents || b != blocks || !slices.Equal(ts, byTerm) {
 		t.Fatalf("after folding: %d agents, %d blocks, %v by term; want %d, %d and %v", a, b, ts, agents, blocks, byTerm)
@@ -70,12 +64,24 @@ func TestFoldCountsKeepsTheCount(t *testing.T) {
 	}
 }
 
-// Spec: a block created under a minted id is stored and counted as
-// CreateBlock stores and counts it, and its delete takes the count back.
+// Spec: a block created under a minted id, alone or counted with the
+// create of a minted agent, is stored and counted as CreateBlock stores and
+// counts it, and its delete takes the count back.
 func TestCreateMintedBlockCountsAsCreateBlock(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	for name, create := range map[string]func(kv.Txn, *schema.Block) error{"CreateBlock": schema.CreateBlock, "CreateMintedBlock": schema.CreateMintedBlock} {
+	creates := map[string]func(kv.Txn, *schema.Block) error{
+		"CreateBlock":       schema.CreateBlock,
+		"CreateMintedBlock": func(txn kv.Txn, b *schema.Block) error { return schema.CreateMintedBlock(txn, b, nil) },
+		"CreateMintedBlock of an agent's create": func(txn kv.Txn, b *schema.Block) error {
+			counts := schema.NewMintedCounts("agent-00000000-0000-4000-8000-000000000001")
+			if err := schema.CreateMintedBlock(txn, b, counts); err != nil {
+				return err
+			}
+			return schema.IndexMintedAgent(txn, schema.Indexed{}, nil, counts)
+		},
+	}
+	for name, create := range creates {
 		store := kv.NewDB(kv.NewMemEngine())
 		b := &schema.Block{Block: letta.Block{ID: "block-00000000-0000-4000-8000-000000000001", Label: "human"}, CreatedAt: at, UpdatedAt: at}
 		put(t, store, func(txn kv.Txn) { must(t, create(txn, b)) })
