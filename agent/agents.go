@@ -72,6 +72,9 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 	if err != nil {
 		return nil, err
 	}
+	// The request is the invocation's from here: createAgent changes
+	// nothing it holds.
+	opts = append(opts, actor.WithLocal(req))
 	var st []byte
 	if err := s.c.invokeEncoded(ctx, schema.AgentActor(id), opCreateAgent, payload, &st, opts...); err != nil {
 		return nil, err
