@@ -131,7 +131,7 @@ func newChecker() *checker {
 		passageIx:  newPassageIndexEntries(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
-		agentIx:    agentIndexes{terms: map[string]bool{}, termCounts: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
+		agentIx:    agentIndexes{terms: map[string]bool{}, termCounts: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}, unknown: map[[2]string]bool{}},
 	}
 }
 

@@ -14,6 +14,7 @@ type agentIndexes struct {
 	bases      map[string]int            // what -> stored base; absent when damaged or missing
 	deltas     map[string]map[string]int // what -> object id -> its deltas, its create's included
 	damaged    map[string]bool           // what -> a count key of it is damaged
+	unknown    map[[2]string]bool        // {what, object id}: a delta key of the object is damaged
 	created    bool                      // a create's count key is damaged: any count may be off
 	version    string                    // "" when absent
 }
@@ -98,6 +99,9 @@ func (c *checker) addCount(e Entry, p []string) {
 		return
 	case e.Damaged:
 		ix.damaged[what] = true
+		if p[1] == "delta" {
+			ix.unknown[[2]string{what, p[2]}] = true
+		}
 		return
 	}
 	n, err := parseCount(e.Key, e.Value)
@@ -151,8 +155,9 @@ func (c *checker) addCreateCount(e Entry) {
 
 // checkCount: the base and deltas of the count of what add up to how many
 // objects it counts (counted); an object's deltas (its own and its
-// create's) add up to 1 for an object counted now, -1 or 0 for one not
-// counted now, or 0. damaged: some object may be counted or not.
+// create's) add up to 1 for an object counted now, -1 for one not counted
+// now, or 0, unless a delta key of the object is damaged. damaged: some
+// object may be counted or not.
 func (c *checker) checkCount(what string, counted map[string]bool, damaged bool) {
 	ix := &c.agentIx
 	damaged = damaged || ix.created
@@ -162,7 +167,7 @@ func (c *checker) checkCount(what string, counted map[string]bool, damaged bool)
 		total += n
 		if n < -1 || n > 1 {
 			c.report(id, "the count of %s holds deltas adding up to %d for %s; want 1, 0 or -1", what, n, id)
-		} else if !damaged && n != 0 && counted[id] != (n == 1) {
+		} else if !damaged && n != 0 && !ix.unknown[[2]string{what, id}] && counted[id] != (n == 1) {
 			c.report(id, "the count of %s holds deltas adding up to %d for %s, which is counted: %v", what, n, id, counted[id])
 		}
 	}

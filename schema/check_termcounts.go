@@ -18,6 +18,9 @@ func (c *checker) addTermCount(e Entry, p []string) {
 	ix.termCounts[what] = true
 	if e.Damaged {
 		ix.damaged[what] = true
+		if p[0] == "delta" {
+			ix.unknown[[2]string{what, p[3]}] = true
+		}
 		return
 	}
 	n, err := parseCount(e.Key, e.Value)

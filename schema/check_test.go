@@ -500,6 +500,24 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 			t.Errorf("orphans not reported: %+v", rep.Problems)
 		}
 	})
+	t.Run("an object with a damaged delta is not judged by its create's", func(t *testing.T) {
+		// The agent populated deletes was counted by its create and
+		// uncounted by deltas of its own: damaged, they may hold anything.
+		es := populated(t)
+		damaged := 0
+		for i, e := range es {
+			if f := schema.FamilyOf(e.Key); (f == schema.Counts || f == schema.TermCounts) && strings.Contains(string(e.Key), "/delta/") {
+				es[i].Value, es[i].Damaged = nil, true
+				damaged++
+			}
+		}
+		if damaged == 0 {
+			t.Fatal("no delta of an object to damage")
+		}
+		if rep := schema.Check(es); len(rep.Problems) != 0 {
+			t.Errorf("damaged deltas reported: %+v", rep.Problems)
+		}
+	})
 	t.Run("damage is skipped", func(t *testing.T) {
 		es := populated(t)
 		for i := range es {
