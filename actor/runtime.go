@@ -79,6 +79,8 @@ type Call struct {
 	// one writes (the commit is fenced on epoch 0, so an id an actor used
 	// before fails it).
 	Minted bool
+	// Local is the value Payload encodes, if the caller gave it (WithLocal).
+	Local any
 
 	saveState   bool
 	deleteState bool
@@ -207,6 +209,7 @@ type request struct {
 	payload []byte
 	idemKey string
 	minted  bool // see Minted
+	local   any  // see WithLocal
 	reply   chan result
 	early   *func() error // see WithEarlyReply
 }
@@ -598,7 +601,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		}
 	}
 	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now(),
-		Minted: req.minted && a.epoch == 0}
+		Minted: req.minted && a.epoch == 0, Local: req.local}
 	if data, err = invokeSafely(ctx, a.behavior, call); err != nil {
 		return nil, nil, err
 	}

@@ -27,8 +27,12 @@ func op[P any](fn func(c *core, call *actor.Call, a *schema.Agent, p P) ([]byte,
 	}
 }
 
-// decodePayload decodes an invocation's JSON payload.
+// decodePayload decodes an invocation's JSON payload, or takes the value
+// it encodes if the caller gave it (actor.WithLocal).
 func decodePayload[P any](call *actor.Call) (P, error) {
+	if p, ok := call.Local.(P); ok {
+		return p, nil
+	}
 	var p P
 	if err := schema.Decode(call.Payload, &p); err != nil {
 		return p, fmt.Errorf("%s payload: %w", call.Op, err)

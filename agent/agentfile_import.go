@@ -364,7 +364,7 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 		if err != nil {
 			return nil, err
 		}
-		if err := schema.CreateMintedBlock(txn, memory.NewBlock(id, fb.CreateBlock, now)); err != nil { // id: random, just minted
+		if err := schema.CreateMintedBlock(txn, memory.NewBlock(id, fb.CreateBlock, now), nil); err != nil { // id: random, just minted
 			return nil, err
 		}
 		ids[fb.ID] = id
@@ -372,7 +372,7 @@ func importAgents(c *core, call *actor.Call, _ *schema.Agent, p importPayload) (
 	for i, ia := range p.Agents {
 		req := ia.Req
 		req.BlockIDs, req.ToolIDs = mapIDs(ids, req.BlockIDs), mapIDs(ids, req.ToolIDs)
-		a, _, _, err := buildAgent(c, txn, p.AgentIDs[i], req, now)
+		a, _, _, err := buildAgent(c, txn, p.AgentIDs[i], req, now, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -72,6 +72,9 @@ func (s *Agents) CreateEncoded(ctx context.Context, req letta.CreateAgentRequest
 	if err != nil {
 		return nil, err
 	}
+	// The request is the invocation's from here: createAgent changes
+	// nothing it holds.
+	opts = append(opts, actor.WithLocal(req))
 	var st []byte
 	if err := s.c.invokeEncoded(ctx, schema.AgentActor(id), opCreateAgent, payload, &st, opts...); err != nil {
 		return nil, err
@@ -434,7 +437,13 @@ func checkJSONSize(n int) error {
 // attaches them and the existing blocks it names.
 func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAgentRequest) ([]byte, error) {
 	txn := call.Txn
-	a, blocks, custom, err := buildAgent(c, txn, call.ID.Key, req, call.Now)
+	// A minted create counts its agent, blocks and terms in one key
+	// (schema.MintedCounts); any other create counts as IndexAgent does.
+	var counts *schema.MintedCounts
+	if indexesItself(call) {
+		counts = schema.NewMintedCounts(call.ID.Key)
+	}
+	a, blocks, custom, err := buildAgent(c, txn, call.ID.Key, req, call.Now, counts)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +473,7 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 	if indexesItself(call) {
 		// Its links to identities are those just made: a minted id has no
 		// others.
-		if err := schema.IndexMintedAgent(txn, schema.IndexedOf(a), identityIDs); err != nil {
+		if err := schema.IndexMintedAgent(txn, schema.IndexedOf(a), identityIDs, counts); err != nil {
 			return nil, err
 		}
 	}
@@ -481,8 +490,9 @@ func createAgent(c *core, call *actor.Call, _ *schema.Agent, req letta.CreateAge
 // its attachments to them and to the existing blocks it names, and its
 // tools. It returns the record to store (its context not opened yet), its
 // blocks in attachment order and its custom tools: an answer is rendered
-// from them, not read back.
-func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, now time.Time) (*schema.Agent, []*schema.Block, []*schema.Tool, error) {
+// from them, not read back. counts, if not nil, counts the new blocks (see
+// schema.CreateMintedBlock).
+func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, now time.Time, counts *schema.MintedCounts) (*schema.Agent, []*schema.Block, []*schema.Tool, error) {
 	a, err := newAgent(c, id, req, now)
 	if err != nil {
 		return nil, nil, nil, err
@@ -499,7 +509,7 @@ func buildAgent(c *core, txn kv.Txn, id string, req letta.CreateAgentRequest, no
 			return nil, nil, nil, letta.Invalidf("memory_blocks[%d]: label %q is already used by block %s", i, b.Label, other)
 		}
 		labels[b.Label] = id
-		if err := schema.CreateMintedBlock(txn, b); err != nil { // id: random, just minted
+		if err := schema.CreateMintedBlock(txn, b, counts); err != nil { // id: random, just minted
 			return nil, nil, nil, err
 		}
 		blocks = append(blocks, b)

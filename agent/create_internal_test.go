@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/schema"
 )
@@ -62,5 +66,67 @@ func TestModelSettingsJSON(t *testing.T) {
 		if string(got) != tc.want {
 			t.Errorf("model settings of %+v:\n got %s\nwant %s", tc.c, got, tc.want)
 		}
+	}
+}
+
+// Spec: a create that takes its request in process (actor.WithLocal, as
+// Agents.Create does) answers and stores what one that decodes its payload
+// answers and stores, ids and times aside.
+func TestCreateTakesItsRequestAsItsPayloadDecodes(t *testing.T) {
+	ctx := context.Background()
+	svc, err := New(Config{Store: kv.NewMemDB(), DefaultModel: "openai/gpt-4o-mini"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close(ctx)
+	body := `{"name":"an agent","tags":["x","y"],"metadata":{"k": [1, 2.5, "s"]},"model_settings": { "temperature" : 0.5 },
+		"memory_blocks":[{"label":"human","value":"v","metadata":{"m":1},"tags":["t"],"limit":50}],"description":"d",
+		"initial_message_sequence":[{"role":"user","content":"hi"}],"timezone":"Europe/Paris","secrets":{"K":"v"}}`
+	var req letta.CreateAgentRequest
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		t.Fatal(err)
+	}
+	local, err := svc.Agents.CreateEncoded(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := svc.Agents.c
+	payload, err := createPayload(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, opts, err := c.newActorFor(ctx, "agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var decoded []byte
+	if err := c.invokeEncoded(ctx, schema.AgentActor(id), opCreateAgent, payload, &decoded, opts...); err != nil {
+		t.Fatal(err)
+	}
+	masked := func(js []byte) string {
+		s := regexp.MustCompile(`[a-z_]+-[0-9a-f]{8}-[0-9a-f-]{27}`).ReplaceAllString(string(js), "<id>")
+		return regexp.MustCompile(`"20\d\d-[0-9T:.Z+-]+"`).ReplaceAllString(s, "<time>")
+	}
+	if masked(local) != masked(decoded) {
+		t.Errorf("answers differ:\n in process: %s\n decoded:    %s", masked(local), masked(decoded))
+	}
+	var created letta.AgentState
+	if err := json.Unmarshal(local, &created); err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for _, agentID := range []string{created.ID, id} {
+		st, err := svc.Agents.Get(ctx, agentID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := schema.Encode(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, masked(js))
+	}
+	if stored[0] != stored[1] {
+		t.Errorf("stored agents differ:\n in process: %s\n decoded:    %s", stored[0], stored[1])
 	}
 }

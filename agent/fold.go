@@ -10,23 +10,9 @@ import (
 )
 
 // FoldInterval is how often the service folds the deltas of the counts of
-// agents, blocks and terms into their bases (schema.FoldCounts,
-// schema.FoldTermCounts): a count reads the deltas written since.
+// agents, blocks and terms into their bases (schema.FoldCounts): a count
+// reads the deltas written since.
 const FoldInterval = time.Second
-
-// folds are the counts' folds.
-var folds = []struct {
-	what string
-	fold func(context.Context, kv.Store) (int, error)
-}{
-	{schema.CountedAgents, func(ctx context.Context, s kv.Store) (int, error) {
-		return schema.FoldCounts(ctx, s, schema.CountedAgents)
-	}},
-	{schema.CountedBlocks, func(ctx context.Context, s kv.Store) (int, error) {
-		return schema.FoldCounts(ctx, s, schema.CountedBlocks)
-	}},
-	{"terms", schema.FoldTermCounts},
-}
 
 // folder folds the counts' deltas in the background until stopped.
 type folder struct {
@@ -47,17 +33,15 @@ func startFolder(c *core) *folder {
 				return
 			case <-t.C():
 			}
-			for _, f := range folds {
-				// A full fold leaves more: fold on at once.
-				for n := schema.MaxFold; n == schema.MaxFold && ctx.Err() == nil; {
-					var err error
-					n, err = f.fold(ctx, c.store)
-					if err != nil && ctx.Err() == nil && !errors.Is(err, kv.ErrConflict) {
-						// The next tick tries again (as after a conflict
-						// with an edit of a delta); a failing store fails
-						// requests too, which say why.
-						c.log.Warn("folding the count's deltas failed", "count", f.what, "err", err)
-					}
+			// A full fold leaves more: fold on at once.
+			for n := schema.MaxFold; n == schema.MaxFold && ctx.Err() == nil; {
+				var err error
+				n, err = schema.FoldCounts(ctx, c.store)
+				if err != nil && ctx.Err() == nil && !errors.Is(err, kv.ErrConflict) {
+					// The next tick tries again (as after a conflict with
+					// an edit of a delta); a failing store fails requests
+					// too, which say why.
+					c.log.Warn("folding the counts' deltas failed", "err", err)
 				}
 			}
 		}

@@ -56,7 +56,7 @@ func createSleeptimeGroup(c *core, txn kv.Txn, main *schema.Agent, blocks []*sch
 		MemoryBlocks: []letta.CreateBlock{{Label: new("memory_persona"), Value: new(sleeptimePersona)}},
 		LLMConfig:    &llmConfig, EmbeddingConfig: main.EmbeddingConfig, ProjectID: main.ProjectID,
 	}
-	s, sblocks, _, err := buildAgent(c, txn, id, req, now)
+	s, sblocks, _, err := buildAgent(c, txn, id, req, now, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -201,10 +201,16 @@ func CreateBlock(txn kv.Txn, b *Block) error {
 
 // CreateMintedBlock is CreateBlock for a block whose id was just minted at
 // random, which no block ever had: so its count delta cannot exist either,
-// and is written without reading it first.
-func CreateMintedBlock(txn kv.Txn, b *Block) error {
+// and is written without reading it first; or, with counts (those of the
+// minted agent's create that makes the block), not written: the block is
+// counted with the agent (IndexMintedAgent).
+func CreateMintedBlock(txn kv.Txn, b *Block, counts *MintedCounts) error {
 	if err := putNewBlock(txn, b); err != nil {
 		return err
+	}
+	if counts != nil {
+		counts.add(CountedBlocks, b.ID)
+		return nil
 	}
 	return setNewDelta(txn, CountDeltaKey(CountedBlocks, b.ID), 1)
 }

@@ -168,23 +168,24 @@ func equalPtr[T comparable](a, b *T) bool {
 // transaction that writes its record: indexes and count are never out of
 // step with the records. The agent actor calls it after every operation.
 func IndexAgent(txn kv.Txn, was, is Indexed) error {
-	return indexAgent(txn, was, is, addDelta, func(agentID string) ([]string, error) { return IdentitiesOfAgent(txn, agentID) })
+	return indexAgent(txn, was, is, addObjectDelta, func(agentID string) ([]string, error) { return IdentitiesOfAgent(txn, agentID) })
 }
 
 // IndexMintedAgent is IndexAgent for a new agent whose id was minted at
 // random for this transaction (actor.Call.Minted), which identities lists
 // the identities of (each once): nothing was ever stored under the id, so
-// its count deltas cannot exist, and are written without reading them
-// first, and its only links to identities are those the transaction made,
-// which are not scanned for.
-func IndexMintedAgent(txn kv.Txn, is Indexed, identities []string) error {
-	return indexAgent(txn, Indexed{}, is, setNewDelta, func(string) ([]string, error) { return identities, nil })
+// its counts are raised without reading anything, in one key with what
+// counts gathered (its new blocks); and its only links to identities are
+// those the transaction made, which are not scanned for.
+func IndexMintedAgent(txn kv.Txn, is Indexed, identities []string, counts *MintedCounts) error {
+	err := indexAgent(txn, Indexed{}, is, counts.addNew, func(string) ([]string, error) { return identities, nil })
+	if err != nil {
+		return err
+	}
+	return counts.write(txn)
 }
 
-// A deltaWriter adds delta (1 or -1) to an object's delta key.
-type deltaWriter func(txn kv.Txn, key []byte, delta int) error
-
-// setNewDelta is the deltaWriter of objects whose delta keys cannot exist.
+// setNewDelta sets the delta key of an object that cannot have one yet.
 func setNewDelta(txn kv.Txn, key []byte, delta int) error {
 	if delta != 1 {
 		panic(fmt.Sprintf("schema: the count delta at %q of a new object would be %d", key, delta))
@@ -219,12 +220,12 @@ func indexAgent(txn kv.Txn, was, is Indexed, add deltaWriter, identities func(ag
 		if err := countIdentities(txn, is.ID, 1, add, identities); err != nil {
 			return err
 		}
-		return add(txn, CountDeltaKey(CountedAgents, is.ID), 1)
+		return add(txn, CountedAgents, is.ID, 1)
 	case was.Listed && !is.Listed:
 		if err := countIdentities(txn, was.ID, -1, add, identities); err != nil {
 			return err
 		}
-		return add(txn, CountDeltaKey(CountedAgents, was.ID), -1)
+		return add(txn, CountedAgents, was.ID, -1)
 	}
 	return nil
 }

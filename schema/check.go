@@ -131,7 +131,7 @@ func newChecker() *checker {
 		passageIx:  newPassageIndexEntries(),
 		archives:   archiveEntries{records: map[string]*Archive{}, index: map[string]string{}, links: map[[2]string]int{}},
 		identities: identityEntries{records: map[string]*Identity{}, index: map[string]string{}, keys: map[string]string{}, links: map[*Family]map[[2]string]bool{}},
-		agentIx:    agentIndexes{terms: map[string]bool{}, termCounts: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}},
+		agentIx:    agentIndexes{terms: map[string]bool{}, termCounts: map[string]bool{}, bases: map[string]int{}, deltas: map[string]map[string]int{}, damaged: map[string]bool{}, unknown: map[[2]string]bool{}},
 	}
 }
 
@@ -180,7 +180,7 @@ func (c *checker) add(e Entry) {
 		c.attachments[[2]string{p[0], p[1]}] = true
 	case BlockAgents:
 		c.blockAgents[[2]string{p[1], p[0]}] = true
-	case AgentTerms, TagNames, Counts, TermCounts, Meta:
+	case AgentTerms, TagNames, Counts, TermCounts, CreateCounts, Meta:
 		c.addAgentIndexes(f, e, p)
 	case Tools, ToolNames, ToolIndex, AgentTools, ToolAgents:
 		c.addTool(f, e, p)

@@ -12,8 +12,10 @@ type agentIndexes struct {
 	terms      map[string]bool           // term index keys
 	termCounts map[string]bool           // "<kind>/<hash>" of the term counts stored
 	bases      map[string]int            // what -> stored base; absent when damaged or missing
-	deltas     map[string]map[string]int // what -> object id -> stored delta
+	deltas     map[string]map[string]int // what -> object id -> its deltas, its create's included
 	damaged    map[string]bool           // what -> a count key of it is damaged
+	unknown    map[[2]string]bool        // {what, object id}: a delta key of the object is damaged
+	created    bool                      // a create's count key is damaged: any count may be off
 	version    string                    // "" when absent
 }
 
@@ -26,6 +28,8 @@ func (c *checker) addAgentIndexes(f *Family, e Entry, p []string) {
 		c.addCount(e, p)
 	case TermCounts:
 		c.addTermCount(e, p)
+	case CreateCounts:
+		c.addCreateCount(e)
 	case Meta:
 		if string(e.Key) != VersionKey {
 			c.report("", "%q is not a known meta key", e.Key)
@@ -95,6 +99,9 @@ func (c *checker) addCount(e Entry, p []string) {
 		return
 	case e.Damaged:
 		ix.damaged[what] = true
+		if p[1] == "delta" {
+			ix.unknown[[2]string{what, p[2]}] = true
+		}
 		return
 	}
 	n, err := parseCount(e.Key, e.Value)
@@ -106,25 +113,62 @@ func (c *checker) addCount(e Entry, p []string) {
 		ix.bases[what] = n
 		return
 	}
+	c.addDelta(e, what, p[2], n)
+}
+
+// addDelta files an object's stored delta key of the count what.
+func (c *checker) addDelta(e Entry, what, id string, n int) {
+	if n != 1 && n != -1 {
+		c.report(id, "%q holds a delta of %d; want 1 or -1", e.Key, n)
+	}
+	c.fileDelta(what, id, n)
+}
+
+// fileDelta adds n to the deltas of object id in the count what.
+func (c *checker) fileDelta(what, id string, n int) {
+	ix := &c.agentIx
 	if ix.deltas[what] == nil {
 		ix.deltas[what] = map[string]int{}
 	}
-	ix.deltas[what][p[2]] = n
+	ix.deltas[what][id] += n
+}
+
+// addCreateCount takes the count key of a create (CreateCounts), each of
+// whose lines adds 1 for an object to a count.
+func (c *checker) addCreateCount(e Entry) {
+	ix := &c.agentIx
+	if e.Damaged {
+		ix.created = true
+		return
+	}
+	err := eachCreated(e.Key, e.Value, func(what, id string) error {
+		if what != CountedAgents && what != CountedBlocks {
+			ix.termCounts[what] = true
+		}
+		c.fileDelta(what, id, 1)
+		return nil
+	})
+	if err != nil {
+		c.report("", "%v", err)
+	}
 }
 
 // checkCount: the base and deltas of the count of what add up to how many
-// objects it counts (counted); a delta of 1 is an object counted now, -1
-// one not counted now. damaged: some object may be counted or not.
+// objects it counts (counted); an object's deltas (its own and its
+// create's) add up to 1 for an object counted now, -1 for one not counted
+// now, or 0, unless a delta key of the object is damaged. damaged: some
+// object may be counted or not.
 func (c *checker) checkCount(what string, counted map[string]bool, damaged bool) {
 	ix := &c.agentIx
+	damaged = damaged || ix.created
 	total := ix.bases[what]
 	for _, id := range slices.Sorted(maps.Keys(ix.deltas[what])) {
 		n := ix.deltas[what][id]
 		total += n
-		if n != 1 && n != -1 {
-			c.report(id, "the count of %s holds a delta of %d for %s; want 1 or -1", what, n, id)
-		} else if !damaged && counted[id] != (n == 1) {
-			c.report(id, "the count of %s holds a delta of %d for %s, which is counted: %v", what, n, id, counted[id])
+		if n < -1 || n > 1 {
+			c.report(id, "the count of %s holds deltas adding up to %d for %s; want 1, 0 or -1", what, n, id)
+		} else if !damaged && n != 0 && !ix.unknown[[2]string{what, id}] && counted[id] != (n == 1) {
+			c.report(id, "the count of %s holds deltas adding up to %d for %s, which is counted: %v", what, n, id, counted[id])
 		}
 	}
 	if !damaged && !ix.damaged[what] && total != len(counted) {

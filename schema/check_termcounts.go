@@ -18,6 +18,9 @@ func (c *checker) addTermCount(e Entry, p []string) {
 	ix.termCounts[what] = true
 	if e.Damaged {
 		ix.damaged[what] = true
+		if p[0] == "delta" {
+			ix.unknown[[2]string{what, p[3]}] = true
+		}
 		return
 	}
 	n, err := parseCount(e.Key, e.Value)
@@ -29,10 +32,7 @@ func (c *checker) addTermCount(e Entry, p []string) {
 	case p[0] == "base":
 		ix.bases[what] = n
 	default:
-		if ix.deltas[what] == nil {
-			ix.deltas[what] = map[string]int{}
-		}
-		ix.deltas[what][p[3]] = n
+		c.addDelta(e, what, p[3], n)
 	}
 }
 

@@ -258,6 +258,19 @@ func dropTermCounts(kind string) breakage {
 	}
 }
 
+// editCreateCounts rewrites the value of the first count key of a create.
+func editCreateCounts(fn func(string) string) breakage {
+	return func(es []schema.Entry) []schema.Entry {
+		for i, e := range es {
+			if schema.FamilyOf(e.Key) == schema.CreateCounts {
+				es[i].Value = []byte(fn(string(e.Value)))
+				return es
+			}
+		}
+		panic("no count key of a create")
+	}
+}
+
 // edit rewrites the first record under prefix whose value contains all of
 // parts.
 func edit(prefix string, fn func(map[string]any), parts ...string) breakage {
@@ -424,6 +437,9 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		{"term count of a term no agent has", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.TermCountBaseKey(schema.Term{Kind: schema.TermTag, Value: "ghost"}), Value: []byte("1")})
 		}, "the count of tag/"},
+		{"count key of a create missing", drop(schema.CreateCounts.Prefix), "agents are counted"},
+		{"object counted twice by a create", editCreateCounts(func(v string) string { return v + "\n" + v }), "holds deltas adding up to"},
+		{"count key of a create naming no count", editCreateCounts(func(string) string { return "widgets" }), "is not '<what>'"},
 		{"term count base of 0", func(es []schema.Entry) []schema.Entry {
 			return append(es, schema.Entry{Key: schema.TermCountBaseKey(schema.Term{Kind: schema.TermTag, Value: "ghost"}), Value: []byte("0")})
 		}, "has no base"},
@@ -482,6 +498,24 @@ func TestCheckFindsEachBrokenRule(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("orphans not reported: %+v", rep.Problems)
+		}
+	})
+	t.Run("an object with a damaged delta is not judged by its create's", func(t *testing.T) {
+		// The agent populated deletes was counted by its create and
+		// uncounted by deltas of its own: damaged, they may hold anything.
+		es := populated(t)
+		damaged := 0
+		for i, e := range es {
+			if f := schema.FamilyOf(e.Key); (f == schema.Counts || f == schema.TermCounts) && strings.Contains(string(e.Key), "/delta/") {
+				es[i].Value, es[i].Damaged = nil, true
+				damaged++
+			}
+		}
+		if damaged == 0 {
+			t.Fatal("no delta of an object to damage")
+		}
+		if rep := schema.Check(es); len(rep.Problems) != 0 {
+			t.Errorf("damaged deltas reported: %+v", rep.Problems)
 		}
 	})
 	t.Run("damage is skipped", func(t *testing.T) {

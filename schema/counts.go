@@ -1,20 +1,23 @@
 package schema
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kelpie/kelpie/kv"
 )
 
 // Counts of listed agents and of blocks, readable without a scan of the
 // objects: a base, and a delta per object whose change is not yet folded
-// into it. A write changes only its own object's delta, so writes of
-// different objects never conflict over a count; FoldCounts moves deltas
-// into the base in the background, so a count reads the base and the few
-// deltas written since the last fold.
+// into it (a minted agent's create counts all it makes in one key of its
+// own instead: CreateCounts). A write changes only its own object's delta,
+// so writes of different objects never conflict over a count; FoldCounts
+// moves deltas into the base in the background, so a count reads the base
+// and the few deltas written since the last fold.
 
 // What the counts count.
 const (
@@ -33,6 +36,23 @@ func countDeltas(what string) []byte { return []byte(Counts.Prefix + what + "/de
 // addCount adds delta (1 or -1) to the count of what for object id.
 func addCount(txn kv.Txn, what, id string, delta int) error {
 	return addDelta(txn, CountDeltaKey(what, id), delta)
+}
+
+// A deltaWriter adds delta (1 or -1) to object id's share of the count
+// what: agents, blocks, or a term's path (termPath).
+type deltaWriter func(txn kv.Txn, what, id string, delta int) error
+
+// addObjectDelta is the deltaWriter of the object's own delta key.
+func addObjectDelta(txn kv.Txn, what, id string, delta int) error {
+	return addDelta(txn, objectDeltaKey(what, id), delta)
+}
+
+// objectDeltaKey is the delta key of object id in the count what.
+func objectDeltaKey(what, id string) []byte {
+	if what == CountedAgents || what == CountedBlocks {
+		return CountDeltaKey(what, id)
+	}
+	return []byte(termDeltas + what + "/" + id)
 }
 
 // addDelta adds delta (1 or -1) to an object's delta key.
@@ -72,11 +92,12 @@ func parseCount(key, v []byte) (int, error) {
 // Total returns the count of what (CountedAgents, CountedBlocks): its base
 // and the deltas not yet folded into it.
 func Total(txn kv.Txn, what string) (int, error) {
-	return sumCount(txn, CountBaseKey(what), countDeltas(what))
+	return sumCount(txn, CountBaseKey(what), countDeltas(what), what)
 }
 
-// sumCount adds a count's base and its deltas.
-func sumCount(txn kv.Txn, base, deltas []byte) (int, error) {
+// sumCount adds a count's base, its objects' deltas and what the creates not
+// yet folded added to it (created: the count's name in CreateCounts).
+func sumCount(txn kv.Txn, base, deltas []byte, created string) (int, error) {
 	total, err := readCount(txn, base)
 	if err != nil {
 		return 0, err
@@ -86,31 +107,44 @@ func sumCount(txn kv.Txn, base, deltas []byte) (int, error) {
 		total += n
 		return err == nil, err
 	})
-	return total, err
+	if err != nil || !createCounted(created) {
+		return total, err
+	}
+	n, err := sumCreated(txn, created)
+	return total + n, err
 }
 
-// MaxFold is how many deltas one FoldCounts transaction folds.
+// MaxFold is how many delta keys one FoldCounts transaction folds.
 const MaxFold = 10_000
 
-// FoldCounts folds up to MaxFold deltas of the count of what into its base,
-// in one transaction, and returns how many it folded.
-func FoldCounts(ctx context.Context, store kv.Store, what string) (int, error) {
-	return fold(ctx, store, countDeltas(what), func([]byte) ([]byte, error) { return CountBaseKey(what), nil })
-}
+// deltaPrefixes prefix the keys FoldCounts folds, the creates' first.
+var deltaPrefixes = [...]string{CreateCounts.Prefix, string(countDeltas(CountedAgents)), string(countDeltas(CountedBlocks)), termDeltas}
 
-// fold folds up to MaxFold deltas under the prefix deltas into their bases
-// (baseOf names a delta's), in one transaction, and returns how many it
-// folded. It reads the deltas one by one, so that deltas written meanwhile
-// do not conflict with it; only a write to a delta it folds does (and then
-// nothing is folded). A base that comes to 0 is deleted.
-func fold(ctx context.Context, store kv.Store, deltas []byte, baseOf func(delta []byte) ([]byte, error)) (int, error) {
+// FoldCounts folds up to MaxFold delta keys of the counts of agents, of
+// blocks and of terms into their bases, in one transaction, and returns how
+// many it folded. It reads the keys one by one, so that deltas written
+// meanwhile do not conflict with it; only a write to a key it folds does
+// (and then nothing is folded). A base that comes to 0 is deleted.
+//
+// It folds objects' deltas only with every create's key it saw: an
+// object's -1 is written after the create's key holding its 1, so a base
+// never takes the one without the other.
+func FoldCounts(ctx context.Context, store kv.Store) (int, error) {
 	var keys [][]byte
 	err := update(ctx, store, func(txn kv.Txn) error {
-		kvs, err := txn.Scan(kv.PrefixRange(deltas), MaxFold, false)
-		for _, p := range kvs {
-			keys = append(keys, p.Key)
+		for _, prefix := range deltaPrefixes {
+			kvs, err := txn.Scan(kv.PrefixRange([]byte(prefix)), MaxFold-len(keys), false)
+			if err != nil {
+				return err
+			}
+			for _, p := range kvs {
+				keys = append(keys, p.Key)
+			}
+			if len(keys) == MaxFold {
+				return nil
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil || len(keys) == 0 {
 		return 0, err
@@ -119,22 +153,26 @@ func fold(ctx context.Context, store kv.Store, deltas []byte, baseOf func(delta 
 	err = update(ctx, store, func(txn kv.Txn) error {
 		sums := map[string]int{}
 		var bases []string // in the order first met, for a deterministic write order
+		add := func(base []byte, n int) {
+			if _, ok := sums[string(base)]; !ok {
+				bases = append(bases, string(base))
+			}
+			sums[string(base)] += n
+		}
 		for _, k := range keys {
-			n, err := readCount(txn, k)
+			v, err := txn.Get(k)
+			if errors.Is(err, kv.ErrNotFound) {
+				continue // folded meanwhile, or an object's delta back to 0
+			}
 			if err != nil {
+				return err
+			}
+			if err := foldDelta(k, v, add); err != nil {
 				return err
 			}
 			if err := txn.Delete(k); err != nil {
 				return err
 			}
-			base, err := baseOf(k)
-			if err != nil {
-				return err
-			}
-			if _, ok := sums[string(base)]; !ok {
-				bases = append(bases, string(base))
-			}
-			sums[string(base)] += n
 		}
 		for _, b := range bases {
 			n, err := readCount(txn, []byte(b))
@@ -157,4 +195,30 @@ func fold(ctx context.Context, store kv.Store, deltas []byte, baseOf func(delta 
 		return nil
 	})
 	return folded, err
+}
+
+// foldDelta calls add with each base a delta key (of an object, or of a
+// create) changes, and by how much.
+func foldDelta(key, value []byte, add func(base []byte, n int)) error {
+	if bytes.HasPrefix(key, []byte(CreateCounts.Prefix)) {
+		return eachCreated(key, value, func(what, _ string) error {
+			add(createdBase(what), 1)
+			return nil
+		})
+	}
+	n, err := parseCount(key, value)
+	if err != nil {
+		return err
+	}
+	if bytes.HasPrefix(key, []byte(termDeltas)) {
+		base, err := termBaseOf(key)
+		if err != nil {
+			return err
+		}
+		add(base, n)
+		return nil
+	}
+	what, _, _ := strings.Cut(strings.TrimPrefix(string(key), Counts.Prefix), "/")
+	add(CountBaseKey(what), n)
+	return nil
 }

@@ -100,7 +100,7 @@ var (
 // Families lists every family.
 var Families = []*Family{
 	ActorStates, ActorEpochs, ActorIdempotency, ActorIdempotencyExpiry,
-	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, TermCounts, Meta,
+	Blocks, Attachments, BlockAgents, AgentIndex, BlockIndex, AgentTerms, TagNames, Counts, TermCounts, CreateCounts, Meta,
 	Messages, MessageIDs, ConversationMessages, TurnKeys, ActiveRuns,
 	Runs, AgentRuns, RunIndex, Steps, RunSteps, Conversations, AgentConversations, ContextMessages,
 	Passages, PassageIDs, PassageTerms, PassageCounts, PassageTagCounts, PassageVectors, PassageScanVectors, VectorCentroids, VectorPostings, VectorMembers, Archives, ArchiveIndex, ArchiveAgents, AgentArchives,

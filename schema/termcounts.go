@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,8 +14,9 @@ import (
 // it. A count filtered by one term so reads O(log n) keys and the deltas
 // written since the last fold, whatever the number of agents with the
 // term, and writes of different agents never conflict over a count. The
-// deltas are written by IndexAgent with the term index entries, and by
-// SetIdentityAgent with an identity's links.
+// deltas are written by IndexAgent with the term index entries (or, for a
+// minted agent's create, in its CreateCounts key), and by SetIdentityAgent
+// with an identity's links.
 var TermCounts = &Family{"term-count", "count-term/",
 	"count-term/base/<tag|name|project|identity>/<sha256 of the value, first 32 hex> or count-term/delta/<tag|name|project|identity>/<sha256 of the value, first 32 hex>/<agent-id>",
 	"the count of the listed agents with the term (base, absent when 0), or an agent's change not yet folded into it (delta: -1 or 1), decimal"}
@@ -62,7 +62,7 @@ func addTermCount(txn kv.Txn, t Term, agentID string, delta int, add deltaWriter
 	if !Counted(t.Kind) {
 		return nil
 	}
-	return add(txn, TermCountDeltaKey(t, agentID), delta)
+	return add(txn, termPath(t), agentID, delta)
 }
 
 // TermTotal returns how many listed agents have the term t (of a Counted
@@ -71,13 +71,7 @@ func TermTotal(txn kv.Txn, t Term) (int, error) {
 	if !Counted(t.Kind) {
 		panic(fmt.Sprintf("schema: TermTotal of a %s term, which is not counted", t.Kind))
 	}
-	return sumCount(txn, TermCountBaseKey(t), termDeltasOf(t))
-}
-
-// FoldTermCounts folds up to MaxFold deltas of term counts into their
-// bases, in one transaction, and returns how many it folded.
-func FoldTermCounts(ctx context.Context, store kv.Store) (int, error) {
-	return fold(ctx, store, []byte(termDeltas), termBaseOf)
+	return sumCount(txn, TermCountBaseKey(t), termDeltasOf(t), termPath(t))
 }
 
 // countIdentities adds delta to the counts of the identities an agent
@@ -117,7 +111,7 @@ func SetIdentityAgent(txn kv.Txn, identityID, agentID string, linked bool) error
 		if !linked {
 			delta = -1
 		}
-		if err := addTermCount(txn, Term{TermIdentity, identityID}, agentID, delta, addDelta); err != nil {
+		if err := addTermCount(txn, Term{TermIdentity, identityID}, agentID, delta, addObjectDelta); err != nil {
 			return err
 		}
 	}

@@ -12,8 +12,10 @@ import (
 // Version is the layout this package writes. Version 1 (no version key)
 // had no agent terms and no agent counts; version 2 no index of tag names;
 // version 3 no trigram terms of names; version 4 no word index and no
-// counts of passages; version 5 no counts of terms (TermCounts).
-const Version = 6
+// counts of passages; version 5 no counts of terms (TermCounts); version 6
+// no count keys of creates (CreateCounts), which it reads as it is: a
+// create's counts were its objects' deltas, which version 7 folds too.
+const Version = 7
 
 // upgradeBatch is how many agents or passages one upgrade transaction
 // indexes.
@@ -44,7 +46,8 @@ func VersionOf(ctx context.Context, store kv.Store) (int, error) {
 // Upgrade brings a store written by an older version of this package to
 // Version: it adds the agent terms (tag names and name trigrams included;
 // and, from version 1, the counts), the passages' word index and counts,
-// the counts of terms, then records the version.
+// the counts of terms, then records the version (from version 6, nothing
+// else).
 // It must run before the store serves writes. It is idempotent, and a run
 // cut short (a crash) is completed by the next one. upgraded is how many
 // agents it indexed; 0, with no error, when the store was current.
@@ -66,8 +69,10 @@ func Upgrade(ctx context.Context, store kv.Store) (upgraded int, err error) {
 			return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
 		}
 	}
-	if err := upgradeTermCounts(ctx, store); err != nil {
-		return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
+	if v < 6 {
+		if err := upgradeTermCounts(ctx, store); err != nil {
+			return upgraded, fmt.Errorf("upgrade to layout version %d: %w", Version, err)
+		}
 	}
 	return upgraded, update(ctx, store, func(txn kv.Txn) error {
 		return txn.Set([]byte(VersionKey), strconv.AppendInt(nil, Version, 10))

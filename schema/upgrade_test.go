@@ -1,7 +1,9 @@
 package schema_test
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +22,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	put(t, store, func(txn kv.Txn) {
 		for _, e := range populated(t) {
 			switch schema.FamilyOf(e.Key) {
-			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.TermCounts, schema.Meta, schema.PassageTerms, schema.PassageCounts, schema.PassageTagCounts:
+			case schema.AgentTerms, schema.TagNames, schema.Counts, schema.TermCounts, schema.CreateCounts, schema.Meta, schema.PassageTerms, schema.PassageCounts, schema.PassageTagCounts:
 				old++
 				continue
 			}
@@ -62,7 +64,7 @@ func TestUpgradeFromVersions2To5(t *testing.T) {
 			store := kv.NewDB(kv.NewMemEngine())
 			dropped := 0
 			put(t, store, func(txn kv.Txn) {
-				for _, e := range populated(t) {
+				for _, e := range withoutCreateCounts(t, populated(t)) {
 					f := schema.FamilyOf(e.Key)
 					switch {
 					case version == 2 && f == schema.TagNames, version < 4 && strings.HasPrefix(string(e.Key), gramPrefix),
@@ -93,6 +95,83 @@ func TestUpgradeFromVersions2To5(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Spec: a store of layout version 6, where a create counted its objects
+// with a delta each, not with a key of the create's (CreateCounts), is
+// brought to Version by Upgrade: it passes Check, and folding its deltas
+// keeps its counts.
+func TestUpgradeFromVersion6(t *testing.T) {
+	ctx := context.Background()
+	store := kv.NewDB(kv.NewMemEngine())
+	es := populated(t)
+	if !slices.ContainsFunc(es, func(e schema.Entry) bool { return schema.FamilyOf(e.Key) == schema.CreateCounts }) {
+		t.Fatal("the populated store has no count key of a create to take away")
+	}
+	old := withoutCreateCounts(t, es)
+	put(t, store, func(txn kv.Txn) {
+		for _, e := range old {
+			if schema.FamilyOf(e.Key) == schema.Meta {
+				e.Value = []byte("6")
+			}
+			must(t, txn.Set(e.Key, e.Value))
+		}
+	})
+	if _, err := schema.Upgrade(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range schema.Check(scan(t, store)).Problems {
+		t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
+	}
+	if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
+		t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
+	}
+	if n, err := schema.FoldCounts(ctx, store); err != nil || n == 0 {
+		t.Fatalf("fold: %d, %v; want the deltas folded", n, err)
+	}
+	for _, p := range schema.Check(scan(t, store)).Problems {
+		t.Errorf("after folding: %s: %s", p.Object, p.Message)
+	}
+}
+
+// withoutCreateCounts returns es with each count key of a create
+// (CreateCounts) replaced by the objects' deltas a create wrote before
+// layout version 7 (added to the deltas of the same objects), in key
+// order.
+func withoutCreateCounts(t *testing.T, es []schema.Entry) []schema.Entry {
+	t.Helper()
+	var out []schema.Entry
+	deltas := map[string]int{}
+	for _, e := range es {
+		switch f := schema.FamilyOf(e.Key); {
+		case f == schema.CreateCounts:
+			agentID := strings.TrimPrefix(string(e.Key), schema.CreateCounts.Prefix)
+			for line := range strings.SplitSeq(string(e.Value), "\n") {
+				what, id, ok := strings.Cut(line, " ")
+				if !ok {
+					id = agentID
+				}
+				key := schema.TermCounts.Prefix + "delta/" + what + "/" + id
+				if what == schema.CountedAgents || what == schema.CountedBlocks {
+					key = string(schema.CountDeltaKey(what, id))
+				}
+				deltas[key]++
+			}
+		case (f == schema.Counts || f == schema.TermCounts) && strings.Contains(string(e.Key), "/delta/"):
+			n, err := strconv.Atoi(string(e.Value))
+			must(t, err)
+			deltas[string(e.Key)] += n
+		default:
+			out = append(out, e)
+		}
+	}
+	for k, n := range deltas {
+		if n != 0 {
+			out = append(out, schema.Entry{Key: []byte(k), Value: strconv.AppendInt(nil, int64(n), 10)})
+		}
+	}
+	slices.SortFunc(out, func(a, b schema.Entry) int { return bytes.Compare(a.Key, b.Key) })
+	return out
 }
 
 func put(t *testing.T, store kv.Store, fn func(kv.Txn)) {

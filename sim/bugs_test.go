@@ -378,22 +378,24 @@ func (t *cursorSkipTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue
 
 // termLossStore never writes the keys under lost: with the prefix of the
 // tag index entries of tag "blue", agents created with it are missing from
-// the listing filtered by it; with the prefix of the deltas of its count,
-// the count by it is short.
+// the listing filtered by it; with the prefix of the deltas of its count
+// (and lostCount, the count's line in a create's count key, which a create
+// counts it with), the count by it is short.
 type termLossStore struct {
-	inner kv.Store
-	lost  []byte
+	inner     kv.Store
+	lost      []byte
+	lostCount string
 }
 
 var blue = schema.Term{Kind: schema.TermTag, Value: "blue"}
 
 func newTermLossStore(inner kv.Store, _ VariantEnv) kv.Store {
-	return &termLossStore{inner, schema.TermPrefix(blue)}
+	return &termLossStore{inner: inner, lost: schema.TermPrefix(blue)}
 }
 
 func newTermCountLossStore(inner kv.Store, _ VariantEnv) kv.Store {
-	delta := schema.TermCountDeltaKey(blue, "")
-	return &termLossStore{inner, delta}
+	count := strings.TrimPrefix(string(schema.TermCountBaseKey(blue)), schema.TermCounts.Prefix+"base/")
+	return &termLossStore{inner, schema.TermCountDeltaKey(blue, ""), count}
 }
 
 func (s *termLossStore) Begin(ctx context.Context) (kv.Txn, error) {
@@ -401,19 +403,23 @@ func (s *termLossStore) Begin(ctx context.Context) (kv.Txn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &termLossTxn{t, s.lost}, nil
+	return &termLossTxn{t, s}, nil
 }
 
 func (s *termLossStore) Close() error { return s.inner.Close() }
 
 type termLossTxn struct {
 	kv.Txn
-	lost []byte
+	s *termLossStore
 }
 
 func (t *termLossTxn) Set(key, value []byte) error {
-	if bytes.HasPrefix(key, t.lost) {
+	if bytes.HasPrefix(key, t.s.lost) {
 		return nil
+	}
+	if t.s.lostCount != "" && bytes.HasPrefix(key, []byte(schema.CreateCounts.Prefix)) {
+		lines := slices.DeleteFunc(strings.Split(string(value), "\n"), func(l string) bool { return l == t.s.lostCount })
+		value = []byte(strings.Join(lines, "\n"))
 	}
 	return t.Txn.Set(key, value)
 }
