@@ -270,23 +270,6 @@ func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
 	return r, nil
 }
 
-// InvokeOption adjusts one Invoke.
-type InvokeOption func(*request)
-
-// WithEarlyReply makes Invoke answer as soon as the invocation's writes are
-// published (kv.Publisher), before they are durable, and set *durable to a
-// function that waits until they are and returns the outcome (an error:
-// unknown, as a failed commit's); it may be called any number of times.
-// The caller must acknowledge nothing of the invocation before durable
-// returns nil: this is for work that can overlap the sync (a model call
-// made from what the invocation returned). The actor runs its next
-// invocation only once the outcome is known, and forgets its state if the
-// sync failed. Over a store whose transactions are not Publishers the
-// answer comes once durable.
-func WithEarlyReply(durable *func() error) InvokeOption {
-	return func(r *request) { r.early = durable }
-}
-
 // Invoke runs op on the actor id, activating it if needed, and returns the
 // operation's result once its transaction has committed.
 func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, opts ...InvokeOption) (data []byte, err error) {
