@@ -20,6 +20,10 @@ import (
 // OPENAI_CUSTOM_HEADERS, and for api.openai.com the organization and
 // project of the process environment. The SDK still lists models.
 
+// maxErrorBodyBytes bounds, in bytes, what is read of an error response's
+// body: its message is all that is kept.
+const maxErrorBodyBytes = 1 << 20
+
 // openAIChat is how chat completions are posted.
 type openAIChat struct {
 	url     string
@@ -79,7 +83,7 @@ func (c openAIChat) post(ctx context.Context, body []byte, stream bool) (*http.R
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
 	if err != nil {
 		return nil, err
 	}
@@ -158,8 +162,11 @@ func normalizeOpenAIError(req *http.Request, next option.MiddlewareNext) (*http.
 	if err != nil || res == nil || res.StatusCode < 400 {
 		return res, err
 	}
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	_ = res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxErrorBodyBytes))
+	_ = res.Body.Close() // all of it that is used was read
+	if err != nil {
+		return nil, fmt.Errorf("reading the %d response to %s %s: %w", res.StatusCode, req.Method, req.URL.Path, err)
+	}
 	msg, _, object := openAIErrorBody(body, res.StatusCode)
 	if object {
 		res.Body = io.NopCloser(bytes.NewReader(body))
