@@ -142,10 +142,10 @@ func begin(call *actor.Call, a *schema.Agent, p BeginPayload) (*beginResult, err
 	if err := b.refreshSystem(); err != nil {
 		return nil, err
 	}
-	for i := range p.Inputs {
-		m := &p.Inputs[i]
+	for _, m := range p.Inputs {
+		// A copy: the payload is the same for every attempt (actor.WithLocal).
 		m.AgentID, m.RunID, m.ConversationID, m.CreatedAt, m.Input = a.ID, b.run.ID, p.ConversationID, call.Now, true
-		if err := b.append(m); err != nil {
+		if err := b.append(&m); err != nil {
 			return nil, err
 		}
 	}
