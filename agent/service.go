@@ -371,16 +371,24 @@ func readRecord[R, T any](ctx context.Context, c *core, field, prefix, id string
 
 // turnStore is the loop's view of the service. Turn operations carry their
 // own idempotency (otids, run ids), so a request's Idempotency-Key is not
-// applied to them.
+// applied to them; their payloads are handed over in process
+// (actor.WithLocal), never encoded, as nothing else reads them: without a
+// key the actor takes no fingerprint of the payload. The loop's operations
+// change nothing of what they are given.
 type turnStore struct{ c *core }
 
 func (t turnStore) Read(ctx context.Context, fn func(kv.Txn) error) error { return t.c.read(ctx, fn) }
 
 func (t turnStore) Invoke(ctx context.Context, agentID, op string, payload, out any) error {
-	return t.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, payload, out)
+	return t.invoke(ctx, agentID, op, payload, out)
 }
 
 func (t turnStore) InvokeEarly(ctx context.Context, agentID, op string, payload, out any) (durable func() error, err error) {
-	err = t.c.invoke(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, payload, out, actor.WithEarlyReply(&durable))
+	err = t.invoke(ctx, agentID, op, payload, out, actor.WithEarlyReply(&durable))
 	return durable, err
+}
+
+func (t turnStore) invoke(ctx context.Context, agentID, op string, payload, out any, opts ...actor.InvokeOption) error {
+	opts = append(opts, actor.WithLocal(payload))
+	return t.c.invokeEncoded(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, nil, out, opts...)
 }

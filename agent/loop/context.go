@@ -104,17 +104,20 @@ func (m *Manager) readContext(txn kv.Txn, agentID, convID string) (*contextInput
 	if err != nil {
 		return nil, err
 	}
-	return m.readOwnerContext(txn, o)
+	return m.readOwnerContext(txn, o, nil)
 }
 
 // readOwnerContext is readContext of a context already loaded (Begin's,
-// whose agent may have changed in its transaction).
-func (m *Manager) readOwnerContext(txn kv.Txn, o window.Owner) (*contextInputs, error) {
+// whose agent may have changed in its transaction), with its system
+// message if the caller has it (Begin's refresh read it).
+func (m *Manager) readOwnerContext(txn kv.Txn, o window.Owner, sys *schema.Message) (*contextInputs, error) {
 	agentID := o.AgentID()
 	in := &contextInputs{agent: o.Agent}
-	sys, err := window.System(txn, o)
-	if err != nil {
-		return nil, err
+	var err error
+	if sys == nil {
+		if sys, err = window.System(txn, o); err != nil {
+			return nil, err
+		}
 	}
 	if sys == nil {
 		return nil, fmt.Errorf("the context of agent %s, conversation %q, has no system message (its turn's start stores one)", agentID, o.ConvID())

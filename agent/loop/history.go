@@ -28,21 +28,18 @@ const historyCacheBytes = 32 << 20
 // stored at its number has another id.
 //
 // Kept messages are shared by every reader: none may change one. Two
-// generations bound its size, as schema's decode caches do.
+// generations bound its size, as schema's decode caches do. They keep
+// messages by agent, then by number, and a kept message is used only
+// under the id the index names: one map lookup per message of a context,
+// by number, costs less than one by a key of strings.
 type historyCache struct {
 	mu        sync.Mutex
-	cur, prev map[historyKey]*schema.Message
+	cur, prev map[string]map[uint64]*schema.Message
 	curBytes  int
 }
 
-type historyKey struct {
-	agentID string
-	seq     uint64
-	id      string
-}
-
 func newHistoryCache() *historyCache {
-	return &historyCache{cur: map[historyKey]*schema.Message{}}
+	return &historyCache{cur: map[string]map[uint64]*schema.Message{}}
 }
 
 // messages is window.Messages, reading only the messages not kept.
@@ -58,8 +55,14 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 	out := make([]*schema.Message, len(seqs))
 	var missing []uint64
 	c.mu.Lock()
+	cur, prev := c.cur[agentID], c.prev[agentID]
 	for i, seq := range seqs {
-		if out[i] = c.getLocked(historyKey{agentID, seq, ids[i]}); out[i] == nil {
+		if m := cur[seq]; m != nil && m.ID == ids[i] {
+			out[i] = m
+		} else if m := prev[seq]; m != nil && m.ID == ids[i] {
+			out[i] = m
+			c.addLocked(agentID, m)
+		} else {
 			missing = append(missing, seq)
 		}
 	}
@@ -76,36 +79,30 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 	j := 0
 	for i := range out {
 		if out[i] == nil {
-			m := read[j]
+			out[i] = read[j]
 			j++
-			out[i] = m
-			c.addLocked(historyKey{agentID, m.Seq, m.ID}, m)
+			c.addLocked(agentID, out[i])
 		}
 	}
 	return out, nil
 }
 
-func (c *historyCache) getLocked(k historyKey) *schema.Message {
-	if m, ok := c.cur[k]; ok {
-		return m
-	}
-	m, ok := c.prev[k]
-	if ok {
-		c.addLocked(k, m)
-	}
-	return m
-}
-
-func (c *historyCache) addLocked(k historyKey, m *schema.Message) {
+// addLocked keeps m, in place of another message kept at its number.
+func (c *historyCache) addLocked(agentID string, m *schema.Message) {
 	n := len(m.Text) + len(m.Content) + len(m.Reasoning) + 256
 	for _, tc := range m.ToolCalls {
 		n += len(tc.Arguments)
 	}
 	if c.curBytes+n > historyCacheBytes/2 {
-		c.prev, c.cur, c.curBytes = c.cur, map[historyKey]*schema.Message{}, 0
+		c.prev, c.cur, c.curBytes = c.cur, map[string]map[uint64]*schema.Message{}, 0
 	}
-	if _, ok := c.cur[k]; !ok {
-		c.cur[k] = m
+	kept := c.cur[agentID]
+	if kept == nil {
+		kept = map[uint64]*schema.Message{}
+		c.cur[agentID] = kept
+	}
+	if was := kept[m.Seq]; was == nil || was.ID != m.ID {
+		kept[m.Seq] = m
 		c.curBytes += n
 	}
 }

@@ -78,7 +78,7 @@ type duplicateRun struct {
 // encode the whole history): the turn asks the model from it while the
 // commit syncs (see Start).
 func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
-	res, err := begin(call, a, p)
+	res, sys, err := begin(call, a, p)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 				return nil, err
 			}
 		}
-		in, err := m.readOwnerContext(call.Txn, o)
+		in, err := m.readOwnerContext(call.Txn, o, sys)
 		if err != nil {
 			return nil, err
 		}
@@ -106,57 +106,61 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 	return schema.Encode(res)
 }
 
-func begin(call *actor.Call, a *schema.Agent, p BeginPayload) (*beginResult, error) {
+// begin is Begin but for the context it reads; it also returns the system
+// message of the turn's context, as its refresh left it (nil for a
+// duplicate).
+func begin(call *actor.Call, a *schema.Agent, p BeginPayload) (*beginResult, *schema.Message, error) {
 	txn := call.Txn
 	if p.ConversationID != "" {
 		if _, err := schema.GetAgentConversation(txn, a.ID, p.ConversationID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if err := closeInterruptedRun(call, a); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b := &beginning{call: call, agent: a, p: p}
 	if err := b.repair(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if dup, err := duplicateOf(txn, a.ID, p.Keys); dup != nil || err != nil {
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return &beginResult{Duplicate: dup}, nil
+		return &beginResult{Duplicate: dup}, nil, nil
 	}
 	if len(p.Approvals) == 0 && len(b.pending) > 0 {
-		return nil, letta.Conflictf("Cannot send a new message: the agent is waiting for the result of tool call %s (%s). Send an approval reply with its result first.", b.pending[0].ID, b.pending[0].Name)
+		return nil, nil, letta.Conflictf("Cannot send a new message: the agent is waiting for the result of tool call %s (%s). Send an approval reply with its result first.", b.pending[0].ID, b.pending[0].Name)
 	}
 	if len(p.Approvals) > 0 && len(b.pending) == 0 {
-		return nil, letta.Invalidf("no tool call is waiting for approval or a result")
+		return nil, nil, letta.Invalidf("no tool call is waiting for approval or a result")
 	}
 	b.run = &schema.Run{
 		ID: p.RunID, AgentID: a.ID, ConversationID: p.ConversationID, Status: letta.RunRunning,
 		Background: p.Background, CreatedAt: call.Now, FirstSeq: b.next,
 	}
 	if err := b.answerApprovals(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := b.refreshSystem(); err != nil {
-		return nil, err
+	sys, err := b.refreshSystem()
+	if err != nil {
+		return nil, nil, err
 	}
-	for i := range p.Inputs {
-		m := &p.Inputs[i]
+	for _, m := range p.Inputs {
+		// A copy: the payload is the same for every attempt (actor.WithLocal).
 		m.AgentID, m.RunID, m.ConversationID, m.CreatedAt, m.Input = a.ID, b.run.ID, p.ConversationID, call.Now, true
-		if err := b.append(m); err != nil {
-			return nil, err
+		if err := b.append(&m); err != nil {
+			return nil, nil, err
 		}
 	}
 	if err := b.recordRun(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved, Called: b.called}
 	if len(b.approved) > 0 {
 		res.AssistantID = b.asst.ID
 	}
-	return &res, nil
+	return &res, sys, nil
 }
 
 // beginning is a Begin in progress.
@@ -214,35 +218,36 @@ func (b *beginning) repair() error {
 }
 
 // refreshSystem brings the system message of the turn's context up to
-// date before the turn's inputs: the default conversation's is recompiled
-// if the agent's instructions or memory changed since (an edit from outside
-// the agent's actor: a shared block); a conversation keeps the one it was
-// compiled with (Letta's rule). A context without one gets one.
-func (b *beginning) refreshSystem() error {
+// date before the turn's inputs, and returns it: the default
+// conversation's is recompiled if the agent's instructions or memory
+// changed since (an edit from outside the agent's actor: a shared block);
+// a conversation keeps the one it was compiled with (Letta's rule). A
+// context without one gets one.
+func (b *beginning) refreshSystem() (*schema.Message, error) {
 	txn := b.call.Txn
 	o := window.Owner{Agent: b.agent}
 	when := window.IfChanged
 	if id := b.p.ConversationID; id != "" {
 		conv, err := schema.GetAgentConversation(txn, b.agent.ID, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		o.Conv, when = conv, window.IfMissing
 	}
-	_, written, err := window.Refresh(txn, o, b.call.Now, when, false)
+	sys, written, err := window.Refresh(txn, o, b.call.Now, when, false)
 	if err != nil || !written {
-		return err
+		return sys, err
 	}
 	if o.Conv != nil {
 		if err := schema.PutConversation(txn, o.Conv); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		b.call.SetState(b.agent)
 	}
 	last, err := schema.LastSeq(txn, b.agent.ID)
 	b.next = last + 1
-	return err
+	return sys, err
 }
 
 // answerApprovals stores the results an approval reply gives the calls

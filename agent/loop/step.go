@@ -3,6 +3,7 @@ package loop
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
@@ -92,6 +93,9 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 		return nil, err
 	}
 	asst := p.Message
+	// The calls are changed below; the payload is the same for every
+	// attempt (actor.WithLocal).
+	asst.ToolCalls = slices.Clone(asst.ToolCalls)
 	asst.AgentID, asst.Seq, asst.Role, asst.RunID = a.ID, last+1, schema.RoleAssistant, run.ID
 	asst.ConversationID, asst.CreatedAt, asst.Input = run.ConversationID, call.Now, false
 	if len(asst.ToolCalls) > len(p.ResultIDs) {
