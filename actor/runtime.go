@@ -8,10 +8,10 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kelpie/kelpie/clock"
+	"github.com/kelpie/kelpie/internal/warm"
 	"github.com/kelpie/kelpie/kv"
 )
 
@@ -163,11 +163,8 @@ type Runtime struct {
 	stopSweep chan struct{}
 	swept     chan struct{}
 	drained   chan struct{} // closed once closed and no call is in flight
-	// handoff passes an activation to drain to an idle drainer (see
-	// drainer); stopDrainers, closed by Close, sends the idle ones away.
-	handoff      chan *activation
-	stopDrainers chan struct{}
-	idleDrainers atomic.Int32
+	// drainers run the drains of activations (see MaxIdleDrainers).
+	drainers *warm.Pool
 
 	mu       sync.Mutex
 	closed   bool
@@ -256,15 +253,14 @@ func NewRuntime(cfg Config, behaviors map[string]Behavior) (*Runtime, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Runtime{
-		cfg:          cfg,
-		behaviors:    behaviors,
-		stopSweep:    make(chan struct{}),
-		swept:        make(chan struct{}),
-		drained:      make(chan struct{}),
-		handoff:      make(chan *activation),
-		stopDrainers: make(chan struct{}),
-		acts:         map[ID]*activation{},
-		lru:          list.New(),
+		cfg:       cfg,
+		behaviors: behaviors,
+		stopSweep: make(chan struct{}),
+		swept:     make(chan struct{}),
+		drained:   make(chan struct{}),
+		drainers:  warm.New(MaxIdleDrainers),
+		acts:      map[ID]*activation{},
+		lru:       list.New(),
 	}
 	go r.sweep()
 	return r, nil
@@ -328,11 +324,7 @@ func (r *Runtime) enqueue(id ID, req *request) error {
 	a.queue = append(a.queue, req)
 	if !a.running {
 		a.running = true
-		select {
-		case r.handoff <- a:
-		default:
-			go r.drainer(a)
-		}
+		r.drainers.Go(func() { r.drain(a) })
 	}
 	return nil
 }
@@ -406,25 +398,6 @@ func (r *Runtime) deactivateLocked(a *activation) {
 // already. Their number is bounded by this constant, not by the number of
 // actors: an idle activation still holds no goroutine of its own.
 const MaxIdleDrainers = 64
-
-// drainer drains a, then each activation handed to it while it idles among
-// at most MaxIdleDrainers others, until the runtime closes.
-func (r *Runtime) drainer(a *activation) {
-	for {
-		r.drain(a)
-		if r.idleDrainers.Add(1) > MaxIdleDrainers {
-			r.idleDrainers.Add(-1)
-			return
-		}
-		select {
-		case a = <-r.handoff:
-			r.idleDrainers.Add(-1)
-		case <-r.stopDrainers:
-			r.idleDrainers.Add(-1)
-			return
-		}
-	}
-}
 
 // drain runs an activation's queue in order and exits when it is empty. At
 // most one drain goroutine per activation exists (a.running), so an idle
@@ -764,7 +737,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Unlock()
 	if first {
 		close(r.stopSweep)
-		close(r.stopDrainers)
+		r.drainers.Close()
 	}
 	<-r.swept
 

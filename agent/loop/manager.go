@@ -14,6 +14,7 @@ import (
 	"github.com/kelpie/kelpie/agent/tool"
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/embedding"
+	"github.com/kelpie/kelpie/internal/warm"
 	"github.com/kelpie/kelpie/kv"
 	"github.com/kelpie/kelpie/letta"
 	"github.com/kelpie/kelpie/llm"
@@ -109,10 +110,8 @@ type Manager struct {
 
 	counts struct{ turns, steps, toolCalls, failed atomic.Uint64 }
 
-	// handoff passes a turn to run to an idle turn goroutine (see
-	// runTurns); idleRunners counts those.
-	handoff     chan func()
-	idleRunners atomic.Int32
+	// runners run the turns (see maxIdleRunners).
+	runners *warm.Pool
 }
 
 type activeTurn struct {
@@ -131,7 +130,7 @@ func NewManager(cfg Config) *Manager {
 		cfg: cfg, base: base, cancel: cancel,
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
 		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
-		begins: map[string]*contextInputs{}, handoff: make(chan func()),
+		begins: map[string]*contextInputs{}, runners: warm.New(maxIdleRunners),
 		history: newHistoryCache(),
 	}
 }
@@ -248,6 +247,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	m.closed = true
 	m.mu.Unlock()
 	m.cancel()
+	m.runners.Close()
 	done := make(chan struct{})
 	go func() { m.wg.Wait(); close(done) }()
 	select {
@@ -500,7 +500,7 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 	m.wg.Add(1)
 	m.mu.Unlock()
 	m.remember(r.turn)
-	m.spawn(func() {
+	m.runners.Go(func() {
 		defer m.wg.Done()
 		defer stop()
 		defer cancel()
@@ -524,34 +524,6 @@ func (m *Manager) launch(ctx context.Context, r *turnRun, release func()) error 
 // the depth of a model call at each turn (about 35 µs of CPU per turn at 32
 // agents taking turns); a warm one has grown already.
 const maxIdleRunners = 64
-
-// spawn runs fn on an idle turn goroutine, or on a new one.
-func (m *Manager) spawn(fn func()) {
-	select {
-	case m.handoff <- fn:
-	default:
-		go m.runTurns(fn)
-	}
-}
-
-// runTurns runs fn, then each turn handed to it while it idles among at
-// most maxIdleRunners others, until the manager closes.
-func (m *Manager) runTurns(fn func()) {
-	for {
-		fn()
-		if m.idleRunners.Add(1) > maxIdleRunners {
-			m.idleRunners.Add(-1)
-			return
-		}
-		select {
-		case fn = <-m.handoff:
-			m.idleRunners.Add(-1)
-		case <-m.base.Done():
-			m.idleRunners.Add(-1)
-			return
-		}
-	}
-}
 
 // Recent returns the turn of a run if it is still in memory.
 func (m *Manager) Recent(runID string) *Turn {
