@@ -84,15 +84,7 @@ func TestUpgradeFromVersions2To5(t *testing.T) {
 			if v, err := schema.VersionOf(ctx, store); err != nil || v != version {
 				t.Fatalf("VersionOf = %d, %v; want %d", v, err, version)
 			}
-			if _, err := schema.Upgrade(ctx, store); err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range schema.Check(scan(t, store)).Problems {
-				t.Errorf("after upgrade: %s: %s", p.Object, p.Message)
-			}
-			if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
-				t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
-			}
+			upgradeAndCheck(t, store)
 		})
 	}
 }
@@ -117,6 +109,20 @@ func TestUpgradeFromVersion6(t *testing.T) {
 			must(t, txn.Set(e.Key, e.Value))
 		}
 	})
+	upgradeAndCheck(t, store)
+	if n, err := schema.FoldCounts(ctx, store); err != nil || n == 0 {
+		t.Fatalf("fold: %d, %v; want the deltas folded", n, err)
+	}
+	for _, p := range schema.Check(scan(t, store)).Problems {
+		t.Errorf("after folding: %s: %s", p.Object, p.Message)
+	}
+}
+
+// upgradeAndCheck upgrades store, which must then pass Check and be at
+// Version.
+func upgradeAndCheck(t *testing.T, store kv.Store) {
+	t.Helper()
+	ctx := context.Background()
 	if _, err := schema.Upgrade(ctx, store); err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +131,6 @@ func TestUpgradeFromVersion6(t *testing.T) {
 	}
 	if v, err := schema.VersionOf(ctx, store); err != nil || v != schema.Version {
 		t.Fatalf("VersionOf after upgrade = %d, %v", v, err)
-	}
-	if n, err := schema.FoldCounts(ctx, store); err != nil || n == 0 {
-		t.Fatalf("fold: %d, %v; want the deltas folded", n, err)
-	}
-	for _, p := range schema.Check(scan(t, store)).Problems {
-		t.Errorf("after folding: %s: %s", p.Object, p.Message)
 	}
 }
 
