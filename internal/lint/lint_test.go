@@ -22,7 +22,7 @@ const module = "github.com/kelpie/kelpie/"
 // packages of lower layers: never one above it, nor one beside it. Data
 // flows api → agent → agent/loop → ... → actor → kv.
 var layers = [][]string{
-	{"clock", "letta", "internal/netguard", "internal/jsonapi"},
+	{"clock", "letta", "internal/netguard", "internal/jsonapi", "internal/warm"},
 	{"kv", "llm", "embedding"},
 	{"actor", "kv/pebble", "kv/postgres", "llm/providers"},
 	{"schema", "kv/kvtest", "llm/llmtest"},
