@@ -132,14 +132,20 @@ func DecodeAgent(data []byte) (*Agent, error) {
 
 // GetAgent returns the record of an agent, or ErrAgentNotFound.
 func GetAgent(txn kv.Txn, agentID string) (*Agent, error) {
-	data, err := txn.Get(AgentKey(agentID))
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil, ErrAgentNotFound
-	}
+	data, err := agentRecord(txn, agentID)
 	if err != nil {
 		return nil, err
 	}
 	return decodeCached(decodedAgents, data, "agent "+agentID, (*Agent).clone)
+}
+
+// agentRecord reads the stored record of an agent, or ErrAgentNotFound.
+func agentRecord(txn kv.Txn, agentID string) ([]byte, error) {
+	data, err := txn.Get(AgentKey(agentID))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrAgentNotFound
+	}
+	return data, err
 }
 
 // EncodeAgent encodes an agent actor's state (an agent record), and
@@ -161,10 +167,7 @@ func EncodeAgent(a *Agent) ([]byte, error) {
 // list left out; the actor goes on with what it had too). The API renders
 // records as stored, with GetAgent.
 func GetEncodedAgent(txn kv.Txn, agentID string) (*Agent, error) {
-	data, err := txn.Get(AgentKey(agentID))
-	if errors.Is(err, kv.ErrNotFound) {
-		return nil, ErrAgentNotFound
-	}
+	data, err := agentRecord(txn, agentID)
 	if err != nil {
 		return nil, err
 	}
