@@ -12,6 +12,10 @@ import (
 // in bytes (their records take about as much again).
 const historyCacheBytes = 32 << 20
 
+// messageOverheadBytes estimates what a kept message costs beyond its
+// text: its fields, ids and the maps' entries.
+const messageOverheadBytes = 256
+
 // historyCache keeps the decoded messages of the contexts turns read, so
 // that a turn reads from storage only its context's index and the messages
 // added since the agent's last turn, not its whole history again: a context
@@ -89,7 +93,7 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 
 // addLocked keeps m, in place of another message kept at its number.
 func (c *historyCache) addLocked(agentID string, m *schema.Message) {
-	n := len(m.Text) + len(m.Content) + len(m.Reasoning) + 256
+	n := len(m.Text) + len(m.Content) + len(m.Reasoning) + messageOverheadBytes
 	for _, tc := range m.ToolCalls {
 		n += len(tc.Arguments)
 	}
