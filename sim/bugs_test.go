@@ -574,11 +574,19 @@ func init() {
 			profile:  profile,
 			catchers: []string{"liveness"},
 			message:  "a resend of",
-			tune:     func(c *Config) { c.OpTimeout, c.SettleTimeout = 300*time.Millisecond, 300*time.Millisecond },
-			seeds:    5,
+			// A seed takes about a second; the run's bound only cuts short
+			// the rare seed whose hung commit holds up the clients' finish
+			// (natively RunTimeout is real time, 2 minutes by default).
+			tune: func(c *Config) {
+				c.OpTimeout, c.SettleTimeout, c.RunTimeout = 300*time.Millisecond, 300*time.Millisecond, resendHangRunTimeout
+			},
+			seeds: 5,
 		})
 	}
 }
+
+// resendHangRunTimeout bounds a resend-hangs run.
+const resendHangRunTimeout = 30 * time.Second
 
 // maxSeedsToCatch is how many seeds a planted bug may take to be caught.
 const maxSeedsToCatch = 300
