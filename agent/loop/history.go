@@ -87,6 +87,17 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 	return out, nil
 }
 
+// keep keeps messages of agentID that a turn's operation stored (or is
+// storing: see historyCache), so that the turn's next context does not
+// read them back. None may change them since.
+func (c *historyCache) keep(agentID string, ms []*schema.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range ms {
+		c.addLocked(agentID, m)
+	}
+}
+
 // addLocked keeps m, in place of another message kept at its number.
 func (c *historyCache) addLocked(agentID string, m *schema.Message) {
 	n := len(m.Text) + len(m.Content) + len(m.Reasoning) + 256

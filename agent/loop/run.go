@@ -97,8 +97,8 @@ func (r *turnRun) embedApproved(ctx context.Context, approvals []Approval) (map[
 	}
 	var waiting []schema.ToolCall
 	err := r.m.cfg.Store.Read(ctx, func(txn kv.Txn) error {
-		_, calls, err := unansweredCalls(txn, r.agentID)
-		for _, tc := range calls {
+		t, err := readTail(txn, r.agentID)
+		for _, tc := range t.missing {
 			if tc.Approval {
 				waiting = append(waiting, tc)
 			}
@@ -238,6 +238,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	}
 	r.m.counts.steps.Add(1)
 	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
+	r.m.history.keep(r.agentID, res.Messages)
 	r.emitCommitted(answer.asstID, res.Messages)
 	r.called = append(r.called, res.Called...)
 	r.noteOutput(res.Messages)
