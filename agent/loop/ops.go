@@ -80,15 +80,25 @@ type duplicateRun struct {
 // encode the whole history): the turn asks the model from it while the
 // commit syncs (see Start).
 func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
+	m.mu.Lock()
+	pb := m.begins[p.RunID]
+	m.mu.Unlock()
+	if pb != nil && pb.resolve {
+		if err := m.resolveBegin(call, a, pb); err != nil {
+			return nil, err
+		}
+	}
 	res, sys, err := begin(call, a, p)
 	if err != nil {
 		return nil, err
 	}
 	m.history.keep(a.ID, res.stored)
-	m.mu.Lock()
-	_, waiting := m.begins[p.RunID]
-	m.mu.Unlock()
-	if waiting && res.Duplicate == nil && len(p.Approvals) == 0 {
+	if pb != nil && pb.resolve {
+		// Not the actor's agent, which its next invocations change in
+		// place: a copy, as this Begin leaves it.
+		pb.agent = a.Clone()
+	}
+	if pb != nil && res.Duplicate == nil && len(p.Approvals) == 0 {
 		o := window.Owner{Agent: a}
 		if p.ConversationID != "" {
 			if o.Conv, err = schema.GetAgentConversation(call.Txn, a.ID, p.ConversationID); err != nil {
@@ -99,12 +109,10 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 		if err != nil {
 			return nil, err
 		}
-		// Not the actor's agent, which its next invocations change in
-		// place: the turn has its own (see turnRun.request).
+		// Not the actor's agent: the turn has its own (see
+		// turnRun.request).
 		in.agent = nil
-		m.mu.Lock()
-		m.begins[p.RunID] = in // a retried attempt's replaces the last
-		m.mu.Unlock()
+		pb.first = in // a retried attempt's replaces the last
 	}
 	return reply(call, res, len(res.Approved) == 0)
 }
@@ -120,6 +128,20 @@ func reply(call *actor.Call, v any, shared bool) ([]byte, error) {
 		return nil, nil
 	}
 	return schema.Encode(v)
+}
+
+// resolveBegin does for the turn pb what prepare does before Begin
+// otherwise: it runs the request's Read in Begin's transaction and
+// resolves the agent's model, before Begin writes anything.
+func (m *Manager) resolveBegin(call *actor.Call, a *schema.Agent, pb *pendingBegin) error {
+	if pb.req.Read != nil {
+		if err := pb.req.Read(call.Txn); err != nil {
+			return err
+		}
+	}
+	var err error
+	pb.provider, pb.model, err = m.modelFor(a, pb.req)
+	return err
 }
 
 // begin is Begin but for the context it reads; it also returns the system
