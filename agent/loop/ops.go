@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -465,6 +466,11 @@ type tailCalls struct {
 	missing []schema.ToolCall // its calls no tool message answers yet
 }
 
+// toolCallsKey is in the encoding of every message with tool calls (in a
+// string it would be escaped; elsewhere, as in a content's JSON, it only
+// costs a decode).
+var toolCallsKey = []byte(`"tool_calls":`)
+
 // firstTailScan is how many messages readTail reads at first: a history
 // mostly ends with an answer, or a call and its result.
 const firstTailScan = 2
@@ -487,6 +493,10 @@ func readTail(txn kv.Txn, agentID string) (tailCalls, error) {
 		}
 		if n > maxTailScan {
 			return false, nil
+		}
+		if h, ok := schema.ReadMessageHead(p.Value); ok && h.Role != schema.RoleTool &&
+			(h.Role != schema.RoleAssistant || !bytes.Contains(p.Value, toolCallsKey)) {
+			return false, nil // neither a call nor a result: not decoded
 		}
 		m, err := schema.DecodeMessage(p.Value)
 		if err != nil {
