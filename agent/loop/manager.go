@@ -306,10 +306,9 @@ type Request struct {
 	// queueing it, while another turn of its conversation is running or
 	// waiting.
 	NoQueue bool
-	// Read, if set, runs where the turn's agent is read before the turn
-	// starts (Begin's transaction, or prepare's snapshot), one read
-	// instead of two; its error refuses the request, before anything is
-	// written. Begin may run it again when it is retried.
+	// Read, if set, runs in the transaction of the turn's Begin, before
+	// it writes anything (one read instead of two); its error refuses the
+	// request. Begin may run it again when it is retried.
 	Read func(kv.Txn) error
 }
 
@@ -363,10 +362,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 		return nil, err
 	}
 	if len(p.approvals) > 0 {
-		// An approval reply embeds what the calls it approves embed
-		// before Begin, with the agent's embedding model: it reads the
-		// agent first. Begin reads it for any other turn.
-		if err := m.prepare(ctx, req, r); err != nil {
+		if err := m.prepareApproval(ctx, req, r); err != nil {
 			return nil, err
 		}
 	}
@@ -420,13 +416,11 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 }
 
 // pendingBegin is a turn whose Begin is running, and what Begin reads
-// for it.
+// for it: the turn reads nothing of its agent before. Begin resolves the
+// model of req, runs req.Read in its transaction (a refusal fails it
+// before it writes anything) and hands the turn its agent, as a copy, with
+// provider and model.
 type pendingBegin struct {
-	// resolve says the turn has not read its agent (prepare): Begin
-	// resolves its model, runs req.Read in its transaction and hands the
-	// turn its agent, as a copy, with provider and model. A refusal then
-	// fails Begin before it writes anything.
-	resolve  bool
 	req      Request
 	agent    *schema.Agent
 	provider llm.Provider
@@ -444,7 +438,7 @@ type pendingBegin struct {
 // durable, as before: an approval reply's results are emitted at once.
 func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload, req Request) (*beginResult, error) {
 	id := r.turn.runID
-	pb := &pendingBegin{resolve: r.agent == nil, req: req}
+	pb := &pendingBegin{req: req}
 	m.mu.Lock()
 	m.begins[id] = pb
 	m.mu.Unlock()
@@ -456,8 +450,9 @@ func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload, req Re
 	if err != nil {
 		return nil, err
 	}
-	if pb.resolve && begun.Duplicate == nil {
-		r.setAgent(pb.agent, pb.provider, pb.model)
+	if begun.Duplicate == nil {
+		r.agent, r.provider, r.model = pb.agent, pb.provider, pb.model
+		r.embedding = memory.EmbeddingHandle(pb.agent)
 	}
 	if pb.first == nil {
 		if err := durable(); err != nil {
@@ -483,30 +478,21 @@ func (m *Manager) newRun(req Request, p *parsed) (*turnRun, error) {
 	}, nil
 }
 
-// setAgent gives r the agent it runs for, with the provider and model it
-// asks.
-func (r *turnRun) setAgent(a *schema.Agent, provider llm.Provider, model string) {
-	r.agent, r.provider, r.model = a, provider, model
-	r.embedding = memory.EmbeddingHandle(a)
-}
-
-// prepare reads r's agent, runs req.Read in the same snapshot, and
-// resolves the agent's model: what Begin does otherwise.
-func (m *Manager) prepare(ctx context.Context, req Request, r *turnRun) error {
+// prepareApproval reads, for an approval reply, the embedding model of
+// the agent: the reply embeds what the calls it approves embed before
+// Begin. It refuses first a model no provider serves, as Begin would.
+func (m *Manager) prepareApproval(ctx context.Context, req Request, r *turnRun) error {
 	var a *schema.Agent
 	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
-		if a, err = schema.GetEncodedAgent(txn, req.AgentID); err != nil || req.Read == nil {
-			return err
-		}
-		return req.Read(txn)
+		a, err = schema.GetAgent(txn, req.AgentID)
+		return err
 	}); err != nil {
 		return err
 	}
-	provider, model, err := m.modelFor(a, req)
-	if err != nil {
+	if _, _, err := m.modelFor(a, req); err != nil {
 		return err
 	}
-	r.setAgent(a, provider, model)
+	r.embedding = memory.EmbeddingHandle(a)
 	return nil
 }
 

@@ -79,12 +79,14 @@ type duplicateRun struct {
 // the context the turn's first request is made of, as its commit leaves
 // it, and hands it to the turn in process (not in its result, which would
 // encode the whole history): the turn asks the model from it while the
-// commit syncs (see Start).
+// commit syncs (see Start). Before it writes anything, it resolves the
+// model of such a turn and runs its request's Read, and it hands the turn
+// a copy of the agent (see pendingBegin): the turn reads none before.
 func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
 	m.mu.Lock()
 	pb := m.begins[p.RunID]
 	m.mu.Unlock()
-	if pb != nil && pb.resolve {
+	if pb != nil {
 		if err := m.resolveBegin(call, a, pb); err != nil {
 			return nil, err
 		}
@@ -94,7 +96,7 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 		return nil, err
 	}
 	m.history.keep(a.ID, res.stored)
-	if pb != nil && pb.resolve {
+	if pb != nil {
 		// Not the actor's agent, which its next invocations change in
 		// place: a copy, as this Begin leaves it.
 		pb.agent = a.Clone()
@@ -131,9 +133,8 @@ func reply(call *actor.Call, v any, shared bool) ([]byte, error) {
 	return schema.Encode(v)
 }
 
-// resolveBegin does for the turn pb what prepare does before Begin
-// otherwise: it runs the request's Read in Begin's transaction and
-// resolves the agent's model, before Begin writes anything.
+// resolveBegin runs the request of the turn pb in Begin's transaction
+// and resolves the agent's model, before Begin writes anything.
 func (m *Manager) resolveBegin(call *actor.Call, a *schema.Agent, pb *pendingBegin) error {
 	if pb.req.Read != nil {
 		if err := pb.req.Read(call.Txn); err != nil {

@@ -33,10 +33,9 @@ type turnRun struct {
 	client       []letta.ClientTool
 	ctx          context.Context // for model calls; cancelled by Cancel and Close
 	cancel       context.CancelFunc
-	// agent is the agent as Begin left it (as prepare found it, for an
-	// approval reply), and first the context Begin read, for the first
-	// step's request; nil when Begin read none (the request is then read
-	// from the store).
+	// agent is the agent as Begin left it, and first the context Begin
+	// read, for the first step's request; nil when Begin read none (the
+	// request is then read from the store).
 	agent *schema.Agent
 	first *contextInputs
 	// beginDurable, when the turn began before Begin's commit was
