@@ -26,3 +26,12 @@ func WithEarlyReply(durable *func() error) InvokeOption {
 func WithLocal(v any) InvokeOption {
 	return func(r *request) { r.local = v }
 }
+
+// WithLocalReply makes Invoke set *reply to the answer the operation gave
+// in process (Call.Reply), nil if it gave none, so that a caller in the
+// same process takes the value instead of decoding its encoding. Not with
+// an idempotency key, whose record keeps the answer encoded: the operation
+// is told (Call.LocalReply) whether it may answer so.
+func WithLocalReply(reply *any) InvokeOption {
+	return func(r *request) { r.localReply = reply }
+}

@@ -81,6 +81,12 @@ type Call struct {
 	Minted bool
 	// Local is the value Payload encodes, if the caller gave it (WithLocal).
 	Local any
+	// LocalReply says the caller takes the answer in process
+	// (WithLocalReply): the operation may give it with Reply and return
+	// no data.
+	LocalReply bool
+
+	reply any
 
 	saveState   bool
 	deleteState bool
@@ -88,6 +94,11 @@ type Call struct {
 
 // SetState replaces the actor's state; it is saved with the commit.
 func (c *Call) SetState(s any) { c.State, c.saveState, c.deleteState = s, true, false }
+
+// Reply makes v the invocation's answer in process (see LocalReply). v
+// is the caller's once the invocation commits: it must share nothing the
+// actor keeps, such as its state.
+func (c *Call) Reply(v any) { c.reply = v }
 
 // DeleteState removes the actor's saved state with the commit.
 func (c *Call) DeleteState() { c.State, c.saveState, c.deleteState = nil, false, true }
@@ -209,10 +220,16 @@ type request struct {
 	local   any  // see WithLocal
 	reply   chan result
 	early   *func() error // see WithEarlyReply
+	// localReply is where Invoke puts the answer given in process
+	// (WithLocalReply); answer is the committed attempt's, set by the
+	// goroutine that runs the request.
+	localReply *any
+	answer     any
 }
 
 type result struct {
 	data    []byte
+	local   any // the answer given in process (Call.Reply)
 	err     error
 	durable func() error // an early reply's
 }
@@ -288,6 +305,9 @@ func (r *Runtime) Invoke(ctx context.Context, id ID, op string, payload []byte, 
 			if res.durable == nil {
 				*req.early = durableNow
 			}
+		}
+		if req.localReply != nil {
+			*req.localReply = res.local
 		}
 		return res.data, res.err
 	case <-ctx.Done():
@@ -415,7 +435,7 @@ func (r *Runtime) drain(a *activation) {
 			// Answered early: the actor waits for the sync in the
 			// caller's stead before it runs anything else.
 			d := &outcome{done: make(chan struct{})}
-			req.reply <- result{data: data, durable: d.wait}
+			req.reply <- result{data: data, local: req.answer, durable: d.wait}
 			if d.err = durable(); d.err != nil {
 				d.err = fmt.Errorf("actor: %s %s: %w", a.id, req.op, d.err)
 				r.discard(a)
@@ -432,7 +452,7 @@ func (r *Runtime) drain(a *activation) {
 		// actor idle (evictable, not counted against the cap). The channel
 		// is buffered: this never blocks.
 		if durable == nil {
-			req.reply <- result{data: data, err: err}
+			req.reply <- result{data: data, local: req.answer, err: err}
 		}
 	}
 	// Still under r.mu, with pending now 0: whoever next sees pending == 0
@@ -556,8 +576,10 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 			return idem.Result, nil, nil
 		}
 	}
+	// An idempotency record keeps the answer encoded: none is given in
+	// process then.
 	call := &Call{ID: a.id, Op: req.op, Payload: req.payload, Txn: txn, State: a.state, Now: r.cfg.Clock.Now(),
-		Minted: req.minted && a.epoch == 0, Local: req.local}
+		Minted: req.minted && a.epoch == 0, Local: req.local, LocalReply: req.localReply != nil && req.idemKey == ""}
 	if data, err = invokeSafely(ctx, a.behavior, call); err != nil {
 		return nil, nil, err
 	}
@@ -577,6 +599,7 @@ func (r *Runtime) attempt(ctx context.Context, a *activation, req *request) (dat
 		return nil, nil, err
 	}
 	a.state = call.State
+	req.answer = call.reply
 	if a.newEpoch {
 		a.epoch++
 		a.newEpoch = false

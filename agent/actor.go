@@ -126,7 +126,7 @@ func (agentActor) Decode(_ actor.ID, data []byte) (any, error) {
 	return schema.DecodeAgent(data)
 }
 
-func (agentActor) Encode(state any) ([]byte, error) { return schema.EncodeAgent(state.(*schema.Agent)) }
+func (agentActor) Encode(state any) ([]byte, error) { return schema.Encode(state.(*schema.Agent)) }
 
 // Invoke runs an operation, then moves the agent's index entries and count
 // to its new state in the same transaction, whatever the operation changed

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/kelpie/kelpie/actor"
@@ -374,7 +375,8 @@ func readRecord[R, T any](ctx context.Context, c *core, field, prefix, id string
 // applied to them; their payloads are handed over in process
 // (actor.WithLocal), never encoded, as nothing else reads them: without a
 // key the actor takes no fingerprint of the payload. The loop's operations
-// change nothing of what they are given.
+// change nothing of what they are given, and most answer in process too
+// (actor.WithLocalReply).
 type turnStore struct{ c *core }
 
 func (t turnStore) Read(ctx context.Context, fn func(kv.Txn) error) error { return t.c.read(ctx, fn) }
@@ -389,6 +391,22 @@ func (t turnStore) InvokeEarly(ctx context.Context, agentID, op string, payload,
 }
 
 func (t turnStore) invoke(ctx context.Context, agentID, op string, payload, out any, opts ...actor.InvokeOption) error {
-	opts = append(opts, actor.WithLocal(payload))
-	return t.c.invokeEncoded(WithIdempotencyKey(ctx, ""), schema.AgentActor(agentID), op, nil, out, opts...)
+	var local any
+	opts = append(opts, actor.WithLocal(payload), actor.WithLocalReply(&local))
+	res, err := t.c.runtime.Invoke(ctx, schema.AgentActor(agentID), op, nil, opts...)
+	if err != nil || out == nil || local == nil {
+		return decodeAnswer(res, err, out)
+	}
+	return setLocal(out, local)
+}
+
+// setLocal sets *out to the answer an operation gave in process, a
+// pointer to a value of out's type.
+func setLocal(out, local any) error {
+	dst, src := reflect.ValueOf(out), reflect.ValueOf(local)
+	if dst.Kind() != reflect.Pointer || src.Type() != dst.Type() {
+		return fmt.Errorf("agent: an answer of type %T for a result of type %T", local, out)
+	}
+	dst.Elem().Set(src.Elem())
+	return nil
 }

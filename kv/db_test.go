@@ -193,8 +193,8 @@ func TestCommitObserver(t *testing.T) {
 	}
 }
 
-// Spec: ScanEach visits every pair of a range in order, forward and
-// backward, across its growing reads (with the transaction's own writes and
+// Spec: ScanEach (and ScanEachFrom, whatever its first read) visits every
+// pair of a range in order, forward and backward, across its growing reads (with the transaction's own writes and
 // deletes merged in), and stops where its function says.
 func TestScanEach(t *testing.T) {
 	ctx := context.Background()
@@ -231,22 +231,24 @@ func TestScanEach(t *testing.T) {
 		}
 	}
 	for _, reverse := range []bool{false, true} {
-		var got []string
-		err := kv.ScanEach(txn, kv.PrefixRange([]byte("k/")), reverse, func(p kv.KeyValue) (bool, error) {
-			got = append(got, string(p.Key))
-			return true, nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
 		exp := slices.Clone(want)
 		if reverse {
 			slices.Reverse(exp)
 		}
-		if !slices.Equal(got, exp) {
-			t.Errorf("reverse %v: visited %d keys, want %d in order", reverse, len(got), len(exp))
+		for _, first := range []int{0, 1, 2, 16} {
+			var got []string
+			err := kv.ScanEachFrom(txn, kv.PrefixRange([]byte("k/")), reverse, first, func(p kv.KeyValue) (bool, error) {
+				got = append(got, string(p.Key))
+				return true, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, exp) {
+				t.Errorf("reverse %v, reading %d first: visited %d keys, want %d in order", reverse, first, len(got), len(exp))
+			}
 		}
-		got = got[:0]
+		var got []string
 		err = kv.ScanEach(txn, kv.PrefixRange([]byte("k/")), reverse, func(p kv.KeyValue) (bool, error) {
 			got = append(got, string(p.Key))
 			return len(got) < 3, nil

@@ -219,7 +219,13 @@ const (
 // until fn returns false or an error. It reads at most scanBatch pairs at
 // a time, so a long range is not held in memory at once.
 func ScanEach(txn Txn, r Range, reverse bool, fn func(KeyValue) (bool, error)) error {
-	for batch := firstScanBatch; ; batch = min(2*batch, scanBatch) {
+	return ScanEachFrom(txn, r, reverse, firstScanBatch, fn)
+}
+
+// ScanEachFrom is ScanEach reading first pairs at first: for a caller that
+// usually stops after fewer than firstScanBatch.
+func ScanEachFrom(txn Txn, r Range, reverse bool, first int, fn func(KeyValue) (bool, error)) error {
+	for batch := max(1, first); ; batch = min(2*batch, scanBatch) {
 		kvs, err := txn.Scan(r, batch, reverse)
 		if err != nil {
 			return err

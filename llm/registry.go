@@ -119,8 +119,11 @@ func (r *Registry) Resolve(handle string) (Provider, string, error) {
 	}
 	r.mu.RLock()
 	p, found := r.providers[name]
-	hint := r.hints[name]
-	configured := append([]string(nil), r.order...)
+	var hint string
+	var configured []string
+	if !found { // every turn resolves its model: no copy when found
+		hint, configured = r.hints[name], append([]string(nil), r.order...)
+	}
 	r.mu.RUnlock()
 	if found {
 		return p, model, nil

@@ -148,35 +148,6 @@ func agentRecord(txn kv.Txn, agentID string) ([]byte, error) {
 	return data, err
 }
 
-// EncodeAgent encodes an agent actor's state (an agent record), and
-// remembers a copy of a by its encoding for GetEncodedAgent: the agent
-// record changes at the end of every turn, and the next turn reads it back
-// before it begins.
-func EncodeAgent(a *Agent) ([]byte, error) {
-	data, err := Encode(a)
-	if err == nil {
-		encodedAgents.put(data, a.clone())
-	}
-	return data, err
-}
-
-// GetEncodedAgent is GetAgent for the turn loop, which uses the agent as
-// its actor does: when the record holds what an actor encoded with
-// EncodeAgent, it returns a copy of the agent encoded, not decoded (an
-// encoding may drop what a decoding would then differ by, such as an empty
-// list left out; the actor goes on with what it had too). The API renders
-// records as stored, with GetAgent.
-func GetEncodedAgent(txn kv.Txn, agentID string) (*Agent, error) {
-	data, err := agentRecord(txn, agentID)
-	if err != nil {
-		return nil, err
-	}
-	if a := encodedAgents.get(data); a != nil {
-		return a.clone(), nil
-	}
-	return decodeCached(decodedAgents, data, "agent "+agentID, (*Agent).clone)
-}
-
 // GetBlock returns a block, or ErrBlockNotFound. The result is the
 // caller's own.
 func GetBlock(txn kv.Txn, blockID string) (*Block, error) {

@@ -8,6 +8,10 @@ import (
 	"github.com/kelpie/kelpie/letta"
 )
 
+// Clone returns a copy of a that shares nothing mutable with it (see
+// clone).
+func (a *Agent) Clone() *Agent { return a.clone() }
+
 // clone returns a copy of a that shares nothing mutable with it (strings
 // are immutable; every slice, map and pointer is copied, and the free-form
 // parts decoded from JSON, metadata and tool rules, are copied through).

@@ -49,7 +49,6 @@ func newDecodeCache[T any](limit int) *decodeCache[T] {
 var (
 	decodedMessages = newDecodeCache[Message](MessageCacheBytes)
 	decodedAgents   = newDecodeCache[Agent](AgentCacheBytes)
-	encodedAgents   = newDecodeCache[Agent](AgentCacheBytes)
 	decodedBlocks   = newDecodeCache[Block](BlockCacheBytes)
 )
 

@@ -372,7 +372,7 @@ func Compact(call *actor.Call, a *schema.Agent, p CompactPayload) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	return schema.Encode(compacted{After: len(ids), Summary: m})
+	return reply(call, &compacted{After: len(ids), Summary: m}, true)
 }
 
 // CompactResult is what a compaction did (Letta's CompactionResponse).

@@ -186,8 +186,10 @@ const DefaultContextWindow = 32_768
 // first, and returns them with the tokens they take and how many units
 // they are.
 func (r *turnRun) chooseHistory(dst []llm.Message, units []historyUnit, budget int) (msgs []llm.Message, used, chosen int) {
-	var picked []llm.Message // newest unit first
-	var ends []int           // of each unit's messages in picked
+	// Newest unit first; most units are one message, and most contexts
+	// fit: sized once rather than grown.
+	picked := make([]llm.Message, 0, len(units)+len(units)/4)
+	ends := make([]int, 0, len(units)) // of each unit's messages in picked
 	for _, u := range units {
 		start := len(picked)
 		picked = u.appendLLM(picked)

@@ -95,7 +95,7 @@ func Results(call *actor.Call, a *schema.Agent, p ResultsPayload) ([]byte, error
 	if err := closeStep(call, a, run, step, stop); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: added, StopReason: stop})
+	return reply(call, &stepResult{Messages: added, StopReason: stop}, true)
 }
 
 // stepMessages returns the assistant message at seq and the tool results

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/kelpie/kelpie/agent/window"
@@ -36,14 +37,101 @@ const messageOverheadBytes = 256
 // messages by agent, then by number, and a kept message is used only
 // under the id the index names: one map lookup per message of a context,
 // by number, costs less than one by a key of strings.
+//
+// It keeps each context's index too, as last read, so that a context reads
+// only the entries added since: entries at or after a context's start are
+// never removed or renumbered (an eviction removes entries before the
+// start it moves to, a reset moves it past them all), and numbers only
+// grow. A kept index is used only if the last entry it holds is still
+// stored under the id it names (ids are never reused): that one entry
+// read again stands for those before it. An index read in a transaction
+// that then failed ends with that transaction's entries, which fail that
+// check unless a retry stored the same.
 type historyCache struct {
-	mu        sync.Mutex
-	cur, prev map[string]map[uint64]*schema.Message
-	curBytes  int
+	mu                sync.Mutex
+	cur, prev         map[string]map[uint64]*schema.Message
+	curIndex, prevIdx map[string]*keptIndex // by context owner
+	curBytes          int
 }
 
+// keptIndex is a context's index as last read: never changed once kept.
+type keptIndex struct {
+	start uint64
+	seqs  []uint64
+	ids   []string
+}
+
+// bytes is about what k takes: a number, an id and their headers an
+// entry.
+func (k *keptIndex) bytes() int { return len(k.seqs) * 80 }
+
 func newHistoryCache() *historyCache {
-	return &historyCache{cur: map[string]map[uint64]*schema.Message{}}
+	return &historyCache{cur: map[string]map[uint64]*schema.Message{}, curIndex: map[string]*keptIndex{}}
+}
+
+// index is window.Indexed, reading only the entries added since the kept
+// index of the context, when there is one.
+func (c *historyCache) index(txn kv.Txn, o window.Owner) (seqs []uint64, ids []string, err error) {
+	owner, start := o.ID(), o.Context().Start
+	c.mu.Lock()
+	k := c.curIndex[owner]
+	if k == nil {
+		k = c.prevIdx[owner]
+	}
+	c.mu.Unlock()
+	if k != nil && k.start <= start {
+		// A start moved forward evicted entries before it only.
+		i, _ := slices.BinarySearch(k.seqs, start)
+		seqs, ids = k.seqs[i:], k.ids[i:]
+	}
+	if len(seqs) > 0 {
+		seqs, ids, err = readIndexAfter(txn, owner, seqs, ids)
+	}
+	if err != nil || seqs == nil {
+		if seqs, ids, err = window.Indexed(txn, o); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if was := c.curIndex[owner]; was != nil {
+		c.curBytes -= was.bytes()
+	}
+	k = &keptIndex{start: start, seqs: seqs, ids: ids}
+	c.roomLocked(k.bytes())
+	c.curIndex[owner] = k
+	c.curBytes += k.bytes()
+	return seqs, ids, nil
+}
+
+// readIndexAfter reads the entries of owner's index from the last of a
+// kept index on, and returns the kept index with those after it, at most
+// window.MaxMessages (the newest): nil, and no error, if that last entry
+// is not stored as kept, or if too many were added since to read them so.
+func readIndexAfter(txn kv.Txn, owner string, seqs []uint64, ids []string) ([]uint64, []string, error) {
+	last := len(seqs) - 1
+	r := kv.PrefixRange(schema.ContextMessagesOf(owner))
+	r.Start = schema.ContextMessageKey(owner, seqs[last])
+	entries, err := txn.Scan(r, window.MaxMessages+1, false)
+	if err != nil || len(entries) == 0 || len(entries) > window.MaxMessages || string(entries[0].Value) != ids[last] {
+		return nil, nil, err
+	}
+	if seq, err := schema.SeqOf(entries[0].Key); err != nil || seq != seqs[last] {
+		return nil, nil, err
+	}
+	// Copies: a kept index is shared by its readers.
+	seqs, ids = slices.Clip(seqs), slices.Clip(ids)
+	for _, p := range entries[1:] {
+		seq, err := schema.SeqOf(p.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		seqs, ids = append(seqs, seq), append(ids, string(p.Value))
+	}
+	if n := len(seqs) - window.MaxMessages; n > 0 {
+		seqs, ids = seqs[n:], ids[n:]
+	}
+	return seqs, ids, nil
 }
 
 // messages is window.Messages, reading only the messages not kept.
@@ -51,7 +139,7 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 	if !o.Context().Indexed {
 		return window.Messages(txn, o)
 	}
-	seqs, ids, err := window.Indexed(txn, o)
+	seqs, ids, err := c.index(txn, o)
 	if err != nil {
 		return nil, err
 	}
@@ -91,15 +179,24 @@ func (c *historyCache) messages(txn kv.Txn, o window.Owner) ([]*schema.Message, 
 	return out, nil
 }
 
+// keep keeps messages of agentID that a turn's operation stored (or is
+// storing: see historyCache), so that the turn's next context does not
+// read them back. None may change them since.
+func (c *historyCache) keep(agentID string, ms []*schema.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range ms {
+		c.addLocked(agentID, m)
+	}
+}
+
 // addLocked keeps m, in place of another message kept at its number.
 func (c *historyCache) addLocked(agentID string, m *schema.Message) {
 	n := len(m.Text) + len(m.Content) + len(m.Reasoning) + messageOverheadBytes
 	for _, tc := range m.ToolCalls {
 		n += len(tc.Arguments)
 	}
-	if c.curBytes+n > historyCacheBytes/2 {
-		c.prev, c.cur, c.curBytes = c.cur, map[string]map[uint64]*schema.Message{}, 0
-	}
+	c.roomLocked(n)
 	kept := c.cur[agentID]
 	if kept == nil {
 		kept = map[uint64]*schema.Message{}
@@ -108,5 +205,14 @@ func (c *historyCache) addLocked(agentID string, m *schema.Message) {
 	if was := kept[m.Seq]; was == nil || was.ID != m.ID {
 		kept[m.Seq] = m
 		c.curBytes += n
+	}
+}
+
+// roomLocked starts a new generation when n more bytes would not fit in
+// this one.
+func (c *historyCache) roomLocked(n int) {
+	if c.curBytes+n > historyCacheBytes/2 {
+		c.prev, c.cur, c.curBytes = c.cur, map[string]map[uint64]*schema.Message{}, 0
+		c.prevIdx, c.curIndex = c.curIndex, map[string]*keptIndex{}
 	}
 }

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
@@ -14,7 +15,8 @@ import (
 // stored, as window.Messages reads it: after messages are appended, after
 // its start moves (a reset, a compaction), after a message of a
 // transaction that failed is stored again under another id at the same
-// number, and for another agent's context with the same numbers and ids.
+// number, and for another agent's context with the same numbers and ids;
+// and it reads only the index entries added since it last read it.
 func TestHistoryCacheReadsAsStored(t *testing.T) {
 	ctx := context.Background()
 	db := kv.NewDB(kv.NewMemEngine())
@@ -94,4 +96,35 @@ func TestHistoryCacheReadsAsStored(t *testing.T) {
 
 	a.Context.Start = 4
 	check("start moved", a)
+
+	// Once kept, a context's index is read from its last kept entry on.
+	check("kept", a)
+	txnDo(func(txn kv.Txn) error { return appendMsg(txn, a, 7, "message-7", "seven") }, true)
+	txnDo(func(txn kv.Txn) error {
+		ct := &countingTxn{Txn: txn, prefix: schema.ContextMessagesOf(a.ID)}
+		ms, err := cache.messages(ct, window.Owner{Agent: a})
+		if err == nil && (len(ms) != 4 || ms[3].ID != "message-7" || ct.read != 2) {
+			t.Errorf("after one append: %d messages, %d index entries read; want 4 messages and 2 entries", len(ms), ct.read)
+		}
+		return err
+	}, false)
+	check("appended after kept", a)
+
+	a.Context.Start = 8 // a reset: past every entry
+	check("emptied", a)
+}
+
+// countingTxn counts the pairs its scans under prefix read.
+type countingTxn struct {
+	kv.Txn
+	prefix []byte
+	read   int
+}
+
+func (c *countingTxn) Scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, error) {
+	kvs, err := c.Txn.Scan(r, limit, reverse)
+	if bytes.HasPrefix(r.Start, c.prefix) {
+		c.read += len(kvs)
+	}
+	return kvs, err
 }

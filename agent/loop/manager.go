@@ -102,9 +102,8 @@ type Manager struct {
 	// waiting there, oldest first: a request that may not queue
 	// (Request.NoQueue) is refused while there is one.
 	claims map[string][]string
-	// begins holds, by run id, the turns whose Begin is running, and the
-	// context it read for their first request (nil until then).
-	begins map[string]*contextInputs
+	// begins holds, by run id, the turns whose Begin is running.
+	begins map[string]*pendingBegin
 	// history keeps the messages of the contexts turns read.
 	history *historyCache
 
@@ -130,7 +129,7 @@ func NewManager(cfg Config) *Manager {
 		cfg: cfg, base: base, cancel: cancel,
 		locks: map[string]chan struct{}{}, lockRefs: map[string]int{},
 		active: map[string]*activeTurn{}, recent: map[string]*Turn{}, claims: map[string][]string{},
-		begins: map[string]*contextInputs{}, runners: warm.New(maxIdleRunners),
+		begins: map[string]*pendingBegin{}, runners: warm.New(maxIdleRunners),
 		history: newHistoryCache(),
 	}
 }
@@ -307,9 +306,9 @@ type Request struct {
 	// queueing it, while another turn of its conversation is running or
 	// waiting.
 	NoQueue bool
-	// Read, if set, runs in the snapshot the turn's agent is read from
-	// before the turn starts (one read instead of two); its error refuses
-	// the request.
+	// Read, if set, runs in the transaction of the turn's Begin, before
+	// it writes anything (one read instead of two); its error refuses the
+	// request. Begin may run it again when it is retried.
 	Read func(kv.Txn) error
 }
 
@@ -358,9 +357,14 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := m.prepare(ctx, req, p)
+	r, err := m.newRun(req, p)
 	if err != nil {
 		return nil, err
+	}
+	if len(p.approvals) > 0 {
+		if err := m.prepareApproval(ctx, req, r); err != nil {
+			return nil, err
+		}
 	}
 	unclaim, err := m.claim(req, r.turn.runID)
 	if err != nil {
@@ -382,7 +386,7 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 		release()
 		return nil, err
 	}
-	begun, err := m.begin(ctx, r, bp)
+	begun, err := m.begin(ctx, r, bp, req)
 	if err != nil {
 		release()
 		return nil, err
@@ -411,47 +415,90 @@ func (m *Manager) Start(ctx context.Context, req Request) (*Turn, error) {
 	return r.turn, nil
 }
 
+// pendingBegin is a turn whose Begin is running, and what Begin reads
+// for it: the turn reads nothing of its agent before. Begin resolves the
+// model of req, runs req.Read in its transaction (a refusal fails it
+// before it writes anything) and hands the turn its agent, as a copy, with
+// provider and model.
+type pendingBegin struct {
+	req      Request
+	agent    *schema.Agent
+	provider llm.Provider
+	model    string
+	// first is the context Begin read for the turn's first request
+	// (none for an approval reply).
+	first *contextInputs
+}
+
 // begin runs OpBegin for r. When Begin read the context of r's first
 // request (no approval reply), it answers as soon as Begin's commit is
 // published, and r asks the model while the commit syncs: r.begun waits
 // for it before anything of the turn is emitted or committed, and Start
 // before the turn is returned. Otherwise it answers once the commit is
 // durable, as before: an approval reply's results are emitted at once.
-func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload) (*beginResult, error) {
+func (m *Manager) begin(ctx context.Context, r *turnRun, bp BeginPayload, req Request) (*beginResult, error) {
 	id := r.turn.runID
+	pb := &pendingBegin{req: req}
 	m.mu.Lock()
-	m.begins[id] = nil
+	m.begins[id] = pb
 	m.mu.Unlock()
 	var begun beginResult
 	durable, err := m.cfg.Store.InvokeEarly(ctx, r.agentID, OpBegin, bp, &begun)
 	m.mu.Lock()
-	first := m.begins[id]
 	delete(m.begins, id)
 	m.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	if first == nil {
+	if begun.Duplicate == nil {
+		r.agent, r.provider, r.model = pb.agent, pb.provider, pb.model
+		r.embedding = memory.EmbeddingHandle(pb.agent)
+	}
+	if pb.first == nil {
 		if err := durable(); err != nil {
 			return nil, err
 		}
 		return &begun, nil
 	}
-	r.first, r.beginDurable = first, durable
+	r.first, r.beginDurable = pb.first, durable
 	return &begun, nil
 }
 
-// prepare resolves the agent's model and makes the turn's run, not started.
-func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun, error) {
-	var a *schema.Agent
-	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
-		if a, err = schema.GetEncodedAgent(txn, req.AgentID); err != nil || req.Read == nil {
-			return err
-		}
-		return req.Read(txn)
-	}); err != nil {
+// newRun makes the turn's run, not started, without its agent.
+func (m *Manager) newRun(req Request, p *parsed) (*turnRun, error) {
+	runID, err := m.cfg.NewID("run")
+	if err != nil {
 		return nil, err
 	}
+	streaming := req.Message.Streaming != nil && *req.Message.Streaming
+	return &turnRun{
+		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID,
+		streamTokens: req.Message.StreamTokens && streaming,
+		maxSteps:     p.maxSteps, client: p.client, streamed: map[string]string{},
+	}, nil
+}
+
+// prepareApproval reads, for an approval reply, the embedding model of
+// the agent: the reply embeds what the calls it approves embed before
+// Begin. It refuses first a model no provider serves, as Begin would.
+func (m *Manager) prepareApproval(ctx context.Context, req Request, r *turnRun) error {
+	var a *schema.Agent
+	if err := m.cfg.Store.Read(ctx, func(txn kv.Txn) (err error) {
+		a, err = schema.GetAgent(txn, req.AgentID)
+		return err
+	}); err != nil {
+		return err
+	}
+	if _, _, err := m.modelFor(a, req); err != nil {
+		return err
+	}
+	r.embedding = memory.EmbeddingHandle(a)
+	return nil
+}
+
+// modelFor resolves the model a turn of agent a asks: the request's
+// override, or the agent's own.
+func (m *Manager) modelFor(a *schema.Agent, req Request) (llm.Provider, string, error) {
 	handle := HandleOf(a)
 	override := req.Message.OverrideModel != nil && *req.Message.OverrideModel != ""
 	if override {
@@ -461,22 +508,9 @@ func (m *Manager) prepare(ctx context.Context, req Request, p *parsed) (*turnRun
 	if err != nil && override && m.cfg.LLM != nil {
 		// A handle the client chose that no provider serves is the
 		// client's mistake, answered as Letta answers an unknown handle.
-		return nil, letta.NotFoundf("NOT_FOUND: Handle %s not found, must be one of []", letta.Clip(handle))
+		return nil, "", letta.NotFoundf("NOT_FOUND: Handle %s not found, must be one of []", letta.Clip(handle))
 	}
-	if err != nil {
-		return nil, err
-	}
-	runID, err := m.cfg.NewID("run")
-	if err != nil {
-		return nil, err
-	}
-	streaming := req.Message.Streaming != nil && *req.Message.Streaming
-	return &turnRun{
-		m: m, turn: newTurn(runID, req.AgentID), agentID: req.AgentID, convID: req.ConvID, agent: a,
-		provider: provider, model: model, streamTokens: req.Message.StreamTokens && streaming,
-		maxSteps: p.maxSteps, client: p.client, streamed: map[string]string{},
-		embedding: memory.EmbeddingHandle(a),
-	}, nil
+	return provider, model, err
 }
 
 // launch runs r on its own goroutine, holding the agent's turn lock until

@@ -1,6 +1,7 @@
 package loop
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -60,6 +61,8 @@ type beginResult struct {
 	// Called are the tools of the approved calls, built-in and custom,
 	// in call order: they count as called by the turn for its tool rules.
 	Called []string `json:"called,omitempty"`
+	// stored are the messages Begin appended, for the history cache.
+	stored []*schema.Message
 }
 
 type duplicateRun struct {
@@ -76,16 +79,29 @@ type duplicateRun struct {
 // the context the turn's first request is made of, as its commit leaves
 // it, and hands it to the turn in process (not in its result, which would
 // encode the whole history): the turn asks the model from it while the
-// commit syncs (see Start).
+// commit syncs (see Start). Before it writes anything, it resolves the
+// model of such a turn and runs its request's Read, and it hands the turn
+// a copy of the agent (see pendingBegin): the turn reads none before.
 func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]byte, error) {
+	m.mu.Lock()
+	pb := m.begins[p.RunID]
+	m.mu.Unlock()
+	if pb != nil {
+		if err := m.resolveBegin(call, a, pb); err != nil {
+			return nil, err
+		}
+	}
 	res, sys, err := begin(call, a, p)
 	if err != nil {
 		return nil, err
 	}
-	m.mu.Lock()
-	_, waiting := m.begins[p.RunID]
-	m.mu.Unlock()
-	if waiting && res.Duplicate == nil && len(p.Approvals) == 0 {
+	m.history.keep(a.ID, res.stored)
+	if pb != nil {
+		// Not the actor's agent, which its next invocations change in
+		// place: a copy, as this Begin leaves it.
+		pb.agent = a.Clone()
+	}
+	if pb != nil && res.Duplicate == nil && len(p.Approvals) == 0 {
 		o := window.Owner{Agent: a}
 		if p.ConversationID != "" {
 			if o.Conv, err = schema.GetAgentConversation(call.Txn, a.ID, p.ConversationID); err != nil {
@@ -96,14 +112,38 @@ func (m *Manager) Begin(call *actor.Call, a *schema.Agent, p BeginPayload) ([]by
 		if err != nil {
 			return nil, err
 		}
-		// Not the actor's agent, which its next invocations change in
-		// place: the turn has its own (see turnRun.request).
+		// Not the actor's agent: the turn has its own (see
+		// turnRun.request).
 		in.agent = nil
-		m.mu.Lock()
-		m.begins[p.RunID] = in // a retried attempt's replaces the last
-		m.mu.Unlock()
+		pb.first = in // a retried attempt's replaces the last
 	}
-	return schema.Encode(res)
+	return reply(call, res, len(res.Approved) == 0)
+}
+
+// reply is an operation's answer v: given in process when the caller
+// takes it so (actor.Call.LocalReply) and shared says v shares nothing
+// the actor keeps, otherwise encoded. The loop only reads what it is
+// answered, and the payload an answer may share values with is the
+// invocation's alone.
+func reply(call *actor.Call, v any, shared bool) ([]byte, error) {
+	if call.LocalReply && shared {
+		call.Reply(v)
+		return nil, nil
+	}
+	return schema.Encode(v)
+}
+
+// resolveBegin runs the request of the turn pb in Begin's transaction
+// and resolves the agent's model, before Begin writes anything.
+func (m *Manager) resolveBegin(call *actor.Call, a *schema.Agent, pb *pendingBegin) error {
+	if pb.req.Read != nil {
+		if err := pb.req.Read(call.Txn); err != nil {
+			return err
+		}
+	}
+	var err error
+	pb.provider, pb.model, err = m.modelFor(a, pb.req)
+	return err
 }
 
 // begin is Begin but for the context it reads; it also returns the system
@@ -156,7 +196,7 @@ func begin(call *actor.Call, a *schema.Agent, p BeginPayload) (*beginResult, *sc
 	if err := b.recordRun(); err != nil {
 		return nil, nil, err
 	}
-	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved, Called: b.called}
+	res := beginResult{Run: *b.run, Appended: b.appended, Approved: b.approved, Called: b.called, stored: b.stored}
 	if len(b.approved) > 0 {
 		res.AssistantID = b.asst.ID
 	}
@@ -174,13 +214,15 @@ type beginning struct {
 	run      *schema.Run
 	appended []*schema.Message
 	approved []DeferredCall
-	called   []string // the tools of the approved calls
+	called   []string          // the tools of the approved calls
+	stored   []*schema.Message // every message appended
 }
 
 // append stores m as the agent's next message.
 func (b *beginning) append(m *schema.Message) error {
 	m.Seq = b.next
 	b.next++
+	b.stored = append(b.stored, m)
 	return schema.AppendMessage(b.call.Txn, m)
 }
 
@@ -191,15 +233,12 @@ func (b *beginning) append(m *schema.Message) error {
 // history never holds a call without an answer.
 func (b *beginning) repair() error {
 	txn := b.call.Txn
-	last, err := schema.LastSeq(txn, b.agent.ID)
+	t, err := readTail(txn, b.agent.ID)
 	if err != nil {
 		return err
 	}
-	b.next = last + 1
-	asst, missing, err := unansweredCalls(txn, b.agent.ID)
-	if err != nil {
-		return err
-	}
+	b.next = t.last + 1
+	asst, missing := t.asst, t.missing
 	b.asst = asst
 	for _, tc := range missing {
 		if tc.Waiting() {
@@ -418,19 +457,47 @@ func toolResult(asst *schema.Message, tc schema.ToolCall, id, text, status strin
 	}
 }
 
-// maxTailScan bounds how far back unansweredCalls looks, in messages.
+// maxTailScan bounds how far back readTail looks, in messages.
 const maxTailScan = 1000
 
-// unansweredCalls finds the last assistant message with tool calls and
-// those of its calls no tool message answers yet. Results follow their call
-// directly (a step commits both), so only the end of the history is read.
-func unansweredCalls(txn kv.Txn, agentID string) (*schema.Message, []schema.ToolCall, error) {
+// tailCalls is the end of an agent's history as readTail finds it.
+type tailCalls struct {
+	last    uint64            // the last message's seq (0: none)
+	asst    *schema.Message   // the last assistant message with tool calls
+	missing []schema.ToolCall // its calls no tool message answers yet
+}
+
+// toolCallsKey is in the encoding of every message with tool calls (in a
+// string it would be escaped; elsewhere, as in a content's JSON, it only
+// costs a decode).
+var toolCallsKey = []byte(`"tool_calls":`)
+
+// firstTailScan is how many messages readTail reads at first: a history
+// mostly ends with an answer, or a call and its result.
+const firstTailScan = 2
+
+// readTail finds the last assistant message with tool calls and those of
+// its calls no tool message answers yet, and the last message's number.
+// Results follow their call directly (a step commits both), so only the
+// end of the history is read.
+func readTail(txn kv.Txn, agentID string) (tailCalls, error) {
+	var t tailCalls
 	answered := map[string]bool{}
-	var asst *schema.Message
 	n := 0
-	err := kv.ScanEach(txn, kv.PrefixRange(schema.MessagesOf(agentID)), true, func(p kv.KeyValue) (bool, error) {
-		if n++; n > maxTailScan {
+	err := kv.ScanEachFrom(txn, kv.PrefixRange(schema.MessagesOf(agentID)), true, firstTailScan, func(p kv.KeyValue) (bool, error) {
+		if n++; n == 1 {
+			seq, err := schema.SeqOf(p.Key)
+			if err != nil {
+				return false, err
+			}
+			t.last = seq
+		}
+		if n > maxTailScan {
 			return false, nil
+		}
+		if h, ok := schema.ReadMessageHead(p.Value); ok && h.Role != schema.RoleTool &&
+			(h.Role != schema.RoleAssistant || !bytes.Contains(p.Value, toolCallsKey)) {
+			return false, nil // neither a call nor a result: not decoded
 		}
 		m, err := schema.DecodeMessage(p.Value)
 		if err != nil {
@@ -441,20 +508,19 @@ func unansweredCalls(txn kv.Txn, agentID string) (*schema.Message, []schema.Tool
 			answered[m.ToolCallID] = true
 			return true, nil
 		case m.Role == schema.RoleAssistant && len(m.ToolCalls) > 0:
-			asst = m
+			t.asst = m
 		}
 		return false, nil
 	})
-	if err != nil || asst == nil {
-		return nil, nil, err
+	if err != nil || t.asst == nil {
+		return t, err
 	}
-	var missing []schema.ToolCall
-	for _, tc := range asst.ToolCalls {
+	for _, tc := range t.asst.ToolCalls {
 		if !answered[tc.ID] {
-			missing = append(missing, tc)
+			t.missing = append(t.missing, tc)
 		}
 	}
-	return asst, missing, nil
+	return t, nil
 }
 
 // Settled reports whether every tool call in the agent's history has its
@@ -462,8 +528,8 @@ func unansweredCalls(txn kv.Txn, agentID string) (*schema.Message, []schema.Tool
 // results (a context's system message, a summary): a step's calls and their
 // results stay adjacent.
 func Settled(txn kv.Txn, agentID string) (bool, error) {
-	_, missing, err := unansweredCalls(txn, agentID)
-	return len(missing) == 0, err
+	t, err := readTail(txn, agentID)
+	return len(t.missing) == 0, err
 }
 
 // extendRun makes a run's message range include seq.

@@ -33,9 +33,9 @@ type turnRun struct {
 	client       []letta.ClientTool
 	ctx          context.Context // for model calls; cancelled by Cancel and Close
 	cancel       context.CancelFunc
-	// agent is the agent as the turn found it before it began, and
-	// first the context Begin read, for the first step's request; nil
-	// when Begin read none (the request is then read from the store).
+	// agent is the agent as Begin left it, and first the context Begin
+	// read, for the first step's request; nil when Begin read none (the
+	// request is then read from the store).
 	agent *schema.Agent
 	first *contextInputs
 	// beginDurable, when the turn began before Begin's commit was
@@ -97,8 +97,8 @@ func (r *turnRun) embedApproved(ctx context.Context, approvals []Approval) (map[
 	}
 	var waiting []schema.ToolCall
 	err := r.m.cfg.Store.Read(ctx, func(txn kv.Txn) error {
-		_, calls, err := unansweredCalls(txn, r.agentID)
-		for _, tc := range calls {
+		t, err := readTail(txn, r.agentID)
+		for _, tc := range t.missing {
 			if tc.Approval {
 				waiting = append(waiting, tc)
 			}
@@ -238,6 +238,7 @@ func (r *turnRun) step(step int) (*stepResult, error) {
 	}
 	r.m.counts.steps.Add(1)
 	r.m.counts.toolCalls.Add(uint64(len(resp.ToolCalls)))
+	r.m.history.keep(r.agentID, res.Messages)
 	r.emitCommitted(answer.asstID, res.Messages)
 	r.called = append(r.called, res.Called...)
 	r.noteOutput(res.Messages)

@@ -167,7 +167,8 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err := schema.PutStep(txn, stepRecord(call, a, run, &asst, p)); err != nil {
 		return nil, err
 	}
-	return schema.Encode(stepResult{Messages: out, StopReason: stop, Deferred: deferred, Called: called})
+	// A deferred call holds the agent's tool environment and tool records.
+	return reply(call, &stepResult{Messages: out, StopReason: stop, Deferred: deferred, Called: called}, len(deferred) == 0)
 }
 
 // stepTools returns the tools a step of agent a answering with asst uses:
@@ -276,7 +277,7 @@ func End(call *actor.Call, a *schema.Agent, p EndPayload) ([]byte, error) {
 			return nil, err
 		}
 	}
-	return schema.Encode(run)
+	return reply(call, run, true)
 }
 
 // runStatusFor is the status of a run that stopped for reason.

@@ -216,12 +216,13 @@ func (s *snapshot) scan(r kv.Range, limit int, reverse bool) ([]kv.KeyValue, err
 	if err != nil {
 		return nil, fmt.Errorf("kv/pebble: %s: scan %q-%q: %w", s.e.dir, r.Start, r.End, classify(err))
 	}
-	step := it.Next
-	valid := it.First()
+	// One positioning only: a reverse scan that also called First paid
+	// for a seek it threw away.
+	step, first := it.Next, it.First
 	if reverse {
-		step = it.Prev
-		valid = it.Last()
+		step, first = it.Prev, it.Last
 	}
+	valid := first()
 	var out []kv.KeyValue
 	for ; valid && (limit <= 0 || len(out) < limit); valid = step() {
 		v, err := it.ValueAndErr()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/kelpie/kelpie/llm"
@@ -249,8 +250,41 @@ func schemaObject(raw json.RawMessage) (json.RawMessage, error) {
 	if len(trimmed) == 0 || string(trimmed) == "null" {
 		return emptySchema, nil
 	}
-	if trimmed[0] != '{' || !json.Valid(trimmed) {
+	if trimmed[0] != '{' || !validSchemas.valid(trimmed) {
 		return nil, fmt.Errorf("parameters are not a JSON object: %.100s", trimmed)
 	}
 	return trimmed, nil
+}
+
+// validSchemas remembers the tool schemas found valid JSON: every request
+// of a turn sends the same few, and checking each again cost more than
+// the rest of the request's tools.
+var validSchemas = &schemaSet{known: map[string]struct{}{}}
+
+// maxValidSchemas bounds validSchemas; past it, schemas are checked each
+// time.
+const maxValidSchemas = 4096
+
+type schemaSet struct {
+	mu    sync.RWMutex
+	known map[string]struct{}
+}
+
+// valid reports whether s is valid JSON.
+func (v *schemaSet) valid(s []byte) bool {
+	v.mu.RLock()
+	_, ok := v.known[string(s)]
+	v.mu.RUnlock()
+	if ok {
+		return true
+	}
+	if !json.Valid(s) {
+		return false
+	}
+	v.mu.Lock()
+	if len(v.known) < maxValidSchemas {
+		v.known[string(s)] = struct{}{}
+	}
+	v.mu.Unlock()
+	return true
 }

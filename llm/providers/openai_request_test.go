@@ -199,3 +199,30 @@ func TestAppendJSONString(t *testing.T) {
 		}
 	}
 }
+
+// Spec: a tool's parameters are sent as they are when they are a JSON
+// object, the first time and when known valid since; an empty one is an
+// object without properties, and anything else is refused, each time.
+func TestSchemaObject(t *testing.T) {
+	for range 2 {
+		for _, tc := range []struct{ in, want string }{
+			{` {"type":"object","properties":{"a":{"type":"string"}}} `, `{"type":"object","properties":{"a":{"type":"string"}}}`},
+			{``, string(emptySchema)},
+			{`null`, string(emptySchema)},
+			{`{"type":`, ""},
+			{`[1]`, ""},
+			{`{"a":1}}`, ""},
+		} {
+			got, err := schemaObject(json.RawMessage(tc.in))
+			if tc.want == "" {
+				if err == nil {
+					t.Errorf("schemaObject(%s) = %s; want an error", tc.in, got)
+				}
+				continue
+			}
+			if err != nil || string(got) != tc.want {
+				t.Errorf("schemaObject(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+			}
+		}
+	}
+}
