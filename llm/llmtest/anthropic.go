@@ -75,8 +75,7 @@ const anNotAList = "Input should be a valid list"
 // returns why Anthropic refuses the content, or "".
 func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	raw = bytes.TrimSpace(raw)
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonString(raw); ok {
 		return []anBlock{{Type: "text", Text: &s}}, ""
 	}
 	if err := json.Unmarshal(raw, &blocks); err != nil || blocks == nil {
@@ -257,11 +256,10 @@ func anCheckTools(tools []anTool) (names map[string]bool, rejection string) {
 			return nil, "tools: Tool names must be unique."
 		}
 		names[t.Name] = true
-		var schema map[string]any
-		if json.Unmarshal(t.InputSchema, &schema) != nil || schema == nil {
+		if !jsonObject(t.InputSchema) {
 			return nil, fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
 		}
-		if schema["type"] != "object" {
+		if typ, ok := jsonString(objectMember(t.InputSchema, "type")); !ok || typ != "object" {
 			return nil, fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
 		}
 	}
@@ -392,8 +390,7 @@ func anCheckToolUse(b anBlock, i, j int, role string) string {
 	if b.Name == "" {
 		return fmt.Sprintf("messages.%d.content.%d.tool_use.name: Field required", i, j)
 	}
-	var obj map[string]any
-	if json.Unmarshal(b.Input, &obj) != nil || obj == nil {
+	if !jsonObject(b.Input) {
 		return fmt.Sprintf("messages.%d.content.%d.tool_use.input: Input should be a valid dictionary", i, j)
 	}
 	return ""

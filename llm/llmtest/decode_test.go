@@ -49,6 +49,8 @@ func TestDecodeOpenAI(t *testing.T) {
 		{`"s"`, `rejected: We could not parse the JSON body of your request: json: cannot unmarshal string into Go value of type map[string]json.RawMessage`},
 		{`null`, `rejected: you must provide a model parameter`},
 		{`{"model":"m","zeta":1,"alpha":2,"zeta":3,` + oaUser + `}`, `rejected: Unrecognized request argument supplied: alpha, zeta`},
+		{`{"model":"m\\", "foo" : "}\"{\\" ,"bar":[{"}":"]"}, 1e3, true, null],` + oaUser + ` }`, `rejected: Unrecognized request argument supplied: bar, foo`},
+		{` { "model" : "m\\" , "max_tokens" : 2 ,` + oaUser + ` } `, `model=m\ max=2/max_tokens stream=false/false choice= system="" user:"hi"`},
 		{`{"Model":"m",` + oaUser + `}`, `rejected: Unrecognized request argument supplied: Model`},
 		{`{"mod\u0065l":"m",` + oaUser + `}`, `model=m max=0/ stream=false/false choice= system="" user:"hi"`},
 		{`{"model":"m","x\u00e9":1,` + oaUser + `}`, `rejected: Unrecognized request argument supplied: xé`},

@@ -28,10 +28,23 @@ type oaRequest struct {
 }
 
 type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
+	Role       string        `json:"role"`
+	Content    oaMessageText `json:"content"`
+	ToolCalls  []oaToolCall  `json:"tool_calls"`
+	ToolCallID string        `json:"tool_call_id"`
+}
+
+// oaMessageText is a message's content, read by oaContent as it is
+// decoded.
+type oaMessageText struct {
+	text    string
+	present bool
+	err     error // why the content cannot be read, reported in order by oaCheckMessages
+}
+
+func (c *oaMessageText) UnmarshalJSON(raw []byte) error {
+	c.text, c.present, c.err = oaContent(raw)
+	return nil
 }
 
 type oaToolCall struct {
@@ -72,8 +85,7 @@ func oaContent(raw json.RawMessage) (text string, present bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", false, nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonString(raw); ok {
 		return s, true, nil
 	}
 	var parts []struct {
@@ -138,7 +150,7 @@ func oaFill(req *Request, in *oaRequest) {
 	}
 	var system []string
 	for _, m := range in.Messages {
-		text, _, _ := oaContent(m.Content)
+		text := m.Content.text
 		msg := Message{Role: m.Role, Content: text, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {
 			msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
@@ -245,12 +257,17 @@ func oaCheckSchema(name string, params json.RawMessage) string {
 	if len(p) == 0 {
 		return ""
 	}
-	var obj map[string]any
-	if json.Unmarshal(p, &obj) != nil || obj == nil {
+	if !jsonObject(p) {
 		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
 	}
-	if typ, ok := obj["type"]; ok && typ != "object" {
-		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, typ)
+	if raw := objectMember(p, "type"); raw != nil {
+		if typ, _ := jsonString(raw); typ != "object" {
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Sprintf("Invalid schema for function '%s': %v", name, err)
+			}
+			return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, v)
+		}
 	}
 	return ""
 }
@@ -302,9 +319,9 @@ type oaCallTracker struct {
 
 // check checks message i.
 func (c *oaCallTracker) check(i int, m oaMessage) string {
-	_, present, err := oaContent(m.Content)
-	if err != nil {
-		return fmt.Sprintf("Invalid 'messages[%d].content': %v", i, err)
+	present := m.Content.present
+	if m.Content.err != nil {
+		return fmt.Sprintf("Invalid 'messages[%d].content': %v", i, m.Content.err)
 	}
 	if m.Role != "tool" && len(c.pending) > 0 {
 		return oaUnanswered(c.pending)

@@ -17,14 +17,15 @@
 package llmtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -456,7 +457,7 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, wire wi
 	start := s.clock().Now()
 	var req Request
 	defer func() { s.served(req, start) }()
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return
 	}
@@ -477,6 +478,16 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, wire wi
 		return
 	}
 	wire.answer(s, w, r, req, rep, body)
+}
+
+// readBody reads a request's body into a buffer of the size it announces.
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n < 64<<20 {
+		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
+	}
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // received decodes a completion request and adds what its HTTP request
@@ -664,32 +675,35 @@ type bodyWording struct {
 // parseBody decodes a JSON object body into in, as the real APIs do: it
 // returns why the vendor refuses the body, in its words, or "".
 func parseBody(body []byte, known map[string]bool, words bodyWording, in any) string {
-	unknown, err := unknownFields(body, known)
-	if err != nil {
-		return fmt.Sprintf(words.notObject, err)
-	}
-	if len(unknown) > 0 {
-		return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
-	}
 	if err := json.Unmarshal(body, in); err != nil {
+		// The vendor reports a body that is not an object first, then
+		// unknown fields, then the types of known ones.
+		var top map[string]json.RawMessage
+		if err := json.Unmarshal(body, &top); err != nil {
+			return fmt.Sprintf(words.notObject, err)
+		}
+		if unknown := unknownFields(slices.Collect(maps.Keys(top)), known); len(unknown) > 0 {
+			return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
+		}
 		return fmt.Sprintf(words.badType, err)
+	}
+	var keys []string
+	objectMembers(body, func(k string, _ []byte) { keys = append(keys, k) })
+	if unknown := unknownFields(keys, known); len(unknown) > 0 {
+		return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
 	}
 	return ""
 }
 
-// unknownFields returns, sorted, the top-level keys of a JSON object body
-// that allowed does not name: the real APIs reject those.
-func unknownFields(body []byte, allowed map[string]bool) ([]string, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, err
-	}
+// unknownFields returns, sorted and once each, the top-level keys of a
+// body that allowed does not name: the real APIs reject those.
+func unknownFields(keys []string, allowed map[string]bool) []string {
 	var unknown []string
-	for k := range top {
+	for _, k := range keys {
 		if !allowed[k] {
 			unknown = append(unknown, k)
 		}
 	}
-	sort.Strings(unknown)
-	return unknown, nil
+	slices.Sort(unknown)
+	return slices.Compact(unknown)
 }
