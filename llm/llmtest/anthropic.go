@@ -256,14 +256,25 @@ func anCheckTools(tools []anTool) (names map[string]bool, rejection string) {
 			return nil, "tools: Tool names must be unique."
 		}
 		names[t.Name] = true
-		if !jsonObject(t.InputSchema) {
-			return nil, fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
-		}
-		if typ, ok := jsonString(objectMember(t.InputSchema, "type")); !ok || typ != "object" {
-			return nil, fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
+		if r := anSchemas.check(t.InputSchema, func(schema []byte) string { return anCheckSchema(i, schema) }); r != "" {
+			return nil, r
 		}
 	}
 	return names, ""
+}
+
+// anSchemas are the input schemas anCheckSchema accepted.
+var anSchemas accepted
+
+// anCheckSchema checks the input schema of custom tool i.
+func anCheckSchema(i int, schema []byte) string {
+	if !jsonObject(schema) {
+		return fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
+	}
+	if typ, ok := jsonString(objectMember(schema, "type")); !ok || typ != "object" {
+		return fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
+	}
+	return ""
 }
 
 // anCheckToolChoice checks the tool choice, if any, against the tools.

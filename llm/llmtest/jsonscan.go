@@ -3,6 +3,7 @@ package llmtest
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -126,4 +127,36 @@ func skipString(raw []byte, i int) int {
 			return i + 1
 		}
 	}
+}
+
+// accepted remembers the values a check found valid, by their exact
+// bytes, so that the tool schemas an agent sends on every request are
+// checked once.
+type accepted struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+// acceptedMax bounds what an accepted remembers; past it, it starts over.
+const acceptedMax = 1024
+
+// check returns check(raw), or "" without calling it if raw was accepted
+// before.
+func (a *accepted) check(raw []byte, check func([]byte) string) string {
+	a.mu.Lock()
+	known := a.m[string(raw)]
+	a.mu.Unlock()
+	if known {
+		return ""
+	}
+	r := check(raw)
+	if r == "" {
+		a.mu.Lock()
+		if a.m == nil || len(a.m) >= acceptedMax {
+			a.m = map[string]bool{}
+		}
+		a.m[string(raw)] = true
+		a.mu.Unlock()
+	}
+	return r
 }

@@ -250,26 +250,30 @@ func oaCheckTools(tools []oaTool) (names map[string]bool, rejection string) {
 	return names, ""
 }
 
+// oaSchemas are the tool parameters oaCheckSchema accepted.
+var oaSchemas accepted
+
 // oaCheckSchema checks a function's parameters, if any, are an object's
 // JSON Schema.
 func oaCheckSchema(name string, params json.RawMessage) string {
-	p := bytes.TrimSpace(params)
-	if len(p) == 0 {
-		return ""
-	}
-	if !jsonObject(p) {
-		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
-	}
-	if raw := objectMember(p, "type"); raw != nil {
-		if typ, _ := jsonString(raw); typ != "object" {
-			var v any
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return fmt.Sprintf("Invalid schema for function '%s': %v", name, err)
-			}
-			return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, v)
+	return oaSchemas.check(bytes.TrimSpace(params), func(p []byte) string {
+		if len(p) == 0 {
+			return ""
 		}
-	}
-	return ""
+		if !jsonObject(p) {
+			return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
+		}
+		if raw := objectMember(p, "type"); raw != nil {
+			if typ, _ := jsonString(raw); typ != "object" {
+				var v any
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return fmt.Sprintf("Invalid schema for function '%s': %v", name, err)
+				}
+				return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, v)
+			}
+		}
+		return ""
+	})
 }
 
 // oaCheckToolChoice checks the tool choice against the tools.
