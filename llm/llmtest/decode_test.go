@@ -62,6 +62,7 @@ func TestDecodeOpenAI(t *testing.T) {
 		{`{"model":"m","messages":[{"role":"system","content":"a\"b\\c\u00e9\n"},{"role":"developer","content":"é€"},{"role":"user","content":[{"type":"text","text":"x"},{"type":"image_url","image_url":{}},{"type":"text","text":"y"}]}]}`,
 			`model=m max=0/ stream=false/false choice= system="a\"b\\cé\n\n\né€" system:"a\"b\\cé\n" developer:"é€" user:"x\ny"`},
 		{"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"bad\xffutf8\"}]}", `model=m max=0/ stream=false/false choice= system="" user:"bad�utf8"`},
+		{`{"model":"m","messages":[{"Role":"user","content":"hi"}]}`, `rejected: Invalid value: ''. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'. (messages[0].role)`},
 		{`{"model":"m","messages":[{"role":"user","content":5}]}`, `rejected: Invalid 'messages[0].content': content must be a string or an array of content parts`},
 		{`{"model":"m","messages":[{"role":"user","content":[{"text":"x"}]}]}`, `rejected: Invalid 'messages[0].content': content part without type`},
 		{`{"model":"m","messages":[{"role":"user","content":null}]}`, `rejected: Invalid value for 'content': expected a string, got null. (messages[0].content)`},
@@ -147,7 +148,7 @@ func TestDecodeAnthropic(t *testing.T) {
 // a conversation: a long system prompt, 40 messages (user messages, tool
 // calls and their results), 12 tools with schemas.
 func benchOpenAIBody() []byte {
-	msgs := []any{map[string]any{"role": "system", "content": strings.Repeat("You are a helpful agent with a persistent memory. ", 40)}}
+	msgs := []any{map[string]any{"role": "system", "content": strings.Repeat("You are a helpful agent with a persistent memory.\n", 40)}}
 	for i := range 13 {
 		id := fmt.Sprintf("call_%d", i)
 		msgs = append(msgs,

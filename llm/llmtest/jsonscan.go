@@ -2,12 +2,14 @@ package llmtest
 
 import (
 	"bytes"
-	"encoding/json"
 	"sync"
 	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
-// The double reads each request body once with encoding/json, which checks
+// The double decodes each request body once (see parseBody), which checks
 // the whole body is valid JSON. The helpers here then read parts of that
 // body (raw values kept as json.RawMessage) without decoding them again:
 // they rely on the JSON being valid and are not validators.
@@ -23,7 +25,7 @@ func jsonString(raw []byte) (s string, ok bool) {
 			return string(inner), true
 		}
 	}
-	err := json.Unmarshal(raw, &s)
+	err := jsonv2.Unmarshal(raw, &s, jsontext.AllowInvalidUTF8(true))
 	return s, err == nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -42,6 +44,23 @@ type oaMessageText struct {
 	err     error // why the content cannot be read, reported in order by oaCheckMessages
 }
 
+// UnmarshalJSONFrom reads the content as parseBody decodes the body: a
+// string, the usual content, as the token it is, unquoted once.
+func (c *oaMessageText) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		c.text, c.present = tok.String(), true
+		return err
+	}
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return c.UnmarshalJSON(raw)
+}
+
+// UnmarshalJSON reads the content as encoding/json decodes the body, when
+// parseBody diagnoses a body it could not decode.
 func (c *oaMessageText) UnmarshalJSON(raw []byte) error {
 	c.text, c.present, c.err = oaContent(raw)
 	return nil

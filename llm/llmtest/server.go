@@ -32,6 +32,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/embedding"
 	"github.com/kelpie/kelpie/llm"
@@ -674,36 +677,48 @@ type bodyWording struct {
 
 // parseBody decodes a JSON object body into in, as the real APIs do: it
 // returns why the vendor refuses the body, in its words, or "".
-func parseBody(body []byte, known map[string]bool, words bodyWording, in any) string {
-	if err := json.Unmarshal(body, in); err != nil {
-		// The vendor reports a body that is not an object first, then
-		// unknown fields, then the types of known ones.
-		var top map[string]json.RawMessage
-		if err := json.Unmarshal(body, &top); err != nil {
-			return fmt.Sprintf(words.notObject, err)
-		}
-		if unknown := unknownFields(slices.Collect(maps.Keys(top)), known); len(unknown) > 0 {
-			return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
-		}
-		return fmt.Sprintf(words.badType, err)
+//
+// It decodes with encoding/json's successor, in one pass that also
+// collects the top-level members in does not name, and matches names
+// exactly, as the real APIs do. It tolerates what encoding/json does:
+// duplicate names (the last wins) and invalid UTF-8 (replaced).
+func parseBody[T any](body []byte, known map[string]bool, words bodyWording, in *T) string {
+	var top struct {
+		In    *T                        `json:",inline"`
+		Other map[string]jsontext.Value `json:",unknown"`
 	}
-	var keys []string
-	objectMembers(body, func(k string, _ []byte) { keys = append(keys, k) })
-	if unknown := unknownFields(keys, known); len(unknown) > 0 {
-		return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
+	top.In = in
+	err := jsonv2.Unmarshal(body, &top, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if err == nil {
+		return unknownFields(slices.Collect(maps.Keys(top.Other)), known, words)
 	}
-	return ""
+	// The vendor reports a body that is not an object first, then unknown
+	// fields, then the types of known ones, in encoding/json's words.
+	var generic map[string]json.RawMessage
+	if err := json.Unmarshal(body, &generic); err != nil {
+		return fmt.Sprintf(words.notObject, err)
+	}
+	if r := unknownFields(slices.Collect(maps.Keys(generic)), known, words); r != "" {
+		return r
+	}
+	if v1 := json.Unmarshal(body, in); v1 != nil {
+		err = v1
+	}
+	return fmt.Sprintf(words.badType, err)
 }
 
-// unknownFields returns, sorted and once each, the top-level keys of a
-// body that allowed does not name: the real APIs reject those.
-func unknownFields(keys []string, allowed map[string]bool) []string {
+// unknownFields returns why the vendor rejects a body with these
+// top-level keys, which allowed may not name, or "".
+func unknownFields(keys []string, allowed map[string]bool, words bodyWording) string {
 	var unknown []string
 	for _, k := range keys {
 		if !allowed[k] {
 			unknown = append(unknown, k)
 		}
 	}
+	if len(unknown) == 0 {
+		return ""
+	}
 	slices.Sort(unknown)
-	return slices.Compact(unknown)
+	return fmt.Sprintf(words.unknown, strings.Join(slices.Compact(unknown), ", "))
 }
