@@ -78,7 +78,7 @@ func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	if s, ok := jsonString(raw); ok {
 		return []anBlock{{Type: "text", Text: &s}}, ""
 	}
-	if err := json.Unmarshal(raw, &blocks); err != nil || blocks == nil {
+	if err := unmarshal(raw, &blocks); err != nil || blocks == nil {
 		return nil, anNotAList
 	}
 	return blocks, ""

@@ -121,6 +121,7 @@ func TestDecodeAnthropic(t *testing.T) {
 		{`[]`, `rejected: There was an issue with your request body: json: cannot unmarshal array into Go value of type map[string]json.RawMessage`},
 		{`{"model":"m","max_tokens":"5",` + anUser + `}`, `rejected: invalid request body: json: cannot unmarshal string into Go struct field anRequest.max_tokens of type int`},
 		{"{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"a\xffb\"}]}", `model=m max=5/max_tokens stream=false/false choice= system="" user:"a�b"`},
+		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","Text":"x"}]}]}`, `rejected: messages.0.content.0.text: Field required`},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":null}]}`, `rejected: messages: text content blocks must contain non-whitespace text`},
 		{`{"model":"m","max_tokens":5,"messages":[{"role":"user","content":[]}]}`, `rejected: messages.0: all messages must have non-empty content except for the optional final assistant message`},
 		{use(`{"a":[1,{"b":"}"}]}`), `model=m max=5/max_tokens stream=false/false choice= system="" user:"hi" assistant:"" call(t1,f,{"a":[1,{"b":"}"}]}) user:"" result(t1,"r",false)`},
@@ -187,5 +188,61 @@ func BenchmarkDecodeOpenAI(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		decodeOpenAI(body)
+	}
+}
+
+// benchAnthropicBody is benchOpenAIBody's conversation as a Messages body:
+// tool uses and their results are blocks of alternating messages.
+func benchAnthropicBody() []byte {
+	var msgs []any
+	for i := range 20 {
+		id := fmt.Sprintf("toolu_%d", i)
+		user := []any{map[string]any{"type": "text", "text": fmt.Sprintf("Please remember this, bench-turn-%d: my favourite colour is teal.", i)}}
+		if i > 0 {
+			result := map[string]any{"type": "tool_result", "tool_use_id": fmt.Sprintf("toolu_%d", i-1), "content": `{"status":"OK","message":"None"}`}
+			user = append([]any{result}, user...)
+		}
+		msgs = append(msgs,
+			map[string]any{"role": "user", "content": user},
+			map[string]any{"role": "assistant", "content": []any{
+				map[string]any{"type": "text", "text": "Noted."},
+				map[string]any{"type": "tool_use", "id": id, "name": "memory_insert", "input": map[string]any{"label": "human", "new_str": "Favourite colour: teal"}},
+			}})
+	}
+	msgs = append(msgs, map[string]any{"role": "user", "content": []any{map[string]any{"type": "tool_result", "tool_use_id": "toolu_19", "content": "ok"}}})
+	var openai struct {
+		Tools []struct {
+			Function struct {
+				Name        string          `json:"name"`
+				Description string          `json:"description"`
+				Parameters  json.RawMessage `json:"parameters"`
+			} `json:"function"`
+		} `json:"tools"`
+	}
+	if err := json.Unmarshal(benchOpenAIBody(), &openai); err != nil {
+		panic(err)
+	}
+	var tools []any
+	for _, t := range openai.Tools {
+		tools = append(tools, map[string]any{"name": t.Function.Name, "description": t.Function.Description, "input_schema": t.Function.Parameters})
+	}
+	body, err := json.Marshal(map[string]any{"model": "claude-sonnet-4-5", "max_tokens": 16384, "messages": msgs, "tools": tools,
+		"system": strings.Repeat("You are a helpful agent with a persistent memory.\n", 40)})
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+// BenchmarkDecodeAnthropic is BenchmarkDecodeOpenAI for the Messages API.
+func BenchmarkDecodeAnthropic(b *testing.B) {
+	body := benchAnthropicBody()
+	if r := decodeAnthropic(body); r.Rejected != "" || len(r.Messages) != 41 || len(r.Tools) != 12 {
+		b.Fatalf("bench body: %s", summary(r))
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		decodeAnthropic(body)
 	}
 }

@@ -14,6 +14,16 @@ import (
 // body (raw values kept as json.RawMessage) without decoding them again:
 // they rely on the JSON being valid and are not validators.
 
+// decodeOptions make the decoder (encoding/json's successor) as tolerant
+// as encoding/json: of duplicate names (the last wins) and of invalid UTF-8
+// (replaced). Member names match exactly, as the real APIs match them.
+var decodeOptions = jsonv2.JoinOptions(jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// unmarshal decodes a part of a request with decodeOptions.
+func unmarshal(raw []byte, v any) error {
+	return jsonv2.Unmarshal(raw, v, decodeOptions)
+}
+
 // jsonString decodes a JSON value as encoding/json decodes it into a
 // string: ok is false if it cannot. A string without escapes is sliced,
 // not decoded, which is most of a request's text.
@@ -25,7 +35,7 @@ func jsonString(raw []byte) (s string, ok bool) {
 			return string(inner), true
 		}
 	}
-	err := jsonv2.Unmarshal(raw, &s, jsontext.AllowInvalidUTF8(true))
+	err := unmarshal(raw, &s)
 	return s, err == nil
 }
 

@@ -111,7 +111,7 @@ func oaContent(raw json.RawMessage) (text string, present bool, err error) {
 		Type string `json:"type"`
 		Text string `json:"text"`
 	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
+	if err := unmarshal(raw, &parts); err != nil {
 		return "", true, fmt.Errorf("content must be a string or an array of content parts")
 	}
 	var texts []string
@@ -199,7 +199,7 @@ func oaToolChoice(raw json.RawMessage) (choice, rejection string) {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := json.Unmarshal(raw, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
+	if err := unmarshal(raw, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
 		return "", "Invalid value for 'tool_choice'"
 	}
 	return named.Function.Name, ""

@@ -32,7 +32,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kelpie/kelpie/clock"
@@ -678,17 +677,15 @@ type bodyWording struct {
 // parseBody decodes a JSON object body into in, as the real APIs do: it
 // returns why the vendor refuses the body, in its words, or "".
 //
-// It decodes with encoding/json's successor, in one pass that also
-// collects the top-level members in does not name, and matches names
-// exactly, as the real APIs do. It tolerates what encoding/json does:
-// duplicate names (the last wins) and invalid UTF-8 (replaced).
+// It decodes with encoding/json's successor (see decodeOptions), in one
+// pass that also collects the top-level members in does not name.
 func parseBody[T any](body []byte, known map[string]bool, words bodyWording, in *T) string {
 	var top struct {
 		In    *T                        `json:",inline"`
 		Other map[string]jsontext.Value `json:",unknown"`
 	}
 	top.In = in
-	err := jsonv2.Unmarshal(body, &top, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	err := unmarshal(body, &top)
 	if err == nil {
 		return unknownFields(slices.Collect(maps.Keys(top.Other)), known, words)
 	}
