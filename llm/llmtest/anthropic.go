@@ -268,10 +268,11 @@ var anSchemas accepted
 
 // anCheckSchema checks the input schema of custom tool i.
 func anCheckSchema(i int, schema []byte) string {
-	if !jsonObject(schema) {
+	members, ok := jsonMembers(schema)
+	if !ok {
 		return fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
 	}
-	if typ, ok := jsonString(objectMember(schema, "type")); !ok || typ != "object" {
+	if typ, ok := jsonString(members["type"]); !ok || typ != "object" {
 		return fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
 	}
 	return ""

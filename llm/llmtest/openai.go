@@ -49,8 +49,11 @@ type oaMessageText struct {
 func (c *oaMessageText) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	if dec.PeekKind() == '"' {
 		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
 		c.text, c.present = tok.String(), true
-		return err
+		return nil
 	}
 	raw, err := dec.ReadValue()
 	if err != nil {
@@ -279,10 +282,11 @@ func oaCheckSchema(name string, params json.RawMessage) string {
 		if len(p) == 0 {
 			return ""
 		}
-		if !jsonObject(p) {
+		schema, ok := jsonMembers(p)
+		if !ok {
 			return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
 		}
-		if raw := objectMember(p, "type"); raw != nil {
+		if raw, ok := schema["type"]; ok {
 			if typ, _ := jsonString(raw); typ != "object" {
 				var v any
 				if err := json.Unmarshal(raw, &v); err != nil {
