@@ -213,14 +213,15 @@ type turnBench struct {
 
 // startTurnBench starts the double, answering every request with
 // turnReplyText after delay (in chunks of chunkSize when streamed), and a
-// kelpie server configured to use it. Both stop when the (sub-)benchmark
-// ends.
+// kelpie server configured to use it, with the process settings of 'kelpie
+// serve' (its GOGC). Both stop when the (sub-)benchmark ends.
 func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 	var double *llmtest.Server
 	pprof.Do(context.Background(), pprof.Labels("part", "double"), func(context.Context) { double = llmtest.NewServer(b) })
 	double.SetDefault(func(llmtest.Request) llmtest.Reply {
 		return llmtest.Reply{Text: turnReplyText, Delay: delay, ChunkSize: 8}
 	})
+	double.ForgetRequests() // OnServed sees them; kept, they would grow the heap the collector scans
 	tb := &turnBench{b: b, double: double, served: map[string]chan time.Duration{}}
 	double.OnServed(func(req llmtest.Request, d time.Duration) {
 		if req.Rejected != "" {
@@ -239,11 +240,14 @@ func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 	b.Setenv("OPENAI_BASE_URL", double.OpenAIBaseURL())
 	b.Setenv("OPENAI_API_KEY", "sk-llmtest")
 
+	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
+		idleTimeout: time.Hour, maxActivations: 100_000}
+	if err := cfg.resolve(); err != nil { // the process settings 'kelpie serve' applies
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
-		idleTimeout: time.Hour, maxActivations: 100_000}
 	go pprof.Do(ctx, pprof.Labels("part", "kelpie"), func(ctx context.Context) {
 		done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready)
 	})

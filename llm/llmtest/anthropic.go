@@ -75,11 +75,10 @@ const anNotAList = "Input should be a valid list"
 // returns why Anthropic refuses the content, or "".
 func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	raw = bytes.TrimSpace(raw)
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonString(raw); ok {
 		return []anBlock{{Type: "text", Text: &s}}, ""
 	}
-	if err := json.Unmarshal(raw, &blocks); err != nil || blocks == nil {
+	if err := unmarshal(raw, &blocks); err != nil || blocks == nil {
 		return nil, anNotAList
 	}
 	return blocks, ""
@@ -257,15 +256,26 @@ func anCheckTools(tools []anTool) (names map[string]bool, rejection string) {
 			return nil, "tools: Tool names must be unique."
 		}
 		names[t.Name] = true
-		var schema map[string]any
-		if json.Unmarshal(t.InputSchema, &schema) != nil || schema == nil {
-			return nil, fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
-		}
-		if schema["type"] != "object" {
-			return nil, fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
+		if r := anSchemas.check(t.InputSchema, func(schema []byte) string { return anCheckSchema(i, schema) }); r != "" {
+			return nil, r
 		}
 	}
 	return names, ""
+}
+
+// anSchemas are the input schemas anCheckSchema accepted.
+var anSchemas accepted
+
+// anCheckSchema checks the input schema of custom tool i.
+func anCheckSchema(i int, schema []byte) string {
+	members, ok := jsonMembers(schema)
+	if !ok {
+		return fmt.Sprintf("tools.%d.custom.input_schema: Field required", i)
+	}
+	if typ, ok := jsonString(members["type"]); !ok || typ != "object" {
+		return fmt.Sprintf("tools.%d.custom.input_schema.type: Input should be 'object'", i)
+	}
+	return ""
 }
 
 // anCheckToolChoice checks the tool choice, if any, against the tools.
@@ -392,8 +402,7 @@ func anCheckToolUse(b anBlock, i, j int, role string) string {
 	if b.Name == "" {
 		return fmt.Sprintf("messages.%d.content.%d.tool_use.name: Field required", i, j)
 	}
-	var obj map[string]any
-	if json.Unmarshal(b.Input, &obj) != nil || obj == nil {
+	if !jsonObject(b.Input) {
 		return fmt.Sprintf("messages.%d.content.%d.tool_use.input: Input should be a valid dictionary", i, j)
 	}
 	return ""

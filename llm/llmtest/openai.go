@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -28,10 +30,43 @@ type oaRequest struct {
 }
 
 type oaMessage struct {
-	Role       string          `json:"role"`
-	Content    json.RawMessage `json:"content"`
-	ToolCalls  []oaToolCall    `json:"tool_calls"`
-	ToolCallID string          `json:"tool_call_id"`
+	Role       string        `json:"role"`
+	Content    oaMessageText `json:"content"`
+	ToolCalls  []oaToolCall  `json:"tool_calls"`
+	ToolCallID string        `json:"tool_call_id"`
+}
+
+// oaMessageText is a message's content, read by oaContent as it is
+// decoded.
+type oaMessageText struct {
+	text    string
+	present bool
+	err     error // why the content cannot be read, reported in order by oaCheckMessages
+}
+
+// UnmarshalJSONFrom reads the content as parseBody decodes the body: a
+// string, the usual content, as the token it is, unquoted once.
+func (c *oaMessageText) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		c.text, c.present = tok.String(), true
+		return nil
+	}
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	return c.UnmarshalJSON(raw)
+}
+
+// UnmarshalJSON reads the content as encoding/json decodes the body, when
+// parseBody diagnoses a body it could not decode.
+func (c *oaMessageText) UnmarshalJSON(raw []byte) error {
+	c.text, c.present, c.err = oaContent(raw)
+	return nil
 }
 
 type oaToolCall struct {
@@ -72,15 +107,14 @@ func oaContent(raw json.RawMessage) (text string, present bool, err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", false, nil
 	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
+	if s, ok := jsonString(raw); ok {
 		return s, true, nil
 	}
 	var parts []struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
 	}
-	if err := json.Unmarshal(raw, &parts); err != nil {
+	if err := unmarshal(raw, &parts); err != nil {
 		return "", true, fmt.Errorf("content must be a string or an array of content parts")
 	}
 	var texts []string
@@ -138,7 +172,7 @@ func oaFill(req *Request, in *oaRequest) {
 	}
 	var system []string
 	for _, m := range in.Messages {
-		text, _, _ := oaContent(m.Content)
+		text := m.Content.text
 		msg := Message{Role: m.Role, Content: text, ToolCallID: m.ToolCallID}
 		for _, tc := range m.ToolCalls {
 			msg.ToolCalls = append(msg.ToolCalls, llm.ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
@@ -168,7 +202,7 @@ func oaToolChoice(raw json.RawMessage) (choice, rejection string) {
 			Name string `json:"name"`
 		} `json:"function"`
 	}
-	if err := json.Unmarshal(raw, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
+	if err := unmarshal(raw, &named); err != nil || named.Type != "function" || named.Function.Name == "" {
 		return "", "Invalid value for 'tool_choice'"
 	}
 	return named.Function.Name, ""
@@ -238,21 +272,31 @@ func oaCheckTools(tools []oaTool) (names map[string]bool, rejection string) {
 	return names, ""
 }
 
+// oaSchemas are the tool parameters oaCheckSchema accepted.
+var oaSchemas accepted
+
 // oaCheckSchema checks a function's parameters, if any, are an object's
 // JSON Schema.
 func oaCheckSchema(name string, params json.RawMessage) string {
-	p := bytes.TrimSpace(params)
-	if len(p) == 0 {
+	return oaSchemas.check(bytes.TrimSpace(params), func(p []byte) string {
+		if len(p) == 0 {
+			return ""
+		}
+		schema, ok := jsonMembers(p)
+		if !ok {
+			return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
+		}
+		if raw, ok := schema["type"]; ok {
+			if typ, _ := jsonString(raw); typ != "object" {
+				var v any
+				if err := json.Unmarshal(raw, &v); err != nil {
+					return fmt.Sprintf("Invalid schema for function '%s': %v", name, err)
+				}
+				return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, v)
+			}
+		}
 		return ""
-	}
-	var obj map[string]any
-	if json.Unmarshal(p, &obj) != nil || obj == nil {
-		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'", name)
-	}
-	if typ, ok := obj["type"]; ok && typ != "object" {
-		return fmt.Sprintf("Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"', got 'type: \"%v\"'.", name, typ)
-	}
-	return ""
+	})
 }
 
 // oaCheckToolChoice checks the tool choice against the tools.
@@ -302,9 +346,9 @@ type oaCallTracker struct {
 
 // check checks message i.
 func (c *oaCallTracker) check(i int, m oaMessage) string {
-	_, present, err := oaContent(m.Content)
-	if err != nil {
-		return fmt.Sprintf("Invalid 'messages[%d].content': %v", i, err)
+	present := m.Content.present
+	if m.Content.err != nil {
+		return fmt.Sprintf("Invalid 'messages[%d].content': %v", i, m.Content.err)
 	}
 	if m.Role != "tool" && len(c.pending) > 0 {
 		return oaUnanswered(c.pending)

@@ -17,19 +17,22 @@
 package llmtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kelpie/kelpie/clock"
 	"github.com/kelpie/kelpie/embedding"
@@ -456,7 +459,7 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, wire wi
 	start := s.clock().Now()
 	var req Request
 	defer func() { s.served(req, start) }()
-	body, err := io.ReadAll(r.Body)
+	body, err := readBody(r)
 	if err != nil {
 		return
 	}
@@ -477,6 +480,16 @@ func (s *Server) serveCompletion(w http.ResponseWriter, r *http.Request, wire wi
 		return
 	}
 	wire.answer(s, w, r, req, rep, body)
+}
+
+// readBody reads a request's body into a buffer of the size it announces.
+func readBody(r *http.Request) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := r.ContentLength; n > 0 && n < 64<<20 {
+		buf.Grow(int(n) + bytes.MinRead) // room to see EOF without growing
+	}
+	_, err := buf.ReadFrom(r.Body)
+	return buf.Bytes(), err
 }
 
 // received decodes a completion request and adds what its HTTP request
@@ -663,33 +676,46 @@ type bodyWording struct {
 
 // parseBody decodes a JSON object body into in, as the real APIs do: it
 // returns why the vendor refuses the body, in its words, or "".
-func parseBody(body []byte, known map[string]bool, words bodyWording, in any) string {
-	unknown, err := unknownFields(body, known)
-	if err != nil {
+//
+// It decodes with encoding/json's successor (see decodeOptions), in one
+// pass that also collects the top-level members in does not name.
+func parseBody[T any](body []byte, known map[string]bool, words bodyWording, in *T) string {
+	var top struct {
+		In    *T                        `json:",inline"`
+		Other map[string]jsontext.Value `json:",unknown"`
+	}
+	top.In = in
+	err := unmarshal(body, &top)
+	if err == nil {
+		return unknownFields(slices.Collect(maps.Keys(top.Other)), known, words)
+	}
+	// The vendor reports a body that is not an object first, then unknown
+	// fields, then the types of known ones, in encoding/json's words.
+	var generic map[string]json.RawMessage
+	if err := json.Unmarshal(body, &generic); err != nil {
 		return fmt.Sprintf(words.notObject, err)
 	}
-	if len(unknown) > 0 {
-		return fmt.Sprintf(words.unknown, strings.Join(unknown, ", "))
+	if r := unknownFields(slices.Collect(maps.Keys(generic)), known, words); r != "" {
+		return r
 	}
-	if err := json.Unmarshal(body, in); err != nil {
-		return fmt.Sprintf(words.badType, err)
+	if v1 := json.Unmarshal(body, in); v1 != nil {
+		err = v1
 	}
-	return ""
+	return fmt.Sprintf(words.badType, err)
 }
 
-// unknownFields returns, sorted, the top-level keys of a JSON object body
-// that allowed does not name: the real APIs reject those.
-func unknownFields(body []byte, allowed map[string]bool) ([]string, error) {
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(body, &top); err != nil {
-		return nil, err
-	}
+// unknownFields returns why the vendor rejects a body with these
+// top-level keys, which allowed may not name, or "".
+func unknownFields(keys []string, allowed map[string]bool, words bodyWording) string {
 	var unknown []string
-	for k := range top {
+	for _, k := range keys {
 		if !allowed[k] {
 			unknown = append(unknown, k)
 		}
 	}
-	sort.Strings(unknown)
-	return unknown, nil
+	if len(unknown) == 0 {
+		return ""
+	}
+	slices.Sort(unknown)
+	return fmt.Sprintf(words.unknown, strings.Join(slices.Compact(unknown), ", "))
 }
