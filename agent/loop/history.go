@@ -85,9 +85,11 @@ func (c *historyCache) index(txn kv.Txn, o window.Owner) (seqs []uint64, ids []s
 		seqs, ids = k.seqs[i:], k.ids[i:]
 	}
 	if len(seqs) > 0 {
-		seqs, ids, err = readIndexAfter(txn, owner, seqs, ids)
+		if seqs, ids, err = readIndexAfter(txn, owner, seqs, ids); err != nil {
+			return nil, nil, err
+		}
 	}
-	if err != nil || seqs == nil {
+	if seqs == nil {
 		if seqs, ids, err = window.Indexed(txn, o); err != nil {
 			return nil, nil, err
 		}
