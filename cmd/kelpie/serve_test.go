@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +125,39 @@ func TestAPIKeyFile(t *testing.T) {
 	os.WriteFile(path, []byte("\n"), 0o600)
 	if err := (&serveConfig{apiKeyFile: path}).resolve(); err == nil {
 		t.Error("an empty key file accepted")
+	}
+}
+
+// Spec: resolve runs the collector at defaultGCPercent and extraProcs
+// processors beyond Go's default, however often it runs, unless GOGC and
+// GOMAXPROCS say otherwise.
+func TestProcessSettings(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMAXPROCS", "")
+	for range 2 {
+		if err := (&serveConfig{}).resolve(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := debug.SetGCPercent(100); got != defaultGCPercent {
+		t.Errorf("GOGC %d, want %d", got, defaultGCPercent)
+	}
+	if got := runtime.GOMAXPROCS(0); got != defaultProcs+extraProcs {
+		t.Errorf("GOMAXPROCS %d, want %d+%d", got, defaultProcs, extraProcs)
+	}
+	t.Setenv("GOGC", "100")
+	t.Setenv("GOMAXPROCS", "1")
+	runtime.GOMAXPROCS(1)
+	if err := (&serveConfig{}).resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC %d with GOGC=100 set", got)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS %d with GOMAXPROCS=1 set", got)
 	}
 }
 
