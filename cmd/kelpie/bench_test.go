@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -46,6 +47,16 @@ func BenchmarkHTTPCreateAgent(b *testing.B) {
 	}
 }
 
+// serveSettings resolves cfg, applying the process settings 'kelpie serve'
+// applies (its GOGC and GOMAXPROCS) until the benchmark ends.
+func serveSettings(b *testing.B, cfg *serveConfig) {
+	procs := runtime.GOMAXPROCS(0)
+	b.Cleanup(func() { runtime.GOMAXPROCS(procs) }) // testing warns of a benchmark that leaves it changed
+	if err := cfg.resolve(); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // startBenchServer starts kelpie on Pebble in a temporary directory, with
 // the process settings 'kelpie serve' applies.
 func startBenchServer(b *testing.B) (base string, stop func()) {
@@ -54,9 +65,7 @@ func startBenchServer(b *testing.B) (base string, stop func()) {
 	done := make(chan error, 1)
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
 		idleTimeout: time.Minute, maxActivations: 100_000}
-	if err := cfg.resolve(); err != nil {
-		b.Fatal(err)
-	}
+	serveSettings(b, &cfg)
 	go func() { done <- runServer(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
 	return "http://" + <-ready, func() {
 		cancel()
@@ -242,9 +251,7 @@ func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
 		idleTimeout: time.Hour, maxActivations: 100_000}
-	if err := cfg.resolve(); err != nil { // the process settings 'kelpie serve' applies
-		b.Fatal(err)
-	}
+	serveSettings(b, &cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -327,11 +334,20 @@ type turnSample struct {
 	llm     time.Duration // the double's own time
 }
 
+// turns is what runTurns measured.
+type turns struct {
+	samples []turnSample  // the timed turns
+	cold    []turnSample  // each agent's first turn, all at once, untimed
+	elapsed time.Duration // wall time of the timed turns
+	cpu     time.Duration // the process's CPU time over them (kelpie's, the double's and the client's)
+}
+
 // runTurns runs b.N turns over workers workers, each sending its share one
-// after the other to agents of its own, and returns every turn's sample,
-// the wall time of the whole and the process's CPU time over it (kelpie's,
-// the double's and the client's).
-func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.Duration, time.Duration) {
+// after the other to agents of its own. Each agent first takes one turn
+// before the timer starts, every worker at once: a turn on a cold agent
+// (its caches empty, the connections to it and to the double new) is a
+// start-up burst, reported apart from the steady state.
+func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 	b := tb.b
 	share := func(w int) int {
 		n := b.N / workers
@@ -351,33 +367,54 @@ func (tb *turnBench) runTurns(workers int, streaming bool) ([]turnSample, time.D
 		agents[w], ids = ids[:k], ids[k:]
 	}
 
-	samples := make([][]turnSample, workers)
 	var seq atomic.Int64
-	var wg sync.WaitGroup
+	each := func(f func(w int) []turnSample) []turnSample {
+		samples := make([][]turnSample, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("part", "client")))
+				samples[w] = f(w)
+			})
+		}
+		wg.Wait()
+		return slices.Concat(samples...)
+	}
+	take := func(agentID string) (turnSample, bool) {
+		s, err := tb.turn(agentID, fmt.Sprintf("%s%d", turnTokenTag, seq.Add(1)), streaming)
+		if err != nil {
+			b.Error(err)
+		}
+		return s, err == nil
+	}
+	var out turns
+	out.cold = each(func(w int) []turnSample {
+		var got []turnSample
+		for _, id := range agents[w] {
+			s, ok := take(id)
+			if !ok {
+				break
+			}
+			got = append(got, s)
+		}
+		return got
+	})
 	b.ResetTimer()
 	start, cpu := time.Now(), processCPU(b)
-	for w := range workers {
-		wg.Go(func() {
-			pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("part", "client")))
-			for i := range share(w) {
-				tok := fmt.Sprintf("%s%d", turnTokenTag, seq.Add(1))
-				s, err := tb.turn(agents[w][i/turnsPerAgent], tok, streaming)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				samples[w] = append(samples[w], s)
+	out.samples = each(func(w int) []turnSample {
+		var got []turnSample
+		for i := range share(w) {
+			s, ok := take(agents[w][i/turnsPerAgent])
+			if !ok {
+				break
 			}
-		})
-	}
-	wg.Wait()
-	elapsed, cpu := time.Since(start), processCPU(b)-cpu
+			got = append(got, s)
+		}
+		return got
+	})
+	out.elapsed, out.cpu = time.Since(start), processCPU(b)-cpu
 	b.StopTimer()
-	var all []turnSample
-	for _, s := range samples {
-		all = append(all, s...)
-	}
-	return all, elapsed, cpu
+	return out
 }
 
 // turn sends one user message and waits for the answer.
@@ -488,44 +525,51 @@ const turnLatencyDelay = 20 * time.Millisecond
 // answer read) less the double's own time to serve the turn's one model
 // call, measured at the double (its Delay of 20ms included). Reported as
 // the median and 99th percentile over the run's turns, with 1, 32 and 128
-// agents taking turns at once; also the raw latencies and turns/s.
+// agents taking turns at once; also the raw latencies and turns/s. The
+// same for each agent's first turn, all agents' at once before the timer
+// starts (runTurns), as cold-overhead-*.
 // The stream/ variant follows the turn over POST .../messages/stream with
 // token streaming and reports the time to the first assistant token.
 //
-// Run with a fixed count for stable percentiles:
+// Run with a fixed count for stable percentiles (at 32 agents, 100 turns
+// each):
 //
-//	go test -run '^$' -bench BenchmarkTurnLatency -benchtime 400x ./cmd/kelpie
+//	go test -run '^$' -bench BenchmarkTurnLatency -benchtime 3200x ./cmd/kelpie
 func BenchmarkTurnLatency(b *testing.B) {
 	for _, agents := range []int{1, 32, 128} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			tb := startTurnBench(b, agents, turnLatencyDelay)
-			samples, elapsed, _ := tb.runTurns(agents, false)
-			reportTurns(b, samples, elapsed)
+			reportTurns(b, tb.runTurns(agents, false))
 		})
 	}
 	b.Run("stream/agents=1", func(b *testing.B) {
 		tb := startTurnBench(b, 1, turnLatencyDelay)
-		samples, elapsed, _ := tb.runTurns(1, true)
-		reportTurns(b, samples, elapsed)
-		first := sortedDurations(samples, func(s turnSample) time.Duration { return s.first })
+		run := tb.runTurns(1, true)
+		reportTurns(b, run)
+		first := sortedDurations(run.samples, func(s turnSample) time.Duration { return s.first })
 		b.ReportMetric(percentile(first, 50), "first-token-p50-ms")
 		b.ReportMetric(percentile(first, 99), "first-token-p99-ms")
 	})
 }
 
-func reportTurns(b *testing.B, samples []turnSample, elapsed time.Duration) {
+func reportTurns(b *testing.B, run turns) {
+	samples := run.samples
 	if len(samples) == 0 {
 		return
 	}
-	over := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency - s.llm })
+	overhead := func(s turnSample) time.Duration { return s.latency - s.llm }
+	over := sortedDurations(samples, overhead)
+	cold := sortedDurations(run.cold, overhead)
 	lat := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency })
 	llmt := sortedDurations(samples, func(s turnSample) time.Duration { return s.llm })
 	b.ReportMetric(percentile(over, 50), "overhead-p50-ms")
 	b.ReportMetric(percentile(over, 99), "overhead-p99-ms")
+	b.ReportMetric(percentile(cold, 50), "cold-overhead-p50-ms")
+	b.ReportMetric(percentile(cold, 99), "cold-overhead-p99-ms")
 	b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
 	b.ReportMetric(percentile(lat, 99), "latency-p99-ms")
 	b.ReportMetric(percentile(llmt, 50), "llm-p50-ms")
-	b.ReportMetric(float64(len(samples))/elapsed.Seconds(), "turns/s")
+	b.ReportMetric(float64(len(samples))/run.elapsed.Seconds(), "turns/s")
 }
 
 // BenchmarkTurnThroughput measures turns/s with the double answering at
@@ -537,10 +581,10 @@ func BenchmarkTurnThroughput(b *testing.B) {
 	for _, agents := range []int{1, 32, 128} {
 		b.Run(fmt.Sprintf("agents=%d", agents), func(b *testing.B) {
 			tb := startTurnBench(b, agents, 0)
-			samples, elapsed, cpu := tb.runTurns(agents, false)
-			b.ReportMetric(float64(len(samples))/elapsed.Seconds(), "turns/s")
-			b.ReportMetric(float64(cpu.Microseconds())/float64(max(1, len(samples))), "cpu-µs/turn")
-			lat := sortedDurations(samples, func(s turnSample) time.Duration { return s.latency })
+			run := tb.runTurns(agents, false)
+			b.ReportMetric(float64(len(run.samples))/run.elapsed.Seconds(), "turns/s")
+			b.ReportMetric(float64(run.cpu.Microseconds())/float64(max(1, len(run.samples))), "cpu-µs/turn")
+			lat := sortedDurations(run.samples, func(s turnSample) time.Duration { return s.latency })
 			b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
 			b.ReportMetric(percentile(lat, 99), "latency-p99-ms")
 		})
