@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,11 +59,6 @@ var anFields = map[string]bool{
 	"container": true, "mcp_servers": true, "context_management": true, "output_config": true,
 	"inference_geo": true, "cache_control": true, "speed": true, "diagnostics": true,
 }
-
-var (
-	anToolIDRE   = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
-	anToolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
-)
 
 // anNotAList is Anthropic's own wording (pydantic's) for content that is
 // neither a string nor a list of blocks; rejections quote it as it is,
@@ -124,7 +118,7 @@ var anthropicBodyWording = bodyWording{
 func decodeAnthropic(body []byte) Request {
 	req := Request{API: Anthropic, Body: json.RawMessage(body)}
 	var in anRequest
-	if req.Rejected = parseBody(body, anFields, anthropicBodyWording, &in); req.Rejected != "" {
+	if req.Rejected = parseBody(body, anFields, anthropicBodyWording, &in, decodeOptions); req.Rejected != "" {
 		return req
 	}
 	anFill(&req, &in)
@@ -249,7 +243,7 @@ func anCheckTools(tools []anTool) (names map[string]bool, rejection string) {
 		if t.Type != "" && t.Type != "custom" {
 			continue // a server tool; not checked
 		}
-		if !anToolNameRE.MatchString(t.Name) {
+		if !toolName(t.Name) {
 			return nil, fmt.Sprintf("tools.%d.custom.name: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'", i)
 		}
 		if names[t.Name] {
@@ -396,7 +390,7 @@ func anCheckToolUse(b anBlock, i, j int, role string) string {
 	if role != "assistant" {
 		return fmt.Sprintf("messages.%d.content.%d: tool_use blocks may only appear in assistant messages", i, j)
 	}
-	if !anToolIDRE.MatchString(b.ID) {
+	if b.ID == "" || !idChars(b.ID) {
 		return fmt.Sprintf("messages.%d.content.%d.tool_use.id: String should match pattern '^[a-zA-Z0-9_-]+$'", i, j)
 	}
 	if b.Name == "" {

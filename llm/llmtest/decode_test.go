@@ -94,10 +94,50 @@ func TestDecodeOpenAI(t *testing.T) {
 		{`{"model":"m","tool_choice":"sometimes","tools":[{"type":"function","function":{"name":"f"}}],` + oaUser + `}`, `rejected: Invalid value: 'sometimes'. Supported values are: 'none', 'auto', and 'required'.`},
 		{`{"model":"m","tool_choice":{"type":"function","function":{"name":"f"}},"tools":[{"type":"function","function":{"name":"f","description":"d"}}],` + oaUser + `}`, `model=m max=0/ stream=false/false choice=f system="" tool(f,"d",) user:"hi"`},
 	}
-	for i, c := range cases {
-		if got := summary(decodeOpenAI([]byte(c.body))); got != c.want {
-			t.Errorf("case %d: %s\n got  %s\n want %s", i, c.body, got, c.want)
+	// Twice: the second time, the messages and tools are remembered.
+	for range 2 {
+		for i, c := range cases {
+			if got := summary(decodeOpenAI([]byte(c.body))); got != c.want {
+				t.Errorf("case %d: %s\n got  %s\n want %s", i, c.body, got, c.want)
+			}
 		}
+	}
+}
+
+// TestMemo checks a memo calls its function once per value, remembers
+// only what it is told to, and forgets the generation before the last.
+func TestMemo(t *testing.T) {
+	var m memo[string]
+	calls := 0
+	get := func(raw string) string {
+		v, _ := m.get([]byte(raw), func(raw []byte) (string, bool) {
+			calls++
+			return strings.ToUpper(string(raw)), raw[0] != 'x'
+		})
+		return v
+	}
+	if get("a") != "A" || get("a") != "A" || calls != 1 {
+		t.Fatalf("a: %d calls", calls)
+	}
+	if get("xa") != "XA" || get("xa") != "XA" || calls != 3 {
+		t.Fatalf("xa, not remembered: %d calls", calls)
+	}
+	// Fill a generation: "a" moves to the old one, still remembered.
+	filler := strings.Repeat("f", memoMax/4)
+	for i := range 4 {
+		get(fmt.Sprint(i, filler))
+	}
+	calls = 0
+	if get("a") != "A" || calls != 0 {
+		t.Fatalf("a, from the generation before: %d calls", calls)
+	}
+	// Two generations on, what was not asked for again is forgotten.
+	for i := range 8 {
+		get(fmt.Sprint(i, "g", filler))
+	}
+	calls = 0
+	if get("0"+filler) != "0"+strings.ToUpper(filler) || calls != 1 {
+		t.Fatalf("forgotten value: %d calls", calls)
 	}
 }
 

@@ -42,7 +42,7 @@ func (s *Server) serveEmbeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in oaEmbeddingRequest
-	if why := parseBody(body, oaEmbeddingFields, openAIBodyWording, &in); why != "" {
+	if why := parseBody(body, oaEmbeddingFields, openAIBodyWording, &in, decodeOptions); why != "" {
 		openAIError(w, http.StatusBadRequest, "invalid_request_error", "", why)
 		return
 	}

@@ -2,6 +2,7 @@ package llmtest
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"unicode/utf8"
 
@@ -52,34 +53,94 @@ func jsonMembers(raw []byte) (members map[string]jsontext.Value, ok bool) {
 	return members, err == nil && members != nil
 }
 
+// memo remembers what a function made of values, by their exact bytes:
+// an agent sends its tools and its earlier messages again on every
+// request, so that each is decoded, or checked, once. What it returns is
+// shared by every request that sent the value, so is only read.
+type memo[T any] struct {
+	mu  sync.Mutex
+	cur map[string]T // remembered since the generation started
+	old map[string]T // the generation before, moved to cur when used
+	n   int          // what cur holds, in bytes (see memoCost)
+}
+
+// memoMax bounds what a memo's generation holds; past it, the generation
+// becomes the old one and the one before is forgotten.
+const memoMax = 1 << 20
+
+// memoCost is what a value costs a memo beyond its bytes: about a map
+// entry and a decoded value's headers.
+const memoCost = 128
+
+// get returns f(raw), calling f only if raw is not remembered; what f
+// returns is remembered if ok.
+func (m *memo[T]) get(raw []byte, f func([]byte) (v T, ok bool)) (T, bool) {
+	m.mu.Lock()
+	v, ok := m.cur[string(raw)]
+	if !ok {
+		if v, ok = m.old[string(raw)]; ok {
+			m.keep(raw, v)
+		}
+	}
+	m.mu.Unlock()
+	if ok {
+		return v, true
+	}
+	if v, ok = f(raw); ok {
+		m.mu.Lock()
+		m.keep(raw, v)
+		m.mu.Unlock()
+	}
+	return v, ok
+}
+
+// keep remembers v for raw, starting a generation if cur is full; m.mu
+// is held.
+func (m *memo[T]) keep(raw []byte, v T) {
+	if m.cur == nil || m.n+len(raw)+memoCost > memoMax {
+		m.old, m.cur, m.n = m.cur, map[string]T{}, 0
+	}
+	m.cur[string(raw)] = v
+	m.n += len(raw) + memoCost
+}
+
 // accepted remembers the values a check found valid, by their exact
 // bytes, so that the tool schemas an agent sends on every request are
 // checked once.
-type accepted struct {
-	mu sync.Mutex
-	m  map[string]bool
-}
-
-// acceptedMax bounds what an accepted remembers; past it, it starts over.
-const acceptedMax = 1024
+type accepted struct{ m memo[struct{}] }
 
 // check returns check(raw), or "" without calling it if raw was accepted
 // before.
 func (a *accepted) check(raw []byte, check func([]byte) string) string {
-	a.mu.Lock()
-	known := a.m[string(raw)]
-	a.mu.Unlock()
-	if known {
-		return ""
-	}
-	r := check(raw)
-	if r == "" {
-		a.mu.Lock()
-		if a.m == nil || len(a.m) >= acceptedMax {
-			a.m = map[string]bool{}
-		}
-		a.m[string(raw)] = true
-		a.mu.Unlock()
-	}
+	var r string
+	a.m.get(raw, func(raw []byte) (struct{}, bool) {
+		r = check(raw)
+		return struct{}{}, r == ""
+	})
 	return r
+}
+
+// errNotMemoized aborts a decoding with memoized unmarshalers at a value
+// its type cannot hold; parseBody then decodes again without them.
+var errNotMemoized = errors.New("llmtest: value not decodable")
+
+// memoized returns an unmarshaler that decodes each value of type T
+// through m, as unmarshal decodes it: a value sent before is scanned, not
+// decoded again.
+func memoized[T any](m *memo[T]) *jsonv2.Unmarshalers {
+	return jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *T) error {
+		raw, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		got, ok := m.get(raw, func(raw []byte) (T, bool) {
+			var v T
+			return v, unmarshal(raw, &v) == nil
+		})
+		if !ok {
+			return errNotMemoized
+		}
+		*v = got
+		return nil
+	})
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kelpie/kelpie/llm"
@@ -99,7 +99,15 @@ var oaFields = map[string]bool{
 	"user": true, "verbosity": true, "web_search_options": true,
 }
 
-var toolNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+var (
+	// oaMessages and oaTools remember the messages and tools decoded.
+	oaMessages memo[oaMessage]
+	oaTools    memo[oaTool]
+	// oaDecodeOptions decode a request body's messages and tools through
+	// them.
+	oaDecodeOptions = jsonv2.JoinOptions(decodeOptions,
+		jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(memoized(&oaMessages), memoized(&oaTools))))
+)
 
 // oaContent reads a message's content: a string, null, or text parts.
 func oaContent(raw json.RawMessage) (text string, present bool, err error) {
@@ -143,7 +151,7 @@ var openAIBodyWording = bodyWording{
 func decodeOpenAI(body []byte) Request {
 	req := Request{API: OpenAI, Body: json.RawMessage(body)}
 	var in oaRequest
-	if req.Rejected = parseBody(body, oaFields, openAIBodyWording, &in); req.Rejected != "" {
+	if req.Rejected = parseBody(body, oaFields, openAIBodyWording, &in, oaDecodeOptions); req.Rejected != "" {
 		return req
 	}
 	oaFill(&req, &in)
@@ -167,8 +175,15 @@ func oaFill(req *Request, in *oaRequest) {
 	if in.MaxCompletionTokens != nil {
 		req.MaxTokens, req.MaxTokensField = *in.MaxCompletionTokens, "max_completion_tokens"
 	}
+	if len(in.Tools) > 0 {
+		req.Tools = make([]llm.Tool, 0, len(in.Tools))
+	}
 	for _, t := range in.Tools {
-		req.Tools = append(req.Tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+		// The parameters are copied: the decoded tool is shared (oaTools).
+		req.Tools = append(req.Tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: bytes.Clone(t.Function.Parameters)})
+	}
+	if len(in.Messages) > 0 {
+		req.Messages = make([]Message, 0, len(in.Messages))
 	}
 	var system []string
 	for _, m := range in.Messages {
@@ -258,7 +273,7 @@ func oaCheckTools(tools []oaTool) (names map[string]bool, rejection string) {
 		if t.Type != "function" {
 			return nil, fmt.Sprintf("Invalid value: '%s'. Supported values are: 'function' and 'custom'. (tools[%d].type)", t.Type, i)
 		}
-		if !toolNameRE.MatchString(t.Function.Name) {
+		if !toolName(t.Function.Name) {
 			return nil, fmt.Sprintf("Invalid 'tools[%d].function.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.", i)
 		}
 		if names[t.Function.Name] {
@@ -497,8 +512,51 @@ func openAIFinish(r llm.StopReason) string {
 	return string(r)
 }
 
-func openAIUsage(u llm.Usage) map[string]any {
-	return map[string]any{"prompt_tokens": u.PromptTokens, "completion_tokens": u.CompletionTokens, "total_tokens": u.PromptTokens + u.CompletionTokens}
+// The unstreamed answer's JSON. Their fields are in the order of their
+// names, as encoding/json writes a map's keys, and are encoded without a
+// map's sorting and boxing.
+type (
+	oaUsageJSON struct {
+		CompletionTokens int `json:"completion_tokens"`
+		PromptTokens     int `json:"prompt_tokens"`
+		TotalTokens      int `json:"total_tokens"`
+	}
+	oaCompletionJSON struct {
+		Choices           [1]oaChoiceJSON `json:"choices"`
+		Created           int64           `json:"created"`
+		ID                string          `json:"id"`
+		Model             string          `json:"model"`
+		Object            string          `json:"object"`
+		ServiceTier       string          `json:"service_tier"`
+		SystemFingerprint string          `json:"system_fingerprint"`
+		Usage             oaUsageJSON     `json:"usage"`
+	}
+	oaChoiceJSON struct {
+		FinishReason string        `json:"finish_reason"`
+		Index        int           `json:"index"`
+		Logprobs     *struct{}     `json:"logprobs"` // null
+		Message      oaMessageJSON `json:"message"`
+	}
+	oaMessageJSON struct {
+		Annotations      []struct{}       `json:"annotations"`
+		Content          *string          `json:"content"`
+		ReasoningContent string           `json:"reasoning_content,omitempty"`
+		Refusal          *string          `json:"refusal"` // null
+		Role             string           `json:"role"`
+		ToolCalls        []oaToolCallJSON `json:"tool_calls,omitempty"`
+	}
+	oaToolCallJSON struct {
+		Function struct {
+			Arguments string `json:"arguments"`
+			Name      string `json:"name"`
+		} `json:"function"`
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+)
+
+func openAIUsage(u llm.Usage) oaUsageJSON {
+	return oaUsageJSON{CompletionTokens: u.CompletionTokens, PromptTokens: u.PromptTokens, TotalTokens: u.PromptTokens + u.CompletionTokens}
 }
 
 // oaCompletion is one answer in chat-completions format.
@@ -506,38 +564,29 @@ type oaCompletion struct {
 	id          string
 	created     int64
 	model       string
-	usage       map[string]any
+	usage       oaUsageJSON
 	streamUsage bool // stream_options.include_usage
 }
 
 // completion is the unstreamed answer.
-func (c oaCompletion) completion(rep Reply) map[string]any {
-	return map[string]any{
-		"id": c.id, "object": "chat.completion", "created": c.created, "model": c.model,
-		"choices": []any{map[string]any{
-			"index": 0, "message": openAIMessage(rep), "logprobs": nil, "finish_reason": openAIFinish(rep.StopReason),
-		}},
-		"usage":              c.usage,
-		"service_tier":       "default",
-		"system_fingerprint": "fp_llmtest",
+func (c oaCompletion) completion(rep Reply) oaCompletionJSON {
+	return oaCompletionJSON{
+		Choices: [1]oaChoiceJSON{{FinishReason: openAIFinish(rep.StopReason), Message: openAIMessage(rep)}},
+		Created: c.created, ID: c.id, Model: c.model, Object: "chat.completion",
+		ServiceTier: "default", SystemFingerprint: "fp_llmtest", Usage: c.usage,
 	}
 }
 
 // openAIMessage is the assistant message of an unstreamed answer.
-func openAIMessage(rep Reply) map[string]any {
-	msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil, "annotations": []any{}}
+func openAIMessage(rep Reply) oaMessageJSON {
+	msg := oaMessageJSON{Annotations: []struct{}{}, ReasoningContent: rep.Reasoning, Role: "assistant"}
 	if rep.Text != "" || len(rep.ToolCalls) == 0 {
-		msg["content"] = rep.Text
+		msg.Content = &rep.Text
 	}
-	if rep.Reasoning != "" {
-		msg["reasoning_content"] = rep.Reasoning
-	}
-	if len(rep.ToolCalls) > 0 {
-		var calls []any
-		for _, c := range rep.ToolCalls {
-			calls = append(calls, map[string]any{"id": c.ID, "type": "function", "function": map[string]any{"name": c.Name, "arguments": c.Arguments}})
-		}
-		msg["tool_calls"] = calls
+	for _, c := range rep.ToolCalls {
+		call := oaToolCallJSON{ID: c.ID, Type: "function"}
+		call.Function.Arguments, call.Function.Name = c.Arguments, c.Name
+		msg.ToolCalls = append(msg.ToolCalls, call)
 	}
 	return msg
 }

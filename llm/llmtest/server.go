@@ -32,6 +32,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/kelpie/kelpie/clock"
@@ -666,6 +667,26 @@ func apiKey(h http.Header) string {
 	return ""
 }
 
+// toolName reports whether name matches ^[a-zA-Z0-9_-]{1,64}$, the
+// pattern of both vendors' tool names.
+func toolName(name string) bool {
+	return name != "" && len(name) <= 64 && idChars(name)
+}
+
+// idChars reports whether s has only the characters [a-zA-Z0-9_-] (so
+// matches ^[a-zA-Z0-9_-]*$), without a regular expression's cost on
+// every tool and tool call of every request.
+func idChars(s string) bool {
+	for i := range len(s) {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // bodyWording is how a vendor words the ways a request body can fail to
 // parse. Each is a format of one argument.
 type bodyWording struct {
@@ -677,15 +698,22 @@ type bodyWording struct {
 // parseBody decodes a JSON object body into in, as the real APIs do: it
 // returns why the vendor refuses the body, in its words, or "".
 //
-// It decodes with encoding/json's successor (see decodeOptions), in one
-// pass that also collects the top-level members in does not name.
-func parseBody[T any](body []byte, known map[string]bool, words bodyWording, in *T) string {
+// It decodes with opts, decodeOptions or more (the memoized unmarshalers
+// of the vendor's types), in one pass that also collects the top-level
+// members in does not name.
+func parseBody[T any](body []byte, known map[string]bool, words bodyWording, in *T, opts jsonv2.Options) string {
 	var top struct {
 		In    *T                        `json:",inline"`
 		Other map[string]jsontext.Value `json:",unknown"`
 	}
 	top.In = in
-	err := unmarshal(body, &top)
+	err := jsonv2.Unmarshal(body, &top, opts)
+	if err != nil {
+		// Decoded again with decodeOptions alone: the error as the
+		// decoder words it.
+		*in, top.Other = *new(T), nil
+		err = unmarshal(body, &top)
+	}
 	if err == nil {
 		return unknownFields(slices.Collect(maps.Keys(top.Other)), known, words)
 	}
