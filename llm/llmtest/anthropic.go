@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/kelpie/kelpie/llm"
 )
 
@@ -60,6 +62,18 @@ var anFields = map[string]bool{
 	"inference_geo": true, "cache_control": true, "speed": true, "diagnostics": true,
 }
 
+var (
+	// anMessageMemo, anToolMemo and anContentMemo remember the messages,
+	// tools and message contents (blocks) decoded.
+	anMessageMemo memo[anMessage]
+	anToolMemo    memo[anTool]
+	anContentMemo memo[[]anBlock]
+	// anDecodeOptions decode a request body's messages and tools through
+	// them.
+	anDecodeOptions = jsonv2.JoinOptions(decodeOptions,
+		jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(memoized(&anMessageMemo), memoized(&anToolMemo))))
+)
+
 // anNotAList is Anthropic's own wording (pydantic's) for content that is
 // neither a string nor a list of blocks; rejections quote it as it is,
 // capital letter included, as the real API does.
@@ -72,7 +86,11 @@ func anBlocks(raw json.RawMessage) (blocks []anBlock, problem string) {
 	if s, ok := jsonString(raw); ok {
 		return []anBlock{{Type: "text", Text: &s}}, ""
 	}
-	if err := unmarshal(raw, &blocks); err != nil || blocks == nil {
+	blocks, ok := anContentMemo.get(raw, func(raw []byte) ([]anBlock, bool) {
+		var blocks []anBlock
+		return blocks, unmarshal(raw, &blocks) == nil && blocks != nil
+	})
+	if !ok {
 		return nil, anNotAList
 	}
 	return blocks, ""
@@ -118,7 +136,7 @@ var anthropicBodyWording = bodyWording{
 func decodeAnthropic(body []byte) Request {
 	req := Request{API: Anthropic, Body: json.RawMessage(body)}
 	var in anRequest
-	if req.Rejected = parseBody(body, anFields, anthropicBodyWording, &in, decodeOptions); req.Rejected != "" {
+	if req.Rejected = parseBody(body, anFields, anthropicBodyWording, &in, anDecodeOptions); req.Rejected != "" {
 		return req
 	}
 	anFill(&req, &in)
@@ -145,7 +163,8 @@ func anFill(req *Request, in *anRequest) {
 		req.MaxTokens, req.MaxTokensField = *in.MaxTokens, "max_tokens"
 	}
 	for _, t := range in.Tools {
-		req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
+		// The schema is copied: the decoded tool is shared (anToolMemo).
+		req.Tools = append(req.Tools, llm.Tool{Name: t.Name, Description: t.Description, Parameters: bytes.Clone(t.InputSchema)})
 	}
 	if in.ToolChoice != nil {
 		switch in.ToolChoice.Type {

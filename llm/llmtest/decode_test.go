@@ -178,9 +178,13 @@ func TestDecodeAnthropic(t *testing.T) {
 		{`{"model":"m","max_tokens":5,"tools":[{"name":"f"}],` + anUser + `}`, `rejected: tools.0.custom.input_schema: Field required`},
 		{`{"model":"m","max_tokens":5,"tools":[{"type":"web_search_20250305","name":"web_search"}],` + anUser + `}`, `model=m max=5/max_tokens stream=false/false choice= system="" tool(web_search,"",) user:"hi"`},
 	}
-	for i, c := range cases {
-		if got := summary(decodeAnthropic([]byte(c.body))); got != c.want {
-			t.Errorf("case %d: %s\n got  %s\n want %s", i, c.body, got, c.want)
+	// Twice: the second time, the messages, contents and tools are
+	// remembered.
+	for range 2 {
+		for i, c := range cases {
+			if got := summary(decodeAnthropic([]byte(c.body))); got != c.want {
+				t.Errorf("case %d: %s\n got  %s\n want %s", i, c.body, got, c.want)
+			}
 		}
 	}
 }

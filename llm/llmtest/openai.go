@@ -100,13 +100,14 @@ var oaFields = map[string]bool{
 }
 
 var (
-	// oaMessages and oaTools remember the messages and tools decoded.
-	oaMessages memo[oaMessage]
-	oaTools    memo[oaTool]
+	// oaMessageMemo and oaToolMemo remember the messages and tools
+	// decoded.
+	oaMessageMemo memo[oaMessage]
+	oaToolMemo    memo[oaTool]
 	// oaDecodeOptions decode a request body's messages and tools through
 	// them.
 	oaDecodeOptions = jsonv2.JoinOptions(decodeOptions,
-		jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(memoized(&oaMessages), memoized(&oaTools))))
+		jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(memoized(&oaMessageMemo), memoized(&oaToolMemo))))
 )
 
 // oaContent reads a message's content: a string, null, or text parts.
@@ -179,7 +180,7 @@ func oaFill(req *Request, in *oaRequest) {
 		req.Tools = make([]llm.Tool, 0, len(in.Tools))
 	}
 	for _, t := range in.Tools {
-		// The parameters are copied: the decoded tool is shared (oaTools).
+		// The parameters are copied: the decoded tool is shared (oaToolMemo).
 		req.Tools = append(req.Tools, llm.Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: bytes.Clone(t.Function.Parameters)})
 	}
 	if len(in.Messages) > 0 {
