@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -151,17 +152,27 @@ var openAIBodyWording = bodyWording{
 // strings rather than errors, since they are wire text, not Go errors.
 func decodeOpenAI(body []byte) Request {
 	req := Request{API: OpenAI, Body: json.RawMessage(body)}
-	var in oaRequest
-	if req.Rejected = parseBody(body, oaFields, openAIBodyWording, &in, oaDecodeOptions); req.Rejected != "" {
+	in, _ := oaScratch.Get().(*oaRequest)
+	if in == nil {
+		in = new(oaRequest)
+	}
+	defer oaScratch.Put(in)
+	*in = oaRequest{Messages: in.Messages[:0], Tools: in.Tools[:0]}
+	if req.Rejected = parseBody(body, oaFields, openAIBodyWording, in, oaDecodeOptions); req.Rejected != "" {
 		return req
 	}
-	oaFill(&req, &in)
+	oaFill(&req, in)
 	if req.ToolChoice, req.Rejected = oaToolChoice(in.ToolChoice); req.Rejected != "" {
 		return req
 	}
-	req.Rejected = oaValidate(&in, req.ToolChoice)
+	req.Rejected = oaValidate(in, req.ToolChoice)
 	return req
 }
+
+// oaScratch holds parsed bodies, whose slices the next bodies are decoded
+// into (the decoder reuses a slice's room) instead of growing new ones:
+// a parsed body is read by decodeOpenAI alone.
+var oaScratch sync.Pool
 
 // oaFill fills req from the parsed body, all but the tool choice.
 func oaFill(req *Request, in *oaRequest) {
