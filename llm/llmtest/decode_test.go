@@ -222,7 +222,9 @@ func benchOpenAIBody() []byte {
 }
 
 // BenchmarkDecodeOpenAI measures the double's CPU to read and check one
-// agent turn's request.
+// agent turn's request. After the first, its messages and tools are
+// remembered (see memo), as an agent's earlier messages and its tools are
+// on its later turns.
 func BenchmarkDecodeOpenAI(b *testing.B) {
 	body := benchOpenAIBody()
 	if r := decodeOpenAI(body); r.Rejected != "" || len(r.Messages) != 40 || len(r.Tools) != 12 {

@@ -126,7 +126,9 @@ var errNotMemoized = errors.New("llmtest: value not decodable")
 
 // memoized returns an unmarshaler that decodes each value of type T
 // through m, as unmarshal decodes it: a value sent before is scanned, not
-// decoded again.
+// decoded again. It replaces the value it decodes into, as the decoder
+// does the elements of a slice (it zeroes them first), the only place the
+// memoized types are found.
 func memoized[T any](m *memo[T]) *jsonv2.Unmarshalers {
 	return jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *T) error {
 		raw, err := dec.ReadValue()
