@@ -85,7 +85,8 @@ func (c *historyCache) index(txn kv.Txn, o window.Owner) (seqs []uint64, ids []s
 		seqs, ids = k.seqs[i:], k.ids[i:]
 	}
 	if len(seqs) > 0 {
-		if seqs, ids, err = readIndexAfter(txn, owner, seqs, ids); err != nil {
+		idOf := func(seq uint64, id []byte) string { return c.keptID(o.AgentID(), seq, id) }
+		if seqs, ids, err = readIndexAfter(txn, owner, seqs, ids, idOf); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -106,11 +107,25 @@ func (c *historyCache) index(txn kv.Txn, o window.Owner) (seqs []uint64, ids []s
 	return seqs, ids, nil
 }
 
+// keptID is id, the id the index names for message seq of agentID: the
+// kept message's own string when it has that id. A kept index then shares
+// its messages' ids, and messages, which compares them at every read of a
+// context, finds them equal at once (at one address).
+func (c *historyCache) keptID(agentID string, seq uint64, id []byte) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.cur[agentID][seq]; m != nil && m.ID == string(id) {
+		return m.ID
+	}
+	return string(id)
+}
+
 // readIndexAfter reads the entries of owner's index from the last of a
 // kept index on, and returns the kept index with those after it, at most
 // window.MaxMessages (the newest): nil, and no error, if that last entry
 // is not stored as kept, or if too many were added since to read them so.
-func readIndexAfter(txn kv.Txn, owner string, seqs []uint64, ids []string) ([]uint64, []string, error) {
+// idOf makes the string of an entry's id.
+func readIndexAfter(txn kv.Txn, owner string, seqs []uint64, ids []string, idOf func(uint64, []byte) string) ([]uint64, []string, error) {
 	last := len(seqs) - 1
 	r := kv.PrefixRange(schema.ContextMessagesOf(owner))
 	r.Start = schema.ContextMessageKey(owner, seqs[last])
@@ -128,7 +143,7 @@ func readIndexAfter(txn kv.Txn, owner string, seqs []uint64, ids []string) ([]ui
 		if err != nil {
 			return nil, nil, err
 		}
-		seqs, ids = append(seqs, seq), append(ids, string(p.Value))
+		seqs, ids = append(seqs, seq), append(ids, idOf(seq, p.Value))
 	}
 	if n := len(seqs) - window.MaxMessages; n > 0 {
 		seqs, ids = seqs[n:], ids[n:]

@@ -284,9 +284,10 @@ func (b *beginning) refreshSystem() (*schema.Message, error) {
 	} else {
 		b.call.SetState(b.agent)
 	}
-	last, err := schema.LastSeq(txn, b.agent.ID)
-	b.next = last + 1
-	return sys, err
+	// Rewritten in place, or appended as the agent's next message: the
+	// tail repair read is not read again.
+	b.next = max(b.next, sys.Seq+1)
+	return sys, nil
 }
 
 // answerApprovals stores the results an approval reply gives the calls

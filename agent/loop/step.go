@@ -88,7 +88,7 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, err := schema.LastSeq(txn, a.ID)
+	last, err := lastSeqFrom(txn, a.ID, run.LastSeq)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +169,23 @@ func Step(call *actor.Call, a *schema.Agent, p StepPayload) ([]byte, error) {
 	}
 	// A deferred call holds the agent's tool environment and tool records.
 	return reply(call, &stepResult{Messages: out, StopReason: stop, Deferred: deferred, Called: called}, len(deferred) == 0)
+}
+
+// lastSeqFrom is schema.LastSeq of an agent whose message known is
+// stored: an agent's messages are never removed but with it, so the last is
+// known unless messages follow it. Those are scanned for (forward, in a
+// range that ends the history: less work for the engine than a reverse
+// scan of it all), and a commit that adds one still conflicts. A run's
+// last message is such a one, and mostly the agent's last: the turn's own
+// commits extend its run.
+func lastSeqFrom(txn kv.Txn, agentID string, known uint64) (uint64, error) {
+	r := kv.PrefixRange(schema.MessagesOf(agentID))
+	r.Start = schema.MessageKey(agentID, known+1)
+	after, err := txn.Scan(r, 1, false)
+	if err != nil || len(after) == 0 {
+		return known, err
+	}
+	return schema.LastSeq(txn, agentID)
 }
 
 // stepTools returns the tools a step of agent a answering with asst uses:

@@ -90,6 +90,18 @@ type Meta struct {
 // Compile renders the system prompt the model sees: the agent's prompt,
 // its memory blocks (in attachment order) and the memory metadata.
 func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
+	return compile(a, blocks, meta, true)
+}
+
+// CompileMemory is Compile with an empty memory metadata section: all
+// that SameMemory compares of it, for less than rendering the metadata
+// (every turn's start checks its system message so).
+func CompileMemory(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
+	return compile(a, blocks, meta, false)
+}
+
+// compile is Compile; without metadata, its section is left empty.
+func compile(a *schema.Agent, blocks []*schema.Block, meta Meta, metadata bool) string {
 	var mem strings.Builder
 	mem.Grow(compiledSize(a, blocks, meta))
 	// The usual prompt has no placeholder: it is written first, so that
@@ -107,7 +119,11 @@ func Compile(a *schema.Agent, blocks []*schema.Block, meta Meta) string {
 	}
 	renderDirectories(&mem, meta.Directories, !rendersMemory(a.AgentType))
 	mem.WriteString("\n\n")
-	renderMetadata(&mem, a, meta)
+	if metadata {
+		renderMetadata(&mem, a, meta)
+	} else {
+		mem.WriteString(metadataOpen + metadataClose)
+	}
 	if placeholder {
 		return strings.ReplaceAll(a.System, "{CORE_MEMORY}", mem.String())
 	}
@@ -187,7 +203,7 @@ func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
 		conv = "default"
 	}
 	lines := []string{
-		"<memory_metadata>",
+		metadataOpen,
 		"- AGENT_ID: " + a.ID,
 		"- CONVERSATION_ID: " + conv,
 		"- System prompt last recompiled: " + Clock(meta.Recompiled, a.Timezone),
@@ -199,7 +215,7 @@ func renderMetadata(b *strings.Builder, a *schema.Agent, meta Meta) {
 	if len(meta.PassageTags) > 0 {
 		lines = append(lines, "- Available archival memory tags: "+strings.Join(meta.PassageTags, ", "))
 	}
-	lines = append(lines, "</memory_metadata>")
+	lines = append(lines, metadataClose)
 	b.WriteString(strings.Join(lines, "\n"))
 }
 
@@ -223,15 +239,39 @@ func EstimateTokens[T ~string | ~[]byte](s T) int { return (len(s) + 3) / 4 }
 // instructions and memory: they differ at most in their memory metadata
 // (counts and times that change with every message, and that alone do not
 // call for a recompile, as in Letta).
-func SameMemory(a, b string) bool { return withoutMetadata(a) == withoutMetadata(b) }
+func SameMemory(a, b string) bool {
+	a1, a2 := aroundMetadata(a)
+	b1, b2 := aroundMetadata(b)
+	return equalJoined(a1, a2, b1, b2)
+}
 
-func withoutMetadata(s string) string {
-	i := strings.Index(s, "<memory_metadata>")
-	j := strings.Index(s, "</memory_metadata>")
+const (
+	metadataOpen  = "<memory_metadata>"
+	metadataClose = "</memory_metadata>"
+)
+
+// aroundMetadata returns what comes before and after s's memory metadata
+// section (s and "" when it has none).
+func aroundMetadata(s string) (before, after string) {
+	i := strings.Index(s, metadataOpen)
+	j := strings.Index(s, metadataClose)
 	if i < 0 || j < i {
-		return s
+		return s, ""
 	}
-	return s[:i] + s[j+len("</memory_metadata>"):]
+	return s[:i], s[j+len(metadataClose):]
+}
+
+// equalJoined reports whether a1+a2 == b1+b2, without joining them: a
+// prompt is compared at every turn's start.
+func equalJoined(a1, a2, b1, b2 string) bool {
+	if len(a1)+len(a2) != len(b1)+len(b2) {
+		return false
+	}
+	if len(a1) > len(b1) {
+		a1, a2, b1, b2 = b1, b2, a1, a2
+	}
+	n := len(b1) - len(a1) // b1 is a1, then the first n bytes of a2
+	return b1[:len(a1)] == a1 && b1[len(a1):] == a2[:n] && a2[n:] == b2
 }
 
 // Parts are the sections of a compiled system prompt, each with its tags.

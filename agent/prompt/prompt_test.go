@@ -60,3 +60,48 @@ func TestClockUnknownZone(t *testing.T) {
 		t.Errorf("Clock = %q", got)
 	}
 }
+
+// SameMemory tells a compiled prompt from one with other memory, whatever
+// their metadata, and CompileMemory compares as Compile does; the halves
+// around the metadata are compared as if joined.
+func TestSameMemory(t *testing.T) {
+	a := &schema.Agent{ID: "agent-1", System: "Be brief.", AgentType: "letta_v1_agent", Timezone: "UTC"}
+	blocks := []*schema.Block{{Block: letta.Block{Label: "human", Value: "Ada", Limit: 100}}}
+	stored := Compile(a, blocks, Meta{Recompiled: time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), PreviousMessages: 7, Passages: 2})
+	for _, c := range []struct {
+		name string
+		a    *schema.Agent
+		want bool
+	}{
+		{"same", a, true},
+		{"placeholder", &schema.Agent{ID: "agent-1", System: "Be {CORE_MEMORY} brief.", AgentType: "letta_v1_agent"}, false},
+	} {
+		for _, compile := range []func(*schema.Agent, []*schema.Block, Meta) string{Compile, CompileMemory} {
+			if got := SameMemory(stored, compile(c.a, blocks, Meta{})); got != c.want {
+				t.Errorf("%s: SameMemory = %v, want %v", c.name, got, c.want)
+			}
+		}
+	}
+	edited := []*schema.Block{{Block: letta.Block{Label: "human", Value: "Bob", Limit: 100}}}
+	if SameMemory(stored, CompileMemory(a, edited, Meta{})) {
+		t.Error("an edited block compares as the same memory")
+	}
+	placeholder := &schema.Agent{ID: "agent-1", System: "Be {CORE_MEMORY} brief.", AgentType: "letta_v1_agent"}
+	if !SameMemory(Compile(placeholder, blocks, Meta{PreviousMessages: 3}), CompileMemory(placeholder, blocks, Meta{})) {
+		t.Error("a prompt with a placeholder differs from itself")
+	}
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"x<memory_metadata>1</memory_metadata>yz", "xy<memory_metadata>2</memory_metadata>z", true},
+		{"<memory_metadata>1</memory_metadata>xyz", "xyz<memory_metadata></memory_metadata>", true},
+		{"x<memory_metadata>1</memory_metadata>yz", "xy<memory_metadata>2</memory_metadata>", false},
+		{"xyz", "xyz", true},
+		{"xyz", "xzy", false},
+	} {
+		if got := SameMemory(c.a, c.b); got != c.want {
+			t.Errorf("SameMemory(%q, %q) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -427,7 +427,7 @@ func Refresh(txn kv.Txn, o Owner, now time.Time, when When, dryRun bool) (m *sch
 	if err != nil {
 		return nil, false, err
 	}
-	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.Compile(o.Agent, blocks, memoryMeta(o.Agent, dirs))) {
+	if m != nil && when == IfChanged && prompt.SameMemory(m.Text, prompt.CompileMemory(o.Agent, blocks, memoryMeta(o.Agent, dirs))) {
 		// Only the metadata may have changed, which alone calls for no
 		// recompile: what only it shows (passages, message counts) is
 		// not read, as a turn begins with this check. The open files
