@@ -116,11 +116,13 @@ func TestMemo(t *testing.T) {
 		})
 		return v
 	}
-	if get("a") != "A" || get("a") != "A" || calls != 1 {
-		t.Fatalf("a: %d calls", calls)
+	first, second := get("a"), get("a")
+	if first != "A" || second != "A" || calls != 1 {
+		t.Fatalf("a: %q, %q after %d calls", first, second, calls)
 	}
-	if get("xa") != "XA" || get("xa") != "XA" || calls != 3 {
-		t.Fatalf("xa, not remembered: %d calls", calls)
+	first, second = get("xa"), get("xa")
+	if first != "XA" || second != "XA" || calls != 3 {
+		t.Fatalf("xa, not remembered: %q, %q after %d calls", first, second, calls)
 	}
 	// Fill a generation: "a" moves to the old one, still remembered.
 	filler := strings.Repeat("f", memoMax/4)
