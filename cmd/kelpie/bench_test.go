@@ -218,6 +218,34 @@ type turnBench struct {
 
 	mu     sync.Mutex
 	served map[string]chan time.Duration // by turn token: the double's time
+	// syncs are the commits' waits for their WAL sync while timing is on
+	// (nil: off).
+	syncs []time.Duration
+}
+
+// onSyncWait is kelpie's serveConfig.onSyncWait: it keeps each wait while
+// the turns are timed.
+func (tb *turnBench) onSyncWait(d time.Duration) {
+	tb.mu.Lock()
+	if tb.syncs != nil {
+		tb.syncs = append(tb.syncs, d)
+	}
+	tb.mu.Unlock()
+}
+
+// timeSyncs starts keeping the commits' sync waits, or, with on false,
+// stops and returns them sorted.
+func (tb *turnBench) timeSyncs(on bool) []time.Duration {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if on {
+		tb.syncs = make([]time.Duration, 0, 4*tb.b.N)
+		return nil
+	}
+	got := tb.syncs
+	tb.syncs = nil
+	slices.Sort(got)
+	return got
 }
 
 // startTurnBench starts the double, answering every request with
@@ -250,7 +278,7 @@ func startTurnBench(b *testing.B, workers int, delay time.Duration) *turnBench {
 	b.Setenv("OPENAI_API_KEY", "sk-llmtest")
 
 	cfg := serveConfig{addr: "127.0.0.1:0", storage: "pebble", dataDir: b.TempDir(),
-		idleTimeout: time.Hour, maxActivations: 100_000}
+		idleTimeout: time.Hour, maxActivations: 100_000, onSyncWait: tb.onSyncWait}
 	serveSettings(b, &cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -336,10 +364,11 @@ type turnSample struct {
 
 // turns is what runTurns measured.
 type turns struct {
-	samples []turnSample  // the timed turns
-	cold    []turnSample  // each agent's first turn, all at once, untimed
-	elapsed time.Duration // wall time of the timed turns
-	cpu     time.Duration // the process's CPU time over them (kelpie's, the double's and the client's)
+	samples []turnSample    // the timed turns
+	cold    []turnSample    // each agent's first turn, all at once, untimed
+	elapsed time.Duration   // wall time of the timed turns
+	cpu     time.Duration   // the process's CPU time over them (kelpie's, the double's and the client's)
+	syncs   []time.Duration // the commits' waits for their WAL sync over them, sorted
 }
 
 // runTurns runs b.N turns over workers workers, each sending its share one
@@ -400,6 +429,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 		return got
 	})
 	b.ResetTimer()
+	tb.timeSyncs(true)
 	start, cpu := time.Now(), processCPU(b)
 	out.samples = each(func(w int) []turnSample {
 		var got []turnSample
@@ -413,6 +443,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 		return got
 	})
 	out.elapsed, out.cpu = time.Since(start), processCPU(b)-cpu
+	out.syncs = tb.timeSyncs(false)
 	b.StopTimer()
 	return out
 }
@@ -527,7 +558,10 @@ const turnLatencyDelay = 20 * time.Millisecond
 // the median and 99th percentile over the run's turns, with 1, 32 and 128
 // agents taking turns at once; also the raw latencies and turns/s. The
 // same for each agent's first turn, all agents' at once before the timer
-// starts (runTurns), as cold-overhead-*.
+// starts (runTurns), as cold-overhead-*. Beside them, sync-wait-* is how
+// long the timed turns' commits waited for their WAL sync: every turn
+// waits for one before it answers, so that p99 is the disk's own share of
+// the overhead's, measured in the same run.
 // The stream/ variant follows the turn over POST .../messages/stream with
 // token streaming and reports the time to the first assistant token.
 //
@@ -569,6 +603,8 @@ func reportTurns(b *testing.B, run turns) {
 	b.ReportMetric(percentile(lat, 50), "latency-p50-ms")
 	b.ReportMetric(percentile(lat, 99), "latency-p99-ms")
 	b.ReportMetric(percentile(llmt, 50), "llm-p50-ms")
+	b.ReportMetric(percentile(run.syncs, 50), "sync-wait-p50-ms")
+	b.ReportMetric(percentile(run.syncs, 99), "sync-wait-p99-ms")
 	b.ReportMetric(float64(len(samples))/run.elapsed.Seconds(), "turns/s")
 }
 
