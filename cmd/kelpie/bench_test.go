@@ -11,9 +11,11 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +87,47 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// hostTicks reads the host's CPU time from /proc/stat, in clock ticks:
+// all of it, and what the hypervisor stole (given to other guests while
+// this one had work). ok is false where there is no /proc/stat.
+func hostTicks() (total, steal uint64, ok bool) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	fields := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(fields) < 9 || fields[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, f := range fields[1:] {
+		n, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i < 8 { // guest time is counted in user time already
+			total += n
+		}
+		if i == 7 {
+			steal = n
+		}
+	}
+	return total, steal, true
+}
+
+// stealShare returns a function that reports the share of the host's CPU
+// time stolen since stealShare was called, in percent (-1: unknown).
+func stealShare() func() float64 {
+	total0, steal0, ok0 := hostTicks()
+	return func() float64 {
+		total, steal, ok := hostTicks()
+		if !ok0 || !ok || total <= total0 {
+			return -1
+		}
+		return 100 * float64(steal-steal0) / float64(total-total0)
+	}
 }
 
 // postCreates sends n create requests to base from clients goroutines
@@ -369,6 +412,7 @@ type turns struct {
 	elapsed time.Duration   // wall time of the timed turns
 	cpu     time.Duration   // the process's CPU time over them (kelpie's, the double's and the client's)
 	syncs   []time.Duration // the commits' waits for their WAL sync over them, sorted
+	steal   float64         // the host's CPU time stolen by its hypervisor over them, % (-1: unknown)
 }
 
 // runTurns runs b.N turns over workers workers, each sending its share one
@@ -430,6 +474,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 	})
 	b.ResetTimer()
 	tb.timeSyncs(true)
+	stolen := stealShare()
 	start, cpu := time.Now(), processCPU(b)
 	out.samples = each(func(w int) []turnSample {
 		var got []turnSample
@@ -443,7 +488,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 		return got
 	})
 	out.elapsed, out.cpu = time.Since(start), processCPU(b)-cpu
-	out.syncs = tb.timeSyncs(false)
+	out.syncs, out.steal = tb.timeSyncs(false), stolen()
 	b.StopTimer()
 	return out
 }
@@ -561,7 +606,9 @@ const turnLatencyDelay = 20 * time.Millisecond
 // starts (runTurns), as cold-overhead-*. Beside them, sync-wait-* is how
 // long the timed turns' commits waited for their WAL sync: every turn
 // waits for one before it answers, so that p99 is the disk's own share of
-// the overhead's, measured in the same run.
+// the overhead's, measured in the same run; and host-steal-% is the share
+// of the host's CPU time its hypervisor gave to other guests meanwhile (a
+// virtual machine's noise, which the percentiles feel).
 // The stream/ variant follows the turn over POST .../messages/stream with
 // token streaming and reports the time to the first assistant token.
 //
@@ -605,6 +652,9 @@ func reportTurns(b *testing.B, run turns) {
 	b.ReportMetric(percentile(llmt, 50), "llm-p50-ms")
 	b.ReportMetric(percentile(run.syncs, 50), "sync-wait-p50-ms")
 	b.ReportMetric(percentile(run.syncs, 99), "sync-wait-p99-ms")
+	if run.steal >= 0 {
+		b.ReportMetric(run.steal, "host-steal-%")
+	}
 	b.ReportMetric(float64(len(samples))/run.elapsed.Seconds(), "turns/s")
 }
 
