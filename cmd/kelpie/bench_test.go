@@ -276,19 +276,20 @@ func (tb *turnBench) onSyncWait(d time.Duration) {
 	tb.mu.Unlock()
 }
 
-// timeSyncs starts keeping the commits' sync waits, or, with on false,
-// stops and returns them sorted.
-func (tb *turnBench) timeSyncs(on bool) []time.Duration {
+// timeSyncs starts keeping the commits' sync waits and returns the
+// function that stops and returns them, sorted.
+func (tb *turnBench) timeSyncs() (stop func() []time.Duration) {
 	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	if on {
-		tb.syncs = make([]time.Duration, 0, 4*tb.b.N)
-		return nil
+	tb.syncs = make([]time.Duration, 0, 4*tb.b.N)
+	tb.mu.Unlock()
+	return func() []time.Duration {
+		tb.mu.Lock()
+		got := tb.syncs
+		tb.syncs = nil
+		tb.mu.Unlock()
+		slices.Sort(got)
+		return got
 	}
-	got := tb.syncs
-	tb.syncs = nil
-	slices.Sort(got)
-	return got
 }
 
 // startTurnBench starts the double, answering every request with
@@ -473,8 +474,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 		return got
 	})
 	b.ResetTimer()
-	tb.timeSyncs(true)
-	stolen := stealShare()
+	synced, stolen := tb.timeSyncs(), stealShare()
 	start, cpu := time.Now(), processCPU(b)
 	out.samples = each(func(w int) []turnSample {
 		var got []turnSample
@@ -488,7 +488,7 @@ func (tb *turnBench) runTurns(workers int, streaming bool) turns {
 		return got
 	})
 	out.elapsed, out.cpu = time.Since(start), processCPU(b)-cpu
-	out.syncs, out.steal = tb.timeSyncs(false), stolen()
+	out.syncs, out.steal = synced(), stolen()
 	b.StopTimer()
 	return out
 }
